@@ -1,0 +1,221 @@
+/* vtn-scheduler: emits what is due. One leader at a time holds a Redis lease
+ * with a fencing token; standbys retry every tick and take over when the
+ * lease lapses. */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sc_internal.h"
+#include "vtn/config.h"
+#include "vtn/id.h"
+#include "vtn/log.h"
+#include "vtn/metrics.h"
+#include "vtn/ops.h"
+#include "vtn/redis.h"
+#include "vtn/time.h"
+
+typedef struct sc_config {
+    char *redis_url;
+    char *ops_listen;
+    long long tick_ms;
+    long long lease_ms;
+} sc_config;
+
+static const vtn_cfg_item sc_config_items[] = {
+    {"VTN_REDIS_URL", "--redis-url", VTN_CFG_STR, offsetof(sc_config, redis_url),
+     VTN_REDIS_URL_DEFAULT, 0, 0, "Redis holding all VTN state (redis://[:pw@]host:port/db)"},
+    {"VTN_OPS_LISTEN", "--ops-listen", VTN_CFG_ADDR, offsetof(sc_config, ops_listen),
+     "127.0.0.1:9102", 0, 0, "health and metrics listener (/healthz /readyz /metrics)"},
+    {"VTN_SCHEDULER_TICK", "--tick", VTN_CFG_MS, offsetof(sc_config, tick_ms), "500ms", 50, 10000,
+     "how often the scheduler looks for due work and renews its lease"},
+    {"VTN_SCHEDULER_LEASE", "--lease", VTN_CFG_MS, offsetof(sc_config, lease_ms), "5s", 1000, 60000,
+     "leader lease; a standby takes over this long after the leader stops renewing"},
+};
+#define SC_NITEMS (sizeof sc_config_items / sizeof sc_config_items[0])
+
+static volatile sig_atomic_t stop_requested;
+static _Atomic int is_leader;
+static _Atomic int redis_up;
+static _Atomic uint64_t leader_epoch;
+static _Atomic uint64_t redis_errors;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int render_metrics(vtn_buf *out, void *ud)
+{
+    (void)ud;
+    int rc = vtn_metric_header(out, "vtn_scheduler_leader", "gauge",
+                               "1 when this instance holds the scheduler lease");
+    rc = rc ? rc : vtn_metric_u64(out, "vtn_scheduler_leader", "", (uint64_t)is_leader);
+    rc = rc ? rc
+            : vtn_metric_header(out, "vtn_scheduler_epoch", "gauge",
+                                "fencing token of the current leadership term (0 standby)");
+    rc = rc ? rc : vtn_metric_u64(out, "vtn_scheduler_epoch", "", leader_epoch);
+    rc = rc ? rc
+            : vtn_metric_header(out, "vtn_scheduler_redis_errors_total", "counter",
+                                "Redis errors (each one drops the connection and leadership)");
+    rc = rc ? rc : vtn_metric_u64(out, "vtn_scheduler_redis_errors_total", "", redis_errors);
+    rc = rc ? rc
+            : vtn_metric_header(out, "vtn_scheduler_task_runs_total", "counter",
+                                "task runs by task and outcome");
+    for (int i = 0; rc == 0 && i < sc_ntasks; i++) {
+        char lb[128];
+        snprintf(lb, sizeof lb, "task=\"%s\",outcome=\"ok\"", sc_tasks[i].name);
+        rc = vtn_metric_u64(out, "vtn_scheduler_task_runs_total", lb, sc_tasks[i].stats.runs);
+        snprintf(lb, sizeof lb, "task=\"%s\",outcome=\"error\"", sc_tasks[i].name);
+        rc =
+            rc ? rc
+               : vtn_metric_u64(out, "vtn_scheduler_task_runs_total", lb, sc_tasks[i].stats.errors);
+    }
+    rc = rc ? rc
+            : vtn_metric_header(out, "vtn_scheduler_task_items_total", "counter",
+                                "items each task acted on");
+    for (int i = 0; rc == 0 && i < sc_ntasks; i++) {
+        char lb[96];
+        snprintf(lb, sizeof lb, "task=\"%s\"", sc_tasks[i].name);
+        rc = vtn_metric_u64(out, "vtn_scheduler_task_items_total", lb, sc_tasks[i].stats.items);
+    }
+    return rc;
+}
+
+static int ready(void *ud, char *why, size_t n)
+{
+    (void)ud;
+    if (!redis_up) {
+        snprintf(why, n, "no Redis connection");
+        return 0;
+    }
+    return 1; /* a standby is ready too: it is what takes over */
+}
+
+static void sleep_ms(long long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stop_requested)
+        ;
+}
+
+int main(int argc, char **argv)
+{
+    vtn_log_init("scheduler");
+    sc_config cfg = {0};
+    char err[512];
+    int rc = vtn_config_load(sc_config_items, SC_NITEMS, &cfg, argc, argv, "vtn-scheduler",
+                             "openvtn scheduler: event status changes, report requests, push jobs "
+                             "and expiries, run by one leader at a time.",
+                             err, sizeof err);
+    if (rc == 1)
+        return 0;
+    if (rc < 0) {
+        vtn_error("config", "msg=\"%s\"", err);
+        fprintf(stderr, "vtn-scheduler: %s\n", err);
+        return 2;
+    }
+    vtn_config_log(sc_config_items, SC_NITEMS, &cfg);
+    vtn_redis_target target;
+    if (vtn_redis_url_parse(cfg.redis_url, &target) < 0) {
+        fprintf(stderr, "vtn-scheduler: VTN_REDIS_URL: \"%s\" is not a redis:// URL\n",
+                cfg.redis_url);
+        return 2;
+    }
+    if (cfg.tick_ms * 2 >= cfg.lease_ms) {
+        fprintf(stderr, "vtn-scheduler: VTN_SCHEDULER_LEASE must be more than twice "
+                        "VTN_SCHEDULER_TICK, or the lease lapses between renewals\n");
+        return 2;
+    }
+
+    sc_leader leader = {.lease_ms = cfg.lease_ms};
+    char host[32] = "host", rnd[VTN_ID_MAX];
+    gethostname(host, sizeof host - 1);
+    vtn_id_new("sc", rnd, sizeof rnd);
+    snprintf(leader.instance, sizeof leader.instance, "%s:%d:%s", host, (int)getpid(), rnd + 3);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    vtn_ops *ops = NULL;
+    if ((rc = vtn_ops_start(cfg.ops_listen, render_metrics, ready, NULL, &ops, err, sizeof err)) <
+        0) {
+        vtn_error("ops", "msg=\"%s\"", err);
+        fprintf(stderr, "vtn-scheduler: %s\n", err);
+        return 1;
+    }
+
+    redisContext *c = NULL;
+    long long backoff = 100;
+    vtn_info("start", "instance=%s tasks=%d", leader.instance, sc_ntasks);
+    while (!stop_requested) {
+        if (c == NULL) {
+            c = vtn_redis_connect(&target, 2000, err, sizeof err);
+            if (c == NULL) {
+                redis_up = 0;
+                vtn_warn("redis", "msg=\"%s\" retry_ms=%lld", err, backoff);
+                sleep_ms(backoff);
+                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+                continue;
+            }
+            backoff = 100;
+            redis_up = 1;
+            vtn_info("redis", "msg=connected");
+        }
+        rc = sc_leader_step(&leader, c);
+        if (rc < 0) {
+            redis_errors++;
+            vtn_warn("redis", "msg=\"%s\"", c->err ? c->errstr : "leader step failed");
+            redisFree(c);
+            c = NULL;
+            redis_up = 0;
+            is_leader = 0;
+            leader_epoch = 0;
+            continue;
+        }
+        is_leader = rc == 1;
+        leader_epoch = leader.epoch;
+        int64_t now = vtn_now_ms();
+        for (int i = 0; is_leader && i < sc_ntasks; i++) {
+            sc_task *t = &sc_tasks[i];
+            if (now < t->next_ms)
+                continue;
+            t->next_ms = now + t->interval_ms;
+            int n = t->run(c, leader.epoch, now);
+            if (n < 0) {
+                t->stats.errors++;
+                vtn_warn("task", "task=%s rc=%d", t->name, n);
+                if (c->err)
+                    break; /* the context is unusable; reconnect on the next tick */
+            } else {
+                t->stats.runs++;
+                t->stats.items += (uint64_t)n;
+                if (n > 0)
+                    vtn_info("task", "task=%s items=%d epoch=%llu", t->name, n,
+                             (unsigned long long)leader.epoch);
+            }
+        }
+        if (c && c->err) {
+            redisFree(c);
+            c = NULL;
+            redis_up = 0;
+            continue;
+        }
+        sleep_ms(cfg.tick_ms);
+    }
+    vtn_ops_set_draining(ops);
+    vtn_info("stop", "msg=\"signal received\"");
+    sc_leader_release(&leader, c);
+    if (c)
+        redisFree(c);
+    vtn_ops_stop(&ops);
+    vtn_config_free(sc_config_items, SC_NITEMS, &cfg);
+    return 0;
+}

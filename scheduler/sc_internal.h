@@ -1,0 +1,46 @@
+/* Scheduler internals: leadership and the task table. */
+#ifndef SC_INTERNAL_H
+#define SC_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#define SC_LEADER_KEY "vtn:scheduler:leader" /* STRING "<epoch> <instance>", PX lease */
+#define SC_EPOCH_KEY "vtn:scheduler:epoch"   /* STRING counter: the fencing token source */
+
+typedef struct sc_leader {
+    char instance[64];  /* this process: host:pid:random */
+    long long lease_ms; /* how long a lease lasts without renewal */
+    uint64_t epoch;     /* fencing token of the current term; 0 when not leader */
+    int64_t renewed_ms; /* monotonic ms of the last successful renewal */
+} sc_leader;
+
+/* Tries to take or keep leadership. Returns 1 leader, 0 standby, <0 on a
+ * Redis error (the caller reconnects; leadership is then considered lost). */
+int sc_leader_step(sc_leader *l, redisContext *c);
+/* Gives the lease up if still ours (clean shutdown, so a standby takes over at once). */
+void sc_leader_release(sc_leader *l, redisContext *c);
+
+typedef struct sc_stats {
+    _Atomic uint64_t runs;
+    _Atomic uint64_t errors;
+    _Atomic uint64_t items; /* items the task acted on */
+} sc_stats;
+
+/* A task runs on the leader only, every interval_ms; it must be safe to run
+ * twice (a deposed leader may finish one last run). epoch is the fencing
+ * token that guards its writes. Returns items acted on or <0. */
+typedef struct sc_task {
+    const char *name;
+    long long interval_ms;
+    int (*run)(redisContext *c, uint64_t epoch, int64_t now_ms);
+    sc_stats stats;
+    int64_t next_ms;
+} sc_task;
+
+extern sc_task sc_tasks[];
+extern const int sc_ntasks;
+
+#endif
