@@ -1,0 +1,32 @@
+# Turns every schemas/*.xsd into bytes in one generated C file, so the worker
+# compiles its schemas from memory and needs no path at run time.
+#   cmake -DDIR=<schemas dir> -DOUT=<file.c> -P embed.cmake
+get_filename_component(DIR "${DIR}" ABSOLUTE)
+file(GLOB files RELATIVE ${DIR} ${DIR}/*.xsd)
+list(SORT files)
+set(body "/* Generated from the .xsd files in schemas/ by schemas/embed.cmake; do not edit. */\n")
+string(APPEND body "#include \"wk_schemas.h\"\n\n")
+set(table "")
+set(i 0)
+foreach(f ${files})
+  file(READ ${DIR}/${f} hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR n "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  # 16 bytes a line (CMake's regex has no {n}, hence the spelled-out pattern).
+  string(REPEAT "0x[0-9a-f][0-9a-f]," 16 line16)
+  string(REGEX REPLACE "(${line16})" "\\1\n    " bytes "${bytes}")
+  string(APPEND body "static const unsigned char f${i}[${n}] = {\n    ${bytes}\n};\n")
+  string(APPEND table "    {\"${f}\", f${i}, ${n}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "\nconst vtn_xml_file wk_schema_files[] = {\n${table}};\n")
+string(APPEND body "const size_t wk_schema_nfiles = ${i};\n")
+# Only rewrite when the content changed, so dependents do not rebuild.
+if(EXISTS ${OUT})
+  file(READ ${OUT} old)
+  if(old STREQUAL body)
+    return()
+  endif()
+endif()
+file(WRITE ${OUT} "${body}")

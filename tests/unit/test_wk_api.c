@@ -1,0 +1,272 @@
+/* The worker's management API parsing: routes, methods, bearer token, query
+ * strings, provisioning bodies, pagination cursors, fingerprints. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "wk_internal.h"
+
+static int route(const char *path, char *ven, const char **q, size_t *qn)
+{
+    return wk_api_route_of(path, strlen(path), ven, q, qn);
+}
+
+static void test_routes(void **state)
+{
+    (void)state;
+    char ven[WK_ID_MAX + 1];
+    const char *q;
+    size_t qn;
+    assert_int_equal(route("/api/v1/vens", ven, &q, &qn), WK_API_VENS);
+    assert_null(q);
+    assert_int_equal(route("/api/v1/vens/", ven, &q, &qn), WK_API_VENS);
+    assert_int_equal(route("/api/v1/vens?limit=5&name=x", ven, &q, &qn), WK_API_VENS);
+    assert_non_null(q);
+    assert_int_equal(qn, strlen("limit=5&name=x"));
+    assert_memory_equal(q, "limit=5&name=x", qn);
+
+    assert_int_equal(route("/api/v1/vens/ven-0123456789abcdef0123", ven, &q, &qn), WK_API_VEN);
+    assert_string_equal(ven, "ven-0123456789abcdef0123");
+    assert_int_equal(route("/api/v1/vens/ven-1/", ven, &q, &qn), WK_API_VEN);
+    assert_string_equal(ven, "ven-1");
+    assert_int_equal(route("/api/v1/vens/ven-1?force=true", ven, &q, &qn), WK_API_VEN);
+    assert_int_equal(qn, strlen("force=true"));
+    assert_int_equal(route("/api/v1/vens/ven-1/reregister", ven, &q, &qn), WK_API_REREGISTER);
+    assert_string_equal(ven, "ven-1");
+    assert_int_equal(route("/api/v1/vens/ven-1/reregister/", ven, &q, &qn), WK_API_REREGISTER);
+
+    /* Unknown paths are 404s, including ids with characters a venID never has. */
+    assert_int_equal(route("/api/v1/venz", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vensx", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v2/vens", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vens/ven-1/other", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vens/ven-1/reregister/x", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vens/ven%201", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vens/{x}", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vens//reregister", ven, &q, &qn), WK_API_NONE);
+    char longid[300] = "/api/v1/vens/";
+    memset(longid + strlen(longid), 'a', 200);
+    longid[13 + 200] = '\0';
+    assert_int_equal(route(longid, ven, &q, &qn), WK_API_NONE);
+
+    assert_string_equal(wk_api_allow(WK_API_VENS), "GET, POST");
+    assert_string_equal(wk_api_allow(WK_API_VEN), "GET, DELETE");
+    assert_string_equal(wk_api_allow(WK_API_REREGISTER), "POST");
+}
+
+static int auth(const char *h, const char *token)
+{
+    return wk_api_auth_ok(h, strlen(h), token);
+}
+
+static void test_auth(void **state)
+{
+    (void)state;
+    assert_true(auth("Bearer s3cret", "s3cret"));
+    assert_true(auth("bearer s3cret", "s3cret"));
+    assert_true(auth("Bearer   s3cret  ", "s3cret"));
+    assert_false(auth("Bearer s3cre", "s3cret"));
+    assert_false(auth("Bearer s3crett", "s3cret"));
+    assert_false(auth("Bearer S3cret", "s3cret"));
+    assert_false(auth("Basic s3cret", "s3cret"));
+    assert_false(auth("s3cret", "s3cret"));
+    assert_false(auth("", "s3cret"));
+    assert_false(auth("Bearer ", "s3cret"));
+    /* An empty configured token never matches (the API is disabled then). */
+    assert_false(auth("Bearer ", ""));
+    assert_false(auth("Bearer x", ""));
+}
+
+static int list(const char *q, int *limit, char *cursor, char *name, char *err)
+{
+    return wk_api_parse_list_query(q, q ? strlen(q) : 0, limit, cursor, WK_ID_MAX + 1, name,
+                                   WK_NAME_MAX + 1, err, 256);
+}
+
+static void test_list_query(void **state)
+{
+    (void)state;
+    int limit;
+    char cursor[WK_ID_MAX + 1], name[WK_NAME_MAX + 1], err[256], enc[2 * WK_ID_MAX + 1];
+    assert_int_equal(list(NULL, &limit, cursor, name, err), 0);
+    assert_int_equal(limit, WK_API_LIMIT_DEFAULT);
+    assert_string_equal(cursor, "");
+    assert_string_equal(name, "");
+
+    assert_int_equal(list("limit=7", &limit, cursor, name, err), 0);
+    assert_int_equal(limit, 7);
+    assert_int_equal(list("limit=1000", &limit, cursor, name, err), 0);
+    assert_int_equal(limit, 1000);
+    assert_int_equal(list("limit=1001", &limit, cursor, name, err), -EINVAL);
+    assert_non_null(strstr(err, "limit"));
+    assert_int_equal(list("limit=0", &limit, cursor, name, err), -EINVAL);
+    assert_int_equal(list("limit=-1", &limit, cursor, name, err), -EINVAL);
+    assert_int_equal(list("limit=5x", &limit, cursor, name, err), -EINVAL);
+    assert_int_equal(list("limit=", &limit, cursor, name, err), -EINVAL);
+    assert_int_equal(list("limit=1&limit=2", &limit, cursor, name, err), -EINVAL);
+    assert_non_null(strstr(err, "twice"));
+
+    /* Names are percent-decoded, '+' is a space. */
+    assert_int_equal(list("name=Building+7%20%26%20Annex", &limit, cursor, name, err), 0);
+    assert_string_equal(name, "Building 7 & Annex");
+    assert_int_equal(list("name=", &limit, cursor, name, err), -EINVAL);
+    assert_int_equal(list("name=a%0Ab", &limit, cursor, name, err), -EINVAL);
+    assert_int_equal(list("name=%zz", &limit, cursor, name, err), -EINVAL);
+    assert_int_equal(list("name=%4", &limit, cursor, name, err), -EINVAL);
+    assert_int_equal(list("name=a%00b", &limit, cursor, name, err), -EINVAL);
+
+    /* A cursor is what a previous page returned. */
+    assert_int_equal(wk_cursor_encode("ven-00aa", enc, sizeof enc), 0);
+    char q[600];
+    snprintf(q, sizeof q, "cursor=%s&limit=2", enc);
+    assert_int_equal(list(q, &limit, cursor, name, err), 0);
+    assert_string_equal(cursor, "ven-00aa");
+    assert_int_equal(limit, 2);
+    assert_int_equal(list("cursor=zz", &limit, cursor, name, err), -EINVAL);
+    assert_non_null(strstr(err, "cursor"));
+    snprintf(q, sizeof q, "cursor=%s&name=x", enc);
+    assert_int_equal(list(q, &limit, cursor, name, err), -EINVAL);
+
+    assert_int_equal(list("sort=name", &limit, cursor, name, err), -EINVAL);
+    assert_non_null(strstr(err, "unknown query parameter 'sort'"));
+    /* Empty pieces between '&' are ignored. */
+    assert_int_equal(list("&&limit=3&", &limit, cursor, name, err), 0);
+    assert_int_equal(limit, 3);
+}
+
+static void test_delete_query(void **state)
+{
+    (void)state;
+    int force;
+    char err[256];
+    assert_int_equal(wk_api_parse_delete_query(NULL, 0, &force, err, sizeof err), 0);
+    assert_int_equal(force, 0);
+    assert_int_equal(wk_api_parse_delete_query("force=true", 10, &force, err, sizeof err), 0);
+    assert_int_equal(force, 1);
+    assert_int_equal(wk_api_parse_delete_query("force=0", 7, &force, err, sizeof err), 0);
+    assert_int_equal(force, 0);
+    assert_int_equal(wk_api_parse_delete_query("force=maybe", 11, &force, err, sizeof err),
+                     -EINVAL);
+    assert_int_equal(wk_api_parse_delete_query("purge=1", 7, &force, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "purge"));
+}
+
+static int prov(const char *body, char *name, char *fp, char *err)
+{
+    return wk_api_parse_provision(body, strlen(body), name, WK_NAME_MAX + 1, fp, WK_FP_MAX + 1, err,
+                                  512);
+}
+
+static void test_provision_body(void **state)
+{
+    (void)state;
+    char name[WK_NAME_MAX + 1], fp[WK_FP_MAX + 1], err[512];
+    assert_int_equal(prov("{\"venName\":\"meter-1\"}", name, fp, err), 0);
+    assert_string_equal(name, "meter-1");
+    assert_string_equal(fp, "");
+    assert_int_equal(prov("{\"fingerprint\":\"09:71:9e:0e:51:c0:8f:05:56:c9\"}", name, fp, err), 0);
+    assert_string_equal(name, "");
+    assert_string_equal(fp, "09719E0E51C08F0556C9");
+    assert_int_equal(
+        prov("{\"venName\":\"a\",\"fingerprint\":\"09719E0E51C08F0556C9\"}", name, fp, err), 0);
+    assert_string_equal(name, "a");
+    assert_string_equal(fp, "09719E0E51C08F0556C9");
+
+    assert_int_equal(prov("", name, fp, err), -EINVAL);
+    assert_int_equal(prov("{}", name, fp, err), -EINVAL);
+    assert_non_null(strstr(err, "venName and/or fingerprint"));
+    assert_int_equal(prov("[]", name, fp, err), -EINVAL);
+    assert_non_null(strstr(err, "object"));
+    assert_int_equal(prov("{\"venName\":", name, fp, err), -EINVAL);
+    assert_non_null(strstr(err, "not valid JSON"));
+    assert_int_equal(prov("{\"venName\":\"\"}", name, fp, err), -EINVAL);
+    assert_int_equal(prov("{\"venName\":42}", name, fp, err), -EINVAL);
+    assert_int_equal(prov("{\"venName\":\"a\\u0001b\"}", name, fp, err), -EINVAL);
+    assert_int_equal(prov("{\"venName\":\"a\",\"venName\":\"b\"}", name, fp, err), -EINVAL);
+    assert_int_equal(prov("{\"fingerprint\":\"xyz\"}", name, fp, err), -EINVAL);
+    assert_non_null(strstr(err, "fingerprint"));
+    assert_int_equal(prov("{\"fingerprint\":\"09:71\"}", name, fp, err), -EINVAL);
+    assert_int_equal(prov("{\"venName\":\"a\",\"group\":\"g\"}", name, fp, err), -EINVAL);
+    assert_non_null(strstr(err, "unknown field 'group'"));
+
+    char big[400];
+    memset(big, 'n', sizeof big);
+    snprintf(big, sizeof big, "{\"venName\":\"%0*d\"}", WK_NAME_MAX + 1, 0);
+    assert_int_equal(prov(big, name, fp, err), -EINVAL);
+    snprintf(big, sizeof big, "{\"venName\":\"%0*d\"}", WK_NAME_MAX, 0);
+    assert_int_equal(prov(big, name, fp, err), 0);
+    assert_int_equal(strlen(name), WK_NAME_MAX);
+}
+
+static void test_cursor(void **state)
+{
+    (void)state;
+    char enc[2 * WK_ID_MAX + 1], dec[WK_ID_MAX + 1];
+    assert_int_equal(wk_cursor_encode("ven-3f9a", enc, sizeof enc), 0);
+    assert_string_equal(enc, "76656e2d33663961");
+    assert_int_equal(wk_cursor_decode(enc, dec, sizeof dec), 0);
+    assert_string_equal(dec, "ven-3f9a");
+    assert_int_equal(wk_cursor_decode("76656E2D33663961", dec, sizeof dec), 0);
+    assert_string_equal(dec, "ven-3f9a");
+    /* Odd length, not hex, empty, or decoding to something that is no venID. */
+    assert_int_equal(wk_cursor_decode("7", dec, sizeof dec), -EINVAL);
+    assert_int_equal(wk_cursor_decode("zz", dec, sizeof dec), -EINVAL);
+    assert_int_equal(wk_cursor_decode("", dec, sizeof dec), -EINVAL);
+    assert_int_equal(wk_cursor_decode("2f2f", dec, sizeof dec), -EINVAL); /* "//" */
+    assert_int_equal(wk_cursor_decode("7b7d", dec, sizeof dec), -EINVAL); /* "{}" */
+    char small[4];
+    assert_int_equal(wk_cursor_encode("ven-1", small, sizeof small), -ENOBUFS);
+}
+
+static void test_fingerprint_and_keys(void **state)
+{
+    (void)state;
+    char fp[WK_FP_MAX + 1], pretty[40], k[WK_KEY_MAX];
+    const char *in = "09:71:9e:0e:51:c0:8f:05:56:c9";
+    assert_int_equal(wk_fp_normalize(in, strlen(in), fp, sizeof fp), 0);
+    assert_string_equal(fp, "09719E0E51C08F0556C9");
+    wk_fp_pretty(fp, pretty, sizeof pretty);
+    assert_string_equal(pretty, "09:71:9E:0E:51:C0:8F:05:56:C9");
+    assert_int_equal(wk_fp_normalize("nothex", 6, fp, sizeof fp), -EINVAL);
+    assert_int_equal(wk_fp_normalize("", 0, fp, sizeof fp), -EINVAL);
+    /* A NUL inside the envelope's bytes is not silently cut. */
+    assert_int_equal(wk_fp_normalize("09719E0E51\0C08F0556C9", 21, fp, sizeof fp), -EINVAL);
+
+    /* Every per-VEN key carries the VEN's hash tag. */
+    assert_string_equal(wk_key_ven(k, "ven-1"), "ven:{ven-1}");
+    assert_string_equal(wk_key_venq(k, "ven-1"), "venq:{ven-1}");
+    assert_string_equal(wk_key_venpm(k, "ven-1"), "venpm:{ven-1}");
+    assert_string_equal(wk_key_venreq(k, "ven-1", "00000000000000ff"),
+                        "venreq:{ven-1}:00000000000000ff");
+    assert_string_equal(wk_key_name(k, "a b"), "vtn:venname:a b");
+    assert_string_equal(wk_key_fp(k, "09719E0E51C08F0556C9"), "vtn:venfp:09719E0E51C08F0556C9");
+    assert_string_equal(wk_key_reg(k, "reg-1"), "vtn:venreg:reg-1");
+    assert_string_equal(wk_key_req(k, "00000000000000ff"), "vtn:req:00000000000000ff");
+
+    assert_true(wk_id_valid("ven-0123", 8));
+    assert_false(wk_id_valid("ven 0123", 8));
+    assert_false(wk_id_valid("", 0));
+    assert_false(wk_id_valid("a{b}", 4));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_list_query),
+        cmocka_unit_test(test_delete_query),
+        cmocka_unit_test(test_provision_body),
+        cmocka_unit_test(test_cursor),
+        cmocka_unit_test(test_fingerprint_and_keys),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,451 @@
+/* The worker's request path without Redis: the route table, what each
+ * handler's first round asks Redis for (the pipelined commands, byte for
+ * byte), the replies that need no Redis, and the 503 + Retry-After every
+ * request that needs Redis gets while it is down (never a hang). Behaviour
+ * against a real Redis is covered by tests/protocol and tests/e2e.
+ *
+ * Every OpenADR reply produced here is validated against the official
+ * 2.0b schema (VTN_OFFICIAL_SCHEMA). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vtn/xml.h"
+#include "wk_internal.h"
+
+static wk_worker W;
+static wk_req Q;
+static vtn_xml_schema *g_official;
+static vtn_xml_ctx *g_check;
+
+static char *slurp(const char *name, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/xml/%s", VTN_TEST_DATA, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    static char buf[1 << 16];
+    *len = fread(buf, 1, sizeof buf - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[512];
+    vtn_xml_global_init();
+    /* The official schema loads its imports from disk: before the codec's lockdown. */
+    if (vtn_xml_schema_from_file(VTN_OFFICIAL_SCHEMA, &g_official, err, sizeof err) != 0) {
+        fprintf(stderr, "official schema: %s\n", err);
+        return -1;
+    }
+    g_check = vtn_xml_ctx_new(g_official);
+    if (wk_oadr_init() != 0)
+        return -1;
+    static char vtn_id[] = "openvtn-VTN", token[] = "t0ken", name[] = "test-worker";
+    W.cfg.vtn_id = vtn_id;
+    W.cfg.api_token = token;
+    W.cfg.name = name;
+    W.cfg.poll_freq_ms = 10000;
+    W.policy = WK_POLICY_OPEN;
+    W.codec = wk_codec_new();
+    W.redis.m = &W.m; /* never connected: W.redis.c stays NULL */
+    for (int i = 0; i < WK_SCRIPT__COUNT; i++)
+        snprintf(W.redis.sha[i], sizeof W.redis.sha[i], "%040d", i);
+    vtn_buf_init(&Q.cmds, WK_CMD_BUF_MAX);
+    vtn_buf_init(&Q.body, WK_REPLY_MAX);
+    Q.w = &W;
+    return W.codec ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    wk_req_reset(&Q);
+    free(Q.rep);
+    vtn_buf_free(&Q.cmds);
+    vtn_buf_free(&Q.body);
+    wk_codec_free(&W.codec);
+    vtn_xml_ctx_free(&g_check);
+    vtn_xml_schema_free(&g_official);
+    return 0;
+}
+
+/* Starts one request on the shared slot. */
+static void start(int kind, const char *method, const char *path, const char *ctype,
+                  const char *auth, const char *body, size_t blen, const char *fp)
+{
+    wk_req_reset(&Q);
+    Q.w = &W;
+    Q.env.id = 0x1122334455667788ull;
+    snprintf(Q.rid, sizeof Q.rid, "%016llx", (unsigned long long)Q.env.id);
+    Q.env.kind = (uint8_t)kind;
+    Q.env.method = vtn_str_c(method);
+    Q.env.path = vtn_str_c(path);
+    Q.env.content_type = vtn_str_c(ctype);
+    Q.env.authorization = vtn_str_c(auth);
+    Q.env.fingerprint = vtn_str_c(fp ? fp : "");
+    Q.env.body.p = body;
+    Q.env.body.n = (uint32_t)blen;
+    wk_req_start(&Q);
+}
+
+static void start_oadr(const char *service, const char *file)
+{
+    size_t len = 0;
+    const char *body = slurp(file, &len);
+    assert_non_null(body);
+    char path[128];
+    snprintf(path, sizeof path, "/OpenADR2/Simple/2.0b/%s", service);
+    start(VTN_KIND_OADR, "POST", path, "application/xml", "", body, len, NULL);
+}
+
+static void start_api(const char *method, const char *path, const char *auth, const char *ctype,
+                      const char *body)
+{
+    start(VTN_KIND_API, method, path, ctype, auth, body, body ? strlen(body) : 0, NULL);
+}
+
+/* The reply body is a valid OpenADR 2.0b document (official schema). */
+static void assert_official(void)
+{
+    xmlDoc *doc = NULL;
+    assert_int_equal(vtn_xml_parse(g_check, Q.body.data, Q.body.len, &doc), 0);
+    int rc = vtn_xml_validate(g_check, doc);
+    if (rc != 0)
+        fprintf(stderr, "not valid: %s\n%.*s\n", vtn_xml_error(g_check), (int)Q.body.len,
+                Q.body.data);
+    assert_int_equal(rc, 0);
+    xmlFreeDoc(doc);
+}
+
+static void assert_body_has(const char *s)
+{
+    if (Q.body.data == NULL || strstr(Q.body.data, s) == NULL)
+        fail_msg("reply body lacks %s: %.*s", s, (int)Q.body.len, Q.body.data ? Q.body.data : "");
+}
+
+/* RESP of commands given as NULL-terminated argument lists, one after the
+ * other; the whole list ends with a second NULL. */
+static const char *resp(const char *a0, ...)
+{
+    static char out[4096];
+    size_t o = 0;
+    const char *argv[32];
+    va_list ap;
+    va_start(ap, a0);
+    const char *a = a0;
+    while (a != NULL) {
+        int argc = 0;
+        for (; a != NULL; a = va_arg(ap, const char *))
+            argv[argc++] = a;
+        o += (size_t)snprintf(out + o, sizeof out - o, "*%d\r\n", argc);
+        for (int i = 0; i < argc; i++)
+            o += (size_t)snprintf(out + o, sizeof out - o, "$%zu\r\n%s\r\n", strlen(argv[i]),
+                                  argv[i]);
+        a = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    return out;
+}
+
+/* The commands of the current round, as RESP. */
+static void assert_cmd(const char *resp)
+{
+    if (Q.cmds.len < strlen(resp) || memcmp(Q.cmds.data, resp, strlen(resp)) != 0)
+        fail_msg("commands differ:\nwant %s\ngot  %.*s", resp, (int)Q.cmds.len, Q.cmds.data);
+}
+
+/* ---- route table ---- */
+
+static void test_route_table(void **state)
+{
+    (void)state;
+    /* Every payload a VEN may send has a row; the VTN's own messages have none. */
+    for (int t = WK_MSG_QUERY_REGISTRATION; t <= WK_MSG_CANCEL_OPT; t++)
+        assert_non_null(wk_route_find((enum wk_msg_type)t));
+    for (int t = WK_MSG_CREATED_PARTY_REGISTRATION; t < WK_MSG__COUNT; t++)
+        assert_null(wk_route_find((enum wk_msg_type)t));
+    assert_null(wk_route_find(WK_MSG_NONE));
+    assert_ptr_equal(wk_route_find(WK_MSG_POLL)->step, wk_h_poll);
+    assert_ptr_equal(wk_route_find(WK_MSG_CREATE_PARTY_REGISTRATION)->step,
+                     wk_h_create_registration);
+    assert_ptr_equal(wk_route_find(WK_MSG_CANCEL_PARTY_REGISTRATION)->step,
+                     wk_h_cancel_registration);
+    assert_ptr_equal(wk_route_find(WK_MSG_CANCELED_PARTY_REGISTRATION)->step,
+                     wk_h_canceled_registration);
+    assert_ptr_equal(wk_route_find(WK_MSG_RESPONSE)->step, wk_h_response);
+    assert_ptr_equal(wk_route_find(WK_MSG_QUERY_REGISTRATION)->step, wk_h_query_registration);
+    /* One row per type. */
+    for (size_t i = 0; i < wk_nroutes; i++)
+        for (size_t j = i + 1; j < wk_nroutes; j++)
+            assert_int_not_equal(wk_routes[i].type, wk_routes[j].type);
+}
+
+/* ---- replies that need no Redis ---- */
+
+static void test_query_without_redis(void **state)
+{
+    (void)state;
+    start_oadr("EiRegisterParty", "query_registration.xml");
+    assert_true(Q.done);
+    assert_int_equal(Q.status, 200);
+    assert_int_equal(Q.mcode, 200);
+    assert_body_has("oadrCreatedPartyRegistration");
+    assert_body_has("<ei:vtnID>openvtn-VTN</ei:vtnID>");
+    assert_body_has("PT10S");
+    assert_null(strstr(Q.body.data, "registrationID"));
+    assert_official();
+}
+
+static void test_malformed_xml(void **state)
+{
+    (void)state;
+    static const char bad[] = "<oadr:oadrPayload xmlns:oadr=\"http://openadr.org/oadr-2.0b/2012/"
+                              "07\"><oadr:oadrSignedObject>";
+    start(VTN_KIND_OADR, "POST", "/OpenADR2/Simple/2.0b/OadrPoll", "application/xml", "", bad,
+          sizeof bad - 1, NULL);
+    assert_true(Q.done);
+    assert_int_equal(Q.status, 200);
+    assert_int_equal(Q.mcode, 454);
+    assert_body_has("<ei:responseCode>454</ei:responseCode>");
+    /* A requestID is always there, ours when the VEN gave none. */
+    assert_body_has("<pyld:requestID>rsp-1122334455667788</pyld:requestID>");
+    assert_official();
+}
+
+static void test_push_without_address(void **state)
+{
+    (void)state;
+    size_t len;
+    const char *src = slurp("create_party_registration.xml", &len);
+    assert_non_null(src);
+    char body[8192];
+    snprintf(body, sizeof body, "%s", src);
+    char *p = strstr(body, "<oadr:oadrHttpPullModel>true");
+    assert_non_null(p);
+    memcpy(p + strlen("<oadr:oadrHttpPullModel>"), "false", 5);
+    /* "true</..." became "false/..."; put the closing tag back. */
+    char *end = p + strlen("<oadr:oadrHttpPullModel>") + 5;
+    memmove(end + 1, end, strlen(end) + 1);
+    *end = '<';
+    assert_non_null(strstr(body, "<oadr:oadrHttpPullModel>false</oadr:oadrHttpPullModel>"));
+    start(VTN_KIND_OADR, "POST", "/OpenADR2/Simple/2.0b/EiRegisterParty", "application/xml", "",
+          body, strlen(body), NULL);
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 454);
+    assert_body_has("oadrTransportAddress is required");
+    assert_body_has("oadrCreatedPartyRegistration");
+    assert_official();
+}
+
+/* ---- first rounds: what each handler pipelines ---- */
+
+static void test_poll_plan_and_redis_down(void **state)
+{
+    (void)state;
+    start_oadr("OadrPoll", "poll.xml");
+    assert_false(Q.done);
+    assert_int_equal(Q.ncmds, 2);
+    assert_cmd(resp("HMGET", "ven:{ven-00112233445566778899}", "r", "fp", "pr", NULL, "LLEN",
+                    "venq:{ven-00112233445566778899}", NULL, NULL));
+    /* Redis is down: 503 with Retry-After and an OpenADR body, at once. */
+    wk_req *reqs[1] = {&Q};
+    wk_batch_run(&W, reqs, 1);
+    assert_true(Q.done);
+    assert_int_equal(Q.status, 503);
+    assert_non_null(strstr(Q.headers, "Retry-After: "));
+    assert_body_has("<ei:responseCode>503</ei:responseCode>");
+    assert_official();
+}
+
+static void test_create_plan(void **state)
+{
+    (void)state;
+    start_oadr("EiRegisterParty", "create_party_registration.xml");
+    assert_false(Q.done);
+    /* The request's earlier claim (retry), then the name index: nothing is written before
+     * the VTN has decided to accept the VEN. */
+    assert_int_equal(Q.ncmds, 2);
+    assert_cmd(resp("GET", "vtn:req:1122334455667788", NULL, "GET",
+                    "vtn:venname:Building 7 & Annex", NULL, NULL));
+}
+
+static void test_cancel_plan(void **state)
+{
+    (void)state;
+    start_oadr("EiRegisterParty", "cancel_party_registration.xml");
+    assert_false(Q.done);
+    assert_int_equal(Q.ncmds, 1);
+    /* One script over the VEN's keys, with the request's memo key for retries. */
+    assert_cmd(resp("EVALSHA", W.redis.sha[WK_SCRIPT_VENCANCEL], "4",
+                    "ven:{ven-00112233445566778899}", "venq:{ven-00112233445566778899}",
+                    "venpm:{ven-00112233445566778899}",
+                    "venreq:{ven-00112233445566778899}:1122334455667788",
+                    "reg-0a1b2c3d4e5f60718293", "", NULL, NULL));
+}
+
+static void test_unsupported_checks_registration(void **state)
+{
+    (void)state;
+    start_oadr("EiEvent", "request_event.xml");
+    /* Not handled yet, but a venID still has to be a registered VEN first. */
+    assert_false(Q.done);
+    assert_int_equal(Q.ncmds, 1);
+    assert_non_null(strstr(Q.cmds.data, "HMGET"));
+}
+
+/* ---- management API ---- */
+
+static void test_api_auth_and_routing(void **state)
+{
+    (void)state;
+    start_api("GET", "/api/v1/vens", "", "", NULL);
+    assert_int_equal(Q.status, 401);
+    assert_non_null(strstr(Q.headers, "WWW-Authenticate: Bearer"));
+    assert_body_has("\"error\"");
+
+    start_api("GET", "/api/v1/vens", "Bearer wrong", "", NULL);
+    assert_int_equal(Q.status, 401);
+
+    start_api("GET", "/api/v1/nothing", "Bearer t0ken", "", NULL);
+    assert_int_equal(Q.status, 404);
+    assert_body_has("no such resource");
+
+    start_api("PUT", "/api/v1/vens/ven-1", "Bearer t0ken", "", NULL);
+    assert_int_equal(Q.status, 405);
+    assert_string_equal(Q.headers, "Allow: GET, DELETE\r\n");
+    assert_body_has("\"error\"");
+
+    start_api("GET", "/api/v1/vens?limit=0", "Bearer t0ken", "", NULL);
+    assert_int_equal(Q.status, 400);
+    assert_body_has("limit");
+
+    start_api("POST", "/api/v1/vens", "Bearer t0ken", "text/plain", "{\"venName\":\"a\"}");
+    assert_int_equal(Q.status, 415);
+
+    start_api("POST", "/api/v1/vens", "Bearer t0ken", "application/json", "{\"x\":1}");
+    assert_int_equal(Q.status, 400);
+    assert_body_has("unknown field");
+
+    start_api("POST", "/api/v1/vens/ven-1/reregister?x=1", "Bearer t0ken", "", NULL);
+    assert_int_equal(Q.status, 400);
+
+    /* No token configured: the API is off, and says how to turn it on. */
+    char *saved = W.cfg.api_token;
+    static char empty[] = "";
+    W.cfg.api_token = empty;
+    start_api("GET", "/api/v1/vens", "Bearer t0ken", "", NULL);
+    assert_int_equal(Q.status, 503);
+    assert_body_has("VTN_API_TOKEN");
+    W.cfg.api_token = saved;
+}
+
+static void test_api_plans(void **state)
+{
+    (void)state;
+    start_api("GET", "/api/v1/vens?limit=2", "Bearer t0ken", "", NULL);
+    assert_false(Q.done);
+    assert_cmd(resp("ZRANGEBYLEX", "vtn:vens", "-", "+", "LIMIT", "0", "3", NULL, NULL));
+
+    char path[200], cur[64];
+    assert_int_equal(wk_cursor_encode("ven-5", cur, sizeof cur), 0);
+    snprintf(path, sizeof path, "/api/v1/vens?cursor=%s", cur);
+    start_api("GET", path, "Bearer t0ken", "", NULL);
+    assert_cmd(resp("ZRANGEBYLEX", "vtn:vens", "(ven-5", "+", "LIMIT", "0", "101", NULL, NULL));
+
+    start_api("GET", "/api/v1/vens?name=meter%201", "Bearer t0ken", "", NULL);
+    assert_cmd(resp("GET", "vtn:venname:meter 1", NULL, NULL));
+
+    start_api("GET", "/api/v1/vens/ven-7", "Bearer t0ken", "", NULL);
+    assert_int_equal(Q.ncmds, 2);
+    assert_cmd(resp("HGETALL", "ven:{ven-7}", NULL, "LLEN", "venq:{ven-7}", NULL, NULL));
+
+    /* And with Redis down, a JSON 503 with Retry-After. */
+    wk_req *reqs[1] = {&Q};
+    wk_batch_run(&W, reqs, 1);
+    assert_int_equal(Q.status, 503);
+    assert_non_null(strstr(Q.headers, "Retry-After: "));
+    assert_string_equal(Q.ctype, "application/json");
+    assert_body_has("\"error\"");
+}
+
+/* ---- queued messages ---- */
+
+static void test_render_queued(void **state)
+{
+    (void)state;
+    static const char c[] = "C|req-00aa|reg-0011";
+    vtn_buf_reset(&Q.body);
+    assert_int_equal(wk_render_queued(&Q.body, c, sizeof c - 1, "ven-0042"), 0);
+    assert_body_has("oadrCancelPartyRegistration");
+    assert_body_has(">req-00aa<");
+    assert_body_has(">reg-0011<");
+    assert_body_has(">ven-0042<");
+    assert_official();
+
+    static const char r[] = "R|req-00bb";
+    vtn_buf_reset(&Q.body);
+    assert_int_equal(wk_render_queued(&Q.body, r, sizeof r - 1, "ven-0042"), 0);
+    assert_body_has("oadrRequestReregistration");
+    assert_body_has(">ven-0042<");
+    assert_official();
+
+    assert_int_equal(wk_render_queued(&Q.body, "X|1", 3, "v"), -EINVAL);
+    assert_int_equal(wk_render_queued(&Q.body, "C|only", 6, "v"), -EINVAL);
+    assert_int_equal(wk_render_queued(&Q.body, "C||reg", 6, "v"), -EINVAL);
+    assert_int_equal(wk_render_queued(&Q.body, "C", 1, "v"), -EINVAL);
+}
+
+static void test_command_builder(void **state)
+{
+    (void)state;
+    wk_req_reset(&Q);
+    Q.w = &W;
+    assert_int_equal(wk_cmd(&Q, "SET", "k", "", NULL), 0);
+    assert_int_equal(wk_eval(&Q, WK_SCRIPT_CAD, 1, "vtn:venname:a", "ven-1", NULL), 0);
+    assert_int_equal(Q.ncmds, 2);
+    char want[512];
+    snprintf(want, sizeof want,
+             "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n"
+             "*5\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$1\r\n1\r\n$13\r\nvtn:venname:a\r\n$5\r\nven-1"
+             "\r\n",
+             W.redis.sha[WK_SCRIPT_CAD]);
+    assert_cmd(want);
+    /* Binary-safe arguments. */
+    const char *argv[2] = {"GET", "a\r\nb"};
+    size_t lens[2] = {3, 4};
+    wk_req_reset(&Q);
+    Q.w = &W;
+    assert_int_equal(wk_cmd_argv(&Q, 2, argv, lens), 0);
+    assert_cmd("*2\r\n$3\r\nGET\r\n$4\r\na\r\nb\r\n");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_route_table),
+        cmocka_unit_test(test_query_without_redis),
+        cmocka_unit_test(test_malformed_xml),
+        cmocka_unit_test(test_push_without_address),
+        cmocka_unit_test(test_poll_plan_and_redis_down),
+        cmocka_unit_test(test_create_plan),
+        cmocka_unit_test(test_cancel_plan),
+        cmocka_unit_test(test_unsupported_checks_registration),
+        cmocka_unit_test(test_api_auth_and_routing),
+        cmocka_unit_test(test_api_plans),
+        cmocka_unit_test(test_render_queued),
+        cmocka_unit_test(test_command_builder),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,757 @@
+/* The OpenADR 2.0b message codec; see oadr_xml.h. */
+#include "oadr_xml.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vtn/log.h"
+#include "vtn/xml.h"
+#include "wk_schemas.h"
+
+#define NS_OADR "http://openadr.org/oadr-2.0b/2012/07"
+#define NS_EI "http://docs.oasis-open.org/ns/energyinterop/201110"
+#define NS_PYLD "http://docs.oasis-open.org/ns/energyinterop/201110/payloads"
+#define NS_XCAL "urn:ietf:params:xml:ns:icalendar-2.0"
+#define NS_DS "http://www.w3.org/2000/09/xmldsig#"
+
+/* ---- the message table ---------------------------------------------------- */
+
+#define SVC_BIT(s) (1u << (s))
+#define SVC_ALL                                                                                    \
+    (SVC_BIT(WK_SVC_EI_REGISTER_PARTY) | SVC_BIT(WK_SVC_EI_EVENT) | SVC_BIT(WK_SVC_EI_REPORT) |    \
+     SVC_BIT(WK_SVC_EI_OPT) | SVC_BIT(WK_SVC_OADR_POLL))
+
+typedef struct msg_info {
+    const char *name;       /* local name in the oadr namespace */
+    enum wk_msg_type reply; /* what the VTN answers it with */
+    unsigned services;      /* SVC_BITs of the endpoints that accept it; 0: never from a VEN */
+    int wrapped;            /* fields sit one level down (pyld:eiRequestEvent, eiCreatedEvent) */
+} msg_info;
+
+static const msg_info k_msgs[WK_MSG__COUNT] = {
+    [WK_MSG_NONE] = {"", WK_MSG_RESPONSE, 0, 0},
+    [WK_MSG_QUERY_REGISTRATION] = {"oadrQueryRegistration", WK_MSG_CREATED_PARTY_REGISTRATION,
+                                   SVC_BIT(WK_SVC_EI_REGISTER_PARTY), 0},
+    [WK_MSG_CREATE_PARTY_REGISTRATION] = {"oadrCreatePartyRegistration",
+                                          WK_MSG_CREATED_PARTY_REGISTRATION,
+                                          SVC_BIT(WK_SVC_EI_REGISTER_PARTY), 0},
+    [WK_MSG_CANCEL_PARTY_REGISTRATION] = {"oadrCancelPartyRegistration",
+                                          WK_MSG_CANCELED_PARTY_REGISTRATION,
+                                          SVC_BIT(WK_SVC_EI_REGISTER_PARTY), 0},
+    [WK_MSG_CANCELED_PARTY_REGISTRATION] = {"oadrCanceledPartyRegistration", WK_MSG_RESPONSE,
+                                            SVC_BIT(WK_SVC_EI_REGISTER_PARTY), 0},
+    /* The answer to VTN-initiated messages of every service; VENs differ
+     * in where they post it, so every endpoint takes it. */
+    [WK_MSG_RESPONSE] = {"oadrResponse", WK_MSG_RESPONSE, SVC_ALL, 0},
+    [WK_MSG_POLL] = {"oadrPoll", WK_MSG_RESPONSE, SVC_BIT(WK_SVC_OADR_POLL), 0},
+    [WK_MSG_REQUEST_EVENT] = {"oadrRequestEvent", WK_MSG_DISTRIBUTE_EVENT, SVC_BIT(WK_SVC_EI_EVENT),
+                              1},
+    [WK_MSG_CREATED_EVENT] = {"oadrCreatedEvent", WK_MSG_RESPONSE, SVC_BIT(WK_SVC_EI_EVENT), 1},
+    [WK_MSG_REGISTER_REPORT] = {"oadrRegisterReport", WK_MSG_REGISTERED_REPORT,
+                                SVC_BIT(WK_SVC_EI_REPORT), 0},
+    [WK_MSG_REGISTERED_REPORT] = {"oadrRegisteredReport", WK_MSG_RESPONSE,
+                                  SVC_BIT(WK_SVC_EI_REPORT), 0},
+    [WK_MSG_CREATE_REPORT] = {"oadrCreateReport", WK_MSG_CREATED_REPORT, SVC_BIT(WK_SVC_EI_REPORT),
+                              0},
+    [WK_MSG_CREATED_REPORT] = {"oadrCreatedReport", WK_MSG_RESPONSE, SVC_BIT(WK_SVC_EI_REPORT), 0},
+    [WK_MSG_UPDATE_REPORT] = {"oadrUpdateReport", WK_MSG_UPDATED_REPORT, SVC_BIT(WK_SVC_EI_REPORT),
+                              0},
+    [WK_MSG_CANCEL_REPORT] = {"oadrCancelReport", WK_MSG_CANCELED_REPORT, SVC_BIT(WK_SVC_EI_REPORT),
+                              0},
+    [WK_MSG_CANCELED_REPORT] = {"oadrCanceledReport", WK_MSG_RESPONSE, SVC_BIT(WK_SVC_EI_REPORT),
+                                0},
+    [WK_MSG_CREATE_OPT] = {"oadrCreateOpt", WK_MSG_CREATED_OPT, SVC_BIT(WK_SVC_EI_OPT), 0},
+    [WK_MSG_CANCEL_OPT] = {"oadrCancelOpt", WK_MSG_CANCELED_OPT, SVC_BIT(WK_SVC_EI_OPT), 0},
+    [WK_MSG_CREATED_PARTY_REGISTRATION] = {"oadrCreatedPartyRegistration", WK_MSG_RESPONSE, 0, 0},
+    [WK_MSG_REQUEST_REREGISTRATION] = {"oadrRequestReregistration", WK_MSG_RESPONSE, 0, 0},
+    [WK_MSG_DISTRIBUTE_EVENT] = {"oadrDistributeEvent", WK_MSG_RESPONSE, 0, 0},
+    [WK_MSG_UPDATED_REPORT] = {"oadrUpdatedReport", WK_MSG_RESPONSE, 0, 0},
+    [WK_MSG_CREATED_OPT] = {"oadrCreatedOpt", WK_MSG_RESPONSE, 0, 0},
+    [WK_MSG_CANCELED_OPT] = {"oadrCanceledOpt", WK_MSG_RESPONSE, 0, 0},
+};
+
+static const char *const k_services[WK_SVC__COUNT] = {
+    [WK_SVC_NONE] = "",
+    [WK_SVC_EI_REGISTER_PARTY] = "EiRegisterParty",
+    [WK_SVC_EI_EVENT] = "EiEvent",
+    [WK_SVC_EI_REPORT] = "EiReport",
+    [WK_SVC_EI_OPT] = "EiOpt",
+    [WK_SVC_OADR_POLL] = "OadrPoll",
+};
+
+static enum wk_msg_type lookup_msg(const char *local)
+{
+    for (int t = 1; t < WK_MSG__COUNT; t++)
+        if (strcmp(k_msgs[t].name, local) == 0)
+            return (enum wk_msg_type)t;
+    return WK_MSG_NONE;
+}
+
+const char *wk_msg_name(enum wk_msg_type t)
+{
+    return (t > WK_MSG_NONE && t < WK_MSG__COUNT) ? k_msgs[t].name : "";
+}
+
+const char *wk_service_name(enum wk_service svc)
+{
+    return (svc > WK_SVC_NONE && svc < WK_SVC__COUNT) ? k_services[svc] : "";
+}
+
+int wk_msg_allowed(enum wk_service svc, enum wk_msg_type t)
+{
+    if (t <= WK_MSG_NONE || t >= WK_MSG__COUNT || svc <= WK_SVC_NONE || svc >= WK_SVC__COUNT)
+        return 0;
+    return (k_msgs[t].services & SVC_BIT(svc)) != 0;
+}
+
+enum wk_msg_type wk_msg_reply_type(enum wk_msg_type t)
+{
+    return (t >= WK_MSG_NONE && t < WK_MSG__COUNT) ? k_msgs[t].reply : WK_MSG_RESPONSE;
+}
+
+enum wk_service wk_service_from_path(const char *path, size_t len)
+{
+    static const char prefix[] = "/OpenADR2/Simple/2.0b/";
+    const size_t pl = sizeof prefix - 1;
+    const char *q = memchr(path, '?', len);
+    if (q)
+        len = (size_t)(q - path);
+    if (len > pl && path[len - 1] == '/')
+        len--;
+    if (len <= pl || memcmp(path, prefix, pl) != 0)
+        return WK_SVC_NONE;
+    const char *name = path + pl;
+    size_t nl = len - pl;
+    for (int s = 1; s < WK_SVC__COUNT; s++)
+        if (strlen(k_services[s]) == nl && memcmp(k_services[s], name, nl) == 0)
+            return (enum wk_service)s;
+    return WK_SVC_NONE;
+}
+
+/* ---- process and thread state --------------------------------------------- */
+
+static vtn_xml_schema *g_schema;
+
+struct wk_codec {
+    vtn_xml_ctx *x;
+};
+
+int wk_oadr_init(void)
+{
+    if (g_schema)
+        return 0;
+    char err[VTN_XML_ERR_MAX];
+    int rc = vtn_xml_schema_from_memory(wk_schema_files, wk_schema_nfiles, WK_SCHEMA_MAIN,
+                                        &g_schema, err, sizeof err);
+    if (rc < 0) {
+        char q[400];
+        vtn_error("schema_compile", "rc=%d error=%s", rc,
+                  vtn_log_quote(q, sizeof q, err, strlen(err)));
+        return rc;
+    }
+    /* Every import is resolved now; nothing may load anything from here on. */
+    vtn_xml_lockdown();
+    return 0;
+}
+
+void wk_oadr_shutdown(void)
+{
+    vtn_xml_schema_free(&g_schema);
+}
+
+wk_codec *wk_codec_new(void)
+{
+    if (g_schema == NULL)
+        return NULL;
+    wk_codec *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->x = vtn_xml_ctx_new(g_schema);
+    if (c->x == NULL) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void wk_codec_free(wk_codec **c)
+{
+    if (c == NULL || *c == NULL)
+        return;
+    vtn_xml_ctx_free(&(*c)->x);
+    free(*c);
+    *c = NULL;
+}
+
+/* ---- reading --------------------------------------------------------------- */
+
+void wk_msg_clear(wk_msg *m)
+{
+    if (m->doc)
+        xmlFreeDoc(m->doc);
+    memset(m, 0, sizeof *m);
+    m->report_only = m->xml_signature = m->http_pull_model = -1;
+}
+
+static void msg_reset(wk_msg *m, enum wk_service svc)
+{
+    memset(m, 0, sizeof *m);
+    m->service = svc;
+    m->reply = WK_MSG_RESPONSE;
+    m->code = WK_OADR_OK;
+    m->report_only = m->xml_signature = m->http_pull_model = -1;
+}
+
+/* libxml2 names elements {uri}local; the prefixes of the 2.0b examples read
+ * better in a responseDescription. */
+static void shorten_namespaces(char *s)
+{
+    static const struct {
+        const char *uri;
+        const char *prefix;
+    } k[] = {
+        {"{" NS_OADR "}", "oadr:"},
+        {"{" NS_PYLD "}", "pyld:"}, /* before NS_EI, which is its prefix */
+        {"{" NS_EI "}", "ei:"},
+        {"{urn:ietf:params:xml:ns:icalendar-2.0:stream}", "strm:"},
+        {"{" NS_XCAL "}", "xcal:"},
+        {"{http://docs.oasis-open.org/ns/emix/2011/06/power}", "power:"},
+        {"{http://docs.oasis-open.org/ns/emix/2011/06/siscale}", "scale:"},
+        {"{http://docs.oasis-open.org/ns/emix/2011/06}", "emix:"},
+        {"{" NS_DS "}", "ds:"},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        size_t ul = strlen(k[i].uri), pl = strlen(k[i].prefix);
+        char *p;
+        while ((p = strstr(s, k[i].uri)) != NULL) {
+            memcpy(p, k[i].prefix, pl);
+            memmove(p + pl, p + ul, strlen(p + ul) + 1);
+        }
+    }
+}
+
+static int fail(wk_msg *m, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(wk_msg *m, int code, const char *fmt, ...)
+{
+    m->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->desc, sizeof m->desc, fmt, ap);
+    va_end(ap);
+    shorten_namespaces(m->desc);
+    return -EBADMSG;
+}
+
+/* "{uri}local" or "oadr:local" for messages about an element. */
+static const char *elem_name(const xmlNode *n, char *out, size_t outlen)
+{
+    const char *uri = (n->ns && n->ns->href) ? (const char *)n->ns->href : "";
+    if (uri[0])
+        snprintf(out, outlen, "{%s}%s", uri, (const char *)n->name);
+    else
+        snprintf(out, outlen, "%s", (const char *)n->name);
+    shorten_namespaces(out);
+    return out;
+}
+
+static int parse_bool(const xmlNode *n, int8_t *out)
+{
+    char v[8];
+    if (vtn_xml_text_trim(n, v, sizeof v) < 0)
+        return -EINVAL;
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+        *out = 1;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+        *out = 0;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+typedef struct field_err {
+    const char *what; /* first field that did not fit or parse */
+    size_t cap;
+} field_err;
+
+/* Copies a trimmed value; on overflow the field is emptied (never echo a
+ * truncated ID) and the first such field is remembered. */
+static void copy_field(const xmlNode *n, char *out, size_t outlen, const char *what, field_err *fe)
+{
+    if (vtn_xml_text_trim(n, out, outlen) == -E2BIG) {
+        out[0] = '\0';
+        if (fe->what == NULL) {
+            fe->what = what;
+            fe->cap = outlen - 1;
+        }
+    }
+}
+
+static void read_ei_response(const xmlNode *r, wk_ei_response *er, field_err *fe)
+{
+    er->present = 1;
+    for (xmlNode *c = vtn_xml_first_elem(r); c; c = vtn_xml_next_elem(c)) {
+        if (vtn_xml_is(c, NS_EI, "responseCode")) {
+            char v[8];
+            if (vtn_xml_text_trim(c, v, sizeof v) == 3 && v[0] >= '0' && v[0] <= '9' &&
+                v[1] >= '0' && v[1] <= '9' && v[2] >= '0' && v[2] <= '9')
+                er->code = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+        } else if (vtn_xml_is(c, NS_EI, "responseDescription")) {
+            vtn_xml_text(c, er->desc, sizeof er->desc); /* informational: truncation is fine */
+        } else if (vtn_xml_is(c, NS_PYLD, "requestID")) {
+            copy_field(c, er->request_id, sizeof er->request_id, "eiResponse/pyld:requestID", fe);
+        }
+    }
+}
+
+/* One pass over the payload's children: element names mean the same thing
+ * in every VEN -> VTN payload, so one switch serves them all. */
+static void extract(wk_msg *m, const xmlNode *payload, field_err *fe)
+{
+    const xmlNode *p = payload;
+    if (k_msgs[m->type].wrapped) {
+        p = vtn_xml_first_elem(payload); /* pyld:eiRequestEvent / pyld:eiCreatedEvent */
+        if (p == NULL)
+            return;
+    }
+    if (vtn_xml_attr(payload, NS_EI, "schemaVersion", m->schema_version, sizeof m->schema_version) <
+        0)
+        vtn_xml_attr(payload, NULL, "schemaVersion", m->schema_version, sizeof m->schema_version);
+
+    for (xmlNode *c = vtn_xml_first_elem(p); c; c = vtn_xml_next_elem(c)) {
+        const char *uri = (c->ns && c->ns->href) ? (const char *)c->ns->href : "";
+        const char *name = (const char *)c->name;
+        if (strcmp(uri, NS_PYLD) == 0) {
+            if (strcmp(name, "requestID") == 0 && m->request_id[0] == '\0')
+                copy_field(c, m->request_id, sizeof m->request_id, "pyld:requestID", fe);
+        } else if (strcmp(uri, NS_EI) == 0) {
+            if (strcmp(name, "venID") == 0 && m->ven_id[0] == '\0')
+                copy_field(c, m->ven_id, sizeof m->ven_id, "ei:venID", fe);
+            else if (strcmp(name, "registrationID") == 0)
+                copy_field(c, m->registration_id, sizeof m->registration_id, "ei:registrationID",
+                           fe);
+            else if (strcmp(name, "eiResponse") == 0 && !m->ei_response.present)
+                read_ei_response(c, &m->ei_response, fe);
+            else if (strcmp(name, "optID") == 0)
+                copy_field(c, m->opt_id, sizeof m->opt_id, "ei:optID", fe);
+        } else if (strcmp(uri, NS_OADR) == 0 && strncmp(name, "oadr", 4) == 0) {
+            const char *s = name + 4;
+            if (strcmp(s, "VenName") == 0) {
+                /* xs:string: kept as sent, blanks included */
+                if (vtn_xml_text(c, m->ven_name, sizeof m->ven_name) == -E2BIG) {
+                    m->ven_name[0] = '\0';
+                    if (fe->what == NULL)
+                        fe->what = "oadr:oadrVenName", fe->cap = WK_NAME_MAX;
+                }
+            } else if (strcmp(s, "ProfileName") == 0)
+                copy_field(c, m->profile_name, sizeof m->profile_name, "oadr:oadrProfileName", fe);
+            else if (strcmp(s, "TransportName") == 0)
+                copy_field(c, m->transport_name, sizeof m->transport_name, "oadr:oadrTransportName",
+                           fe);
+            else if (strcmp(s, "TransportAddress") == 0)
+                copy_field(c, m->transport_address, sizeof m->transport_address,
+                           "oadr:oadrTransportAddress", fe);
+            else if (strcmp(s, "ReportOnly") == 0)
+                parse_bool(c, &m->report_only);
+            else if (strcmp(s, "XmlSignature") == 0)
+                parse_bool(c, &m->xml_signature);
+            else if (strcmp(s, "HttpPullModel") == 0)
+                parse_bool(c, &m->http_pull_model);
+        }
+    }
+}
+
+int wk_msg_parse(wk_codec *c, enum wk_service svc, const char *body, size_t len, wk_msg *m)
+{
+    msg_reset(m, svc);
+    xmlDoc *doc = NULL;
+    int rc = vtn_xml_parse(c->x, body, len, &doc);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0)
+        return fail(m, WK_OADR_INVALID_DATA, "malformed XML: %s", vtn_xml_error(c->x));
+    m->doc = doc;
+
+    char nm[200];
+    xmlNode *root = xmlDocGetRootElement(doc);
+    if (!vtn_xml_is(root, NS_OADR, "oadrPayload"))
+        return fail(m, WK_OADR_INVALID_DATA, "root element is %s, expected oadr:oadrPayload",
+                    elem_name(root, nm, sizeof nm));
+    xmlNode *so = vtn_xml_child(root, NS_OADR, "oadrSignedObject");
+    if (so == NULL)
+        return fail(m, WK_OADR_INVALID_DATA, "oadrPayload has no oadr:oadrSignedObject");
+    xmlNode *payload = vtn_xml_first_elem(so);
+    if (payload == NULL)
+        return fail(m, WK_OADR_INVALID_DATA, "oadrSignedObject has no payload element");
+    m->payload = payload;
+    snprintf(m->payload_name, sizeof m->payload_name, "%s", (const char *)payload->name);
+
+    enum wk_msg_type t = vtn_xml_is(payload, NS_OADR, (const char *)payload->name)
+                             ? lookup_msg((const char *)payload->name)
+                             : WK_MSG_NONE;
+    if (t == WK_MSG_NONE)
+        return fail(m, WK_OADR_NOT_RECOGNIZED, "unknown payload %s",
+                    elem_name(payload, nm, sizeof nm));
+    if (k_msgs[t].services == 0)
+        return fail(m, WK_OADR_NOT_RECOGNIZED, "%s is sent by a VTN, not accepted from a VEN",
+                    k_msgs[t].name);
+    if (svc != WK_SVC_NONE && !wk_msg_allowed(svc, t)) {
+        const char *home = "";
+        for (int s = 1; s < WK_SVC__COUNT && !home[0]; s++)
+            if (k_msgs[t].services & SVC_BIT(s))
+                home = k_services[s];
+        return fail(m, WK_OADR_NOT_RECOGNIZED, "%s is not accepted on %s (send it to %s)",
+                    k_msgs[t].name, wk_service_name(svc), home);
+    }
+    m->type = t;
+    m->reply = k_msgs[t].reply;
+
+    field_err fe = {NULL, 0};
+    rc = vtn_xml_validate(c->x, doc);
+    if (rc == -ENOMEM)
+        return rc;
+    /* Read what we can even when invalid: the error reply echoes requestID
+     * and venID. */
+    extract(m, payload, &fe);
+    if (rc < 0)
+        return fail(m, WK_OADR_INVALID_DATA, "schema: %s", vtn_xml_error(c->x));
+    if (fe.what)
+        return fail(m, WK_OADR_INVALID_DATA, "%s is longer than %zu bytes", fe.what, fe.cap);
+    return 0;
+}
+
+/* ---- writing --------------------------------------------------------------- */
+
+typedef struct out {
+    vtn_buf *b;
+    size_t start;
+    int rc;
+} out;
+
+static void o_init(out *o, vtn_buf *b, size_t hint)
+{
+    o->b = b;
+    o->start = b->len;
+    o->rc = vtn_buf_reserve(b, hint); /* one allocation for the common case */
+    if (o->rc == -ENOBUFS)
+        o->rc = 0; /* the hint may overshoot a tight cap; appends will tell */
+}
+
+static void o_raw(out *o, const char *s, size_t n)
+{
+    if (o->rc == 0)
+        o->rc = vtn_buf_append(o->b, s, n);
+}
+
+#define O_LIT(o, lit) o_raw((o), (lit), sizeof(lit) - 1)
+
+/* Length of a valid UTF-8 sequence of an XML Char at s (n bytes left), or 0. */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') ? 1 : 0;
+    size_t len;
+    unsigned cp;
+    if ((c & 0xE0) == 0xC0)
+        len = 2, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+        len = 3, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE ||
+        cp == 0xFFFF)
+        return 0;
+    return len;
+}
+
+/* Text content: the XML specials escaped, and anything that is not an XML
+ * character in UTF-8 replaced by '?', so the document is always well-formed
+ * whatever the caller (or a libxml2 error message) passes in. */
+static void o_text(out *o, const char *str)
+{
+    if (o->rc)
+        return;
+    const unsigned char *s = (const unsigned char *)str;
+    size_t n = strlen(str), run = 0, i = 0;
+    while (i < n) {
+        unsigned char ch = s[i];
+        const char *rep = NULL;
+        size_t adv = 1;
+        if (ch == '&')
+            rep = "&amp;";
+        else if (ch == '<')
+            rep = "&lt;";
+        else if (ch == '>')
+            rep = "&gt;";
+        else if (ch >= 0x20 && ch < 0x80) {
+            i++;
+            continue;
+        } else {
+            adv = utf8_char(s + i, n - i);
+            if (adv) {
+                i += adv;
+                continue;
+            }
+            rep = "?";
+            adv = 1;
+        }
+        o_raw(o, str + run, i - run);
+        o_raw(o, rep, strlen(rep));
+        i += adv;
+        run = i;
+    }
+    o_raw(o, str + run, n - run);
+}
+
+static void o_elem(out *o, const char *open, const char *value, const char *close)
+{
+    o_raw(o, open, strlen(open));
+    o_text(o, value);
+    o_raw(o, close, strlen(close));
+}
+
+static int o_end(out *o)
+{
+    if (o->rc) {
+        o->b->len = o->start;
+        if (o->b->data)
+            o->b->data[o->start] = '\0';
+    }
+    return o->rc;
+}
+
+/* Every namespace the writers use, declared once on the root as in the 2.0b
+ * examples. */
+#define DOC_HEAD                                                                                   \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"                                                 \
+    "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:ei=\"" NS_EI "\" xmlns:pyld=\"" NS_PYLD    \
+    "\" xmlns:xcal=\"" NS_XCAL "\"><oadr:oadrSignedObject>"
+#define DOC_TAIL "</oadr:oadrSignedObject></oadr:oadrPayload>\n"
+#define SCHEMA_VERSION " ei:schemaVersion=\"2.0b\">"
+
+static int valid_code(int code)
+{
+    return code >= 100 && code <= 999;
+}
+
+static void o_ei_response(out *o, int code, const char *desc, const char *request_id)
+{
+    char num[8];
+    snprintf(num, sizeof num, "%03d", code);
+    O_LIT(o, "<ei:eiResponse><ei:responseCode>");
+    o_raw(o, num, 3);
+    O_LIT(o, "</ei:responseCode>");
+    if (desc)
+        o_elem(o, "<ei:responseDescription>", desc, "</ei:responseDescription>");
+    o_elem(o, "<pyld:requestID>", request_id, "</pyld:requestID></ei:eiResponse>");
+}
+
+static void o_opt_ven(out *o, const char *ven_id)
+{
+    if (ven_id)
+        o_elem(o, "<ei:venID>", ven_id, "</ei:venID>");
+}
+
+int wk_write_response(vtn_buf *b, int code, const char *desc, const char *request_id,
+                      const char *ven_id)
+{
+    if (!valid_code(code) || request_id == NULL)
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 700);
+    O_LIT(&o, DOC_HEAD "<oadr:oadrResponse" SCHEMA_VERSION);
+    o_ei_response(&o, code, desc, request_id);
+    o_opt_ven(&o, ven_id);
+    O_LIT(&o, "</oadr:oadrResponse>" DOC_TAIL);
+    return o_end(&o);
+}
+
+const char *wk_xcal_duration(int64_t ms, char *buf, size_t outlen)
+{
+    /* The 2.0b duration pattern has no fractions: round up to whole seconds
+     * so a VEN never polls more often than asked. */
+    int64_t s = ms <= 0 ? 0 : (ms + 999) / 1000;
+    int64_t d = s / 86400, h = s / 3600 % 24, mi = s / 60 % 60, se = s % 60;
+    char tmp[64];
+    size_t n = 0;
+    tmp[n++] = 'P';
+    if (d)
+        n += (size_t)snprintf(tmp + n, sizeof tmp - n, "%lldD", (long long)d);
+    if (h || mi || se || !d) {
+        tmp[n++] = 'T';
+        if (h)
+            n += (size_t)snprintf(tmp + n, sizeof tmp - n, "%lldH", (long long)h);
+        if (mi)
+            n += (size_t)snprintf(tmp + n, sizeof tmp - n, "%lldM", (long long)mi);
+        if (se || (!h && !mi))
+            n += (size_t)snprintf(tmp + n, sizeof tmp - n, "%lldS", (long long)se);
+    }
+    tmp[n] = '\0';
+    snprintf(buf, outlen, "%s", tmp);
+    return buf;
+}
+
+int wk_write_created_party_registration(vtn_buf *b, const wk_created_party_registration *r)
+{
+    if (r == NULL || !valid_code(r->code) || r->request_id == NULL || r->vtn_id == NULL)
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 1200);
+    O_LIT(&o, DOC_HEAD "<oadr:oadrCreatedPartyRegistration" SCHEMA_VERSION);
+    o_ei_response(&o, r->code, r->desc, r->request_id);
+    if (r->registration_id)
+        o_elem(&o, "<ei:registrationID>", r->registration_id, "</ei:registrationID>");
+    o_opt_ven(&o, r->ven_id);
+    o_elem(&o, "<ei:vtnID>", r->vtn_id, "</ei:vtnID>");
+    O_LIT(&o, "<oadr:oadrProfiles><oadr:oadrProfile><oadr:oadrProfileName>2.0b"
+              "</oadr:oadrProfileName><oadr:oadrTransports><oadr:oadrTransport>"
+              "<oadr:oadrTransportName>simpleHttp</oadr:oadrTransportName></oadr:oadrTransport>"
+              "</oadr:oadrTransports></oadr:oadrProfile></oadr:oadrProfiles>");
+    if (r->poll_freq_ms > 0) {
+        char d[64];
+        wk_xcal_duration(r->poll_freq_ms, d, sizeof d);
+        O_LIT(&o, "<oadr:oadrRequestedOadrPollFreq><xcal:duration>");
+        o_raw(&o, d, strlen(d));
+        O_LIT(&o, "</xcal:duration></oadr:oadrRequestedOadrPollFreq>");
+    }
+    O_LIT(&o, "</oadr:oadrCreatedPartyRegistration>" DOC_TAIL);
+    return o_end(&o);
+}
+
+int wk_write_canceled_party_registration(vtn_buf *b, int code, const char *desc,
+                                         const char *request_id, const char *registration_id,
+                                         const char *ven_id)
+{
+    if (!valid_code(code) || request_id == NULL)
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 800);
+    O_LIT(&o, DOC_HEAD "<oadr:oadrCanceledPartyRegistration" SCHEMA_VERSION);
+    o_ei_response(&o, code, desc, request_id);
+    if (registration_id)
+        o_elem(&o, "<ei:registrationID>", registration_id, "</ei:registrationID>");
+    o_opt_ven(&o, ven_id);
+    O_LIT(&o, "</oadr:oadrCanceledPartyRegistration>" DOC_TAIL);
+    return o_end(&o);
+}
+
+int wk_write_cancel_party_registration(vtn_buf *b, const char *request_id,
+                                       const char *registration_id, const char *ven_id)
+{
+    if (request_id == NULL || registration_id == NULL)
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 700);
+    O_LIT(&o, DOC_HEAD "<oadr:oadrCancelPartyRegistration" SCHEMA_VERSION);
+    o_elem(&o, "<pyld:requestID>", request_id, "</pyld:requestID>");
+    o_elem(&o, "<ei:registrationID>", registration_id, "</ei:registrationID>");
+    o_opt_ven(&o, ven_id);
+    O_LIT(&o, "</oadr:oadrCancelPartyRegistration>" DOC_TAIL);
+    return o_end(&o);
+}
+
+int wk_write_request_reregistration(vtn_buf *b, const char *ven_id)
+{
+    if (ven_id == NULL)
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 600);
+    O_LIT(&o, DOC_HEAD "<oadr:oadrRequestReregistration" SCHEMA_VERSION);
+    o_elem(&o, "<ei:venID>", ven_id, "</ei:venID>");
+    O_LIT(&o, "</oadr:oadrRequestReregistration>" DOC_TAIL);
+    return o_end(&o);
+}
+
+/* An error reply in a payload that needs only eiResponse plus optional
+ * trailing elements (reports and opts). */
+static int write_simple_error(vtn_buf *b, const char *payload, const wk_msg *m, const char *mid,
+                              const char *ven_id, const char *opt_id, int opt_required)
+{
+    out o;
+    o_init(&o, b, 800);
+    O_LIT(&o, DOC_HEAD "<oadr:");
+    o_raw(&o, payload, strlen(payload));
+    O_LIT(&o, SCHEMA_VERSION);
+    o_ei_response(&o, m->code, m->desc[0] ? m->desc : NULL, m->request_id);
+    if (mid)
+        o_raw(&o, mid, strlen(mid));
+    if (opt_id && (opt_required || opt_id[0]))
+        o_elem(&o, "<ei:optID>", opt_id, "</ei:optID>");
+    o_opt_ven(&o, ven_id);
+    O_LIT(&o, "</oadr:");
+    o_raw(&o, payload, strlen(payload));
+    O_LIT(&o, ">" DOC_TAIL);
+    return o_end(&o);
+}
+
+int wk_write_error(vtn_buf *b, const wk_msg *m, const char *vtn_id, int64_t poll_freq_ms)
+{
+    if (m == NULL || !valid_code(m->code))
+        return -EINVAL;
+    /* Answers to a VEN's acknowledgement (oadrCreatedEvent, oadrResponse ...)
+     * echo the requestID of its eiResponse. */
+    if (m->request_id[0] == '\0' && m->ei_response.request_id[0] != '\0') {
+        wk_msg tmp;
+        memcpy(&tmp, m, sizeof tmp);
+        memcpy(tmp.request_id, m->ei_response.request_id, sizeof tmp.request_id);
+        return wk_write_error(b, &tmp, vtn_id, poll_freq_ms);
+    }
+    const char *desc = m->desc[0] ? m->desc : NULL;
+    const char *ven = m->ven_id[0] ? m->ven_id : NULL;
+    switch (m->reply) {
+    case WK_MSG_CREATED_PARTY_REGISTRATION: {
+        if (vtn_id == NULL)
+            return -EINVAL;
+        /* The registration was not made: no registrationID or venID. */
+        wk_created_party_registration r = {m->code, desc,   m->request_id, NULL,
+                                           NULL,    vtn_id, poll_freq_ms};
+        return wk_write_created_party_registration(b, &r);
+    }
+    case WK_MSG_CANCELED_PARTY_REGISTRATION:
+        return wk_write_canceled_party_registration(
+            b, m->code, desc, m->request_id, m->registration_id[0] ? m->registration_id : NULL,
+            ven);
+    case WK_MSG_DISTRIBUTE_EVENT: {
+        if (vtn_id == NULL)
+            return -EINVAL;
+        out o;
+        o_init(&o, b, 800);
+        O_LIT(&o, DOC_HEAD "<oadr:oadrDistributeEvent" SCHEMA_VERSION);
+        o_ei_response(&o, m->code, desc, m->request_id);
+        o_elem(&o, "<pyld:requestID>", m->request_id, "</pyld:requestID>");
+        o_elem(&o, "<ei:vtnID>", vtn_id, "</ei:vtnID>");
+        O_LIT(&o, "</oadr:oadrDistributeEvent>" DOC_TAIL);
+        return o_end(&o);
+    }
+    case WK_MSG_REGISTERED_REPORT:
+        return write_simple_error(b, "oadrRegisteredReport", m, NULL, ven, NULL, 0);
+    case WK_MSG_UPDATED_REPORT:
+        return write_simple_error(b, "oadrUpdatedReport", m, NULL, ven, NULL, 0);
+    case WK_MSG_CREATED_REPORT:
+        return write_simple_error(b, "oadrCreatedReport", m, "<oadr:oadrPendingReports/>", ven,
+                                  NULL, 0);
+    case WK_MSG_CANCELED_REPORT:
+        return write_simple_error(b, "oadrCanceledReport", m, "<oadr:oadrPendingReports/>", ven,
+                                  NULL, 0);
+    case WK_MSG_CREATED_OPT:
+        return write_simple_error(b, "oadrCreatedOpt", m, NULL, NULL, m->opt_id, 1);
+    case WK_MSG_CANCELED_OPT:
+        return write_simple_error(b, "oadrCanceledOpt", m, NULL, NULL, m->opt_id, 0);
+    default:
+        return wk_write_response(b, m->code, desc, m->request_id, ven);
+    }
+}

@@ -1,0 +1,886 @@
+/* The management API, /api/v1/vens (docs/openapi.yaml): JSON in and out,
+ * bearer token, every error {"error": "..."}. Same handler model as the
+ * OpenADR handlers: steps over pipeline rounds. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "vtn/log.h"
+#include "vtn/time.h"
+#include "wk_internal.h"
+
+#define API_PREFIX "/api/v1/vens"
+#define API_PATH_MAX 2048
+#define API_QUERY_MAX 2048
+
+/* ---- parsing (pure, unit-tested) ---- */
+
+int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **query,
+                    size_t *query_len)
+{
+    const char *qm = memchr(path, '?', len);
+    size_t plen = qm ? (size_t)(qm - path) : len;
+    *query = qm ? qm + 1 : NULL;
+    *query_len = qm ? len - plen - 1 : 0;
+    ven_id[0] = '\0';
+    size_t pre = sizeof API_PREFIX - 1;
+    if (plen < pre || memcmp(path, API_PREFIX, pre) != 0)
+        return WK_API_NONE;
+    const char *p = path + pre;
+    size_t rest = plen - pre;
+    if (rest == 0 || (rest == 1 && p[0] == '/'))
+        return WK_API_VENS;
+    if (p[0] != '/')
+        return WK_API_NONE; /* "/api/v1/vensX" */
+    p++;
+    rest--;
+    const char *slash = memchr(p, '/', rest);
+    size_t idlen = slash ? (size_t)(slash - p) : rest;
+    if (!wk_id_valid(p, idlen))
+        return WK_API_NONE;
+    memcpy(ven_id, p, idlen);
+    ven_id[idlen] = '\0';
+    if (!slash || (size_t)(slash - p) + 1 == rest)
+        return WK_API_VEN; /* "/api/v1/vens/{id}" or with one trailing slash */
+    const char *tail = slash + 1;
+    size_t tlen = rest - idlen - 1;
+    if ((tlen == 10 && memcmp(tail, "reregister", 10) == 0) ||
+        (tlen == 11 && memcmp(tail, "reregister/", 11) == 0))
+        return WK_API_REREGISTER;
+    ven_id[0] = '\0';
+    return WK_API_NONE;
+}
+
+const char *wk_api_allow(int route)
+{
+    switch (route) {
+    case WK_API_VENS:
+        return "GET, POST";
+    case WK_API_VEN:
+        return "GET, DELETE";
+    case WK_API_REREGISTER:
+        return "POST";
+    default:
+        return "";
+    }
+}
+
+int wk_api_auth_ok(const char *header, size_t len, const char *token)
+{
+    size_t tlen = strlen(token);
+    if (tlen == 0 || len < 7 || strncasecmp(header, "Bearer ", 7) != 0)
+        return 0;
+    const char *t = header + 7;
+    size_t n = len - 7;
+    while (n && *t == ' ') {
+        t++;
+        n--;
+    }
+    while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    /* Constant time in the token's length: no early exit on the first difference. */
+    unsigned diff = (unsigned)(n != tlen);
+    for (size_t i = 0; i < tlen; i++)
+        diff |= (unsigned char)token[i] ^ (unsigned char)(i < n ? t[i] : 0);
+    return diff == 0;
+}
+
+static int hexv(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) into out; '+' is a space. Length or -EINVAL. */
+static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= n)
+                return -EINVAL;
+            int hi = hexv((unsigned char)s[i + 1]), lo = hexv((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -EINVAL;
+            c = hi << 4 | lo;
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        if (c == 0 || o + 1 >= outlen)
+            return -EINVAL;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+typedef int (*param_fn)(void *ud, const char *key, const char *val, char *err, size_t errlen);
+
+static int each_param(const char *q, size_t n, param_fn fn, void *ud, char *err, size_t errlen)
+{
+    if (n > API_QUERY_MAX) {
+        snprintf(err, errlen, "query string longer than %d bytes", API_QUERY_MAX);
+        return -EINVAL;
+    }
+    size_t i = 0;
+    while (i < n) {
+        const char *amp = memchr(q + i, '&', n - i);
+        size_t plen = amp ? (size_t)(amp - (q + i)) : n - i;
+        if (plen) {
+            const char *eq = memchr(q + i, '=', plen);
+            size_t klen = eq ? (size_t)(eq - (q + i)) : plen;
+            char key[64], val[API_QUERY_MAX + 1];
+            if (pct_decode(q + i, klen, key, sizeof key) < 0) {
+                snprintf(err, errlen, "malformed query parameter name");
+                return -EINVAL;
+            }
+            if (pct_decode(eq ? eq + 1 : "", eq ? plen - klen - 1 : 0, val, sizeof val) < 0) {
+                snprintf(err, errlen, "malformed value of query parameter '%s'", key);
+                return -EINVAL;
+            }
+            int rc = fn(ud, key, val, err, errlen);
+            if (rc < 0)
+                return rc;
+        }
+        i += plen + 1;
+    }
+    return 0;
+}
+
+struct list_q {
+    int *limit;
+    char *cursor;
+    size_t cursorlen;
+    char *name;
+    size_t namelen;
+    int seen_limit, seen_cursor, seen_name;
+};
+
+static int dup_param(const char *key, int *seen, char *err, size_t errlen)
+{
+    if (*seen) {
+        snprintf(err, errlen, "query parameter '%s' given twice", key);
+        return -EINVAL;
+    }
+    *seen = 1;
+    return 0;
+}
+
+static int name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > WK_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int list_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
+{
+    struct list_q *l = ud;
+    if (strcmp(key, "limit") == 0) {
+        if (dup_param(key, &l->seen_limit, err, errlen) < 0)
+            return -EINVAL;
+        char *end;
+        long v = isdigit((unsigned char)val[0]) ? strtol(val, &end, 10) : -1;
+        if (v < 1 || v > WK_API_LIMIT_MAX || *end) {
+            snprintf(err, errlen, "limit must be an integer from 1 to %d", WK_API_LIMIT_MAX);
+            return -EINVAL;
+        }
+        *l->limit = (int)v;
+        return 0;
+    }
+    if (strcmp(key, "cursor") == 0) {
+        if (dup_param(key, &l->seen_cursor, err, errlen) < 0)
+            return -EINVAL;
+        if (wk_cursor_decode(val, l->cursor, l->cursorlen) < 0) {
+            snprintf(err, errlen, "cursor is not one this API returned (use next_cursor as is)");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (strcmp(key, "name") == 0) {
+        if (dup_param(key, &l->seen_name, err, errlen) < 0)
+            return -EINVAL;
+        size_t n = strlen(val);
+        if (!name_ok(val, n) || n >= l->namelen) {
+            snprintf(err, errlen, "name must be 1 to %d bytes without control characters",
+                     WK_NAME_MAX);
+            return -EINVAL;
+        }
+        memcpy(l->name, val, n + 1);
+        return 0;
+    }
+    char k[80];
+    snprintf(err, errlen, "unknown query parameter '%s' (allowed: limit, cursor, name)",
+             vtn_log_quote(k, sizeof k, key, strlen(key)));
+    return -EINVAL;
+}
+
+int wk_api_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
+                            char *name, size_t namelen, char *err, size_t errlen)
+{
+    struct list_q l = {limit, cursor, cursorlen, name, namelen, 0, 0, 0};
+    *limit = WK_API_LIMIT_DEFAULT;
+    cursor[0] = name[0] = '\0';
+    if (q == NULL)
+        return 0;
+    int rc = each_param(q, n, list_param, &l, err, errlen);
+    if (rc == 0 && l.seen_cursor && l.seen_name) {
+        snprintf(err, errlen, "cursor cannot be combined with name (a name matches one VEN)");
+        return -EINVAL;
+    }
+    return rc;
+}
+
+static int delete_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
+{
+    int *force = ud;
+    if (strcmp(key, "force") == 0) {
+        if (vtn_parse_bool(val, force) < 0) {
+            snprintf(err, errlen, "force must be true or false");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    char k[80];
+    snprintf(err, errlen, "unknown query parameter '%s' (allowed: force)",
+             vtn_log_quote(k, sizeof k, key, strlen(key)));
+    return -EINVAL;
+}
+
+int wk_api_parse_delete_query(const char *q, size_t n, int *force, char *err, size_t errlen)
+{
+    *force = 0;
+    if (q == NULL)
+        return 0;
+    return each_param(q, n, delete_param, force, err, errlen);
+}
+
+int wk_api_parse_provision(const char *body, size_t n, char *name, size_t namelen, char *fp,
+                           size_t fplen, char *err, size_t errlen)
+{
+    name[0] = fp[0] = '\0';
+    if (n == 0) {
+        snprintf(err, errlen, "a JSON object with venName and/or fingerprint is required");
+        return -EINVAL;
+    }
+    json_error_t je;
+    json_t *o = json_loadb(body, n, JSON_REJECT_DUPLICATES, &je);
+    if (o == NULL) {
+        snprintf(err, errlen, "body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+                 je.column);
+        return -EINVAL;
+    }
+    int rc = -EINVAL;
+    if (!json_is_object(o)) {
+        snprintf(err, errlen, "body must be a JSON object");
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        if (strcmp(key, "venName") == 0) {
+            if (!json_is_string(v) || !name_ok(json_string_value(v), json_string_length(v)) ||
+                json_string_length(v) >= namelen) {
+                snprintf(err, errlen,
+                         "venName must be a string of 1 to %d bytes without control characters",
+                         WK_NAME_MAX);
+                goto out;
+            }
+            memcpy(name, json_string_value(v), json_string_length(v) + 1);
+        } else if (strcmp(key, "fingerprint") == 0) {
+            if (!json_is_string(v) ||
+                wk_fp_normalize(json_string_value(v), json_string_length(v), fp, fplen) < 0) {
+                snprintf(err, errlen,
+                         "fingerprint must be the 10-byte OpenADR fingerprint (e.g. "
+                         "09:71:9E:0E:51:C0:8F:05:56:C9) or a full SHA-256 fingerprint, in hex");
+                goto out;
+            }
+        } else {
+            char k[80];
+            snprintf(err, errlen, "unknown field '%s' (allowed: venName, fingerprint)",
+                     vtn_log_quote(k, sizeof k, key, strlen(key)));
+            goto out;
+        }
+    }
+    if (!name[0] && !fp[0]) {
+        snprintf(err, errlen, "give venName and/or fingerprint");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(o);
+    return rc;
+}
+
+/* ---- rendering ---- */
+
+static const redisReply *hfield(const redisReply *h, const char *f)
+{
+    if (h == NULL || h->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const redisReply *k = h->element[i];
+        if (k->type == REDIS_REPLY_STRING && strlen(f) == (size_t)k->len &&
+            memcmp(k->str, f, (size_t)k->len) == 0)
+            return h->element[i + 1];
+    }
+    return NULL;
+}
+
+static json_t *jstr_or_null(const redisReply *v)
+{
+    if (v == NULL || v->type != REDIS_REPLY_STRING || v->len == 0)
+        return json_null();
+    json_t *s = json_stringn(v->str, (size_t)v->len);
+    return s ? s : json_null();
+}
+
+static int is_one(const redisReply *v)
+{
+    return v && v->type == REDIS_REPLY_STRING && v->len == 1 && v->str[0] == '1';
+}
+
+static json_t *jtime_or_null(const redisReply *v)
+{
+    if (v == NULL || v->type != REDIS_REPLY_STRING)
+        return json_null();
+    char buf[40], ts[40];
+    snprintf(buf, sizeof buf, "%.*s", (int)v->len, v->str);
+    return json_string(vtn_time_format(strtoll(buf, NULL, 10), ts, sizeof ts));
+}
+
+/* The JSON of one VEN from HGETALL ven:{id}; queued < 0 leaves queuedMessages out. */
+static json_t *ven_json(const char *ven, const redisReply *h, long long queued)
+{
+    const redisReply *r = hfield(h, "r"), *st = hfield(h, "st"), *fp = hfield(h, "fp");
+    int registered = r && r->type == REDIS_REPLY_STRING && r->len > 0;
+    int cancelling = st && st->type == REDIS_REPLY_STRING && st->len == 1 && st->str[0] == 'c';
+    json_t *fpj = json_null();
+    if (fp && fp->type == REDIS_REPLY_STRING && fp->len > 0 && fp->len <= WK_FP_MAX) {
+        char raw[WK_FP_MAX + 1], pretty[WK_FP_MAX * 3 / 2 + 2];
+        memcpy(raw, fp->str, (size_t)fp->len);
+        raw[fp->len] = '\0';
+        wk_fp_pretty(raw, pretty, sizeof pretty);
+        fpj = json_string(pretty);
+    }
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "venID", json_string(ven));
+    json_object_set_new(o, "venName", jstr_or_null(hfield(h, "n")));
+    json_object_set_new(o, "fingerprint", fpj ? fpj : json_null());
+    json_object_set_new(o, "provisioned", json_boolean(is_one(hfield(h, "pv"))));
+    json_object_set_new(o, "state",
+                        json_string(cancelling   ? "cancelling"
+                                    : registered ? "registered"
+                                                 : "unregistered"));
+    json_object_set_new(o, "registrationID", jstr_or_null(r));
+    json_object_set_new(o, "httpPullModel",
+                        registered ? json_boolean(!hfield(h, "pl") || is_one(hfield(h, "pl")))
+                                   : json_null());
+    json_object_set_new(o, "transportAddress", jstr_or_null(hfield(h, "ta")));
+    json_object_set_new(o, "reportOnly",
+                        registered ? json_boolean(is_one(hfield(h, "ro"))) : json_null());
+    json_object_set_new(o, "xmlSignature",
+                        registered ? json_boolean(is_one(hfield(h, "xs"))) : json_null());
+    json_object_set_new(o, "createdAt", jtime_or_null(hfield(h, "ct")));
+    json_object_set_new(o, "registeredAt",
+                        registered ? jtime_or_null(hfield(h, "rt")) : json_null());
+    json_object_set_new(o, "reregistrationPending", json_boolean(is_one(hfield(h, "rq"))));
+    if (queued >= 0)
+        json_object_set_new(o, "queuedMessages", json_integer(queued));
+    return o;
+}
+
+static int hash_empty(const redisReply *h)
+{
+    return h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0;
+}
+
+static void reply_ven(wk_req *q, int status, const char *ven, const redisReply *h, long long queued)
+{
+    json_t *o = ven_json(ven, h, queued);
+    if (o == NULL) {
+        wk_reply_internal(q, "out of memory");
+        return;
+    }
+    wk_reply_json(q, status, o);
+}
+
+static void bad_buffer(wk_req *q)
+{
+    wk_reply_internal(q, "command buffer full");
+}
+
+/* ---- GET /api/v1/vens ---- */
+
+static void api_list(wk_req *q, redisReply **rep, int n)
+{
+    wk_hstate *s = &q->s;
+    char k[WK_KEY_MAX];
+    switch (s->stage) {
+    case 0: {
+        s->stage = 1;
+        int rc;
+        if (s->name[0]) {
+            rc = wk_cmd(q, "GET", wk_key_name(k, s->name), NULL);
+        } else {
+            char min[WK_ID_MAX + 2], lim[16];
+            snprintf(min, sizeof min, "%s%s", s->cursor[0] ? "(" : "-", s->cursor);
+            snprintf(lim, sizeof lim, "%d", s->limit + 1);
+            rc = wk_cmd(q, "ZRANGEBYLEX", WK_KEY_VENS, min, "+", "LIMIT", "0", lim, NULL);
+        }
+        if (rc)
+            bad_buffer(q);
+        return;
+    }
+    case 1: {
+        if (wk_check_reps(q, rep, n))
+            return;
+        s->json = json_array();
+        if (s->json == NULL) {
+            wk_reply_internal(q, "out of memory");
+            return;
+        }
+        char id[WK_ID_MAX + 1];
+        if (rep[0]->type == REDIS_REPLY_STRING) {
+            if (wk_rep_str(rep[0], id, sizeof id))
+                json_array_append_new(s->json, json_string(id));
+        } else if (rep[0]->type == REDIS_REPLY_ARRAY) {
+            for (size_t i = 0; i < rep[0]->elements; i++)
+                if (wk_rep_str(rep[0]->element[i], id, sizeof id))
+                    json_array_append_new(s->json, json_string(id));
+        }
+        size_t count = json_array_size(s->json);
+        if (count == 0) {
+            wk_reply_json(q, 200, json_pack("{s:[],s:n}", "vens", "next_cursor"));
+            return;
+        }
+        s->stage = 2;
+        for (size_t i = 0; i < count && i < (size_t)s->limit; i++)
+            if (wk_cmd(q, "HGETALL", wk_key_ven(k, json_string_value(json_array_get(s->json, i))),
+                       NULL) < 0) {
+                bad_buffer(q);
+                return;
+            }
+        return;
+    }
+    default: {
+        if (wk_check_reps(q, rep, n))
+            return;
+        json_t *vens = json_array();
+        for (int i = 0; i < n; i++) {
+            const char *id = json_string_value(json_array_get(s->json, (size_t)i));
+            /* Dangling members (record gone, index not yet cleaned) are skipped; a name
+             * index whose record carries another name is stale too. */
+            if (hash_empty(rep[i]))
+                continue;
+            if (s->name[0]) {
+                const redisReply *nm = hfield(rep[i], "n");
+                if (!nm || (size_t)nm->len != strlen(s->name) ||
+                    memcmp(nm->str, s->name, (size_t)nm->len) != 0)
+                    continue;
+            }
+            json_array_append_new(vens, ven_json(id, rep[i], -1));
+        }
+        json_t *next = json_null();
+        if (json_array_size(s->json) > (size_t)s->limit && n > 0) {
+            char cur[2 * WK_ID_MAX + 1];
+            const char *last = json_string_value(json_array_get(s->json, (size_t)n - 1));
+            if (wk_cursor_encode(last, cur, sizeof cur) == 0)
+                next = json_string(cur);
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "vens", vens);
+        json_object_set_new(o, "next_cursor", next);
+        wk_reply_json(q, 200, o);
+    }
+    }
+}
+
+/* ---- GET /api/v1/vens/{venID} ---- */
+
+static void api_get(wk_req *q, redisReply **rep, int n)
+{
+    wk_hstate *s = &q->s;
+    char k[WK_KEY_MAX];
+    if (s->stage == 0) {
+        s->stage = 1;
+        int rc = wk_cmd(q, "HGETALL", wk_key_ven(k, s->ven), NULL);
+        rc |= wk_cmd(q, "LLEN", wk_key_venq(k, s->ven), NULL);
+        if (rc)
+            bad_buffer(q);
+        return;
+    }
+    if (wk_check_reps(q, rep, n))
+        return;
+    if (hash_empty(rep[0])) {
+        wk_reply_json_error(q, 404, "no VEN with venID %s", s->ven);
+        return;
+    }
+    reply_ven(q, 200, s->ven, rep[0], rep[1]->integer);
+}
+
+/* ---- POST /api/v1/vens ---- */
+
+static int json_ctype(vtn_str ct)
+{
+    static const char want[] = "application/json";
+    size_t n = sizeof want - 1;
+    if (ct.n < n || strncasecmp(ct.p, want, n) != 0)
+        return 0;
+    return ct.n == n || ct.p[n] == ';' || ct.p[n] == ' ';
+}
+
+/* "<venID> ..." from vtn:req:<rid> into s->new_ven; 1 when read. */
+static int read_claim(const redisReply *r, wk_hstate *s)
+{
+    char claim[2 * VTN_ID_MAX + 2], v[VTN_ID_MAX];
+    if (!wk_rep_str(r, claim, sizeof claim) || sscanf(claim, "%47s", v) != 1)
+        return 0;
+    snprintf(s->new_ven, sizeof s->new_ven, "%s", v);
+    return 1;
+}
+
+/* Same write order as a registration (docs/redis-keys.md): ids claimed under
+ * the request id, then the indexes, then the record. */
+static void api_provision(wk_req *q, redisReply **rep, int n)
+{
+    wk_hstate *s = &q->s;
+    char k[WK_KEY_MAX], err[512];
+    switch (s->stage) {
+    case 0: {
+        if (!json_ctype(q->env.content_type)) {
+            wk_reply_json_error(q, 415, "Content-Type must be application/json");
+            return;
+        }
+        if (wk_api_parse_provision(q->env.body.p, q->env.body.n, s->name, sizeof s->name, s->fp,
+                                   sizeof s->fp, err, sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+        int rc = wk_cmd(q, "GET", wk_key_req(k, q->rid), NULL);
+        int i = 1;
+        s->at[0] = s->at[1] = -1;
+        if (s->name[0]) {
+            rc |= wk_cmd(q, "GET", wk_key_name(k, s->name), NULL);
+            s->at[0] = i++;
+        }
+        if (s->fp[0]) {
+            rc |= wk_cmd(q, "GET", wk_key_fp(k, s->fp), NULL);
+            s->at[1] = i++;
+        }
+        if (rc)
+            bad_buffer(q);
+        s->stage = 1;
+        return;
+    }
+    case 1: {
+        if (wk_check_reps(q, rep, n))
+            return;
+        if (!read_claim(rep[0], s) && vtn_id_new("ven", s->new_ven, sizeof s->new_ven) < 0) {
+            wk_reply_internal(q, "no randomness for ids");
+            return;
+        }
+        snprintf(s->ven, sizeof s->ven, "%s", s->new_ven);
+        if (s->at[0] >= 0)
+            wk_rep_str(rep[s->at[0]], s->name_owner, sizeof s->name_owner);
+        if (s->at[1] >= 0)
+            wk_rep_str(rep[s->at[1]], s->fp_owner, sizeof s->fp_owner);
+        /* EXISTS of each owner that is not us (us = a retry of this request). Always one
+         * command so the next step has a round to run in. */
+        int rc = wk_cmd(q, "EXISTS", wk_key_ven(k, s->ven), NULL);
+        s->at[3] = s->at[4] = -1;
+        int i = 1;
+        if (s->name_owner[0] && strcmp(s->name_owner, s->ven) != 0) {
+            rc |= wk_cmd(q, "EXISTS", wk_key_ven(k, s->name_owner), NULL);
+            s->at[3] = i++;
+        }
+        if (s->fp_owner[0] && strcmp(s->fp_owner, s->ven) != 0) {
+            rc |= wk_cmd(q, "EXISTS", wk_key_ven(k, s->fp_owner), NULL);
+            s->at[4] = i++;
+        }
+        if (rc)
+            bad_buffer(q);
+        s->stage = 2;
+        return;
+    }
+    case 2: {
+        if (wk_check_reps(q, rep, n))
+            return;
+        s->name_owner_dangling = s->at[3] >= 0 && rep[s->at[3]]->integer == 0;
+        s->fp_owner_dangling = s->at[4] >= 0 && rep[s->at[4]]->integer == 0;
+        if (s->at[3] >= 0 && !s->name_owner_dangling) {
+            wk_reply_json_error(q, 409, "venName '%s' already belongs to venID %s", s->name,
+                                s->name_owner);
+            return;
+        }
+        if (s->at[4] >= 0 && !s->fp_owner_dangling) {
+            char pretty[WK_FP_MAX * 3 / 2 + 2];
+            wk_fp_pretty(s->fp, pretty, sizeof pretty);
+            wk_reply_json_error(q, 409, "fingerprint %s already belongs to venID %s", pretty,
+                                s->fp_owner);
+            return;
+        }
+        char v[VTN_ID_MAX + 4], ttl[16];
+        snprintf(v, sizeof v, "%s -", s->new_ven);
+        snprintf(ttl, sizeof ttl, "%d", WK_MEMO_TTL_S);
+        int rc = wk_cmd(q, "SET", wk_key_req(k, q->rid), v, "NX", "EX", ttl, NULL);
+        rc |= wk_cmd(q, "GET", k, NULL);
+        if (rc)
+            bad_buffer(q);
+        s->stage = 3;
+        return;
+    }
+    case 3: {
+        if (wk_check_reps(q, rep, n))
+            return;
+        if (!read_claim(rep[1], s)) {
+            wk_reply_internal(q, "request id claim unreadable");
+            return;
+        }
+        snprintf(s->ven, sizeof s->ven, "%s", s->new_ven);
+        int rc = wk_cmd(q, "ZADD", WK_KEY_VENS, "0", s->ven, NULL);
+        int i = 1;
+        s->claim_name = s->claim_fp = 0;
+        if (s->name[0]) {
+            rc |= wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_name(k, s->name), s->ven,
+                          s->name_owner_dangling ? s->name_owner : "", NULL);
+            s->claim_name = i++;
+        }
+        if (s->fp[0]) {
+            rc |= wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_fp(k, s->fp), s->ven,
+                          s->fp_owner_dangling ? s->fp_owner : "", NULL);
+            s->claim_fp = i++;
+        }
+        if (rc)
+            bad_buffer(q);
+        s->stage = 4;
+        return;
+    }
+    case 4: {
+        char got[WK_ID_MAX + 1], now[24];
+        if (wk_check_reps(q, rep, n))
+            return;
+        if (s->claim_name &&
+            (!wk_rep_str(rep[s->claim_name], got, sizeof got) || strcmp(got, s->ven))) {
+            wk_reply_json_error(q, 409, "venName '%s' was just taken by venID %s", s->name, got);
+            return;
+        }
+        if (s->claim_fp &&
+            (!wk_rep_str(rep[s->claim_fp], got, sizeof got) || strcmp(got, s->ven))) {
+            wk_reply_json_error(q, 409, "fingerprint was just bound to venID %s", got);
+            return;
+        }
+        snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
+        int rc =
+            wk_eval(q, WK_SCRIPT_PROVISION, 1, wk_key_ven(k, s->ven), s->name, s->fp, now, NULL);
+        rc |= wk_cmd(q, "HGETALL", k, NULL);
+        if (rc)
+            bad_buffer(q);
+        s->stage = 5;
+        return;
+    }
+    default:
+        if (wk_check_reps(q, rep, n))
+            return;
+        vtn_info("ven_provisioned", "req=%s ven=%s", q->rid, s->ven);
+        snprintf(q->headers, sizeof q->headers, "Location: " API_PREFIX "/%s\r\n", s->ven);
+        reply_ven(q, 201, s->ven, rep[1], 0);
+        return;
+    }
+}
+
+/* ---- DELETE /api/v1/vens/{venID} ---- */
+
+static void api_delete(wk_req *q, redisReply **rep, int n)
+{
+    wk_hstate *s = &q->s;
+    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], k3[WK_KEY_MAX], k4[WK_KEY_MAX];
+    switch (s->stage) {
+    case 0: {
+        char rid[VTN_ID_MAX];
+        if (vtn_id_new("req", rid, sizeof rid) < 0) {
+            wk_reply_internal(q, "no randomness for ids");
+            return;
+        }
+        s->stage = 1;
+        if (wk_eval(q, WK_SCRIPT_APIDELETE, 4, wk_key_ven(k1, s->ven), wk_key_venq(k2, s->ven),
+                    wk_key_venpm(k3, s->ven), wk_key_venreq(k4, s->ven, q->rid),
+                    s->force ? "1" : "0", rid, NULL) < 0)
+            bad_buffer(q);
+        return;
+    }
+    case 1: {
+        if (wk_check_reps(q, rep, n))
+            return;
+        json_error_t e;
+        json_t *a = rep[0]->type == REDIS_REPLY_STRING
+                        ? json_loadb(rep[0]->str, (size_t)rep[0]->len, 0, &e)
+                        : NULL;
+        const char *kind = json_string_value(json_array_get(a, 0));
+        const char *name = json_string_value(json_array_get(a, 1));
+        const char *fp = json_string_value(json_array_get(a, 2));
+        const char *reg = json_string_value(json_array_get(a, 3));
+        if (kind == NULL) {
+            json_decref(a);
+            wk_reply_internal(q, "unreadable script outcome");
+            return;
+        }
+        if (strcmp(kind, "404") == 0) {
+            wk_reply_json_error(q, 404, "no VEN with venID %s", s->ven);
+        } else if (strcmp(kind, "409") == 0) {
+            wk_reply_json_error(q, 409,
+                                "the message queue of venID %s is full (%d); retry after the VEN "
+                                "polled, or use ?force=true",
+                                s->ven, WK_QUEUE_MAX);
+        } else if (strcmp(kind, "202") == 0) {
+            vtn_info("ven_cancel_queued", "req=%s ven=%s reg=%s", q->rid, s->ven, reg ? reg : "");
+            wk_reply_json(q, 202,
+                          json_pack("{s:s,s:s,s:s?,s:s}", "venID", s->ven, "state", "cancelling",
+                                    "registrationID", reg, "message",
+                                    "oadrCancelPartyRegistration queued for the VEN's next poll; "
+                                    "the record is deleted when the VEN answers with "
+                                    "oadrCanceledPartyRegistration (DELETE ?force=true deletes "
+                                    "it now)"));
+        } else {
+            s->stage = 2;
+            vtn_info("ven_deleted", "req=%s ven=%s forced=%d", q->rid, s->ven, s->force);
+            if (wk_queue_index_cleanup(q, s->ven, name ? name : "", fp ? fp : "", reg ? reg : "",
+                                       1))
+                bad_buffer(q);
+        }
+        json_decref(a);
+        return;
+    }
+    default:
+        if (wk_check_reps(q, rep, n))
+            return;
+        wk_reply_json(q, 200, json_pack("{s:s,s:s}", "venID", s->ven, "state", "deleted"));
+        return;
+    }
+}
+
+/* ---- POST /api/v1/vens/{venID}/reregister ---- */
+
+static void api_reregister(wk_req *q, redisReply **rep, int n)
+{
+    wk_hstate *s = &q->s;
+    char k1[WK_KEY_MAX], k2[WK_KEY_MAX];
+    if (s->stage == 0) {
+        char rid[VTN_ID_MAX];
+        if (vtn_id_new("req", rid, sizeof rid) < 0) {
+            wk_reply_internal(q, "no randomness for ids");
+            return;
+        }
+        s->stage = 1;
+        if (wk_eval(q, WK_SCRIPT_REREG, 2, wk_key_ven(k1, s->ven), wk_key_venq(k2, s->ven), rid,
+                    NULL) < 0)
+            bad_buffer(q);
+        return;
+    }
+    if (wk_check_reps(q, rep, n))
+        return;
+    char res[16];
+    wk_rep_str(rep[0], res, sizeof res);
+    if (strcmp(res, "404") == 0)
+        wk_reply_json_error(q, 404, "no VEN with venID %s", s->ven);
+    else if (strcmp(res, "409r") == 0)
+        wk_reply_json_error(q, 409, "venID %s is not registered", s->ven);
+    else if (strcmp(res, "409c") == 0)
+        wk_reply_json_error(q, 409, "the registration of venID %s is being cancelled", s->ven);
+    else if (strcmp(res, "409q") == 0)
+        wk_reply_json_error(q, 409, "the message queue of venID %s is full (%d)", s->ven,
+                            WK_QUEUE_MAX);
+    else if (strncmp(res, "202", 3) == 0) {
+        int already = res[3] == 'p';
+        if (!already)
+            vtn_info("ven_reregistration_queued", "req=%s ven=%s", q->rid, s->ven);
+        wk_reply_json(q, 202,
+                      json_pack("{s:s,s:s,s:s}", "venID", s->ven, "status",
+                                already ? "already_queued" : "queued", "message",
+                                "oadrRequestReregistration is delivered on the VEN's next poll"));
+    } else
+        wk_reply_internal(q, "unexpected script outcome");
+}
+
+/* ---- entry ---- */
+
+void wk_h_api(wk_req *q, redisReply **rep, int n)
+{
+    (void)rep;
+    (void)n;
+    wk_worker *w = q->w;
+    wk_hstate *s = &q->s;
+    char path[API_PATH_MAX + 1], err[512];
+    if (!w->cfg.api_token[0]) {
+        wk_reply_json_error(q, 503, "management API disabled: set VTN_API_TOKEN");
+        return;
+    }
+    if (!wk_api_auth_ok(q->env.authorization.p, q->env.authorization.n, w->cfg.api_token)) {
+        snprintf(q->headers, sizeof q->headers, "WWW-Authenticate: Bearer realm=\"openvtn\"\r\n");
+        wk_reply_json_error(q, 401, "missing or wrong bearer token");
+        return;
+    }
+    size_t plen = q->env.path.n > API_PATH_MAX ? API_PATH_MAX : q->env.path.n;
+    memcpy(path, q->env.path.p, plen);
+    path[plen] = '\0';
+    const char *query;
+    size_t qlen;
+    int route = wk_api_route_of(path, plen, s->ven, &query, &qlen);
+    char shown[200];
+    vtn_log_quote(shown, sizeof shown, path, qlen ? plen - qlen - 1 : plen);
+    if (route == WK_API_NONE || q->env.path.n > API_PATH_MAX) {
+        wk_reply_json_error(q, 404, "no such resource: %s", shown);
+        return;
+    }
+    vtn_str m = q->env.method;
+    wk_step_fn step = NULL;
+    if (route == WK_API_VENS && vtn_str_eq(m, "GET"))
+        step = api_list;
+    else if (route == WK_API_VENS && vtn_str_eq(m, "POST"))
+        step = api_provision;
+    else if (route == WK_API_VEN && vtn_str_eq(m, "GET"))
+        step = api_get;
+    else if (route == WK_API_VEN && vtn_str_eq(m, "DELETE"))
+        step = api_delete;
+    else if (route == WK_API_REREGISTER && vtn_str_eq(m, "POST"))
+        step = api_reregister;
+    if (step == NULL) {
+        snprintf(q->headers, sizeof q->headers, "Allow: %s\r\n", wk_api_allow(route));
+        wk_reply_json_error(q, 405, "method %.*s not allowed on %s (allowed: %s)",
+                            (int)(m.n > 16 ? 16 : m.n), m.p, shown, wk_api_allow(route));
+        return;
+    }
+    if (step == api_list) {
+        if (wk_api_parse_list_query(query, qlen, &s->limit, s->cursor, sizeof s->cursor, s->name,
+                                    sizeof s->name, err, sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+    } else if (step == api_delete) {
+        if (wk_api_parse_delete_query(query, qlen, &s->force, err, sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+    } else if (qlen) {
+        wk_reply_json_error(q, 400, "%s takes no query parameters", shown);
+        return;
+    }
+    s->stage = 0;
+    q->step = step;
+    step(q, NULL, 0);
+}

@@ -1,0 +1,127 @@
+/* The worker's Redis connection: one blocking hiredis context used for
+ * pipelined batches and a few synchronous commands between batches. After
+ * any I/O error or timeout the context is freed ("cannot be reused") and a
+ * new one is made with exponential back-off; meanwhile requests that need
+ * Redis are answered 503 with Retry-After, so nothing waits on a dead
+ * server. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vtn/log.h"
+#include "vtn/time.h"
+#include "wk_internal.h"
+
+#define WK_REDIS_BACKOFF_MIN_MS 100
+#define WK_REDIS_BACKOFF_MAX_MS 5000
+
+int wk_redis_init(wk_redis *r, const char *url, int timeout_ms, wk_metrics *m, char *err,
+                  size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    if (vtn_redis_url_parse(url, &r->target) < 0) {
+        snprintf(err, errlen, "bad VTN_REDIS_URL '%s'", url);
+        return -EINVAL;
+    }
+    r->timeout_ms = timeout_ms;
+    r->backoff_ms = WK_REDIS_BACKOFF_MIN_MS;
+    r->m = m;
+    return 0;
+}
+
+void wk_redis_close(wk_redis *r)
+{
+    if (r->c) {
+        redisFree(r->c);
+        r->c = NULL;
+    }
+    atomic_store_explicit(&r->m->redis_up, 0, memory_order_relaxed);
+}
+
+void wk_redis_fail(wk_redis *r, const char *why)
+{
+    atomic_fetch_add_explicit(&r->m->redis_errors, 1, memory_order_relaxed);
+    if (r->c) {
+        char q[256];
+        vtn_error("redis_down", "err=%s backoff_ms=%d",
+                  vtn_log_quote(q, sizeof q, why, strlen(why)), r->backoff_ms);
+    }
+    wk_redis_close(r);
+    /* Try again soon; maintain() doubles the back-off on each failed attempt. */
+    r->next_attempt_ms = vtn_now_ms() + r->backoff_ms;
+}
+
+int wk_redis_load_scripts(wk_redis *r)
+{
+    for (int i = 0; i < WK_SCRIPT__COUNT; i++) {
+        if (!r->c)
+            return -ENOTCONN;
+        redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", wk_script_src[i]);
+        if (rep == NULL) {
+            wk_redis_fail(r, r->c->errstr[0] ? r->c->errstr : "SCRIPT LOAD failed");
+            return -EIO;
+        }
+        if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
+            char q[256];
+            vtn_error("redis_script", "script=%s err=%s", wk_script_name[i],
+                      vtn_log_quote(q, sizeof q, rep->str ? rep->str : "unexpected reply",
+                                    rep->str ? (size_t)rep->len : 16));
+            freeReplyObject(rep);
+            return -EPROTO;
+        }
+        memcpy(r->sha[i], rep->str, 40);
+        r->sha[i][40] = '\0';
+        freeReplyObject(rep);
+    }
+    atomic_fetch_add_explicit(&r->m->redis_script_loads, 1, memory_order_relaxed);
+    return 0;
+}
+
+void wk_redis_maintain(wk_redis *r, int64_t now_ms)
+{
+    if (r->c || now_ms < r->next_attempt_ms)
+        return;
+    char err[256];
+    redisContext *c = vtn_redis_connect(&r->target, r->timeout_ms, err, sizeof err);
+    if (c == NULL) {
+        char q[300];
+        /* Log the first failure of a streak and then only when the back-off tops out, so a
+         * long outage does not flood the log. */
+        if (r->backoff_ms == WK_REDIS_BACKOFF_MIN_MS || r->backoff_ms == WK_REDIS_BACKOFF_MAX_MS)
+            vtn_warn("redis_connect_failed", "host=%s port=%d err=%s next_ms=%d", r->target.host,
+                     r->target.port, vtn_log_quote(q, sizeof q, err, strlen(err)), r->backoff_ms);
+        r->next_attempt_ms = now_ms + r->backoff_ms;
+        r->backoff_ms *= 2;
+        if (r->backoff_ms > WK_REDIS_BACKOFF_MAX_MS)
+            r->backoff_ms = WK_REDIS_BACKOFF_MAX_MS;
+        return;
+    }
+    r->c = c;
+    if (wk_redis_load_scripts(r) < 0) {
+        wk_redis_close(r);
+        r->next_attempt_ms = now_ms + r->backoff_ms;
+        return;
+    }
+    if (r->ever_connected)
+        atomic_fetch_add_explicit(&r->m->redis_reconnects, 1, memory_order_relaxed);
+    r->ever_connected = 1;
+    r->backoff_ms = WK_REDIS_BACKOFF_MIN_MS;
+    atomic_store_explicit(&r->m->redis_up, 1, memory_order_relaxed);
+    vtn_info("redis_connected", "host=%s port=%d db=%d scripts=%d",
+             r->target.unix_path[0] ? r->target.unix_path : r->target.host, r->target.port,
+             r->target.db, WK_SCRIPT__COUNT);
+}
+
+redisReply *wk_redis_sync(wk_redis *r, const char *fmt, ...)
+{
+    if (!r->c)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(r->c, fmt, ap);
+    va_end(ap);
+    if (rep == NULL)
+        wk_redis_fail(r, r->c->errstr[0] ? r->c->errstr : "command failed");
+    return rep;
+}

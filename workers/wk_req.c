@@ -1,0 +1,422 @@
+/* Requests, their replies, and the batch runner that pipelines every
+ * request's Redis commands of one round into a single write and read. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vtn/log.h"
+#include "vtn/time.h"
+#include "wk_internal.h"
+
+/* ---- commands ---- */
+
+/* Appends "<c><n>\r\n". */
+static int resp_len(vtn_buf *b, char c, size_t n)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    tmp[--i] = '\n';
+    tmp[--i] = '\r';
+    do {
+        tmp[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    tmp[--i] = c;
+    return vtn_buf_append(b, tmp + i, sizeof tmp - i);
+}
+
+int wk_cmd_argv(wk_req *q, int argc, const char **argv, const size_t *lens)
+{
+    if (q->ncmds >= WK_ROUND_CMDS)
+        return -ENOBUFS;
+    if (q->ncmds >= q->repcap) {
+        int cap = q->repcap ? q->repcap * 4 : 8;
+        if (cap > WK_ROUND_CMDS)
+            cap = WK_ROUND_CMDS;
+        redisReply **p = realloc(q->rep, (size_t)cap * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        for (int i = q->repcap; i < cap; i++)
+            p[i] = NULL;
+        q->rep = p;
+        q->repcap = cap;
+    }
+    size_t start = q->cmds.len;
+    /* RESP by hand: this runs for every command of every request, and printf-style
+     * formatting showed up in profiles. */
+    int rc = resp_len(&q->cmds, '*', (size_t)argc);
+    for (int i = 0; rc == 0 && i < argc; i++) {
+        size_t n = lens ? lens[i] : strlen(argv[i]);
+        rc = resp_len(&q->cmds, '$', n);
+        if (rc == 0)
+            rc = vtn_buf_append(&q->cmds, argv[i], n);
+        if (rc == 0)
+            rc = vtn_buf_append(&q->cmds, "\r\n", 2);
+    }
+    if (rc < 0) {
+        q->cmds.len = start; /* never send half a command */
+        return rc;
+    }
+    q->ncmds++;
+    return 0;
+}
+
+#define WK_ARGV_MAX 24
+
+int wk_cmd(wk_req *q, const char *a0, ...)
+{
+    const char *argv[WK_ARGV_MAX];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, a0);
+    for (const char *a = a0; a != NULL; a = va_arg(ap, const char *)) {
+        if (argc == WK_ARGV_MAX) {
+            va_end(ap);
+            return -E2BIG;
+        }
+        argv[argc++] = a;
+    }
+    va_end(ap);
+    return wk_cmd_argv(q, argc, argv, NULL);
+}
+
+int wk_eval(wk_req *q, enum wk_script s, int nkeys, ...)
+{
+    const char *argv[WK_ARGV_MAX];
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    int argc = 0;
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = q->w->redis.sha[s];
+    argv[argc++] = nk;
+    va_list ap;
+    va_start(ap, nkeys);
+    for (const char *a = va_arg(ap, const char *); a != NULL; a = va_arg(ap, const char *)) {
+        if (argc == WK_ARGV_MAX) {
+            va_end(ap);
+            return -E2BIG;
+        }
+        argv[argc++] = a;
+    }
+    va_end(ap);
+    return wk_cmd_argv(q, argc, argv, NULL);
+}
+
+/* ---- replies ---- */
+
+static void finish(wk_req *q, int status, const char *ctype, int mcode)
+{
+    q->status = status;
+    q->ctype = ctype;
+    q->mcode = mcode;
+    q->done = 1;
+}
+
+void wk_reply(wk_req *q, int status, const char *ctype, const char *body, size_t len)
+{
+    vtn_buf_reset(&q->body);
+    if (vtn_buf_append(&q->body, body, len) < 0) {
+        vtn_buf_reset(&q->body);
+        status = 500;
+    }
+    finish(q, status, ctype, status);
+}
+
+void wk_reply_body(wk_req *q, int status, const char *ctype)
+{
+    finish(q, status, ctype, status);
+}
+
+static void oadr_fallback(wk_req *q, int status)
+{
+    /* Only when even a small XML reply could not be written (out of memory). */
+    static const char txt[] = "internal error";
+    wk_reply(q, status, "text/plain", txt, sizeof txt - 1);
+}
+
+/* The requestID of an OpenADR reply: the VEN's (payload, or eiResponse of an
+ * answer), else one of ours derived from the envelope id, so that it is never
+ * empty (some VENs reject an empty one) and can be found in our logs. */
+const char *wk_reply_request_id(wk_req *q)
+{
+    if (q->msg.request_id[0])
+        return q->msg.request_id;
+    if (q->msg.ei_response.request_id[0])
+        return q->msg.ei_response.request_id;
+    snprintf(q->msg.request_id, sizeof q->msg.request_id, "rsp-%s", q->rid);
+    return q->msg.request_id;
+}
+
+void wk_reply_oadr_error(wk_req *q, int code, const char *fmt, ...)
+{
+    wk_worker *w = q->w;
+    wk_reply_request_id(q); /* wk_write_error echoes m->request_id */
+    q->msg.code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q->msg.desc, sizeof q->msg.desc, fmt, ap);
+    va_end(ap);
+    vtn_buf_reset(&q->body);
+    if (wk_write_error(&q->body, &q->msg, w->cfg.vtn_id, w->cfg.poll_freq_ms) < 0) {
+        oadr_fallback(q, 500);
+        return;
+    }
+    char d[300];
+    vtn_info("oadr_refused", "req=%s type=%s code=%d ven=%s desc=%s", q->rid,
+             wk_msg_name(q->msg.type), code, q->msg.ven_id[0] ? q->msg.ven_id : "-",
+             vtn_log_quote(d, sizeof d, q->msg.desc, strlen(q->msg.desc)));
+    finish(q, 200, "application/xml", code);
+}
+
+void wk_reply_oadr_response(wk_req *q, int code, const char *desc, const char *ven_id)
+{
+    vtn_buf_reset(&q->body);
+    if (wk_write_response(&q->body, code, desc, wk_reply_request_id(q), ven_id) < 0) {
+        oadr_fallback(q, 500);
+        return;
+    }
+    finish(q, 200, "application/xml", code);
+}
+
+void wk_reply_json(wk_req *q, int status, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (s == NULL) {
+        wk_reply(q, 500, "application/json", "{\"error\":\"out of memory\"}", 25);
+        return;
+    }
+    wk_reply(q, status, "application/json", s, strlen(s));
+    free(s);
+}
+
+void wk_reply_json_error(wk_req *q, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *o = json_pack("{s:s}", "error", msg);
+    if (o == NULL) {
+        wk_reply(q, 500, "application/json", "{\"error\":\"out of memory\"}", 25);
+        return;
+    }
+    wk_reply_json(q, status, o);
+}
+
+void wk_reply_unavailable(wk_req *q, const char *why)
+{
+    snprintf(q->headers, sizeof q->headers, "Retry-After: %d\r\n", WK_RETRY_AFTER_S);
+    if (q->env.kind == VTN_KIND_API) {
+        wk_reply_json_error(q, 503, "%s", why);
+        return;
+    }
+    vtn_buf_reset(&q->body);
+    if (wk_write_response(&q->body, 503, why, wk_reply_request_id(q), NULL) < 0) {
+        oadr_fallback(q, 503);
+        return;
+    }
+    finish(q, 503, "application/xml", 503);
+}
+
+void wk_reply_internal(wk_req *q, const char *what)
+{
+    char d[300];
+    vtn_error("internal_error", "req=%s what=%s", q->rid,
+              vtn_log_quote(d, sizeof d, what, strlen(what)));
+    if (q->env.kind == VTN_KIND_API) {
+        wk_reply_json_error(q, 500, "internal error: %s", what);
+        return;
+    }
+    vtn_buf_reset(&q->body);
+    if (wk_write_response(&q->body, 500, "internal error", wk_reply_request_id(q), NULL) < 0) {
+        oadr_fallback(q, 500);
+        return;
+    }
+    finish(q, 500, "application/xml", 500);
+}
+
+/* ---- reply helpers ---- */
+
+int wk_rep_is_err(const redisReply *r)
+{
+    return r == NULL || r->type == REDIS_REPLY_ERROR;
+}
+
+int wk_rep_str(const redisReply *r, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS))
+        return 0;
+    if ((size_t)r->len >= outlen)
+        return 0; /* longer than anything we store: treat as absent */
+    memcpy(out, r->str, (size_t)r->len);
+    out[r->len] = '\0';
+    return 1;
+}
+
+int wk_rep_elem(const redisReply *r, size_t i, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return 0;
+    return wk_rep_str(r->element[i], out, outlen);
+}
+
+int wk_check_reps(wk_req *q, redisReply **rep, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (wk_rep_is_err(rep[i])) {
+            char what[256];
+            snprintf(what, sizeof what, "redis reply %d: %s", i,
+                     rep[i] && rep[i]->str ? rep[i]->str : "missing");
+            wk_reply_internal(q, what);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- requests ---- */
+
+static void free_round(wk_req *q);
+
+void wk_req_reset(wk_req *q)
+{
+    free_round(q);
+    if (q->s.json)
+        json_decref(q->s.json);
+    wk_msg_clear(&q->msg);
+    vtn_buf_reset(&q->cmds);
+    vtn_buf_reset(&q->body);
+    q->ncmds = 0;
+    q->done = 0;
+    q->status = 0;
+    q->ctype = NULL;
+    q->headers[0] = '\0';
+    q->step = NULL;
+    q->mtype = WK_MT_OTHER;
+    q->mcode = 0;
+    memset(&q->env, 0, sizeof q->env);
+    memset(&q->s, 0, sizeof q->s);
+}
+
+static int is_noscript(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+static void free_round(wk_req *q)
+{
+    for (int k = 0; k < q->repcap; k++) {
+        if (q->rep[k]) {
+            freeReplyObject(q->rep[k]);
+            q->rep[k] = NULL;
+        }
+    }
+}
+
+/* Sends the round's commands of reqs[i] with sel[i] set and reads their
+ * replies in order. 0, or -EIO when the connection failed (then no request
+ * of this call has replies). */
+static int exchange(wk_worker *w, wk_req **reqs, const unsigned char *sel, int n)
+{
+    redisContext *c = w->redis.c;
+    for (int i = 0; i < n; i++) {
+        if (sel[i] &&
+            redisAppendFormattedCommand(c, reqs[i]->cmds.data, reqs[i]->cmds.len) != REDIS_OK) {
+            wk_redis_fail(&w->redis, "append failed");
+            return -EIO;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (!sel[i])
+            continue;
+        for (int k = 0; k < reqs[i]->ncmds; k++) {
+            void *rep = NULL;
+            if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
+                for (int j = 0; j < n; j++)
+                    if (sel[j])
+                        free_round(reqs[j]);
+                wk_redis_fail(&w->redis, c->errstr[0] ? c->errstr : "no reply");
+                return -EIO;
+            }
+            reqs[i]->rep[k] = rep;
+        }
+    }
+    return 0;
+}
+
+void wk_batch_run(wk_worker *w, wk_req **reqs, int n)
+{
+    unsigned char sel[WK_BATCH_MAX];
+    for (int round = 0;; round++) {
+        int pending = 0;
+        for (int i = 0; i < n; i++) {
+            wk_req *q = reqs[i];
+            sel[i] = 0;
+            if (q->done)
+                continue;
+            if (q->ncmds == 0) {
+                /* A step that neither finished nor queued a command is a bug. */
+                wk_reply_internal(q, "handler stalled");
+                continue;
+            }
+            if (round >= WK_MAX_ROUNDS) {
+                wk_reply_internal(q, "too many rounds");
+                continue;
+            }
+            sel[i] = 1;
+            pending++;
+        }
+        if (!pending)
+            return;
+        if (w->redis.c == NULL || exchange(w, reqs, sel, n) < 0) {
+            for (int i = 0; i < n; i++)
+                if (sel[i])
+                    wk_reply_unavailable(reqs[i], "VTN storage unavailable, retry later");
+            return;
+        }
+        /* NOSCRIPT: Redis lost the scripts (restart, SCRIPT FLUSH). Reload once and repeat
+         * the round of the requests that hit it; rounds are safe to repeat. */
+        unsigned char again[WK_BATCH_MAX];
+        int nagain = 0;
+        for (int i = 0; i < n; i++) {
+            again[i] = 0;
+            for (int k = 0; sel[i] && k < reqs[i]->ncmds; k++)
+                if (is_noscript(reqs[i]->rep[k]))
+                    again[i] = 1;
+            if (again[i]) {
+                free_round(reqs[i]);
+                nagain++;
+            }
+        }
+        if (nagain) {
+            vtn_warn("redis_noscript", "requests=%d msg=\"reloading scripts\"", nagain);
+            if (wk_redis_load_scripts(&w->redis) < 0 || w->redis.c == NULL ||
+                exchange(w, reqs, again, n) < 0) {
+                for (int i = 0; i < n; i++) {
+                    if (!sel[i])
+                        continue;
+                    free_round(reqs[i]);
+                    wk_reply_unavailable(reqs[i], "VTN storage unavailable, retry later");
+                }
+                return;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (!sel[i])
+                continue;
+            wk_req *q = reqs[i];
+            int nrep = q->ncmds;
+            q->ncmds = 0;
+            vtn_buf_reset(&q->cmds);
+            q->step(q, q->rep, nrep);
+            free_round(q);
+        }
+    }
+}
