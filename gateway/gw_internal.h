@@ -1,0 +1,447 @@
+/* Gateway internals shared between the files of gateway/ (and its unit
+ * tests). Layers, bottom up:
+ *
+ *   http.c    gw_http: one HTTP/1.1 connection's parser state, limits and
+ *             response framing; no sockets (feed bytes in, get bytes out
+ *             through a callback), so tests and the fuzzer drive it directly.
+ *   route.c   gw_route: path/method/content type -> route or HTTP error.
+ *   pool.c    gw_pool: the worker pool (Paranoid Pirate with credits); no
+ *             sockets either, frames go out through a callback.
+ *   broker.c  gw_broker: the ZeroMQ ROUTER inside the libuv loop.
+ *   conn.c    gw_conn: libuv TCP connections, timers, listeners.
+ *   server.c  gw_server: ties it together, signals and drain.
+ *   metrics.c, advertise.c (Redis discovery thread), config.c, main.c. */
+#ifndef GW_INTERNAL_H
+#define GW_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include "vtn/buf.h"
+#include "vtn/config.h"
+#include "vtn/metrics.h"
+#include "vtn/ops.h"
+#include "vtn/wire.h"
+
+/* ---- small helpers ---------------------------------------------------- */
+
+#define gw_container_of(p, T, m) ((T *)(void *)((char *)(p)-offsetof(T, m)))
+
+/* Intrusive circular doubly linked list (an empty head points at itself). */
+typedef struct gw_list {
+    struct gw_list *next, *prev;
+} gw_list;
+
+static inline void gw_list_init(gw_list *l)
+{
+    l->next = l->prev = l;
+}
+static inline int gw_list_empty(const gw_list *l)
+{
+    return l->next == l;
+}
+static inline void gw_list_insert_(gw_list *n, gw_list *prev, gw_list *next)
+{
+    n->prev = prev;
+    n->next = next;
+    prev->next = n;
+    next->prev = n;
+}
+static inline void gw_list_add_tail(gw_list *head, gw_list *n)
+{
+    gw_list_insert_(n, head->prev, head);
+}
+static inline void gw_list_add_head(gw_list *head, gw_list *n)
+{
+    gw_list_insert_(n, head, head->next);
+}
+/* Safe on a node that is not in any list (after gw_list_init). */
+static inline void gw_list_del(gw_list *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    gw_list_init(n);
+}
+
+/* Counters are written by the loop thread only and read by the ops thread:
+ * a relaxed load + store is enough and avoids a locked instruction. */
+#define GW_INC(x) GW_ADD(x, 1)
+#define GW_ADD(x, v)                                                                               \
+    atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) + (v),            \
+                          memory_order_relaxed)
+#define GW_SET(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+#define GW_GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+/* ---- configuration (config.c) ---------------------------------------- */
+
+typedef struct gw_config {
+    char *oadr_listen;
+    char *api_listen;
+    char *ops_listen;
+    char *zmq_bind;
+    char *zmq_advertise;
+    char *redis_url;
+    long long max_header_bytes;
+    long long max_body_bytes;
+    long long header_timeout_ms;
+    long long idle_timeout_ms;
+    long long max_connections;
+    long long request_timeout_ms;
+    long long max_pending;
+    long long retry_after_s;
+} gw_config;
+
+extern const vtn_cfg_item gw__config_items[];
+extern const size_t gw__config_nitems;
+
+/* ---- HTTP/1.1 connection layer (http.c) ------------------------------- */
+
+#define GW_READ_BUF (64 * 1024) /* one socket read */
+#define GW_IN_HIGH (64 * 1024)  /* stop reading once this much input waits unparsed */
+#define GW_IN_MAX (GW_IN_HIGH + GW_READ_BUF + 1024)
+
+enum gw_http_state {
+    GW_HTTP_IDLE,  /* between requests, nothing of the next one received */
+    GW_HTTP_HEAD,  /* part of a request line / header received */
+    GW_HTTP_BODY,  /* header complete, body being received */
+    GW_HTTP_WAIT,  /* request handed to on_request, parser paused */
+    GW_HTTP_FLUSH, /* response queued but not yet written; parser paused */
+    GW_HTTP_DEAD   /* closing: an error was answered or the peer is done */
+};
+
+typedef struct gw_http_limits {
+    size_t max_header; /* request line + header bytes (431 beyond) */
+    size_t max_body;   /* body bytes, chunked or not (413 beyond) */
+} gw_http_limits;
+
+typedef struct gw_http_req {
+    uint8_t method; /* llhttp_method_t */
+    uint8_t http_major, http_minor;
+    uint8_t keep_alive; /* llhttp_should_keep_alive after the message */
+    vtn_buf url;        /* request target as received */
+    vtn_buf ctype;      /* Content-Type value */
+    vtn_buf auth;       /* Authorization value */
+    vtn_buf body;
+} gw_http_req;
+
+typedef struct gw_iov {
+    const char *p;
+    size_t n;
+} gw_iov;
+
+typedef struct gw_http gw_http;
+
+typedef struct gw_http_cbs {
+    /* A complete request; the parser stays paused until gw_http_respond().
+     * May respond synchronously. */
+    void (*on_request)(gw_http *h, gw_http_req *req);
+    /* Bytes for the peer, in order. 0 when all of it was written, 1 when
+     * (some of) it was queued (the layer then waits for gw_http_resume()
+     * before parsing the next request), <0 when the connection is broken. */
+    int (*send)(gw_http *h, const gw_iov *iov, int n);
+} gw_http_cbs;
+
+struct gw_http {
+    llhttp_t parser;
+    const gw_http_limits *lim;
+    const gw_http_cbs *cbs;
+    gw_http_req req;
+    vtn_buf in;        /* input received while paused (bounded: GW_IN_MAX) */
+    size_t in_off;     /* parsed prefix of in */
+    vtn_buf head;      /* response head being formatted (reused) */
+    size_t head_bytes; /* of the request being parsed */
+    uint64_t body_bytes;
+    uint64_t begun; /* requests begun on this connection (timer bookkeeping) */
+    int state;      /* enum gw_http_state */
+    int err_status; /* status our callbacks chose before failing the parse */
+    const char *err_reason;
+    int hdr;          /* which header value is being received */
+    size_t hname_len; /* bytes of the current header name seen so far */
+    char hname[16];   /* its first bytes, lower-cased (long names are "other") */
+    char expect[16];
+    size_t expect_len;
+    unsigned in_field : 1;   /* on_header_field seen since the last value */
+    unsigned in_process : 1; /* re-entrancy guard for the parse loop */
+    unsigned closing : 1;    /* next response says Connection: close */
+    unsigned upgrade : 1;    /* Upgrade/CONNECT: we answer, then close */
+    unsigned seen_ctype : 1, seen_auth : 1, seen_host : 1;
+    unsigned sent_close : 1; /* a response saying Connection: close went out */
+    int error_status;        /* the error this layer answered itself (400, 408, ...) */
+};
+
+void gw_http_init(gw_http *h, const gw_http_limits *lim, const gw_http_cbs *cbs);
+void gw_http_free(gw_http *h);
+/* New plaintext bytes from the peer. Returns 1 when the caller should stop
+ * reading for now (too much unparsed input buffered), else 0. */
+int gw_http_feed(gw_http *h, const char *p, size_t n);
+/* The answer to the request passed to on_request (state WAIT). extra: header
+ * lines each ending in CRLF (may be NULL). 0 or <0 (not waiting, send error). */
+int gw_http_respond(gw_http *h, int status, const char *ctype, size_t ctype_len, const char *extra,
+                    size_t extra_len, const char *body, size_t body_len);
+/* Same, with a short text/plain body (gateway-generated answers). */
+int gw_http_respond_text(gw_http *h, int status, const char *extra, const char *text);
+/* The output queued by send() has been written: continue parsing. */
+void gw_http_resume(gw_http *h);
+/* A timer fired: a partly received request gets 408; the connection ends. */
+void gw_http_timeout(gw_http *h);
+/* Responses from now on carry Connection: close (drain, peer half-close). */
+void gw_http_set_closing(gw_http *h);
+/* Unparsed bytes waiting in the input buffer. */
+static inline size_t gw_http_buffered(const gw_http *h)
+{
+    return h->in.len - h->in_off;
+}
+const char *gw__status_text(int status);
+
+/* ---- routing (route.c) ----------------------------------------------- */
+
+enum gw_listener_kind { GW_LISTEN_OADR = 0, GW_LISTEN_API = 1 };
+
+enum gw_route_id {
+    GW_ROUTE_REGISTER = 0, /* EiRegisterParty */
+    GW_ROUTE_EVENT,        /* EiEvent */
+    GW_ROUTE_REPORT,       /* EiReport */
+    GW_ROUTE_OPT,          /* EiOpt */
+    GW_ROUTE_POLL,         /* OadrPoll */
+    GW_ROUTE_API,          /* /api/v1/... */
+    GW_ROUTE_OTHER,        /* anything answered by the gateway itself */
+    GW_ROUTE_COUNT
+};
+
+typedef struct gw_route_result {
+    int status;        /* 0: forward to a worker; else the HTTP error */
+    int route;         /* enum gw_route_id (metrics label) */
+    int kind;          /* enum vtn_req_kind when status == 0 */
+    const char *extra; /* header lines for the error (Allow), or NULL */
+    const char *text;  /* error body */
+    const char *path;  /* origin-form target to forward (absolute-form stripped) */
+    size_t path_len;
+} gw_route_result;
+
+void gw_route(int listener_kind, int method, const char *url, size_t url_len, const char *ctype,
+              size_t ctype_len, gw_route_result *out);
+const char *gw_route_name(int route);
+
+/* ---- worker pool (pool.c) --------------------------------------------- */
+
+#define GW_MAX_WORKERS 1024
+#define GW_MAX_CREDITS 4096 /* per worker; READY asking for more is clamped */
+#define GW_MAX_IDENT 255    /* ZeroMQ routing ids are at most 255 bytes */
+#define GW_RETRY_MIN_MS 100 /* a retry needs at least this much deadline left */
+#define GW_WORKER_HASH 64
+
+enum gw_req_state { GW_REQ_IDLE = 0, GW_REQ_PENDING, GW_REQ_INFLIGHT, GW_REQ_FAILING };
+
+enum gw_unavail_reason {
+    GW_UNAVAIL_NO_WORKER = 0, /* no live worker */
+    GW_UNAVAIL_QUEUE_FULL,    /* pending queue at VTN_MAX_PENDING */
+    GW_UNAVAIL_WORKER_LOST,   /* its worker died and no retry was possible */
+    GW_UNAVAIL_DEADLINE,      /* waited for a credit until its deadline */
+    GW_UNAVAIL_COUNT
+};
+
+struct gw_worker;
+
+/* One request between the HTTP layer and a worker. Embedded in the
+ * connection (one request in flight per connection: pipelined requests are
+ * answered in order, so the next is parsed only after this one's reply). */
+typedef struct gw_req {
+    uint64_t id;
+    uint64_t deadline; /* loop clock ms */
+    uint64_t start_ns; /* for the latency histogram */
+    uint8_t attempt;
+    uint8_t route;
+    uint8_t state; /* enum gw_req_state */
+    uint16_t fail_status;
+    uint8_t fail_reason;
+    struct gw_worker *worker; /* when INFLIGHT */
+    gw_list link;             /* worker->inflight, pool->pending or pool->failing */
+    gw_list age;              /* pool->by_age while PENDING or INFLIGHT */
+    struct gw_req *hnext;     /* id hash chain */
+    vtn_buf env;              /* the encoded vtn_request */
+} gw_req;
+
+typedef struct gw_worker {
+    uint8_t ident[GW_MAX_IDENT];
+    uint8_t ident_len;
+    char name[64];
+    uint64_t last_seen;   /* loop ms of its last message */
+    uint64_t last_sent;   /* loop ms of our last heartbeat */
+    uint32_t credits;     /* requests it will take now */
+    uint32_t outstanding; /* sent and not answered (including abandoned ones) */
+    gw_list lru;          /* in pool->lru while credits > 0 */
+    gw_list all;          /* pool->workers */
+    gw_list inflight;     /* gw_req.link */
+    struct gw_worker *hnext;
+} gw_worker;
+
+typedef struct gw_pool_ops {
+    /* One frame to the worker with this routing id: 0, -EHOSTUNREACH when the
+     * peer is gone, another <0 on failure. */
+    int (*send)(void *ud, const uint8_t *ident, size_t ident_len, const void *frame, size_t n);
+    /* The worker's reply to r; rep points into the frame (valid during the call). */
+    void (*done)(void *ud, gw_req *r, const vtn_reply *rep);
+    /* The gateway answers r itself: 503 (reason in r->fail_reason) or 504. */
+    void (*fail)(void *ud, gw_req *r, int status);
+} gw_pool_ops;
+
+typedef struct gw_pool_stats {
+    _Atomic uint64_t live_workers, inflight, pending;
+    _Atomic uint64_t retries, dropped_replies, timeouts, worker_deaths, protocol_errors;
+    _Atomic uint64_t unavailable[GW_UNAVAIL_COUNT];
+} gw_pool_stats;
+
+typedef struct gw_pool {
+    const gw_pool_ops *ops;
+    void *ud;
+    uint64_t timeout_ms;
+    size_t max_pending;
+    size_t npending, nworkers;
+    gw_list workers; /* every known worker */
+    gw_list lru;     /* workers with credits, least recently used first */
+    gw_list pending; /* requests waiting for a credit, oldest first */
+    gw_list by_age;  /* pending and in-flight requests, oldest (earliest deadline) first */
+    gw_list failing; /* answered by the gateway at the end of the current call */
+    gw_worker *whash[GW_WORKER_HASH];
+    gw_req **rhash;
+    size_t rmask;
+    vtn_buf scratch; /* frames the pool builds itself (heartbeats, retries) */
+    int flushing;
+    gw_pool_stats stats;
+} gw_pool;
+
+/* max_requests sizes the id table (the connection limit). 0 or -ENOMEM. */
+int gw_pool_init(gw_pool *p, const gw_pool_ops *ops, void *ud, uint64_t timeout_ms,
+                 size_t max_pending, size_t max_requests);
+void gw_pool_free(gw_pool *p);
+/* r->id and r->env (the encoded request, attempt 0) are set. Returns 0 when
+ * the request was sent or queued (done or fail follows later), or 503 when
+ * it is refused now (r->fail_reason says why). */
+int gw_pool_submit(gw_pool *p, gw_req *r, uint64_t now);
+/* The client went away: forget r (a later reply is dropped). */
+void gw_pool_cancel(gw_pool *p, gw_req *r);
+/* One message from a worker (routing id + frame). */
+void gw_pool_on_message(gw_pool *p, const uint8_t *ident, size_t ident_len, const void *frame,
+                        size_t n, uint64_t now);
+/* Heartbeats, liveness and deadlines; call every ~100 ms. */
+void gw_pool_tick(gw_pool *p, uint64_t now);
+/* DISCONNECT to every known worker (clean shutdown). */
+void gw_pool_disconnect_all(gw_pool *p);
+
+/* ---- metrics (metrics.c) ---------------------------------------------- */
+
+#define GW_STATUS_MAX 600
+
+typedef struct gw_metrics {
+    _Atomic uint64_t requests[GW_ROUTE_COUNT][GW_STATUS_MAX];
+    vtn_hist latency[GW_ROUTE_COUNT];
+    _Atomic uint64_t conns_open, conns_accepted, conns_rejected;
+    _Atomic uint64_t timeouts_header, timeouts_idle;
+} gw_metrics;
+
+void gw_metrics_count(gw_metrics *m, int route, int status, uint64_t ns);
+int gw_metrics_render(vtn_buf *out, const gw_metrics *m, const gw_pool_stats *ps);
+
+/* ---- Redis advertisement (advertise.c) --------------------------------- */
+
+typedef struct gw_advert gw_advert;
+/* Starts the helper thread (ZADD every second). 0 or <0; failures to reach
+ * Redis are logged by the thread, never fatal. */
+int gw_advert_start(const char *redis_url, const char *endpoint, gw_advert **out);
+/* ZREM (best effort) and join. */
+void gw_advert_stop(gw_advert **a);
+
+/* ---- the server (broker.c, conn.c, server.c) -------------------------- */
+
+typedef struct gw_server gw_server;
+typedef struct gw_tls gw_tls; /* gateway/tls.h (TLS engine); NULL = plain */
+
+typedef struct gw_broker {
+    void *ctx, *sock;
+    uv_poll_t poll;
+    uv_prepare_t prepare;
+    int dirty; /* a ZeroMQ call ran since ZMQ_EVENTS was last checked */
+    unsigned has_poll : 1, has_prepare : 1;
+    char endpoint[256];
+    gw_server *srv;
+} gw_broker;
+
+int gw__broker_init(gw_broker *b, gw_server *s, const char *bind, char *err, size_t errlen);
+int gw__broker_send(void *ud, const uint8_t *ident, size_t ident_len, const void *frame, size_t n);
+void gw__broker_close(gw_broker *b); /* closes the libuv handles */
+void gw__broker_term(gw_broker *b);  /* after the loop ended: socket and context */
+
+struct gw_tls_ctx;
+
+typedef struct gw_listener {
+    uv_tcp_t tcp;
+    gw_server *srv;
+    struct gw_tls_ctx *tls_ctx; /* TLS for accepted connections; NULL = plain HTTP */
+    int kind;                   /* enum gw_listener_kind */
+    int open;
+    char addr[64];
+} gw_listener;
+
+typedef struct gw_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    gw_server *srv;
+    int kind;    /* enum gw_listener_kind */
+    gw_tls *tls; /* TLS engine between the socket and the HTTP layer; NULL = plain */
+    gw_http http;
+    gw_req req;
+    vtn_buf wq;      /* bytes being written by wreq (not touched until it completes) */
+    vtn_buf wq_next; /* bytes queued behind it */
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    size_t lingered; /* bytes discarded while lingering */
+    gw_list link;    /* srv->conns */
+    uint64_t timer_seq;
+    uint8_t timer_mode;
+    uint8_t nclose; /* handles still to close before the memory is freed */
+    unsigned writing : 1, closing : 1, reading : 1, eof : 1, lingering : 1;
+    char remote[64];
+} gw_conn;
+
+struct gw_server {
+    uv_loop_t *loop;
+    const gw_config *cfg;
+    gw_http_limits limits;
+    gw_listener listeners[2];
+    gw_broker broker;
+    gw_pool pool;
+    gw_metrics *metrics;
+    vtn_ops *ops;
+    gw_advert *advert;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t tick;
+    uv_timer_t drain;
+    uint64_t drain_deadline;
+    gw_list conns;
+    size_t nconns;
+    uint64_t id_base, id_seq;
+    int draining, stopped;
+    char retry_after[48];        /* "Retry-After: N\r\n" */
+    char rbuf[GW_READ_BUF];      /* shared: only used between alloc_cb and read_cb */
+    vtn_buf tls_plain, tls_wire; /* scratch for the TLS engine */
+};
+
+int gw__listener_start(gw_server *s, gw_listener *l, int kind, const char *addr, char *err,
+                       size_t errlen);
+void gw__listener_close(gw_listener *l);
+/* Drain: idle connections close now, busy ones after their response. */
+void gw__conns_drain(gw_server *s);
+void gw__conns_close_all(gw_server *s);
+void gw__server_conn_gone(gw_server *s); /* a connection closed while draining */
+void gw__conn_req_done(void *ud, gw_req *r, const vtn_reply *rep);
+void gw__conn_req_fail(void *ud, gw_req *r, int status);
+
+int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *err, size_t errlen);
+int gw_server_run(gw_server *s); /* until drained after SIGTERM/SIGINT */
+void gw_server_free(gw_server *s);
+
+#endif

@@ -1,0 +1,85 @@
+/* vtn-gateway: the OpenADR 2.0b VTN's HTTP front end. See docs/gateway.md. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "gw_internal.h"
+#include "vtn/log.h"
+
+/* Every connection is a file descriptor: take what the hard limit allows and
+ * keep the connection limit under it (with room for listeners, ZeroMQ and
+ * Redis). */
+static void fit_fd_limit(gw_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    long long room = (long long)rl.rlim_cur - 128;
+    if (room < 16)
+        room = 16;
+    if (cfg->max_connections > room) {
+        vtn_warn("config",
+                 "var=VTN_MAX_CONNECTIONS value=%lld used=%lld msg=\"file descriptor "
+                 "limit\"",
+                 cfg->max_connections, room);
+        cfg->max_connections = room;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    vtn_log_init("gateway");
+    gw_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char err[512] = "";
+    int rc = vtn_config_load(gw__config_items, gw__config_nitems, &cfg, argc, argv, "vtn-gateway",
+                             "OpenADR 2.0b VTN gateway: HTTP/1.1 front end that hands requests "
+                             "to vtn-worker processes over ZeroMQ.",
+                             err, sizeof err);
+    if (rc == 1)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "vtn-gateway: %s\n", err);
+        vtn_config_free(gw__config_items, gw__config_nitems, &cfg);
+        return 2;
+    }
+    vtn_config_log(gw__config_items, gw__config_nitems, &cfg);
+    signal(SIGPIPE, SIG_IGN); /* a peer that went away is an error code, not a signal */
+    fit_fd_limit(&cfg);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gw_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        fprintf(stderr, "vtn-gateway: out of memory\n");
+        return 1;
+    }
+    rc = gw_server_init(s, &loop, &cfg, err, sizeof err);
+    if (rc == 0) {
+        gw_server_run(s);
+        s->stopped = 1;
+    } else {
+        char q[600];
+        vtn_error("start_failed", "error=%s", vtn_log_quote(q, sizeof q, err, strlen(err)));
+    }
+    gw_server_free(s);
+    /* From here on we are exiting anyway: a late signal must not turn a
+     * clean exit into "killed by SIGTERM". */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    free(s);
+    uv_loop_close(&loop);
+    vtn_config_free(gw__config_items, gw__config_nitems, &cfg);
+    if (rc == 0)
+        vtn_info("stopped", "exit=0");
+    return rc == 0 ? 0 : 1;
+}
