@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs the whole local VTN in the foreground: its own
+# redis-server (unless VTN_REDIS_URL is set), one gateway, VTN_WORKERS
+# workers (default 2) and the scheduler. Prints the URLs and the API token.
+# Ctrl-C (or SIGTERM) stops everything this script started, by pid.
+#
+# Settings (environment):
+#   VTN_WORKERS           number of workers (default 2)
+#   VTN_REDIS_URL         use this Redis instead of starting one
+#   VTN_LOCAL_REDIS_PORT  port of the local redis-server (default 6390)
+#   VTN_API_TOKEN         management API token (default: a random one)
+#   VTN_OADR_LISTEN, VTN_API_LISTEN, VTN_OPS_LISTEN (gateway), VTN_ZMQ_BIND
+#                         as for vtn-gateway (defaults 127.0.0.1:8080, :8081,
+#                         :9100, tcp://127.0.0.1:7100)
+#   VTN_BUILD_DIR         build directory (default build/)
+#   VTN_JOBS              parallel build jobs (default: number of CPUs)
+#   VTN_SKIP_SETUP=1      do not run deploy/setup.sh
+# Any other VTN_* variable is passed to every process (e.g. VTN_LOG_LEVEL,
+# VTN_REGISTRATION_POLICY, VTN_POLL_FREQ, VTN_VTN_ID).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${VTN_BUILD_DIR:-$ROOT/build}
+RUN=$ROOT/run
+LOGS=$RUN/logs
+WORKERS=${VTN_WORKERS:-2}
+JOBS=${VTN_JOBS:-$(nproc)}
+
+say() { printf 'run-local: %s\n' "$*" >&2; }
+
+case "$WORKERS" in
+'' | *[!0-9]*) say "VTN_WORKERS must be a number"; exit 2 ;;
+esac
+
+# --- set up and build -------------------------------------------------------
+if [ "${VTN_SKIP_SETUP:-0}" != 1 ]; then
+  "$ROOT/deploy/setup.sh"
+fi
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+targets=(--target vtn-gateway --target vtn-worker)
+if [ -x "$BUILD/scheduler/vtn-scheduler" ] || grep -q 'vtn-scheduler' "$ROOT/scheduler/CMakeLists.txt" 2>/dev/null; then
+  targets+=(--target vtn-scheduler)
+fi
+say "building in ${BUILD#"$ROOT"/}"
+cmake --build "$BUILD" -j"$JOBS" "${targets[@]}"
+
+GATEWAY=$BUILD/gateway/vtn-gateway
+WORKER=$BUILD/workers/vtn-worker
+SCHEDULER=$BUILD/scheduler/vtn-scheduler
+for b in "$GATEWAY" "$WORKER"; do
+  [ -x "$b" ] || { say "missing $b after the build"; exit 1; }
+done
+
+mkdir -p "$LOGS" "$RUN/redis"
+
+# --- settings ---------------------------------------------------------------
+OADR_LISTEN=${VTN_OADR_LISTEN:-127.0.0.1:8080}
+API_LISTEN=${VTN_API_LISTEN:-127.0.0.1:8081}
+GW_OPS_LISTEN=${VTN_OPS_LISTEN:-127.0.0.1:9100}
+ZMQ_BIND=${VTN_ZMQ_BIND:-tcp://127.0.0.1:7100}
+if [ -z "${VTN_API_TOKEN:-}" ]; then
+  VTN_API_TOKEN=$(openssl rand -hex 24)
+fi
+export VTN_API_TOKEN
+unset VTN_OPS_LISTEN # each process gets its own below
+
+# ---------------------------------------------------------------------------
+# TLS / development PKI: comes with the mutual-TLS issue. Create run/pki on
+# first start (server certificates for localhost, a client CA, one VEN
+# certificate), export VTN_TLS_CERTS / VTN_TLS_CLIENT_CA for the gateway
+# and print how a VEN uses them. Until then the OpenADR listener is plain
+# HTTP on loopback.
+# ---------------------------------------------------------------------------
+
+# --- processes --------------------------------------------------------------
+NAMES=()
+PIDS=()
+STOPPING=0
+
+start() { # start <name> <command...>: in the background, output to run/logs/<name>.log
+  local name=$1
+  shift
+  "$@" >>"$LOGS/$name.log" 2>&1 &
+  NAMES+=("$name")
+  PIDS+=("$!")
+}
+
+stop_all() {
+  local i pid deadline
+  STOPPING=1
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${PIDS[i]}" 2>/dev/null || true
+  done
+  deadline=$((SECONDS + 10))
+  for pid in "${PIDS[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "pid $pid ignored SIGTERM; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
+  PIDS=()
+}
+
+on_signal() {
+  echo >&2
+  say "stopping"
+  stop_all
+  exit 0
+}
+trap on_signal INT TERM
+trap 'stop_all' EXIT
+
+wait_http() { # wait_http <url> <seconds>: until it answers 200
+  local url=$1 until=$((SECONDS + $2))
+  while [ $SECONDS -lt "$until" ]; do
+    if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then return 0; fi
+    check_alive
+    sleep 0.2
+  done
+  return 1
+}
+
+check_alive() {
+  local i
+  for i in "${!PIDS[@]}"; do
+    if ! kill -0 "${PIDS[i]}" 2>/dev/null; then
+      say "${NAMES[i]} (pid ${PIDS[i]}) exited; last lines of run/logs/${NAMES[i]}.log:"
+      tail -n 30 "$LOGS/${NAMES[i]}.log" >&2 || true
+      exit 1
+    fi
+  done
+}
+
+if [ -n "${VTN_REDIS_URL:-}" ]; then
+  REDIS_URL=$VTN_REDIS_URL
+  say "using Redis at $REDIS_URL"
+else
+  REDIS_PORT=${VTN_LOCAL_REDIS_PORT:-6390}
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    say "port $REDIS_PORT already answers as Redis; set VTN_LOCAL_REDIS_PORT or VTN_REDIS_URL"
+    exit 1
+  fi
+  # A throwaway dev store: no AOF, no snapshots (see docs/redis-keys.md for
+  # what production runs with).
+  start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" \
+    --save "" --appendonly no --daemonize no
+  REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+  for _ in $(seq 50); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    check_alive
+    sleep 0.1
+  done
+fi
+export VTN_REDIS_URL=$REDIS_URL
+
+start gateway env VTN_OADR_LISTEN="$OADR_LISTEN" VTN_API_LISTEN="$API_LISTEN" \
+  VTN_OPS_LISTEN="$GW_OPS_LISTEN" VTN_ZMQ_BIND="$ZMQ_BIND" "$GATEWAY"
+zmq_endpoint=$ZMQ_BIND
+WORKER_OPS=()
+for ((i = 1; i <= WORKERS; i++)); do
+  ops=127.0.0.1:$((9110 + i))
+  WORKER_OPS+=("$ops")
+  start "worker$i" env VTN_GATEWAYS="$zmq_endpoint" VTN_OPS_LISTEN="$ops" \
+    VTN_WORKER_NAME="worker$i" "$WORKER"
+done
+SCHED_OPS=""
+if [ -x "$SCHEDULER" ]; then
+  SCHED_OPS=127.0.0.1:9102
+  start scheduler env VTN_OPS_LISTEN="$SCHED_OPS" "$SCHEDULER"
+fi
+
+if [ "$WORKERS" -gt 0 ]; then
+  wait_http "http://$GW_OPS_LISTEN/readyz" 30 || { say "the gateway did not become ready; see run/logs/"; exit 1; }
+else
+  wait_http "http://$GW_OPS_LISTEN/healthz" 30 || { say "the gateway did not start; see run/logs/"; exit 1; }
+fi
+
+cat >"$RUN/query-registration.xml" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<oadr:oadrPayload xmlns:oadr="http://openadr.org/oadr-2.0b/2012/07"
+                  xmlns:pyld="http://docs.oasis-open.org/ns/energyinterop/201110/payloads"
+                  xmlns:ei="http://docs.oasis-open.org/ns/energyinterop/201110">
+  <oadr:oadrSignedObject>
+    <oadr:oadrQueryRegistration ei:schemaVersion="2.0b">
+      <pyld:requestID>query-1</pyld:requestID>
+    </oadr:oadrQueryRegistration>
+  </oadr:oadrSignedObject>
+</oadr:oadrPayload>
+EOF
+
+example=$RUN/query-registration.xml
+logs=$LOGS
+if [ "$PWD" = "$ROOT" ]; then
+  example=run/query-registration.xml
+  logs=run/logs
+fi
+cat <<EOF
+
+openvtn is running (Ctrl-C stops it).
+
+  OpenADR 2.0b base URL  http://$OADR_LISTEN/OpenADR2/Simple/2.0b
+  management API         http://$API_LISTEN/api/v1
+  API token              $VTN_API_TOKEN
+  Redis                  $REDIS_URL
+  ops (healthz, readyz, metrics)
+    gateway              http://$GW_OPS_LISTEN/metrics
+EOF
+for ((i = 0; i < ${#WORKER_OPS[@]}; i++)); do
+  printf '    %-21s http://%s/metrics\n' "worker$((i + 1))" "${WORKER_OPS[i]}"
+done
+if [ -n "$SCHED_OPS" ]; then
+  printf '    %-21s http://%s/metrics\n' scheduler "$SCHED_OPS"
+fi
+cat <<EOF
+  logs                   $logs/*.log
+
+A VEN's first request (oadrQueryRegistration):
+  curl -sS -H 'Content-Type: application/xml' --data-binary @$example \\
+    http://$OADR_LISTEN/OpenADR2/Simple/2.0b/EiRegisterParty
+The VENs the VTN knows:
+  curl -sS -H 'Authorization: Bearer $VTN_API_TOKEN' http://$API_LISTEN/api/v1/vens
+
+EOF
+
+# Foreground: return when a child exits (an error) or a signal arrives.
+while true; do
+  wait -n "${PIDS[@]}" 2>/dev/null || true
+  [ "$STOPPING" = 1 ] && break
+  check_alive
+done

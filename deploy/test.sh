@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test (what CI runs through .ci/run):
+#   1. build/       RelWithDebInfo, ctest on everything
+#   2. build-asan/  -DVTN_SANITIZE=ON (ASan + UBSan), ctest -L 'unit|protocol|e2e'
+#   3. build-fuzz/  clang, -DVTN_FUZZ=ON -DVTN_SANITIZE=ON, ctest -L fuzz (short
+#                   bounded sessions)
+# Every stage runs even when an earlier one failed; the last line is
+# "N passed, M failed" summed over the stages, and the exit status is non-zero
+# when anything failed (a build that fails counts as one failure).
+#
+# Settings: VTN_JOBS (parallel jobs, default 2), VTN_TEST_STAGES (default
+# "default asan fuzz"), VTN_SKIP_SETUP=1 (do not run deploy/setup.sh),
+# VTN_CTEST_ARGS (extra ctest arguments, e.g. "-R protocol").
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+JOBS=${VTN_JOBS:-2}
+STAGES=${VTN_TEST_STAGES:-default asan fuzz}
+read -r -a CTEST_EXTRA <<<"${VTN_CTEST_ARGS:-}"
+
+say() { printf '\n=== test: %s\n' "$*" >&2; }
+
+PASSED=0
+FAILED=0
+REPORT=()
+
+if [ "${VTN_SKIP_SETUP:-0}" != 1 ]; then
+  say "setup"
+  "$ROOT/deploy/setup.sh"
+fi
+
+# stage <name> <build dir> <ctest label regex or ""> <cmake args...>
+stage() {
+  local name=$1 dir=$2 labels=$3
+  shift 3
+  local t0=$SECONDS log="$dir/ctest.log"
+  say "$name: configure and build in ${dir#"$ROOT"/}"
+  if ! cmake -S "$ROOT" -B "$dir" "$@" >/dev/null || ! cmake --build "$dir" -j"$JOBS"; then
+    FAILED=$((FAILED + 1))
+    REPORT+=("$name: build FAILED")
+    return 0
+  fi
+  say "$name: ctest${labels:+ -L $labels}"
+  local args=(--test-dir "$dir" --output-on-failure -j"$JOBS" --no-tests=error)
+  [ -n "$labels" ] && args+=(-L "$labels")
+  set +e
+  ctest "${args[@]}" "${CTEST_EXTRA[@]}" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  # "97% tests passed, 1 tests failed out of 40"
+  local line total failed skipped
+  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
+  if [ -z "$line" ]; then
+    FAILED=$((FAILED + 1))
+    REPORT+=("$name: ctest did not run (status $rc)")
+    return 0
+  fi
+  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+  failed=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  skipped=$(grep -c '\*\*\*Skipped' "$log" || true)
+  PASSED=$((PASSED + total - failed - skipped))
+  FAILED=$((FAILED + failed))
+  if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    FAILED=$((FAILED + 1)) # ctest itself failed
+  fi
+  REPORT+=("$name: $((total - failed - skipped)) passed, $failed failed, $skipped skipped ($((SECONDS - t0)) s)")
+}
+
+for s in $STAGES; do
+  case "$s" in
+  default) stage default "$ROOT/build" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo ;;
+  asan) stage asan "$ROOT/build-asan" 'unit|protocol|e2e' -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVTN_SANITIZE=ON ;;
+  # ASan + UBSan as well: the fuzzers then catch memory errors, not only crashes.
+  fuzz) stage fuzz "$ROOT/build-fuzz" 'fuzz' -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVTN_SANITIZE=ON \
+    -DCMAKE_C_COMPILER=clang -DVTN_FUZZ=ON ;;
+  *) echo "unknown stage $s" >&2; exit 2 ;;
+  esac
+done
+
+echo
+for r in "${REPORT[@]}"; do echo "  $r"; done
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

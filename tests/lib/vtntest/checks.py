@@ -1,0 +1,46 @@
+"""A minimal runner for a test file made of several named checks, with a
+per-check line and a final "N passed, M failed" line."""
+
+import sys
+import time
+import traceback
+
+
+def fail(msg):
+    raise AssertionError(msg)
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise AssertionError("%s: expected %r, got %r" % (what, want, got))
+
+
+class Checks:
+    def __init__(self, name):
+        self.name = name
+        self.passed = []
+        self.failed = []
+
+    def run(self, label, fn, *args, **kw):
+        """Runs one check; an exception fails it (and is printed), the
+        others still run."""
+        t0 = time.monotonic()
+        try:
+            fn(*args, **kw)
+        except Exception as e:  # report and go on with the next check
+            self.failed.append(label)
+            print("FAIL %s (%.2f s): %s" % (label, time.monotonic() - t0, e), flush=True)
+            traceback.print_exc(file=sys.stdout)
+            return False
+        self.passed.append(label)
+        print("ok   %s (%.2f s)" % (label, time.monotonic() - t0), flush=True)
+        return True
+
+    def summary(self):
+        print("%s: %d passed, %d failed" % (self.name, len(self.passed), len(self.failed)), flush=True)
+        return 0 if not self.failed else 1
