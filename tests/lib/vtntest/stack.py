@@ -395,17 +395,18 @@ class Stack:
 
     def start_scheduler(self, env=None, wait=True):
         self.cfg.require("scheduler")
+        name = self._next_name("scheduler")
 
         def build(ports):
             e = {"VTN_OPS_LISTEN": "127.0.0.1:%d" % ports[0]}
             if self.redis_port:
                 e["VTN_REDIS_URL"] = self.redis_url
             e.update(env or {})
-            return Proc("scheduler", [self.cfg.scheduler], self._env(e),
-                        os.path.join(self.tmpdir, "scheduler.log"), {"ops": ports[0]})
+            return Proc(name, [self.cfg.scheduler], self._env(e),
+                        os.path.join(self.tmpdir, name + ".log"), {"ops": ports[0]})
 
-        p = self._launch("scheduler", 1, build, self._ops_answers)
-        self.scheduler = p
+        p = self._launch(name, 1, build, self._ops_answers)
+        self.scheduler = p  # the last one started
         if wait:
             self.wait_ops(p, need_ready=False)
         return p
