@@ -18,6 +18,39 @@
 
 /* ---- parsing (pure, unit-tested) ---- */
 
+#define CERT_PREFIX "/api/v1/certificates"
+#define CRL_PATH "/api/v1/crl"
+
+/* "/api/v1/certificates[/{serial}[/revoke]]" (p, plen without the query). */
+static int cert_route_of(const char *p, size_t plen, char *id)
+{
+    size_t pre = sizeof CERT_PREFIX - 1;
+    p += pre;
+    size_t rest = plen - pre;
+    if (rest == 0 || (rest == 1 && p[0] == '/'))
+        return WK_API_CERTS;
+    if (p[0] != '/')
+        return WK_API_NONE;
+    p++;
+    rest--;
+    const char *slash = memchr(p, '/', rest);
+    size_t idlen = slash ? (size_t)(slash - p) : rest;
+    /* The serial is checked (hex) by the handler, which can then say so. */
+    if (!wk_id_valid(p, idlen))
+        return WK_API_NONE;
+    memcpy(id, p, idlen);
+    id[idlen] = '\0';
+    if (!slash || idlen + 1 == rest)
+        return WK_API_CERT;
+    const char *tail = slash + 1;
+    size_t tlen = rest - idlen - 1;
+    if ((tlen == 6 && memcmp(tail, "revoke", 6) == 0) ||
+        (tlen == 7 && memcmp(tail, "revoke/", 7) == 0))
+        return WK_API_CERT_REVOKE;
+    id[0] = '\0';
+    return WK_API_NONE;
+}
+
 int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **query,
                     size_t *query_len)
 {
@@ -26,6 +59,11 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
     *query = qm ? qm + 1 : NULL;
     *query_len = qm ? len - plen - 1 : 0;
     ven_id[0] = '\0';
+    if (plen >= sizeof CERT_PREFIX - 1 && memcmp(path, CERT_PREFIX, sizeof CERT_PREFIX - 1) == 0)
+        return cert_route_of(path, plen, ven_id);
+    if ((plen == sizeof CRL_PATH - 1 || (plen == sizeof CRL_PATH && path[plen - 1] == '/')) &&
+        memcmp(path, CRL_PATH, sizeof CRL_PATH - 1) == 0)
+        return WK_API_CRL;
     size_t pre = sizeof API_PREFIX - 1;
     if (plen < pre || memcmp(path, API_PREFIX, pre) != 0)
         return WK_API_NONE;
@@ -63,6 +101,14 @@ const char *wk_api_allow(int route)
         return "GET, DELETE";
     case WK_API_REREGISTER:
         return "POST";
+    case WK_API_CERTS:
+        return "GET, POST";
+    case WK_API_CERT:
+        return "GET";
+    case WK_API_CERT_REVOKE:
+        return "POST";
+    case WK_API_CRL:
+        return "GET";
     default:
         return "";
     }
@@ -123,9 +169,8 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
     return (int)o;
 }
 
-typedef int (*param_fn)(void *ud, const char *key, const char *val, char *err, size_t errlen);
-
-static int each_param(const char *q, size_t n, param_fn fn, void *ud, char *err, size_t errlen)
+int wk_api_each_param(const char *q, size_t n, wk_api_param_fn fn, void *ud, char *err,
+                      size_t errlen)
 {
     if (n > API_QUERY_MAX) {
         snprintf(err, errlen, "query string longer than %d bytes", API_QUERY_MAX);
@@ -235,7 +280,7 @@ int wk_api_parse_list_query(const char *q, size_t n, int *limit, char *cursor, s
     cursor[0] = name[0] = '\0';
     if (q == NULL)
         return 0;
-    int rc = each_param(q, n, list_param, &l, err, errlen);
+    int rc = wk_api_each_param(q, n, list_param, &l, err, errlen);
     if (rc == 0 && l.seen_cursor && l.seen_name) {
         snprintf(err, errlen, "cursor cannot be combined with name (a name matches one VEN)");
         return -EINVAL;
@@ -264,7 +309,7 @@ int wk_api_parse_delete_query(const char *q, size_t n, int *force, char *err, si
     *force = 0;
     if (q == NULL)
         return 0;
-    return each_param(q, n, delete_param, force, err, errlen);
+    return wk_api_each_param(q, n, delete_param, force, err, errlen);
 }
 
 int wk_api_parse_provision(const char *body, size_t n, char *name, size_t namelen, char *fp,
@@ -338,6 +383,11 @@ static const redisReply *hfield(const redisReply *h, const char *f)
             return h->element[i + 1];
     }
     return NULL;
+}
+
+const redisReply *wk_api_hfield(const redisReply *h, const char *f)
+{
+    return hfield(h, f);
 }
 
 static json_t *jstr_or_null(const redisReply *v)
@@ -536,7 +586,7 @@ static void api_get(wk_req *q, redisReply **rep, int n)
 
 /* ---- POST /api/v1/vens ---- */
 
-static int json_ctype(vtn_str ct)
+int wk_api_json_ctype(vtn_str ct)
 {
     static const char want[] = "application/json";
     size_t n = sizeof want - 1;
@@ -563,7 +613,7 @@ static void api_provision(wk_req *q, redisReply **rep, int n)
     char k[WK_KEY_MAX], err[512];
     switch (s->stage) {
     case 0: {
-        if (!json_ctype(q->env.content_type)) {
+        if (!wk_api_json_ctype(q->env.content_type)) {
             wk_reply_json_error(q, 415, "Content-Type must be application/json");
             return;
         }
@@ -579,9 +629,12 @@ static void api_provision(wk_req *q, redisReply **rep, int n)
             rc |= wk_cmd(q, "GET", wk_key_name(k, s->name), NULL);
             s->at[0] = i++;
         }
+        s->at[2] = -1;
         if (s->fp[0]) {
             rc |= wk_cmd(q, "GET", wk_key_fp(k, s->fp), NULL);
             s->at[1] = i++;
+            rc |= wk_cmd(q, "GET", wk_key_revokedfp(k, s->fp), NULL);
+            s->at[2] = i++;
         }
         if (rc)
             bad_buffer(q);
@@ -591,6 +644,15 @@ static void api_provision(wk_req *q, redisReply **rep, int n)
     case 1: {
         if (wk_check_reps(q, rep, n))
             return;
+        char serial[WK_SERIAL_MAX + 1];
+        if (s->at[2] >= 0 && wk_rep_str(rep[s->at[2]], serial, sizeof serial)) {
+            char pretty[WK_FP_MAX * 3 / 2 + 2];
+            wk_fp_pretty(s->fp, pretty, sizeof pretty);
+            wk_reply_json_error(q, 409,
+                                "fingerprint %s belongs to certificate %s, which is revoked",
+                                pretty, serial);
+            return;
+        }
         if (!read_claim(rep[0], s) && vtn_id_new("ven", s->new_ven, sizeof s->new_ven) < 0) {
             wk_reply_internal(q, "no randomness for ids");
             return;
@@ -848,6 +910,20 @@ void wk_h_api(wk_req *q, redisReply **rep, int n)
         return;
     }
     vtn_str m = q->env.method;
+    if (route >= WK_API_CERTS) {
+        int ok = (route == WK_API_CERTS && (vtn_str_eq(m, "GET") || vtn_str_eq(m, "POST"))) ||
+                 (route == WK_API_CERT && vtn_str_eq(m, "GET")) ||
+                 (route == WK_API_CERT_REVOKE && vtn_str_eq(m, "POST")) ||
+                 (route == WK_API_CRL && vtn_str_eq(m, "GET"));
+        if (!ok) {
+            snprintf(q->headers, sizeof q->headers, "Allow: %s\r\n", wk_api_allow(route));
+            wk_reply_json_error(q, 405, "method %.*s not allowed on %s (allowed: %s)",
+                                (int)(m.n > 16 ? 16 : m.n), m.p, shown, wk_api_allow(route));
+            return;
+        }
+        wk_h_api_cert(q, route, s->ven, query, qlen);
+        return;
+    }
     wk_step_fn step = NULL;
     if (route == WK_API_VENS && vtn_str_eq(m, "GET"))
         step = api_list;

@@ -37,6 +37,10 @@ const vtn_cfg_item wk_cfg_items[] = {
     {"VTN_DRAIN_TIMEOUT", "--drain-timeout", VTN_CFG_MS, F(drain_ms), "2s", 0, 60000,
      "on SIGTERM: after DISCONNECT, keep answering requests that already arrived for at most "
      "this long"},
+    {"VTN_CA_DIR", "--ca-dir", VTN_CFG_STR, F(ca_dir), "", 0, 0,
+     "folder of the VEN client CA as `vtnctl ca create` makes it (ca.pem, ca.key): the "
+     "management API's /api/v1/certificates signs with it; empty: certificate issuing "
+     "disabled (503)"},
 };
 const size_t wk_cfg_nitems = sizeof wk_cfg_items / sizeof wk_cfg_items[0];
 

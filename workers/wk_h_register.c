@@ -139,9 +139,15 @@ static void create_lookup(wk_req *q)
         rc |= wk_cmd(q, "GET", wk_key_reg(k, m->registration_id), NULL);
         s->at[0] = i++;
     }
+    s->at[5] = -1;
     if (s->fp[0]) {
         rc |= wk_cmd(q, "GET", wk_key_fp(k, s->fp), NULL);
         s->at[1] = i++;
+        /* A certificate revoked through the API is refused here even before the
+         * gateways load the new CRL: revoking unbound it, and a registration must not
+         * bind it again. */
+        rc |= wk_cmd(q, "GET", wk_key_revokedfp(k, s->fp), NULL);
+        s->at[5] = i++;
     }
     if (s->name[0]) {
         rc |= wk_cmd(q, "GET", wk_key_name(k, s->name), NULL);
@@ -173,6 +179,12 @@ static void create_pick(wk_req *q, redisReply **rep, int n)
     if (!read_claim(rep[0], s) && (vtn_id_new("ven", s->new_ven, sizeof s->new_ven) < 0 ||
                                    vtn_id_new("reg", s->new_reg, sizeof s->new_reg) < 0)) {
         wk_reply_internal(q, "no randomness for ids");
+        return;
+    }
+    char serial[WK_SERIAL_MAX + 1];
+    if (s->at[5] >= 0 && wk_rep_str(rep[s->at[5]], serial, sizeof serial)) {
+        wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED,
+                            "the client certificate (serial %s) has been revoked", serial);
         return;
     }
     if (s->at[0] >= 0)

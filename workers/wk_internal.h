@@ -22,6 +22,7 @@
 #include "vtn/id.h"
 #include "vtn/metrics.h"
 #include "vtn/ops.h"
+#include "vtn/pki.h"
 #include "vtn/redis.h"
 #include "vtn/wire.h"
 
@@ -60,6 +61,7 @@ typedef struct wk_config {
     char *name;
     long long redis_timeout_ms;
     long long drain_ms;
+    char *ca_dir;
 } wk_config;
 
 extern const vtn_cfg_item wk_cfg_items[];
@@ -79,6 +81,10 @@ enum wk_script {
     WK_SCRIPT_CANCELED,
     WK_SCRIPT_APIDELETE,
     WK_SCRIPT_REREG,
+    WK_SCRIPT_CERTBIND,
+    WK_SCRIPT_CERTUNBIND,
+    WK_SCRIPT_CERTREVOKE,
+    WK_SCRIPT_CRL,
     WK_SCRIPT__COUNT
 };
 extern const char *const wk_script_src[WK_SCRIPT__COUNT];
@@ -99,6 +105,7 @@ typedef struct wk_metrics {
     _Atomic uint64_t redis_errors, redis_reconnects, redis_script_loads;
     _Atomic uint64_t dropped_deadline, replies_lost, bad_frames;
     _Atomic uint64_t gateway_reconnects;
+    _Atomic uint64_t certs_issued, certs_revoked, crls_signed;
     _Atomic int redis_up, gateways_live, gateways_known, schemas_ok, draining;
 } wk_metrics;
 
@@ -169,7 +176,9 @@ typedef struct wk_hstate {
     int limit;
     int force;
     char cursor[WK_ID_MAX + 1];
-    json_t *json; /* owned: request body, then the list */
+    json_t *json;               /* owned: request body, then the list */
+    struct wk_cert_state *cert; /* owned: the certificates API's scratch (wk_api_cert.c) */
+    int wipe_body;              /* the reply holds a private key: cleared once sent */
 } wk_hstate;
 
 struct wk_req {
@@ -287,6 +296,14 @@ const char *wk_key_fp(char *out, const char *fp);
 const char *wk_key_reg(char *out, const char *reg_id);
 const char *wk_key_req(char *out, const char *rid);
 #define WK_KEY_VENS "vtn:vens"
+/* Certificates issued through the API (docs/redis-keys.md). */
+const char *wk_key_cert(char *out, const char *serial);
+const char *wk_key_vencerts(char *out, const char *ven_id);
+const char *wk_key_certreq(char *out, const char *rid);
+const char *wk_key_revokedfp(char *out, const char *fp);
+const char *wk_key_ca_revoked(char *out, const char *ca_id);
+const char *wk_key_ca_crlnumber(char *out, const char *ca_id);
+#define WK_KEY_CERTS "vtn:certs"
 
 /* Fingerprint "09:71:9e:..." (or a full SHA-256 one) -> "09719E..." with
  * vtn_fingerprint_normalize. 0 or -EINVAL. */
@@ -302,12 +319,17 @@ int wk_cursor_decode(const char *cursor, char *out, size_t outlen);
 /* ---- management API parsing (wk_api.c), exposed for tests ---- */
 enum wk_api_route {
     WK_API_NONE = 0,
-    WK_API_VENS,       /* /api/v1/vens */
-    WK_API_VEN,        /* /api/v1/vens/{venID} */
-    WK_API_REREGISTER, /* /api/v1/vens/{venID}/reregister */
+    WK_API_VENS,        /* /api/v1/vens */
+    WK_API_VEN,         /* /api/v1/vens/{venID} */
+    WK_API_REREGISTER,  /* /api/v1/vens/{venID}/reregister */
+    WK_API_CERTS,       /* /api/v1/certificates */
+    WK_API_CERT,        /* /api/v1/certificates/{serial} */
+    WK_API_CERT_REVOKE, /* /api/v1/certificates/{serial}/revoke */
+    WK_API_CRL,         /* /api/v1/crl */
 };
-/* Splits path into route + venID (out, WK_ID_MAX+1) + query (pointer into
- * path, may be NULL). Returns the route, WK_API_NONE for unknown paths. */
+/* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)
+ * + query (pointer into path, may be NULL). Returns the route, WK_API_NONE
+ * for unknown paths. */
 int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **query,
                     size_t *query_len);
 /* Allowed methods for a route, e.g. "GET, POST". */
@@ -322,6 +344,89 @@ int wk_api_parse_delete_query(const char *q, size_t n, int *force, char *err, si
 /* Validates a provisioning body; fills name/fp (normalised). 0 or -EINVAL. */
 int wk_api_parse_provision(const char *body, size_t n, char *name, size_t namelen, char *fp,
                            size_t fplen, char *err, size_t errlen);
+/* Shared by the API's files: query-string walker (percent-decoded key and
+ * value per parameter), Content-Type check, a field of an HGETALL reply,
+ * and the "command buffer full" answer. */
+typedef int (*wk_api_param_fn)(void *ud, const char *key, const char *val, char *err,
+                               size_t errlen);
+int wk_api_each_param(const char *q, size_t n, wk_api_param_fn fn, void *ud, char *err,
+                      size_t errlen);
+int wk_api_json_ctype(vtn_str ct);
+const redisReply *wk_api_hfield(const redisReply *h, const char *f);
+
+/* ---- certificates (wk_cert.c: CA, validation, signing; wk_api_cert.c: handlers) ---- */
+#define WK_CERT_DAYS_DEFAULT 825 /* as vtnctl; the CA/B forum's old maximum */
+#define WK_CERT_DAYS_MAX 3650
+#define WK_CRL_DAYS_DEFAULT 30
+#define WK_CRL_DAYS_MAX 365
+#define WK_CRL_MAX 50000     /* unexpired revoked certificates in one CRL (~3.5 MB PEM) */
+#define WK_CSR_MAX 16384     /* bytes of a CSR in PEM */
+#define WK_CN_MAX 64         /* characters of a commonName (RFC 5280 ub-common-name) */
+#define WK_SERIAL_MAX 40     /* hex digits of a serial number (RFC 5280: at most 20 octets) */
+#define WK_RSA_BITS_MAX 8192 /* bigger keys only cost verification time */
+
+/* The client CA the API signs with (VTN_CA_DIR), loaded once at start. */
+typedef struct wk_ca {
+    X509 *cert; /* NULL: issuing disabled */
+    EVP_PKEY *key;
+    char id[WK_FP_MAX + 1]; /* normalised fingerprint of ca.pem: names its Redis keys */
+    time_t not_after;
+} wk_ca;
+/* Reads dir/ca.pem and dir/ca.key; checks they match and the certificate is
+ * a CA with an ECC or RSA key. 0, or <0 with the reason in err. */
+int wk_ca_load(wk_ca *ca, const char *dir, char *err, size_t errlen);
+void wk_ca_free(wk_ca *ca);
+
+/* A validated POST /api/v1/certificates body. */
+typedef struct wk_cert_req {
+    char ven[WK_ID_MAX + 1];
+    char cn[WK_CN_MAX * 4 + 1]; /* "" = the VEN's venName, else its venID */
+    int days;
+    int key_type;  /* 0: from the CSR; VTN_KEY_EC or VTN_KEY_RSA: generate a key */
+    X509_REQ *csr; /* owned; signature verified, key checked */
+} wk_cert_req;
+/* 0, or -EINVAL with the reason in err (a 400). Frees nothing on error:
+ * call wk_cert_req_clear either way. */
+int wk_cert_parse_issue(const char *body, size_t n, wk_cert_req *r, char *err, size_t errlen);
+void wk_cert_req_clear(wk_cert_req *r);
+/* PEM CSR -> X509_REQ whose key is allowed and whose signature verifies.
+ * NULL with the reason in err. */
+X509_REQ *wk_cert_parse_csr(const char *pem, size_t n, char *err, size_t errlen);
+/* ECC P-256 or RSA 2048..WK_RSA_BITS_MAX: 0, else -EINVAL with the reason. */
+int wk_cert_check_key(EVP_PKEY *k, char *err, size_t errlen);
+/* A usable commonName: 1..WK_CN_MAX characters of UTF-8, no control characters. */
+int wk_cert_cn_valid(const char *s, size_t n);
+/* Serial as given in a path (hex, any case, optional colons) -> upper-case
+ * hex without leading zeros, as vtn_pki_serial_hex prints it. 0 or -EINVAL. */
+int wk_cert_serial_norm(const char *in, size_t n, char *out, size_t outlen);
+/* Query of GET /api/v1/certificates (limit, cursor, venID); 0 or -EINVAL. */
+int wk_cert_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
+                             char *ven, size_t venlen, char *err, size_t errlen);
+/* Query of GET /api/v1/crl (days); 0 or -EINVAL. */
+int wk_cert_parse_crl_query(const char *q, size_t n, int *days, char *err, size_t errlen);
+/* Body of POST .../revoke: empty, or {"reason": "..."}; 0 or -EINVAL. */
+int wk_cert_parse_revoke(const char *body, size_t n, int *reason, char *err, size_t errlen);
+
+/* A certificate signed by wk_cert_sign. */
+typedef struct wk_cert_issued {
+    char serial[WK_SERIAL_MAX + 1];
+    char fp[WK_FP_MAX + 1];
+    int64_t nb_ms, na_ms;
+    int key_type;  /* VTN_KEY_EC or VTN_KEY_RSA */
+    char *pem;     /* owned */
+    char *key_pem; /* owned, generated key only; wiped when freed */
+} wk_cert_issued;
+/* Signs r's CSR key (or a key generated for it) for cn, valid from now - 5
+ * min for r->days, never past the CA's own notAfter. 0; -ESTALE when the CA
+ * has expired; other <0 with err. */
+int wk_cert_sign(const wk_ca *ca, const wk_cert_req *r, const char *cn, time_t now,
+                 wk_cert_issued *out, char *err, size_t errlen);
+void wk_cert_issued_clear(wk_cert_issued *c);
+/* Frees a request's certificate scratch (wk_req_reset calls it). */
+void wk_cert_state_free(struct wk_cert_state **st);
+/* Step of every /api/v1/certificates and /api/v1/crl request (wk_api_cert.c):
+ * wk_h_api routes here after the token and method checks. */
+void wk_h_api_cert(wk_req *q, int route, const char *id, const char *query, size_t qlen);
 
 /* ---- gateways and the loop (wk_loop.c) ---- */
 typedef struct wk_gateway {
@@ -346,6 +451,7 @@ struct wk_worker {
     int static_gateways; /* VTN_GATEWAYS given: no discovery */
     wk_redis redis;
     wk_codec *codec;
+    wk_ca ca;      /* VTN_CA_DIR, for /api/v1/certificates */
     wk_req *slots; /* WK_BATCH_MAX */
     vtn_buf out;   /* wire frame being encoded */
     wk_metrics m;

@@ -58,6 +58,44 @@ const char *wk_key_req(char *out, const char *rid)
     return out;
 }
 
+const char *wk_key_cert(char *out, const char *serial)
+{
+    snprintf(out, WK_KEY_MAX, "vtn:cert:%s", serial);
+    return out;
+}
+
+const char *wk_key_vencerts(char *out, const char *ven_id)
+{
+    snprintf(out, WK_KEY_MAX, "vencerts:{%s}", ven_id);
+    return out;
+}
+
+const char *wk_key_certreq(char *out, const char *rid)
+{
+    snprintf(out, WK_KEY_MAX, "vtn:certreq:%s", rid);
+    return out;
+}
+
+const char *wk_key_revokedfp(char *out, const char *fp)
+{
+    snprintf(out, WK_KEY_MAX, "vtn:revokedfp:%s", fp);
+    return out;
+}
+
+/* The two keys of one CA share its hash tag: the crl script reads and bumps
+ * them together, so a CRL number never goes with an older list. */
+const char *wk_key_ca_revoked(char *out, const char *ca_id)
+{
+    snprintf(out, WK_KEY_MAX, "vtn:ca:{%s}:revoked", ca_id);
+    return out;
+}
+
+const char *wk_key_ca_crlnumber(char *out, const char *ca_id)
+{
+    snprintf(out, WK_KEY_MAX, "vtn:ca:{%s}:crlnumber", ca_id);
+    return out;
+}
+
 int wk_fp_normalize(const char *in, size_t n, char *out, size_t outlen)
 {
     /* The common form (vtn/fingerprint.h) so workers and gateway agree: 20 upper-case

@@ -130,6 +130,12 @@ int wk_metrics_render(vtn_buf *out, void *ud)
          LOAD(m->replies_lost)},
         {"vtn_worker_bad_frames_total", "counter", "ZeroMQ frames that were not valid envelopes.",
          LOAD(m->bad_frames)},
+        {"vtn_worker_certificates_issued_total", "counter",
+         "Certificates signed through POST /api/v1/certificates.", LOAD(m->certs_issued)},
+        {"vtn_worker_certificates_revoked_total", "counter",
+         "Certificates revoked through the API (first revocation only).", LOAD(m->certs_revoked)},
+        {"vtn_worker_crls_signed_total", "counter", "CRLs signed for GET /api/v1/crl.",
+         LOAD(m->crls_signed)},
         {"vtn_worker_draining", "gauge", "1 after SIGTERM while the worker drains.",
          (uint64_t)LOAD(m->draining)},
     };

@@ -290,6 +290,10 @@ void wk_req_reset(wk_req *q)
     free_round(q);
     if (q->s.json)
         json_decref(q->s.json);
+    if (q->s.cert)
+        wk_cert_state_free(&q->s.cert);
+    if (q->s.wipe_body && q->body.data)
+        OPENSSL_cleanse(q->body.data, q->body.len);
     wk_msg_clear(&q->msg);
     vtn_buf_reset(&q->cmds);
     vtn_buf_reset(&q->body);

@@ -2,6 +2,10 @@
  * with its {venID} hash tag) or exactly one global key, so they run on Redis
  * Cluster as well. docs/redis-keys.md describes the keys and the write order.
  *
+ * The certificate scripts follow the same rule: certbind/certunbind touch
+ * one VEN, certrevoke one certificate, crl the two keys of one CA (one hash
+ * tag).
+ *
  * Scripts that change a VEN's registration take a memo key
  * venreq:{venID}:<rid> and store their outcome there for 300 s: a retry of
  * the same request (same envelope id, another worker) gets the same outcome
@@ -157,18 +161,78 @@ static const char rereg_lua[] = "if redis.call('EXISTS', KEYS[1]) == 0 then retu
                                 "redis.call('RPUSH', KEYS[2], 'R|' .. ARGV[1])\n"
                                 "return '202'\n";
 
+/* Binds a VEN to the certificate the API just issued. KEYS: ven, venreq. ARGV[1] the
+ * new fingerprint. Returns JSON ["404"] (no such VEN) or ["B", previous fingerprint or
+ * ""]; the outcome is kept in venreq for 300 s, so a retry removes the same previous
+ * index entry. */
+static const char certbind_lua[] = "local memo = redis.call('GET', KEYS[2])\n"
+                                   "if memo then return memo end\n"
+                                   "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
+                                   "  return '[\"404\"]'\n"
+                                   "end\n"
+                                   "local old = redis.call('HGET', KEYS[1], 'fp') or ''\n"
+                                   "redis.call('HSET', KEYS[1], 'fp', ARGV[1])\n"
+                                   "local res = cjson.encode({'B', old})\n"
+                                   "redis.call('SET', KEYS[2], res, 'EX', 300)\n"
+                                   "return res\n";
+
+/* Revocation: KEYS[1] ven; ARGV[1] the revoked certificate's fingerprint. Removes the
+ * binding only when the VEN is still bound to that certificate. Returns 1 or 0. */
+static const char certunbind_lua[] = "if redis.call('HGET', KEYS[1], 'fp') == ARGV[1] then\n"
+                                     "  redis.call('HDEL', KEYS[1], 'fp')\n"
+                                     "  return 1\n"
+                                     "end\n"
+                                     "return 0\n";
+
+/* KEYS[1] vtn:cert:<serial>. ARGV: now (ms), reason code. Marks the certificate
+ * revoked unless it is already (the first revocation's time and reason stay).
+ * Returns "404", "R" (revoked now) or "A" (already revoked). */
+static const char certrevoke_lua[] = "if redis.call('EXISTS', KEYS[1]) == 0 then return '404' end\n"
+                                     "if redis.call('HEXISTS', KEYS[1], 'rv') == 1 then\n"
+                                     "  return 'A'\n"
+                                     "end\n"
+                                     "redis.call('HSET', KEYS[1], 'rv', ARGV[1], 'rr', ARGV[2])\n"
+                                     "return 'R'\n";
+
+/* KEYS: vtn:ca:{id}:revoked, vtn:ca:{id}:crlnumber (one hash tag). ARGV: now (s), the
+ * most entries wanted. Drops entries of certificates expired for more than a day (TLS
+ * refuses them anyway; the day covers clock skew), then returns {next CRL number,
+ * members up to ARGV[2]+1} read in the same atomic step, so a higher number never
+ * carries an older list. */
+static const char crl_lua[] =
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[1]) - 86400))\n"
+    "local m = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]))\n"
+    "local n = redis.call('INCR', KEYS[2])\n"
+    "return {n, m}\n";
+
 const char *const wk_script_src[WK_SCRIPT__COUNT] = {
-    [WK_SCRIPT_CLAIM] = claim_lua,       [WK_SCRIPT_CAD] = cad_lua,
-    [WK_SCRIPT_REGISTER] = register_lua, [WK_SCRIPT_PROVISION] = provision_lua,
-    [WK_SCRIPT_POP] = pop_lua,           [WK_SCRIPT_VENCANCEL] = vencancel_lua,
-    [WK_SCRIPT_CANCELED] = canceled_lua, [WK_SCRIPT_APIDELETE] = apidelete_lua,
+    [WK_SCRIPT_CLAIM] = claim_lua,
+    [WK_SCRIPT_CAD] = cad_lua,
+    [WK_SCRIPT_REGISTER] = register_lua,
+    [WK_SCRIPT_PROVISION] = provision_lua,
+    [WK_SCRIPT_POP] = pop_lua,
+    [WK_SCRIPT_VENCANCEL] = vencancel_lua,
+    [WK_SCRIPT_CANCELED] = canceled_lua,
+    [WK_SCRIPT_APIDELETE] = apidelete_lua,
     [WK_SCRIPT_REREG] = rereg_lua,
+    [WK_SCRIPT_CERTBIND] = certbind_lua,
+    [WK_SCRIPT_CERTUNBIND] = certunbind_lua,
+    [WK_SCRIPT_CERTREVOKE] = certrevoke_lua,
+    [WK_SCRIPT_CRL] = crl_lua,
 };
 
 const char *const wk_script_name[WK_SCRIPT__COUNT] = {
-    [WK_SCRIPT_CLAIM] = "claim",       [WK_SCRIPT_CAD] = "cad",
-    [WK_SCRIPT_REGISTER] = "register", [WK_SCRIPT_PROVISION] = "provision",
-    [WK_SCRIPT_POP] = "pop",           [WK_SCRIPT_VENCANCEL] = "vencancel",
-    [WK_SCRIPT_CANCELED] = "canceled", [WK_SCRIPT_APIDELETE] = "apidelete",
+    [WK_SCRIPT_CLAIM] = "claim",
+    [WK_SCRIPT_CAD] = "cad",
+    [WK_SCRIPT_REGISTER] = "register",
+    [WK_SCRIPT_PROVISION] = "provision",
+    [WK_SCRIPT_POP] = "pop",
+    [WK_SCRIPT_VENCANCEL] = "vencancel",
+    [WK_SCRIPT_CANCELED] = "canceled",
+    [WK_SCRIPT_APIDELETE] = "apidelete",
     [WK_SCRIPT_REREG] = "rereg",
+    [WK_SCRIPT_CERTBIND] = "certbind",
+    [WK_SCRIPT_CERTUNBIND] = "certunbind",
+    [WK_SCRIPT_CERTREVOKE] = "certrevoke",
+    [WK_SCRIPT_CRL] = "crl",
 };

@@ -1,0 +1,732 @@
+/* The simulated fleet: VENs spread over keep-alive HTTP/1.1 connections on
+ * one libuv loop. Each connection sends one request at a time (no
+ * pipelining), so a reply's latency is the VTN's, not queueing in the bench.
+ *
+ * Phases: REGISTER (every VEN sends oadrCreatePartyRegistration, up to
+ * BN_REG_ATTEMPTS times) -> POLL (only in poll mode: oadrPoll in a closed
+ * loop, or paced at --rate per VEN) -> DONE. The registration phase is a
+ * barrier, so the poll phase, and the CPU measured over it, holds polls only. */
+#include <errno.h>
+#include <inttypes.h>
+#include <llhttp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "vtn/id.h"
+#include "vtn/log.h"
+
+#include "bn_internal.h"
+
+#define BN_BODY_MAX (1u << 20)  /* a reply body past this is an I/O error */
+#define BN_REQ_MAX 8192         /* one request (registration or poll) */
+#define BN_VEN_ID_MAX 128       /* venIDs from other VTNs can be longer than ours */
+#define BN_REG_ATTEMPTS 3       /* a VEN whose registration fails this often sits out */
+#define BN_RECONNECT_MS 100     /* after a connection error; keeps a dead target from spinning */
+#define BN_REG_RETRY_MS 100     /* before a registration is retried */
+#define BN_POLL_ERR_PAUSE_MS 10 /* after a failed poll, so a 503 storm is not a busy loop */
+#define BN_SWEEP_MS 50          /* resolution of request and connect timeouts */
+#define BN_TIMER_SLACK_NS 2000000ull /* see conn_next */
+
+enum phase { PH_REGISTER, PH_POLL, PH_DONE };
+enum cstate { CS_IDLE, CS_CONNECTING, CS_READY, CS_BUSY, CS_CLOSING };
+enum rkind { RK_REG, RK_POLL };
+enum vstate { VS_PENDING, VS_OK, VS_FAILED };
+enum fail { F_CONNECT, F_TIMEOUT, F_IO };
+
+typedef struct bn_ven {
+    char ven_id[BN_VEN_ID_MAX];
+    vtn_buf poll_req; /* the whole HTTP request, built once after registration */
+    uint8_t state;    /* enum vstate */
+    uint8_t attempts;
+} bn_ven;
+
+struct run;
+
+typedef struct bn_conn {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    uv_timer_t timer; /* reconnect back-off, retry pause and --rate pacing */
+    llhttp_t parser;
+    struct run *run;
+    enum cstate state;
+    int tcp_open;                  /* tcp is initialised and its close callback has not run */
+    int write_pending;             /* wreq is in use */
+    uint32_t first, count, stride; /* this connection's VENs: first + k*stride, k < count */
+    uint32_t cur;                  /* k of the VEN being registered, or last polled */
+    uint32_t nreg;                 /* registered VENs on this connection */
+    enum rkind kind;               /* of the request in flight */
+    uint32_t ven;                  /* VEN index of the request in flight */
+    uint64_t origin_ns;            /* latency is measured from here */
+    uint64_t deadline_ns;          /* request or connect timeout */
+    uint64_t wait_until_ns;        /* no request before this (retry pause) */
+    uint64_t sched_ns;             /* --rate: the next poll's intended send time */
+    uint64_t reconnect_ms;
+    int timer_fired; /* conn_next runs from the pacing timer, not from a reply */
+    int status, reply_done, keep_alive, body_overflow;
+    vtn_buf body;
+    vtn_buf reqbuf; /* the registration request in flight */
+} bn_conn;
+
+struct run {
+    uv_loop_t loop;
+    const bn_opts *o;
+    bn_result *res;
+    bn_ven *vens;
+    bn_conn *conns;
+    uint32_t nconns;
+    enum phase phase;
+    uint32_t resolved;  /* VENs registered or given up */
+    uint64_t in_flight; /* polls sent and not yet answered or failed */
+    int stop_sending;   /* --max-requests reached */
+    uint64_t connects;  /* successful connects, to tell a dead target from a flaky one */
+    int measuring;
+    uint64_t reg_start_ns, measure_start_ns;
+    uint64_t interval_ns; /* --rate */
+    uint64_t self_t0, mach_busy0, mach_total0;
+    uint64_t rng;
+    uv_timer_t sweep, phase_timer;
+    uv_signal_t sigint;
+    llhttp_settings_t settings;
+    char rbuf[65536]; /* shared: libuv calls read_cb right after alloc_cb on one thread */
+};
+
+static void conn_next(bn_conn *c);
+static void conn_connect(bn_conn *c);
+static void start_poll_phase(struct run *r);
+static void finish(struct run *r);
+static void on_timer(uv_timer_t *t);
+
+static uint64_t rng_next(struct run *r)
+{
+    /* xorshift64*: only spreads the first poll of each VEN over one interval */
+    r->rng ^= r->rng >> 12;
+    r->rng ^= r->rng << 25;
+    r->rng ^= r->rng >> 27;
+    return r->rng * 2685821657736338717ull;
+}
+
+static uint32_t ven_of(const bn_conn *c, uint32_t k)
+{
+    return c->first + k * c->stride;
+}
+
+static bn_counts *counts_of(struct run *r, enum rkind k)
+{
+    return k == RK_REG ? &r->res->reg : &r->res->poll;
+}
+
+static void timer_at(bn_conn *c, uint64_t at_ns)
+{
+    uint64_t now = uv_hrtime();
+    uint64_t ms = at_ns > now ? (at_ns - now + 999999) / 1000000 : 0;
+    uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+static void measure_begin(struct run *r)
+{
+    const bn_opts *o = r->o;
+    for (int i = 0; i < o->nprocs; i++)
+        if (bn_proc_ticks(o->procs[i].pid, &o->procs[i].ticks0) < 0)
+            o->procs[i].gone = 1;
+    bn_proc_ticks(getpid(), &r->self_t0);
+    bn_machine_ticks(&r->mach_busy0, &r->mach_total0);
+    r->measure_start_ns = uv_hrtime();
+    r->measuring = 1;
+}
+
+static void measure_end(struct run *r)
+{
+    const bn_opts *o = r->o;
+    if (!r->measuring)
+        return;
+    r->measuring = 0;
+    r->res->seconds = (double)(uv_hrtime() - r->measure_start_ns) / 1e9;
+    for (int i = 0; i < o->nprocs; i++)
+        if (o->procs[i].gone || bn_proc_ticks(o->procs[i].pid, &o->procs[i].ticks1) < 0)
+            o->procs[i].gone = 1;
+    uint64_t self1 = 0, busy1 = 0, total1 = 0;
+    bn_proc_ticks(getpid(), &self1);
+    bn_machine_ticks(&busy1, &total1);
+    long hz = sysconf(_SC_CLK_TCK);
+    r->res->self_cpu_us = (self1 - r->self_t0) * 1000000ull / (uint64_t)(hz > 0 ? hz : 100);
+    r->res->mach_busy = busy1 - r->mach_busy0;
+    r->res->mach_total = total1 - r->mach_total0;
+}
+
+static void on_close(uv_handle_t *h)
+{
+    bn_conn *c = h->data;
+    c->tcp_open = 0;
+    c->state = CS_IDLE;
+    c->write_pending = 0;
+    if (c->run->phase == PH_DONE)
+        return;
+    timer_at(c, uv_hrtime() + c->reconnect_ms * 1000000ull);
+}
+
+static void conn_close(bn_conn *c, uint64_t reconnect_ms)
+{
+    if (!c->tcp_open || c->state == CS_CLOSING)
+        return;
+    c->state = CS_CLOSING;
+    c->reconnect_ms = reconnect_ms;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+/* Checks whether the poll phase is over because --max-requests was reached. */
+static void check_end(struct run *r)
+{
+    if (r->phase == PH_POLL && r->stop_sending && r->in_flight == 0)
+        finish(r);
+}
+
+static void ven_resolved(struct run *r)
+{
+    if (++r->resolved < r->o->vens)
+        return;
+    r->res->reg_seconds = (double)(uv_hrtime() - r->reg_start_ns) / 1e9;
+    if (r->o->mode == BN_MODE_POLL)
+        start_poll_phase(r);
+    else
+        finish(r);
+}
+
+/* A registration attempt failed: retry it later or give the VEN up. */
+static void reg_failed(bn_conn *c, uint32_t v)
+{
+    struct run *r = c->run;
+    bn_ven *ven = &r->vens[v];
+    if (ven->state != VS_PENDING)
+        return;
+    c->wait_until_ns = uv_hrtime() + BN_REG_RETRY_MS * 1000000ull;
+    if (++ven->attempts >= BN_REG_ATTEMPTS) {
+        ven->state = VS_FAILED;
+        r->res->reg_failed++;
+        vtn_warn("register_failed", "ven=%" PRIu32 " attempts=%d", v, ven->attempts);
+        ven_resolved(r);
+    }
+}
+
+/* The request in flight (if any) failed, and the connection goes. */
+static void conn_fail(bn_conn *c, enum fail why)
+{
+    struct run *r = c->run;
+    if (r->phase == PH_DONE || c->state == CS_CLOSING || c->state == CS_IDLE)
+        return;
+    uint64_t reconnect = BN_RECONNECT_MS;
+    if (why == F_CONNECT) {
+        bn_counts *k = counts_of(r, r->phase == PH_POLL ? RK_POLL : RK_REG);
+        k->conn++;
+        if (r->connects == 0 && k->conn >= 3ull * r->nconns) {
+            /* Nobody is listening: give up now rather than at the registration deadline. */
+            vtn_error("target_unreachable", "connect_failures=%" PRIu64, k->conn);
+            finish(r);
+            return;
+        }
+    } else if (c->state == CS_BUSY) {
+        bn_counts *k = counts_of(r, c->kind);
+        if (why == F_TIMEOUT)
+            k->timeouts++;
+        else
+            k->io++;
+        c->state = CS_READY; /* so a nested finish() sees a settled connection */
+        if (c->kind == RK_REG) {
+            reg_failed(c, c->ven);
+        } else {
+            r->in_flight--;
+            check_end(r);
+        }
+    } else {
+        reconnect = 0; /* the server closed an idle keep-alive connection: not an error */
+    }
+    conn_close(c, reconnect);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    bn_conn *c = req->data;
+    c->write_pending = 0;
+    if (status < 0 && status != UV_ECANCELED)
+        conn_fail(c, F_IO);
+}
+
+static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origin)
+{
+    struct run *r = c->run;
+    vtn_buf *req = kind == RK_REG ? &c->reqbuf : &r->vens[v].poll_req;
+    uint64_t now = uv_hrtime();
+    if (c->write_pending) {
+        /* The previous request is still being written although its reply came: the
+         * server answered early. Start over on a new connection. */
+        conn_close(c, 0);
+        return;
+    }
+    c->kind = kind;
+    c->ven = v;
+    c->origin_ns = origin;
+    c->deadline_ns = now + r->o->timeout_ns;
+    c->status = 0;
+    c->reply_done = 0;
+    c->body_overflow = 0;
+    vtn_buf_reset(&c->body);
+    c->state = CS_BUSY;
+    counts_of(r, kind)->sent++;
+    if (kind == RK_POLL) {
+        r->in_flight++;
+        if (r->res->poll.sent >= r->o->max_requests)
+            r->stop_sending = 1;
+    }
+    uv_buf_t b = uv_buf_init(req->data, (unsigned)req->len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)req->len)
+        return;
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_fail(c, F_IO);
+        return;
+    }
+    if (n > 0) {
+        b.base += n;
+        b.len -= (size_t)n;
+    }
+    c->wreq.data = c;
+    c->write_pending = 1;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        c->write_pending = 0;
+        conn_fail(c, F_IO);
+    }
+}
+
+static void send_registration(bn_conn *c, uint32_t v)
+{
+    struct run *r = c->run;
+    char name[96], rid[112];
+    snprintf(name, sizeof name, "bench-%s-%" PRIu32, r->o->run_id, v);
+    snprintf(rid, sizeof rid, "%s-%u", name, (unsigned)r->vens[v].attempts);
+    if (bn_request_registration(&c->reqbuf, r->o->host, name, rid) < 0) {
+        vtn_error("request_build", "ven=%" PRIu32, v);
+        r->vens[v].attempts = BN_REG_ATTEMPTS - 1;
+        reg_failed(c, v);
+        return;
+    }
+    send_request(c, RK_REG, v, uv_hrtime());
+}
+
+/* Decides what a connection that is ready does next. */
+static void conn_next(bn_conn *c)
+{
+    struct run *r = c->run;
+    if (c->state != CS_READY)
+        return;
+    uint64_t now = uv_hrtime();
+    if (r->phase == PH_REGISTER) {
+        while (c->cur < c->count && r->vens[ven_of(c, c->cur)].state != VS_PENDING)
+            c->cur++;
+        if (c->cur == c->count)
+            return; /* all of this connection's VENs are resolved */
+        if (now < c->wait_until_ns) {
+            timer_at(c, c->wait_until_ns);
+            return;
+        }
+        send_registration(c, ven_of(c, c->cur));
+        return;
+    }
+    if (r->phase != PH_POLL || r->stop_sending || c->nreg == 0)
+        return;
+    int fired = c->timer_fired;
+    c->timer_fired = 0;
+    uint64_t at = c->wait_until_ns;
+    if (r->interval_ns && c->sched_ns > at)
+        at = c->sched_ns;
+    /* libuv timers have 1 ms steps and a cached loop clock, so a timer may fire a
+     * little before `at`: accept that rather than wait another whole step. */
+    if (now < at && !(fired && at - now < BN_TIMER_SLACK_NS)) {
+        timer_at(c, at);
+        return;
+    }
+    do
+        c->cur = (c->cur + 1) % c->count;
+    while (r->vens[ven_of(c, c->cur)].state != VS_OK);
+    uint64_t origin = now;
+    if (r->interval_ns) {
+        /* A poll that is due while the previous reply is still out leaves when that
+         * reply arrives; its latency counts from the time it was due, so a slow VTN
+         * cannot hide its queueing (coordinated omission). A poll sent by our own
+         * timer counts from now: the timer's lateness is the bench's, not the VTN's. */
+        if (!fired && now > c->sched_ns)
+            origin = c->sched_ns;
+        c->sched_ns += r->interval_ns;
+    }
+    send_request(c, RK_POLL, ven_of(c, c->cur), origin);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    bn_conn *c = t->data;
+    if (c->run->phase == PH_DONE)
+        return;
+    if (c->state == CS_IDLE)
+        conn_connect(c);
+    else {
+        c->timer_fired = 1;
+        conn_next(c);
+    }
+}
+
+static void on_reply(bn_conn *c)
+{
+    struct run *r = c->run;
+    uint64_t now = uv_hrtime();
+    bn_counts *k = counts_of(r, c->kind);
+    char text[BN_VEN_ID_MAX];
+    int ok = 0;
+    c->state = CS_READY;
+    c->reply_done = 0;
+    if (!c->keep_alive)
+        conn_close(c, 0); /* first, so nothing below sends on this connection */
+    k->done++;
+    if (c->status >= 100 && c->status < 600)
+        k->status[c->status / 100]++;
+    if (c->status != 200) {
+        k->http++;
+    } else if (c->body_overflow) {
+        k->io++;
+    } else if (c->kind == RK_REG) {
+        if (bn_xml_text(c->body.data, c->body.len, "responseCode", text, sizeof text) >= 0 &&
+            strcmp(text, "200") == 0 &&
+            bn_xml_text(c->body.data, c->body.len, "venID", text, sizeof text) > 0)
+            ok = 1;
+        else
+            k->oadr++;
+    } else {
+        char payload[64];
+        if (bn_xml_payload(c->body.data, c->body.len, payload, sizeof payload) < 0) {
+            k->oadr++;
+        } else if (strcmp(payload, "oadrResponse") != 0) {
+            k->messages++; /* something was queued for this VEN: a valid answer */
+            ok = 1;
+        } else if (bn_xml_text(c->body.data, c->body.len, "responseCode", text, sizeof text) >= 0 &&
+                   strcmp(text, "200") == 0) {
+            ok = 1;
+        } else {
+            k->oadr++;
+        }
+    }
+    if (c->kind == RK_REG) {
+        bn_ven *ven = &r->vens[c->ven];
+        if (ok && ven->state == VS_PENDING) {
+            k->ok++;
+            bn_hist_record(r->res->reg_hist, now - c->origin_ns);
+            snprintf(ven->ven_id, sizeof ven->ven_id, "%s", text);
+            if (bn_request_poll(&ven->poll_req, r->o->host, ven->ven_id) < 0) {
+                ven->state = VS_FAILED;
+                r->res->reg_failed++;
+            } else {
+                ven->state = VS_OK;
+                r->res->registered++;
+            }
+            ven_resolved(r);
+        } else if (!ok) {
+            reg_failed(c, c->ven);
+        }
+    } else {
+        r->in_flight--;
+        if (ok) {
+            k->ok++;
+            bn_hist_record(r->res->poll_hist, now - c->origin_ns);
+        } else {
+            c->wait_until_ns = now + BN_POLL_ERR_PAUSE_MS * 1000000ull;
+        }
+        check_end(r);
+    }
+    if (r->phase != PH_DONE)
+        conn_next(c);
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    bn_conn *c = p->data;
+    /* A second reply to one request: the stream is out of step. */
+    return c->reply_done || c->state != CS_BUSY ? -1 : 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    bn_conn *c = p->data;
+    c->status = llhttp_get_status_code(p);
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    bn_conn *c = p->data;
+    if (!c->body_overflow && vtn_buf_append(&c->body, at, len) < 0)
+        c->body_overflow = 1;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    bn_conn *c = p->data;
+    c->reply_done = 1;
+    c->keep_alive = llhttp_should_keep_alive(p);
+    return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    bn_conn *c = h->data;
+    (void)hint;
+    *buf = uv_buf_init(c->run->rbuf, sizeof c->run->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    bn_conn *c = s->data;
+    if (nread == 0 || c->state == CS_CLOSING)
+        return;
+    if (nread == UV_EOF && c->state == CS_BUSY && llhttp_finish(&c->parser) == HPE_OK &&
+        c->reply_done) {
+        c->keep_alive = 0; /* a reply delimited by the end of the connection */
+        on_reply(c);
+        return;
+    }
+    if (nread < 0 || c->state != CS_BUSY) {
+        conn_fail(c, F_IO);
+        return;
+    }
+    if (llhttp_execute(&c->parser, buf->base, (size_t)nread) != HPE_OK) {
+        vtn_debug("bad_reply", "reason=\"%s\"", llhttp_get_error_reason(&c->parser));
+        conn_fail(c, F_IO);
+        return;
+    }
+    if (c->reply_done)
+        on_reply(c);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    bn_conn *c = req->data;
+    if (status == UV_ECANCELED || c->run->phase == PH_DONE || c->state != CS_CONNECTING)
+        return;
+    if (status < 0) {
+        vtn_debug("connect_failed", "error=%s", uv_err_name(status));
+        conn_fail(c, F_CONNECT);
+        return;
+    }
+    c->run->connects++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    llhttp_init(&c->parser, HTTP_RESPONSE, &c->run->settings);
+    c->parser.data = c;
+    c->state = CS_READY;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+        conn_fail(c, F_IO);
+        return;
+    }
+    conn_next(c);
+}
+
+static void conn_connect(bn_conn *c)
+{
+    struct run *r = c->run;
+    if (uv_tcp_init(&r->loop, &c->tcp) < 0) {
+        counts_of(r, r->phase == PH_POLL ? RK_POLL : RK_REG)->conn++;
+        timer_at(c, uv_hrtime() + BN_RECONNECT_MS * 1000000ull);
+        return;
+    }
+    c->tcp.data = c;
+    c->tcp_open = 1;
+    c->state = CS_CONNECTING;
+    c->creq.data = c;
+    c->deadline_ns = uv_hrtime() + r->o->timeout_ns;
+    int rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&r->o->addr, on_connect);
+    if (rc < 0) {
+        vtn_debug("connect_failed", "error=%s", uv_err_name(rc));
+        conn_fail(c, F_CONNECT);
+    }
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    uint64_t now = uv_hrtime();
+    for (uint32_t i = 0; i < r->nconns && r->phase != PH_DONE; i++) {
+        bn_conn *c = &r->conns[i];
+        if (c->state == CS_CONNECTING && now > c->deadline_ns)
+            conn_fail(c, F_CONNECT);
+        else if (c->state == CS_BUSY && now > c->deadline_ns)
+            conn_fail(c, F_TIMEOUT);
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Ends the run: stops the measurement and closes every handle, so uv_run returns. */
+static void finish(struct run *r)
+{
+    if (r->phase == PH_DONE)
+        return;
+    measure_end(r);
+    r->phase = PH_DONE;
+    uv_close((uv_handle_t *)&r->sweep, on_handle_closed);
+    uv_close((uv_handle_t *)&r->phase_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&r->sigint, on_handle_closed);
+    for (uint32_t i = 0; i < r->nconns; i++) {
+        bn_conn *c = &r->conns[i];
+        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+        if (c->tcp_open && c->state != CS_CLOSING) {
+            c->state = CS_CLOSING;
+            uv_close((uv_handle_t *)&c->tcp, on_close);
+        }
+    }
+}
+
+static void on_phase_timer(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    if (r->phase == PH_POLL) {
+        finish(r);
+        return;
+    }
+    /* Registration deadline: whoever is not registered now sits out. */
+    vtn_warn("register_deadline", "resolved=%" PRIu32 " vens=%" PRIu32, r->resolved, r->o->vens);
+    for (uint32_t v = 0; v < r->o->vens; v++) {
+        if (r->vens[v].state == VS_PENDING) {
+            r->vens[v].state = VS_FAILED;
+            r->res->reg_failed++;
+        }
+    }
+    for (uint32_t i = 0; i < r->nconns; i++)
+        if (r->conns[i].state == CS_BUSY)
+            conn_fail(&r->conns[i], F_TIMEOUT);
+    r->resolved = r->o->vens - 1;
+    ven_resolved(r);
+}
+
+static void start_poll_phase(struct run *r)
+{
+    uv_timer_stop(&r->phase_timer);
+    if (r->res->registered == 0) {
+        vtn_error("no_ven_registered", "vens=%" PRIu32, r->o->vens);
+        finish(r);
+        return;
+    }
+    r->phase = PH_POLL;
+    measure_begin(r);
+    uint64_t now = uv_hrtime();
+    uv_timer_start(&r->phase_timer, on_phase_timer, (r->o->duration_ns + 999999) / 1000000, 0);
+    for (uint32_t i = 0; i < r->nconns; i++) {
+        bn_conn *c = &r->conns[i];
+        c->nreg = 0;
+        for (uint32_t k = 0; k < c->count; k++)
+            c->nreg += r->vens[ven_of(c, k)].state == VS_OK;
+        c->cur = c->count - 1; /* so the round-robin starts at the first VEN */
+        c->wait_until_ns = 0;
+        if (r->interval_ns)
+            c->sched_ns = now + rng_next(r) % r->interval_ns;
+        conn_next(c);
+    }
+}
+
+static void on_sigint(uv_signal_t *s, int sig)
+{
+    struct run *r = s->data;
+    (void)sig;
+    r->res->interrupted = 1;
+    finish(r);
+}
+
+void bn_result_free(bn_result *res)
+{
+    free(res->reg_hist);
+    free(res->poll_hist);
+    res->reg_hist = res->poll_hist = NULL;
+}
+
+int bn_run(const bn_opts *o, bn_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->reg_hist = malloc(sizeof *res->reg_hist);
+    res->poll_hist = malloc(sizeof *res->poll_hist);
+    struct run *r = calloc(1, sizeof *r);
+    if (r == NULL || res->reg_hist == NULL || res->poll_hist == NULL) {
+        free(r);
+        bn_result_free(res);
+        return -ENOMEM;
+    }
+    bn_hist_init(res->reg_hist);
+    bn_hist_init(res->poll_hist);
+    r->o = o;
+    r->res = res;
+    r->nconns = o->connections < o->vens ? o->connections : o->vens;
+    r->vens = calloc(o->vens, sizeof *r->vens);
+    r->conns = calloc(r->nconns, sizeof *r->conns);
+    int rc = uv_loop_init(&r->loop);
+    if (r->vens == NULL || r->conns == NULL || rc < 0) {
+        if (rc == 0)
+            uv_loop_close(&r->loop);
+        free(r->vens);
+        free(r->conns);
+        free(r);
+        bn_result_free(res);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    if (o->rate > 0)
+        r->interval_ns = (uint64_t)(1e9 / o->rate);
+    if (vtn_random64(&r->rng) < 0 || r->rng == 0)
+        r->rng = 0x9e3779b97f4a7c15ull;
+    llhttp_settings_init(&r->settings);
+    r->settings.on_message_begin = on_message_begin;
+    r->settings.on_headers_complete = on_headers_complete;
+    r->settings.on_body = on_body;
+    r->settings.on_message_complete = on_message_complete;
+    for (uint32_t v = 0; v < o->vens; v++)
+        vtn_buf_init(&r->vens[v].poll_req, BN_REQ_MAX);
+    for (uint32_t i = 0; i < r->nconns; i++) {
+        bn_conn *c = &r->conns[i];
+        c->run = r;
+        c->first = i;
+        c->stride = r->nconns;
+        c->count = (o->vens - i + r->nconns - 1) / r->nconns;
+        vtn_buf_init(&c->body, BN_BODY_MAX);
+        vtn_buf_init(&c->reqbuf, BN_REQ_MAX);
+        uv_timer_init(&r->loop, &c->timer);
+        c->timer.data = c;
+    }
+    uv_timer_init(&r->loop, &r->sweep);
+    uv_timer_init(&r->loop, &r->phase_timer);
+    uv_signal_init(&r->loop, &r->sigint);
+    r->sweep.data = r->phase_timer.data = r->sigint.data = r;
+    uv_signal_start(&r->sigint, on_sigint, SIGINT);
+    uv_timer_start(&r->sweep, on_sweep, BN_SWEEP_MS, BN_SWEEP_MS);
+    uv_timer_start(&r->phase_timer, on_phase_timer, (o->register_timeout_ns + 999999) / 1000000, 0);
+
+    r->phase = PH_REGISTER;
+    r->reg_start_ns = uv_hrtime();
+    if (o->mode == BN_MODE_REGISTER)
+        measure_begin(r); /* in register mode the registrations are what is measured */
+    for (uint32_t i = 0; i < r->nconns; i++)
+        conn_connect(&r->conns[i]);
+
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&r->loop) != 0)
+        vtn_warn("loop_close", "reason=busy");
+
+    for (uint32_t v = 0; v < o->vens; v++)
+        vtn_buf_free(&r->vens[v].poll_req);
+    for (uint32_t i = 0; i < r->nconns; i++) {
+        vtn_buf_free(&r->conns[i].body);
+        vtn_buf_free(&r->conns[i].reqbuf);
+    }
+    free(r->vens);
+    free(r->conns);
+    free(r);
+    return 0;
+}

@@ -1,0 +1,221 @@
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "bn_internal.h"
+
+#define NS_OADR "http://openadr.org/oadr-2.0b/2012/07"
+#define NS_EI "http://docs.oasis-open.org/ns/energyinterop/201110"
+#define NS_PYLD "http://docs.oasis-open.org/ns/energyinterop/201110/payloads"
+
+/* Request line and headers, then the body; the body is built first so that
+ * Content-Length is known. */
+static int http_post(vtn_buf *out, const char *host, const char *path, const vtn_buf *body)
+{
+    vtn_buf_reset(out);
+    int rc = vtn_buf_printf(out,
+                            "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/xml\r\n"
+                            "Content-Length: %zu\r\n\r\n",
+                            path, host, body->len);
+    if (rc == 0)
+        rc = vtn_buf_append(out, body->data, body->len);
+    return rc;
+}
+
+int bn_request_registration(vtn_buf *out, const char *host, const char *ven_name,
+                            const char *request_id)
+{
+    vtn_buf b;
+    vtn_buf_init(&b, 4096);
+    int rc =
+        vtn_buf_appends(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                            "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:pyld=\"" NS_PYLD
+                            "\" xmlns:ei=\"" NS_EI "\"><oadr:oadrSignedObject>"
+                            "<oadr:oadrCreatePartyRegistration ei:schemaVersion=\"2.0b\">"
+                            "<pyld:requestID>");
+    if (rc == 0)
+        rc = vtn_buf_append_xml(&b, request_id, strlen(request_id));
+    if (rc == 0)
+        rc =
+            vtn_buf_appends(&b, "</pyld:requestID><oadr:oadrProfileName>2.0b</oadr:oadrProfileName>"
+                                "<oadr:oadrTransportName>simpleHttp</oadr:oadrTransportName>"
+                                "<oadr:oadrReportOnly>false</oadr:oadrReportOnly>"
+                                "<oadr:oadrXmlSignature>false</oadr:oadrXmlSignature>"
+                                "<oadr:oadrVenName>");
+    if (rc == 0)
+        rc = vtn_buf_append_xml(&b, ven_name, strlen(ven_name));
+    if (rc == 0)
+        rc = vtn_buf_appends(&b, "</oadr:oadrVenName><oadr:oadrHttpPullModel>true"
+                                 "</oadr:oadrHttpPullModel></oadr:oadrCreatePartyRegistration>"
+                                 "</oadr:oadrSignedObject></oadr:oadrPayload>\n");
+    if (rc == 0)
+        rc = http_post(out, host, BN_PATH_REGISTER, &b);
+    vtn_buf_free(&b);
+    return rc;
+}
+
+int bn_request_poll(vtn_buf *out, const char *host, const char *ven_id)
+{
+    vtn_buf b;
+    vtn_buf_init(&b, 4096);
+    /* ven_id is copied from the VTN's reply as XML text, so it is already escaped. */
+    int rc = vtn_buf_printf(&b,
+                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                            "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:ei=\"" NS_EI
+                            "\"><oadr:oadrSignedObject><oadr:oadrPoll ei:schemaVersion=\"2.0b\">"
+                            "<ei:venID>%s</ei:venID></oadr:oadrPoll></oadr:oadrSignedObject>"
+                            "</oadr:oadrPayload>\n",
+                            ven_id);
+    if (rc == 0)
+        rc = http_post(out, host, BN_PATH_POLL, &b);
+    vtn_buf_free(&b);
+    return rc;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Walks start tags: calls back with the local name of each element start
+ * tag and the offset just past its '>'. Stops when cb returns non-zero. */
+typedef int (*tag_cb)(const char *local, size_t llen, size_t content, int empty, void *ud);
+
+static int walk_tags(const char *doc, size_t len, tag_cb cb, void *ud)
+{
+    size_t i = 0;
+    while (i < len) {
+        const char *lt = memchr(doc + i, '<', len - i);
+        if (lt == NULL)
+            break;
+        i = (size_t)(lt - doc) + 1;
+        if (i >= len)
+            break;
+        char c = doc[i];
+        if (c == '/')
+            continue; /* an end tag */
+        if (c == '?' || c == '!') {
+            /* Skip a comment, CDATA section, PI or declaration whole: a tag-like
+             * text inside it is not an element. */
+            const char *close = c == '?' ? "?>" : "-->";
+            if (c == '!' && len - i >= 8 && memcmp(doc + i, "![CDATA[", 8) == 0)
+                close = "]]>";
+            else if (c == '!' && !(len - i >= 3 && memcmp(doc + i, "!--", 3) == 0))
+                close = ">";
+            const char *e = memmem(doc + i, len - i, close, strlen(close));
+            if (e == NULL)
+                break;
+            i = (size_t)(e - doc) + strlen(close);
+            continue;
+        }
+        size_t ns = i;
+        while (i < len && !is_space(doc[i]) && doc[i] != '>' && doc[i] != '/')
+            i++;
+        size_t ne = i;
+        const char *colon = memchr(doc + ns, ':', ne - ns);
+        size_t ls = colon ? (size_t)(colon - doc) + 1 : ns;
+        /* Find the end of the start tag; attribute values may hold '>' only if quoted. */
+        char quote = 0;
+        while (i < len && (quote || doc[i] != '>')) {
+            if (quote && doc[i] == quote)
+                quote = 0;
+            else if (!quote && (doc[i] == '"' || doc[i] == '\''))
+                quote = doc[i];
+            i++;
+        }
+        if (i >= len)
+            break;
+        int empty = i > 0 && doc[i - 1] == '/';
+        i++;
+        int r = cb(doc + ls, ne - ls, i, empty, ud);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+struct text_find {
+    const char *name;
+    size_t nlen;
+    size_t content;
+    int empty;
+};
+
+static int text_cb(const char *local, size_t llen, size_t content, int empty, void *ud)
+{
+    struct text_find *f = ud;
+    if (llen != f->nlen || memcmp(local, f->name, llen) != 0)
+        return 0;
+    f->content = content;
+    f->empty = empty;
+    return 1;
+}
+
+int bn_xml_text(const char *doc, size_t len, const char *name, char *out, size_t outlen)
+{
+    struct text_find f = {name, strlen(name), 0, 0};
+    if (outlen == 0 || !walk_tags(doc, len, text_cb, &f))
+        return -ENOENT;
+    size_t s = f.content, e = f.content;
+    if (!f.empty) {
+        const char *lt = memchr(doc + s, '<', len - s);
+        if (lt == NULL)
+            return -ENOENT; /* truncated document */
+        e = (size_t)(lt - doc);
+        while (s < e && is_space(doc[s]))
+            s++;
+        while (e > s && is_space(doc[e - 1]))
+            e--;
+    }
+    if (e - s >= outlen)
+        return -ENOBUFS;
+    memcpy(out, doc + s, e - s);
+    out[e - s] = '\0';
+    return (int)(e - s);
+}
+
+struct payload_find {
+    char *out;
+    size_t outlen;
+    int rc;
+};
+
+static int payload_cb(const char *local, size_t llen, size_t content, int empty, void *ud)
+{
+    struct payload_find *f = ud;
+    (void)content;
+    (void)empty;
+    if ((llen == 11 && memcmp(local, "oadrPayload", 11) == 0) ||
+        (llen == 16 && memcmp(local, "oadrSignedObject", 16) == 0))
+        return 0;
+    if (llen >= f->outlen) {
+        f->rc = -ENOBUFS;
+        return 1;
+    }
+    memcpy(f->out, local, llen);
+    f->out[llen] = '\0';
+    f->rc = 0;
+    return 1;
+}
+
+int bn_xml_payload(const char *doc, size_t len, char *out, size_t outlen)
+{
+    struct payload_find f = {out, outlen, -ENOENT};
+    walk_tags(doc, len, payload_cb, &f);
+    return f.rc;
+}
+
+int bn_addr_is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)ss;
+        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr))
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && v6->sin6_addr.s6_addr[12] == 127;
+    }
+    return 0;
+}

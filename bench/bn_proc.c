@@ -1,0 +1,134 @@
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bn_internal.h"
+
+int bn_pids_parse(const char *s, bn_proc *out, int max, char *err, size_t errlen)
+{
+    int n = 0;
+    const char *p = s;
+    if (s == NULL || *s == '\0')
+        return 0;
+    while (*p) {
+        const char *eq = strchr(p, '=');
+        const char *end = strchr(p, ',');
+        if (end == NULL)
+            end = p + strlen(p);
+        if (eq == NULL || eq > end || eq == p || (size_t)(eq - p) >= BN_ROLE_MAX) {
+            snprintf(err, errlen, "--pids: expected role=PID in \"%.*s\"", (int)(end - p), p);
+            return -EINVAL;
+        }
+        for (const char *c = p; c < eq; c++) {
+            if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-') {
+                snprintf(err, errlen,
+                         "--pids: role \"%.*s\" may hold only letters, digits, _ and -",
+                         (int)(eq - p), p);
+                return -EINVAL;
+            }
+        }
+        char num[24];
+        size_t nl = (size_t)(end - eq - 1);
+        char *ep;
+        if (nl == 0 || nl >= sizeof num) {
+            snprintf(err, errlen, "--pids: bad PID in \"%.*s\"", (int)(end - p), p);
+            return -EINVAL;
+        }
+        memcpy(num, eq + 1, nl);
+        num[nl] = '\0';
+        errno = 0;
+        long pid = strtol(num, &ep, 10);
+        if (*ep != '\0' || errno || pid <= 0 || pid > 0x3fffffff) {
+            snprintf(err, errlen, "--pids: bad PID \"%s\"", num);
+            return -EINVAL;
+        }
+        if (n == max) {
+            snprintf(err, errlen, "--pids: at most %d processes", max);
+            return -EINVAL;
+        }
+        memset(&out[n], 0, sizeof out[n]);
+        memcpy(out[n].role, p, (size_t)(eq - p));
+        out[n].pid = (pid_t)pid;
+        n++;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+static ssize_t read_small(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, len - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return -e;
+    buf[n] = '\0';
+    return n;
+}
+
+int bn_proc_parse_stat(const char *text, uint64_t *ticks)
+{
+    /* comm is in parentheses and may itself hold ") ", so start after the last ')'. */
+    const char *p = strrchr(text, ')');
+    if (p == NULL)
+        return -EINVAL;
+    p++;
+    /* Fields after comm: state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+     * cmajflt utime(14) stime(15). */
+    for (int field = 3; field < 14; field++) {
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            return -EINVAL;
+        while (*p && *p != ' ')
+            p++;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long ut = strtoull(p, &end, 10);
+    if (end == p || errno)
+        return -EINVAL;
+    p = end;
+    unsigned long long st = strtoull(p, &end, 10);
+    if (end == p || errno)
+        return -EINVAL;
+    *ticks = ut + st;
+    return 0;
+}
+
+int bn_proc_ticks(pid_t pid, uint64_t *ticks)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    ssize_t n = read_small(path, buf, sizeof buf);
+    if (n < 0)
+        return n == -ENOENT || n == -ESRCH ? -ENOENT : -EIO;
+    return bn_proc_parse_stat(buf, ticks) < 0 ? -EIO : 0;
+}
+
+int bn_machine_ticks(uint64_t *busy, uint64_t *total)
+{
+    char buf[4096];
+    if (read_small("/proc/stat", buf, sizeof buf) < 0 || strncmp(buf, "cpu ", 4) != 0)
+        return -EIO;
+    /* user nice system idle iowait irq softirq steal (guest is inside user already) */
+    unsigned long long v[8] = {0};
+    const char *p = buf + 4;
+    for (int i = 0; i < 8; i++) {
+        char *end;
+        v[i] = strtoull(p, &end, 10);
+        if (end == p)
+            break;
+        p = end;
+    }
+    *total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+    *busy = *total - v[3] - v[4];
+    return 0;
+}

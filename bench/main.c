@@ -1,0 +1,418 @@
+/* vtn-bench: a fleet of simulated VENs against one VTN, with the latency and
+ * the CPU time each VTN process spends per request. See docs/bench.md. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "vtn/config.h"
+#include "vtn/id.h"
+#include "vtn/log.h"
+#include "vtn/net.h"
+
+#include "bn_internal.h"
+
+typedef struct bn_cfg {
+    char *target;
+    char *mode;
+    long long vens;
+    long long connections;
+    long long duration_ms;
+    long long max_requests;
+    char *rate;
+    long long timeout_ms;
+    long long register_timeout_ms;
+    char *run_id;
+    char *pids;
+    int json;
+    int allow_remote;
+} bn_cfg;
+
+#define F(x) offsetof(bn_cfg, x)
+static const vtn_cfg_item cfg_items[] = {
+    {"VTN_BENCH_TARGET", "--target", VTN_CFG_ADDR, F(target), "127.0.0.1:8080", 0, 0,
+     "the VTN's OpenADR listener (loopback only unless --allow-remote)"},
+    {"VTN_BENCH_MODE", "--mode", VTN_CFG_STR, F(mode), "poll", 0, 0,
+     "poll: register every VEN, then measure oadrPoll; register: measure registrations only"},
+    {"VTN_BENCH_VENS", "--vens", VTN_CFG_INT, F(vens), "200", 1, 100000,
+     "number of simulated VENs (venName bench-<run>-<i>)"},
+    {"VTN_BENCH_CONNECTIONS", "--connections", VTN_CFG_INT, F(connections), "0", 0, 20000,
+     "keep-alive connections the VENs share; 0 = one per VEN in poll mode, 64 in register mode"},
+    {"VTN_BENCH_DURATION", "--duration", VTN_CFG_MS, F(duration_ms), "10s", 100, 3600000,
+     "length of the poll phase"},
+    {"VTN_BENCH_MAX_REQUESTS", "--max-requests", VTN_CFG_INT, F(max_requests), "10000000", 1,
+     1000000000, "the poll phase also ends after this many polls"},
+    {"VTN_BENCH_RATE", "--rate", VTN_CFG_STR, F(rate), "0", 0, 0,
+     "polls per second per VEN (open loop, e.g. 0.1 or 20); 0 = closed loop: next poll when the "
+     "reply arrives"},
+    {"VTN_BENCH_TIMEOUT", "--timeout", VTN_CFG_MS, F(timeout_ms), "10s", 10, 600000,
+     "request and connect timeout"},
+    {"VTN_BENCH_REGISTER_TIMEOUT", "--register-timeout", VTN_CFG_MS, F(register_timeout_ms), "120s",
+     100, 3600000, "the registration phase ends after this; unregistered VENs sit out"},
+    {"VTN_BENCH_RUN", "--run", VTN_CFG_STR, F(run_id), "", 0, 0,
+     "run id in venNames ([A-Za-z0-9_-], up to 24); default: random"},
+    {"VTN_BENCH_PIDS", "--pids", VTN_CFG_STR, F(pids), "", 0, 0,
+     "processes to charge CPU to: gateway=PID,worker=PID,worker=PID,redis=PID"},
+    {"VTN_BENCH_JSON", "--json", VTN_CFG_BOOL, F(json), "false", 0, 0,
+     "also print the results as one JSON line at the end"},
+    {"VTN_BENCH_ALLOW_REMOTE", "--allow-remote", VTN_CFG_BOOL, F(allow_remote), "false", 0, 0,
+     "allow a target that is not a loopback address"},
+};
+#undef F
+#define NCFG (sizeof cfg_items / sizeof cfg_items[0])
+
+static void on_alarm(int sig)
+{
+    static const char msg[] = "vtn-bench: hard wall-clock limit reached, exiting\n";
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(3);
+}
+
+/* Lets boolean flags stand alone ("--json"), as the config table wants a value. */
+static char **expand_bool_flags(int argc, char **argv)
+{
+    char **out = calloc((size_t)argc + 1, sizeof *out);
+    if (out == NULL)
+        return NULL;
+    for (int a = 0; a < argc; a++) {
+        out[a] = argv[a];
+        for (size_t i = 0; a > 0 && i < NCFG; i++) {
+            int b;
+            if (cfg_items[i].type != VTN_CFG_BOOL || strcmp(argv[a], cfg_items[i].flag) != 0)
+                continue;
+            if (a + 1 < argc && vtn_parse_bool(argv[a + 1], &b) == 0)
+                break; /* "--json true": the value follows */
+            static char buf[NCFG][40];
+            snprintf(buf[i], sizeof buf[i], "%s=true", cfg_items[i].flag);
+            out[a] = buf[i];
+        }
+    }
+    return out;
+}
+
+static const char *fmt_ms(char *out, size_t len, uint64_t ns)
+{
+    snprintf(out, len, "%.3f ms", (double)ns / 1e6);
+    return out;
+}
+
+static uint64_t errors_of(const bn_counts *k)
+{
+    return k->http + k->oadr + k->timeouts + k->conn + k->io;
+}
+
+/* CPU per request by role, in µs; roles in order of first appearance. */
+typedef struct role_sum {
+    char role[BN_ROLE_MAX];
+    int n, gone;
+    uint64_t ticks;
+} role_sum;
+
+static int sum_roles(const bn_opts *o, role_sum *out)
+{
+    int n = 0;
+    for (int i = 0; i < o->nprocs; i++) {
+        const bn_proc *p = &o->procs[i];
+        int j;
+        for (j = 0; j < n; j++)
+            if (strcmp(out[j].role, p->role) == 0)
+                break;
+        if (j == n) {
+            memset(&out[n], 0, sizeof out[n]);
+            snprintf(out[n].role, sizeof out[n].role, "%s", p->role);
+            n++;
+        }
+        out[j].n++;
+        if (p->gone)
+            out[j].gone = 1;
+        else
+            out[j].ticks += p->ticks1 - p->ticks0;
+    }
+    return n;
+}
+
+static void print_counts_line(const char *label, const bn_counts *k)
+{
+    printf("%-16s %" PRIu64 " (HTTP status %" PRIu64 ", responseCode %" PRIu64 ", timeouts %" PRIu64
+           ", connection %" PRIu64 ", I/O %" PRIu64 ")\n",
+           label, errors_of(k), k->http, k->oadr, k->timeouts, k->conn, k->io);
+    if (k->http)
+        printf("%-16s 2xx %" PRIu64 ", 3xx %" PRIu64 ", 4xx %" PRIu64 ", 5xx %" PRIu64 "\n",
+               "  by status", k->status[2], k->status[3], k->status[4], k->status[5]);
+}
+
+static json_t *json_latency(const bn_hist *h)
+{
+    return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f}", "p50", bn_hist_quantile(h, 0.50) / 1e3, "p90",
+                     bn_hist_quantile(h, 0.90) / 1e3, "p99", bn_hist_quantile(h, 0.99) / 1e3, "max",
+                     h->max / 1e3, "mean", bn_hist_mean(h) / 1e3, "min", h->min / 1e3);
+}
+
+static json_t *json_counts(const bn_counts *k)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "sent", (json_int_t)k->sent, "done",
+                     (json_int_t)k->done, "ok", (json_int_t)k->ok, "http", (json_int_t)k->http,
+                     "response_code", (json_int_t)k->oadr, "timeout", (json_int_t)k->timeouts,
+                     "connection", (json_int_t)k->conn, "io", (json_int_t)k->io, "messages",
+                     (json_int_t)k->messages);
+}
+
+static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
+{
+    char a[32], b[32], c[32], d[32], e[32];
+    int poll = o->mode == BN_MODE_POLL;
+    const bn_counts *k = poll ? &res->poll : &res->reg;
+    const bn_hist *h = poll ? res->poll_hist : res->reg_hist;
+    const char *what = poll ? "poll" : "registration";
+    long hz = sysconf(_SC_CLK_TCK);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double us_per_tick = 1e6 / (double)(hz > 0 ? hz : 100);
+    double secs = res->seconds > 0 ? res->seconds : 1e-9;
+    uint32_t nconns = o->connections < o->vens ? o->connections : o->vens;
+
+    printf("vtn-bench        mode=%s target=%s run=%s%s\n", cfg->mode, cfg->target, o->run_id,
+           res->interrupted ? " (interrupted)" : "");
+    if (o->rate > 0)
+        printf("%-16s %" PRIu32 " over %" PRIu32 " keep-alive connections, open loop at %g "
+               "polls/s per VEN\n",
+               "VENs", o->vens, nconns, o->rate);
+    else
+        printf("%-16s %" PRIu32 " over %" PRIu32 " keep-alive connections, closed loop\n", "VENs",
+               o->vens, nconns);
+    printf("%-16s %" PRIu32 " registered, %" PRIu32 " failed in %.3f s (p50 %s, p99 %s, "
+           "max %s)\n",
+           "registration", res->registered, res->reg_failed, res->reg_seconds,
+           fmt_ms(a, sizeof a, bn_hist_quantile(res->reg_hist, 0.5)),
+           fmt_ms(b, sizeof b, bn_hist_quantile(res->reg_hist, 0.99)),
+           fmt_ms(c, sizeof c, res->reg_hist->max));
+    if (poll && errors_of(&res->reg))
+        print_counts_line("  reg. errors", &res->reg);
+    printf("%-16s %.3f s (%s phase)\n", "duration", res->seconds, what);
+    printf("%-16s %" PRIu64 " answered, %" PRIu64 " OK (%.1f requests/s)\n",
+           poll ? "polls" : "registrations", k->done, k->ok, (double)k->done / secs);
+    printf("%-16s p50 %s  p90 %s  p99 %s  max %s  (mean %s, OK replies only)\n", "latency",
+           fmt_ms(a, sizeof a, bn_hist_quantile(h, 0.50)),
+           fmt_ms(b, sizeof b, bn_hist_quantile(h, 0.90)),
+           fmt_ms(c, sizeof c, bn_hist_quantile(h, 0.99)), fmt_ms(d, sizeof d, h->max),
+           fmt_ms(e, sizeof e, (uint64_t)bn_hist_mean(h)));
+    print_counts_line("errors", k);
+    if (poll)
+        printf("%-16s %" PRIu64 "\n", "queued payloads", k->messages);
+
+    role_sum roles[BN_MAX_PIDS];
+    int nroles = sum_roles(o, roles);
+    double total_us = 0, total_ticks = 0;
+    uint64_t denom = k->ok ? k->ok : 1;
+    if (nroles > 0) {
+        printf("CPU per %s: ", what);
+        for (int i = 0; i < nroles; i++) {
+            double us = (double)roles[i].ticks * us_per_tick / (double)denom;
+            total_us += us;
+            total_ticks += (double)roles[i].ticks;
+            printf("%s%s%s %.1f µs%s", i ? ", " : "", roles[i].role, roles[i].n > 1 ? "s" : "", us,
+                   roles[i].gone ? " (a process exited!)" : "");
+        }
+        printf(", total %.1f µs\n", total_us);
+        printf("%-16s", "CPU use");
+        for (int i = 0; i < nroles; i++)
+            printf("%s %s%s %.0f%%", i ? "," : "", roles[i].role, roles[i].n > 1 ? "s" : "",
+                   (double)roles[i].ticks * us_per_tick / 1e6 / secs * 100);
+        printf(" of one core\n");
+    }
+    double self_pct = (double)res->self_cpu_us / 1e6 / secs * 100;
+    double mach_pct =
+        res->mach_total ? (double)res->mach_busy / (double)res->mach_total * 100 * (double)ncpu : 0;
+    double other_pct = mach_pct - self_pct - total_ticks * us_per_tick / 1e6 / secs * 100;
+    printf("%-16s vtn-bench %.0f%% of one core; machine %.0f%% busy (%ld CPUs = %ld%%)", "load",
+           self_pct, mach_pct, ncpu, ncpu * 100);
+    if (nroles > 0)
+        printf("; other processes and the kernel %.0f%%", other_pct > 0 ? other_pct : 0);
+    printf("\n");
+    if (errors_of(k) * 1000 > k->done)
+        printf("WARNING: more than 0.1%% of requests failed; the figures above are not a "
+               "capacity measurement\n");
+
+    if (!cfg->json)
+        return;
+    json_t *cpu = json_object();
+    for (int i = 0; i < nroles; i++)
+        json_object_set_new(cpu, roles[i].role,
+                            json_real((double)roles[i].ticks * us_per_tick / (double)denom));
+    json_object_set_new(cpu, "total", json_real(total_us));
+    json_t *j = json_pack(
+        "{s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:{s:I,s:I,s:f,s:o,s:o},s:f,s:o,s:o,s:f,s:o,s:f,s:f,s:I,"
+        "s:b}",
+        "mode", cfg->mode, "target", cfg->target, "run", o->run_id, "vens", (json_int_t)o->vens,
+        "connections", (json_int_t)nconns, "rate", o->rate, "duration_s", res->seconds,
+        "registration", "registered", (json_int_t)res->registered, "failed",
+        (json_int_t)res->reg_failed, "seconds", res->reg_seconds, "latency_us",
+        json_latency(res->reg_hist), "counts", json_counts(&res->reg), "requests_per_s",
+        (double)k->done / secs, "counts", json_counts(k), "latency_us", json_latency(h),
+        "cpu_share_bench", self_pct / 100, "cpu_us_per_request", cpu, "machine_busy_share",
+        mach_pct / 100, "other_busy_share", (other_pct > 0 ? other_pct : 0) / 100, "cpus",
+        (json_int_t)ncpu, "interrupted", res->interrupted);
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(j);
+}
+
+static int valid_run_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 24)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= 'A' && s[i] <= 'Z') &&
+            !(s[i] >= '0' && s[i] <= '9') && s[i] != '-' && s[i] != '_')
+            return 0;
+    return 1;
+}
+
+/* Each connection is a descriptor; raise the soft limit when there is room. */
+static int check_fd_limit(uint32_t conns, char *err, size_t errlen)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)conns + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+        return 0;
+    if (rl.rlim_max >= need) {
+        rl.rlim_cur = need;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            return 0;
+    }
+    snprintf(err, errlen, "%u connections need %llu file descriptors; the limit is %llu", conns,
+             (unsigned long long)need, (unsigned long long)rl.rlim_max);
+    return -EMFILE;
+}
+
+int main(int argc, char **argv)
+{
+    bn_cfg cfg;
+    bn_opts o;
+    bn_proc procs[BN_MAX_PIDS];
+    char err[512];
+    memset(&cfg, 0, sizeof cfg);
+    memset(&o, 0, sizeof o);
+    vtn_log_init("bench");
+    char **args = expand_bool_flags(argc, argv);
+    if (args == NULL)
+        return 2;
+    int rc = vtn_config_load(cfg_items, NCFG, &cfg, argc, args, "vtn-bench",
+                             "Simulates N VENs over keep-alive HTTP connections: each registers "
+                             "(oadrCreatePartyRegistration),\nthen polls (oadrPoll) for a bounded "
+                             "time. Prints requests/s, latency percentiles, errors\nand the CPU "
+                             "each VTN process used per poll (from /proc, with --pids).",
+                             err, sizeof err);
+    free(args);
+    if (rc != 0) {
+        if (rc < 0)
+            fprintf(stderr, "vtn-bench: %s\n", err);
+        vtn_config_free(cfg_items, NCFG, &cfg);
+        return rc < 0 ? 2 : 0;
+    }
+    int status = 2;
+    if (strcmp(cfg.mode, "poll") == 0) {
+        o.mode = BN_MODE_POLL;
+    } else if (strcmp(cfg.mode, "register") == 0) {
+        o.mode = BN_MODE_REGISTER;
+    } else {
+        fprintf(stderr, "vtn-bench: VTN_BENCH_MODE: \"%s\" is not poll or register\n", cfg.mode);
+        goto out;
+    }
+    vtn_addr_parse(cfg.target, &o.addr);
+    if (!bn_addr_is_loopback(&o.addr) && !cfg.allow_remote) {
+        fprintf(stderr,
+                "vtn-bench: %s is not a loopback address; a load run against another host "
+                "needs --allow-remote\n",
+                cfg.target);
+        goto out;
+    }
+    vtn_addr_format((struct sockaddr *)&o.addr, o.host, sizeof o.host);
+    char *end;
+    errno = 0;
+    o.rate = strtod(cfg.rate, &end);
+    if (*cfg.rate == '\0' || *end != '\0' || errno || !isfinite(o.rate) || o.rate < 0 ||
+        o.rate > 10000) {
+        fprintf(stderr, "vtn-bench: VTN_BENCH_RATE: \"%s\" is not a number in [0, 10000]\n",
+                cfg.rate);
+        goto out;
+    }
+    if (*cfg.run_id) {
+        if (!valid_run_id(cfg.run_id)) {
+            fprintf(stderr, "vtn-bench: VTN_BENCH_RUN: \"%s\" must be 1-24 of [A-Za-z0-9_-]\n",
+                    cfg.run_id);
+            goto out;
+        }
+        snprintf(o.run_id, sizeof o.run_id, "%s", cfg.run_id);
+    } else {
+        uint64_t r = 0;
+        if (vtn_random64(&r) < 0)
+            r = (uint64_t)getpid() * 2654435761u;
+        snprintf(o.run_id, sizeof o.run_id, "%08x", (unsigned)(r & 0xffffffffu));
+    }
+    rc = bn_pids_parse(cfg.pids, procs, BN_MAX_PIDS, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "vtn-bench: %s\n", err);
+        goto out;
+    }
+    o.procs = procs;
+    o.nprocs = rc;
+    for (int i = 0; i < o.nprocs; i++) {
+        uint64_t t;
+        if (bn_proc_ticks(procs[i].pid, &t) < 0) {
+            fprintf(stderr, "vtn-bench: --pids: process %d (%s) is not readable in /proc\n",
+                    (int)procs[i].pid, procs[i].role);
+            goto out;
+        }
+    }
+    o.vens = (uint32_t)cfg.vens;
+    o.connections = cfg.connections          ? (uint32_t)cfg.connections
+                    : o.mode == BN_MODE_POLL ? o.vens
+                                             : 64;
+    o.duration_ns = (uint64_t)cfg.duration_ms * 1000000ull;
+    o.timeout_ns = (uint64_t)cfg.timeout_ms * 1000000ull;
+    o.register_timeout_ns = (uint64_t)cfg.register_timeout_ms * 1000000ull;
+    o.max_requests = (uint64_t)cfg.max_requests;
+    if (check_fd_limit(o.connections < o.vens ? o.connections : o.vens, err, sizeof err) < 0) {
+        fprintf(stderr, "vtn-bench: %s\n", err);
+        goto out;
+    }
+
+    /* The hard cap: whatever happens to the target, this process ends. */
+    unsigned cap = (unsigned)((cfg.register_timeout_ms + cfg.timeout_ms +
+                               (o.mode == BN_MODE_POLL ? cfg.duration_ms : 0)) /
+                                  1000 +
+                              30);
+    signal(SIGALRM, on_alarm);
+    signal(SIGPIPE, SIG_IGN);
+    alarm(cap);
+
+    bn_result res;
+    rc = bn_run(&o, &res);
+    alarm(0);
+    if (rc < 0) {
+        fprintf(stderr, "vtn-bench: cannot start: %s\n", strerror(-rc));
+        goto out;
+    }
+    report(&cfg, &o, &res);
+    fflush(stdout);
+    {
+        const bn_counts *k = o.mode == BN_MODE_POLL ? &res.poll : &res.reg;
+        status = (res.registered == 0 || errors_of(k) > 0 || res.reg_failed > 0) ? 1 : 0;
+    }
+    bn_result_free(&res);
+out:
+    vtn_config_free(cfg_items, NCFG, &cfg);
+    return status;
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The oadrPoll capacity run (docs/bench.md): builds, starts redis-server, one
+# vtn-gateway and two vtn-workers on free loopback ports, registers N VENs and
+# lets them poll for T seconds, then prints requests/s, latency percentiles,
+# errors and the CPU each process spent per poll. Stops everything it started.
+#
+#   bench/run-poll.sh [--vens N] [--duration T] [--workers W] [--rate R]
+#                     [--build-dir DIR] [--log-level L] [--perf] [--keep-logs]
+#                     [-- extra vtn-bench flags]
+set -euo pipefail
+
+VENS=${BENCH_VENS:-200}
+DURATION=${BENCH_DURATION:-10s}
+WORKERS=${BENCH_WORKERS:-2}
+RATE=${BENCH_RATE:-0}
+BUILD_DIR=${BENCH_BUILD_DIR:-}
+BN_LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
+PERF=0
+EXTRA=()
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --vens) VENS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
+    --build-dir) BUILD_DIR=$2; shift 2 ;;
+    --log-level) BN_LOG_LEVEL=$2; shift 2 ;;
+    --perf) PERF=1; shift ;;
+    --keep-logs) BN_KEEP_LOGS=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; EXTRA=("$@"); break ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+case $WORKERS in ''|*[!0-9]*) echo "--workers: not a number" >&2; exit 2 ;; esac
+if [ "$WORKERS" -lt 1 ] || [ "$WORKERS" -gt 16 ]; then echo "--workers: 1..16" >&2; exit 2; fi
+
+# shellcheck source=stack.sh
+. "$(dirname "$0")/stack.sh"
+BN_LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/vtn-bench.XXXXXX")
+bn_build "${BUILD_DIR:-$BN_ROOT/build-bench}"
+bn_start_stack "$WORKERS"
+
+PIDS=$(bn_pids_arg)
+bn_say "redis=$REDIS_PID gateway=$GW_PID workers=${WORKER_PIDS[*]}; $VENS VENs for $DURATION"
+
+PERF_PIDS=()
+if [ "$PERF" = 1 ]; then
+  command -v perf >/dev/null || bn_die "--perf: perf is not installed"
+  # Both sample for the length of the poll phase (the registration before it is short):
+  # a flat profile, and per-thread CPU, context switches and system calls.
+  secs=$(python3 -c '
+import re, sys
+m = re.fullmatch(r"(\d+) *(ms|s|m|min|h)?", sys.argv[1].lower())
+print(int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, None: 0.001}[m.group(2)] if m else 10)
+' "$DURATION")
+  all_pids="$GW_PID,$(IFS=,; echo "${WORKER_PIDS[*]}"),$REDIS_PID"
+  # Which thread belongs to which process, for the per-process sums below.
+  for p in "$GW_PID" "${WORKER_PIDS[@]}" "$REDIS_PID"; do
+    role=worker
+    [ "$p" = "$GW_PID" ] && role=gateway
+    [ "$p" = "$REDIS_PID" ] && role=redis
+    for t in /proc/"$p"/task/*; do echo "${t##*/} $role"; done
+  done >"$BN_LOGDIR/threads.txt"
+  perf record -q -o "$BN_LOGDIR/perf.data" -p "$all_pids" -- sleep "$secs" \
+    >"$BN_LOGDIR/perf.log" 2>&1 &
+  PERF_PIDS+=($!)
+  perf stat -x, --per-thread -e task-clock,context-switches,raw_syscalls:sys_enter \
+    -o "$BN_LOGDIR/perf-stat.csv" -p "$all_pids" -- sleep "$secs" >/dev/null 2>&1 &
+  PERF_PIDS+=($!)
+  BN_PIDS+=("${PERF_PIDS[@]}")
+fi
+
+redis-cli -p "$REDIS_PORT" CONFIG RESETSTAT >/dev/null
+set +e
+out=$("$BN_BENCH" --target "127.0.0.1:$GW_OADR" --vens "$VENS" --duration "$DURATION" \
+  --rate "$RATE" --pids "$PIDS" --json "${EXTRA[@]}")
+rc=$?
+set -e
+printf '%s\n' "$out"
+
+# How the workers use Redis: commands per poll and how many arrive per read.
+{ printf '%s\n' "$out" | tail -1; redis-cli -p "$REDIS_PORT" INFO commandstats;
+  redis-cli -p "$REDIS_PORT" INFO stats; } | python3 -c '
+import json, re, sys
+lines = sys.stdin.read().splitlines()
+polls = json.loads(lines[0])["counts"]["ok"] or 1
+calls = {m.group(1): int(m.group(2)) for m in
+         (re.match(r"cmdstat_(\S+):calls=(\d+),", l) for l in lines) if m}
+reads = next((int(l.split(":")[1]) for l in lines if l.startswith("total_reads_processed:")), 0)
+total = sum(calls.values())
+top = ", ".join(f"{c} {n / polls:.2f}" for c, n in sorted(calls.items(), key=lambda x: -x[1])
+                if n * 20 >= polls)
+print(f"redis            {total / polls:.2f} commands per poll ({top}); "
+      f"{reads / polls:.2f} reads per poll, {total / max(reads, 1):.1f} commands per read")
+' || true
+
+for p in "$GW_PID" "${WORKER_PIDS[@]}" "$REDIS_PID"; do
+  bn_alive "$p" || { bn_say "process $p died during the run"; rc=1; }
+done
+
+if [ "${#PERF_PIDS[@]}" -gt 0 ]; then
+  for p in "${PERF_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  echo "--- perf stat over the poll phase, per poll (from the bench's OK polls) ---"
+  printf '%s\n' "$out" | python3 "$BN_ROOT/bench/perf_summary.py" \
+    "$BN_LOGDIR/threads.txt" "$BN_LOGDIR/perf-stat.csv" || true
+  perf report -i "$BN_LOGDIR/perf.data" --stdio --no-children --sort comm,dso \
+    --percent-limit 0.5 2>/dev/null | grep -E '^ +[0-9]' | head -30 >"$BN_LOGDIR/perf-dso.txt" || true
+  perf report -i "$BN_LOGDIR/perf.data" --stdio --no-children --sort comm,dso,sym \
+    --percent-limit 0.3 2>/dev/null | grep -E '^ +[0-9]' | grep -v kernel.kallsyms | head -40 \
+    >"$BN_LOGDIR/perf-sym.txt" || true
+  echo "--- perf: share of samples by thread name and library ---"
+  cat "$BN_LOGDIR/perf-dso.txt"
+  echo "--- perf: hottest user-space symbols (kernel samples in a VM pile up at irq-enable points) ---"
+  cat "$BN_LOGDIR/perf-sym.txt"
+  BN_KEEP_LOGS=1
+fi
+exit "$rc"

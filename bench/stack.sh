@@ -1,0 +1,132 @@
+# Shared by bench/run-poll.sh and bench/run-memory.sh (sourced, not run):
+# builds the binaries and starts a throwaway VTN on free loopback ports -
+# redis-server, one vtn-gateway, N vtn-workers - and stops every process it
+# started, by pid, when the calling script exits.
+# shellcheck shell=bash
+
+BN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BN_PIDS=()
+BN_LOGDIR=""
+BN_KEEP_LOGS=${BN_KEEP_LOGS:-0}
+
+bn_say() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+bn_die() { bn_say "$*"; exit 1; }
+
+# Stops what we started: TERM, up to 5 s of grace, then KILL. Only our pids.
+bn_cleanup() {
+  local rc=$? pid i
+  for pid in "${BN_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for i in $(seq 50); do
+    local alive=0
+    for pid in "${BN_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${BN_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${BN_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$BN_LOGDIR" ]; then
+    if [ "$rc" != 0 ] || [ "$BN_KEEP_LOGS" = 1 ]; then
+      bn_say "logs kept in $BN_LOGDIR"
+    else
+      rm -rf "$BN_LOGDIR"
+    fi
+  fi
+  exit "$rc"
+}
+trap bn_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# bn_build BUILD_DIR: a Release build of the three programs, unless the
+# directory already holds a configured tree (then it is only brought up to date).
+bn_build() {
+  local dir=$1
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    cmake -S "$BN_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release >/dev/null ||
+      bn_die "cmake configure failed"
+  fi
+  cmake --build "$dir" -j2 --target vtn-gateway vtn-worker vtn-bench >"$BN_LOGDIR/build.log" 2>&1 ||
+    { tail -30 "$BN_LOGDIR/build.log" >&2; bn_die "build failed (log: $BN_LOGDIR/build.log)"; }
+  BN_GATEWAY=$dir/gateway/vtn-gateway
+  BN_WORKER=$dir/workers/vtn-worker
+  BN_BENCH=$dir/bench/vtn-bench
+  for b in "$BN_GATEWAY" "$BN_WORKER" "$BN_BENCH"; do
+    [ -x "$b" ] || bn_die "$b was not built"
+  done
+}
+
+# bn_free_ports N: prints N distinct free loopback TCP ports. Sockets are held
+# open together while the kernel picks, so the N ports differ.
+bn_free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# bn_wait CMD...: retries CMD for up to 10 s.
+bn_wait() {
+  local i
+  for i in $(seq 100); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+bn_alive() { kill -0 "$1" 2>/dev/null; }
+
+# bn_start_stack WORKERS: sets REDIS_PORT REDIS_PID GW_PID GW_OADR GW_OPS WORKER_PIDS.
+bn_start_stack() {
+  local nworkers=$1 ports i
+  read -r -a ports <<<"$(bn_free_ports $((5 + nworkers)))"
+  REDIS_PORT=${ports[0]}
+  GW_OADR=${ports[1]}
+  GW_API=${ports[2]}
+  GW_OPS=${ports[3]}
+  GW_ZMQ=${ports[4]}
+  local redis_url="redis://127.0.0.1:$REDIS_PORT/0"
+
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --daemonize no --logfile "$BN_LOGDIR/redis.log" >/dev/null 2>&1 &
+  REDIS_PID=$!
+  BN_PIDS+=("$REDIS_PID")
+  bn_wait redis-cli -p "$REDIS_PORT" ping || bn_die "redis-server did not start"
+
+  VTN_OADR_LISTEN=127.0.0.1:$GW_OADR VTN_API_LISTEN=127.0.0.1:$GW_API \
+    VTN_OPS_LISTEN=127.0.0.1:$GW_OPS VTN_ZMQ_BIND=tcp://127.0.0.1:$GW_ZMQ \
+    VTN_REDIS_URL=$redis_url VTN_LOG_LEVEL=$BN_LOG_LEVEL \
+    "$BN_GATEWAY" >"$BN_LOGDIR/gateway.log" 2>&1 &
+  GW_PID=$!
+  BN_PIDS+=("$GW_PID")
+
+  WORKER_PIDS=()
+  for ((i = 0; i < nworkers; i++)); do
+    VTN_GATEWAYS=tcp://127.0.0.1:$GW_ZMQ VTN_REDIS_URL=$redis_url \
+      VTN_OPS_LISTEN=127.0.0.1:${ports[$((5 + i))]} VTN_WORKER_NAME=bench-worker-$i \
+      VTN_LOG_LEVEL=$BN_LOG_LEVEL \
+      "$BN_WORKER" >"$BN_LOGDIR/worker$i.log" 2>&1 &
+    WORKER_PIDS+=($!)
+    BN_PIDS+=($!)
+  done
+
+  if ! bn_wait curl -fsS "http://127.0.0.1:$GW_OPS/readyz"; then
+    tail -5 "$BN_LOGDIR"/gateway.log "$BN_LOGDIR"/worker*.log >&2
+    bn_die "the gateway did not become ready in 10 s"
+  fi
+  for i in "$GW_PID" "${WORKER_PIDS[@]}"; do
+    bn_alive "$i" || bn_die "process $i exited at start (logs: $BN_LOGDIR)"
+  done
+  # Both workers must hold credits before a run, or the first seconds measure one.
+  sleep 1
+}
+
+bn_pids_arg() {
+  local s="gateway=$GW_PID" p
+  for p in "${WORKER_PIDS[@]}"; do s+=",worker=$p"; done
+  printf '%s,redis=%s' "$s" "$REDIS_PID"
+}

@@ -1,0 +1,214 @@
+/* Unit tests for vtn-bench's building blocks. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
+
+#include "vtn/net.h"
+
+#include "bn_internal.h"
+
+static void hist_quantiles_within_bucket_precision(void **state)
+{
+    (void)state;
+    bn_hist *h = malloc(sizeof *h);
+    assert_non_null(h);
+    bn_hist_init(h);
+    /* 1..100000 µs, one sample each: the q-quantile is q*100000 µs. */
+    for (uint64_t us = 1; us <= 100000; us++)
+        bn_hist_record(h, us * 1000);
+    assert_int_equal(h->total, 100000);
+    assert_int_equal(h->min, 1000);
+    assert_int_equal(h->max, 100000000);
+    const double qs[] = {0.5, 0.9, 0.99, 0.999};
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        double want = qs[i] * 100000 * 1000;
+        double got = (double)bn_hist_quantile(h, qs[i]);
+        assert_true(got >= want);
+        assert_true(got <= want * (1.0 + 1.0 / BN_HIST_SUB));
+    }
+    assert_int_equal(bn_hist_quantile(h, 1.0), 100000000);
+    assert_true(bn_hist_mean(h) > 50000000.0 && bn_hist_mean(h) < 50001000.0);
+    free(h);
+}
+
+static void hist_small_and_huge_values(void **state)
+{
+    (void)state;
+    bn_hist *h = malloc(sizeof *h);
+    assert_non_null(h);
+    bn_hist_init(h);
+    assert_int_equal(bn_hist_quantile(h, 0.99), 0);
+    bn_hist_record(h, 7);
+    assert_int_equal(bn_hist_quantile(h, 0.5), 7); /* exact below 256 ns */
+    bn_hist_record(h, UINT64_MAX);                 /* past the top bucket: max stays exact */
+    assert_int_equal(h->max, UINT64_MAX);
+    assert_int_equal(bn_hist_quantile(h, 0.99), BN_HIST_MAX_NS);
+    /* The p99 of 99 fast and 1 slow sample is the fast value, p99.9 the slow one. */
+    bn_hist_init(h);
+    for (int i = 0; i < 99; i++)
+        bn_hist_record(h, 1000000);
+    bn_hist_record(h, 50000000);
+    assert_true(bn_hist_quantile(h, 0.99) < 1010000);
+    assert_int_equal(bn_hist_quantile(h, 0.999), 50000000);
+    free(h);
+}
+
+static void proc_stat_with_awkward_comm(void **state)
+{
+    (void)state;
+    uint64_t t = 0;
+    /* comm holding ") " must not shift the fields; utime 1500 + stime 250. */
+    const char *stat = "4242 (vtn) (x y) S 1 4242 4242 0 -1 4194560 500 0 0 0 1500 250 0 0 20 "
+                       "0 3 0 12345 1000000 300 18446744073709551615";
+    assert_int_equal(bn_proc_parse_stat(stat, &t), 0);
+    assert_int_equal(t, 1750);
+    assert_int_equal(bn_proc_parse_stat("4242 (vtn) S 1 2", &t), -EINVAL);
+    assert_int_equal(bn_proc_parse_stat("garbage", &t), -EINVAL);
+    /* This process is readable, a pid that cannot exist is not. */
+    assert_int_equal(bn_proc_ticks(getpid(), &t), 0);
+    assert_int_equal(bn_proc_ticks(0x3ffffff0, &t), -ENOENT);
+    uint64_t busy = 0, total = 0;
+    assert_int_equal(bn_machine_ticks(&busy, &total), 0);
+    assert_true(total > 0 && busy <= total);
+}
+
+static void pids_parse_roles(void **state)
+{
+    (void)state;
+    bn_proc p[4];
+    char err[256];
+    int n = bn_pids_parse("gateway=10,worker=11,worker=12,redis=13", p, 4, err, sizeof err);
+    assert_int_equal(n, 4);
+    assert_string_equal(p[0].role, "gateway");
+    assert_int_equal(p[0].pid, 10);
+    assert_string_equal(p[2].role, "worker");
+    assert_int_equal(p[3].pid, 13);
+    assert_int_equal(bn_pids_parse("", p, 4, err, sizeof err), 0);
+    assert_int_equal(bn_pids_parse("gateway", p, 4, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "role=PID"));
+    assert_int_equal(bn_pids_parse("gateway=abc", p, 4, err, sizeof err), -EINVAL);
+    assert_int_equal(bn_pids_parse("gate way=1", p, 4, err, sizeof err), -EINVAL);
+    assert_int_equal(bn_pids_parse("a=1,b=2,c=3,d=4,e=5", p, 4, err, sizeof err), -EINVAL);
+}
+
+/* Splits an HTTP request into head and body and checks Content-Length. */
+static const char *body_of(const vtn_buf *req, const char *path)
+{
+    char line[128];
+    snprintf(line, sizeof line, "POST %s HTTP/1.1\r\n", path);
+    assert_memory_equal(req->data, line, strlen(line));
+    assert_non_null(strstr(req->data, "\r\nContent-Type: application/xml\r\n"));
+    const char *cl = strstr(req->data, "\r\nContent-Length: ");
+    const char *body = strstr(req->data, "\r\n\r\n");
+    assert_non_null(cl);
+    assert_non_null(body);
+    body += 4;
+    assert_int_equal(strtoul(cl + 18, NULL, 10), req->len - (size_t)(body - req->data));
+    return body;
+}
+
+static void assert_valid_oadr(const char *body)
+{
+    xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(VTN_OFFICIAL_SCHEMA);
+    assert_non_null(pc);
+    xmlSchemaPtr schema = xmlSchemaParse(pc);
+    assert_non_null(schema);
+    xmlSchemaValidCtxtPtr vc = xmlSchemaNewValidCtxt(schema);
+    xmlDocPtr doc = xmlReadMemory(body, (int)strlen(body), "bench.xml", NULL, XML_PARSE_NONET);
+    assert_non_null(doc);
+    assert_int_equal(xmlSchemaValidateDoc(vc, doc), 0);
+    xmlFreeDoc(doc);
+    xmlSchemaFreeValidCtxt(vc);
+    xmlSchemaFree(schema);
+    xmlSchemaFreeParserCtxt(pc);
+}
+
+static void requests_are_valid_openadr(void **state)
+{
+    (void)state;
+    vtn_buf req;
+    vtn_buf_init(&req, 8192);
+    assert_int_equal(bn_request_registration(&req, "127.0.0.1:8080", "bench-r<1>-0", "bench-r-0-0"),
+                     0);
+    const char *body = body_of(&req, BN_PATH_REGISTER);
+    assert_non_null(strstr(body, "<oadr:oadrVenName>bench-r&lt;1&gt;-0</oadr:oadrVenName>"));
+    assert_non_null(strstr(body, "<oadr:oadrHttpPullModel>true</oadr:oadrHttpPullModel>"));
+    assert_non_null(strstr(req.data, "\r\nHost: 127.0.0.1:8080\r\n"));
+    assert_valid_oadr(body);
+
+    assert_int_equal(bn_request_poll(&req, "127.0.0.1:8080", "ven-0123456789abcdef0123"), 0);
+    body = body_of(&req, BN_PATH_POLL);
+    assert_non_null(strstr(body, "<ei:venID>ven-0123456789abcdef0123</ei:venID>"));
+    assert_valid_oadr(body);
+    vtn_buf_free(&req);
+}
+
+static void xml_scanning_ignores_prefixes(void **state)
+{
+    (void)state;
+    char out[64];
+    const char *reply =
+        "<?xml version=\"1.0\"?><!-- <venID>no</venID> -->"
+        "<p:oadrPayload xmlns:p=\"http://openadr.org/oadr-2.0b/2012/07\"><p:oadrSignedObject>"
+        "<p:oadrCreatedPartyRegistration><eiResponse xmlns=\"urn:x\"><responseCode> 200 "
+        "</responseCode><requestID/></eiResponse><x:registrationID a=\"1>2\" xmlns:x=\"urn:y\">"
+        "reg-1</x:registrationID><ei:venID>ven-abc</ei:venID>";
+    size_t len = strlen(reply);
+    assert_int_equal(bn_xml_text(reply, len, "responseCode", out, sizeof out), 3);
+    assert_string_equal(out, "200");
+    assert_int_equal(bn_xml_text(reply, len, "venID", out, sizeof out), 7);
+    assert_string_equal(out, "ven-abc");
+    assert_int_equal(bn_xml_text(reply, len, "registrationID", out, sizeof out), 5);
+    assert_string_equal(out, "reg-1");
+    assert_int_equal(bn_xml_text(reply, len, "requestID", out, sizeof out), 0);
+    assert_int_equal(bn_xml_text(reply, len, "vtnID", out, sizeof out), -ENOENT);
+    assert_int_equal(bn_xml_text(reply, len, "venID", out, 4), -ENOBUFS);
+    /* Truncated in the middle of the text: not found rather than a partial value. */
+    assert_int_equal(bn_xml_text(reply, len - 14, "venID", out, sizeof out), -ENOENT);
+    assert_int_equal(bn_xml_payload(reply, len, out, sizeof out), 0);
+    assert_string_equal(out, "oadrCreatedPartyRegistration");
+    assert_int_equal(bn_xml_payload("<a:oadrPayload><a:oadrSignedObject>", 35, out, sizeof out),
+                     -ENOENT);
+}
+
+static void loopback_only(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss;
+    assert_int_equal(vtn_addr_parse("127.0.0.1:8080", &ss), 0);
+    assert_true(bn_addr_is_loopback(&ss));
+    assert_int_equal(vtn_addr_parse("127.1.2.3:1", &ss), 0);
+    assert_true(bn_addr_is_loopback(&ss));
+    assert_int_equal(vtn_addr_parse("[::1]:8080", &ss), 0);
+    assert_true(bn_addr_is_loopback(&ss));
+    assert_int_equal(vtn_addr_parse("10.0.0.1:8080", &ss), 0);
+    assert_false(bn_addr_is_loopback(&ss));
+    assert_int_equal(vtn_addr_parse("[::ffff:192.168.1.1]:80", &ss), 0);
+    assert_false(bn_addr_is_loopback(&ss));
+    assert_int_equal(vtn_addr_parse("0.0.0.0:80", &ss), 0);
+    assert_false(bn_addr_is_loopback(&ss));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(hist_quantiles_within_bucket_precision),
+        cmocka_unit_test(hist_small_and_huge_values),
+        cmocka_unit_test(proc_stat_with_awkward_comm),
+        cmocka_unit_test(pids_parse_roles),
+        cmocka_unit_test(requests_are_valid_openadr),
+        cmocka_unit_test(xml_scanning_ignores_prefixes),
+        cmocka_unit_test(loopback_only),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
