@@ -1,5 +1,9 @@
 /* vtn-gateway's settings: one table, VTN_* variables, --help prints it. */
+#include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 #include "gw_internal.h"
 #include "vtn/redis.h"
@@ -8,7 +12,9 @@
 
 const vtn_cfg_item gw__config_items[] = {
     {"VTN_OADR_LISTEN", "--oadr-listen", VTN_CFG_ADDR, F(oadr_listen), "127.0.0.1:8080", 0, 0,
-     "OpenADR 2.0b listener (plain HTTP until TLS lands); port 0 picks a free port"},
+     "OpenADR 2.0b listener: mutual TLS when VTN_TLS_CERTS is set, plain HTTP otherwise (then "
+     "only for a TLS-terminating proxy, see VTN_TRUSTED_PROXIES, or for tests); port 0 picks a "
+     "free port"},
     {"VTN_API_LISTEN", "--api-listen", VTN_CFG_ADDR, F(api_listen), "127.0.0.1:8081", 0, 0,
      "management API listener (/api/v1/...)"},
     {"VTN_OPS_LISTEN", "--ops-listen", VTN_CFG_ADDR, F(ops_listen), "127.0.0.1:9100", 0, 0,
@@ -37,6 +43,125 @@ const vtn_cfg_item gw__config_items[] = {
      "requests waiting for a worker credit; beyond: 503 with Retry-After"},
     {"VTN_RETRY_AFTER", "--retry-after", VTN_CFG_INT, F(retry_after_s), "1", 0, 3600,
      "seconds in the Retry-After header of 503 answers"},
+    {"VTN_TLS_CERTS", "--tls-certs", VTN_CFG_STR, F(tls_certs), "", 0, 0,
+     "server certificate:key file pairs, comma-separated (at most one RSA and one ECC: "
+     "rsa.pem:rsa.key,ecc.pem:ecc.key); set = the OpenADR listener speaks only TLS"},
+    {"VTN_TLS_CLIENT_CA", "--tls-client-ca", VTN_CFG_STR, F(tls_client_ca), "", 0, 0,
+     "PEM bundle(s) of the CAs that issue VEN certificates, comma-separated; required with "
+     "VTN_TLS_CERTS"},
+    {"VTN_TLS_CRL", "--tls-crl", VTN_CFG_STR, F(tls_crl), "", 0, 0,
+     "PEM CRL file(s), comma-separated, one per client CA; empty = no revocation check"},
+    {"VTN_TLS_PROTOCOLS", "--tls-protocols", VTN_CFG_STR, F(tls_protocols), "TLSv1.2", 0, 0,
+     "TLSv1.2 (OpenADR 2.0b: its two suites only), TLSv1.3, or TLSv1.2,TLSv1.3"},
+    {"VTN_TLS_HANDSHAKE_TIMEOUT", "--tls-handshake-timeout", VTN_CFG_MS,
+     F(tls_handshake_timeout_ms), "10s", 100, 600000,
+     "time from accept to a completed TLS handshake; then the connection is closed"},
+    {"VTN_TRUSTED_PROXIES", "--trusted-proxies", VTN_CFG_STR, F(trusted_proxies), "", 0, 0,
+     "IPs/CIDRs of TLS-terminating proxies, comma-separated; set = the OpenADR listener is plain "
+     "HTTP, serves only these addresses and takes the VEN's identity from their headers"},
+    {"VTN_PROXY_CERT_HEADER", "--proxy-cert-header", VTN_CFG_STR, F(proxy_cert_header),
+     "X-Client-Cert", 0, 0,
+     "header with the client certificate as URL-encoded PEM (nginx $ssl_client_escaped_cert); "
+     "empty = not used. Refused (403) from any other address"},
+    {"VTN_PROXY_FINGERPRINT_HEADER", "--proxy-fingerprint-header", VTN_CFG_STR, F(proxy_fp_header),
+     "", 0, 0,
+     "header with the client certificate's fingerprint, verified by the proxy; empty = not "
+     "used. Refused (403) from any other address"},
 };
 
 const size_t gw__config_nitems = sizeof gw__config_items / sizeof gw__config_items[0];
+
+static int empty(const char *s)
+{
+    return s == NULL || *s == '\0';
+}
+
+/* Headers the HTTP layer or a worker interprets itself: an identity header
+ * with one of these names would be ambiguous. */
+static const char *const reserved_headers[] = {"host",
+                                               "content-type",
+                                               "content-length",
+                                               "transfer-encoding",
+                                               "authorization",
+                                               "connection",
+                                               "expect",
+                                               "upgrade",
+                                               "te",
+                                               "trailer",
+                                               "keep-alive"};
+
+static int check_header(const char *var, const char *name, char *err, size_t errlen)
+{
+    char low[GW_HNAME_MAX];
+    size_t n;
+    if (empty(name))
+        return 0;
+    if (gw_header_name_check(name, low, &n) != 0) {
+        snprintf(err, errlen, "%s: \"%s\" is not a header name (letters, digits, '-', at most %d)",
+                 var, name, GW_HNAME_MAX - 1);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < sizeof reserved_headers / sizeof reserved_headers[0]; i++) {
+        if (strcasecmp(name, reserved_headers[i]) == 0) {
+            snprintf(err, errlen, "%s: %s is a header the gateway interprets itself", var, name);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+int gw__config_check(const gw_config *cfg, char *err, size_t errlen)
+{
+    int tls = !empty(cfg->tls_certs);
+    if (!tls && !empty(cfg->tls_client_ca)) {
+        snprintf(err, errlen,
+                 "VTN_TLS_CLIENT_CA is set but VTN_TLS_CERTS is empty: the OpenADR listener "
+                 "would speak plain HTTP");
+        return -EINVAL;
+    }
+    if (!tls && !empty(cfg->tls_crl)) {
+        snprintf(err, errlen,
+                 "VTN_TLS_CRL is set but VTN_TLS_CERTS is empty: the OpenADR listener would speak "
+                 "plain HTTP");
+        return -EINVAL;
+    }
+    if (tls && empty(cfg->tls_client_ca)) {
+        snprintf(err, errlen,
+                 "VTN_TLS_CLIENT_CA is required with VTN_TLS_CERTS: OpenADR 2.0b needs client "
+                 "certificates");
+        return -EINVAL;
+    }
+    if (check_header("VTN_PROXY_CERT_HEADER", cfg->proxy_cert_header, err, errlen) ||
+        check_header("VTN_PROXY_FINGERPRINT_HEADER", cfg->proxy_fp_header, err, errlen))
+        return -EINVAL;
+    if (!empty(cfg->proxy_cert_header) && !empty(cfg->proxy_fp_header) &&
+        strcasecmp(cfg->proxy_cert_header, cfg->proxy_fp_header) == 0) {
+        snprintf(err, errlen,
+                 "VTN_PROXY_CERT_HEADER and VTN_PROXY_FINGERPRINT_HEADER name the same header");
+        return -EINVAL;
+    }
+    gw_proxies px;
+    int rc = gw_proxies_parse(cfg->trusted_proxies, &px, err, errlen);
+    if (rc != 0)
+        return rc == -ENOMEM ? rc : -EINVAL;
+    size_t n = px.n;
+    gw_proxies_free(&px);
+    if (n && tls) {
+        snprintf(err, errlen,
+                 "VTN_TLS_CERTS and VTN_TRUSTED_PROXIES exclude each other: behind a "
+                 "TLS-terminating proxy the OpenADR listener speaks plain HTTP");
+        return -EINVAL;
+    }
+    if (n && empty(cfg->proxy_cert_header) && empty(cfg->proxy_fp_header)) {
+        snprintf(err, errlen,
+                 "VTN_TRUSTED_PROXIES is set but VTN_PROXY_CERT_HEADER and "
+                 "VTN_PROXY_FINGERPRINT_HEADER are both empty: nothing carries the VEN's "
+                 "identity");
+        return -EINVAL;
+    }
+    if (!empty(cfg->trusted_proxies) && n == 0) {
+        snprintf(err, errlen, "VTN_TRUSTED_PROXIES: no address in \"%s\"", cfg->trusted_proxies);
+        return -EINVAL;
+    }
+    return 0;
+}

@@ -14,6 +14,7 @@
 
 #include "gw_internal.h"
 #include "tls.h"
+#include "vtn/fingerprint.h"
 #include "vtn/log.h"
 #include "vtn/net.h"
 #include "vtn/time.h"
@@ -22,7 +23,7 @@
 #define LINGER_MS 2000 /* after an error answer, read and discard before closing */
 #define LINGER_MAX ((size_t)8 << 20)
 
-enum { T_NONE = 0, T_IDLE, T_HEAD, T_BODY, T_FLUSH, T_LINGER };
+enum { T_NONE = 0, T_HANDSHAKE, T_IDLE, T_HEAD, T_BODY, T_FLUSH, T_LINGER };
 
 static void conn_after_io(gw_conn *c, int from_read);
 static void conn_close(gw_conn *c);
@@ -93,13 +94,17 @@ static int conn_write_raw(gw_conn *c, const gw_iov *iov, int n)
 static int conn_send(gw_conn *c, const gw_iov *iov, int n)
 {
     if (c->tls) {
+        /* head and body in one record: one MAC and record header instead of
+         * two, and the reply still leaves in one segment */
+        gw_tls_iov tv[4];
+        int k = 0;
+        for (int i = 0; i < n && k < 4; i++)
+            tv[k++] = (gw_tls_iov){iov[i].p, iov[i].n};
         vtn_buf *wire = &c->srv->tls_wire;
         vtn_buf_reset(wire);
-        for (int i = 0; i < n; i++) {
-            int rc = gw_tls_write(c->tls, iov[i].p, iov[i].n, wire);
-            if (rc < 0)
-                return rc;
-        }
+        int rc = gw_tls_writev(c->tls, tv, k, wire);
+        if (rc < 0)
+            return rc;
         gw_iov w = {wire->data, wire->len};
         return conn_write_raw(c, &w, 1);
     }
@@ -151,8 +156,18 @@ static void conn_close(gw_conn *c)
 {
     if (c->closing)
         return;
-    c->closing = 1;
     gw_server *s = c->srv;
+    if (c->tls && c->hs_done && !c->eof && !c->lingering && !c->writing && !c->wq_next.len) {
+        /* say goodbye in TLS (idle timeout, drain) so the client can tell
+         * our close from a truncation; best effort, never queued */
+        vtn_buf *wire = &s->tls_wire;
+        vtn_buf_reset(wire);
+        if (gw_tls_shutdown(c->tls, wire) == 0 && wire->len) {
+            uv_buf_t b = uv_buf_init(wire->data, (unsigned)wire->len);
+            (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        }
+    }
+    c->closing = 1;
     gw_pool_cancel(&s->pool, &c->req);
     if (c->http.error_status)
         gw_metrics_count(s->metrics, GW_ROUTE_OTHER, c->http.error_status, 0);
@@ -233,6 +248,16 @@ static void conn_after_io(gw_conn *c, int from_read)
         return;
     }
 
+    if (c->tls && !c->hs_done) {
+        /* from accept to the end of the handshake only the handshake timer
+         * runs; the header timeout starts when HTTP can start */
+        if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
+            c->reading = 1;
+        if (c->timer_mode != T_HANDSHAKE)
+            conn_timer_start(c, T_HANDSHAKE, (uint64_t)s->cfg->tls_handshake_timeout_ms);
+        return;
+    }
+
     if (s->draining && h->state == GW_HTTP_IDLE && !pending_out) {
         conn_close(c); /* between requests: nothing more to do for this client */
         return;
@@ -283,6 +308,84 @@ static void conn_after_io(gw_conn *c, int from_read)
     }
 }
 
+/* ---- TLS handshake bookkeeping --------------------------------------------- */
+
+int gw__ratelog_allow(gw_ratelog *r, uint64_t now_ms, uint64_t *suppressed)
+{
+    if (r->refill_ms == 0) {
+        r->tokens = GW_RATELOG_BURST;
+        r->refill_ms = now_ms;
+    }
+    uint64_t add = (now_ms - r->refill_ms) / GW_RATELOG_EVERY_MS;
+    if (add) {
+        uint64_t t = r->tokens + add;
+        r->tokens = t > GW_RATELOG_BURST ? GW_RATELOG_BURST : (uint32_t)t;
+        r->refill_ms += add * GW_RATELOG_EVERY_MS;
+    }
+    if (r->tokens == 0) {
+        r->suppressed++;
+        return 0;
+    }
+    r->tokens--;
+    *suppressed = r->suppressed;
+    r->suppressed = 0;
+    return 1;
+}
+
+void gw__conn_ratelog_flush(gw_server *s)
+{
+    uint64_t now = uv_now(s->loop), n;
+    if (s->hslog.suppressed && s->hslog.refill_ms &&
+        now - s->hslog.refill_ms >= GW_RATELOG_EVERY_MS) {
+        uint64_t left = s->hslog.suppressed;
+        s->hslog.suppressed = 0; /* this line says it; not counted as left out */
+        if (gw__ratelog_allow(&s->hslog, now, &n))
+            vtn_warn("tls_handshake_failed", "suppressed=%" PRIu64 " msg=\"log lines left out\"",
+                     left);
+        else
+            s->hslog.suppressed = left;
+    }
+    if (s->pxlog.suppressed && s->pxlog.refill_ms &&
+        now - s->pxlog.refill_ms >= GW_RATELOG_EVERY_MS) {
+        uint64_t left = s->pxlog.suppressed;
+        s->pxlog.suppressed = 0;
+        if (gw__ratelog_allow(&s->pxlog, now, &n))
+            vtn_warn("proxy_refused", "suppressed=%" PRIu64 " msg=\"log lines left out\"", left);
+        else
+            s->pxlog.suppressed = left;
+    }
+}
+
+/* A handshake that did not complete: one warn line (rate-limited) with the
+ * reason, which is what an operator needs to help a VEN that cannot connect. */
+static void conn_hs_failed(gw_conn *c, const char *reason)
+{
+    gw_server *s = c->srv;
+    uint64_t left;
+    if (!gw__ratelog_allow(&s->hslog, uv_now(s->loop), &left))
+        return;
+    char q[400];
+    vtn_log_quote(q, sizeof q, reason, strlen(reason));
+    if (left)
+        vtn_warn("tls_handshake_failed", "remote=%s reason=%s suppressed=%" PRIu64, c->remote, q,
+                 left);
+    else
+        vtn_warn("tls_handshake_failed", "remote=%s reason=%s", c->remote, q);
+}
+
+static void conn_hs_done(gw_conn *c)
+{
+    gw_metrics *m = c->srv->metrics;
+    c->hs_done = 1;
+    GW_INC(m->tls_hs_ok);
+    int resumed = gw_tls_resumed(c->tls);
+    if (resumed)
+        GW_INC(m->tls_resumed);
+    vtn_debug("tls_handshake", "remote=%s version=%s cipher=%s resumed=%d fingerprint=%s",
+              c->remote, gw_tls_version(c->tls), gw_tls_cipher(c->tls), resumed,
+              gw_tls_fingerprint(c->tls));
+}
+
 static void conn_on_timer(uv_timer_t *t)
 {
     gw_conn *c = t->data;
@@ -292,6 +395,12 @@ static void conn_on_timer(uv_timer_t *t)
     if (c->closing)
         return;
     if (mode == T_LINGER) {
+        conn_close(c);
+        return;
+    }
+    if (mode == T_HANDSHAKE) {
+        GW_INC(m->tls_hs_timeout);
+        conn_hs_failed(c, "handshake timeout");
         conn_close(c);
         return;
     }
@@ -318,15 +427,26 @@ static void conn_on_wire_bytes(gw_conn *c, const char *p, size_t n)
         gw_server *s = c->srv;
         vtn_buf_reset(&s->tls_plain);
         vtn_buf_reset(&s->tls_wire);
+        if (n)
+            c->hs_bytes = 1;
         int rc = gw_tls_feed(c->tls, p, n, &s->tls_plain, &s->tls_wire);
+        if (!c->hs_done && gw_tls_handshake_done(c->tls))
+            conn_hs_done(c);
         if (s->tls_wire.len) {
             gw_iov w = {s->tls_wire.data, s->tls_wire.len};
             if (conn_write_raw(c, &w, 1) < 0)
                 rc = -EPIPE;
         }
         if (rc < 0) {
-            if (rc == -EPROTO)
-                vtn_info("tls_failed", "remote=%s reason=\"%s\"", c->remote, gw_tls_error(c->tls));
+            if (!c->hs_done) {
+                GW_INC(s->metrics->tls_hs_failed);
+                conn_hs_failed(c, rc == -EPROTO ? gw_tls_error(c->tls) : "connection lost");
+            } else if (rc == -EPROTO) {
+                char q[400];
+                const char *e = gw_tls_error(c->tls);
+                vtn_info("tls_error", "remote=%s reason=%s", c->remote,
+                         vtn_log_quote(q, sizeof q, e, strlen(e)));
+            }
             conn_close(c);
             return;
         }
@@ -371,6 +491,12 @@ static void conn_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
      * request (a half-closing client that still waits for answers is not
      * an HTTP/1.1 client we need to serve). */
     c->eof = 1;
+    if (c->tls && !c->hs_done && c->hs_bytes) {
+        /* a peer that connects and leaves without a byte is a port probe,
+         * not a handshake */
+        GW_INC(c->srv->metrics->tls_hs_failed);
+        conn_hs_failed(c, "connection closed during the handshake");
+    }
     conn_close(c);
 }
 
@@ -409,6 +535,63 @@ static const char *unavail_text(int reason)
     }
 }
 
+/* A request that the trusted-proxy rules refuse: logged (rate-limited),
+ * answered, and the connection closed after the answer. */
+static int conn_refuse(gw_conn *c, int status, const char *why)
+{
+    gw_server *s = c->srv;
+    uint64_t left;
+    GW_INC(s->metrics->proxy_refused);
+    if (gw__ratelog_allow(&s->pxlog, uv_now(s->loop), &left))
+        vtn_warn("proxy_refused", "remote=%s status=%d reason=\"%s\" suppressed=%" PRIu64,
+                 c->remote, status, why, left);
+    gw_http_set_closing(&c->http);
+    conn_respond_text(c, status, NULL, why);
+    return status;
+}
+
+/* The client certificate fingerprint for the envelope: from the TLS session,
+ * or from a trusted proxy's header. Returns 0 (fp set, maybe "") or the
+ * status the request was answered with. The headers are refused (403) from
+ * any peer that is not a configured proxy, whatever the mode, so a VEN can
+ * never claim another VEN's certificate by writing a header. */
+static int conn_identity(gw_conn *c, const gw_http_req *q, char fp[VTN_FINGERPRINT_SIZE])
+{
+    gw_server *s = c->srv;
+    int has_cert = s->xhdr_cert >= 0 && q->has_xhdr[s->xhdr_cert];
+    int has_fp = s->xhdr_fp >= 0 && q->has_xhdr[s->xhdr_fp];
+    fp[0] = '\0';
+    if (!c->from_proxy) {
+        if (has_cert || has_fp)
+            return conn_refuse(c, 403,
+                               "client identity headers are accepted only from a trusted proxy");
+        if (s->proxies.n)
+            return conn_refuse(c, 403, "this listener serves only the trusted proxies");
+        if (c->tls)
+            snprintf(fp, VTN_FINGERPRINT_SIZE, "%s", gw_tls_fingerprint(c->tls));
+        return 0;
+    }
+    if (has_cert) {
+        const vtn_buf *v = &q->xhdr[s->xhdr_cert];
+        if (gw_proxy_cert_fingerprint(v->len ? v->data : "", v->len, fp) != 0)
+            return conn_refuse(c, 400,
+                               "the proxy's client certificate header holds no certificate");
+    }
+    if (has_fp) {
+        const vtn_buf *v = &q->xhdr[s->xhdr_fp];
+        char f2[VTN_FINGERPRINT_SIZE];
+        if (gw_proxy_fp_header(v->len ? v->data : "", v->len, f2) != 0)
+            return conn_refuse(c, 400,
+                               "the proxy's client fingerprint header is not a fingerprint");
+        if (has_cert && !vtn_fingerprint_equal(fp, f2))
+            return conn_refuse(c, 400, "the proxy's certificate and fingerprint headers disagree");
+        memcpy(fp, f2, VTN_FINGERPRINT_SIZE);
+    }
+    if (!has_cert && !has_fp)
+        return conn_refuse(c, 403, "no client certificate from the proxy");
+    return 0;
+}
+
 static void conn_on_request(gw_http *h, gw_http_req *q)
 {
     gw_conn *c = gw_container_of(h, gw_conn, http);
@@ -420,6 +603,10 @@ static void conn_on_request(gw_http *h, gw_http_req *q)
     gw_route(c->kind, q->method, q->url.data ? q->url.data : "", q->url.len,
              q->ctype.data ? q->ctype.data : "", q->ctype.len, &rr);
     r->route = (uint8_t)rr.route;
+    char fp[VTN_FINGERPRINT_SIZE] = "";
+    /* identity first: a forged header is refused whatever the path */
+    if (c->kind == GW_LISTEN_OADR && conn_identity(c, q, fp) != 0)
+        return;
     if (rr.status) {
         conn_respond_text(c, rr.status, rr.extra, rr.text);
         return;
@@ -430,7 +617,7 @@ static void conn_on_request(gw_http *h, gw_http_req *q)
     vr.kind = (uint8_t)rr.kind;
     vr.attempt = 0;
     vr.deadline_ms = vtn_now_ms() + s->cfg->request_timeout_ms;
-    vr.fingerprint = vtn_str_c(c->tls ? gw_tls_fingerprint(c->tls) : "");
+    vr.fingerprint = vtn_str_c(fp);
     vr.remote = vtn_str_c(c->remote);
     vr.method = vtn_str_c(llhttp_method_name((llhttp_method_t)q->method));
     vr.path.p = rr.path;
@@ -443,8 +630,8 @@ static void conn_on_request(gw_http *h, gw_http_req *q)
         conn_respond_text(c, 500, NULL, "internal error: request too large to forward");
         return;
     }
-    vtn_debug("request", "req=%016" PRIx64 " route=%s remote=%s", r->id, gw_route_name(rr.route),
-              c->remote);
+    vtn_debug("request", "req=%016" PRIx64 " route=%s remote=%s fp=%s", r->id,
+              gw_route_name(rr.route), c->remote, fp[0] ? fp : "-");
     int st = gw_pool_submit(&s->pool, r, uv_now(s->loop));
     if (st)
         conn_respond_text(c, st, s->retry_after, unavail_text(r->fail_reason));
@@ -512,22 +699,26 @@ static void rejected_closed(uv_handle_t *h)
     free(h);
 }
 
-/* Over the connection limit: accept, say 503 in one write, close. */
-static void conn_reject(gw_server *s, uv_stream_t *server)
+/* Over the connection limit: accept, say 503 in one write, close. On a TLS
+ * listener just close: a 503 would need a full handshake first, which is the
+ * work an overloaded gateway must not take on. */
+static void conn_reject(gw_server *s, uv_stream_t *server, int tls)
 {
     uv_tcp_t *t = malloc(sizeof *t);
     if (!t)
         return;
     uv_tcp_init(s->loop, t);
     if (uv_accept(server, (uv_stream_t *)t) == 0) {
-        char msg[256];
-        static const char body[] = "too many connections\n";
-        int n = snprintf(msg, sizeof msg,
-                         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                         "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s",
-                         sizeof body - 1, s->retry_after, body);
-        uv_buf_t b = uv_buf_init(msg, (unsigned)n);
-        (void)uv_try_write((uv_stream_t *)t, &b, 1);
+        if (!tls) {
+            char msg[256];
+            static const char body[] = "too many connections\n";
+            int n = snprintf(msg, sizeof msg,
+                             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                             "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s",
+                             sizeof body - 1, s->retry_after, body);
+            uv_buf_t b = uv_buf_init(msg, (unsigned)n);
+            (void)uv_try_write((uv_stream_t *)t, &b, 1);
+        }
         GW_INC(s->metrics->conns_rejected);
     }
     uv_close((uv_handle_t *)t, rejected_closed);
@@ -543,12 +734,12 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     if (s->draining || s->nconns >= (size_t)s->cfg->max_connections) {
-        conn_reject(s, server);
+        conn_reject(s, server, l->tls_ctx != NULL);
         return;
     }
     gw_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        conn_reject(s, server);
+        conn_reject(s, server, l->tls_ctx != NULL);
         return;
     }
     uv_tcp_init(s->loop, &c->tcp);
@@ -570,10 +761,12 @@ static void on_connection(uv_stream_t *server, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
         vtn_addr_format((struct sockaddr *)&ss, c->remote, sizeof c->remote);
-    else
+        c->from_proxy = s->proxies.n && gw_proxies_match(&s->proxies, (struct sockaddr *)&ss);
+    } else {
         strcpy(c->remote, "unknown");
+    }
     gw_http_init(&c->http, &s->limits, &http_cbs);
     vtn_buf_init(&c->req.env,
                  (size_t)s->cfg->max_body_bytes + 3 * (size_t)s->cfg->max_header_bytes + 4096);

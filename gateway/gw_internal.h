@@ -23,6 +23,7 @@
 
 #include "vtn/buf.h"
 #include "vtn/config.h"
+#include "vtn/fingerprint.h"
 #include "vtn/metrics.h"
 #include "vtn/ops.h"
 #include "vtn/wire.h"
@@ -93,10 +94,24 @@ typedef struct gw_config {
     long long request_timeout_ms;
     long long max_pending;
     long long retry_after_s;
+    /* TLS on the OpenADR listener (gateway/tls.h; docs/tls.md) */
+    char *tls_certs;
+    char *tls_client_ca;
+    char *tls_crl;
+    char *tls_protocols;
+    long long tls_handshake_timeout_ms;
+    /* trusted-proxy mode (proxy.c) */
+    char *trusted_proxies;
+    char *proxy_cert_header;
+    char *proxy_fp_header;
 } gw_config;
 
 extern const vtn_cfg_item gw__config_items[];
 extern const size_t gw__config_nitems;
+/* Checks settings that depend on each other (TLS files without
+ * certificates, TLS together with proxy mode, header names, the proxy list's
+ * syntax). 0 or -EINVAL with a message naming the variable. */
+int gw__config_check(const gw_config *cfg, char *err, size_t errlen);
 
 /* ---- HTTP/1.1 connection layer (http.c) ------------------------------- */
 
@@ -113,9 +128,17 @@ enum gw_http_state {
     GW_HTTP_DEAD   /* closing: an error was answered or the peer is done */
 };
 
+#define GW_HNAME_MAX 64 /* longest header name matched by name (longer ones are "other") */
+#define GW_XHDR_N 2     /* extra headers captured by name (the proxy identity headers) */
+
 typedef struct gw_http_limits {
     size_t max_header; /* request line + header bytes (431 beyond) */
     size_t max_body;   /* body bytes, chunked or not (413 beyond) */
+    /* Header names captured into req.xhdr[i], lower-case; length 0 = none.
+     * The trusted-proxy headers: their value reaches the connection, a
+     * second copy in one request is a 400. */
+    char xhdr_name[GW_XHDR_N][GW_HNAME_MAX];
+    size_t xhdr_len[GW_XHDR_N];
 } gw_http_limits;
 
 typedef struct gw_http_req {
@@ -126,6 +149,8 @@ typedef struct gw_http_req {
     vtn_buf ctype;      /* Content-Type value */
     vtn_buf auth;       /* Authorization value */
     vtn_buf body;
+    vtn_buf xhdr[GW_XHDR_N];     /* values of the captured headers (bounded by max_header) */
+    uint8_t has_xhdr[GW_XHDR_N]; /* the header was present (even with an empty value) */
 } gw_http_req;
 
 typedef struct gw_iov {
@@ -159,9 +184,9 @@ struct gw_http {
     int state;      /* enum gw_http_state */
     int err_status; /* status our callbacks chose before failing the parse */
     const char *err_reason;
-    int hdr;          /* which header value is being received */
-    size_t hname_len; /* bytes of the current header name seen so far */
-    char hname[16];   /* its first bytes, lower-cased (long names are "other") */
+    int hdr;                  /* which header value is being received */
+    size_t hname_len;         /* bytes of the current header name seen so far */
+    char hname[GW_HNAME_MAX]; /* its first bytes, lower-cased (long names are "other") */
     char expect[16];
     size_t expect_len;
     unsigned in_field : 1;   /* on_header_field seen since the last value */
@@ -341,6 +366,10 @@ typedef struct gw_metrics {
     vtn_hist latency[GW_ROUTE_COUNT];
     _Atomic uint64_t conns_open, conns_accepted, conns_rejected;
     _Atomic uint64_t timeouts_header, timeouts_idle;
+    /* TLS on the OpenADR listener */
+    _Atomic uint64_t tls_hs_ok, tls_hs_failed, tls_hs_timeout, tls_resumed;
+    _Atomic uint64_t tls_reload_ok, tls_reload_failed, tls_generation;
+    _Atomic uint64_t proxy_refused; /* requests refused by the trusted-proxy rules (403) */
 } gw_metrics;
 
 void gw_metrics_count(gw_metrics *m, int route, int status, uint64_t ns);
@@ -354,6 +383,39 @@ typedef struct gw_advert gw_advert;
 int gw_advert_start(const char *redis_url, const char *endpoint, gw_advert **out);
 /* ZREM (best effort) and join. */
 void gw_advert_stop(gw_advert **a);
+
+/* ---- trusted proxies (proxy.c) ----------------------------------------- */
+
+#define GW_PROXIES_MAX 256
+
+typedef struct gw_cidr {
+    uint8_t family; /* AF_INET or AF_INET6 */
+    uint8_t bits;   /* prefix length */
+    uint8_t addr[16];
+} gw_cidr;
+
+typedef struct gw_proxies {
+    gw_cidr *v;
+    size_t n;
+} gw_proxies;
+
+/* "10.0.0.5, 10.1.0.0/16, ::1, fd00::/8": IPs or CIDRs, comma-separated
+ * (spaces ignored; at most GW_PROXIES_MAX). A CIDR with host bits set is
+ * refused (it usually hides a typo). 0, -EINVAL with err naming the entry,
+ * -ENOMEM. An empty list gives n == 0. */
+int gw_proxies_parse(const char *list, gw_proxies *out, char *err, size_t errlen);
+void gw_proxies_free(gw_proxies *p);
+/* 1 when sa (IPv4, IPv6 or IPv4-mapped IPv6) is in one of the entries. */
+int gw_proxies_match(const gw_proxies *p, const struct sockaddr *sa);
+/* The OpenADR fingerprint of a URL-encoded PEM certificate (nginx's
+ * $ssl_client_escaped_cert). 0 or -EINVAL (bad escape, no certificate). */
+int gw_proxy_cert_fingerprint(const char *v, size_t n, char out[VTN_FINGERPRINT_SIZE]);
+/* A fingerprint header in any form vtn_fingerprint_normalize accepts, in
+ * colon form. 0 or -EINVAL. */
+int gw_proxy_fp_header(const char *v, size_t n, char out[VTN_FINGERPRINT_SIZE]);
+/* 0 when s is a usable header name (an RFC 9110 token of at most
+ * GW_HNAME_MAX - 1 characters); lower-cases it into out. */
+int gw_header_name_check(const char *s, char out[GW_HNAME_MAX], size_t *len);
 
 /* ---- the server (broker.c, conn.c, server.c) -------------------------- */
 
@@ -377,6 +439,23 @@ void gw__broker_term(gw_broker *b);  /* after the loop ended: socket and context
 
 struct gw_tls_ctx;
 
+/* A token bucket for warn lines a peer can trigger at will (failed
+ * handshakes, refused proxy headers), so a scan cannot flood the log:
+ * GW_RATELOG_BURST lines at once, then one per GW_RATELOG_EVERY_MS; lines
+ * left out are counted and the count goes into the next line. */
+#define GW_RATELOG_BURST 10
+#define GW_RATELOG_EVERY_MS 1000
+
+typedef struct gw_ratelog {
+    uint32_t tokens;
+    uint64_t refill_ms;  /* loop ms the tokens were last topped up (0 = never) */
+    uint64_t suppressed; /* lines left out since the last one written */
+} gw_ratelog;
+
+/* 1 when a line may be written now (then *suppressed gets the count left
+ * out before it, and the count restarts), else 0 (counted). */
+int gw__ratelog_allow(gw_ratelog *r, uint64_t now_ms, uint64_t *suppressed);
+
 typedef struct gw_listener {
     uv_tcp_t tcp;
     gw_server *srv;
@@ -390,8 +469,11 @@ typedef struct gw_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
     gw_server *srv;
-    int kind;    /* enum gw_listener_kind */
-    gw_tls *tls; /* TLS engine between the socket and the HTTP layer; NULL = plain */
+    int kind;                /* enum gw_listener_kind */
+    gw_tls *tls;             /* TLS engine between the socket and the HTTP layer; NULL = plain */
+    unsigned hs_done : 1;    /* TLS handshake completed (counted and logged once) */
+    unsigned hs_bytes : 1;   /* the peer sent something before the handshake ended */
+    unsigned from_proxy : 1; /* the peer's address is in VTN_TRUSTED_PROXIES */
     gw_http http;
     gw_req req;
     vtn_buf wq;      /* bytes being written by wreq (not touched until it completes) */
@@ -426,6 +508,16 @@ struct gw_server {
     uint64_t id_base, id_seq;
     int draining, stopped;
     char retry_after[48];        /* "Retry-After: N\r\n" */
+    struct gw_tls_ctx *tls_ctx;  /* the OpenADR listener's TLS (NULL = plain HTTP) */
+    uv_signal_t sighup;          /* reloads tls_ctx */
+    uv_work_t reload_work;       /* the reload runs on libuv's thread pool */
+    int reloading, reload_again; /* one reload at a time; a SIGHUP meanwhile queues one more */
+    int reload_rc;
+    char reload_err[512];
+    gw_proxies proxies;          /* VTN_TRUSTED_PROXIES; n == 0: proxy mode off */
+    int xhdr_cert, xhdr_fp;      /* index into limits.xhdr_* of the proxy headers, -1 = unset */
+    gw_ratelog hslog;            /* failed TLS handshakes */
+    gw_ratelog pxlog;            /* requests refused by the trusted-proxy rules */
     char rbuf[GW_READ_BUF];      /* shared: only used between alloc_cb and read_cb */
     vtn_buf tls_plain, tls_wire; /* scratch for the TLS engine */
 };
@@ -439,6 +531,9 @@ void gw__conns_close_all(gw_server *s);
 void gw__server_conn_gone(gw_server *s); /* a connection closed while draining */
 void gw__conn_req_done(void *ud, gw_req *r, const vtn_reply *rep);
 void gw__conn_req_fail(void *ud, gw_req *r, int status);
+/* From the tick: says how many log lines the rate limits left out, when no
+ * later line said it. */
+void gw__conn_ratelog_flush(gw_server *s);
 
 int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *err, size_t errlen);
 int gw_server_run(gw_server *s); /* until drained after SIGTERM/SIGINT */

@@ -15,7 +15,7 @@
 
 #include "gw_internal.h"
 
-enum { H_NONE = 0, H_OTHER, H_CTYPE, H_AUTH, H_EXPECT };
+enum { H_NONE = 0, H_OTHER, H_CTYPE, H_AUTH, H_EXPECT, H_X0 /* H_X0 + i: lim->xhdr_name[i] */ };
 
 #define HEAD_MAX (1024 * 1024) /* response head incl. worker-supplied header lines */
 
@@ -55,6 +55,10 @@ static int on_message_begin(llhttp_t *p)
     vtn_buf_reset(&h->req.url);
     vtn_buf_reset(&h->req.ctype);
     vtn_buf_reset(&h->req.auth);
+    for (int i = 0; i < GW_XHDR_N; i++) {
+        vtn_buf_reset(&h->req.xhdr[i]);
+        h->req.has_xhdr[i] = 0;
+    }
     /* One big upload should not pin megabytes to an idle keep-alive
      * connection for its lifetime. */
     if (h->req.body.cap > 256 * 1024) {
@@ -126,6 +130,18 @@ static int on_header_field_complete(llhttp_t *p)
         if (h->seen_host)
             return fail_with(h, 400, "duplicate Host");
         h->seen_host = 1;
+    } else {
+        for (int i = 0; i < GW_XHDR_N; i++) {
+            size_t n = h->lim->xhdr_len[i];
+            if (n && h->hname_len == n && memcmp(h->hname, h->lim->xhdr_name[i], n) == 0) {
+                /* two identity headers: which one would a proxy have meant? */
+                if (h->req.has_xhdr[i])
+                    return fail_with(h, 400, "duplicate client identity header");
+                h->req.has_xhdr[i] = 1;
+                h->hdr = H_X0 + i;
+                break;
+            }
+        }
     }
     return 0;
 }
@@ -153,6 +169,9 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
         }
         break;
     default:
+        if (h->hdr >= H_X0 && h->hdr < H_X0 + GW_XHDR_N &&
+            vtn_buf_append(&h->req.xhdr[h->hdr - H_X0], at, n))
+            return fail_with(h, 431, "request header fields too large");
         break;
     }
     return 0;
@@ -160,7 +179,14 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 
 static int on_header_value_complete(llhttp_t *p)
 {
-    H(p)->hdr = H_NONE;
+    gw_http *h = H(p);
+    if (h->hdr >= H_X0 && h->hdr < H_X0 + GW_XHDR_N) {
+        /* llhttp keeps trailing whitespace; the field value ends before it */
+        vtn_buf *b = &h->req.xhdr[h->hdr - H_X0];
+        while (b->len && (b->data[b->len - 1] == ' ' || b->data[b->len - 1] == '\t'))
+            b->data[--b->len] = '\0';
+    }
+    h->hdr = H_NONE;
     return 0;
 }
 
@@ -241,6 +267,8 @@ void gw_http_init(gw_http *h, const gw_http_limits *lim, const gw_http_cbs *cbs)
     vtn_buf_init(&h->req.ctype, lim->max_header);
     vtn_buf_init(&h->req.auth, lim->max_header);
     vtn_buf_init(&h->req.body, lim->max_body);
+    for (int i = 0; i < GW_XHDR_N; i++)
+        vtn_buf_init(&h->req.xhdr[i], lim->max_header);
     vtn_buf_init(&h->in, GW_IN_MAX);
     vtn_buf_init(&h->head, HEAD_MAX);
     h->state = GW_HTTP_IDLE;
@@ -252,6 +280,8 @@ void gw_http_free(gw_http *h)
     vtn_buf_free(&h->req.ctype);
     vtn_buf_free(&h->req.auth);
     vtn_buf_free(&h->req.body);
+    for (int i = 0; i < GW_XHDR_N; i++)
+        vtn_buf_free(&h->req.xhdr[i]);
     vtn_buf_free(&h->in);
     vtn_buf_free(&h->head);
 }

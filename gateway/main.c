@@ -52,6 +52,11 @@ int main(int argc, char **argv)
         vtn_config_free(gw__config_items, gw__config_nitems, &cfg);
         return 2;
     }
+    if (gw__config_check(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "vtn-gateway: %s\n", err);
+        vtn_config_free(gw__config_items, gw__config_nitems, &cfg);
+        return 2;
+    }
     vtn_config_log(gw__config_items, gw__config_nitems, &cfg);
     signal(SIGPIPE, SIG_IGN); /* a peer that went away is an error code, not a signal */
     fit_fd_limit(&cfg);

@@ -120,5 +120,39 @@ int gw_metrics_render(vtn_buf *out, const gw_metrics *m, const gw_pool_stats *ps
     if (rc == 0)
         rc = counter(out, M "protocol_errors_total", "Malformed messages from workers.",
                      GW_GET(ps->protocol_errors));
+    if (rc == 0)
+        rc = vtn_metric_header(out, M "tls_handshakes_total", "counter",
+                               "TLS handshakes on the OpenADR listener: ok, failed (refused "
+                               "certificate, protocol error, peer left) or timeout.");
+    if (rc == 0)
+        rc = vtn_metric_u64(out, M "tls_handshakes_total", "result=\"ok\"", GW_GET(m->tls_hs_ok));
+    if (rc == 0)
+        rc = vtn_metric_u64(out, M "tls_handshakes_total", "result=\"failed\"",
+                            GW_GET(m->tls_hs_failed));
+    if (rc == 0)
+        rc = vtn_metric_u64(out, M "tls_handshakes_total", "result=\"timeout\"",
+                            GW_GET(m->tls_hs_timeout));
+    if (rc == 0)
+        rc = counter(out, M "tls_resumed_total",
+                     "Completed TLS handshakes that resumed a session from a ticket.",
+                     GW_GET(m->tls_resumed));
+    if (rc == 0)
+        rc = gauge(out, M "tls_config_generation",
+                   "How many times the TLS configuration was loaded (1 at start, +1 per good "
+                   "reload); 0 without TLS.",
+                   GW_GET(m->tls_generation));
+    if (rc == 0)
+        rc = vtn_metric_header(out, M "tls_reloads_total", "counter",
+                               "TLS reloads on SIGHUP; a failed one keeps the old configuration.");
+    if (rc == 0)
+        rc = vtn_metric_u64(out, M "tls_reloads_total", "result=\"ok\"", GW_GET(m->tls_reload_ok));
+    if (rc == 0)
+        rc = vtn_metric_u64(out, M "tls_reloads_total", "result=\"failed\"",
+                            GW_GET(m->tls_reload_failed));
+    if (rc == 0)
+        rc = counter(out, M "proxy_refused_total",
+                     "OpenADR requests refused by the trusted-proxy rules (identity header from "
+                     "an untrusted address, no or a bad identity from the proxy).",
+                     GW_GET(m->proxy_refused));
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gw_internal.h"
+#include "tls.h"
 #include "vtn/id.h"
 #include "vtn/log.h"
 
@@ -38,6 +39,114 @@ static void on_tick(uv_timer_t *t)
 {
     gw_server *s = t->data;
     gw_pool_tick(&s->pool, uv_now(s->loop));
+    gw__conn_ratelog_flush(s);
+}
+
+/* ---- SIGHUP: reload certificates, keys, CA bundles and CRLs ------------- */
+
+static void reload_start(gw_server *s);
+
+/* On libuv's thread pool: reading files and parsing a long CRL must not
+ * stall the connections on the loop. gw_tls_ctx_reload swaps the SSL_CTX
+ * under its own lock; connections keep the one they started with. */
+static void reload_work(uv_work_t *w)
+{
+    gw_server *s = w->data;
+    s->reload_rc = gw_tls_ctx_reload(s->tls_ctx, s->reload_err, sizeof s->reload_err);
+}
+
+static void reload_done(uv_work_t *w, int status)
+{
+    gw_server *s = w->data;
+    s->reloading = 0;
+    unsigned gen = gw_tls_ctx_generation(s->tls_ctx);
+    if (status == 0 && s->reload_rc == 0) {
+        GW_INC(s->metrics->tls_reload_ok);
+        GW_SET(s->metrics->tls_generation, gen);
+        vtn_info("tls_reloaded", "generation=%u", gen);
+    } else {
+        char q[600];
+        const char *e = status ? uv_strerror(status) : s->reload_err;
+        GW_INC(s->metrics->tls_reload_failed);
+        vtn_error("tls_reload_failed", "generation=%u kept=1 error=%s", gen,
+                  vtn_log_quote(q, sizeof q, e, strlen(e)));
+    }
+    if (s->reload_again && !s->stopped) {
+        s->reload_again = 0;
+        reload_start(s);
+    }
+}
+
+static void reload_start(gw_server *s)
+{
+    s->reloading = 1;
+    s->reload_work.data = s;
+    if (uv_queue_work(s->loop, &s->reload_work, reload_work, reload_done) != 0) {
+        s->reloading = 0;
+        vtn_error("tls_reload_failed", "error=\"cannot queue the reload\"");
+    }
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    gw_server *s = h->data;
+    if (!s->tls_ctx) {
+        vtn_info("reload", "msg=\"SIGHUP: no TLS configured, nothing to reload\"");
+        return;
+    }
+    if (s->reloading) { /* files may have changed again after the running reload read them */
+        s->reload_again = 1;
+        return;
+    }
+    vtn_info("reload", "msg=\"SIGHUP: reloading TLS certificates, keys, CAs and CRLs\"");
+    reload_start(s);
+}
+
+/* TLS, the trusted proxies and the identity headers, from the settings
+ * gw__config_check accepted. */
+static int server_identity_init(gw_server *s, const gw_config *cfg, char *err, size_t errlen)
+{
+    int nx = 0, rc;
+    s->xhdr_cert = s->xhdr_fp = -1;
+    if (cfg->proxy_cert_header && *cfg->proxy_cert_header) {
+        if (gw_header_name_check(cfg->proxy_cert_header, s->limits.xhdr_name[nx],
+                                 &s->limits.xhdr_len[nx]) != 0) {
+            snprintf(err, errlen, "VTN_PROXY_CERT_HEADER: \"%s\" is not a header name",
+                     cfg->proxy_cert_header);
+            return -EINVAL;
+        }
+        s->xhdr_cert = nx++;
+    }
+    if (cfg->proxy_fp_header && *cfg->proxy_fp_header) {
+        if (gw_header_name_check(cfg->proxy_fp_header, s->limits.xhdr_name[nx],
+                                 &s->limits.xhdr_len[nx]) != 0) {
+            snprintf(err, errlen, "VTN_PROXY_FINGERPRINT_HEADER: \"%s\" is not a header name",
+                     cfg->proxy_fp_header);
+            return -EINVAL;
+        }
+        s->xhdr_fp = nx++;
+    }
+    if ((rc = gw_proxies_parse(cfg->trusted_proxies, &s->proxies, err, errlen)) != 0)
+        return rc;
+    if (!cfg->tls_certs || !*cfg->tls_certs)
+        return 0;
+    gw_tls_settings ts = {
+        .certs = cfg->tls_certs,
+        .client_ca = cfg->tls_client_ca,
+        .crl = cfg->tls_crl,
+        /* the engine's own default would be 1.2 and 1.3; the gateway's is
+         * OpenADR 2.0b's TLS 1.2 */
+        .protocols = cfg->tls_protocols && *cfg->tls_protocols ? cfg->tls_protocols : "TLSv1.2",
+        .handshake_timeout_ms = cfg->tls_handshake_timeout_ms,
+    };
+    if ((rc = gw_tls_ctx_new(&ts, &s->tls_ctx, err, errlen)) != 0)
+        return rc;
+    GW_SET(s->metrics->tls_generation, gw_tls_ctx_generation(s->tls_ctx));
+    vtn_info("tls", "generation=%u protocols=%s crl=%s handshake_timeout_ms=%lld",
+             gw_tls_ctx_generation(s->tls_ctx), ts.protocols,
+             cfg->tls_crl && *cfg->tls_crl ? "on" : "off", cfg->tls_handshake_timeout_ms);
+    return 0;
 }
 
 static void close_handle(uv_handle_t *h)
@@ -63,6 +172,7 @@ static void server_finish(gw_server *s)
      * second signal during the last clean-up is not fatal. */
     uv_unref((uv_handle_t *)&s->sigterm);
     uv_unref((uv_handle_t *)&s->sigint);
+    uv_unref((uv_handle_t *)&s->sighup);
     gw__broker_close(&s->broker);
     vtn_info("stopping", "workers_told=%" PRIu64, (uint64_t)GW_GET(s->pool.stats.live_workers));
 }
@@ -145,6 +255,10 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
     s->sigterm.data = s;
     uv_signal_init(loop, &s->sigint);
     s->sigint.data = s;
+    uv_signal_init(loop, &s->sighup);
+    s->sighup.data = s;
+    if ((rc = server_identity_init(s, cfg, err, errlen)) != 0)
+        return rc;
 
     if ((rc = gw__broker_init(&s->broker, s, cfg->zmq_bind, err, errlen)) != 0)
         return rc;
@@ -152,6 +266,8 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
     if ((rc = gw__listener_start(s, &s->listeners[0], GW_LISTEN_OADR, cfg->oadr_listen, err,
                                  errlen)) != 0)
         return rc;
+    s->listeners[0].tls_ctx = s->tls_ctx; /* the API listener stays plain HTTP */
+    vtn_info("oadr_mode", "mode=%s", s->tls_ctx ? "tls" : s->proxies.n ? "trusted-proxy" : "plain");
     if ((rc = gw__listener_start(s, &s->listeners[1], GW_LISTEN_API, cfg->api_listen, err,
                                  errlen)) != 0)
         return rc;
@@ -181,6 +297,7 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
 
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
     vtn_info("started", "max_connections=%lld request_timeout_ms=%lld max_pending=%lld",
              cfg->max_connections, cfg->request_timeout_ms, cfg->max_pending);
@@ -218,4 +335,6 @@ void gw_server_free(gw_server *s)
     s->metrics = NULL;
     vtn_buf_free(&s->tls_plain);
     vtn_buf_free(&s->tls_wire);
+    gw_tls_ctx_free(&s->tls_ctx); /* SSL_CTXs still used by connections went with them */
+    gw_proxies_free(&s->proxies);
 }

@@ -800,13 +800,10 @@ int gw_tls_feed(gw_tls *t, const char *in, size_t n, vtn_buf *plain, vtn_buf *wi
     return 0;
 }
 
-int gw_tls_write(gw_tls *t, const char *p, size_t n, vtn_buf *wire)
+/* SSL_write until all of p[0..n) is encrypted into the wire buffer; the BIO
+ * never blocks, so OpenSSL never writes part of it. io_begin must be active. */
+static int write_all(gw_tls *t, const char *p, size_t n)
 {
-    if (t->failed)
-        return -EPROTO;
-    if (!t->done)
-        return -EAGAIN;
-    io_begin(t, NULL, 0, wire);
     while (n > 0) {
         int chunk = n > INT_MAX ? INT_MAX : (int)n;
         int r = SSL_write(t->ssl, p, chunk);
@@ -815,6 +812,53 @@ int gw_tls_write(gw_tls *t, const char *p, size_t n, vtn_buf *wire)
         p += r;
         n -= (size_t)r;
     }
+    return 0;
+}
+
+int gw_tls_write(gw_tls *t, const char *p, size_t n, vtn_buf *wire)
+{
+    gw_tls_iov one = {p, n};
+    return gw_tls_writev(t, &one, 1, wire);
+}
+
+int gw_tls_writev(gw_tls *t, const gw_tls_iov *iov, int n, vtn_buf *wire)
+{
+    char rec[16384]; /* one record's plaintext, gathered from small pieces */
+    size_t fill = 0;
+    int rc;
+
+    if (t->failed)
+        return -EPROTO;
+    if (!t->done)
+        return -EAGAIN;
+    io_begin(t, NULL, 0, wire);
+    for (int i = 0; i < n; i++) {
+        const char *p = iov[i].p;
+        size_t len = iov[i].n;
+        while (len > 0) {
+            if (fill == 0 && len >= sizeof(rec)) {
+                /* whole records straight from the caller's memory */
+                size_t whole = len - len % sizeof(rec);
+                if ((rc = write_all(t, p, whole)) < 0)
+                    return rc;
+                p += whole;
+                len -= whole;
+                continue;
+            }
+            size_t k = sizeof(rec) - fill < len ? sizeof(rec) - fill : len;
+            memcpy(rec + fill, p, k);
+            fill += k;
+            p += k;
+            len -= k;
+            if (fill == sizeof(rec)) {
+                if ((rc = write_all(t, rec, fill)) < 0)
+                    return rc;
+                fill = 0;
+            }
+        }
+    }
+    if (fill > 0 && (rc = write_all(t, rec, fill)) < 0)
+        return rc;
     io_end(t);
     return 0;
 }

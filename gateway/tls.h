@@ -80,9 +80,18 @@ void gw_tls_free(gw_tls **t);
 int gw_tls_feed(gw_tls *t, const char *in, size_t n, vtn_buf *plain, vtn_buf *wire);
 /* Encrypts p[0..n) into wire: n plus at most 100 bytes per 16 KiB record.
  * Every call makes at least one record, so give headers and a small body in
- * one call. 0, -EAGAIN before the handshake completed, -EPROTO after a failure,
- * -ENOBUFS, -ENOMEM. */
+ * one call (or use gw_tls_writev). 0, -EAGAIN before the handshake
+ * completed, -EPROTO after a failure, -ENOBUFS, -ENOMEM. */
 int gw_tls_write(gw_tls *t, const char *p, size_t n, vtn_buf *wire);
+
+typedef struct gw_tls_iov {
+    const char *p;
+    size_t n;
+} gw_tls_iov;
+/* Same for several pieces, packed into as few records as their total size
+ * allows: a response head and a small body leave as one record (one MAC,
+ * one header, one TCP segment), not one record per piece. */
+int gw_tls_writev(gw_tls *t, const gw_tls_iov *iov, int n, vtn_buf *wire);
 /* Appends a close_notify alert to wire (nothing before the handshake
  * completed or after a failure). 0 or -ENOBUFS/-ENOMEM. */
 int gw_tls_shutdown(gw_tls *t, vtn_buf *wire);
