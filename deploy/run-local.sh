@@ -15,6 +15,8 @@
 #   VTN_BUILD_DIR         build directory (default build/)
 #   VTN_JOBS              parallel build jobs (default: number of CPUs)
 #   VTN_SKIP_SETUP=1      do not run deploy/setup.sh
+#   VTN_LOCAL_TLS=0       plain HTTP on the OpenADR listener (default: mutual TLS
+#                         with a development PKI made in run/pki on first start)
 # Any other VTN_* variable is passed to every process (e.g. VTN_LOG_LEVEL,
 # VTN_REGISTRATION_POLICY, VTN_POLL_FREQ, VTN_VTN_ID).
 set -euo pipefail
@@ -64,13 +66,25 @@ fi
 export VTN_API_TOKEN
 unset VTN_OPS_LISTEN # each process gets its own below
 
-# ---------------------------------------------------------------------------
-# TLS / development PKI: comes with the mutual-TLS issue. Create run/pki on
-# first start (server certificates for localhost, a client CA, one VEN
-# certificate), export VTN_TLS_CERTS / VTN_TLS_CLIENT_CA for the gateway
-# and print how a VEN uses them. Until then the OpenADR listener is plain
-# HTTP on loopback.
-# ---------------------------------------------------------------------------
+# --- TLS: a development PKI ----------------------------------------------------
+# On first start run/pki gets server certificates for localhost (ECC and RSA),
+# two client CAs, one VEN certificate (ven1) and CRLs; the OpenADR listener
+# then speaks mutual TLS only. VTN_LOCAL_TLS=0 keeps it plain HTTP; a
+# VTN_TLS_CERTS of your own is used as it is.
+SCHEME=http
+CURL_TLS=""
+if [ -z "${VTN_TLS_CERTS:-}" ] && [ "${VTN_LOCAL_TLS:-1}" != 0 ]; then
+  cmake --build "$BUILD" -j"$JOBS" --target vtnctl >/dev/null
+  "$ROOT/deploy/dev-pki.sh" --vtnctl "$BUILD/tools/vtnctl" "$RUN/pki" >"$LOGS/dev-pki.log"
+  # shellcheck disable=SC1091
+  . "$RUN/pki/tls.env"
+fi
+if [ -n "${VTN_TLS_CERTS:-}" ]; then
+  SCHEME=https
+  if [ -f "$RUN/pki/ven1.pem" ]; then
+    CURL_TLS="--cacert $RUN/pki/client-ca.pem --cert $RUN/pki/ven1.pem --key $RUN/pki/ven1.key "
+  fi
+fi
 
 # --- processes --------------------------------------------------------------
 NAMES=()
@@ -192,15 +206,20 @@ EOF
 
 example=$RUN/query-registration.xml
 logs=$LOGS
-if [ "$PWD" = "$ROOT" ]; then
+pki=$RUN/pki
+vtnctl=$BUILD/tools/vtnctl
+if [ "$PWD" = "$ROOT" ]; then # print paths as the user can paste them here
   example=run/query-registration.xml
   logs=run/logs
+  pki=run/pki
+  vtnctl=${vtnctl#"$ROOT"/}
+  CURL_TLS=${CURL_TLS//"$RUN"\/pki/run/pki}
 fi
 cat <<EOF
 
 openvtn is running (Ctrl-C stops it).
 
-  OpenADR 2.0b base URL  http://$OADR_LISTEN/OpenADR2/Simple/2.0b
+  OpenADR 2.0b base URL  $SCHEME://$OADR_LISTEN/OpenADR2/Simple/2.0b
   management API         http://$API_LISTEN/api/v1
   API token              $VTN_API_TOKEN
   Redis                  $REDIS_URL
@@ -215,10 +234,23 @@ if [ -n "$SCHED_OPS" ]; then
 fi
 cat <<EOF
   logs                   $logs/*.log
+EOF
+if [ -f "$RUN/pki/ven1.pem" ] && [ "$SCHEME" = https ]; then
+  cat <<EOF
+
+Mutual TLS with the development PKI in $pki (test-only keys):
+  a VEN presents    $pki/ven1.pem with key $pki/ven1.key
+                    (OpenADR fingerprint $("$BUILD/tools/vtnctl" fingerprint "$RUN/pki/ven1.pem"))
+  and trusts        $pki/client-ca.pem
+  more VENs         $vtnctl cert issue --ca-dir $pki/ca-ecc --cn ven2 --out-dir $pki
+  plain HTTP        VTN_LOCAL_TLS=0 deploy/run-local.sh
+EOF
+fi
+cat <<EOF
 
 A VEN's first request (oadrQueryRegistration):
-  curl -sS -H 'Content-Type: application/xml' --data-binary @$example \\
-    http://$OADR_LISTEN/OpenADR2/Simple/2.0b/EiRegisterParty
+  curl -sS ${CURL_TLS}-H 'Content-Type: application/xml' --data-binary @$example \\
+    $SCHEME://$OADR_LISTEN/OpenADR2/Simple/2.0b/EiRegisterParty
 The VENs the VTN knows:
   curl -sS -H 'Authorization: Bearer $VTN_API_TOKEN' http://$API_LISTEN/api/v1/vens
 
