@@ -202,15 +202,13 @@ int wk_api_each_param(const char *q, size_t n, wk_api_param_fn fn, void *ud, cha
 }
 
 struct list_q {
-    int *limit;
-    char *cursor;
-    size_t cursorlen;
+    wk_api_page page;
     char *name;
     size_t namelen;
-    int seen_limit, seen_cursor, seen_name;
+    int seen_name;
 };
 
-static int dup_param(const char *key, int *seen, char *err, size_t errlen)
+int wk_api_param_once(const char *key, int *seen, char *err, size_t errlen)
 {
     if (*seen) {
         snprintf(err, errlen, "query parameter '%s' given twice", key);
@@ -230,32 +228,40 @@ static int name_ok(const char *s, size_t n)
     return 1;
 }
 
-static int list_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
+int wk_api_page_param(wk_api_page *p, const char *key, const char *val, char *err, size_t errlen)
 {
-    struct list_q *l = ud;
     if (strcmp(key, "limit") == 0) {
-        if (dup_param(key, &l->seen_limit, err, errlen) < 0)
+        if (wk_api_param_once(key, &p->seen_limit, err, errlen) < 0)
             return -EINVAL;
-        char *end;
+        char *end = NULL;
         long v = isdigit((unsigned char)val[0]) ? strtol(val, &end, 10) : -1;
-        if (v < 1 || v > WK_API_LIMIT_MAX || *end) {
+        if (v < 1 || v > WK_API_LIMIT_MAX || (end && *end)) {
             snprintf(err, errlen, "limit must be an integer from 1 to %d", WK_API_LIMIT_MAX);
             return -EINVAL;
         }
-        *l->limit = (int)v;
-        return 0;
+        *p->limit = (int)v;
+        return 1;
     }
     if (strcmp(key, "cursor") == 0) {
-        if (dup_param(key, &l->seen_cursor, err, errlen) < 0)
+        if (wk_api_param_once(key, &p->seen_cursor, err, errlen) < 0)
             return -EINVAL;
-        if (wk_cursor_decode(val, l->cursor, l->cursorlen) < 0) {
+        if (wk_cursor_decode(val, p->cursor, p->cursorlen) < 0) {
             snprintf(err, errlen, "cursor is not one this API returned (use next_cursor as is)");
             return -EINVAL;
         }
-        return 0;
+        return 1;
     }
+    return 0;
+}
+
+static int list_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
+{
+    struct list_q *l = ud;
+    int rc = wk_api_page_param(&l->page, key, val, err, errlen);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     if (strcmp(key, "name") == 0) {
-        if (dup_param(key, &l->seen_name, err, errlen) < 0)
+        if (wk_api_param_once(key, &l->seen_name, err, errlen) < 0)
             return -EINVAL;
         size_t n = strlen(val);
         if (!name_ok(val, n) || n >= l->namelen) {
@@ -275,13 +281,13 @@ static int list_param(void *ud, const char *key, const char *val, char *err, siz
 int wk_api_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
                             char *name, size_t namelen, char *err, size_t errlen)
 {
-    struct list_q l = {limit, cursor, cursorlen, name, namelen, 0, 0, 0};
+    struct list_q l = {{limit, cursor, cursorlen, 0, 0}, name, namelen, 0};
     *limit = WK_API_LIMIT_DEFAULT;
     cursor[0] = name[0] = '\0';
     if (q == NULL)
         return 0;
     int rc = wk_api_each_param(q, n, list_param, &l, err, errlen);
-    if (rc == 0 && l.seen_cursor && l.seen_name) {
+    if (rc == 0 && l.page.seen_cursor && l.seen_name) {
         snprintf(err, errlen, "cursor cannot be combined with name (a name matches one VEN)");
         return -EINVAL;
     }

@@ -314,48 +314,20 @@ out:
 /* ---- query strings and the revoke body ---- */
 
 struct list_q {
-    int *limit;
-    char *cursor, *ven;
-    size_t cursorlen, venlen;
-    int seen_limit, seen_cursor, seen_ven;
+    wk_api_page page;
+    char *ven;
+    size_t venlen;
+    int seen_ven;
 };
-
-static int once(const char *key, int *seen, char *err, size_t errlen)
-{
-    if (*seen) {
-        snprintf(err, errlen, "query parameter '%s' given twice", key);
-        return -EINVAL;
-    }
-    *seen = 1;
-    return 0;
-}
 
 static int list_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
 {
     struct list_q *l = ud;
-    if (strcmp(key, "limit") == 0) {
-        if (once(key, &l->seen_limit, err, errlen) < 0)
-            return -EINVAL;
-        char *end = NULL;
-        long v = isdigit((unsigned char)val[0]) ? strtol(val, &end, 10) : -1;
-        if (v < 1 || v > WK_API_LIMIT_MAX || (end && *end)) {
-            snprintf(err, errlen, "limit must be an integer from 1 to %d", WK_API_LIMIT_MAX);
-            return -EINVAL;
-        }
-        *l->limit = (int)v;
-        return 0;
-    }
-    if (strcmp(key, "cursor") == 0) {
-        if (once(key, &l->seen_cursor, err, errlen) < 0)
-            return -EINVAL;
-        if (wk_cursor_decode(val, l->cursor, l->cursorlen) < 0) {
-            snprintf(err, errlen, "cursor is not one this API returned (use next_cursor as is)");
-            return -EINVAL;
-        }
-        return 0;
-    }
+    int rc = wk_api_page_param(&l->page, key, val, err, errlen);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     if (strcmp(key, "venID") == 0) {
-        if (once(key, &l->seen_ven, err, errlen) < 0)
+        if (wk_api_param_once(key, &l->seen_ven, err, errlen) < 0)
             return -EINVAL;
         size_t n = strlen(val);
         if (!wk_id_valid(val, n) || n >= l->venlen) {
@@ -375,7 +347,7 @@ static int list_param(void *ud, const char *key, const char *val, char *err, siz
 int wk_cert_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
                              char *ven, size_t venlen, char *err, size_t errlen)
 {
-    struct list_q l = {limit, cursor, ven, cursorlen, venlen, 0, 0, 0};
+    struct list_q l = {{limit, cursor, cursorlen, 0, 0}, ven, venlen, 0};
     *limit = WK_API_LIMIT_DEFAULT;
     cursor[0] = ven[0] = '\0';
     if (q == NULL)

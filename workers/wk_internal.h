@@ -351,6 +351,18 @@ typedef int (*wk_api_param_fn)(void *ud, const char *key, const char *val, char 
                                size_t errlen);
 int wk_api_each_param(const char *q, size_t n, wk_api_param_fn fn, void *ud, char *err,
                       size_t errlen);
+/* Every list's paging parameters. wk_api_page_param handles "limit" and
+ * "cursor": 1 when key was one of them, 0 when it is another parameter (the
+ * caller's), -EINVAL with a message. wk_api_param_once refuses a parameter
+ * given twice. */
+typedef struct wk_api_page {
+    int *limit;
+    char *cursor;
+    size_t cursorlen;
+    int seen_limit, seen_cursor;
+} wk_api_page;
+int wk_api_page_param(wk_api_page *p, const char *key, const char *val, char *err, size_t errlen);
+int wk_api_param_once(const char *key, int *seen, char *err, size_t errlen);
 int wk_api_json_ctype(vtn_str ct);
 const redisReply *wk_api_hfield(const redisReply *h, const char *f);
 
