@@ -1,11 +1,25 @@
 /* The simulated fleet: VENs spread over keep-alive HTTP/1.1 connections on
  * one libuv loop. Each connection sends one request at a time (no
  * pipelining), so a reply's latency is the VTN's, not queueing in the bench.
+ * With TLS (opts->tls) every connection runs an OpenSSL client over memory
+ * BIOs (bn_tls.c) between the socket and the HTTP parser; the rest of the
+ * path, timers and counting included, is the same as in plain HTTP.
  *
  * Phases: REGISTER (every VEN sends oadrCreatePartyRegistration, up to
- * BN_REG_ATTEMPTS times) -> POLL (only in poll mode: oadrPoll in a closed
- * loop, or paced at --rate per VEN) -> DONE. The registration phase is a
- * barrier, so the poll phase, and the CPU measured over it, holds polls only. */
+ * BN_REG_ATTEMPTS times) -> the measured phase -> DONE. The registration
+ * phase is a barrier, so the measured phase, and the CPU measured over it,
+ * holds only what is measured. The measured phase by mode:
+ * - poll: oadrPoll in a closed loop, or paced at --rate per VEN;
+ * - register: none (the registrations are measured);
+ * - handshake: each of --connections connections connects, completes a TLS
+ *   handshake (optionally one poll), closes with close_notify and connects
+ *   again, in a closed loop for --duration;
+ * - idle: --connections connections open (at most --ramp at once), each
+ *   completes a handshake and one poll, then they stay idle for --duration
+ *   while the VTN's resident memory is read.
+ * In the last two the VENs (--vens, default 1) register over connections of
+ * their own, which are closed when the measured phase starts; measured
+ * connection i polls VEN i % vens with that VEN's certificate. */
 #include <errno.h>
 #include <inttypes.h>
 #include <llhttp.h>
@@ -30,12 +44,26 @@
 #define BN_POLL_ERR_PAUSE_MS 10 /* after a failed poll, so a 503 storm is not a busy loop */
 #define BN_SWEEP_MS 50          /* resolution of request and connect timeouts */
 #define BN_TIMER_SLACK_NS 2000000ull /* see conn_next */
+#define BN_IDLE_ATTEMPTS 3           /* idle mode: tries to open one connection */
+#define BN_IDLE_SETTLE_MS 1000       /* idle mode: from the last connection idle to the reading */
+#define BN_TLS_LOG_MAX 5             /* TLS failures logged with their reason */
 
-enum phase { PH_REGISTER, PH_POLL, PH_DONE };
-enum cstate { CS_IDLE, CS_CONNECTING, CS_READY, CS_BUSY, CS_CLOSING };
+enum phase { PH_REGISTER, PH_POLL, PH_HANDSHAKE, PH_IDLE, PH_DONE };
+/* CS_HANDSHAKE: TCP connected, TLS handshake running (TLS 1.3 in handshake
+ * mode: also until the server confirmed it, see bn_conn.hs) */
+enum cstate { CS_IDLE, CS_CONNECTING, CS_HANDSHAKE, CS_READY, CS_BUSY, CS_CLOSING };
 enum rkind { RK_REG, RK_POLL };
 enum vstate { VS_PENDING, VS_OK, VS_FAILED };
-enum fail { F_CONNECT, F_TIMEOUT, F_IO };
+enum fail { F_CONNECT, F_TIMEOUT, F_IO, F_TLS };
+/* idle mode, per measured connection */
+enum istate { IS_NONE, IS_IDLE, IS_GAVE_UP, IS_LOST };
+
+/* A write libuv could not take at once (TLS output lives in a memory BIO that
+ * is reused, so what is left is copied here until the write completes). */
+typedef struct bn_chunk {
+    uv_write_t req;
+    char data[];
+} bn_chunk;
 
 typedef struct bn_ven {
     char ven_id[BN_VEN_ID_MAX];
@@ -70,6 +98,23 @@ typedef struct bn_conn {
     int status, reply_done, keep_alive, body_overflow;
     vtn_buf body;
     vtn_buf reqbuf; /* the registration request in flight */
+    /* TLS */
+    uint32_t cert;           /* index of this connection's client certificate */
+    bn_tls *tls;             /* while connected */
+    bn_tls_session *session; /* the last session the server gave (--resume) */
+    /* 0: handshake running; 1: done on our side; 2: the server has it too. In
+     * TLS 1.2 the server's Finished comes last, so 1 is 2 at once; in TLS 1.3
+     * the client finishes first, and the server's first message after our
+     * Finished (a session ticket or a reply) shows it accepted our certificate. */
+    uint8_t hs;
+    uint64_t hs_start_ns; /* connect + handshake time counts from here */
+    /* handshake and idle modes */
+    uint8_t reg_only; /* only registers its VEN; closed when the measured phase starts */
+    uint8_t polled;   /* the one poll of this connection was sent */
+    uint8_t started;  /* idle mode: the ramp has opened it */
+    uint8_t idle;     /* idle mode: enum istate */
+    uint8_t attempts; /* idle mode: connects tried */
+    uint32_t home;    /* the VEN it polls */
 } bn_conn;
 
 struct run {
@@ -79,6 +124,13 @@ struct run {
     bn_ven *vens;
     bn_conn *conns;
     uint32_t nconns;
+    uint32_t nmeas;     /* handshake and idle modes: conns[0..nmeas) are measured */
+    uint32_t ramp_next; /* idle mode: the next connection to open */
+    uint32_t opening;   /* idle mode: opened, not yet idle or given up */
+    uint32_t idle_done; /* idle mode: idle or given up */
+    int holding;        /* idle mode: every connection is idle or given up */
+    uint64_t open_start_ns;
+    unsigned tls_logged; /* TLS failures logged so far */
     enum phase phase;
     uint32_t resolved;  /* VENs registered or given up */
     uint64_t in_flight; /* polls sent and not yet answered or failed */
@@ -93,13 +145,16 @@ struct run {
     uv_signal_t sigint;
     llhttp_settings_t settings;
     char rbuf[65536]; /* shared: libuv calls read_cb right after alloc_cb on one thread */
+    char pbuf[16384]; /* decrypted data, one TLS record at most, handed to llhttp at once */
 };
 
 static void conn_next(bn_conn *c);
 static void conn_connect(bn_conn *c);
-static void start_poll_phase(struct run *r);
+static void start_measured_phase(struct run *r);
 static void finish(struct run *r);
 static void on_timer(uv_timer_t *t);
+static void idle_resolved(struct run *r);
+static void conn_fail(bn_conn *c, enum fail why);
 
 static uint64_t rng_next(struct run *r)
 {
@@ -118,6 +173,24 @@ static uint32_t ven_of(const bn_conn *c, uint32_t k)
 static bn_counts *counts_of(struct run *r, enum rkind k)
 {
     return k == RK_REG ? &r->res->reg : &r->res->poll;
+}
+
+/* Where connection-level failures of the current phase are counted. */
+static bn_counts *phase_counts(struct run *r)
+{
+    switch (r->phase) {
+    case PH_REGISTER:
+        return &r->res->reg;
+    case PH_POLL:
+        return &r->res->poll;
+    default:
+        return &r->res->hs;
+    }
+}
+
+static int measured_conns(const struct run *r)
+{
+    return r->phase == PH_HANDSHAKE || r->phase == PH_IDLE;
 }
 
 static void timer_at(bn_conn *c, uint64_t at_ns)
@@ -158,13 +231,113 @@ static void measure_end(struct run *r)
     r->res->mach_total = total1 - r->mach_total0;
 }
 
+/* idle mode: resident memory of every --pids process at point i. */
+static void mem_read(struct run *r, int i)
+{
+    const bn_opts *o = r->o;
+    for (int k = 0; k < o->nprocs; k++)
+        if (bn_proc_mem(o->procs[k].pid, &o->procs[k].rss[i], &o->procs[k].anon[i]) < 0)
+            o->procs[k].gone = 1;
+}
+
+/* ---- socket output ------------------------------------------------------ */
+
+static void on_chunk_written(uv_write_t *req, int status)
+{
+    bn_conn *c = req->data;
+    free(req); /* the chunk starts with its request */
+    if (status < 0 && status != UV_ECANCELED)
+        conn_fail(c, F_IO);
+}
+
+/* Writes ciphertext that lives in a reused buffer: what the socket does not
+ * take at once is copied. 0 or a libuv error. */
+static int wire_write(bn_conn *c, const char *p, size_t n)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    /* libuv answers UV_EAGAIN while earlier writes are queued, so order holds */
+    int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (w == (int)n)
+        return 0;
+    if (w < 0 && w != UV_EAGAIN)
+        return w;
+    if (w > 0) {
+        p += w;
+        n -= (size_t)w;
+    }
+    bn_chunk *ch = malloc(sizeof *ch + n);
+    if (ch == NULL)
+        return UV_ENOMEM;
+    memcpy(ch->data, p, n);
+    ch->req.data = c;
+    b = uv_buf_init(ch->data, (unsigned)n);
+    int rc = uv_write(&ch->req, (uv_stream_t *)&c->tcp, &b, 1, on_chunk_written);
+    if (rc < 0)
+        free(ch);
+    return rc;
+}
+
+/* Sends what OpenSSL produced. 0 or a libuv error. */
+static int tls_flush(bn_conn *c)
+{
+    const char *p;
+    size_t n = bn_tls_wire(c->tls, &p);
+    if (n == 0)
+        return 0;
+    int rc = wire_write(c, p, n);
+    bn_tls_wire_clear(c->tls);
+    return rc;
+}
+
+static void tls_failed(bn_conn *c)
+{
+    struct run *r = c->run;
+    if (r->tls_logged < BN_TLS_LOG_MAX) {
+        char q[320];
+        const char *e = bn_tls_error(c->tls);
+        r->tls_logged++;
+        vtn_warn("tls_failed", "conn=%u reason=%s%s", (unsigned)(c - r->conns),
+                 vtn_log_quote(q, sizeof q, e, strlen(e)),
+                 r->tls_logged == BN_TLS_LOG_MAX ? " msg=\"further failures are only counted\""
+                                                 : "");
+    }
+    (void)tls_flush(c); /* the alert, if any */
+    conn_fail(c, F_TLS);
+}
+
+/* idle mode: a measured connection closed. 1 when it is not to be reopened. */
+static int idle_closed(bn_conn *c)
+{
+    struct run *r = c->run;
+    if (c->idle == IS_IDLE) {
+        c->idle = IS_LOST; /* the server closed an idle connection */
+        r->res->idle_lost++;
+        return 1;
+    }
+    if (c->idle != IS_NONE || !c->started)
+        return 1;
+    if (++c->attempts >= BN_IDLE_ATTEMPTS) {
+        c->idle = IS_GAVE_UP;
+        r->res->idle_failed++;
+        idle_resolved(r);
+        return 1;
+    }
+    return 0;
+}
+
 static void on_close(uv_handle_t *h)
 {
     bn_conn *c = h->data;
+    struct run *r = c->run;
     c->tcp_open = 0;
     c->state = CS_IDLE;
     c->write_pending = 0;
-    if (c->run->phase == PH_DONE)
+    bn_tls_free(&c->tls);
+    if (r->phase == PH_DONE)
+        return;
+    if (c->reg_only && measured_conns(r))
+        return;
+    if (r->phase == PH_IDLE && idle_closed(c))
         return;
     timer_at(c, uv_hrtime() + c->reconnect_ms * 1000000ull);
 }
@@ -176,6 +349,16 @@ static void conn_close(bn_conn *c, uint64_t reconnect_ms)
     c->state = CS_CLOSING;
     c->reconnect_ms = reconnect_ms;
     uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+/* An intended close: a TLS connection says close_notify first, as a VEN does. */
+static void conn_close_clean(bn_conn *c, uint64_t reconnect_ms)
+{
+    if (c->tls && c->hs && c->tcp_open && c->state != CS_CLOSING && c->state != CS_CONNECTING) {
+        bn_tls_shutdown(c->tls);
+        (void)tls_flush(c);
+    }
+    conn_close(c, reconnect_ms);
 }
 
 /* Checks whether the poll phase is over because --max-requests was reached. */
@@ -190,10 +373,7 @@ static void ven_resolved(struct run *r)
     if (++r->resolved < r->o->vens)
         return;
     r->res->reg_seconds = (double)(uv_hrtime() - r->reg_start_ns) / 1e9;
-    if (r->o->mode == BN_MODE_POLL)
-        start_poll_phase(r);
-    else
-        finish(r);
+    start_measured_phase(r);
 }
 
 /* A registration attempt failed: retry it later or give the VEN up. */
@@ -220,7 +400,7 @@ static void conn_fail(bn_conn *c, enum fail why)
         return;
     uint64_t reconnect = BN_RECONNECT_MS;
     if (why == F_CONNECT) {
-        bn_counts *k = counts_of(r, r->phase == PH_POLL ? RK_POLL : RK_REG);
+        bn_counts *k = phase_counts(r);
         k->conn++;
         if (r->connects == 0 && k->conn >= 3ull * r->nconns) {
             /* Nobody is listening: give up now rather than at the registration deadline. */
@@ -228,10 +408,21 @@ static void conn_fail(bn_conn *c, enum fail why)
             finish(r);
             return;
         }
+    } else if (c->state == CS_HANDSHAKE) {
+        /* the handshake failed (an EOF here is the server hanging up on it) */
+        bn_counts *k = phase_counts(r);
+        if (why == F_TIMEOUT)
+            k->timeouts++;
+        else if (why == F_TLS)
+            k->tls++;
+        else
+            k->io++;
     } else if (c->state == CS_BUSY) {
         bn_counts *k = counts_of(r, c->kind);
         if (why == F_TIMEOUT)
             k->timeouts++;
+        else if (why == F_TLS)
+            k->tls++;
         else
             k->io++;
         c->state = CS_READY; /* so a nested finish() sees a settled connection */
@@ -260,7 +451,7 @@ static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origi
     struct run *r = c->run;
     vtn_buf *req = kind == RK_REG ? &c->reqbuf : &r->vens[v].poll_req;
     uint64_t now = uv_hrtime();
-    if (c->write_pending) {
+    if (c->write_pending && !c->tls) {
         /* The previous request is still being written although its reply came: the
          * server answered early. Start over on a new connection. */
         conn_close(c, 0);
@@ -280,6 +471,13 @@ static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origi
         r->in_flight++;
         if (r->res->poll.sent >= r->o->max_requests)
             r->stop_sending = 1;
+    }
+    if (c->tls) {
+        if (bn_tls_write(c->tls, req->data, req->len) < 0)
+            tls_failed(c);
+        else if (tls_flush(c) < 0)
+            conn_fail(c, F_IO);
+        return;
     }
     uv_buf_t b = uv_buf_init(req->data, (unsigned)req->len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -316,6 +514,18 @@ static void send_registration(bn_conn *c, uint32_t v)
     send_request(c, RK_REG, v, uv_hrtime());
 }
 
+/* handshake and idle modes: the one poll of a measured connection. */
+static void send_home_poll(bn_conn *c)
+{
+    struct run *r = c->run;
+    c->polled = 1;
+    if (r->vens[c->home].state != VS_OK) {
+        conn_next(c); /* its VEN did not register: nothing to poll with */
+        return;
+    }
+    send_request(c, RK_POLL, c->home, uv_hrtime());
+}
+
 /* Decides what a connection that is ready does next. */
 static void conn_next(bn_conn *c)
 {
@@ -323,6 +533,30 @@ static void conn_next(bn_conn *c)
     if (c->state != CS_READY)
         return;
     uint64_t now = uv_hrtime();
+    if (r->phase == PH_HANDSHAKE) {
+        if (c->reg_only)
+            return;
+        if (r->o->hs_poll && !c->polled) {
+            send_home_poll(c);
+            return;
+        }
+        if (c->hs < 2)
+            return;             /* TLS 1.3: the server has not confirmed the handshake yet */
+        conn_close_clean(c, 0); /* on_close connects again */
+        return;
+    }
+    if (r->phase == PH_IDLE) {
+        if (c->reg_only || c->idle != IS_NONE)
+            return;
+        if (!c->polled) {
+            send_home_poll(c);
+            return;
+        }
+        c->idle = IS_IDLE; /* the poll was answered: the connection stays open, idle */
+        r->res->idle_ok++;
+        idle_resolved(r);
+        return;
+    }
     if (r->phase == PH_REGISTER) {
         while (c->cur < c->count && r->vens[ven_of(c, c->cur)].state != VS_PENDING)
             c->cur++;
@@ -369,9 +603,10 @@ static void on_timer(uv_timer_t *t)
     bn_conn *c = t->data;
     if (c->run->phase == PH_DONE)
         return;
-    if (c->state == CS_IDLE)
-        conn_connect(c);
-    else {
+    if (c->state == CS_IDLE) {
+        if (!(c->reg_only && measured_conns(c->run)))
+            conn_connect(c);
+    } else {
         c->timer_fired = 1;
         conn_next(c);
     }
@@ -484,28 +719,127 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(c->run->rbuf, sizeof c->run->rbuf);
 }
 
+/* HTTP bytes from the server (n > 0), or the end of its stream (n < 0:
+ * UV_EOF, close_notify or an error). Returns 0 while the connection can take
+ * more, -1 when it failed, closed or has no request out. */
+static int on_data(bn_conn *c, ssize_t n, const char *p)
+{
+    if (c->state == CS_CLOSING || c->state == CS_IDLE)
+        return -1;
+    if (n == UV_EOF && c->state == CS_BUSY && llhttp_finish(&c->parser) == HPE_OK &&
+        c->reply_done) {
+        c->keep_alive = 0; /* a reply delimited by the end of the connection */
+        on_reply(c);
+        return -1;
+    }
+    if (n < 0 || c->state != CS_BUSY) {
+        conn_fail(c, F_IO);
+        return -1;
+    }
+    if (llhttp_execute(&c->parser, p, (size_t)n) != HPE_OK) {
+        vtn_debug("bad_reply", "reason=\"%s\"", llhttp_get_error_reason(&c->parser));
+        conn_fail(c, F_IO);
+        return -1;
+    }
+    if (c->reply_done)
+        on_reply(c);
+    return c->state == CS_CLOSING || c->state == CS_IDLE ? -1 : 0;
+}
+
+/* Handshake and idle modes count a handshake once the server has it too. */
+static void hs_confirmed(bn_conn *c)
+{
+    struct run *r = c->run;
+    c->hs = 2;
+    if (c->state == CS_HANDSHAKE)
+        c->state = CS_READY;
+    if (!measured_conns(r) || c->reg_only)
+        return;
+    bn_counts *k = &r->res->hs;
+    k->done++;
+    k->ok++;
+    if (bn_tls_resumed(c->tls))
+        r->res->hs_resumed++;
+    bn_hist_record(r->res->hs_hist, uv_hrtime() - c->hs_start_ns);
+    if (r->phase == PH_HANDSHAKE && k->ok >= r->o->max_requests)
+        finish(r);
+}
+
+/* Our side of the handshake is done. */
+static void hs_client_done(bn_conn *c)
+{
+    struct run *r = c->run;
+    if (!r->res->tls_desc[0])
+        bn_tls_describe(c->tls, r->res->tls_desc, sizeof r->res->tls_desc);
+    c->hs = 1;
+    /* In handshake mode without a poll, a TLS 1.3 connection waits in
+     * CS_HANDSHAKE (under the handshake deadline) for the server's ticket. */
+    if (!(r->phase == PH_HANDSHAKE && !r->o->hs_poll && bn_tls_is_tls13(c->tls)))
+        c->state = CS_READY;
+    if (!bn_tls_is_tls13(c->tls))
+        hs_confirmed(c);
+    if (r->phase != PH_DONE)
+        conn_next(c);
+}
+
+static void tls_input(bn_conn *c, const char *p, size_t n)
+{
+    struct run *r = c->run;
+    if (bn_tls_feed(c->tls, p, n) < 0) {
+        conn_fail(c, F_IO);
+        return;
+    }
+    if (c->state == CS_HANDSHAKE && c->hs == 0) {
+        int rc = bn_tls_handshake(c->tls);
+        if (tls_flush(c) < 0) {
+            conn_fail(c, F_IO);
+            return;
+        }
+        if (rc < 0) {
+            tls_failed(c);
+            return;
+        }
+        if (rc == 0)
+            return;
+        hs_client_done(c);
+    }
+    /* Records after the handshake: replies, TLS 1.3 tickets, alerts, close_notify. */
+    while (c->state != CS_CLOSING && c->state != CS_IDLE && r->phase != PH_DONE) {
+        int m = bn_tls_read(c->tls, r->pbuf, sizeof r->pbuf);
+        if (c->hs == 1 && (m > 0 || bn_tls_sessions(c->tls) > 0)) {
+            hs_confirmed(c);
+            if (r->phase == PH_DONE)
+                return;
+            if (r->phase == PH_HANDSHAKE)
+                conn_next(c); /* closes it when nothing else is due */
+        }
+        if (m > 0) {
+            if (on_data(c, m, r->pbuf) < 0)
+                return;
+            continue;
+        }
+        if (m == 0)
+            break;
+        if (m == BN_TLS_CLOSED) {
+            on_data(c, UV_EOF, NULL);
+            return;
+        }
+        tls_failed(c);
+        return;
+    }
+    if (c->state != CS_CLOSING && c->state != CS_IDLE && tls_flush(c) < 0)
+        conn_fail(c, F_IO);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     bn_conn *c = s->data;
     if (nread == 0 || c->state == CS_CLOSING)
         return;
-    if (nread == UV_EOF && c->state == CS_BUSY && llhttp_finish(&c->parser) == HPE_OK &&
-        c->reply_done) {
-        c->keep_alive = 0; /* a reply delimited by the end of the connection */
-        on_reply(c);
-        return;
-    }
-    if (nread < 0 || c->state != CS_BUSY) {
-        conn_fail(c, F_IO);
-        return;
-    }
-    if (llhttp_execute(&c->parser, buf->base, (size_t)nread) != HPE_OK) {
-        vtn_debug("bad_reply", "reason=\"%s\"", llhttp_get_error_reason(&c->parser));
-        conn_fail(c, F_IO);
-        return;
-    }
-    if (c->reply_done)
-        on_reply(c);
+    if (c->tls && nread > 0)
+        tls_input(c, buf->base, (size_t)nread);
+    else
+        (void)on_data(c, nread, buf->base);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -518,10 +852,32 @@ static void on_connect(uv_connect_t *req, int status)
         conn_fail(c, F_CONNECT);
         return;
     }
-    c->run->connects++;
+    struct run *r = c->run;
+    r->connects++;
     uv_tcp_nodelay(&c->tcp, 1);
-    llhttp_init(&c->parser, HTTP_RESPONSE, &c->run->settings);
+    llhttp_init(&c->parser, HTTP_RESPONSE, &r->settings);
     c->parser.data = c;
+    if (r->o->tls) {
+        /* The handshake has its own --timeout from here. */
+        c->state = CS_HANDSHAKE;
+        c->hs = 0;
+        c->deadline_ns = uv_hrtime() + r->o->timeout_ns;
+        if (bn_tls_new(r->o->tls, c->cert, &c->session, &c->tls) < 0) {
+            vtn_error("tls_new", "reason=\"out of memory\"");
+            conn_fail(c, F_TLS);
+            return;
+        }
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+            conn_fail(c, F_IO);
+            return;
+        }
+        int rc = bn_tls_handshake(c->tls); /* writes the ClientHello */
+        if (tls_flush(c) < 0)
+            conn_fail(c, F_IO);
+        else if (rc < 0)
+            tls_failed(c);
+        return;
+    }
     c->state = CS_READY;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
         conn_fail(c, F_IO);
@@ -533,8 +889,13 @@ static void on_connect(uv_connect_t *req, int status)
 static void conn_connect(bn_conn *c)
 {
     struct run *r = c->run;
+    c->hs = 0;
+    c->polled = 0;
+    c->hs_start_ns = uv_hrtime();
+    if (measured_conns(r))
+        r->res->hs.sent++;
     if (uv_tcp_init(&r->loop, &c->tcp) < 0) {
-        counts_of(r, r->phase == PH_POLL ? RK_POLL : RK_REG)->conn++;
+        phase_counts(r)->conn++;
         timer_at(c, uv_hrtime() + BN_RECONNECT_MS * 1000000ull);
         return;
     }
@@ -558,7 +919,7 @@ static void on_sweep(uv_timer_t *t)
         bn_conn *c = &r->conns[i];
         if (c->state == CS_CONNECTING && now > c->deadline_ns)
             conn_fail(c, F_CONNECT);
-        else if (c->state == CS_BUSY && now > c->deadline_ns)
+        else if ((c->state == CS_BUSY || c->state == CS_HANDSHAKE) && now > c->deadline_ns)
             conn_fail(c, F_TIMEOUT);
     }
 }
@@ -581,20 +942,18 @@ static void finish(struct run *r)
     for (uint32_t i = 0; i < r->nconns; i++) {
         bn_conn *c = &r->conns[i];
         uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-        if (c->tcp_open && c->state != CS_CLOSING) {
-            c->state = CS_CLOSING;
-            uv_close((uv_handle_t *)&c->tcp, on_close);
-        }
+        conn_close_clean(c, 0);
     }
 }
 
-static void on_phase_timer(uv_timer_t *t)
+static void on_phase_end(uv_timer_t *t)
+{
+    finish(t->data);
+}
+
+static void on_register_deadline(uv_timer_t *t)
 {
     struct run *r = t->data;
-    if (r->phase == PH_POLL) {
-        finish(r);
-        return;
-    }
     /* Registration deadline: whoever is not registered now sits out. */
     vtn_warn("register_deadline", "resolved=%" PRIu32 " vens=%" PRIu32, r->resolved, r->o->vens);
     for (uint32_t v = 0; v < r->o->vens; v++) {
@@ -610,18 +969,115 @@ static void on_phase_timer(uv_timer_t *t)
     ven_resolved(r);
 }
 
+static uint64_t ms_of(uint64_t ns)
+{
+    return (ns + 999999) / 1000000;
+}
+
+/* handshake and idle modes: the connections that registered go away. */
+static void close_reg_conns(struct run *r)
+{
+    for (uint32_t i = r->nmeas; i < r->nconns; i++) {
+        uv_timer_stop(&r->conns[i].timer);
+        conn_close_clean(&r->conns[i], 0);
+    }
+}
+
+static void start_handshake_phase(struct run *r)
+{
+    r->phase = PH_HANDSHAKE;
+    close_reg_conns(r);
+    measure_begin(r);
+    uv_timer_start(&r->phase_timer, on_phase_end, ms_of(r->o->duration_ns), 0);
+    for (uint32_t i = 0; i < r->nmeas && r->phase == PH_HANDSHAKE; i++)
+        conn_connect(&r->conns[i]);
+}
+
+/* idle mode: opens connections until --ramp are on their way. */
+static void ramp(struct run *r)
+{
+    while (r->phase == PH_IDLE && !r->holding && r->opening < r->o->ramp &&
+           r->ramp_next < r->nmeas) {
+        bn_conn *c = &r->conns[r->ramp_next++];
+        c->started = 1;
+        r->opening++;
+        conn_connect(c);
+    }
+}
+
+static void on_hold_end(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    mem_read(r, 2);
+    finish(r);
+}
+
+/* A second after the last connection went idle: the memory reading, then the
+ * hold, over which the CPU is measured. */
+static void on_settled(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    uint32_t open = 0;
+    for (uint32_t i = 0; i < r->nmeas; i++)
+        open += r->conns[i].idle == IS_IDLE;
+    r->res->idle_open = open;
+    mem_read(r, 1);
+    measure_begin(r);
+    uv_timer_start(&r->phase_timer, on_hold_end, ms_of(r->o->duration_ns), 0);
+}
+
+static void begin_hold(struct run *r)
+{
+    if (r->holding)
+        return;
+    r->holding = 1;
+    r->res->open_seconds = (double)(uv_hrtime() - r->open_start_ns) / 1e9;
+    uv_timer_stop(&r->phase_timer);
+    uv_timer_start(&r->phase_timer, on_settled, BN_IDLE_SETTLE_MS, 0);
+}
+
+static void idle_resolved(struct run *r)
+{
+    r->opening--;
+    if (++r->idle_done >= r->nmeas)
+        begin_hold(r);
+    else
+        ramp(r);
+}
+
+/* idle mode: what is not idle by --open-timeout is given up. */
+static void on_open_timeout(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    vtn_warn("open_timeout", "idle=%" PRIu32 " connections=%" PRIu32, r->res->idle_ok, r->nmeas);
+    for (uint32_t i = 0; i < r->nmeas; i++) {
+        bn_conn *c = &r->conns[i];
+        if (c->idle != IS_NONE)
+            continue;
+        c->idle = IS_GAVE_UP;
+        r->res->idle_failed++;
+        uv_timer_stop(&c->timer);
+        conn_close(c, 0);
+    }
+    begin_hold(r);
+}
+
+static void start_idle_phase(struct run *r)
+{
+    r->phase = PH_IDLE;
+    close_reg_conns(r);
+    mem_read(r, 0);
+    r->open_start_ns = uv_hrtime();
+    uv_timer_start(&r->phase_timer, on_open_timeout, ms_of(r->o->open_timeout_ns), 0);
+    ramp(r);
+}
+
 static void start_poll_phase(struct run *r)
 {
-    uv_timer_stop(&r->phase_timer);
-    if (r->res->registered == 0) {
-        vtn_error("no_ven_registered", "vens=%" PRIu32, r->o->vens);
-        finish(r);
-        return;
-    }
     r->phase = PH_POLL;
     measure_begin(r);
     uint64_t now = uv_hrtime();
-    uv_timer_start(&r->phase_timer, on_phase_timer, (r->o->duration_ns + 999999) / 1000000, 0);
+    uv_timer_start(&r->phase_timer, on_phase_end, ms_of(r->o->duration_ns), 0);
     for (uint32_t i = 0; i < r->nconns; i++) {
         bn_conn *c = &r->conns[i];
         c->nreg = 0;
@@ -632,6 +1088,34 @@ static void start_poll_phase(struct run *r)
         if (r->interval_ns)
             c->sched_ns = now + rng_next(r) % r->interval_ns;
         conn_next(c);
+    }
+}
+
+/* After the registration barrier. */
+static void start_measured_phase(struct run *r)
+{
+    const bn_opts *o = r->o;
+    uv_timer_stop(&r->phase_timer);
+    int need_vens = o->mode == BN_MODE_POLL || o->mode == BN_MODE_IDLE ||
+                    (o->mode == BN_MODE_HANDSHAKE && o->hs_poll);
+    if (need_vens && r->res->registered == 0) {
+        vtn_error("no_ven_registered", "vens=%" PRIu32, o->vens);
+        finish(r);
+        return;
+    }
+    switch (o->mode) {
+    case BN_MODE_POLL:
+        start_poll_phase(r);
+        break;
+    case BN_MODE_HANDSHAKE:
+        start_handshake_phase(r);
+        break;
+    case BN_MODE_IDLE:
+        start_idle_phase(r);
+        break;
+    default:
+        finish(r);
+        break;
     }
 }
 
@@ -647,7 +1131,8 @@ void bn_result_free(bn_result *res)
 {
     free(res->reg_hist);
     free(res->poll_hist);
-    res->reg_hist = res->poll_hist = NULL;
+    free(res->hs_hist);
+    res->reg_hist = res->poll_hist = res->hs_hist = NULL;
 }
 
 int bn_run(const bn_opts *o, bn_result *res)
@@ -655,18 +1140,27 @@ int bn_run(const bn_opts *o, bn_result *res)
     memset(res, 0, sizeof *res);
     res->reg_hist = malloc(sizeof *res->reg_hist);
     res->poll_hist = malloc(sizeof *res->poll_hist);
+    res->hs_hist = malloc(sizeof *res->hs_hist);
     struct run *r = calloc(1, sizeof *r);
-    if (r == NULL || res->reg_hist == NULL || res->poll_hist == NULL) {
+    if (r == NULL || res->reg_hist == NULL || res->poll_hist == NULL || res->hs_hist == NULL) {
         free(r);
         bn_result_free(res);
         return -ENOMEM;
     }
     bn_hist_init(res->reg_hist);
     bn_hist_init(res->poll_hist);
+    bn_hist_init(res->hs_hist);
     r->o = o;
     r->res = res;
-    r->nconns = o->connections < o->vens ? o->connections : o->vens;
-    r->vens = calloc(o->vens, sizeof *r->vens);
+    int measured = o->mode == BN_MODE_HANDSHAKE || o->mode == BN_MODE_IDLE;
+    if (measured) {
+        /* --connections measured ones, then one per VEN that registers it */
+        r->nmeas = o->connections;
+        r->nconns = o->connections + o->vens;
+    } else {
+        r->nconns = o->connections < o->vens ? o->connections : o->vens;
+    }
+    r->vens = calloc(o->vens ? o->vens : 1, sizeof *r->vens);
     r->conns = calloc(r->nconns, sizeof *r->conns);
     int rc = uv_loop_init(&r->loop);
     if (r->vens == NULL || r->conns == NULL || rc < 0) {
@@ -692,9 +1186,21 @@ int bn_run(const bn_opts *o, bn_result *res)
     for (uint32_t i = 0; i < r->nconns; i++) {
         bn_conn *c = &r->conns[i];
         c->run = r;
-        c->first = i;
-        c->stride = r->nconns;
-        c->count = (o->vens - i + r->nconns - 1) / r->nconns;
+        if (!measured) {
+            c->first = i;
+            c->stride = r->nconns;
+            c->count = (o->vens - i + r->nconns - 1) / r->nconns;
+            c->cert = i;
+        } else if (i < r->nmeas) {
+            c->home = o->vens ? i % o->vens : 0;
+            c->cert = o->vens ? c->home : i;
+        } else {
+            c->first = i - r->nmeas;
+            c->stride = 1;
+            c->count = 1;
+            c->cert = c->first;
+            c->reg_only = 1;
+        }
         vtn_buf_init(&c->body, BN_BODY_MAX);
         vtn_buf_init(&c->reqbuf, BN_REQ_MAX);
         uv_timer_init(&r->loop, &c->timer);
@@ -706,14 +1212,17 @@ int bn_run(const bn_opts *o, bn_result *res)
     r->sweep.data = r->phase_timer.data = r->sigint.data = r;
     uv_signal_start(&r->sigint, on_sigint, SIGINT);
     uv_timer_start(&r->sweep, on_sweep, BN_SWEEP_MS, BN_SWEEP_MS);
-    uv_timer_start(&r->phase_timer, on_phase_timer, (o->register_timeout_ns + 999999) / 1000000, 0);
+    uv_timer_start(&r->phase_timer, on_register_deadline, ms_of(o->register_timeout_ns), 0);
 
     r->phase = PH_REGISTER;
     r->reg_start_ns = uv_hrtime();
     if (o->mode == BN_MODE_REGISTER)
         measure_begin(r); /* in register mode the registrations are what is measured */
-    for (uint32_t i = 0; i < r->nconns; i++)
-        conn_connect(&r->conns[i]);
+    if (o->vens == 0)
+        start_measured_phase(r); /* handshakes without polls need no VEN */
+    for (uint32_t i = 0; i < r->nconns && r->phase == PH_REGISTER; i++)
+        if (r->conns[i].count)
+            conn_connect(&r->conns[i]);
 
     uv_run(&r->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r->loop) != 0)
@@ -724,6 +1233,8 @@ int bn_run(const bn_opts *o, bn_result *res)
     for (uint32_t i = 0; i < r->nconns; i++) {
         vtn_buf_free(&r->conns[i].body);
         vtn_buf_free(&r->conns[i].reqbuf);
+        bn_tls_free(&r->conns[i].tls);
+        bn_tls_session_free(&r->conns[i].session);
     }
     free(r->vens);
     free(r->conns);

@@ -47,6 +47,9 @@ typedef struct bn_proc {
     pid_t pid;
     uint64_t ticks0, ticks1; /* utime+stime (all threads) at the start and end of the phase */
     int gone;                /* the process disappeared during the run */
+    /* --mode idle: VmRSS and RssAnon (KiB) before the connections opened, once
+     * they were all idle, and at the end of the hold */
+    uint64_t rss[3], anon[3];
 } bn_proc;
 
 /* Parses "gateway=123,worker=456,redis=789" (roles [A-Za-z0-9_-], repeated
@@ -59,6 +62,11 @@ int bn_proc_ticks(pid_t pid, uint64_t *ticks);
 int bn_proc_parse_stat(const char *text, uint64_t *ticks);
 /* Machine-wide busy and total jiffies from /proc/stat's "cpu" line. */
 int bn_machine_ticks(uint64_t *busy, uint64_t *total);
+/* Resident memory of pid from /proc/PID/status: VmRSS and RssAnon in KiB.
+ * 0, -ENOENT, -EIO. */
+int bn_proc_mem(pid_t pid, uint64_t *rss_kb, uint64_t *anon_kb);
+/* Parses the content of a /proc/PID/status file. 0 or -EINVAL. Exposed for tests. */
+int bn_proc_parse_status(const char *text, uint64_t *rss_kb, uint64_t *anon_kb);
 
 /* ---- OpenADR bodies and reply scanning (bn_oadr.c) ---------------------- */
 
@@ -82,9 +90,75 @@ int bn_xml_payload(const char *doc, size_t len, char *out, size_t outlen);
 /* 1 when ss is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x). */
 int bn_addr_is_loopback(const struct sockaddr_storage *ss);
 
+/* ---- TLS client (bn_tls.c) ---------------------------------------------- */
+
+/* OpenSSL over two memory BIOs: the libuv client does the socket I/O, this
+ * layer only turns ciphertext into plaintext and back. */
+#define BN_TLS_DEFAULT_CIPHERS "ECDHE-ECDSA-AES128-SHA256"
+#define BN_TLS_CLOSED 1 /* bn_tls_read: the server sent close_notify */
+
+typedef struct bn_tls_opts {
+    /* Client certificate and key (PEM). A path holding "%d" is a pattern: the
+     * certificate with index i is the pattern with %d replaced by i, so every
+     * simulated VEN can have a certificate (and fingerprint) of its own. */
+    const char *cert, *key;
+    const char *ca;      /* CA bundle that verifies the VTN's server certificate */
+    int insecure;        /* do not verify the server certificate */
+    const char *ciphers; /* TLS 1.2 cipher list (or TLS 1.3 suites "TLS_..." with tls13) */
+    const char *groups;  /* key exchange groups, e.g. "P-256"; "" = OpenSSL's default */
+    int tls13;           /* TLS 1.3 only; else TLS 1.2 only */
+    int resume;          /* keep session tickets and resume with them */
+    int no_tickets;      /* TLS 1.2: do not ask for a session ticket */
+    char verify_ip[64];  /* the server certificate must name this address */
+} bn_tls_opts;
+
+typedef struct bn_tls_ctx bn_tls_ctx;
+typedef struct bn_tls bn_tls;
+typedef struct ssl_session_st bn_tls_session; /* OpenSSL's SSL_SESSION */
+
+/* Loads everything once; ncerts is how many certificates a pattern expands to
+ * (indexes 0..ncerts-1). 0 or -EINVAL/-ENOMEM with a message in err. */
+int bn_tls_ctx_new(const bn_tls_opts *o, uint32_t ncerts, bn_tls_ctx **out, char *err,
+                   size_t errlen);
+void bn_tls_ctx_free(bn_tls_ctx **ctx);
+/* One client connection. It presents certificate cert_index (modulo the
+ * loaded ones); *slot keeps the connection's session across reconnects:
+ * with --resume the next bn_tls_new on the same slot resumes it. 0 or -ENOMEM. */
+int bn_tls_new(bn_tls_ctx *ctx, uint32_t cert_index, bn_tls_session **slot, bn_tls **out);
+void bn_tls_free(bn_tls **t);
+void bn_tls_session_free(bn_tls_session **s);
+/* Ciphertext from the socket. 0 or -ENOMEM. */
+int bn_tls_feed(bn_tls *t, const char *p, size_t n);
+/* Drives the handshake: 1 done, 0 waiting for the server, -EPROTO failed. */
+int bn_tls_handshake(bn_tls *t);
+/* Plaintext from what was fed: > 0 bytes, 0 none yet, BN_TLS_CLOSED, -EPROTO. */
+int bn_tls_read(bn_tls *t, char *out, size_t cap);
+/* Encrypts p[0..n) into the wire output. 0 or -EPROTO. */
+int bn_tls_write(bn_tls *t, const char *p, size_t n);
+/* Queues close_notify (after a completed handshake only). */
+void bn_tls_shutdown(bn_tls *t);
+/* The ciphertext waiting to be written; clear it once it has been taken. */
+size_t bn_tls_wire(bn_tls *t, const char **p);
+void bn_tls_wire_clear(bn_tls *t);
+int bn_tls_resumed(const bn_tls *t);
+/* Sessions (TLS 1.3: tickets) the server issued on this connection; none on a
+ * resumed TLS 1.2 session, whose ticket stays good. */
+unsigned bn_tls_sessions(const bn_tls *t);
+int bn_tls_is_tls13(const bn_tls *t);
+const char *bn_tls_error(const bn_tls *t);
+/* "TLSv1.2 ECDHE-ECDSA-AES128-SHA256, key exchange X25519, server key ECC" */
+void bn_tls_describe(const bn_tls *t, char *out, size_t len);
+/* pattern with its first "%d" replaced by index. 0 or -ENAMETOOLONG. */
+int bn_tls_path_expand(const char *pattern, uint32_t index, char *out, size_t outlen);
+int bn_tls_path_is_pattern(const char *path);
+
 /* ---- the simulated fleet (bn_client.c) ---------------------------------- */
 
-enum bn_mode { BN_MODE_POLL = 0, BN_MODE_REGISTER };
+/* poll: register, then measure polls; register: measure registrations;
+ * handshake: new TLS connections in a closed loop, each closed after its
+ * handshake (and optionally one poll); idle: open N TLS connections, one poll
+ * each, then hold them idle and read the VTN's memory. */
+enum bn_mode { BN_MODE_POLL = 0, BN_MODE_REGISTER, BN_MODE_HANDSHAKE, BN_MODE_IDLE };
 
 /* Error and outcome counters for one phase. */
 typedef struct bn_counts {
@@ -96,6 +170,7 @@ typedef struct bn_counts {
     uint64_t timeouts;  /* no complete reply within the request timeout */
     uint64_t conn;      /* connect failures and connect timeouts */
     uint64_t io;        /* reset, EOF or malformed HTTP while a reply was due */
+    uint64_t tls;       /* TLS handshake failed or a TLS protocol error */
     uint64_t messages;  /* poll replies that carried a queued payload, not oadrResponse */
     uint64_t status[6]; /* replies by status class: [2] = 2xx ... [5] = 5xx */
 } bn_counts;
@@ -111,6 +186,10 @@ typedef struct bn_opts {
     char run_id[32];
     bn_proc *procs;
     int nprocs;
+    bn_tls_ctx *tls;          /* NULL: plain HTTP */
+    int hs_poll;              /* handshake mode: one poll on each connection before closing it */
+    uint32_t ramp;            /* idle mode: connections opening at once */
+    uint64_t open_timeout_ns; /* idle mode: the opening ends after this */
 } bn_opts;
 
 typedef struct bn_result {
@@ -118,8 +197,18 @@ typedef struct bn_result {
     double reg_seconds;             /* wall time of the registration phase */
     double seconds;                 /* wall time of the measured phase */
     bn_counts reg, poll;            /* counters by phase */
+    bn_counts hs;                   /* handshake and idle modes: sent = connects started,
+                                       done = ok = handshakes completed */
+    uint64_t hs_resumed;            /* of hs.ok, resumed from a session ticket */
     bn_hist *reg_hist;              /* registration latencies */
     bn_hist *poll_hist;             /* poll latencies, measured phase only */
+    bn_hist *hs_hist;               /* connect + handshake, handshake and idle modes */
+    char tls_desc[160];             /* version, suite and group of the first handshake */
+    uint32_t idle_ok;               /* idle mode: connections that reached idle */
+    uint32_t idle_failed;           /* ... that failed to open (after retries) */
+    uint32_t idle_open;             /* ... open and idle when the memory was read */
+    uint32_t idle_lost;             /* idle connections the server closed */
+    double open_seconds;            /* idle mode: time to open them all */
     uint64_t self_cpu_us;           /* this process' CPU during the measured phase */
     uint64_t mach_busy, mach_total; /* machine jiffies during the measured phase */
     int interrupted;                /* SIGINT ended the run early */

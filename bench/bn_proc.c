@@ -132,3 +132,40 @@ int bn_machine_ticks(uint64_t *busy, uint64_t *total)
     *busy = *total - v[3] - v[4];
     return 0;
 }
+
+/* One "Name:   1234 kB" line of /proc/PID/status; -1 when absent. */
+static long long status_kb(const char *text, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, name, nl) != 0 || p[nl] != ':')
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p + nl + 1, &end, 10);
+        if (end == p + nl + 1 || errno)
+            return -1;
+        return (long long)v;
+    }
+    return -1;
+}
+
+int bn_proc_parse_status(const char *text, uint64_t *rss_kb, uint64_t *anon_kb)
+{
+    long long rss = status_kb(text, "VmRSS"), anon = status_kb(text, "RssAnon");
+    if (rss < 0)
+        return -EINVAL;
+    *rss_kb = (uint64_t)rss;
+    *anon_kb = anon < 0 ? 0 : (uint64_t)anon; /* RssAnon exists since Linux 4.5 */
+    return 0;
+}
+
+int bn_proc_mem(pid_t pid, uint64_t *rss_kb, uint64_t *anon_kb)
+{
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    ssize_t n = read_small(path, buf, sizeof buf);
+    if (n < 0)
+        return n == -ENOENT || n == -ESRCH ? -ENOENT : -EIO;
+    return bn_proc_parse_status(buf, rss_kb, anon_kb) < 0 ? -EIO : 0;
+}

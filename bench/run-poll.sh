@@ -3,10 +3,11 @@
 # vtn-gateway and two vtn-workers on free loopback ports, registers N VENs and
 # lets them poll for T seconds, then prints requests/s, latency percentiles,
 # errors and the CPU each process spent per poll. Stops everything it started.
+# --tls: mutual TLS with a throwaway development PKI, one certificate per VEN.
 #
 #   bench/run-poll.sh [--vens N] [--duration T] [--workers W] [--rate R]
-#                     [--build-dir DIR] [--log-level L] [--perf] [--keep-logs]
-#                     [-- extra vtn-bench flags]
+#                     [--tls] [--tls13] [--build-dir DIR] [--log-level L]
+#                     [--perf] [--keep-logs] [-- extra vtn-bench flags]
 set -euo pipefail
 
 VENS=${BENCH_VENS:-200}
@@ -16,9 +17,11 @@ RATE=${BENCH_RATE:-0}
 BUILD_DIR=${BENCH_BUILD_DIR:-}
 BN_LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
 PERF=0
+TLS=${BENCH_TLS:-0}
+TLS13=0
 EXTRA=()
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -29,6 +32,8 @@ while [ $# -gt 0 ]; do
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --log-level) BN_LOG_LEVEL=$2; shift 2 ;;
     --perf) PERF=1; shift ;;
+    --tls) TLS=1; shift ;;
+    --tls13) TLS=1; TLS13=1; shift ;;
     --keep-logs) BN_KEEP_LOGS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; EXTRA=("$@"); break ;;
@@ -42,10 +47,20 @@ if [ "$WORKERS" -lt 1 ] || [ "$WORKERS" -gt 16 ]; then echo "--workers: 1..16" >
 . "$(dirname "$0")/stack.sh"
 BN_LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/vtn-bench.XXXXXX")
 bn_build "${BUILD_DIR:-$BN_ROOT/build-bench}"
+TLS_ARGS=()
+if [ "$TLS" = 1 ]; then
+  case $VENS in ''|*[!0-9]*) echo "--vens: not a number" >&2; exit 2 ;; esac
+  bn_make_pki "$VENS"
+  mapfile -t TLS_ARGS < <(bn_tls_args '%d')
+  if [ "$TLS13" = 1 ]; then
+    BN_GW_ENV+=("VTN_TLS_PROTOCOLS=TLSv1.2,TLSv1.3")
+    TLS_ARGS+=(--tls13)
+  fi
+fi
 bn_start_stack "$WORKERS"
 
 PIDS=$(bn_pids_arg)
-bn_say "redis=$REDIS_PID gateway=$GW_PID workers=${WORKER_PIDS[*]}; $VENS VENs for $DURATION"
+bn_say "redis=$REDIS_PID gateway=$GW_PID workers=${WORKER_PIDS[*]}; $VENS VENs for $DURATION$([ "$TLS" = 1 ] && echo ' over mutual TLS')"
 
 PERF_PIDS=()
 if [ "$PERF" = 1 ]; then
@@ -77,7 +92,7 @@ fi
 redis-cli -p "$REDIS_PORT" CONFIG RESETSTAT >/dev/null
 set +e
 out=$("$BN_BENCH" --target "127.0.0.1:$GW_OADR" --vens "$VENS" --duration "$DURATION" \
-  --rate "$RATE" --pids "$PIDS" --json "${EXTRA[@]}")
+  --rate "$RATE" --pids "$PIDS" --json "${TLS_ARGS[@]}" "${EXTRA[@]}")
 rc=$?
 set -e
 printf '%s\n' "$out"

@@ -1,20 +1,23 @@
-# Shared by bench/run-poll.sh and bench/run-memory.sh (sourced, not run):
-# builds the binaries and starts a throwaway VTN on free loopback ports -
-# redis-server, one vtn-gateway, N vtn-workers - and stops every process it
-# started, by pid, when the calling script exits.
+# Shared by bench/run-poll.sh, bench/run-memory.sh and bench/run-tls.sh
+# (sourced, not run): builds the binaries and starts a throwaway VTN on free
+# loopback ports - redis-server, one vtn-gateway, N vtn-workers - and stops
+# every process it started, by pid, when the calling script exits. With
+# bn_make_pki the gateway speaks mutual TLS with a development PKI.
 # shellcheck shell=bash
 
 BN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BN_PIDS=()
 BN_LOGDIR=""
 BN_KEEP_LOGS=${BN_KEEP_LOGS:-0}
+BN_PKI=""      # set by bn_make_pki: the gateway then loads $BN_PKI/tls.env
+BN_GW_ENV=()   # extra NAME=value settings for the gateway
 
 bn_say() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 bn_die() { bn_say "$*"; exit 1; }
 
 # Stops what we started: TERM, up to 5 s of grace, then KILL. Only our pids.
-bn_cleanup() {
-  local rc=$? pid i
+bn_stop_all() {
+  local pid i
   for pid in "${BN_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for i in $(seq 50); do
     local alive=0
@@ -24,6 +27,12 @@ bn_cleanup() {
   done
   for pid in "${BN_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   for pid in "${BN_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  BN_PIDS=()
+}
+
+bn_cleanup() {
+  local rc=$?
+  bn_stop_all
   if [ -n "$BN_LOGDIR" ]; then
     if [ "$rc" != 0 ] || [ "$BN_KEEP_LOGS" = 1 ]; then
       bn_say "logs kept in $BN_LOGDIR"
@@ -44,14 +53,43 @@ bn_build() {
     cmake -S "$BN_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release >/dev/null ||
       bn_die "cmake configure failed"
   fi
-  cmake --build "$dir" -j2 --target vtn-gateway vtn-worker vtn-bench >"$BN_LOGDIR/build.log" 2>&1 ||
+  cmake --build "$dir" -j2 --target vtn-gateway vtn-worker vtn-bench vtnctl \
+    >"$BN_LOGDIR/build.log" 2>&1 ||
     { tail -30 "$BN_LOGDIR/build.log" >&2; bn_die "build failed (log: $BN_LOGDIR/build.log)"; }
   BN_GATEWAY=$dir/gateway/vtn-gateway
   BN_WORKER=$dir/workers/vtn-worker
   BN_BENCH=$dir/bench/vtn-bench
-  for b in "$BN_GATEWAY" "$BN_WORKER" "$BN_BENCH"; do
+  BN_VTNCTL=$dir/tools/vtnctl
+  for b in "$BN_GATEWAY" "$BN_WORKER" "$BN_BENCH" "$BN_VTNCTL"; do
     [ -x "$b" ] || bn_die "$b was not built"
   done
+}
+
+# bn_make_pki NVENS: a development PKI in $BN_LOGDIR/pki (deploy/dev-pki.sh:
+# client CAs, localhost server certificates, CRLs, tls.env) plus NVENS ECC VEN
+# certificates vens/bench-<i>.pem/.key from its ECC client CA, so every
+# simulated VEN has a fingerprint of its own (vtn-bench --cert vens/bench-%d.pem).
+bn_make_pki() {
+  local n=$1 i
+  BN_PKI=$BN_LOGDIR/pki
+  "$BN_ROOT/deploy/dev-pki.sh" --vtnctl "$BN_VTNCTL" "$BN_PKI" >"$BN_LOGDIR/pki.log" 2>&1 ||
+    { cat "$BN_LOGDIR/pki.log" >&2; bn_die "deploy/dev-pki.sh failed"; }
+  mkdir -p "$BN_PKI/vens"
+  for ((i = 0; i < n; i++)); do
+    "$BN_VTNCTL" cert issue --ca-dir "$BN_PKI/ca-ecc" --cn "bench-ven-$i" --name "bench-$i" \
+      --out-dir "$BN_PKI/vens" --key ec >>"$BN_LOGDIR/pki.log" 2>&1 ||
+      bn_die "vtnctl cert issue failed (log: $BN_LOGDIR/pki.log)"
+  done
+}
+
+# bn_tls_args [I]: vtn-bench flags for mutual TLS with the PKI of bn_make_pki,
+# one per line: VEN i presents vens/bench-<i>.pem (with I: every connection
+# presents vens/bench-<I>.pem), and the gateway's certificate is verified with
+# the dev CAs.
+bn_tls_args() {
+  local i=${1:-%d}
+  printf '%s\n' --tls --cert "$BN_PKI/vens/bench-$i.pem" --key "$BN_PKI/vens/bench-$i.key" \
+    --ca "$BN_PKI/client-ca.pem"
 }
 
 # bn_free_ports N: prints N distinct free loopback TCP ports. Sockets are held
@@ -97,10 +135,14 @@ bn_start_stack() {
   BN_PIDS+=("$REDIS_PID")
   bn_wait redis-cli -p "$REDIS_PORT" ping || bn_die "redis-server did not start"
 
-  VTN_OADR_LISTEN=127.0.0.1:$GW_OADR VTN_API_LISTEN=127.0.0.1:$GW_API \
-    VTN_OPS_LISTEN=127.0.0.1:$GW_OPS VTN_ZMQ_BIND=tcp://127.0.0.1:$GW_ZMQ \
-    VTN_REDIS_URL=$redis_url VTN_LOG_LEVEL=$BN_LOG_LEVEL \
-    "$BN_GATEWAY" >"$BN_LOGDIR/gateway.log" 2>&1 &
+  # A subshell that execs the gateway: $! is the gateway's own pid.
+  (
+    if [ -n "$BN_PKI" ]; then . "$BN_PKI/tls.env"; fi
+    exec env "${BN_GW_ENV[@]}" VTN_OADR_LISTEN=127.0.0.1:$GW_OADR VTN_API_LISTEN=127.0.0.1:$GW_API \
+      VTN_OPS_LISTEN=127.0.0.1:$GW_OPS VTN_ZMQ_BIND=tcp://127.0.0.1:$GW_ZMQ \
+      VTN_REDIS_URL="$redis_url" VTN_LOG_LEVEL="$BN_LOG_LEVEL" \
+      "$BN_GATEWAY"
+  ) >"$BN_LOGDIR/gateway.log" 2>&1 &
   GW_PID=$!
   BN_PIDS+=("$GW_PID")
 

@@ -82,6 +82,26 @@ static void proc_stat_with_awkward_comm(void **state)
     assert_true(total > 0 && busy <= total);
 }
 
+static void proc_status_memory(void **state)
+{
+    (void)state;
+    uint64_t rss = 0, anon = 0;
+    const char *status = "Name:\tvtn-gateway\nVmPeak:\t  300000 kB\nVmHWM:\t   99999 kB\n"
+                         "VmRSS:\t   12345 kB\nRssAnon:\t    2345 kB\nRssFile:\t   10000 kB\n";
+    assert_int_equal(bn_proc_parse_status(status, &rss, &anon), 0);
+    assert_int_equal(rss, 12345); /* not VmHWM, not RssFile */
+    assert_int_equal(anon, 2345);
+    /* Kernels before 4.5 have no RssAnon: 0, not an error. */
+    assert_int_equal(bn_proc_parse_status("VmRSS:\t 7 kB\n", &rss, &anon), 0);
+    assert_int_equal(rss, 7);
+    assert_int_equal(anon, 0);
+    assert_int_equal(bn_proc_parse_status("Name:\tx\nVmRSSx: 5 kB\n", &rss, &anon), -EINVAL);
+    assert_int_equal(bn_proc_parse_status("VmRSS: none\n", &rss, &anon), -EINVAL);
+    assert_int_equal(bn_proc_mem(getpid(), &rss, &anon), 0);
+    assert_true(rss > 0 && anon <= rss);
+    assert_int_equal(bn_proc_mem(0x3ffffff0, &rss, &anon), -ENOENT);
+}
+
 static void pids_parse_roles(void **state)
 {
     (void)state;
@@ -205,6 +225,7 @@ int main(void)
         cmocka_unit_test(hist_quantiles_within_bucket_precision),
         cmocka_unit_test(hist_small_and_huge_values),
         cmocka_unit_test(proc_stat_with_awkward_comm),
+        cmocka_unit_test(proc_status_memory),
         cmocka_unit_test(pids_parse_roles),
         cmocka_unit_test(requests_are_valid_openadr),
         cmocka_unit_test(xml_scanning_ignores_prefixes),
