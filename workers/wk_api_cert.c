@@ -156,6 +156,22 @@ static int cert_from_hash(const char *serial, const redisReply *h, cert_info *c,
     return 0;
 }
 
+/* The JSON of a stored certificate record (an HGETALL reply), or NULL after
+ * answering 404 (no such serial) or 500. */
+static json_t *stored_cert_json(wk_req *q, const char *serial, const redisReply *h)
+{
+    cert_info ci;
+    cert_bufs b;
+    if (cert_from_hash(serial, h, &ci, &b) < 0) {
+        wk_reply_json_error(q, 404, "no certificate with serial %s", serial);
+        return NULL;
+    }
+    json_t *o = cert_json(&ci);
+    if (o == NULL)
+        wk_reply_internal(q, "out of memory");
+    return o;
+}
+
 /* ---- POST /api/v1/certificates ---- */
 
 /* The memo of an issuing request (vtn:certreq:<rid>): everything a retry
@@ -545,16 +561,8 @@ static void cert_get(wk_req *q, redisReply **rep, int n)
     }
     if (wk_check_reps(q, rep, n))
         return;
-    cert_info ci;
-    cert_bufs b;
-    if (cert_from_hash(c->serial, rep[0], &ci, &b) < 0) {
-        wk_reply_json_error(q, 404, "no certificate with serial %s", c->serial);
-        return;
-    }
-    json_t *o = cert_json(&ci);
-    if (o == NULL)
-        wk_reply_internal(q, "out of memory");
-    else
+    json_t *o = stored_cert_json(q, c->serial, rep[0]);
+    if (o)
         wk_reply_json(q, 200, o);
 }
 
@@ -634,17 +642,9 @@ static void cert_revoke(wk_req *q, redisReply **rep, int n)
     default: {
         if (wk_check_reps(q, rep, n))
             return;
-        cert_info ci;
-        cert_bufs b;
-        if (cert_from_hash(c->serial, rep[0], &ci, &b) < 0) {
-            wk_reply_json_error(q, 404, "no certificate with serial %s", c->serial);
+        json_t *o = stored_cert_json(q, c->serial, rep[0]);
+        if (o == NULL)
             return;
-        }
-        json_t *o = cert_json(&ci);
-        if (o == NULL) {
-            wk_reply_internal(q, "out of memory");
-            return;
-        }
         json_object_set_new(o, "unbound", json_boolean(c->unbound));
         wk_reply_json(q, 200, o);
         return;
