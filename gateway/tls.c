@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -26,11 +27,14 @@
 #define GW_TLS_SESSION_LIFETIME_S 7200
 #define GW_TLS_VERIFY_DEPTH 5
 #define GW_TLS_DEFAULT_HANDSHAKE_MS 10000
+#define GW_TLS_DEFAULT_SESSION_CACHE 20000
 #define GW_TLS_ERRLEN 256
 
 struct gw_tls_ctx {
     char *certs, *client_ca, *crl, *protocols; /* owned copies of the settings */
     long long handshake_timeout_ms;
+    enum { GW_RESUME_TICKETS, GW_RESUME_CACHE, GW_RESUME_OFF } resumption;
+    long session_cache_size;
     pthread_mutex_t lock; /* guards ssl_ctx against a reload from another thread */
     SSL_CTX *ssl_ctx;     /* for new connections; SSL objects hold their own reference */
     unsigned generation;
@@ -51,15 +55,20 @@ struct gw_tls {
     char error[GW_TLS_ERRLEN];
 };
 
-static int conn_index = -1; /* SSL ex_data slot pointing back at the gw_tls */
+static int conn_index = -1;    /* SSL ex_data slot pointing back at the gw_tls */
+static int crl_set_index = -1; /* SSL_CTX ex_data slot owning its gw_crl_set */
 static BIO_METHOD *conn_bio_method;
 static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
 
 static void conn_bio_init(void);
+static void sanitize(char *s);
+static void crl_set_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                            void *argp);
 
 static void conn_once_init(void)
 {
     conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    crl_set_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, crl_set_ex_free);
     conn_bio_init();
 }
 
@@ -317,51 +326,281 @@ out:
     return rc;
 }
 
-static int load_crls(SSL_CTX *sc, char *list, char *err, size_t errlen)
+/* -------------------------------------------------------------------------
+ * Revocation
+ *
+ * The gateway checks CRLs itself rather than with X509_V_FLAG_CRL_CHECK:
+ * OpenSSL would verify the CRL's signature again in every handshake, an
+ * ECDSA or RSA verification that is a tenth of a new handshake's CPU. Here
+ * each CRL is verified once, when it is loaded, against the client CA that
+ * signed it, and a handshake only looks the VEN's serial number up in the
+ * CRL of the CA that verified its certificate (a binary search). The rules
+ * are OpenSSL's for a leaf: no valid CRL of its issuer, no connection.
+ * ---------------------------------------------------------------------- */
+
+#define GW_TLS_MAX_CRLS 64
+
+typedef struct gw_crl {
+    X509 *issuer; /* the client CA whose key signed the CRL */
+    X509_CRL *crl;
+    time_t this_update, next_update; /* next_update 0: the CRL gives none */
+} gw_crl;
+
+typedef struct gw_crl_set {
+    size_t n;
+    gw_crl crl[GW_TLS_MAX_CRLS];
+} gw_crl_set;
+
+static void crl_set_free(gw_crl_set *set)
 {
-    X509_STORE *store = SSL_CTX_get_cert_store(sc);
-    char *save = NULL, *tok;
-    int total = 0;
-
-    for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        const char *path = trim(tok);
-        STACK_OF(X509_INFO) * infos;
-        int n = 0;
-
-        if (empty(path))
-            continue;
-        infos = read_pem_infos("VTN_TLS_CRL", path, err, errlen);
-        if (infos == NULL)
-            return -EINVAL;
-        for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
-            X509_CRL *crl = sk_X509_INFO_value(infos, i)->crl;
-            if (crl == NULL)
-                continue;
-            if (X509_STORE_add_crl(store, crl) != 1) {
-                vtn_pki_errstr(err, errlen, "VTN_TLS_CRL");
-                sk_X509_INFO_pop_free(infos, X509_INFO_free);
-                return -EINVAL;
-            }
-            /* an expired CRL makes OpenSSL refuse every VEN of that CA */
-            warn_validity("crl", path, X509_CRL_get0_nextUpdate(crl));
-            n++;
-        }
-        sk_X509_INFO_pop_free(infos, X509_INFO_free);
-        if (n == 0) {
-            snprintf(err, errlen, "VTN_TLS_CRL: %s: no PEM CRL", path);
-            return -EINVAL;
-        }
-        total += n;
+    if (set == NULL)
+        return;
+    for (size_t i = 0; i < set->n; i++) {
+        X509_free(set->crl[i].issuer);
+        X509_CRL_free(set->crl[i].crl);
     }
-    if (total == 0) {
-        /* CRL checking without a CRL would refuse every VEN */
-        snprintf(err, errlen, "VTN_TLS_CRL: set, but names no CRL file");
+    free(set);
+}
+
+/* Frees the set with the SSL_CTX, that is when the last connection made
+ * under a replaced configuration ends. */
+static void crl_set_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                            void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    crl_set_free(ptr);
+}
+
+static int asn1_time_to_time_t(const ASN1_TIME *a, time_t *out)
+{
+    struct tm tm;
+    if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
+        return -1;
+    *out = timegm(&tm);
+    return 0;
+}
+
+static void crl_issuer_name(const X509_CRL *crl, char *out, size_t outlen)
+{
+    X509_NAME_oneline(X509_CRL_get_issuer(crl), out, (int)outlen);
+    sanitize(out);
+}
+
+/* What this gateway cannot honour is refused at load, not ignored. */
+static int crl_check_supported(X509_CRL *crl, const char *path, char *err, size_t errlen)
+{
+    ISSUING_DIST_POINT *idp;
+    int crit = -1;
+
+    if (X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0) {
+        snprintf(err, errlen, "VTN_TLS_CRL: %s: delta CRLs are not supported; give full CRLs",
+                 path);
         return -EINVAL;
+    }
+    for (int i = 0; i < X509_CRL_get_ext_count(crl); i++) {
+        X509_EXTENSION *ext = X509_CRL_get_ext(crl, i);
+        int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+        if (X509_EXTENSION_get_critical(ext) && nid != NID_issuing_distribution_point &&
+            nid != NID_crl_number && nid != NID_authority_key_identifier) {
+            snprintf(err, errlen, "VTN_TLS_CRL: %s: unsupported critical CRL extension %s", path,
+                     nid != NID_undef ? OBJ_nid2sn(nid) : "(unknown)");
+            return -EINVAL;
+        }
+    }
+    idp = X509_CRL_get_ext_d2i(crl, NID_issuing_distribution_point, &crit, NULL);
+    if (idp == NULL && crit != -1) {
+        snprintf(err, errlen, "VTN_TLS_CRL: %s: unreadable issuing distribution point", path);
+        return -EINVAL;
+    }
+    if (idp != NULL) {
+        int partial =
+            idp->indirectCRL || idp->onlysomereasons != NULL || idp->onlyCA || idp->onlyattr;
+        ISSUING_DIST_POINT_free(idp);
+        if (partial) {
+            snprintf(err, errlen,
+                     "VTN_TLS_CRL: %s: an indirect or partial CRL (issuing distribution point "
+                     "limits it); give the CA's full CRL",
+                     path);
+            return -EINVAL;
+        }
     }
     return 0;
 }
 
+/* Binds one CRL to the client CA that signed it, verifying the signature. */
+static int crl_bind(gw_crl_set *set, X509_STORE *store, X509_CRL *crl, const char *path, char *err,
+                    size_t errlen)
+{
+    STACK_OF(X509_OBJECT) * objs;
+    X509 *issuer = NULL;
+    gw_crl *e;
+    char name[200];
+
+    if (set->n == GW_TLS_MAX_CRLS) {
+        snprintf(err, errlen, "VTN_TLS_CRL: more than %d CRLs", GW_TLS_MAX_CRLS);
+        return -EINVAL;
+    }
+    if (crl_check_supported(crl, path, err, errlen) < 0)
+        return -EINVAL;
+    crl_issuer_name(crl, name, sizeof(name));
+    objs = X509_STORE_get0_objects(store);
+    for (int i = 0; i < sk_X509_OBJECT_num(objs) && issuer == NULL; i++) {
+        X509 *ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        EVP_PKEY *key;
+        if (ca == NULL || X509_NAME_cmp(X509_get_subject_name(ca), X509_CRL_get_issuer(crl)) != 0)
+            continue;
+        key = X509_get0_pubkey(ca);
+        if (key != NULL && X509_CRL_verify(crl, key) == 1)
+            issuer = ca;
+        ERR_clear_error();
+    }
+    if (issuer == NULL) {
+        snprintf(err, errlen,
+                 "VTN_TLS_CRL: %s: the CRL of %s is not signed by any CA in VTN_TLS_CLIENT_CA",
+                 path, name);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        if (X509_cmp(set->crl[i].issuer, issuer) == 0) {
+            snprintf(err, errlen, "VTN_TLS_CRL: %s: a second CRL of %s (give one per CA)", path,
+                     name);
+            return -EINVAL;
+        }
+    }
+    e = &set->crl[set->n];
+    memset(e, 0, sizeof(*e));
+    if (asn1_time_to_time_t(X509_CRL_get0_lastUpdate(crl), &e->this_update) < 0 ||
+        (X509_CRL_get0_nextUpdate(crl) != NULL &&
+         asn1_time_to_time_t(X509_CRL_get0_nextUpdate(crl), &e->next_update) < 0)) {
+        snprintf(err, errlen, "VTN_TLS_CRL: %s: unreadable thisUpdate/nextUpdate", path);
+        return -EINVAL;
+    }
+    if (!X509_up_ref(issuer) || !X509_CRL_up_ref(crl)) {
+        snprintf(err, errlen, "VTN_TLS_CRL: out of memory");
+        return -ENOMEM;
+    }
+    e->issuer = issuer;
+    e->crl = crl;
+    set->n++;
+    /* OpenSSL sorts the revoked list on the first lookup, under a lock; do
+     * it here, before any handshake shares the CRL */
+    {
+        X509_REVOKED *rev;
+        ASN1_INTEGER *zero = ASN1_INTEGER_new();
+        if (zero != NULL)
+            (void)X509_CRL_get0_by_serial(crl, &rev, zero);
+        ASN1_INTEGER_free(zero);
+    }
+    /* an expired CRL refuses every VEN of that CA, like OpenSSL does */
+    if (e->next_update != 0 && e->next_update < time(NULL))
+        vtn_warn("tls_expired", "what=crl file=%s issuer=\"%s\"", path, name);
+    return 0;
+}
+
+static int load_crls(SSL_CTX *sc, char *list, char *err, size_t errlen)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(sc);
+    gw_crl_set *set = calloc(1, sizeof(*set));
+    char *save = NULL, *tok;
+
+    if (set == NULL)
+        return -ENOMEM;
+    for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        const char *path = trim(tok);
+        STACK_OF(X509_INFO) * infos;
+        int n = 0, rc = 0;
+
+        if (empty(path))
+            continue;
+        infos = read_pem_infos("VTN_TLS_CRL", path, err, errlen);
+        if (infos == NULL) {
+            crl_set_free(set);
+            return -EINVAL;
+        }
+        for (int i = 0; i < sk_X509_INFO_num(infos) && rc == 0; i++) {
+            X509_CRL *crl = sk_X509_INFO_value(infos, i)->crl;
+            if (crl == NULL)
+                continue;
+            rc = crl_bind(set, store, crl, path, err, errlen);
+            n++;
+        }
+        sk_X509_INFO_pop_free(infos, X509_INFO_free);
+        if (rc < 0) {
+            crl_set_free(set);
+            return rc;
+        }
+        if (n == 0) {
+            snprintf(err, errlen, "VTN_TLS_CRL: %s: no PEM CRL", path);
+            crl_set_free(set);
+            return -EINVAL;
+        }
+    }
+    if (set->n == 0) {
+        /* CRL checking without a CRL would refuse every VEN */
+        snprintf(err, errlen, "VTN_TLS_CRL: set, but names no CRL file");
+        crl_set_free(set);
+        return -EINVAL;
+    }
+    if (SSL_CTX_set_ex_data(sc, crl_set_index, set) != 1) {
+        crl_set_free(set);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* X509_V_OK, or the X509_V_ERR_* that refuses the certificate. */
+static int crl_status(const gw_crl_set *set, X509 *leaf, X509 *issuer, time_t now)
+{
+    const gw_crl *e = NULL;
+    X509_REVOKED *rev;
+
+    for (size_t i = 0; i < set->n && e == NULL; i++) {
+        if (set->crl[i].issuer == issuer || X509_cmp(set->crl[i].issuer, issuer) == 0)
+            e = &set->crl[i];
+    }
+    if (e == NULL)
+        return X509_V_ERR_UNABLE_TO_GET_CRL;
+    if (now < e->this_update)
+        return X509_V_ERR_CRL_NOT_YET_VALID;
+    if (e->next_update != 0 && now > e->next_update)
+        return X509_V_ERR_CRL_HAS_EXPIRED;
+    /* 2 is removeFromCRL, which only a delta CRL may say */
+    if (X509_CRL_get0_by_cert(e->crl, &rev, leaf) == 1)
+        return X509_V_ERR_CERT_REVOKED;
+    return X509_V_OK;
+}
+
 static int verify_cb(int ok, X509_STORE_CTX *xs);
+
+/* Runs instead of X509_verify_cert when CRLs are configured: the chain as
+ * usual, then the leaf against its issuer's CRL. */
+static int verify_chain_and_crl(X509_STORE_CTX *xs, void *arg)
+{
+    const gw_crl_set *set = arg;
+    STACK_OF(X509) * chain;
+    X509 *leaf, *issuer;
+    int ok = X509_verify_cert(xs), e;
+
+    if (ok <= 0)
+        return ok;
+    chain = X509_STORE_CTX_get0_chain(xs);
+    leaf = sk_X509_value(chain, 0);
+    if (sk_X509_num(chain) > 1)
+        issuer = sk_X509_value(chain, 1);
+    else /* a trusted self-issued certificate is checked against its own CRL */
+        issuer = leaf;
+    e = crl_status(set, leaf, issuer, time(NULL));
+    if (e == X509_V_OK)
+        return 1;
+    X509_STORE_CTX_set_error(xs, e);
+    X509_STORE_CTX_set_error_depth(xs, 0);
+    X509_STORE_CTX_set_current_cert(xs, leaf);
+    return verify_cb(0, xs);
+}
 
 /* Builds a complete SSL_CTX from the settings; NULL with err set. */
 static SSL_CTX *build_ssl_ctx(const gw_tls_ctx *c, int *rc_out, char *err, size_t errlen)
@@ -392,13 +631,30 @@ static SSL_CTX *build_ssl_ctx(const gw_tls_ctx *c, int *rc_out, char *err, size_
     }
     SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_clear_options(sc, SSL_OP_NO_TICKET);
     /* idle keep-alive connections give their 2 x 16 KiB record buffers back */
     SSL_CTX_set_mode(sc, SSL_MODE_RELEASE_BUFFERS);
-    /* tickets carry the session, so no server-side cache to bound or share */
-    SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_timeout(sc, GW_TLS_SESSION_LIFETIME_S);
-    SSL_CTX_set_num_tickets(sc, 1);
+    switch (c->resumption) {
+    case GW_RESUME_TICKETS:
+        /* tickets carry the session, so no server-side cache to bound */
+        SSL_CTX_clear_options(sc, SSL_OP_NO_TICKET);
+        SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(sc, 1);
+        break;
+    case GW_RESUME_CACHE:
+        /* full: OpenSSL drops the oldest session; expired ones go every
+         * 255 handshakes */
+        SSL_CTX_set_options(sc, SSL_OP_NO_TICKET);
+        SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(sc, c->session_cache_size);
+        SSL_CTX_set_num_tickets(sc, 1); /* TLS 1.3: a ticket naming the cached session */
+        break;
+    case GW_RESUME_OFF:
+        SSL_CTX_set_options(sc, SSL_OP_NO_TICKET);
+        SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(sc, 0);
+        break;
+    }
     if (SSL_CTX_set_session_id_context(sc, (const unsigned char *)GW_TLS_SESSION_CONTEXT,
                                        sizeof(GW_TLS_SESSION_CONTEXT) - 1) != 1) {
         vtn_pki_errstr(err, errlen, "session id context");
@@ -445,7 +701,8 @@ static SSL_CTX *build_ssl_ctx(const gw_tls_ctx *c, int *rc_out, char *err, size_
             }
             if (load_crls(sc, list, err, errlen) < 0)
                 goto out;
-            flags |= X509_V_FLAG_CRL_CHECK;
+            SSL_CTX_set_cert_verify_callback(sc, verify_chain_and_crl,
+                                             SSL_CTX_get_ex_data(sc, crl_set_index));
         }
         X509_VERIFY_PARAM_set_flags(param, flags);
     }
@@ -498,7 +755,7 @@ int gw_tls_ctx_new(const gw_tls_settings *s, gw_tls_ctx **out, char *err, size_t
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     pthread_once(&conn_once, conn_once_init);
-    if (conn_index < 0 || conn_bio_method == NULL) {
+    if (conn_index < 0 || crl_set_index < 0 || conn_bio_method == NULL) {
         snprintf(err, errlen, "SSL ex_data index or BIO method");
         return -ENOMEM;
     }
@@ -513,6 +770,21 @@ int gw_tls_ctx_new(const gw_tls_settings *s, gw_tls_ctx **out, char *err, size_t
     }
     c->handshake_timeout_ms =
         s->handshake_timeout_ms > 0 ? s->handshake_timeout_ms : GW_TLS_DEFAULT_HANDSHAKE_MS;
+    if (empty(s->resumption) || strcasecmp(s->resumption, "tickets") == 0) {
+        c->resumption = GW_RESUME_TICKETS;
+    } else if (strcasecmp(s->resumption, "cache") == 0) {
+        c->resumption = GW_RESUME_CACHE;
+    } else if (strcasecmp(s->resumption, "off") == 0) {
+        c->resumption = GW_RESUME_OFF;
+    } else {
+        snprintf(err, errlen, "VTN_TLS_RESUMPTION: \"%s\" (use tickets, cache or off)",
+                 s->resumption);
+        gw_tls_ctx_free(&c);
+        return -EINVAL;
+    }
+    c->session_cache_size = s->session_cache_size > 0 && s->session_cache_size <= LONG_MAX
+                                ? (long)s->session_cache_size
+                                : GW_TLS_DEFAULT_SESSION_CACHE;
     c->ssl_ctx = build_ssl_ctx(c, &rc, err, errlen);
     if (c->ssl_ctx == NULL) {
         gw_tls_ctx_free(&c);
@@ -700,6 +972,11 @@ void gw_tls_free(gw_tls **pt)
 {
     if (pt == NULL || *pt == NULL)
         return;
+    /* OpenSSL drops the cached session of a connection that ends without
+     * close_notify, and VENs mostly just close theirs; a connection that
+     * completed its handshake and saw no protocol error keeps its session */
+    if ((*pt)->done && !(*pt)->failed)
+        SSL_set_shutdown((*pt)->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free((*pt)->ssl);
     free(*pt);
     *pt = NULL;

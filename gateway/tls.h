@@ -39,6 +39,14 @@ typedef struct gw_tls_settings {
      * "TLSv1.2,TLSv1.3". Anything older is refused. */
     const char *protocols;
     long long handshake_timeout_ms; /* kept for the connection's timer; <= 0 = 10 s */
+    /* VTN_TLS_RESUMPTION: how a reconnecting VEN skips the full handshake.
+     * "tickets" (NULL/""): stateless session tickets, nothing kept in the
+     * gateway. "cache": session IDs (TLS 1.3: stateful tickets) in a cache of
+     * session_cache_size sessions in this gateway; cheaper per handshake on
+     * OpenSSL 3.0, where issuing a ticket decodes the client certificate once
+     * more. "off": no resumption. */
+    const char *resumption;
+    long long session_cache_size; /* VTN_TLS_SESSION_CACHE; <= 0 = 20,000 */
 } gw_tls_settings;
 
 typedef struct gw_tls_ctx gw_tls_ctx;
@@ -54,9 +62,9 @@ int gw_tls_ctx_new(const gw_tls_settings *s, gw_tls_ctx **out, char *err, size_t
 /* SIGHUP: re-reads the same files into a new SSL_CTX used for new
  * connections; open connections keep the SSL_CTX they started with (OpenSSL
  * reference-counts it). On error (same codes as gw_tls_ctx_new) the old
- * configuration stays in use. Session tickets issued before the reload no
- * longer resume (new ticket keys), so a newly revoked certificate cannot
- * come back through resumption. */
+ * configuration stays in use. Sessions from before the reload no longer
+ * resume (new ticket keys, a new empty cache), so a newly revoked
+ * certificate cannot come back through resumption. */
 int gw_tls_ctx_reload(gw_tls_ctx *ctx, char *err, size_t errlen);
 /* Connections created from ctx may outlive it. */
 void gw_tls_ctx_free(gw_tls_ctx **ctx);

@@ -299,7 +299,8 @@ static void exchange(client *c, server *s, const char *req, const char *rep)
     assert_memory_equal(got, rep, strlen(rep));
 }
 
-static gw_tls_ctx *ctx_with(const char *certs, const char *crl, const char *protocols)
+static gw_tls_ctx *ctx_resuming(const char *certs, const char *crl, const char *protocols,
+                                const char *resumption)
 {
     char err[512];
     gw_tls_ctx *ctx = NULL;
@@ -307,11 +308,17 @@ static gw_tls_ctx *ctx_with(const char *certs, const char *crl, const char *prot
                           .client_ca = P.ca_pem,
                           .crl = crl,
                           .protocols = protocols,
-                          .handshake_timeout_ms = 5000};
+                          .handshake_timeout_ms = 5000,
+                          .resumption = resumption};
     int rc = gw_tls_ctx_new(&st, &ctx, err, sizeof(err));
     if (rc != 0)
         fail_msg("gw_tls_ctx_new: %d %s", rc, err);
     return ctx;
+}
+
+static gw_tls_ctx *ctx_with(const char *certs, const char *crl, const char *protocols)
+{
+    return ctx_resuming(certs, crl, protocols, NULL);
 }
 
 static int peer_key_type(client *c)
@@ -536,6 +543,70 @@ static void revoked_certificate_is_refused_with_a_crl(void **state)
     gw_tls_ctx_free(&ctx);
 }
 
+/* Writes a CRL of P.ca revoking nothing, valid from not_before to
+ * not_after (re-signed after the times are set). */
+static void write_crl_of_ca(const char *file, time_t not_before, time_t not_after)
+{
+    char err[256];
+    X509_CRL *crl = vtn_pki_crl(P.ca, P.ca_key, NULL, 0, 7, 30, err, sizeof(err));
+    if (crl == NULL)
+        fail_msg("crl: %s", err);
+    ASN1_TIME *a = ASN1_TIME_set(NULL, not_before), *b = ASN1_TIME_set(NULL, not_after);
+    assert_int_equal(X509_CRL_set1_lastUpdate(crl, a), 1);
+    assert_int_equal(X509_CRL_set1_nextUpdate(crl, b), 1);
+    assert_true(X509_CRL_sign(crl, P.ca_key, EVP_sha256()) > 0);
+    assert_int_equal(vtn_pki_write_crl(file, crl, 1), 0);
+    ASN1_TIME_free(a);
+    ASN1_TIME_free(b);
+    X509_CRL_free(crl);
+}
+
+/* The gateway checks CRLs itself (gateway/tls.c): the same answers as
+ * OpenSSL's own CRL check for every state a CRL can be in. */
+static void crl_out_of_its_validity_refuses_every_ven_of_its_ca(void **state)
+{
+    (void)state;
+    char file[300];
+    time_t now = time(NULL);
+    path(file, "crl-dated.pem");
+
+    write_crl_of_ca(file, now - 2 * 86400, now - 86400);
+    gw_tls_ctx *ctx = ctx_with(P.certs_both, file, "TLSv1.2,TLSv1.3");
+    expect_refused(ctx, NULL, TLS1_2_VERSION, TLS1_2_VERSION, P.ven_ec_pem, P.ven_ec_key,
+                   "CRL has expired");
+    gw_tls_ctx_free(&ctx);
+
+    write_crl_of_ca(file, now + 86400, now + 2 * 86400);
+    ctx = ctx_with(P.certs_both, file, "TLSv1.2,TLSv1.3");
+    expect_refused(ctx, NULL, TLS1_2_VERSION, TLS1_2_VERSION, P.ven_ec_pem, P.ven_ec_key,
+                   "CRL is not yet valid");
+    gw_tls_ctx_free(&ctx);
+
+    /* and once it is current again, the same VEN connects */
+    write_crl_of_ca(file, now - 60, now + 86400);
+    ctx = ctx_with(P.certs_both, file, "TLSv1.2,TLSv1.3");
+    expect_connects(ctx, NULL, TLS1_2_VERSION, TLS1_2_VERSION, P.ven_ec_pem, P.ven_ec_key, P.ven_ec,
+                    "TLSv1.2");
+    gw_tls_ctx_free(&ctx);
+}
+
+static void ven_of_a_ca_without_a_crl_is_refused_when_crls_are_checked(void **state)
+{
+    (void)state;
+    char cas[700], err[512];
+    gw_tls_ctx *ctx = NULL;
+    snprintf(cas, sizeof(cas), "%s,%s", P.ca_pem, P.other_ca_pem);
+    gw_tls_settings st = {
+        .certs = P.certs_both, .client_ca = cas, .crl = P.crl_pem, .protocols = "TLSv1.2"};
+    assert_int_equal(gw_tls_ctx_new(&st, &ctx, err, sizeof(err)), 0);
+    /* both CAs are trusted, only the first has a CRL */
+    expect_refused(ctx, NULL, TLS1_2_VERSION, TLS1_2_VERSION, P.other_pem, P.other_key,
+                   "unable to get certificate CRL");
+    expect_connects(ctx, NULL, TLS1_2_VERSION, TLS1_2_VERSION, P.ven_ec_pem, P.ven_ec_key, P.ven_ec,
+                    "TLSv1.2");
+    gw_tls_ctx_free(&ctx);
+}
+
 /* ------------------------------------------------------------------------
  * Resumption, reload, end of stream
  * --------------------------------------------------------------------- */
@@ -564,7 +635,6 @@ static SSL_SESSION *connect_for_session(gw_tls_ctx *ctx, int version, SSL_SESSIO
     SSL_shutdown(c.ssl);
     SSL_SESSION *sess = SSL_get1_session(c.ssl);
     assert_non_null(sess);
-    assert_true(SSL_SESSION_is_resumable(sess));
     server_free(&s);
     client_free(&c);
     return sess;
@@ -578,8 +648,58 @@ static void reconnecting_ven_resumes_from_a_ticket(void **state)
         int resumed;
         SSL_SESSION *first = connect_for_session(ctx, versions[i], NULL, &resumed);
         assert_false(resumed);
+        assert_true(SSL_SESSION_has_ticket(first));
         SSL_SESSION *second = connect_for_session(ctx, versions[i], first, &resumed);
         assert_true(resumed);
+        SSL_SESSION_free(first);
+        SSL_SESSION_free(second);
+    }
+    gw_tls_ctx_free(&ctx);
+}
+
+static void reconnecting_ven_resumes_from_the_session_cache(void **state)
+{
+    (void)state;
+    gw_tls_ctx *ctx = ctx_resuming(P.certs_both, NULL, "TLSv1.2,TLSv1.3", "cache");
+    int resumed;
+
+    for (size_t i = 0; i < 2; i++) {
+        SSL_SESSION *first = connect_for_session(ctx, versions[i], NULL, &resumed);
+        assert_false(resumed);
+        if (versions[i] == TLS1_2_VERSION) {
+            /* TLS 1.2: a session ID, no ticket carrying the session */
+            unsigned int idlen = 0;
+            SSL_SESSION_get_id(first, &idlen);
+            assert_false(SSL_SESSION_has_ticket(first));
+            assert_true(idlen > 0);
+        }
+        SSL_SESSION *second = connect_for_session(ctx, versions[i], first, &resumed);
+        assert_true(resumed);
+        SSL_SESSION_free(first);
+        SSL_SESSION_free(second);
+    }
+
+    /* a reload starts an empty cache: nothing from before it resumes */
+    SSL_SESSION *before = connect_for_session(ctx, TLS1_2_VERSION, NULL, &resumed);
+    char err[512];
+    assert_int_equal(gw_tls_ctx_reload(ctx, err, sizeof(err)), 0);
+    SSL_SESSION *after = connect_for_session(ctx, TLS1_2_VERSION, before, &resumed);
+    assert_false(resumed);
+    SSL_SESSION_free(before);
+    SSL_SESSION_free(after);
+    gw_tls_ctx_free(&ctx);
+}
+
+static void resumption_off_always_runs_the_full_handshake(void **state)
+{
+    (void)state;
+    gw_tls_ctx *ctx = ctx_resuming(P.certs_both, NULL, "TLSv1.2,TLSv1.3", "off");
+    for (size_t i = 0; i < 2; i++) {
+        int resumed;
+        SSL_SESSION *first = connect_for_session(ctx, versions[i], NULL, &resumed);
+        assert_false(SSL_SESSION_has_ticket(first));
+        SSL_SESSION *second = connect_for_session(ctx, versions[i], first, &resumed);
+        assert_false(resumed);
         SSL_SESSION_free(first);
         SSL_SESSION_free(second);
     }
@@ -816,8 +936,38 @@ static void configuration_errors_are_explained(void **state)
                         P.ven_ec_pem);
     expect_config_error(P.certs_both, P.ca_pem, P.bad_crl_pem, NULL, "VTN_TLS_CRL", "no PEM CRL");
     expect_config_error(P.certs_both, P.ca_pem, " , ", NULL, "VTN_TLS_CRL", "no CRL file");
+    {
+        /* a CRL whose signer is not a trusted client CA, and one CA's CRL twice */
+        char other_crl[300], twice[700], e[256];
+        EVP_PKEY *k = vtn_pki_keygen(VTN_KEY_EC);
+        vtn_cert_spec spec = {.cn = "openvtn test client CA", .key = k, .is_ca = 1, .days = 30};
+        X509 *impostor = vtn_pki_issue(&spec, NULL, k, e, sizeof(e));
+        assert_non_null(impostor);
+        X509_CRL *crl = vtn_pki_crl(impostor, k, NULL, 0, 1, 30, e, sizeof(e));
+        assert_non_null(crl);
+        path(other_crl, "impostor-crl.pem");
+        assert_int_equal(vtn_pki_write_crl(other_crl, crl, 1), 0);
+        /* same issuer name as the trusted CA, another key */
+        expect_config_error(P.certs_both, P.ca_pem, other_crl, NULL, other_crl,
+                            "not signed by any CA in VTN_TLS_CLIENT_CA");
+        snprintf(twice, sizeof(twice), "%s,%s", P.crl_pem, P.crl_pem);
+        expect_config_error(P.certs_both, P.ca_pem, twice, NULL, "a second CRL",
+                            "openvtn test client CA");
+        X509_CRL_free(crl);
+        X509_free(impostor);
+        EVP_PKEY_free(k);
+    }
     expect_config_error(P.certs_both, P.ca_pem, NULL, "TLSv1.1", "VTN_TLS_PROTOCOLS", "TLSv1.1");
     expect_config_error(P.certs_both, P.ca_pem, NULL, " , ", "VTN_TLS_PROTOCOLS", NULL);
+    {
+        gw_tls_settings bad = {.certs = P.certs_both, .client_ca = P.ca_pem, .resumption = "ids"};
+        gw_tls_ctx *none = (gw_tls_ctx *)1;
+        char e[512] = "";
+        assert_int_equal(gw_tls_ctx_new(&bad, &none, e, sizeof(e)), -EINVAL);
+        assert_null(none);
+        assert_non_null(strstr(e, "VTN_TLS_RESUMPTION"));
+        assert_non_null(strstr(e, "\"ids\""));
+    }
 
     /* several bundles and CRLs in comma lists are fine, and so is spacing */
     char cas[1300], crls[1300];
@@ -847,7 +997,11 @@ int main(void)
         cmocka_unit_test(certificate_from_another_ca_is_refused),
         cmocka_unit_test(expired_certificate_is_refused),
         cmocka_unit_test(revoked_certificate_is_refused_with_a_crl),
+        cmocka_unit_test(crl_out_of_its_validity_refuses_every_ven_of_its_ca),
+        cmocka_unit_test(ven_of_a_ca_without_a_crl_is_refused_when_crls_are_checked),
         cmocka_unit_test(reconnecting_ven_resumes_from_a_ticket),
+        cmocka_unit_test(reconnecting_ven_resumes_from_the_session_cache),
+        cmocka_unit_test(resumption_off_always_runs_the_full_handshake),
         cmocka_unit_test(reload_serves_the_new_certificate_and_keeps_open_connections),
         cmocka_unit_test(failed_reload_keeps_the_old_configuration),
         cmocka_unit_test(close_notify_both_ways),
