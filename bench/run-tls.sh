@@ -5,7 +5,11 @@
 # vtn-bench run:
 #   handshake  new mutual-TLS connections in a closed loop for T seconds:
 #              handshakes/s, gateway CPU per handshake, handshakes per
-#              gateway CPU-second (target >= 1,000)
+#              gateway CPU-second (target >= 1,000); with --callgrind the
+#              gateway runs under valgrind and the run counts the machine
+#              instructions it executes per handshake instead: slow, but the
+#              same figure however loaded or fast the machine is, for
+#              comparing two builds or settings (--handshakes H, default 400)
 #   idle       N connections, one handshake and one poll each, held idle:
 #              gateway memory per idle TLS connection (target <= 40 KB);
 #              with --plain the same over plain HTTP, for comparison
@@ -15,6 +19,7 @@
 #                    [--idle-conns N] [--ramp R] [--hold T] [--resume] [--tls13]
 #                    [--hs-poll] [--groups G] [--no-tickets] [--plain]
 #                    [--gw-env NAME=VALUE]... [--workers W] [--perf]
+#                    [--callgrind] [--handshakes H]
 #                    [--build-dir DIR] [--log-level L] [--keep-logs]
 #                    [-- extra vtn-bench flags]
 set -euo pipefail
@@ -35,10 +40,12 @@ TLS_GROUPS=""
 PERF=0
 PLAIN=0
 NO_TICKETS=0
+CALLGRIND=0
+HANDSHAKES=400
 GW_EXTRA=()
 EXTRA=()
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -54,6 +61,8 @@ while [ $# -gt 0 ]; do
     --groups) TLS_GROUPS=$2; shift 2 ;;
     --workers) WORKERS=$2; shift 2 ;;
     --perf) PERF=1; shift ;;
+    --callgrind) CALLGRIND=1; shift ;;
+    --handshakes) HANDSHAKES=$2; shift 2 ;;
     --plain) PLAIN=1; shift ;;
     --no-tickets) NO_TICKETS=1; shift ;;
     --gw-env)
@@ -68,9 +77,18 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $MODE in handshake|idle|both) ;; *) echo "--mode: handshake, idle or both" >&2; exit 2 ;; esac
-for v in "$CONNS" "$IDLE_CONNS" "$RAMP" "$WORKERS"; do
-  case $v in ''|*[!0-9]*) echo "--connections, --idle-conns, --ramp, --workers: numbers" >&2; exit 2 ;; esac
+for v in "$CONNS" "$IDLE_CONNS" "$RAMP" "$WORKERS" "$HANDSHAKES"; do
+  case $v in ''|*[!0-9]*) echo "--connections, --idle-conns, --ramp, --workers, --handshakes: numbers" >&2; exit 2 ;; esac
 done
+if [ "$CALLGRIND" = 1 ]; then
+  [ "$MODE" = handshake ] || { echo "--callgrind goes with --mode handshake" >&2; exit 2; }
+  [ "$PERF" = 0 ] || { echo "--callgrind and --perf exclude each other" >&2; exit 2; }
+  if [ "$HANDSHAKES" -lt 10 ] || [ "$HANDSHAKES" -gt 100000 ]; then
+    echo "--handshakes: 10..100000" >&2; exit 2
+  fi
+  command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+    { echo "--callgrind: valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
+fi
 if [ "$WORKERS" -lt 1 ] || [ "$WORKERS" -gt 16 ]; then echo "--workers: 1..16" >&2; exit 2; fi
 if [ "$PLAIN" = 1 ] && [ "$MODE" != idle ]; then echo "--plain goes with --mode idle" >&2; exit 2; fi
 if [ "$IDLE_CONNS" -lt 1 ] || [ "$IDLE_CONNS" -gt 19000 ]; then
@@ -126,8 +144,21 @@ calibrate() {
 run_handshake() {
   calibrate
   BN_GW_ENV=("${BASE_GW_ENV[@]}")
+  if [ "$CALLGRIND" = 1 ]; then
+    # Counting starts when the phase does (callgrind_control -i on), so start-up
+    # and loading the certificates are not charged to the handshakes.
+    BN_GW_WRAP=(valgrind --tool=callgrind --instr-atstart=no
+      "--callgrind-out-file=$BN_LOGDIR/callgrind.out")
+    BN_READY_S=120
+  fi
   bn_start_stack "$WORKERS"
   local args=(--mode handshake --connections "$CONNS" --duration "$DURATION")
+  if [ "$CALLGRIND" = 1 ]; then
+    # bounded by count; the time bound only guards against a stuck run
+    args=(--mode handshake --connections "$CONNS" --duration 600s --timeout 60s
+      --max-requests "$HANDSHAKES")
+    callgrind_control -i on "$GW_PID" >/dev/null
+  fi
   if [ "$HS_POLL" = 1 ]; then args+=(--hs-poll); fi
   bn_say "handshake: gateway=$GW_PID; $CONNS connections for $DURATION"
   local perf_pid=""
@@ -146,6 +177,19 @@ run_handshake() {
   set -e
   [ "$brc" = 0 ] || rc=1
   printf '%s\n' "$out"
+  if [ "$CALLGRIND" = 1 ]; then
+    callgrind_control -d "$GW_PID" >/dev/null
+    local ok
+    ok=$(printf '%s\n' "$out" | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["handshakes"]["ok"])' || echo 0)
+    # the dump holds what was counted since instrumentation went on
+    awk -v n="$ok" '/^(summary|totals):/ { t = $2 } END {
+      if (n > 0 && t > 0) printf "callgrind        %d handshakes: %.0f instructions per handshake in the gateway (Ir)\n", n, t / n
+      else print "callgrind        no count" }' "$BN_LOGDIR"/callgrind.out*
+    BN_GW_WRAP=()
+    BN_READY_S=10
+    end_mode handshake
+    return
+  fi
   printf '%s\n' "$out" | tail -1 | python3 -c '
 import json, sys
 try:

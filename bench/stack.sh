@@ -11,6 +11,8 @@ BN_LOGDIR=""
 BN_KEEP_LOGS=${BN_KEEP_LOGS:-0}
 BN_PKI=""      # set by bn_make_pki: the gateway then loads $BN_PKI/tls.env
 BN_GW_ENV=()   # extra NAME=value settings for the gateway
+BN_GW_WRAP=()  # a command the gateway runs under (e.g. valgrind)
+BN_READY_S=10  # how long the gateway may take to become ready
 
 bn_say() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 bn_die() { bn_say "$*"; exit 1; }
@@ -55,7 +57,7 @@ bn_build() {
   fi
   cmake --build "$dir" -j2 --target vtn-gateway vtn-worker vtn-bench vtnctl \
     >"$BN_LOGDIR/build.log" 2>&1 ||
-    { tail -30 "$BN_LOGDIR/build.log" >&2; bn_die "build failed (log: $BN_LOGDIR/build.log)"; }
+    { tail -n 30 "$BN_LOGDIR/build.log" >&2; bn_die "build failed (log: $BN_LOGDIR/build.log)"; }
   BN_GATEWAY=$dir/gateway/vtn-gateway
   BN_WORKER=$dir/workers/vtn-worker
   BN_BENCH=$dir/bench/vtn-bench
@@ -141,7 +143,7 @@ bn_start_stack() {
     exec env "${BN_GW_ENV[@]}" VTN_OADR_LISTEN=127.0.0.1:$GW_OADR VTN_API_LISTEN=127.0.0.1:$GW_API \
       VTN_OPS_LISTEN=127.0.0.1:$GW_OPS VTN_ZMQ_BIND=tcp://127.0.0.1:$GW_ZMQ \
       VTN_REDIS_URL="$redis_url" VTN_LOG_LEVEL="$BN_LOG_LEVEL" \
-      "$BN_GATEWAY"
+      "${BN_GW_WRAP[@]}" "$BN_GATEWAY"
   ) >"$BN_LOGDIR/gateway.log" 2>&1 &
   GW_PID=$!
   BN_PIDS+=("$GW_PID")
@@ -156,10 +158,15 @@ bn_start_stack() {
     BN_PIDS+=($!)
   done
 
-  if ! bn_wait curl -fsS "http://127.0.0.1:$GW_OPS/readyz"; then
-    tail -5 "$BN_LOGDIR"/gateway.log "$BN_LOGDIR"/worker*.log >&2
-    bn_die "the gateway did not become ready in 10 s"
-  fi
+  local tries=$((BN_READY_S * 10))
+  until curl -fsS "http://127.0.0.1:$GW_OPS/readyz" >/dev/null 2>&1; do
+    tries=$((tries - 1))
+    if [ "$tries" -le 0 ]; then
+      tail -n 5 "$BN_LOGDIR"/gateway.log "$BN_LOGDIR"/worker*.log >&2
+      bn_die "the gateway did not become ready in $BN_READY_S s"
+    fi
+    sleep 0.1
+  done
   for i in "$GW_PID" "${WORKER_PIDS[@]}"; do
     bn_alive "$i" || bn_die "process $i exited at start (logs: $BN_LOGDIR)"
   done
