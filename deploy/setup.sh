@@ -10,7 +10,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+  build-essential cmake pkg-config clang libclang-rt-dev clang-format
   libuv1-dev libssl-dev openssl libxml2-dev libxml2-utils libhiredis-dev
   redis-server libzmq3-dev libcmocka-dev libjansson-dev
   python3 curl ca-certificates procps nginx-light testssl.sh
