@@ -56,6 +56,23 @@ const vtn_cfg_item gw__config_items[] = {
     {"VTN_TLS_HANDSHAKE_TIMEOUT", "--tls-handshake-timeout", VTN_CFG_MS,
      F(tls_handshake_timeout_ms), "10s", 100, 600000,
      "time from accept to a completed TLS handshake; then the connection is closed"},
+    {"VTN_TLS_RESUMPTION", "--tls-resumption", VTN_CFG_STR, F(tls_resumption), "tickets", 0, 0,
+     "how reconnecting VENs resume: tickets (stateless, nothing kept here), cache (session IDs "
+     "in this gateway, VTN_TLS_SESSION_CACHE of them; cheapest with OpenSSL 3.0) or off"},
+    {"VTN_TLS_SESSION_CACHE", "--tls-session-cache", VTN_CFG_INT, F(tls_session_cache), "20000", 1,
+     10000000, "sessions kept with VTN_TLS_RESUMPTION=cache; when full the oldest goes"},
+    {"VTN_PUSH_CERT", "--push-cert", VTN_CFG_STR, F(push_cert), "", 0, 0,
+     "the VTN's client certificate:key for pushes to VENs (push mode), or one file holding "
+     "both; RSA or ECC, or one of each comma-separated (the one the VEN's request allows is "
+     "sent); requires VTN_PUSH_CA"},
+    {"VTN_PUSH_CA", "--push-ca", VTN_CFG_STR, F(push_ca), "", 0, 0,
+     "PEM bundle(s) of the CAs trusted for VENs' server certificates, comma-separated; empty = "
+     "push TLS not configured; requires VTN_PUSH_CERT"},
+    {"VTN_PUSH_PROTOCOLS", "--push-protocols", VTN_CFG_STR, F(push_protocols), "TLSv1.2", 0, 0,
+     "TLS versions offered to VENs: TLSv1.2 (OpenADR 2.0b: its two suites only), TLSv1.3, or "
+     "TLSv1.2,TLSv1.3"},
+    {"VTN_PUSH_TIMEOUT", "--push-timeout", VTN_CFG_MS, F(push_timeout_ms), "10s", 100, 600000,
+     "connect + TLS handshake + the VEN's reply, for one push (and for --push-check)"},
     {"VTN_TRUSTED_PROXIES", "--trusted-proxies", VTN_CFG_STR, F(trusted_proxies), "", 0, 0,
      "IPs/CIDRs of TLS-terminating proxies, comma-separated; set = the OpenADR listener is plain "
      "HTTP, serves only these addresses and takes the VEN's identity from their headers"},
@@ -129,6 +146,18 @@ int gw__config_check(const gw_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen,
                  "VTN_TLS_CLIENT_CA is required with VTN_TLS_CERTS: OpenADR 2.0b needs client "
                  "certificates");
+        return -EINVAL;
+    }
+    if (!empty(cfg->push_cert) && empty(cfg->push_ca)) {
+        snprintf(err, errlen,
+                 "VTN_PUSH_CA is required with VTN_PUSH_CERT: the VEN's server certificate must "
+                 "be verified");
+        return -EINVAL;
+    }
+    if (empty(cfg->push_cert) && !empty(cfg->push_ca)) {
+        snprintf(err, errlen,
+                 "VTN_PUSH_CERT is required with VTN_PUSH_CA: push-mode VENs need the VTN's "
+                 "client certificate");
         return -EINVAL;
     }
     if (check_header("VTN_PROXY_CERT_HEADER", cfg->proxy_cert_header, err, errlen) ||

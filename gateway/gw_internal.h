@@ -100,6 +100,13 @@ typedef struct gw_config {
     char *tls_crl;
     char *tls_protocols;
     long long tls_handshake_timeout_ms;
+    char *tls_resumption;
+    long long tls_session_cache;
+    /* TLS client for pushes to VENs (gateway/push_tls.h) */
+    char *push_cert;
+    char *push_ca;
+    char *push_protocols;
+    long long push_timeout_ms;
     /* trusted-proxy mode (proxy.c) */
     char *trusted_proxies;
     char *proxy_cert_header;
@@ -112,6 +119,9 @@ extern const size_t gw__config_nitems;
  * certificates, TLS together with proxy mode, header names, the proxy list's
  * syntax). 0 or -EINVAL with a message naming the variable. */
 int gw__config_check(const gw_config *cfg, char *err, size_t errlen);
+/* vtn-gateway --push-check URL (push_check.c): exit status 0 (both
+ * certificates accepted), 1 (refused, reason on stderr), 2 (usage). */
+int gw_push_check(const gw_config *cfg, const char *url);
 
 /* ---- HTTP/1.1 connection layer (http.c) ------------------------------- */
 
@@ -438,6 +448,7 @@ void gw__broker_close(gw_broker *b); /* closes the libuv handles */
 void gw__broker_term(gw_broker *b);  /* after the loop ended: socket and context */
 
 struct gw_tls_ctx;
+struct gw_push_tls_ctx;
 
 /* A token bucket for warn lines a peer can trigger at will (failed
  * handshakes, refused proxy headers), so a scan cannot flood the log:
@@ -507,13 +518,14 @@ struct gw_server {
     size_t nconns;
     uint64_t id_base, id_seq;
     int draining, stopped;
-    char retry_after[48];        /* "Retry-After: N\r\n" */
-    struct gw_tls_ctx *tls_ctx;  /* the OpenADR listener's TLS (NULL = plain HTTP) */
-    uv_signal_t sighup;          /* reloads tls_ctx */
-    uv_work_t reload_work;       /* the reload runs on libuv's thread pool */
-    int reloading, reload_again; /* one reload at a time; a SIGHUP meanwhile queues one more */
-    int reload_rc;
-    char reload_err[512];
+    char retry_after[48];             /* "Retry-After: N\r\n" */
+    struct gw_tls_ctx *tls_ctx;       /* the OpenADR listener's TLS (NULL = plain HTTP) */
+    struct gw_push_tls_ctx *push_ctx; /* TLS for pushes to VENs (NULL = not configured) */
+    uv_signal_t sighup;               /* reloads tls_ctx and push_ctx */
+    uv_work_t reload_work;            /* the reload runs on libuv's thread pool */
+    int reloading, reload_again;      /* one reload at a time; a SIGHUP meanwhile queues one more */
+    int reload_rc, push_reload_rc;
+    char reload_err[512], push_reload_err[512];
     gw_proxies proxies;          /* VTN_TRUSTED_PROXIES; n == 0: proxy mode off */
     int xhdr_cert, xhdr_fp;      /* index into limits.xhdr_* of the proxy headers, -1 = unset */
     gw_ratelog hslog;            /* failed TLS handshakes */

@@ -134,7 +134,7 @@ int gw_metrics_render(vtn_buf *out, const gw_metrics *m, const gw_pool_stats *ps
                             GW_GET(m->tls_hs_timeout));
     if (rc == 0)
         rc = counter(out, M "tls_resumed_total",
-                     "Completed TLS handshakes that resumed a session from a ticket.",
+                     "Completed TLS handshakes that resumed a session (ticket or session cache).",
                      GW_GET(m->tls_resumed));
     if (rc == 0)
         rc = gauge(out, M "tls_config_generation",

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gw_internal.h"
+#include "push_tls.h"
 #include "tls.h"
 #include "vtn/id.h"
 #include "vtn/log.h"
@@ -52,13 +53,31 @@ static void reload_start(gw_server *s);
 static void reload_work(uv_work_t *w)
 {
     gw_server *s = w->data;
-    s->reload_rc = gw_tls_ctx_reload(s->tls_ctx, s->reload_err, sizeof s->reload_err);
+    if (s->tls_ctx)
+        s->reload_rc = gw_tls_ctx_reload(s->tls_ctx, s->reload_err, sizeof s->reload_err);
+    if (s->push_ctx)
+        s->push_reload_rc =
+            gw_push_tls_ctx_reload(s->push_ctx, s->push_reload_err, sizeof s->push_reload_err);
 }
 
-static void reload_done(uv_work_t *w, int status)
+/* The push client's files (VTN_PUSH_CERT, VTN_PUSH_CA), logged like the
+ * listener's; pushes that already started keep their SSL_CTX. */
+static void push_reload_done(gw_server *s, int status)
 {
-    gw_server *s = w->data;
-    s->reloading = 0;
+    unsigned gen = gw_push_tls_ctx_generation(s->push_ctx);
+    if (status == 0 && s->push_reload_rc == 0) {
+        vtn_info("push_tls_reloaded", "generation=%u", gen);
+    } else {
+        char q[600];
+        const char *e = status ? uv_strerror(status) : s->push_reload_err;
+        vtn_error("push_tls_reload_failed", "generation=%u kept=1 error=%s", gen,
+                  vtn_log_quote(q, sizeof q, e, strlen(e)));
+    }
+}
+
+/* The listener's files, logged and counted as before the push client existed. */
+static void tls_reload_done(gw_server *s, int status)
+{
     unsigned gen = gw_tls_ctx_generation(s->tls_ctx);
     if (status == 0 && s->reload_rc == 0) {
         GW_INC(s->metrics->tls_reload_ok);
@@ -71,6 +90,16 @@ static void reload_done(uv_work_t *w, int status)
         vtn_error("tls_reload_failed", "generation=%u kept=1 error=%s", gen,
                   vtn_log_quote(q, sizeof q, e, strlen(e)));
     }
+}
+
+static void reload_done(uv_work_t *w, int status)
+{
+    gw_server *s = w->data;
+    s->reloading = 0;
+    if (s->tls_ctx)
+        tls_reload_done(s, status);
+    if (s->push_ctx)
+        push_reload_done(s, status);
     if (s->reload_again && !s->stopped) {
         s->reload_again = 0;
         reload_start(s);
@@ -91,7 +120,7 @@ static void on_sighup(uv_signal_t *h, int signum)
 {
     (void)signum;
     gw_server *s = h->data;
-    if (!s->tls_ctx) {
+    if (!s->tls_ctx && !s->push_ctx) {
         vtn_info("reload", "msg=\"SIGHUP: no TLS configured, nothing to reload\"");
         return;
     }
@@ -101,6 +130,28 @@ static void on_sighup(uv_signal_t *h, int signum)
     }
     vtn_info("reload", "msg=\"SIGHUP: reloading TLS certificates, keys, CAs and CRLs\"");
     reload_start(s);
+}
+
+/* The TLS client for pushes to VENs: loaded at start like the listener's
+ * files, so a missing or bad file stops the start instead of the first
+ * push. Nothing uses it yet; push delivery comes with the push jobs. */
+static int server_push_init(gw_server *s, const gw_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->push_cert || !*cfg->push_cert)
+        return 0; /* gw__config_check made sure VTN_PUSH_CA is empty too */
+    gw_push_tls_settings ps = {
+        .cert = cfg->push_cert,
+        .ca = cfg->push_ca,
+        .protocols = cfg->push_protocols,
+        .timeout_ms = cfg->push_timeout_ms,
+    };
+    int rc = gw_push_tls_ctx_new(&ps, &s->push_ctx, err, errlen);
+    if (rc != 0)
+        return rc;
+    vtn_info("push_tls", "generation=%u protocols=%s timeout_ms=%lld",
+             gw_push_tls_ctx_generation(s->push_ctx),
+             ps.protocols && *ps.protocols ? ps.protocols : "TLSv1.2", cfg->push_timeout_ms);
+    return 0;
 }
 
 /* TLS, the trusted proxies and the identity headers, from the settings
@@ -129,6 +180,8 @@ static int server_identity_init(gw_server *s, const gw_config *cfg, char *err, s
     }
     if ((rc = gw_proxies_parse(cfg->trusted_proxies, &s->proxies, err, errlen)) != 0)
         return rc;
+    if ((rc = server_push_init(s, cfg, err, errlen)) != 0)
+        return rc;
     if (!cfg->tls_certs || !*cfg->tls_certs)
         return 0;
     gw_tls_settings ts = {
@@ -139,13 +192,16 @@ static int server_identity_init(gw_server *s, const gw_config *cfg, char *err, s
          * OpenADR 2.0b's TLS 1.2 */
         .protocols = cfg->tls_protocols && *cfg->tls_protocols ? cfg->tls_protocols : "TLSv1.2",
         .handshake_timeout_ms = cfg->tls_handshake_timeout_ms,
+        .resumption = cfg->tls_resumption,
+        .session_cache_size = cfg->tls_session_cache,
     };
     if ((rc = gw_tls_ctx_new(&ts, &s->tls_ctx, err, errlen)) != 0)
         return rc;
     GW_SET(s->metrics->tls_generation, gw_tls_ctx_generation(s->tls_ctx));
-    vtn_info("tls", "generation=%u protocols=%s crl=%s handshake_timeout_ms=%lld",
+    vtn_info("tls", "generation=%u protocols=%s crl=%s handshake_timeout_ms=%lld resumption=%s",
              gw_tls_ctx_generation(s->tls_ctx), ts.protocols,
-             cfg->tls_crl && *cfg->tls_crl ? "on" : "off", cfg->tls_handshake_timeout_ms);
+             cfg->tls_crl && *cfg->tls_crl ? "on" : "off", cfg->tls_handshake_timeout_ms,
+             ts.resumption && *ts.resumption ? ts.resumption : "tickets");
     return 0;
 }
 
@@ -336,5 +392,6 @@ void gw_server_free(gw_server *s)
     vtn_buf_free(&s->tls_plain);
     vtn_buf_free(&s->tls_wire);
     gw_tls_ctx_free(&s->tls_ctx); /* SSL_CTXs still used by connections went with them */
+    gw_push_tls_ctx_free(&s->push_ctx);
     gw_proxies_free(&s->proxies);
 }
