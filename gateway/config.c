@@ -59,8 +59,10 @@ const vtn_cfg_item gw__config_items[] = {
     {"VTN_TLS_RESUMPTION", "--tls-resumption", VTN_CFG_STR, F(tls_resumption), "tickets", 0, 0,
      "how reconnecting VENs resume: tickets (stateless, nothing kept here), cache (session IDs "
      "in this gateway, VTN_TLS_SESSION_CACHE of them; cheapest with OpenSSL 3.0) or off"},
-    {"VTN_TLS_SESSION_CACHE", "--tls-session-cache", VTN_CFG_INT, F(tls_session_cache), "20000", 1,
-     10000000, "sessions kept with VTN_TLS_RESUMPTION=cache; when full the oldest goes"},
+    {"VTN_TLS_SESSION_CACHE", "--tls-session-cache", VTN_CFG_INT, F(tls_session_cache), "10000", 1,
+     10000000,
+     "sessions kept with VTN_TLS_RESUMPTION=cache, about 10 kB each (the VEN's certificate "
+     "chain is kept with it); when full the oldest goes"},
     {"VTN_PUSH_CERT", "--push-cert", VTN_CFG_STR, F(push_cert), "", 0, 0,
      "the VTN's client certificate:key for pushes to VENs (push mode), or one file holding "
      "both; RSA or ECC, or one of each comma-separated (the one the VEN's request allows is "

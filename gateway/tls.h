@@ -46,7 +46,7 @@ typedef struct gw_tls_settings {
      * OpenSSL 3.0, where issuing a ticket decodes the client certificate once
      * more. "off": no resumption. */
     const char *resumption;
-    long long session_cache_size; /* VTN_TLS_SESSION_CACHE; <= 0 = 20,000 */
+    long long session_cache_size; /* VTN_TLS_SESSION_CACHE; <= 0 = 10,000 */
 } gw_tls_settings;
 
 typedef struct gw_tls_ctx gw_tls_ctx;
