@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +24,7 @@
 struct gw_push_tls_ctx {
     char *cert, *ca, *protocols; /* owned copies of the settings */
     long long timeout_ms;
-    pthread_mutex_t lock; /* guards ssl_ctx against a reload from another thread */
-    SSL_CTX *ssl_ctx;     /* for new connections; SSL objects hold their own reference */
-    unsigned generation;
+    vtn_tls_slot slot; /* the SSL_CTX for new connections */
 };
 
 struct gw_push_tls {
@@ -271,8 +268,7 @@ void gw_push_tls_ctx_free(gw_push_tls_ctx **pc)
     if (pc == NULL || *pc == NULL)
         return;
     c = *pc;
-    SSL_CTX_free(c->ssl_ctx);
-    pthread_mutex_destroy(&c->lock);
+    vtn_tls_slot_destroy(&c->slot);
     free(c->cert);
     free(c->ca);
     free(c->protocols);
@@ -284,6 +280,7 @@ int gw_push_tls_ctx_new(const gw_push_tls_settings *s, gw_push_tls_ctx **out, ch
                         size_t errlen)
 {
     gw_push_tls_ctx *c;
+    SSL_CTX *sc;
     int rc;
 
     *out = NULL;
@@ -297,26 +294,26 @@ int gw_push_tls_ctx_new(const gw_push_tls_settings *s, gw_push_tls_ctx **out, ch
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
-    pthread_mutex_init(&c->lock, NULL);
+    vtn_tls_slot_init(&c->slot);
     if (dup_setting(&c->cert, s->cert) < 0 || dup_setting(&c->ca, s->ca) < 0 ||
         dup_setting(&c->protocols, s->protocols) < 0) {
         gw_push_tls_ctx_free(&c);
         return -ENOMEM;
     }
     c->timeout_ms = s->timeout_ms > 0 ? s->timeout_ms : PUSH_DEFAULT_TIMEOUT_MS;
-    c->ssl_ctx = build_ssl_ctx(c, &rc, err, errlen);
-    if (c->ssl_ctx == NULL) {
+    sc = build_ssl_ctx(c, &rc, err, errlen);
+    if (sc == NULL) {
         gw_push_tls_ctx_free(&c);
         return rc;
     }
-    c->generation = 1;
+    vtn_tls_slot_set(&c->slot, sc); /* generation 1 */
     *out = c;
     return 0;
 }
 
 int gw_push_tls_ctx_reload(gw_push_tls_ctx *c, char *err, size_t errlen)
 {
-    SSL_CTX *fresh, *old;
+    SSL_CTX *fresh;
     int rc;
 
     if (err != NULL && errlen > 0)
@@ -324,12 +321,7 @@ int gw_push_tls_ctx_reload(gw_push_tls_ctx *c, char *err, size_t errlen)
     fresh = build_ssl_ctx(c, &rc, err, errlen);
     if (fresh == NULL)
         return rc;
-    pthread_mutex_lock(&c->lock);
-    old = c->ssl_ctx;
-    c->ssl_ctx = fresh;
-    c->generation++;
-    pthread_mutex_unlock(&c->lock);
-    SSL_CTX_free(old); /* freed for real when its last connection ends */
+    vtn_tls_slot_set(&c->slot, fresh);
     return 0;
 }
 
@@ -340,11 +332,8 @@ long long gw_push_tls_ctx_timeout_ms(const gw_push_tls_ctx *c)
 
 unsigned gw_push_tls_ctx_generation(const gw_push_tls_ctx *c)
 {
-    unsigned g;
-    pthread_mutex_lock((pthread_mutex_t *)&c->lock);
-    g = c->generation;
-    pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
-    return g;
+    /* const but for the lock */
+    return vtn_tls_slot_generation((vtn_tls_slot *)&c->slot);
 }
 
 /* -------------------------------------------------------------------------
@@ -360,7 +349,6 @@ static int is_ip_literal(const char *host)
 int gw_push_tls_new(gw_push_tls_ctx *c, const char *host, gw_push_tls **out)
 {
     gw_push_tls *t;
-    BIO *bio;
     int ok;
 
     *out = NULL;
@@ -371,18 +359,11 @@ int gw_push_tls_new(gw_push_tls_ctx *c, const char *host, gw_push_tls **out)
         return -ENOMEM;
     t->alert = -1;
     strcpy(t->host, host);
-    pthread_mutex_lock(&c->lock);
-    t->ssl = SSL_new(c->ssl_ctx); /* takes its own reference on the SSL_CTX */
-    pthread_mutex_unlock(&c->lock);
-    bio = vtn_tls_bio_new(&t->io);
-    if (t->ssl == NULL || bio == NULL) {
-        BIO_free(bio);
-        SSL_free(t->ssl);
+    t->ssl = vtn_tls_conn_new(&c->slot, &t->io);
+    if (t->ssl == NULL) {
         free(t);
-        ERR_clear_error();
         return -ENOMEM;
     }
-    SSL_set_bio(t->ssl, bio, bio); /* one BIO both ways; the SSL owns it now */
     SSL_set_connect_state(t->ssl);
     SSL_set_ex_data(t->ssl, conn_index, t);
     if (is_ip_literal(host)) {
@@ -408,22 +389,6 @@ void gw_push_tls_free(gw_push_tls **pt)
     SSL_free((*pt)->ssl);
     free(*pt);
     *pt = NULL;
-}
-
-static void io_begin(gw_push_tls *t, const char *in, size_t n, vtn_buf *wire)
-{
-    t->io.in = in;
-    t->io.in_len = n;
-    t->io.wire = wire;
-    t->io.wire_rc = 0;
-    ERR_clear_error(); /* the queue is per thread and shared by every connection */
-}
-
-static void io_end(gw_push_tls *t)
-{
-    t->io.in = NULL;
-    t->io.in_len = 0;
-    t->io.wire = NULL;
 }
 
 /* Alerts a TLS stack sends when it does not accept the peer's certificate. */
@@ -480,29 +445,27 @@ static int fail(gw_push_tls *t, int ssl_err, const char *when)
         vtn_tls_sanitize(t->error);
     }
     ERR_clear_error();
-    io_end(t); /* any alert OpenSSL wrote is already in wire: send it, then close */
+    vtn_tls_io_end(&t->io); /* any alert OpenSSL wrote is already in wire: send it, then close */
     return rc;
 }
 
 int gw_push_tls_feed(gw_push_tls *t, const char *in, size_t n, vtn_buf *plain, vtn_buf *wire)
 {
-    char tmp[16384]; /* one TLS record of plaintext at most */
-    int rc;
+    size_t had = plain->len;
+    int rc, e = 0;
 
     if (t->failed)
         return -EPROTO;
-    io_begin(t, in, n, wire);
+    vtn_tls_io_begin(&t->io, in, n, wire);
     if (!t->done) {
-        int r = SSL_do_handshake(t->ssl);
         X509 *peer;
-        if (r != 1) {
-            int e = SSL_get_error(t->ssl, r);
-            if (e == SSL_ERROR_WANT_READ && t->io.wire_rc == 0) {
-                io_end(t);
-                return 0;
-            }
-            return fail(t, e, "handshake");
+        rc = vtn_tls_handshake(t->ssl, &t->io, &e);
+        if (rc == 0) {
+            vtn_tls_io_end(&t->io);
+            return 0;
         }
+        if (rc < 0)
+            return fail(t, e, "handshake");
         t->done = 1;
         peer = SSL_get0_peer_certificate(t->ssl);
         if (!t->verified || peer == NULL || t->fingerprint[0] == '\0')
@@ -511,67 +474,45 @@ int gw_push_tls_feed(gw_push_tls *t, const char *in, size_t n, vtn_buf *plain, v
         if (SSL_version(t->ssl) < TLS1_3_VERSION)
             t->accepted = 1;
     }
-
-    for (;;) {
-        int r = SSL_read(t->ssl, tmp, sizeof(tmp));
-        int e;
-        if (r > 0) {
-            t->accepted = 1;
-            rc = vtn_buf_append(plain, tmp, (size_t)r);
-            if (rc < 0) {
-                t->failed = 1;
-                snprintf(t->error, sizeof(t->error), "plaintext buffer full");
-                io_end(t);
-                return rc;
-            }
-            continue;
-        }
-        e = SSL_get_error(t->ssl, r);
-        if (e == SSL_ERROR_WANT_READ && t->io.wire_rc == 0)
-            break;
-        if (e == SSL_ERROR_ZERO_RETURN) {
-            t->peer_closed = 1;
-            io_end(t);
-            return GW_PUSH_TLS_EOF;
-        }
+    rc = vtn_tls_read_all(t->ssl, &t->io, plain, &e);
+    if (plain->len > had)
+        t->accepted = 1; /* the VEN answered */
+    if (rc == -EPROTO)
         return fail(t, e, "connection");
+    vtn_tls_io_end(&t->io);
+    if (rc < 0) {
+        t->failed = 1;
+        snprintf(t->error, sizeof(t->error), "plaintext buffer full");
+        return rc;
     }
-    io_end(t);
+    if (rc == VTN_TLS_CLOSED) {
+        t->peer_closed = 1;
+        return GW_PUSH_TLS_EOF;
+    }
     return 0;
 }
 
 int gw_push_tls_write(gw_push_tls *t, const char *p, size_t n, vtn_buf *wire)
 {
+    int e;
+
     if (t->failed)
         return -EPROTO;
     if (!t->done)
         return -EAGAIN;
-    io_begin(t, NULL, 0, wire);
-    while (n > 0) {
-        /* the BIO never blocks, so OpenSSL never writes part of a chunk */
-        int chunk = n > INT_MAX ? INT_MAX : (int)n;
-        int r = SSL_write(t->ssl, p, chunk);
-        if (r <= 0)
-            return fail(t, SSL_get_error(t->ssl, r), "write");
-        p += r;
-        n -= (size_t)r;
-    }
-    io_end(t);
+    vtn_tls_io_begin(&t->io, NULL, 0, wire);
+    if (vtn_tls_write_all(t->ssl, p, n, &e) < 0)
+        return fail(t, e, "write");
+    vtn_tls_io_end(&t->io);
     return 0;
 }
 
 int gw_push_tls_shutdown(gw_push_tls *t, vtn_buf *wire)
 {
-    int rc;
     if (!t->done || t->failed || t->shut)
         return 0;
     t->shut = 1;
-    io_begin(t, NULL, 0, wire);
-    SSL_shutdown(t->ssl); /* 0: our close_notify is out; we do not wait for theirs */
-    rc = t->io.wire_rc;
-    ERR_clear_error();
-    io_end(t);
-    return rc;
+    return vtn_tls_close_notify(t->ssl, &t->io, wire);
 }
 
 int gw_push_tls_handshake_done(const gw_push_tls *t)

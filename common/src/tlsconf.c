@@ -36,6 +36,25 @@ static int empty(const char *s)
     return s == NULL || s[0] == '\0';
 }
 
+int vtn_tls_each(const char *list, int (*fn)(char *item, void *arg), void *arg)
+{
+    char *copy, *save = NULL, *tok;
+    int rc = 0;
+
+    copy = strdup(list != NULL ? list : "");
+    if (copy == NULL)
+        return -ENOMEM;
+    for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        char *item = trim(tok);
+        if (empty(item))
+            continue;
+        if ((rc = fn(item, arg)) < 0)
+            break;
+    }
+    free(copy);
+    return rc < 0 ? rc : 0;
+}
+
 void vtn_tls_sanitize(char *s)
 {
     for (; *s != '\0'; s++) {
@@ -91,10 +110,22 @@ static void warn_expired(const char *what, const char *path, const ASN1_TIME *no
         vtn_warn("tls_expired", "what=%s file=%s", what, path);
 }
 
-/* One "cert.pem:key.pem" (or "both.pem") pair into sc. */
-static int load_pair(SSL_CTX *sc, const char *setting, char *pair, const char *what, int *seen_rsa,
-                     int *seen_ec, char *err, size_t errlen)
+struct pairs {
+    SSL_CTX *sc;
+    const char *setting, *what;
+    int seen_rsa, seen_ec;
+    char *err;
+    size_t errlen;
+};
+
+/* One "cert.pem:key.pem" (or "both.pem") pair into p->sc. */
+static int load_pair(char *pair, void *arg)
 {
+    struct pairs *p = arg;
+    SSL_CTX *sc = p->sc;
+    const char *setting = p->setting;
+    char *err = p->err;
+    size_t errlen = p->errlen;
     char *colon = strchr(pair, ':');
     const char *cert_path = pair, *key_path = pair;
     char why[WHYLEN];
@@ -152,14 +183,14 @@ static int load_pair(SSL_CTX *sc, const char *setting, char *pair, const char *w
     }
     switch (EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_RSA:
-        if ((*seen_rsa)++) {
+        if (p->seen_rsa++) {
             snprintf(err, errlen, "%s: %s is a second RSA certificate (one per key type)", setting,
                      cert_path);
             goto out;
         }
         break;
     case EVP_PKEY_EC:
-        if ((*seen_ec)++) {
+        if (p->seen_ec++) {
             snprintf(err, errlen, "%s: %s is a second ECC certificate (one per key type)", setting,
                      cert_path);
             goto out;
@@ -170,7 +201,7 @@ static int load_pair(SSL_CTX *sc, const char *setting, char *pair, const char *w
                  cert_path);
         goto out;
     }
-    warn_expired(what, cert_path, X509_get0_notAfter(leaf));
+    warn_expired(p->what, cert_path, X509_get0_notAfter(leaf));
     rc = 0;
 out:
     if (f != NULL)
@@ -183,26 +214,13 @@ out:
 int vtn_tls_load_pairs(SSL_CTX *sc, const char *setting, const char *list, const char *what,
                        char *err, size_t errlen)
 {
-    char *copy, *save = NULL, *tok;
-    int seen_rsa = 0, seen_ec = 0, rc = 0;
-
-    copy = strdup(list != NULL ? list : "");
-    if (copy == NULL)
-        return -ENOMEM;
-    for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        char *pair = trim(tok);
-        if (empty(pair))
-            continue;
-        if ((rc = load_pair(sc, setting, pair, what, &seen_rsa, &seen_ec, err, errlen)) < 0)
-            break;
-    }
-    free(copy);
-    return rc < 0 ? rc : seen_rsa + seen_ec;
+    struct pairs p = {sc, setting, what, 0, 0, err, errlen};
+    int rc = vtn_tls_each(list, load_pair, &p);
+    return rc < 0 ? rc : p.seen_rsa + p.seen_ec;
 }
 
-/* Every certificate and CRL in one PEM file. */
-static STACK_OF(X509_INFO) *
-    read_infos(const char *setting, const char *path, char *err, size_t errlen)
+STACK_OF(X509_INFO) *
+    vtn_tls_read_pem_infos(const char *setting, const char *path, char *err, size_t errlen)
 {
     STACK_OF(X509_INFO) * infos;
     FILE *f = fopen(path, "r");
@@ -222,11 +240,23 @@ static STACK_OF(X509_INFO) *
     return infos;
 }
 
-/* The certificates of one bundle; returns how many, or -EINVAL/-ENOMEM. */
-static int load_bundle(X509_STORE *store, const char *setting, const char *path, const char *what,
-                       STACK_OF(X509_NAME) * names, char *err, size_t errlen)
+struct bundles {
+    X509_STORE *store;
+    const char *setting, *what;
+    STACK_OF(X509_NAME) * names;
+    int total;
+    char *err;
+    size_t errlen;
+};
+
+/* The certificates of one bundle into b->store; 0, or -EINVAL/-ENOMEM. */
+static int load_bundle(char *path, void *arg)
 {
-    STACK_OF(X509_INFO) *infos = read_infos(setting, path, err, errlen);
+    struct bundles *b = arg;
+    const char *setting = b->setting;
+    char *err = b->err;
+    size_t errlen = b->errlen;
+    STACK_OF(X509_INFO) *infos = vtn_tls_read_pem_infos(setting, path, err, errlen);
     int n = 0, rc = -EINVAL;
 
     if (infos == NULL)
@@ -243,26 +273,27 @@ static int load_bundle(X509_STORE *store, const char *setting, const char *path,
             snprintf(err, errlen, "%s: %s: %s is not a CA certificate", setting, path, subj);
             goto out;
         }
-        if (X509_STORE_add_cert(store, x) != 1) {
+        if (X509_STORE_add_cert(b->store, x) != 1) {
             vtn_pki_errstr(err, errlen, setting);
             goto out;
         }
-        if (names != NULL) {
+        if (b->names != NULL) {
             if ((name = X509_NAME_dup(X509_get_subject_name(x))) == NULL ||
-                !sk_X509_NAME_push(names, name)) {
+                !sk_X509_NAME_push(b->names, name)) {
                 X509_NAME_free(name);
                 rc = -ENOMEM;
                 goto out;
             }
         }
-        warn_expired(what, path, X509_get0_notAfter(x));
+        warn_expired(b->what, path, X509_get0_notAfter(x));
         n++;
     }
     if (n == 0) {
         snprintf(err, errlen, "%s: %s: no PEM certificate", setting, path);
         goto out;
     }
-    rc = n;
+    b->total += n;
+    rc = 0;
 out:
     sk_X509_INFO_pop_free(infos, X509_INFO_free);
     return rc;
@@ -271,23 +302,9 @@ out:
 int vtn_tls_load_cas(SSL_CTX *sc, const char *setting, const char *list, const char *what,
                      STACK_OF(X509_NAME) * names, char *err, size_t errlen)
 {
-    X509_STORE *store = SSL_CTX_get_cert_store(sc);
-    char *copy, *save = NULL, *tok;
-    int total = 0, rc = 0;
-
-    copy = strdup(list != NULL ? list : "");
-    if (copy == NULL)
-        return -ENOMEM;
-    for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        const char *path = trim(tok);
-        if (empty(path))
-            continue;
-        if ((rc = load_bundle(store, setting, path, what, names, err, errlen)) < 0)
-            break;
-        total += rc;
-    }
-    free(copy);
-    return rc < 0 ? rc : total;
+    struct bundles b = {SSL_CTX_get_cert_store(sc), setting, what, names, 0, err, errlen};
+    int rc = vtn_tls_each(list, load_bundle, &b);
+    return rc < 0 ? rc : b.total;
 }
 
 /* -------------------------------------------------------------------------
@@ -374,4 +391,133 @@ BIO *vtn_tls_bio_new(vtn_tls_io *io)
     if (b != NULL)
         BIO_set_data(b, io);
     return b;
+}
+
+void vtn_tls_io_begin(vtn_tls_io *io, const char *in, size_t n, vtn_buf *wire)
+{
+    io->in = in;
+    io->in_len = n;
+    io->wire = wire;
+    io->wire_rc = 0;
+    ERR_clear_error(); /* the queue is per thread and shared by every connection */
+}
+
+void vtn_tls_io_end(vtn_tls_io *io)
+{
+    io->in = NULL;
+    io->in_len = 0;
+    io->wire = NULL;
+}
+
+/* -------------------------------------------------------------------------
+ * The engines' SSL_CTX and connections
+ * ---------------------------------------------------------------------- */
+
+void vtn_tls_slot_init(vtn_tls_slot *s)
+{
+    pthread_mutex_init(&s->lock, NULL);
+    s->ssl_ctx = NULL;
+    s->generation = 0;
+}
+
+void vtn_tls_slot_destroy(vtn_tls_slot *s)
+{
+    SSL_CTX_free(s->ssl_ctx);
+    s->ssl_ctx = NULL;
+    pthread_mutex_destroy(&s->lock);
+}
+
+void vtn_tls_slot_set(vtn_tls_slot *s, SSL_CTX *fresh)
+{
+    SSL_CTX *old;
+    pthread_mutex_lock(&s->lock);
+    old = s->ssl_ctx;
+    s->ssl_ctx = fresh;
+    s->generation++;
+    pthread_mutex_unlock(&s->lock);
+    SSL_CTX_free(old); /* freed for real when its last connection ends */
+}
+
+unsigned vtn_tls_slot_generation(vtn_tls_slot *s)
+{
+    unsigned g;
+    pthread_mutex_lock(&s->lock);
+    g = s->generation;
+    pthread_mutex_unlock(&s->lock);
+    return g;
+}
+
+SSL *vtn_tls_conn_new(vtn_tls_slot *s, vtn_tls_io *io)
+{
+    SSL *ssl;
+    BIO *bio;
+
+    pthread_mutex_lock(&s->lock);
+    ssl = SSL_new(s->ssl_ctx); /* takes its own reference on the SSL_CTX */
+    pthread_mutex_unlock(&s->lock);
+    bio = vtn_tls_bio_new(io);
+    if (ssl == NULL || bio == NULL) {
+        BIO_free(bio);
+        SSL_free(ssl);
+        ERR_clear_error();
+        return NULL;
+    }
+    SSL_set_bio(ssl, bio, bio); /* one BIO both ways; the SSL owns it now */
+    return ssl;
+}
+
+int vtn_tls_handshake(SSL *ssl, const vtn_tls_io *io, int *ssl_err)
+{
+    int r = SSL_do_handshake(ssl);
+    if (r == 1)
+        return 1;
+    *ssl_err = SSL_get_error(ssl, r);
+    return *ssl_err == SSL_ERROR_WANT_READ && io->wire_rc == 0 ? 0 : -1;
+}
+
+int vtn_tls_read_all(SSL *ssl, const vtn_tls_io *io, vtn_buf *plain, int *ssl_err)
+{
+    char tmp[16384]; /* one TLS record of plaintext at most */
+
+    for (;;) {
+        int r = SSL_read(ssl, tmp, sizeof(tmp));
+        if (r > 0) {
+            int rc = vtn_buf_append(plain, tmp, (size_t)r);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        *ssl_err = SSL_get_error(ssl, r);
+        if (*ssl_err == SSL_ERROR_WANT_READ && io->wire_rc == 0)
+            return 0;
+        if (*ssl_err == SSL_ERROR_ZERO_RETURN)
+            return VTN_TLS_CLOSED;
+        return -EPROTO;
+    }
+}
+
+int vtn_tls_write_all(SSL *ssl, const char *p, size_t n, int *ssl_err)
+{
+    while (n > 0) {
+        int chunk = n > INT_MAX ? INT_MAX : (int)n;
+        int r = SSL_write(ssl, p, chunk);
+        if (r <= 0) {
+            *ssl_err = SSL_get_error(ssl, r);
+            return -1;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int vtn_tls_close_notify(SSL *ssl, vtn_tls_io *io, vtn_buf *wire)
+{
+    int rc;
+    vtn_tls_io_begin(io, NULL, 0, wire);
+    SSL_shutdown(ssl); /* 0: our close_notify is out; we do not wait for theirs */
+    rc = io->wire_rc;
+    ERR_clear_error();
+    vtn_tls_io_end(io);
+    return rc;
 }
