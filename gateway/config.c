@@ -63,6 +63,10 @@ const vtn_cfg_item gw__config_items[] = {
      10000000,
      "sessions kept with VTN_TLS_RESUMPTION=cache, about 10 kB each (the VEN's certificate "
      "chain is kept with it); when full the oldest goes"},
+    {"VTN_TLS_TICKET_KEYS", "--tls-ticket-keys", VTN_CFG_STR, F(tls_ticket_keys), "", 0, 0,
+     "file of session ticket keys shared by every gateway, one per line as 160 hex digits "
+     "(openssl rand -hex 80), the first encrypts; empty = a random key per gateway process "
+     "(tickets then resume only where they were issued)"},
     {"VTN_PUSH_CERT", "--push-cert", VTN_CFG_STR, F(push_cert), "", 0, 0,
      "the VTN's client certificate:key for pushes to VENs (push mode), or one file holding "
      "both; RSA or ECC, or one of each comma-separated (the one the VEN's request allows is "

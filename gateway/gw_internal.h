@@ -102,6 +102,7 @@ typedef struct gw_config {
     long long tls_handshake_timeout_ms;
     char *tls_resumption;
     long long tls_session_cache;
+    char *tls_ticket_keys;
     /* TLS client for pushes to VENs (gateway/push_tls.h) */
     char *push_cert;
     char *push_ca;

@@ -194,14 +194,18 @@ static int server_identity_init(gw_server *s, const gw_config *cfg, char *err, s
         .handshake_timeout_ms = cfg->tls_handshake_timeout_ms,
         .resumption = cfg->tls_resumption,
         .session_cache_size = cfg->tls_session_cache,
+        .ticket_keys = cfg->tls_ticket_keys,
     };
     if ((rc = gw_tls_ctx_new(&ts, &s->tls_ctx, err, errlen)) != 0)
         return rc;
     GW_SET(s->metrics->tls_generation, gw_tls_ctx_generation(s->tls_ctx));
-    vtn_info("tls", "generation=%u protocols=%s crl=%s handshake_timeout_ms=%lld resumption=%s",
+    vtn_info("tls",
+             "generation=%u protocols=%s crl=%s handshake_timeout_ms=%lld resumption=%s "
+             "ticket_keys=%s",
              gw_tls_ctx_generation(s->tls_ctx), ts.protocols,
              cfg->tls_crl && *cfg->tls_crl ? "on" : "off", cfg->tls_handshake_timeout_ms,
-             ts.resumption && *ts.resumption ? ts.resumption : "tickets");
+             ts.resumption && *ts.resumption ? ts.resumption : "tickets",
+             ts.ticket_keys && *ts.ticket_keys ? "file" : "process");
     return 0;
 }
 

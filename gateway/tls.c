@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "tls_tickets.h"
 #include "vtn/log.h"
 #include "vtn/pki.h"
 #include "vtn/tlsconf.h"
@@ -27,7 +28,7 @@
 #define GW_TLS_ERRLEN 256
 
 struct gw_tls_ctx {
-    char *certs, *client_ca, *crl, *protocols; /* owned copies of the settings */
+    char *certs, *client_ca, *crl, *protocols, *ticket_keys; /* owned copies of the settings */
     long long handshake_timeout_ms;
     enum { GW_RESUME_TICKETS, GW_RESUME_CACHE, GW_RESUME_OFF } resumption;
     long session_cache_size;
@@ -321,14 +322,19 @@ static int load_crls(SSL_CTX *sc, const char *list, char *err, size_t errlen)
     return 0;
 }
 
-/* X509_V_OK, or the X509_V_ERR_* that refuses the certificate. */
+/* X509_V_OK, or the X509_V_ERR_* that refuses the certificate. issuer is
+ * the CA that verified leaf; NULL for a resumed session's certificate,
+ * verified when the session began: then the CA that issued it by name and
+ * key identifier. */
 static int crl_status(const gw_crl_set *set, X509 *leaf, X509 *issuer, time_t now)
 {
     const gw_crl *e = NULL;
     X509_REVOKED *rev;
 
     for (size_t i = 0; i < set->n && e == NULL; i++) {
-        if (set->crl[i].issuer == issuer || X509_cmp(set->crl[i].issuer, issuer) == 0)
+        X509 *ca = set->crl[i].issuer;
+        if (issuer != NULL ? ca == issuer || X509_cmp(ca, issuer) == 0
+                           : X509_check_issued(ca, leaf) == X509_V_OK)
             e = &set->crl[i];
     }
     if (e == NULL)
@@ -371,6 +377,52 @@ static int verify_chain_and_crl(X509_STORE_CTX *xs, void *arg)
     return verify_cb(0, xs);
 }
 
+/* A ticket resumes a session without the certificate checks. With ticket
+ * keys shared over gateways and reloads (VTN_TLS_TICKET_KEYS), a ticket can
+ * outlive its certificate's validity or be older than the CRL that revokes
+ * it, so a decrypted session resumes only if its certificate would still
+ * pass the time and revocation checks; otherwise the VEN gets the full
+ * handshake, which then refuses it with the reason. */
+static SSL_TICKET_RETURN ticket_check_cb(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
+                                         size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+    const gw_crl_set *set;
+    X509 *peer;
+    int e = X509_V_OK;
+
+    (void)keyname;
+    (void)keyname_len;
+    (void)arg;
+    switch (status) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW:
+        break;
+    case SSL_TICKET_EMPTY:
+    case SSL_TICKET_NO_DECRYPT:
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    default:
+        return SSL_TICKET_RETURN_ABORT;
+    }
+    peer = SSL_SESSION_get0_peer(ss);
+    set = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(s), crl_set_index);
+    if (peer == NULL)
+        e = X509_V_ERR_UNSPECIFIED;
+    else if (X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0)
+        e = X509_V_ERR_CERT_HAS_EXPIRED;
+    else if (set != NULL)
+        e = crl_status(set, peer, NULL, time(NULL));
+    if (e != X509_V_OK) {
+        char subj[128] = "?";
+        if (peer != NULL)
+            X509_NAME_oneline(X509_get_subject_name(peer), subj, sizeof(subj));
+        vtn_tls_sanitize(subj);
+        vtn_debug("tls_ticket_refused", "reason=\"%s\" subject=\"%s\"",
+                  X509_verify_cert_error_string(e), subj);
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+    return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+}
+
 /* Builds a complete SSL_CTX from the settings; NULL with err set. */
 static SSL_CTX *build_ssl_ctx(const gw_tls_ctx *c, int *rc_out, char *err, size_t errlen)
 {
@@ -408,6 +460,15 @@ static SSL_CTX *build_ssl_ctx(const gw_tls_ctx *c, int *rc_out, char *err, size_
         SSL_CTX_clear_options(sc, SSL_OP_NO_TICKET);
         SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_num_tickets(sc, 1);
+        if (SSL_CTX_set_session_ticket_cb(sc, NULL, ticket_check_cb, NULL) != 1) {
+            vtn_pki_errstr(err, errlen, "session ticket callback");
+            goto out;
+        }
+        /* without a key file OpenSSL makes a random key for this SSL_CTX */
+        if (!empty(c->ticket_keys) &&
+            (rc = gw__tls_ticket_keys_load(sc, c->ticket_keys, err, errlen)) < 0)
+            goto out;
+        rc = -EINVAL;
         break;
     case GW_RESUME_CACHE:
         /* full: OpenSSL drops the oldest session; expired ones go every
@@ -489,6 +550,7 @@ void gw_tls_ctx_free(gw_tls_ctx **pc)
     free(c->client_ca);
     free(c->crl);
     free(c->protocols);
+    free(c->ticket_keys);
     free(c);
     *pc = NULL;
 }
@@ -512,7 +574,8 @@ int gw_tls_ctx_new(const gw_tls_settings *s, gw_tls_ctx **out, char *err, size_t
         return -ENOMEM;
     vtn_tls_slot_init(&c->slot);
     if (dup_setting(&c->certs, s->certs) < 0 || dup_setting(&c->client_ca, s->client_ca) < 0 ||
-        dup_setting(&c->crl, s->crl) < 0 || dup_setting(&c->protocols, s->protocols) < 0) {
+        dup_setting(&c->crl, s->crl) < 0 || dup_setting(&c->protocols, s->protocols) < 0 ||
+        dup_setting(&c->ticket_keys, s->ticket_keys) < 0) {
         gw_tls_ctx_free(&c);
         return -ENOMEM;
     }
@@ -526,6 +589,12 @@ int gw_tls_ctx_new(const gw_tls_settings *s, gw_tls_ctx **out, char *err, size_t
         c->resumption = GW_RESUME_OFF;
     } else {
         snprintf(err, errlen, "VTN_TLS_RESUMPTION: \"%s\" (use tickets, cache or off)",
+                 s->resumption);
+        gw_tls_ctx_free(&c);
+        return -EINVAL;
+    }
+    if (c->resumption != GW_RESUME_TICKETS && !empty(c->ticket_keys)) {
+        snprintf(err, errlen, "VTN_TLS_TICKET_KEYS is set, but VTN_TLS_RESUMPTION is %s",
                  s->resumption);
         gw_tls_ctx_free(&c);
         return -EINVAL;

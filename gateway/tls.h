@@ -47,6 +47,12 @@ typedef struct gw_tls_settings {
      * more. "off": no resumption. */
     const char *resumption;
     long long session_cache_size; /* VTN_TLS_SESSION_CACHE; <= 0 = 10,000 */
+    /* VTN_TLS_TICKET_KEYS: a file of ticket keys shared by every gateway
+     * (format in tls_tickets.c), so any gateway resumes any ticket, also
+     * after a restart or a reload; NULL/"" = a random key per SSL_CTX. Only
+     * with tickets. Either way a ticket resumes only while its certificate
+     * is unexpired and not revoked by the current CRLs. */
+    const char *ticket_keys;
 } gw_tls_settings;
 
 typedef struct gw_tls_ctx gw_tls_ctx;

@@ -285,6 +285,39 @@ def main():
                 eq(b.http.connects, conns, "B's connections (the keep-alive one survived the reload)")
                 check(attempt(port, tls12_context(pki, ven_a)).ok, "A after the reload")
 
+            def shared_ticket_keys():
+                keys = os.path.join(st.tmpdir, "ticket-keys")
+                with open(keys, "w") as f:
+                    f.write("# shared by the gateways\n%s\n" % os.urandom(80).hex())
+                os.chmod(keys, 0o600)
+                env = dict(pki.gateway_env(), VTN_TLS_TICKET_KEYS=keys)
+                g1 = st.start_gateway(env=env, wait=False)
+                g2 = st.start_gateway(env=env, wait=False)
+                g3 = st.start_gateway(env=pki.gateway_env(), wait=False)  # a key of its own
+                for g in (g1, g2, g3):
+                    st.wait_ops(g, need_ready=False)
+                check(any("ticket_keys=file" in ln for ln in log_lines(g1, "tls")),
+                      "start-up line lacks ticket_keys=file")
+                ven = pki.issue("ven-tickets")
+                ctx = tls12_context(pki, ven)
+                first = attempt(g1.ports["oadr"], ctx)
+                check(first.ok and first.session is not None, "first connection: %r" % first)
+                o = attempt(g2.ports["oadr"], ctx, session=first.session)
+                check(o.ok and o.session_reused, "g1's ticket not resumed on g2: %r" % o)
+                eq(metric_sum(st.metrics(g2), "vtn_gateway_tls_resumed_total"), 1.0,
+                   "resumed handshakes on g2")
+                o = attempt(g3.ports["oadr"], ctx, session=first.session)
+                check(o.ok and not o.session_reused, "g1's ticket resumed on g3 (own key): %r" % o)
+                # keys survive a reload, so revocation is checked on resumption
+                pki.revoke(ven)
+                os.kill(g2.pid, signal.SIGHUP)
+                wait_for("g2 generation 2",
+                         lambda: metric_sum(st.metrics(g2), "vtn_gateway_tls_config_generation") == 2.0)
+                o = attempt(g2.ports["oadr"], ctx, session=first.session)
+                refused(o, "a revoked VEN's ticket after the reload")
+                check(not o.session_reused, "a revoked VEN's session resumed: %r" % o)
+                reason_logged(r"certificate revoked .*CN=ven-tickets", proc=g2)
+
             def failed_reload_keeps_config():
                 good = open(pki.crl_ecc, "rb").read()
                 tmp = pki.crl_ecc + ".tmp"
@@ -350,6 +383,8 @@ def main():
                            sighup_reload_with_crl)
                 checks.run("a failed reload keeps the old configuration", failed_reload_keeps_config)
                 state["b"].close()
+            checks.run("ticket keys from a file: any gateway resumes, revoked VENs do not",
+                       shared_ticket_keys)
             # last: it spends the log budget the checks above read reasons from
             checks.run("failed handshake logs are rate-limited", failure_logs_rate_limited)
             checks.run("start-up errors name the setting and file", startup_errors_name_the_file)

@@ -14,12 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "tls.h"
@@ -690,6 +692,146 @@ static void reconnecting_ven_resumes_from_the_session_cache(void **state)
     gw_tls_ctx_free(&ctx);
 }
 
+/* Writes n fresh ticket keys (160 hex digits each) to file, first line
+ * first; keys[i] (161 bytes each) receives them for reuse. */
+static void write_ticket_keys(const char *file, char keys[][161], size_t n, int fresh)
+{
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("# ticket keys for the test\n\n", f);
+    for (size_t i = 0; i < n; i++) {
+        if (fresh) {
+            unsigned char raw[80];
+            assert_int_equal(RAND_bytes(raw, sizeof(raw)), 1);
+            for (size_t j = 0; j < sizeof(raw); j++)
+                snprintf(keys[i] + 2 * j, 3, "%02x", raw[j]);
+        }
+        fprintf(f, "%s\n", keys[i]);
+    }
+    fclose(f);
+    assert_int_equal(chmod(file, 0600), 0); /* else the gateway warns */
+}
+
+static gw_tls_ctx *ctx_keys(const char *keys, const char *crl)
+{
+    char err[512];
+    gw_tls_ctx *ctx = NULL;
+    gw_tls_settings st = {.certs = P.certs_both,
+                          .client_ca = P.ca_pem,
+                          .crl = crl,
+                          .protocols = "TLSv1.2,TLSv1.3",
+                          .ticket_keys = keys};
+    int rc = gw_tls_ctx_new(&st, &ctx, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("gw_tls_ctx_new: %d %s", rc, err);
+    return ctx;
+}
+
+static void ticket_keys_from_a_file_resume_on_every_gateway(void **state)
+{
+    (void)state;
+    char file[300], rotated[300], keys[2][161];
+    int resumed;
+    path(file, "ticket-keys");
+    path(rotated, "ticket-keys-rotated");
+    write_ticket_keys(file, keys, 1, 1);
+
+    gw_tls_ctx *a = ctx_keys(file, NULL), *b = ctx_keys(file, NULL), *own = ctx_keys(NULL, NULL);
+    for (size_t i = 0; i < 2; i++) {
+        /* a ticket from gateway a resumes on gateway b, not on one with its own key */
+        SSL_SESSION *first = connect_for_session(a, versions[i], NULL, &resumed);
+        SSL_SESSION *again = connect_for_session(b, versions[i], first, &resumed);
+        assert_true(resumed);
+        SSL_SESSION *elsewhere = connect_for_session(own, versions[i], first, &resumed);
+        assert_false(resumed);
+        SSL_SESSION_free(first);
+        SSL_SESSION_free(again);
+        SSL_SESSION_free(elsewhere);
+    }
+    /* and after a reload, since the keys come from the file again */
+    SSL_SESSION *before = connect_for_session(a, TLS1_2_VERSION, NULL, &resumed);
+    char err[512];
+    assert_int_equal(gw_tls_ctx_reload(a, err, sizeof(err)), 0);
+    SSL_SESSION *after = connect_for_session(a, TLS1_2_VERSION, before, &resumed);
+    assert_true(resumed);
+    SSL_SESSION_free(after);
+
+    /* rotation: a new key first, the old one second; old tickets still
+     * resume, new tickets are under the new key, which the old gateway
+     * does not have */
+    memcpy(keys[1], keys[0], sizeof(keys[0]));
+    {
+        unsigned char raw[80];
+        assert_int_equal(RAND_bytes(raw, sizeof(raw)), 1);
+        for (size_t j = 0; j < sizeof(raw); j++)
+            snprintf(keys[0] + 2 * j, 3, "%02x", raw[j]);
+    }
+    write_ticket_keys(rotated, keys, 2, 0);
+    gw_tls_ctx *r = ctx_keys(rotated, NULL);
+    SSL_SESSION *renewed = connect_for_session(r, TLS1_2_VERSION, before, &resumed);
+    assert_true(resumed);
+    SSL_SESSION *fresh = connect_for_session(r, TLS1_2_VERSION, NULL, &resumed);
+    SSL_SESSION *back = connect_for_session(b, TLS1_2_VERSION, fresh, &resumed);
+    assert_false(resumed);
+    SSL_SESSION_free(before);
+    SSL_SESSION_free(renewed);
+    SSL_SESSION_free(fresh);
+    SSL_SESSION_free(back);
+    gw_tls_ctx_free(&a);
+    gw_tls_ctx_free(&b);
+    gw_tls_ctx_free(&own);
+    gw_tls_ctx_free(&r);
+}
+
+static void ticket_of_a_revoked_certificate_does_not_resume(void **state)
+{
+    (void)state;
+    char file[300], keys[1][161];
+    int resumed;
+    path(file, "ticket-keys-revocation");
+    write_ticket_keys(file, keys, 1, 1);
+
+    /* the session begins while the certificate is not on any CRL ... */
+    gw_tls_ctx *before = ctx_keys(file, NULL);
+    gw_tls_ctx *with_crl = ctx_keys(file, P.crl_pem);
+    for (size_t i = 0; i < 2; i++) {
+        client c;
+        server s;
+        client_init(&c, NULL, versions[i], versions[i], P.revoked_pem, P.revoked_key, NULL);
+        server_init(&s, before);
+        assert_true(handshake(&c, &s));
+        exchange(&c, &s, "ping", "pong");
+        SSL_shutdown(c.ssl);
+        SSL_SESSION *sess = SSL_get1_session(c.ssl);
+        server_free(&s);
+        client_free(&c);
+
+        /* ... a gateway with the same keys and the CRL that lists it takes
+         * the ticket (same keys) but not the session: the full handshake
+         * refuses the certificate */
+        client_init(&c, NULL, versions[i], versions[i], P.revoked_pem, P.revoked_key, sess);
+        server_init(&s, with_crl);
+        int client_ok = handshake(&c, &s);
+        assert_int_equal(s.rc, -EPROTO);
+        assert_false(client_ok && versions[i] == TLS1_2_VERSION);
+        assert_false(gw_tls_resumed(s.tls));
+        if (strstr(gw_tls_error(s.tls), "certificate revoked") == NULL)
+            fail_msg("error \"%s\" does not say revoked", gw_tls_error(s.tls));
+        server_free(&s);
+        client_free(&c);
+
+        /* a VEN that is not revoked resumes there */
+        SSL_SESSION *good = connect_for_session(before, versions[i], NULL, &resumed);
+        SSL_SESSION *again = connect_for_session(with_crl, versions[i], good, &resumed);
+        assert_true(resumed);
+        SSL_SESSION_free(good);
+        SSL_SESSION_free(again);
+        SSL_SESSION_free(sess);
+    }
+    gw_tls_ctx_free(&before);
+    gw_tls_ctx_free(&with_crl);
+}
+
 static void resumption_off_always_runs_the_full_handshake(void **state)
 {
     (void)state;
@@ -968,6 +1110,39 @@ static void configuration_errors_are_explained(void **state)
         assert_non_null(strstr(e, "VTN_TLS_RESUMPTION"));
         assert_non_null(strstr(e, "\"ids\""));
     }
+    {
+        /* ticket key files: missing, not a key, empty, with the cache */
+        char keys[300], bad[300], none[300], e[512];
+        FILE *f;
+        path(keys, "missing-ticket-keys");
+        path(bad, "bad-ticket-keys");
+        path(none, "empty-ticket-keys");
+        assert_non_null(f = fopen(bad, "w"));
+        fputs("# comment\n0123456789abcdef\n", f);
+        fclose(f);
+        assert_non_null(f = fopen(none, "w"));
+        fputs("# nothing but a comment\n", f);
+        fclose(f);
+        const char *files[] = {keys, bad, none};
+        const char *why[] = {"No such file", "line 2 is not a key", "no key"};
+        for (size_t i = 0; i < 3; i++) {
+            gw_tls_settings st = {
+                .certs = P.certs_both, .client_ca = P.ca_pem, .ticket_keys = files[i]};
+            gw_tls_ctx *x = (gw_tls_ctx *)1;
+            assert_int_equal(gw_tls_ctx_new(&st, &x, e, sizeof(e)), -EINVAL);
+            assert_null(x);
+            if (strstr(e, "VTN_TLS_TICKET_KEYS") == NULL || strstr(e, files[i]) == NULL ||
+                strstr(e, why[i]) == NULL)
+                fail_msg("error \"%s\" does not name the file or say \"%s\"", e, why[i]);
+        }
+        gw_tls_settings st = {.certs = P.certs_both,
+                              .client_ca = P.ca_pem,
+                              .resumption = "cache",
+                              .ticket_keys = bad};
+        gw_tls_ctx *x = (gw_tls_ctx *)1;
+        assert_int_equal(gw_tls_ctx_new(&st, &x, e, sizeof(e)), -EINVAL);
+        assert_non_null(strstr(e, "VTN_TLS_RESUMPTION is cache"));
+    }
 
     /* several bundles and CRLs in comma lists are fine, and so is spacing */
     char cas[1300], crls[1300];
@@ -1002,6 +1177,8 @@ int main(void)
         cmocka_unit_test(reconnecting_ven_resumes_from_a_ticket),
         cmocka_unit_test(reconnecting_ven_resumes_from_the_session_cache),
         cmocka_unit_test(resumption_off_always_runs_the_full_handshake),
+        cmocka_unit_test(ticket_keys_from_a_file_resume_on_every_gateway),
+        cmocka_unit_test(ticket_of_a_revoked_certificate_does_not_resume),
         cmocka_unit_test(reload_serves_the_new_certificate_and_keeps_open_connections),
         cmocka_unit_test(failed_reload_keeps_the_old_configuration),
         cmocka_unit_test(close_notify_both_ways),
