@@ -187,8 +187,9 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
  * Context
  * ---------------------------------------------------------------------- */
 
-static SSL_CTX *build_ssl_ctx(const gw_push_tls_ctx *c, int *rc_out, char *err, size_t errlen)
+static SSL_CTX *build_ssl_ctx(const void *arg, int *rc_out, char *err, size_t errlen)
 {
+    const gw_push_tls_ctx *c = arg;
     SSL_CTX *sc = NULL;
     int minv, maxv, n, rc = -EINVAL;
 
@@ -256,12 +257,6 @@ out:
     return sc;
 }
 
-static int dup_setting(char **dst, const char *src)
-{
-    *dst = strdup(src != NULL ? src : "");
-    return *dst != NULL ? 0 : -ENOMEM;
-}
-
 void gw_push_tls_ctx_free(gw_push_tls_ctx **pc)
 {
     gw_push_tls_ctx *c;
@@ -280,7 +275,6 @@ int gw_push_tls_ctx_new(const gw_push_tls_settings *s, gw_push_tls_ctx **out, ch
                         size_t errlen)
 {
     gw_push_tls_ctx *c;
-    SSL_CTX *sc;
     int rc;
 
     *out = NULL;
@@ -295,34 +289,24 @@ int gw_push_tls_ctx_new(const gw_push_tls_settings *s, gw_push_tls_ctx **out, ch
     if (c == NULL)
         return -ENOMEM;
     vtn_tls_slot_init(&c->slot);
-    if (dup_setting(&c->cert, s->cert) < 0 || dup_setting(&c->ca, s->ca) < 0 ||
-        dup_setting(&c->protocols, s->protocols) < 0) {
+    if (vtn_tls_dup_setting(&c->cert, s->cert) < 0 || vtn_tls_dup_setting(&c->ca, s->ca) < 0 ||
+        vtn_tls_dup_setting(&c->protocols, s->protocols) < 0) {
         gw_push_tls_ctx_free(&c);
         return -ENOMEM;
     }
     c->timeout_ms = s->timeout_ms > 0 ? s->timeout_ms : PUSH_DEFAULT_TIMEOUT_MS;
-    sc = build_ssl_ctx(c, &rc, err, errlen);
-    if (sc == NULL) {
+    rc = vtn_tls_slot_build(&c->slot, build_ssl_ctx, c, err, errlen); /* generation 1 */
+    if (rc < 0) {
         gw_push_tls_ctx_free(&c);
         return rc;
     }
-    vtn_tls_slot_set(&c->slot, sc); /* generation 1 */
     *out = c;
     return 0;
 }
 
 int gw_push_tls_ctx_reload(gw_push_tls_ctx *c, char *err, size_t errlen)
 {
-    SSL_CTX *fresh;
-    int rc;
-
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
-    fresh = build_ssl_ctx(c, &rc, err, errlen);
-    if (fresh == NULL)
-        return rc;
-    vtn_tls_slot_set(&c->slot, fresh);
-    return 0;
+    return vtn_tls_slot_build(&c->slot, build_ssl_ctx, c, err, errlen);
 }
 
 long long gw_push_tls_ctx_timeout_ms(const gw_push_tls_ctx *c)

@@ -424,8 +424,9 @@ static SSL_TICKET_RETURN ticket_check_cb(SSL *s, SSL_SESSION *ss, const unsigned
 }
 
 /* Builds a complete SSL_CTX from the settings; NULL with err set. */
-static SSL_CTX *build_ssl_ctx(const gw_tls_ctx *c, int *rc_out, char *err, size_t errlen)
+static SSL_CTX *build_ssl_ctx(const void *arg, int *rc_out, char *err, size_t errlen)
 {
+    const gw_tls_ctx *c = arg;
     SSL_CTX *sc = NULL;
     int minv, maxv, n, rc = -EINVAL;
 
@@ -533,12 +534,6 @@ out:
  * Context
  * ---------------------------------------------------------------------- */
 
-static int dup_setting(char **dst, const char *src)
-{
-    *dst = strdup(src != NULL ? src : "");
-    return *dst != NULL ? 0 : -ENOMEM;
-}
-
 void gw_tls_ctx_free(gw_tls_ctx **pc)
 {
     gw_tls_ctx *c;
@@ -558,7 +553,6 @@ void gw_tls_ctx_free(gw_tls_ctx **pc)
 int gw_tls_ctx_new(const gw_tls_settings *s, gw_tls_ctx **out, char *err, size_t errlen)
 {
     gw_tls_ctx *c;
-    SSL_CTX *sc;
     int rc;
 
     *out = NULL;
@@ -573,9 +567,11 @@ int gw_tls_ctx_new(const gw_tls_settings *s, gw_tls_ctx **out, char *err, size_t
     if (c == NULL)
         return -ENOMEM;
     vtn_tls_slot_init(&c->slot);
-    if (dup_setting(&c->certs, s->certs) < 0 || dup_setting(&c->client_ca, s->client_ca) < 0 ||
-        dup_setting(&c->crl, s->crl) < 0 || dup_setting(&c->protocols, s->protocols) < 0 ||
-        dup_setting(&c->ticket_keys, s->ticket_keys) < 0) {
+    if (vtn_tls_dup_setting(&c->certs, s->certs) < 0 ||
+        vtn_tls_dup_setting(&c->client_ca, s->client_ca) < 0 ||
+        vtn_tls_dup_setting(&c->crl, s->crl) < 0 ||
+        vtn_tls_dup_setting(&c->protocols, s->protocols) < 0 ||
+        vtn_tls_dup_setting(&c->ticket_keys, s->ticket_keys) < 0) {
         gw_tls_ctx_free(&c);
         return -ENOMEM;
     }
@@ -602,28 +598,18 @@ int gw_tls_ctx_new(const gw_tls_settings *s, gw_tls_ctx **out, char *err, size_t
     c->session_cache_size = s->session_cache_size > 0 && s->session_cache_size <= LONG_MAX
                                 ? (long)s->session_cache_size
                                 : GW_TLS_DEFAULT_SESSION_CACHE;
-    sc = build_ssl_ctx(c, &rc, err, errlen);
-    if (sc == NULL) {
+    rc = vtn_tls_slot_build(&c->slot, build_ssl_ctx, c, err, errlen); /* generation 1 */
+    if (rc < 0) {
         gw_tls_ctx_free(&c);
         return rc;
     }
-    vtn_tls_slot_set(&c->slot, sc); /* generation 1 */
     *out = c;
     return 0;
 }
 
 int gw_tls_ctx_reload(gw_tls_ctx *c, char *err, size_t errlen)
 {
-    SSL_CTX *fresh;
-    int rc;
-
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
-    fresh = build_ssl_ctx(c, &rc, err, errlen);
-    if (fresh == NULL)
-        return rc;
-    vtn_tls_slot_set(&c->slot, fresh);
-    return 0;
+    return vtn_tls_slot_build(&c->slot, build_ssl_ctx, c, err, errlen);
 }
 
 long long gw_tls_ctx_handshake_timeout_ms(const gw_tls_ctx *c)

@@ -438,6 +438,27 @@ void vtn_tls_slot_set(vtn_tls_slot *s, SSL_CTX *fresh)
     SSL_CTX_free(old); /* freed for real when its last connection ends */
 }
 
+int vtn_tls_dup_setting(char **dst, const char *src)
+{
+    *dst = strdup(src != NULL ? src : "");
+    return *dst != NULL ? 0 : -ENOMEM;
+}
+
+int vtn_tls_slot_build(vtn_tls_slot *s, vtn_tls_ctx_builder *build, const void *arg, char *err,
+                       size_t errlen)
+{
+    SSL_CTX *fresh;
+    int rc = -EINVAL;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    fresh = build(arg, &rc, err, errlen);
+    if (fresh == NULL)
+        return rc < 0 ? rc : -EINVAL;
+    vtn_tls_slot_set(s, fresh);
+    return 0;
+}
+
 unsigned vtn_tls_slot_generation(vtn_tls_slot *s)
 {
     unsigned g;

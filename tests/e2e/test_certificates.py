@@ -112,7 +112,7 @@ def main():
         return 1
     install_signal_handlers()
     checks = Checks("e2e.certificates")
-    try:
+    with checks.processes():
         with Stack(cfg, name="e2e-certificates") as st:
             tmp = st.tmpdir
             ca_dir = os.path.join(tmp, "ca")
@@ -482,11 +482,7 @@ def main():
                 checks.run("private keys in no log and not in Redis", no_key_kept)
             api.close()
             red.close()
-            if checks.failed:
-                st.failed = True
-    except AssertionError as e:  # raised by Stack when a process misbehaved
-        checks.failed.append("processes")
-        print("FAIL processes: %s" % e, flush=True)
+            checks.keep_logs_on_failure(st)
     return checks.summary()
 
 

@@ -27,7 +27,7 @@ def main():
     cfg.require("gateway", "worker", "redis_server", "schema")
     install_signal_handlers()
     checks = Checks("e2e.http")
-    try:
+    with checks.processes():
         with Stack(cfg, name="e2e-http") as st:
             v = Validator(cfg.schema, workdir=st.tmpdir)
             gw = st.start_basic(workers=1, gateway_env={"VTN_MAX_BODY_BYTES": str(MAX_BODY),
@@ -257,11 +257,7 @@ def main():
                              ("ops endpoints", ops_endpoints),
                              ("empty connection", idle_connection_survives_worker_round_trips)]:
                 checks.run(name, fn)
-            if checks.failed:
-                st.failed = True
-    except AssertionError as e:  # raised by Stack when a process misbehaved
-        checks.failed.append("processes")
-        print("FAIL processes: %s" % e, flush=True)
+            checks.keep_logs_on_failure(st)
     return checks.summary()
 
 

@@ -25,7 +25,7 @@ def main():
     cfg.require("gateway", "worker", "redis_server", "schema")
     install_signal_handlers()
     checks = Checks("e2e.lifecycle")
-    try:
+    with checks.processes():
         with Stack(cfg, name="e2e-lifecycle") as st:
             v = Validator(cfg.schema, workdir=st.tmpdir)
             gw = st.start_basic(workers=2)
@@ -210,11 +210,7 @@ def main():
             checks.run("provisioned policy, provisioning and DELETE", provisioned_policy)
             ven.close()
             api.close()
-            if checks.failed:
-                st.failed = True
-    except AssertionError as e:  # raised by Stack when a process misbehaved
-        checks.failed.append("processes")
-        print("FAIL processes: %s" % e, flush=True)
+            checks.keep_logs_on_failure(st)
     return checks.summary()
 
 

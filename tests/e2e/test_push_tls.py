@@ -126,7 +126,7 @@ def main():
     vtnctl = find_vtnctl(a.vtnctl, cfg.gateway)
     install_signal_handlers()
     checks = Checks("e2e.push_tls")
-    try:
+    with checks.processes():
         with Stack(cfg, name="e2e-push-tls") as st:
             pki = Pki(vtnctl, os.path.join(st.tmpdir, "pki"))
             vtn_ca = os.path.join(pki.ca_ecc, "ca.pem")  # the VTN's CA: issues its push certificate
@@ -297,11 +297,7 @@ def main():
             checks.run("nothing listening: exit 1, reason", nothing_listening)
             checks.run("usage and configuration errors: exit 2", usage_and_config_errors)
             checks.run("the gateway loads the push files at start and on SIGHUP", gateway_loads_and_reloads_push_files)
-            if checks.failed:
-                st.failed = True
-    except AssertionError as e:  # raised by Stack when a process misbehaved
-        checks.failed.append("processes")
-        print("FAIL processes: %s" % e, flush=True)
+            checks.keep_logs_on_failure(st)
     return checks.summary()
 
 

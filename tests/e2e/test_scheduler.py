@@ -42,7 +42,7 @@ def main():
     install_signal_handlers()
     checks = Checks("e2e.scheduler")
     env = {"VTN_SCHEDULER_LEASE": "%dms" % LEASE_MS, "VTN_SCHEDULER_TICK": "%dms" % TICK_MS}
-    try:
+    with checks.processes():
         with Stack(cfg, name="e2e-scheduler") as st:
             st.start_redis()
             a = st.start_scheduler(env=env)
@@ -106,11 +106,7 @@ def main():
             checks.run("the leader prunes expired gateway adverts only", prunes_expired_adverts)
             checks.run("a clean stop hands leadership over at once", clean_stop_hands_over)
             checks.run("a crash hands leadership over within the lease", crash_hands_over_after_lease)
-            if checks.failed:
-                st.failed = True
-    except AssertionError as e:
-        checks.failed.append("processes")
-        print("FAIL processes: %s" % e, flush=True)
+            checks.keep_logs_on_failure(st)
     return checks.summary()
 
 

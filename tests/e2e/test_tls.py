@@ -58,7 +58,7 @@ def main():
     vtnctl = find_vtnctl(a.vtnctl, cfg.gateway)
     install_signal_handlers()
     checks = Checks("e2e.tls")
-    try:
+    with checks.processes():
         with Stack(cfg, name="e2e-tls") as st:
             v = Validator(cfg.schema, workdir=st.tmpdir)
             pki = Pki(vtnctl, os.path.join(st.tmpdir, "pki"))
@@ -389,11 +389,7 @@ def main():
             checks.run("failed handshake logs are rate-limited", failure_logs_rate_limited)
             checks.run("start-up errors name the setting and file", startup_errors_name_the_file)
             api.close()
-            if checks.failed:
-                st.failed = True
-    except AssertionError as e:  # raised by Stack when a process misbehaved
-        checks.failed.append("processes")
-        print("FAIL processes: %s" % e, flush=True)
+            checks.keep_logs_on_failure(st)
     return checks.summary()
 
 

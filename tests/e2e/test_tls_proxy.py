@@ -141,7 +141,7 @@ def main():
     vtnctl = find_vtnctl(a.vtnctl, cfg.gateway)
     install_signal_handlers()
     checks = Checks("e2e.tls_proxy")
-    try:
+    with checks.processes():
         with Stack(cfg, name="e2e-tls-proxy") as st:
             v = Validator(cfg.schema, workdir=st.tmpdir)
             pki = Pki(vtnctl, os.path.join(st.tmpdir, "pki"))
@@ -256,11 +256,7 @@ def main():
                 checks.run("a proxy must send one valid identity", proxy_without_identity)
             checks.run("nginx refuses a missing or revoked client certificate", nginx_refuses_bad_clients)
             api.close()
-            if checks.failed:
-                st.failed = True
-    except AssertionError as e:  # raised by Stack when a process misbehaved
-        checks.failed.append("processes")
-        print("FAIL processes: %s" % e, flush=True)
+            checks.keep_logs_on_failure(st)
     return checks.summary()
 
 

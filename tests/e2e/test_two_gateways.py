@@ -22,7 +22,7 @@ def main():
     cfg.require("gateway", "worker", "redis_server", "schema")
     install_signal_handlers()
     checks = Checks("e2e.two_gateways")
-    try:
+    with checks.processes():
         with Stack(cfg, name="e2e-two-gateways") as st:
             v = Validator(cfg.schema, workdir=st.tmpdir)
             st.start_redis()
@@ -109,11 +109,7 @@ def main():
             checks.run("a gateway started later gets workers", late_gateway_gets_workers)
             checks.run("a killed gateway leaves the others serving", killed_gateway)
             ven2.close()
-            if checks.failed:
-                st.failed = True
-    except AssertionError as e:  # raised by Stack when a process misbehaved
-        checks.failed.append("processes")
-        print("FAIL processes: %s" % e, flush=True)
+            checks.keep_logs_on_failure(st)
     return checks.summary()
 
 

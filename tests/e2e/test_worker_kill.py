@@ -42,7 +42,7 @@ def main():
     cfg.require("gateway", "worker", "redis_server", "schema")
     install_signal_handlers()
     checks = Checks("e2e.worker_kill")
-    try:
+    with checks.processes():
         with Stack(cfg, name="e2e-worker-kill") as st:
             v = Validator(cfg.schema, workdir=st.tmpdir)
             gw = st.start_basic(workers=2)
@@ -174,11 +174,7 @@ def main():
             checks.run("no request lost or hung", nothing_lost)
             checks.run("pool still serves after the kill", pool_still_serves)
             checks.run("a new worker serves", new_worker_serves)
-            if checks.failed:
-                st.failed = True
-    except AssertionError as e:  # raised by Stack when a process misbehaved
-        checks.failed.append("processes")
-        print("FAIL processes: %s" % e, flush=True)
+            checks.keep_logs_on_failure(st)
     return checks.summary()
 
 

@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "push_tls.h"
+#include "testpki.h"
 #include "tls.h"
 #include "vtn/buf.h"
 #include "vtn/fingerprint.h"
@@ -86,48 +87,21 @@ static void issue(const char *cert_path, const char *key_path, const char *cn, v
                   X509 *ca, EVP_PKEY *ca_key, const char *san, time_t nb, time_t na,
                   char fp[VTN_FINGERPRINT_SIZE])
 {
-    char err[256], ignored[VTN_FINGERPRINT_SIZE];
-    EVP_PKEY *k = vtn_pki_keygen(kt);
-    assert_non_null(k);
-    vtn_cert_spec spec = {.cn = cn, .key = k, .days = 30, .san = san};
-    spec.not_before = nb;
-    spec.not_after = na;
-    X509 *x = vtn_pki_issue(&spec, ca, ca_key, err, sizeof(err));
-    if (x == NULL)
-        fail_msg("issue %s: %s", cn, err);
-    assert_int_equal(vtn_pki_write_cert(cert_path, x, 0), 0);
-    assert_int_equal(vtn_pki_write_key(key_path, k, 0), 0);
+    char ignored[VTN_FINGERPRINT_SIZE];
+    X509 *x = testpki_leaf(cert_path, key_path, cn, kt, ca, ca_key, san, nb, na, 0);
     assert_int_equal(vtn_fingerprint_x509(x, fp != NULL ? fp : ignored), 0);
     X509_free(x);
-    EVP_PKEY_free(k);
-}
-
-static X509 *make_ca(const char *pem, const char *cn, EVP_PKEY **key_out)
-{
-    char err[256];
-    EVP_PKEY *k = vtn_pki_keygen(VTN_KEY_EC);
-    assert_non_null(k);
-    vtn_cert_spec spec = {.cn = cn, .key = k, .is_ca = 1, .days = 365};
-    X509 *x = vtn_pki_issue(&spec, NULL, k, err, sizeof(err));
-    if (x == NULL)
-        fail_msg("CA %s: %s", cn, err);
-    assert_int_equal(vtn_pki_write_cert(pem, x, 0), 0);
-    *key_out = k;
-    return x;
 }
 
 static int setup_pki(void **state)
 {
     (void)state;
-    const char *tmp = getenv("TMPDIR");
     const char *san = "DNS:localhost,IP:127.0.0.1";
     time_t now = time(NULL);
     EVP_PKEY *vtn_k, *ven_k, *other_k;
     char both[40000];
 
-    snprintf(P.dir, sizeof(P.dir), "%s/vtn-test-push-XXXXXX", tmp != NULL ? tmp : "/tmp");
-    if (mkdtemp(P.dir) == NULL)
-        return -1;
+    testpki_mkdtemp(P.dir, sizeof(P.dir), "vtn-test-push");
     path(P.vtn_ca, "vtn-ca.pem");
     path(P.vtn_ec, "vtn-ec.pem");
     path(P.vtn_ec_key, "vtn-ec.key");
@@ -147,9 +121,9 @@ static int setup_pki(void **state)
     path(P.not_pem, "not-pem.txt");
     path(P.switch_ca, "switch-ca.pem");
 
-    X509 *vtn_ca = make_ca(P.vtn_ca, "VTN push CA", &vtn_k);
-    X509 *ven_ca = make_ca(P.ven_ca, "VEN server CA", &ven_k);
-    X509 *other_ca = make_ca(P.other_ca, "some other CA", &other_k);
+    X509 *vtn_ca = testpki_ca(P.vtn_ca, "VTN push CA", &vtn_k);
+    X509 *ven_ca = testpki_ca(P.ven_ca, "VEN server CA", &ven_k);
+    X509 *other_ca = testpki_ca(P.other_ca, "some other CA", &other_k);
     issue(P.vtn_ec, P.vtn_ec_key, "vtn-push-ecc", VTN_KEY_EC, vtn_ca, vtn_k, NULL, 0, 0,
           P.fp_vtn_ec);
     issue(P.vtn_rsa, P.vtn_rsa_key, "vtn-push-rsa", VTN_KEY_RSA, vtn_ca, vtn_k, NULL, 0, 0,
@@ -175,18 +149,7 @@ static int setup_pki(void **state)
 static int teardown_pki(void **state)
 {
     (void)state;
-    DIR *d = opendir(P.dir);
-    struct dirent *e;
-    char p[600];
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", P.dir, e->d_name);
-        unlink(p);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(P.dir);
+    testpki_rmdir(P.dir);
     return 0;
 }
 

@@ -24,6 +24,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "testpki.h"
 #include "tls.h"
 #include "vtn/buf.h"
 #include "vtn/fingerprint.h"
@@ -51,51 +52,22 @@ static void path(char *out, const char *name)
     snprintf(out, 300, "%s/%s", P.dir, name);
 }
 
-/* Issues a leaf certificate signed by ca/ca_key and writes cert and key. */
+/* Issues a leaf certificate for localhost signed by ca/ca_key. */
 static X509 *issue(const char *cert_path, const char *key_path, const char *cn, vtn_key_type kt,
                    X509 *ca, EVP_PKEY *ca_key, time_t not_before, time_t not_after, int overwrite)
 {
-    char err[256];
-    EVP_PKEY *k = vtn_pki_keygen(kt);
-    assert_non_null(k);
-    vtn_cert_spec spec = {.cn = cn, .key = k, .days = 30};
-    spec.not_before = not_before;
-    spec.not_after = not_after;
-    spec.san = "DNS:localhost,IP:127.0.0.1";
-    X509 *x = vtn_pki_issue(&spec, ca, ca_key, err, sizeof(err));
-    if (x == NULL)
-        fail_msg("issue %s: %s", cn, err);
-    assert_int_equal(vtn_pki_write_cert(cert_path, x, overwrite), 0);
-    assert_int_equal(vtn_pki_write_key(key_path, k, overwrite), 0);
-    EVP_PKEY_free(k);
-    return x;
-}
-
-static X509 *make_ca(const char *pem, const char *cn, EVP_PKEY **key_out)
-{
-    char err[256];
-    EVP_PKEY *k = vtn_pki_keygen(VTN_KEY_EC);
-    assert_non_null(k);
-    vtn_cert_spec spec = {.cn = cn, .key = k, .is_ca = 1, .days = 365};
-    X509 *x = vtn_pki_issue(&spec, NULL, k, err, sizeof(err));
-    if (x == NULL)
-        fail_msg("CA %s: %s", cn, err);
-    assert_int_equal(vtn_pki_write_cert(pem, x, 0), 0);
-    *key_out = k;
-    return x;
+    return testpki_leaf(cert_path, key_path, cn, kt, ca, ca_key, "DNS:localhost,IP:127.0.0.1",
+                        not_before, not_after, overwrite);
 }
 
 static int setup_pki(void **state)
 {
     (void)state;
-    const char *tmp = getenv("TMPDIR");
     char err[256], serial[80];
     time_t now = time(NULL);
     EVP_PKEY *other_key;
 
-    snprintf(P.dir, sizeof(P.dir), "%s/vtn-test-tls-XXXXXX", tmp != NULL ? tmp : "/tmp");
-    if (mkdtemp(P.dir) == NULL)
-        return -1;
+    testpki_mkdtemp(P.dir, sizeof(P.dir), "vtn-test-tls");
     path(P.ca_pem, "ca.pem");
     path(P.other_ca_pem, "other-ca.pem");
     path(P.crl_pem, "crl.pem");
@@ -117,8 +89,8 @@ static int setup_pki(void **state)
     snprintf(P.certs_both, sizeof(P.certs_both), "%s:%s, %s:%s", P.srv_rsa, P.srv_rsa_key, P.srv_ec,
              P.srv_ec_key);
 
-    P.ca = make_ca(P.ca_pem, "openvtn test client CA", &P.ca_key);
-    X509 *other_ca = make_ca(P.other_ca_pem, "some other CA", &other_key);
+    P.ca = testpki_ca(P.ca_pem, "openvtn test client CA", &P.ca_key);
+    X509 *other_ca = testpki_ca(P.other_ca_pem, "some other CA", &other_key);
 
     X509_free(issue(P.srv_ec, P.srv_ec_key, "localhost", VTN_KEY_EC, P.ca, P.ca_key, 0, 0, 0));
     X509_free(issue(P.srv_rsa, P.srv_rsa_key, "localhost", VTN_KEY_RSA, P.ca, P.ca_key, 0, 0, 0));
@@ -149,18 +121,7 @@ static int setup_pki(void **state)
 static int teardown_pki(void **state)
 {
     (void)state;
-    DIR *d = opendir(P.dir);
-    struct dirent *e;
-    char p[600];
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", P.dir, e->d_name);
-        unlink(p);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(P.dir);
+    testpki_rmdir(P.dir);
     X509_free(P.ca);
     EVP_PKEY_free(P.ca_key);
     X509_free(P.ven_ec);

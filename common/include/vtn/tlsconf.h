@@ -88,6 +88,16 @@ void vtn_tls_slot_init(vtn_tls_slot *s);
 void vtn_tls_slot_destroy(vtn_tls_slot *s);
 /* Makes fresh (owned from now on) the SSL_CTX of new connections. */
 void vtn_tls_slot_set(vtn_tls_slot *s, SSL_CTX *fresh);
+/* An engine's owned copy of one setting ("" for NULL); 0 or -ENOMEM. */
+int vtn_tls_dup_setting(char **dst, const char *src);
+/* An engine's SSL_CTX builder: a complete context from its settings (arg),
+ * or NULL with a negative errno code in *rc and the reason in err. */
+typedef SSL_CTX *vtn_tls_ctx_builder(const void *arg, int *rc, char *err, size_t errlen);
+/* Start and reload: builds a context and, when that worked, makes it the
+ * slot's (a new generation). 0, or the builder's error with the slot as it
+ * was (a failed reload keeps the old configuration). */
+int vtn_tls_slot_build(vtn_tls_slot *s, vtn_tls_ctx_builder *build, const void *arg, char *err,
+                       size_t errlen);
 unsigned vtn_tls_slot_generation(vtn_tls_slot *s);
 
 /* A connection on s's current SSL_CTX whose one BIO (owned by the SSL) is

@@ -1,6 +1,7 @@
 """A minimal runner for a test file made of several named checks, with a
 per-check line and a final "N passed, M failed" line."""
 
+import contextlib
 import sys
 import time
 import traceback
@@ -40,6 +41,22 @@ class Checks:
         self.passed.append(label)
         print("ok   %s (%.2f s)" % (label, time.monotonic() - t0), flush=True)
         return True
+
+    @contextlib.contextmanager
+    def processes(self):
+        """Wraps a test's `with Stack(...)` block: the Stack raises
+        AssertionError when it ends if one of its processes misbehaved (died,
+        or did not stop); that counts as one more failed check."""
+        try:
+            yield
+        except AssertionError as e:
+            self.failed.append("processes")
+            print("FAIL processes: %s" % e, flush=True)
+
+    def keep_logs_on_failure(self, st):
+        """Last line in the Stack block: a failed check keeps the logs."""
+        if self.failed:
+            st.failed = True
 
     def summary(self):
         print("%s: %d passed, %d failed" % (self.name, len(self.passed), len(self.failed)), flush=True)
