@@ -16,7 +16,6 @@
  * the ticket lifetime (2 h), SIGHUP the gateways. */
 #include "tls_tickets.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,11 +28,11 @@
 #include <openssl/rand.h>
 
 #include "vtn/log.h"
+#include "vtn/tlsconf.h"
 
 #define GW_TICKET_MAX_KEYS 8
 #define GW_TICKET_NAME_LEN 16
 #define GW_TICKET_SECRET_LEN 32
-#define GW_TICKET_KEY_LEN (GW_TICKET_NAME_LEN + 2 * GW_TICKET_SECRET_LEN)
 #define GW_TICKET_LINE_MAX 512
 
 typedef struct gw_ticket_key {
@@ -69,31 +68,10 @@ static void keys_once_init(void)
     keys_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, keys_ex_free);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* One line of exactly 160 hex digits (surrounding blanks allowed). */
 static int parse_key(const char *line, gw_ticket_key *k)
 {
-    unsigned char raw[GW_TICKET_KEY_LEN];
-    size_t n = 0;
-
-    while (isspace((unsigned char)*line))
-        line++;
-    for (; *line != '\0' && !isspace((unsigned char)*line); line += 2) {
-        int hi = hexval((unsigned char)line[0]), lo = hi < 0 ? -1 : hexval((unsigned char)line[1]);
-        if (lo < 0 || n == sizeof(raw))
-            return -1;
-        raw[n++] = (unsigned char)(hi << 4 | lo);
-    }
-    while (isspace((unsigned char)*line))
-        line++;
-    if (*line != '\0' || n != sizeof(raw))
+    unsigned char raw[VTN_TLS_TICKET_KEY_LEN];
+    if (vtn_tls_ticket_key_parse(line, raw) < 0)
         return -1;
     memcpy(k->name, raw, GW_TICKET_NAME_LEN);
     memcpy(k->hmac, raw + GW_TICKET_NAME_LEN, GW_TICKET_SECRET_LEN);
@@ -118,22 +96,19 @@ static int read_keys(const char *path, gw_ticket_keys *keys, char *err, size_t e
         vtn_warn("tls_ticket_keys_readable", "file=%s mode=%03o hint=\"chmod 600\"", path,
                  (unsigned)(st.st_mode & 0777));
     while (fgets(line, sizeof(line), f) != NULL) {
-        const char *p = line;
         lineno++;
         if (strchr(line, '\n') == NULL && !feof(f)) {
             snprintf(err, errlen, "VTN_TLS_TICKET_KEYS: %s: line %u is too long", path, lineno);
             goto bad;
         }
-        while (isspace((unsigned char)*p))
-            p++;
-        if (*p == '\0' || *p == '#')
+        if (vtn_tls_ticket_key_skip(line))
             continue;
         if (keys->n == GW_TICKET_MAX_KEYS) {
             snprintf(err, errlen, "VTN_TLS_TICKET_KEYS: %s: more than %d keys", path,
                      GW_TICKET_MAX_KEYS);
             goto bad;
         }
-        if (parse_key(p, &keys->key[keys->n]) < 0) {
+        if (parse_key(line, &keys->key[keys->n]) < 0) {
             snprintf(err, errlen,
                      "VTN_TLS_TICKET_KEYS: %s: line %u is not a key (160 hex digits, as "
                      "`openssl rand -hex 80` prints)",

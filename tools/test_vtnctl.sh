@@ -114,6 +114,22 @@ done
 ok "--help for every subcommand"
 set -e
 
+# --- ticket-keys rotate -----------------------------------------------------
+K="$T/ticket-keys"
+keys() { grep -v '^#' "$1" | grep -c .; }
+"$V" ticket-keys rotate --file "$K" >/dev/null || fail "ticket-keys rotate (new file)"
+[ "$(mode "$K")" = 600 ] && ok "ticket key file mode 0600" || fail "ticket key file mode $(mode "$K")"
+[ "$(keys "$K")" = 1 ] && grep -v '^#' "$K" | grep -qxE '[0-9a-f]{160}' && ok "a new file holds one key of 160 hex digits" || fail "new ticket key file"
+first="$(grep -v '^#' "$K" | head -n 1)"
+"$V" ticket-keys rotate --file "$K" >/dev/null || fail "ticket-keys rotate (again)"
+[ "$(keys "$K")" = 2 ] && [ "$(grep -v '^#' "$K" | sed -n 2p)" = "$first" ] && [ "$(grep -v '^#' "$K" | head -n 1)" != "$first" ] && ok "rotation puts a new key first and keeps the old one second" || fail "ticket key rotation"
+"$V" ticket-keys rotate --file "$K" >/dev/null && [ "$(keys "$K")" = 2 ] && ok "--keep 1 (the default) drops the oldest" || fail "ticket keys kept"
+"$V" ticket-keys rotate --file "$K" --keep 0 >/dev/null && [ "$(keys "$K")" = 1 ] && ok "--keep 0 leaves only the new key" || fail "--keep 0"
+printf 'not a key\n' >"$T/bad-keys"
+if "$V" ticket-keys rotate --file "$T/bad-keys" >/dev/null 2>"$T/err"; then fail "rotate accepted a file that is not a key file"; else grep -q "line 1 is not a ticket key" "$T/err" && grep -qx 'not a key' "$T/bad-keys" && ok "a malformed key file is refused and left alone" || fail "malformed key file: $(cat "$T/err")"; fi
+rc=0; "$V" ticket-keys rotate --file "$K" --keep 8 >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] && ok "--keep 8 is a usage error" || fail "--keep 8: exit $rc"
+
 # --- deploy/dev-pki.sh ------------------------------------------------------
 sh "$DEVPKI" --vtnctl "$V" "$T/dev" >"$T/dev.out" || fail "dev-pki"
 D="$T/dev"

@@ -19,10 +19,12 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "vtn/fingerprint.h"
 #include "vtn/pki.h"
+#include "vtn/tlsconf.h"
 
 #define EXIT_USAGE 2
 #define CA_DAYS_DEFAULT 3650
@@ -918,6 +920,98 @@ static int cmd_fingerprint(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------
+ * ticket-keys rotate
+ * --------------------------------------------------------------------- */
+
+#define TICKET_KEEP_DEFAULT 1
+#define TICKET_KEYS_MAX 8 /* what a gateway reads */
+#define TICKET_LINE_MAX 512
+
+static const char ticket_keys_help[] =
+    "usage: vtnctl ticket-keys rotate --file F [--keep N]\n"
+    "\n"
+    "Puts a new random session ticket key first in F, the file every gateway\n"
+    "reads through VTN_TLS_TICKET_KEYS, keeps the N newest of its keys after it\n"
+    "(default 1, at most 7) so that tickets issued under them still resume,\n"
+    "and drops the others. Creates F when it does not exist. F is replaced\n"
+    "atomically with mode 0600: the keys decrypt every session.\n"
+    "\n"
+    "Then give every gateway the new file and send them SIGHUP: a gateway\n"
+    "encrypts with the first key and decrypts with all of them. Rotate again\n"
+    "no sooner than the ticket lifetime (2 h) with --keep 1, so that no\n"
+    "ticket still in use loses its key.\n";
+
+static int cmd_ticket_keys_rotate(int argc, char **argv)
+{
+    const char *file = NULL, *keep_s = NULL;
+    const opt opts[] = {{"file", 1, &file, NULL}, {"keep", 1, &keep_s, NULL}};
+    char line[TICKET_LINE_MAX], old[TICKET_KEYS_MAX][2 * VTN_TLS_TICKET_KEY_LEN + 1], now[32];
+    char text[TICKET_KEYS_MAX * (2 * VTN_TLS_TICKET_KEY_LEN + 2) + 256];
+    unsigned char key[VTN_TLS_TICKET_KEY_LEN];
+    size_t nold = 0, keep = TICKET_KEEP_DEFAULT, len;
+    unsigned lineno = 0;
+    FILE *f;
+    int rc;
+
+    if (want_help(argc, argv)) {
+        fputs(ticket_keys_help, stdout);
+        return 0;
+    }
+    parse_opts(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0);
+    need(file, "file");
+    if (keep_s != NULL) {
+        char *end;
+        long v = strtol(keep_s, &end, 10);
+        if (*keep_s == '\0' || *end != '\0' || v < 0 || v > TICKET_KEYS_MAX - 1)
+            die_usage("--keep: \"%s\" is not a number from 0 to %d", keep_s, TICKET_KEYS_MAX - 1);
+        keep = (size_t)v;
+    }
+
+    f = fopen(file, "r");
+    if (f == NULL && errno != ENOENT)
+        die("%s: %s", file, strerror(errno));
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f))
+            die("%s: line %u is too long", file, lineno);
+        if (vtn_tls_ticket_key_skip(line))
+            continue;
+        if (vtn_tls_ticket_key_parse(line, key) < 0)
+            die("%s: line %u is not a ticket key (160 hex digits); not changed", file, lineno);
+        if (nold < keep) {
+            for (size_t i = 0; i < VTN_TLS_TICKET_KEY_LEN; i++)
+                snprintf(old[nold] + 2 * i, 3, "%02x", key[i]);
+            nold++;
+        }
+    }
+    if (f != NULL)
+        fclose(f);
+
+    if (RAND_bytes(key, sizeof(key)) != 1)
+        die("no random bytes for the key");
+    iso_time(time(NULL), now);
+    len = (size_t)snprintf(text, sizeof(text),
+                           "# openvtn session ticket keys (VTN_TLS_TICKET_KEYS), rotated %s;\n"
+                           "# the first encrypts new tickets, all decrypt\n",
+                           now);
+    for (size_t i = 0; i < VTN_TLS_TICKET_KEY_LEN; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%02x", key[i]);
+    len += (size_t)snprintf(text + len, sizeof(text) - len, "\n");
+    for (size_t i = 0; i < nold; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n", old[i]);
+    rc = vtn_pki_write_secret(file, text);
+    OPENSSL_cleanse(text, sizeof(text));
+    OPENSSL_cleanse(old, sizeof(old));
+    OPENSSL_cleanse(key, sizeof(key));
+    if (rc < 0)
+        die("%s: %s", file, strerror(-rc));
+    printf("%s: a new key first, %zu older kept; give the file to every gateway, then SIGHUP "
+           "them\n",
+           file, nold);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * Dispatch
  * --------------------------------------------------------------------- */
 
@@ -933,17 +1027,20 @@ static const struct command {
     {"cert", "list", cmd_cert_list, "list issued and revoked certificates"},
     {"crl", "publish", cmd_crl_publish, "write the CA's CRL"},
     {"fingerprint", NULL, cmd_fingerprint, "print a certificate's OpenADR fingerprint"},
+    {"ticket-keys", "rotate", cmd_ticket_keys_rotate,
+     "new session ticket key first in the gateways' key file"},
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: vtnctl COMMAND [OPTIONS]   (vtnctl COMMAND --help for details)\n\n"
-                 "The openvtn PKI tool: client CAs, VEN and server certificates, CRLs.\n\n");
+                 "The openvtn PKI tool: client CAs, VEN and server certificates, CRLs,\n"
+                 "session ticket keys.\n\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         char name[64];
         snprintf(name, sizeof(name), "%s%s%s", commands[i].group, commands[i].name ? " " : "",
                  commands[i].name ? commands[i].name : "");
-        fprintf(out, "  %-18s %s\n", name, commands[i].summary);
+        fprintf(out, "  %-20s %s\n", name, commands[i].summary);
     }
     fprintf(out, "\nExit status: 0 done, 1 failed, 2 bad usage.\n");
 }

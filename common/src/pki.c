@@ -410,7 +410,7 @@ X509_REQ *vtn_pki_read_csr(const char *path, char *err, size_t errlen)
     return r;
 }
 
-enum pem_kind { PEM_KEY, PEM_CERT, PEM_CRL };
+enum pem_kind { PEM_KEY, PEM_CERT, PEM_CRL, SECRET_TEXT };
 
 static int write_pem(const char *path, enum pem_kind kind, void *obj, int overwrite)
 {
@@ -422,7 +422,8 @@ static int write_pem(const char *path, enum pem_kind kind, void *obj, int overwr
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%u", path, (long)getpid(),
                          atomic_fetch_add(&counter, 1)) >= sizeof(tmp))
         return -ENAMETOOLONG;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kind == PEM_KEY ? 0600 : 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+              kind == PEM_KEY || kind == SECRET_TEXT ? 0600 : 0644);
     if (fd < 0)
         return -errno;
     f = fdopen(fd, "w");
@@ -436,6 +437,8 @@ static int write_pem(const char *path, enum pem_kind kind, void *obj, int overwr
         ok = PEM_write_PrivateKey(f, obj, NULL, NULL, 0, NULL, NULL);
     else if (kind == PEM_CERT)
         ok = PEM_write_X509(f, obj);
+    else if (kind == SECRET_TEXT)
+        ok = fputs(obj, f) >= 0;
     else
         ok = PEM_write_X509_CRL(f, obj);
     if (!ok)
@@ -466,4 +469,9 @@ int vtn_pki_write_cert(const char *path, X509 *cert, int overwrite)
 int vtn_pki_write_crl(const char *path, X509_CRL *crl, int overwrite)
 {
     return write_pem(path, PEM_CRL, crl, overwrite);
+}
+
+int vtn_pki_write_secret(const char *path, const char *text)
+{
+    return write_pem(path, SECRET_TEXT, (void *)text, 1);
 }

@@ -438,6 +438,38 @@ void vtn_tls_slot_set(vtn_tls_slot *s, SSL_CTX *fresh)
     SSL_CTX_free(old); /* freed for real when its last connection ends */
 }
 
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int vtn_tls_ticket_key_parse(const char *line, unsigned char key[VTN_TLS_TICKET_KEY_LEN])
+{
+    size_t n = 0;
+
+    while (isspace((unsigned char)*line))
+        line++;
+    for (; *line != '\0' && !isspace((unsigned char)*line); line += 2) {
+        int hi = hexval((unsigned char)line[0]), lo = hi < 0 ? -1 : hexval((unsigned char)line[1]);
+        if (lo < 0 || n == VTN_TLS_TICKET_KEY_LEN)
+            return -1;
+        key[n++] = (unsigned char)(hi << 4 | lo);
+    }
+    while (isspace((unsigned char)*line))
+        line++;
+    return *line == '\0' && n == VTN_TLS_TICKET_KEY_LEN ? 0 : -1;
+}
+
+int vtn_tls_ticket_key_skip(const char *line)
+{
+    while (isspace((unsigned char)*line))
+        line++;
+    return *line == '\0' || *line == '#';
+}
+
 int vtn_tls_dup_setting(char **dst, const char *src)
 {
     *dst = strdup(src != NULL ? src : "");

@@ -287,9 +287,8 @@ def main():
 
             def shared_ticket_keys():
                 keys = os.path.join(st.tmpdir, "ticket-keys")
-                with open(keys, "w") as f:
-                    f.write("# shared by the gateways\n%s\n" % os.urandom(80).hex())
-                os.chmod(keys, 0o600)
+                subprocess.run([vtnctl, "ticket-keys", "rotate", "--file", keys], check=True,
+                               stdout=subprocess.DEVNULL, timeout=WAIT)
                 env = dict(pki.gateway_env(), VTN_TLS_TICKET_KEYS=keys)
                 g1 = st.start_gateway(env=env, wait=False)
                 g2 = st.start_gateway(env=env, wait=False)

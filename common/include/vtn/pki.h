@@ -86,6 +86,8 @@ X509_REQ *vtn_pki_read_csr(const char *path, char *err, size_t errlen);
 int vtn_pki_write_key(const char *path, EVP_PKEY *key, int overwrite);
 int vtn_pki_write_cert(const char *path, X509 *cert, int overwrite);
 int vtn_pki_write_crl(const char *path, X509_CRL *crl, int overwrite);
+/* Text that is secret (ticket keys), mode 0600, replacing path. */
+int vtn_pki_write_secret(const char *path, const char *text);
 
 /* The current OpenSSL error queue as one line into err (then cleared),
  * prefixed with what; returns err. */

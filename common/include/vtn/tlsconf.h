@@ -88,6 +88,15 @@ void vtn_tls_slot_init(vtn_tls_slot *s);
 void vtn_tls_slot_destroy(vtn_tls_slot *s);
 /* Makes fresh (owned from now on) the SSL_CTX of new connections. */
 void vtn_tls_slot_set(vtn_tls_slot *s, SSL_CTX *fresh);
+/* Session ticket keys (VTN_TLS_TICKET_KEYS, vtnctl ticket-keys): one key a
+ * line, 160 hex digits = 80 bytes (16 key name, 32 HMAC-SHA256, 32 AES-256). */
+#define VTN_TLS_TICKET_KEY_LEN 80
+/* One line of the key file: exactly 160 hex digits, blanks around them
+ * allowed. 0, or -1 for anything else. */
+int vtn_tls_ticket_key_parse(const char *line, unsigned char key[VTN_TLS_TICKET_KEY_LEN]);
+/* A line that carries no key: blank, or a comment starting with '#'. */
+int vtn_tls_ticket_key_skip(const char *line);
+
 /* An engine's owned copy of one setting ("" for NULL); 0 or -ENOMEM. */
 int vtn_tls_dup_setting(char **dst, const char *src);
 /* An engine's SSL_CTX builder: a complete context from its settings (arg),
