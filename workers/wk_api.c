@@ -201,13 +201,6 @@ int wk_api_each_param(const char *q, size_t n, wk_api_param_fn fn, void *ud, cha
     return 0;
 }
 
-struct list_q {
-    wk_api_page page;
-    char *name;
-    size_t namelen;
-    int seen_name;
-};
-
 int wk_api_param_once(const char *key, int *seen, char *err, size_t errlen)
 {
     if (*seen) {
@@ -254,44 +247,61 @@ int wk_api_page_param(wk_api_page *p, const char *key, const char *val, char *er
     return 0;
 }
 
+struct list_q {
+    wk_api_page page;
+    const wk_api_filter *f;
+    char *val;
+    size_t vallen;
+    int seen_val;
+};
+
 static int list_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
 {
     struct list_q *l = ud;
     int rc = wk_api_page_param(&l->page, key, val, err, errlen);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    if (strcmp(key, "name") == 0) {
-        if (wk_api_param_once(key, &l->seen_name, err, errlen) < 0)
+    if (strcmp(key, l->f->key) == 0) {
+        if (wk_api_param_once(key, &l->seen_val, err, errlen) < 0)
             return -EINVAL;
         size_t n = strlen(val);
-        if (!name_ok(val, n) || n >= l->namelen) {
-            snprintf(err, errlen, "name must be 1 to %d bytes without control characters",
-                     WK_NAME_MAX);
+        if (!l->f->valid(val, n) || n >= l->vallen) {
+            snprintf(err, errlen, "%s must be 1 to %d %s", key, l->f->max, l->f->chars);
             return -EINVAL;
         }
-        memcpy(l->name, val, n + 1);
+        memcpy(l->val, val, n + 1);
         return 0;
     }
     char k[80];
-    snprintf(err, errlen, "unknown query parameter '%s' (allowed: limit, cursor, name)",
-             vtn_log_quote(k, sizeof k, key, strlen(key)));
+    snprintf(err, errlen, "unknown query parameter '%s' (allowed: limit, cursor, %s)",
+             vtn_log_quote(k, sizeof k, key, strlen(key)), l->f->key);
     return -EINVAL;
+}
+
+int wk_api_parse_filtered_list(const char *q, size_t n, const wk_api_filter *f, int *limit,
+                               char *cursor, size_t cursorlen, char *val, size_t vallen, char *err,
+                               size_t errlen)
+{
+    struct list_q l = {{limit, cursor, cursorlen, 0, 0}, f, val, vallen, 0};
+    *limit = WK_API_LIMIT_DEFAULT;
+    cursor[0] = val[0] = '\0';
+    if (q == NULL)
+        return 0;
+    int rc = wk_api_each_param(q, n, list_param, &l, err, errlen);
+    if (rc == 0 && f->not_with_cursor != NULL && l.page.seen_cursor && l.seen_val) {
+        snprintf(err, errlen, "cursor cannot be combined with %s (%s)", f->key, f->not_with_cursor);
+        return -EINVAL;
+    }
+    return rc;
 }
 
 int wk_api_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
                             char *name, size_t namelen, char *err, size_t errlen)
 {
-    struct list_q l = {{limit, cursor, cursorlen, 0, 0}, name, namelen, 0};
-    *limit = WK_API_LIMIT_DEFAULT;
-    cursor[0] = name[0] = '\0';
-    if (q == NULL)
-        return 0;
-    int rc = wk_api_each_param(q, n, list_param, &l, err, errlen);
-    if (rc == 0 && l.page.seen_cursor && l.seen_name) {
-        snprintf(err, errlen, "cursor cannot be combined with name (a name matches one VEN)");
-        return -EINVAL;
-    }
-    return rc;
+    static const wk_api_filter by_name = {
+        "name", name_ok, WK_NAME_MAX, "bytes without control characters", "a name matches one VEN"};
+    return wk_api_parse_filtered_list(q, n, &by_name, limit, cursor, cursorlen, name, namelen, err,
+                                      errlen);
 }
 
 static int delete_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
@@ -795,19 +805,13 @@ static void api_delete(wk_req *q, redisReply **rep, int n)
     case 1: {
         if (wk_check_reps(q, rep, n))
             return;
-        json_error_t e;
-        json_t *a = rep[0]->type == REDIS_REPLY_STRING
-                        ? json_loadb(rep[0]->str, (size_t)rep[0]->len, 0, &e)
-                        : NULL;
+        json_t *a = wk_script_outcome(q, rep[0]);
+        if (a == NULL)
+            return;
         const char *kind = json_string_value(json_array_get(a, 0));
         const char *name = json_string_value(json_array_get(a, 1));
         const char *fp = json_string_value(json_array_get(a, 2));
         const char *reg = json_string_value(json_array_get(a, 3));
-        if (kind == NULL) {
-            json_decref(a);
-            wk_reply_internal(q, "unreadable script outcome");
-            return;
-        }
         if (strcmp(kind, "404") == 0) {
             wk_reply_json_error(q, 404, "no VEN with venID %s", s->ven);
         } else if (strcmp(kind, "409") == 0) {

@@ -436,17 +436,11 @@ static void cert_issue(wk_req *q, redisReply **rep, int n)
     case 4: {
         if (wk_check_reps(q, rep, n))
             return;
-        json_error_t e;
-        json_t *a = rep[0]->type == REDIS_REPLY_STRING
-                        ? json_loadb(rep[0]->str, (size_t)rep[0]->len, 0, &e)
-                        : NULL;
+        json_t *a = wk_script_outcome(q, rep[0]);
+        if (a == NULL)
+            return;
         const char *kind = json_string_value(json_array_get(a, 0));
         const char *old = json_string_value(json_array_get(a, 1));
-        if (kind == NULL) {
-            json_decref(a);
-            wk_reply_internal(q, "unreadable script outcome");
-            return;
-        }
         int rc = 0;
         s->stage = 5;
         if (strcmp(kind, "404") == 0) {

@@ -313,46 +313,13 @@ out:
 
 /* ---- query strings and the revoke body ---- */
 
-struct list_q {
-    wk_api_page page;
-    char *ven;
-    size_t venlen;
-    int seen_ven;
-};
-
-static int list_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
-{
-    struct list_q *l = ud;
-    int rc = wk_api_page_param(&l->page, key, val, err, errlen);
-    if (rc != 0)
-        return rc < 0 ? rc : 0;
-    if (strcmp(key, "venID") == 0) {
-        if (wk_api_param_once(key, &l->seen_ven, err, errlen) < 0)
-            return -EINVAL;
-        size_t n = strlen(val);
-        if (!wk_id_valid(val, n) || n >= l->venlen) {
-            snprintf(err, errlen, "venID must be 1 to %d letters, digits, '-', '_', '.', ':'",
-                     WK_ID_MAX);
-            return -EINVAL;
-        }
-        memcpy(l->ven, val, n + 1);
-        return 0;
-    }
-    char k[80];
-    snprintf(err, errlen, "unknown query parameter '%s' (allowed: limit, cursor, venID)",
-             vtn_log_quote(k, sizeof k, key, strlen(key)));
-    return -EINVAL;
-}
-
 int wk_cert_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
                              char *ven, size_t venlen, char *err, size_t errlen)
 {
-    struct list_q l = {{limit, cursor, cursorlen, 0, 0}, ven, venlen, 0};
-    *limit = WK_API_LIMIT_DEFAULT;
-    cursor[0] = ven[0] = '\0';
-    if (q == NULL)
-        return 0;
-    return wk_api_each_param(q, n, list_param, &l, err, errlen);
+    static const wk_api_filter by_ven = {"venID", wk_id_valid, WK_ID_MAX,
+                                         "letters, digits, '-', '_', '.', ':'", NULL};
+    return wk_api_parse_filtered_list(q, n, &by_ven, limit, cursor, cursorlen, ven, venlen, err,
+                                      errlen);
 }
 
 static int crl_param(void *ud, const char *key, const char *val, char *err, size_t errlen)

@@ -505,17 +505,14 @@ void wk_h_create_registration(wk_req *q, redisReply **rep, int n)
 
 /* ---- script outcomes ---- */
 
-/* Parses a script's JSON outcome ["kind", name, fp, reg]. 0 or -EPROTO. */
-static int outcome(const redisReply *r, char *kind, size_t kindlen, char *name, char *fp, char *reg)
+/* Copies a script's JSON outcome ["kind", name, fp, reg]. 0, or -EPROTO
+ * after answering 500. */
+static int outcome(wk_req *q, const redisReply *r, char *kind, size_t kindlen, char *name, char *fp,
+                   char *reg)
 {
-    if (r->type != REDIS_REPLY_STRING)
+    json_t *a = wk_script_outcome(q, r);
+    if (a == NULL)
         return -EPROTO;
-    json_error_t e;
-    json_t *a = json_loadb(r->str, (size_t)r->len, 0, &e);
-    if (!json_is_array(a) || !json_is_string(json_array_get(a, 0))) {
-        json_decref(a);
-        return -EPROTO;
-    }
     snprintf(kind, kindlen, "%s", json_string_value(json_array_get(a, 0)));
     const char *v;
     name[0] = fp[0] = reg[0] = '\0';
@@ -607,10 +604,8 @@ static void cancel_like(wk_req *q, redisReply **rep, int n, enum wk_script scrip
         char name[WK_NAME_MAX + 1], fp[WK_FP_MAX + 1], reg[WK_ID_MAX + 1];
         if (wk_check_reps(q, rep, n))
             return;
-        if (outcome(rep[0], s->result, sizeof s->result, name, fp, reg) < 0) {
-            wk_reply_internal(q, "unreadable script outcome");
+        if (outcome(q, rep[0], s->result, sizeof s->result, name, fp, reg) < 0)
             return;
-        }
         if (refusal(q, s->result, s->ven))
             return;
         COPY(s->reg, reg);

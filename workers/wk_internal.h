@@ -244,6 +244,10 @@ int wk_rep_str(const redisReply *r, char *out, size_t outlen); /* 1 string copie
 int wk_rep_elem(const redisReply *r, size_t i, char *out, size_t outlen);
 /* Replies of a round contain a Redis error: answers 500 and returns 1. */
 int wk_check_reps(wk_req *q, redisReply **rep, int n);
+/* A Lua script's outcome, a JSON array whose first element is a string (the
+ * outcome's kind): the array, which the caller json_decref()s; or NULL after
+ * answering 500 "unreadable script outcome". */
+json_t *wk_script_outcome(wk_req *q, const redisReply *r);
 
 /* ---- routing (wk_route.c) ---- */
 typedef struct wk_route {
@@ -362,6 +366,21 @@ typedef struct wk_api_page {
     int seen_limit, seen_cursor;
 } wk_api_page;
 int wk_api_page_param(wk_api_page *p, const char *key, const char *val, char *err, size_t errlen);
+/* A list's one filter parameter besides limit and cursor: its key, the
+ * check of its value, the longest value and what it may contain (for the
+ * message), and why it cannot go with a cursor (NULL: it can). */
+typedef struct wk_api_filter {
+    const char *key;
+    int (*valid)(const char *s, size_t n);
+    int max;
+    const char *chars;
+    const char *not_with_cursor;
+} wk_api_filter;
+/* Parses limit, cursor and f's parameter (into val); 0 or -EINVAL with a
+ * message. */
+int wk_api_parse_filtered_list(const char *q, size_t n, const wk_api_filter *f, int *limit,
+                               char *cursor, size_t cursorlen, char *val, size_t vallen, char *err,
+                               size_t errlen);
 int wk_api_param_once(const char *key, int *seen, char *err, size_t errlen);
 int wk_api_json_ctype(vtn_str ct);
 const redisReply *wk_api_hfield(const redisReply *h, const char *f);

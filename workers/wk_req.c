@@ -281,6 +281,20 @@ int wk_check_reps(wk_req *q, redisReply **rep, int n)
     return 0;
 }
 
+json_t *wk_script_outcome(wk_req *q, const redisReply *r)
+{
+    json_error_t e;
+    json_t *a = r != NULL && r->type == REDIS_REPLY_STRING
+                    ? json_loadb(r->str, (size_t)r->len, 0, &e)
+                    : NULL;
+    if (!json_is_string(json_array_get(a, 0))) {
+        json_decref(a);
+        wk_reply_internal(q, "unreadable script outcome");
+        return NULL;
+    }
+    return a;
+}
+
 /* ---- requests ---- */
 
 static void free_round(wk_req *q);
