@@ -336,18 +336,10 @@ int wk_api_parse_provision(const char *body, size_t n, char *name, size_t namele
         snprintf(err, errlen, "a JSON object with venName and/or fingerprint is required");
         return -EINVAL;
     }
-    json_error_t je;
-    json_t *o = json_loadb(body, n, JSON_REJECT_DUPLICATES, &je);
-    if (o == NULL) {
-        snprintf(err, errlen, "body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
-                 je.column);
+    json_t *o = wk_api_json_object(body, n, "body must be a JSON object", err, errlen);
+    if (o == NULL)
         return -EINVAL;
-    }
     int rc = -EINVAL;
-    if (!json_is_object(o)) {
-        snprintf(err, errlen, "body must be a JSON object");
-        goto out;
-    }
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v)
@@ -601,6 +593,24 @@ static void api_get(wk_req *q, redisReply **rep, int n)
 }
 
 /* ---- POST /api/v1/vens ---- */
+
+json_t *wk_api_json_object(const char *body, size_t n, const char *not_object, char *err,
+                           size_t errlen)
+{
+    json_error_t je;
+    json_t *o = json_loadb(body, n, JSON_REJECT_DUPLICATES, &je);
+    if (o == NULL) {
+        snprintf(err, errlen, "body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+                 je.column);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        snprintf(err, errlen, "%s", not_object);
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
 
 int wk_api_json_ctype(vtn_str ct)
 {

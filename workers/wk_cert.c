@@ -223,20 +223,12 @@ int wk_cert_parse_issue(const char *body, size_t n, wk_cert_req *r, char *err, s
         snprintf(err, errlen, "a JSON object with venID and csr or keyType is required");
         return -EINVAL;
     }
-    json_error_t je;
-    json_t *o = json_loadb(body, n, JSON_REJECT_DUPLICATES, &je);
-    if (o == NULL) {
-        snprintf(err, errlen, "body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
-                 je.column);
+    json_t *o = wk_api_json_object(body, n, "body must be a JSON object", err, errlen);
+    if (o == NULL)
         return -EINVAL;
-    }
     int rc = -EINVAL, has_key = 0;
     const char *csr = NULL;
     size_t csr_len = 0;
-    if (!json_is_object(o)) {
-        snprintf(err, errlen, "body must be a JSON object");
-        goto out;
-    }
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v)
@@ -354,18 +346,10 @@ int wk_cert_parse_revoke(const char *body, size_t n, int *reason, char *err, siz
     *reason = VTN_CRL_UNSPECIFIED;
     if (n == 0)
         return 0;
-    json_error_t je;
-    json_t *o = json_loadb(body, n, JSON_REJECT_DUPLICATES, &je);
-    if (o == NULL) {
-        snprintf(err, errlen, "body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
-                 je.column);
+    json_t *o = wk_api_json_object(body, n, "body must be a JSON object (or empty)", err, errlen);
+    if (o == NULL)
         return -EINVAL;
-    }
     int rc = -EINVAL;
-    if (!json_is_object(o)) {
-        snprintf(err, errlen, "body must be a JSON object (or empty)");
-        goto out;
-    }
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v)

@@ -383,6 +383,10 @@ int wk_api_parse_filtered_list(const char *q, size_t n, const wk_api_filter *f, 
                                size_t errlen);
 int wk_api_param_once(const char *key, int *seen, char *err, size_t errlen);
 int wk_api_json_ctype(vtn_str ct);
+/* A request body that must be a JSON object (duplicate keys refused): the
+ * object, or NULL with "body is not valid JSON: ..." or not_object in err. */
+json_t *wk_api_json_object(const char *body, size_t n, const char *not_object, char *err,
+                           size_t errlen);
 const redisReply *wk_api_hfield(const redisReply *h, const char *f);
 
 /* ---- certificates (wk_cert.c: CA, validation, signing; wk_api_cert.c: handlers) ---- */
