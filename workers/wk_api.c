@@ -691,16 +691,9 @@ static void api_provision(wk_req *q, redisReply **rep, int n)
         /* EXISTS of each owner that is not us (us = a retry of this request). Always one
          * command so the next step has a round to run in. */
         int rc = wk_cmd(q, "EXISTS", wk_key_ven(k, s->ven), NULL);
-        s->at[3] = s->at[4] = -1;
         int i = 1;
-        if (s->name_owner[0] && strcmp(s->name_owner, s->ven) != 0) {
-            rc |= wk_cmd(q, "EXISTS", wk_key_ven(k, s->name_owner), NULL);
-            s->at[3] = i++;
-        }
-        if (s->fp_owner[0] && strcmp(s->fp_owner, s->ven) != 0) {
-            rc |= wk_cmd(q, "EXISTS", wk_key_ven(k, s->fp_owner), NULL);
-            s->at[4] = i++;
-        }
+        rc |= wk_cmd_owner_exists(q, s->name_owner, s->ven, &s->at[3], &i);
+        rc |= wk_cmd_owner_exists(q, s->fp_owner, s->ven, &s->at[4], &i);
         if (rc)
             bad_buffer(q);
         s->stage = 2;

@@ -225,15 +225,8 @@ static void create_pick(wk_req *q, redisReply **rep, int n)
      * exist (an owner without a record is dangling and may be replaced). */
     int rc = wk_cmd(q, "HMGET", wk_key_ven(k, s->ven), "ct", "n", "fp", "pv", "r", "st", NULL);
     int i = 1;
-    s->at[3] = s->at[4] = -1;
-    if (s->fp_owner[0] && strcmp(s->fp_owner, s->ven) != 0) {
-        rc |= wk_cmd(q, "EXISTS", wk_key_ven(k, s->fp_owner), NULL);
-        s->at[3] = i++;
-    }
-    if (s->name_owner[0] && strcmp(s->name_owner, s->ven) != 0) {
-        rc |= wk_cmd(q, "EXISTS", wk_key_ven(k, s->name_owner), NULL);
-        s->at[4] = i++;
-    }
+    rc |= wk_cmd_owner_exists(q, s->fp_owner, s->ven, &s->at[3], &i);
+    rc |= wk_cmd_owner_exists(q, s->name_owner, s->ven, &s->at[4], &i);
     if (rc)
         bad_buffer(q);
     s->stage = 2;

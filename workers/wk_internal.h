@@ -242,6 +242,12 @@ int wk_rep_is_err(const redisReply *r);
 int wk_rep_str(const redisReply *r, char *out, size_t outlen); /* 1 string copied, 0 nil/other */
 /* Element i of an array reply as a string; 0 when nil/out of range. */
 int wk_rep_elem(const redisReply *r, size_t i, char *out, size_t outlen);
+/* Queues EXISTS of the record of an index's owner when there is one and it
+ * is not ven (ven owning it is a retry of this request): an owner without a
+ * record is dangling and may be replaced. *at gets the reply's place in the
+ * round (*next, then incremented), or -1 when nothing was queued. 0 or the
+ * wk_cmd error. */
+int wk_cmd_owner_exists(wk_req *q, const char *owner, const char *ven, int *at, int *next);
 /* Replies of a round contain a Redis error: answers 500 and returns 1. */
 int wk_check_reps(wk_req *q, redisReply **rep, int n);
 /* A Lua script's outcome, a JSON array whose first element is a string (the

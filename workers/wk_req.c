@@ -281,6 +281,16 @@ int wk_check_reps(wk_req *q, redisReply **rep, int n)
     return 0;
 }
 
+int wk_cmd_owner_exists(wk_req *q, const char *owner, const char *ven, int *at, int *next)
+{
+    char k[WK_KEY_MAX];
+    *at = -1;
+    if (owner[0] == '\0' || strcmp(owner, ven) == 0)
+        return 0;
+    *at = (*next)++;
+    return wk_cmd(q, "EXISTS", wk_key_ven(k, owner), NULL);
+}
+
 json_t *wk_script_outcome(wk_req *q, const redisReply *r)
 {
     json_error_t e;
