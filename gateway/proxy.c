@@ -19,6 +19,7 @@
 
 #include "gw_internal.h"
 #include "vtn/fingerprint.h"
+#include "vtn/hex.h"
 
 /* ---- addresses ------------------------------------------------------------- */
 
@@ -158,17 +159,6 @@ int gw_proxies_match(const gw_proxies *p, const struct sockaddr *sa)
 
 /* ---- identity headers ------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int gw_proxy_cert_fingerprint(const char *v, size_t n, char out[VTN_FINGERPRINT_SIZE])
 {
     out[0] = '\0';
@@ -182,7 +172,8 @@ int gw_proxy_cert_fingerprint(const char *v, size_t n, char out[VTN_FINGERPRINT_
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (v[i] == '%') {
-            int hi = i + 2 < n ? hexval(v[i + 1]) : -1, lo = i + 2 < n ? hexval(v[i + 2]) : -1;
+            int hi = i + 2 < n ? vtn_hexval((unsigned char)v[i + 1]) : -1,
+                lo = i + 2 < n ? vtn_hexval((unsigned char)v[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(pem);
                 return -EINVAL;

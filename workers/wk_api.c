@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "vtn/hex.h"
 #include "vtn/log.h"
 #include "vtn/time.h"
 #include "wk_internal.h"
@@ -134,16 +135,6 @@ int wk_api_auth_ok(const char *header, size_t len, const char *token)
     return diff == 0;
 }
 
-static int hexv(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into out; '+' is a space. Length or -EINVAL. */
 static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
 {
@@ -153,7 +144,7 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
         if (c == '%') {
             if (i + 2 >= n)
                 return -EINVAL;
-            int hi = hexv((unsigned char)s[i + 1]), lo = hexv((unsigned char)s[i + 2]);
+            int hi = vtn_hexval((unsigned char)s[i + 1]), lo = vtn_hexval((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             c = hi << 4 | lo;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vtn/fingerprint.h"
+#include "vtn/hex.h"
 #include "wk_internal.h"
 
 /* Callers pass values already capped by the codec or the API parser
@@ -142,28 +143,11 @@ int wk_cursor_encode(const char *ven_id, char *out, size_t outlen)
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int wk_cursor_decode(const char *cursor, char *out, size_t outlen)
 {
     size_t n = strlen(cursor);
-    if (n == 0 || n % 2 || n / 2 + 1 > outlen)
+    if (n == 0 || outlen == 0 || vtn_hex_decode(cursor, n, (unsigned char *)out, outlen - 1) < 0)
         return -EINVAL;
-    for (size_t i = 0; i < n; i += 2) {
-        int hi = hexval((unsigned char)cursor[i]), lo = hexval((unsigned char)cursor[i + 1]);
-        if (hi < 0 || lo < 0)
-            return -EINVAL;
-        out[i / 2] = (char)(hi << 4 | lo);
-    }
     out[n / 2] = '\0';
     /* A cursor is always a venID we handed out: anything else is forged. */
     return wk_id_valid(out, n / 2) ? 0 : -EINVAL;

@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "vtn/hex.h"
 #include "vtn/log.h"
 #include "vtn/pki.h"
 
@@ -438,29 +439,20 @@ void vtn_tls_slot_set(vtn_tls_slot *s, SSL_CTX *fresh)
     SSL_CTX_free(old); /* freed for real when its last connection ends */
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 int vtn_tls_ticket_key_parse(const char *line, unsigned char key[VTN_TLS_TICKET_KEY_LEN])
 {
-    size_t n = 0;
+    const char *end;
 
     while (isspace((unsigned char)*line))
         line++;
-    for (; *line != '\0' && !isspace((unsigned char)*line); line += 2) {
-        int hi = hexval((unsigned char)line[0]), lo = hi < 0 ? -1 : hexval((unsigned char)line[1]);
-        if (lo < 0 || n == VTN_TLS_TICKET_KEY_LEN)
-            return -1;
-        key[n++] = (unsigned char)(hi << 4 | lo);
-    }
-    while (isspace((unsigned char)*line))
-        line++;
-    return *line == '\0' && n == VTN_TLS_TICKET_KEY_LEN ? 0 : -1;
+    for (end = line; *end != '\0' && !isspace((unsigned char)*end); end++)
+        ;
+    if (vtn_hex_decode(line, (size_t)(end - line), key, VTN_TLS_TICKET_KEY_LEN) !=
+        VTN_TLS_TICKET_KEY_LEN)
+        return -1;
+    while (isspace((unsigned char)*end))
+        end++;
+    return *end == '\0' ? 0 : -1;
 }
 
 int vtn_tls_ticket_key_skip(const char *line)
