@@ -127,16 +127,6 @@ int wk_cert_check_key(EVP_PKEY *k, char *err, size_t errlen)
     return -EINVAL;
 }
 
-/* Encrypted keys are never read here (nothing to prompt for). */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
 X509_REQ *wk_cert_parse_csr(const char *pem, size_t n, char *err, size_t errlen)
 {
     if (n == 0 || n > WK_CSR_MAX) {
@@ -145,7 +135,7 @@ X509_REQ *wk_cert_parse_csr(const char *pem, size_t n, char *err, size_t errlen)
     }
     ERR_clear_error();
     BIO *b = BIO_new_mem_buf(pem, (int)n);
-    X509_REQ *r = b ? PEM_read_bio_X509_REQ(b, NULL, no_passphrase, NULL) : NULL;
+    X509_REQ *r = b ? PEM_read_bio_X509_REQ(b, NULL, vtn_pki_no_passphrase, NULL) : NULL;
     BIO_free(b);
     ERR_clear_error();
     if (r == NULL) {

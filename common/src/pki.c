@@ -346,7 +346,7 @@ int vtn_pki_issued_by(X509 *cert, X509 *issuer)
 
 /* Encrypted keys are refused instead of prompting on the terminal: the
  * gateway and vtnctl run unattended. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
+int vtn_pki_no_passphrase(char *buf, int size, int rwflag, void *u)
 {
     (void)buf;
     (void)size;
@@ -377,7 +377,7 @@ X509 *vtn_pki_read_cert(const char *path, char *err, size_t errlen)
     X509 *x;
     if (f == NULL)
         return NULL;
-    x = PEM_read_X509(f, NULL, no_passphrase, NULL);
+    x = PEM_read_X509(f, NULL, vtn_pki_no_passphrase, NULL);
     fclose(f);
     if (x == NULL)
         read_failed(path, "PEM certificate", err, errlen);
@@ -390,7 +390,7 @@ EVP_PKEY *vtn_pki_read_key(const char *path, char *err, size_t errlen)
     EVP_PKEY *k;
     if (f == NULL)
         return NULL;
-    k = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+    k = PEM_read_PrivateKey(f, NULL, vtn_pki_no_passphrase, NULL);
     fclose(f);
     if (k == NULL)
         read_failed(path, "unencrypted PEM private key", err, errlen);
@@ -403,7 +403,7 @@ X509_REQ *vtn_pki_read_csr(const char *path, char *err, size_t errlen)
     X509_REQ *r;
     if (f == NULL)
         return NULL;
-    r = PEM_read_X509_REQ(f, NULL, no_passphrase, NULL);
+    r = PEM_read_X509_REQ(f, NULL, vtn_pki_no_passphrase, NULL);
     fclose(f);
     if (r == NULL)
         read_failed(path, "PEM certificate request", err, errlen);

@@ -78,6 +78,9 @@ int vtn_pki_issued_by(X509 *cert, X509 *issuer);
 X509 *vtn_pki_read_cert(const char *path, char *err, size_t errlen);
 EVP_PKEY *vtn_pki_read_key(const char *path, char *err, size_t errlen);
 X509_REQ *vtn_pki_read_csr(const char *path, char *err, size_t errlen);
+/* OpenSSL's passphrase callback for every PEM read: encrypted PEM is refused
+ * instead of prompting on a terminal (everything here runs unattended). */
+int vtn_pki_no_passphrase(char *buf, int size, int rwflag, void *u);
 
 /* Writers go through a temporary file in the same directory and rename(2),
  * so a reader (a gateway reloading on SIGHUP) never sees half a file. Keys
