@@ -111,48 +111,20 @@ def main():
                     check(closed, "connection left open after 400 for %r" % raw[:60])
 
             def header_timeout():
-                s = socket.create_connection(("127.0.0.1", port), timeout=10)
-                try:
-                    s.sendall(b"POST " + POLL.encode() + b" HTTP/1.1\r\nHost: a\r\n")  # never finished
-                    data = b""
-                    s.settimeout(HEADER_TIMEOUT_MS / 1000.0 + 8.0)
-                    while True:
-                        try:
-                            chunk = s.recv(4096)
-                        except (socket.timeout, ConnectionResetError):
-                            break
-                        if not chunk:
-                            break
-                        data += chunk
-                finally:
-                    s.close()
+                never_finished = b"POST " + POLL.encode() + b" HTTP/1.1\r\nHost: a\r\n"
+                data, _ = raw_exchange("127.0.0.1", port, never_finished,
+                                       timeout=HEADER_TIMEOUT_MS / 1000.0 + 8.0)
                 resps, _ = parse_responses(data)
                 check(resps, "no 408 (got %r) for headers never finished" % data[:200])
                 eq(resps[0].status, 408, "status for a header timeout")
 
             def idle_timeout():
-                s = socket.create_connection(("127.0.0.1", port), timeout=10)
-                try:
-                    s.sendall(http_request_bytes("POST", REG, oadr.query_registration("idle"),
-                                                 [("Content-Type", "application/xml")]))
-                    data = b""
-                    t0 = time.monotonic()
-                    s.settimeout(IDLE_TIMEOUT_MS / 1000.0 + 8.0)
-                    closed = False
-                    while True:
-                        try:
-                            chunk = s.recv(65536)
-                        except socket.timeout:
-                            break
-                        except ConnectionResetError:
-                            closed = True
-                            break
-                        if not chunk:
-                            closed = True
-                            break
-                        data += chunk
-                finally:
-                    s.close()
+                t0 = time.monotonic()
+                data, closed = raw_exchange(
+                    "127.0.0.1", port,
+                    http_request_bytes("POST", REG, oadr.query_registration("idle"),
+                                       [("Content-Type", "application/xml")]),
+                    timeout=IDLE_TIMEOUT_MS / 1000.0 + 8.0)
                 resps, _ = parse_responses(data)
                 eq([r.status for r in resps], [200], "statuses on the idle connection")
                 check(closed, "an idle keep-alive connection was not closed (%.1f s)" % (time.monotonic() - t0))
