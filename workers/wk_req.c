@@ -66,21 +66,26 @@ int wk_cmd_argv(wk_req *q, int argc, const char **argv, const size_t *lens)
 
 #define WK_ARGV_MAX 24
 
+/* Appends a, then the rest of ap up to its NULL, after argv[0..argc); the
+ * new count, or -E2BIG past WK_ARGV_MAX. */
+static int gather_args(const char **argv, int argc, const char *a, va_list ap)
+{
+    for (; a != NULL; a = va_arg(ap, const char *)) {
+        if (argc == WK_ARGV_MAX)
+            return -E2BIG;
+        argv[argc++] = a;
+    }
+    return argc;
+}
+
 int wk_cmd(wk_req *q, const char *a0, ...)
 {
     const char *argv[WK_ARGV_MAX];
-    int argc = 0;
     va_list ap;
     va_start(ap, a0);
-    for (const char *a = a0; a != NULL; a = va_arg(ap, const char *)) {
-        if (argc == WK_ARGV_MAX) {
-            va_end(ap);
-            return -E2BIG;
-        }
-        argv[argc++] = a;
-    }
+    int argc = gather_args(argv, 0, a0, ap);
     va_end(ap);
-    return wk_cmd_argv(q, argc, argv, NULL);
+    return argc < 0 ? argc : wk_cmd_argv(q, argc, argv, NULL);
 }
 
 int wk_eval(wk_req *q, enum wk_script s, int nkeys, ...)
@@ -88,21 +93,14 @@ int wk_eval(wk_req *q, enum wk_script s, int nkeys, ...)
     const char *argv[WK_ARGV_MAX];
     char nk[16];
     snprintf(nk, sizeof nk, "%d", nkeys);
-    int argc = 0;
-    argv[argc++] = "EVALSHA";
-    argv[argc++] = q->w->redis.sha[s];
-    argv[argc++] = nk;
+    argv[0] = "EVALSHA";
+    argv[1] = q->w->redis.sha[s];
+    argv[2] = nk;
     va_list ap;
     va_start(ap, nkeys);
-    for (const char *a = va_arg(ap, const char *); a != NULL; a = va_arg(ap, const char *)) {
-        if (argc == WK_ARGV_MAX) {
-            va_end(ap);
-            return -E2BIG;
-        }
-        argv[argc++] = a;
-    }
+    int argc = gather_args(argv, 3, va_arg(ap, const char *), ap);
     va_end(ap);
-    return wk_cmd_argv(q, argc, argv, NULL);
+    return argc < 0 ? argc : wk_cmd_argv(q, argc, argv, NULL);
 }
 
 /* ---- replies ---- */
