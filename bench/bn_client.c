@@ -175,6 +175,17 @@ static bn_counts *counts_of(struct run *r, enum rkind k)
     return k == RK_REG ? &r->res->reg : &r->res->poll;
 }
 
+/* One failed request or handshake, by why it failed. */
+static void count_failure(bn_counts *k, enum fail why)
+{
+    if (why == F_TIMEOUT)
+        k->timeouts++;
+    else if (why == F_TLS)
+        k->tls++;
+    else
+        k->io++;
+}
+
 /* Where connection-level failures of the current phase are counted. */
 static bn_counts *phase_counts(struct run *r)
 {
@@ -410,21 +421,9 @@ static void conn_fail(bn_conn *c, enum fail why)
         }
     } else if (c->state == CS_HANDSHAKE) {
         /* the handshake failed (an EOF here is the server hanging up on it) */
-        bn_counts *k = phase_counts(r);
-        if (why == F_TIMEOUT)
-            k->timeouts++;
-        else if (why == F_TLS)
-            k->tls++;
-        else
-            k->io++;
+        count_failure(phase_counts(r), why);
     } else if (c->state == CS_BUSY) {
-        bn_counts *k = counts_of(r, c->kind);
-        if (why == F_TIMEOUT)
-            k->timeouts++;
-        else if (why == F_TLS)
-            k->tls++;
-        else
-            k->io++;
+        count_failure(counts_of(r, c->kind), why);
         c->state = CS_READY; /* so a nested finish() sees a settled connection */
         if (c->kind == RK_REG) {
             reg_failed(c, c->ven);

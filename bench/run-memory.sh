@@ -27,11 +27,9 @@ while [ $# -gt 0 ]; do
     *) usage >&2; exit 2 ;;
   esac
 done
-case $WORKERS in ''|*[!0-9]*) echo "--workers: not a number" >&2; exit 2 ;; esac
-if [ "$WORKERS" -lt 1 ] || [ "$WORKERS" -gt 16 ]; then echo "--workers: 1..16" >&2; exit 2; fi
-
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
+bn_check_workers "$WORKERS"
 BN_LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/vtn-bench.XXXXXX")
 bn_build "${BUILD_DIR:-$BN_ROOT/build-bench}"
 bn_start_stack "$WORKERS"

@@ -89,7 +89,6 @@ if [ "$CALLGRIND" = 1 ]; then
   command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
     { echo "--callgrind: valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
 fi
-if [ "$WORKERS" -lt 1 ] || [ "$WORKERS" -gt 16 ]; then echo "--workers: 1..16" >&2; exit 2; fi
 if [ "$PLAIN" = 1 ] && [ "$MODE" != idle ]; then echo "--plain goes with --mode idle" >&2; exit 2; fi
 if [ "$IDLE_CONNS" -lt 1 ] || [ "$IDLE_CONNS" -gt 19000 ]; then
   echo "--idle-conns: 1..19000" >&2; exit 2
@@ -97,6 +96,7 @@ fi
 
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
+bn_check_workers "$WORKERS"
 BN_LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/vtn-bench-tls.XXXXXX")
 bn_build "${BUILD_DIR:-$BN_ROOT/build-bench}"
 bn_make_pki 1

@@ -15,6 +15,11 @@ BN_GW_WRAP=()  # a command the gateway runs under (e.g. valgrind)
 BN_READY_S=10  # how long the gateway may take to become ready
 
 bn_say() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+# bn_check_workers N: a usage error (exit 2) unless 1 <= N <= 16.
+bn_check_workers() {
+  case $1 in ''|*[!0-9]*) echo "--workers: not a number" >&2; exit 2 ;; esac
+  if [ "$1" -lt 1 ] || [ "$1" -gt 16 ]; then echo "--workers: 1..16" >&2; exit 2; fi
+}
 bn_die() { bn_say "$*"; exit 1; }
 
 # Stops what we started: TERM, up to 5 s of grace, then KILL. Only our pids.
