@@ -212,6 +212,26 @@ static int name_ok(const char *s, size_t n)
     return 1;
 }
 
+int wk_cmd_page(wk_req *q, const char *key, const char *cursor, int limit)
+{
+    char min[WK_ID_MAX + 2], lim[16];
+    if ((size_t)snprintf(min, sizeof min, "%s%s", cursor[0] ? "(" : "-", cursor) >= sizeof min)
+        return -ENOBUFS;
+    snprintf(lim, sizeof lim, "%d", limit + 1);
+    return wk_cmd(q, "ZRANGEBYLEX", key, min, "+", "LIMIT", "0", lim, NULL);
+}
+
+json_t *wk_api_next_cursor(json_t *members, int limit, int shown)
+{
+    char cur[2 * WK_ID_MAX + 1];
+    if (json_array_size(members) <= (size_t)limit || shown <= 0)
+        return json_null();
+    const char *last = json_string_value(json_array_get(members, (size_t)shown - 1));
+    if (last == NULL || wk_cursor_encode(last, cur, sizeof cur) < 0)
+        return json_null();
+    return json_string(cur);
+}
+
 int wk_api_page_param(wk_api_page *p, const char *key, const char *val, char *err, size_t errlen)
 {
     if (strcmp(key, "limit") == 0) {
@@ -487,10 +507,7 @@ static void api_list(wk_req *q, redisReply **rep, int n)
         if (s->name[0]) {
             rc = wk_cmd(q, "GET", wk_key_name(k, s->name), NULL);
         } else {
-            char min[WK_ID_MAX + 2], lim[16];
-            snprintf(min, sizeof min, "%s%s", s->cursor[0] ? "(" : "-", s->cursor);
-            snprintf(lim, sizeof lim, "%d", s->limit + 1);
-            rc = wk_cmd(q, "ZRANGEBYLEX", WK_KEY_VENS, min, "+", "LIMIT", "0", lim, NULL);
+            rc = wk_cmd_page(q, WK_KEY_VENS, s->cursor, s->limit);
         }
         if (rc)
             bad_buffer(q);
@@ -545,16 +562,9 @@ static void api_list(wk_req *q, redisReply **rep, int n)
             }
             json_array_append_new(vens, ven_json(id, rep[i], -1));
         }
-        json_t *next = json_null();
-        if (json_array_size(s->json) > (size_t)s->limit && n > 0) {
-            char cur[2 * WK_ID_MAX + 1];
-            const char *last = json_string_value(json_array_get(s->json, (size_t)n - 1));
-            if (wk_cursor_encode(last, cur, sizeof cur) == 0)
-                next = json_string(cur);
-        }
         json_t *o = json_object();
         json_object_set_new(o, "vens", vens);
-        json_object_set_new(o, "next_cursor", next);
+        json_object_set_new(o, "next_cursor", wk_api_next_cursor(s->json, s->limit, n));
         wk_reply_json(q, 200, o);
     }
     }

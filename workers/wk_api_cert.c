@@ -477,11 +477,8 @@ static void cert_list(wk_req *q, redisReply **rep, int n)
     char k[WK_KEY_MAX];
     switch (s->stage) {
     case 0: {
-        char min[WK_SERIAL_MAX + 2], lim[16];
-        snprintf(min, sizeof min, "%s%s", c->cursor[0] ? "(" : "-", c->cursor);
-        snprintf(lim, sizeof lim, "%d", c->limit + 1);
         const char *key = c->ven[0] ? wk_key_vencerts(k, c->ven) : WK_KEY_CERTS;
-        if (wk_cmd(q, "ZRANGEBYLEX", key, min, "+", "LIMIT", "0", lim, NULL) < 0)
+        if (wk_cmd_page(q, key, c->cursor, c->limit) < 0)
             bad_buffer(q);
         s->stage = 1;
         return;
@@ -524,16 +521,9 @@ static void cert_list(wk_req *q, redisReply **rep, int n)
                 continue; /* listed, record gone: skipped like a dangling VEN */
             json_array_append_new(items, cert_json(&ci));
         }
-        json_t *next = json_null();
-        if (json_array_size(c->list) > (size_t)c->limit && n > 0) {
-            char cur[2 * WK_SERIAL_MAX + 1];
-            const char *last = json_string_value(json_array_get(c->list, (size_t)n - 1));
-            if (wk_cursor_encode(last, cur, sizeof cur) == 0)
-                next = json_string(cur);
-        }
         json_t *o = json_object();
         json_object_set_new(o, "certificates", items);
-        json_object_set_new(o, "next_cursor", next);
+        json_object_set_new(o, "next_cursor", wk_api_next_cursor(c->list, c->limit, n));
         wk_reply_json(q, 200, o);
         return;
     }

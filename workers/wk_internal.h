@@ -372,6 +372,14 @@ typedef struct wk_api_page {
     int seen_limit, seen_cursor;
 } wk_api_page;
 int wk_api_page_param(wk_api_page *p, const char *key, const char *val, char *err, size_t errlen);
+/* Queues the page of a list kept in a sorted set of equal scores: up to
+ * limit + 1 members after cursor ("" = from the start), the one past the
+ * page saying there is a next. 0 or the wk_cmd error. */
+int wk_cmd_page(wk_req *q, const char *key, const char *cursor, int limit);
+/* next_cursor of a page read with wk_cmd_page (members: what it returned,
+ * shown: how many of them were looked up): the last shown member encoded,
+ * or JSON null on the last page. */
+json_t *wk_api_next_cursor(json_t *members, int limit, int shown);
 /* A list's one filter parameter besides limit and cursor: its key, the
  * check of its value, the longest value and what it may contain (for the
  * message), and why it cannot go with a cursor (NULL: it can). */
