@@ -22,32 +22,32 @@
 #define CERT_PREFIX "/api/v1/certificates"
 #define CRL_PATH "/api/v1/crl"
 
-/* "/api/v1/certificates[/{serial}[/revoke]]" (p, plen without the query). */
-static int cert_route_of(const char *p, size_t plen, char *id)
+/* What follows a collection's prefix (p, rest): "" or "/" is the list,
+ * "/{id}[/]" an item, "/{id}/<action>[/]" the item's action; the id is
+ * copied into id. WK_API_NONE for anything else. */
+static int collection_route(const char *p, size_t rest, const char *action, int list, int item,
+                            int act, char *id)
 {
-    size_t pre = sizeof CERT_PREFIX - 1;
-    p += pre;
-    size_t rest = plen - pre;
     if (rest == 0 || (rest == 1 && p[0] == '/'))
-        return WK_API_CERTS;
+        return list;
     if (p[0] != '/')
-        return WK_API_NONE;
+        return WK_API_NONE; /* "/api/v1/vensX" */
     p++;
     rest--;
     const char *slash = memchr(p, '/', rest);
     size_t idlen = slash ? (size_t)(slash - p) : rest;
-    /* The serial is checked (hex) by the handler, which can then say so. */
+    /* A serial is checked (hex) by its handler, which can then say so. */
     if (!wk_id_valid(p, idlen))
         return WK_API_NONE;
     memcpy(id, p, idlen);
     id[idlen] = '\0';
     if (!slash || idlen + 1 == rest)
-        return WK_API_CERT;
+        return item; /* "/{id}" or with one trailing slash */
     const char *tail = slash + 1;
-    size_t tlen = rest - idlen - 1;
-    if ((tlen == 6 && memcmp(tail, "revoke", 6) == 0) ||
-        (tlen == 7 && memcmp(tail, "revoke/", 7) == 0))
-        return WK_API_CERT_REVOKE;
+    size_t tlen = rest - idlen - 1, alen = strlen(action);
+    if (memcmp(tail, action, tlen < alen ? tlen : alen) == 0 &&
+        (tlen == alen || (tlen == alen + 1 && tail[alen] == '/')))
+        return act;
     id[0] = '\0';
     return WK_API_NONE;
 }
@@ -57,39 +57,19 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
 {
     const char *qm = memchr(path, '?', len);
     size_t plen = qm ? (size_t)(qm - path) : len;
+    size_t cpre = sizeof CERT_PREFIX - 1, vpre = sizeof API_PREFIX - 1;
     *query = qm ? qm + 1 : NULL;
     *query_len = qm ? len - plen - 1 : 0;
     ven_id[0] = '\0';
-    if (plen >= sizeof CERT_PREFIX - 1 && memcmp(path, CERT_PREFIX, sizeof CERT_PREFIX - 1) == 0)
-        return cert_route_of(path, plen, ven_id);
+    if (plen >= cpre && memcmp(path, CERT_PREFIX, cpre) == 0)
+        return collection_route(path + cpre, plen - cpre, "revoke", WK_API_CERTS, WK_API_CERT,
+                                WK_API_CERT_REVOKE, ven_id);
     if ((plen == sizeof CRL_PATH - 1 || (plen == sizeof CRL_PATH && path[plen - 1] == '/')) &&
         memcmp(path, CRL_PATH, sizeof CRL_PATH - 1) == 0)
         return WK_API_CRL;
-    size_t pre = sizeof API_PREFIX - 1;
-    if (plen < pre || memcmp(path, API_PREFIX, pre) != 0)
-        return WK_API_NONE;
-    const char *p = path + pre;
-    size_t rest = plen - pre;
-    if (rest == 0 || (rest == 1 && p[0] == '/'))
-        return WK_API_VENS;
-    if (p[0] != '/')
-        return WK_API_NONE; /* "/api/v1/vensX" */
-    p++;
-    rest--;
-    const char *slash = memchr(p, '/', rest);
-    size_t idlen = slash ? (size_t)(slash - p) : rest;
-    if (!wk_id_valid(p, idlen))
-        return WK_API_NONE;
-    memcpy(ven_id, p, idlen);
-    ven_id[idlen] = '\0';
-    if (!slash || (size_t)(slash - p) + 1 == rest)
-        return WK_API_VEN; /* "/api/v1/vens/{id}" or with one trailing slash */
-    const char *tail = slash + 1;
-    size_t tlen = rest - idlen - 1;
-    if ((tlen == 10 && memcmp(tail, "reregister", 10) == 0) ||
-        (tlen == 11 && memcmp(tail, "reregister/", 11) == 0))
-        return WK_API_REREGISTER;
-    ven_id[0] = '\0';
+    if (plen >= vpre && memcmp(path, API_PREFIX, vpre) == 0)
+        return collection_route(path + vpre, plen - vpre, "reregister", WK_API_VENS, WK_API_VEN,
+                                WK_API_REREGISTER, ven_id);
     return WK_API_NONE;
 }
 
