@@ -52,7 +52,9 @@ enum phase { PH_REGISTER, PH_POLL, PH_HANDSHAKE, PH_IDLE, PH_DONE };
 /* CS_HANDSHAKE: TCP connected, TLS handshake running (TLS 1.3 in handshake
  * mode: also until the server confirmed it, see bn_conn.hs) */
 enum cstate { CS_IDLE, CS_CONNECTING, CS_HANDSHAKE, CS_READY, CS_BUSY, CS_CLOSING };
-enum rkind { RK_REG, RK_POLL };
+/* RK_REREG: a registered VEN registers again during the poll phase
+ * (--register-share), so polls share the workers with five-round requests. */
+enum rkind { RK_REG, RK_POLL, RK_REREG };
 enum vstate { VS_PENDING, VS_OK, VS_FAILED };
 enum fail { F_CONNECT, F_TIMEOUT, F_IO, F_TLS };
 /* idle mode, per measured connection */
@@ -133,7 +135,7 @@ struct run {
     unsigned tls_logged; /* TLS failures logged so far */
     enum phase phase;
     uint32_t resolved;  /* VENs registered or given up */
-    uint64_t in_flight; /* polls sent and not yet answered or failed */
+    uint64_t in_flight; /* polls and re-registrations sent and not yet answered or failed */
     int stop_sending;   /* --max-requests reached */
     uint64_t connects;  /* successful connects, to tell a dead target from a flaky one */
     int measuring;
@@ -172,7 +174,7 @@ static uint32_t ven_of(const bn_conn *c, uint32_t k)
 
 static bn_counts *counts_of(struct run *r, enum rkind k)
 {
-    return k == RK_REG ? &r->res->reg : &r->res->poll;
+    return k == RK_REG ? &r->res->reg : k == RK_REREG ? &r->res->rereg : &r->res->poll;
 }
 
 /* One failed request or handshake, by why it failed. */
@@ -427,7 +429,7 @@ static void conn_fail(bn_conn *c, enum fail why)
         c->state = CS_READY; /* so a nested finish() sees a settled connection */
         if (c->kind == RK_REG) {
             reg_failed(c, c->ven);
-        } else {
+        } else { /* a poll or a re-registration: the VEN stays registered */
             r->in_flight--;
             check_end(r);
         }
@@ -448,7 +450,7 @@ static void on_write(uv_write_t *req, int status)
 static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origin)
 {
     struct run *r = c->run;
-    vtn_buf *req = kind == RK_REG ? &c->reqbuf : &r->vens[v].poll_req;
+    vtn_buf *req = kind == RK_POLL ? &r->vens[v].poll_req : &c->reqbuf;
     uint64_t now = uv_hrtime();
     if (c->write_pending && !c->tls) {
         /* The previous request is still being written although its reply came: the
@@ -466,9 +468,9 @@ static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origi
     vtn_buf_reset(&c->body);
     c->state = CS_BUSY;
     counts_of(r, kind)->sent++;
-    if (kind == RK_POLL) {
+    if (kind != RK_REG) {
         r->in_flight++;
-        if (r->res->poll.sent >= r->o->max_requests)
+        if (r->res->poll.sent + r->res->rereg.sent >= r->o->max_requests)
             r->stop_sending = 1;
     }
     if (c->tls) {
@@ -498,19 +500,27 @@ static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origi
     }
 }
 
-static void send_registration(bn_conn *c, uint32_t v)
+/* The VEN's oadrCreatePartyRegistration: its first (RK_REG) or, in the poll
+ * phase, a re-registration (RK_REREG) that lands on the same record by its
+ * venName under the open policy. */
+static void send_registration(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origin)
 {
     struct run *r = c->run;
     char name[96], rid[112];
     snprintf(name, sizeof name, "bench-%s-%" PRIu32, r->o->run_id, v);
-    snprintf(rid, sizeof rid, "%s-%u", name, (unsigned)r->vens[v].attempts);
+    if (kind == RK_REG)
+        snprintf(rid, sizeof rid, "%s-%u", name, (unsigned)r->vens[v].attempts);
+    else
+        snprintf(rid, sizeof rid, "%s-r%" PRIu64, name, r->res->rereg.sent);
     if (bn_request_registration(&c->reqbuf, r->o->host, name, rid) < 0) {
         vtn_error("request_build", "ven=%" PRIu32, v);
-        r->vens[v].attempts = BN_REG_ATTEMPTS - 1;
-        reg_failed(c, v);
+        if (kind == RK_REG) {
+            r->vens[v].attempts = BN_REG_ATTEMPTS - 1;
+            reg_failed(c, v);
+        }
         return;
     }
-    send_request(c, RK_REG, v, uv_hrtime());
+    send_request(c, kind, v, origin);
 }
 
 /* handshake and idle modes: the one poll of a measured connection. */
@@ -565,7 +575,7 @@ static void conn_next(bn_conn *c)
             timer_at(c, c->wait_until_ns);
             return;
         }
-        send_registration(c, ven_of(c, c->cur));
+        send_registration(c, RK_REG, ven_of(c, c->cur), uv_hrtime());
         return;
     }
     if (r->phase != PH_POLL || r->stop_sending || c->nreg == 0)
@@ -594,7 +604,10 @@ static void conn_next(bn_conn *c)
             origin = c->sched_ns;
         c->sched_ns += r->interval_ns;
     }
-    send_request(c, RK_POLL, ven_of(c, c->cur), origin);
+    if (r->o->rereg_pct && rng_next(r) % 100 < r->o->rereg_pct)
+        send_registration(c, RK_REREG, ven_of(c, c->cur), origin);
+    else
+        send_request(c, RK_POLL, ven_of(c, c->cur), origin);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -629,7 +642,7 @@ static void on_reply(bn_conn *c)
         k->http++;
     } else if (c->body_overflow) {
         k->io++;
-    } else if (c->kind == RK_REG) {
+    } else if (c->kind != RK_POLL) {
         if (bn_xml_text(c->body.data, c->body.len, "responseCode", text, sizeof text) >= 0 &&
             strcmp(text, "200") == 0 &&
             bn_xml_text(c->body.data, c->body.len, "venID", text, sizeof text) > 0)
@@ -671,7 +684,8 @@ static void on_reply(bn_conn *c)
         r->in_flight--;
         if (ok) {
             k->ok++;
-            bn_hist_record(r->res->poll_hist, now - c->origin_ns);
+            bn_hist_record(c->kind == RK_POLL ? r->res->poll_hist : r->res->rereg_hist,
+                           now - c->origin_ns);
         } else {
             c->wait_until_ns = now + BN_POLL_ERR_PAUSE_MS * 1000000ull;
         }
@@ -1131,7 +1145,8 @@ void bn_result_free(bn_result *res)
     free(res->reg_hist);
     free(res->poll_hist);
     free(res->hs_hist);
-    res->reg_hist = res->poll_hist = res->hs_hist = NULL;
+    free(res->rereg_hist);
+    res->reg_hist = res->poll_hist = res->hs_hist = res->rereg_hist = NULL;
 }
 
 int bn_run(const bn_opts *o, bn_result *res)
@@ -1140,8 +1155,10 @@ int bn_run(const bn_opts *o, bn_result *res)
     res->reg_hist = malloc(sizeof *res->reg_hist);
     res->poll_hist = malloc(sizeof *res->poll_hist);
     res->hs_hist = malloc(sizeof *res->hs_hist);
+    res->rereg_hist = malloc(sizeof *res->rereg_hist);
     struct run *r = calloc(1, sizeof *r);
-    if (r == NULL || res->reg_hist == NULL || res->poll_hist == NULL || res->hs_hist == NULL) {
+    if (r == NULL || res->reg_hist == NULL || res->poll_hist == NULL || res->hs_hist == NULL ||
+        res->rereg_hist == NULL) {
         free(r);
         bn_result_free(res);
         return -ENOMEM;
@@ -1149,6 +1166,7 @@ int bn_run(const bn_opts *o, bn_result *res)
     bn_hist_init(res->reg_hist);
     bn_hist_init(res->poll_hist);
     bn_hist_init(res->hs_hist);
+    bn_hist_init(res->rereg_hist);
     r->o = o;
     r->res = res;
     int measured = o->mode == BN_MODE_HANDSHAKE || o->mode == BN_MODE_IDLE;

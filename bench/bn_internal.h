@@ -183,6 +183,7 @@ typedef struct bn_opts {
     uint64_t duration_ns, timeout_ns, register_timeout_ns;
     uint64_t max_requests; /* polls in poll mode */
     double rate;           /* polls per second per VEN; 0 = closed loop */
+    uint32_t rereg_pct;    /* poll mode: percent of requests sent as re-registrations */
     char run_id[32];
     bn_proc *procs;
     int nprocs;
@@ -197,11 +198,13 @@ typedef struct bn_result {
     double reg_seconds;             /* wall time of the registration phase */
     double seconds;                 /* wall time of the measured phase */
     bn_counts reg, poll;            /* counters by phase */
+    bn_counts rereg;                /* poll mode: re-registrations mixed into the polls */
     bn_counts hs;                   /* handshake and idle modes: sent = connects started,
                                        done = ok = handshakes completed */
     uint64_t hs_resumed;            /* of hs.ok, resumed from a session ticket */
     bn_hist *reg_hist;              /* registration latencies */
     bn_hist *poll_hist;             /* poll latencies, measured phase only */
+    bn_hist *rereg_hist;            /* re-registrations mixed into the poll phase */
     bn_hist *hs_hist;               /* connect + handshake, handshake and idle modes */
     char tls_desc[160];             /* version, suite and group of the first handshake */
     uint32_t idle_ok;               /* idle mode: connections that reached idle */

@@ -29,6 +29,7 @@ typedef struct bn_cfg {
     long long duration_ms;
     long long max_requests;
     char *rate;
+    long long register_share;
     long long timeout_ms;
     long long register_timeout_ms;
     char *run_id;
@@ -74,6 +75,10 @@ static const vtn_cfg_item cfg_items[] = {
     {"VTN_BENCH_RATE", "--rate", VTN_CFG_STR, F(rate), "0", 0, 0,
      "polls per second per VEN (open loop, e.g. 0.1 or 20); 0 = closed loop: next poll when the "
      "reply arrives"},
+    {"VTN_BENCH_REGISTER_SHARE", "--register-share", VTN_CFG_INT, F(register_share), "0", 0, 90,
+     "poll mode: percent of the measured requests sent as re-registrations of the VEN "
+     "(oadrCreatePartyRegistration, several Redis rounds each) instead of polls; the poll "
+     "figures stay those of the polls alone"},
     {"VTN_BENCH_TIMEOUT", "--timeout", VTN_CFG_MS, F(timeout_ms), "10s", 10, 600000,
      "request and connect timeout"},
     {"VTN_BENCH_REGISTER_TIMEOUT", "--register-timeout", VTN_CFG_MS, F(register_timeout_ms), "120s",
@@ -540,13 +545,25 @@ static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
     print_counts_line("errors", k);
     if (poll)
         printf("%-16s %" PRIu64 "\n", "queued payloads", k->messages);
+    if (poll && o->rereg_pct) {
+        printf("%-16s %" PRIu64 " answered, %" PRIu64 " OK (%u%% of requests; p50 %s, p99 %s, "
+               "max %s)\n",
+               "re-registration", res->rereg.done, res->rereg.ok, (unsigned)o->rereg_pct,
+               fmt_ms(a, sizeof a, bn_hist_quantile(res->rereg_hist, 0.5)),
+               fmt_ms(b, sizeof b, bn_hist_quantile(res->rereg_hist, 0.99)),
+               fmt_ms(c, sizeof c, res->rereg_hist->max));
+        if (errors_of(&res->rereg))
+            print_counts_line("  rereg. errors", &res->rereg);
+    }
 
     role_sum roles[BN_MAX_PIDS];
     int nroles = sum_roles(o, roles);
     double total_us = 0, total_ticks = 0;
-    uint64_t denom = k->ok ? k->ok : 1;
+    uint64_t denom = k->ok + (poll ? res->rereg.ok : 0);
+    if (denom == 0)
+        denom = 1;
     if (nroles > 0) {
-        printf("CPU per %s: ", what);
+        printf("CPU per %s: ", poll && o->rereg_pct ? "request (poll or re-registration)" : what);
         for (int i = 0; i < nroles; i++) {
             double us = (double)roles[i].ticks * us_per_tick / (double)denom;
             total_us += us;
@@ -581,6 +598,9 @@ static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
         json_object_set_new(cpu, roles[i].role,
                             json_real((double)roles[i].ticks * us_per_tick / (double)denom));
     json_object_set_new(cpu, "total", json_real(total_us));
+    json_t *rereg =
+        json_pack("{s:I,s:o,s:o}", "percent", (json_int_t)o->rereg_pct, "counts",
+                  json_counts(&res->rereg), "latency_us", json_latency(res->rereg_hist));
     json_t *j = json_pack(
         "{s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:{s:I,s:I,s:f,s:o,s:o},s:f,s:o,s:o,s:f,s:o,s:f,s:f,s:I,"
         "s:b}",
@@ -593,6 +613,9 @@ static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
         "cpu_share_bench", self_pct / 100, "cpu_us_per_request", cpu, "machine_busy_share",
         mach_pct / 100, "other_busy_share", (other_pct > 0 ? other_pct : 0) / 100, "cpus",
         (json_int_t)ncpu, "interrupted", res->interrupted);
+    if (j && poll)
+        json_object_set(j, "reregistration", rereg);
+    json_decref(rereg);
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     if (s)
         printf("%s\n", s);
@@ -700,6 +723,7 @@ int main(int argc, char **argv)
     vtn_addr_format((struct sockaddr *)&o.addr, o.host, sizeof o.host);
     char *end;
     errno = 0;
+    o.rereg_pct = (uint32_t)cfg.register_share;
     o.rate = strtod(cfg.rate, &end);
     if (*cfg.rate == '\0' || *end != '\0' || errno || !isfinite(o.rate) || o.rate < 0 ||
         o.rate > 10000) {
