@@ -73,10 +73,9 @@ def main():
             errors.append("the page lists field %r of %s, which vtn/keys.h does not define"
                           % (f, keys.KEYS[key]))
 
-    scripts = {f[:-4] for f in os.listdir(LUA_DIR) if f.endswith(".lua")} if os.path.isdir(LUA_DIR) else None
+    scripts = {f[:-4] for f in os.listdir(LUA_DIR) if f.endswith(".lua")}
     lua_part = doc.split("## Lua scripts", 1)[1].split("\n## ", 1)[0] if "## Lua scripts" in doc else ""
-    rows = table_names(lua_part) if scripts is not None else set()
-    scripts = scripts or set()
+    rows = table_names(lua_part)
     for s in sorted(scripts - rows):
         errors.append("script common/lua/%s.lua has no row in the page's script table" % s)
     for s in sorted(rows - scripts):
