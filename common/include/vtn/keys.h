@@ -87,24 +87,10 @@
 #define VTN_TTL_GATEWAY_TRIM_MS 60000 /* members expired this long ago are removed */
 
 /* Builds a key from a VTN_KEY_* pattern: each <name> in it is replaced by
- * the next of a, b (NULL when the pattern has fewer parts). out must hold
- * VTN_KEY_MAX bytes; returns out. */
+ * the next of a, b (NULL when the pattern has fewer parts), e.g.
+ * vtn_key_build(k, VTN_KEY_VENREQ, ven_id, rid). One builder for every key,
+ * so a key's shape lives only in its pattern. out must hold VTN_KEY_MAX
+ * bytes; returns out. */
 const char *vtn_key_build(char *out, const char *pattern, const char *a, const char *b);
-
-/* One builder per key with parts; out must hold VTN_KEY_MAX bytes. */
-const char *vtn_key_ven(char *out, const char *ven_id);
-const char *vtn_key_venq(char *out, const char *ven_id);
-const char *vtn_key_venpm(char *out, const char *ven_id);
-const char *vtn_key_venreq(char *out, const char *ven_id, const char *rid);
-const char *vtn_key_vencerts(char *out, const char *ven_id);
-const char *vtn_key_venname(char *out, const char *ven_name);
-const char *vtn_key_venfp(char *out, const char *fp);
-const char *vtn_key_venreg(char *out, const char *reg_id);
-const char *vtn_key_req(char *out, const char *rid);
-const char *vtn_key_cert(char *out, const char *serial);
-const char *vtn_key_certreq(char *out, const char *rid);
-const char *vtn_key_revokedfp(char *out, const char *fp);
-const char *vtn_key_ca_revoked(char *out, const char *ca_id);
-const char *vtn_key_ca_crlnumber(char *out, const char *ca_id);
 
 #endif
