@@ -4,10 +4,14 @@
 #
 #   deploy/dev-pki.sh [--vtnctl PATH] DIR
 #
-# DIR gets two client CAs (ECC P-256 and RSA 2048, like the OpenADR PKI's
-# two roots), a localhost server certificate from each (ECC and RSA, so VENs
+# DIR gets two CAs (ECC P-256 and RSA 2048, like the OpenADR PKI's two
+# roots), a localhost server certificate from each (ECC and RSA, so VENs
 # offering only one OpenADR suite connect), one VEN certificate, a CRL per
 # CA, and tls.env with the VTN_TLS_* settings for the gateway.
+# One CA per key type serves both sides, as the OpenADR roots issue both VTN
+# and VEN certificates: it issues the VTN's server certificate and the VENs'
+# client certificates, so client-ca.pem is what the gateway trusts for VENs
+# and what a VEN trusts for the VTN. Its CN says so: "openvtn dev CA".
 # Idempotent: when DIR/tls.env exists nothing is changed; the files are
 # built in a temporary directory next to DIR and moved into place at the end,
 # so an interrupted run leaves no half PKI behind.
@@ -15,7 +19,7 @@
 set -eu
 
 usage() {
-    sed -n '2,15s/^# \{0,1\}//p' "$0"
+    sed -n '2,18s/^# \{0,1\}//p' "$0"
 }
 
 vtnctl="${VTNCTL:-}"
@@ -54,7 +58,8 @@ Development PKI in $d (test-only keys)
   gateway:    . $d/tls.env   (sets VTN_TLS_CERTS, VTN_TLS_CLIENT_CA, VTN_TLS_CRL)
   VEN ven1:   certificate $d/ven1.pem, key $d/ven1.key
               OpenADR fingerprint $fp
-              trusts the VTN through $d/client-ca.pem
+              trusts the VTN through $d/client-ca.pem (the dev CAs issue
+              both the server and the VEN certificates)
   try it:     curl --cacert $d/client-ca.pem --cert $d/ven1.pem --key $d/ven1.key \\
                 -H 'Content-Type: application/xml' --data-binary @request.xml \\
                 https://localhost:8080/OpenADR2/Simple/2.0b/EiRegisterParty
@@ -81,8 +86,8 @@ tmp="$(mktemp -d "$parent/.dev-pki.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
 q() { "$vtnctl" "$@" >/dev/null; }
-q ca create --dir "$tmp/ca-ecc" --key ec --cn "openvtn dev client CA (ECC)"
-q ca create --dir "$tmp/ca-rsa" --key rsa --cn "openvtn dev client CA (RSA)"
+q ca create --dir "$tmp/ca-ecc" --key ec --cn "openvtn dev CA, server and client (ECC)"
+q ca create --dir "$tmp/ca-rsa" --key rsa --cn "openvtn dev CA, server and client (RSA)"
 q cert issue --ca-dir "$tmp/ca-ecc" --cn localhost --name server-ecc --out-dir "$tmp" \
     --key ec --server --san DNS:localhost,IP:127.0.0.1,IP:::1
 q cert issue --ca-dir "$tmp/ca-rsa" --cn localhost --name server-rsa --out-dir "$tmp" \

@@ -17,6 +17,8 @@
 #   VTN_SKIP_SETUP=1      do not run deploy/setup.sh
 #   VTN_LOCAL_TLS=0       plain HTTP on the OpenADR listener (default: mutual TLS
 #                         with a development PKI made in run/pki on first start)
+#   VTN_CA_DIR            CA of the certificates API (default: the development
+#                         PKI's ECC CA, run/pki/ca-ecc, so the API is on)
 # Any other VTN_* variable is passed to every process (e.g. VTN_LOG_LEVEL,
 # VTN_REGISTRATION_POLICY, VTN_POLL_FREQ, VTN_VTN_ID).
 set -euo pipefail
@@ -68,16 +70,21 @@ unset VTN_OPS_LISTEN # each process gets its own below
 
 # --- TLS: a development PKI ----------------------------------------------------
 # On first start run/pki gets server certificates for localhost (ECC and RSA),
-# two client CAs, one VEN certificate (ven1) and CRLs; the OpenADR listener
-# then speaks mutual TLS only. VTN_LOCAL_TLS=0 keeps it plain HTTP; a
-# VTN_TLS_CERTS of your own is used as it is.
+# two CAs (each issues both server and VEN certificates), one VEN
+# certificate (ven1) and CRLs; the OpenADR listener then speaks mutual TLS
+# only. VTN_LOCAL_TLS=0 keeps it plain HTTP; a VTN_TLS_CERTS of your own is
+# used as it is. The PKI is made either way: its ECC CA is what the
+# certificates API issues from (VTN_CA_DIR), so /api/v1/certificates works.
 SCHEME=http
 CURL_TLS=""
+cmake --build "$BUILD" -j"$JOBS" --target vtnctl >/dev/null
+"$ROOT/deploy/dev-pki.sh" --vtnctl "$BUILD/tools/vtnctl" "$RUN/pki" >"$LOGS/dev-pki.log"
 if [ -z "${VTN_TLS_CERTS:-}" ] && [ "${VTN_LOCAL_TLS:-1}" != 0 ]; then
-  cmake --build "$BUILD" -j"$JOBS" --target vtnctl >/dev/null
-  "$ROOT/deploy/dev-pki.sh" --vtnctl "$BUILD/tools/vtnctl" "$RUN/pki" >"$LOGS/dev-pki.log"
   # shellcheck disable=SC1091
   . "$RUN/pki/tls.env"
+fi
+if [ -z "${VTN_CA_DIR:-}" ]; then
+  export VTN_CA_DIR=$RUN/pki/ca-ecc
 fi
 if [ -n "${VTN_TLS_CERTS:-}" ]; then
   SCHEME=https
@@ -191,27 +198,16 @@ else
   wait_http "http://$GW_OPS_LISTEN/healthz" 30 || { say "the gateway did not start; see run/logs/"; exit 1; }
 fi
 
-cat >"$RUN/query-registration.xml" <<'EOF'
-<?xml version="1.0" encoding="UTF-8"?>
-<oadr:oadrPayload xmlns:oadr="http://openadr.org/oadr-2.0b/2012/07"
-                  xmlns:pyld="http://docs.oasis-open.org/ns/energyinterop/201110/payloads"
-                  xmlns:ei="http://docs.oasis-open.org/ns/energyinterop/201110">
-  <oadr:oadrSignedObject>
-    <oadr:oadrQueryRegistration ei:schemaVersion="2.0b">
-      <pyld:requestID>query-1</pyld:requestID>
-    </oadr:oadrQueryRegistration>
-  </oadr:oadrSignedObject>
-</oadr:oadrPayload>
-EOF
-
-example=$RUN/query-registration.xml
+examples=$ROOT/examples
 logs=$LOGS
 pki=$RUN/pki
+ca_dir=$VTN_CA_DIR
 vtnctl=$BUILD/tools/vtnctl
 if [ "$PWD" = "$ROOT" ]; then # print paths as the user can paste them here
-  example=run/query-registration.xml
+  examples=examples
   logs=run/logs
   pki=run/pki
+  ca_dir=${ca_dir#"$ROOT"/}
   vtnctl=${vtnctl#"$ROOT"/}
   CURL_TLS=${CURL_TLS//"$RUN"\/pki/run/pki}
 fi
@@ -233,6 +229,7 @@ if [ -n "$SCHED_OPS" ]; then
   printf '    %-21s http://%s/metrics\n' scheduler "$SCHED_OPS"
 fi
 cat <<EOF
+  certificates API       on, issuing from $ca_dir (VTN_CA_DIR)
   logs                   $logs/*.log
 EOF
 if [ -f "$RUN/pki/ven1.pem" ] && [ "$SCHEME" = https ]; then
@@ -241,16 +238,19 @@ if [ -f "$RUN/pki/ven1.pem" ] && [ "$SCHEME" = https ]; then
 Mutual TLS with the development PKI in $pki (test-only keys):
   a VEN presents    $pki/ven1.pem with key $pki/ven1.key
                     (OpenADR fingerprint $("$BUILD/tools/vtnctl" fingerprint "$RUN/pki/ven1.pem"))
-  and trusts        $pki/client-ca.pem
+  and trusts        $pki/client-ca.pem (the dev CAs issue both sides)
   more VENs         $vtnctl cert issue --ca-dir $pki/ca-ecc --cn ven2 --out-dir $pki
   plain HTTP        VTN_LOCAL_TLS=0 deploy/run-local.sh
 EOF
 fi
+base=$SCHEME://$OADR_LISTEN/OpenADR2/Simple/2.0b
 cat <<EOF
 
-A VEN's first request (oadrQueryRegistration):
-  curl -sS ${CURL_TLS}-H 'Content-Type: application/xml' --data-binary @$example \\
-    $SCHEME://$OADR_LISTEN/OpenADR2/Simple/2.0b/EiRegisterParty
+Talk to it as a VEN (request bodies in $examples/, more in $examples/README.md):
+  register  curl -sS ${CURL_TLS}-H 'Content-Type: application/xml' \\
+              --data-binary @$examples/create-party-registration.xml $base/EiRegisterParty
+  poll      sed 's/VEN_ID/<the venID it answered>/' $examples/poll.xml |
+              curl -sS ${CURL_TLS}-H 'Content-Type: application/xml' --data-binary @- $base/OadrPoll
 The VENs the VTN knows:
   curl -sS -H 'Authorization: Bearer $VTN_API_TOKEN' http://$API_LISTEN/api/v1/vens
 

@@ -5,34 +5,19 @@
 
 #include "sc_internal.h"
 #include "vtn/log.h"
+#include "vtn/scripts.h"
 #include "vtn/time.h"
 
-/* Take the lease if free, bumping the epoch, or renew it if it is ours.
- * Returns the epoch when we hold the lease, 0 otherwise. One script, so the
- * check and the write cannot interleave with a rival's. */
-static const char *acquire_lua = "local cur = redis.call('GET', KEYS[1])\n"
-                                 "if cur then\n"
-                                 "  local e, who = string.match(cur, '^(%d+) (.+)$')\n"
-                                 "  if who == ARGV[1] then\n"
-                                 "    redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-                                 "    return tonumber(e)\n"
-                                 "  end\n"
-                                 "  return 0\n"
-                                 "end\n"
-                                 "local e = redis.call('INCR', KEYS[2])\n"
-                                 "redis.call('SET', KEYS[1], e .. ' ' .. ARGV[1], 'PX', ARGV[2])\n"
-                                 "return e\n";
-
-static const char *release_lua = "local cur = redis.call('GET', KEYS[1])\n"
-                                 "if cur and cur == ARGV[1] then\n"
-                                 "  return redis.call('DEL', KEYS[1])\n"
-                                 "end\n"
-                                 "return 0\n";
+/* The lease scripts (common/lua/leader_*.lua), loaded on first use and
+ * again after a NOSCRIPT by vtn_script_eval. */
+static char acquire_sha[VTN_SCRIPT_SHA_SIZE], release_sha[VTN_SCRIPT_SHA_SIZE];
 
 int sc_leader_step(sc_leader *l, redisContext *c)
 {
-    redisReply *r = redisCommand(c, "EVAL %s 2 %s %s %s %lld", acquire_lua, SC_LEADER_KEY,
-                                 SC_EPOCH_KEY, l->instance, l->lease_ms);
+    char lease[24];
+    snprintf(lease, sizeof lease, "%lld", l->lease_ms);
+    const char *argv[] = {SC_LEADER_KEY, SC_EPOCH_KEY, l->instance, lease};
+    redisReply *r = vtn_script_eval(c, "leader_acquire", acquire_sha, 2, 4, argv);
     if (r == NULL) {
         l->epoch = 0;
         return -EIO;
@@ -66,7 +51,8 @@ void sc_leader_release(sc_leader *l, redisContext *c)
         return;
     char val[128];
     snprintf(val, sizeof val, "%llu %s", (unsigned long long)l->epoch, l->instance);
-    redisReply *r = redisCommand(c, "EVAL %s 1 %s %s", release_lua, SC_LEADER_KEY, val);
+    const char *argv[] = {SC_LEADER_KEY, val};
+    redisReply *r = vtn_script_eval(c, "leader_release", release_sha, 1, 2, argv);
     if (r)
         freeReplyObject(r);
     vtn_info("leader", "epoch=%llu msg=\"released leadership\"", (unsigned long long)l->epoch);

@@ -110,8 +110,8 @@ int main(int argc, char **argv)
     sc_config cfg = {0};
     char err[512];
     int rc = vtn_config_load(sc_config_items, SC_NITEMS, &cfg, argc, argv, "vtn-scheduler",
-                             "openvtn scheduler: event status changes, report requests, push jobs "
-                             "and expiries, run by one leader at a time.",
+                             "openvtn scheduler: one leader at a time (a Redis lease with a "
+                             "fencing token) prunes expired gateway adverts from vtn:gateways.",
                              err, sizeof err);
     if (rc == 1)
         return 0;

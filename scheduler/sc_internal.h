@@ -7,8 +7,10 @@
 
 #include <hiredis/hiredis.h>
 
-#define SC_LEADER_KEY "vtn:scheduler:leader" /* STRING "<epoch> <instance>", PX lease */
-#define SC_EPOCH_KEY "vtn:scheduler:epoch"   /* STRING counter: the fencing token source */
+#include "vtn/keys.h"
+
+#define SC_LEADER_KEY VTN_KEY_SCHED_LEADER /* STRING "<epoch> <instance>", PX lease */
+#define SC_EPOCH_KEY VTN_KEY_SCHED_EPOCH   /* STRING counter: the fencing token source */
 
 typedef struct sc_leader {
     char instance[64];  /* this process: host:pid:random */

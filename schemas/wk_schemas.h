@@ -1,5 +1,5 @@
 /* The project's OpenADR schemas (every .xsd in schemas/), embedded at build time by
- * schemas/embed.cmake; oadr.xsd is the main file, the others are imported. */
+ * cmake/embed.cmake; oadr.xsd is the main file, the others are imported. */
 #ifndef WK_SCHEMAS_H
 #define WK_SCHEMAS_H
 

@@ -32,6 +32,8 @@ openssl x509 -in "$T/ca/ca.pem" -noout -text | grep -q "CA:TRUE" && ok "CA:TRUE"
 openssl x509 -in "$T/ca/ca.pem" -noout -text | grep -q "ASN1 OID: prime256v1" && ok "CA is P-256" || fail "CA key type"
 
 if "$V" ca create --dir "$T/ca" >/dev/null 2>&1; then fail "second ca create succeeded"; else ok "ca create refuses an existing CA"; fi
+"$V" ca create --dir "$T/pki/ca-ecc" >/dev/null && [ -f "$T/pki/ca-ecc/ca.pem" ] && ok "ca create makes missing parents" || fail "ca create in a new pki/ folder"
+[ "$(mode "$T/pki/ca-ecc")" = 700 ] && ok "CA folder mode 0700" || fail "CA folder mode $(mode "$T/pki/ca-ecc")"
 
 "$V" cert issue --ca-dir "$T/ca" --cn ven1 --out-dir "$T/vens" >"$T/issue.out" || fail "cert issue"
 [ "$(mode "$T/vens/ven1.key")" = 600 ] && ok "VEN key mode 0600" || fail "VEN key mode"

@@ -399,6 +399,28 @@ static void ca_record(const ca_dir *ca, X509 *x)
     close(fd);
 }
 
+/* mkdir -p: the missing parents get 0755, path itself mode (an existing
+ * path keeps its mode). 0 or -errno. */
+static int mkdirs(const char *path, mode_t mode)
+{
+    char p[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(p))
+        return -ENAMETOOLONG;
+    memcpy(p, path, n + 1);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *s = '/';
+    }
+    if (mkdir(p, mode) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Commands
  * --------------------------------------------------------------------- */
@@ -406,7 +428,8 @@ static void ca_record(const ca_dir *ca, X509 *x)
 static const char ca_create_help[] =
     "usage: vtnctl ca create --dir D [--key ec|rsa] [--days N] [--cn NAME]\n"
     "\n"
-    "Creates a client CA in directory D (created with mode 0700 if missing):\n"
+    "Creates a client CA in directory D (created with mode 0700 if missing,\n"
+    "with its missing parents):\n"
     "ca.pem (the certificate to put in VTN_TLS_CLIENT_CA), ca.key (mode 0600),\n"
     "index.txt (issued and revoked serials) and crlnumber.\n"
     "\n"
@@ -440,8 +463,9 @@ static int cmd_ca_create(int argc, char **argv)
         cn = cn_def;
     }
 
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        die("%s: %s", dir, strerror(errno));
+    int mrc = mkdirs(dir, 0700);
+    if (mrc < 0)
+        die("%s: %s", dir, strerror(-mrc));
     ca_paths(&ca, dir);
     ca_lock(&ca);
     if (exists(ca.cert_path) || exists(ca.key_path))
@@ -551,8 +575,9 @@ static int cmd_cert_issue(int argc, char **argv)
         san = san_def;
     }
 
-    if (mkdir(out_dir, 0700) != 0 && errno != EEXIST)
-        die("%s: %s", out_dir, strerror(errno));
+    int mrc = mkdirs(out_dir, 0700);
+    if (mrc < 0)
+        die("%s: %s", out_dir, strerror(-mrc));
     strcat(fname, ".pem");
     pathcat(cert_path, out_dir, fname);
     strcpy(fname + strlen(fname) - 4, ".key");

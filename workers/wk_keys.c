@@ -6,95 +6,83 @@
 
 #include "vtn/fingerprint.h"
 #include "vtn/hex.h"
+#include "vtn/keys.h"
 #include "wk_internal.h"
 
-/* Callers pass values already capped by the codec or the API parser
- * (WK_ID_MAX, WK_NAME_MAX, WK_FP_MAX), so WK_KEY_MAX always fits; snprintf
- * truncation would only make a lookup miss, never overflow. */
+/* The worker's key names are the shared data model's (vtn/keys.h); these
+ * keep the worker's names until its callers use vtn_key_build directly. */
+_Static_assert(WK_KEY_MAX == VTN_KEY_MAX, "wk_key_* buffers are vtn_key_* buffers");
+_Static_assert(WK_QUEUE_MAX == VTN_QUEUE_MAX, "one queue cap, in vtn/keys.h");
+_Static_assert(WK_MEMO_TTL_S == VTN_TTL_MEMO_S, "one memo lifetime, in vtn/keys.h");
+
 const char *wk_key_ven(char *out, const char *ven_id)
 {
-    snprintf(out, WK_KEY_MAX, "ven:{%s}", ven_id);
-    return out;
+    return vtn_key_build(out, VTN_KEY_VEN, ven_id, NULL);
 }
 
 const char *wk_key_venq(char *out, const char *ven_id)
 {
-    snprintf(out, WK_KEY_MAX, "venq:{%s}", ven_id);
-    return out;
+    return vtn_key_build(out, VTN_KEY_VENQ, ven_id, NULL);
 }
 
 const char *wk_key_venpm(char *out, const char *ven_id)
 {
-    snprintf(out, WK_KEY_MAX, "venpm:{%s}", ven_id);
-    return out;
+    return vtn_key_build(out, VTN_KEY_VENPM, ven_id, NULL);
 }
 
 const char *wk_key_venreq(char *out, const char *ven_id, const char *rid)
 {
-    snprintf(out, WK_KEY_MAX, "venreq:{%s}:%s", ven_id, rid);
-    return out;
+    return vtn_key_build(out, VTN_KEY_VENREQ, ven_id, rid);
 }
 
 const char *wk_key_name(char *out, const char *name)
 {
-    snprintf(out, WK_KEY_MAX, "vtn:venname:%s", name);
-    return out;
+    return vtn_key_build(out, VTN_KEY_VENNAME, name, NULL);
 }
 
 const char *wk_key_fp(char *out, const char *fp)
 {
-    snprintf(out, WK_KEY_MAX, "vtn:venfp:%s", fp);
-    return out;
+    return vtn_key_build(out, VTN_KEY_VENFP, fp, NULL);
 }
 
 const char *wk_key_reg(char *out, const char *reg_id)
 {
-    snprintf(out, WK_KEY_MAX, "vtn:venreg:%s", reg_id);
-    return out;
+    return vtn_key_build(out, VTN_KEY_VENREG, reg_id, NULL);
 }
 
 const char *wk_key_req(char *out, const char *rid)
 {
-    snprintf(out, WK_KEY_MAX, "vtn:req:%s", rid);
-    return out;
+    return vtn_key_build(out, VTN_KEY_REQ, rid, NULL);
 }
 
 const char *wk_key_cert(char *out, const char *serial)
 {
-    snprintf(out, WK_KEY_MAX, "vtn:cert:%s", serial);
-    return out;
+    return vtn_key_build(out, VTN_KEY_CERT, serial, NULL);
 }
 
 const char *wk_key_vencerts(char *out, const char *ven_id)
 {
-    snprintf(out, WK_KEY_MAX, "vencerts:{%s}", ven_id);
-    return out;
+    return vtn_key_build(out, VTN_KEY_VENCERTS, ven_id, NULL);
 }
 
 const char *wk_key_certreq(char *out, const char *rid)
 {
-    snprintf(out, WK_KEY_MAX, "vtn:certreq:%s", rid);
-    return out;
+    return vtn_key_build(out, VTN_KEY_CERTREQ, rid, NULL);
 }
 
 const char *wk_key_revokedfp(char *out, const char *fp)
 {
-    snprintf(out, WK_KEY_MAX, "vtn:revokedfp:%s", fp);
-    return out;
+    return vtn_key_build(out, VTN_KEY_REVOKEDFP, fp, NULL);
 }
 
-/* The two keys of one CA share its hash tag: the crl script reads and bumps
- * them together, so a CRL number never goes with an older list. */
 const char *wk_key_ca_revoked(char *out, const char *ca_id)
 {
-    snprintf(out, WK_KEY_MAX, "vtn:ca:{%s}:revoked", ca_id);
-    return out;
+    return vtn_key_build(out, VTN_KEY_CA_REVOKED, ca_id, NULL);
 }
 
 const char *wk_key_ca_crlnumber(char *out, const char *ca_id)
 {
-    snprintf(out, WK_KEY_MAX, "vtn:ca:{%s}:crlnumber", ca_id);
-    return out;
+    return vtn_key_build(out, VTN_KEY_CA_CRLNUMBER, ca_id, NULL);
 }
 
 int wk_fp_normalize(const char *in, size_t n, char *out, size_t outlen)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "vtn/log.h"
+#include "vtn/scripts.h"
 #include "vtn/time.h"
 #include "wk_internal.h"
 
@@ -57,22 +58,18 @@ int wk_redis_load_scripts(wk_redis *r)
     for (int i = 0; i < WK_SCRIPT__COUNT; i++) {
         if (!r->c)
             return -ENOTCONN;
-        redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", wk_script_src[i]);
-        if (rep == NULL) {
-            wk_redis_fail(r, r->c->errstr[0] ? r->c->errstr : "SCRIPT LOAD failed");
+        char err[256];
+        int rc = vtn_script_load(r->c, wk_script_name[i], r->sha[i], err, sizeof err);
+        if (rc == -EIO) {
+            wk_redis_fail(r, err);
             return -EIO;
         }
-        if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
-            char q[256];
+        if (rc < 0) {
+            char q[300];
             vtn_error("redis_script", "script=%s err=%s", wk_script_name[i],
-                      vtn_log_quote(q, sizeof q, rep->str ? rep->str : "unexpected reply",
-                                    rep->str ? (size_t)rep->len : 16));
-            freeReplyObject(rep);
+                      vtn_log_quote(q, sizeof q, err, strlen(err)));
             return -EPROTO;
         }
-        memcpy(r->sha[i], rep->str, 40);
-        r->sha[i][40] = '\0';
-        freeReplyObject(rep);
     }
     atomic_fetch_add_explicit(&r->m->redis_script_loads, 1, memory_order_relaxed);
     return 0;

@@ -21,7 +21,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
-from vtntest import oadr  # noqa: E402
+from vtntest import fixtures, oadr  # noqa: E402
 from vtntest.httpc import Http  # noqa: E402
 from vtntest.resp import RedisError  # noqa: E402
 from vtntest.stack import Stack, install_signal_handlers, parse_args  # noqa: E402
@@ -117,6 +117,8 @@ def parse_expect_line(case, lineno, line):
         return ("set", m.group(2), "=", m.group(1))
     if s.startswith("redis:"):
         kind, rest = "redis", s[len("redis:"):].strip()
+    elif fixtures.is_check(s):
+        kind, rest = "state", s
     elif s.startswith("header "):
         kind, rest = "header", s[len("header "):].strip()
     else:
@@ -170,7 +172,7 @@ def compare(what, got, op, want):
         elif op == "!contains":
             ok = want not in got
         else:
-            joined = " ".join(got)
+            joined = getattr(got, "joiner", " ").join(got)
             ok = (joined == want) if op == "=" else (joined != want) if op == "!=" else bool(
                 re.search(want, joined))
     else:
@@ -203,15 +205,19 @@ def redis_value(v):
 
 
 def load_redis(r, text):
+    """redis-before: one fixture verb (vtntest/fixtures.py) or raw Redis
+    command a line."""
     cmds = []
     for i, line in enumerate(text.splitlines()):
         s = line.strip()
         if not s or s.startswith("#"):
             continue
         try:
-            cmds.append((i + 1, shlex.split(s)))
-        except ValueError as e:
+            words = shlex.split(s)
+            verb = fixtures.setup_commands(words)
+        except (ValueError, fixtures.FixtureError) as e:
             raise CaseError("redis-before:%d: %s" % (i + 1, e))
+        cmds += [(i + 1, c) for c in verb] if verb is not None else [(i + 1, words)]
     replies = r.pipeline([c for _, c in cmds]) if cmds else []
     for (lineno, c), rep in zip(cmds, replies):
         if isinstance(rep, RedisError):
@@ -303,6 +309,13 @@ def run_case(case, stack, gw, validator, verbose=False):
                     raise CaseError("redis check %r: %s" % (subject, e))
                 got = redis_value(r.pipeline([args])[0])
                 compare("redis: " + " ".join(args), got, op, value)
+            elif kind == "state":
+                subject = subst(subject, vars_)
+                try:
+                    got = fixtures.check_value(r, subject)
+                except fixtures.FixtureError as e:
+                    raise CaseError(str(e))
+                compare(subject, got, op, value)
             elif kind == "redis-unchanged":
                 after = r.snapshot(ignore=UNCHANGED_IGNORE)
                 if after != before:

@@ -1,11 +1,13 @@
-/* Redis connection settings and key layout shared by every process. See
- * docs/redis-keys.md for every key, its type, owner and lifetime. */
+/* Redis connection settings shared by every process. The key layout is in
+ * vtn/keys.h (docs/redis-keys.md). */
 #ifndef VTN_REDIS_H
 #define VTN_REDIS_H
 
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
+
+#include "vtn/keys.h" /* the key layout; VTN_KEY_GATEWAYS used to live here */
 
 #define VTN_REDIS_URL_DEFAULT "redis://127.0.0.1:6379/0"
 
@@ -23,8 +25,5 @@ int vtn_redis_url_parse(const char *url, vtn_redis_target *out);
  * SELECTs. Returns a context or NULL with the reason in err. */
 redisContext *vtn_redis_connect(const vtn_redis_target *t, int timeout_ms, char *err,
                                 size_t errlen);
-
-/* Keys whose lifetime spans processes (gateway discovery). */
-#define VTN_KEY_GATEWAYS "vtn:gateways" /* ZSET member=zmq endpoint, score=expiry ms */
 
 #endif

@@ -1,11 +1,15 @@
-# Turns every schemas/*.xsd into bytes in one generated C file, so the worker
-# compiles its schemas from memory and needs no path at run time.
-#   cmake -DDIR=<schemas dir> -DOUT=<file.c> -P embed.cmake
+# Turns every file of a folder that matches a glob into bytes in one
+# generated C file: a table of {name, bytes, length} rows, so a binary needs
+# no path at run time. Used for schemas/*.xsd and common/lua/*.lua.
+#   cmake -DDIR=<folder> -DGLOB=<*.ext> -DOUT=<file.c> -DHEADER=<header.h>
+#         -DTYPE=<row type> -DPREFIX=<name> -P embed.cmake
+# defines `const TYPE PREFIX_files[]` and `const size_t PREFIX_nfiles`.
 get_filename_component(DIR "${DIR}" ABSOLUTE)
-file(GLOB files RELATIVE ${DIR} ${DIR}/*.xsd)
+file(GLOB files RELATIVE ${DIR} ${DIR}/${GLOB})
 list(SORT files)
-set(body "/* Generated from the .xsd files in schemas/ by schemas/embed.cmake; do not edit. */\n")
-string(APPEND body "#include \"wk_schemas.h\"\n\n")
+get_filename_component(dirname "${DIR}" NAME)
+set(body "/* Generated from the ${GLOB} files in ${dirname} by cmake/embed.cmake; do not edit. */\n")
+string(APPEND body "#include \"${HEADER}\"\n\n")
 set(table "")
 set(i 0)
 foreach(f ${files})
@@ -20,8 +24,8 @@ foreach(f ${files})
   string(APPEND table "    {\"${f}\", f${i}, ${n}},\n")
   math(EXPR i "${i} + 1")
 endforeach()
-string(APPEND body "\nconst vtn_xml_file wk_schema_files[] = {\n${table}};\n")
-string(APPEND body "const size_t wk_schema_nfiles = ${i};\n")
+string(APPEND body "\nconst ${TYPE} ${PREFIX}_files[] = {\n${table}};\n")
+string(APPEND body "const size_t ${PREFIX}_nfiles = ${i};\n")
 # Only rewrite when the content changed, so dependents do not rebuild.
 if(EXISTS ${OUT})
   file(READ ${OUT} old)

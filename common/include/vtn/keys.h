@@ -1,0 +1,96 @@
+/* The Redis data model shared by workers and scheduler: every key pattern,
+ * hash field, queue entry kind, limit and lifetime. docs/redis-keys.md
+ * describes each one; tests/unit/check_redis_keys.py fails when the page and
+ * this header disagree, and the protocol cases' fixtures (tests/protocol/
+ * run.py) build their Redis state from this header, so a layout change is
+ * made here, once.
+ *
+ * A key pattern is written as the page spells it: each <name> is a part
+ * the builder fills in, in order. The Lua scripts (common/lua/) get the
+ * fields, kinds and limits from vtn_script_load, never as literals. */
+#ifndef VTN_KEYS_H
+#define VTN_KEYS_H
+
+#include <stddef.h>
+
+/* Bytes a built key may take, with its NUL. Callers pass values capped by
+ * the codec or the API parser (ids, names, fingerprints), so a key always
+ * fits; a longer one is cut, which can only make a lookup miss. */
+#define VTN_KEY_MAX 400
+
+/* ---- per-VEN keys: the {venID} hash tag keeps a VEN's keys on one slot ---- */
+#define VTN_KEY_VEN "ven:{<venID>}"             /* HASH, the VEN record (VTN_F_VEN_*) */
+#define VTN_KEY_VENQ "venq:{<venID>}"           /* LIST, messages queued for polls */
+#define VTN_KEY_VENPM "venpm:{<venID>}"         /* STRING, the entry the last poll popped */
+#define VTN_KEY_VENREQ "venreq:{<venID>}:<rid>" /* STRING, a mutating request's outcome */
+#define VTN_KEY_VENCERTS "vencerts:{<venID>}"   /* ZSET, serials issued for the VEN */
+
+/* ---- global keys ---- */
+#define VTN_KEY_GATEWAYS "vtn:gateways"              /* ZSET zmq endpoint -> expiry ms */
+#define VTN_KEY_VENS "vtn:vens"                      /* ZSET every venID, score 0 */
+#define VTN_KEY_VENNAME "vtn:venname:<venName>"      /* STRING -> venID */
+#define VTN_KEY_VENFP "vtn:venfp:<fingerprint>"      /* STRING -> venID */
+#define VTN_KEY_VENREG "vtn:venreg:<registrationID>" /* STRING -> venID */
+#define VTN_KEY_REQ "vtn:req:<rid>"                  /* STRING "<venID> <registrationID>" */
+#define VTN_KEY_CERT "vtn:cert:<serial>"    /* HASH, an issued certificate (VTN_F_CERT_*) */
+#define VTN_KEY_CERTS "vtn:certs"           /* ZSET every serial, score 0 */
+#define VTN_KEY_CERTREQ "vtn:certreq:<rid>" /* STRING, JSON of what a request issued */
+#define VTN_KEY_REVOKEDFP "vtn:revokedfp:<fingerprint>" /* STRING -> serial */
+/* The two keys of one CA share its hash tag: the crl script reads and bumps
+ * them together, so a CRL number never goes with an older list. */
+#define VTN_KEY_CA_REVOKED "vtn:ca:{<caID>}:revoked"     /* ZSET, the CRL's entries */
+#define VTN_KEY_CA_CRLNUMBER "vtn:ca:{<caID>}:crlnumber" /* STRING counter */
+#define VTN_KEY_SCHED_LEADER "vtn:scheduler:leader"      /* STRING "<epoch> <instance>", PX lease */
+#define VTN_KEY_SCHED_EPOCH "vtn:scheduler:epoch"        /* STRING counter, the fencing token */
+
+/* ---- fields of ven:{<venID>} ---- */
+#define VTN_F_VEN_NAME "n"         /* venName */
+#define VTN_F_VEN_FP "fp"          /* bound certificate fingerprint, normalised */
+#define VTN_F_VEN_PROVISIONED "pv" /* "1": provisioned through the API */
+#define VTN_F_VEN_CREATED "ct"     /* created at, ms */
+#define VTN_F_VEN_REG "r"          /* registrationID; present only while registered */
+#define VTN_F_VEN_REG_AT "rt"      /* last (re-)registration, ms */
+#define VTN_F_VEN_PULL "pl"        /* "1" pull, "0" push */
+#define VTN_F_VEN_TRANSPORT "ta"   /* oadrTransportAddress */
+#define VTN_F_VEN_REPORT_ONLY "ro" /* "1"/"0" */
+#define VTN_F_VEN_XML_SIG "xs"     /* "1"/"0" */
+#define VTN_F_VEN_STATE "st"       /* VTN_VEN_CANCELLING while a VTN cancel is under way */
+#define VTN_F_VEN_REREG "rq"       /* "1": a VTN-initiated reregistration is pending */
+#define VTN_F_VEN_POLL_RID "pr"    /* <rid> of the last poll that popped an entry */
+#define VTN_VEN_CANCELLING "c"
+
+/* ---- fields of vtn:cert:<serial> ---- */
+#define VTN_F_CERT_VEN "v"         /* venID it was issued for */
+#define VTN_F_CERT_FP "f"          /* its fingerprint, normalised */
+#define VTN_F_CERT_CN "cn"         /* subject commonName */
+#define VTN_F_CERT_KEY "k"         /* "ec" or "rsa" */
+#define VTN_F_CERT_GENERATED "g"   /* "1" the VTN generated the key, "0" from a CSR */
+#define VTN_F_CERT_NOT_BEFORE "nb" /* ms */
+#define VTN_F_CERT_NOT_AFTER "na"  /* ms */
+#define VTN_F_CERT_ISSUED_AT "ia"  /* ms */
+#define VTN_F_CERT_CA "ca"         /* issuing CA id (its normalised fingerprint) */
+#define VTN_F_CERT_REVOKED_AT "rv" /* ms, once revoked */
+#define VTN_F_CERT_REASON "rr"     /* CRL reason code, once revoked */
+
+/* ---- venq:{<venID>} entries: "<kind>|<field>|..." ---- */
+#define VTN_QUEUE_KIND_CANCEL 'C' /* C|<requestID>|<registrationID> */
+#define VTN_QUEUE_KIND_REREG 'R'  /* R|<requestID> */
+#define VTN_QUEUE_SEP '|'
+#define VTN_QUEUE_MAX 64 /* entries in one venq; a full queue answers 409 */
+
+/* ---- lifetimes ---- */
+#define VTN_TTL_MEMO_S 300 /* vtn:req:*, vtn:certreq:*, venreq:*, venpm:* */
+/* How long an expired certificate's traces stay (vtn:revokedfp:*, CRL
+ * entries): a day past notAfter covers clock skew; TLS refuses it anyway. */
+#define VTN_TTL_AFTER_EXPIRY_S 86400
+#define VTN_TTL_GATEWAY_MS 5000       /* a vtn:gateways member's score: now + this */
+#define VTN_TTL_GATEWAY_TRIM_MS 60000 /* members expired this long ago are removed */
+
+/* Builds a key from a VTN_KEY_* pattern: each <name> in it is replaced by
+ * the next of a, b (NULL when the pattern has fewer parts), e.g.
+ * vtn_key_build(k, VTN_KEY_VENREQ, ven_id, rid). One builder for every key,
+ * so a key's shape lives only in its pattern. out must hold VTN_KEY_MAX
+ * bytes; returns out. */
+const char *vtn_key_build(char *out, const char *pattern, const char *a, const char *b);
+
+#endif

@@ -1,0 +1,156 @@
+/* The script loader (vtn/scripts.h): constants line + embedded file, SCRIPT
+ * LOAD, EVALSHA with the NOSCRIPT retry. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vtn/keys.h"
+#include "vtn/log.h"
+#include "vtn/scripts.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+/* VTN_X's value as a Lua literal: "n" and 'C' are Lua strings as C spells
+ * them, numbers are numbers. */
+#define LUA_CONST(name)                                                                            \
+    {                                                                                              \
+#name, STR(VTN_##name)                                                                     \
+    }
+
+static const struct {
+    const char *name;
+    const char *value;
+} consts[] = {
+    LUA_CONST(F_VEN_NAME),         LUA_CONST(F_VEN_FP),          LUA_CONST(F_VEN_PROVISIONED),
+    LUA_CONST(F_VEN_CREATED),      LUA_CONST(F_VEN_REG),         LUA_CONST(F_VEN_REG_AT),
+    LUA_CONST(F_VEN_PULL),         LUA_CONST(F_VEN_TRANSPORT),   LUA_CONST(F_VEN_REPORT_ONLY),
+    LUA_CONST(F_VEN_XML_SIG),      LUA_CONST(F_VEN_STATE),       LUA_CONST(F_VEN_REREG),
+    LUA_CONST(F_VEN_POLL_RID),     LUA_CONST(VEN_CANCELLING),    LUA_CONST(F_CERT_REVOKED_AT),
+    LUA_CONST(F_CERT_REASON),      LUA_CONST(QUEUE_KIND_CANCEL), LUA_CONST(QUEUE_KIND_REREG),
+    LUA_CONST(QUEUE_SEP),          LUA_CONST(QUEUE_MAX),         LUA_CONST(TTL_MEMO_S),
+    LUA_CONST(TTL_AFTER_EXPIRY_S),
+};
+
+/* The Lua names: shorter where the prefix says nothing inside a script. */
+static const char *lua_name(const char *name)
+{
+    static const struct {
+        const char *c, *lua;
+    } renames[] = {
+        {"QUEUE_KIND_CANCEL", "KIND_CANCEL"},
+        {"QUEUE_KIND_REREG", "KIND_REREG"},
+        {"QUEUE_SEP", "SEP"},
+        {"TTL_MEMO_S", "MEMO_TTL_S"},
+        {"TTL_AFTER_EXPIRY_S", "AFTER_EXPIRY_S"},
+    };
+    for (size_t i = 0; i < sizeof renames / sizeof renames[0]; i++)
+        if (strcmp(renames[i].c, name) == 0)
+            return renames[i].lua;
+    return name;
+}
+
+int vtn_script_prelude(char *out, size_t outlen)
+{
+    size_t o = 0;
+    /* One line, so a file's line numbers shift by exactly one. */
+    for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+        int n = snprintf(out + o, outlen > o ? outlen - o : 0, "local %s = %s; ",
+                         lua_name(consts[i].name), consts[i].value);
+        if (n < 0 || (size_t)n >= (outlen > o ? outlen - o : 0))
+            return -ENOSPC;
+        o += (size_t)n;
+    }
+    if (o + 2 > outlen)
+        return -ENOSPC;
+    out[o++] = '\n';
+    out[o] = '\0';
+    return (int)o;
+}
+
+const vtn_script_file *vtn_script_find(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < vtn_script_nfiles; i++) {
+        const char *f = vtn_script_files[i].name;
+        if (strncmp(f, name, n) == 0 && strcmp(f + n, ".lua") == 0)
+            return &vtn_script_files[i];
+    }
+    return NULL;
+}
+
+int vtn_script_load(redisContext *c, const char *name, char sha[VTN_SCRIPT_SHA_SIZE], char *err,
+                    size_t errlen)
+{
+    const vtn_script_file *f = vtn_script_find(name);
+    if (f == NULL) {
+        snprintf(err, errlen, "no script %s", name);
+        return -ENOENT;
+    }
+    char prelude[2048];
+    int np = vtn_script_prelude(prelude, sizeof prelude);
+    if (np < 0) {
+        snprintf(err, errlen, "constants line too long");
+        return -EPROTO;
+    }
+    char *src = malloc((size_t)np + f->len);
+    if (src == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    memcpy(src, prelude, (size_t)np);
+    memcpy(src + np, f->src, f->len);
+    redisReply *rep = redisCommand(c, "SCRIPT LOAD %b", src, (size_t)np + f->len);
+    free(src);
+    if (rep == NULL) {
+        snprintf(err, errlen, "%s", c->errstr[0] ? c->errstr : "SCRIPT LOAD failed");
+        return -EIO;
+    }
+    int rc = 0;
+    if (rep->type == REDIS_REPLY_STRING && rep->len == VTN_SCRIPT_SHA_SIZE - 1) {
+        memcpy(sha, rep->str, VTN_SCRIPT_SHA_SIZE - 1);
+        sha[VTN_SCRIPT_SHA_SIZE - 1] = '\0';
+    } else {
+        snprintf(err, errlen, "%.*s", rep->str ? (int)rep->len : 16,
+                 rep->str ? rep->str : "unexpected reply");
+        rc = -EPROTO;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int vtn_script_is_noscript(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+#define EVAL_ARGS_MAX 16
+
+redisReply *vtn_script_eval(redisContext *c, const char *name, char sha[VTN_SCRIPT_SHA_SIZE],
+                            int nkeys, int argc, const char **argv)
+{
+    if (argc < 0 || argc > EVAL_ARGS_MAX || nkeys < 0 || nkeys > argc)
+        return NULL;
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    const char *av[EVAL_ARGS_MAX + 3] = {"EVALSHA", sha, nk};
+    memcpy(av + 3, argv, (size_t)argc * sizeof *argv);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (sha[0] == '\0') {
+            char err[256];
+            int rc = vtn_script_load(c, name, sha, err, sizeof err);
+            if (rc < 0) {
+                char q[300];
+                vtn_error("redis_script", "script=%s err=%s", name,
+                          vtn_log_quote(q, sizeof q, err, strlen(err)));
+                return NULL;
+            }
+        }
+        redisReply *r = redisCommandArgv(c, argc + 3, av, NULL);
+        if (!vtn_script_is_noscript(r))
+            return r;
+        freeReplyObject(r);
+        sha[0] = '\0'; /* Redis lost it: load again, then repeat once */
+    }
+    return NULL;
+}

@@ -1,0 +1,205 @@
+"""Redis state by meaning, not by layout: the fixture verbs of the protocol
+cases (docs/testing.md), built from common/include/vtn/keys.h (keys.py), so
+a layout change edits the header, not every case.
+
+Setting up (redis-before), one verb a line:
+
+    ven <venID> [name=..] [fp=..] [provisioned] [registered=<registrationID>]
+        [push] [transport=..] [report-only] [xml-signature] [cancelling]
+        [rereg-pending] [created=<ms>] [registered-at=<ms>] [poll-rid=<rid>]
+    queue <venID> <kind> [<field> ...]
+    cert <serial> ven=<venID> fp=<fingerprint> [cn=..] [key=ec|rsa] [csr]
+         [ca=<caID>] [not-before=<ms>] [not-after=<ms>] [issued-at=<ms>]
+         [revoked=<ms>] [reason=<code>]
+
+Checking (expect), as subjects of the usual operators:
+
+    ven <venID>               the record (exists / absent)
+    ven <venID> <attribute>   one attribute (the names above: name, fp,
+                              registered, pull, state ...)
+    queue <venID>             the queued entries, "<kind> <field> ..." each,
+                              joined by " ; " for =
+    index name|fp|reg <value> the venID the index holds
+    vens                      the members of vtn:vens
+"""
+
+import shlex
+
+from . import keys
+
+CREATED_DEFAULT = "1700000000000"
+
+# attribute name in cases -> VTN_F_VEN_<suffix>
+VEN_ATTRS = {
+    "name": "NAME", "fp": "FP", "provisioned": "PROVISIONED", "created": "CREATED",
+    "registered": "REG", "registered-at": "REG_AT", "pull": "PULL", "transport": "TRANSPORT",
+    "report-only": "REPORT_ONLY", "xml-signature": "XML_SIG", "state": "STATE",
+    "rereg-pending": "REREG", "poll-rid": "POLL_RID",
+}
+# flags of the ven verb: attribute and the value a bare flag stands for
+VEN_FLAGS = {
+    "provisioned": ("provisioned", "1"), "report-only": ("report-only", "1"),
+    "xml-signature": ("xml-signature", "1"), "rereg-pending": ("rereg-pending", "1"),
+    "cancelling": ("state", keys.const("VTN_VEN_CANCELLING")), "push": ("pull", "0"),
+}
+CERT_ATTRS = {
+    "ven": "VEN", "fp": "FP", "cn": "CN", "key": "KEY", "not-before": "NOT_BEFORE",
+    "not-after": "NOT_AFTER", "issued-at": "ISSUED_AT", "ca": "CA", "revoked": "REVOKED_AT",
+    "reason": "REASON",
+}
+# A field added to vtn/keys.h needs a name here before any case can run.
+_missing = (set(keys.fields("VEN")) - set(VEN_ATTRS.values())) | (
+    set(keys.fields("CERT")) - set(CERT_ATTRS.values()) - {"GENERATED"})
+if _missing:
+    raise ImportError("fixtures.py has no attribute name for VTN_F_*_%s" % ", ".join(sorted(_missing)))
+
+# queue kinds by name: VTN_QUEUE_KIND_<NAME> lower-cased ("cancel", "rereg")
+QUEUE_KINDS = {k[len("VTN_QUEUE_KIND_"):].lower(): v for k, v in keys.CONSTANTS.items()
+               if k.startswith("VTN_QUEUE_KIND_")}
+QUEUE_NAMES = {v: k for k, v in QUEUE_KINDS.items()}
+SEP = keys.const("VTN_QUEUE_SEP")
+INDEXES = {"name": "VTN_KEY_VENNAME", "fp": "VTN_KEY_VENFP", "reg": "VTN_KEY_VENREG"}
+
+SETUP_VERBS = ("ven", "queue", "cert")
+CHECK_VERBS = ("ven", "queue", "index", "vens")
+
+
+class FixtureError(ValueError):
+    """A verb line that cannot be understood."""
+
+
+def _options(words, flags, attrs, verb):
+    out = {}
+    for w in words:
+        k, sep, v = w.partition("=")
+        if not sep:
+            if k not in flags:
+                raise FixtureError("%s: %r is neither a flag (%s) nor name=value"
+                                   % (verb, w, ", ".join(sorted(flags))))
+            k, v = flags[k]
+        if k not in attrs:
+            raise FixtureError("%s: unknown attribute %r (known: %s)" % (verb, k, ", ".join(sorted(attrs))))
+        out[k] = v
+    return out
+
+
+def _ven(args):
+    if not args:
+        raise FixtureError("ven needs a venID")
+    ven, o = args[0], _options(args[1:], VEN_FLAGS, VEN_ATTRS, "ven")
+    o.setdefault("created", CREATED_DEFAULT)
+    if "registered" in o:
+        # What a registration of a pull VEN without flags writes.
+        o.setdefault("registered-at", o["created"])
+        o.setdefault("pull", "1")
+        o.setdefault("report-only", "0")
+        o.setdefault("xml-signature", "0")
+    hset = ["HSET", keys.build("VTN_KEY_VEN", ven)]
+    for a, v in o.items():
+        hset += [keys.const("VTN_F_VEN_" + VEN_ATTRS[a]), v]
+    # The record and its indexes, as the worker leaves them (docs/redis-keys.md).
+    cmds = [hset, ["ZADD", keys.const("VTN_KEY_VENS"), "0", ven]]
+    for attr, idx in (("name", "name"), ("fp", "fp"), ("registered", "reg")):
+        if attr in o:
+            cmds.append(["SET", keys.build(INDEXES[idx], o[attr]), ven])
+    return cmds
+
+
+def queue_entry(kind, fields):
+    if kind in QUEUE_KINDS:
+        kind = QUEUE_KINDS[kind]
+    elif len(kind) != 1:
+        raise FixtureError("queue: kind %r is neither one of %s nor a one-letter kind"
+                           % (kind, ", ".join(sorted(QUEUE_KINDS))))
+    return SEP.join([kind] + list(fields))
+
+
+def _queue(args):
+    if len(args) < 2:
+        raise FixtureError("queue needs a venID and a kind")
+    return [["RPUSH", keys.build("VTN_KEY_VENQ", args[0]), queue_entry(args[1], args[2:])]]
+
+
+def _cert(args):
+    if not args:
+        raise FixtureError("cert needs a serial")
+    serial = args[0]
+    flags = {"csr": ("generated", "0")}
+    o = _options(args[1:], flags, dict(CERT_ATTRS, generated="GENERATED"), "cert")
+    for need in ("ven", "fp"):
+        if need not in o:
+            raise FixtureError("cert: %s= is required" % need)
+    o.setdefault("generated", "1")
+    o.setdefault("key", "ec")
+    o.setdefault("cn", o["ven"])
+    o.setdefault("issued-at", CREATED_DEFAULT)
+    o.setdefault("not-before", o["issued-at"])
+    o.setdefault("not-after", str(int(o["issued-at"]) + 365 * 86400 * 1000))
+    hset = ["HSET", keys.build("VTN_KEY_CERT", serial)]
+    for a, v in o.items():
+        name = "GENERATED" if a == "generated" else CERT_ATTRS[a]
+        hset += [keys.const("VTN_F_CERT_" + name), v]
+    cmds = [hset, ["ZADD", keys.const("VTN_KEY_CERTS"), "0", serial],
+            ["ZADD", keys.build("VTN_KEY_VENCERTS", o["ven"]), "0", serial]]
+    if "revoked" in o:
+        cmds.append(["SET", keys.build("VTN_KEY_REVOKEDFP", o["fp"]), serial])
+        if "ca" in o:
+            member = "%s:%s:%d" % (serial, o.get("reason", "0"), int(o["revoked"]) // 1000)
+            cmds.append(["ZADD", keys.build("VTN_KEY_CA_REVOKED", o["ca"]),
+                         str(int(o["not-after"]) // 1000), member])
+    return cmds
+
+
+_SETUP = {"ven": _ven, "queue": _queue, "cert": _cert}
+
+
+def setup_commands(words):
+    """The Redis commands of one setup line (already split), or None when the
+    line is not a verb (a raw Redis command)."""
+    if not words or words[0] not in _SETUP:
+        return None
+    return _SETUP[words[0]](words[1:])
+
+
+def is_check(subject):
+    w = subject.split(None, 1)
+    return bool(w) and w[0] in CHECK_VERBS
+
+
+class Entries(list):
+    """Queue entries: `=` compares them joined by " ; " (an entry has spaces)."""
+    joiner = " ; "
+
+
+def _render_entry(e):
+    k, sep, rest = e.partition(SEP)
+    return " ".join([QUEUE_NAMES.get(k, k)] + (rest.split(SEP) if sep else []))
+
+
+def check_value(r, subject):
+    """What a check subject holds now: a str, None (nothing there) or a list."""
+    try:
+        w = shlex.split(subject)
+    except ValueError as e:
+        raise FixtureError("%r: %s" % (subject, e))
+    verb, args = w[0], w[1:]
+    if verb == "ven" and len(args) == 1:
+        return "1" if r.cmd("EXISTS", keys.build("VTN_KEY_VEN", args[0])) == 1 else None
+    if verb == "ven" and len(args) == 2:
+        if args[1] not in VEN_ATTRS:
+            raise FixtureError("ven: unknown attribute %r (known: %s)" % (args[1], ", ".join(sorted(VEN_ATTRS))))
+        return r.cmd("HGET", keys.build("VTN_KEY_VEN", args[0]), keys.const("VTN_F_VEN_" + VEN_ATTRS[args[1]]))
+    if verb == "queue" and len(args) == 1:
+        return Entries(_render_entry(e) for e in r.cmd("LRANGE", keys.build("VTN_KEY_VENQ", args[0]), "0", "-1"))
+    if verb == "index" and len(args) == 2 and args[0] in INDEXES:
+        return r.cmd("GET", keys.build(INDEXES[args[0]], args[1]))
+    if verb == "vens" and not args:
+        flat = r.cmd("ZRANGE", keys.const("VTN_KEY_VENS"), "0", "-1", "WITHSCORES")
+        members = flat[0::2]
+        odd = [m for m, s in zip(flat[0::2], flat[1::2]) if float(s) != 0]
+        if odd:
+            # The API pages vtn:vens by lex order, which needs every score 0.
+            raise AssertionError("vtn:vens members with a score other than 0: %s" % odd)
+        return members
+    raise FixtureError("unknown check %r (ven <venID> [attribute], queue <venID>, "
+                       "index name|fp|reg <value>, vens)" % subject)
