@@ -188,6 +188,14 @@ void wk_codec_free(wk_codec **c)
 
 /* ---- reading --------------------------------------------------------------- */
 
+void wk_msg_drop_doc(wk_msg *m)
+{
+    if (m->doc)
+        xmlFreeDoc(m->doc);
+    m->doc = NULL;
+    m->payload = NULL;
+}
+
 void wk_msg_clear(wk_msg *m)
 {
     if (m->doc)

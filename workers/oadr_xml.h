@@ -135,9 +135,10 @@ typedef struct wk_msg {
                                               * oadrCreatedReport, oadrRegisteredReport,
                                               * oadrCanceledReport, oadrCreatedEvent's eiCreatedEvent */
 
-    /* The parsed document stays alive until wk_msg_clear(), so codecs of
-     * later services (events, reports, opts) can read more from it.
-     * NULL when parsing failed. Read-only. */
+    /* The parsed document, alive until wk_msg_drop_doc() or wk_msg_clear()
+     * (the worker drops it right after decoding: a codec of a later service
+     * copies what its handler needs into this struct). NULL when parsing
+     * failed. Read-only. */
     xmlDoc *doc;
     xmlNode *payload; /* the payload element inside oadrSignedObject */
 } wk_msg;
@@ -167,6 +168,10 @@ void wk_codec_free(wk_codec **c);
  *   -ENOMEM  out of memory (answer HTTP 500/503, the request may be retried).
  * In every case call wk_msg_clear(m) when done. */
 int wk_msg_parse(wk_codec *c, enum wk_service svc, const char *body, size_t len, wk_msg *m);
+/* Frees the parsed document but keeps the fields copied out of it: the
+ * worker calls it right after decoding, so a tree lives only as long as
+ * its parse (docs/worker.md, "Memory budget"). */
+void wk_msg_drop_doc(wk_msg *m);
 /* Frees the document and resets *m; safe on a zeroed or cleared wk_msg. */
 void wk_msg_clear(wk_msg *m);
 

@@ -73,28 +73,6 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
     return WK_API_NONE;
 }
 
-const char *wk_api_allow(int route)
-{
-    switch (route) {
-    case WK_API_VENS:
-        return "GET, POST";
-    case WK_API_VEN:
-        return "GET, DELETE";
-    case WK_API_REREGISTER:
-        return "POST";
-    case WK_API_CERTS:
-        return "GET, POST";
-    case WK_API_CERT:
-        return "GET";
-    case WK_API_CERT_REVOKE:
-        return "POST";
-    case WK_API_CRL:
-        return "GET";
-    default:
-        return "";
-    }
-}
-
 int wk_api_auth_ok(const char *header, size_t len, const char *token)
 {
     size_t tlen = strlen(token);
@@ -192,13 +170,30 @@ static int name_ok(const char *s, size_t n)
     return 1;
 }
 
-int wk_cmd_page(wk_req *q, const char *key, const char *cursor, int limit)
+wk_rh wk_cmd_page(wk_req *q, const char *key, const char *cursor, int limit)
 {
     char min[WK_ID_MAX + 2], lim[16];
     if ((size_t)snprintf(min, sizeof min, "%s%s", cursor[0] ? "(" : "-", cursor) >= sizeof min)
         return -ENOBUFS;
     snprintf(lim, sizeof lim, "%d", limit + 1);
     return wk_cmd(q, "ZRANGEBYLEX", key, min, "+", "LIMIT", "0", lim, NULL);
+}
+
+json_t *wk_api_members(const redisReply *r)
+{
+    json_t *a = json_array();
+    char id[WK_ID_MAX + 1];
+    if (a == NULL || r == NULL)
+        return a;
+    if (r->type == REDIS_REPLY_STRING) {
+        if (wk_rep_str(r, id, sizeof id))
+            json_array_append_new(a, json_string(id));
+    } else if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++)
+            if (wk_rep_str(r->element[i], id, sizeof id))
+                json_array_append_new(a, json_string(id));
+    }
+    return a;
 }
 
 json_t *wk_api_next_cursor(json_t *members, int limit, int shown)
@@ -469,82 +464,88 @@ static void reply_ven(wk_req *q, int status, const char *ven, const redisReply *
     wk_reply_json(q, status, o);
 }
 
-static void bad_buffer(wk_req *q)
-{
-    wk_reply_internal(q, "command buffer full");
-}
-
 /* ---- GET /api/v1/vens ---- */
 
-static void api_list(wk_req *q, redisReply **rep, int n)
+enum list_stage { LIST_START = 0, LIST_PAGE, LIST_RECORDS };
+
+typedef struct list_state {
+    enum list_stage stage;
+    int limit;
+    char cursor[WK_ID_MAX + 1];
+    char name[WK_NAME_MAX + 1];
+    wk_rh page;      /* the page of venIDs, or the name index */
+    int nrecords;    /* HGETALL of each shown member, in order */
+    wk_rh first;     /* handle of the first HGETALL: the others follow it */
+    json_t *members; /* owned */
+} list_state;
+
+static void list_fini(void *st)
 {
-    wk_hstate *s = &q->s;
-    char k[WK_KEY_MAX];
+    json_decref(((list_state *)st)->members);
+}
+
+static void api_list(wk_req *q, void *st)
+{
+    list_state *s = st;
+    char k[WK_KEY_MAX], err[512];
     switch (s->stage) {
-    case 0: {
-        s->stage = 1;
-        int rc;
-        if (s->name[0]) {
-            rc = wk_cmd(q, "GET", wk_key_name(k, s->name), NULL);
-        } else {
-            rc = wk_cmd_page(q, WK_KEY_VENS, s->cursor, s->limit);
-        }
-        if (rc)
-            bad_buffer(q);
-        return;
-    }
-    case 1: {
-        if (wk_check_reps(q, rep, n))
+    case LIST_START:
+        if (wk_api_parse_list_query(q->query.p, q->query.n, &s->limit, s->cursor, sizeof s->cursor,
+                                    s->name, sizeof s->name, err, sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
             return;
-        s->json = json_array();
-        if (s->json == NULL) {
+        }
+        s->stage = LIST_PAGE;
+        s->page = s->name[0] ? wk_cmd(q, "GET", wk_key_name(k, s->name), NULL)
+                             : wk_cmd_page(q, WK_KEY_VENS, s->cursor, s->limit);
+        if (s->page < 0)
+            wk_reply_no_room(q);
+        return;
+    case LIST_PAGE: {
+        s->members = wk_api_members(wk_rep(q, s->page));
+        if (s->members == NULL) {
             wk_reply_internal(q, "out of memory");
             return;
         }
-        char id[WK_ID_MAX + 1];
-        if (rep[0]->type == REDIS_REPLY_STRING) {
-            if (wk_rep_str(rep[0], id, sizeof id))
-                json_array_append_new(s->json, json_string(id));
-        } else if (rep[0]->type == REDIS_REPLY_ARRAY) {
-            for (size_t i = 0; i < rep[0]->elements; i++)
-                if (wk_rep_str(rep[0]->element[i], id, sizeof id))
-                    json_array_append_new(s->json, json_string(id));
-        }
-        size_t count = json_array_size(s->json);
+        size_t count = json_array_size(s->members);
         if (count == 0) {
             wk_reply_json(q, 200, json_pack("{s:[],s:n}", "vens", "next_cursor"));
             return;
         }
-        s->stage = 2;
-        for (size_t i = 0; i < count && i < (size_t)s->limit; i++)
-            if (wk_cmd(q, "HGETALL", wk_key_ven(k, json_string_value(json_array_get(s->json, i))),
-                       NULL) < 0) {
-                bad_buffer(q);
+        s->stage = LIST_RECORDS;
+        for (size_t i = 0; i < count && i < (size_t)s->limit; i++) {
+            wk_rh h = wk_cmd(q, "HGETALL",
+                             wk_key_ven(k, json_string_value(json_array_get(s->members, i))), NULL);
+            if (h < 0) {
+                wk_reply_no_room(q);
                 return;
             }
+            if (s->nrecords++ == 0)
+                s->first = h;
+        }
         return;
     }
-    default: {
-        if (wk_check_reps(q, rep, n))
-            return;
+    case LIST_RECORDS: {
         json_t *vens = json_array();
-        for (int i = 0; i < n; i++) {
-            const char *id = json_string_value(json_array_get(s->json, (size_t)i));
+        for (int i = 0; i < s->nrecords; i++) {
+            const char *id = json_string_value(json_array_get(s->members, (size_t)i));
+            const redisReply *h = wk_rep(q, s->first + i);
             /* Dangling members (record gone, index not yet cleaned) are skipped; a name
              * index whose record carries another name is stale too. */
-            if (hash_empty(rep[i]))
+            if (hash_empty(h))
                 continue;
             if (s->name[0]) {
-                const redisReply *nm = hfield(rep[i], "n");
+                const redisReply *nm = hfield(h, "n");
                 if (!nm || (size_t)nm->len != strlen(s->name) ||
                     memcmp(nm->str, s->name, (size_t)nm->len) != 0)
                     continue;
             }
-            json_array_append_new(vens, ven_json(id, rep[i], -1));
+            json_array_append_new(vens, ven_json(id, h, -1));
         }
         json_t *o = json_object();
         json_object_set_new(o, "vens", vens);
-        json_object_set_new(o, "next_cursor", wk_api_next_cursor(s->json, s->limit, n));
+        json_object_set_new(o, "next_cursor",
+                            wk_api_next_cursor(s->members, s->limit, s->nrecords));
         wk_reply_json(q, 200, o);
     }
     }
@@ -552,25 +553,29 @@ static void api_list(wk_req *q, redisReply **rep, int n)
 
 /* ---- GET /api/v1/vens/{venID} ---- */
 
-static void api_get(wk_req *q, redisReply **rep, int n)
+typedef struct get_state {
+    int asked;
+    wk_rh rec, qlen;
+} get_state;
+
+static void api_get(wk_req *q, void *st)
 {
-    wk_hstate *s = &q->s;
+    get_state *s = st;
+    const char *ven = q->path_id;
     char k[WK_KEY_MAX];
-    if (s->stage == 0) {
-        s->stage = 1;
-        int rc = wk_cmd(q, "HGETALL", wk_key_ven(k, s->ven), NULL);
-        rc |= wk_cmd(q, "LLEN", wk_key_venq(k, s->ven), NULL);
-        if (rc)
-            bad_buffer(q);
+    if (!s->asked) {
+        s->asked = 1;
+        s->rec = wk_cmd(q, "HGETALL", wk_key_ven(k, ven), NULL);
+        s->qlen = wk_cmd(q, "LLEN", wk_key_venq(k, ven), NULL);
+        if (s->rec < 0 || s->qlen < 0)
+            wk_reply_no_room(q);
         return;
     }
-    if (wk_check_reps(q, rep, n))
-        return;
-    if (hash_empty(rep[0])) {
-        wk_reply_json_error(q, 404, "no VEN with venID %s", s->ven);
+    if (hash_empty(wk_rep(q, s->rec))) {
+        wk_reply_json_error(q, 404, "no VEN with venID %s", ven);
         return;
     }
-    reply_ven(q, 200, s->ven, rep[0], rep[1]->integer);
+    reply_ven(q, 200, ven, wk_rep(q, s->rec), wk_rep_int(q, s->qlen, 0));
 }
 
 /* ---- POST /api/v1/vens ---- */
@@ -602,8 +607,33 @@ int wk_api_json_ctype(vtn_str ct)
     return ct.n == n || ct.p[n] == ';' || ct.p[n] == ' ';
 }
 
+enum provision_stage {
+    PROV_START = 0, /* the request's earlier claim, the indexes of name and fingerprint */
+    PROV_OWNERS,    /* -> liveness of their owners */
+    PROV_IDS,       /* -> claim the new venID under the request id */
+    PROV_CLAIMS,    /* -> claim the indexes */
+    PROV_RECORD,    /* -> write the record (commit point) and read it back */
+    PROV_DONE,
+};
+
+typedef struct provision_state {
+    enum provision_stage stage;
+    char ven[WK_ID_MAX + 1];
+    char new_ven[VTN_ID_MAX];
+    char name[WK_NAME_MAX + 1];
+    char fp[WK_FP_MAX + 1];
+    char fp_owner[WK_ID_MAX + 1];
+    char name_owner[WK_ID_MAX + 1];
+    int fp_owner_dangling, name_owner_dangling;
+    wk_rh prior, name_idx, fp_idx, revoked; /* PROV_START's lookups */
+    wk_rh name_alive, fp_alive;
+    wk_rh ids;
+    wk_rh name_claim, fp_claim;
+    wk_rh rec; /* HGETALL after the provision script */
+} provision_state;
+
 /* "<venID> ..." from vtn:req:<rid> into s->new_ven; 1 when read. */
-static int read_claim(const redisReply *r, wk_hstate *s)
+static int read_claim(const redisReply *r, provision_state *s)
 {
     char claim[2 * VTN_ID_MAX + 2], v[VTN_ID_MAX];
     if (!wk_rep_str(r, claim, sizeof claim) || sscanf(claim, "%47s", v) != 1)
@@ -614,12 +644,12 @@ static int read_claim(const redisReply *r, wk_hstate *s)
 
 /* Same write order as a registration (docs/redis-keys.md): ids claimed under
  * the request id, then the indexes, then the record. */
-static void api_provision(wk_req *q, redisReply **rep, int n)
+static void api_provision(wk_req *q, void *st)
 {
-    wk_hstate *s = &q->s;
+    provision_state *s = st;
     char k[WK_KEY_MAX], err[512];
     switch (s->stage) {
-    case 0: {
+    case PROV_START: {
         if (!wk_api_json_ctype(q->env.content_type)) {
             wk_reply_json_error(q, 415, "Content-Type must be application/json");
             return;
@@ -629,30 +659,21 @@ static void api_provision(wk_req *q, redisReply **rep, int n)
             wk_reply_json_error(q, 400, "%s", err);
             return;
         }
-        int rc = wk_cmd(q, "GET", wk_key_req(k, q->rid), NULL);
-        int i = 1;
-        s->at[0] = s->at[1] = -1;
-        if (s->name[0]) {
-            rc |= wk_cmd(q, "GET", wk_key_name(k, s->name), NULL);
-            s->at[0] = i++;
-        }
-        s->at[2] = -1;
+        int bad = (s->prior = wk_cmd(q, "GET", wk_key_req(k, q->rid), NULL)) < 0;
+        if (s->name[0])
+            bad |= (s->name_idx = wk_cmd(q, "GET", wk_key_name(k, s->name), NULL)) < 0;
         if (s->fp[0]) {
-            rc |= wk_cmd(q, "GET", wk_key_fp(k, s->fp), NULL);
-            s->at[1] = i++;
-            rc |= wk_cmd(q, "GET", wk_key_revokedfp(k, s->fp), NULL);
-            s->at[2] = i++;
+            bad |= (s->fp_idx = wk_cmd(q, "GET", wk_key_fp(k, s->fp), NULL)) < 0;
+            bad |= (s->revoked = wk_cmd(q, "GET", wk_key_revokedfp(k, s->fp), NULL)) < 0;
         }
-        if (rc)
-            bad_buffer(q);
-        s->stage = 1;
+        if (bad)
+            wk_reply_no_room(q);
+        s->stage = PROV_OWNERS;
         return;
     }
-    case 1: {
-        if (wk_check_reps(q, rep, n))
-            return;
+    case PROV_OWNERS: {
         char serial[WK_SERIAL_MAX + 1];
-        if (s->at[2] >= 0 && wk_rep_str(rep[s->at[2]], serial, sizeof serial)) {
+        if (wk_rep_str(wk_rep(q, s->revoked), serial, sizeof serial)) {
             char pretty[WK_FP_MAX * 3 / 2 + 2];
             wk_fp_pretty(s->fp, pretty, sizeof pretty);
             wk_reply_json_error(q, 409,
@@ -660,37 +681,33 @@ static void api_provision(wk_req *q, redisReply **rep, int n)
                                 pretty, serial);
             return;
         }
-        if (!read_claim(rep[0], s) && vtn_id_new("ven", s->new_ven, sizeof s->new_ven) < 0) {
+        if (!read_claim(wk_rep(q, s->prior), s) &&
+            vtn_id_new("ven", s->new_ven, sizeof s->new_ven) < 0) {
             wk_reply_internal(q, "no randomness for ids");
             return;
         }
         snprintf(s->ven, sizeof s->ven, "%s", s->new_ven);
-        if (s->at[0] >= 0)
-            wk_rep_str(rep[s->at[0]], s->name_owner, sizeof s->name_owner);
-        if (s->at[1] >= 0)
-            wk_rep_str(rep[s->at[1]], s->fp_owner, sizeof s->fp_owner);
+        wk_rep_str(wk_rep(q, s->name_idx), s->name_owner, sizeof s->name_owner);
+        wk_rep_str(wk_rep(q, s->fp_idx), s->fp_owner, sizeof s->fp_owner);
         /* EXISTS of each owner that is not us (us = a retry of this request). Always one
          * command so the next step has a round to run in. */
-        int rc = wk_cmd(q, "EXISTS", wk_key_ven(k, s->ven), NULL);
-        int i = 1;
-        rc |= wk_cmd_owner_exists(q, s->name_owner, s->ven, &s->at[3], &i);
-        rc |= wk_cmd_owner_exists(q, s->fp_owner, s->ven, &s->at[4], &i);
-        if (rc)
-            bad_buffer(q);
-        s->stage = 2;
+        int bad = wk_cmd(q, "EXISTS", wk_key_ven(k, s->ven), NULL) < 0;
+        bad |= (s->name_alive = wk_ven_owner_exists(q, s->name_owner, s->ven)) < 0;
+        bad |= (s->fp_alive = wk_ven_owner_exists(q, s->fp_owner, s->ven)) < 0;
+        if (bad)
+            wk_reply_no_room(q);
+        s->stage = PROV_IDS;
         return;
     }
-    case 2: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        s->name_owner_dangling = s->at[3] >= 0 && rep[s->at[3]]->integer == 0;
-        s->fp_owner_dangling = s->at[4] >= 0 && rep[s->at[4]]->integer == 0;
-        if (s->at[3] >= 0 && !s->name_owner_dangling) {
+    case PROV_IDS: {
+        s->name_owner_dangling = s->name_alive && wk_rep_int(q, s->name_alive, 1) == 0;
+        s->fp_owner_dangling = s->fp_alive && wk_rep_int(q, s->fp_alive, 1) == 0;
+        if (s->name_alive && !s->name_owner_dangling) {
             wk_reply_json_error(q, 409, "venName '%s' already belongs to venID %s", s->name,
                                 s->name_owner);
             return;
         }
-        if (s->at[4] >= 0 && !s->fp_owner_dangling) {
+        if (s->fp_alive && !s->fp_owner_dangling) {
             char pretty[WK_FP_MAX * 3 / 2 + 2];
             wk_fp_pretty(s->fp, pretty, sizeof pretty);
             wk_reply_json_error(q, 409, "fingerprint %s already belongs to venID %s", pretty,
@@ -700,96 +717,96 @@ static void api_provision(wk_req *q, redisReply **rep, int n)
         char v[VTN_ID_MAX + 4], ttl[16];
         snprintf(v, sizeof v, "%s -", s->new_ven);
         snprintf(ttl, sizeof ttl, "%d", WK_MEMO_TTL_S);
-        int rc = wk_cmd(q, "SET", wk_key_req(k, q->rid), v, "NX", "EX", ttl, NULL);
-        rc |= wk_cmd(q, "GET", k, NULL);
-        if (rc)
-            bad_buffer(q);
-        s->stage = 3;
+        int bad = wk_cmd(q, "SET", wk_key_req(k, q->rid), v, "NX", "EX", ttl, NULL) < 0;
+        bad |= (s->ids = wk_cmd(q, "GET", k, NULL)) < 0;
+        if (bad)
+            wk_reply_no_room(q);
+        s->stage = PROV_CLAIMS;
         return;
     }
-    case 3: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        if (!read_claim(rep[1], s)) {
+    case PROV_CLAIMS: {
+        if (!read_claim(wk_rep(q, s->ids), s)) {
             wk_reply_internal(q, "request id claim unreadable");
             return;
         }
         snprintf(s->ven, sizeof s->ven, "%s", s->new_ven);
-        int rc = wk_cmd(q, "ZADD", WK_KEY_VENS, "0", s->ven, NULL);
-        int i = 1;
-        s->claim_name = s->claim_fp = 0;
-        if (s->name[0]) {
-            rc |= wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_name(k, s->name), s->ven,
-                          s->name_owner_dangling ? s->name_owner : "", NULL);
-            s->claim_name = i++;
-        }
-        if (s->fp[0]) {
-            rc |= wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_fp(k, s->fp), s->ven,
-                          s->fp_owner_dangling ? s->fp_owner : "", NULL);
-            s->claim_fp = i++;
-        }
-        if (rc)
-            bad_buffer(q);
-        s->stage = 4;
+        int bad = wk_cmd(q, "ZADD", WK_KEY_VENS, "0", s->ven, NULL) < 0;
+        if (s->name[0])
+            bad |= (s->name_claim = wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_name(k, s->name), s->ven,
+                                            s->name_owner_dangling ? s->name_owner : "", NULL)) < 0;
+        if (s->fp[0])
+            bad |= (s->fp_claim = wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_fp(k, s->fp), s->ven,
+                                          s->fp_owner_dangling ? s->fp_owner : "", NULL)) < 0;
+        if (bad)
+            wk_reply_no_room(q);
+        s->stage = PROV_RECORD;
         return;
     }
-    case 4: {
-        char got[WK_ID_MAX + 1], now[24];
-        if (wk_check_reps(q, rep, n))
-            return;
-        if (s->claim_name &&
-            (!wk_rep_str(rep[s->claim_name], got, sizeof got) || strcmp(got, s->ven))) {
+    case PROV_RECORD: {
+        char got[WK_ID_MAX + 1] = "", now[24];
+        if (s->name_claim &&
+            (!wk_rep_str(wk_rep(q, s->name_claim), got, sizeof got) || strcmp(got, s->ven))) {
             wk_reply_json_error(q, 409, "venName '%s' was just taken by venID %s", s->name, got);
             return;
         }
-        if (s->claim_fp &&
-            (!wk_rep_str(rep[s->claim_fp], got, sizeof got) || strcmp(got, s->ven))) {
+        if (s->fp_claim &&
+            (!wk_rep_str(wk_rep(q, s->fp_claim), got, sizeof got) || strcmp(got, s->ven))) {
             wk_reply_json_error(q, 409, "fingerprint was just bound to venID %s", got);
             return;
         }
         snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
-        int rc =
-            wk_eval(q, WK_SCRIPT_PROVISION, 1, wk_key_ven(k, s->ven), s->name, s->fp, now, NULL);
-        rc |= wk_cmd(q, "HGETALL", k, NULL);
-        if (rc)
-            bad_buffer(q);
-        s->stage = 5;
+        int bad = wk_eval(q, WK_SCRIPT_PROVISION, 1, wk_key_ven(k, s->ven), s->name, s->fp, now,
+                          NULL) < 0;
+        bad |= (s->rec = wk_cmd(q, "HGETALL", k, NULL)) < 0;
+        if (bad)
+            wk_reply_no_room(q);
+        s->stage = PROV_DONE;
         return;
     }
-    default:
-        if (wk_check_reps(q, rep, n))
-            return;
+    case PROV_DONE:
         vtn_info("ven_provisioned", "req=%s ven=%s", q->rid, s->ven);
         snprintf(q->headers, sizeof q->headers, "Location: " API_PREFIX "/%s\r\n", s->ven);
-        reply_ven(q, 201, s->ven, rep[1], 0);
+        reply_ven(q, 201, s->ven, wk_rep(q, s->rec), 0);
         return;
     }
 }
 
 /* ---- DELETE /api/v1/vens/{venID} ---- */
 
-static void api_delete(wk_req *q, redisReply **rep, int n)
+enum delete_stage { DEL_START = 0, DEL_SCRIPT, DEL_CLEANED };
+
+typedef struct delete_state {
+    enum delete_stage stage;
+    int force;
+    wk_rh outcome;
+} delete_state;
+
+static void api_delete(wk_req *q, void *st)
 {
-    wk_hstate *s = &q->s;
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], k3[WK_KEY_MAX], k4[WK_KEY_MAX];
+    delete_state *s = st;
+    const char *ven = q->path_id;
+    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], k3[WK_KEY_MAX], k4[WK_KEY_MAX], err[512];
     switch (s->stage) {
-    case 0: {
+    case DEL_START: {
+        if (wk_api_parse_delete_query(q->query.p, q->query.n, &s->force, err, sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
         char rid[VTN_ID_MAX];
         if (vtn_id_new("req", rid, sizeof rid) < 0) {
             wk_reply_internal(q, "no randomness for ids");
             return;
         }
-        s->stage = 1;
-        if (wk_eval(q, WK_SCRIPT_APIDELETE, 4, wk_key_ven(k1, s->ven), wk_key_venq(k2, s->ven),
-                    wk_key_venpm(k3, s->ven), wk_key_venreq(k4, s->ven, q->rid),
-                    s->force ? "1" : "0", rid, NULL) < 0)
-            bad_buffer(q);
+        s->stage = DEL_SCRIPT;
+        s->outcome = wk_eval(q, WK_SCRIPT_APIDELETE, 4, wk_key_ven(k1, ven), wk_key_venq(k2, ven),
+                             wk_key_venpm(k3, ven), wk_key_venreq(k4, ven, q->rid),
+                             s->force ? "1" : "0", rid, NULL);
+        if (s->outcome < 0)
+            wk_reply_no_room(q);
         return;
     }
-    case 1: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        json_t *a = wk_script_outcome(q, rep[0]);
+    case DEL_SCRIPT: {
+        json_t *a = wk_script_outcome(q, wk_rep(q, s->outcome));
         if (a == NULL)
             return;
         const char *kind = json_string_value(json_array_get(a, 0));
@@ -797,91 +814,137 @@ static void api_delete(wk_req *q, redisReply **rep, int n)
         const char *fp = json_string_value(json_array_get(a, 2));
         const char *reg = json_string_value(json_array_get(a, 3));
         if (strcmp(kind, "404") == 0) {
-            wk_reply_json_error(q, 404, "no VEN with venID %s", s->ven);
+            wk_reply_json_error(q, 404, "no VEN with venID %s", ven);
         } else if (strcmp(kind, "409") == 0) {
             wk_reply_json_error(q, 409,
                                 "the message queue of venID %s is full (%d); retry after the VEN "
                                 "polled, or use ?force=true",
-                                s->ven, WK_QUEUE_MAX);
+                                ven, WK_QUEUE_MAX);
         } else if (strcmp(kind, "202") == 0) {
-            vtn_info("ven_cancel_queued", "req=%s ven=%s reg=%s", q->rid, s->ven, reg ? reg : "");
+            vtn_info("ven_cancel_queued", "req=%s ven=%s reg=%s", q->rid, ven, reg ? reg : "");
             wk_reply_json(q, 202,
-                          json_pack("{s:s,s:s,s:s?,s:s}", "venID", s->ven, "state", "cancelling",
+                          json_pack("{s:s,s:s,s:s?,s:s}", "venID", ven, "state", "cancelling",
                                     "registrationID", reg, "message",
                                     "oadrCancelPartyRegistration queued for the VEN's next poll; "
                                     "the record is deleted when the VEN answers with "
                                     "oadrCanceledPartyRegistration (DELETE ?force=true deletes "
                                     "it now)"));
         } else {
-            s->stage = 2;
-            vtn_info("ven_deleted", "req=%s ven=%s forced=%d", q->rid, s->ven, s->force);
-            if (wk_queue_index_cleanup(q, s->ven, name ? name : "", fp ? fp : "", reg ? reg : "",
-                                       1))
-                bad_buffer(q);
+            s->stage = DEL_CLEANED;
+            vtn_info("ven_deleted", "req=%s ven=%s forced=%d", q->rid, ven, s->force);
+            if (wk_ven_index_cleanup(q, ven, name ? name : "", fp ? fp : "", reg ? reg : "", 1) < 0)
+                wk_reply_no_room(q);
         }
         json_decref(a);
         return;
     }
-    default:
-        if (wk_check_reps(q, rep, n))
-            return;
-        wk_reply_json(q, 200, json_pack("{s:s,s:s}", "venID", s->ven, "state", "deleted"));
+    case DEL_CLEANED:
+        wk_reply_json(q, 200, json_pack("{s:s,s:s}", "venID", ven, "state", "deleted"));
         return;
     }
 }
 
 /* ---- POST /api/v1/vens/{venID}/reregister ---- */
 
-static void api_reregister(wk_req *q, redisReply **rep, int n)
+typedef struct rereg_state {
+    int asked;
+    wk_rh outcome;
+} rereg_state;
+
+static void api_reregister(wk_req *q, void *st)
 {
-    wk_hstate *s = &q->s;
+    rereg_state *s = st;
+    const char *ven = q->path_id;
     char k1[WK_KEY_MAX], k2[WK_KEY_MAX];
-    if (s->stage == 0) {
+    if (!s->asked) {
         char rid[VTN_ID_MAX];
         if (vtn_id_new("req", rid, sizeof rid) < 0) {
             wk_reply_internal(q, "no randomness for ids");
             return;
         }
-        s->stage = 1;
-        if (wk_eval(q, WK_SCRIPT_REREG, 2, wk_key_ven(k1, s->ven), wk_key_venq(k2, s->ven), rid,
-                    NULL) < 0)
-            bad_buffer(q);
+        s->asked = 1;
+        s->outcome =
+            wk_eval(q, WK_SCRIPT_REREG, 2, wk_key_ven(k1, ven), wk_key_venq(k2, ven), rid, NULL);
+        if (s->outcome < 0)
+            wk_reply_no_room(q);
         return;
     }
-    if (wk_check_reps(q, rep, n))
-        return;
     char res[16];
-    wk_rep_str(rep[0], res, sizeof res);
+    wk_rep_str(wk_rep(q, s->outcome), res, sizeof res);
     if (strcmp(res, "404") == 0)
-        wk_reply_json_error(q, 404, "no VEN with venID %s", s->ven);
+        wk_reply_json_error(q, 404, "no VEN with venID %s", ven);
     else if (strcmp(res, "409r") == 0)
-        wk_reply_json_error(q, 409, "venID %s is not registered", s->ven);
+        wk_reply_json_error(q, 409, "venID %s is not registered", ven);
     else if (strcmp(res, "409c") == 0)
-        wk_reply_json_error(q, 409, "the registration of venID %s is being cancelled", s->ven);
+        wk_reply_json_error(q, 409, "the registration of venID %s is being cancelled", ven);
     else if (strcmp(res, "409q") == 0)
-        wk_reply_json_error(q, 409, "the message queue of venID %s is full (%d)", s->ven,
+        wk_reply_json_error(q, 409, "the message queue of venID %s is full (%d)", ven,
                             WK_QUEUE_MAX);
     else if (strncmp(res, "202", 3) == 0) {
         int already = res[3] == 'p';
         if (!already)
-            vtn_info("ven_reregistration_queued", "req=%s ven=%s", q->rid, s->ven);
+            vtn_info("ven_reregistration_queued", "req=%s ven=%s", q->rid, ven);
         wk_reply_json(q, 202,
-                      json_pack("{s:s,s:s,s:s}", "venID", s->ven, "status",
+                      json_pack("{s:s,s:s,s:s}", "venID", ven, "status",
                                 already ? "already_queued" : "queued", "message",
                                 "oadrRequestReregistration is delivered on the VEN's next poll"));
     } else
         wk_reply_internal(q, "unexpected script outcome");
 }
 
+/* ---- the route table ---- */
+
+static const wk_handler h_list = WK_HANDLER("api.vens.list", list_state, NULL, list_fini, api_list);
+static const wk_handler h_provision =
+    WK_HANDLER("api.vens.provision", provision_state, NULL, NULL, api_provision);
+static const wk_handler h_get = WK_HANDLER("api.vens.get", get_state, NULL, NULL, api_get);
+static const wk_handler h_delete =
+    WK_HANDLER("api.vens.delete", delete_state, NULL, NULL, api_delete);
+static const wk_handler h_rereg =
+    WK_HANDLER("api.vens.reregister", rereg_state, NULL, NULL, api_reregister);
+
+/* Every resource and method of the API. A row with query 0 refuses a query
+ * string; one loop answers 404, 405 (with Allow) and 414 for all of them. */
+typedef struct api_row {
+    int resource; /* enum wk_api_route: the path pattern */
+    const char *method;
+    const wk_handler *handler;
+    int query;
+} api_row;
+
+static const api_row api_rows[] = {
+    {WK_API_VENS, "GET", &h_list, 1},
+    {WK_API_VENS, "POST", &h_provision, 0},
+    {WK_API_VEN, "GET", &h_get, 0},
+    {WK_API_VEN, "DELETE", &h_delete, 1},
+    {WK_API_REREGISTER, "POST", &h_rereg, 0},
+    {WK_API_CERTS, "GET", &wk_api_cert_list, 1},
+    {WK_API_CERTS, "POST", &wk_api_cert_issue, 0},
+    {WK_API_CERT, "GET", &wk_api_cert_get, 0},
+    {WK_API_CERT_REVOKE, "POST", &wk_api_cert_revoke, 0},
+    {WK_API_CRL, "GET", &wk_api_crl, 1},
+};
+
+const char *wk_api_allow(int route)
+{
+    static char allow[WK_API__COUNT][64];
+    char *out = allow[route > 0 && route < WK_API__COUNT ? route : 0];
+    if (out[0] || route <= 0 || route >= WK_API__COUNT)
+        return out;
+    size_t o = 0;
+    for (size_t i = 0; i < sizeof api_rows / sizeof api_rows[0]; i++)
+        if (api_rows[i].resource == route)
+            o += (size_t)snprintf(out + o, sizeof allow[0] - o, "%s%s", o ? ", " : "",
+                                  api_rows[i].method);
+    return out;
+}
+
 /* ---- entry ---- */
 
-void wk_h_api(wk_req *q, redisReply **rep, int n)
+static void api_entry(wk_req *q, void *st)
 {
-    (void)rep;
-    (void)n;
+    (void)st;
     wk_worker *w = q->w;
-    wk_hstate *s = &q->s;
-    char path[API_PATH_MAX + 1], err[512];
     if (!w->cfg.api_token[0]) {
         wk_reply_json_error(q, 503, "management API disabled: set VTN_API_TOKEN");
         return;
@@ -891,66 +954,49 @@ void wk_h_api(wk_req *q, redisReply **rep, int n)
         wk_reply_json_error(q, 401, "missing or wrong bearer token");
         return;
     }
-    size_t plen = q->env.path.n > API_PATH_MAX ? API_PATH_MAX : q->env.path.n;
-    memcpy(path, q->env.path.p, plen);
-    path[plen] = '\0';
-    const char *query;
-    size_t qlen;
-    int route = wk_api_route_of(path, plen, s->ven, &query, &qlen);
+    const char *path = q->env.path.p;
+    size_t len = q->env.path.n;
+    const char *qm = memchr(path, '?', len);
+    size_t plen = qm ? (size_t)(qm - path) : len, qlen = qm ? len - plen - 1 : 0;
     char shown[200];
-    vtn_log_quote(shown, sizeof shown, path, qlen ? plen - qlen - 1 : plen);
-    if (route == WK_API_NONE || q->env.path.n > API_PATH_MAX) {
+    vtn_log_quote(shown, sizeof shown, path, plen);
+    /* Longer than any route takes: say so rather than "no such resource". */
+    if (plen > API_PATH_MAX) {
+        wk_reply_json_error(q, 414, "request path longer than %d bytes", API_PATH_MAX);
+        return;
+    }
+    if (qlen > API_QUERY_MAX) {
+        wk_reply_json_error(q, 414, "query string longer than %d bytes", API_QUERY_MAX);
+        return;
+    }
+    const char *query;
+    size_t ql;
+    int route = wk_api_route_of(path, len, q->path_id, &query, &ql);
+    if (route == WK_API_NONE) {
         wk_reply_json_error(q, 404, "no such resource: %s", shown);
         return;
     }
     vtn_str m = q->env.method;
-    if (route >= WK_API_CERTS) {
-        int ok = (route == WK_API_CERTS && (vtn_str_eq(m, "GET") || vtn_str_eq(m, "POST"))) ||
-                 (route == WK_API_CERT && vtn_str_eq(m, "GET")) ||
-                 (route == WK_API_CERT_REVOKE && vtn_str_eq(m, "POST")) ||
-                 (route == WK_API_CRL && vtn_str_eq(m, "GET"));
-        if (!ok) {
-            snprintf(q->headers, sizeof q->headers, "Allow: %s\r\n", wk_api_allow(route));
-            wk_reply_json_error(q, 405, "method %.*s not allowed on %s (allowed: %s)",
-                                (int)(m.n > 16 ? 16 : m.n), m.p, shown, wk_api_allow(route));
-            return;
-        }
-        wk_h_api_cert(q, route, s->ven, query, qlen);
-        return;
-    }
-    wk_step_fn step = NULL;
-    if (route == WK_API_VENS && vtn_str_eq(m, "GET"))
-        step = api_list;
-    else if (route == WK_API_VENS && vtn_str_eq(m, "POST"))
-        step = api_provision;
-    else if (route == WK_API_VEN && vtn_str_eq(m, "GET"))
-        step = api_get;
-    else if (route == WK_API_VEN && vtn_str_eq(m, "DELETE"))
-        step = api_delete;
-    else if (route == WK_API_REREGISTER && vtn_str_eq(m, "POST"))
-        step = api_reregister;
-    if (step == NULL) {
+    const api_row *row = NULL;
+    for (size_t i = 0; i < sizeof api_rows / sizeof api_rows[0] && !row; i++)
+        if (api_rows[i].resource == route && vtn_str_eq(m, api_rows[i].method))
+            row = &api_rows[i];
+    if (row == NULL) {
         snprintf(q->headers, sizeof q->headers, "Allow: %s\r\n", wk_api_allow(route));
         wk_reply_json_error(q, 405, "method %.*s not allowed on %s (allowed: %s)",
                             (int)(m.n > 16 ? 16 : m.n), m.p, shown, wk_api_allow(route));
         return;
     }
-    if (step == api_list) {
-        if (wk_api_parse_list_query(query, qlen, &s->limit, s->cursor, sizeof s->cursor, s->name,
-                                    sizeof s->name, err, sizeof err) < 0) {
-            wk_reply_json_error(q, 400, "%s", err);
-            return;
-        }
-    } else if (step == api_delete) {
-        if (wk_api_parse_delete_query(query, qlen, &s->force, err, sizeof err) < 0) {
-            wk_reply_json_error(q, 400, "%s", err);
-            return;
-        }
-    } else if (qlen) {
+    if (!row->query && ql) {
         wk_reply_json_error(q, 400, "%s takes no query parameters", shown);
         return;
     }
-    s->stage = 0;
-    q->step = step;
-    step(q, NULL, 0);
+    q->query = (vtn_str){query, (uint32_t)ql};
+    wk_req_handle(q, row->handler);
 }
+
+typedef struct api_entry_state {
+    int unused;
+} api_entry_state;
+
+const wk_handler wk_h_api = WK_HANDLER("api", api_entry_state, NULL, NULL, api_entry);

@@ -35,73 +35,87 @@ int wk_render_queued(vtn_buf *b, const char *entry, size_t len, const char *ven_
     }
 }
 
-void wk_h_poll(wk_req *q, redisReply **rep, int n)
+enum poll_stage { POLL_START = 0, POLL_READ, POLL_POP };
+
+typedef struct poll_state {
+    enum poll_stage stage;
+    wk_rh rec;  /* HMGET ven r fp pr */
+    wk_rh qlen; /* LLEN venq */
+    wk_rh pop;  /* the pop script */
+} poll_state;
+
+static void poll_pop(wk_req *q, poll_state *s, const char *ven)
 {
-    wk_hstate *s = &q->s;
+    const redisReply *r = wk_rep(q, s->pop);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[1]->type != REDIS_REPLY_INTEGER) {
+        wk_reply_internal(q, "unexpected reply of the pop script");
+        return;
+    }
+    if (r->element[1]->integer > 0)
+        /* Written by a newer version (or corrupted): dropped so it cannot block the
+         * queue; the next entry was delivered instead. */
+        vtn_warn("queue_entries_dropped", "req=%s ven=%s count=%lld reason=\"unknown kind\"",
+                 q->rid, ven, (long long)r->element[1]->integer);
+    const redisReply *e = r->element[0];
+    if (e->type != REDIS_REPLY_STRING) {
+        wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
+        return;
+    }
+    vtn_buf_reset(&q->body);
+    int rc = wk_render_queued(&q->body, e->str, (size_t)e->len, ven);
+    if (rc == -EINVAL) {
+        vtn_warn("queue_entry_bad", "req=%s ven=%s kind=%c", q->rid, ven, e->len ? e->str[0] : '-');
+        wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
+        return;
+    }
+    if (rc < 0) {
+        wk_reply_internal(q, "cannot render queued message");
+        return;
+    }
+    vtn_info("poll_delivered", "req=%s ven=%s kind=%c", q->rid, ven, e->str[0]);
+    wk_reply_body(q, 200, "application/xml");
+    q->mcode = WK_OADR_OK;
+}
+
+static void poll_step(wk_req *q, void *st)
+{
+    poll_state *s = st;
     const char *ven = q->msg.ven_id;
     char k1[WK_KEY_MAX], k2[WK_KEY_MAX], k3[WK_KEY_MAX];
     switch (s->stage) {
-    case 0: {
+    case POLL_START:
         if (!ven[0]) {
             wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED, "oadrPoll without venID");
             return;
         }
-        s->stage = 1;
-        int rc = wk_cmd(q, "HMGET", wk_key_ven(k1, ven), "r", "fp", "pr", NULL);
-        rc |= wk_cmd(q, "LLEN", wk_key_venq(k2, ven), NULL);
-        if (rc)
-            wk_reply_internal(q, "command buffer full");
+        /* The hot path: one round of two plain commands, no script. */
+        s->rec = wk_cmd(q, "HMGET", wk_key_ven(k1, ven), "r", "fp", "pr", NULL);
+        s->qlen = wk_cmd(q, "LLEN", wk_key_venq(k2, ven), NULL);
+        if (s->rec < 0 || s->qlen < 0)
+            wk_reply_no_room(q);
+        s->stage = POLL_READ;
         return;
-    }
-    case 1: {
-        if (wk_check_reps(q, rep, n) || !wk_ven_check(q, rep[0], ven))
+    case POLL_READ: {
+        if (!wk_ven_check(q, s->rec, ven))
             return;
         char pr[24];
-        wk_rep_elem(rep[0], 2, pr, sizeof pr);
-        if (rep[1]->integer == 0 && strcmp(pr, q->rid) != 0) {
+        wk_rep_elem(wk_rep(q, s->rec), 2, pr, sizeof pr);
+        if (wk_rep_int(q, s->qlen, 0) == 0 && strcmp(pr, q->rid) != 0) {
             wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
             return;
         }
-        s->stage = 2;
-        if (wk_eval(q, WK_SCRIPT_POP, 3, wk_key_ven(k1, ven), wk_key_venq(k2, ven),
-                    wk_key_venpm(k3, ven), q->rid, WK_QUEUE_KINDS, NULL) < 0)
-            wk_reply_internal(q, "command buffer full");
+        s->pop = wk_eval(q, WK_SCRIPT_POP, 3, wk_key_ven(k1, ven), wk_key_venq(k2, ven),
+                         wk_key_venpm(k3, ven), q->rid, WK_QUEUE_KINDS, NULL);
+        if (s->pop < 0)
+            wk_reply_no_room(q);
+        s->stage = POLL_POP;
         return;
     }
-    default: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        const redisReply *r = rep[0];
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[1]->type != REDIS_REPLY_INTEGER) {
-            wk_reply_internal(q, "unexpected reply of the pop script");
-            return;
-        }
-        if (r->element[1]->integer > 0)
-            /* Written by a newer version (or corrupted): dropped so it cannot block the
-             * queue; the next entry was delivered instead. */
-            vtn_warn("queue_entries_dropped", "req=%s ven=%s count=%lld reason=\"unknown kind\"",
-                     q->rid, ven, (long long)r->element[1]->integer);
-        const redisReply *e = r->element[0];
-        if (e->type != REDIS_REPLY_STRING) {
-            wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
-            return;
-        }
-        vtn_buf_reset(&q->body);
-        int rc = wk_render_queued(&q->body, e->str, (size_t)e->len, ven);
-        if (rc == -EINVAL) {
-            vtn_warn("queue_entry_bad", "req=%s ven=%s kind=%c", q->rid, ven,
-                     e->len ? e->str[0] : '-');
-            wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
-            return;
-        }
-        if (rc < 0) {
-            wk_reply_internal(q, "cannot render queued message");
-            return;
-        }
-        vtn_info("poll_delivered", "req=%s ven=%s kind=%c", q->rid, ven, e->str[0]);
-        wk_reply_body(q, 200, "application/xml");
-        q->mcode = WK_OADR_OK;
-    }
+    case POLL_POP:
+        poll_pop(q, s, ven);
+        return;
     }
 }
+
+const wk_handler wk_h_poll = WK_HANDLER("oadrPoll", poll_state, NULL, NULL, poll_step);

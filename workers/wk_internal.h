@@ -9,6 +9,7 @@
 #define WK_INTERNAL_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -62,6 +63,7 @@ typedef struct wk_config {
     long long redis_timeout_ms;
     long long drain_ms;
     char *ca_dir;
+    long long memory; /* VTN_WORKER_MEMORY */
 } wk_config;
 
 extern const vtn_cfg_item wk_cfg_items[];
@@ -106,6 +108,7 @@ typedef struct wk_metrics {
     _Atomic uint64_t dropped_deadline, replies_lost, bad_frames;
     _Atomic uint64_t gateway_reconnects;
     _Atomic uint64_t certs_issued, certs_revoked, crls_signed;
+    _Atomic uint64_t over_budget; /* requests refused by the memory budget */
     _Atomic int redis_up, gateways_live, gateways_known, schemas_ok, draining;
 } wk_metrics;
 
@@ -146,40 +149,48 @@ redisReply *wk_redis_sync(wk_redis *r, const char *fmt, ...);
 typedef struct wk_worker wk_worker;
 typedef struct wk_req wk_req;
 
-/* A handler step: called first with (NULL, 0), then with the replies of the
- * commands it queued in the previous step, in order. It either queues more
- * commands (wk_cmd*, wk_eval) for the next round, or finishes the request
- * with one of the wk_reply_* functions. Every round's commands must be safe
- * to send twice (a NOSCRIPT reload repeats the round). */
-typedef void (*wk_step_fn)(wk_req *q, redisReply **rep, int n);
+/* A reply handle: what a command builder returns, to read that command's
+ * reply back in the next step with wk_rep(). 0 is "no command" (a state
+ * starts zeroed), so an optional lookup needs no flag of its own. */
+typedef int wk_rh;
 
-/* Scratch state of the handlers; reset for every request. */
-typedef struct wk_hstate {
-    int stage;
-    int src; /* how the target VEN was found (registration) */
-    int isnew;
-    int at[8];                /* reply positions of optional commands, -1 = none */
-    char ven[WK_ID_MAX + 1];  /* target venID */
-    char reg[WK_ID_MAX + 1];  /* registrationID answered */
-    char new_ven[VTN_ID_MAX]; /* ids claimed by this request (vtn:req:<rid>) */
-    char new_reg[VTN_ID_MAX];
-    char fp[WK_FP_MAX + 1];         /* normalised fingerprint (envelope or API) */
-    char name[WK_NAME_MAX + 1];     /* venName (payload or API) */
-    char fp_owner[WK_ID_MAX + 1];   /* venID in vtn:venfp:<fp>, "" none */
-    char name_owner[WK_ID_MAX + 1]; /* venID in vtn:venname:<name>, "" none */
-    char old_name[WK_NAME_MAX + 1]; /* name to release after a rename */
-    int fp_owner_dangling, name_owner_dangling;
-    int claim_fp, claim_name, claim_reg;
-    char result[32]; /* script outcome */
-    /* management API */
-    int api_route;
-    int limit;
-    int force;
-    char cursor[WK_ID_MAX + 1];
-    json_t *json;               /* owned: request body, then the list */
-    struct wk_cert_state *cert; /* owned: the certificates API's scratch (wk_api_cert.c) */
-    int wipe_body;              /* the reply holds a private key: cleared once sent */
-} wk_hstate;
+/* A handler step: called first when the handler takes the request, then
+ * with the replies of the commands it queued (read with wk_rep), or when
+ * the slow work it handed off is done. Each call queues more commands
+ * (wk_cmd*, wk_eval), hands work to the slow-work thread (wk_slow_run), or
+ * finishes the request with one of the wk_reply_* functions. st is the
+ * handler's own state (wk_handler.state_size bytes, zeroed, then init).
+ * Every round's commands must be safe to send twice (a NOSCRIPT reload
+ * repeats the round). A round whose replies hold a Redis error never
+ * reaches the step: the request is answered 500 with the error. */
+typedef void (*wk_step_fn)(wk_req *q, void *st);
+
+/* What a route runs: its step and its own state type (nginx's module ctx,
+ * h2o's derived handler struct). The state lives in the request slot
+ * (WK_STATE_MAX bytes, pooled with the slot: no allocation per request). */
+typedef struct wk_handler {
+    const char *name;
+    size_t state_size;
+    void (*init)(wk_req *q, void *st); /* NULL: the zeroed state is the start */
+    void (*fini)(void *st);            /* NULL: the state owns nothing */
+    wk_step_fn step;
+} wk_handler;
+
+#define WK_STATE_MAX 2048
+/* A handler row for state type T; refuses at compile time a state that
+ * does not fit in a slot. */
+#define WK_HANDLER(name, T, init, fini, step)                                                      \
+    {                                                                                              \
+        name, sizeof(T) + 0 * sizeof(char[sizeof(T) <= WK_STATE_MAX ? 1 : -1]), init, fini, step   \
+    }
+
+/* Where a request stands in the worker's pipeline. */
+enum wk_req_phase {
+    WK_REQ_FREE = 0, /* slot unused */
+    WK_REQ_RUNNING,  /* its step runs, or it has commands for the next round */
+    WK_REQ_SLOW,     /* waits for the slow-work thread */
+    WK_REQ_DONE,     /* answered: the reply leaves at once */
+};
 
 struct wk_req {
     wk_worker *w;
@@ -192,29 +203,65 @@ struct wk_req {
     uint64_t t0_ns;
     int mtype; /* metrics type index */
     int mcode; /* metrics code: responseCode or HTTP status */
-    wk_step_fn step;
     int done;
+    enum wk_req_phase phase;
+    size_t cost; /* bytes charged to the worker's memory budget (wk_budget_*) */
+    /* The handler and its state. */
+    const wk_handler *h;
+    _Alignas(max_align_t) unsigned char st[WK_STATE_MAX];
     /* Redis commands queued in the current round (RESP, ready to send). */
     vtn_buf cmds;
     int ncmds;
+    unsigned round;     /* tag of the handles of commands being queued */
+    unsigned rep_round; /* tag of the replies in rep (round - 1 once a round ran) */
+    int nrep;
     redisReply **rep; /* replies of the round, grown up to WK_ROUND_CMDS */
     int repcap;
+    /* Slow work (wk_slow_run): what runs on the helper thread. */
+    void (*slow_fn)(wk_req *q, void *st);
     /* The reply. */
     int status;
     const char *ctype;
     char headers[192];
     vtn_buf body;
+    int wipe_body; /* the reply holds a private key: cleared once sent */
+    /* From the envelope: the client certificate's fingerprint, normalised
+     * ("" without TLS), the identity every VEN check compares. */
+    char fp[WK_FP_MAX + 1];
     /* OpenADR request, filled by the codec. */
     wk_msg msg;
-    wk_hstate s;
+    /* Management API request, filled by its route table: the path's {id}
+     * (venID or serial as given) and the query string (into env.path). */
+    char path_id[WK_ID_MAX + 1];
+    vtn_str query;
 };
 
-/* Command builders: append one command to the round. 0, or -ENOBUFS when
- * the round is full (the handler then answers 500). */
-int wk_cmd_argv(wk_req *q, int argc, const char **argv, const size_t *lens);
-int wk_cmd(wk_req *q, const char *a0, ...) __attribute__((sentinel));
+/* Command builders: append one command to the round. A reply handle (> 0)
+ * for wk_rep in the next step, or -ENOBUFS when the round is full (the
+ * handler then answers 500). */
+wk_rh wk_cmd_argv(wk_req *q, int argc, const char **argv, const size_t *lens);
+wk_rh wk_cmd(wk_req *q, const char *a0, ...) __attribute__((sentinel));
 /* EVALSHA <sha of s> nkeys keys... args... ; list ends with NULL. */
-int wk_eval(wk_req *q, enum wk_script s, int nkeys, ...) __attribute__((sentinel));
+wk_rh wk_eval(wk_req *q, enum wk_script s, int nkeys, ...) __attribute__((sentinel));
+/* The reply of the command h was returned for, in the step right after its
+ * round; NULL for 0, a handle of another round or one out of range. */
+const redisReply *wk_rep(const wk_req *q, wk_rh h);
+/* Integer reply of h, or def when it is none. */
+long long wk_rep_int(const wk_req *q, wk_rh h, long long def);
+
+/* Takes the request with handler h: ends the previous handler's state
+ * (fini), zeroes and inits h's, and runs h's first step. */
+void wk_req_handle(wk_req *q, const wk_handler *h);
+/* Runs q's step on the replies in q->rep[0..nrep) (the batch runner, and
+ * tests replaying a round): a Redis error in them answers 500 instead.
+ * The replies are freed afterwards. */
+void wk_req_step(wk_req *q);
+/* Hands fn(q, st) to the slow-work thread (key generation, signing, large
+ * parses): the step runs again on the loop's thread when fn is done. fn
+ * may touch only q's state, q->msg, q->env and q->body. Without the thread
+ * (unit tests) fn runs at once, inline. 0, or -EAGAIN when the job queue is
+ * full (the caller answers 503). */
+int wk_slow_run(wk_req *q, void (*fn)(wk_req *q, void *st));
 
 /* Finishing a request. */
 void wk_reply(wk_req *q, int status, const char *ctype, const char *body, size_t len);
@@ -228,6 +275,8 @@ void wk_reply_oadr_response(wk_req *q, int code, const char *desc, const char *v
 void wk_reply_unavailable(wk_req *q, const char *why);
 /* HTTP 500: a bug or a Redis error reply; logged. */
 void wk_reply_internal(wk_req *q, const char *what);
+/* "command buffer full": a round the handler could not queue. */
+void wk_reply_no_room(wk_req *q);
 void wk_reply_json(wk_req *q, int status, json_t *body); /* steals body */
 void wk_reply_json_error(wk_req *q, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -238,18 +287,9 @@ const char *wk_reply_request_id(wk_req *q);
 void wk_reply_body(wk_req *q, int status, const char *ctype);
 
 /* Reply helpers for handlers. */
-int wk_rep_is_err(const redisReply *r);
 int wk_rep_str(const redisReply *r, char *out, size_t outlen); /* 1 string copied, 0 nil/other */
 /* Element i of an array reply as a string; 0 when nil/out of range. */
 int wk_rep_elem(const redisReply *r, size_t i, char *out, size_t outlen);
-/* Queues EXISTS of the record of an index's owner when there is one and it
- * is not ven (ven owning it is a retry of this request): an owner without a
- * record is dangling and may be replaced. *at gets the reply's place in the
- * round (*next, then incremented), or -1 when nothing was queued. 0 or the
- * wk_cmd error. */
-int wk_cmd_owner_exists(wk_req *q, const char *owner, const char *ven, int *at, int *next);
-/* Replies of a round contain a Redis error: answers 500 and returns 1. */
-int wk_check_reps(wk_req *q, redisReply **rep, int n);
 /* A Lua script's outcome, a JSON array whose first element is a string (the
  * outcome's kind): the array, which the caller json_decref()s; or NULL after
  * answering 500 "unreadable script outcome". */
@@ -258,7 +298,7 @@ json_t *wk_script_outcome(wk_req *q, const redisReply *r);
 /* ---- routing (wk_route.c) ---- */
 typedef struct wk_route {
     enum wk_msg_type type;
-    wk_step_fn step; /* NULL: answered by the generic "not supported" step */
+    const wk_handler *handler; /* NULL: answered by the generic "not supported" handler */
 } wk_route;
 extern const wk_route wk_routes[];
 extern const size_t wk_nroutes;
@@ -266,27 +306,32 @@ const wk_route *wk_route_find(enum wk_msg_type t);
 /* Starts a request: decodes, routes, runs the first step. */
 void wk_req_start(wk_req *q);
 
-/* The registered-VEN check every OpenADR handler makes: queues
- * HMGET ven:{venID} r fp; wk_ven_check consumes that reply and answers 463
- * (returning 0) when the VEN is not registered or the envelope's certificate
- * is not the one bound to it. */
-int wk_ven_check_plan(wk_req *q, const char *ven_id);
-int wk_ven_check(wk_req *q, const redisReply *h, const char *ven_id);
+/* ---- VEN records and their indexes ---- */
+/* The registered-VEN check every OpenADR handler makes: wk_ven_check_plan
+ * queues HMGET ven:{venID} r fp and returns its handle; wk_ven_check reads
+ * that reply and answers 463 (returning 0) when the VEN is not registered
+ * or the envelope's certificate is not the one bound to it. */
+wk_rh wk_ven_check_plan(wk_req *q, const char *ven_id);
+int wk_ven_check(wk_req *q, wk_rh h, const char *ven_id);
+/* Queues EXISTS of the record of an index's owner when there is one and it
+ * is not ven (ven owning it is a retry of this request): an owner without a
+ * record is dangling and may be replaced. The handle, 0 when nothing was
+ * queued, or the wk_cmd error. */
+wk_rh wk_ven_owner_exists(wk_req *q, const char *owner, const char *ven);
+/* Queues compare-and-delete of the indexes of a VEN whose registration
+ * ended (reg only) or whose record was deleted (all = 1). 0 or <0. */
+int wk_ven_index_cleanup(wk_req *q, const char *ven, const char *name, const char *fp,
+                         const char *reg, int all);
 
 /* ---- handlers ---- */
-void wk_h_query_registration(wk_req *q, redisReply **rep, int n);
-void wk_h_create_registration(wk_req *q, redisReply **rep, int n);
-void wk_h_cancel_registration(wk_req *q, redisReply **rep, int n);
-void wk_h_canceled_registration(wk_req *q, redisReply **rep, int n);
-void wk_h_response(wk_req *q, redisReply **rep, int n);
-void wk_h_poll(wk_req *q, redisReply **rep, int n);
-void wk_h_unsupported(wk_req *q, redisReply **rep, int n);
-void wk_h_api(wk_req *q, redisReply **rep, int n);
-
-/* Queues compare-and-delete of the indexes of a VEN whose registration
- * ended (reg only) or whose record was deleted (all = 1). */
-int wk_queue_index_cleanup(wk_req *q, const char *ven, const char *name, const char *fp,
-                           const char *reg, int all);
+extern const wk_handler wk_h_query_registration;
+extern const wk_handler wk_h_create_registration;
+extern const wk_handler wk_h_cancel_registration;
+extern const wk_handler wk_h_canceled_registration;
+extern const wk_handler wk_h_response;
+extern const wk_handler wk_h_poll;
+extern const wk_handler wk_h_unsupported;
+extern const wk_handler wk_h_api;
 
 /* The venq entry kinds wk_render_queued delivers; the pop script drops others. */
 #define WK_QUEUE_KINDS "CR"
@@ -336,13 +381,20 @@ enum wk_api_route {
     WK_API_CERT,        /* /api/v1/certificates/{serial} */
     WK_API_CERT_REVOKE, /* /api/v1/certificates/{serial}/revoke */
     WK_API_CRL,         /* /api/v1/crl */
+    WK_API__COUNT
 };
 /* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)
  * + query (pointer into path, may be NULL). Returns the route, WK_API_NONE
  * for unknown paths. */
 int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **query,
                     size_t *query_len);
-/* Allowed methods for a route, e.g. "GET, POST". */
+/* The handlers of the certificate routes (wk_api_cert.c). */
+extern const wk_handler wk_api_cert_list, wk_api_cert_issue, wk_api_cert_get, wk_api_cert_revoke,
+    wk_api_crl;
+/* The members of a page (a ZRANGEBYLEX array, or one string of an index
+ * lookup) as a JSON array of strings; NULL when out of memory. */
+json_t *wk_api_members(const redisReply *r);
+/* Allowed methods for a route, from the route table, e.g. "GET, POST". */
 const char *wk_api_allow(int route);
 /* Constant-time check of "Bearer <token>". 1 ok, 0 not. */
 int wk_api_auth_ok(const char *header, size_t len, const char *token);
@@ -374,8 +426,8 @@ typedef struct wk_api_page {
 int wk_api_page_param(wk_api_page *p, const char *key, const char *val, char *err, size_t errlen);
 /* Queues the page of a list kept in a sorted set of equal scores: up to
  * limit + 1 members after cursor ("" = from the start), the one past the
- * page saying there is a next. 0 or the wk_cmd error. */
-int wk_cmd_page(wk_req *q, const char *key, const char *cursor, int limit);
+ * page saying there is a next. Its reply handle, or the wk_cmd error. */
+wk_rh wk_cmd_page(wk_req *q, const char *key, const char *cursor, int limit);
 /* next_cursor of a page read with wk_cmd_page (members: what it returned,
  * shown: how many of them were looked up): the last shown member encoded,
  * or JSON null on the last page. */
@@ -471,11 +523,6 @@ typedef struct wk_cert_issued {
 int wk_cert_sign(const wk_ca *ca, const wk_cert_req *r, const char *cn, time_t now,
                  wk_cert_issued *out, char *err, size_t errlen);
 void wk_cert_issued_clear(wk_cert_issued *c);
-/* Frees a request's certificate scratch (wk_req_reset calls it). */
-void wk_cert_state_free(struct wk_cert_state **st);
-/* Step of every /api/v1/certificates and /api/v1/crl request (wk_api_cert.c):
- * wk_h_api routes here after the token and method checks. */
-void wk_h_api_cert(wk_req *q, int route, const char *id, const char *query, size_t qlen);
 
 /* ---- gateways and the loop (wk_loop.c) ---- */
 typedef struct wk_gateway {
@@ -500,9 +547,13 @@ struct wk_worker {
     int static_gateways; /* VTN_GATEWAYS given: no discovery */
     wk_redis redis;
     wk_codec *codec;
-    wk_ca ca;      /* VTN_CA_DIR, for /api/v1/certificates */
-    wk_req *slots; /* WK_BATCH_MAX */
-    vtn_buf out;   /* wire frame being encoded */
+    wk_ca ca;             /* VTN_CA_DIR, for /api/v1/certificates */
+    wk_req *slots;        /* WK_BATCH_MAX, in flight across loop turns */
+    int nbusy;            /* slots not WK_REQ_FREE */
+    struct wk_slow *slow; /* the slow-work thread; NULL: jobs run inline (tests) */
+    size_t mem_budget;    /* VTN_WORKER_MEMORY */
+    size_t mem_used;      /* charged by the requests in flight */
+    vtn_buf out;          /* wire frame being encoded */
     wk_metrics m;
     vtn_ops *ops;
     int ready_logged;
@@ -516,9 +567,41 @@ int wk_worker_init(wk_worker *w, int policy, volatile sig_atomic_t *stop, char *
 /* Runs until *stop, then drains and says DISCONNECT. */
 int wk_worker_run(wk_worker *w);
 void wk_worker_free(wk_worker *w);
-/* Runs the handlers of a batch to completion (exposed for the fuzz target,
- * which calls it with Redis down). */
+/* Runs the handlers of a batch to completion, slow work included (unit
+ * tests; the loop runs one round per turn instead). */
 void wk_batch_run(wk_worker *w, wk_req **reqs, int n);
+/* One pipelined Redis round for every request of reqs that has commands
+ * queued: their steps run on the replies (or they get 503 when Redis is
+ * down). The number of requests that took part. */
+int wk_round(wk_worker *w, wk_req **reqs, int n);
 void wk_req_reset(wk_req *q);
+
+/* ---- the slow-work thread (wk_slow.c) ---- */
+#define WK_SLOW_QUEUE 64 /* jobs queued or running at once; more get 503 */
+typedef struct wk_slow wk_slow;
+int wk_slow_start(wk_worker *w, char *err, size_t errlen);
+void wk_slow_stop(wk_worker *w);
+/* The eventfd the loop polls: readable when a job is done; -1 without the thread. */
+int wk_slow_fd(const wk_worker *w);
+/* Runs the next step of every request whose slow work is done; how many. */
+int wk_slow_collect(wk_worker *w);
+/* Waits until a job is done or timeout_ms pass (wk_batch_run). */
+void wk_slow_wait(wk_worker *w, int timeout_ms);
+/* The codec of the calling thread: the helper's own on the helper thread. */
+wk_codec *wk_slow_codec(wk_worker *w);
+
+/* ---- the memory budget (wk_budget.c) ---- */
+#define WK_MEMORY_DEFAULT (512LL << 20)
+/* A parsed document costs about this many times its text (libxml2's tree:
+ * 4 MiB of small elements made a 130 MB tree). */
+#define WK_PARSE_FACTOR 32
+/* What a request will cost the worker while in flight: its frame, and for
+ * an OpenADR body the tree its parse builds. */
+size_t wk_budget_cost(const wk_req *q, size_t frame_len);
+/* Charges q's cost to the budget: 0, or answers 413 (can never fit) or 503
+ * with Retry-After (not now) and returns -ENOMEM. */
+int wk_budget_admit(wk_worker *w, wk_req *q, size_t frame_len);
+/* Gives q's charge back (when its slot is released). */
+void wk_budget_release(wk_worker *w, wk_req *q);
 
 #endif

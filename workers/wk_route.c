@@ -11,12 +11,12 @@
  * messages whose services come in later issues: they get a precise refusal
  * from wk_h_unsupported after the venID check. */
 const wk_route wk_routes[] = {
-    {WK_MSG_QUERY_REGISTRATION, wk_h_query_registration},
-    {WK_MSG_CREATE_PARTY_REGISTRATION, wk_h_create_registration},
-    {WK_MSG_CANCEL_PARTY_REGISTRATION, wk_h_cancel_registration},
-    {WK_MSG_CANCELED_PARTY_REGISTRATION, wk_h_canceled_registration},
-    {WK_MSG_RESPONSE, wk_h_response},
-    {WK_MSG_POLL, wk_h_poll},
+    {WK_MSG_QUERY_REGISTRATION, &wk_h_query_registration},
+    {WK_MSG_CREATE_PARTY_REGISTRATION, &wk_h_create_registration},
+    {WK_MSG_CANCEL_PARTY_REGISTRATION, &wk_h_cancel_registration},
+    {WK_MSG_CANCELED_PARTY_REGISTRATION, &wk_h_canceled_registration},
+    {WK_MSG_RESPONSE, &wk_h_response},
+    {WK_MSG_POLL, &wk_h_poll},
     {WK_MSG_REQUEST_EVENT, NULL},
     {WK_MSG_CREATED_EVENT, NULL},
     {WK_MSG_REGISTER_REPORT, NULL},
@@ -39,17 +39,38 @@ const wk_route *wk_route_find(enum wk_msg_type t)
     return NULL;
 }
 
-static void start_oadr(wk_req *q)
+/* Bodies up to this size are parsed on the loop's thread (tens of
+ * microseconds); larger ones on the slow-work thread, where even a hostile
+ * document's parse cannot delay a heartbeat or a poll. */
+#define WK_INLINE_PARSE_MAX (64 << 10)
+
+enum entry_stage { ENTRY_START = 0, ENTRY_PARSED };
+
+typedef struct entry_state {
+    enum entry_stage stage;
+    int rc; /* wk_msg_parse's */
+} entry_state;
+
+/* On the calling thread's codec: decode, then drop the tree at once (the
+ * codec copied what the handlers need into q->msg), so a document's memory
+ * lives only as long as its parse. */
+static void entry_parse(wk_req *q, void *st)
+{
+    entry_state *s = st;
+    enum wk_service svc = wk_service_from_path(q->env.path.p, q->env.path.n);
+    s->rc = wk_msg_parse(wk_slow_codec(q->w), svc, q->env.body.p, q->env.body.n, &q->msg);
+    wk_msg_drop_doc(&q->msg);
+}
+
+static void entry_route(wk_req *q, entry_state *s)
 {
     wk_worker *w = q->w;
-    enum wk_service svc = wk_service_from_path(q->env.path.p, q->env.path.n);
-    int rc = wk_msg_parse(w->codec, svc, q->env.body.p, q->env.body.n, &q->msg);
     q->mtype = q->msg.type;
-    if (rc == -ENOMEM) {
+    if (s->rc == -ENOMEM) {
         wk_reply_unavailable(q, "VTN out of memory, retry later");
         return;
     }
-    if (rc < 0) {
+    if (s->rc < 0) {
         /* The codec says what is wrong and which reply type carries it. */
         vtn_buf_reset(&q->body);
         wk_reply_request_id(q);
@@ -59,8 +80,9 @@ static void start_oadr(wk_req *q)
         }
         char d[300];
         vtn_info("oadr_invalid", "req=%s service=%s payload=%s code=%d desc=%s", q->rid,
-                 wk_service_name(svc), q->msg.payload_name[0] ? q->msg.payload_name : "-",
-                 q->msg.code, vtn_log_quote(d, sizeof d, q->msg.desc, strlen(q->msg.desc)));
+                 wk_service_name(q->msg.service),
+                 q->msg.payload_name[0] ? q->msg.payload_name : "-", q->msg.code,
+                 vtn_log_quote(d, sizeof d, q->msg.desc, strlen(q->msg.desc)));
         wk_reply_body(q, 200, "application/xml");
         q->mcode = q->msg.code;
         return;
@@ -68,8 +90,7 @@ static void start_oadr(wk_req *q)
     if (q->env.fingerprint.n) {
         /* The gateway computed it from the client certificate; normalised like the stored
          * ones so that comparison is a plain strcmp. */
-        if (wk_fp_normalize(q->env.fingerprint.p, q->env.fingerprint.n, q->s.fp, sizeof q->s.fp) <
-            0) {
+        if (wk_fp_normalize(q->env.fingerprint.p, q->env.fingerprint.n, q->fp, sizeof q->fp) < 0) {
             wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED,
                                 "the client certificate fingerprint from the gateway is "
                                 "malformed");
@@ -77,20 +98,41 @@ static void start_oadr(wk_req *q)
         }
     }
     const wk_route *r = wk_route_find(q->msg.type);
-    q->step = r && r->step ? r->step : wk_h_unsupported;
-    q->step(q, NULL, 0);
+    wk_req_handle(q, r && r->handler ? r->handler : &wk_h_unsupported);
 }
+
+static void entry_step(wk_req *q, void *st)
+{
+    entry_state *s = st;
+    switch (s->stage) {
+    case ENTRY_START:
+        s->stage = ENTRY_PARSED;
+        if (q->env.body.n <= WK_INLINE_PARSE_MAX) {
+            entry_parse(q, s);
+            entry_route(q, s);
+        } else if (wk_slow_run(q, entry_parse) < 0) {
+            wk_reply_unavailable(q, "VTN busy parsing large documents, retry later");
+        }
+        return;
+    case ENTRY_PARSED:
+        entry_route(q, s);
+        return;
+    }
+}
+
+/* Every OpenADR request starts here: decode (inline, or on the slow-work
+ * thread for a large body), then hand over to the message's handler. */
+static const wk_handler entry = WK_HANDLER("oadr", entry_state, NULL, NULL, entry_step);
 
 void wk_req_start(wk_req *q)
 {
     switch (q->env.kind) {
     case VTN_KIND_OADR:
-        start_oadr(q);
+        wk_req_handle(q, &entry);
         break;
     case VTN_KIND_API:
         q->mtype = WK_MT_API;
-        q->step = wk_h_api;
-        q->step(q, NULL, 0);
+        wk_req_handle(q, &wk_h_api);
         break;
     default: {
         static const char msg[] = "request kind not handled by this worker";
@@ -101,48 +143,30 @@ void wk_req_start(wk_req *q)
     }
 }
 
-/* ---- shared checks ---- */
-
-int wk_ven_check_plan(wk_req *q, const char *ven_id)
-{
-    char k[WK_KEY_MAX];
-    return wk_cmd(q, "HMGET", wk_key_ven(k, ven_id), "r", "fp", NULL);
-}
-
-int wk_ven_check(wk_req *q, const redisReply *h, const char *ven_id)
-{
-    char r[WK_ID_MAX + 1], fp[WK_FP_MAX + 1];
-    if (!wk_rep_elem(h, 0, r, sizeof r)) {
-        wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED, "venID %s is not registered with this VTN",
-                            ven_id);
-        return 0;
-    }
-    wk_rep_elem(h, 1, fp, sizeof fp);
-    /* Strict when TLS gives us an identity: the VEN must be bound to exactly this
-     * certificate. Without one (plain HTTP) there is nothing to compare. */
-    if (q->s.fp[0] && strcmp(fp, q->s.fp) != 0) {
-        wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED,
-                            "the client certificate is not the one bound to venID %s", ven_id);
-        return 0;
-    }
-    return 1;
-}
-
 /* Valid 2.0b messages of services that come later: answered with their own
  * reply type and 453, after the same venID check every handler does. */
-void wk_h_unsupported(wk_req *q, redisReply **rep, int n)
+enum unsupported_stage { UNSUP_START = 0, UNSUP_CHECKED };
+
+typedef struct unsupported_state {
+    enum unsupported_stage stage;
+    wk_rh ven; /* the registered-VEN check */
+} unsupported_state;
+
+static void unsupported_step(wk_req *q, void *st)
 {
+    unsupported_state *s = st;
     const char *ven = q->msg.ven_id;
-    if (q->s.stage == 0 && ven[0]) {
-        q->s.stage = 1;
-        if (wk_ven_check_plan(q, ven) < 0)
-            wk_reply_internal(q, "command buffer");
+    if (s->stage == UNSUP_START && ven[0]) {
+        s->stage = UNSUP_CHECKED;
+        if ((s->ven = wk_ven_check_plan(q, ven)) < 0)
+            wk_reply_no_room(q);
         return;
     }
-    if (q->s.stage == 1) {
-        if (wk_check_reps(q, rep, n) || !wk_ven_check(q, rep[0], ven))
-            return;
-    }
+    if (s->stage == UNSUP_CHECKED && !wk_ven_check(q, s->ven, ven))
+        return;
     wk_reply_oadr_error(q, WK_OADR_NOT_RECOGNIZED, "%s is not supported by this VTN yet",
                         wk_msg_name(q->msg.type));
 }
+
+const wk_handler wk_h_unsupported =
+    WK_HANDLER("unsupported", unsupported_state, NULL, NULL, unsupported_step);

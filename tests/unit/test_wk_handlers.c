@@ -73,6 +73,7 @@ static int teardown(void **state)
     (void)state;
     wk_req_reset(&Q);
     free(Q.rep);
+    Q.rep = NULL;
     vtn_buf_free(&Q.cmds);
     vtn_buf_free(&Q.body);
     wk_codec_free(&W.codec);
@@ -166,6 +167,25 @@ static void assert_cmd(const char *resp)
         fail_msg("commands differ:\nwant %s\ngot  %.*s", resp, (int)Q.cmds.len, Q.cmds.data);
 }
 
+/* Replies of the round, written as RESP (what Redis would send) and parsed
+ * by hiredis' own reader; then the handler's next step runs on them, as a
+ * pipelined round does, and any slow work it hands off (inline here). */
+static void replies(const char *text)
+{
+    redisReader *rd = redisReaderCreate();
+    redisReaderFeed(rd, text, strlen(text));
+    int n = 0;
+    void *r = NULL;
+    while (n < Q.repcap && redisReaderGetReply(rd, &r) == REDIS_OK && r != NULL)
+        Q.rep[n++] = r;
+    redisReaderFree(rd);
+    if (n != Q.ncmds)
+        fail_msg("the round has %d commands, the test gives %d replies", Q.ncmds, n);
+    Q.nrep = n;
+    wk_req_step(&Q);
+    wk_slow_collect(&W);
+}
+
 /* ---- route table ---- */
 
 static void test_route_table(void **state)
@@ -177,15 +197,15 @@ static void test_route_table(void **state)
     for (int t = WK_MSG_CREATED_PARTY_REGISTRATION; t < WK_MSG__COUNT; t++)
         assert_null(wk_route_find((enum wk_msg_type)t));
     assert_null(wk_route_find(WK_MSG_NONE));
-    assert_ptr_equal(wk_route_find(WK_MSG_POLL)->step, wk_h_poll);
-    assert_ptr_equal(wk_route_find(WK_MSG_CREATE_PARTY_REGISTRATION)->step,
-                     wk_h_create_registration);
-    assert_ptr_equal(wk_route_find(WK_MSG_CANCEL_PARTY_REGISTRATION)->step,
-                     wk_h_cancel_registration);
-    assert_ptr_equal(wk_route_find(WK_MSG_CANCELED_PARTY_REGISTRATION)->step,
-                     wk_h_canceled_registration);
-    assert_ptr_equal(wk_route_find(WK_MSG_RESPONSE)->step, wk_h_response);
-    assert_ptr_equal(wk_route_find(WK_MSG_QUERY_REGISTRATION)->step, wk_h_query_registration);
+    assert_ptr_equal(wk_route_find(WK_MSG_POLL)->handler, &wk_h_poll);
+    assert_ptr_equal(wk_route_find(WK_MSG_CREATE_PARTY_REGISTRATION)->handler,
+                     &wk_h_create_registration);
+    assert_ptr_equal(wk_route_find(WK_MSG_CANCEL_PARTY_REGISTRATION)->handler,
+                     &wk_h_cancel_registration);
+    assert_ptr_equal(wk_route_find(WK_MSG_CANCELED_PARTY_REGISTRATION)->handler,
+                     &wk_h_canceled_registration);
+    assert_ptr_equal(wk_route_find(WK_MSG_RESPONSE)->handler, &wk_h_response);
+    assert_ptr_equal(wk_route_find(WK_MSG_QUERY_REGISTRATION)->handler, &wk_h_query_registration);
     /* One row per type. */
     for (size_t i = 0; i < wk_nroutes; i++)
         for (size_t j = i + 1; j < wk_nroutes; j++)
@@ -306,6 +326,134 @@ static void test_unsupported_checks_registration(void **state)
     assert_non_null(strstr(Q.cmds.data, "HMGET"));
 }
 
+/* ---- every stage, with the replies Redis would give ---- */
+
+static void test_poll_stages(void **state)
+{
+    (void)state;
+    /* Registered, nothing queued: one round, oadrResponse 200. */
+    start_oadr("OadrPoll", "poll.xml");
+    replies("*3\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n:0\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 200);
+    assert_body_has("oadrResponse");
+    assert_body_has(">ven-00112233445566778899<");
+    assert_official();
+
+    /* Not registered: 463, in one round. */
+    start_oadr("OadrPoll", "poll.xml");
+    replies("*3\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 463);
+    assert_official();
+
+    /* Something queued: the pop script, then the message it popped. */
+    start_oadr("OadrPoll", "poll.xml");
+    replies("*3\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n:1\r\n");
+    assert_false(Q.done);
+    assert_int_equal(Q.ncmds, 1);
+    assert_cmd(resp("EVALSHA", W.redis.sha[WK_SCRIPT_POP], "3", "ven:{ven-00112233445566778899}",
+                    "venq:{ven-00112233445566778899}", "venpm:{ven-00112233445566778899}",
+                    "1122334455667788", WK_QUEUE_KINDS, NULL, NULL));
+    replies("*2\r\n$9\r\nR|req-0bb\r\n:0\r\n");
+    assert_true(Q.done);
+    assert_body_has("oadrRequestReregistration");
+    assert_official();
+
+    /* A Redis error in a round is a 500, never a step on half the replies. */
+    start_oadr("OadrPoll", "poll.xml");
+    replies("-ERR boom\r\n:0\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.status, 500);
+}
+
+/* A new VEN's registration through its five rounds. */
+static void test_create_stages(void **state)
+{
+    (void)state;
+    start_oadr("EiRegisterParty", "create_party_registration.xml");
+    /* No earlier attempt, nobody owns the name. */
+    replies("$-1\r\n$-1\r\n");
+    assert_int_equal(Q.ncmds, 1);
+    assert_non_null(strstr(Q.cmds.data, "HMGET"));
+    /* The target (a fresh venID) has no record: claim ids under the request id. */
+    replies("*6\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n");
+    assert_int_equal(Q.ncmds, 2);
+    assert_non_null(strstr(Q.cmds.data, "vtn:req:1122334455667788"));
+    /* A parallel attempt of the same request won: its ids are the ones used. */
+    replies("+OK\r\n$17\r\nven-aaaa reg-bbbb\r\n");
+    assert_int_equal(Q.ncmds, 3); /* ZADD, name claim, registrationID claim */
+    assert_non_null(strstr(Q.cmds.data, "ven-aaaa"));
+    assert_non_null(strstr(Q.cmds.data, "vtn:venname:Building 7 & Annex"));
+    replies(":1\r\n$8\r\nven-aaaa\r\n$8\r\nven-aaaa\r\n");
+    assert_int_equal(Q.ncmds, 1);
+    assert_non_null(strstr(Q.cmds.data, W.redis.sha[WK_SCRIPT_REGISTER]));
+    replies(":1\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 200);
+    assert_body_has("<ei:venID>ven-aaaa</ei:venID>");
+    assert_body_has("<ei:registrationID>reg-bbbb</ei:registrationID>");
+    assert_official();
+
+    /* The same, but another VEN took the name between lookup and claim. */
+    start_oadr("EiRegisterParty", "create_party_registration.xml");
+    replies("$-1\r\n$-1\r\n");
+    replies("*6\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n");
+    replies("+OK\r\n$17\r\nven-aaaa reg-bbbb\r\n");
+    replies(":1\r\n$8\r\nven-zzzz\r\n$8\r\nven-aaaa\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 463);
+    assert_body_has("was just taken");
+    assert_official();
+}
+
+static void test_cancel_stages(void **state)
+{
+    (void)state;
+    start_oadr("EiRegisterParty", "cancel_party_registration.xml");
+    /* The script deleted the record: the indexes are cleaned, then the answer. */
+    replies("$48\r\n[\"D\",\"Building 7\",\"\",\"reg-0a1b2c3d4e5f60718293\"]\r\n");
+    assert_false(Q.done);
+    assert_int_equal(Q.ncmds, 3); /* venreg, venname, ZREM */
+    replies(":1\r\n:1\r\n:1\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 200);
+    assert_body_has("oadrCanceledPartyRegistration");
+    assert_official();
+
+    /* The script's refusal: not this VEN's registration. */
+    start_oadr("EiRegisterParty", "cancel_party_registration.xml");
+    replies("$7\r\n[\"452\"]\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 452);
+}
+
+static void test_unsupported_stages(void **state)
+{
+    (void)state;
+    start_oadr("EiEvent", "request_event.xml");
+    replies("*2\r\n$3\r\nreg\r\n$-1\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, WK_OADR_NOT_RECOGNIZED);
+    assert_official();
+}
+
+/* A handle reads its own round only: kept past it, it reads nothing. */
+static void test_handles(void **state)
+{
+    (void)state;
+    start_oadr("OadrPoll", "poll.xml");
+    wk_rh first = wk_cmd(&Q, "GET", "x", NULL); /* a third command, in round 1 */
+    assert_true(first > 0);
+    assert_null(wk_rep(&Q, first)); /* no replies yet */
+    assert_null(wk_rep(&Q, 0));
+    replies("*3\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n:1\r\n$1\r\nv\r\n");
+    /* Now in round 2 (the pop script): round 1's handles are stale. */
+    assert_int_equal(Q.ncmds, 1);
+    Q.rep[0] = NULL;
+    assert_null(wk_rep(&Q, first));
+}
+
 /* ---- management API ---- */
 
 static void test_api_auth_and_routing(void **state)
@@ -413,8 +561,11 @@ static void test_command_builder(void **state)
     (void)state;
     wk_req_reset(&Q);
     Q.w = &W;
-    assert_int_equal(wk_cmd(&Q, "SET", "k", "", NULL), 0);
-    assert_int_equal(wk_eval(&Q, WK_SCRIPT_CAD, 1, "vtn:venname:a", "ven-1", NULL), 0);
+    wk_rh a = wk_cmd(&Q, "SET", "k", "", NULL);
+    wk_rh b = wk_eval(&Q, WK_SCRIPT_CAD, 1, "vtn:venname:a", "ven-1", NULL);
+    assert_true(a > 0);
+    assert_true(b > 0);
+    assert_int_not_equal(a, b);
     assert_int_equal(Q.ncmds, 2);
     char want[512];
     snprintf(want, sizeof want,
@@ -428,7 +579,7 @@ static void test_command_builder(void **state)
     size_t lens[2] = {3, 4};
     wk_req_reset(&Q);
     Q.w = &W;
-    assert_int_equal(wk_cmd_argv(&Q, 2, argv, lens), 0);
+    assert_true(wk_cmd_argv(&Q, 2, argv, lens) > 0);
     assert_cmd("*2\r\n$3\r\nGET\r\n$4\r\na\r\nb\r\n");
 }
 
@@ -443,6 +594,11 @@ int main(void)
         cmocka_unit_test(test_create_plan),
         cmocka_unit_test(test_cancel_plan),
         cmocka_unit_test(test_unsupported_checks_registration),
+        cmocka_unit_test(test_poll_stages),
+        cmocka_unit_test(test_create_stages),
+        cmocka_unit_test(test_cancel_stages),
+        cmocka_unit_test(test_unsupported_stages),
+        cmocka_unit_test(test_handles),
         cmocka_unit_test(test_api_auth_and_routing),
         cmocka_unit_test(test_api_plans),
         cmocka_unit_test(test_render_queued),
