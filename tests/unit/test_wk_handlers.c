@@ -454,6 +454,132 @@ static void test_handles(void **state)
     assert_null(wk_rep(&Q, first));
 }
 
+/* ---- memory budget and large documents ---- */
+
+/* poll.xml with a comment of pad bytes inside: valid, and as big as wanted. */
+static char *big_poll(size_t pad, size_t *len)
+{
+    size_t plen = 0;
+    const char *src = slurp("poll.xml", &plen);
+    assert_non_null(src);
+    const char *at = strstr(src, "<oadr:oadrSignedObject>");
+    assert_non_null(at);
+    char *b = malloc(plen + pad + 16);
+    size_t head = (size_t)(at - src), o = 0;
+    memcpy(b, src, head);
+    o = head;
+    memcpy(b + o, "<!--", 4);
+    o += 4;
+    memset(b + o, 'x', pad);
+    o += pad;
+    memcpy(b + o, "-->", 3);
+    o += 3;
+    memcpy(b + o, at, plen - head);
+    o += plen - head;
+    b[o] = '\0';
+    *len = o;
+    return b;
+}
+
+/* A batch of big documents: the worker charges each one before parsing,
+ * refuses what would pass the budget (503 + Retry-After, with the reason),
+ * never holds more than the budget, frees each tree right after decode,
+ * and gets every byte back when the requests are released. */
+static void test_budget_batch(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    size_t len = 0;
+    char *body = big_poll(100 << 10, &len); /* over the inline-parse size: slow-work path */
+    wk_req *r = calloc(N, sizeof *r);
+    size_t saved = W.mem_budget;
+    W.mem_budget = 16u << 20; /* room for four such requests */
+    int admitted = 0, refused = 0;
+    for (int i = 0; i < N; i++) {
+        wk_req *q = &r[i];
+        vtn_buf_init(&q->cmds, WK_CMD_BUF_MAX);
+        vtn_buf_init(&q->body, WK_REPLY_MAX);
+        q->w = &W;
+        q->env.id = (uint64_t)i + 1;
+        snprintf(q->rid, sizeof q->rid, "%016llx", (unsigned long long)q->env.id);
+        q->env.kind = VTN_KIND_OADR;
+        q->env.path = vtn_str_c("/OpenADR2/Simple/2.0b/OadrPoll");
+        q->env.body.p = body;
+        q->env.body.n = (uint32_t)len;
+        if (wk_budget_admit(&W, q, len + 200) < 0) {
+            refused++;
+            assert_int_equal(q->status, 503);
+            assert_non_null(strstr(q->headers, "Retry-After: "));
+            assert_non_null(memmem(q->body.data, q->body.len, "memory budget", 13));
+        } else {
+            admitted++;
+            wk_req_start(q);
+        }
+        assert_true(W.mem_used <= W.mem_budget);
+    }
+    assert_int_equal(admitted, 4);
+    assert_int_equal(refused, N - 4);
+    wk_slow_collect(&W); /* the parses handed off finish */
+    for (int i = 0; i < N; i++) {
+        if (r[i].cost == 0)
+            continue;
+        /* Decoded and routed: the poll's first round is queued, its tree already gone. */
+        assert_int_equal(r[i].msg.type, WK_MSG_POLL);
+        assert_null(r[i].msg.doc);
+        assert_int_equal(r[i].ncmds, 2);
+    }
+    for (int i = 0; i < N; i++) {
+        wk_budget_release(&W, &r[i]);
+        wk_req_reset(&r[i]);
+        free(r[i].rep);
+        vtn_buf_free(&r[i].cmds);
+        vtn_buf_free(&r[i].body);
+    }
+    assert_int_equal(W.mem_used, 0);
+
+    /* One that can never fit: 413 with the reason, nothing charged. */
+    W.mem_budget = 1u << 20;
+    wk_req_reset(&Q);
+    Q.w = &W;
+    Q.env.kind = VTN_KIND_OADR;
+    Q.env.body.p = body;
+    Q.env.body.n = (uint32_t)len;
+    assert_int_equal(wk_budget_admit(&W, &Q, len + 200), -ENOMEM);
+    assert_int_equal(Q.status, 413);
+    assert_body_has("VTN_WORKER_MEMORY");
+    assert_int_equal(W.mem_used, 0);
+    W.mem_budget = saved;
+    free(r);
+    free(body);
+}
+
+/* The real helper thread: a large parse runs there, the eventfd wakes the
+ * loop, and the request continues on the loop's thread. */
+static void test_slow_thread(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(wk_slow_start(&W, err, sizeof err), 0);
+    assert_true(wk_slow_fd(&W) >= 0);
+    size_t len = 0;
+    char *body = big_poll(200 << 10, &len);
+    start(VTN_KIND_OADR, "POST", "/OpenADR2/Simple/2.0b/OadrPoll", "application/xml", "", body, len,
+          NULL);
+    assert_int_equal(Q.phase, WK_REQ_SLOW); /* handed off, the loop is free */
+    int resumed = 0;
+    for (int i = 0; i < 50 && !resumed; i++) { /* bounded: 50 waits of at most 100 ms */
+        wk_slow_wait(&W, 100);
+        resumed = wk_slow_collect(&W);
+    }
+    assert_int_equal(resumed, 1);
+    assert_int_equal(Q.msg.type, WK_MSG_POLL);
+    assert_null(Q.msg.doc);
+    assert_int_equal(Q.ncmds, 2);
+    wk_slow_stop(&W);
+    assert_null(W.slow);
+    free(body);
+}
+
 /* ---- management API ---- */
 
 static void test_api_auth_and_routing(void **state)
@@ -470,6 +596,14 @@ static void test_api_auth_and_routing(void **state)
     start_api("GET", "/api/v1/nothing", "Bearer t0ken", "", NULL);
     assert_int_equal(Q.status, 404);
     assert_body_has("no such resource");
+
+    /* Longer than any route takes: 414 with the reason, not "no such resource". */
+    static char longq[5200];
+    memcpy(longq, "/api/v1/vens?name=", 18);
+    memset(longq + 18, 'a', sizeof longq - 19);
+    start_api("GET", longq, "Bearer t0ken", "", NULL);
+    assert_int_equal(Q.status, 414);
+    assert_body_has("query string longer than");
 
     start_api("PUT", "/api/v1/vens/ven-1", "Bearer t0ken", "", NULL);
     assert_int_equal(Q.status, 405);
@@ -599,6 +733,8 @@ int main(void)
         cmocka_unit_test(test_cancel_stages),
         cmocka_unit_test(test_unsupported_stages),
         cmocka_unit_test(test_handles),
+        cmocka_unit_test(test_budget_batch),
+        cmocka_unit_test(test_slow_thread),
         cmocka_unit_test(test_api_auth_and_routing),
         cmocka_unit_test(test_api_plans),
         cmocka_unit_test(test_render_queued),
