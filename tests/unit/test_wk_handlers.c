@@ -18,7 +18,8 @@
 #include <cmocka.h>
 
 #include "vtn/xml.h"
-#include "wk_internal.h"
+#include "wk_api.h"
+#include "wk_oadr.h"
 
 static wk_worker W;
 static wk_req Q;
@@ -58,6 +59,8 @@ static int setup(void **state)
     W.cfg.name = name;
     W.cfg.poll_freq_ms = 10000;
     W.policy = WK_POLICY_OPEN;
+    W.entry[VTN_KIND_OADR] = &wk_oadr_entry; /* as main.c wires the rooms */
+    W.entry[VTN_KIND_API] = &wk_h_api;
     W.codec = wk_codec_new();
     W.redis.m = &W.m; /* never connected: W.redis.c stays NULL */
     for (int i = 0; i < WK_SCRIPT__COUNT; i++)

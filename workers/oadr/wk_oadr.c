@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "vtn/log.h"
-#include "wk_internal.h"
+#include "wk_oadr.h"
+#include "wk_ven.h"
 
 /* Every payload a VEN may send. Types without a step here are valid 2.0b
  * messages whose services come in later issues: they get a precise refusal
@@ -122,51 +123,17 @@ static void entry_step(wk_req *q, void *st)
 
 /* Every OpenADR request starts here: decode (inline, or on the slow-work
  * thread for a large body), then hand over to the message's handler. */
-static const wk_handler entry = WK_HANDLER("oadr", entry_state, NULL, NULL, entry_step);
-
-void wk_req_start(wk_req *q)
-{
-    switch (q->env.kind) {
-    case VTN_KIND_OADR:
-        wk_req_handle(q, &entry);
-        break;
-    case VTN_KIND_API:
-        q->mtype = WK_MT_API;
-        wk_req_handle(q, &wk_h_api);
-        break;
-    default: {
-        static const char msg[] = "request kind not handled by this worker";
-        q->mtype = WK_MT_OTHER;
-        vtn_warn("unknown_kind", "req=%s kind=%u", q->rid, q->env.kind);
-        wk_reply(q, 501, "text/plain", msg, sizeof msg - 1);
-    }
-    }
-}
+const wk_handler wk_oadr_entry = WK_HANDLER("oadr", entry_state, NULL, NULL, entry_step);
 
 /* Valid 2.0b messages of services that come later: answered with their own
  * reply type and 453, after the same venID check every handler does. */
-enum unsupported_stage { UNSUP_START = 0, UNSUP_CHECKED };
-
-typedef struct unsupported_state {
-    enum unsupported_stage stage;
-    wk_rh ven; /* the registered-VEN check */
-} unsupported_state;
-
 static void unsupported_step(wk_req *q, void *st)
 {
-    unsupported_state *s = st;
-    const char *ven = q->msg.ven_id;
-    if (s->stage == UNSUP_START && ven[0]) {
-        s->stage = UNSUP_CHECKED;
-        if ((s->ven = wk_ven_check_plan(q, ven)) < 0)
-            wk_reply_no_room(q);
-        return;
-    }
-    if (s->stage == UNSUP_CHECKED && !wk_ven_check(q, s->ven, ven))
+    if (!wk_ven_gate_pass(q, st, q->msg.ven_id))
         return;
     wk_reply_oadr_error(q, WK_OADR_NOT_RECOGNIZED, "%s is not supported by this VTN yet",
                         wk_msg_name(q->msg.type));
 }
 
 const wk_handler wk_h_unsupported =
-    WK_HANDLER("unsupported", unsupported_state, NULL, NULL, unsupported_step);
+    WK_HANDLER("unsupported", wk_ven_gate, NULL, NULL, unsupported_step);

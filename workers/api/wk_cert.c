@@ -16,7 +16,7 @@
 
 #include "vtn/fingerprint.h"
 #include "vtn/log.h"
-#include "wk_internal.h"
+#include "wk_api_internal.h"
 
 #define CLOCK_SKEW_S 300 /* notBefore this far back: a VEN's clock may lag (as vtnctl) */
 
@@ -213,7 +213,7 @@ int wk_cert_parse_issue(const char *body, size_t n, wk_cert_req *r, char *err, s
         snprintf(err, errlen, "a JSON object with venID and csr or keyType is required");
         return -EINVAL;
     }
-    json_t *o = wk_api_json_object(body, n, "body must be a JSON object", err, errlen);
+    json_t *o = wk__api_json_object(body, n, "body must be a JSON object", err, errlen);
     if (o == NULL)
         return -EINVAL;
     int rc = -EINVAL, has_key = 0;
@@ -298,37 +298,21 @@ out:
 int wk_cert_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
                              char *ven, size_t venlen, char *err, size_t errlen)
 {
-    static const wk_api_filter by_ven = {"venID", wk_id_valid, WK_ID_MAX,
-                                         "letters, digits, '-', '_', '.', ':'", NULL};
-    return wk_api_parse_filtered_list(q, n, &by_ven, limit, cursor, cursorlen, ven, venlen, err,
-                                      errlen);
+    static const wk__api_filter by_ven = {"venID", wk_id_valid, WK_ID_MAX,
+                                          "letters, digits, '-', '_', '.', ':'", NULL};
+    return wk__api_parse_filtered_list(q, n, &by_ven, limit, cursor, cursorlen, ven, venlen, err,
+                                       errlen);
 }
 
-static int crl_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
+static int days_value(const char *key, const char *val, void *out, char *err, size_t errlen)
 {
-    int *days = ud;
-    if (strcmp(key, "days") == 0) {
-        char *end = NULL;
-        long v = isdigit((unsigned char)val[0]) ? strtol(val, &end, 10) : -1;
-        if (v < 1 || v > WK_CRL_DAYS_MAX || (end && *end)) {
-            snprintf(err, errlen, "days must be an integer from 1 to %d", WK_CRL_DAYS_MAX);
-            return -EINVAL;
-        }
-        *days = (int)v;
-        return 0;
-    }
-    char k[80];
-    snprintf(err, errlen, "unknown query parameter '%s' (allowed: days)",
-             vtn_log_quote(k, sizeof k, key, strlen(key)));
-    return -EINVAL;
+    return wk__api_int_value(key, val, WK_CRL_DAYS_MAX, out, err, errlen);
 }
 
 int wk_cert_parse_crl_query(const char *q, size_t n, int *days, char *err, size_t errlen)
 {
     *days = WK_CRL_DAYS_DEFAULT;
-    if (q == NULL)
-        return 0;
-    return wk_api_each_param(q, n, crl_param, days, err, errlen);
+    return wk__api_parse_single(q, n, "days", days_value, days, err, errlen);
 }
 
 int wk_cert_parse_revoke(const char *body, size_t n, int *reason, char *err, size_t errlen)
@@ -336,7 +320,7 @@ int wk_cert_parse_revoke(const char *body, size_t n, int *reason, char *err, siz
     *reason = VTN_CRL_UNSPECIFIED;
     if (n == 0)
         return 0;
-    json_t *o = wk_api_json_object(body, n, "body must be a JSON object (or empty)", err, errlen);
+    json_t *o = wk__api_json_object(body, n, "body must be a JSON object (or empty)", err, errlen);
     if (o == NULL)
         return -EINVAL;
     int rc = -EINVAL;

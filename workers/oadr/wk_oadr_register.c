@@ -15,7 +15,8 @@
 
 #include "vtn/log.h"
 #include "vtn/time.h"
-#include "wk_internal.h"
+#include "wk_oadr.h"
+#include "wk_ven.h"
 
 static void copy(char *dst, size_t cap, const char *src)
 {
@@ -166,6 +167,14 @@ static void create_lookup(wk_req *q, create_state *s)
     if (m->http_pull_model == 0 && !m->transport_address[0]) {
         wk_reply_oadr_error(q, WK_OADR_INVALID_DATA,
                             "oadrTransportAddress is required when oadrHttpPullModel is false");
+        return;
+    }
+    if (m->ven_name[0] && !wk_ven_name_valid(m->ven_name, strlen(m->ven_name))) {
+        /* The rule the management API applies: the name shows in logs, JSON and XML. */
+        wk_reply_oadr_error(q, WK_OADR_INVALID_DATA,
+                            "oadrVenName must be 1 to %d bytes without control characters (CR, "
+                            "LF, tab ...)",
+                            WK_NAME_MAX);
         return;
     }
     COPY(s->name, m->ven_name);
@@ -682,27 +691,13 @@ const wk_handler wk_h_canceled_registration =
 
 /* ---- oadrResponse from the VEN ---- */
 
-enum response_stage { RESPONSE_START = 0, RESPONSE_CHECKED };
-
-typedef struct response_state {
-    enum response_stage stage;
-    wk_rh ven; /* the registered-VEN check */
-} response_state;
-
 /* E.g. the answer to oadrRequestReregistration: nothing to store (the VEN's
  * next oadrCreatePartyRegistration clears the pending flag), but the venID
  * must be a registered VEN. */
 static void response_step(wk_req *q, void *st)
 {
-    response_state *s = st;
     wk_msg *m = &q->msg;
-    if (s->stage == RESPONSE_START && m->ven_id[0]) {
-        s->stage = RESPONSE_CHECKED;
-        if ((s->ven = wk_ven_check_plan(q, m->ven_id)) < 0)
-            wk_reply_no_room(q);
-        return;
-    }
-    if (s->stage == RESPONSE_CHECKED && !wk_ven_check(q, s->ven, m->ven_id))
+    if (!wk_ven_gate_pass(q, st, m->ven_id))
         return;
     if (m->ei_response.present && m->ei_response.code != WK_OADR_OK)
         vtn_info("ven_response", "req=%s ven=%s code=%d", q->rid, m->ven_id[0] ? m->ven_id : "-",
@@ -710,5 +705,4 @@ static void response_step(wk_req *q, void *st)
     wk_reply_oadr_response(q, WK_OADR_OK, "OK", m->ven_id[0] ? m->ven_id : NULL);
 }
 
-const wk_handler wk_h_response =
-    WK_HANDLER("oadrResponse", response_state, NULL, NULL, response_step);
+const wk_handler wk_h_response = WK_HANDLER("oadrResponse", wk_ven_gate, NULL, NULL, response_step);

@@ -19,7 +19,7 @@
 #include "vtn/fingerprint.h"
 #include "vtn/log.h"
 #include "vtn/time.h"
-#include "wk_internal.h"
+#include "wk_api_internal.h"
 
 #define CERT_PATH "/api/v1/certificates"
 #define PEM_CTYPE "application/x-pem-file"
@@ -114,7 +114,7 @@ typedef struct cert_bufs {
 
 static int64_t hnum(const redisReply *h, const char *f)
 {
-    const redisReply *v = wk_api_hfield(h, f);
+    const redisReply *v = wk__api_hfield(h, f);
     char buf[32];
     if (v == NULL || !wk_rep_str(v, buf, sizeof buf))
         return 0;
@@ -123,7 +123,7 @@ static int64_t hnum(const redisReply *h, const char *f)
 
 static void hcopy(const redisReply *h, const char *f, char *out, size_t outlen)
 {
-    const redisReply *v = wk_api_hfield(h, f);
+    const redisReply *v = wk__api_hfield(h, f);
     if (v == NULL || !wk_rep_str(v, out, outlen))
         out[0] = '\0';
 }
@@ -323,15 +323,14 @@ static void issue_sign(wk_req *q, void *st)
 {
     issue_state *c = st;
     uint64_t t0 = vtn_mono_ns();
-    c->sign_rc =
-        wk_cert_sign(&q->w->ca, &c->req, c->cn, time(NULL), &c->iss, c->err, sizeof c->err);
+    c->sign_rc = wk_cert_sign(q->w->ca, &c->req, c->cn, time(NULL), &c->iss, c->err, sizeof c->err);
     c->sign_us = (vtn_mono_ns() - t0) / 1000;
 }
 
 /* 503 when the worker has no CA; 1 when it has one. */
 static int ca_ready(wk_req *q)
 {
-    if (q->w->ca.cert == NULL) {
+    if (q->w->ca == NULL || q->w->ca->cert == NULL) {
         wk_reply_json_error(q, 503, "certificate issuing disabled: set VTN_CA_DIR");
         return 0;
     }
@@ -347,7 +346,7 @@ static void cert_issue(wk_req *q, void *st)
     case ISSUE_START: {
         if (!ca_ready(q))
             return;
-        if (!wk_api_json_ctype(q->env.content_type)) {
+        if (!wk__api_json_ctype(q->env.content_type)) {
             wk_reply_json_error(q, 415, "Content-Type must be application/json");
             return;
         }
@@ -388,7 +387,7 @@ static void cert_issue(wk_req *q, void *st)
             return;
         }
         snprintf(c->cn, sizeof c->cn, "%s", cn);
-        snprintf(c->ca, sizeof c->ca, "%s", w->ca.id);
+        snprintf(c->ca, sizeof c->ca, "%s", w->ca->id);
         c->stage = ISSUE_SIGNED;
         if (wk_slow_run(q, issue_sign) < 0)
             wk_reply_unavailable(q, "certificate signing queue full, retry later");
@@ -515,14 +514,14 @@ static void cert_list(wk_req *q, void *st)
             return;
         }
         const char *key = c->ven[0] ? wk_key_vencerts(k, c->ven) : WK_KEY_CERTS;
-        if ((c->page = wk_cmd_page(q, key, c->cursor, c->limit)) < 0)
+        if ((c->page = wk__api_page_cmd(q, key, c->cursor, c->limit)) < 0)
             wk_reply_no_room(q);
         c->stage = CLIST_PAGE;
         return;
     }
     case CLIST_PAGE: {
         const redisReply *page = wk_rep(q, c->page);
-        c->members = wk_api_members(page && page->type == REDIS_REPLY_ARRAY ? page : NULL);
+        c->members = wk__api_members(page && page->type == REDIS_REPLY_ARRAY ? page : NULL);
         if (c->members == NULL) {
             wk_reply_internal(q, "out of memory");
             return;
@@ -559,7 +558,7 @@ static void cert_list(wk_req *q, void *st)
         json_t *o = json_object();
         json_object_set_new(o, "certificates", items);
         json_object_set_new(o, "next_cursor",
-                            wk_api_next_cursor(c->members, c->limit, c->nrecords));
+                            wk__api_next_cursor(c->members, c->limit, c->nrecords));
         wk_reply_json(q, 200, o);
         return;
     }
@@ -625,7 +624,7 @@ static void cert_revoke(wk_req *q, void *st)
     case REVOKE_START: {
         if (!ca_ready(q) || !path_serial(q, c->serial, sizeof c->serial))
             return;
-        if (q->env.body.n && !wk_api_json_ctype(q->env.content_type)) {
+        if (q->env.body.n && !wk__api_json_ctype(q->env.content_type)) {
             wk_reply_json_error(q, 415, "Content-Type must be application/json");
             return;
         }
@@ -660,7 +659,7 @@ static void cert_revoke(wk_req *q, void *st)
         char member[WK_SERIAL_MAX + 48], score[24], exat[24];
         snprintf(member, sizeof member, "%s:%d:%lld", c->serial, ci.rr, (long long)(ci.rv / 1000));
         snprintf(score, sizeof score, "%lld", (long long)(ci.na / 1000));
-        int bad = wk_cmd(q, "ZADD", wk_key_ca_revoked(k, b.ca[0] ? b.ca : q->w->ca.id), score,
+        int bad = wk_cmd(q, "ZADD", wk_key_ca_revoked(k, b.ca[0] ? b.ca : q->w->ca->id), score,
                          member, NULL) < 0;
         if (b.fp[0]) {
             snprintf(exat, sizeof exat, "%lld", (long long)(ci.na / 1000 + REVOKEDFP_GRACE_S));
@@ -729,8 +728,8 @@ static void crl_sign(wk_req *q, void *st)
 {
     crl_state *c = st;
     wk_worker *w = q->w;
-    X509_CRL *crl = vtn_pki_crl(w->ca.cert, w->ca.key, c->rv, c->count, c->number, c->days, c->err,
-                                sizeof c->err);
+    X509_CRL *crl = vtn_pki_crl(w->ca->cert, w->ca->key, c->rv, c->count, c->number, c->days,
+                                c->err, sizeof c->err);
     if (crl == NULL)
         return;
     BIO *b = BIO_new(BIO_s_mem());
@@ -762,8 +761,8 @@ static void cert_crl(wk_req *q, void *st)
         char now[24], max[16];
         snprintf(now, sizeof now, "%lld", (long long)time(NULL));
         snprintf(max, sizeof max, "%d", WK_CRL_MAX);
-        c->list = wk_eval(q, WK_SCRIPT_CRL, 2, wk_key_ca_revoked(k1, w->ca.id),
-                          wk_key_ca_crlnumber(k2, w->ca.id), now, max, NULL);
+        c->list = wk_eval(q, WK_SCRIPT_CRL, 2, wk_key_ca_revoked(k1, w->ca->id),
+                          wk_key_ca_crlnumber(k2, w->ca->id), now, max, NULL);
         if (c->list < 0)
             wk_reply_no_room(q);
         c->stage = CRL_READ;
@@ -824,12 +823,45 @@ static void cert_crl(wk_req *q, void *st)
     }
 }
 
-const wk_handler wk_api_cert_issue =
+const wk_handler wk__api_cert_issue =
     WK_HANDLER("api.certificates.issue", issue_state, NULL, issue_fini, cert_issue);
-const wk_handler wk_api_cert_list =
+const wk_handler wk__api_cert_list =
     WK_HANDLER("api.certificates.list", clist_state, NULL, clist_fini, cert_list);
-const wk_handler wk_api_cert_get =
+const wk_handler wk__api_cert_get =
     WK_HANDLER("api.certificates.get", cget_state, NULL, NULL, cert_get);
-const wk_handler wk_api_cert_revoke =
+const wk_handler wk__api_cert_revoke =
     WK_HANDLER("api.certificates.revoke", revoke_state, NULL, NULL, cert_revoke);
-const wk_handler wk_api_crl = WK_HANDLER("api.crl", crl_state, NULL, crl_fini, cert_crl);
+const wk_handler wk__api_crl = WK_HANDLER("api.crl", crl_state, NULL, crl_fini, cert_crl);
+
+int wk_api_init(wk_worker *w, char *err, size_t errlen)
+{
+    if (!w->cfg.ca_dir || !w->cfg.ca_dir[0])
+        return 0;
+    /* At start, not per request: a missing or broken CA is a deployment error that
+     * should stop the rollout, and the key is parsed once. */
+    wk_ca *ca = calloc(1, sizeof *ca);
+    if (ca == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    w->ca = ca;
+    if (wk_ca_load(ca, w->cfg.ca_dir, err, errlen) < 0)
+        return -EINVAL;
+    char subj[256] = "", shown[300], until[40];
+    X509_NAME_oneline(X509_get_subject_name(ca->cert), subj, sizeof subj);
+    vtn_info("ca_loaded", "dir=%s subject=%s id=%s not_after=%s", w->cfg.ca_dir,
+             vtn_log_quote(shown, sizeof shown, subj, strlen(subj)), ca->id,
+             vtn_time_format((int64_t)ca->not_after * 1000, until, sizeof until));
+    if (ca->not_after <= time(NULL))
+        vtn_warn("ca_expired", "dir=%s msg=\"certificate issuing will answer 503\"", w->cfg.ca_dir);
+    return 0;
+}
+
+void wk_api_free(wk_worker *w)
+{
+    if (w->ca == NULL)
+        return;
+    wk_ca_free(w->ca);
+    free(w->ca);
+    w->ca = NULL;
+}

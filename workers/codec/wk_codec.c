@@ -1,5 +1,5 @@
-/* The OpenADR 2.0b message codec; see oadr_xml.h. */
-#include "oadr_xml.h"
+/* The OpenADR 2.0b message codec; see wk_codec.h. */
+#include "wk_codec.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,10 +1,14 @@
-/* Internals of vtn-worker shared between its files (not outside workers/).
+/* The worker's core room: the loop, requests and their Redis rounds,
+ * replies, the slow-work thread, the memory budget, config, metrics, and
+ * the Redis connection, keys and scripts. The door every other room of
+ * workers/ goes through (codec below it; ven, oadr and api above it; main.c
+ * wires them). Nothing here calls into the rooms above: each request kind
+ * starts with the handler main.c puts in wk_worker.entry.
  *
- * The worker is one thread with one loop: it drains a bounded batch of
- * requests from every gateway's DEALER socket, runs every request's handler
- * as a small state machine whose Redis commands of one round are pipelined
- * together with those of every other request in the batch, and sends all
- * replies when the batch is done. docs/worker.md explains the design. */
+ * One loop: each turn takes new requests from every gateway's DEALER
+ * socket, runs one pipelined Redis round for every request in flight, and
+ * sends each reply as soon as its request is finished. docs/worker.md
+ * explains the design. */
 #ifndef WK_INTERNAL_H
 #define WK_INTERNAL_H
 
@@ -17,7 +21,7 @@
 #include <jansson.h>
 #include <zmq.h>
 
-#include "oadr_xml.h"
+#include "wk_codec.h"
 #include "vtn/buf.h"
 #include "vtn/config.h"
 #include "vtn/id.h"
@@ -36,6 +40,7 @@
 #define WK_CMD_BUF_MAX (256 << 10) /* bytes of one request's commands in one round */
 #define WK_REPLY_MAX (4 << 20)     /* bytes of one reply body */
 #define WK_QUEUE_MAX 64            /* entries in venq:{venID} */
+#define WK_SERIAL_MAX 40           /* hex digits of a certificate serial (RFC 5280: 20 octets) */
 #define WK_FP_MAX 20               /* hex digits of a normalised fingerprint (vtn/fingerprint.h) */
 #define WK_MEMO_TTL_S 300          /* lifetime of vtn:req:*, venreq:*, venpm:* */
 #define WK_RETRY_AFTER_S 2         /* Retry-After on 503 while Redis is down */
@@ -146,6 +151,7 @@ void wk_redis_close(wk_redis *r);
 redisReply *wk_redis_sync(wk_redis *r, const char *fmt, ...);
 
 /* ---- requests and handlers ---- */
+#define WK_KINDS 4 /* vtn_request.kind values: VTN_KIND_OADR .. VTN_KIND_PUSH_REPLY */
 typedef struct wk_worker wk_worker;
 typedef struct wk_req wk_req;
 
@@ -295,50 +301,6 @@ int wk_rep_elem(const redisReply *r, size_t i, char *out, size_t outlen);
  * answering 500 "unreadable script outcome". */
 json_t *wk_script_outcome(wk_req *q, const redisReply *r);
 
-/* ---- routing (wk_route.c) ---- */
-typedef struct wk_route {
-    enum wk_msg_type type;
-    const wk_handler *handler; /* NULL: answered by the generic "not supported" handler */
-} wk_route;
-extern const wk_route wk_routes[];
-extern const size_t wk_nroutes;
-const wk_route *wk_route_find(enum wk_msg_type t);
-/* Starts a request: decodes, routes, runs the first step. */
-void wk_req_start(wk_req *q);
-
-/* ---- VEN records and their indexes ---- */
-/* The registered-VEN check every OpenADR handler makes: wk_ven_check_plan
- * queues HMGET ven:{venID} r fp and returns its handle; wk_ven_check reads
- * that reply and answers 463 (returning 0) when the VEN is not registered
- * or the envelope's certificate is not the one bound to it. */
-wk_rh wk_ven_check_plan(wk_req *q, const char *ven_id);
-int wk_ven_check(wk_req *q, wk_rh h, const char *ven_id);
-/* Queues EXISTS of the record of an index's owner when there is one and it
- * is not ven (ven owning it is a retry of this request): an owner without a
- * record is dangling and may be replaced. The handle, 0 when nothing was
- * queued, or the wk_cmd error. */
-wk_rh wk_ven_owner_exists(wk_req *q, const char *owner, const char *ven);
-/* Queues compare-and-delete of the indexes of a VEN whose registration
- * ended (reg only) or whose record was deleted (all = 1). 0 or <0. */
-int wk_ven_index_cleanup(wk_req *q, const char *ven, const char *name, const char *fp,
-                         const char *reg, int all);
-
-/* ---- handlers ---- */
-extern const wk_handler wk_h_query_registration;
-extern const wk_handler wk_h_create_registration;
-extern const wk_handler wk_h_cancel_registration;
-extern const wk_handler wk_h_canceled_registration;
-extern const wk_handler wk_h_response;
-extern const wk_handler wk_h_poll;
-extern const wk_handler wk_h_unsupported;
-extern const wk_handler wk_h_api;
-
-/* The venq entry kinds wk_render_queued delivers; the pop script drops others. */
-#define WK_QUEUE_KINDS "CR"
-/* Renders a venq entry as the XML the VEN gets on its poll. 0, -EINVAL for
- * an unknown kind, or a buffer error. */
-int wk_render_queued(vtn_buf *b, const char *entry, size_t len, const char *ven_id);
-
 /* ---- keys and small helpers (wk_keys.c) ---- */
 /* "ven:{<id>}" etc.; out must hold WK_KEY_MAX bytes. */
 #define WK_KEY_MAX 400
@@ -371,159 +333,6 @@ int wk_id_valid(const char *s, size_t n);
 int wk_cursor_encode(const char *ven_id, char *out, size_t outlen);
 int wk_cursor_decode(const char *cursor, char *out, size_t outlen);
 
-/* ---- management API parsing (wk_api.c), exposed for tests ---- */
-enum wk_api_route {
-    WK_API_NONE = 0,
-    WK_API_VENS,        /* /api/v1/vens */
-    WK_API_VEN,         /* /api/v1/vens/{venID} */
-    WK_API_REREGISTER,  /* /api/v1/vens/{venID}/reregister */
-    WK_API_CERTS,       /* /api/v1/certificates */
-    WK_API_CERT,        /* /api/v1/certificates/{serial} */
-    WK_API_CERT_REVOKE, /* /api/v1/certificates/{serial}/revoke */
-    WK_API_CRL,         /* /api/v1/crl */
-    WK_API__COUNT
-};
-/* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)
- * + query (pointer into path, may be NULL). Returns the route, WK_API_NONE
- * for unknown paths. */
-int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **query,
-                    size_t *query_len);
-/* The handlers of the certificate routes (wk_api_cert.c). */
-extern const wk_handler wk_api_cert_list, wk_api_cert_issue, wk_api_cert_get, wk_api_cert_revoke,
-    wk_api_crl;
-/* The members of a page (a ZRANGEBYLEX array, or one string of an index
- * lookup) as a JSON array of strings; NULL when out of memory. */
-json_t *wk_api_members(const redisReply *r);
-/* Allowed methods for a route, from the route table, e.g. "GET, POST". */
-const char *wk_api_allow(int route);
-/* Constant-time check of "Bearer <token>". 1 ok, 0 not. */
-int wk_api_auth_ok(const char *header, size_t len, const char *token);
-/* Parses the list query (limit, cursor, name); 0 or -EINVAL with a message. */
-int wk_api_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
-                            char *name, size_t namelen, char *err, size_t errlen);
-/* Parses the DELETE query (force); 0 or -EINVAL. */
-int wk_api_parse_delete_query(const char *q, size_t n, int *force, char *err, size_t errlen);
-/* Validates a provisioning body; fills name/fp (normalised). 0 or -EINVAL. */
-int wk_api_parse_provision(const char *body, size_t n, char *name, size_t namelen, char *fp,
-                           size_t fplen, char *err, size_t errlen);
-/* Shared by the API's files: query-string walker (percent-decoded key and
- * value per parameter), Content-Type check, a field of an HGETALL reply,
- * and the "command buffer full" answer. */
-typedef int (*wk_api_param_fn)(void *ud, const char *key, const char *val, char *err,
-                               size_t errlen);
-int wk_api_each_param(const char *q, size_t n, wk_api_param_fn fn, void *ud, char *err,
-                      size_t errlen);
-/* Every list's paging parameters. wk_api_page_param handles "limit" and
- * "cursor": 1 when key was one of them, 0 when it is another parameter (the
- * caller's), -EINVAL with a message. wk_api_param_once refuses a parameter
- * given twice. */
-typedef struct wk_api_page {
-    int *limit;
-    char *cursor;
-    size_t cursorlen;
-    int seen_limit, seen_cursor;
-} wk_api_page;
-int wk_api_page_param(wk_api_page *p, const char *key, const char *val, char *err, size_t errlen);
-/* Queues the page of a list kept in a sorted set of equal scores: up to
- * limit + 1 members after cursor ("" = from the start), the one past the
- * page saying there is a next. Its reply handle, or the wk_cmd error. */
-wk_rh wk_cmd_page(wk_req *q, const char *key, const char *cursor, int limit);
-/* next_cursor of a page read with wk_cmd_page (members: what it returned,
- * shown: how many of them were looked up): the last shown member encoded,
- * or JSON null on the last page. */
-json_t *wk_api_next_cursor(json_t *members, int limit, int shown);
-/* A list's one filter parameter besides limit and cursor: its key, the
- * check of its value, the longest value and what it may contain (for the
- * message), and why it cannot go with a cursor (NULL: it can). */
-typedef struct wk_api_filter {
-    const char *key;
-    int (*valid)(const char *s, size_t n);
-    int max;
-    const char *chars;
-    const char *not_with_cursor;
-} wk_api_filter;
-/* Parses limit, cursor and f's parameter (into val); 0 or -EINVAL with a
- * message. */
-int wk_api_parse_filtered_list(const char *q, size_t n, const wk_api_filter *f, int *limit,
-                               char *cursor, size_t cursorlen, char *val, size_t vallen, char *err,
-                               size_t errlen);
-int wk_api_param_once(const char *key, int *seen, char *err, size_t errlen);
-int wk_api_json_ctype(vtn_str ct);
-/* A request body that must be a JSON object (duplicate keys refused): the
- * object, or NULL with "body is not valid JSON: ..." or not_object in err. */
-json_t *wk_api_json_object(const char *body, size_t n, const char *not_object, char *err,
-                           size_t errlen);
-const redisReply *wk_api_hfield(const redisReply *h, const char *f);
-
-/* ---- certificates (wk_cert.c: CA, validation, signing; wk_api_cert.c: handlers) ---- */
-#define WK_CERT_DAYS_DEFAULT 825 /* as vtnctl; the CA/B forum's old maximum */
-#define WK_CERT_DAYS_MAX 3650
-#define WK_CRL_DAYS_DEFAULT 30
-#define WK_CRL_DAYS_MAX 365
-#define WK_CRL_MAX 50000     /* unexpired revoked certificates in one CRL (~3.5 MB PEM) */
-#define WK_CSR_MAX 16384     /* bytes of a CSR in PEM */
-#define WK_CN_MAX 64         /* characters of a commonName (RFC 5280 ub-common-name) */
-#define WK_SERIAL_MAX 40     /* hex digits of a serial number (RFC 5280: at most 20 octets) */
-#define WK_RSA_BITS_MAX 8192 /* bigger keys only cost verification time */
-
-/* The client CA the API signs with (VTN_CA_DIR), loaded once at start. */
-typedef struct wk_ca {
-    X509 *cert; /* NULL: issuing disabled */
-    EVP_PKEY *key;
-    char id[WK_FP_MAX + 1]; /* normalised fingerprint of ca.pem: names its Redis keys */
-    time_t not_after;
-} wk_ca;
-/* Reads dir/ca.pem and dir/ca.key; checks they match and the certificate is
- * a CA with an ECC or RSA key. 0, or <0 with the reason in err. */
-int wk_ca_load(wk_ca *ca, const char *dir, char *err, size_t errlen);
-void wk_ca_free(wk_ca *ca);
-
-/* A validated POST /api/v1/certificates body. */
-typedef struct wk_cert_req {
-    char ven[WK_ID_MAX + 1];
-    char cn[WK_CN_MAX * 4 + 1]; /* "" = the VEN's venName, else its venID */
-    int days;
-    int key_type;  /* 0: from the CSR; VTN_KEY_EC or VTN_KEY_RSA: generate a key */
-    X509_REQ *csr; /* owned; signature verified, key checked */
-} wk_cert_req;
-/* 0, or -EINVAL with the reason in err (a 400). Frees nothing on error:
- * call wk_cert_req_clear either way. */
-int wk_cert_parse_issue(const char *body, size_t n, wk_cert_req *r, char *err, size_t errlen);
-void wk_cert_req_clear(wk_cert_req *r);
-/* PEM CSR -> X509_REQ whose key is allowed and whose signature verifies.
- * NULL with the reason in err. */
-X509_REQ *wk_cert_parse_csr(const char *pem, size_t n, char *err, size_t errlen);
-/* ECC P-256 or RSA 2048..WK_RSA_BITS_MAX: 0, else -EINVAL with the reason. */
-int wk_cert_check_key(EVP_PKEY *k, char *err, size_t errlen);
-/* A usable commonName: 1..WK_CN_MAX characters of UTF-8, no control characters. */
-int wk_cert_cn_valid(const char *s, size_t n);
-/* Serial as given in a path (hex, any case, optional colons) -> upper-case
- * hex without leading zeros, as vtn_pki_serial_hex prints it. 0 or -EINVAL. */
-int wk_cert_serial_norm(const char *in, size_t n, char *out, size_t outlen);
-/* Query of GET /api/v1/certificates (limit, cursor, venID); 0 or -EINVAL. */
-int wk_cert_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
-                             char *ven, size_t venlen, char *err, size_t errlen);
-/* Query of GET /api/v1/crl (days); 0 or -EINVAL. */
-int wk_cert_parse_crl_query(const char *q, size_t n, int *days, char *err, size_t errlen);
-/* Body of POST .../revoke: empty, or {"reason": "..."}; 0 or -EINVAL. */
-int wk_cert_parse_revoke(const char *body, size_t n, int *reason, char *err, size_t errlen);
-
-/* A certificate signed by wk_cert_sign. */
-typedef struct wk_cert_issued {
-    char serial[WK_SERIAL_MAX + 1];
-    char fp[WK_FP_MAX + 1];
-    int64_t nb_ms, na_ms;
-    int key_type;  /* VTN_KEY_EC or VTN_KEY_RSA */
-    char *pem;     /* owned */
-    char *key_pem; /* owned, generated key only; wiped when freed */
-} wk_cert_issued;
-/* Signs r's CSR key (or a key generated for it) for cn, valid from now - 5
- * min for r->days, never past the CA's own notAfter. 0; -ESTALE when the CA
- * has expired; other <0 with err. */
-int wk_cert_sign(const wk_ca *ca, const wk_cert_req *r, const char *cn, time_t now,
-                 wk_cert_issued *out, char *err, size_t errlen);
-void wk_cert_issued_clear(wk_cert_issued *c);
-
 /* ---- gateways and the loop (wk_loop.c) ---- */
 typedef struct wk_gateway {
     int used;
@@ -547,7 +356,10 @@ struct wk_worker {
     int static_gateways; /* VTN_GATEWAYS given: no discovery */
     wk_redis redis;
     wk_codec *codec;
-    wk_ca ca;             /* VTN_CA_DIR, for /api/v1/certificates */
+    struct wk_ca *ca; /* VTN_CA_DIR, for /api/v1/certificates (api room); NULL: none */
+    /* The handler each request kind (vtn_request.kind) starts with: main.c
+     * wires the rooms (oadr, api) in; a kind without one gets 501. */
+    const wk_handler *entry[WK_KINDS];
     wk_req *slots;        /* WK_BATCH_MAX, in flight across loop turns */
     int nbusy;            /* slots not WK_REQ_FREE */
     struct wk_slow *slow; /* the slow-work thread; NULL: jobs run inline (tests) */
@@ -575,6 +387,8 @@ void wk_batch_run(wk_worker *w, wk_req **reqs, int n);
  * down). The number of requests that took part. */
 int wk_round(wk_worker *w, wk_req **reqs, int n);
 void wk_req_reset(wk_req *q);
+/* Starts a request with the entry handler of its kind (501 without one). */
+void wk_req_start(wk_req *q);
 
 /* ---- the slow-work thread (wk_slow.c) ---- */
 #define WK_SLOW_QUEUE 64 /* jobs queued or running at once; more get 503 */

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "wk_internal.h"
+#include "wk_ven.h"
 
 wk_rh wk_ven_check_plan(wk_req *q, const char *ven_id)
 {
@@ -33,6 +33,19 @@ int wk_ven_check(wk_req *q, wk_rh h, const char *ven_id)
     return 1;
 }
 
+int wk_ven_gate_pass(wk_req *q, wk_ven_gate *g, const char *ven_id)
+{
+    if (!ven_id[0])
+        return 1;
+    if (!g->asked) {
+        g->asked = 1;
+        if ((g->rec = wk_ven_check_plan(q, ven_id)) < 0)
+            wk_reply_no_room(q);
+        return 0;
+    }
+    return wk_ven_check(q, g->rec, ven_id);
+}
+
 wk_rh wk_ven_owner_exists(wk_req *q, const char *owner, const char *ven)
 {
     char k[WK_KEY_MAX];
@@ -57,4 +70,14 @@ int wk_ven_index_cleanup(wk_req *q, const char *ven, const char *name, const cha
         bad |= wk_cmd(q, "ZREM", WK_KEY_VENS, ven, NULL) < 0;
     }
     return bad ? -ENOBUFS : 0;
+}
+
+int wk_ven_name_valid(const char *s, size_t n)
+{
+    if (n == 0 || n > WK_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
 }

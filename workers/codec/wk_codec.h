@@ -26,8 +26,8 @@
  * process is single-threaded, then installs a deny-all external entity
  * loader); then one wk_codec per thread. A wk_msg belongs to the thread that
  * filled it until wk_msg_clear(). */
-#ifndef WK_OADR_XML_H
-#define WK_OADR_XML_H
+#ifndef WK_CODEC_H
+#define WK_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -504,20 +504,6 @@ int wk_worker_init(wk_worker *w, int policy, volatile sig_atomic_t *stop, char *
         return -ENOMEM;
     }
     atomic_store_explicit(&w->m.schemas_ok, 1, memory_order_relaxed);
-    if (w->cfg.ca_dir && w->cfg.ca_dir[0]) {
-        /* At start, not per request: a missing or broken CA is a deployment error that
-         * should stop the rollout, and the key is parsed once. */
-        if (wk_ca_load(&w->ca, w->cfg.ca_dir, err, errlen) < 0)
-            return -EINVAL;
-        char subj[256] = "", shown[300], until[40];
-        X509_NAME_oneline(X509_get_subject_name(w->ca.cert), subj, sizeof subj);
-        vtn_info("ca_loaded", "dir=%s subject=%s id=%s not_after=%s", w->cfg.ca_dir,
-                 vtn_log_quote(shown, sizeof shown, subj, strlen(subj)), w->ca.id,
-                 vtn_time_format((int64_t)w->ca.not_after * 1000, until, sizeof until));
-        if (w->ca.not_after <= time(NULL))
-            vtn_warn("ca_expired", "dir=%s msg=\"certificate issuing will answer 503\"",
-                     w->cfg.ca_dir);
-    }
     w->slots = calloc(WK_BATCH_MAX, sizeof *w->slots);
     if (w->slots == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -617,7 +603,6 @@ void wk_worker_free(wk_worker *w)
         w->slots = NULL;
     }
     wk_codec_free(&w->codec);
-    wk_ca_free(&w->ca);
     wk_redis_close(&w->redis);
     vtn_buf_free(&w->out);
 }

@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "vtn/log.h"
-#include "wk_internal.h"
+#include "wk_oadr.h"
+#include "wk_ven.h"
 
 int wk_render_queued(vtn_buf *b, const char *entry, size_t len, const char *ven_id)
 {

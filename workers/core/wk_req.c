@@ -351,6 +351,19 @@ void wk_req_reset(wk_req *q)
     memset(&q->env, 0, sizeof q->env);
 }
 
+void wk_req_start(wk_req *q)
+{
+    const wk_handler *h = q->env.kind < WK_KINDS ? q->w->entry[q->env.kind] : NULL;
+    if (h == NULL) {
+        static const char msg[] = "request kind not handled by this worker";
+        q->mtype = WK_MT_OTHER;
+        vtn_warn("unknown_kind", "req=%s kind=%u", q->rid, q->env.kind);
+        wk_reply(q, 501, "text/plain", msg, sizeof msg - 1);
+        return;
+    }
+    wk_req_handle(q, h);
+}
+
 void wk_req_handle(wk_req *q, const wk_handler *h)
 {
     end_state(q);
