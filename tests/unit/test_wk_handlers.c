@@ -209,6 +209,15 @@ static void test_route_table(void **state)
                      &wk_h_canceled_registration);
     assert_ptr_equal(wk_route_find(WK_MSG_RESPONSE)->handler, &wk_h_response);
     assert_ptr_equal(wk_route_find(WK_MSG_QUERY_REGISTRATION)->handler, &wk_h_query_registration);
+    /* Route table, codec and metrics label come from one list (wk_messages.h): a
+     * type has a route exactly when some endpoint accepts it from a VEN. */
+    for (int t = WK_MSG_NONE + 1; t < WK_MSG__COUNT; t++) {
+        int accepted = 0;
+        for (int svc = WK_SVC_NONE + 1; svc < WK_SVC__COUNT; svc++)
+            accepted |= wk_msg_allowed((enum wk_service)svc, (enum wk_msg_type)t);
+        assert_int_equal(wk_route_find((enum wk_msg_type)t) != NULL, accepted);
+        assert_string_equal(wk_metrics_type_label(t), wk_msg_name((enum wk_msg_type)t));
+    }
     /* One row per type. */
     for (size_t i = 0; i < wk_nroutes; i++)
         for (size_t j = i + 1; j < wk_nroutes; j++)

@@ -1,5 +1,5 @@
-/* The route table (payload element -> handler) and the start of every
- * request: decode, validate, route, first step. */
+/* The entry of every OpenADR request (decode, then the message's handler)
+ * and the route table generated from the message list (wk_messages.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,36 +8,32 @@
 #include "wk_oadr.h"
 #include "wk_ven.h"
 
-/* Every payload a VEN may send. Types without a step here are valid 2.0b
- * messages whose services come in later issues: they get a precise refusal
- * from wk_h_unsupported after the venID check. */
+/* The handler column of the message list (wk_messages.h). */
+#define WK_H_query_registration &wk_h_query_registration
+#define WK_H_create_registration &wk_h_create_registration
+#define WK_H_cancel_registration &wk_h_cancel_registration
+#define WK_H_canceled_registration &wk_h_canceled_registration
+#define WK_H_response &wk_h_response
+#define WK_H_poll &wk_h_poll
+#define WK_H_later NULL /* answered by wk_h_unsupported after the venID check */
+#define WK_H_vtn NULL
+
+/* One row per payload, in the enum's order, generated from the message
+ * list: what a VEN may send (services), and its handler. */
 const wk_route wk_routes[] = {
-    {WK_MSG_QUERY_REGISTRATION, &wk_h_query_registration},
-    {WK_MSG_CREATE_PARTY_REGISTRATION, &wk_h_create_registration},
-    {WK_MSG_CANCEL_PARTY_REGISTRATION, &wk_h_cancel_registration},
-    {WK_MSG_CANCELED_PARTY_REGISTRATION, &wk_h_canceled_registration},
-    {WK_MSG_RESPONSE, &wk_h_response},
-    {WK_MSG_POLL, &wk_h_poll},
-    {WK_MSG_REQUEST_EVENT, NULL},
-    {WK_MSG_CREATED_EVENT, NULL},
-    {WK_MSG_REGISTER_REPORT, NULL},
-    {WK_MSG_REGISTERED_REPORT, NULL},
-    {WK_MSG_CREATE_REPORT, NULL},
-    {WK_MSG_CREATED_REPORT, NULL},
-    {WK_MSG_UPDATE_REPORT, NULL},
-    {WK_MSG_CANCEL_REPORT, NULL},
-    {WK_MSG_CANCELED_REPORT, NULL},
-    {WK_MSG_CREATE_OPT, NULL},
-    {WK_MSG_CANCEL_OPT, NULL},
+#define ROUTE_ROW(id, element, reply, services, wrapped, handler)                                  \
+    {WK_MSG_##id, (services) != 0, WK_H_##handler},
+    WK_MESSAGES(ROUTE_ROW)
+#undef ROUTE_ROW
 };
 const size_t wk_nroutes = sizeof wk_routes / sizeof wk_routes[0];
 
 const wk_route *wk_route_find(enum wk_msg_type t)
 {
-    for (size_t i = 0; i < wk_nroutes; i++)
-        if (wk_routes[i].type == t)
-            return &wk_routes[i];
-    return NULL;
+    /* Row i is type i + 1 (WK_MSG_NONE has none). */
+    if (t <= WK_MSG_NONE || (size_t)t > wk_nroutes || !wk_routes[t - 1].from_ven)
+        return NULL;
+    return &wk_routes[t - 1];
 }
 
 /* Bodies up to this size are parsed on the loop's thread (tens of

@@ -10,9 +10,10 @@
  * hands the request to its message's handler: wk_worker.entry[VTN_KIND_OADR]. */
 extern const wk_handler wk_oadr_entry;
 
-/* ---- routing (wk_route.c) ---- */
+/* ---- routing (wk_oadr.c) ---- */
 typedef struct wk_route {
     enum wk_msg_type type;
+    int from_ven;              /* a VEN may send it (else only the VTN writes it: 453) */
     const wk_handler *handler; /* NULL: answered by the generic "not supported" handler */
 } wk_route;
 extern const wk_route wk_routes[];
