@@ -486,18 +486,23 @@ enum clist_stage { CLIST_START = 0, CLIST_PAGE, CLIST_RECORDS };
 
 typedef struct clist_state {
     enum clist_stage stage;
-    int limit;
     char cursor[WK_SERIAL_MAX + 1];
     char ven[WK_ID_MAX + 1];
-    wk_rh page;
-    wk_rh first; /* the first HGETALL; the others follow it */
-    int nrecords;
-    json_t *members; /* owned */
+    wk__api_pager pg;
 } clist_state;
 
 static void clist_fini(void *st)
 {
-    json_decref(((clist_state *)st)->members);
+    wk__api_pager_fini(&((clist_state *)st)->pg);
+}
+
+/* Listed, record gone: skipped like a dangling VEN. */
+static json_t *clist_item(void *ud, const char *serial, const redisReply *h)
+{
+    (void)ud;
+    cert_info ci;
+    cert_bufs b;
+    return cert_from_hash(serial, h, &ci, &b) < 0 ? NULL : cert_json(&ci);
 }
 
 static void cert_list(wk_req *q, void *st)
@@ -508,60 +513,25 @@ static void cert_list(wk_req *q, void *st)
     case CLIST_START: {
         if (!ca_ready(q))
             return;
-        if (wk_cert_parse_list_query(q->query.p, q->query.n, &c->limit, c->cursor, sizeof c->cursor,
-                                     c->ven, sizeof c->ven, err, sizeof err) < 0) {
+        if (wk_cert_parse_list_query(q->query.p, q->query.n, &c->pg.limit, c->cursor,
+                                     sizeof c->cursor, c->ven, sizeof c->ven, err,
+                                     sizeof err) < 0) {
             wk_reply_json_error(q, 400, "%s", err);
             return;
         }
         const char *key = c->ven[0] ? wk_key_vencerts(k, c->ven) : WK_KEY_CERTS;
-        if ((c->page = wk__api_page_cmd(q, key, c->cursor, c->limit)) < 0)
+        if ((c->pg.page = wk__api_page_cmd(q, key, c->cursor, c->pg.limit)) < 0)
             wk_reply_no_room(q);
         c->stage = CLIST_PAGE;
         return;
     }
-    case CLIST_PAGE: {
-        const redisReply *page = wk_rep(q, c->page);
-        c->members = wk__api_members(page && page->type == REDIS_REPLY_ARRAY ? page : NULL);
-        if (c->members == NULL) {
-            wk_reply_internal(q, "out of memory");
-            return;
-        }
-        size_t count = json_array_size(c->members);
-        if (count == 0) {
-            wk_reply_json(q, 200, json_pack("{s:[],s:n}", "certificates", "next_cursor"));
-            return;
-        }
-        for (size_t i = 0; i < count && i < (size_t)c->limit; i++) {
-            wk_rh h =
-                wk_cmd(q, "HGETALL",
-                       wk_key_cert(k, json_string_value(json_array_get(c->members, i))), NULL);
-            if (h < 0) {
-                wk_reply_no_room(q);
-                return;
-            }
-            if (c->nrecords++ == 0)
-                c->first = h;
-        }
+    case CLIST_PAGE:
         c->stage = CLIST_RECORDS;
+        wk__api_pager_fetch(q, &c->pg, "certificates", wk_key_cert);
         return;
-    }
-    case CLIST_RECORDS: {
-        json_t *items = json_array();
-        for (int i = 0; i < c->nrecords; i++) {
-            const char *serial = json_string_value(json_array_get(c->members, (size_t)i));
-            cert_info ci;
-            cert_bufs b;
-            if (cert_from_hash(serial, wk_rep(q, c->first + i), &ci, &b) < 0)
-                continue; /* listed, record gone: skipped like a dangling VEN */
-            json_array_append_new(items, cert_json(&ci));
-        }
-        json_t *o = json_object();
-        json_object_set_new(o, "certificates", items);
-        json_object_set_new(o, "next_cursor",
-                            wk__api_next_cursor(c->members, c->limit, c->nrecords));
-        wk_reply_json(q, 200, o);
+    case CLIST_RECORDS:
+        wk__api_pager_answer(q, &c->pg, "certificates", clist_item, c);
         return;
-    }
     }
 }
 

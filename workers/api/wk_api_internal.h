@@ -77,4 +77,26 @@ json_t *wk__api_json_object(const char *body, size_t n, const char *not_object, 
                             size_t errlen);
 const redisReply *wk__api_hfield(const redisReply *h, const char *f);
 
+/* The paging every list shares: the members of a page (read from the reply
+ * of its page command), then one HGETALL per shown member, then the JSON
+ * answer {"<items>": [...], "next_cursor": ...}. A list's state embeds it
+ * and its fini calls wk__api_pager_fini. */
+typedef struct wk__api_pager {
+    int limit;
+    wk_rh page;      /* the page command (wk__api_page_cmd, or an index lookup) */
+    wk_rh first;     /* the first HGETALL; the others follow it */
+    int nrecords;    /* HGETALLs queued, in member order */
+    json_t *members; /* owned */
+} wk__api_pager;
+/* Reads the page and queues the records' HGETALL (key from record_key).
+ * 1 when they are queued; 0 after answering (an empty page, or an error). */
+int wk__api_pager_fetch(wk_req *q, wk__api_pager *p, const char *items,
+                        const char *(*record_key)(char *out, const char *member));
+/* Answers 200 with item(ud, member, record) for every record (NULL: skip
+ * it: gone or stale) and the next cursor. */
+void wk__api_pager_answer(wk_req *q, wk__api_pager *p, const char *items,
+                          json_t *(*item)(void *ud, const char *member, const redisReply *h),
+                          void *ud);
+void wk__api_pager_fini(wk__api_pager *p);
+
 #endif

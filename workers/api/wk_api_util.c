@@ -260,3 +260,53 @@ int wk__api_json_ctype(vtn_str ct)
         return 0;
     return ct.n == n || ct.p[n] == ';' || ct.p[n] == ' ';
 }
+
+int wk__api_pager_fetch(wk_req *q, wk__api_pager *p, const char *items,
+                        const char *(*record_key)(char *out, const char *member))
+{
+    char k[WK_KEY_MAX];
+    p->members = wk__api_members(wk_rep(q, p->page));
+    if (p->members == NULL) {
+        wk_reply_internal(q, "out of memory");
+        return 0;
+    }
+    size_t count = json_array_size(p->members);
+    if (count == 0) {
+        wk_reply_json(q, 200, json_pack("{s:[],s:n}", items, "next_cursor"));
+        return 0;
+    }
+    for (size_t i = 0; i < count && i < (size_t)p->limit; i++) {
+        wk_rh h = wk_cmd(q, "HGETALL",
+                         record_key(k, json_string_value(json_array_get(p->members, i))), NULL);
+        if (h < 0) {
+            wk_reply_no_room(q);
+            return 0;
+        }
+        if (p->nrecords++ == 0)
+            p->first = h; /* handles of one round follow each other */
+    }
+    return 1;
+}
+
+void wk__api_pager_answer(wk_req *q, wk__api_pager *p, const char *items,
+                          json_t *(*item)(void *ud, const char *member, const redisReply *h),
+                          void *ud)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < p->nrecords; i++) {
+        const char *member = json_string_value(json_array_get(p->members, (size_t)i));
+        json_t *o = item(ud, member, wk_rep(q, p->first + i));
+        if (o)
+            json_array_append_new(a, o);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, items, a);
+    json_object_set_new(o, "next_cursor", wk__api_next_cursor(p->members, p->limit, p->nrecords));
+    wk_reply_json(q, 200, o);
+}
+
+void wk__api_pager_fini(wk__api_pager *p)
+{
+    json_decref(p->members);
+    p->members = NULL;
+}

@@ -183,18 +183,30 @@ enum list_stage { LIST_START = 0, LIST_PAGE, LIST_RECORDS };
 
 typedef struct list_state {
     enum list_stage stage;
-    int limit;
     char cursor[WK_ID_MAX + 1];
     char name[WK_NAME_MAX + 1];
-    wk_rh page;      /* the page of venIDs, or the name index */
-    int nrecords;    /* HGETALL of each shown member, in order */
-    wk_rh first;     /* handle of the first HGETALL: the others follow it */
-    json_t *members; /* owned */
+    wk__api_pager pg;
 } list_state;
 
 static void list_fini(void *st)
 {
-    json_decref(((list_state *)st)->members);
+    wk__api_pager_fini(&((list_state *)st)->pg);
+}
+
+/* Dangling members (record gone, index not yet cleaned) are skipped; a name
+ * index whose record carries another name is stale too. */
+static json_t *list_item(void *ud, const char *id, const redisReply *h)
+{
+    const list_state *s = ud;
+    if (hash_empty(h))
+        return NULL;
+    if (s->name[0]) {
+        const redisReply *nm = wk__api_hfield(h, "n");
+        if (!nm || (size_t)nm->len != strlen(s->name) ||
+            memcmp(nm->str, s->name, (size_t)nm->len) != 0)
+            return NULL;
+    }
+    return ven_json(id, h, -1);
 }
 
 static void api_list(wk_req *q, void *st)
@@ -203,64 +215,25 @@ static void api_list(wk_req *q, void *st)
     char k[WK_KEY_MAX], err[512];
     switch (s->stage) {
     case LIST_START:
-        if (wk_api_parse_list_query(q->query.p, q->query.n, &s->limit, s->cursor, sizeof s->cursor,
-                                    s->name, sizeof s->name, err, sizeof err) < 0) {
+        if (wk_api_parse_list_query(q->query.p, q->query.n, &s->pg.limit, s->cursor,
+                                    sizeof s->cursor, s->name, sizeof s->name, err,
+                                    sizeof err) < 0) {
             wk_reply_json_error(q, 400, "%s", err);
             return;
         }
         s->stage = LIST_PAGE;
-        s->page = s->name[0] ? wk_cmd(q, "GET", wk_key_name(k, s->name), NULL)
-                             : wk__api_page_cmd(q, WK_KEY_VENS, s->cursor, s->limit);
-        if (s->page < 0)
+        s->pg.page = s->name[0] ? wk_cmd(q, "GET", wk_key_name(k, s->name), NULL)
+                                : wk__api_page_cmd(q, WK_KEY_VENS, s->cursor, s->pg.limit);
+        if (s->pg.page < 0)
             wk_reply_no_room(q);
         return;
-    case LIST_PAGE: {
-        s->members = wk__api_members(wk_rep(q, s->page));
-        if (s->members == NULL) {
-            wk_reply_internal(q, "out of memory");
-            return;
-        }
-        size_t count = json_array_size(s->members);
-        if (count == 0) {
-            wk_reply_json(q, 200, json_pack("{s:[],s:n}", "vens", "next_cursor"));
-            return;
-        }
+    case LIST_PAGE:
         s->stage = LIST_RECORDS;
-        for (size_t i = 0; i < count && i < (size_t)s->limit; i++) {
-            wk_rh h = wk_cmd(q, "HGETALL",
-                             wk_key_ven(k, json_string_value(json_array_get(s->members, i))), NULL);
-            if (h < 0) {
-                wk_reply_no_room(q);
-                return;
-            }
-            if (s->nrecords++ == 0)
-                s->first = h;
-        }
+        wk__api_pager_fetch(q, &s->pg, "vens", wk_key_ven);
         return;
-    }
-    case LIST_RECORDS: {
-        json_t *vens = json_array();
-        for (int i = 0; i < s->nrecords; i++) {
-            const char *id = json_string_value(json_array_get(s->members, (size_t)i));
-            const redisReply *h = wk_rep(q, s->first + i);
-            /* Dangling members (record gone, index not yet cleaned) are skipped; a name
-             * index whose record carries another name is stale too. */
-            if (hash_empty(h))
-                continue;
-            if (s->name[0]) {
-                const redisReply *nm = wk__api_hfield(h, "n");
-                if (!nm || (size_t)nm->len != strlen(s->name) ||
-                    memcmp(nm->str, s->name, (size_t)nm->len) != 0)
-                    continue;
-            }
-            json_array_append_new(vens, ven_json(id, h, -1));
-        }
-        json_t *o = json_object();
-        json_object_set_new(o, "vens", vens);
-        json_object_set_new(o, "next_cursor",
-                            wk__api_next_cursor(s->members, s->limit, s->nrecords));
-        wk_reply_json(q, 200, o);
-    }
+    case LIST_RECORDS:
+        wk__api_pager_answer(q, &s->pg, "vens", list_item, s);
+        return;
     }
 }
 

@@ -493,29 +493,17 @@ static void create_commit(wk_req *q, create_state *s)
     q->mcode = WK_OADR_OK;
 }
 
+/* Stage -> its function: the table reads like the protocol. */
+static void (*const create_stages[])(wk_req *q, create_state *s) = {
+    [CREATE_LOOKUP] = create_lookup, [CREATE_PICK] = create_pick,
+    [CREATE_DECIDE] = create_decide, [CREATE_IDS] = create_ids,
+    [CREATE_CLAIMS] = create_claims, [CREATE_COMMIT] = create_commit,
+};
+
 static void create_step(wk_req *q, void *st)
 {
     create_state *s = st;
-    switch (s->stage) {
-    case CREATE_LOOKUP:
-        create_lookup(q, s);
-        return;
-    case CREATE_PICK:
-        create_pick(q, s);
-        return;
-    case CREATE_DECIDE:
-        create_decide(q, s);
-        return;
-    case CREATE_IDS:
-        create_ids(q, s);
-        return;
-    case CREATE_CLAIMS:
-        create_claims(q, s);
-        return;
-    case CREATE_COMMIT:
-        create_commit(q, s);
-        return;
-    }
+    create_stages[s->stage](q, s);
 }
 
 const wk_handler wk_h_create_registration =
