@@ -419,6 +419,42 @@ static void test_create_stages(void **state)
     assert_official();
 }
 
+/* A VEN that names itself and its registration: its record comes with the
+ * lookups, so a re-registration takes three rounds (lookups, ZADD, the
+ * register script). */
+static void test_reregistration_stages(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    const char *src = slurp("create_party_registration.xml", &len);
+    assert_non_null(src);
+    static char body[8192];
+    const char *at = strstr(src, "</pyld:requestID>");
+    assert_non_null(at);
+    at += strlen("</pyld:requestID>");
+    snprintf(body, sizeof body,
+             "%.*s<ei:registrationID>reg-1</ei:registrationID>"
+             "<ei:venID>ven-1</ei:venID>%s",
+             (int)(at - src), src, at);
+    start(VTN_KIND_OADR, "POST", "/OpenADR2/Simple/2.0b/EiRegisterParty", "application/xml", "",
+          body, strlen(body), NULL);
+    assert_int_equal(Q.ncmds, 4);
+    assert_non_null(strstr(Q.cmds.data, "ven:{ven-1}"));
+    /* No earlier attempt; reg-1 and the name are ven-1's; its record. */
+    replies("$-1\r\n$5\r\nven-1\r\n$5\r\nven-1\r\n"
+            "*6\r\n$1\r\n1\r\n$18\r\nBuilding 7 & Annex\r\n$-1\r\n$-1\r\n$5\r\nreg-1\r\n$-1\r\n");
+    assert_int_equal(Q.ncmds, 1); /* ZADD: nothing new to claim */
+    replies(":0\r\n");
+    assert_int_equal(Q.ncmds, 1);
+    assert_non_null(strstr(Q.cmds.data, W.redis.sha[WK_SCRIPT_REGISTER]));
+    replies(":1\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 200);
+    assert_body_has("<ei:venID>ven-1</ei:venID>");
+    assert_body_has("<ei:registrationID>reg-1</ei:registrationID>");
+    assert_official();
+}
+
 static void test_cancel_stages(void **state)
 {
     (void)state;
@@ -742,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_unsupported_checks_registration),
         cmocka_unit_test(test_poll_stages),
         cmocka_unit_test(test_create_stages),
+        cmocka_unit_test(test_reregistration_stages),
         cmocka_unit_test(test_cancel_stages),
         cmocka_unit_test(test_unsupported_stages),
         cmocka_unit_test(test_handles),

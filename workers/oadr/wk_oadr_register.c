@@ -134,6 +134,7 @@ typedef struct create_state {
     char old_name[WK_NAME_MAX + 1]; /* name to release after a rename */
     int fp_owner_dangling, name_owner_dangling;
     int claim_fp, claim_name, claim_reg; /* indexes this registration takes */
+    int prefetched;                      /* rec was read with the lookups (payload venID) */
     /* Replies to read back. */
     wk_rh prior;      /* GET vtn:req:<rid> */
     wk_rh reg_idx;    /* GET venreg */
@@ -191,6 +192,14 @@ static void create_lookup(wk_req *q, create_state *s)
     }
     if (s->name[0])
         bad |= (s->name_idx = wk_cmd(q, "GET", wk_key_name(k, s->name), NULL)) < 0;
+    if (m->ven_id[0]) {
+        /* Most registrations name their VEN: read its record now, so create_pick can
+         * decide without a round of its own. */
+        s->rec =
+            wk_cmd(q, "HMGET", wk_key_ven(k, m->ven_id), "ct", "n", "fp", "pv", "r", "st", NULL);
+        bad |= s->rec < 0;
+        s->prefetched = 1;
+    }
     if (bad)
         wk_reply_no_room(q);
     s->stage = CREATE_PICK;
@@ -206,6 +215,8 @@ static int read_claim(const redisReply *r, create_state *s)
     COPY(s->new_reg, g);
     return 1;
 }
+
+static void create_decide(wk_req *q, create_state *s);
 
 static void create_pick(wk_req *q, create_state *s)
 {
@@ -256,6 +267,15 @@ static void create_pick(wk_req *q, create_state *s)
     }
     /* The target's record, and whether index owners other than the target still
      * exist (an owner without a record is dangling and may be replaced). */
+    int fp_other = s->fp_owner[0] && strcmp(s->fp_owner, s->ven) != 0;
+    int name_other = s->name_owner[0] && strcmp(s->name_owner, s->ven) != 0;
+    if (s->prefetched && strcmp(s->ven, m->ven_id) == 0 && !fp_other && !name_other) {
+        /* The VEN named itself, its record came with the lookups, and no other VEN's
+         * liveness needs checking: decide now, one round less (a re-registration takes
+         * three rounds, not four). */
+        create_decide(q, s);
+        return;
+    }
     s->rec = wk_cmd(q, "HMGET", wk_key_ven(k, s->ven), "ct", "n", "fp", "pv", "r", "st", NULL);
     s->fp_alive = wk_ven_owner_exists(q, s->fp_owner, s->ven);
     s->name_alive = wk_ven_owner_exists(q, s->name_owner, s->ven);
