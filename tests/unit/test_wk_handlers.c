@@ -486,20 +486,43 @@ static void test_unsupported_stages(void **state)
     assert_official();
 }
 
-/* A handle reads its own round only: kept past it, it reads nothing. */
+/* Delivers a round's replies to Q the way wk_req_step does, without a step. */
+static void deliver(redisReply *r)
+{
+    if (Q.rep[0])
+        freeReplyObject(Q.rep[0]);
+    Q.rep[0] = r;
+    Q.nrep = 1;
+    Q.rep_round = Q.round++;
+    Q.ncmds = 0;
+}
+
+/* A handle reads its own round only: kept past it, it reads nothing rather
+ * than another command's reply. */
 static void test_handles(void **state)
 {
     (void)state;
-    start_oadr("OadrPoll", "poll.xml");
-    wk_rh first = wk_cmd(&Q, "GET", "x", NULL); /* a third command, in round 1 */
-    assert_true(first > 0);
-    assert_null(wk_rep(&Q, first)); /* no replies yet */
-    assert_null(wk_rep(&Q, 0));
-    replies("*3\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n:1\r\n$1\r\nv\r\n");
-    /* Now in round 2 (the pop script): round 1's handles are stale. */
-    assert_int_equal(Q.ncmds, 1);
-    Q.rep[0] = NULL;
-    assert_null(wk_rep(&Q, first));
+    wk_req_reset(&Q);
+    Q.w = &W;
+    wk_rh h0 = wk_cmd(&Q, "GET", "a", NULL);
+    assert_true(h0 > 0);
+    assert_null(wk_rep(&Q, h0)); /* no replies yet */
+    assert_null(wk_rep(&Q, 0));  /* 0: not asked */
+    redisReply *r = calloc(1, sizeof *r);
+    r->type = REDIS_REPLY_INTEGER;
+    r->integer = 7;
+    deliver(r);
+    assert_ptr_equal(wk_rep(&Q, h0), r);
+    assert_int_equal(wk_rep_int(&Q, h0, -1), 7);
+    wk_rh h1 = wk_cmd(&Q, "GET", "b", NULL); /* same place in the next round */
+    assert_int_not_equal(h0, h1);
+    redisReply *r2 = calloc(1, sizeof *r2);
+    r2->type = REDIS_REPLY_NIL;
+    deliver(r2);
+    assert_null(wk_rep(&Q, h0)); /* stale: round 1's handle */
+    assert_ptr_equal(wk_rep(&Q, h1), r2);
+    assert_int_equal(wk_rep_int(&Q, h1, -1), -1); /* not an integer: the default */
+    wk_req_reset(&Q);
 }
 
 /* ---- memory budget and large documents ---- */
