@@ -173,7 +173,7 @@ static void api_entry(wk_req *q, void *st)
         if (api_rows[i].resource == route && vtn_str_eq(m, api_rows[i].method))
             row = &api_rows[i];
     if (row == NULL) {
-        snprintf(q->headers, sizeof q->headers, "Allow: %s\r\n", wk_api_allow(route));
+        snprintf(q->headers, sizeof q->headers, "Allow: %.100s\r\n", wk_api_allow(route));
         wk_reply_json_error(q, 405, "method %.*s not allowed on %s (allowed: %s)",
                             (int)(m.n > 16 ? 16 : m.n), m.p, shown, wk_api_allow(route));
         return;
