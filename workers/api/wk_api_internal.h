@@ -77,6 +77,14 @@ json_t *wk__api_json_object(const char *body, size_t n, const char *not_object, 
                             size_t errlen);
 const redisReply *wk__api_hfield(const redisReply *h, const char *f);
 
+/* The fields of a JSON object body: every key must be one of names (a
+ * NULL-terminated list), else -EINVAL with "unknown field '<key>'
+ * (allowed: ...)"; field(ud, i, value) takes names[i]'s value (0, or
+ * -EINVAL with a message). */
+int wk__api_json_fields(json_t *o, const char *const *names,
+                        int (*field)(void *ud, int i, json_t *v, char *err, size_t errlen),
+                        void *ud, char *err, size_t errlen);
+
 /* The paging every list shares: the members of a page (read from the reply
  * of its page command), then one HGETALL per shown member, then the JSON
  * answer {"<items>": [...], "next_cursor": ...}. A list's state embeds it

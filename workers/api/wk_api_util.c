@@ -310,3 +310,31 @@ void wk__api_pager_fini(wk__api_pager *p)
     json_decref(p->members);
     p->members = NULL;
 }
+
+int wk__api_json_fields(json_t *o, const char *const *names,
+                        int (*field)(void *ud, int i, json_t *v, char *err, size_t errlen),
+                        void *ud, char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        int i = 0;
+        while (names[i] && strcmp(names[i], key) != 0)
+            i++;
+        if (names[i] == NULL) {
+            char k[80], allowed[160];
+            size_t a = 0;
+            allowed[0] = '\0';
+            for (int j = 0; names[j] && a < sizeof allowed; j++)
+                a += (size_t)snprintf(allowed + a, sizeof allowed - a, "%s%s", j ? ", " : "",
+                                      names[j]);
+            snprintf(err, errlen, "unknown field '%s' (allowed: %s)",
+                     vtn_log_quote(k, sizeof k, key, strlen(key)), allowed);
+            return -EINVAL;
+        }
+        if (field(ud, i, v, err, errlen) < 0)
+            return -EINVAL;
+    }
+    return 0;
+}

@@ -42,9 +42,40 @@ int wk_api_parse_delete_query(const char *q, size_t n, int *force, char *err, si
     return wk__api_parse_single(q, n, "force", force_value, force, err, errlen);
 }
 
+struct provision_body {
+    char *name, *fp;
+    size_t namelen, fplen;
+};
+
+static int provision_field(void *ud, int i, json_t *v, char *err, size_t errlen)
+{
+    struct provision_body *p = ud;
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (i == 0) { /* venName */
+        if (s == NULL || !wk_ven_name_valid(s, n) || n >= p->namelen) {
+            snprintf(err, errlen,
+                     "venName must be a string of 1 to %d bytes without control characters",
+                     WK_NAME_MAX);
+            return -EINVAL;
+        }
+        memcpy(p->name, s, n + 1);
+        return 0;
+    }
+    if (s == NULL || wk_fp_normalize(s, n, p->fp, p->fplen) < 0) { /* fingerprint */
+        snprintf(err, errlen,
+                 "fingerprint must be the 10-byte OpenADR fingerprint (e.g. "
+                 "09:71:9E:0E:51:C0:8F:05:56:C9) or a full SHA-256 fingerprint, in hex");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int wk_api_parse_provision(const char *body, size_t n, char *name, size_t namelen, char *fp,
                            size_t fplen, char *err, size_t errlen)
 {
+    static const char *const names[] = {"venName", "fingerprint", NULL};
+    struct provision_body p = {name, fp, namelen, fplen};
     name[0] = fp[0] = '\0';
     if (n == 0) {
         snprintf(err, errlen, "a JSON object with venName and/or fingerprint is required");
@@ -53,43 +84,12 @@ int wk_api_parse_provision(const char *body, size_t n, char *name, size_t namele
     json_t *o = wk__api_json_object(body, n, "body must be a JSON object", err, errlen);
     if (o == NULL)
         return -EINVAL;
-    int rc = -EINVAL;
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v)
-    {
-        if (strcmp(key, "venName") == 0) {
-            if (!json_is_string(v) ||
-                !wk_ven_name_valid(json_string_value(v), json_string_length(v)) ||
-                json_string_length(v) >= namelen) {
-                snprintf(err, errlen,
-                         "venName must be a string of 1 to %d bytes without control characters",
-                         WK_NAME_MAX);
-                goto out;
-            }
-            memcpy(name, json_string_value(v), json_string_length(v) + 1);
-        } else if (strcmp(key, "fingerprint") == 0) {
-            if (!json_is_string(v) ||
-                wk_fp_normalize(json_string_value(v), json_string_length(v), fp, fplen) < 0) {
-                snprintf(err, errlen,
-                         "fingerprint must be the 10-byte OpenADR fingerprint (e.g. "
-                         "09:71:9E:0E:51:C0:8F:05:56:C9) or a full SHA-256 fingerprint, in hex");
-                goto out;
-            }
-        } else {
-            char k[80];
-            snprintf(err, errlen, "unknown field '%s' (allowed: venName, fingerprint)",
-                     vtn_log_quote(k, sizeof k, key, strlen(key)));
-            goto out;
-        }
-    }
-    if (!name[0] && !fp[0]) {
-        snprintf(err, errlen, "give venName and/or fingerprint");
-        goto out;
-    }
-    rc = 0;
-out:
+    int rc = wk__api_json_fields(o, names, provision_field, &p, err, errlen);
     json_decref(o);
+    if (rc == 0 && !name[0] && !fp[0]) {
+        snprintf(err, errlen, "give venName and/or fingerprint");
+        rc = -EINVAL;
+    }
     return rc;
 }
 
@@ -212,7 +212,7 @@ static json_t *list_item(void *ud, const char *id, const redisReply *h)
 static void api_list(wk_req *q, void *st)
 {
     list_state *s = st;
-    char k[WK_KEY_MAX], err[512];
+    char err[512];
     switch (s->stage) {
     case LIST_START:
         if (wk_api_parse_list_query(q->query.p, q->query.n, &s->pg.limit, s->cursor,
@@ -222,7 +222,7 @@ static void api_list(wk_req *q, void *st)
             return;
         }
         s->stage = LIST_PAGE;
-        s->pg.page = s->name[0] ? wk_cmd(q, "GET", wk_key_name(k, s->name), NULL)
+        s->pg.page = s->name[0] ? wk_ven_lookup(q, WK_VEN_BY_NAME, s->name)
                                 : wk__api_page_cmd(q, WK_KEY_VENS, s->cursor, s->pg.limit);
         if (s->pg.page < 0)
             wk_reply_no_room(q);
@@ -320,9 +320,9 @@ static void api_provision(wk_req *q, void *st)
         }
         int bad = (s->prior = wk_cmd(q, "GET", wk_key_req(k, q->rid), NULL)) < 0;
         if (s->name[0])
-            bad |= (s->name_idx = wk_cmd(q, "GET", wk_key_name(k, s->name), NULL)) < 0;
+            bad |= (s->name_idx = wk_ven_lookup(q, WK_VEN_BY_NAME, s->name)) < 0;
         if (s->fp[0]) {
-            bad |= (s->fp_idx = wk_cmd(q, "GET", wk_key_fp(k, s->fp), NULL)) < 0;
+            bad |= (s->fp_idx = wk_ven_lookup(q, WK_VEN_BY_FP, s->fp)) < 0;
             bad |= (s->revoked = wk_cmd(q, "GET", wk_key_revokedfp(k, s->fp), NULL)) < 0;
         }
         if (bad)
@@ -346,8 +346,8 @@ static void api_provision(wk_req *q, void *st)
             return;
         }
         snprintf(s->ven, sizeof s->ven, "%s", s->new_ven);
-        wk_rep_str(wk_rep(q, s->name_idx), s->name_owner, sizeof s->name_owner);
-        wk_rep_str(wk_rep(q, s->fp_idx), s->fp_owner, sizeof s->fp_owner);
+        wk_ven_found(q, s->name_idx, s->name_owner, sizeof s->name_owner);
+        wk_ven_found(q, s->fp_idx, s->fp_owner, sizeof s->fp_owner);
         /* EXISTS of each owner that is not us (us = a retry of this request). Always one
          * command so the next step has a round to run in. */
         int bad = wk_cmd(q, "EXISTS", wk_key_ven(k, s->ven), NULL) < 0;

@@ -84,11 +84,11 @@ static void query_step(wk_req *q, void *st)
             return;
         }
         s->stage = QUERY_INDEX;
-        if ((s->idx = wk_cmd(q, "GET", wk_key_fp(k, q->fp), NULL)) < 0)
+        if ((s->idx = wk_ven_lookup(q, WK_VEN_BY_FP, q->fp)) < 0)
             wk_reply_no_room(q);
         return;
     case QUERY_INDEX:
-        if (!wk_rep_str(wk_rep(q, s->idx), s->ven, sizeof s->ven)) {
+        if (!wk_ven_found(q, s->idx, s->ven, sizeof s->ven)) {
             query_answer(q, NULL, NULL);
             return;
         }
@@ -182,16 +182,16 @@ static void create_lookup(wk_req *q, create_state *s)
     /* Ids a first attempt of this request claimed, if any (see create_ids). */
     int bad = (s->prior = wk_cmd(q, "GET", wk_key_req(k, q->rid), NULL)) < 0;
     if (m->registration_id[0])
-        bad |= (s->reg_idx = wk_cmd(q, "GET", wk_key_reg(k, m->registration_id), NULL)) < 0;
+        bad |= (s->reg_idx = wk_ven_lookup(q, WK_VEN_BY_REG, m->registration_id)) < 0;
     if (q->fp[0]) {
-        bad |= (s->fp_idx = wk_cmd(q, "GET", wk_key_fp(k, q->fp), NULL)) < 0;
+        bad |= (s->fp_idx = wk_ven_lookup(q, WK_VEN_BY_FP, q->fp)) < 0;
         /* A certificate revoked through the API is refused here even before the
          * gateways load the new CRL: revoking unbound it, and a registration must not
          * bind it again. */
         bad |= (s->revoked = wk_cmd(q, "GET", wk_key_revokedfp(k, q->fp), NULL)) < 0;
     }
     if (s->name[0])
-        bad |= (s->name_idx = wk_cmd(q, "GET", wk_key_name(k, s->name), NULL)) < 0;
+        bad |= (s->name_idx = wk_ven_lookup(q, WK_VEN_BY_NAME, s->name)) < 0;
     if (m->ven_id[0]) {
         /* Most registrations name their VEN: read its record now, so create_pick can
          * decide without a round of its own. */
@@ -234,9 +234,9 @@ static void create_pick(wk_req *q, create_state *s)
                             "the client certificate (serial %s) has been revoked", serial);
         return;
     }
-    wk_rep_str(wk_rep(q, s->reg_idx), reg_owner, sizeof reg_owner);
-    wk_rep_str(wk_rep(q, s->fp_idx), s->fp_owner, sizeof s->fp_owner);
-    wk_rep_str(wk_rep(q, s->name_idx), s->name_owner, sizeof s->name_owner);
+    wk_ven_found(q, s->reg_idx, reg_owner, sizeof reg_owner);
+    wk_ven_found(q, s->fp_idx, s->fp_owner, sizeof s->fp_owner);
+    wk_ven_found(q, s->name_idx, s->name_owner, sizeof s->name_owner);
 
     if (m->registration_id[0]) {
         if (!reg_owner[0]) {
@@ -627,7 +627,6 @@ static void cancel_step(wk_req *q, void *st)
 {
     cancel_state *s = st;
     wk_msg *m = &q->msg;
-    char k[WK_KEY_MAX];
     switch (s->stage) {
     case CANCEL_START:
         if (m->ven_id[0]) {
@@ -640,11 +639,11 @@ static void cancel_step(wk_req *q, void *st)
             return;
         }
         s->stage = CANCEL_OWNER;
-        if ((s->owner = wk_cmd(q, "GET", wk_key_reg(k, m->registration_id), NULL)) < 0)
+        if ((s->owner = wk_ven_lookup(q, WK_VEN_BY_REG, m->registration_id)) < 0)
             wk_reply_no_room(q);
         return;
     case CANCEL_OWNER:
-        if (!wk_rep_str(wk_rep(q, s->owner), s->ven, sizeof s->ven)) {
+        if (!wk_ven_found(q, s->owner, s->ven, sizeof s->ven)) {
             wk_reply_oadr_error(q, WK_OADR_INVALID_ID, "registrationID %s is not known to this VTN",
                                 m->registration_id);
             return;

@@ -33,6 +33,20 @@ int wk_ven_check(wk_req *q, wk_rh h, const char *ven_id)
     return 1;
 }
 
+wk_rh wk_ven_lookup(wk_req *q, enum wk_ven_index by, const char *value)
+{
+    char k[WK_KEY_MAX];
+    const char *key = by == WK_VEN_BY_FP    ? wk_key_fp(k, value)
+                      : by == WK_VEN_BY_REG ? wk_key_reg(k, value)
+                                            : wk_key_name(k, value);
+    return wk_cmd(q, "GET", key, NULL);
+}
+
+int wk_ven_found(const wk_req *q, wk_rh h, char *out, size_t outlen)
+{
+    return wk_rep_str(wk_rep(q, h), out, outlen);
+}
+
 int wk_ven_gate_pass(wk_req *q, wk_ven_gate *g, const char *ven_id)
 {
     if (!ven_id[0])

@@ -20,6 +20,13 @@ typedef struct wk_ven_gate {
     wk_rh rec;
 } wk_ven_gate;
 int wk_ven_gate_pass(wk_req *q, wk_ven_gate *g, const char *ven_id);
+/* The identity lookup: the VEN an index names. wk_ven_lookup queues GET
+ * of the index of value (a normalised fingerprint, a registrationID or a
+ * venName) and returns its handle; wk_ven_found copies the venID it
+ * named into out (WK_ID_MAX + 1 bytes): 1, or 0 when none. */
+enum wk_ven_index { WK_VEN_BY_FP, WK_VEN_BY_REG, WK_VEN_BY_NAME };
+wk_rh wk_ven_lookup(wk_req *q, enum wk_ven_index by, const char *value);
+int wk_ven_found(const wk_req *q, wk_rh h, char *out, size_t outlen);
 /* Queues EXISTS of the record of an index's owner when there is one and it
  * is not ven (ven owning it is a retry of this request): an owner without a
  * record is dangling and may be replaced. The handle, 0 when nothing was
