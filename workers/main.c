@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "vtn/log.h"
-#include "wk_internal.h"
+#include "wk_api.h"
+#include "wk_oadr.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -66,9 +67,14 @@ int main(int argc, char **argv)
         vtn_config_free(wk_cfg_items, wk_cfg_nitems, &w.cfg);
         return 1;
     }
-    if (wk_worker_init(&w, policy, &stop_flag, err, sizeof err) < 0) {
+    /* The rooms above the core: each request kind starts with its room's entry. */
+    w.entry[VTN_KIND_OADR] = &wk_oadr_entry;
+    w.entry[VTN_KIND_API] = &wk_h_api;
+    if (wk_api_init(&w, err, sizeof err) < 0 ||
+        wk_worker_init(&w, policy, &stop_flag, err, sizeof err) < 0) {
         vtn_error("init", "err=\"%s\"", err);
         wk_worker_free(&w);
+        wk_api_free(&w);
         wk_oadr_shutdown();
         vtn_config_free(wk_cfg_items, wk_cfg_nitems, &w.cfg);
         return 1;
@@ -77,6 +83,7 @@ int main(int argc, char **argv)
         0) {
         vtn_error("ops_listen", "addr=%s err=\"%s\"", w.cfg.ops_listen, err);
         wk_worker_free(&w);
+        wk_api_free(&w);
         wk_oadr_shutdown();
         vtn_config_free(wk_cfg_items, wk_cfg_nitems, &w.cfg);
         return 1;
@@ -85,6 +92,7 @@ int main(int argc, char **argv)
     wk_worker_run(&w);
     vtn_ops_stop(&w.ops);
     wk_worker_free(&w);
+    wk_api_free(&w);
     wk_oadr_shutdown();
     vtn_config_free(wk_cfg_items, wk_cfg_nitems, &w.cfg);
     return 0;

@@ -5,7 +5,7 @@
  *
  * The first byte picks the service endpoint (mod 6, 0 = any), the rest is
  * the body, so the endpoint check is fuzzed too. Seeds: tests/fuzz/corpus/xml/.
- * Links: workers/oadr_xml.c, the wk_schemas library (embedded schemas/) and
+ * Links: workers/codec/wk_codec.c, the wk_schemas library (embedded schemas/) and
  * vtn_common (libxml2). */
 #include <errno.h>
 #include <stddef.h>
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oadr_xml.h"
+#include "wk_codec.h"
 #include "vtn/buf.h"
 #include "vtn/xml.h"
 

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "wk_internal.h"
+#include "wk_api.h"
 
 static int route(const char *path, char *ven, const char **q, size_t *qn)
 {

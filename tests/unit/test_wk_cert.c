@@ -18,7 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "vtn/fingerprint.h"
-#include "wk_internal.h"
+#include "wk_api.h"
 
 static EVP_PKEY *g_p256, *g_p256b, *g_p384, *g_rsa2048, *g_rsa1024, *g_ed25519;
 static wk_ca g_ca;

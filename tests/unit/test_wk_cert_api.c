@@ -20,13 +20,14 @@
 #include <openssl/x509v3.h>
 
 #include "vtn/fingerprint.h"
-#include "wk_internal.h"
+#include "wk_api.h"
 
 #define TOKEN "Bearer t0ken"
 #define RID "1122334455667788"
 #define VEN "ven-00112233445566778899"
 
 static wk_worker W;
+static wk_ca CA;
 static wk_req Q;
 
 static int setup(void **state)
@@ -40,14 +41,16 @@ static int setup(void **state)
     for (int i = 0; i < WK_SCRIPT__COUNT; i++)
         snprintf(W.redis.sha[i], sizeof W.redis.sha[i], "%040d", i);
     char err[256], fp[VTN_FINGERPRINT_SIZE];
-    W.ca.key = vtn_pki_keygen(VTN_KEY_EC);
-    vtn_cert_spec spec = {.cn = "unit test CA", .key = W.ca.key, .is_ca = 1, .days = 3650};
-    W.ca.cert = vtn_pki_issue(&spec, NULL, W.ca.key, err, sizeof err);
-    if (W.ca.cert == NULL)
+    W.entry[VTN_KIND_API] = &wk_h_api;
+    W.ca = &CA;
+    CA.key = vtn_pki_keygen(VTN_KEY_EC);
+    vtn_cert_spec spec = {.cn = "unit test CA", .key = CA.key, .is_ca = 1, .days = 3650};
+    CA.cert = vtn_pki_issue(&spec, NULL, CA.key, err, sizeof err);
+    if (CA.cert == NULL)
         return -1;
-    vtn_fingerprint_x509(W.ca.cert, fp);
-    vtn_fingerprint_normalize(fp, W.ca.id, sizeof W.ca.id);
-    W.ca.not_after = time(NULL) + 3650L * 86400;
+    vtn_fingerprint_x509(CA.cert, fp);
+    vtn_fingerprint_normalize(fp, CA.id, sizeof CA.id);
+    CA.not_after = time(NULL) + 3650L * 86400;
     vtn_buf_init(&Q.cmds, WK_CMD_BUF_MAX);
     vtn_buf_init(&Q.body, WK_REPLY_MAX);
     Q.w = &W;
@@ -59,9 +62,10 @@ static int teardown(void **state)
     (void)state;
     wk_req_reset(&Q);
     free(Q.rep);
+    Q.rep = NULL;
     vtn_buf_free(&Q.cmds);
     vtn_buf_free(&Q.body);
-    wk_ca_free(&W.ca);
+    wk_ca_free(&CA);
     return 0;
 }
 
@@ -126,23 +130,21 @@ static redisReply *r_arr(int n, ...)
     return r;
 }
 
-/* Runs the next step with these replies (one per command queued), as
- * wk_batch_run does, and frees them. */
+/* Runs the next step with these replies (one per command queued), as a
+ * Redis round does (which frees them), then any slow work the step handed
+ * off (signing runs inline without the helper thread). */
 static void feed(int n, ...)
 {
-    redisReply *reps[16];
     va_list ap;
-    va_start(ap, n);
-    for (int i = 0; i < n; i++)
-        reps[i] = va_arg(ap, redisReply *);
-    va_end(ap);
     if (Q.ncmds != n)
         fail_msg("the round has %d commands, the test feeds %d replies", Q.ncmds, n);
-    Q.ncmds = 0;
-    vtn_buf_reset(&Q.cmds);
-    Q.step(&Q, reps, n);
+    va_start(ap, n);
     for (int i = 0; i < n; i++)
-        freeReplyObject(reps[i]);
+        Q.rep[i] = va_arg(ap, redisReply *);
+    va_end(ap);
+    Q.nrep = n;
+    wk_req_step(&Q);
+    wk_slow_collect(Q.w);
 }
 
 /* Argument a of command c of the round, parsed from the RESP in Q.cmds. */
@@ -232,8 +234,7 @@ static void test_disabled_and_errors(void **state)
     start("GET", "/api/v1/crl", "Bearer nope", NULL, NULL);
     assert_error(401, "bearer token");
     /* without VTN_CA_DIR: 503 on every certificate route */
-    wk_ca saved = W.ca;
-    memset(&W.ca, 0, sizeof W.ca);
+    W.ca = NULL;
     static const char *const paths[][2] = {{"GET", "/api/v1/certificates"},
                                            {"POST", "/api/v1/certificates"},
                                            {"GET", "/api/v1/certificates/7B"},
@@ -243,7 +244,7 @@ static void test_disabled_and_errors(void **state)
         start(paths[i][0], paths[i][1], TOKEN, "application/json", "{}");
         assert_error(503, "certificate issuing disabled: set VTN_CA_DIR");
     }
-    W.ca = saved;
+    W.ca = &CA;
     /* methods */
     start("DELETE", "/api/v1/certificates/7B", TOKEN, NULL, NULL);
     assert_error(405, "not allowed");
@@ -365,7 +366,7 @@ static X509 *reply_cert(json_t *o)
     X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
     BIO_free(b);
     assert_non_null(x);
-    assert_true(vtn_pki_issued_by(x, W.ca.cert));
+    assert_true(vtn_pki_issued_by(x, CA.cert));
     return x;
 }
 
@@ -402,7 +403,7 @@ static void test_issue_csr(void **state)
     assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), k), 1);
     snprintf(loc, sizeof loc, "Location: /api/v1/certificates/%s\r\n", serial);
     assert_string_equal(Q.headers, loc);
-    assert_false(Q.s.wipe_body);
+    assert_false(Q.wipe_body);
     X509_free(x);
     json_decref(o);
     free(quoted);
@@ -434,7 +435,7 @@ static void test_issue_generated(void **state)
     assert_int_equal(X509_check_private_key(x, k), 1);
     assert_true(json_is_null(json_object_get(o, "previousFingerprint")));
     assert_true(json_is_true(json_object_get(o, "generatedKey")));
-    assert_true(Q.s.wipe_body); /* the reply is cleared once sent */
+    assert_true(Q.wipe_body); /* the reply is cleared once sent */
     EVP_PKEY_free(k);
     X509_free(x);
     json_decref(o);
@@ -554,11 +555,11 @@ static redisReply *cert_hash(const char *fp, long long rv, int rr)
     if (rv)
         return r_arr(22, r_str("v"), r_str(VEN), r_str("f"), r_str(fp), r_str("cn"), r_str("v"),
                      r_str("k"), r_str("rsa"), r_str("g"), r_str("1"), r_str("nb"), r_str(nb),
-                     r_str("na"), r_str(na), r_str("ia"), r_str(ia), r_str("ca"), r_str(W.ca.id),
+                     r_str("na"), r_str(na), r_str("ia"), r_str(ia), r_str("ca"), r_str(CA.id),
                      r_str("rv"), r_str(rvs), r_str("rr"), r_str(rrs));
     return r_arr(18, r_str("v"), r_str(VEN), r_str("f"), r_str(fp), r_str("cn"), r_str("v"),
                  r_str("k"), r_str("rsa"), r_str("g"), r_str("1"), r_str("nb"), r_str(nb),
-                 r_str("na"), r_str(na), r_str("ia"), r_str(ia), r_str("ca"), r_str(W.ca.id));
+                 r_str("na"), r_str(na), r_str("ia"), r_str(ia), r_str("ca"), r_str(CA.id));
 }
 
 static void test_revoke(void **state)
@@ -577,7 +578,7 @@ static void test_revoke(void **state)
     /* the CRL entry, the revoked-fingerprint marker, unbind, drop the index */
     assert_int_equal(Q.ncmds, 4);
     char k[WK_KEY_MAX], member[80];
-    snprintf(k, sizeof k, "vtn:ca:{%s}:revoked", W.ca.id);
+    snprintf(k, sizeof k, "vtn:ca:{%s}:revoked", CA.id);
     assert_arg(0, 0, "ZADD");
     assert_arg(0, 1, k);
     snprintf(member, sizeof member, "7B21F5:1:%lld", rv / 1000);
@@ -652,9 +653,9 @@ static void test_crl(void **state)
     assert_int_equal(Q.ncmds, 1);
     char k[WK_KEY_MAX];
     assert_arg(0, 1, W.redis.sha[WK_SCRIPT_CRL]);
-    snprintf(k, sizeof k, "vtn:ca:{%s}:revoked", W.ca.id);
+    snprintf(k, sizeof k, "vtn:ca:{%s}:revoked", CA.id);
     assert_arg(0, 3, k);
-    snprintf(k, sizeof k, "vtn:ca:{%s}:crlnumber", W.ca.id);
+    snprintf(k, sizeof k, "vtn:ca:{%s}:crlnumber", CA.id);
     assert_arg(0, 4, k);
     feed(1, r_arr(2, r_int(42),
                   r_arr(3, r_str("7B21F5:1:1700000000"), r_str("not an entry"),
@@ -665,7 +666,7 @@ static void test_crl(void **state)
     X509_CRL *crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL);
     BIO_free(b);
     assert_non_null(crl);
-    assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(W.ca.cert)), 1);
+    assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(CA.cert)), 1);
     STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
     assert_int_equal(sk_X509_REVOKED_num(rev), 2); /* the malformed member is skipped */
     int found = 0;

@@ -1,4 +1,4 @@
-/* workers/oadr_xml.h: every VEN message parses into the right fields, every
+/* workers/codec/wk_codec.h: every VEN message parses into the right fields, every
  * error gets the right code, reply type and description, and every document
  * the writers emit validates against the OFFICIAL OpenADR 2.0b schema
  * (VTN_OFFICIAL_SCHEMA). Prints a small timing of the hot paths (no timing
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "oadr_xml.h"
+#include "wk_codec.h"
 #include "vtn/buf.h"
 #include "vtn/time.h"
 #include "vtn/xml.h"

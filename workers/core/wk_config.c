@@ -41,6 +41,10 @@ const vtn_cfg_item wk_cfg_items[] = {
      "folder of the VEN client CA as `vtnctl ca create` makes it (ca.pem, ca.key): the "
      "management API's /api/v1/certificates signs with it; empty: certificate issuing "
      "disabled (503)"},
+    {"VTN_WORKER_MEMORY", "--memory", VTN_CFG_SIZE, F(memory), "512MiB", 16LL << 20, 1LL << 40,
+     "memory budget of the requests in flight: their frames plus an estimate of what parsing "
+     "them costs (32 times the XML); past it a request gets 503 + Retry-After, and one that "
+     "can never fit 413"},
 };
 const size_t wk_cfg_nitems = sizeof wk_cfg_items / sizeof wk_cfg_items[0];
 

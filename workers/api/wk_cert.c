@@ -16,7 +16,7 @@
 
 #include "vtn/fingerprint.h"
 #include "vtn/log.h"
-#include "wk_internal.h"
+#include "wk_api_internal.h"
 
 #define CLOCK_SKEW_S 300 /* notBefore this far back: a VEN's clock may lag (as vtnctl) */
 
@@ -205,91 +205,104 @@ void wk_cert_req_clear(wk_cert_req *r)
     memset(r, 0, sizeof *r);
 }
 
+struct issue_body {
+    wk_cert_req *r;
+    const char *csr;
+    size_t csr_len;
+    int has_key;
+};
+
+static int issue_field(void *ud, int i, json_t *v, char *err, size_t errlen)
+{
+    struct issue_body *b = ud;
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    switch (i) {
+    case 0: /* venID */
+        if (s == NULL || !wk_id_valid(s, n)) {
+            snprintf(err, errlen,
+                     "venID must be a string of 1 to %d letters, digits, '-', '_', '.', ':'",
+                     WK_ID_MAX);
+            return -EINVAL;
+        }
+        memcpy(b->r->ven, s, n + 1);
+        return 0;
+    case 1: /* csr */
+        if (s == NULL) {
+            snprintf(err, errlen, "csr must be a string (the PEM certificate request)");
+            return -EINVAL;
+        }
+        b->csr = s;
+        b->csr_len = n;
+        return 0;
+    case 2: { /* keyType */
+        vtn_key_type kt;
+        if (s == NULL || vtn_key_type_parse(s, &kt) < 0) {
+            snprintf(err, errlen, "keyType must be \"ec\" (ECC P-256) or \"rsa\" (RSA 2048)");
+            return -EINVAL;
+        }
+        b->r->key_type = (int)kt;
+        b->has_key = 1;
+        return 0;
+    }
+    case 3: /* commonName */
+        if (s == NULL || !wk_cert_cn_valid(s, n)) {
+            snprintf(err, errlen,
+                     "commonName must be a string of 1 to %d characters without control "
+                     "characters",
+                     WK_CN_MAX);
+            return -EINVAL;
+        }
+        memcpy(b->r->cn, s, n + 1);
+        return 0;
+    default: { /* days */
+        json_int_t d = json_is_integer(v) ? json_integer_value(v) : -1;
+        if (d < 1 || d > WK_CERT_DAYS_MAX) {
+            snprintf(err, errlen, "days must be an integer from 1 to %d", WK_CERT_DAYS_MAX);
+            return -EINVAL;
+        }
+        b->r->days = (int)d;
+        return 0;
+    }
+    }
+}
+
 int wk_cert_parse_issue(const char *body, size_t n, wk_cert_req *r, char *err, size_t errlen)
 {
+    static const char *const names[] = {"venID", "csr", "keyType", "commonName", "days", NULL};
     memset(r, 0, sizeof *r);
     r->days = WK_CERT_DAYS_DEFAULT;
     if (n == 0) {
         snprintf(err, errlen, "a JSON object with venID and csr or keyType is required");
         return -EINVAL;
     }
-    json_t *o = wk_api_json_object(body, n, "body must be a JSON object", err, errlen);
+    json_t *o = wk__api_json_object(body, n, "body must be a JSON object", err, errlen);
     if (o == NULL)
         return -EINVAL;
-    int rc = -EINVAL, has_key = 0;
-    const char *csr = NULL;
-    size_t csr_len = 0;
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v)
-    {
-        if (strcmp(key, "venID") == 0) {
-            if (!json_is_string(v) || !wk_id_valid(json_string_value(v), json_string_length(v))) {
-                snprintf(err, errlen,
-                         "venID must be a string of 1 to %d letters, digits, '-', '_', '.', ':'",
-                         WK_ID_MAX);
-                goto out;
-            }
-            memcpy(r->ven, json_string_value(v), json_string_length(v) + 1);
-        } else if (strcmp(key, "csr") == 0) {
-            if (!json_is_string(v)) {
-                snprintf(err, errlen, "csr must be a string (the PEM certificate request)");
-                goto out;
-            }
-            csr = json_string_value(v);
-            csr_len = json_string_length(v);
-        } else if (strcmp(key, "keyType") == 0) {
-            vtn_key_type kt;
-            if (!json_is_string(v) || vtn_key_type_parse(json_string_value(v), &kt) < 0) {
-                snprintf(err, errlen, "keyType must be \"ec\" (ECC P-256) or \"rsa\" (RSA 2048)");
-                goto out;
-            }
-            r->key_type = (int)kt;
-            has_key = 1;
-        } else if (strcmp(key, "commonName") == 0) {
-            if (!json_is_string(v) ||
-                !wk_cert_cn_valid(json_string_value(v), json_string_length(v))) {
-                snprintf(err, errlen,
-                         "commonName must be a string of 1 to %d characters without control "
-                         "characters",
-                         WK_CN_MAX);
-                goto out;
-            }
-            memcpy(r->cn, json_string_value(v), json_string_length(v) + 1);
-        } else if (strcmp(key, "days") == 0) {
-            json_int_t d = json_is_integer(v) ? json_integer_value(v) : -1;
-            if (d < 1 || d > WK_CERT_DAYS_MAX) {
-                snprintf(err, errlen, "days must be an integer from 1 to %d", WK_CERT_DAYS_MAX);
-                goto out;
-            }
-            r->days = (int)d;
-        } else {
-            char k[80];
-            snprintf(err, errlen,
-                     "unknown field '%s' (allowed: venID, csr, keyType, commonName, days)",
-                     vtn_log_quote(k, sizeof k, key, strlen(key)));
-            goto out;
-        }
-    }
+    struct issue_body b = {r, NULL, 0, 0};
+    int rc = wk__api_json_fields(o, names, issue_field, &b, err, errlen);
+    if (rc < 0)
+        goto out;
+    rc = -EINVAL;
     if (!r->ven[0]) {
         snprintf(err, errlen, "venID is required");
         goto out;
     }
-    if ((csr != NULL) == has_key) {
+    if ((b.csr != NULL) == b.has_key) {
         snprintf(err, errlen,
                  "give either csr (a PEM certificate request: the VEN keeps its key) or keyType "
                  "(\"ec\" or \"rsa\": the VTN generates the key)%s",
-                 has_key ? ", not both" : "");
+                 b.has_key ? ", not both" : "");
         goto out;
     }
-    if (csr != NULL) {
-        r->csr = wk_cert_parse_csr(csr, csr_len, err, errlen);
+    if (b.csr != NULL) {
+        r->csr = wk_cert_parse_csr(b.csr, b.csr_len, err, errlen);
         if (r->csr == NULL)
             goto out;
     }
     rc = 0;
 out:
-    json_decref(o);
+    json_decref(o); /* b.csr pointed into it: parsed above */
     return rc;
 }
 
@@ -298,68 +311,45 @@ out:
 int wk_cert_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
                              char *ven, size_t venlen, char *err, size_t errlen)
 {
-    static const wk_api_filter by_ven = {"venID", wk_id_valid, WK_ID_MAX,
-                                         "letters, digits, '-', '_', '.', ':'", NULL};
-    return wk_api_parse_filtered_list(q, n, &by_ven, limit, cursor, cursorlen, ven, venlen, err,
-                                      errlen);
+    static const wk__api_filter by_ven = {"venID", wk_id_valid, WK_ID_MAX,
+                                          "letters, digits, '-', '_', '.', ':'", NULL};
+    return wk__api_parse_filtered_list(q, n, &by_ven, limit, cursor, cursorlen, ven, venlen, err,
+                                       errlen);
 }
 
-static int crl_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
+static int days_value(const char *key, const char *val, void *out, char *err, size_t errlen)
 {
-    int *days = ud;
-    if (strcmp(key, "days") == 0) {
-        char *end = NULL;
-        long v = isdigit((unsigned char)val[0]) ? strtol(val, &end, 10) : -1;
-        if (v < 1 || v > WK_CRL_DAYS_MAX || (end && *end)) {
-            snprintf(err, errlen, "days must be an integer from 1 to %d", WK_CRL_DAYS_MAX);
-            return -EINVAL;
-        }
-        *days = (int)v;
-        return 0;
-    }
-    char k[80];
-    snprintf(err, errlen, "unknown query parameter '%s' (allowed: days)",
-             vtn_log_quote(k, sizeof k, key, strlen(key)));
-    return -EINVAL;
+    return wk__api_int_value(key, val, WK_CRL_DAYS_MAX, out, err, errlen);
 }
 
 int wk_cert_parse_crl_query(const char *q, size_t n, int *days, char *err, size_t errlen)
 {
     *days = WK_CRL_DAYS_DEFAULT;
-    if (q == NULL)
-        return 0;
-    return wk_api_each_param(q, n, crl_param, days, err, errlen);
+    return wk__api_parse_single(q, n, "days", days_value, days, err, errlen);
+}
+
+static int revoke_field(void *ud, int i, json_t *v, char *err, size_t errlen)
+{
+    (void)i; /* reason */
+    if (!json_is_string(v) || vtn_crl_reason_parse(json_string_value(v), ud) < 0) {
+        snprintf(err, errlen,
+                 "reason must be one of unspecified, keyCompromise, affiliationChanged, "
+                 "superseded, cessationOfOperation");
+        return -EINVAL;
+    }
+    return 0;
 }
 
 int wk_cert_parse_revoke(const char *body, size_t n, int *reason, char *err, size_t errlen)
 {
+    static const char *const names[] = {"reason", NULL};
     *reason = VTN_CRL_UNSPECIFIED;
     if (n == 0)
         return 0;
-    json_t *o = wk_api_json_object(body, n, "body must be a JSON object (or empty)", err, errlen);
+    json_t *o = wk__api_json_object(body, n, "body must be a JSON object (or empty)", err, errlen);
     if (o == NULL)
         return -EINVAL;
-    int rc = -EINVAL;
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v)
-    {
-        if (strcmp(key, "reason") == 0) {
-            if (!json_is_string(v) || vtn_crl_reason_parse(json_string_value(v), reason) < 0) {
-                snprintf(err, errlen,
-                         "reason must be one of unspecified, keyCompromise, affiliationChanged, "
-                         "superseded, cessationOfOperation");
-                goto out;
-            }
-        } else {
-            char k[80];
-            snprintf(err, errlen, "unknown field '%s' (allowed: reason)",
-                     vtn_log_quote(k, sizeof k, key, strlen(key)));
-            goto out;
-        }
-    }
-    rc = 0;
-out:
+    int rc = wk__api_json_fields(o, names, revoke_field, reason, err, errlen);
     json_decref(o);
     return rc;
 }

@@ -2,7 +2,8 @@
  * oadrCancelPartyRegistration, oadrCanceledPartyRegistration, and the
  * VEN's oadrResponse (e.g. to oadrRequestReregistration).
  *
- * Each handler is a state machine over pipeline rounds (wk_hstate.stage).
+ * Each handler is a state machine over pipeline rounds with its own state
+ * type and named stages.
  * Registration writes global indexes before the VEN's hash, which is the
  * commit point (docs/redis-keys.md, "Write order"); ids of a new VEN are
  * claimed under the request id first, so a retry on another worker makes
@@ -14,9 +15,8 @@
 
 #include "vtn/log.h"
 #include "vtn/time.h"
-#include "wk_internal.h"
-
-enum { SRC_NEW = 0, SRC_REG, SRC_VENID, SRC_FP, SRC_NAME };
+#include "wk_oadr.h"
+#include "wk_ven.h"
 
 static void copy(char *dst, size_t cap, const char *src)
 {
@@ -25,19 +25,14 @@ static void copy(char *dst, size_t cap, const char *src)
 
 #define COPY(dst, src) copy(dst, sizeof(dst), src)
 
-static void bad_buffer(wk_req *q)
-{
-    wk_reply_internal(q, "command buffer full");
-}
-
 /* Who asked, for the refusal texts of the provisioned policy. */
-static void describe_identity(const wk_req *q, char *out, size_t outlen)
+static void describe_identity(const wk_req *q, const char *name, char *out, size_t outlen)
 {
-    if (q->s.name[0] && q->s.fp[0])
-        snprintf(out, outlen, "venName '%s' or this client certificate", q->s.name);
-    else if (q->s.name[0])
-        snprintf(out, outlen, "venName '%s'", q->s.name);
-    else if (q->s.fp[0])
+    if (name[0] && q->fp[0])
+        snprintf(out, outlen, "venName '%s' or this client certificate", name);
+    else if (name[0])
+        snprintf(out, outlen, "venName '%s'", name);
+    else if (q->fp[0])
         snprintf(out, outlen, "this client certificate");
     else
         snprintf(out, outlen, "a request without venName and without a client certificate");
@@ -66,51 +61,96 @@ static void query_answer(wk_req *q, const char *reg, const char *ven)
     q->mcode = WK_OADR_OK;
 }
 
+enum query_stage { QUERY_START = 0, QUERY_INDEX, QUERY_RECORD };
+
+typedef struct query_state {
+    enum query_stage stage;
+    wk_rh idx; /* GET venfp */
+    wk_rh rec; /* HMGET ven r fp */
+    char ven[WK_ID_MAX + 1];
+} query_state;
+
 /* Works without Redis for a VEN we cannot identify. With a client
  * certificate bound to a registered VEN, the answer carries its venID and
  * registrationID so the VEN can resume. */
-void wk_h_query_registration(wk_req *q, redisReply **rep, int n)
+static void query_step(wk_req *q, void *st)
 {
-    wk_hstate *s = &q->s;
+    query_state *s = st;
     char k[WK_KEY_MAX];
     switch (s->stage) {
-    case 0:
-        if (!s->fp[0]) {
+    case QUERY_START:
+        if (!q->fp[0]) {
             query_answer(q, NULL, NULL);
             return;
         }
-        s->stage = 1;
-        if (wk_cmd(q, "GET", wk_key_fp(k, s->fp), NULL) < 0)
-            bad_buffer(q);
+        s->stage = QUERY_INDEX;
+        if ((s->idx = wk_ven_lookup(q, WK_VEN_BY_FP, q->fp)) < 0)
+            wk_reply_no_room(q);
         return;
-    case 1:
-        if (wk_check_reps(q, rep, n))
-            return;
-        if (!wk_rep_str(rep[0], s->ven, sizeof s->ven)) {
+    case QUERY_INDEX:
+        if (!wk_ven_found(q, s->idx, s->ven, sizeof s->ven)) {
             query_answer(q, NULL, NULL);
             return;
         }
-        s->stage = 2;
-        if (wk_cmd(q, "HMGET", wk_key_ven(k, s->ven), "r", "fp", NULL) < 0)
-            bad_buffer(q);
+        s->stage = QUERY_RECORD;
+        if ((s->rec = wk_cmd(q, "HMGET", wk_key_ven(k, s->ven), "r", "fp", NULL)) < 0)
+            wk_reply_no_room(q);
         return;
-    default: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        char fp[WK_FP_MAX + 1];
-        wk_rep_elem(rep[0], 0, s->reg, sizeof s->reg);
-        wk_rep_elem(rep[0], 1, fp, sizeof fp);
+    case QUERY_RECORD: {
+        char fp[WK_FP_MAX + 1], reg[WK_ID_MAX + 1];
+        wk_rep_elem(wk_rep(q, s->rec), 0, reg, sizeof reg);
+        wk_rep_elem(wk_rep(q, s->rec), 1, fp, sizeof fp);
         /* A dangling index is not an identity. */
-        query_answer(q, strcmp(fp, s->fp) == 0 ? s->reg : NULL, s->ven);
+        query_answer(q, strcmp(fp, q->fp) == 0 ? reg : NULL, s->ven);
     }
     }
 }
 
+const wk_handler wk_h_query_registration =
+    WK_HANDLER("oadrQueryRegistration", query_state, NULL, NULL, query_step);
+
 /* ---- oadrCreatePartyRegistration ---- */
 
-static void create_lookup(wk_req *q)
+enum create_stage {
+    CREATE_LOOKUP = 0, /* the request's earlier claim and the indexes of what the VEN gave */
+    CREATE_PICK,       /* -> the target record and the liveness of other index owners */
+    CREATE_DECIDE,     /* -> accept or refuse; claim new ids under the request id */
+    CREATE_IDS,        /* -> the winning ids; claim the indexes */
+    CREATE_CLAIMS,     /* -> write the record (commit point) */
+    CREATE_COMMIT,     /* -> answer */
+};
+
+typedef struct create_state {
+    enum create_stage stage;
+    enum { SRC_NEW = 0, SRC_REG, SRC_VENID, SRC_FP, SRC_NAME } src; /* how the VEN was found */
+    int isnew;
+    char ven[WK_ID_MAX + 1];  /* target venID */
+    char reg[WK_ID_MAX + 1];  /* registrationID answered */
+    char new_ven[VTN_ID_MAX]; /* ids claimed by this request (vtn:req:<rid>) */
+    char new_reg[VTN_ID_MAX];
+    char name[WK_NAME_MAX + 1];     /* venName */
+    char fp_owner[WK_ID_MAX + 1];   /* venID in vtn:venfp:<fp>, "" none */
+    char name_owner[WK_ID_MAX + 1]; /* venID in vtn:venname:<name>, "" none */
+    char old_name[WK_NAME_MAX + 1]; /* name to release after a rename */
+    int fp_owner_dangling, name_owner_dangling;
+    int claim_fp, claim_name, claim_reg; /* indexes this registration takes */
+    int prefetched;                      /* rec was read with the lookups (payload venID) */
+    /* Replies to read back. */
+    wk_rh prior;      /* GET vtn:req:<rid> */
+    wk_rh reg_idx;    /* GET venreg */
+    wk_rh fp_idx;     /* GET venfp */
+    wk_rh revoked;    /* GET revokedfp */
+    wk_rh name_idx;   /* GET venname */
+    wk_rh rec;        /* HMGET of the target record */
+    wk_rh fp_alive;   /* EXISTS of the certificate's other owner */
+    wk_rh name_alive; /* EXISTS of the name's other owner */
+    wk_rh ids;        /* GET vtn:req:<rid> after SET NX */
+    wk_rh fp_claim, name_claim, reg_claim;
+    wk_rh commit; /* the register script */
+} create_state;
+
+static void create_lookup(wk_req *q, create_state *s)
 {
-    wk_hstate *s = &q->s;
     wk_msg *m = &q->msg;
     char k[WK_KEY_MAX];
     if (m->transport_name[0] && strcmp(m->transport_name, "simpleHttp") != 0) {
@@ -130,36 +170,43 @@ static void create_lookup(wk_req *q)
                             "oadrTransportAddress is required when oadrHttpPullModel is false");
         return;
     }
+    if (m->ven_name[0] && !wk_ven_name_valid(m->ven_name, strlen(m->ven_name))) {
+        /* The rule the management API applies: the name shows in logs, JSON and XML. */
+        wk_reply_oadr_error(q, WK_OADR_INVALID_DATA,
+                            "oadrVenName must be 1 to %d bytes without control characters (CR, "
+                            "LF, tab ...)",
+                            WK_NAME_MAX);
+        return;
+    }
     COPY(s->name, m->ven_name);
     /* Ids a first attempt of this request claimed, if any (see create_ids). */
-    int rc = wk_cmd(q, "GET", wk_key_req(k, q->rid), NULL);
-    int i = 1;
-    s->at[0] = s->at[1] = s->at[2] = -1;
-    if (m->registration_id[0]) {
-        rc |= wk_cmd(q, "GET", wk_key_reg(k, m->registration_id), NULL);
-        s->at[0] = i++;
-    }
-    s->at[5] = -1;
-    if (s->fp[0]) {
-        rc |= wk_cmd(q, "GET", wk_key_fp(k, s->fp), NULL);
-        s->at[1] = i++;
+    int bad = (s->prior = wk_cmd(q, "GET", wk_key_req(k, q->rid), NULL)) < 0;
+    if (m->registration_id[0])
+        bad |= (s->reg_idx = wk_ven_lookup(q, WK_VEN_BY_REG, m->registration_id)) < 0;
+    if (q->fp[0]) {
+        bad |= (s->fp_idx = wk_ven_lookup(q, WK_VEN_BY_FP, q->fp)) < 0;
         /* A certificate revoked through the API is refused here even before the
          * gateways load the new CRL: revoking unbound it, and a registration must not
          * bind it again. */
-        rc |= wk_cmd(q, "GET", wk_key_revokedfp(k, s->fp), NULL);
-        s->at[5] = i++;
+        bad |= (s->revoked = wk_cmd(q, "GET", wk_key_revokedfp(k, q->fp), NULL)) < 0;
     }
-    if (s->name[0]) {
-        rc |= wk_cmd(q, "GET", wk_key_name(k, s->name), NULL);
-        s->at[2] = i++;
+    if (s->name[0])
+        bad |= (s->name_idx = wk_ven_lookup(q, WK_VEN_BY_NAME, s->name)) < 0;
+    if (m->ven_id[0]) {
+        /* Most registrations name their VEN: read its record now, so create_pick can
+         * decide without a round of its own. */
+        s->rec =
+            wk_cmd(q, "HMGET", wk_key_ven(k, m->ven_id), "ct", "n", "fp", "pv", "r", "st", NULL);
+        bad |= s->rec < 0;
+        s->prefetched = 1;
     }
-    if (rc)
-        bad_buffer(q);
-    s->stage = 1;
+    if (bad)
+        wk_reply_no_room(q);
+    s->stage = CREATE_PICK;
 }
 
 /* "<venID> <registrationID>" from vtn:req:<rid>; 1 when read. */
-static int read_claim(const redisReply *r, wk_hstate *s)
+static int read_claim(const redisReply *r, create_state *s)
 {
     char claim[2 * VTN_ID_MAX + 2], v[VTN_ID_MAX], g[VTN_ID_MAX];
     if (!wk_rep_str(r, claim, sizeof claim) || sscanf(claim, "%47s %47s", v, g) != 2)
@@ -169,30 +216,27 @@ static int read_claim(const redisReply *r, wk_hstate *s)
     return 1;
 }
 
-static void create_pick(wk_req *q, redisReply **rep, int n)
+static void create_decide(wk_req *q, create_state *s);
+
+static void create_pick(wk_req *q, create_state *s)
 {
-    wk_hstate *s = &q->s;
     wk_msg *m = &q->msg;
     char k[WK_KEY_MAX], reg_owner[WK_ID_MAX + 1] = "";
-    if (wk_check_reps(q, rep, n))
-        return;
-    if (!read_claim(rep[0], s) && (vtn_id_new("ven", s->new_ven, sizeof s->new_ven) < 0 ||
-                                   vtn_id_new("reg", s->new_reg, sizeof s->new_reg) < 0)) {
+    if (!read_claim(wk_rep(q, s->prior), s) &&
+        (vtn_id_new("ven", s->new_ven, sizeof s->new_ven) < 0 ||
+         vtn_id_new("reg", s->new_reg, sizeof s->new_reg) < 0)) {
         wk_reply_internal(q, "no randomness for ids");
         return;
     }
     char serial[WK_SERIAL_MAX + 1];
-    if (s->at[5] >= 0 && wk_rep_str(rep[s->at[5]], serial, sizeof serial)) {
+    if (wk_rep_str(wk_rep(q, s->revoked), serial, sizeof serial)) {
         wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED,
                             "the client certificate (serial %s) has been revoked", serial);
         return;
     }
-    if (s->at[0] >= 0)
-        wk_rep_str(rep[s->at[0]], reg_owner, sizeof reg_owner);
-    if (s->at[1] >= 0)
-        wk_rep_str(rep[s->at[1]], s->fp_owner, sizeof s->fp_owner);
-    if (s->at[2] >= 0)
-        wk_rep_str(rep[s->at[2]], s->name_owner, sizeof s->name_owner);
+    wk_ven_found(q, s->reg_idx, reg_owner, sizeof reg_owner);
+    wk_ven_found(q, s->fp_idx, s->fp_owner, sizeof s->fp_owner);
+    wk_ven_found(q, s->name_idx, s->name_owner, sizeof s->name_owner);
 
     if (m->registration_id[0]) {
         if (!reg_owner[0]) {
@@ -223,34 +267,40 @@ static void create_pick(wk_req *q, redisReply **rep, int n)
     }
     /* The target's record, and whether index owners other than the target still
      * exist (an owner without a record is dangling and may be replaced). */
-    int rc = wk_cmd(q, "HMGET", wk_key_ven(k, s->ven), "ct", "n", "fp", "pv", "r", "st", NULL);
-    int i = 1;
-    rc |= wk_cmd_owner_exists(q, s->fp_owner, s->ven, &s->at[3], &i);
-    rc |= wk_cmd_owner_exists(q, s->name_owner, s->ven, &s->at[4], &i);
-    if (rc)
-        bad_buffer(q);
-    s->stage = 2;
+    int fp_other = s->fp_owner[0] && strcmp(s->fp_owner, s->ven) != 0;
+    int name_other = s->name_owner[0] && strcmp(s->name_owner, s->ven) != 0;
+    if (s->prefetched && strcmp(s->ven, m->ven_id) == 0 && !fp_other && !name_other) {
+        /* The VEN named itself, its record came with the lookups, and no other VEN's
+         * liveness needs checking: decide now, one round less (a re-registration takes
+         * three rounds, not four). */
+        create_decide(q, s);
+        return;
+    }
+    s->rec = wk_cmd(q, "HMGET", wk_key_ven(k, s->ven), "ct", "n", "fp", "pv", "r", "st", NULL);
+    s->fp_alive = wk_ven_owner_exists(q, s->fp_owner, s->ven);
+    s->name_alive = wk_ven_owner_exists(q, s->name_owner, s->ven);
+    if (s->rec < 0 || s->fp_alive < 0 || s->name_alive < 0)
+        wk_reply_no_room(q);
+    s->stage = CREATE_DECIDE;
 }
 
-static void plan_claims(wk_req *q);
+static void plan_claims(wk_req *q, create_state *s);
 
-static void create_decide(wk_req *q, redisReply **rep, int n)
+static void create_decide(wk_req *q, create_state *s)
 {
-    wk_hstate *s = &q->s;
     wk_msg *m = &q->msg;
     wk_worker *w = q->w;
     char k[WK_KEY_MAX], who[WK_NAME_MAX + 80];
     char ct[32], rec_name[WK_NAME_MAX + 1], rec_fp[WK_FP_MAX + 1], pv[8], r[WK_ID_MAX + 1], st[8];
-    if (wk_check_reps(q, rep, n))
-        return;
-    int exists = wk_rep_elem(rep[0], 0, ct, sizeof ct);
-    wk_rep_elem(rep[0], 1, rec_name, sizeof rec_name);
-    wk_rep_elem(rep[0], 2, rec_fp, sizeof rec_fp);
-    wk_rep_elem(rep[0], 3, pv, sizeof pv);
-    wk_rep_elem(rep[0], 4, r, sizeof r);
-    wk_rep_elem(rep[0], 5, st, sizeof st);
-    s->fp_owner_dangling = s->at[3] >= 0 && rep[s->at[3]]->integer == 0;
-    s->name_owner_dangling = s->at[4] >= 0 && rep[s->at[4]]->integer == 0;
+    const redisReply *rec = wk_rep(q, s->rec);
+    int exists = wk_rep_elem(rec, 0, ct, sizeof ct);
+    wk_rep_elem(rec, 1, rec_name, sizeof rec_name);
+    wk_rep_elem(rec, 2, rec_fp, sizeof rec_fp);
+    wk_rep_elem(rec, 3, pv, sizeof pv);
+    wk_rep_elem(rec, 4, r, sizeof r);
+    wk_rep_elem(rec, 5, st, sizeof st);
+    s->fp_owner_dangling = s->fp_alive && wk_rep_int(q, s->fp_alive, 1) == 0;
+    s->name_owner_dangling = s->name_alive && wk_rep_int(q, s->name_alive, 1) == 0;
 
     if (!exists) {
         switch (s->src) {
@@ -272,11 +322,11 @@ static void create_decide(wk_req *q, redisReply **rep, int n)
                 s->name_owner_dangling = 1;
             COPY(s->ven, s->new_ven);
             break;
-        default:
+        case SRC_NEW:
             break;
         }
         if (w->policy == WK_POLICY_PROVISIONED) {
-            describe_identity(q, who, sizeof who);
+            describe_identity(q, s->name, who, sizeof who);
             wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED,
                                 "registration refused: this VTN only accepts VENs provisioned "
                                 "through its management API, and none is provisioned for %s",
@@ -286,7 +336,7 @@ static void create_decide(wk_req *q, redisReply **rep, int n)
         s->isnew = 1;
         rec_name[0] = rec_fp[0] = r[0] = '\0';
     } else {
-        if (s->fp[0] && rec_fp[0] && strcmp(rec_fp, s->fp) != 0) {
+        if (q->fp[0] && rec_fp[0] && strcmp(rec_fp, q->fp) != 0) {
             wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED,
                                 "the client certificate is not the one bound to venID %s", s->ven);
             return;
@@ -324,7 +374,7 @@ static void create_decide(wk_req *q, redisReply **rep, int n)
         s->name_owner[0] = '\0';
     }
     /* The certificate and the name must not belong to another live VEN. */
-    if (s->fp[0] && s->fp_owner[0] && strcmp(s->fp_owner, s->ven) != 0 && !s->fp_owner_dangling) {
+    if (q->fp[0] && s->fp_owner[0] && strcmp(s->fp_owner, s->ven) != 0 && !s->fp_owner_dangling) {
         wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED,
                             "the client certificate is bound to another VEN");
         return;
@@ -343,7 +393,7 @@ static void create_decide(wk_req *q, redisReply **rep, int n)
     if (rec_name[0] && s->name[0] && strcmp(rec_name, s->name) != 0)
         COPY(s->old_name, rec_name);
 
-    s->claim_fp = s->fp[0] && !rec_fp[0]; /* first registration with a certificate: bind it */
+    s->claim_fp = q->fp[0] && !rec_fp[0]; /* first registration with a certificate: bind it */
     s->claim_name = s->name[0] && strcmp(rec_name, s->name) != 0;
     s->claim_reg = !r[0];
     if (s->isnew || !r[0]) {
@@ -352,49 +402,39 @@ static void create_decide(wk_req *q, redisReply **rep, int n)
         char v[2 * VTN_ID_MAX + 2], ttl[16];
         snprintf(v, sizeof v, "%s %s", s->new_ven, s->new_reg);
         snprintf(ttl, sizeof ttl, "%d", WK_MEMO_TTL_S);
-        int rc = wk_cmd(q, "SET", wk_key_req(k, q->rid), v, "NX", "EX", ttl, NULL);
-        rc |= wk_cmd(q, "GET", k, NULL);
-        if (rc)
-            bad_buffer(q);
-        s->stage = 3;
+        int bad = wk_cmd(q, "SET", wk_key_req(k, q->rid), v, "NX", "EX", ttl, NULL) < 0;
+        bad |= (s->ids = wk_cmd(q, "GET", k, NULL)) < 0;
+        if (bad)
+            wk_reply_no_room(q);
+        s->stage = CREATE_IDS;
         return;
     }
-    plan_claims(q);
+    plan_claims(q, s);
 }
 
-/* Index claims and the ZADD; turns the claim_* wishes into reply positions. */
-static void plan_claims(wk_req *q)
+/* Index claims and the ZADD. */
+static void plan_claims(wk_req *q, create_state *s)
 {
-    wk_hstate *s = &q->s;
     char k[WK_KEY_MAX];
-    int rc = wk_cmd(q, "ZADD", WK_KEY_VENS, "0", s->ven, NULL);
-    int i = 1;
-    if (s->claim_fp) {
-        rc |= wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_fp(k, s->fp), s->ven,
-                      s->fp_owner_dangling ? s->fp_owner : "", NULL);
-        s->claim_fp = i++;
-    }
-    if (s->claim_name) {
-        rc |= wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_name(k, s->name), s->ven,
-                      s->name_owner_dangling ? s->name_owner : "", NULL);
-        s->claim_name = i++;
-    }
-    if (s->claim_reg) {
-        rc |= wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_reg(k, s->reg), s->ven, "", NULL);
-        s->claim_reg = i++;
-    }
-    if (rc)
-        bad_buffer(q);
-    s->stage = 4;
+    int bad = wk_cmd(q, "ZADD", WK_KEY_VENS, "0", s->ven, NULL) < 0;
+    if (s->claim_fp)
+        bad |= (s->fp_claim = wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_fp(k, q->fp), s->ven,
+                                      s->fp_owner_dangling ? s->fp_owner : "", NULL)) < 0;
+    if (s->claim_name)
+        bad |= (s->name_claim = wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_name(k, s->name), s->ven,
+                                        s->name_owner_dangling ? s->name_owner : "", NULL)) < 0;
+    if (s->claim_reg)
+        bad |= (s->reg_claim =
+                    wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_reg(k, s->reg), s->ven, "", NULL)) < 0;
+    if (bad)
+        wk_reply_no_room(q);
+    s->stage = CREATE_CLAIMS;
 }
 
 /* The ids claim answered: adopt the winner's ids (ours, or a parallel attempt's). */
-static void create_ids(wk_req *q, redisReply **rep, int n)
+static void create_ids(wk_req *q, create_state *s)
 {
-    wk_hstate *s = &q->s;
-    if (wk_check_reps(q, rep, n))
-        return;
-    if (!read_claim(rep[1], s)) {
+    if (!read_claim(wk_rep(q, s->ids), s)) {
         wk_reply_internal(q, "request id claim unreadable");
         return;
     }
@@ -402,50 +442,51 @@ static void create_ids(wk_req *q, redisReply **rep, int n)
         COPY(s->ven, s->new_ven);
     if (s->claim_reg)
         COPY(s->reg, s->new_reg);
-    plan_claims(q);
+    plan_claims(q, s);
 }
 
-static void create_write(wk_req *q, redisReply **rep, int n)
+/* 1 when the claim behind h was not made or went to ven. */
+static int claimed(const wk_req *q, wk_rh h, const char *ven, char *got, size_t gotlen)
 {
-    wk_hstate *s = &q->s;
+    got[0] = '\0';
+    return h == 0 || (wk_rep_str(wk_rep(q, h), got, gotlen) && strcmp(got, ven) == 0);
+}
+
+static void create_claims(wk_req *q, create_state *s)
+{
     wk_msg *m = &q->msg;
     char k[WK_KEY_MAX], k2[WK_KEY_MAX], got[WK_ID_MAX + 1], now[24];
-    if (wk_check_reps(q, rep, n))
-        return;
-    if (s->claim_fp && (!wk_rep_str(rep[s->claim_fp], got, sizeof got) || strcmp(got, s->ven))) {
+    if (!claimed(q, s->fp_claim, s->ven, got, sizeof got)) {
         wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED,
                             "the client certificate was just bound to another VEN");
         return;
     }
-    if (s->claim_name &&
-        (!wk_rep_str(rep[s->claim_name], got, sizeof got) || strcmp(got, s->ven))) {
+    if (!claimed(q, s->name_claim, s->ven, got, sizeof got)) {
         wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED, "venName '%s' was just taken by another VEN",
                             s->name);
         return;
     }
-    if (s->claim_reg && (!wk_rep_str(rep[s->claim_reg], got, sizeof got) || strcmp(got, s->ven))) {
+    if (!claimed(q, s->reg_claim, s->ven, got, sizeof got)) {
         wk_reply_internal(q, "registrationID collision");
         return;
     }
     snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
-    int rc = wk_eval(q, WK_SCRIPT_REGISTER, 2, wk_key_ven(k, s->ven), wk_key_venq(k2, s->ven),
-                     s->reg, s->name, s->claim_fp ? s->fp : "", m->http_pull_model == 0 ? "0" : "1",
-                     m->transport_address, m->report_only == 1 ? "1" : "0",
-                     m->xml_signature == 1 ? "1" : "0", now, NULL);
+    s->commit = wk_eval(
+        q, WK_SCRIPT_REGISTER, 2, wk_key_ven(k, s->ven), wk_key_venq(k2, s->ven), s->reg, s->name,
+        s->claim_fp ? q->fp : "", m->http_pull_model == 0 ? "0" : "1", m->transport_address,
+        m->report_only == 1 ? "1" : "0", m->xml_signature == 1 ? "1" : "0", now, NULL);
+    int bad = s->commit < 0;
     if (s->old_name[0])
-        rc |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_name(k, s->old_name), s->ven, NULL);
-    if (rc)
-        bad_buffer(q);
-    s->stage = 5;
+        bad |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_name(k, s->old_name), s->ven, NULL) < 0;
+    if (bad)
+        wk_reply_no_room(q);
+    s->stage = CREATE_COMMIT;
 }
 
-static void create_done(wk_req *q, redisReply **rep, int n)
+static void create_commit(wk_req *q, create_state *s)
 {
-    wk_hstate *s = &q->s;
     wk_worker *w = q->w;
-    if (wk_check_reps(q, rep, n))
-        return;
-    if (rep[0]->type != REDIS_REPLY_INTEGER || rep[0]->integer != 1) {
+    if (wk_rep_int(q, s->commit, 0) != 1) {
         wk_reply_oadr_error(q, WK_OADR_NOT_ALLOWED,
                             "the VTN cancelled the registration of venID %s meanwhile", s->ven);
         return;
@@ -472,29 +513,21 @@ static void create_done(wk_req *q, redisReply **rep, int n)
     q->mcode = WK_OADR_OK;
 }
 
-void wk_h_create_registration(wk_req *q, redisReply **rep, int n)
+/* Stage -> its function: the table reads like the protocol. */
+static void (*const create_stages[])(wk_req *q, create_state *s) = {
+    [CREATE_LOOKUP] = create_lookup, [CREATE_PICK] = create_pick,
+    [CREATE_DECIDE] = create_decide, [CREATE_IDS] = create_ids,
+    [CREATE_CLAIMS] = create_claims, [CREATE_COMMIT] = create_commit,
+};
+
+static void create_step(wk_req *q, void *st)
 {
-    switch (q->s.stage) {
-    case 0:
-        create_lookup(q);
-        return;
-    case 1:
-        create_pick(q, rep, n);
-        return;
-    case 2:
-        create_decide(q, rep, n);
-        return;
-    case 3:
-        create_ids(q, rep, n);
-        return;
-    case 4:
-        create_write(q, rep, n);
-        return;
-    default:
-        create_done(q, rep, n);
-        return;
-    }
+    create_state *s = st;
+    create_stages[s->stage](q, s);
 }
+
+const wk_handler wk_h_create_registration =
+    WK_HANDLER("oadrCreatePartyRegistration", create_state, NULL, NULL, create_step);
 
 /* ---- script outcomes ---- */
 
@@ -517,26 +550,6 @@ static int outcome(wk_req *q, const redisReply *r, char *kind, size_t kindlen, c
         snprintf(reg, WK_ID_MAX + 1, "%s", v);
     json_decref(a);
     return 0;
-}
-
-/* Queues the index clean-up after a record's registration ended (reg) or the
- * record was deleted (all). Compare-and-delete: an index that meanwhile
- * points elsewhere is left alone. */
-int wk_queue_index_cleanup(wk_req *q, const char *ven, const char *name, const char *fp,
-                           const char *reg, int all)
-{
-    char k[WK_KEY_MAX];
-    int rc = 0;
-    if (reg[0])
-        rc |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_reg(k, reg), ven, NULL);
-    if (all) {
-        if (name[0])
-            rc |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_name(k, name), ven, NULL);
-        if (fp[0])
-            rc |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_fp(k, fp), ven, NULL);
-        rc |= wk_cmd(q, "ZREM", WK_KEY_VENS, ven, NULL);
-    }
-    return rc;
 }
 
 /* The codes the cancel scripts return for a refusal. */
@@ -563,116 +576,140 @@ static int refusal(wk_req *q, const char *kind, const char *ven)
 
 /* ---- oadrCancelPartyRegistration (from the VEN) ---- */
 
-/* Stage 0 resolves the venID (the payload's, or the registration's owner),
- * stage 2 runs the script, stage 3 cleans indexes, stage 4 answers. */
-static void cancel_like(wk_req *q, redisReply **rep, int n, enum wk_script script)
+enum cancel_stage {
+    CANCEL_START = 0, /* resolve the venID: the payload's, or the registration's owner */
+    CANCEL_OWNER,     /* -> the script */
+    CANCEL_SCRIPT,    /* -> index clean-up */
+    CANCEL_CLEANED,   /* -> answer */
+};
+
+typedef struct cancel_state {
+    enum cancel_stage stage;
+    enum wk_script script; /* vencancel or canceled */
+    wk_rh owner;           /* GET venreg */
+    wk_rh outcome;         /* the script */
+    char ven[WK_ID_MAX + 1];
+    char reg[WK_ID_MAX + 1];
+} cancel_state;
+
+static void cancel_answer(wk_req *q, cancel_state *s)
 {
-    wk_hstate *s = &q->s;
     wk_msg *m = &q->msg;
+    if (s->script == WK_SCRIPT_VENCANCEL) {
+        vtn_buf_reset(&q->body);
+        if (wk_write_canceled_party_registration(&q->body, WK_OADR_OK, "OK", m->request_id, s->reg,
+                                                 s->ven) < 0) {
+            wk_reply_internal(q, "cannot write oadrCanceledPartyRegistration");
+            return;
+        }
+        wk_reply_body(q, 200, "application/xml");
+        q->mcode = WK_OADR_OK;
+        return;
+    }
+    if (m->ei_response.present && m->ei_response.code != WK_OADR_OK)
+        vtn_info("vtn_cancel_refused_by_ven", "req=%s ven=%s code=%d", q->rid, s->ven,
+                 m->ei_response.code);
+    wk_reply_oadr_response(q, WK_OADR_OK, "OK", s->ven);
+}
+
+static void cancel_run_script(wk_req *q, cancel_state *s)
+{
     char k1[WK_KEY_MAX], k2[WK_KEY_MAX], k3[WK_KEY_MAX], k4[WK_KEY_MAX];
+    s->stage = CANCEL_SCRIPT;
+    s->outcome = wk_eval(q, s->script, 4, wk_key_ven(k1, s->ven), wk_key_venq(k2, s->ven),
+                         wk_key_venpm(k3, s->ven), wk_key_venreq(k4, s->ven, q->rid),
+                         q->msg.registration_id, q->fp, NULL);
+    if (s->outcome < 0)
+        wk_reply_no_room(q);
+}
+
+static void cancel_step(wk_req *q, void *st)
+{
+    cancel_state *s = st;
+    wk_msg *m = &q->msg;
     switch (s->stage) {
-    case 0:
+    case CANCEL_START:
         if (m->ven_id[0]) {
             COPY(s->ven, m->ven_id);
-            break; /* straight to the script */
+            cancel_run_script(q, s);
+            return;
         }
         if (!m->registration_id[0]) {
             wk_reply_oadr_error(q, WK_OADR_INVALID_ID, "neither venID nor registrationID given");
             return;
         }
-        s->stage = 1;
-        if (wk_cmd(q, "GET", wk_key_reg(k1, m->registration_id), NULL) < 0)
-            bad_buffer(q);
+        s->stage = CANCEL_OWNER;
+        if ((s->owner = wk_ven_lookup(q, WK_VEN_BY_REG, m->registration_id)) < 0)
+            wk_reply_no_room(q);
         return;
-    case 1:
-        if (wk_check_reps(q, rep, n))
-            return;
-        if (!wk_rep_str(rep[0], s->ven, sizeof s->ven)) {
+    case CANCEL_OWNER:
+        if (!wk_ven_found(q, s->owner, s->ven, sizeof s->ven)) {
             wk_reply_oadr_error(q, WK_OADR_INVALID_ID, "registrationID %s is not known to this VTN",
                                 m->registration_id);
             return;
         }
-        break;
-    case 2: {
-        char name[WK_NAME_MAX + 1], fp[WK_FP_MAX + 1], reg[WK_ID_MAX + 1];
-        if (wk_check_reps(q, rep, n))
+        cancel_run_script(q, s);
+        return;
+    case CANCEL_SCRIPT: {
+        char kind[32], name[WK_NAME_MAX + 1], fp[WK_FP_MAX + 1], reg[WK_ID_MAX + 1];
+        if (outcome(q, wk_rep(q, s->outcome), kind, sizeof kind, name, fp, reg) < 0)
             return;
-        if (outcome(q, rep[0], s->result, sizeof s->result, name, fp, reg) < 0)
-            return;
-        if (refusal(q, s->result, s->ven))
+        if (refusal(q, kind, s->ven))
             return;
         COPY(s->reg, reg);
-        if (strcmp(s->result, "N") == 0) {
-            s->stage = 3;
-            q->step(q, NULL, 0);
+        if (strcmp(kind, "N") == 0) {
+            cancel_answer(q, s); /* nothing was registered: nothing to clean */
             return;
         }
-        s->stage = 3;
-        if (wk_queue_index_cleanup(q, s->ven, name, fp, reg, strcmp(s->result, "D") == 0))
-            bad_buffer(q);
-        vtn_info(script == WK_SCRIPT_VENCANCEL ? "ven_cancelled" : "vtn_cancel_acknowledged",
+        s->stage = CANCEL_CLEANED;
+        if (wk_ven_index_cleanup(q, s->ven, name, fp, reg, strcmp(kind, "D") == 0) < 0)
+            wk_reply_no_room(q);
+        vtn_info(s->script == WK_SCRIPT_VENCANCEL ? "ven_cancelled" : "vtn_cancel_acknowledged",
                  "req=%s ven=%s reg=%s record=%s", q->rid, s->ven, reg,
-                 strcmp(s->result, "D") == 0 ? "deleted" : "kept");
+                 strcmp(kind, "D") == 0 ? "deleted" : "kept");
+        if (q->ncmds == 0)
+            cancel_answer(q, s);
         return;
     }
-    default:
-        if (n && wk_check_reps(q, rep, n))
-            return;
-        if (script == WK_SCRIPT_VENCANCEL) {
-            vtn_buf_reset(&q->body);
-            if (wk_write_canceled_party_registration(&q->body, WK_OADR_OK, "OK", m->request_id,
-                                                     s->reg, s->ven) < 0) {
-                wk_reply_internal(q, "cannot write oadrCanceledPartyRegistration");
-                return;
-            }
-            wk_reply_body(q, 200, "application/xml");
-            q->mcode = WK_OADR_OK;
-        } else {
-            if (m->ei_response.present && m->ei_response.code != WK_OADR_OK)
-                vtn_info("vtn_cancel_refused_by_ven", "req=%s ven=%s code=%d", q->rid, s->ven,
-                         m->ei_response.code);
-            wk_reply_oadr_response(q, WK_OADR_OK, "OK", s->ven);
-        }
+    case CANCEL_CLEANED:
+        cancel_answer(q, s);
         return;
     }
-    /* Run the script (from stage 0 or 1). */
-    s->stage = 2;
-    if (wk_eval(q, script, 4, wk_key_ven(k1, s->ven), wk_key_venq(k2, s->ven),
-                wk_key_venpm(k3, s->ven), wk_key_venreq(k4, s->ven, q->rid), m->registration_id,
-                s->fp, NULL) < 0)
-        bad_buffer(q);
 }
 
-void wk_h_cancel_registration(wk_req *q, redisReply **rep, int n)
+static void cancel_init(wk_req *q, void *st)
 {
-    cancel_like(q, rep, n, WK_SCRIPT_VENCANCEL);
+    (void)q;
+    ((cancel_state *)st)->script = WK_SCRIPT_VENCANCEL;
 }
 
 /* The VEN's answer to a VTN-initiated oadrCancelPartyRegistration: the record
  * goes (whatever responseCode the VEN gives: the VTN's decision stands). */
-void wk_h_canceled_registration(wk_req *q, redisReply **rep, int n)
+static void canceled_init(wk_req *q, void *st)
 {
-    cancel_like(q, rep, n, WK_SCRIPT_CANCELED);
+    (void)q;
+    ((cancel_state *)st)->script = WK_SCRIPT_CANCELED;
 }
+
+const wk_handler wk_h_cancel_registration =
+    WK_HANDLER("oadrCancelPartyRegistration", cancel_state, cancel_init, NULL, cancel_step);
+const wk_handler wk_h_canceled_registration =
+    WK_HANDLER("oadrCanceledPartyRegistration", cancel_state, canceled_init, NULL, cancel_step);
 
 /* ---- oadrResponse from the VEN ---- */
 
 /* E.g. the answer to oadrRequestReregistration: nothing to store (the VEN's
  * next oadrCreatePartyRegistration clears the pending flag), but the venID
  * must be a registered VEN. */
-void wk_h_response(wk_req *q, redisReply **rep, int n)
+static void response_step(wk_req *q, void *st)
 {
     wk_msg *m = &q->msg;
-    if (q->s.stage == 0 && m->ven_id[0]) {
-        q->s.stage = 1;
-        if (wk_ven_check_plan(q, m->ven_id) < 0)
-            bad_buffer(q);
-        return;
-    }
-    if (q->s.stage == 1 && (wk_check_reps(q, rep, n) || !wk_ven_check(q, rep[0], m->ven_id)))
+    if (!wk_ven_gate_pass(q, st, m->ven_id))
         return;
     if (m->ei_response.present && m->ei_response.code != WK_OADR_OK)
         vtn_info("ven_response", "req=%s ven=%s code=%d", q->rid, m->ven_id[0] ? m->ven_id : "-",
                  m->ei_response.code);
     wk_reply_oadr_response(q, WK_OADR_OK, "OK", m->ven_id[0] ? m->ven_id : NULL);
 }
+
+const wk_handler wk_h_response = WK_HANDLER("oadrResponse", wk_ven_gate, NULL, NULL, response_step);

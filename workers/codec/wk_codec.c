@@ -1,5 +1,5 @@
-/* The OpenADR 2.0b message codec; see oadr_xml.h. */
-#include "oadr_xml.h"
+/* The OpenADR 2.0b message codec; see wk_codec.h. */
+#include "wk_codec.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,9 +20,6 @@
 /* ---- the message table ---------------------------------------------------- */
 
 #define SVC_BIT(s) (1u << (s))
-#define SVC_ALL                                                                                    \
-    (SVC_BIT(WK_SVC_EI_REGISTER_PARTY) | SVC_BIT(WK_SVC_EI_EVENT) | SVC_BIT(WK_SVC_EI_REPORT) |    \
-     SVC_BIT(WK_SVC_EI_OPT) | SVC_BIT(WK_SVC_OADR_POLL))
 
 typedef struct msg_info {
     const char *name;       /* local name in the oadr namespace */
@@ -31,46 +28,11 @@ typedef struct msg_info {
     int wrapped;            /* fields sit one level down (pyld:eiRequestEvent, eiCreatedEvent) */
 } msg_info;
 
-static const msg_info k_msgs[WK_MSG__COUNT] = {
-    [WK_MSG_NONE] = {"", WK_MSG_RESPONSE, 0, 0},
-    [WK_MSG_QUERY_REGISTRATION] = {"oadrQueryRegistration", WK_MSG_CREATED_PARTY_REGISTRATION,
-                                   SVC_BIT(WK_SVC_EI_REGISTER_PARTY), 0},
-    [WK_MSG_CREATE_PARTY_REGISTRATION] = {"oadrCreatePartyRegistration",
-                                          WK_MSG_CREATED_PARTY_REGISTRATION,
-                                          SVC_BIT(WK_SVC_EI_REGISTER_PARTY), 0},
-    [WK_MSG_CANCEL_PARTY_REGISTRATION] = {"oadrCancelPartyRegistration",
-                                          WK_MSG_CANCELED_PARTY_REGISTRATION,
-                                          SVC_BIT(WK_SVC_EI_REGISTER_PARTY), 0},
-    [WK_MSG_CANCELED_PARTY_REGISTRATION] = {"oadrCanceledPartyRegistration", WK_MSG_RESPONSE,
-                                            SVC_BIT(WK_SVC_EI_REGISTER_PARTY), 0},
-    /* The answer to VTN-initiated messages of every service; VENs differ
-     * in where they post it, so every endpoint takes it. */
-    [WK_MSG_RESPONSE] = {"oadrResponse", WK_MSG_RESPONSE, SVC_ALL, 0},
-    [WK_MSG_POLL] = {"oadrPoll", WK_MSG_RESPONSE, SVC_BIT(WK_SVC_OADR_POLL), 0},
-    [WK_MSG_REQUEST_EVENT] = {"oadrRequestEvent", WK_MSG_DISTRIBUTE_EVENT, SVC_BIT(WK_SVC_EI_EVENT),
-                              1},
-    [WK_MSG_CREATED_EVENT] = {"oadrCreatedEvent", WK_MSG_RESPONSE, SVC_BIT(WK_SVC_EI_EVENT), 1},
-    [WK_MSG_REGISTER_REPORT] = {"oadrRegisterReport", WK_MSG_REGISTERED_REPORT,
-                                SVC_BIT(WK_SVC_EI_REPORT), 0},
-    [WK_MSG_REGISTERED_REPORT] = {"oadrRegisteredReport", WK_MSG_RESPONSE,
-                                  SVC_BIT(WK_SVC_EI_REPORT), 0},
-    [WK_MSG_CREATE_REPORT] = {"oadrCreateReport", WK_MSG_CREATED_REPORT, SVC_BIT(WK_SVC_EI_REPORT),
-                              0},
-    [WK_MSG_CREATED_REPORT] = {"oadrCreatedReport", WK_MSG_RESPONSE, SVC_BIT(WK_SVC_EI_REPORT), 0},
-    [WK_MSG_UPDATE_REPORT] = {"oadrUpdateReport", WK_MSG_UPDATED_REPORT, SVC_BIT(WK_SVC_EI_REPORT),
-                              0},
-    [WK_MSG_CANCEL_REPORT] = {"oadrCancelReport", WK_MSG_CANCELED_REPORT, SVC_BIT(WK_SVC_EI_REPORT),
-                              0},
-    [WK_MSG_CANCELED_REPORT] = {"oadrCanceledReport", WK_MSG_RESPONSE, SVC_BIT(WK_SVC_EI_REPORT),
-                                0},
-    [WK_MSG_CREATE_OPT] = {"oadrCreateOpt", WK_MSG_CREATED_OPT, SVC_BIT(WK_SVC_EI_OPT), 0},
-    [WK_MSG_CANCEL_OPT] = {"oadrCancelOpt", WK_MSG_CANCELED_OPT, SVC_BIT(WK_SVC_EI_OPT), 0},
-    [WK_MSG_CREATED_PARTY_REGISTRATION] = {"oadrCreatedPartyRegistration", WK_MSG_RESPONSE, 0, 0},
-    [WK_MSG_REQUEST_REREGISTRATION] = {"oadrRequestReregistration", WK_MSG_RESPONSE, 0, 0},
-    [WK_MSG_DISTRIBUTE_EVENT] = {"oadrDistributeEvent", WK_MSG_RESPONSE, 0, 0},
-    [WK_MSG_UPDATED_REPORT] = {"oadrUpdatedReport", WK_MSG_RESPONSE, 0, 0},
-    [WK_MSG_CREATED_OPT] = {"oadrCreatedOpt", WK_MSG_RESPONSE, 0, 0},
-    [WK_MSG_CANCELED_OPT] = {"oadrCanceledOpt", WK_MSG_RESPONSE, 0, 0},
+static const msg_info k_msgs[WK_MSG__COUNT] = {[WK_MSG_NONE] = {"", WK_MSG_RESPONSE, 0, 0},
+#define MSG_ROW(id, element, reply, services, wrapped, handler)                                    \
+    [WK_MSG_##id] = {element, WK_MSG_##reply, services, wrapped},
+                                               WK_MESSAGES(MSG_ROW)
+#undef MSG_ROW
 };
 
 static const char *const k_services[WK_SVC__COUNT] = {
@@ -187,6 +149,14 @@ void wk_codec_free(wk_codec **c)
 }
 
 /* ---- reading --------------------------------------------------------------- */
+
+void wk_msg_drop_doc(wk_msg *m)
+{
+    if (m->doc)
+        xmlFreeDoc(m->doc);
+    m->doc = NULL;
+    m->payload = NULL;
+}
 
 void wk_msg_clear(wk_msg *m)
 {

@@ -1,10 +1,15 @@
 /* The worker's loop: one DEALER per gateway (vtn/wire.h), heartbeats and
- * liveness, gateway discovery through Redis, and batches.
+ * liveness, gateway discovery through Redis, and the requests in flight.
  *
- * Each iteration drains up to WK_BATCH_MAX requests from all gateways
- * (round-robin, one message per gateway per pass so no gateway starves
- * another), runs them together (wk_batch_run pipelines their Redis commands),
- * and sends every reply before looking at the sockets again. */
+ * Each turn takes what has arrived into free request slots (round-robin,
+ * one message per gateway per pass so no gateway starves another; at most
+ * WK_TAKE_MAX per turn), starts them, runs ONE pipelined Redis round for
+ * every request that has commands queued, resumes those whose slow work is
+ * done, and sends each reply the moment its request is finished: a poll
+ * never waits behind a five-round registration or a key generation. The
+ * work of a turn is bounded, and heartbeats are also sent between the
+ * requests a turn starts, so a gateway never hears silence from a busy
+ * worker. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,6 +28,8 @@
 #define WK_TRIM_MS 10000
 #define WK_TRIM_AGE_MS 60000
 #define WK_DRAIN_QUIET_MS 200 /* draining ends after this long without a request */
+#define WK_TAKE_MAX 64        /* requests taken per turn: bounded work between timers */
+#define WK_HB_CHECK_MS 200    /* heartbeat check between the requests a turn starts */
 
 static int gw_live_count(const wk_worker *w)
 {
@@ -245,7 +252,7 @@ static void send_reply(wk_worker *w, wk_req *q, int64_t now)
     int rc = vtn_wire_encode_reply(&w->out, &r);
     if (rc == 0)
         rc = gw_send(w, g, now);
-    if (q->s.wipe_body)
+    if (q->wipe_body)
         OPENSSL_cleanse(w->out.data, w->out.len); /* a generated private key */
     if (rc < 0) {
         atomic_fetch_add_explicit(&w->m.replies_lost, 1, memory_order_relaxed);
@@ -255,6 +262,11 @@ static void send_reply(wk_worker *w, wk_req *q, int64_t now)
 
 static void release(wk_req *q)
 {
+    wk_worker *w = q->w;
+    if (w)
+        wk_budget_release(w, q);
+    if (w && q->phase != WK_REQ_FREE)
+        w->nbusy--;
     wk_req_reset(q);
     if (q->has_zmsg) {
         zmq_msg_close(&q->zmsg);
@@ -325,6 +337,8 @@ static int take(wk_worker *w, wk_gateway *g, int gi, wk_req *q, int64_t now)
     q->gw = gi;
     q->gw_gen = g->gen;
     q->t0_ns = vtn_mono_ns();
+    q->phase = WK_REQ_RUNNING;
+    w->nbusy++;
     snprintf(q->rid, sizeof q->rid, "%016" PRIx64, q->env.id);
     if (q->env.deadline_ms > 0 && q->env.deadline_ms < now) {
         /* The gateway has answered (or will answer) this one itself; doing the work now
@@ -340,49 +354,118 @@ static int take(wk_worker *w, wk_gateway *g, int gi, wk_req *q, int64_t now)
         release(q);
         return 0;
     }
+    if (wk_budget_admit(w, q, len) < 0) {
+        /* Answered 503 or 413: never parsed, nothing held. */
+        send_reply(w, q, now);
+        release(q);
+        return 0;
+    }
     return 1;
 }
 
-/* Drains up to WK_BATCH_MAX requests, runs and answers them. Returns the number. */
-static int batch(wk_worker *w)
+/* Heartbeats only: what a gateway must hear even while this turn is busy. */
+static void heartbeats(wk_worker *w, int64_t now)
 {
-    wk_req *reqs[WK_BATCH_MAX];
-    int n = 0;
+    for (int i = 0; i < WK_MAX_GATEWAYS; i++) {
+        wk_gateway *g = &w->gw[i];
+        if (g->used && g->sock && now - g->last_send_ms >= VTN_HEARTBEAT_MS)
+            gw_send_empty(w, g, VTN_WIRE_HEARTBEAT, now);
+    }
+}
+
+static wk_req *free_slot(wk_worker *w)
+{
+    for (int i = 0; i < WK_BATCH_MAX; i++)
+        if (w->slots[i].phase == WK_REQ_FREE && !w->slots[i].has_zmsg)
+            return &w->slots[i];
+    return NULL;
+}
+
+/* Sends the reply of every finished request and frees its slot. */
+static void flush_done(wk_worker *w)
+{
     int64_t now = vtn_now_ms();
-    for (int progress = 1; progress && n < WK_BATCH_MAX;) {
+    for (int i = 0; i < WK_BATCH_MAX; i++) {
+        wk_req *q = &w->slots[i];
+        if (q->phase == WK_REQ_DONE) {
+            send_reply(w, q, now);
+            release(q);
+        }
+    }
+}
+
+/* Takes up to WK_TAKE_MAX new requests into free slots and starts them.
+ * Returns how many. */
+static int take_new(wk_worker *w)
+{
+    int n = 0;
+    int64_t now = vtn_now_ms(), hb_at = now + WK_HB_CHECK_MS;
+    for (int progress = 1; progress && n < WK_TAKE_MAX;) {
         progress = 0;
-        for (int i = 0; i < WK_MAX_GATEWAYS && n < WK_BATCH_MAX; i++) {
+        for (int i = 0; i < WK_MAX_GATEWAYS && n < WK_TAKE_MAX; i++) {
             wk_gateway *g = &w->gw[i];
             if (!g->used || !g->sock)
                 continue;
-            int rc = take(w, g, i, &w->slots[n], now);
+            wk_req *q = free_slot(w);
+            if (q == NULL)
+                return n; /* every slot in flight: the gateways' credits hold the rest */
+            int rc = take(w, g, i, q, now);
             if (rc < 0)
                 continue;
             progress = 1;
-            if (rc == 1) {
-                reqs[n] = &w->slots[n];
-                n++;
+            if (rc == 0)
+                continue;
+            n++;
+            wk_req_start(q);
+            if (q->phase == WK_REQ_DONE) {
+                send_reply(w, q, vtn_now_ms());
+                release(q);
+            }
+            now = vtn_now_ms();
+            if (now >= hb_at) { /* a slow start must not silence us */
+                heartbeats(w, now);
+                hb_at = now + WK_HB_CHECK_MS;
             }
         }
-    }
-    if (n == 0)
-        return 0;
-    wk_metrics_batch(&w->m, n);
-    for (int i = 0; i < n; i++)
-        wk_req_start(reqs[i]);
-    wk_batch_run(w, reqs, n);
-    now = vtn_now_ms();
-    for (int i = 0; i < n; i++) {
-        send_reply(w, reqs[i], now);
-        release(reqs[i]);
     }
     return n;
 }
 
+/* One turn: new requests, finished slow work, one Redis round, replies.
+ * Returns the number of requests taken. */
+static int turn(wk_worker *w)
+{
+    int n = take_new(w);
+    if (n)
+        wk_metrics_batch(&w->m, n);
+    wk_slow_collect(w);
+    flush_done(w);
+    wk_req *run[WK_BATCH_MAX];
+    int nrun = 0;
+    for (int i = 0; i < WK_BATCH_MAX; i++)
+        if (w->slots[i].phase == WK_REQ_RUNNING)
+            run[nrun++] = &w->slots[i];
+    if (nrun)
+        wk_round(w, run, nrun);
+    flush_done(w);
+    return n;
+}
+
+/* True when a request has commands for the next round: the loop must not sleep. */
+static int round_pending(const wk_worker *w)
+{
+    for (int i = 0; i < WK_BATCH_MAX; i++)
+        if (w->slots[i].phase == WK_REQ_RUNNING && w->slots[i].ncmds > 0)
+            return 1;
+    return 0;
+}
+
 static int poll_gateways(wk_worker *w, int timeout_ms)
 {
-    zmq_pollitem_t items[WK_MAX_GATEWAYS];
+    zmq_pollitem_t items[WK_MAX_GATEWAYS + 1];
     int n = 0;
+    if (wk_slow_fd(w) >= 0) /* a finished job wakes the loop */
+        items[n++] = (zmq_pollitem_t){.socket = NULL, .fd = wk_slow_fd(w), .events = ZMQ_POLLIN};
     for (int i = 0; i < WK_MAX_GATEWAYS; i++) {
         if (w->gw[i].used && w->gw[i].sock) {
             items[n].socket = w->gw[i].sock;
@@ -396,6 +479,8 @@ static int poll_gateways(wk_worker *w, int timeout_ms)
         usleep((useconds_t)timeout_ms * 1000);
         return 0;
     }
+    if (round_pending(w))
+        timeout_ms = 0;
     int rc = zmq_poll(items, n, timeout_ms);
     if (rc < 0 && errno != EINTR)
         vtn_warn("zmq_poll", "err=\"%s\"", zmq_strerror(errno));
@@ -408,6 +493,7 @@ int wk_worker_init(wk_worker *w, int policy, volatile sig_atomic_t *stop, char *
 {
     w->policy = policy;
     w->stop = stop;
+    w->mem_budget = (size_t)w->cfg.memory;
     vtn_buf_init(&w->out, WK_REPLY_MAX + 65536);
     if (wk_redis_init(&w->redis, w->cfg.redis_url, (int)w->cfg.redis_timeout_ms, &w->m, err,
                       errlen) < 0)
@@ -418,20 +504,6 @@ int wk_worker_init(wk_worker *w, int policy, volatile sig_atomic_t *stop, char *
         return -ENOMEM;
     }
     atomic_store_explicit(&w->m.schemas_ok, 1, memory_order_relaxed);
-    if (w->cfg.ca_dir && w->cfg.ca_dir[0]) {
-        /* At start, not per request: a missing or broken CA is a deployment error that
-         * should stop the rollout, and the key is parsed once. */
-        if (wk_ca_load(&w->ca, w->cfg.ca_dir, err, errlen) < 0)
-            return -EINVAL;
-        char subj[256] = "", shown[300], until[40];
-        X509_NAME_oneline(X509_get_subject_name(w->ca.cert), subj, sizeof subj);
-        vtn_info("ca_loaded", "dir=%s subject=%s id=%s not_after=%s", w->cfg.ca_dir,
-                 vtn_log_quote(shown, sizeof shown, subj, strlen(subj)), w->ca.id,
-                 vtn_time_format((int64_t)w->ca.not_after * 1000, until, sizeof until));
-        if (w->ca.not_after <= time(NULL))
-            vtn_warn("ca_expired", "dir=%s msg=\"certificate issuing will answer 503\"",
-                     w->cfg.ca_dir);
-    }
     w->slots = calloc(WK_BATCH_MAX, sizeof *w->slots);
     if (w->slots == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -466,6 +538,8 @@ int wk_worker_init(wk_worker *w, int policy, volatile sig_atomic_t *stop, char *
             break;
         p = e + 1;
     }
+    if (wk_slow_start(w, err, errlen) < 0)
+        return -ENOMEM;
     wk_redis_maintain(&w->redis, now);
     gw_update_gauges(w);
     return 0;
@@ -480,7 +554,7 @@ int wk_worker_run(wk_worker *w)
         poll_gateways(w, WK_POLL_MS);
         if (*w->stop)
             break;
-        batch(w);
+        turn(w);
         timers(w, vtn_now_ms());
     }
     /* Drain: tell every gateway we are going, then answer what is already on its way. */
@@ -493,11 +567,11 @@ int wk_worker_run(wk_worker *w)
             gw_send_empty(w, &w->gw[i], VTN_WIRE_DISCONNECT, now);
     int64_t end = now + w->cfg.drain_ms, quiet_since = now;
     int answered = 0;
-    while ((now = vtn_now_ms()) < end && now - quiet_since < WK_DRAIN_QUIET_MS) {
+    while ((now = vtn_now_ms()) < end && (now - quiet_since < WK_DRAIN_QUIET_MS || w->nbusy > 0)) {
         poll_gateways(w, 20);
-        int n = batch(w);
+        int n = turn(w);
         answered += n;
-        if (n)
+        if (n || w->nbusy)
             quiet_since = vtn_now_ms();
         wk_redis_maintain(&w->redis, vtn_now_ms());
     }
@@ -517,6 +591,7 @@ void wk_worker_free(wk_worker *w)
         zmq_ctx_term(w->zctx);
         w->zctx = NULL;
     }
+    wk_slow_stop(w); /* before the slots its jobs point into */
     if (w->slots) {
         for (int i = 0; i < WK_BATCH_MAX; i++) {
             release(&w->slots[i]);
@@ -528,7 +603,6 @@ void wk_worker_free(wk_worker *w)
         w->slots = NULL;
     }
     wk_codec_free(&w->codec);
-    wk_ca_free(&w->ca);
     wk_redis_close(&w->redis);
     vtn_buf_free(&w->out);
 }

@@ -26,8 +26,8 @@
  * process is single-threaded, then installs a deny-all external entity
  * loader); then one wk_codec per thread. A wk_msg belongs to the thread that
  * filled it until wk_msg_clear(). */
-#ifndef WK_OADR_XML_H
-#define WK_OADR_XML_H
+#ifndef WK_CODEC_H
+#define WK_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +35,7 @@
 #include <libxml/tree.h>
 
 #include "vtn/buf.h"
+#include "wk_messages.h"
 
 /* Caps on copied values (bytes, without the NUL). A longer value makes the
  * message invalid (454): no VTN-generated ID comes near them and a VEN's own
@@ -61,39 +62,18 @@ enum wk_service {
     WK_SVC__COUNT
 };
 
-/* Every payload of oadrSignedObject. The VEN -> VTN ones (the first group)
+/* Every payload of oadrSignedObject, from the one list (wk_messages.h). The
+ * VEN -> VTN ones (the first group)
  * are accepted by wk_msg_parse on their service; the VTN -> VEN ones are
  * known so that the reply type of an error can be named and so that
  * wk_msg_name() covers what the writers emit, but a VEN sending them gets
  * 453 (not a message a VTN accepts). */
 enum wk_msg_type {
     WK_MSG_NONE = 0, /* not identified (unparseable body, unknown payload) */
-    /* VEN -> VTN */
-    WK_MSG_QUERY_REGISTRATION,          /* EiRegisterParty */
-    WK_MSG_CREATE_PARTY_REGISTRATION,   /* EiRegisterParty */
-    WK_MSG_CANCEL_PARTY_REGISTRATION,   /* EiRegisterParty */
-    WK_MSG_CANCELED_PARTY_REGISTRATION, /* EiRegisterParty, answer to the VTN's cancel */
-    WK_MSG_RESPONSE,                    /* any service (answer to oadrRequestReregistration, ...) */
-    WK_MSG_POLL,                        /* OadrPoll */
-    WK_MSG_REQUEST_EVENT,               /* EiEvent */
-    WK_MSG_CREATED_EVENT,               /* EiEvent */
-    WK_MSG_REGISTER_REPORT,             /* EiReport */
-    WK_MSG_REGISTERED_REPORT,           /* EiReport */
-    WK_MSG_CREATE_REPORT,               /* EiReport (VEN asks for the VTN's reports) */
-    WK_MSG_CREATED_REPORT,              /* EiReport */
-    WK_MSG_UPDATE_REPORT,               /* EiReport */
-    WK_MSG_CANCEL_REPORT,               /* EiReport */
-    WK_MSG_CANCELED_REPORT,             /* EiReport */
-    WK_MSG_CREATE_OPT,                  /* EiOpt */
-    WK_MSG_CANCEL_OPT,                  /* EiOpt */
-    /* VTN -> VEN (written by the VTN, never accepted) */
-    WK_MSG_CREATED_PARTY_REGISTRATION,
-    WK_MSG_REQUEST_REREGISTRATION,
-    WK_MSG_DISTRIBUTE_EVENT,
-    WK_MSG_UPDATED_REPORT,
-    WK_MSG_CREATED_OPT,
-    WK_MSG_CANCELED_OPT,
-    WK_MSG__COUNT
+#define WK_MSG_ENUM(id, element, reply, services, wrapped, handler) WK_MSG_##id,
+    WK_MESSAGES(WK_MSG_ENUM)
+#undef WK_MSG_ENUM
+        WK_MSG__COUNT
 };
 
 /* The eiResponse of a message that carries one (oadrResponse,
@@ -135,9 +115,10 @@ typedef struct wk_msg {
                                               * oadrCreatedReport, oadrRegisteredReport,
                                               * oadrCanceledReport, oadrCreatedEvent's eiCreatedEvent */
 
-    /* The parsed document stays alive until wk_msg_clear(), so codecs of
-     * later services (events, reports, opts) can read more from it.
-     * NULL when parsing failed. Read-only. */
+    /* The parsed document, alive until wk_msg_drop_doc() or wk_msg_clear()
+     * (the worker drops it right after decoding: a codec of a later service
+     * copies what its handler needs into this struct). NULL when parsing
+     * failed. Read-only. */
     xmlDoc *doc;
     xmlNode *payload; /* the payload element inside oadrSignedObject */
 } wk_msg;
@@ -167,6 +148,10 @@ void wk_codec_free(wk_codec **c);
  *   -ENOMEM  out of memory (answer HTTP 500/503, the request may be retried).
  * In every case call wk_msg_clear(m) when done. */
 int wk_msg_parse(wk_codec *c, enum wk_service svc, const char *body, size_t len, wk_msg *m);
+/* Frees the parsed document but keeps the fields copied out of it: the
+ * worker calls it right after decoding, so a tree lives only as long as
+ * its parse (docs/worker.md, "Memory budget"). */
+void wk_msg_drop_doc(wk_msg *m);
 /* Frees the document and resets *m; safe on a zeroed or cleared wk_msg. */
 void wk_msg_clear(wk_msg *m);
 

@@ -136,6 +136,9 @@ int wk_metrics_render(vtn_buf *out, void *ud)
          "Certificates revoked through the API (first revocation only).", LOAD(m->certs_revoked)},
         {"vtn_worker_crls_signed_total", "counter", "CRLs signed for GET /api/v1/crl.",
          LOAD(m->crls_signed)},
+        {"vtn_worker_over_budget_total", "counter",
+         "Requests refused because the memory budget (VTN_WORKER_MEMORY) was in use.",
+         LOAD(m->over_budget)},
         {"vtn_worker_draining", "gauge", "1 after SIGTERM while the worker drains.",
          (uint64_t)LOAD(m->draining)},
     };

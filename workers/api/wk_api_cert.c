@@ -5,10 +5,10 @@
  * shared by every worker. Same handler model as wk_api.c: steps over
  * pipeline rounds.
  *
- * Signing runs on the worker's thread inside the batch: an ECC certificate
- * costs about a millisecond, an RSA 2048 key generation 50-250 ms, which
- * delays the other requests of that batch. Issuing is an operator's action,
- * rare next to polls, so this is the simple choice (docs/worker.md). */
+ * Signing (an ECC certificate: about a millisecond; an RSA 2048 key
+ * generation: 50-250 ms) and CRL signing run on the slow-work thread
+ * (wk_slow.c): the request waits in a stage while polls keep being
+ * answered. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,51 +19,47 @@
 #include "vtn/fingerprint.h"
 #include "vtn/log.h"
 #include "vtn/time.h"
-#include "wk_internal.h"
+#include "wk_api_internal.h"
 
 #define CERT_PATH "/api/v1/certificates"
 #define PEM_CTYPE "application/x-pem-file"
 #define REVOKEDFP_GRACE_S 86400 /* vtn:revokedfp:* outlives the certificate by a day (skew) */
 
-typedef struct wk_cert_state {
+enum issue_stage {
+    ISSUE_START = 0, /* the request's memo and the VEN */
+    ISSUE_SIGN,      /* -> sign on the slow-work thread (or adopt a retry's memo) */
+    ISSUE_SIGNED,    /* -> claim the request id with the memo */
+    ISSUE_MEMO,      /* -> record the certificate and claim its fingerprint */
+    ISSUE_RECORDED,  /* -> bind it to the VEN */
+    ISSUE_BOUND,     /* -> release the old fingerprint (or the orphan claim) */
+    ISSUE_DONE,
+};
+
+typedef struct issue_state {
+    enum issue_stage stage;
     wk_cert_req req;
     wk_cert_issued iss; /* what this attempt signed, or what the first attempt's memo holds */
-    char serial[WK_SERIAL_MAX + 1];
     char cn[WK_CN_MAX * 4 + 1];
     char ca[WK_FP_MAX + 1]; /* CA id the certificate was issued by */
     int64_t ia_ms;
     int generated; /* the VTN generated the key */
     int key_lost;  /* a retry whose first attempt generated (and answered with) the key */
     int ven_gone;  /* the VEN was deleted before the binding */
-    int claim_at;  /* reply index of the fingerprint claim */
     char old_fp[WK_FP_MAX + 1];
-    /* list */
-    int limit;
-    char cursor[WK_SERIAL_MAX + 1];
-    char ven[WK_ID_MAX + 1];
-    json_t *list;
-    /* revoke, CRL */
-    int reason;
-    int revoked_now;
-    int unbound;
-    int crl_days;
-} wk_cert_state;
+    int sign_rc; /* the slow work's outcome */
+    uint64_t sign_us;
+    char err[256];
+    wk_rh memo, ven; /* ISSUE_START's lookups */
+    wk_rh claimed;   /* GET of the memo after SET NX */
+    wk_rh fp_claim;  /* the fingerprint index claim */
+    wk_rh bind;      /* the bind script */
+} issue_state;
 
-void wk_cert_state_free(wk_cert_state **st)
+static void issue_fini(void *st)
 {
-    wk_cert_state *c = *st;
-    if (c == NULL)
-        return;
+    issue_state *c = st;
     wk_cert_req_clear(&c->req);
     wk_cert_issued_clear(&c->iss);
-    json_decref(c->list);
-    free(c);
-    *st = NULL;
-}
-
-static void bad_buffer(wk_req *q)
-{
-    wk_reply_internal(q, "command buffer full");
 }
 
 static const char *key_type_name(int t)
@@ -118,7 +114,7 @@ typedef struct cert_bufs {
 
 static int64_t hnum(const redisReply *h, const char *f)
 {
-    const redisReply *v = wk_api_hfield(h, f);
+    const redisReply *v = wk__api_hfield(h, f);
     char buf[32];
     if (v == NULL || !wk_rep_str(v, buf, sizeof buf))
         return 0;
@@ -127,7 +123,7 @@ static int64_t hnum(const redisReply *h, const char *f)
 
 static void hcopy(const redisReply *h, const char *f, char *out, size_t outlen)
 {
-    const redisReply *v = wk_api_hfield(h, f);
+    const redisReply *v = wk__api_hfield(h, f);
     if (v == NULL || !wk_rep_str(v, out, outlen))
         out[0] = '\0';
 }
@@ -176,7 +172,7 @@ static json_t *stored_cert_json(wk_req *q, const char *serial, const redisReply 
 
 /* The memo of an issuing request (vtn:certreq:<rid>): everything a retry
  * needs to finish the same certificate, but never the private key. */
-static char *memo_json(const wk_cert_state *c)
+static char *memo_json(const issue_state *c)
 {
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:s}", "s", c->iss.serial, "f",
                           c->iss.fp, "cn", c->cn, "ca", c->ca, "k", key_type_name(c->iss.key_type),
@@ -191,7 +187,7 @@ static char *memo_json(const wk_cert_state *c)
 
 /* Takes over the certificate in memo r unless it is the one this attempt
  * signed. 1: it is ours; 0: taken over; -EPROTO: unreadable memo. */
-static int adopt_memo(wk_req *q, wk_cert_state *c, const redisReply *r)
+static int adopt_memo(wk_req *q, issue_state *c, const redisReply *r)
 {
     if (r == NULL || r->type != REDIS_REPLY_STRING)
         return -EPROTO;
@@ -235,25 +231,25 @@ static int adopt_memo(wk_req *q, wk_cert_state *c, const redisReply *r)
 
 /* Round 3: the certificate's own keys and its fingerprint index. Every
  * command is idempotent (same values on a retry). */
-static void queue_record(wk_req *q, wk_cert_state *c)
+static void queue_record(wk_req *q, issue_state *c)
 {
     char k[WK_KEY_MAX], nb[24], na[24], ia[24];
     snprintf(nb, sizeof nb, "%lld", (long long)c->iss.nb_ms);
     snprintf(na, sizeof na, "%lld", (long long)c->iss.na_ms);
     snprintf(ia, sizeof ia, "%lld", (long long)c->ia_ms);
-    int rc = wk_cmd(q, "HSET", wk_key_cert(k, c->iss.serial), "v", c->req.ven, "f", c->iss.fp, "cn",
-                    c->cn, "k", key_type_name(c->iss.key_type), "g", c->generated ? "1" : "0", "nb",
-                    nb, "na", na, "ia", ia, "ca", c->ca, NULL);
-    rc |= wk_cmd(q, "ZADD", WK_KEY_CERTS, "0", c->iss.serial, NULL);
-    rc |= wk_cmd(q, "ZADD", wk_key_vencerts(k, c->req.ven), "0", c->iss.serial, NULL);
-    rc |= wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_fp(k, c->iss.fp), c->req.ven, "", NULL);
-    c->claim_at = 3;
-    if (rc)
-        bad_buffer(q);
-    q->s.stage = 3;
+    int bad = wk_cmd(q, "HSET", wk_key_cert(k, c->iss.serial), "v", c->req.ven, "f", c->iss.fp,
+                     "cn", c->cn, "k", key_type_name(c->iss.key_type), "g",
+                     c->generated ? "1" : "0", "nb", nb, "na", na, "ia", ia, "ca", c->ca, NULL) < 0;
+    bad |= wk_cmd(q, "ZADD", WK_KEY_CERTS, "0", c->iss.serial, NULL) < 0;
+    bad |= wk_cmd(q, "ZADD", wk_key_vencerts(k, c->req.ven), "0", c->iss.serial, NULL) < 0;
+    bad |= (c->fp_claim =
+                wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_fp(k, c->iss.fp), c->req.ven, "", NULL)) < 0;
+    if (bad)
+        wk_reply_no_room(q);
+    c->stage = ISSUE_RECORDED;
 }
 
-static void issue_finish(wk_req *q, wk_cert_state *c)
+static void issue_finish(wk_req *q, issue_state *c)
 {
     if (c->ven_gone) {
         wk_reply_json_error(q, 404,
@@ -307,7 +303,7 @@ static void issue_finish(wk_req *q, wk_cert_state *c)
      * no JSON escaping but its line ends. */
     vtn_buf *b = &q->body;
     vtn_buf_reset(b);
-    q->s.wipe_body = 1;
+    q->wipe_body = 1;
     int rc = vtn_buf_append(b, s, strlen(s) - 1); /* without the closing brace */
     rc |= vtn_buf_appends(b, ",\"privateKey\":\"");
     for (const char *p = c->iss.key_pem; rc == 0 && *p; p++)
@@ -322,15 +318,35 @@ static void issue_finish(wk_req *q, wk_cert_state *c)
     wk_reply_body(q, 201, "application/json");
 }
 
-static void cert_issue(wk_req *q, redisReply **rep, int n)
+/* On the slow-work thread: key generation and signing. */
+static void issue_sign(wk_req *q, void *st)
 {
-    wk_hstate *s = &q->s;
-    wk_cert_state *c = s->cert;
+    issue_state *c = st;
+    uint64_t t0 = vtn_mono_ns();
+    c->sign_rc = wk_cert_sign(q->w->ca, &c->req, c->cn, time(NULL), &c->iss, c->err, sizeof c->err);
+    c->sign_us = (vtn_mono_ns() - t0) / 1000;
+}
+
+/* 503 when the worker has no CA; 1 when it has one. */
+static int ca_ready(wk_req *q)
+{
+    if (q->w->ca == NULL || q->w->ca->cert == NULL) {
+        wk_reply_json_error(q, 503, "certificate issuing disabled: set VTN_CA_DIR");
+        return 0;
+    }
+    return 1;
+}
+
+static void cert_issue(wk_req *q, void *st)
+{
+    issue_state *c = st;
     wk_worker *w = q->w;
     char k[WK_KEY_MAX], err[512];
-    switch (s->stage) {
-    case 0: {
-        if (!wk_api_json_ctype(q->env.content_type)) {
+    switch (c->stage) {
+    case ISSUE_START: {
+        if (!ca_ready(q))
+            return;
+        if (!wk__api_json_ctype(q->env.content_type)) {
             wk_reply_json_error(q, 415, "Content-Type must be application/json");
             return;
         }
@@ -338,19 +354,18 @@ static void cert_issue(wk_req *q, redisReply **rep, int n)
             wk_reply_json_error(q, 400, "%s", err);
             return;
         }
-        int rc = wk_cmd(q, "GET", wk_key_certreq(k, q->rid), NULL);
-        rc |= wk_cmd(q, "HMGET", wk_key_ven(k, c->req.ven), "ct", "n", NULL);
-        if (rc)
-            bad_buffer(q);
-        s->stage = 1;
+        c->memo = wk_cmd(q, "GET", wk_key_certreq(k, q->rid), NULL);
+        c->ven = wk_cmd(q, "HMGET", wk_key_ven(k, c->req.ven), "ct", "n", NULL);
+        if (c->memo < 0 || c->ven < 0)
+            wk_reply_no_room(q);
+        c->stage = ISSUE_SIGN;
         return;
     }
-    case 1: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        if (rep[0]->type == REDIS_REPLY_STRING) {
+    case ISSUE_SIGN: {
+        const redisReply *memo = wk_rep(q, c->memo);
+        if (memo && memo->type == REDIS_REPLY_STRING) {
             /* A retry: the first attempt signed already. */
-            if (adopt_memo(q, c, rep[0]) < 0) {
+            if (adopt_memo(q, c, memo) < 0) {
                 wk_reply_internal(q, "unreadable certificate request memo");
                 return;
             }
@@ -358,11 +373,11 @@ static void cert_issue(wk_req *q, redisReply **rep, int n)
             return;
         }
         char ct[32], name[WK_NAME_MAX + 1];
-        if (!wk_rep_elem(rep[1], 0, ct, sizeof ct)) {
+        if (!wk_rep_elem(wk_rep(q, c->ven), 0, ct, sizeof ct)) {
             wk_reply_json_error(q, 404, "no VEN with venID %s", c->req.ven);
             return;
         }
-        wk_rep_elem(rep[1], 1, name, sizeof name);
+        wk_rep_elem(wk_rep(q, c->ven), 1, name, sizeof name);
         const char *cn = c->req.cn[0] ? c->req.cn : name[0] ? name : c->req.ven;
         if (!wk_cert_cn_valid(cn, strlen(cn))) {
             wk_reply_json_error(q, 400,
@@ -372,22 +387,26 @@ static void cert_issue(wk_req *q, redisReply **rep, int n)
             return;
         }
         snprintf(c->cn, sizeof c->cn, "%s", cn);
-        snprintf(c->ca, sizeof c->ca, "%s", w->ca.id);
-        uint64_t t0 = vtn_mono_ns();
-        int rc = wk_cert_sign(&w->ca, &c->req, c->cn, time(NULL), &c->iss, err, sizeof err);
-        if (rc == -ESTALE) {
-            wk_reply_json_error(q, 503, "%s", err);
+        snprintf(c->ca, sizeof c->ca, "%s", w->ca->id);
+        c->stage = ISSUE_SIGNED;
+        if (wk_slow_run(q, issue_sign) < 0)
+            wk_reply_unavailable(q, "certificate signing queue full, retry later");
+        return;
+    }
+    case ISSUE_SIGNED: {
+        if (c->sign_rc == -ESTALE) {
+            wk_reply_json_error(q, 503, "%s", c->err);
             return;
         }
-        if (rc < 0) {
-            wk_reply_internal(q, err);
+        if (c->sign_rc < 0) {
+            wk_reply_internal(q, c->err);
             return;
         }
         c->generated = c->req.key_type != 0;
         c->ia_ms = vtn_now_ms();
         vtn_info("cert_signed", "req=%s ven=%s serial=%s key=%s generated=%d us=%llu", q->rid,
                  c->req.ven, c->iss.serial, key_type_name(c->iss.key_type), c->generated,
-                 (unsigned long long)((vtn_mono_ns() - t0) / 1000));
+                 (unsigned long long)c->sign_us);
         char *memo = memo_json(c);
         if (memo == NULL) {
             wk_reply_internal(q, "out of memory");
@@ -397,18 +416,16 @@ static void cert_issue(wk_req *q, redisReply **rep, int n)
          * certificate wins and ours is dropped unused (never recorded or bound). */
         char ttl[16];
         snprintf(ttl, sizeof ttl, "%d", WK_MEMO_TTL_S);
-        rc = wk_cmd(q, "SET", wk_key_certreq(k, q->rid), memo, "NX", "EX", ttl, NULL);
-        rc |= wk_cmd(q, "GET", k, NULL);
+        int bad = wk_cmd(q, "SET", wk_key_certreq(k, q->rid), memo, "NX", "EX", ttl, NULL) < 0;
+        bad |= (c->claimed = wk_cmd(q, "GET", k, NULL)) < 0;
         free(memo);
-        if (rc)
-            bad_buffer(q);
-        s->stage = 2;
+        if (bad)
+            wk_reply_no_room(q);
+        c->stage = ISSUE_MEMO;
         return;
     }
-    case 2: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        int ours = adopt_memo(q, c, rep[1]);
+    case ISSUE_MEMO: {
+        int ours = adopt_memo(q, c, wk_rep(q, c->claimed));
         if (ours < 0) {
             wk_reply_internal(q, "unreadable certificate request memo");
             return;
@@ -418,31 +435,28 @@ static void cert_issue(wk_req *q, redisReply **rep, int n)
         queue_record(q, c);
         return;
     }
-    case 3: {
+    case ISSUE_RECORDED: {
         char got[WK_ID_MAX + 1], k2[WK_KEY_MAX];
-        if (wk_check_reps(q, rep, n))
-            return;
-        if (!wk_rep_str(rep[c->claim_at], got, sizeof got) || strcmp(got, c->req.ven) != 0) {
+        if (!wk_rep_str(wk_rep(q, c->fp_claim), got, sizeof got) || strcmp(got, c->req.ven) != 0) {
             /* 80 bits of a fresh certificate's hash matching another's: not in practice. */
             wk_reply_internal(q, "the new fingerprint is indexed for another VEN");
             return;
         }
-        if (wk_eval(q, WK_SCRIPT_CERTBIND, 2, wk_key_ven(k, c->req.ven),
-                    wk_key_venreq(k2, c->req.ven, q->rid), c->iss.fp, NULL) < 0)
-            bad_buffer(q);
-        s->stage = 4;
+        c->bind = wk_eval(q, WK_SCRIPT_CERTBIND, 2, wk_key_ven(k, c->req.ven),
+                          wk_key_venreq(k2, c->req.ven, q->rid), c->iss.fp, NULL);
+        if (c->bind < 0)
+            wk_reply_no_room(q);
+        c->stage = ISSUE_BOUND;
         return;
     }
-    case 4: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        json_t *a = wk_script_outcome(q, rep[0]);
+    case ISSUE_BOUND: {
+        json_t *a = wk_script_outcome(q, wk_rep(q, c->bind));
         if (a == NULL)
             return;
         const char *kind = json_string_value(json_array_get(a, 0));
         const char *old = json_string_value(json_array_get(a, 1));
         int rc = 0;
-        s->stage = 5;
+        c->stage = ISSUE_DONE;
         if (strcmp(kind, "404") == 0) {
             c->ven_gone = 1; /* drop the index entry claimed for it (compare-and-delete) */
             rc = wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_fp(k, c->iss.fp), c->req.ven, NULL);
@@ -454,15 +468,13 @@ static void cert_issue(wk_req *q, redisReply **rep, int n)
                 rc = wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_fp(k, c->old_fp), c->req.ven, NULL);
         }
         json_decref(a);
-        if (rc)
-            bad_buffer(q);
+        if (rc < 0)
+            wk_reply_no_room(q);
         else if (q->ncmds == 0)
             issue_finish(q, c);
         return;
     }
-    default:
-        if (wk_check_reps(q, rep, n))
-            return;
+    case ISSUE_DONE:
         issue_finish(q, c);
         return;
     }
@@ -470,96 +482,119 @@ static void cert_issue(wk_req *q, redisReply **rep, int n)
 
 /* ---- GET /api/v1/certificates ---- */
 
-static void cert_list(wk_req *q, redisReply **rep, int n)
+enum clist_stage { CLIST_START = 0, CLIST_PAGE, CLIST_RECORDS };
+
+typedef struct clist_state {
+    enum clist_stage stage;
+    char cursor[WK_SERIAL_MAX + 1];
+    char ven[WK_ID_MAX + 1];
+    wk__api_pager pg;
+} clist_state;
+
+static void clist_fini(void *st)
 {
-    wk_hstate *s = &q->s;
-    wk_cert_state *c = s->cert;
-    char k[WK_KEY_MAX];
-    switch (s->stage) {
-    case 0: {
+    wk__api_pager_fini(&((clist_state *)st)->pg);
+}
+
+/* Listed, record gone: skipped like a dangling VEN. */
+static json_t *clist_item(void *ud, const char *serial, const redisReply *h)
+{
+    (void)ud;
+    cert_info ci;
+    cert_bufs b;
+    return cert_from_hash(serial, h, &ci, &b) < 0 ? NULL : cert_json(&ci);
+}
+
+static void cert_list(wk_req *q, void *st)
+{
+    clist_state *c = st;
+    char k[WK_KEY_MAX], err[512];
+    switch (c->stage) {
+    case CLIST_START: {
+        if (!ca_ready(q))
+            return;
+        if (wk_cert_parse_list_query(q->query.p, q->query.n, &c->pg.limit, c->cursor,
+                                     sizeof c->cursor, c->ven, sizeof c->ven, err,
+                                     sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
         const char *key = c->ven[0] ? wk_key_vencerts(k, c->ven) : WK_KEY_CERTS;
-        if (wk_cmd_page(q, key, c->cursor, c->limit) < 0)
-            bad_buffer(q);
-        s->stage = 1;
+        if ((c->pg.page = wk__api_page_cmd(q, key, c->cursor, c->pg.limit)) < 0)
+            wk_reply_no_room(q);
+        c->stage = CLIST_PAGE;
         return;
     }
-    case 1: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        c->list = json_array();
-        if (c->list == NULL) {
-            wk_reply_internal(q, "out of memory");
-            return;
-        }
-        char serial[WK_SERIAL_MAX + 1];
-        for (size_t i = 0; rep[0]->type == REDIS_REPLY_ARRAY && i < rep[0]->elements; i++)
-            if (wk_rep_str(rep[0]->element[i], serial, sizeof serial))
-                json_array_append_new(c->list, json_string(serial));
-        size_t count = json_array_size(c->list);
-        if (count == 0) {
-            wk_reply_json(q, 200, json_pack("{s:[],s:n}", "certificates", "next_cursor"));
-            return;
-        }
-        for (size_t i = 0; i < count && i < (size_t)c->limit; i++)
-            if (wk_cmd(q, "HGETALL", wk_key_cert(k, json_string_value(json_array_get(c->list, i))),
-                       NULL) < 0) {
-                bad_buffer(q);
-                return;
-            }
-        s->stage = 2;
+    case CLIST_PAGE:
+        c->stage = CLIST_RECORDS;
+        wk__api_pager_fetch(q, &c->pg, "certificates", wk_key_cert);
+        return;
+    case CLIST_RECORDS:
+        wk__api_pager_answer(q, &c->pg, "certificates", clist_item, c);
         return;
     }
-    default: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        json_t *items = json_array();
-        for (int i = 0; i < n; i++) {
-            const char *serial = json_string_value(json_array_get(c->list, (size_t)i));
-            cert_info ci;
-            cert_bufs b;
-            if (cert_from_hash(serial, rep[i], &ci, &b) < 0)
-                continue; /* listed, record gone: skipped like a dangling VEN */
-            json_array_append_new(items, cert_json(&ci));
-        }
-        json_t *o = json_object();
-        json_object_set_new(o, "certificates", items);
-        json_object_set_new(o, "next_cursor", wk_api_next_cursor(c->list, c->limit, n));
-        wk_reply_json(q, 200, o);
-        return;
+}
+
+/* The serial of the path, normalised; 0 after answering 404. */
+static int path_serial(wk_req *q, char *serial, size_t len)
+{
+    if (wk_cert_serial_norm(q->path_id, strlen(q->path_id), serial, len) < 0) {
+        char shown[80];
+        wk_reply_json_error(q, 404, "no certificate with serial %s (serials are hex)",
+                            vtn_log_quote(shown, sizeof shown, q->path_id, strlen(q->path_id)));
+        return 0;
     }
-    }
+    return 1;
 }
 
 /* ---- GET /api/v1/certificates/{serial} ---- */
 
-static void cert_get(wk_req *q, redisReply **rep, int n)
+typedef struct cget_state {
+    int asked;
+    char serial[WK_SERIAL_MAX + 1];
+    wk_rh rec;
+} cget_state;
+
+static void cert_get(wk_req *q, void *st)
 {
-    wk_hstate *s = &q->s;
-    wk_cert_state *c = s->cert;
+    cget_state *c = st;
     char k[WK_KEY_MAX];
-    if (s->stage == 0) {
-        if (wk_cmd(q, "HGETALL", wk_key_cert(k, c->serial), NULL) < 0)
-            bad_buffer(q);
-        s->stage = 1;
+    if (!c->asked) {
+        if (!ca_ready(q) || !path_serial(q, c->serial, sizeof c->serial))
+            return;
+        c->asked = 1;
+        if ((c->rec = wk_cmd(q, "HGETALL", wk_key_cert(k, c->serial), NULL)) < 0)
+            wk_reply_no_room(q);
         return;
     }
-    if (wk_check_reps(q, rep, n))
-        return;
-    json_t *o = stored_cert_json(q, c->serial, rep[0]);
+    json_t *o = stored_cert_json(q, c->serial, wk_rep(q, c->rec));
     if (o)
         wk_reply_json(q, 200, o);
 }
 
 /* ---- POST /api/v1/certificates/{serial}/revoke ---- */
 
-static void cert_revoke(wk_req *q, redisReply **rep, int n)
+enum revoke_stage { REVOKE_START = 0, REVOKE_MARKED, REVOKE_UNBOUND, REVOKE_DONE };
+
+typedef struct revoke_state {
+    enum revoke_stage stage;
+    char serial[WK_SERIAL_MAX + 1];
+    char ven[WK_ID_MAX + 1];
+    int reason;
+    int revoked_now;
+    wk_rh outcome, rec; /* the revoke script, the record after it */
+    wk_rh unbind;       /* the unbind script (0: no fingerprint to unbind) */
+} revoke_state;
+
+static void cert_revoke(wk_req *q, void *st)
 {
-    wk_hstate *s = &q->s;
-    wk_cert_state *c = s->cert;
+    revoke_state *c = st;
     char k[WK_KEY_MAX], err[512];
-    switch (s->stage) {
-    case 0: {
-        if (q->env.body.n && !wk_api_json_ctype(q->env.content_type)) {
+    switch (c->stage) {
+    case REVOKE_START: {
+        if (!ca_ready(q) || !path_serial(q, c->serial, sizeof c->serial))
+            return;
+        if (q->env.body.n && !wk__api_json_ctype(q->env.content_type)) {
             wk_reply_json_error(q, 415, "Content-Type must be application/json");
             return;
         }
@@ -570,21 +605,20 @@ static void cert_revoke(wk_req *q, redisReply **rep, int n)
         char now[24], reason[8];
         snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
         snprintf(reason, sizeof reason, "%d", c->reason);
-        int rc = wk_eval(q, WK_SCRIPT_CERTREVOKE, 1, wk_key_cert(k, c->serial), now, reason, NULL);
-        rc |= wk_cmd(q, "HGETALL", k, NULL);
-        if (rc)
-            bad_buffer(q);
-        s->stage = 1;
+        c->outcome =
+            wk_eval(q, WK_SCRIPT_CERTREVOKE, 1, wk_key_cert(k, c->serial), now, reason, NULL);
+        c->rec = wk_cmd(q, "HGETALL", k, NULL);
+        if (c->outcome < 0 || c->rec < 0)
+            wk_reply_no_room(q);
+        c->stage = REVOKE_MARKED;
         return;
     }
-    case 1: {
-        if (wk_check_reps(q, rep, n))
-            return;
+    case REVOKE_MARKED: {
         char res[8];
-        wk_rep_str(rep[0], res, sizeof res);
+        wk_rep_str(wk_rep(q, c->outcome), res, sizeof res);
         cert_info ci;
         cert_bufs b;
-        if (strcmp(res, "404") == 0 || cert_from_hash(c->serial, rep[1], &ci, &b) < 0) {
+        if (strcmp(res, "404") == 0 || cert_from_hash(c->serial, wk_rep(q, c->rec), &ci, &b) < 0) {
             wk_reply_json_error(q, 404, "no certificate with serial %s", c->serial);
             return;
         }
@@ -595,41 +629,39 @@ static void cert_revoke(wk_req *q, redisReply **rep, int n)
         char member[WK_SERIAL_MAX + 48], score[24], exat[24];
         snprintf(member, sizeof member, "%s:%d:%lld", c->serial, ci.rr, (long long)(ci.rv / 1000));
         snprintf(score, sizeof score, "%lld", (long long)(ci.na / 1000));
-        int rc = wk_cmd(q, "ZADD", wk_key_ca_revoked(k, b.ca[0] ? b.ca : q->w->ca.id), score,
-                        member, NULL);
+        int bad = wk_cmd(q, "ZADD", wk_key_ca_revoked(k, b.ca[0] ? b.ca : q->w->ca->id), score,
+                         member, NULL) < 0;
         if (b.fp[0]) {
             snprintf(exat, sizeof exat, "%lld", (long long)(ci.na / 1000 + REVOKEDFP_GRACE_S));
-            rc |= wk_cmd(q, "SET", wk_key_revokedfp(k, b.fp), c->serial, "EXAT", exat, NULL);
+            bad |= wk_cmd(q, "SET", wk_key_revokedfp(k, b.fp), c->serial, "EXAT", exat, NULL) < 0;
             /* record first, then the index (docs/redis-keys.md, "Write order") */
-            rc |= wk_eval(q, WK_SCRIPT_CERTUNBIND, 1, wk_key_ven(k, b.ven), b.fp, NULL);
-            rc |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_fp(k, b.fp), b.ven, NULL);
+            bad |= (c->unbind =
+                        wk_eval(q, WK_SCRIPT_CERTUNBIND, 1, wk_key_ven(k, b.ven), b.fp, NULL)) < 0;
+            bad |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_fp(k, b.fp), b.ven, NULL) < 0;
         }
-        if (rc)
-            bad_buffer(q);
-        s->stage = 2;
+        if (bad)
+            wk_reply_no_room(q);
+        c->stage = REVOKE_UNBOUND;
         return;
     }
-    case 2: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        c->unbound = n >= 3 && rep[2]->type == REDIS_REPLY_INTEGER && rep[2]->integer == 1;
+    case REVOKE_UNBOUND: {
+        int unbound = wk_rep_int(q, c->unbind, 0) == 1;
         if (c->revoked_now)
             atomic_fetch_add_explicit(&q->w->m.certs_revoked, 1, memory_order_relaxed);
         vtn_info("cert_revoked", "req=%s serial=%s ven=%s now=%d unbound=%d", q->rid, c->serial,
-                 c->ven, c->revoked_now, c->unbound);
+                 c->ven, c->revoked_now, unbound);
         /* Read the record again for the answer: one more round, and the truth. */
-        s->stage = 3;
-        if (wk_cmd(q, "HGETALL", wk_key_cert(k, c->serial), NULL) < 0)
-            bad_buffer(q);
+        c->stage = REVOKE_DONE;
+        c->revoked_now = unbound; /* kept for the answer */
+        if ((c->rec = wk_cmd(q, "HGETALL", wk_key_cert(k, c->serial), NULL)) < 0)
+            wk_reply_no_room(q);
         return;
     }
-    default: {
-        if (wk_check_reps(q, rep, n))
-            return;
-        json_t *o = stored_cert_json(q, c->serial, rep[0]);
+    case REVOKE_DONE: {
+        json_t *o = stored_cert_json(q, c->serial, wk_rep(q, c->rec));
         if (o == NULL)
             return;
-        json_object_set_new(o, "unbound", json_boolean(c->unbound));
+        json_object_set_new(o, "unbound", json_boolean(c->revoked_now));
         wk_reply_json(q, 200, o);
         return;
     }
@@ -638,133 +670,168 @@ static void cert_revoke(wk_req *q, redisReply **rep, int n)
 
 /* ---- GET /api/v1/crl ---- */
 
-static void cert_crl(wk_req *q, redisReply **rep, int n)
+enum crl_stage { CRL_START = 0, CRL_READ, CRL_SIGNED };
+
+typedef struct crl_state {
+    enum crl_stage stage;
+    int days;
+    wk_rh list; /* the crl script: [number, members] */
+    long long number;
+    size_t count;
+    vtn_revoked *rv;                    /* owned */
+    char (*serials)[WK_SERIAL_MAX + 1]; /* owned: rv[i].serial_hex points here */
+    char *pem;                          /* owned: the signed CRL */
+    long pem_len;
+    char err[256];
+} crl_state;
+
+static void crl_fini(void *st)
 {
-    wk_hstate *s = &q->s;
-    wk_cert_state *c = s->cert;
+    crl_state *c = st;
+    free(c->rv);
+    free(c->serials);
+    free(c->pem);
+}
+
+/* On the slow-work thread: sign and encode the CRL. */
+static void crl_sign(wk_req *q, void *st)
+{
+    crl_state *c = st;
     wk_worker *w = q->w;
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], err[512];
-    if (s->stage == 0) {
-        char now[24], max[16];
-        snprintf(now, sizeof now, "%lld", (long long)time(NULL));
-        snprintf(max, sizeof max, "%d", WK_CRL_MAX);
-        if (wk_eval(q, WK_SCRIPT_CRL, 2, wk_key_ca_revoked(k1, w->ca.id),
-                    wk_key_ca_crlnumber(k2, w->ca.id), now, max, NULL) < 0)
-            bad_buffer(q);
-        s->stage = 1;
+    X509_CRL *crl = vtn_pki_crl(w->ca->cert, w->ca->key, c->rv, c->count, c->number, c->days,
+                                c->err, sizeof c->err);
+    if (crl == NULL)
         return;
-    }
-    if (wk_check_reps(q, rep, n))
-        return;
-    const redisReply *r = rep[0];
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_ARRAY) {
-        wk_reply_internal(q, "unexpected crl script reply");
-        return;
-    }
-    const redisReply *m = r->element[1];
-    if (m->elements > WK_CRL_MAX) {
-        wk_reply_json_error(q, 500,
-                            "more than %d unexpired revoked certificates: the CRL would exceed "
-                            "the reply limit",
-                            WK_CRL_MAX);
-        return;
-    }
-    vtn_revoked *rv = calloc(m->elements ? m->elements : 1, sizeof *rv);
-    char(*serials)[WK_SERIAL_MAX + 1] = calloc(m->elements ? m->elements : 1, sizeof *serials);
-    size_t cnt = 0;
-    if (rv == NULL || serials == NULL) {
-        free(rv);
-        free(serials);
-        wk_reply_internal(q, "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < m->elements; i++) {
-        char mem[WK_SERIAL_MAX + 48];
-        int reason;
-        long long when;
-        /* "<serial>:<reason>:<revoked at, s>"; anything else is skipped, not fatal */
-        if (!wk_rep_str(m->element[i], mem, sizeof mem) ||
-            sscanf(mem, "%40[0-9A-F]:%d:%lld", serials[cnt], &reason, &when) != 3)
-            continue;
-        rv[cnt].serial_hex = serials[cnt];
-        rv[cnt].reason = reason;
-        rv[cnt].when = (time_t)when;
-        cnt++;
-    }
-    X509_CRL *crl = vtn_pki_crl(w->ca.cert, w->ca.key, rv, cnt, r->element[0]->integer, c->crl_days,
-                                err, sizeof err);
-    free(rv);
-    free(serials);
-    if (crl == NULL) {
-        wk_reply_internal(q, err);
-        return;
-    }
     BIO *b = BIO_new(BIO_s_mem());
     char *data = NULL;
     long len = b && PEM_write_bio_X509_CRL(b, crl) ? BIO_get_mem_data(b, &data) : 0;
-    if (len > 0) {
-        wk_reply(q, 200, PEM_CTYPE, data, (size_t)len);
-        atomic_fetch_add_explicit(&w->m.crls_signed, 1, memory_order_relaxed);
-        vtn_info("crl_signed", "req=%s number=%lld revoked=%zu days=%d", q->rid,
-                 r->element[0]->integer, cnt, c->crl_days);
+    if (len > 0 && (c->pem = malloc((size_t)len)) != NULL) {
+        memcpy(c->pem, data, (size_t)len);
+        c->pem_len = len;
     } else {
-        wk_reply_internal(q, "PEM encoding of the CRL failed");
+        snprintf(c->err, sizeof c->err, "PEM encoding of the CRL failed");
     }
     BIO_free(b);
     X509_CRL_free(crl);
 }
 
-/* ---- entry ---- */
-
-void wk_h_api_cert(wk_req *q, int route, const char *id, const char *query, size_t qlen)
+static void cert_crl(wk_req *q, void *st)
 {
-    wk_hstate *s = &q->s;
+    crl_state *c = st;
     wk_worker *w = q->w;
-    char err[512];
-    if (w->ca.cert == NULL) {
-        wk_reply_json_error(q, 503, "certificate issuing disabled: set VTN_CA_DIR");
-        return;
-    }
-    wk_cert_state *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        wk_reply_internal(q, "out of memory");
-        return;
-    }
-    s->cert = c;
-    wk_step_fn step;
-    int post = vtn_str_eq(q->env.method, "POST");
-    if (route == WK_API_CERTS && !post) {
-        if (wk_cert_parse_list_query(query, qlen, &c->limit, c->cursor, sizeof c->cursor, c->ven,
-                                     sizeof c->ven, err, sizeof err) < 0) {
+    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], err[512];
+    switch (c->stage) {
+    case CRL_START: {
+        if (!ca_ready(q))
+            return;
+        if (wk_cert_parse_crl_query(q->query.p, q->query.n, &c->days, err, sizeof err) < 0) {
             wk_reply_json_error(q, 400, "%s", err);
             return;
         }
-        step = cert_list;
-    } else if (route == WK_API_CRL) {
-        if (wk_cert_parse_crl_query(query, qlen, &c->crl_days, err, sizeof err) < 0) {
-            wk_reply_json_error(q, 400, "%s", err);
-            return;
-        }
-        step = cert_crl;
-    } else {
-        if (qlen) {
-            wk_reply_json_error(q, 400, "this resource takes no query parameters");
-            return;
-        }
-        if (route == WK_API_CERTS) {
-            step = cert_issue;
-        } else {
-            if (wk_cert_serial_norm(id, strlen(id), c->serial, sizeof c->serial) < 0) {
-                char shown[80];
-                wk_reply_json_error(q, 404, "no certificate with serial %s (serials are hex)",
-                                    vtn_log_quote(shown, sizeof shown, id, strlen(id)));
-                return;
-            }
-            step = route == WK_API_CERT ? cert_get : cert_revoke;
-        }
+        char now[24], max[16];
+        snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+        snprintf(max, sizeof max, "%d", WK_CRL_MAX);
+        c->list = wk_eval(q, WK_SCRIPT_CRL, 2, wk_key_ca_revoked(k1, w->ca->id),
+                          wk_key_ca_crlnumber(k2, w->ca->id), now, max, NULL);
+        if (c->list < 0)
+            wk_reply_no_room(q);
+        c->stage = CRL_READ;
+        return;
     }
-    s->stage = 0;
-    q->step = step;
-    step(q, NULL, 0);
+    case CRL_READ: {
+        const redisReply *r = wk_rep(q, c->list);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_INTEGER ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            wk_reply_internal(q, "unexpected crl script reply");
+            return;
+        }
+        const redisReply *m = r->element[1];
+        if (m->elements > WK_CRL_MAX) {
+            wk_reply_json_error(q, 500,
+                                "more than %d unexpired revoked certificates: the CRL would "
+                                "exceed the reply limit",
+                                WK_CRL_MAX);
+            return;
+        }
+        /* Copied out of the reply: it is freed before the thread signs. */
+        c->rv = calloc(m->elements ? m->elements : 1, sizeof *c->rv);
+        c->serials = calloc(m->elements ? m->elements : 1, sizeof *c->serials);
+        if (c->rv == NULL || c->serials == NULL) {
+            wk_reply_internal(q, "out of memory");
+            return;
+        }
+        for (size_t i = 0; i < m->elements; i++) {
+            char mem[WK_SERIAL_MAX + 48];
+            int reason;
+            long long when;
+            /* "<serial>:<reason>:<revoked at, s>"; anything else is skipped, not fatal */
+            if (!wk_rep_str(m->element[i], mem, sizeof mem) ||
+                sscanf(mem, "%40[0-9A-F]:%d:%lld", c->serials[c->count], &reason, &when) != 3)
+                continue;
+            c->rv[c->count].serial_hex = c->serials[c->count];
+            c->rv[c->count].reason = reason;
+            c->rv[c->count].when = (time_t)when;
+            c->count++;
+        }
+        c->number = r->element[0]->integer;
+        c->stage = CRL_SIGNED;
+        if (wk_slow_run(q, crl_sign) < 0)
+            wk_reply_unavailable(q, "certificate signing queue full, retry later");
+        return;
+    }
+    case CRL_SIGNED:
+        if (c->pem == NULL) {
+            wk_reply_internal(q, c->err);
+            return;
+        }
+        wk_reply(q, 200, PEM_CTYPE, c->pem, (size_t)c->pem_len);
+        atomic_fetch_add_explicit(&w->m.crls_signed, 1, memory_order_relaxed);
+        vtn_info("crl_signed", "req=%s number=%lld revoked=%zu days=%d", q->rid, c->number,
+                 c->count, c->days);
+        return;
+    }
+}
+
+const wk_handler wk__api_cert_issue =
+    WK_HANDLER("api.certificates.issue", issue_state, NULL, issue_fini, cert_issue);
+const wk_handler wk__api_cert_list =
+    WK_HANDLER("api.certificates.list", clist_state, NULL, clist_fini, cert_list);
+const wk_handler wk__api_cert_get =
+    WK_HANDLER("api.certificates.get", cget_state, NULL, NULL, cert_get);
+const wk_handler wk__api_cert_revoke =
+    WK_HANDLER("api.certificates.revoke", revoke_state, NULL, NULL, cert_revoke);
+const wk_handler wk__api_crl = WK_HANDLER("api.crl", crl_state, NULL, crl_fini, cert_crl);
+
+int wk_api_init(wk_worker *w, char *err, size_t errlen)
+{
+    if (!w->cfg.ca_dir || !w->cfg.ca_dir[0])
+        return 0;
+    /* At start, not per request: a missing or broken CA is a deployment error that
+     * should stop the rollout, and the key is parsed once. */
+    wk_ca *ca = calloc(1, sizeof *ca);
+    if (ca == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    w->ca = ca;
+    if (wk_ca_load(ca, w->cfg.ca_dir, err, errlen) < 0)
+        return -EINVAL;
+    char subj[256] = "", shown[300], until[40];
+    X509_NAME_oneline(X509_get_subject_name(ca->cert), subj, sizeof subj);
+    vtn_info("ca_loaded", "dir=%s subject=%s id=%s not_after=%s", w->cfg.ca_dir,
+             vtn_log_quote(shown, sizeof shown, subj, strlen(subj)), ca->id,
+             vtn_time_format((int64_t)ca->not_after * 1000, until, sizeof until));
+    if (ca->not_after <= time(NULL))
+        vtn_warn("ca_expired", "dir=%s msg=\"certificate issuing will answer 503\"", w->cfg.ca_dir);
+    return 0;
+}
+
+void wk_api_free(wk_worker *w)
+{
+    if (w->ca == NULL)
+        return;
+    wk_ca_free(w->ca);
+    free(w->ca);
+    w->ca = NULL;
 }

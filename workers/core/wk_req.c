@@ -28,7 +28,33 @@ static int resp_len(vtn_buf *b, char c, size_t n)
     return vtn_buf_append(b, tmp + i, sizeof tmp - i);
 }
 
-int wk_cmd_argv(wk_req *q, int argc, const char **argv, const size_t *lens)
+/* A handle is the round's tag above WK_RH_BITS and the command's place + 1
+ * below: a handle kept past its round reads nothing instead of another
+ * command's reply. */
+#define WK_RH_BITS 12
+#define WK_RH_TAGS (1u << (30 - WK_RH_BITS))
+_Static_assert(WK_ROUND_CMDS < (1 << WK_RH_BITS), "a round's commands fit in a handle");
+
+static wk_rh make_handle(const wk_req *q, int idx)
+{
+    return (wk_rh)(((q->round % WK_RH_TAGS) << WK_RH_BITS) | (unsigned)(idx + 1));
+}
+
+const redisReply *wk_rep(const wk_req *q, wk_rh h)
+{
+    if (h <= 0 || ((unsigned)h >> WK_RH_BITS) != q->rep_round % WK_RH_TAGS)
+        return NULL;
+    int idx = (h & ((1 << WK_RH_BITS) - 1)) - 1;
+    return idx < q->nrep ? q->rep[idx] : NULL;
+}
+
+long long wk_rep_int(const wk_req *q, wk_rh h, long long def)
+{
+    const redisReply *r = wk_rep(q, h);
+    return r && r->type == REDIS_REPLY_INTEGER ? r->integer : def;
+}
+
+wk_rh wk_cmd_argv(wk_req *q, int argc, const char **argv, const size_t *lens)
 {
     if (q->ncmds >= WK_ROUND_CMDS)
         return -ENOBUFS;
@@ -60,8 +86,7 @@ int wk_cmd_argv(wk_req *q, int argc, const char **argv, const size_t *lens)
         q->cmds.len = start; /* never send half a command */
         return rc;
     }
-    q->ncmds++;
-    return 0;
+    return make_handle(q, q->ncmds++);
 }
 
 #define WK_ARGV_MAX 24
@@ -78,7 +103,7 @@ static int gather_args(const char **argv, int argc, const char *a, va_list ap)
     return argc;
 }
 
-int wk_cmd(wk_req *q, const char *a0, ...)
+wk_rh wk_cmd(wk_req *q, const char *a0, ...)
 {
     const char *argv[WK_ARGV_MAX];
     va_list ap;
@@ -88,7 +113,7 @@ int wk_cmd(wk_req *q, const char *a0, ...)
     return argc < 0 ? argc : wk_cmd_argv(q, argc, argv, NULL);
 }
 
-int wk_eval(wk_req *q, enum wk_script s, int nkeys, ...)
+wk_rh wk_eval(wk_req *q, enum wk_script s, int nkeys, ...)
 {
     const char *argv[WK_ARGV_MAX];
     char nk[16];
@@ -111,6 +136,7 @@ static void finish(wk_req *q, int status, const char *ctype, int mcode)
     q->ctype = ctype;
     q->mcode = mcode;
     q->done = 1;
+    q->phase = WK_REQ_DONE;
 }
 
 void wk_reply(wk_req *q, int status, const char *ctype, const char *body, size_t len)
@@ -179,6 +205,11 @@ void wk_reply_oadr_response(wk_req *q, int code, const char *desc, const char *v
     finish(q, 200, "application/xml", code);
 }
 
+void wk_reply_no_room(wk_req *q)
+{
+    wk_reply_internal(q, "command buffer full");
+}
+
 void wk_reply_json(wk_req *q, int status, json_t *body)
 {
     char *s = json_dumps(body, JSON_COMPACT);
@@ -240,11 +271,6 @@ void wk_reply_internal(wk_req *q, const char *what)
 
 /* ---- reply helpers ---- */
 
-int wk_rep_is_err(const redisReply *r)
-{
-    return r == NULL || r->type == REDIS_REPLY_ERROR;
-}
-
 int wk_rep_str(const redisReply *r, char *out, size_t outlen)
 {
     out[0] = '\0';
@@ -265,30 +291,6 @@ int wk_rep_elem(const redisReply *r, size_t i, char *out, size_t outlen)
     return wk_rep_str(r->element[i], out, outlen);
 }
 
-int wk_check_reps(wk_req *q, redisReply **rep, int n)
-{
-    for (int i = 0; i < n; i++) {
-        if (wk_rep_is_err(rep[i])) {
-            char what[256];
-            snprintf(what, sizeof what, "redis reply %d: %s", i,
-                     rep[i] && rep[i]->str ? rep[i]->str : "missing");
-            wk_reply_internal(q, what);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-int wk_cmd_owner_exists(wk_req *q, const char *owner, const char *ven, int *at, int *next)
-{
-    char k[WK_KEY_MAX];
-    *at = -1;
-    if (owner[0] == '\0' || strcmp(owner, ven) == 0)
-        return 0;
-    *at = (*next)++;
-    return wk_cmd(q, "EXISTS", wk_key_ven(k, owner), NULL);
-}
-
 json_t *wk_script_outcome(wk_req *q, const redisReply *r)
 {
     json_error_t e;
@@ -305,37 +307,6 @@ json_t *wk_script_outcome(wk_req *q, const redisReply *r)
 
 /* ---- requests ---- */
 
-static void free_round(wk_req *q);
-
-void wk_req_reset(wk_req *q)
-{
-    free_round(q);
-    if (q->s.json)
-        json_decref(q->s.json);
-    if (q->s.cert)
-        wk_cert_state_free(&q->s.cert);
-    if (q->s.wipe_body && q->body.data)
-        OPENSSL_cleanse(q->body.data, q->body.len);
-    wk_msg_clear(&q->msg);
-    vtn_buf_reset(&q->cmds);
-    vtn_buf_reset(&q->body);
-    q->ncmds = 0;
-    q->done = 0;
-    q->status = 0;
-    q->ctype = NULL;
-    q->headers[0] = '\0';
-    q->step = NULL;
-    q->mtype = WK_MT_OTHER;
-    q->mcode = 0;
-    memset(&q->env, 0, sizeof q->env);
-    memset(&q->s, 0, sizeof q->s);
-}
-
-static int is_noscript(const redisReply *r)
-{
-    return r && r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
-}
-
 static void free_round(wk_req *q)
 {
     for (int k = 0; k < q->repcap; k++) {
@@ -344,6 +315,88 @@ static void free_round(wk_req *q)
             q->rep[k] = NULL;
         }
     }
+    q->nrep = 0;
+}
+
+static void end_state(wk_req *q)
+{
+    if (q->h && q->h->fini)
+        q->h->fini(q->st);
+    q->h = NULL;
+}
+
+void wk_req_reset(wk_req *q)
+{
+    free_round(q);
+    end_state(q);
+    if (q->wipe_body && q->body.data)
+        OPENSSL_cleanse(q->body.data, q->body.len);
+    wk_msg_clear(&q->msg);
+    vtn_buf_reset(&q->cmds);
+    vtn_buf_reset(&q->body);
+    q->ncmds = 0;
+    q->round = q->rep_round = 0;
+    q->done = 0;
+    q->phase = WK_REQ_FREE;
+    q->slow_fn = NULL;
+    q->status = 0;
+    q->ctype = NULL;
+    q->headers[0] = '\0';
+    q->wipe_body = 0;
+    q->fp[0] = '\0';
+    q->path_id[0] = '\0';
+    q->query = (vtn_str){0};
+    q->mtype = WK_MT_OTHER;
+    q->mcode = 0;
+    memset(&q->env, 0, sizeof q->env);
+}
+
+void wk_req_start(wk_req *q)
+{
+    const wk_handler *h = q->env.kind < WK_KINDS ? q->w->entry[q->env.kind] : NULL;
+    if (h == NULL) {
+        static const char msg[] = "request kind not handled by this worker";
+        q->mtype = WK_MT_OTHER;
+        vtn_warn("unknown_kind", "req=%s kind=%u", q->rid, q->env.kind);
+        wk_reply(q, 501, "text/plain", msg, sizeof msg - 1);
+        return;
+    }
+    wk_req_handle(q, h);
+}
+
+void wk_req_handle(wk_req *q, const wk_handler *h)
+{
+    end_state(q);
+    memset(q->st, 0, h->state_size);
+    q->h = h;
+    q->phase = WK_REQ_RUNNING;
+    if (h->init)
+        h->init(q, q->st);
+    h->step(q, q->st);
+}
+
+void wk_req_step(wk_req *q)
+{
+    q->rep_round = q->round++;
+    q->ncmds = 0;
+    vtn_buf_reset(&q->cmds);
+    for (int i = 0; i < q->nrep; i++) {
+        const redisReply *r = q->rep[i];
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            char what[256];
+            snprintf(what, sizeof what, "redis reply %d: %s", i, r && r->str ? r->str : "missing");
+            wk_reply_internal(q, what);
+            free_round(q);
+            return;
+        }
+    }
+    q->h->step(q, q->st);
+    free_round(q);
+}
+
+static int is_noscript(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0;
 }
 
 /* Sends the round's commands of reqs[i] with sel[i] set and reads their
@@ -372,77 +425,84 @@ static int exchange(wk_worker *w, wk_req **reqs, const unsigned char *sel, int n
                 return -EIO;
             }
             reqs[i]->rep[k] = rep;
+            reqs[i]->nrep = k + 1;
         }
     }
     return 0;
 }
 
-void wk_batch_run(wk_worker *w, wk_req **reqs, int n)
+int wk_round(wk_worker *w, wk_req **reqs, int n)
 {
     unsigned char sel[WK_BATCH_MAX];
-    for (int round = 0;; round++) {
-        int pending = 0;
-        for (int i = 0; i < n; i++) {
-            wk_req *q = reqs[i];
-            sel[i] = 0;
-            if (q->done)
-                continue;
-            if (q->ncmds == 0) {
-                /* A step that neither finished nor queued a command is a bug. */
-                wk_reply_internal(q, "handler stalled");
-                continue;
-            }
-            if (round >= WK_MAX_ROUNDS) {
-                wk_reply_internal(q, "too many rounds");
-                continue;
-            }
-            sel[i] = 1;
-            pending++;
+    int pending = 0;
+    for (int i = 0; i < n; i++) {
+        wk_req *q = reqs[i];
+        sel[i] = 0;
+        if (q->phase != WK_REQ_RUNNING)
+            continue;
+        if (q->ncmds == 0) {
+            /* A step that neither finished, queued a command nor handed off work is a bug. */
+            wk_reply_internal(q, "handler stalled");
+            continue;
         }
-        if (!pending)
-            return;
-        if (w->redis.c == NULL || exchange(w, reqs, sel, n) < 0) {
-            for (int i = 0; i < n; i++)
-                if (sel[i])
-                    wk_reply_unavailable(reqs[i], "VTN storage unavailable, retry later");
-            return;
+        if (q->round >= WK_MAX_ROUNDS) {
+            wk_reply_internal(q, "too many rounds");
+            continue;
         }
-        /* NOSCRIPT: Redis lost the scripts (restart, SCRIPT FLUSH). Reload once and repeat
-         * the round of the requests that hit it; rounds are safe to repeat. */
-        unsigned char again[WK_BATCH_MAX];
-        int nagain = 0;
-        for (int i = 0; i < n; i++) {
-            again[i] = 0;
-            for (int k = 0; sel[i] && k < reqs[i]->ncmds; k++)
-                if (is_noscript(reqs[i]->rep[k]))
-                    again[i] = 1;
-            if (again[i]) {
+        sel[i] = 1;
+        pending++;
+    }
+    if (!pending)
+        return 0;
+    if (w->redis.c == NULL || exchange(w, reqs, sel, n) < 0) {
+        for (int i = 0; i < n; i++)
+            if (sel[i])
+                wk_reply_unavailable(reqs[i], "VTN storage unavailable, retry later");
+        return pending;
+    }
+    /* NOSCRIPT: Redis lost the scripts (restart, SCRIPT FLUSH). Reload once and repeat
+     * the round of the requests that hit it; rounds are safe to repeat. */
+    unsigned char again[WK_BATCH_MAX];
+    int nagain = 0;
+    for (int i = 0; i < n; i++) {
+        again[i] = 0;
+        for (int k = 0; sel[i] && k < reqs[i]->nrep; k++)
+            if (is_noscript(reqs[i]->rep[k]))
+                again[i] = 1;
+        if (again[i]) {
+            free_round(reqs[i]);
+            nagain++;
+        }
+    }
+    if (nagain) {
+        vtn_warn("redis_noscript", "requests=%d msg=\"reloading scripts\"", nagain);
+        if (wk_redis_load_scripts(&w->redis) < 0 || w->redis.c == NULL ||
+            exchange(w, reqs, again, n) < 0) {
+            for (int i = 0; i < n; i++) {
+                if (!sel[i])
+                    continue;
                 free_round(reqs[i]);
-                nagain++;
+                wk_reply_unavailable(reqs[i], "VTN storage unavailable, retry later");
             }
+            return pending;
         }
-        if (nagain) {
-            vtn_warn("redis_noscript", "requests=%d msg=\"reloading scripts\"", nagain);
-            if (wk_redis_load_scripts(&w->redis) < 0 || w->redis.c == NULL ||
-                exchange(w, reqs, again, n) < 0) {
-                for (int i = 0; i < n; i++) {
-                    if (!sel[i])
-                        continue;
-                    free_round(reqs[i]);
-                    wk_reply_unavailable(reqs[i], "VTN storage unavailable, retry later");
-                }
-                return;
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            if (!sel[i])
-                continue;
-            wk_req *q = reqs[i];
-            int nrep = q->ncmds;
-            q->ncmds = 0;
-            vtn_buf_reset(&q->cmds);
-            q->step(q, q->rep, nrep);
-            free_round(q);
-        }
+    }
+    for (int i = 0; i < n; i++)
+        if (sel[i])
+            wk_req_step(reqs[i]);
+    return pending;
+}
+
+void wk_batch_run(wk_worker *w, wk_req **reqs, int n)
+{
+    for (int guard = 0; guard <= WK_MAX_ROUNDS + 1; guard++) {
+        wk_slow_collect(w);
+        int waiting = 0;
+        for (int i = 0; i < n; i++)
+            waiting += reqs[i]->phase == WK_REQ_SLOW;
+        if (wk_round(w, reqs, n) == 0 && !waiting)
+            return;
+        if (waiting)
+            wk_slow_wait(w, 1000);
     }
 }

@@ -1,0 +1,193 @@
+/* The management API's door: bearer token, then one route table (path
+ * pattern, method, handler with its state type) that answers 404, 405 with
+ * Allow, and 414 by itself for every resource (docs/openapi.yaml). */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "vtn/hex.h"
+#include "vtn/log.h"
+#include "vtn/time.h"
+#include "wk_api_internal.h"
+
+/* ---- parsing (pure, unit-tested) ---- */
+
+#define API_PREFIX "/api/v1/vens"
+#define CERT_PREFIX "/api/v1/certificates"
+#define CRL_PATH "/api/v1/crl"
+
+/* What follows a collection's prefix (p, rest): "" or "/" is the list,
+ * "/{id}[/]" an item, "/{id}/<action>[/]" the item's action; the id is
+ * copied into id. WK_API_NONE for anything else. */
+static int collection_route(const char *p, size_t rest, const char *action, int list, int item,
+                            int act, char *id)
+{
+    if (rest == 0 || (rest == 1 && p[0] == '/'))
+        return list;
+    if (p[0] != '/')
+        return WK_API_NONE; /* "/api/v1/vensX" */
+    p++;
+    rest--;
+    const char *slash = memchr(p, '/', rest);
+    size_t idlen = slash ? (size_t)(slash - p) : rest;
+    /* A serial is checked (hex) by its handler, which can then say so. */
+    if (!wk_id_valid(p, idlen))
+        return WK_API_NONE;
+    memcpy(id, p, idlen);
+    id[idlen] = '\0';
+    if (!slash || idlen + 1 == rest)
+        return item; /* "/{id}" or with one trailing slash */
+    const char *tail = slash + 1;
+    size_t tlen = rest - idlen - 1, alen = strlen(action);
+    if (memcmp(tail, action, tlen < alen ? tlen : alen) == 0 &&
+        (tlen == alen || (tlen == alen + 1 && tail[alen] == '/')))
+        return act;
+    id[0] = '\0';
+    return WK_API_NONE;
+}
+
+int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **query,
+                    size_t *query_len)
+{
+    const char *qm = memchr(path, '?', len);
+    size_t plen = qm ? (size_t)(qm - path) : len;
+    size_t cpre = sizeof CERT_PREFIX - 1, vpre = sizeof API_PREFIX - 1;
+    *query = qm ? qm + 1 : NULL;
+    *query_len = qm ? len - plen - 1 : 0;
+    ven_id[0] = '\0';
+    if (plen >= cpre && memcmp(path, CERT_PREFIX, cpre) == 0)
+        return collection_route(path + cpre, plen - cpre, "revoke", WK_API_CERTS, WK_API_CERT,
+                                WK_API_CERT_REVOKE, ven_id);
+    if ((plen == sizeof CRL_PATH - 1 || (plen == sizeof CRL_PATH && path[plen - 1] == '/')) &&
+        memcmp(path, CRL_PATH, sizeof CRL_PATH - 1) == 0)
+        return WK_API_CRL;
+    if (plen >= vpre && memcmp(path, API_PREFIX, vpre) == 0)
+        return collection_route(path + vpre, plen - vpre, "reregister", WK_API_VENS, WK_API_VEN,
+                                WK_API_REREGISTER, ven_id);
+    return WK_API_NONE;
+}
+
+int wk_api_auth_ok(const char *header, size_t len, const char *token)
+{
+    size_t tlen = strlen(token);
+    if (tlen == 0 || len < 7 || strncasecmp(header, "Bearer ", 7) != 0)
+        return 0;
+    const char *t = header + 7;
+    size_t n = len - 7;
+    while (n && *t == ' ') {
+        t++;
+        n--;
+    }
+    while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    /* Constant time in the token's length: no early exit on the first difference. */
+    unsigned diff = (unsigned)(n != tlen);
+    for (size_t i = 0; i < tlen; i++)
+        diff |= (unsigned char)token[i] ^ (unsigned char)(i < n ? t[i] : 0);
+    return diff == 0;
+}
+
+/* Percent-decodes s[0..n) into out; '+' is a space. Length or -EINVAL. */
+/* ---- the route table ---- */
+
+/* Every resource and method of the API. A row with query 0 refuses a query
+ * string; one loop answers 404, 405 (with Allow) and 414 for all of them. */
+typedef struct api_row {
+    int resource; /* enum wk_api_route: the path pattern */
+    const char *method;
+    const wk_handler *handler;
+    int query;
+} api_row;
+
+static const api_row api_rows[] = {
+    {WK_API_VENS, "GET", &wk__api_vens_list, 1},
+    {WK_API_VENS, "POST", &wk__api_vens_provision, 0},
+    {WK_API_VEN, "GET", &wk__api_vens_get, 0},
+    {WK_API_VEN, "DELETE", &wk__api_vens_delete, 1},
+    {WK_API_REREGISTER, "POST", &wk__api_vens_reregister, 0},
+    {WK_API_CERTS, "GET", &wk__api_cert_list, 1},
+    {WK_API_CERTS, "POST", &wk__api_cert_issue, 0},
+    {WK_API_CERT, "GET", &wk__api_cert_get, 0},
+    {WK_API_CERT_REVOKE, "POST", &wk__api_cert_revoke, 0},
+    {WK_API_CRL, "GET", &wk__api_crl, 1},
+};
+
+const char *wk_api_allow(int route)
+{
+    static char allow[WK_API__COUNT][64];
+    char *out = allow[route > 0 && route < WK_API__COUNT ? route : 0];
+    if (out[0] || route <= 0 || route >= WK_API__COUNT)
+        return out;
+    size_t o = 0;
+    for (size_t i = 0; i < sizeof api_rows / sizeof api_rows[0]; i++)
+        if (api_rows[i].resource == route)
+            o += (size_t)snprintf(out + o, sizeof allow[0] - o, "%s%s", o ? ", " : "",
+                                  api_rows[i].method);
+    return out;
+}
+
+/* ---- entry ---- */
+
+static void api_entry(wk_req *q, void *st)
+{
+    (void)st;
+    wk_worker *w = q->w;
+    q->mtype = WK_MT_API;
+    if (!w->cfg.api_token[0]) {
+        wk_reply_json_error(q, 503, "management API disabled: set VTN_API_TOKEN");
+        return;
+    }
+    if (!wk_api_auth_ok(q->env.authorization.p, q->env.authorization.n, w->cfg.api_token)) {
+        snprintf(q->headers, sizeof q->headers, "WWW-Authenticate: Bearer realm=\"openvtn\"\r\n");
+        wk_reply_json_error(q, 401, "missing or wrong bearer token");
+        return;
+    }
+    const char *path = q->env.path.p;
+    size_t len = q->env.path.n;
+    const char *qm = memchr(path, '?', len);
+    size_t plen = qm ? (size_t)(qm - path) : len, qlen = qm ? len - plen - 1 : 0;
+    char shown[200];
+    vtn_log_quote(shown, sizeof shown, path, plen);
+    /* Longer than any route takes: say so rather than "no such resource". */
+    if (plen > WK_API_PATH_MAX) {
+        wk_reply_json_error(q, 414, "request path longer than %d bytes", WK_API_PATH_MAX);
+        return;
+    }
+    if (qlen > WK_API_QUERY_MAX) {
+        wk_reply_json_error(q, 414, "query string longer than %d bytes", WK_API_QUERY_MAX);
+        return;
+    }
+    const char *query;
+    size_t ql;
+    int route = wk_api_route_of(path, len, q->path_id, &query, &ql);
+    if (route == WK_API_NONE) {
+        wk_reply_json_error(q, 404, "no such resource: %s", shown);
+        return;
+    }
+    vtn_str m = q->env.method;
+    const api_row *row = NULL;
+    for (size_t i = 0; i < sizeof api_rows / sizeof api_rows[0] && !row; i++)
+        if (api_rows[i].resource == route && vtn_str_eq(m, api_rows[i].method))
+            row = &api_rows[i];
+    if (row == NULL) {
+        snprintf(q->headers, sizeof q->headers, "Allow: %.100s\r\n", wk_api_allow(route));
+        wk_reply_json_error(q, 405, "method %.*s not allowed on %s (allowed: %s)",
+                            (int)(m.n > 16 ? 16 : m.n), m.p, shown, wk_api_allow(route));
+        return;
+    }
+    if (!row->query && ql) {
+        wk_reply_json_error(q, 400, "%s takes no query parameters", shown);
+        return;
+    }
+    q->query = (vtn_str){query, (uint32_t)ql};
+    wk_req_handle(q, row->handler);
+}
+
+typedef struct api_entry_state {
+    int unused;
+} api_entry_state;
+
+const wk_handler wk_h_api = WK_HANDLER("api", api_entry_state, NULL, NULL, api_entry);

@@ -1,0 +1,112 @@
+/* The management API (api room): the route table and its entry, the
+ * /api/v1/vens handlers, and the certificates API with its CA. */
+#ifndef WK_API_H
+#define WK_API_H
+
+#include "wk_internal.h"
+
+/* Token check, then the route table: wk_worker.entry[VTN_KIND_API]. */
+extern const wk_handler wk_h_api;
+/* Loads the CA of VTN_CA_DIR into w->ca when set (at start: a broken CA
+ * stops the worker with the reason). 0 or <0 with err. */
+int wk_api_init(wk_worker *w, char *err, size_t errlen);
+void wk_api_free(wk_worker *w);
+
+/* ---- management API parsing (wk_api.c), exposed for tests ---- */
+enum wk_api_route {
+    WK_API_NONE = 0,
+    WK_API_VENS,        /* /api/v1/vens */
+    WK_API_VEN,         /* /api/v1/vens/{venID} */
+    WK_API_REREGISTER,  /* /api/v1/vens/{venID}/reregister */
+    WK_API_CERTS,       /* /api/v1/certificates */
+    WK_API_CERT,        /* /api/v1/certificates/{serial} */
+    WK_API_CERT_REVOKE, /* /api/v1/certificates/{serial}/revoke */
+    WK_API_CRL,         /* /api/v1/crl */
+    WK_API__COUNT
+};
+/* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)
+ * + query (pointer into path, may be NULL). Returns the route, WK_API_NONE
+ * for unknown paths. */
+int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **query,
+                    size_t *query_len);
+/* Allowed methods for a route, from the route table, e.g. "GET, POST". */
+const char *wk_api_allow(int route);
+/* Constant-time check of "Bearer <token>". 1 ok, 0 not. */
+int wk_api_auth_ok(const char *header, size_t len, const char *token);
+/* Parses the list query (limit, cursor, name); 0 or -EINVAL with a message. */
+int wk_api_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
+                            char *name, size_t namelen, char *err, size_t errlen);
+/* Parses the DELETE query (force); 0 or -EINVAL. */
+int wk_api_parse_delete_query(const char *q, size_t n, int *force, char *err, size_t errlen);
+/* Validates a provisioning body; fills name/fp (normalised). 0 or -EINVAL. */
+int wk_api_parse_provision(const char *body, size_t n, char *name, size_t namelen, char *fp,
+                           size_t fplen, char *err, size_t errlen);
+/* ---- certificates (wk_cert.c: CA, validation, signing; wk_api_cert.c: handlers) ---- */
+#define WK_CERT_DAYS_DEFAULT 825 /* as vtnctl; the CA/B forum's old maximum */
+#define WK_CERT_DAYS_MAX 3650
+#define WK_CRL_DAYS_DEFAULT 30
+#define WK_CRL_DAYS_MAX 365
+#define WK_CRL_MAX 50000     /* unexpired revoked certificates in one CRL (~3.5 MB PEM) */
+#define WK_CSR_MAX 16384     /* bytes of a CSR in PEM */
+#define WK_CN_MAX 64         /* characters of a commonName (RFC 5280 ub-common-name) */
+#define WK_RSA_BITS_MAX 8192 /* bigger keys only cost verification time */
+
+/* The client CA the API signs with (VTN_CA_DIR), loaded once at start. */
+typedef struct wk_ca {
+    X509 *cert; /* NULL: issuing disabled */
+    EVP_PKEY *key;
+    char id[WK_FP_MAX + 1]; /* normalised fingerprint of ca.pem: names its Redis keys */
+    time_t not_after;
+} wk_ca;
+/* Reads dir/ca.pem and dir/ca.key; checks they match and the certificate is
+ * a CA with an ECC or RSA key. 0, or <0 with the reason in err. */
+int wk_ca_load(wk_ca *ca, const char *dir, char *err, size_t errlen);
+void wk_ca_free(wk_ca *ca);
+
+/* A validated POST /api/v1/certificates body. */
+typedef struct wk_cert_req {
+    char ven[WK_ID_MAX + 1];
+    char cn[WK_CN_MAX * 4 + 1]; /* "" = the VEN's venName, else its venID */
+    int days;
+    int key_type;  /* 0: from the CSR; VTN_KEY_EC or VTN_KEY_RSA: generate a key */
+    X509_REQ *csr; /* owned; signature verified, key checked */
+} wk_cert_req;
+/* 0, or -EINVAL with the reason in err (a 400). Frees nothing on error:
+ * call wk_cert_req_clear either way. */
+int wk_cert_parse_issue(const char *body, size_t n, wk_cert_req *r, char *err, size_t errlen);
+void wk_cert_req_clear(wk_cert_req *r);
+/* PEM CSR -> X509_REQ whose key is allowed and whose signature verifies.
+ * NULL with the reason in err. */
+X509_REQ *wk_cert_parse_csr(const char *pem, size_t n, char *err, size_t errlen);
+/* ECC P-256 or RSA 2048..WK_RSA_BITS_MAX: 0, else -EINVAL with the reason. */
+int wk_cert_check_key(EVP_PKEY *k, char *err, size_t errlen);
+/* A usable commonName: 1..WK_CN_MAX characters of UTF-8, no control characters. */
+int wk_cert_cn_valid(const char *s, size_t n);
+/* Serial as given in a path (hex, any case, optional colons) -> upper-case
+ * hex without leading zeros, as vtn_pki_serial_hex prints it. 0 or -EINVAL. */
+int wk_cert_serial_norm(const char *in, size_t n, char *out, size_t outlen);
+/* Query of GET /api/v1/certificates (limit, cursor, venID); 0 or -EINVAL. */
+int wk_cert_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
+                             char *ven, size_t venlen, char *err, size_t errlen);
+/* Query of GET /api/v1/crl (days); 0 or -EINVAL. */
+int wk_cert_parse_crl_query(const char *q, size_t n, int *days, char *err, size_t errlen);
+/* Body of POST .../revoke: empty, or {"reason": "..."}; 0 or -EINVAL. */
+int wk_cert_parse_revoke(const char *body, size_t n, int *reason, char *err, size_t errlen);
+
+/* A certificate signed by wk_cert_sign. */
+typedef struct wk_cert_issued {
+    char serial[WK_SERIAL_MAX + 1];
+    char fp[WK_FP_MAX + 1];
+    int64_t nb_ms, na_ms;
+    int key_type;  /* VTN_KEY_EC or VTN_KEY_RSA */
+    char *pem;     /* owned */
+    char *key_pem; /* owned, generated key only; wiped when freed */
+} wk_cert_issued;
+/* Signs r's CSR key (or a key generated for it) for cn, valid from now - 5
+ * min for r->days, never past the CA's own notAfter. 0; -ESTALE when the CA
+ * has expired; other <0 with err. */
+int wk_cert_sign(const wk_ca *ca, const wk_cert_req *r, const char *cn, time_t now,
+                 wk_cert_issued *out, char *err, size_t errlen);
+void wk_cert_issued_clear(wk_cert_issued *c);
+
+#endif

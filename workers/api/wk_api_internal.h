@@ -1,0 +1,110 @@
+/* Shared by the files of the api room only (wk__ names): the query-string
+ * walker, list paging, JSON bodies, reading HGETALL replies, and the
+ * handlers the route table points to. */
+#ifndef WK_API_INTERNAL_H
+#define WK_API_INTERNAL_H
+
+#include "wk_api.h"
+
+#define WK_API_PATH_MAX 2048  /* longer paths: 414 */
+#define WK_API_QUERY_MAX 2048 /* longer query strings: 414 */
+
+/* The handlers of the route table: wk_api_vens.c and wk_api_cert.c. */
+extern const wk_handler wk__api_vens_list, wk__api_vens_provision, wk__api_vens_get,
+    wk__api_vens_delete, wk__api_vens_reregister;
+extern const wk_handler wk__api_cert_list, wk__api_cert_issue, wk__api_cert_get,
+    wk__api_cert_revoke, wk__api_crl;
+
+/* The members of a page (a ZRANGEBYLEX array, or one string of an index
+ * lookup) as a JSON array of strings; NULL when out of memory. */
+json_t *wk__api_members(const redisReply *r);
+/* Query-string walker: fn gets the percent-decoded key and value of each
+ * parameter. */
+typedef int (*wk__api_param_fn)(void *ud, const char *key, const char *val, char *err,
+                                size_t errlen);
+int wk__api_each_param(const char *q, size_t n, wk__api_param_fn fn, void *ud, char *err,
+                       size_t errlen);
+/* Every list's paging parameters. wk__api_page_param handles "limit" and
+ * "cursor": 1 when key was one of them, 0 when it is another parameter (the
+ * caller's), -EINVAL with a message. wk__api_param_once refuses a parameter
+ * given twice. */
+typedef struct wk__api_page {
+    int *limit;
+    char *cursor;
+    size_t cursorlen;
+    int seen_limit, seen_cursor;
+} wk__api_page;
+/* An integer parameter from 1 to max: 0, or -EINVAL with "<key> must be an
+ * integer from 1 to <max>". */
+int wk__api_int_value(const char *key, const char *val, int max, int *out, char *err,
+                      size_t errlen);
+/* A query string that takes one parameter, key, whose value parse checks
+ * into out (0 or -EINVAL with a message); any other parameter is refused
+ * by name. An absent query (q NULL) leaves out as the caller set it. */
+typedef int (*wk__api_value_fn)(const char *key, const char *val, void *out, char *err,
+                                size_t errlen);
+int wk__api_parse_single(const char *q, size_t n, const char *key, wk__api_value_fn parse,
+                         void *out, char *err, size_t errlen);
+int wk__api_page_param(wk__api_page *p, const char *key, const char *val, char *err, size_t errlen);
+/* Queues the page of a list kept in a sorted set of equal scores: up to
+ * limit + 1 members after cursor ("" = from the start), the one past the
+ * page saying there is a next. Its reply handle, or the wk_cmd error. */
+wk_rh wk__api_page_cmd(wk_req *q, const char *key, const char *cursor, int limit);
+/* next_cursor of a page read with wk__api_page_cmd (members: what it returned,
+ * shown: how many of them were looked up): the last shown member encoded,
+ * or JSON null on the last page. */
+json_t *wk__api_next_cursor(json_t *members, int limit, int shown);
+/* A list's one filter parameter besides limit and cursor: its key, the
+ * check of its value, the longest value and what it may contain (for the
+ * message), and why it cannot go with a cursor (NULL: it can). */
+typedef struct wk__api_filter {
+    const char *key;
+    int (*valid)(const char *s, size_t n);
+    int max;
+    const char *chars;
+    const char *not_with_cursor;
+} wk__api_filter;
+/* Parses limit, cursor and f's parameter (into val); 0 or -EINVAL with a
+ * message. */
+int wk__api_parse_filtered_list(const char *q, size_t n, const wk__api_filter *f, int *limit,
+                                char *cursor, size_t cursorlen, char *val, size_t vallen, char *err,
+                                size_t errlen);
+int wk__api_param_once(const char *key, int *seen, char *err, size_t errlen);
+int wk__api_json_ctype(vtn_str ct);
+/* A request body that must be a JSON object (duplicate keys refused): the
+ * object, or NULL with "body is not valid JSON: ..." or not_object in err. */
+json_t *wk__api_json_object(const char *body, size_t n, const char *not_object, char *err,
+                            size_t errlen);
+const redisReply *wk__api_hfield(const redisReply *h, const char *f);
+
+/* The fields of a JSON object body: every key must be one of names (a
+ * NULL-terminated list), else -EINVAL with "unknown field '<key>'
+ * (allowed: ...)"; field(ud, i, value) takes names[i]'s value (0, or
+ * -EINVAL with a message). */
+int wk__api_json_fields(json_t *o, const char *const *names,
+                        int (*field)(void *ud, int i, json_t *v, char *err, size_t errlen),
+                        void *ud, char *err, size_t errlen);
+
+/* The paging every list shares: the members of a page (read from the reply
+ * of its page command), then one HGETALL per shown member, then the JSON
+ * answer {"<items>": [...], "next_cursor": ...}. A list's state embeds it
+ * and its fini calls wk__api_pager_fini. */
+typedef struct wk__api_pager {
+    int limit;
+    wk_rh page;      /* the page command (wk__api_page_cmd, or an index lookup) */
+    wk_rh first;     /* the first HGETALL; the others follow it */
+    int nrecords;    /* HGETALLs queued, in member order */
+    json_t *members; /* owned */
+} wk__api_pager;
+/* Reads the page and queues the records' HGETALL (key from record_key).
+ * 1 when they are queued; 0 after answering (an empty page, or an error). */
+int wk__api_pager_fetch(wk_req *q, wk__api_pager *p, const char *items,
+                        const char *(*record_key)(char *out, const char *member));
+/* Answers 200 with item(ud, member, record) for every record (NULL: skip
+ * it: gone or stale) and the next cursor. */
+void wk__api_pager_answer(wk_req *q, wk__api_pager *p, const char *items,
+                          json_t *(*item)(void *ud, const char *member, const redisReply *h),
+                          void *ud);
+void wk__api_pager_fini(wk__api_pager *p);
+
+#endif
