@@ -4,7 +4,10 @@
  * be a well-formed document; anything else aborts.
  *
  * The first byte picks the service endpoint (mod 6, 0 = any), the rest is
- * the body, so the endpoint check is fuzzed too. Seeds: tests/fuzz/corpus/xml/.
+ * the body, so the endpoint check is fuzzed too. Inputs reach the 4 MiB body
+ * limit (-max_len in tests/fuzz/CMakeLists.txt). Seeds: tests/fuzz/corpus/xml/,
+ * among them documents at and past the caps of vtn/xml.h (attributes,
+ * namespaces, elements) and markup-like text the pre-scan must read right.
  * Links: workers/oadr_xml.c, the wk_schemas library (embedded schemas/) and
  * vtn_common (libxml2). */
 #include <errno.h>
