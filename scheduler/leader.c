@@ -7,21 +7,35 @@
 #include "vtn/log.h"
 #include "vtn/time.h"
 
-/* Take the lease if free, bumping the epoch, or renew it if it is ours.
+/* Take the lease if free, with a new epoch, or renew it if it is ours.
  * Returns the epoch when we hold the lease, 0 otherwise. One script, so the
- * check and the write cannot interleave with a rival's. */
-static const char *acquire_lua = "local cur = redis.call('GET', KEYS[1])\n"
-                                 "if cur then\n"
-                                 "  local e, who = string.match(cur, '^(%d+) (.+)$')\n"
-                                 "  if who == ARGV[1] then\n"
-                                 "    redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-                                 "    return tonumber(e)\n"
-                                 "  end\n"
-                                 "  return 0\n"
-                                 "end\n"
-                                 "local e = redis.call('INCR', KEYS[2])\n"
-                                 "redis.call('SET', KEYS[1], e .. ' ' .. ARGV[1], 'PX', ARGV[2])\n"
-                                 "return e\n";
+ * check and the write cannot interleave with a rival's.
+ *
+ * A new epoch is max(INCR of the counter, Redis' clock in ms): the counter
+ * alone would restart at 1 after Redis lost its data, and a task that
+ * fences its writes with the epoch would then let a deposed leader's
+ * writes win. Taken from the clock, an epoch is about the ms of its
+ * takeover, so it keeps growing across a data loss as long as Redis' clock
+ * does not step back past the last takeover (docs/architecture.md). */
+static const char *acquire_lua =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur then\n"
+    "  local e, who = string.match(cur, '^(%d+) (.+)$')\n"
+    "  if who == ARGV[1] then\n"
+    "    redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "    return tonumber(e)\n"
+    "  end\n"
+    "  return 0\n"
+    "end\n"
+    "local e = redis.call('INCR', KEYS[2])\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "if now > e then\n"
+    "  e = now\n"
+    "  redis.call('SET', KEYS[2], string.format('%.0f', e))\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], string.format('%.0f', e) .. ' ' .. ARGV[1], 'PX', ARGV[2])\n"
+    "return e\n";
 
 static const char *release_lua = "local cur = redis.call('GET', KEYS[1])\n"
                                  "if cur and cur == ARGV[1] then\n"
