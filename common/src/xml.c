@@ -598,7 +598,7 @@ static int prescan(vtn_xml_ctx *c, const char *data, size_t len)
             return scan_fail(&s, "XML declaration not at the start of the document");
         } else if (next == '?' || starts(&s, s.i, "<!--")) {
             const char *end = next == '?' ? "?>" : "-->";
-            size_t e = find(&s, s.i + 2, end);
+            size_t e = find(&s, s.i + (next == '?' ? 2 : 4), end); /* "<!-->" opens one */
             if (e >= s.n)
                 return scan_fail(&s, "unterminated %s",
                                  next == '?' ? "processing instruction" : "comment");

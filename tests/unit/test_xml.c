@@ -511,6 +511,7 @@ static void test_caps_read_markup_right(void **state)
     expect_parsed("\xef\xbb\xbf<?xml version='1.0' encoding='utf-8'?>\n"
                   "<!-- <e a=\"1\" b=\"2\"> --><r a=\"x>y\" b='\"' c = \"/>\">"
                   "<![CDATA[<x y=\"z\">]]><?pi a=\"b\" <c>?>a &gt; b</r >");
+    expect_parsed("<r><!--> <a b=\"<\"> --></r>"); /* "<!-->" opens a comment */
     expect_refused("<r><!DOCTYPE r></r>", "DOCTYPE");
     expect_refused("<r a=\"<\"/>", "'<' in an attribute value");
     expect_refused("<r a=\"x\"b=\"y\"/>", "separated by white space");
