@@ -135,28 +135,6 @@ static void on_alarm(int sig)
     _exit(3);
 }
 
-/* Lets boolean flags stand alone ("--json"), as the config table wants a value. */
-static char **expand_bool_flags(int argc, char **argv)
-{
-    char **out = calloc((size_t)argc + 1, sizeof *out);
-    if (out == NULL)
-        return NULL;
-    for (int a = 0; a < argc; a++) {
-        out[a] = argv[a];
-        for (size_t i = 0; a > 0 && i < NCFG; i++) {
-            int b;
-            if (cfg_items[i].type != VTN_CFG_BOOL || strcmp(argv[a], cfg_items[i].flag) != 0)
-                continue;
-            if (a + 1 < argc && vtn_parse_bool(argv[a + 1], &b) == 0)
-                break; /* "--json true": the value follows */
-            static char buf[NCFG][40];
-            snprintf(buf[i], sizeof buf[i], "%s=true", cfg_items[i].flag);
-            out[a] = buf[i];
-        }
-    }
-    return out;
-}
-
 static const char *fmt_ms(char *out, size_t len, uint64_t ns)
 {
     snprintf(out, len, "%.3f ms", (double)ns / 1e6);
@@ -661,25 +639,16 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof cfg);
     memset(&o, 0, sizeof o);
     vtn_log_init("bench");
-    char **args = expand_bool_flags(argc, argv);
-    if (args == NULL)
-        return 2;
-    int rc = vtn_config_load(cfg_items, NCFG, &cfg, argc, args, "vtn-bench",
-                             "Simulates N VENs over keep-alive HTTP connections: each registers "
-                             "(oadrCreatePartyRegistration),\nthen polls (oadrPoll) for a bounded "
-                             "time. Prints requests/s, latency percentiles, errors\nand the CPU "
-                             "each VTN process used per poll (from /proc, with --pids).\nWith "
-                             "--tls over mutual TLS; --mode handshake measures new TLS "
-                             "connections per second\nand CPU per handshake, --mode idle the "
-                             "VTN's memory per idle TLS connection.",
-                             err, sizeof err);
-    free(args);
-    if (rc != 0) {
-        if (rc < 0)
-            fprintf(stderr, "vtn-bench: %s\n", err);
-        vtn_config_free(cfg_items, NCFG, &cfg);
-        return rc < 0 ? 2 : 0;
-    }
+    int rc = vtn_config_start(cfg_items, NCFG, &cfg, argc, argv, "vtn-bench",
+                              "Simulates N VENs over keep-alive HTTP connections: each registers "
+                              "(oadrCreatePartyRegistration),\nthen polls (oadrPoll) for a bounded "
+                              "time. Prints requests/s, latency percentiles, errors\nand the CPU "
+                              "each VTN process used per poll (from /proc, with --pids).\nWith "
+                              "--tls over mutual TLS; --mode handshake measures new TLS "
+                              "connections per second\nand CPU per handshake, --mode idle the "
+                              "VTN's memory per idle TLS connection.");
+    if (rc >= 0)
+        return rc;
     int status = 2;
     bn_tls_ctx *tls = NULL;
     if (strcmp(cfg.mode, "poll") == 0) {

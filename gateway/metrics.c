@@ -1,5 +1,7 @@
-/* The gateway's Prometheus metrics. Written by the loop thread, rendered by
- * the ops thread (vtn/ops.h) from relaxed atomics. */
+/* The gateway's Prometheus metrics: one table (vtn/metrics.h) over the
+ * counters of gw_metrics and gw_pool_stats. Written by the loop thread,
+ * rendered by the ops thread (vtn/ops.h) from relaxed atomics. */
+#include <stddef.h>
 #include <stdio.h>
 
 #include "gw_internal.h"
@@ -17,9 +19,24 @@ void gw_metrics_count(gw_metrics *m, int route, int status, uint64_t ns)
         vtn_hist_observe(&m->latency[route], ns);
 }
 
-static const char *unavail_label(int r)
+static const char *route_label(size_t i, char *tmp, size_t tmplen)
 {
-    switch (r) {
+    (void)tmp;
+    (void)tmplen;
+    return gw_route_name((int)i);
+}
+
+static const char *status_label(size_t i, char *tmp, size_t tmplen)
+{
+    snprintf(tmp, tmplen, "%zu", i);
+    return tmp;
+}
+
+static const char *unavail_label(size_t i, char *tmp, size_t tmplen)
+{
+    (void)tmp;
+    (void)tmplen;
+    switch (i) {
     case GW_UNAVAIL_NO_WORKER:
         return "no_worker";
     case GW_UNAVAIL_QUEUE_FULL:
@@ -31,128 +48,84 @@ static const char *unavail_label(int r)
     }
 }
 
-static int counter(vtn_buf *out, const char *name, const char *help, uint64_t v)
-{
-    int rc = vtn_metric_header(out, name, "counter", help);
-    return rc ? rc : vtn_metric_u64(out, name, "", v);
-}
+static const vtn_metric_dim request_route = {"route", GW_ROUTE_COUNT, NULL,
+                                             sizeof(_Atomic uint64_t) * GW_STATUS_MAX, route_label};
+static const vtn_metric_dim request_status = {"status", GW_STATUS_MAX, NULL,
+                                              sizeof(_Atomic uint64_t), status_label};
+static const vtn_metric_dim latency_route = {"route", GW_ROUTE_COUNT, NULL, sizeof(vtn_hist),
+                                             route_label};
+static const vtn_metric_dim unavail_reason = {"reason", GW_UNAVAIL_COUNT, NULL,
+                                              sizeof(_Atomic uint64_t), unavail_label};
 
-static int gauge(vtn_buf *out, const char *name, const char *help, uint64_t v)
-{
-    int rc = vtn_metric_header(out, name, "gauge", help);
-    return rc ? rc : vtn_metric_u64(out, name, "", v);
-}
+enum { GW_M, GW_PS }; /* the bases: gw_metrics, gw_pool_stats */
+#define IN_M(f) .base = GW_M, .offset = offsetof(gw_metrics, f)
+#define IN_PS(f) .base = GW_PS, .offset = offsetof(gw_pool_stats, f)
+
+static const vtn_metric gw_metric_table[] = {
+    {M "requests_total", VTN_METRIC_COUNTER, "HTTP requests answered, by route and status.",
+     IN_M(requests), .dim = {&request_route, &request_status}, .flags = VTN_METRIC_SKIP_ZERO},
+    {M "request_duration_seconds", VTN_METRIC_HISTOGRAM,
+     "Time from a complete request to its response, by route.", .cell = VTN_CELL_HIST,
+     IN_M(latency), .dim = {&latency_route}, .flags = VTN_METRIC_SKIP_ZERO},
+    {M "inflight_requests", VTN_METRIC_GAUGE, "Requests sent to a worker and not yet answered.",
+     IN_PS(inflight)},
+    {M "pending_requests", VTN_METRIC_GAUGE, "Requests waiting for a worker credit.",
+     IN_PS(pending)},
+    {M "live_workers", VTN_METRIC_GAUGE, "Workers that sent READY and are heartbeating.",
+     IN_PS(live_workers)},
+    {M "open_connections", VTN_METRIC_GAUGE, "Open client connections (OpenADR and API).",
+     IN_M(conns_open)},
+    {M "connections_accepted_total", VTN_METRIC_COUNTER, "Client connections accepted.",
+     IN_M(conns_accepted)},
+    {M "connections_rejected_total", VTN_METRIC_COUNTER,
+     "Connections answered 503 and closed (VTN_MAX_CONNECTIONS or draining).",
+     IN_M(conns_rejected)},
+    {M "client_timeouts_total", VTN_METRIC_COUNTER,
+     "Connections closed by a timer: header (408 or silent before the first request) or idle.",
+     IN_M(timeouts_header), .labels = "phase=\"header\""},
+    {M "client_timeouts_total", IN_M(timeouts_idle), .labels = "phase=\"idle\"",
+     .flags = VTN_METRIC_MORE},
+    {M "retries_total", VTN_METRIC_COUNTER, "Requests re-sent to another worker (attempt=1).",
+     IN_PS(retries)},
+    {M "unavailable_total", VTN_METRIC_COUNTER, "503 answers made by the gateway, by reason.",
+     IN_PS(unavailable), .dim = {&unavail_reason}},
+    {M "worker_timeouts_total", VTN_METRIC_COUNTER,
+     "504 answers: no reply from the worker by the deadline.", IN_PS(timeouts)},
+    {M "dropped_replies_total", VTN_METRIC_COUNTER,
+     "Worker replies for unknown, answered or abandoned requests.", IN_PS(dropped_replies)},
+    {M "worker_deaths_total", VTN_METRIC_COUNTER,
+     "Workers declared dead (silent, unreachable or disconnected).", IN_PS(worker_deaths)},
+    {M "protocol_errors_total", VTN_METRIC_COUNTER, "Malformed messages from workers.",
+     IN_PS(protocol_errors)},
+    {M "tls_handshakes_total", VTN_METRIC_COUNTER,
+     "TLS handshakes on the OpenADR listener: ok, failed (refused certificate, protocol error, "
+     "peer left) or timeout.",
+     IN_M(tls_hs_ok), .labels = "result=\"ok\""},
+    {M "tls_handshakes_total", IN_M(tls_hs_failed), .labels = "result=\"failed\"",
+     .flags = VTN_METRIC_MORE},
+    {M "tls_handshakes_total", IN_M(tls_hs_timeout), .labels = "result=\"timeout\"",
+     .flags = VTN_METRIC_MORE},
+    {M "tls_resumed_total", VTN_METRIC_COUNTER,
+     "Completed TLS handshakes that resumed a session (ticket or session cache).",
+     IN_M(tls_resumed)},
+    {M "tls_config_generation", VTN_METRIC_GAUGE,
+     "How many times the TLS configuration was loaded (1 at start, +1 per good reload); 0 "
+     "without TLS.",
+     IN_M(tls_generation)},
+    {M "tls_reloads_total", VTN_METRIC_COUNTER,
+     "TLS reloads on SIGHUP; a failed one keeps the old configuration.", IN_M(tls_reload_ok),
+     .labels = "result=\"ok\""},
+    {M "tls_reloads_total", IN_M(tls_reload_failed), .labels = "result=\"failed\"",
+     .flags = VTN_METRIC_MORE},
+    {M "proxy_refused_total", VTN_METRIC_COUNTER,
+     "OpenADR requests refused by the trusted-proxy rules (identity header from an untrusted "
+     "address, no or a bad identity from the proxy).",
+     IN_M(proxy_refused)},
+};
 
 int gw_metrics_render(vtn_buf *out, const gw_metrics *m, const gw_pool_stats *ps)
 {
-    char lb[96];
-    int rc = vtn_metric_header(out, M "requests_total", "counter",
-                               "HTTP requests answered, by route and status.");
-    for (int r = 0; r < GW_ROUTE_COUNT && rc == 0; r++) {
-        for (int st = 0; st < GW_STATUS_MAX && rc == 0; st++) {
-            uint64_t v = GW_GET(m->requests[r][st]);
-            if (!v)
-                continue;
-            snprintf(lb, sizeof lb, "route=\"%s\",status=\"%d\"", gw_route_name(r), st);
-            rc = vtn_metric_u64(out, M "requests_total", lb, v);
-        }
-    }
-    if (rc == 0)
-        rc = vtn_metric_header(out, M "request_duration_seconds", "histogram",
-                               "Time from a complete request to its response, by route.");
-    for (int r = 0; r < GW_ROUTE_COUNT && rc == 0; r++) {
-        if (!GW_GET(m->latency[r].count))
-            continue;
-        snprintf(lb, sizeof lb, "route=\"%s\"", gw_route_name(r));
-        rc = vtn_hist_render(out, M "request_duration_seconds", lb, &m->latency[r]);
-    }
-    if (rc == 0)
-        rc = gauge(out, M "inflight_requests", "Requests sent to a worker and not yet answered.",
-                   GW_GET(ps->inflight));
-    if (rc == 0)
-        rc = gauge(out, M "pending_requests", "Requests waiting for a worker credit.",
-                   GW_GET(ps->pending));
-    if (rc == 0)
-        rc = gauge(out, M "live_workers", "Workers that sent READY and are heartbeating.",
-                   GW_GET(ps->live_workers));
-    if (rc == 0)
-        rc = gauge(out, M "open_connections", "Open client connections (OpenADR and API).",
-                   GW_GET(m->conns_open));
-    if (rc == 0)
-        rc = counter(out, M "connections_accepted_total", "Client connections accepted.",
-                     GW_GET(m->conns_accepted));
-    if (rc == 0)
-        rc = counter(out, M "connections_rejected_total",
-                     "Connections answered 503 and closed (VTN_MAX_CONNECTIONS or draining).",
-                     GW_GET(m->conns_rejected));
-    if (rc == 0)
-        rc = vtn_metric_header(out, M "client_timeouts_total", "counter",
-                               "Connections closed by a timer: header (408 or silent before the "
-                               "first request) or idle.");
-    if (rc == 0)
-        rc = vtn_metric_u64(out, M "client_timeouts_total", "phase=\"header\"",
-                            GW_GET(m->timeouts_header));
-    if (rc == 0)
-        rc = vtn_metric_u64(out, M "client_timeouts_total", "phase=\"idle\"",
-                            GW_GET(m->timeouts_idle));
-    if (rc == 0)
-        rc = counter(out, M "retries_total", "Requests re-sent to another worker (attempt=1).",
-                     GW_GET(ps->retries));
-    if (rc == 0)
-        rc = vtn_metric_header(out, M "unavailable_total", "counter",
-                               "503 answers made by the gateway, by reason.");
-    for (int r = 0; r < GW_UNAVAIL_COUNT && rc == 0; r++) {
-        snprintf(lb, sizeof lb, "reason=\"%s\"", unavail_label(r));
-        rc = vtn_metric_u64(out, M "unavailable_total", lb, GW_GET(ps->unavailable[r]));
-    }
-    if (rc == 0)
-        rc =
-            counter(out, M "worker_timeouts_total",
-                    "504 answers: no reply from the worker by the deadline.", GW_GET(ps->timeouts));
-    if (rc == 0)
-        rc = counter(out, M "dropped_replies_total",
-                     "Worker replies for unknown, answered or abandoned requests.",
-                     GW_GET(ps->dropped_replies));
-    if (rc == 0)
-        rc = counter(out, M "worker_deaths_total",
-                     "Workers declared dead (silent, unreachable or disconnected).",
-                     GW_GET(ps->worker_deaths));
-    if (rc == 0)
-        rc = counter(out, M "protocol_errors_total", "Malformed messages from workers.",
-                     GW_GET(ps->protocol_errors));
-    if (rc == 0)
-        rc = vtn_metric_header(out, M "tls_handshakes_total", "counter",
-                               "TLS handshakes on the OpenADR listener: ok, failed (refused "
-                               "certificate, protocol error, peer left) or timeout.");
-    if (rc == 0)
-        rc = vtn_metric_u64(out, M "tls_handshakes_total", "result=\"ok\"", GW_GET(m->tls_hs_ok));
-    if (rc == 0)
-        rc = vtn_metric_u64(out, M "tls_handshakes_total", "result=\"failed\"",
-                            GW_GET(m->tls_hs_failed));
-    if (rc == 0)
-        rc = vtn_metric_u64(out, M "tls_handshakes_total", "result=\"timeout\"",
-                            GW_GET(m->tls_hs_timeout));
-    if (rc == 0)
-        rc = counter(out, M "tls_resumed_total",
-                     "Completed TLS handshakes that resumed a session (ticket or session cache).",
-                     GW_GET(m->tls_resumed));
-    if (rc == 0)
-        rc = gauge(out, M "tls_config_generation",
-                   "How many times the TLS configuration was loaded (1 at start, +1 per good "
-                   "reload); 0 without TLS.",
-                   GW_GET(m->tls_generation));
-    if (rc == 0)
-        rc = vtn_metric_header(out, M "tls_reloads_total", "counter",
-                               "TLS reloads on SIGHUP; a failed one keeps the old configuration.");
-    if (rc == 0)
-        rc = vtn_metric_u64(out, M "tls_reloads_total", "result=\"ok\"", GW_GET(m->tls_reload_ok));
-    if (rc == 0)
-        rc = vtn_metric_u64(out, M "tls_reloads_total", "result=\"failed\"",
-                            GW_GET(m->tls_reload_failed));
-    if (rc == 0)
-        rc = counter(out, M "proxy_refused_total",
-                     "OpenADR requests refused by the trusted-proxy rules (identity header from "
-                     "an untrusted address, no or a bad identity from the proxy).",
-                     GW_GET(m->proxy_refused));
-    return rc;
+    const void *bases[] = {[GW_M] = m, [GW_PS] = ps};
+    return vtn_metrics_render(out, gw_metric_table,
+                              sizeof gw_metric_table / sizeof gw_metric_table[0], bases);
 }

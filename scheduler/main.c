@@ -39,10 +39,14 @@ static const vtn_cfg_item sc_config_items[] = {
 #define SC_NITEMS (sizeof sc_config_items / sizeof sc_config_items[0])
 
 static volatile sig_atomic_t stop_requested;
-static _Atomic int is_leader;
-static _Atomic int redis_up;
-static _Atomic uint64_t leader_epoch;
-static _Atomic uint64_t redis_errors;
+/* What /metrics and /readyz read: written by the main loop, read by the ops
+ * thread. */
+static struct sc_status {
+    _Atomic int leader;
+    _Atomic int redis_up;
+    _Atomic uint64_t epoch;
+    _Atomic uint64_t redis_errors;
+} status;
 
 static void on_signal(int sig)
 {
@@ -50,47 +54,54 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+static const char *task_label(size_t i, char *tmp, size_t tmplen)
+{
+    (void)tmp;
+    (void)tmplen;
+    return sc_tasks[i].name;
+}
+
+static const char *outcome_label(size_t i, char *tmp, size_t tmplen)
+{
+    (void)tmp;
+    (void)tmplen;
+    return i == 0 ? "ok" : "error";
+}
+
+_Static_assert(offsetof(sc_stats, errors) > offsetof(sc_stats, runs), "outcome dimension order");
+static const vtn_metric_dim task_dim = {"task", 0, &sc_ntasks, sizeof(sc_task), task_label};
+static const vtn_metric_dim outcome_dim = {
+    "outcome", 2, NULL, offsetof(sc_stats, errors) - offsetof(sc_stats, runs), outcome_label};
+
+enum { SC_STATUS, SC_TASKS }; /* the bases: status, sc_tasks */
+
+static const vtn_metric sc_metric_table[] = {
+    {"vtn_scheduler_leader", VTN_METRIC_GAUGE, "1 when this instance holds the scheduler lease",
+     .cell = VTN_CELL_INT, .base = SC_STATUS, .offset = offsetof(struct sc_status, leader)},
+    {"vtn_scheduler_epoch", VTN_METRIC_GAUGE,
+     "fencing token of the current leadership term (0 standby)", .base = SC_STATUS,
+     .offset = offsetof(struct sc_status, epoch)},
+    {"vtn_scheduler_redis_errors_total", VTN_METRIC_COUNTER,
+     "Redis errors (each one drops the connection and leadership)", .base = SC_STATUS,
+     .offset = offsetof(struct sc_status, redis_errors)},
+    {"vtn_scheduler_task_runs_total", VTN_METRIC_COUNTER, "task runs by task and outcome",
+     .base = SC_TASKS, .offset = offsetof(sc_task, stats.runs), .dim = {&task_dim, &outcome_dim}},
+    {"vtn_scheduler_task_items_total", VTN_METRIC_COUNTER, "items each task acted on",
+     .base = SC_TASKS, .offset = offsetof(sc_task, stats.items), .dim = {&task_dim}},
+};
+
 static int render_metrics(vtn_buf *out, void *ud)
 {
     (void)ud;
-    int rc = vtn_metric_header(out, "vtn_scheduler_leader", "gauge",
-                               "1 when this instance holds the scheduler lease");
-    rc = rc ? rc : vtn_metric_u64(out, "vtn_scheduler_leader", "", (uint64_t)is_leader);
-    rc = rc ? rc
-            : vtn_metric_header(out, "vtn_scheduler_epoch", "gauge",
-                                "fencing token of the current leadership term (0 standby)");
-    rc = rc ? rc : vtn_metric_u64(out, "vtn_scheduler_epoch", "", leader_epoch);
-    rc = rc ? rc
-            : vtn_metric_header(out, "vtn_scheduler_redis_errors_total", "counter",
-                                "Redis errors (each one drops the connection and leadership)");
-    rc = rc ? rc : vtn_metric_u64(out, "vtn_scheduler_redis_errors_total", "", redis_errors);
-    rc = rc ? rc
-            : vtn_metric_header(out, "vtn_scheduler_task_runs_total", "counter",
-                                "task runs by task and outcome");
-    for (int i = 0; rc == 0 && i < sc_ntasks; i++) {
-        char lb[128];
-        snprintf(lb, sizeof lb, "task=\"%s\",outcome=\"ok\"", sc_tasks[i].name);
-        rc = vtn_metric_u64(out, "vtn_scheduler_task_runs_total", lb, sc_tasks[i].stats.runs);
-        snprintf(lb, sizeof lb, "task=\"%s\",outcome=\"error\"", sc_tasks[i].name);
-        rc =
-            rc ? rc
-               : vtn_metric_u64(out, "vtn_scheduler_task_runs_total", lb, sc_tasks[i].stats.errors);
-    }
-    rc = rc ? rc
-            : vtn_metric_header(out, "vtn_scheduler_task_items_total", "counter",
-                                "items each task acted on");
-    for (int i = 0; rc == 0 && i < sc_ntasks; i++) {
-        char lb[96];
-        snprintf(lb, sizeof lb, "task=\"%s\"", sc_tasks[i].name);
-        rc = vtn_metric_u64(out, "vtn_scheduler_task_items_total", lb, sc_tasks[i].stats.items);
-    }
-    return rc;
+    const void *bases[] = {[SC_STATUS] = &status, [SC_TASKS] = sc_tasks};
+    return vtn_metrics_render(out, sc_metric_table,
+                              sizeof sc_metric_table / sizeof sc_metric_table[0], bases);
 }
 
 static int ready(void *ud, char *why, size_t n)
 {
     (void)ud;
-    if (!redis_up) {
+    if (!status.redis_up) {
         snprintf(why, n, "no Redis connection");
         return 0;
     }
@@ -159,31 +170,31 @@ int main(int argc, char **argv)
         if (c == NULL) {
             c = vtn_redis_connect(&target, 2000, err, sizeof err);
             if (c == NULL) {
-                redis_up = 0;
+                status.redis_up = 0;
                 vtn_warn("redis", "msg=\"%s\" retry_ms=%lld", err, backoff);
                 sleep_ms(backoff);
                 backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
                 continue;
             }
             backoff = 100;
-            redis_up = 1;
+            status.redis_up = 1;
             vtn_info("redis", "msg=connected");
         }
         rc = sc_leader_step(&leader, c);
         if (rc < 0) {
-            redis_errors++;
+            status.redis_errors++;
             vtn_warn("redis", "msg=\"%s\"", c->err ? c->errstr : "leader step failed");
             redisFree(c);
             c = NULL;
-            redis_up = 0;
-            is_leader = 0;
-            leader_epoch = 0;
+            status.redis_up = 0;
+            status.leader = 0;
+            status.epoch = 0;
             continue;
         }
-        is_leader = rc == 1;
-        leader_epoch = leader.epoch;
+        status.leader = rc == 1;
+        status.epoch = leader.epoch;
         int64_t now = vtn_now_ms();
-        for (int i = 0; is_leader && i < sc_ntasks; i++) {
+        for (int i = 0; status.leader && i < sc_ntasks; i++) {
             sc_task *t = &sc_tasks[i];
             if (now < t->next_ms)
                 continue;
@@ -205,7 +216,7 @@ int main(int argc, char **argv)
         if (c && c->err) {
             redisFree(c);
             c = NULL;
-            redis_up = 0;
+            status.redis_up = 0;
             continue;
         }
         sleep_ms(cfg.tick_ms);

@@ -215,7 +215,11 @@ int vtn_config_load(const vtn_cfg_item *items, size_t n, void *cfg, int argc, ch
             return -EINVAL;
         }
         const char *val = eq ? eq + 1 : NULL;
-        if (val == NULL) {
+        int b;
+        if (val == NULL && items[i].type == VTN_CFG_BOOL &&
+            (a + 1 >= argc || vtn_parse_bool(argv[a + 1], &b) < 0)) {
+            val = "true"; /* a flag on its own ("--json"); "--json false" still reads a value */
+        } else if (val == NULL) {
             if (a + 1 >= argc) {
                 snprintf(err, errlen, "%s needs a value", items[i].flag);
                 return -EINVAL;
@@ -267,4 +271,17 @@ void vtn_config_free(const vtn_cfg_item *items, size_t n, void *cfg)
             *f = NULL;
         }
     }
+}
+
+int vtn_config_start(const vtn_cfg_item *items, size_t n, void *cfg, int argc, char **argv,
+                     const char *prog, const char *summary)
+{
+    char err[512];
+    int rc = vtn_config_load(items, n, cfg, argc, argv, prog, summary, err, sizeof err);
+    if (rc == 0)
+        return -1;
+    if (rc < 0)
+        fprintf(stderr, "%s: %s\n", prog, err);
+    vtn_config_free(items, n, cfg);
+    return rc < 0 ? 2 : 0;
 }

@@ -18,7 +18,7 @@ static void put_u64(char *p, uint64_t v)
 
 static int put_header(vtn_buf *out, int type)
 {
-    char h[VTN_WIRE_HEADER] = {VTN_WIRE_MAGIC, VTN_WIRE_VERSION, (char)type, 0};
+    char h[VTN_WIRE_HEADER] = {VTN_WIRE_MAGIC, VTN_WIRE_VERSION, (char)type, VTN_WIRE_MINOR};
     return vtn_buf_append(out, h, sizeof h);
 }
 
@@ -37,14 +37,87 @@ static int put_fixed(vtn_buf *out, uint64_t v, int bytes)
     return vtn_buf_append(out, b, (size_t)bytes);
 }
 
+/* Takes the next tag-length-value off an extension area: 1 with tag and
+ * value set, 0 at its end, -EPROTO when it is truncated or has tag 0. */
+static int tlv_next(const unsigned char **p, size_t *n, uint16_t *tag, vtn_str *value)
+{
+    if (*n == 0)
+        return 0;
+    if (*n < 6)
+        return -EPROTO;
+    const unsigned char *q = *p;
+    uint32_t len =
+        (uint32_t)q[2] | (uint32_t)q[3] << 8 | (uint32_t)q[4] << 16 | (uint32_t)q[5] << 24;
+    *tag = (uint16_t)(q[0] | q[1] << 8);
+    if (*tag == 0 || len > *n - 6)
+        return -EPROTO;
+    value->p = (const char *)q + 6;
+    value->n = len;
+    *p += 6 + (size_t)len;
+    *n -= 6 + (size_t)len;
+    return 1;
+}
+
+/* Every tag-length-value must fit, and none may be critical: this minor
+ * defines no critical tag (once one is defined, it is let through here).
+ * 0 or -EPROTO. */
+static int ext_check(const unsigned char *p, size_t n)
+{
+    uint16_t tag;
+    vtn_str v;
+    int rc;
+    while ((rc = tlv_next(&p, &n, &tag, &v)) == 1)
+        if (tag & VTN_WIRE_EXT_CRITICAL)
+            return -EPROTO;
+    return rc;
+}
+
+static int put_ext(vtn_buf *out, vtn_str ext)
+{
+    if (ext.n == 0)
+        return 0;
+    if (ext_check((const unsigned char *)ext.p, ext.n) < 0)
+        return -EINVAL;
+    return vtn_buf_append(out, ext.p, ext.n);
+}
+
 int vtn_wire_type_of(const void *frame, size_t n)
 {
     const unsigned char *p = frame;
-    if (n < VTN_WIRE_HEADER || p[0] != VTN_WIRE_MAGIC || p[1] != VTN_WIRE_VERSION || p[3] != 0)
-        return -EPROTO;
-    if (p[2] < VTN_WIRE_READY || p[2] > VTN_WIRE_DISCONNECT)
+    if (n < VTN_WIRE_HEADER || p[0] != VTN_WIRE_MAGIC || p[1] != VTN_WIRE_VERSION || p[2] == 0)
         return -EPROTO;
     return p[2];
+}
+
+int vtn_wire_minor_of(const void *frame, size_t n)
+{
+    return vtn_wire_type_of(frame, n) < 0 ? -EPROTO : ((const unsigned char *)frame)[3];
+}
+
+int vtn_wire_ext_put(vtn_buf *out, uint16_t tag, vtn_str value)
+{
+    if (tag == 0)
+        return -EINVAL;
+    char h[6] = {(char)tag, (char)(tag >> 8)};
+    put_u32(h + 2, value.n);
+    int rc = vtn_buf_reserve(out, sizeof h + value.n);
+    if (rc == 0)
+        rc = vtn_buf_append(out, h, sizeof h);
+    return rc == 0 ? vtn_buf_append(out, value.p, value.n) : rc;
+}
+
+int vtn_wire_ext_get(vtn_str ext, uint16_t tag, vtn_str *value)
+{
+    const unsigned char *p = (const unsigned char *)ext.p;
+    size_t n = ext.n;
+    uint16_t t;
+    vtn_str v;
+    while (tlv_next(&p, &n, &t, &v) == 1)
+        if (t == tag) {
+            *value = v;
+            return 0;
+        }
+    return -ENOENT;
 }
 
 int vtn_wire_encode_request(vtn_buf *out, const vtn_request *r)
@@ -52,7 +125,8 @@ int vtn_wire_encode_request(vtn_buf *out, const vtn_request *r)
     size_t start = out->len;
     /* One reservation for the whole frame keeps the encoder to a single realloc at most. */
     size_t total = VTN_WIRE_HEADER + 8 + 2 + 8 + 7 * 4 + r->fingerprint.n + r->remote.n +
-                   r->method.n + r->path.n + r->content_type.n + r->authorization.n + r->body.n;
+                   r->method.n + r->path.n + r->content_type.n + r->authorization.n + r->body.n +
+                   r->ext.n;
     int rc = vtn_buf_reserve(out, total);
     if (rc == 0)
         rc = put_header(out, VTN_WIRE_REQUEST);
@@ -68,6 +142,8 @@ int vtn_wire_encode_request(vtn_buf *out, const vtn_request *r)
                                &r->content_type, &r->authorization, &r->body};
     for (size_t i = 0; rc == 0 && i < sizeof fields / sizeof fields[0]; i++)
         rc = put_str(out, *fields[i]);
+    if (rc == 0)
+        rc = put_ext(out, r->ext);
     if (rc < 0)
         out->len = start;
     return rc;
@@ -77,7 +153,7 @@ int vtn_wire_encode_reply(vtn_buf *out, const vtn_reply *r)
 {
     size_t start = out->len;
     int rc = vtn_buf_reserve(out, VTN_WIRE_HEADER + 8 + 2 + 3 * 4 + r->content_type.n +
-                                      r->headers.n + r->body.n);
+                                      r->headers.n + r->body.n + r->ext.n);
     if (rc == 0)
         rc = put_header(out, VTN_WIRE_REPLY);
     if (rc == 0)
@@ -90,6 +166,8 @@ int vtn_wire_encode_reply(vtn_buf *out, const vtn_reply *r)
         rc = put_str(out, r->headers);
     if (rc == 0)
         rc = put_str(out, r->body);
+    if (rc == 0)
+        rc = put_ext(out, r->ext);
     if (rc < 0)
         out->len = start;
     return rc;
@@ -161,10 +239,15 @@ static int rd_open(reader *r, const void *frame, size_t n, int type)
     return 0;
 }
 
-static int rd_close(const reader *r)
+/* What follows the fixed fields is the extension area: fields of a newer
+ * minor that this reader skips unless it knows them. */
+static int rd_close(const reader *r, vtn_str *ext)
 {
-    /* Trailing bytes mean a peer speaks another layout: refuse rather than guess. */
-    return r->bad || r->left != 0 ? -EPROTO : 0;
+    if (r->bad || ext_check(r->p, r->left) < 0)
+        return -EPROTO;
+    ext->p = (const char *)r->p;
+    ext->n = (uint32_t)r->left;
+    return 0;
 }
 
 int vtn_wire_decode_request(const void *frame, size_t n, vtn_request *out)
@@ -185,7 +268,7 @@ int vtn_wire_decode_request(const void *frame, size_t n, vtn_request *out)
     out->body = rd_str(&r);
     if (out->kind < VTN_KIND_OADR || out->kind > VTN_KIND_PUSH_REPLY)
         return -EPROTO;
-    return rd_close(&r);
+    return rd_close(&r, &out->ext);
 }
 
 int vtn_wire_decode_reply(const void *frame, size_t n, vtn_reply *out)
@@ -200,7 +283,7 @@ int vtn_wire_decode_reply(const void *frame, size_t n, vtn_reply *out)
     out->body = rd_str(&r);
     if (out->status < 100 || out->status > 599)
         return -EPROTO;
-    return rd_close(&r);
+    return rd_close(&r, &out->ext);
 }
 
 int vtn_wire_decode_ready(const void *frame, size_t n, vtn_ready *out)
@@ -212,5 +295,6 @@ int vtn_wire_decode_ready(const void *frame, size_t n, vtn_ready *out)
     out->name = rd_str(&r);
     if (out->credits == 0)
         return -EPROTO;
-    return rd_close(&r);
+    vtn_str skipped;
+    return rd_close(&r, &skipped);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libxml/dict.h>
 #include <libxml/globals.h>
@@ -26,9 +27,6 @@
 #define VTN_XML_PARSE_OPTIONS                                                                      \
     (XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_COMPACT | XML_PARSE_BIG_LINES)
 
-/* OpenADR documents nest about a dozen levels (Green Button feeds a few
- * more); libxml2's own limit without XML_PARSE_HUGE is 256. */
-#define VTN_XML_MAX_DEPTH 64
 /* The per-thread parser context keeps a dictionary of every element and
  * attribute name it has seen; a peer sending random names would grow it
  * without end, so the context is rebuilt past this many entries. */
@@ -43,12 +41,9 @@ struct vtn_xml_ctx {
     xmlParserCtxtPtr pctxt; /* reused between documents: saves its set-up per parse */
     xmlSchemaValidCtxtPtr vctxt;
     size_t max_bytes;
-    int depth;
-    int stopped; /* our own SAX hooks halted the parser */
+    int stopped; /* our own SAX hook halted the parser */
     int nerr;
     char err[VTN_XML_ERR_MAX];
-    startElementNsSAX2Func orig_start;
-    endElementNsSAX2Func orig_end;
 };
 
 /* ---- error capture ------------------------------------------------------ */
@@ -330,30 +325,332 @@ static void hook_internal_subset(void *data, const xmlChar *name, const xmlChar 
     xmlStopParser(p);
 }
 
-static void hook_start(void *data, const xmlChar *localname, const xmlChar *prefix,
-                       const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
-                       int nb_attributes, int nb_defaulted, const xmlChar **attributes)
+/* ---- pre-scan ------------------------------------------------------------
+ *
+ * One pass over the raw document, before libxml2 sees it, that counts what
+ * costs libxml2 2.9.14 more than linear time or memory (attributes and
+ * namespace declarations on one element, elements, text) against the caps
+ * in vtn/xml.h. It reads XML's lexical structure only: markup starts at
+ * '<' (start and end tags, comments, CDATA sections, processing
+ * instructions), attribute values are quoted and hold no '<'. libxml2 keeps
+ * scanning after a well-formedness error (with its tree builder off), so
+ * the pre-scan never gives up half way: markup it cannot read is refused
+ * here, and every byte it accepts it has counted. ASCII-compatible encodings
+ * are read byte by byte, UTF-16 by 16-bit unit; any other encoding is
+ * refused, since '<' would not be the byte the scan looks for. */
+
+typedef struct scan {
+    const unsigned char *p;
+    size_t n; /* units */
+    int wide; /* 0: bytes, 1: UTF-16LE, 2: UTF-16BE */
+    size_t i; /* the unit being read */
+    vtn_xml_ctx *c;
+} scan;
+
+static inline unsigned at(const scan *s, size_t i)
 {
-    xmlParserCtxtPtr p = data;
-    vtn_xml_ctx *c = p->_private;
-    if (++c->depth > VTN_XML_MAX_DEPTH) {
-        c->stopped = 1;
-        set_err(c->err, sizeof c->err, &c->nerr, xmlSAX2GetLineNumber(p),
-                "elements nested deeper than %d levels", VTN_XML_MAX_DEPTH);
-        xmlStopParser(p);
-        return;
-    }
-    c->orig_start(data, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes,
-                  nb_defaulted, attributes);
+    if (i >= s->n)
+        return 0; /* no NUL reaches the scan: it stands for the end */
+    if (!s->wide)
+        return s->p[i];
+    const unsigned char *q = s->p + 2 * i;
+    return s->wide == 1 ? (unsigned)(q[0] | q[1] << 8) : (unsigned)(q[0] << 8 | q[1]);
 }
 
-static void hook_end(void *data, const xmlChar *localname, const xmlChar *prefix,
-                     const xmlChar *uri)
+static int is_space(unsigned ch)
 {
-    xmlParserCtxtPtr p = data;
-    vtn_xml_ctx *c = p->_private;
-    c->depth--;
-    c->orig_end(data, localname, prefix, uri);
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+/* Refuses the document with "line N: <why>", N counted only now. */
+static int scan_fail(scan *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int scan_fail(scan *s, const char *fmt, ...)
+{
+    int line = 1;
+    for (size_t k = 0; k < s->i && k < s->n; k++)
+        line += at(s, k) == '\n';
+    char why[VTN_XML_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    set_err(s->c->err, sizeof s->c->err, &s->c->nerr, line, "%s", why);
+    return -EBADMSG;
+}
+
+/* Index of the first unit at or after from that starts lit, or s->n. */
+static size_t find(const scan *s, size_t from, const char *lit)
+{
+    size_t m = strlen(lit);
+    if (!s->wide) {
+        for (size_t k = from; k + m <= s->n;) {
+            const unsigned char *hit = memchr(s->p + k, lit[0], s->n - k);
+            if (hit == NULL)
+                break;
+            k = (size_t)(hit - s->p);
+            if (k + m <= s->n && memcmp(hit, lit, m) == 0)
+                return k;
+            k++;
+        }
+        return s->n;
+    }
+    for (size_t k = from; k + m <= s->n; k++) {
+        size_t j = 0;
+        while (j < m && at(s, k + j) == (unsigned char)lit[j])
+            j++;
+        if (j == m)
+            return k;
+    }
+    return s->n;
+}
+
+static int starts(const scan *s, size_t i, const char *lit)
+{
+    for (size_t j = 0; lit[j]; j++)
+        if (at(s, i + j) != (unsigned char)lit[j])
+            return 0;
+    return 1;
+}
+
+/* Moves past a name: everything up to white space, markup or a quote
+ * (libxml2 checks the characters; only where the name ends matters here). */
+static void skip_name(scan *s)
+{
+    static const unsigned char stop[256] = {
+        [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['='] = 1, ['>'] = 1,
+        ['/'] = 1, ['<'] = 1,  ['"'] = 1,  ['\''] = 1, ['?'] = 1,
+    };
+    if (!s->wide) {
+        while (s->i < s->n && !stop[s->p[s->i]])
+            s->i++;
+        return;
+    }
+    unsigned ch;
+    while (s->i < s->n && ((ch = at(s, s->i)) > 255 || !stop[ch]))
+        s->i++;
+}
+
+/* Index of the first unit in [from, to) that is ch, or to. */
+static size_t find_unit(const scan *s, size_t from, size_t to, unsigned char ch)
+{
+    if (!s->wide) {
+        const unsigned char *hit = from < to ? memchr(s->p + from, ch, to - from) : NULL;
+        return hit ? (size_t)(hit - s->p) : to;
+    }
+    while (from < to && at(s, from) != ch)
+        from++;
+    return from;
+}
+
+/* Copies a name for an error message: printable ASCII only, at most 64. */
+static void name_for_error(const scan *s, size_t from, size_t to, char *out, size_t outlen)
+{
+    size_t k = 0;
+    for (size_t j = from; j < to && k + 1 < outlen && k < 64; j++) {
+        unsigned ch = at(s, j);
+        out[k++] = ch > ' ' && ch < 127 ? (char)ch : '?';
+    }
+    out[k] = '\0';
+}
+
+static int encoding_is_ascii_compatible(const char *e)
+{
+    static const char *const ok[] = {"UTF-8",     "UTF8",   "US-ASCII",   "ASCII",
+                                     "ISO-8859-", "LATIN1", "WINDOWS-125"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        size_t m = strlen(ok[i]);
+        if (strncasecmp(e, ok[i], m) == 0 &&
+            (ok[i][m - 1] == '-' || ok[i][m - 1] == '5' || e[m] == '\0'))
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct tag_counts {
+    unsigned attrs, ns;
+    char encoding[32]; /* of an XML declaration */
+} tag_counts;
+
+/* Reads the attributes of a start tag or of the XML declaration, from s->i
+ * up to (not past) the tag's end. */
+static int scan_attributes(scan *s, tag_counts *t, int is_decl, unsigned long *attrs_total,
+                           unsigned *ns_total, size_t name_from, size_t name_to)
+{
+    char name[80];
+    for (;;) {
+        size_t i0 = s->i;
+        while (is_space(at(s, s->i)))
+            s->i++;
+        unsigned ch = at(s, s->i);
+        if (ch == '>' || ch == '/' || ch == '?' || s->i >= s->n)
+            return 0;
+        if (s->i == i0)
+            return scan_fail(s, "attributes must be separated by white space");
+        size_t a0 = s->i;
+        skip_name(s);
+        size_t a1 = s->i;
+        if (a1 == a0)
+            return scan_fail(s, "malformed attribute");
+        while (is_space(at(s, s->i)))
+            s->i++;
+        if (at(s, s->i) != '=')
+            return scan_fail(s, "attribute without a value");
+        s->i++;
+        while (is_space(at(s, s->i)))
+            s->i++;
+        unsigned q = at(s, s->i);
+        if (q != '"' && q != '\'')
+            return scan_fail(s, "attribute value without quotes");
+        size_t v0 = ++s->i;
+        s->i = find_unit(s, v0, s->n, (unsigned char)q);
+        if (s->i >= s->n)
+            return scan_fail(s, "unterminated attribute value");
+        size_t lt = find_unit(s, v0, s->i, '<');
+        if (lt < s->i) {
+            s->i = lt;
+            return scan_fail(s, "'<' in an attribute value");
+        }
+        size_t v1 = s->i++;
+        if (v1 - v0 > VTN_XML_MAX_TEXT)
+            return scan_fail(s, "attribute value longer than %u bytes", VTN_XML_MAX_TEXT);
+        if (is_decl) {
+            if (a1 - a0 == 8 && starts(s, a0, "encoding")) {
+                name_for_error(s, v0, v1, t->encoding, sizeof t->encoding);
+                if (v1 - v0 >= sizeof t->encoding)
+                    t->encoding[0] = '?'; /* too long to be a name we accept */
+            }
+            continue;
+        }
+        int is_ns = starts(s, a0, "xmlns") && (a1 - a0 == 5 || at(s, a0 + 5) == ':');
+        if (is_ns ? (++t->ns > VTN_XML_MAX_NS || ++*ns_total > VTN_XML_MAX_NS_TOTAL)
+                  : (++t->attrs > VTN_XML_MAX_ATTRS || ++*attrs_total > VTN_XML_MAX_ATTRS_TOTAL)) {
+            name_for_error(s, name_from, name_to, name, sizeof name);
+            if (is_ns)
+                return t->ns > VTN_XML_MAX_NS
+                           ? scan_fail(s, "element %s declares more than %d namespaces", name,
+                                       VTN_XML_MAX_NS)
+                           : scan_fail(s, "more than %d namespace declarations in the document",
+                                       VTN_XML_MAX_NS_TOTAL);
+            return t->attrs > VTN_XML_MAX_ATTRS
+                       ? scan_fail(s, "element %s has more than %d attributes", name,
+                                   VTN_XML_MAX_ATTRS)
+                       : scan_fail(s, "more than %d attributes in the document",
+                                   VTN_XML_MAX_ATTRS_TOTAL);
+        }
+    }
+}
+
+/* <?xml ...?> at the very start: only its encoding matters here. */
+static int scan_declaration(scan *s)
+{
+    tag_counts t = {0};
+    s->i += 5;
+    if (scan_attributes(s, &t, 1, NULL, NULL, 0, 0) < 0)
+        return -EBADMSG;
+    if (!starts(s, s->i, "?>"))
+        return scan_fail(s, "malformed XML declaration");
+    s->i += 2;
+    if (t.encoding[0] && !s->wide && !encoding_is_ascii_compatible(t.encoding))
+        return scan_fail(s, "encoding %s is not accepted (use UTF-8)", t.encoding);
+    return 0;
+}
+
+static int prescan(vtn_xml_ctx *c, const char *data, size_t len)
+{
+    scan s = {(const unsigned char *)data, len, 0, 0, c};
+    const unsigned char *p = s.p;
+    if (len >= 2 && ((p[0] == 0xff && p[1] == 0xfe) || (p[0] == '<' && p[1] == 0)))
+        s.wide = 1;
+    else if (len >= 2 && ((p[0] == 0xfe && p[1] == 0xff) || (p[0] == 0 && p[1] == '<')))
+        s.wide = 2;
+    if (s.wide) {
+        s.n = len / 2;
+        s.i = at(&s, 0) == 0xfeff;
+    } else if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+        s.i = 3;
+    }
+    if (starts(&s, s.i, "<?xml") && (is_space(at(&s, s.i + 5)) || at(&s, s.i + 5) == '?') &&
+        scan_declaration(&s) < 0)
+        return -EBADMSG;
+    while (is_space(at(&s, s.i)))
+        s.i++;
+    if (at(&s, s.i) != '<')
+        return scan_fail(&s, "a document starts with '<'");
+
+    unsigned long elements = 0, attrs_total = 0;
+    unsigned ns_total = 0;
+    int depth = 0;
+    size_t text = 0; /* units of text since the last tag */
+    char name[80];
+    while (s.i < s.n) {
+        if (at(&s, s.i) != '<') {
+            size_t lt = find_unit(&s, s.i, s.n, '<');
+            text += lt - s.i;
+            s.i = lt;
+            if (text > VTN_XML_MAX_TEXT)
+                return scan_fail(&s, "text longer than %u bytes", VTN_XML_MAX_TEXT);
+            continue;
+        }
+        unsigned next = at(&s, s.i + 1);
+        if (next == '?' && starts(&s, s.i, "<?xml") &&
+            (is_space(at(&s, s.i + 5)) || at(&s, s.i + 5) == '?')) {
+            /* libxml2 reads a misplaced one as a declaration all the same. */
+            return scan_fail(&s, "XML declaration not at the start of the document");
+        } else if (next == '?' || starts(&s, s.i, "<!--")) {
+            const char *end = next == '?' ? "?>" : "-->";
+            size_t e = find(&s, s.i + (next == '?' ? 2 : 4), end); /* "<!-->" opens one */
+            if (e >= s.n)
+                return scan_fail(&s, "unterminated %s",
+                                 next == '?' ? "processing instruction" : "comment");
+            s.i = e + strlen(end);
+        } else if (starts(&s, s.i, "<![CDATA[")) {
+            size_t e = find(&s, s.i + 9, "]]>");
+            if (e >= s.n)
+                return scan_fail(&s, "unterminated CDATA section");
+            text += e - (s.i + 9);
+            s.i = e + 3;
+            if (text > VTN_XML_MAX_TEXT)
+                return scan_fail(&s, "text longer than %u bytes", VTN_XML_MAX_TEXT);
+        } else if (next == '!') {
+            if (starts(&s, s.i, "<!DOCTYPE"))
+                return scan_fail(&s, "DOCTYPE is not allowed in OpenADR messages");
+            return scan_fail(&s, "'<!' that starts no comment or CDATA section");
+        } else if (next == '/') {
+            s.i += 2;
+            skip_name(&s);
+            while (is_space(at(&s, s.i)))
+                s.i++;
+            if (at(&s, s.i) != '>')
+                return scan_fail(&s, "malformed end tag");
+            s.i++;
+            depth -= depth > 0; /* a stray end tag is libxml2's to report */
+            text = 0;
+        } else {
+            size_t n0 = ++s.i;
+            skip_name(&s);
+            size_t n1 = s.i;
+            if (n1 == n0)
+                return scan_fail(&s, "'<' not followed by an element name");
+            if (++elements > VTN_XML_MAX_ELEMENTS)
+                return scan_fail(&s, "more than %d elements in the document", VTN_XML_MAX_ELEMENTS);
+            tag_counts t = {0};
+            if (scan_attributes(&s, &t, 0, &attrs_total, &ns_total, n0, n1) < 0)
+                return -EBADMSG;
+            if (starts(&s, s.i, "/>")) {
+                s.i += 2;
+            } else if (at(&s, s.i) == '>') {
+                s.i++;
+                if (++depth > VTN_XML_MAX_DEPTH)
+                    return scan_fail(&s, "elements nested deeper than %d levels",
+                                     VTN_XML_MAX_DEPTH);
+            } else {
+                name_for_error(&s, n0, n1, name, sizeof name);
+                return scan_fail(&s, "malformed start tag %s", name);
+            }
+            text = 0;
+        }
+    }
+    return 0;
 }
 
 static int ctx_new_parser(vtn_xml_ctx *c)
@@ -364,10 +661,6 @@ static int ctx_new_parser(vtn_xml_ctx *c)
     p->_private = c;
     p->sax->serror = parser_structured_error;
     p->sax->internalSubset = hook_internal_subset;
-    c->orig_start = p->sax->startElementNs;
-    c->orig_end = p->sax->endElementNs;
-    p->sax->startElementNs = hook_start;
-    p->sax->endElementNs = hook_end;
     if (c->pctxt)
         xmlFreeParserCtxt(c->pctxt); /* documents keep their own reference to the dict */
     c->pctxt = p;
@@ -452,7 +745,8 @@ int vtn_xml_parse(vtn_xml_ctx *c, const char *data, size_t len, xmlDoc **out)
     }
     if (c->pctxt->dict && xmlDictSize(c->pctxt->dict) > VTN_XML_DICT_MAX && ctx_new_parser(c) != 0)
         return -ENOMEM;
-    c->depth = 0;
+    if (prescan(c, data, len) < 0)
+        return -EBADMSG;
     c->stopped = 0;
     xmlDocPtr doc = xmlCtxtReadMemory(c->pctxt, data, (int)len, NULL, NULL, VTN_XML_PARSE_OPTIONS);
     if (c->stopped) {

@@ -2,7 +2,7 @@
 """The scheduler: of two instances exactly one leads (holds the Redis lease
 with a fencing token); the leader prunes expired gateway adverts; a standby
 takes over after a clean stop at once and after a crash within the lease,
-always with a higher epoch."""
+always with a higher epoch, even when Redis has lost its data in between."""
 
 import os
 import sys
@@ -101,11 +101,31 @@ def main():
                 took = time.monotonic() - t0
                 print("   takeover after SIGKILL: %.2f s (lease %.1f s)" % (took, LEASE_MS / 1000))
                 check(epoch_gauge(st, new) > state["epoch"], "the new term has a higher epoch")
+                state["lead"], state["epoch"] = new, epoch_gauge(st, new)
+
+            def epoch_grows_after_redis_lost_its_data():
+                lead, before = state["lead"], state["epoch"]
+                with st.redis() as r:
+                    r.cmd("FLUSHALL")  # the lease and the epoch counter are gone
+                deadline = time.monotonic() + 3 * LEASE_MS / 1000
+                while epoch_gauge(st, lead) == before:
+                    check(time.monotonic() < deadline, "no new term after FLUSHALL")
+                    time.sleep(0.05)
+                new = wait_leader(st, [lead], timeout=3 * LEASE_MS / 1000)
+                after = epoch_gauge(st, new)
+                check(after > before, "the term after the data loss has a higher epoch: %s after %s"
+                      % (after, before))
+                with st.redis() as r:
+                    val = r.cmd("GET", "vtn:scheduler:leader")
+                check(val is not None and val.split(" ")[0] == str(int(after)),
+                      "the new lease names the new epoch: %r" % val)
 
             checks.run("exactly one of two schedulers leads", one_leader)
             checks.run("the leader prunes expired gateway adverts only", prunes_expired_adverts)
             checks.run("a clean stop hands leadership over at once", clean_stop_hands_over)
             checks.run("a crash hands leadership over within the lease", crash_hands_over_after_lease)
+            checks.run("fencing tokens grow even after Redis lost its data",
+                       epoch_grows_after_redis_lost_its_data)
             checks.keep_logs_on_failure(st)
     return checks.summary()
 

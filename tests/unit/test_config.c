@@ -122,6 +122,57 @@ static void bad_values_name_the_variable(void **state)
     vtn_config_free(items, NITEMS, &c);
 }
 
+/* A boolean flag may stand alone, or take a value after it or after '='. */
+static void boolean_flags_stand_alone(void **state)
+{
+    (void)state;
+    static const vtn_cfg_item flags[] = {
+        {"VTN_T_JSON", "--json", VTN_CFG_BOOL, offsetof(struct cfg, open), "false", 0, 0, "json"},
+        {"VTN_T_TIMEOUT", "--timeout", VTN_CFG_MS, offsetof(struct cfg, timeout), "10s", 1, 3600000,
+         "timeout"},
+    };
+    unsetenv("VTN_T_JSON");
+    unsetenv("VTN_T_TIMEOUT");
+    struct cfg c;
+    char err[256] = "";
+    char *alone[] = {"t", "--json"};
+    memset(&c, 0, sizeof c);
+    assert_int_equal(vtn_config_load(flags, 2, &c, 2, alone, "t", "test", err, sizeof err), 0);
+    assert_int_equal(c.open, 1);
+    char *before_other[] = {"t", "--json", "--timeout", "2s"};
+    memset(&c, 0, sizeof c);
+    assert_int_equal(vtn_config_load(flags, 2, &c, 4, before_other, "t", "test", err, sizeof err),
+                     0);
+    assert_int_equal(c.open, 1);
+    assert_int_equal(c.timeout, 2000);
+    char *with_value[] = {"t", "--json", "false"};
+    c.open = 1;
+    assert_int_equal(vtn_config_load(flags, 2, &c, 3, with_value, "t", "test", err, sizeof err), 0);
+    assert_int_equal(c.open, 0);
+    /* Only booleans: a number flag still needs its value. */
+    char *no_value[] = {"t", "--timeout"};
+    assert_int_equal(vtn_config_load(flags, 2, &c, 2, no_value, "t", "test", err, sizeof err),
+                     -EINVAL);
+    assert_string_equal(err, "--timeout needs a value");
+}
+
+/* The start-up helper: run on, or the exit status after --help or a bad setting. */
+static void start_gives_the_exit_status(void **state)
+{
+    (void)state;
+    clear_env();
+    struct cfg c;
+    memset(&c, 0, sizeof c);
+    char *ok[] = {"t", "--timeout", "5s"};
+    assert_int_equal(vtn_config_start(items, NITEMS, &c, 3, ok, "t", "test"), -1);
+    assert_int_equal(c.timeout, 5000);
+    vtn_config_free(items, NITEMS, &c);
+    char *bad[] = {"t", "--timeout", "5 parsecs"};
+    memset(&c, 0, sizeof c);
+    assert_int_equal(vtn_config_start(items, NITEMS, &c, 3, bad, "t", "test"), 2);
+    assert_null(c.listen); /* freed for the exit */
+}
+
 static void parsers(void **state)
 {
     (void)state;
@@ -198,6 +249,8 @@ int main(void)
         cmocka_unit_test(defaults_apply),
         cmocka_unit_test(env_then_flags_override),
         cmocka_unit_test(bad_values_name_the_variable),
+        cmocka_unit_test(boolean_flags_stand_alone),
+        cmocka_unit_test(start_gives_the_exit_status),
         cmocka_unit_test(parsers),
         cmocka_unit_test(addresses_and_redis_urls),
         cmocka_unit_test(buffer_cap_and_xml_escape),

@@ -389,6 +389,178 @@ static void test_dictionary_rebuild(void **state)
     xmlFreeDoc(keep);
 }
 
+/* ---- caps on what a document holds ----------------------------------------- */
+
+/* "<r><e" + n attributes (or xmlns declarations) + "/></r>". */
+static char *wide_element(int n, const char *fmt)
+{
+    char *s = malloc((size_t)n * 40 + 32);
+    size_t k = (size_t)sprintf(s, "<r><e");
+    for (int i = 0; i < n; i++)
+        k += (size_t)sprintf(s + k, fmt, i, i);
+    strcpy(s + k, "/></r>");
+    return s;
+}
+
+static void expect_refused(const char *doc_text, const char *why)
+{
+    xmlDoc *doc = NULL;
+    assert_int_equal(parse(doc_text, &doc), -EBADMSG);
+    assert_null(doc);
+    if (strstr(vtn_xml_error(g_ctx), why) == NULL)
+        fail_msg("error \"%s\" does not say \"%s\"", vtn_xml_error(g_ctx), why);
+}
+
+static void expect_parsed(const char *doc_text)
+{
+    xmlDoc *doc = NULL;
+    if (parse(doc_text, &doc) != 0)
+        fail_msg("refused: %s", vtn_xml_error(g_ctx));
+    xmlFreeDoc(doc);
+}
+
+/* The attack of issue 8: tens of thousands of attributes or namespace
+ * declarations on one element are refused before libxml2 reads them. */
+static void test_attribute_and_namespace_caps(void **state)
+{
+    (void)state;
+    char *d = wide_element(VTN_XML_MAX_ATTRS, " a%d=\"%d\"");
+    expect_parsed(d);
+    free(d);
+    d = wide_element(VTN_XML_MAX_ATTRS + 1, " a%d=\"%d\"");
+    expect_refused(d, "element e has more than 32 attributes");
+    free(d);
+    d = wide_element(40000, " a%d=\"%d\"");
+    expect_refused(d, "element e has more than 32 attributes");
+    free(d);
+
+    d = wide_element(VTN_XML_MAX_NS, " xmlns:p%d=\"urn:x:%d\"");
+    expect_parsed(d);
+    free(d);
+    d = wide_element(40000, " xmlns:p%d=\"urn:x:%d\"");
+    expect_refused(d, "element e declares more than 32 namespaces");
+    free(d);
+
+    /* Declarations spread over many elements count for the document. */
+    char *many = malloc((VTN_XML_MAX_NS_TOTAL + 1) * 48 + 16);
+    size_t k = (size_t)sprintf(many, "<r>");
+    for (int i = 0; i <= VTN_XML_MAX_NS_TOTAL; i++)
+        k += (size_t)sprintf(many + k, "<e xmlns:p=\"urn:x:%d\"/>", i);
+    strcpy(many + k, "</r>");
+    expect_refused(many, "more than 1024 namespace declarations in the document");
+    free(many);
+
+    many = malloc((VTN_XML_MAX_ATTRS_TOTAL / 10 + 1) * 80 + 16);
+    k = (size_t)sprintf(many, "<r>");
+    for (int i = 0; i <= VTN_XML_MAX_ATTRS_TOTAL / 10; i++)
+        k += (size_t)sprintf(many + k, "<e a=\"\" b=\"\" c=\"\" d=\"\" e=\"\" f=\"\" g=\"\" h=\"\" "
+                                       "i=\"\" j=\"\"/>");
+    strcpy(many + k, "</r>");
+    expect_refused(many, "more than 10000 attributes in the document");
+    free(many);
+
+    /* A well-formedness error first does not let the rest through: libxml2
+     * would keep scanning after it. */
+    char *hidden = malloc(40000 * 20 + 64);
+    k = (size_t)sprintf(hidden, "<r>&undefined;<x");
+    for (int i = 0; i < 40000; i++)
+        k += (size_t)sprintf(hidden + k, " a%d=\"\"", i);
+    strcpy(hidden + k, "/></r>");
+    expect_refused(hidden, "element x has more than 32 attributes");
+    free(hidden);
+}
+
+/* A tree of a million elements (a valid 4 MiB ds:Signature full of <a/>)
+ * is never built; text runs and attribute values are bounded. */
+static void test_element_and_text_caps(void **state)
+{
+    (void)state;
+    size_t n = VTN_XML_MAX_ELEMENTS;
+    char *d = malloc(n * 4 + 32);
+    size_t k = (size_t)sprintf(d, "<r>");
+    for (size_t i = 0; i < n - 1; i++, k += 4)
+        memcpy(d + k, "<a/>", 4);
+    strcpy(d + k, "</r>");
+    expect_parsed(d);
+    memcpy(d + k, "<a/></r>", 9);
+    expect_refused(d, "more than 100000 elements in the document");
+    free(d);
+
+    size_t t = VTN_XML_MAX_TEXT;
+    d = malloc(t + 64);
+    strcpy(d, "<r>");
+    memset(d + 3, 'x', t);
+    strcpy(d + 3 + t, "</r>");
+    expect_parsed(d);
+    /* CDATA adds to the text around it. */
+    strcpy(d + 3 + t, "<![CDATA[y]]></r>");
+    expect_refused(d, "text longer than 65536 bytes");
+    sprintf(d, "<r a=\"");
+    memset(d + 6, 'x', t + 1);
+    strcpy(d + 7 + t, "\"/>");
+    expect_refused(d, "attribute value longer than 65536 bytes");
+    free(d);
+}
+
+/* What the pre-scan must read like libxml2 does, so that real documents
+ * pass: '>' and the other quote in values, markup-like text in comments,
+ * CDATA sections and processing instructions, a BOM, UTF-16. */
+static void test_caps_read_markup_right(void **state)
+{
+    (void)state;
+    expect_parsed("\xef\xbb\xbf<?xml version='1.0' encoding='utf-8'?>\n"
+                  "<!-- <e a=\"1\" b=\"2\"> --><r a=\"x>y\" b='\"' c = \"/>\">"
+                  "<![CDATA[<x y=\"z\">]]><?pi a=\"b\" <c>?>a &gt; b</r >");
+    expect_parsed("<r><!--> <a b=\"<\"> --></r>"); /* "<!-->" opens a comment */
+    expect_refused("<r><!DOCTYPE r></r>", "DOCTYPE");
+    expect_refused("<r a=\"<\"/>", "'<' in an attribute value");
+    expect_refused("<r a=\"x\"b=\"y\"/>", "separated by white space");
+    expect_refused("<r a/>", "attribute without a value");
+    expect_refused("<r><!-- open</r>", "unterminated comment");
+    expect_refused(" <?xml version=\"1.0\"?><r/>", "XML declaration not at the start");
+    expect_refused("<?xml version=\"1.0\" encoding=\"UTF-7\"?><r/>",
+                   "encoding UTF-7 is not accepted");
+    expect_refused("<?xml version=\"1.0\" encoding=\"EBCDIC-US\"?><r/>", "is not accepted");
+    expect_refused("\x4c\x6f\xa7\x94", "a document starts with '<'"); /* "<?xm" in EBCDIC */
+
+    /* UTF-16LE, with and without a BOM: counted per 16-bit unit. */
+    char u16[2048];
+    const char *ok = "<r a=\"1\" b=\"2\">t</r>";
+    size_t n = 0;
+    u16[n++] = (char)0xff;
+    u16[n++] = (char)0xfe;
+    for (const char *p = ok; *p; p++) {
+        u16[n++] = *p;
+        u16[n++] = 0;
+    }
+    xmlDoc *doc = NULL;
+    assert_int_equal(vtn_xml_parse(g_ctx, u16, n, &doc), 0);
+    char t[8];
+    assert_int_equal(vtn_xml_attr(xmlDocGetRootElement(doc), NULL, "b", t, sizeof t), 1);
+    assert_string_equal(t, "2");
+    xmlFreeDoc(doc);
+    n = 0;
+    char tag[16];
+    const char *head = "<r";
+    for (const char *p = head; *p; p++) {
+        u16[n++] = *p;
+        u16[n++] = 0;
+    }
+    for (int i = 0; i < 40; i++) {
+        int w = snprintf(tag, sizeof tag, " a%d=\"\"", i);
+        for (int j = 0; j < w; j++) {
+            u16[n++] = tag[j];
+            u16[n++] = 0;
+        }
+    }
+    for (const char *p = "/>"; *p; p++) {
+        u16[n++] = *p;
+        u16[n++] = 0;
+    }
+    assert_int_equal(vtn_xml_parse(g_ctx, u16, n, &doc), -EBADMSG);
+    assert_non_null(strstr(vtn_xml_error(g_ctx), "element r has more than 32 attributes"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +577,9 @@ int main(void)
         cmocka_unit_test(test_schema_from_memory),
         cmocka_unit_test(test_lockdown_and_official_schema),
         cmocka_unit_test(test_dictionary_rebuild),
+        cmocka_unit_test(test_attribute_and_namespace_caps),
+        cmocka_unit_test(test_element_and_text_caps),
+        cmocka_unit_test(test_caps_read_markup_right),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

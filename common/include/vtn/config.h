@@ -27,11 +27,18 @@ typedef struct vtn_cfg_item {
 } vtn_cfg_item;
 
 /* Loads defaults, then the environment, then flags (--flag value or
- * --flag=value). Returns 0 when the process should run, 1 when --help or
- * --version was printed (exit 0), and -EINVAL with a message in err (naming
- * the variable and the accepted range) otherwise. */
+ * --flag=value; a boolean flag may stand alone: "--json" is "--json true").
+ * Returns 0 when the process should run, 1 when --help or --version was
+ * printed (exit 0), and -EINVAL with a message in err (naming the variable
+ * and the accepted range) otherwise. */
 int vtn_config_load(const vtn_cfg_item *items, size_t n, void *cfg, int argc, char **argv,
                     const char *prog, const char *summary, char *err, size_t errlen);
+/* What every process does with vtn_config_load at start: -1 when the
+ * process should run on; otherwise the exit status for main, after --help
+ * or --version (0), or a bad setting (2, after "prog: why" on stderr).
+ * cfg is freed whenever the process is to exit. */
+int vtn_config_start(const vtn_cfg_item *items, size_t n, void *cfg, int argc, char **argv,
+                     const char *prog, const char *summary);
 /* Logs every setting once at start (secrets as "set"/"unset"). */
 void vtn_config_log(const vtn_cfg_item *items, size_t n, const void *cfg);
 void vtn_config_free(const vtn_cfg_item *items, size_t n, void *cfg);

@@ -5,24 +5,53 @@
  * gateway. Every ZeroMQ message between them is a single frame (the ROUTER
  * adds and strips the identity frame) that starts with a 4-byte header:
  *
- *   byte 0  'V'           magic
- *   byte 1  VTN_WIRE_VERSION
- *   byte 2  type          one of enum vtn_wire_type
- *   byte 3  0             reserved
+ *   byte 0  'V'                magic
+ *   byte 1  VTN_WIRE_VERSION   major version: a reader refuses another major
+ *   byte 2  type               one of enum vtn_wire_type
+ *   byte 3  minor              the sender's VTN_WIRE_MINOR (0 before there
+ *                              were minors: the byte was "reserved, 0")
+ *
+ * then the fixed fields of the type, then the extension area:
  *
  * READY     worker -> gateway: u32 credits (how many requests the worker
  *           takes at once from this gateway), str worker name. Sent on
  *           connect and again whenever the worker restarts its session.
- * HEARTBEAT both ways, no body, every VTN heartbeat interval when idle;
- *           a peer silent for liveness x interval is dead.
+ * HEARTBEAT both ways, no fixed fields, every VTN heartbeat interval when
+ *           idle; a peer silent for liveness x interval is dead.
  * REQUEST   gateway -> worker: a vtn_request.
  * REPLY     worker -> gateway: a vtn_reply; returns one credit.
- * DISCONNECT both ways, no body: the peer is going away cleanly.
+ * DISCONNECT both ways, no fixed fields: the peer is going away cleanly.
+ * PUSH      worker -> gateway, reserved for the push-mode issue (a
+ *           VTN-initiated POST the gateway delivers to a push VEN's
+ *           transport address; its answer comes back as a REQUEST of kind
+ *           VTN_KIND_PUSH_REPLY). No layout is fixed yet; a worker sends it
+ *           only to a gateway whose frames carry a minor that defines it.
  *
  * Integers are little-endian; a str is u32 length + bytes (no NUL). Decoding
  * is zero-copy: vtn_str fields point into the frame, which must outlive them.
- * Any length that runs past the frame, an unknown type or version fails with
- * -EPROTO. */
+ *
+ * Upgrade rules (so gateways and workers can be upgraded one at a time):
+ * - The fixed fields of a type never change within a major version. A field
+ *   added later travels in the extension area: zero or more
+ *   tag-length-values (u16 tag, u32 length, bytes) after the fixed fields,
+ *   to the end of the frame. A reader skips the tags it does not know;
+ *   a tag with VTN_WIRE_EXT_CRITICAL set means "refuse the frame if you do
+ *   not know me" (a field that changes the meaning of the others). Tags are
+ *   never reused for another meaning.
+ * - A reader accepts any minor (newer or older) of its major. Each header
+ *   carries the sender's minor, so a peer learns what the other side knows
+ *   (vtn_wire_minor_of) and sends a new frame type or a critical tag only to
+ *   a peer whose minor has it.
+ * - vtn_wire_type_of returns any non-zero type of a known major; a type the
+ *   caller does not handle is a frame from a newer peer, to be ignored.
+ * - Minor 0 frames without extensions are byte for byte the frames of the
+ *   first release, whose readers demanded minor 0 and no trailing bytes: a
+ *   peer sends minor >= 1 or extensions only once no such reader is left.
+ *
+ * Failing with -EPROTO: a short header, a wrong magic or major, type 0, a
+ * length that runs past the frame, a truncated tag-length-value, an unknown
+ * critical tag, a field value out of range (request kind, reply status,
+ * zero credits). */
 #ifndef VTN_WIRE_H
 #define VTN_WIRE_H
 
@@ -33,7 +62,9 @@
 #include "vtn/buf.h"
 
 #define VTN_WIRE_MAGIC 'V'
-#define VTN_WIRE_VERSION 1
+#define VTN_WIRE_VERSION 1 /* major */
+#define VTN_WIRE_MINOR 0   /* what this build writes in byte 3 */
+#define VTN_WIRE_EXT_CRITICAL 0x8000u
 #define VTN_WIRE_HEADER 4
 #define VTN_HEARTBEAT_MS 1000
 #define VTN_HEARTBEAT_LIVENESS 3
@@ -44,6 +75,7 @@ enum vtn_wire_type {
     VTN_WIRE_REQUEST = 3,
     VTN_WIRE_REPLY = 4,
     VTN_WIRE_DISCONNECT = 5,
+    VTN_WIRE_PUSH = 6, /* reserved, see above */
 };
 
 enum vtn_req_kind {
@@ -69,6 +101,7 @@ typedef struct vtn_request {
     vtn_str content_type;  /* value of Content-Type, may be empty */
     vtn_str authorization; /* value of Authorization (API requests), may be empty */
     vtn_str body;
+    vtn_str ext; /* extension area: written as is (well-formed TLVs), read raw */
 } vtn_request;
 
 typedef struct vtn_reply {
@@ -77,27 +110,43 @@ typedef struct vtn_reply {
     vtn_str content_type; /* e.g. "application/xml" */
     vtn_str headers;      /* extra header lines, each ending in CRLF, may be empty */
     vtn_str body;
+    vtn_str ext;
 } vtn_reply;
 
 typedef struct vtn_ready {
     uint32_t credits;
     vtn_str name;
+    /* No ext member: callers initialise this struct by position. A READY
+     * from a newer minor may still carry extensions; they are checked and
+     * skipped. */
 } vtn_ready;
 
-/* Header check; returns the type or -EPROTO. */
+/* Header check; returns the type (any non-zero value, see the upgrade
+ * rules) or -EPROTO. */
 int vtn_wire_type_of(const void *frame, size_t n);
+/* The sender's minor version from the header, or -EPROTO. */
+int vtn_wire_minor_of(const void *frame, size_t n);
 
 /* Encoders append one complete frame to out (reset it first to start a new
- * one). 0, -ENOBUFS or -ENOMEM. */
+ * one), ext (if any) after the fixed fields. 0, -ENOBUFS, -ENOMEM, or
+ * -EINVAL when ext is not a well-formed TLV sequence. */
 int vtn_wire_encode_request(vtn_buf *out, const vtn_request *r);
 int vtn_wire_encode_reply(vtn_buf *out, const vtn_reply *r);
 int vtn_wire_encode_ready(vtn_buf *out, const vtn_ready *r);
 int vtn_wire_encode_empty(vtn_buf *out, int type); /* HEARTBEAT, DISCONNECT */
 
-/* Decoders; 0 or -EPROTO. */
+/* Decoders; 0 or -EPROTO. out->ext is the frame's extension area. */
 int vtn_wire_decode_request(const void *frame, size_t n, vtn_request *out);
 int vtn_wire_decode_reply(const void *frame, size_t n, vtn_reply *out);
 int vtn_wire_decode_ready(const void *frame, size_t n, vtn_ready *out);
+
+/* Appends one tag-length-value to out: to build an ext area before
+ * encoding, or right after a frame was encoded into out. tag 0 is invalid.
+ * 0, -EINVAL, -ENOBUFS, -ENOMEM. */
+int vtn_wire_ext_put(vtn_buf *out, uint16_t tag, vtn_str value);
+/* Finds tag in an extension area (from a decoder). 0 with *value set, or
+ * -ENOENT. */
+int vtn_wire_ext_get(vtn_str ext, uint16_t tag, vtn_str *value);
 
 static inline vtn_str vtn_str_c(const char *s)
 {

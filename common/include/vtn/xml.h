@@ -4,9 +4,12 @@
  * network or the file system, and rejects any document with a DOCTYPE: the
  * options are XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_COMPACT |
  * XML_PARSE_BIG_LINES and never NOENT, DTDLOAD, DTDATTR, DTDVALID, HUGE or
- * XINCLUDE. Nesting is bounded by libxml2's limit without XML_PARSE_HUGE
- * (depth 256) and the size by the context's cap. libxml2 errors are captured
- * per call (never printed) and read with vtn_xml_error().
+ * XINCLUDE. Before libxml2 sees a document, a pre-scan of its bytes refuses
+ * it past any of the caps below (libxml2 2.9.14 checks attributes and
+ * namespace declarations of one element against each other, so 40,000 of
+ * them on one element cost seconds, and every element costs about 120 bytes
+ * of tree). The size is bounded by the context's cap. libxml2 errors are
+ * captured per call (never printed) and read with vtn_xml_error().
  *
  * A schema set is compiled once (vtn_xml_schema_*), while the process is
  * single-threaded, and is then shared read-only; every thread makes its own
@@ -21,6 +24,16 @@
 
 #define VTN_XML_ERR_MAX 320 /* bytes of the captured error text */
 #define VTN_XML_DEFAULT_MAX_BYTES (4u << 20)
+
+/* What an OpenADR 2.0b document may hold; docs/xml.md says why each is
+ * enough. A document past one is refused with -EBADMSG and a reason. */
+#define VTN_XML_MAX_DEPTH 64        /* nesting; the deepest 2.0b message nests ~12 */
+#define VTN_XML_MAX_ELEMENTS 100000 /* per document: a day of minute data is ~45,000 */
+#define VTN_XML_MAX_ATTRS 32        /* per element, xmlns declarations apart; 2.0b types use <= 7 */
+#define VTN_XML_MAX_ATTRS_TOTAL 10000 /* per document */
+#define VTN_XML_MAX_NS 32             /* xmlns declarations per element; 2.0b has 17 namespaces */
+#define VTN_XML_MAX_NS_TOTAL 1024     /* xmlns declarations per document */
+#define VTN_XML_MAX_TEXT (64u << 10)  /* bytes of one text run or attribute value */
 
 /* One schema document in memory, e.g. generated from the schemas/ folder at build
  * time; xs:import/xs:include of `name` (a bare file name) resolve to it. */
@@ -56,8 +69,9 @@ void vtn_xml_ctx_free(vtn_xml_ctx **c);
 void vtn_xml_ctx_set_max_bytes(vtn_xml_ctx *c, size_t max);
 
 /* Parses data into *out (the caller frees it with xmlFreeDoc). 0, or
- * -EBADMSG (not well-formed, DOCTYPE present, too large, empty; see
- * vtn_xml_error), -ENOMEM. */
+ * -EBADMSG (not well-formed, DOCTYPE present, too large, empty, past a cap
+ * above, an encoding other than UTF-8, UTF-16, ASCII, ISO-8859-n or
+ * windows-125n; see vtn_xml_error), -ENOMEM. */
 int vtn_xml_parse(vtn_xml_ctx *c, const char *data, size_t len, xmlDoc **out);
 /* Validates doc against the context's schema. 0, -EBADMSG (first error in
  * vtn_xml_error), -EINVAL without a schema, -ENOMEM. */
