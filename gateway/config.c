@@ -36,7 +36,23 @@ const vtn_cfg_item gw__config_items[] = {
      "an idle keep-alive connection is closed after this; also the longest pause while a body "
      "arrives (408) or a response is written"},
     {"VTN_MAX_CONNECTIONS", "--max-connections", VTN_CFG_INT, F(max_connections), "10000", 1,
-     1000000, "open client connections; beyond: 503 with Retry-After and close"},
+     1000000,
+     "open connections on the OpenADR listener; when full, a new connection replaces the oldest "
+     "one that has not authenticated yet, else the longest idle one, else it is refused (503 "
+     "with Retry-After on plain HTTP, closed on TLS)"},
+    {"VTN_API_MAX_CONNECTIONS", "--api-max-connections", VTN_CFG_INT, F(api_max_connections), "64",
+     1, 100000, "open connections on the management API listener, counted apart"},
+    {"VTN_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", VTN_CFG_INT, F(max_conns_per_ip),
+     "64", 0, 1000000,
+     "open connections from one address, both listeners together; beyond: refused like "
+     "VTN_MAX_CONNECTIONS; 0 = no cap. Addresses in VTN_TRUSTED_PROXIES are not capped"},
+    {"VTN_MAX_CONNECTIONS_PER_IP_EXEMPT", "--max-connections-per-ip-exempt", VTN_CFG_STR,
+     F(conn_exempt), "127.0.0.1,::1", 0, 0,
+     "IPs/CIDRs, comma-separated, that VTN_MAX_CONNECTIONS_PER_IP does not cap (an aggregator's "
+     "NAT, a local load balancer); empty = none"},
+    {"VTN_READ_TIMEOUT", "--read-timeout", VTN_CFG_MS, F(read_timeout_ms), "30s", 100, 3600000,
+     "time from a request's first byte to its complete body, however steadily it arrives; "
+     "beyond: 408 and close"},
     {"VTN_REQUEST_TIMEOUT", "--request-timeout", VTN_CFG_MS, F(request_timeout_ms), "5s", 100,
      600000, "deadline given to workers; no reply by then: 504"},
     {"VTN_MAX_PENDING", "--max-pending", VTN_CFG_INT, F(max_pending), "1024", 0, 1000000,
@@ -176,7 +192,12 @@ int gw__config_check(const gw_config *cfg, char *err, size_t errlen)
         return -EINVAL;
     }
     gw_proxies px;
-    int rc = gw_proxies_parse(cfg->trusted_proxies, &px, err, errlen);
+    int rc =
+        gw_cidrs_parse("VTN_MAX_CONNECTIONS_PER_IP_EXEMPT", cfg->conn_exempt, &px, err, errlen);
+    if (rc != 0)
+        return rc == -ENOMEM ? rc : -EINVAL;
+    gw_proxies_free(&px);
+    rc = gw_proxies_parse(cfg->trusted_proxies, &px, err, errlen);
     if (rc != 0)
         return rc == -ENOMEM ? rc : -EINVAL;
     size_t n = px.n;

@@ -172,8 +172,15 @@ static void conn_close(gw_conn *c)
     if (c->http.error_status)
         gw_metrics_count(s->metrics, GW_ROUTE_OTHER, c->http.error_status, 0);
     gw_list_del(&c->link);
+    gw_list_del(&c->shed);
+    c->shed_tier = GW_SHED_NONE;
+    if (c->counted)
+        gw_peers_release(&s->peers, &c->peer);
+    c->counted = 0;
     s->nconns--;
+    s->nconns_kind[c->kind]--;
     GW_SET(s->metrics->conns_open, s->nconns);
+    GW_SET(s->metrics->api_conns_open, s->nconns_kind[GW_LISTEN_API]);
     c->nclose = 2;
     uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
     uv_close((uv_handle_t *)&c->timer, conn_on_closed);
@@ -223,6 +230,40 @@ static void conn_linger(gw_conn *c)
 
 /* ---- state after every event ------------------------------------------------ */
 
+static int conn_shed_tier(const gw_conn *c)
+{
+    if (c->tls ? !c->hs_done : !c->served)
+        return GW_SHED_FRESH;
+    if (c->http.state == GW_HTTP_IDLE && !c->writing && !c->wq_next.len)
+        return GW_SHED_IDLE;
+    return GW_SHED_NONE;
+}
+
+/* Keeps c in the list of its tier; a connection entering a list goes to its
+ * tail, so each list is in order of how long its members have been there. */
+static void conn_shed_update(gw_conn *c)
+{
+    int tier = conn_shed_tier(c);
+    if (tier == c->shed_tier)
+        return;
+    gw_list_del(&c->shed);
+    c->shed_tier = (uint8_t)tier;
+    if (tier == GW_SHED_FRESH)
+        gw_list_add_tail(&c->srv->fresh[c->kind], &c->shed);
+    else if (tier == GW_SHED_IDLE)
+        gw_list_add_tail(&c->srv->idle[c->kind], &c->shed);
+}
+
+/* A reading timer: its own limit, cut short by VTN_READ_TIMEOUT counted
+ * from the request's first byte. */
+static uint64_t conn_read_timer(const gw_conn *c, long long limit_ms)
+{
+    uint64_t now = uv_now(c->srv->loop);
+    uint64_t end = c->read_start + (uint64_t)c->srv->cfg->read_timeout_ms;
+    uint64_t left = end > now ? end - now : 1;
+    return left < (uint64_t)limit_ms ? left : (uint64_t)limit_ms;
+}
+
 static void conn_after_io(gw_conn *c, int from_read)
 {
     if (c->closing || c->lingering)
@@ -231,6 +272,7 @@ static void conn_after_io(gw_conn *c, int from_read)
     gw_http *h = &c->http;
     int pending_out = c->writing || c->wq_next.len;
 
+    conn_shed_update(c);
     if (h->state == GW_HTTP_DEAD) {
         if (pending_out) { /* conn_on_write comes back here, unless the client stopped reading */
             if (c->timer_mode != T_FLUSH)
@@ -285,13 +327,18 @@ static void conn_after_io(gw_conn *c, int from_read)
         break;
     case GW_HTTP_HEAD:
         if (c->timer_mode != T_HEAD || c->timer_seq != h->begun) {
-            conn_timer_start(c, T_HEAD, (uint64_t)cfg->header_timeout_ms);
+            c->read_start = uv_now(s->loop);
+            conn_timer_start(c, T_HEAD, conn_read_timer(c, cfg->header_timeout_ms));
             c->timer_seq = h->begun;
         }
         break;
     case GW_HTTP_BODY:
+        if (c->timer_seq != h->begun) { /* head and body arrived in one read */
+            c->read_start = uv_now(s->loop);
+            c->timer_seq = h->begun;
+        }
         if (c->timer_mode != T_BODY || from_read)
-            conn_timer_start(c, T_BODY, (uint64_t)cfg->idle_timeout_ms);
+            conn_timer_start(c, T_BODY, conn_read_timer(c, cfg->idle_timeout_ms));
         break;
     case GW_HTTP_FLUSH:
         if (c->timer_mode != T_FLUSH || c->timer_seq != h->begun) {
@@ -598,6 +645,7 @@ static void conn_on_request(gw_http *h, gw_http_req *q)
     gw_server *s = c->srv;
     gw_req *r = &c->req;
     r->start_ns = uv_hrtime();
+    c->served = 1;
 
     gw_route_result rr;
     gw_route(c->kind, q->method, q->url.data ? q->url.data : "", q->url.len,
@@ -699,29 +747,85 @@ static void rejected_closed(uv_handle_t *h)
     free(h);
 }
 
-/* Over the connection limit: accept, say 503 in one write, close. On a TLS
- * listener just close: a 503 would need a full handshake first, which is the
- * work an overloaded gateway must not take on. */
-static void conn_reject(gw_server *s, uv_stream_t *server, int tls)
+/* Over a connection limit: say 503 in one write and close. On a TLS listener
+ * just close: a 503 would need a full handshake first, which is the work an
+ * overloaded gateway must not take on. */
+static void reject_write(gw_server *s, uv_stream_t *t, int tls, const char *why)
+{
+    if (!tls) {
+        char msg[320];
+        int n = snprintf(msg, sizeof msg,
+                         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                         "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s\n",
+                         strlen(why) + 1, s->retry_after, why);
+        uv_buf_t b = uv_buf_init(msg, (unsigned)n);
+        (void)uv_try_write(t, &b, 1);
+    }
+    GW_INC(s->metrics->conns_rejected);
+}
+
+/* No gw_conn for it (draining, out of memory): accept into a bare handle. */
+static void conn_reject(gw_server *s, uv_stream_t *server, int tls, const char *why)
 {
     uv_tcp_t *t = malloc(sizeof *t);
     if (!t)
         return;
     uv_tcp_init(s->loop, t);
-    if (uv_accept(server, (uv_stream_t *)t) == 0) {
-        if (!tls) {
-            char msg[256];
-            static const char body[] = "too many connections\n";
-            int n = snprintf(msg, sizeof msg,
-                             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                             "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s",
-                             sizeof body - 1, s->retry_after, body);
-            uv_buf_t b = uv_buf_init(msg, (unsigned)n);
-            (void)uv_try_write((uv_stream_t *)t, &b, 1);
-        }
-        GW_INC(s->metrics->conns_rejected);
-    }
+    if (uv_accept(server, (uv_stream_t *)t) == 0)
+        reject_write(s, (uv_stream_t *)t, tls, why);
     uv_close((uv_handle_t *)t, rejected_closed);
+}
+
+/* Accepted into c, then refused by a limit: c was never opened. */
+static void conn_refuse_accepted(gw_server *s, gw_conn *c, int tls, const char *why)
+{
+    reject_write(s, (uv_stream_t *)&c->tcp, tls, why);
+    c->nclose = 1;
+    uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
+}
+
+/* The listener is full: close the least useful connection of this listener
+ * to make room (enum gw_shed_tier). 1 when one was closed. */
+static int conn_shed_one(gw_server *s, int kind)
+{
+    gw_list *l = !gw_list_empty(&s->fresh[kind]) ? &s->fresh[kind] : &s->idle[kind];
+    if (gw_list_empty(l))
+        return 0;
+    gw_conn *v = gw_container_of(l->next, gw_conn, shed);
+    if (v->shed_tier == GW_SHED_FRESH)
+        GW_INC(s->metrics->conns_shed_fresh);
+    else
+        GW_INC(s->metrics->conns_shed_idle);
+    vtn_debug("conn_shed", "remote=%s tier=%s", v->remote,
+              v->shed_tier == GW_SHED_FRESH ? "fresh" : "idle");
+    conn_close(v);
+    return 1;
+}
+
+/* Whether a new connection from ss may open: 0, or the reason it may not.
+ * On 0 the caller owns one count of *key when *counted is set. */
+static const char *conn_admit(gw_server *s, int kind, const struct sockaddr *sa, gw_addr *key,
+                              int *counted)
+{
+    *counted = 0;
+    if (sa && s->cfg->max_conns_per_ip > 0 && gw_addr_key(sa, key) == 0 &&
+        !gw_proxies_match(&s->proxies, sa) && !gw_proxies_match(&s->conn_exempt, sa)) {
+        int rc = gw_peers_acquire(&s->peers, key, (uint32_t)s->cfg->max_conns_per_ip);
+        if (rc == -EMFILE) {
+            GW_INC(s->metrics->conns_per_ip_rejected);
+            return "too many connections from your address";
+        }
+        if (rc != 0)
+            return "too many connections";
+        *counted = 1;
+    }
+    if (s->nconns_kind[kind] >= s->max_conns_kind[kind] && !conn_shed_one(s, kind)) {
+        if (*counted)
+            gw_peers_release(&s->peers, key);
+        *counted = 0;
+        return "too many connections";
+    }
+    return NULL;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -733,13 +837,13 @@ static void on_connection(uv_stream_t *server, int status)
                  uv_err_name(status));
         return;
     }
-    if (s->draining || s->nconns >= (size_t)s->cfg->max_connections) {
-        conn_reject(s, server, l->tls_ctx != NULL);
+    if (s->draining) {
+        conn_reject(s, server, l->tls_ctx != NULL, "server draining");
         return;
     }
     gw_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        conn_reject(s, server, l->tls_ctx != NULL);
+        conn_reject(s, server, l->tls_ctx != NULL, "too many connections");
         return;
     }
     uv_tcp_init(s->loop, &c->tcp);
@@ -749,7 +853,21 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
         return;
     }
+    /* the limits need the peer's address, so they are checked after accept */
+    struct sockaddr_storage ss;
+    int len = sizeof ss, has_addr;
+    has_addr = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0;
+    int counted;
+    const char *why =
+        conn_admit(s, l->kind, has_addr ? (struct sockaddr *)&ss : NULL, &c->peer, &counted);
+    if (why) {
+        conn_refuse_accepted(s, c, l->tls_ctx != NULL, why);
+        return;
+    }
+    c->counted = (unsigned)counted;
     if (l->tls_ctx && gw_tls_new(l->tls_ctx, &c->tls) != 0) {
+        if (c->counted)
+            gw_peers_release(&s->peers, &c->peer);
         c->nclose = 1;
         uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
         return;
@@ -759,9 +877,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->srv = s;
     c->kind = l->kind;
     uv_tcp_nodelay(&c->tcp, 1);
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (has_addr) {
         vtn_addr_format((struct sockaddr *)&ss, c->remote, sizeof c->remote);
         c->from_proxy = s->proxies.n && gw_proxies_match(&s->proxies, (struct sockaddr *)&ss);
     } else {
@@ -774,9 +890,12 @@ static void on_connection(uv_stream_t *server, int status)
     vtn_buf_init(&c->wq_next, WQ_MAX);
     gw_list_init(&c->req.link);
     gw_list_init(&c->req.age);
+    gw_list_init(&c->shed);
     gw_list_add_tail(&s->conns, &c->link);
     s->nconns++;
+    s->nconns_kind[c->kind]++;
     GW_SET(s->metrics->conns_open, s->nconns);
+    GW_SET(s->metrics->api_conns_open, s->nconns_kind[GW_LISTEN_API]);
     GW_INC(s->metrics->conns_accepted);
     if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
         c->reading = 1;

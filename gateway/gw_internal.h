@@ -90,7 +90,11 @@ typedef struct gw_config {
     long long max_body_bytes;
     long long header_timeout_ms;
     long long idle_timeout_ms;
-    long long max_connections;
+    long long max_connections; /* OpenADR listener */
+    long long api_max_connections;
+    long long max_conns_per_ip; /* 0 = no per-address cap */
+    char *conn_exempt;          /* IPs/CIDRs the per-address cap ignores */
+    long long read_timeout_ms;  /* first byte of a request to its complete body */
     long long request_timeout_ms;
     long long max_pending;
     long long retry_after_s;
@@ -380,7 +384,10 @@ typedef struct gw_metrics {
     /* TLS on the OpenADR listener */
     _Atomic uint64_t tls_hs_ok, tls_hs_failed, tls_hs_timeout, tls_resumed;
     _Atomic uint64_t tls_reload_ok, tls_reload_failed, tls_generation;
-    _Atomic uint64_t proxy_refused; /* requests refused by the trusted-proxy rules (403) */
+    _Atomic uint64_t proxy_refused;         /* requests refused by the trusted-proxy rules (403) */
+    _Atomic uint64_t conns_per_ip_rejected; /* VTN_MAX_CONNECTIONS_PER_IP reached */
+    _Atomic uint64_t conns_shed_fresh, conns_shed_idle; /* closed to make room for a new one */
+    _Atomic uint64_t api_conns_open;
 } gw_metrics;
 
 void gw_metrics_count(gw_metrics *m, int route, int status, uint64_t ns);
@@ -416,6 +423,8 @@ typedef struct gw_proxies {
  * -ENOMEM. An empty list gives n == 0. */
 int gw_proxies_parse(const char *list, gw_proxies *out, char *err, size_t errlen);
 void gw_proxies_free(gw_proxies *p);
+/* The same for any list of IPs/CIDRs; var names the setting in err. */
+int gw_cidrs_parse(const char *var, const char *list, gw_proxies *out, char *err, size_t errlen);
 /* 1 when sa (IPv4, IPv6 or IPv4-mapped IPv6) is in one of the entries. */
 int gw_proxies_match(const gw_proxies *p, const struct sockaddr *sa);
 /* The OpenADR fingerprint of a URL-encoded PEM certificate (nginx's
@@ -427,6 +436,33 @@ int gw_proxy_fp_header(const char *v, size_t n, char out[VTN_FINGERPRINT_SIZE]);
 /* 0 when s is a usable header name (an RFC 9110 token of at most
  * GW_HNAME_MAX - 1 characters); lower-cases it into out. */
 int gw_header_name_check(const char *s, char out[GW_HNAME_MAX], size_t *len);
+
+/* ---- connections per peer address (peers.c) ---------------------------- */
+
+typedef struct gw_addr {
+    uint8_t family; /* AF_INET (IPv4-mapped IPv6 included) or AF_INET6 */
+    uint8_t addr[16];
+} gw_addr;
+
+typedef struct gw_peer gw_peer;
+
+typedef struct gw_peers {
+    gw_peer **b;
+    size_t mask;
+    size_t npeers; /* addresses with at least one open connection */
+    uint32_t seed;
+} gw_peers;
+
+/* The counting key of a peer address. 0 or -EAFNOSUPPORT. */
+int gw_addr_key(const struct sockaddr *sa, gw_addr *out);
+/* max_conns sizes the table. 0 or -ENOMEM. */
+int gw_peers_init(gw_peers *t, size_t max_conns, uint32_t seed);
+void gw_peers_free(gw_peers *t);
+/* One more connection from a: 0, -EMFILE when a already has max (max > 0),
+ * -ENOMEM. Every 0 is paired with one gw_peers_release. */
+int gw_peers_acquire(gw_peers *t, const gw_addr *a, uint32_t max);
+void gw_peers_release(gw_peers *t, const gw_addr *a);
+uint32_t gw_peers_count(const gw_peers *t, const gw_addr *a);
 
 /* ---- the server (broker.c, conn.c, server.c) -------------------------- */
 
@@ -477,6 +513,13 @@ typedef struct gw_listener {
     char addr[64];
 } gw_listener;
 
+/* Which connections go first when a listener is full (conn.c): those that
+ * have not proven anything yet (TLS handshake not done, or on a plain
+ * listener no complete request yet), oldest first; then idle keep-alive
+ * connections, idle longest first. A connection with a request in flight or
+ * being read after its first is never shed. */
+enum gw_shed_tier { GW_SHED_NONE = 0, GW_SHED_FRESH, GW_SHED_IDLE };
+
 typedef struct gw_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
@@ -486,6 +529,12 @@ typedef struct gw_conn {
     unsigned hs_done : 1;    /* TLS handshake completed (counted and logged once) */
     unsigned hs_bytes : 1;   /* the peer sent something before the handshake ended */
     unsigned from_proxy : 1; /* the peer's address is in VTN_TRUSTED_PROXIES */
+    unsigned counted : 1;    /* holds one count of srv->peers under peer */
+    unsigned served : 1;     /* a complete request arrived (the peer speaks HTTP to us) */
+    uint8_t shed_tier;       /* enum gw_shed_tier: which srv list shed is in */
+    gw_list shed;            /* srv->fresh[kind] or srv->idle[kind] */
+    uint64_t read_start;     /* loop ms of the current request's first byte */
+    gw_addr peer;
     gw_http http;
     gw_req req;
     vtn_buf wq;      /* bytes being written by wreq (not touched until it completes) */
@@ -516,7 +565,12 @@ struct gw_server {
     uv_timer_t drain;
     uint64_t drain_deadline;
     gw_list conns;
-    size_t nconns;
+    size_t nconns;             /* both listeners */
+    size_t nconns_kind[2];     /* per listener (enum gw_listener_kind) */
+    size_t max_conns_kind[2];  /* VTN_MAX_CONNECTIONS, VTN_API_MAX_CONNECTIONS */
+    gw_list fresh[2], idle[2]; /* shedding order per listener (enum gw_shed_tier) */
+    gw_peers peers;            /* open connections per address */
+    gw_proxies conn_exempt;    /* VTN_MAX_CONNECTIONS_PER_IP_EXEMPT */
     uint64_t id_base, id_seq;
     int draining, stopped;
     char retry_after[48];             /* "Retry-After: N\r\n" */

@@ -82,9 +82,30 @@ int gw_metrics_render(vtn_buf *out, const gw_metrics *m, const gw_pool_stats *ps
         rc = counter(out, M "connections_accepted_total", "Client connections accepted.",
                      GW_GET(m->conns_accepted));
     if (rc == 0)
+        rc = gauge(out, M "api_open_connections",
+                   "Open connections on the management API listener (also in "
+                   "open_connections).",
+                   GW_GET(m->api_conns_open));
+    if (rc == 0)
         rc = counter(out, M "connections_rejected_total",
-                     "Connections answered 503 and closed (VTN_MAX_CONNECTIONS or draining).",
+                     "Connections refused at accept (a connection limit, or draining): 503 and "
+                     "close on plain HTTP, close on TLS.",
                      GW_GET(m->conns_rejected));
+    if (rc == 0)
+        rc = counter(out, M "connections_per_ip_rejected_total",
+                     "Connections refused because their address had VTN_MAX_CONNECTIONS_PER_IP "
+                     "open (also in connections_rejected_total).",
+                     GW_GET(m->conns_per_ip_rejected));
+    if (rc == 0)
+        rc = vtn_metric_header(out, M "connections_shed_total", "counter",
+                               "Connections closed to make room for a new one on a full "
+                               "listener: fresh (not authenticated yet) or idle (keep-alive).");
+    if (rc == 0)
+        rc = vtn_metric_u64(out, M "connections_shed_total", "tier=\"fresh\"",
+                            GW_GET(m->conns_shed_fresh));
+    if (rc == 0)
+        rc = vtn_metric_u64(out, M "connections_shed_total", "tier=\"idle\"",
+                            GW_GET(m->conns_shed_idle));
     if (rc == 0)
         rc = vtn_metric_header(out, M "client_timeouts_total", "counter",
                                "Connections closed by a timer: header (408 or silent before the "

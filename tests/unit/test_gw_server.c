@@ -331,6 +331,10 @@ static int setup(void **state)
     cfg.header_timeout_ms = 1500;
     cfg.idle_timeout_ms = 5000;
     cfg.max_connections = 24;
+    cfg.api_max_connections = 8;
+    cfg.max_conns_per_ip = 0;
+    cfg.conn_exempt = "";
+    cfg.read_timeout_ms = 8000;
     cfg.request_timeout_ms = 9000;
     cfg.max_pending = 16;
     cfg.retry_after_s = 2;
@@ -542,22 +546,51 @@ static void client_gone_while_in_flight(void **state)
     assert_int_equal(request(oadr, poll_req("OadrPoll"), NULL, 0, body, sizeof body), 200);
 }
 
-static void connection_limit_is_503(void **state)
+static void connection_limits_per_listener(void **state)
 {
     (void)state;
     assert_true(wait_metric("vtn_gateway_open_connections", 0));
-    cl *conns[24];
-    for (int i = 0; i < 24; i++)
-        conns[i] = cl_open(i % 2 ? api : oadr);
-    assert_true(wait_metric("vtn_gateway_open_connections", 24));
     char head[512], body[256];
-    cl *extra = cl_open(oadr);
+    /* the API listener has its own, smaller limit; when every slot holds a
+     * request in progress, a new connection is refused */
+    atomic_store(&W2->hold, 1);
+    cl *api_conns[8];
+    for (int i = 0; i < 8; i++) {
+        api_conns[i] = cl_open(api);
+        cl_send(api_conns[i], "GET /api/v1/vens HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    assert_true(wait_metric("vtn_gateway_api_open_connections", 8));
+    assert_true(wait_metric("vtn_gateway_inflight_requests", 4)); /* W2's credits */
+    assert_true(wait_metric("vtn_gateway_pending_requests", 4));
+    cl *extra = cl_open(api);
     assert_int_equal(cl_read(extra, head, sizeof head, body, sizeof body), 503);
     assert_non_null(strstr(head, "Retry-After: 2"));
     assert_string_equal(body, "too many connections\n");
     cl_close(&extra);
+    atomic_store(&W2->hold, 0);
+    atomic_store(&W2->release, 1);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(cl_read(api_conns[i], NULL, 0, body, sizeof body), 200);
+    /* which does not touch the OpenADR listener's */
+    assert_int_equal(request(oadr, poll_req("OadrPoll"), NULL, 0, body, sizeof body), 200);
+
+    /* a full OpenADR listener: the oldest connection that never sent a
+     * request makes room for the new one */
+    cl *conns[24];
+    for (int i = 0; i < 24; i++)
+        conns[i] = cl_open(oadr);
+    assert_true(wait_metric("vtn_gateway_open_connections", 32));
+    long long shed = metric("vtn_gateway_connections_shed_total{tier=\"fresh\"}");
+    cl *fresh = cl_open(oadr);
+    cl_send(fresh, poll_req("OadrPoll"));
+    assert_int_equal(cl_read(fresh, NULL, 0, body, sizeof body), 200);
+    assert_true(cl_closed(conns[0]));
+    assert_true(metric("vtn_gateway_connections_shed_total{tier=\"fresh\"}") == shed + 1);
+    cl_close(&fresh);
     for (int i = 0; i < 24; i++)
         cl_close(&conns[i]);
+    for (int i = 0; i < 8; i++)
+        cl_close(&api_conns[i]);
     assert_true(wait_metric("vtn_gateway_open_connections", 0));
     assert_true(metric("vtn_gateway_connections_rejected_total") >= 1);
 }
@@ -611,7 +644,7 @@ int main(void)
         cmocka_unit_test(limits_over_a_socket),
         cmocka_unit_test(worker_death_retries_on_another),
         cmocka_unit_test(client_gone_while_in_flight),
-        cmocka_unit_test(connection_limit_is_503),
+        cmocka_unit_test(connection_limits_per_listener),
         cmocka_unit_test(metrics_name_routes_and_statuses),
         cmocka_unit_test(sigterm_drains_and_tells_workers),
     };
