@@ -29,6 +29,15 @@ const vtn_cfg_item gw__config_items[] = {
      1 << 20, "request line + header bytes per request; beyond: 431 and close"},
     {"VTN_MAX_BODY_BYTES", "--max-body-bytes", VTN_CFG_SIZE, F(max_body_bytes), "4MiB", 1024,
      (long long)32 << 20, "request body bytes (chunked or not); beyond: 413 and close"},
+    {"VTN_API_MAX_BODY", "--api-max-body", VTN_CFG_SIZE, F(api_max_body_bytes), "64KiB", 1024,
+     (long long)32 << 20, "request body bytes on the management API listener; beyond: 413"},
+    {"VTN_BODY_BUDGET", "--body-budget", VTN_CFG_SIZE, F(body_budget), "0", 0, (long long)1 << 40,
+     "request body bytes buffered across all connections; a body that would pass it is refused "
+     "with 503 and Retry-After before it is read; 0 = 1/16 of the machine's memory, between "
+     "64 MiB and 2 GiB (at least VTN_MAX_BODY_BYTES)"},
+    {"VTN_API_TOKEN", "--api-token", VTN_CFG_SECRET, F(api_token), "", 0, 0,
+     "the management API's bearer token (the workers' VTN_API_TOKEN): a request without it is "
+     "refused (401) before its body is read; empty = only the workers check it"},
     {"VTN_HEADER_TIMEOUT", "--header-timeout", VTN_CFG_MS, F(header_timeout_ms), "10s", 100, 600000,
      "time from a request's first byte to its complete header (408 and close); also how long a "
      "new connection may stay silent"},

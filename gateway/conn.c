@@ -11,6 +11,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
 
 #include "gw_internal.h"
 #include "tls.h"
@@ -549,16 +552,36 @@ static void conn_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- requests ---------------------------------------------------------------- */
 
+/* The largest envelope: a body, a header's worth of fields, framing. */
+static size_t conn_env_max(const gw_config *cfg)
+{
+    return (size_t)cfg->max_body_bytes + 3 * (size_t)cfg->max_header_bytes + 4096;
+}
+
+/* The request is answered: its envelope (a copy of the body) goes too when
+ * big, before the answer lets the next pipelined request in. */
+static void conn_req_finished(gw_conn *c)
+{
+    if (c->req.env.cap > GW_KEEP_BUF) {
+        vtn_buf_free(&c->req.env);
+        vtn_buf_init(&c->req.env, conn_env_max(c->srv->cfg));
+    } else {
+        vtn_buf_reset(&c->req.env);
+    }
+}
+
 static void conn_respond(gw_conn *c, int status, const char *ctype, size_t ctlen, const char *extra,
                          size_t extra_len, const char *body, size_t blen)
 {
     gw_metrics_count(c->srv->metrics, c->req.route, status, uv_hrtime() - c->req.start_ns);
+    conn_req_finished(c);
     (void)gw_http_respond(&c->http, status, ctype, ctlen, extra, extra_len, body, blen);
 }
 
 static void conn_respond_text(gw_conn *c, int status, const char *extra, const char *text)
 {
     gw_metrics_count(c->srv->metrics, c->req.route, status, uv_hrtime() - c->req.start_ns);
+    conn_req_finished(c);
     (void)gw_http_respond_text(&c->http, status, extra, text);
 }
 
@@ -735,9 +758,43 @@ static int conn_http_send(gw_http *h, const gw_iov *iov, int n)
     return conn_send(gw_container_of(h, gw_conn, http), iov, n);
 }
 
+/* 1 when an Authorization value is "Bearer <token>"; the comparison takes
+ * the same time wherever the first difference is. */
+static int bearer_ok(const vtn_buf *auth, const char *token, size_t tlen)
+{
+    const char *t = auth->len ? auth->data : "";
+    size_t n = auth->len;
+    if (n < 7 || strncasecmp(t, "Bearer ", 7) != 0)
+        return 0;
+    t += 7;
+    n -= 7;
+    for (; n && *t == ' '; t++, n--) {
+    }
+    for (; n && (t[n - 1] == ' ' || t[n - 1] == '\t'); n--) {
+    }
+    return n == tlen && CRYPTO_memcmp(t, token, tlen) == 0;
+}
+
+/* Before any body byte: a management request without the token is refused
+ * here, so an anonymous client cannot make the gateway buffer its body. */
+static int conn_on_head(gw_http *h, const gw_http_req *q, const char **why, const char **extra)
+{
+    gw_conn *c = gw_container_of(h, gw_conn, http);
+    gw_server *s = c->srv;
+    if (c->kind != GW_LISTEN_API || !s->api_token_len)
+        return 0;
+    if (bearer_ok(&q->auth, s->cfg->api_token, s->api_token_len))
+        return 0;
+    GW_INC(s->metrics->api_unauthorized);
+    *why = "missing or wrong bearer token";
+    *extra = "WWW-Authenticate: Bearer realm=\"openvtn\"\r\n";
+    return 401;
+}
+
 static const gw_http_cbs http_cbs = {
     .on_request = conn_on_request,
     .send = conn_http_send,
+    .on_head = conn_on_head,
 };
 
 /* ---- accept ------------------------------------------------------------------ */
@@ -883,9 +940,8 @@ static void on_connection(uv_stream_t *server, int status)
     } else {
         strcpy(c->remote, "unknown");
     }
-    gw_http_init(&c->http, &s->limits, &http_cbs);
-    vtn_buf_init(&c->req.env,
-                 (size_t)s->cfg->max_body_bytes + 3 * (size_t)s->cfg->max_header_bytes + 4096);
+    gw_http_init(&c->http, c->kind == GW_LISTEN_API ? &s->api_limits : &s->limits, &http_cbs);
+    vtn_buf_init(&c->req.env, conn_env_max(s->cfg));
     vtn_buf_init(&c->wq, WQ_MAX);
     vtn_buf_init(&c->wq_next, WQ_MAX);
     gw_list_init(&c->req.link);

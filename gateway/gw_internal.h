@@ -88,6 +88,9 @@ typedef struct gw_config {
     char *redis_url;
     long long max_header_bytes;
     long long max_body_bytes;
+    long long api_max_body_bytes;
+    long long body_budget; /* 0 = sized from the machine's memory at start */
+    char *api_token;       /* VTN_API_TOKEN; empty = the gateway does not check it */
     long long header_timeout_ms;
     long long idle_timeout_ms;
     long long max_connections; /* OpenADR listener */
@@ -143,12 +146,25 @@ enum gw_http_state {
     GW_HTTP_DEAD   /* closing: an error was answered or the peer is done */
 };
 
-#define GW_HNAME_MAX 64 /* longest header name matched by name (longer ones are "other") */
-#define GW_XHDR_N 2     /* extra headers captured by name (the proxy identity headers) */
+#define GW_KEEP_BUF (256 * 1024) /* a request buffer bigger than this is freed once answered */
+#define GW_HNAME_MAX 64          /* longest header name matched by name (longer ones are "other") */
+#define GW_XHDR_N 2              /* extra headers captured by name (the proxy identity headers) */
+
+/* Request-body bytes buffered across every connection (VTN_BODY_BUDGET).
+ * A body reserves its declared length when its header is complete (a
+ * chunked one, each chunk's size at the chunk header) and gives it back once
+ * answered, so the total never passes max. Loop thread only; `used` and
+ * `refused` are read by the ops thread. */
+typedef struct gw_budget {
+    size_t max;
+    _Atomic uint64_t used, refused;
+} gw_budget;
 
 typedef struct gw_http_limits {
-    size_t max_header; /* request line + header bytes (431 beyond) */
-    size_t max_body;   /* body bytes, chunked or not (413 beyond) */
+    size_t max_header;       /* request line + header bytes (431 beyond) */
+    size_t max_body;         /* body bytes, chunked or not (413 beyond) */
+    gw_budget *budget;       /* shared by all connections; NULL = none */
+    const char *retry_after; /* header line for the 503 of the budget; NULL = none */
     /* Header names captured into req.xhdr[i], lower-case; length 0 = none.
      * The trusted-proxy headers: their value reaches the connection, a
      * second copy in one request is a 400. */
@@ -183,6 +199,10 @@ typedef struct gw_http_cbs {
      * (some of) it was queued (the layer then waits for gw_http_resume()
      * before parsing the next request), <0 when the connection is broken. */
     int (*send)(gw_http *h, const gw_iov *iov, int n);
+    /* Optional: the header is complete, no body byte read yet. 0 goes on;
+     * an HTTP status refuses the request (answered with *why and the
+     * header lines *extra, may stay NULL; then the connection closes). */
+    int (*on_head)(gw_http *h, const gw_http_req *req, const char **why, const char **extra);
 } gw_http_cbs;
 
 struct gw_http {
@@ -199,6 +219,8 @@ struct gw_http {
     int state;      /* enum gw_http_state */
     int err_status; /* status our callbacks chose before failing the parse */
     const char *err_reason;
+    const char *err_extra;    /* header lines for that answer, or NULL */
+    size_t reserved;          /* bytes of lim->budget held by the current request */
     int hdr;                  /* which header value is being received */
     size_t hname_len;         /* bytes of the current header name seen so far */
     char hname[GW_HNAME_MAX]; /* its first bytes, lower-cased (long names are "other") */
@@ -388,6 +410,8 @@ typedef struct gw_metrics {
     _Atomic uint64_t conns_per_ip_rejected; /* VTN_MAX_CONNECTIONS_PER_IP reached */
     _Atomic uint64_t conns_shed_fresh, conns_shed_idle; /* closed to make room for a new one */
     _Atomic uint64_t api_conns_open;
+    _Atomic uint64_t api_unauthorized; /* API requests refused before their body (401) */
+    const gw_budget *budget;           /* the server's body budget, rendered with these */
 } gw_metrics;
 
 void gw_metrics_count(gw_metrics *m, int route, int status, uint64_t ns);
@@ -553,7 +577,10 @@ typedef struct gw_conn {
 struct gw_server {
     uv_loop_t *loop;
     const gw_config *cfg;
-    gw_http_limits limits;
+    gw_http_limits limits;     /* OpenADR listener */
+    gw_http_limits api_limits; /* API listener */
+    gw_budget budget;          /* request bodies buffered, both listeners */
+    size_t api_token_len;
     gw_listener listeners[2];
     gw_broker broker;
     gw_pool pool;

@@ -28,8 +28,38 @@ static int fail_with(gw_http *h, int status, const char *reason)
 {
     h->err_status = status;
     h->err_reason = reason;
+    h->err_extra = NULL;
     llhttp_set_error_reason(&h->parser, reason);
     return HPE_USER;
+}
+
+/* Takes n more bytes of the shared body budget for this request, or fails
+ * it with 503: the gateway is full of bodies, not this request too big. */
+static int budget_take(gw_http *h, uint64_t n)
+{
+    gw_budget *b = h->lim->budget;
+    if (!b || n == 0)
+        return 0;
+    uint64_t used = GW_GET(b->used);
+    if (used + n > b->max) {
+        GW_INC(b->refused);
+        fail_with(h, 503, "server busy: too many request bodies in progress, retry later");
+        h->err_extra = h->lim->retry_after;
+        return HPE_USER;
+    }
+    GW_SET(b->used, used + n);
+    h->reserved += (size_t)n;
+    return 0;
+}
+
+/* The request no longer needs its body (answered, failed, or the next one
+ * begins). */
+static void budget_give_back(gw_http *h)
+{
+    gw_budget *b = h->lim ? h->lim->budget : NULL; /* NULL: never initialized */
+    if (b && h->reserved)
+        GW_SET(b->used, GW_GET(b->used) - h->reserved);
+    h->reserved = 0;
 }
 
 static int count_head(gw_http *h, size_t n)
@@ -38,6 +68,19 @@ static int count_head(gw_http *h, size_t n)
     if (h->head_bytes > h->lim->max_header)
         return fail_with(h, 431, "request header fields too large");
     return 0;
+}
+
+/* One big upload should not pin megabytes to an idle keep-alive connection
+ * for its lifetime, out of the body budget's sight. */
+static void body_release(gw_http *h)
+{
+    budget_give_back(h);
+    if (h->req.body.cap > GW_KEEP_BUF) {
+        vtn_buf_free(&h->req.body);
+        vtn_buf_init(&h->req.body, h->lim->max_body);
+    } else {
+        vtn_buf_reset(&h->req.body);
+    }
 }
 
 static int on_message_begin(llhttp_t *p)
@@ -59,14 +102,7 @@ static int on_message_begin(llhttp_t *p)
         vtn_buf_reset(&h->req.xhdr[i]);
         h->req.has_xhdr[i] = 0;
     }
-    /* One big upload should not pin megabytes to an idle keep-alive
-     * connection for its lifetime. */
-    if (h->req.body.cap > 256 * 1024) {
-        vtn_buf_free(&h->req.body);
-        vtn_buf_init(&h->req.body, h->lim->max_body);
-    } else {
-        vtn_buf_reset(&h->req.body);
-    }
+    body_release(h);
     return 0;
 }
 
@@ -205,6 +241,18 @@ static int on_headers_complete(llhttp_t *p)
         fail_with(h, 413, "request body too large");
         return -1;
     }
+    if (h->cbs->on_head) {
+        const char *why = NULL, *extra = NULL;
+        int st = h->cbs->on_head(h, &h->req, &why, &extra);
+        if (st) {
+            fail_with(h, st, why ? why : gw__status_text(st));
+            h->err_extra = extra;
+            return -1;
+        }
+    }
+    /* the whole declared body now, before the first byte is buffered */
+    if ((p->flags & F_CONTENT_LENGTH) && budget_take(h, p->content_length))
+        return -1;
     int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
     if (has_body && p->http_minor >= 1 && h->expect_len == 12 &&
         strncasecmp(h->expect, "100-continue", 12) == 0) {
@@ -228,6 +276,15 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     if (vtn_buf_append(&h->req.body, at, n))
         return fail_with(h, 413, "request body too large");
     return 0;
+}
+
+/* p->content_length is this chunk's size: refuse it before its bytes come. */
+static int on_chunk_header(llhttp_t *p)
+{
+    gw_http *h = H(p);
+    if (p->content_length > h->lim->max_body - h->body_bytes)
+        return fail_with(h, 413, "request body too large: chunk over the body limit");
+    return budget_take(h, p->content_length);
 }
 
 static int on_message_complete(llhttp_t *p)
@@ -254,6 +311,7 @@ static const llhttp_settings_t settings = {
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
     .on_message_complete = on_message_complete,
 };
 
@@ -276,6 +334,7 @@ void gw_http_init(gw_http *h, const gw_http_limits *lim, const gw_http_cbs *cbs)
 
 void gw_http_free(gw_http *h)
 {
+    budget_give_back(h);
     vtn_buf_free(&h->req.url);
     vtn_buf_free(&h->req.ctype);
     vtn_buf_free(&h->req.auth);
@@ -443,6 +502,7 @@ static void http_fail(gw_http *h, int status, const char *reason)
 {
     int was = h->state;
     h->state = GW_HTTP_DEAD;
+    budget_give_back(h);
     /* Never answer out of order (a reply is pending) or after a 0 status
      * (the connection is already gone). */
     if (status == 0 || was == GW_HTTP_WAIT || was == GW_HTTP_FLUSH || was == GW_HTTP_DEAD)
@@ -455,7 +515,9 @@ static void http_fail(gw_http *h, int status, const char *reason)
         n = sizeof body - 1;
     h->error_status = status;
     h->sent_close = 1;
-    (void)write_response(h, status, "text/plain", 10, NULL, 0, body, (size_t)n, 1, 0);
+    const char *extra = h->err_status == status ? h->err_extra : NULL;
+    (void)write_response(h, status, "text/plain", 10, extra, extra ? strlen(extra) : 0, body,
+                         (size_t)n, 1, 0);
 }
 
 /* ---- the parse loop ----------------------------------------------------- */
@@ -556,6 +618,7 @@ int gw_http_respond(gw_http *h, int status, const char *ctype, size_t ctype_len,
 {
     if (h->state != GW_HTTP_WAIT)
         return -EINVAL;
+    body_release(h); /* on_request is done with it */
     int close = !h->req.keep_alive || h->closing || h->upgrade;
     int rc = write_response(h, status, ctype, ctype_len, extra, extra_len, body, body_len, close,
                             h->req.method == HTTP_HEAD);

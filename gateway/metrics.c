@@ -96,6 +96,24 @@ int gw_metrics_render(vtn_buf *out, const gw_metrics *m, const gw_pool_stats *ps
                      "Connections refused because their address had VTN_MAX_CONNECTIONS_PER_IP "
                      "open (also in connections_rejected_total).",
                      GW_GET(m->conns_per_ip_rejected));
+    if (rc == 0 && m->budget)
+        rc = gauge(out, M "body_budget_bytes",
+                   "VTN_BODY_BUDGET: request body bytes that may be "
+                   "buffered across all connections.",
+                   m->budget->max);
+    if (rc == 0 && m->budget)
+        rc = gauge(out, M "body_budget_used_bytes",
+                   "Request body bytes reserved now (bodies being received or in flight).",
+                   GW_GET(m->budget->used));
+    if (rc == 0 && m->budget)
+        rc = counter(out, M "body_budget_refused_total",
+                     "Requests refused with 503 because their body would pass VTN_BODY_BUDGET.",
+                     GW_GET(m->budget->refused));
+    if (rc == 0)
+        rc = counter(out, M "api_unauthorized_total",
+                     "Management API requests refused (401) by the gateway before their body, "
+                     "for a missing or wrong bearer token.",
+                     GW_GET(m->api_unauthorized));
     if (rc == 0)
         rc = vtn_metric_header(out, M "connections_shed_total", "counter",
                                "Connections closed to make room for a new one on a full "

@@ -384,7 +384,7 @@ static int on_send(gw_http *h, const gw_iov *iov, int n)
     return 0;
 }
 
-static const gw_http_cbs cbs = {on_request, on_send};
+static const gw_http_cbs cbs = {.on_request = on_request, .send = on_send};
 
 static th *th_new(size_t max_header)
 {

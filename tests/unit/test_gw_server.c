@@ -328,6 +328,7 @@ static int setup(void **state)
     cfg.redis_url = ""; /* no Redis in unit tests */
     cfg.max_header_bytes = 4096;
     cfg.max_body_bytes = 65536;
+    cfg.api_max_body_bytes = 2048;
     cfg.header_timeout_ms = 1500;
     cfg.idle_timeout_ms = 5000;
     cfg.max_connections = 24;
