@@ -600,6 +600,8 @@ static const char *unavail_text(int reason)
         return "worker lost while handling the request";
     case GW_UNAVAIL_DEADLINE:
         return "no worker became free in time";
+    case GW_UNAVAIL_STALLED:
+        return "worker stalled while handling the request; not retried";
     default:
         return "no worker available";
     }
@@ -746,6 +748,16 @@ void gw__conn_req_fail(void *ud, gw_req *r, int status)
 {
     gw_server *s = ud;
     gw_conn *c = gw_container_of(r, gw_conn, req);
+    if (status == 503 && r->fail_reason == GW_UNAVAIL_STALLED) {
+        /* what an operator needs to find the request and its sender */
+        char q[300];
+        const vtn_buf *u = &c->http.req.url;
+        vtn_log_quote(q, sizeof q, u->len ? u->data : "", u->len);
+        vtn_warn("poison_suspect",
+                 "req=%016" PRIx64 " remote=%s path=%s size=%zu msg=\"its worker went silent "
+                 "holding it; answered 503, not retried\"",
+                 r->id, c->remote, q, c->http.req.body.len);
+    }
     if (status == 503)
         conn_respond_text(c, 503, s->retry_after, unavail_text(r->fail_reason));
     else

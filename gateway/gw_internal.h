@@ -303,6 +303,8 @@ enum gw_unavail_reason {
     GW_UNAVAIL_QUEUE_FULL,    /* pending queue at VTN_MAX_PENDING */
     GW_UNAVAIL_WORKER_LOST,   /* its worker died and no retry was possible */
     GW_UNAVAIL_DEADLINE,      /* waited for a credit until its deadline */
+    GW_UNAVAIL_STALLED,       /* its worker went silent while connected: a suspected poison
+                                 request, never retried */
     GW_UNAVAIL_COUNT
 };
 
@@ -354,6 +356,7 @@ typedef struct gw_pool_ops {
 typedef struct gw_pool_stats {
     _Atomic uint64_t live_workers, inflight, pending;
     _Atomic uint64_t retries, dropped_replies, timeouts, worker_deaths, protocol_errors;
+    _Atomic uint64_t poison_suspects; /* requests held by a worker that went silent */
     _Atomic uint64_t unavailable[GW_UNAVAIL_COUNT];
 } gw_pool_stats;
 

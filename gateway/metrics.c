@@ -26,6 +26,8 @@ static const char *unavail_label(int r)
         return "queue_full";
     case GW_UNAVAIL_WORKER_LOST:
         return "worker_lost";
+    case GW_UNAVAIL_STALLED:
+        return "worker_stalled";
     default:
         return "deadline";
     }
@@ -137,6 +139,11 @@ int gw_metrics_render(vtn_buf *out, const gw_metrics *m, const gw_pool_stats *ps
     if (rc == 0)
         rc = counter(out, M "retries_total", "Requests re-sent to another worker (attempt=1).",
                      GW_GET(ps->retries));
+    if (rc == 0)
+        rc = counter(out, M "poison_suspects_total",
+                     "Requests held by a worker that went silent while still connected: answered "
+                     "503 and not retried, so one request stalls at most one worker.",
+                     GW_GET(ps->poison_suspects));
     if (rc == 0)
         rc = vtn_metric_header(out, M "unavailable_total", "counter",
                                "503 answers made by the gateway, by reason.");

@@ -56,6 +56,7 @@ typedef struct fw {
     atomic_int stop;
     atomic_int hold;    /* keep requests instead of answering */
     atomic_int release; /* answer what is held */
+    atomic_int mute;    /* no heartbeats either: a stuck worker, still connected */
     atomic_int held, served, got_disconnect;
     uint64_t held_ids[64];
     int nheld;
@@ -103,7 +104,8 @@ static void *fw_main(void *arg)
         zmq_poll(&it, 1, 20);
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 >= 300) {
+        if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 >= 300 &&
+            !atomic_load(&w->mute)) {
             vtn_buf_reset(&b);
             vtn_wire_encode_empty(&b, VTN_WIRE_HEARTBEAT);
             fw_send(w, &b);
@@ -547,6 +549,55 @@ static void client_gone_while_in_flight(void **state)
     assert_int_equal(request(oadr, poll_req("OadrPoll"), NULL, 0, body, sizeof body), 200);
 }
 
+/* The poison-request rule: a worker that goes silent while connected and
+ * holding a request is not handed another worker's chance to stall. */
+static void silent_worker_requests_not_retried(void **state)
+{
+    (void)state;
+    fw *w3 = fw_start("w3", 1);
+    assert_true(wait_metric("vtn_gateway_live_workers", 2));
+    atomic_store(&w3->hold, 1);
+    atomic_store(&w3->mute, 1);
+    long long retries = metric("vtn_gateway_retries_total");
+    long long suspects = metric("vtn_gateway_poison_suspects_total");
+    int w2_held = atomic_load(&W2->held);
+    cl *held = NULL;
+    char head[1024], body[1024];
+    /* the LRU queue alternates: within two requests one reaches w3 */
+    for (int i = 0; i < 2 && !held; i++) {
+        cl *c = cl_open(oadr);
+        int served = atomic_load(&W2->served);
+        cl_send(c, poll_req("OadrPoll"));
+        for (int k = 0;
+             k < WAIT_MS / 10 && atomic_load(&w3->held) == 0 && atomic_load(&W2->served) == served;
+             k++)
+            sleep_ms(10);
+        if (atomic_load(&w3->held)) {
+            held = c;
+        } else {
+            assert_int_equal(cl_read(c, NULL, 0, body, sizeof body), 200);
+            cl_close(&c);
+        }
+    }
+    assert_non_null(held);
+    /* w3 has no credit left: other requests keep going to w2 meanwhile */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(request(oadr, poll_req("OadrPoll"), NULL, 0, body, sizeof body), 200);
+        assert_non_null(strstr(body, "worker=\"w2\""));
+    }
+    /* after the liveness window: 503 for that request alone, not a retry */
+    assert_int_equal(cl_read(held, head, sizeof head, body, sizeof body), 503);
+    assert_non_null(strstr(head, "\r\nRetry-After: 2\r\n"));
+    assert_string_equal(body, "worker stalled while handling the request; not retried\n");
+    cl_close(&held);
+    assert_int_equal(metric("vtn_gateway_retries_total"), retries);
+    assert_int_equal(metric("vtn_gateway_poison_suspects_total"), suspects + 1);
+    assert_int_equal(atomic_load(&W2->held), w2_held); /* never sent to w2 */
+    assert_true(metric("vtn_gateway_unavailable_total{reason=\"worker_stalled\"}") >= 1);
+    assert_true(wait_metric("vtn_gateway_live_workers", 1));
+    fw_kill(&w3);
+}
+
 static void connection_limits_per_listener(void **state)
 {
     (void)state;
@@ -645,6 +696,7 @@ int main(void)
         cmocka_unit_test(limits_over_a_socket),
         cmocka_unit_test(worker_death_retries_on_another),
         cmocka_unit_test(client_gone_while_in_flight),
+        cmocka_unit_test(silent_worker_requests_not_retried),
         cmocka_unit_test(connection_limits_per_listener),
         cmocka_unit_test(metrics_name_routes_and_statuses),
         cmocka_unit_test(sigterm_drains_and_tells_workers),
