@@ -29,6 +29,11 @@ const vtn_cfg_item gw__config_items[] = {
      1 << 20, "request line + header bytes per request; beyond: 431 and close"},
     {"VTN_MAX_BODY_BYTES", "--max-body-bytes", VTN_CFG_SIZE, F(max_body_bytes), "4MiB", 1024,
      (long long)32 << 20, "request body bytes (chunked or not); beyond: 413 and close"},
+    {"VTN_MAX_URL", "--max-url", VTN_CFG_SIZE, F(max_url), "1KiB", 64, 65536,
+     "request target bytes (path + query) on the OpenADR listener, whose paths are about 40 "
+     "bytes; beyond: 414"},
+    {"VTN_API_MAX_URL", "--api-max-url", VTN_CFG_SIZE, F(api_max_url), "2KiB", 64, 65536,
+     "request target bytes (path + query) on the management API listener; beyond: 414"},
     {"VTN_API_MAX_BODY", "--api-max-body", VTN_CFG_SIZE, F(api_max_body_bytes), "64KiB", 1024,
      (long long)32 << 20, "request body bytes on the management API listener; beyond: 413"},
     {"VTN_BODY_BUDGET", "--body-budget", VTN_CFG_SIZE, F(body_budget), "0", 0, (long long)1 << 40,

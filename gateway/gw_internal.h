@@ -89,6 +89,8 @@ typedef struct gw_config {
     long long max_header_bytes;
     long long max_body_bytes;
     long long api_max_body_bytes;
+    long long max_url; /* OpenADR listener */
+    long long api_max_url;
     long long body_budget; /* 0 = sized from the machine's memory at start */
     char *api_token;       /* VTN_API_TOKEN; empty = the gateway does not check it */
     long long header_timeout_ms;
@@ -163,6 +165,7 @@ typedef struct gw_budget {
 typedef struct gw_http_limits {
     size_t max_header;       /* request line + header bytes (431 beyond) */
     size_t max_body;         /* body bytes, chunked or not (413 beyond) */
+    size_t max_url;          /* request target bytes (414 beyond); 0 = only max_header */
     gw_budget *budget;       /* shared by all connections; NULL = none */
     const char *retry_after; /* header line for the 503 of the budget; NULL = none */
     /* Header names captured into req.xhdr[i], lower-case; length 0 = none.
@@ -226,11 +229,15 @@ struct gw_http {
     char hname[GW_HNAME_MAX]; /* its first bytes, lower-cased (long names are "other") */
     char expect[16];
     size_t expect_len;
+    char te[24]; /* the Transfer-Encoding value being received (longer: not chunked) */
+    size_t te_len;
+    char why[80];            /* a formatted err_reason */
     unsigned in_field : 1;   /* on_header_field seen since the last value */
     unsigned in_process : 1; /* re-entrancy guard for the parse loop */
     unsigned closing : 1;    /* next response says Connection: close */
     unsigned upgrade : 1;    /* Upgrade/CONNECT: we answer, then close */
     unsigned seen_ctype : 1, seen_auth : 1, seen_host : 1;
+    unsigned te_other : 1;   /* a Transfer-Encoding coding other than chunked */
     unsigned sent_close : 1; /* a response saying Connection: close went out */
     int error_status;        /* the error this layer answered itself (400, 408, ...) */
 };

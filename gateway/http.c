@@ -15,7 +15,15 @@
 
 #include "gw_internal.h"
 
-enum { H_NONE = 0, H_OTHER, H_CTYPE, H_AUTH, H_EXPECT, H_X0 /* H_X0 + i: lim->xhdr_name[i] */ };
+enum {
+    H_NONE = 0,
+    H_OTHER,
+    H_CTYPE,
+    H_AUTH,
+    H_EXPECT,
+    H_TE,
+    H_X0 /* H_X0 + i: lim->xhdr_name[i] */
+};
 
 #define HEAD_MAX (1024 * 1024) /* response head incl. worker-supplied header lines */
 
@@ -94,6 +102,8 @@ static int on_message_begin(llhttp_t *p)
     h->in_field = 0;
     h->hname_len = 0;
     h->expect_len = 0;
+    h->te_len = 0;
+    h->te_other = 0;
     h->seen_ctype = h->seen_auth = h->seen_host = 0;
     vtn_buf_reset(&h->req.url);
     vtn_buf_reset(&h->req.ctype);
@@ -111,6 +121,11 @@ static int on_url(llhttp_t *p, const char *at, size_t n)
     gw_http *h = H(p);
     if (count_head(h, n))
         return HPE_USER;
+    if (h->lim->max_url && h->req.url.len + n > h->lim->max_url) {
+        snprintf(h->why, sizeof h->why, "request target too long: at most %zu bytes here",
+                 h->lim->max_url);
+        return fail_with(h, 414, h->why);
+    }
     if (vtn_buf_append(&h->req.url, at, n))
         return fail_with(h, 431, "request target too long");
     return 0;
@@ -161,6 +176,9 @@ static int on_header_field_complete(llhttp_t *p)
         h->hdr = H_AUTH;
     } else if (name_is(h, "expect")) {
         h->hdr = H_EXPECT;
+    } else if (name_is(h, "transfer-encoding")) {
+        h->hdr = H_TE;
+        h->te_len = 0;
     } else if (name_is(h, "host")) {
         /* two Hosts are a classic way to make two servers disagree */
         if (h->seen_host)
@@ -196,6 +214,14 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
         if (vtn_buf_append(&h->req.auth, at, n))
             return fail_with(h, 431, "request header fields too large");
         break;
+    case H_TE:
+        if (h->te_len + n <= sizeof h->te) {
+            memcpy(h->te + h->te_len, at, n);
+            h->te_len += n;
+        } else {
+            h->te_other = 1; /* longer than any list of "chunked"s we accept */
+        }
+        break;
     case H_EXPECT:
         if (h->expect_len + n <= sizeof h->expect) {
             memcpy(h->expect + h->expect_len, at, n);
@@ -213,9 +239,32 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
+/* Each element of a Transfer-Encoding list must be "chunked": we decode
+ * nothing else (gzip, compress, deflate), so a body in such a coding would
+ * reach the worker still encoded. Empty elements are allowed (RFC 9110 5.6.1). */
+static void te_check(gw_http *h)
+{
+    size_t i = 0;
+    while (i < h->te_len) {
+        while (i < h->te_len && (h->te[i] == ' ' || h->te[i] == '\t' || h->te[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < h->te_len && h->te[i] != ',' && h->te[i] != ' ' && h->te[i] != '\t')
+            i++;
+        if (i > start && (i - start != 7 || strncasecmp(h->te + start, "chunked", 7) != 0))
+            h->te_other = 1;
+        while (i < h->te_len && (h->te[i] == ' ' || h->te[i] == '\t'))
+            i++;
+        if (i < h->te_len && h->te[i] != ',')
+            h->te_other = 1; /* "chunked x": not one coding name per element */
+    }
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
     gw_http *h = H(p);
+    if (h->hdr == H_TE)
+        te_check(h);
     if (h->hdr >= H_X0 && h->hdr < H_X0 + GW_XHDR_N) {
         /* llhttp keeps trailing whitespace; the field value ends before it */
         vtn_buf *b = &h->req.xhdr[h->hdr - H_X0];
@@ -235,6 +284,12 @@ static int on_headers_complete(llhttp_t *p)
     }
     if (p->http_minor >= 1 && !h->seen_host) { /* RFC 9112 section 3.2 */
         fail_with(h, 400, "missing Host");
+        return -1;
+    }
+    /* A list that does not end in chunked is llhttp's 400 (RFC 9112 6.3);
+     * one that does but holds another coding is a coding we do not know. */
+    if ((p->flags & F_CHUNKED) && h->te_other) {
+        fail_with(h, 501, "transfer coding not implemented: only chunked is supported");
         return -1;
     }
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->lim->max_body) {
@@ -384,6 +439,8 @@ const char *gw__status_text(int status)
         return "Precondition Failed";
     case 413:
         return "Content Too Large";
+    case 414:
+        return "URI Too Long";
     case 415:
         return "Unsupported Media Type";
     case 422:

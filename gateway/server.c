@@ -310,8 +310,10 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
     s->budget.max = server_body_budget(cfg);
     s->limits.budget = &s->budget;
     s->limits.retry_after = s->retry_after;
+    s->limits.max_url = (size_t)cfg->max_url;
     s->api_limits = s->limits;
     s->api_limits.max_body = (size_t)cfg->api_max_body_bytes;
+    s->api_limits.max_url = (size_t)cfg->api_max_url;
     s->api_token_len = cfg->api_token ? strlen(cfg->api_token) : 0;
     gw_list_init(&s->conns);
     for (int k = 0; k < 2; k++) {

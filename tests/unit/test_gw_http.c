@@ -321,6 +321,64 @@ static void body_limit_is_413(void **state)
     assert_int_equal(status_for(chunked, 16384, 5000), 0);
 }
 
+static void transfer_codings_but_chunked_are_501(void **state)
+{
+    (void)state;
+    const char *pre = "POST /api/v1/x HTTP/1.1\r\nHost: x\r\n";
+    const char *body = "\r\n3\r\nabc\r\n0\r\n\r\n";
+    struct {
+        const char *te;
+        int want;
+    } cases[] = {
+        {"Transfer-Encoding: chunked\r\n", 0},
+        {"Transfer-Encoding: Chunked\r\n", 0},
+        {"Transfer-Encoding: gzip, chunked\r\n", 501},
+        {"Transfer-Encoding: deflate,chunked\r\n", 501},
+        {"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 501},
+        {"Transfer-Encoding: x-very-long-coding-name-indeed, chunked\r\n", 501},
+        /* not ending in chunked stays a framing error */
+        {"Transfer-Encoding: gzip\r\n", 400},
+        {"Transfer-Encoding: chunked, gzip\r\n", 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char req[512];
+        snprintf(req, sizeof req, "%s%s%s", pre, cases[i].te, body);
+        int st = status_for(req, 16384, 4096);
+        if (st != cases[i].want)
+            fail_msg("case %zu (%s): %d, want %d", i, cases[i].te, st, cases[i].want);
+    }
+    th *t = th_new(16384, 4096);
+    feed(t, "POST /api/v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+    assert_int_equal(first_status(t), 501);
+    assert_non_null(strstr(out(t), "only chunked is supported"));
+    th_free(t);
+}
+
+static void long_request_target_is_414(void **state)
+{
+    (void)state;
+    char req[1024], path[300];
+    memset(path, 'a', sizeof path);
+    /* "/api/v1/" + 92 bytes = 100: at the limit */
+    snprintf(req, sizeof req, "GET /api/v1/%.*s HTTP/1.1\r\nHost: x\r\n\r\n", 92, path);
+    th *t = th_new(16384, 4096);
+    t->lim.max_url = 100;
+    feed(t, req);
+    assert_int_equal(t->nreq, 1);
+    th_free(t);
+    /* one byte more, fed one byte at a time: 414 with the reason */
+    snprintf(req, sizeof req, "GET /api/v1/%.*s HTTP/1.1\r\nHost: x\r\n\r\n", 93, path);
+    t = th_new(16384, 4096);
+    t->lim.max_url = 100;
+    for (const char *c = req; *c && t->h.state != GW_HTTP_DEAD; c++)
+        gw_http_feed(&t->h, c, 1);
+    assert_int_equal(first_status(t), 414);
+    assert_non_null(strstr(out(t), "HTTP/1.1 414 URI Too Long\r\n"));
+    assert_non_null(strstr(out(t), "request target too long: at most 100 bytes here"));
+    assert_int_equal(t->nreq, 0);
+    th_free(t);
+}
+
 static void chunk_over_the_limit_is_413_at_its_header(void **state)
 {
     (void)state;
@@ -642,6 +700,8 @@ int main(void)
         cmocka_unit_test(connection_close_and_http10),
         cmocka_unit_test(header_limit_is_431),
         cmocka_unit_test(body_limit_is_413),
+        cmocka_unit_test(transfer_codings_but_chunked_are_501),
+        cmocka_unit_test(long_request_target_is_414),
         cmocka_unit_test(chunk_over_the_limit_is_413_at_its_header),
         cmocka_unit_test(body_budget_is_503_then_given_back),
         cmocka_unit_test(head_check_refuses_before_the_body),
