@@ -157,6 +157,8 @@ enum gw_http_state {
  * chunked one, each chunk's size at the chunk header) and gives it back once
  * answered, so the total never passes max. Loop thread only; `used` and
  * `refused` are read by the ops thread. */
+#define GW_SMALL_BODY (16 * 1024) /* bodies up to this may use the budget's last quarter */
+
 typedef struct gw_budget {
     size_t max;
     _Atomic uint64_t used, refused;

@@ -42,14 +42,18 @@ static int fail_with(gw_http *h, int status, const char *reason)
 }
 
 /* Takes n more bytes of the shared body budget for this request, or fails
- * it with 503: the gateway is full of bodies, not this request too big. */
+ * it with 503: the gateway is full of bodies, not this request too big.
+ * Bodies over GW_SMALL_BODY may fill only three quarters of the budget: the
+ * last quarter stays for the small ones (polls, registrations), so stalled
+ * big uploads cannot starve the VENs' everyday messages. */
 static int budget_take(gw_http *h, uint64_t n)
 {
     gw_budget *b = h->lim->budget;
     if (!b || n == 0)
         return 0;
     uint64_t used = GW_GET(b->used);
-    if (used + n > b->max) {
+    uint64_t cap = h->reserved + n > GW_SMALL_BODY ? b->max - b->max / 4 : b->max;
+    if (used + n > cap) {
         GW_INC(b->refused);
         fail_with(h, 503, "server busy: too many request bodies in progress, retry later");
         h->err_extra = h->lim->retry_after;

@@ -449,6 +449,23 @@ static void body_budget_is_503_then_given_back(void **state)
     assert_int_equal(GW_GET(b.used), 0);
     th_free(t2);
     th_free(t3);
+
+    /* bodies over 16 KiB fill at most three quarters: the rest stays for
+     * small messages */
+    gw_budget big = {.max = 80000};
+    th *a = th_new(16384, 65536), *c = th_new(16384, 65536), *d = th_new(16384, 65536);
+    a->lim.budget = c->lim.budget = d->lim.budget = &big;
+    feed(a, POLL_REQ(40000));
+    assert_int_equal(GW_GET(big.used), 40000);
+    feed(c, POLL_REQ(30000)); /* 70000 > 60000 */
+    assert_int_equal(first_status(c), 503);
+    feed(d, POLL_REQ(16384)); /* small: may use the last quarter */
+    assert_int_equal(d->h.state, GW_HTTP_BODY);
+    assert_int_equal(GW_GET(big.used), 56384);
+    th_free(a);
+    th_free(c);
+    th_free(d);
+    assert_int_equal(GW_GET(big.used), 0);
 }
 
 static int refuse_without_token(gw_http *h, const gw_http_req *q, const char **why,
