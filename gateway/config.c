@@ -38,8 +38,9 @@ const vtn_cfg_item gw__config_items[] = {
      (long long)32 << 20, "request body bytes on the management API listener; beyond: 413"},
     {"VTN_BODY_BUDGET", "--body-budget", VTN_CFG_SIZE, F(body_budget), "0", 0, (long long)1 << 40,
      "request body bytes buffered across all connections; a body that would pass it is refused "
-     "with 503 and Retry-After before it is read; 0 = 1/16 of the machine's memory, between "
-     "64 MiB and 2 GiB (at least VTN_MAX_BODY_BYTES)"},
+     "with 503 and Retry-After before it is read, and bodies over 16 KiB may fill only 3/4 of "
+     "it; 0 = 1/16 of the machine's memory, between 64 MiB and 2 GiB (at least "
+     "VTN_MAX_BODY_BYTES)"},
     {"VTN_API_TOKEN", "--api-token", VTN_CFG_SECRET, F(api_token), "", 0, 0,
      "the management API's bearer token (the workers' VTN_API_TOKEN): a request without it is "
      "refused (401) before its body is read; empty = only the workers check it"},
