@@ -68,6 +68,16 @@ static inline void gw_list_del(gw_list *n)
     gw_list_init(n);
 }
 
+/* Buckets for a hash table of about n entries: a power of two from 64 up
+ * to max (a power of two), so a mask replaces the modulo. */
+static inline size_t gw_table_size(size_t n, size_t max)
+{
+    size_t b = 64;
+    while (b < n && b < max)
+        b <<= 1;
+    return b;
+}
+
 /* Counters are written by the loop thread only and read by the ops thread:
  * a relaxed load + store is enough and avoids a locked instruction. */
 #define GW_INC(x) GW_ADD(x, 1)

@@ -54,9 +54,7 @@ static uint32_t addr_hash(const gw_peers *t, const gw_addr *a)
 int gw_peers_init(gw_peers *t, size_t max_conns, uint32_t seed)
 {
     memset(t, 0, sizeof *t);
-    size_t n = 64;
-    while (n < max_conns && n < ((size_t)1 << 22))
-        n <<= 1;
+    size_t n = gw_table_size(max_conns, (size_t)1 << 22);
     t->b = calloc(n, sizeof *t->b);
     if (!t->b)
         return -ENOMEM;

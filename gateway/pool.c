@@ -315,9 +315,7 @@ int gw_pool_init(gw_pool *p, const gw_pool_ops *ops, void *ud, uint64_t timeout_
     gw_list_init(&p->pending);
     gw_list_init(&p->by_age);
     gw_list_init(&p->failing);
-    size_t n = 64;
-    while (n < max_requests && n < ((size_t)1 << 24))
-        n <<= 1;
+    size_t n = gw_table_size(max_requests, (size_t)1 << 24);
     p->rhash = calloc(n, sizeof *p->rhash);
     if (!p->rhash)
         return -ENOMEM;

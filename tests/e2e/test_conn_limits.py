@@ -11,8 +11,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
-from vtntest import (Api, Checks, Stack, Validator, check, eq, install_signal_handlers,  # noqa: E402
-                     metric_sum, parse_args)
+from vtntest import (Api, Checks, Stack, Validator, check, eq, install_signal_handlers, metric_sum,  # noqa: E402
+                     parse_args, wait_for)
 from vtntest.poller import PollingVen, RawConn  # noqa: E402
 from vtntest.tls import Pki, TlsVen, attempt, find_vtnctl, tls12_context  # noqa: E402
 
@@ -21,17 +21,6 @@ API_MAX_CONNS = 4
 PER_IP = 6
 READ_TIMEOUT_S = 2
 WAIT_S = 15.0       # bound for anything the test waits for
-
-
-def wait_for(what, fn, timeout=WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(0.05)
 
 
 def main():
@@ -167,11 +156,7 @@ def main():
                     c.close()
 
             def legit_ven_never_failed():
-                ok, failures = legit.stop()
-                check(not failures, "the legitimate VEN failed %d times: %s"
-                      % (len(failures), failures[:3]))
-                check(ok >= 10, "the legitimate VEN polled only %d times" % ok)
-                print("   legitimate VEN: %d polls, no failure" % ok)
+                legit.stop_and_check(min_polls=10)
 
             checks.run("one address gets at most VTN_MAX_CONNECTIONS_PER_IP", per_address_cap)
             checks.run("silent TLS connections do not lock VENs or operators out",

@@ -11,20 +11,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
-from vtntest import Checks, Stack, Validator, check, eq, install_signal_handlers, parse_args  # noqa: E402
+from vtntest import (Checks, Stack, Validator, check, eq, install_signal_handlers, parse_args,  # noqa: E402
+                     wait_for)
 from vtntest.ven import Ven  # noqa: E402
 
 DISCOVERY_BOUND = 10.0  # "within a few seconds": gateways re-advertise and workers re-read every second
 DEATH_BOUND = 10.0  # a gateway silent for 3 heartbeats (3 s) is dead to a worker; generous for CI
-
-
-def wait_until(what, cond, timeout):
-    """Polls cond() until it is true; fails naming what after timeout s."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: not within %.0f s" % (what, timeout))
-        time.sleep(0.05)
 
 
 def main():
@@ -113,8 +105,8 @@ def main():
                     check(w.alive(), "%s died after a gateway was killed" % w.name)
                 # every worker has noticed: it counts one live gateway fewer
                 for w in st.workers:
-                    wait_until("%s drops the killed gateway" % w.name,
-                               lambda w=w: live_gateways(w) < before[w.name], DEATH_BOUND)
+                    wait_for("%s drops the killed gateway" % w.name,
+                             lambda w=w: live_gateways(w) < before[w.name], DEATH_BOUND)
                 for _ in range(5):
                     ven2.poll("oadrResponse", "200")
                 for g in [g2] + g3:

@@ -53,6 +53,17 @@ class PollingVen:
         self.ven.close()
         return self.ok, list(self.failures)
 
+    def stop_and_check(self, min_polls):
+        """Stops polling; fails unless every poll passed and there were at
+        least min_polls."""
+        ok, failures = self.stop()
+        if failures:
+            raise AssertionError("the legitimate VEN failed %d times: %s"
+                                 % (len(failures), failures[:3]))
+        if ok < min_polls:
+            raise AssertionError("the legitimate VEN polled only %d times" % ok)
+        print("   legitimate VEN: %d polls, no failure" % ok)
+
 
 class RawConn:
     """One TCP connection from source address `src` (port chosen by the
