@@ -683,6 +683,28 @@ static void connection_limits_per_listener(void **state)
     cl_close(&fresh);
     for (int i = 0; i < 24; i++)
         cl_close(&conns[i]);
+    assert_true(wait_metric("vtn_gateway_open_connections", 8));
+
+    /* full of keep-alive connections that each had a request answered: the
+     * one idle longest goes, not one that was just used */
+    for (int i = 0; i < 24; i++) {
+        conns[i] = cl_open(oadr);
+        cl_send(conns[i], poll_req("OadrPoll"));
+        assert_int_equal(cl_read(conns[i], NULL, 0, body, sizeof body), 200);
+    }
+    cl_send(conns[0], poll_req("OadrPoll")); /* conns[0] is now the most recently used */
+    assert_int_equal(cl_read(conns[0], NULL, 0, body, sizeof body), 200);
+    long long shed_idle = metric("vtn_gateway_connections_shed_total{tier=\"idle\"}");
+    fresh = cl_open(oadr);
+    cl_send(fresh, poll_req("OadrPoll"));
+    assert_int_equal(cl_read(fresh, NULL, 0, body, sizeof body), 200);
+    assert_true(cl_closed(conns[1]));
+    assert_true(metric("vtn_gateway_connections_shed_total{tier=\"idle\"}") == shed_idle + 1);
+    cl_send(conns[0], poll_req("OadrPoll")); /* still open */
+    assert_int_equal(cl_read(conns[0], NULL, 0, body, sizeof body), 200);
+    cl_close(&fresh);
+    for (int i = 0; i < 24; i++)
+        cl_close(&conns[i]);
     for (int i = 0; i < 8; i++)
         cl_close(&api_conns[i]);
     assert_true(wait_metric("vtn_gateway_open_connections", 0));
