@@ -29,6 +29,21 @@ const vtn_cfg_item gw__config_items[] = {
      1 << 20, "request line + header bytes per request; beyond: 431 and close"},
     {"VTN_MAX_BODY_BYTES", "--max-body-bytes", VTN_CFG_SIZE, F(max_body_bytes), "4MiB", 1024,
      (long long)32 << 20, "request body bytes (chunked or not); beyond: 413 and close"},
+    {"VTN_MAX_URL", "--max-url", VTN_CFG_SIZE, F(max_url), "1KiB", 64, 65536,
+     "request target bytes (path + query) on the OpenADR listener, whose paths are about 40 "
+     "bytes; beyond: 414"},
+    {"VTN_API_MAX_URL", "--api-max-url", VTN_CFG_SIZE, F(api_max_url), "2KiB", 64, 65536,
+     "request target bytes (path + query) on the management API listener; beyond: 414"},
+    {"VTN_API_MAX_BODY", "--api-max-body", VTN_CFG_SIZE, F(api_max_body_bytes), "64KiB", 1024,
+     (long long)32 << 20, "request body bytes on the management API listener; beyond: 413"},
+    {"VTN_BODY_BUDGET", "--body-budget", VTN_CFG_SIZE, F(body_budget), "0", 0, (long long)1 << 40,
+     "request body bytes buffered across all connections; a body that would pass it is refused "
+     "with 503 and Retry-After before it is read, and bodies over 16 KiB may fill only 3/4 of "
+     "it; 0 = 1/16 of the machine's memory, between 64 MiB and 2 GiB (at least "
+     "VTN_MAX_BODY_BYTES)"},
+    {"VTN_API_TOKEN", "--api-token", VTN_CFG_SECRET, F(api_token), "", 0, 0,
+     "the management API's bearer token (the workers' VTN_API_TOKEN): a request without it is "
+     "refused (401) before its body is read; empty = only the workers check it"},
     {"VTN_HEADER_TIMEOUT", "--header-timeout", VTN_CFG_MS, F(header_timeout_ms), "10s", 100, 600000,
      "time from a request's first byte to its complete header (408 and close); also how long a "
      "new connection may stay silent"},
@@ -36,7 +51,23 @@ const vtn_cfg_item gw__config_items[] = {
      "an idle keep-alive connection is closed after this; also the longest pause while a body "
      "arrives (408) or a response is written"},
     {"VTN_MAX_CONNECTIONS", "--max-connections", VTN_CFG_INT, F(max_connections), "10000", 1,
-     1000000, "open client connections; beyond: 503 with Retry-After and close"},
+     1000000,
+     "open connections on the OpenADR listener; when full, a new connection replaces the oldest "
+     "one that has not authenticated yet, else the longest idle one, else it is refused (503 "
+     "with Retry-After on plain HTTP, closed on TLS)"},
+    {"VTN_API_MAX_CONNECTIONS", "--api-max-connections", VTN_CFG_INT, F(api_max_connections), "64",
+     1, 100000, "open connections on the management API listener, counted apart"},
+    {"VTN_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", VTN_CFG_INT, F(max_conns_per_ip),
+     "64", 0, 1000000,
+     "open connections from one address, both listeners together; beyond: refused like "
+     "VTN_MAX_CONNECTIONS; 0 = no cap. Addresses in VTN_TRUSTED_PROXIES are not capped"},
+    {"VTN_MAX_CONNECTIONS_PER_IP_EXEMPT", "--max-connections-per-ip-exempt", VTN_CFG_STR,
+     F(conn_exempt), "127.0.0.1,::1", 0, 0,
+     "IPs/CIDRs, comma-separated, that VTN_MAX_CONNECTIONS_PER_IP does not cap (an aggregator's "
+     "NAT, a local load balancer); empty = none"},
+    {"VTN_READ_TIMEOUT", "--read-timeout", VTN_CFG_MS, F(read_timeout_ms), "30s", 100, 3600000,
+     "time from a request's first byte to its complete body, however steadily it arrives; "
+     "beyond: 408 and close"},
     {"VTN_REQUEST_TIMEOUT", "--request-timeout", VTN_CFG_MS, F(request_timeout_ms), "5s", 100,
      600000, "deadline given to workers; no reply by then: 504"},
     {"VTN_MAX_PENDING", "--max-pending", VTN_CFG_INT, F(max_pending), "1024", 0, 1000000,
@@ -176,7 +207,12 @@ int gw__config_check(const gw_config *cfg, char *err, size_t errlen)
         return -EINVAL;
     }
     gw_proxies px;
-    int rc = gw_proxies_parse(cfg->trusted_proxies, &px, err, errlen);
+    int rc =
+        gw_cidrs_parse("VTN_MAX_CONNECTIONS_PER_IP_EXEMPT", cfg->conn_exempt, &px, err, errlen);
+    if (rc != 0)
+        return rc == -ENOMEM ? rc : -EINVAL;
+    gw_proxies_free(&px);
+    rc = gw_proxies_parse(cfg->trusted_proxies, &px, err, errlen);
     if (rc != 0)
         return rc == -ENOMEM ? rc : -EINVAL;
     size_t n = px.n;

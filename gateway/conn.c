@@ -11,6 +11,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
 
 #include "gw_internal.h"
 #include "tls.h"
@@ -172,8 +175,15 @@ static void conn_close(gw_conn *c)
     if (c->http.error_status)
         gw_metrics_count(s->metrics, GW_ROUTE_OTHER, c->http.error_status, 0);
     gw_list_del(&c->link);
+    gw_list_del(&c->shed);
+    c->shed_tier = GW_SHED_NONE;
+    if (c->counted)
+        gw_peers_release(&s->peers, &c->peer);
+    c->counted = 0;
     s->nconns--;
+    s->nconns_kind[c->kind]--;
     GW_SET(s->metrics->conns_open, s->nconns);
+    GW_SET(s->metrics->api_conns_open, s->nconns_kind[GW_LISTEN_API]);
     c->nclose = 2;
     uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
     uv_close((uv_handle_t *)&c->timer, conn_on_closed);
@@ -223,6 +233,40 @@ static void conn_linger(gw_conn *c)
 
 /* ---- state after every event ------------------------------------------------ */
 
+static int conn_shed_tier(const gw_conn *c)
+{
+    if (c->tls ? !c->hs_done : !c->served)
+        return GW_SHED_FRESH;
+    if (c->http.state == GW_HTTP_IDLE && !c->writing && !c->wq_next.len)
+        return GW_SHED_IDLE;
+    return GW_SHED_NONE;
+}
+
+/* Keeps c in the list of its tier; a connection entering a list goes to its
+ * tail, so each list is in order of how long its members have been there. */
+static void conn_shed_update(gw_conn *c)
+{
+    int tier = conn_shed_tier(c);
+    if (tier == c->shed_tier)
+        return;
+    gw_list_del(&c->shed);
+    c->shed_tier = (uint8_t)tier;
+    if (tier == GW_SHED_FRESH)
+        gw_list_add_tail(&c->srv->fresh[c->kind], &c->shed);
+    else if (tier == GW_SHED_IDLE)
+        gw_list_add_tail(&c->srv->idle[c->kind], &c->shed);
+}
+
+/* A reading timer: its own limit, cut short by VTN_READ_TIMEOUT counted
+ * from the request's first byte. */
+static uint64_t conn_read_timer(const gw_conn *c, long long limit_ms)
+{
+    uint64_t now = uv_now(c->srv->loop);
+    uint64_t end = c->read_start + (uint64_t)c->srv->cfg->read_timeout_ms;
+    uint64_t left = end > now ? end - now : 1;
+    return left < (uint64_t)limit_ms ? left : (uint64_t)limit_ms;
+}
+
 static void conn_after_io(gw_conn *c, int from_read)
 {
     if (c->closing || c->lingering)
@@ -231,6 +275,7 @@ static void conn_after_io(gw_conn *c, int from_read)
     gw_http *h = &c->http;
     int pending_out = c->writing || c->wq_next.len;
 
+    conn_shed_update(c);
     if (h->state == GW_HTTP_DEAD) {
         if (pending_out) { /* conn_on_write comes back here, unless the client stopped reading */
             if (c->timer_mode != T_FLUSH)
@@ -285,13 +330,18 @@ static void conn_after_io(gw_conn *c, int from_read)
         break;
     case GW_HTTP_HEAD:
         if (c->timer_mode != T_HEAD || c->timer_seq != h->begun) {
-            conn_timer_start(c, T_HEAD, (uint64_t)cfg->header_timeout_ms);
+            c->read_start = uv_now(s->loop);
+            conn_timer_start(c, T_HEAD, conn_read_timer(c, cfg->header_timeout_ms));
             c->timer_seq = h->begun;
         }
         break;
     case GW_HTTP_BODY:
+        if (c->timer_seq != h->begun) { /* head and body arrived in one read */
+            c->read_start = uv_now(s->loop);
+            c->timer_seq = h->begun;
+        }
         if (c->timer_mode != T_BODY || from_read)
-            conn_timer_start(c, T_BODY, (uint64_t)cfg->idle_timeout_ms);
+            conn_timer_start(c, T_BODY, conn_read_timer(c, cfg->idle_timeout_ms));
         break;
     case GW_HTTP_FLUSH:
         if (c->timer_mode != T_FLUSH || c->timer_seq != h->begun) {
@@ -502,16 +552,36 @@ static void conn_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- requests ---------------------------------------------------------------- */
 
+/* The largest envelope: a body, a header's worth of fields, framing. */
+static size_t conn_env_max(const gw_config *cfg)
+{
+    return (size_t)cfg->max_body_bytes + 3 * (size_t)cfg->max_header_bytes + 4096;
+}
+
+/* The request is answered: its envelope (a copy of the body) goes too when
+ * big, before the answer lets the next pipelined request in. */
+static void conn_req_finished(gw_conn *c)
+{
+    if (c->req.env.cap > GW_KEEP_BUF) {
+        vtn_buf_free(&c->req.env);
+        vtn_buf_init(&c->req.env, conn_env_max(c->srv->cfg));
+    } else {
+        vtn_buf_reset(&c->req.env);
+    }
+}
+
 static void conn_respond(gw_conn *c, int status, const char *ctype, size_t ctlen, const char *extra,
                          size_t extra_len, const char *body, size_t blen)
 {
     gw_metrics_count(c->srv->metrics, c->req.route, status, uv_hrtime() - c->req.start_ns);
+    conn_req_finished(c);
     (void)gw_http_respond(&c->http, status, ctype, ctlen, extra, extra_len, body, blen);
 }
 
 static void conn_respond_text(gw_conn *c, int status, const char *extra, const char *text)
 {
     gw_metrics_count(c->srv->metrics, c->req.route, status, uv_hrtime() - c->req.start_ns);
+    conn_req_finished(c);
     (void)gw_http_respond_text(&c->http, status, extra, text);
 }
 
@@ -530,6 +600,8 @@ static const char *unavail_text(int reason)
         return "worker lost while handling the request";
     case GW_UNAVAIL_DEADLINE:
         return "no worker became free in time";
+    case GW_UNAVAIL_STALLED:
+        return "worker stalled while handling the request; not retried";
     default:
         return "no worker available";
     }
@@ -598,6 +670,7 @@ static void conn_on_request(gw_http *h, gw_http_req *q)
     gw_server *s = c->srv;
     gw_req *r = &c->req;
     r->start_ns = uv_hrtime();
+    c->served = 1;
 
     gw_route_result rr;
     gw_route(c->kind, q->method, q->url.data ? q->url.data : "", q->url.len,
@@ -675,6 +748,16 @@ void gw__conn_req_fail(void *ud, gw_req *r, int status)
 {
     gw_server *s = ud;
     gw_conn *c = gw_container_of(r, gw_conn, req);
+    if (status == 503 && r->fail_reason == GW_UNAVAIL_STALLED) {
+        /* what an operator needs to find the request and its sender */
+        char q[300];
+        const vtn_buf *u = &c->http.req.url;
+        vtn_log_quote(q, sizeof q, u->len ? u->data : "", u->len);
+        vtn_warn("poison_suspect",
+                 "req=%016" PRIx64 " remote=%s path=%s size=%zu msg=\"its worker went silent "
+                 "holding it; answered 503, not retried\"",
+                 r->id, c->remote, q, c->http.req.body.len);
+    }
     if (status == 503)
         conn_respond_text(c, 503, s->retry_after, unavail_text(r->fail_reason));
     else
@@ -687,9 +770,43 @@ static int conn_http_send(gw_http *h, const gw_iov *iov, int n)
     return conn_send(gw_container_of(h, gw_conn, http), iov, n);
 }
 
+/* 1 when an Authorization value is "Bearer <token>"; the comparison takes
+ * the same time wherever the first difference is. */
+static int bearer_ok(const vtn_buf *auth, const char *token, size_t tlen)
+{
+    const char *t = auth->len ? auth->data : "";
+    size_t n = auth->len;
+    if (n < 7 || strncasecmp(t, "Bearer ", 7) != 0)
+        return 0;
+    t += 7;
+    n -= 7;
+    for (; n && *t == ' '; t++, n--) {
+    }
+    for (; n && (t[n - 1] == ' ' || t[n - 1] == '\t'); n--) {
+    }
+    return n == tlen && CRYPTO_memcmp(t, token, tlen) == 0;
+}
+
+/* Before any body byte: a management request without the token is refused
+ * here, so an anonymous client cannot make the gateway buffer its body. */
+static int conn_on_head(gw_http *h, const gw_http_req *q, const char **why, const char **extra)
+{
+    gw_conn *c = gw_container_of(h, gw_conn, http);
+    gw_server *s = c->srv;
+    if (c->kind != GW_LISTEN_API || !s->api_token_len)
+        return 0;
+    if (bearer_ok(&q->auth, s->cfg->api_token, s->api_token_len))
+        return 0;
+    GW_INC(s->metrics->api_unauthorized);
+    *why = "missing or wrong bearer token";
+    *extra = "WWW-Authenticate: Bearer realm=\"openvtn\"\r\n";
+    return 401;
+}
+
 static const gw_http_cbs http_cbs = {
     .on_request = conn_on_request,
     .send = conn_http_send,
+    .on_head = conn_on_head,
 };
 
 /* ---- accept ------------------------------------------------------------------ */
@@ -699,29 +816,85 @@ static void rejected_closed(uv_handle_t *h)
     free(h);
 }
 
-/* Over the connection limit: accept, say 503 in one write, close. On a TLS
- * listener just close: a 503 would need a full handshake first, which is the
- * work an overloaded gateway must not take on. */
-static void conn_reject(gw_server *s, uv_stream_t *server, int tls)
+/* Over a connection limit: say 503 in one write and close. On a TLS listener
+ * just close: a 503 would need a full handshake first, which is the work an
+ * overloaded gateway must not take on. */
+static void reject_write(gw_server *s, uv_stream_t *t, int tls, const char *why)
+{
+    if (!tls) {
+        char msg[320];
+        int n = snprintf(msg, sizeof msg,
+                         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                         "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s\n",
+                         strlen(why) + 1, s->retry_after, why);
+        uv_buf_t b = uv_buf_init(msg, (unsigned)n);
+        (void)uv_try_write(t, &b, 1);
+    }
+    GW_INC(s->metrics->conns_rejected);
+}
+
+/* No gw_conn for it (draining, out of memory): accept into a bare handle. */
+static void conn_reject(gw_server *s, uv_stream_t *server, int tls, const char *why)
 {
     uv_tcp_t *t = malloc(sizeof *t);
     if (!t)
         return;
     uv_tcp_init(s->loop, t);
-    if (uv_accept(server, (uv_stream_t *)t) == 0) {
-        if (!tls) {
-            char msg[256];
-            static const char body[] = "too many connections\n";
-            int n = snprintf(msg, sizeof msg,
-                             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                             "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s",
-                             sizeof body - 1, s->retry_after, body);
-            uv_buf_t b = uv_buf_init(msg, (unsigned)n);
-            (void)uv_try_write((uv_stream_t *)t, &b, 1);
-        }
-        GW_INC(s->metrics->conns_rejected);
-    }
+    if (uv_accept(server, (uv_stream_t *)t) == 0)
+        reject_write(s, (uv_stream_t *)t, tls, why);
     uv_close((uv_handle_t *)t, rejected_closed);
+}
+
+/* Accepted into c, then refused by a limit: c was never opened. */
+static void conn_refuse_accepted(gw_server *s, gw_conn *c, int tls, const char *why)
+{
+    reject_write(s, (uv_stream_t *)&c->tcp, tls, why);
+    c->nclose = 1;
+    uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
+}
+
+/* The listener is full: close the least useful connection of this listener
+ * to make room (enum gw_shed_tier). 1 when one was closed. */
+static int conn_shed_one(gw_server *s, int kind)
+{
+    gw_list *l = !gw_list_empty(&s->fresh[kind]) ? &s->fresh[kind] : &s->idle[kind];
+    if (gw_list_empty(l))
+        return 0;
+    gw_conn *v = gw_container_of(l->next, gw_conn, shed);
+    if (v->shed_tier == GW_SHED_FRESH)
+        GW_INC(s->metrics->conns_shed_fresh);
+    else
+        GW_INC(s->metrics->conns_shed_idle);
+    vtn_debug("conn_shed", "remote=%s tier=%s", v->remote,
+              v->shed_tier == GW_SHED_FRESH ? "fresh" : "idle");
+    conn_close(v);
+    return 1;
+}
+
+/* Whether a new connection from ss may open: 0, or the reason it may not.
+ * On 0 the caller owns one count of *key when *counted is set. */
+static const char *conn_admit(gw_server *s, int kind, const struct sockaddr *sa, gw_addr *key,
+                              int *counted)
+{
+    *counted = 0;
+    if (sa && s->cfg->max_conns_per_ip > 0 && gw_addr_key(sa, key) == 0 &&
+        !gw_proxies_match(&s->proxies, sa) && !gw_proxies_match(&s->conn_exempt, sa)) {
+        int rc = gw_peers_acquire(&s->peers, key, (uint32_t)s->cfg->max_conns_per_ip);
+        if (rc == -EMFILE) {
+            GW_INC(s->metrics->conns_per_ip_rejected);
+            return "too many connections from your address";
+        }
+        if (rc != 0)
+            return "too many connections";
+        *counted = 1;
+    }
+    if (s->nconns_kind[kind] >= s->max_conns_kind[kind] && !conn_shed_one(s, kind)) {
+        if (*counted)
+            gw_peers_release(&s->peers, key);
+        *counted = 0;
+        return "too many connections";
+    }
+    return NULL;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -733,13 +906,13 @@ static void on_connection(uv_stream_t *server, int status)
                  uv_err_name(status));
         return;
     }
-    if (s->draining || s->nconns >= (size_t)s->cfg->max_connections) {
-        conn_reject(s, server, l->tls_ctx != NULL);
+    if (s->draining) {
+        conn_reject(s, server, l->tls_ctx != NULL, "server draining");
         return;
     }
     gw_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        conn_reject(s, server, l->tls_ctx != NULL);
+        conn_reject(s, server, l->tls_ctx != NULL, "too many connections");
         return;
     }
     uv_tcp_init(s->loop, &c->tcp);
@@ -749,7 +922,21 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
         return;
     }
+    /* the limits need the peer's address, so they are checked after accept */
+    struct sockaddr_storage ss;
+    int len = sizeof ss, has_addr;
+    has_addr = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0;
+    int counted;
+    const char *why =
+        conn_admit(s, l->kind, has_addr ? (struct sockaddr *)&ss : NULL, &c->peer, &counted);
+    if (why) {
+        conn_refuse_accepted(s, c, l->tls_ctx != NULL, why);
+        return;
+    }
+    c->counted = (unsigned)counted;
     if (l->tls_ctx && gw_tls_new(l->tls_ctx, &c->tls) != 0) {
+        if (c->counted)
+            gw_peers_release(&s->peers, &c->peer);
         c->nclose = 1;
         uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
         return;
@@ -759,24 +946,24 @@ static void on_connection(uv_stream_t *server, int status)
     c->srv = s;
     c->kind = l->kind;
     uv_tcp_nodelay(&c->tcp, 1);
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (has_addr) {
         vtn_addr_format((struct sockaddr *)&ss, c->remote, sizeof c->remote);
         c->from_proxy = s->proxies.n && gw_proxies_match(&s->proxies, (struct sockaddr *)&ss);
     } else {
         strcpy(c->remote, "unknown");
     }
-    gw_http_init(&c->http, &s->limits, &http_cbs);
-    vtn_buf_init(&c->req.env,
-                 (size_t)s->cfg->max_body_bytes + 3 * (size_t)s->cfg->max_header_bytes + 4096);
+    gw_http_init(&c->http, c->kind == GW_LISTEN_API ? &s->api_limits : &s->limits, &http_cbs);
+    vtn_buf_init(&c->req.env, conn_env_max(s->cfg));
     vtn_buf_init(&c->wq, WQ_MAX);
     vtn_buf_init(&c->wq_next, WQ_MAX);
     gw_list_init(&c->req.link);
     gw_list_init(&c->req.age);
+    gw_list_init(&c->shed);
     gw_list_add_tail(&s->conns, &c->link);
     s->nconns++;
+    s->nconns_kind[c->kind]++;
     GW_SET(s->metrics->conns_open, s->nconns);
+    GW_SET(s->metrics->api_conns_open, s->nconns_kind[GW_LISTEN_API]);
     GW_INC(s->metrics->conns_accepted);
     if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
         c->reading = 1;

@@ -68,6 +68,16 @@ static inline void gw_list_del(gw_list *n)
     gw_list_init(n);
 }
 
+/* Buckets for a hash table of about n entries: a power of two from 64 up
+ * to max (a power of two), so a mask replaces the modulo. */
+static inline size_t gw_table_size(size_t n, size_t max)
+{
+    size_t b = 64;
+    while (b < n && b < max)
+        b <<= 1;
+    return b;
+}
+
 /* Counters are written by the loop thread only and read by the ops thread:
  * a relaxed load + store is enough and avoids a locked instruction. */
 #define GW_INC(x) GW_ADD(x, 1)
@@ -88,9 +98,18 @@ typedef struct gw_config {
     char *redis_url;
     long long max_header_bytes;
     long long max_body_bytes;
+    long long api_max_body_bytes;
+    long long max_url; /* OpenADR listener */
+    long long api_max_url;
+    long long body_budget; /* 0 = sized from the machine's memory at start */
+    char *api_token;       /* VTN_API_TOKEN; empty = the gateway does not check it */
     long long header_timeout_ms;
     long long idle_timeout_ms;
-    long long max_connections;
+    long long max_connections; /* OpenADR listener */
+    long long api_max_connections;
+    long long max_conns_per_ip; /* 0 = no per-address cap */
+    char *conn_exempt;          /* IPs/CIDRs the per-address cap ignores */
+    long long read_timeout_ms;  /* first byte of a request to its complete body */
     long long request_timeout_ms;
     long long max_pending;
     long long retry_after_s;
@@ -139,12 +158,28 @@ enum gw_http_state {
     GW_HTTP_DEAD   /* closing: an error was answered or the peer is done */
 };
 
-#define GW_HNAME_MAX 64 /* longest header name matched by name (longer ones are "other") */
-#define GW_XHDR_N 2     /* extra headers captured by name (the proxy identity headers) */
+#define GW_KEEP_BUF (256 * 1024) /* a request buffer bigger than this is freed once answered */
+#define GW_HNAME_MAX 64          /* longest header name matched by name (longer ones are "other") */
+#define GW_XHDR_N 2              /* extra headers captured by name (the proxy identity headers) */
+
+/* Request-body bytes buffered across every connection (VTN_BODY_BUDGET).
+ * A body reserves its declared length when its header is complete (a
+ * chunked one, each chunk's size at the chunk header) and gives it back once
+ * answered, so the total never passes max. Loop thread only; `used` and
+ * `refused` are read by the ops thread. */
+#define GW_SMALL_BODY (16 * 1024) /* bodies up to this may use the budget's last quarter */
+
+typedef struct gw_budget {
+    size_t max;
+    _Atomic uint64_t used, refused;
+} gw_budget;
 
 typedef struct gw_http_limits {
-    size_t max_header; /* request line + header bytes (431 beyond) */
-    size_t max_body;   /* body bytes, chunked or not (413 beyond) */
+    size_t max_header;       /* request line + header bytes (431 beyond) */
+    size_t max_body;         /* body bytes, chunked or not (413 beyond) */
+    size_t max_url;          /* request target bytes (414 beyond); 0 = only max_header */
+    gw_budget *budget;       /* shared by all connections; NULL = none */
+    const char *retry_after; /* header line for the 503 of the budget; NULL = none */
     /* Header names captured into req.xhdr[i], lower-case; length 0 = none.
      * The trusted-proxy headers: their value reaches the connection, a
      * second copy in one request is a 400. */
@@ -179,6 +214,10 @@ typedef struct gw_http_cbs {
      * (some of) it was queued (the layer then waits for gw_http_resume()
      * before parsing the next request), <0 when the connection is broken. */
     int (*send)(gw_http *h, const gw_iov *iov, int n);
+    /* Optional: the header is complete, no body byte read yet. 0 goes on;
+     * an HTTP status refuses the request (answered with *why and the
+     * header lines *extra, may stay NULL; then the connection closes). */
+    int (*on_head)(gw_http *h, const gw_http_req *req, const char **why, const char **extra);
 } gw_http_cbs;
 
 struct gw_http {
@@ -195,16 +234,22 @@ struct gw_http {
     int state;      /* enum gw_http_state */
     int err_status; /* status our callbacks chose before failing the parse */
     const char *err_reason;
+    const char *err_extra;    /* header lines for that answer, or NULL */
+    size_t reserved;          /* bytes of lim->budget held by the current request */
     int hdr;                  /* which header value is being received */
     size_t hname_len;         /* bytes of the current header name seen so far */
     char hname[GW_HNAME_MAX]; /* its first bytes, lower-cased (long names are "other") */
     char expect[16];
     size_t expect_len;
+    char te[24]; /* the Transfer-Encoding value being received (longer: not chunked) */
+    size_t te_len;
+    char why[80];            /* a formatted err_reason */
     unsigned in_field : 1;   /* on_header_field seen since the last value */
     unsigned in_process : 1; /* re-entrancy guard for the parse loop */
     unsigned closing : 1;    /* next response says Connection: close */
     unsigned upgrade : 1;    /* Upgrade/CONNECT: we answer, then close */
     unsigned seen_ctype : 1, seen_auth : 1, seen_host : 1;
+    unsigned te_other : 1;   /* a Transfer-Encoding coding other than chunked */
     unsigned sent_close : 1; /* a response saying Connection: close went out */
     int error_status;        /* the error this layer answered itself (400, 408, ...) */
 };
@@ -277,6 +322,8 @@ enum gw_unavail_reason {
     GW_UNAVAIL_QUEUE_FULL,    /* pending queue at VTN_MAX_PENDING */
     GW_UNAVAIL_WORKER_LOST,   /* its worker died and no retry was possible */
     GW_UNAVAIL_DEADLINE,      /* waited for a credit until its deadline */
+    GW_UNAVAIL_STALLED,       /* its worker went silent while connected: a suspected poison
+                                 request, never retried */
     GW_UNAVAIL_COUNT
 };
 
@@ -328,6 +375,7 @@ typedef struct gw_pool_ops {
 typedef struct gw_pool_stats {
     _Atomic uint64_t live_workers, inflight, pending;
     _Atomic uint64_t retries, dropped_replies, timeouts, worker_deaths, protocol_errors;
+    _Atomic uint64_t poison_suspects; /* requests held by a worker that went silent */
     _Atomic uint64_t unavailable[GW_UNAVAIL_COUNT];
 } gw_pool_stats;
 
@@ -380,7 +428,12 @@ typedef struct gw_metrics {
     /* TLS on the OpenADR listener */
     _Atomic uint64_t tls_hs_ok, tls_hs_failed, tls_hs_timeout, tls_resumed;
     _Atomic uint64_t tls_reload_ok, tls_reload_failed, tls_generation;
-    _Atomic uint64_t proxy_refused; /* requests refused by the trusted-proxy rules (403) */
+    _Atomic uint64_t proxy_refused;         /* requests refused by the trusted-proxy rules (403) */
+    _Atomic uint64_t conns_per_ip_rejected; /* VTN_MAX_CONNECTIONS_PER_IP reached */
+    _Atomic uint64_t conns_shed_fresh, conns_shed_idle; /* closed to make room for a new one */
+    _Atomic uint64_t api_conns_open;
+    _Atomic uint64_t api_unauthorized; /* API requests refused before their body (401) */
+    const gw_budget *budget;           /* the server's body budget, rendered with these */
 } gw_metrics;
 
 void gw_metrics_count(gw_metrics *m, int route, int status, uint64_t ns);
@@ -416,6 +469,8 @@ typedef struct gw_proxies {
  * -ENOMEM. An empty list gives n == 0. */
 int gw_proxies_parse(const char *list, gw_proxies *out, char *err, size_t errlen);
 void gw_proxies_free(gw_proxies *p);
+/* The same for any list of IPs/CIDRs; var names the setting in err. */
+int gw_cidrs_parse(const char *var, const char *list, gw_proxies *out, char *err, size_t errlen);
 /* 1 when sa (IPv4, IPv6 or IPv4-mapped IPv6) is in one of the entries. */
 int gw_proxies_match(const gw_proxies *p, const struct sockaddr *sa);
 /* The OpenADR fingerprint of a URL-encoded PEM certificate (nginx's
@@ -427,6 +482,33 @@ int gw_proxy_fp_header(const char *v, size_t n, char out[VTN_FINGERPRINT_SIZE]);
 /* 0 when s is a usable header name (an RFC 9110 token of at most
  * GW_HNAME_MAX - 1 characters); lower-cases it into out. */
 int gw_header_name_check(const char *s, char out[GW_HNAME_MAX], size_t *len);
+
+/* ---- connections per peer address (peers.c) ---------------------------- */
+
+typedef struct gw_addr {
+    uint8_t family; /* AF_INET (IPv4-mapped IPv6 included) or AF_INET6 */
+    uint8_t addr[16];
+} gw_addr;
+
+typedef struct gw_peer gw_peer;
+
+typedef struct gw_peers {
+    gw_peer **b;
+    size_t mask;
+    size_t npeers; /* addresses with at least one open connection */
+    uint32_t seed;
+} gw_peers;
+
+/* The counting key of a peer address. 0 or -EAFNOSUPPORT. */
+int gw_addr_key(const struct sockaddr *sa, gw_addr *out);
+/* max_conns sizes the table. 0 or -ENOMEM. */
+int gw_peers_init(gw_peers *t, size_t max_conns, uint32_t seed);
+void gw_peers_free(gw_peers *t);
+/* One more connection from a: 0, -EMFILE when a already has max (max > 0),
+ * -ENOMEM. Every 0 is paired with one gw_peers_release. */
+int gw_peers_acquire(gw_peers *t, const gw_addr *a, uint32_t max);
+void gw_peers_release(gw_peers *t, const gw_addr *a);
+uint32_t gw_peers_count(const gw_peers *t, const gw_addr *a);
 
 /* ---- the server (broker.c, conn.c, server.c) -------------------------- */
 
@@ -477,6 +559,13 @@ typedef struct gw_listener {
     char addr[64];
 } gw_listener;
 
+/* Which connections go first when a listener is full (conn.c): those that
+ * have not proven anything yet (TLS handshake not done, or on a plain
+ * listener no complete request yet), oldest first; then idle keep-alive
+ * connections, idle longest first. A connection with a request in flight or
+ * being read after its first is never shed. */
+enum gw_shed_tier { GW_SHED_NONE = 0, GW_SHED_FRESH, GW_SHED_IDLE };
+
 typedef struct gw_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
@@ -486,6 +575,12 @@ typedef struct gw_conn {
     unsigned hs_done : 1;    /* TLS handshake completed (counted and logged once) */
     unsigned hs_bytes : 1;   /* the peer sent something before the handshake ended */
     unsigned from_proxy : 1; /* the peer's address is in VTN_TRUSTED_PROXIES */
+    unsigned counted : 1;    /* holds one count of srv->peers under peer */
+    unsigned served : 1;     /* a complete request arrived (the peer speaks HTTP to us) */
+    uint8_t shed_tier;       /* enum gw_shed_tier: which srv list shed is in */
+    gw_list shed;            /* srv->fresh[kind] or srv->idle[kind] */
+    uint64_t read_start;     /* loop ms of the current request's first byte */
+    gw_addr peer;
     gw_http http;
     gw_req req;
     vtn_buf wq;      /* bytes being written by wreq (not touched until it completes) */
@@ -504,7 +599,10 @@ typedef struct gw_conn {
 struct gw_server {
     uv_loop_t *loop;
     const gw_config *cfg;
-    gw_http_limits limits;
+    gw_http_limits limits;     /* OpenADR listener */
+    gw_http_limits api_limits; /* API listener */
+    gw_budget budget;          /* request bodies buffered, both listeners */
+    size_t api_token_len;
     gw_listener listeners[2];
     gw_broker broker;
     gw_pool pool;
@@ -516,7 +614,12 @@ struct gw_server {
     uv_timer_t drain;
     uint64_t drain_deadline;
     gw_list conns;
-    size_t nconns;
+    size_t nconns;             /* both listeners */
+    size_t nconns_kind[2];     /* per listener (enum gw_listener_kind) */
+    size_t max_conns_kind[2];  /* VTN_MAX_CONNECTIONS, VTN_API_MAX_CONNECTIONS */
+    gw_list fresh[2], idle[2]; /* shedding order per listener (enum gw_shed_tier) */
+    gw_peers peers;            /* open connections per address */
+    gw_proxies conn_exempt;    /* VTN_MAX_CONNECTIONS_PER_IP_EXEMPT */
     uint64_t id_base, id_seq;
     int draining, stopped;
     char retry_after[48];             /* "Retry-After: N\r\n" */

@@ -15,7 +15,15 @@
 
 #include "gw_internal.h"
 
-enum { H_NONE = 0, H_OTHER, H_CTYPE, H_AUTH, H_EXPECT, H_X0 /* H_X0 + i: lim->xhdr_name[i] */ };
+enum {
+    H_NONE = 0,
+    H_OTHER,
+    H_CTYPE,
+    H_AUTH,
+    H_EXPECT,
+    H_TE,
+    H_X0 /* H_X0 + i: lim->xhdr_name[i] */
+};
 
 #define HEAD_MAX (1024 * 1024) /* response head incl. worker-supplied header lines */
 
@@ -28,8 +36,42 @@ static int fail_with(gw_http *h, int status, const char *reason)
 {
     h->err_status = status;
     h->err_reason = reason;
+    h->err_extra = NULL;
     llhttp_set_error_reason(&h->parser, reason);
     return HPE_USER;
+}
+
+/* Takes n more bytes of the shared body budget for this request, or fails
+ * it with 503: the gateway is full of bodies, not this request too big.
+ * Bodies over GW_SMALL_BODY may fill only three quarters of the budget: the
+ * last quarter stays for the small ones (polls, registrations), so stalled
+ * big uploads cannot starve the VENs' everyday messages. */
+static int budget_take(gw_http *h, uint64_t n)
+{
+    gw_budget *b = h->lim->budget;
+    if (!b || n == 0)
+        return 0;
+    uint64_t used = GW_GET(b->used);
+    uint64_t cap = h->reserved + n > GW_SMALL_BODY ? b->max - b->max / 4 : b->max;
+    if (used + n > cap) {
+        GW_INC(b->refused);
+        fail_with(h, 503, "server busy: too many request bodies in progress, retry later");
+        h->err_extra = h->lim->retry_after;
+        return HPE_USER;
+    }
+    GW_SET(b->used, used + n);
+    h->reserved += (size_t)n;
+    return 0;
+}
+
+/* The request no longer needs its body (answered, failed, or the next one
+ * begins). */
+static void budget_give_back(gw_http *h)
+{
+    gw_budget *b = h->lim ? h->lim->budget : NULL; /* NULL: never initialized */
+    if (b && h->reserved)
+        GW_SET(b->used, GW_GET(b->used) - h->reserved);
+    h->reserved = 0;
 }
 
 static int count_head(gw_http *h, size_t n)
@@ -38,6 +80,19 @@ static int count_head(gw_http *h, size_t n)
     if (h->head_bytes > h->lim->max_header)
         return fail_with(h, 431, "request header fields too large");
     return 0;
+}
+
+/* One big upload should not pin megabytes to an idle keep-alive connection
+ * for its lifetime, out of the body budget's sight. */
+static void body_release(gw_http *h)
+{
+    budget_give_back(h);
+    if (h->req.body.cap > GW_KEEP_BUF) {
+        vtn_buf_free(&h->req.body);
+        vtn_buf_init(&h->req.body, h->lim->max_body);
+    } else {
+        vtn_buf_reset(&h->req.body);
+    }
 }
 
 static int on_message_begin(llhttp_t *p)
@@ -51,6 +106,8 @@ static int on_message_begin(llhttp_t *p)
     h->in_field = 0;
     h->hname_len = 0;
     h->expect_len = 0;
+    h->te_len = 0;
+    h->te_other = 0;
     h->seen_ctype = h->seen_auth = h->seen_host = 0;
     vtn_buf_reset(&h->req.url);
     vtn_buf_reset(&h->req.ctype);
@@ -59,14 +116,7 @@ static int on_message_begin(llhttp_t *p)
         vtn_buf_reset(&h->req.xhdr[i]);
         h->req.has_xhdr[i] = 0;
     }
-    /* One big upload should not pin megabytes to an idle keep-alive
-     * connection for its lifetime. */
-    if (h->req.body.cap > 256 * 1024) {
-        vtn_buf_free(&h->req.body);
-        vtn_buf_init(&h->req.body, h->lim->max_body);
-    } else {
-        vtn_buf_reset(&h->req.body);
-    }
+    body_release(h);
     return 0;
 }
 
@@ -75,6 +125,11 @@ static int on_url(llhttp_t *p, const char *at, size_t n)
     gw_http *h = H(p);
     if (count_head(h, n))
         return HPE_USER;
+    if (h->lim->max_url && h->req.url.len + n > h->lim->max_url) {
+        snprintf(h->why, sizeof h->why, "request target too long: at most %zu bytes here",
+                 h->lim->max_url);
+        return fail_with(h, 414, h->why);
+    }
     if (vtn_buf_append(&h->req.url, at, n))
         return fail_with(h, 431, "request target too long");
     return 0;
@@ -125,6 +180,9 @@ static int on_header_field_complete(llhttp_t *p)
         h->hdr = H_AUTH;
     } else if (name_is(h, "expect")) {
         h->hdr = H_EXPECT;
+    } else if (name_is(h, "transfer-encoding")) {
+        h->hdr = H_TE;
+        h->te_len = 0;
     } else if (name_is(h, "host")) {
         /* two Hosts are a classic way to make two servers disagree */
         if (h->seen_host)
@@ -160,6 +218,14 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
         if (vtn_buf_append(&h->req.auth, at, n))
             return fail_with(h, 431, "request header fields too large");
         break;
+    case H_TE:
+        if (h->te_len + n <= sizeof h->te) {
+            memcpy(h->te + h->te_len, at, n);
+            h->te_len += n;
+        } else {
+            h->te_other = 1; /* longer than any list of "chunked"s we accept */
+        }
+        break;
     case H_EXPECT:
         if (h->expect_len + n <= sizeof h->expect) {
             memcpy(h->expect + h->expect_len, at, n);
@@ -177,9 +243,32 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
+/* Each element of a Transfer-Encoding list must be "chunked": we decode
+ * nothing else (gzip, compress, deflate), so a body in such a coding would
+ * reach the worker still encoded. Empty elements are allowed (RFC 9110 5.6.1). */
+static void te_check(gw_http *h)
+{
+    size_t i = 0;
+    while (i < h->te_len) {
+        while (i < h->te_len && (h->te[i] == ' ' || h->te[i] == '\t' || h->te[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < h->te_len && h->te[i] != ',' && h->te[i] != ' ' && h->te[i] != '\t')
+            i++;
+        if (i > start && (i - start != 7 || strncasecmp(h->te + start, "chunked", 7) != 0))
+            h->te_other = 1;
+        while (i < h->te_len && (h->te[i] == ' ' || h->te[i] == '\t'))
+            i++;
+        if (i < h->te_len && h->te[i] != ',')
+            h->te_other = 1; /* "chunked x": not one coding name per element */
+    }
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
     gw_http *h = H(p);
+    if (h->hdr == H_TE)
+        te_check(h);
     if (h->hdr >= H_X0 && h->hdr < H_X0 + GW_XHDR_N) {
         /* llhttp keeps trailing whitespace; the field value ends before it */
         vtn_buf *b = &h->req.xhdr[h->hdr - H_X0];
@@ -201,10 +290,28 @@ static int on_headers_complete(llhttp_t *p)
         fail_with(h, 400, "missing Host");
         return -1;
     }
+    /* A list that does not end in chunked is llhttp's 400 (RFC 9112 6.3);
+     * one that does but holds another coding is a coding we do not know. */
+    if ((p->flags & F_CHUNKED) && h->te_other) {
+        fail_with(h, 501, "transfer coding not implemented: only chunked is supported");
+        return -1;
+    }
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->lim->max_body) {
         fail_with(h, 413, "request body too large");
         return -1;
     }
+    if (h->cbs->on_head) {
+        const char *why = NULL, *extra = NULL;
+        int st = h->cbs->on_head(h, &h->req, &why, &extra);
+        if (st) {
+            fail_with(h, st, why ? why : gw__status_text(st));
+            h->err_extra = extra;
+            return -1;
+        }
+    }
+    /* the whole declared body now, before the first byte is buffered */
+    if ((p->flags & F_CONTENT_LENGTH) && budget_take(h, p->content_length))
+        return -1;
     int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
     if (has_body && p->http_minor >= 1 && h->expect_len == 12 &&
         strncasecmp(h->expect, "100-continue", 12) == 0) {
@@ -228,6 +335,15 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     if (vtn_buf_append(&h->req.body, at, n))
         return fail_with(h, 413, "request body too large");
     return 0;
+}
+
+/* p->content_length is this chunk's size: refuse it before its bytes come. */
+static int on_chunk_header(llhttp_t *p)
+{
+    gw_http *h = H(p);
+    if (p->content_length > h->lim->max_body - h->body_bytes)
+        return fail_with(h, 413, "request body too large: chunk over the body limit");
+    return budget_take(h, p->content_length);
 }
 
 static int on_message_complete(llhttp_t *p)
@@ -254,6 +370,7 @@ static const llhttp_settings_t settings = {
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
     .on_message_complete = on_message_complete,
 };
 
@@ -276,6 +393,7 @@ void gw_http_init(gw_http *h, const gw_http_limits *lim, const gw_http_cbs *cbs)
 
 void gw_http_free(gw_http *h)
 {
+    budget_give_back(h);
     vtn_buf_free(&h->req.url);
     vtn_buf_free(&h->req.ctype);
     vtn_buf_free(&h->req.auth);
@@ -325,6 +443,8 @@ const char *gw__status_text(int status)
         return "Precondition Failed";
     case 413:
         return "Content Too Large";
+    case 414:
+        return "URI Too Long";
     case 415:
         return "Unsupported Media Type";
     case 422:
@@ -443,6 +563,7 @@ static void http_fail(gw_http *h, int status, const char *reason)
 {
     int was = h->state;
     h->state = GW_HTTP_DEAD;
+    budget_give_back(h);
     /* Never answer out of order (a reply is pending) or after a 0 status
      * (the connection is already gone). */
     if (status == 0 || was == GW_HTTP_WAIT || was == GW_HTTP_FLUSH || was == GW_HTTP_DEAD)
@@ -455,7 +576,9 @@ static void http_fail(gw_http *h, int status, const char *reason)
         n = sizeof body - 1;
     h->error_status = status;
     h->sent_close = 1;
-    (void)write_response(h, status, "text/plain", 10, NULL, 0, body, (size_t)n, 1, 0);
+    const char *extra = h->err_status == status ? h->err_extra : NULL;
+    (void)write_response(h, status, "text/plain", 10, extra, extra ? strlen(extra) : 0, body,
+                         (size_t)n, 1, 0);
 }
 
 /* ---- the parse loop ----------------------------------------------------- */
@@ -556,6 +679,7 @@ int gw_http_respond(gw_http *h, int status, const char *ctype, size_t ctype_len,
 {
     if (h->state != GW_HTTP_WAIT)
         return -EINVAL;
+    body_release(h); /* on_request is done with it */
     int close = !h->req.keep_alive || h->closing || h->upgrade;
     int rc = write_response(h, status, ctype, ctype_len, extra, extra_len, body, body_len, close,
                             h->req.method == HTTP_HEAD);

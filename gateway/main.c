@@ -59,7 +59,9 @@ static void fit_fd_limit(gw_config *cfg)
     }
     if (rl.rlim_cur == RLIM_INFINITY)
         return;
-    long long room = (long long)rl.rlim_cur - 128;
+    /* the API listener's slots are kept whole: they are how an operator
+     * gets in while the OpenADR listener is under attack */
+    long long room = (long long)rl.rlim_cur - 128 - cfg->api_max_connections;
     if (room < 16)
         room = 16;
     if (cfg->max_connections > room) {

@@ -43,6 +43,8 @@ static const char *unavail_label(size_t i, char *tmp, size_t tmplen)
         return "queue_full";
     case GW_UNAVAIL_WORKER_LOST:
         return "worker_lost";
+    case GW_UNAVAIL_STALLED:
+        return "worker_stalled";
     default:
         return "deadline";
     }
@@ -75,11 +77,29 @@ static const vtn_metric gw_metric_table[] = {
      IN_PS(live_workers)},
     {M "open_connections", VTN_METRIC_GAUGE, "Open client connections (OpenADR and API).",
      IN_M(conns_open)},
+    {M "api_open_connections", VTN_METRIC_GAUGE,
+     "Open connections on the management API listener (also in open_connections).",
+     IN_M(api_conns_open)},
     {M "connections_accepted_total", VTN_METRIC_COUNTER, "Client connections accepted.",
      IN_M(conns_accepted)},
     {M "connections_rejected_total", VTN_METRIC_COUNTER,
-     "Connections answered 503 and closed (VTN_MAX_CONNECTIONS or draining).",
+     "Connections refused at accept (a connection limit, or draining): 503 and close on plain "
+     "HTTP, close on TLS.",
      IN_M(conns_rejected)},
+    {M "connections_per_ip_rejected_total", VTN_METRIC_COUNTER,
+     "Connections refused because their address had VTN_MAX_CONNECTIONS_PER_IP open (also in "
+     "connections_rejected_total).",
+     IN_M(conns_per_ip_rejected)},
+    {M "api_unauthorized_total", VTN_METRIC_COUNTER,
+     "Management API requests refused (401) by the gateway before their body, for a missing or "
+     "wrong bearer token.",
+     IN_M(api_unauthorized)},
+    {M "connections_shed_total", VTN_METRIC_COUNTER,
+     "Connections closed to make room for a new one on a full listener: fresh (not "
+     "authenticated yet) or idle (keep-alive).",
+     IN_M(conns_shed_fresh), .labels = "tier=\"fresh\""},
+    {M "connections_shed_total", IN_M(conns_shed_idle), .labels = "tier=\"idle\"",
+     .flags = VTN_METRIC_MORE},
     {M "client_timeouts_total", VTN_METRIC_COUNTER,
      "Connections closed by a timer: header (408 or silent before the first request) or idle.",
      IN_M(timeouts_header), .labels = "phase=\"header\""},
@@ -97,6 +117,10 @@ static const vtn_metric gw_metric_table[] = {
      "Workers declared dead (silent, unreachable or disconnected).", IN_PS(worker_deaths)},
     {M "protocol_errors_total", VTN_METRIC_COUNTER, "Malformed messages from workers.",
      IN_PS(protocol_errors)},
+    {M "poison_suspects_total", VTN_METRIC_COUNTER,
+     "Requests held by a worker that went silent while still connected: answered 503 and not "
+     "retried, so one request stalls at most one worker.",
+     IN_PS(poison_suspects)},
     {M "tls_handshakes_total", VTN_METRIC_COUNTER,
      "TLS handshakes on the OpenADR listener: ok, failed (refused certificate, protocol error, "
      "peer left) or timeout.",
@@ -126,6 +150,28 @@ static const vtn_metric gw_metric_table[] = {
 int gw_metrics_render(vtn_buf *out, const gw_metrics *m, const gw_pool_stats *ps)
 {
     const void *bases[] = {[GW_M] = m, [GW_PS] = ps};
-    return vtn_metrics_render(out, gw_metric_table,
-                              sizeof gw_metric_table / sizeof gw_metric_table[0], bases);
+    int rc = vtn_metrics_render(out, gw_metric_table,
+                                sizeof gw_metric_table / sizeof gw_metric_table[0], bases);
+    /* The body budget is the server's, not a gw_metrics field (and its size is
+     * a plain size_t fixed at start), so its three rows follow the table. */
+    const gw_budget *b = m->budget;
+    if (rc == 0 && b)
+        rc = vtn_metric_header(out, M "body_budget_bytes", "gauge",
+                               "VTN_BODY_BUDGET: request body bytes that may be buffered across "
+                               "all connections.");
+    if (rc == 0 && b)
+        rc = vtn_metric_u64(out, M "body_budget_bytes", "", b->max);
+    if (rc == 0 && b)
+        rc = vtn_metric_header(out, M "body_budget_used_bytes", "gauge",
+                               "Request body bytes reserved now (bodies being received or in "
+                               "flight).");
+    if (rc == 0 && b)
+        rc = vtn_metric_u64(out, M "body_budget_used_bytes", "", GW_GET(b->used));
+    if (rc == 0 && b)
+        rc = vtn_metric_header(out, M "body_budget_refused_total", "counter",
+                               "Requests refused with 503 because their body would pass "
+                               "VTN_BODY_BUDGET.");
+    if (rc == 0 && b)
+        rc = vtn_metric_u64(out, M "body_budget_refused_total", "", GW_GET(b->refused));
+    return rc;
 }

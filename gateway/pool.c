@@ -5,10 +5,18 @@
  * sit in an LRU queue: a request goes to the head worker, which moves to the
  * tail (or leaves the queue at zero credits), so load rotates over workers
  * and no worker gets more than it asked for. Requests that find no credit
- * wait in a bounded FIFO. Any message from a worker proves it alive; one
- * silent for VTN_HEARTBEAT_LIVENESS intervals is dead, and each of its
+ * wait in a bounded FIFO. Any message from a worker proves it alive.
+ *
+ * The poison-request rule: how a worker died decides what happens to its
+ * requests. A worker whose connection is gone (ZeroMQ no longer knows its
+ * routing id: EHOSTUNREACH under ZMQ_ROUTER_MANDATORY; it sent DISCONNECT;
+ * a new READY from the same identity) crashed or restarted: each of its
  * requests is retried once on another worker if the deadline allows
- * (attempt = 1), else answered 503.
+ * (attempt = 1), else answered 503. A worker still connected but silent for
+ * VTN_HEARTBEAT_LIVENESS intervals while holding requests is stuck, most
+ * likely on one of them: those requests are answered 503 and never sent to
+ * another worker (counted as poison suspects), so one request can stall at
+ * most the one worker it reached.
  *
  * No sockets: frames leave through ops->send, results through ops->done and
  * ops->fail. Answers the gateway makes itself are collected in `failing` and
@@ -159,6 +167,18 @@ static int req_mark_retry(gw_pool *p, gw_req *r)
     return 0;
 }
 
+/* The worker went silent holding its requests: any of them may be what
+ * stalled it, so none goes to another worker. */
+static void worker_fail_stalled(gw_pool *p, gw_worker *w)
+{
+    while (!gw_list_empty(&w->inflight)) {
+        gw_req *r = gw_container_of(w->inflight.next, gw_req, link);
+        GW_INC(p->stats.poison_suspects);
+        req_fail(p, r, 503, GW_UNAVAIL_STALLED);
+    }
+    w->outstanding = 0;
+}
+
 /* The worker's requests are lost with it (death, DISCONNECT or a new READY
  * from the same identity): retry each once, oldest first, ahead of new
  * requests; the rest get 503. */
@@ -194,11 +214,18 @@ static void worker_requeue(gw_pool *p, gw_worker *w, uint64_t now, int can_retry
     w->outstanding = 0;
 }
 
-static void worker_dead(gw_pool *p, gw_worker *w, uint64_t now, const char *why)
+/* How a worker was found dead; only SILENT means it is still connected. */
+enum worker_death { DEATH_UNREACHABLE, DEATH_SEND_FAILED, DEATH_DISCONNECT, DEATH_SILENT };
+static const char *const death_name[] = {"unreachable", "send_failed", "disconnect", "silent"};
+
+static void worker_dead(gw_pool *p, gw_worker *w, uint64_t now, enum worker_death why)
 {
-    vtn_warn("worker_dead", "worker=%s reason=%s inflight_lost=%u", w->name, why,
-             (unsigned)w->outstanding);
-    worker_requeue(p, w, now, p->nworkers > 1); /* a retry needs another worker */
+    vtn_warn("worker_dead", "worker=%s reason=%s inflight_lost=%u retry=%s", w->name,
+             death_name[why], (unsigned)w->outstanding, why == DEATH_SILENT ? "no" : "once");
+    if (why == DEATH_SILENT)
+        worker_fail_stalled(p, w);
+    else
+        worker_requeue(p, w, now, p->nworkers > 1); /* a retry needs another worker */
     gw_list_del(&w->lru);
     gw_list_del(&w->all);
     for (gw_worker **b = &p->whash[ident_hash(w->ident, w->ident_len) % GW_WORKER_HASH]; *b;
@@ -229,7 +256,7 @@ static int dispatch(gw_pool *p, gw_req *r, uint64_t now)
         gw_worker *w = gw_container_of(p->lru.next, gw_worker, lru);
         int rc = p->ops->send(p->ud, w->ident, w->ident_len, r->env.data, r->env.len);
         if (rc != 0) {
-            worker_dead(p, w, now, rc == -EHOSTUNREACH ? "unreachable" : "send_failed");
+            worker_dead(p, w, now, rc == -EHOSTUNREACH ? DEATH_UNREACHABLE : DEATH_SEND_FAILED);
             continue;
         }
         w->credits--;
@@ -288,9 +315,7 @@ int gw_pool_init(gw_pool *p, const gw_pool_ops *ops, void *ud, uint64_t timeout_
     gw_list_init(&p->pending);
     gw_list_init(&p->by_age);
     gw_list_init(&p->failing);
-    size_t n = 64;
-    while (n < max_requests && n < ((size_t)1 << 24))
-        n <<= 1;
+    size_t n = gw_table_size(max_requests, (size_t)1 << 24);
     p->rhash = calloc(n, sizeof *p->rhash);
     if (!p->rhash)
         return -ENOMEM;
@@ -471,7 +496,7 @@ void gw_pool_on_message(gw_pool *p, const uint8_t *ident, size_t ident_len, cons
         break;
     case VTN_WIRE_DISCONNECT:
         if (w)
-            worker_dead(p, w, now, "disconnect");
+            worker_dead(p, w, now, DEATH_DISCONNECT);
         break;
     default:
         GW_INC(p->stats.protocol_errors);
@@ -490,14 +515,14 @@ void gw_pool_tick(gw_pool *p, uint64_t now)
         next = it->next;
         gw_worker *w = gw_container_of(it, gw_worker, all);
         if (now > w->last_seen + dead_after) {
-            worker_dead(p, w, now, "silent");
+            worker_dead(p, w, now, DEATH_SILENT);
             continue;
         }
         if (now >= w->last_sent + VTN_HEARTBEAT_MS) {
             w->last_sent = now;
             int rc = send_empty(p, w, VTN_WIRE_HEARTBEAT);
             if (rc == -EHOSTUNREACH)
-                worker_dead(p, w, now, "unreachable");
+                worker_dead(p, w, now, DEATH_UNREACHABLE);
         }
     }
     /* by_age is in deadline order: every request gets the same timeout and

@@ -23,7 +23,7 @@
 
 /* ---- addresses ------------------------------------------------------------- */
 
-static int parse_entry(const char *s, gw_cidr *out, char *err, size_t errlen)
+static int parse_entry(const char *var, const char *s, gw_cidr *out, char *err, size_t errlen)
 {
     char ip[64];
     const char *slash = strchr(s, '/');
@@ -57,8 +57,7 @@ static int parse_entry(const char *s, gw_cidr *out, char *err, size_t errlen)
         /* host bits set: "10.0.0.1/8" is more often a typo than a wish */
         for (int i = out->bits; i < maxbits; i++) {
             if (out->addr[i / 8] & (0x80 >> (i % 8))) {
-                snprintf(err, errlen,
-                         "VTN_TRUSTED_PROXIES: \"%s\" has host bits set after the /%d prefix", s,
+                snprintf(err, errlen, "%s: \"%s\" has host bits set after the /%d prefix", var, s,
                          out->bits);
                 return -EINVAL;
             }
@@ -66,11 +65,16 @@ static int parse_entry(const char *s, gw_cidr *out, char *err, size_t errlen)
     }
     return 0;
 bad:
-    snprintf(err, errlen, "VTN_TRUSTED_PROXIES: \"%s\" is not an IP address or CIDR", s);
+    snprintf(err, errlen, "%s: \"%s\" is not an IP address or CIDR", var, s);
     return -EINVAL;
 }
 
 int gw_proxies_parse(const char *list, gw_proxies *out, char *err, size_t errlen)
+{
+    return gw_cidrs_parse("VTN_TRUSTED_PROXIES", list, out, err, errlen);
+}
+
+int gw_cidrs_parse(const char *var, const char *list, gw_proxies *out, char *err, size_t errlen)
 {
     out->v = NULL;
     out->n = 0;
@@ -90,12 +94,12 @@ int gw_proxies_parse(const char *list, gw_proxies *out, char *err, size_t errlen
         if (*tok == '\0')
             continue;
         if (out->n == GW_PROXIES_MAX) {
-            snprintf(err, errlen, "VTN_TRUSTED_PROXIES: more than %d entries", GW_PROXIES_MAX);
+            snprintf(err, errlen, "%s: more than %d entries", var, GW_PROXIES_MAX);
             rc = -EINVAL;
             break;
         }
         gw_cidr c;
-        if ((rc = parse_entry(tok, &c, err, errlen)) != 0)
+        if ((rc = parse_entry(var, tok, &c, err, errlen)) != 0)
             break;
         gw_cidr *nv = realloc(out->v, (out->n + 1) * sizeof *nv);
         if (nv == NULL) {

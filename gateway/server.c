@@ -275,6 +275,26 @@ static void on_signal(uv_signal_t *h, int signum)
     gw__server_conn_gone(s);
 }
 
+/* VTN_BODY_BUDGET, or from the machine: 1/16 of its memory (or of the
+ * cgroup's limit) between 64 MiB and 2 GiB, never under one full body. */
+static size_t server_body_budget(const gw_config *cfg)
+{
+    uint64_t b = (uint64_t)cfg->body_budget;
+    if (b == 0) {
+        uint64_t mem = uv_get_total_memory(), lim = uv_get_constrained_memory();
+        if (lim && lim < mem)
+            mem = lim;
+        b = mem / 16;
+        if (b < ((uint64_t)64 << 20))
+            b = (uint64_t)64 << 20;
+        if (b > ((uint64_t)2 << 30))
+            b = (uint64_t)2 << 30;
+    }
+    if (b < (uint64_t)cfg->max_body_bytes)
+        b = (uint64_t)cfg->max_body_bytes;
+    return (size_t)b;
+}
+
 static int is_wildcard(const char *ep)
 {
     return strstr(ep, "://0.0.0.0:") || strstr(ep, "://*:") || strstr(ep, "://[::]:");
@@ -287,7 +307,21 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
     s->cfg = cfg;
     s->limits.max_header = (size_t)cfg->max_header_bytes;
     s->limits.max_body = (size_t)cfg->max_body_bytes;
+    s->budget.max = server_body_budget(cfg);
+    s->limits.budget = &s->budget;
+    s->limits.retry_after = s->retry_after;
+    s->limits.max_url = (size_t)cfg->max_url;
+    s->api_limits = s->limits;
+    s->api_limits.max_body = (size_t)cfg->api_max_body_bytes;
+    s->api_limits.max_url = (size_t)cfg->api_max_url;
+    s->api_token_len = cfg->api_token ? strlen(cfg->api_token) : 0;
     gw_list_init(&s->conns);
+    for (int k = 0; k < 2; k++) {
+        gw_list_init(&s->fresh[k]);
+        gw_list_init(&s->idle[k]);
+    }
+    s->max_conns_kind[GW_LISTEN_OADR] = (size_t)cfg->max_connections;
+    s->max_conns_kind[GW_LISTEN_API] = (size_t)cfg->api_max_connections;
     snprintf(s->retry_after, sizeof s->retry_after, "Retry-After: %lld\r\n", cfg->retry_after_s);
     vtn_buf_init(&s->tls_plain, GW_IN_MAX + GW_READ_BUF + 64 * 1024);
     vtn_buf_init(&s->tls_wire, ((size_t)66 << 20) + 64 * 1024);
@@ -301,12 +335,19 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    s->metrics->budget = &s->budget;
+    size_t max_conns = (size_t)cfg->max_connections + (size_t)cfg->api_max_connections;
     int rc = gw_pool_init(&s->pool, &pool_ops, s, (uint64_t)cfg->request_timeout_ms,
-                          (size_t)cfg->max_pending, (size_t)cfg->max_connections);
+                          (size_t)cfg->max_pending, max_conns);
+    if (rc == 0)
+        rc = gw_peers_init(&s->peers, max_conns, (uint32_t)s->id_base);
     if (rc) {
         snprintf(err, errlen, "out of memory");
         return rc;
     }
+    if ((rc = gw_cidrs_parse("VTN_MAX_CONNECTIONS_PER_IP_EXEMPT", cfg->conn_exempt, &s->conn_exempt,
+                             err, errlen)) != 0)
+        return rc;
     uv_timer_init(loop, &s->tick);
     s->tick.data = s;
     uv_timer_init(loop, &s->drain);
@@ -359,8 +400,14 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
-    vtn_info("started", "max_connections=%lld request_timeout_ms=%lld max_pending=%lld",
-             cfg->max_connections, cfg->request_timeout_ms, cfg->max_pending);
+    if (!s->api_token_len)
+        vtn_warn("config", "var=VTN_API_TOKEN msg=\"unset: management API bodies are read "
+                           "before a worker checks the token\"");
+    vtn_info("started",
+             "max_connections=%lld api_max_connections=%lld max_connections_per_ip=%lld "
+             "read_timeout_ms=%lld body_budget=%zu request_timeout_ms=%lld max_pending=%lld",
+             cfg->max_connections, cfg->api_max_connections, cfg->max_conns_per_ip,
+             cfg->read_timeout_ms, s->budget.max, cfg->request_timeout_ms, cfg->max_pending);
     return 0;
 }
 
@@ -398,4 +445,6 @@ void gw_server_free(gw_server *s)
     gw_tls_ctx_free(&s->tls_ctx); /* SSL_CTXs still used by connections went with them */
     gw_push_tls_ctx_free(&s->push_ctx);
     gw_proxies_free(&s->proxies);
+    gw_proxies_free(&s->conn_exempt);
+    gw_peers_free(&s->peers);
 }

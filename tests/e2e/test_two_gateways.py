@@ -11,10 +11,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
-from vtntest import Checks, Stack, Validator, check, eq, install_signal_handlers, parse_args  # noqa: E402
+from vtntest import (Checks, Stack, Validator, check, eq, install_signal_handlers, parse_args,  # noqa: E402
+                     wait_for)
 from vtntest.ven import Ven  # noqa: E402
 
 DISCOVERY_BOUND = 10.0  # "within a few seconds": gateways re-advertise and workers re-read every second
+DEATH_BOUND = 10.0  # a gateway silent for 3 heartbeats (3 s) is dead to a worker; generous for CI
 
 
 def main():
@@ -83,6 +85,10 @@ def main():
                 v3.close()
 
             def killed_gateway():
+                def live_gateways(w):
+                    return st.metrics(w).get("vtn_worker_gateways_live", 0.0)
+
+                before = {w.name: live_gateways(w) for w in st.workers}
                 g1.kill()
                 ven.close()
                 ven2.http.close()
@@ -97,7 +103,10 @@ def main():
                 # the workers stay ready and keep serving the others
                 for w in st.workers:
                     check(w.alive(), "%s died after a gateway was killed" % w.name)
-                time.sleep(1.5)  # a few heartbeat periods towards the dead gateway
+                # every worker has noticed: it counts one live gateway fewer
+                for w in st.workers:
+                    wait_for("%s drops the killed gateway" % w.name,
+                             lambda w=w: live_gateways(w) < before[w.name], DEATH_BOUND)
                 for _ in range(5):
                     ven2.poll("oadrResponse", "200")
                 for g in [g2] + g3:

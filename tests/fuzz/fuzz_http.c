@@ -66,7 +66,7 @@ static int on_send(gw_http *h, const gw_iov *iov, int n)
     return (f->mode & 0x20) ? 1 : 0; /* 1: "queued", the layer must wait for resume */
 }
 
-static const gw_http_cbs cbs = {on_request, on_send};
+static const gw_http_cbs cbs = {.on_request = on_request, .send = on_send};
 
 static void settle(fz *f)
 {

@@ -63,7 +63,7 @@ static int on_send(gw_http *h, const gw_iov *iov, int n)
     return t->send_ret;
 }
 
-static const gw_http_cbs cbs = {on_request, on_send};
+static const gw_http_cbs cbs = {.on_request = on_request, .send = on_send};
 
 static th *th_new(size_t max_header, size_t max_body)
 {
@@ -321,6 +321,190 @@ static void body_limit_is_413(void **state)
     assert_int_equal(status_for(chunked, 16384, 5000), 0);
 }
 
+static void transfer_codings_but_chunked_are_501(void **state)
+{
+    (void)state;
+    const char *pre = "POST /api/v1/x HTTP/1.1\r\nHost: x\r\n";
+    const char *body = "\r\n3\r\nabc\r\n0\r\n\r\n";
+    struct {
+        const char *te;
+        int want;
+    } cases[] = {
+        {"Transfer-Encoding: chunked\r\n", 0},
+        {"Transfer-Encoding: Chunked\r\n", 0},
+        {"Transfer-Encoding: gzip, chunked\r\n", 501},
+        {"Transfer-Encoding: deflate,chunked\r\n", 501},
+        {"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 501},
+        {"Transfer-Encoding: x-very-long-coding-name-indeed, chunked\r\n", 501},
+        /* not ending in chunked stays a framing error */
+        {"Transfer-Encoding: gzip\r\n", 400},
+        {"Transfer-Encoding: chunked, gzip\r\n", 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char req[512];
+        snprintf(req, sizeof req, "%s%s%s", pre, cases[i].te, body);
+        int st = status_for(req, 16384, 4096);
+        if (st != cases[i].want)
+            fail_msg("case %zu (%s): %d, want %d", i, cases[i].te, st, cases[i].want);
+    }
+    th *t = th_new(16384, 4096);
+    feed(t, "POST /api/v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+    assert_int_equal(first_status(t), 501);
+    assert_non_null(strstr(out(t), "only chunked is supported"));
+    th_free(t);
+}
+
+static void long_request_target_is_414(void **state)
+{
+    (void)state;
+    char req[1024], path[300];
+    memset(path, 'a', sizeof path);
+    /* "/api/v1/" + 92 bytes = 100: at the limit */
+    snprintf(req, sizeof req, "GET /api/v1/%.*s HTTP/1.1\r\nHost: x\r\n\r\n", 92, path);
+    th *t = th_new(16384, 4096);
+    t->lim.max_url = 100;
+    feed(t, req);
+    assert_int_equal(t->nreq, 1);
+    th_free(t);
+    /* one byte more, fed one byte at a time: 414 with the reason */
+    snprintf(req, sizeof req, "GET /api/v1/%.*s HTTP/1.1\r\nHost: x\r\n\r\n", 93, path);
+    t = th_new(16384, 4096);
+    t->lim.max_url = 100;
+    for (const char *c = req; *c && t->h.state != GW_HTTP_DEAD; c++)
+        gw_http_feed(&t->h, c, 1);
+    assert_int_equal(first_status(t), 414);
+    assert_non_null(strstr(out(t), "HTTP/1.1 414 URI Too Long\r\n"));
+    assert_non_null(strstr(out(t), "request target too long: at most 100 bytes here"));
+    assert_int_equal(t->nreq, 0);
+    th_free(t);
+}
+
+static void chunk_over_the_limit_is_413_at_its_header(void **state)
+{
+    (void)state;
+    th *t = th_new(16384, 4096);
+    /* a chunk header announcing more than the body limit: refused before
+     * any of its bytes, and nothing of the body was buffered */
+    feed(t, "POST /api/v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "1001\r\nabc");
+    assert_int_equal(first_status(t), 413);
+    assert_non_null(strstr(out(t), "chunk over the body limit"));
+    assert_int_equal(t->h.req.body.len, 0);
+    assert_int_equal(t->nreq, 0);
+    th_free(t);
+    /* the second chunk is what passes it */
+    t = th_new(16384, 4096);
+    feed(t, "POST /api/v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "800\r\n");
+    char chunk[2100];
+    memset(chunk, 'a', 2048);
+    snprintf(chunk + 2048, sizeof chunk - 2048, "\r\n801\r\n");
+    feed(t, chunk);
+    assert_int_equal(first_status(t), 413);
+    assert_int_equal(t->h.req.body.len, 2048);
+    th_free(t);
+}
+
+static void body_budget_is_503_then_given_back(void **state)
+{
+    (void)state;
+    gw_budget b = {.max = 6000};
+    th *t1 = th_new(16384, 4096), *t2 = th_new(16384, 4096), *t3 = th_new(16384, 4096);
+    t1->lim.budget = t2->lim.budget = t3->lim.budget = &b;
+    t1->lim.retry_after = t2->lim.retry_after = t3->lim.retry_after = "Retry-After: 7\r\n";
+    /* a declared body takes its length when its header is complete */
+    feed(t1, POLL_REQ(4000) "abc");
+    assert_int_equal(t1->h.state, GW_HTTP_BODY);
+    assert_int_equal(GW_GET(b.used), 4000);
+    /* one that would pass the budget is refused before its body: 503 */
+    feed(t2, POLL_REQ(3000));
+    assert_int_equal(first_status(t2), 503);
+    assert_non_null(strstr(out(t2), "\r\nRetry-After: 7\r\n"));
+    assert_non_null(strstr(out(t2), "\r\nConnection: close\r\n"));
+    assert_non_null(strstr(out(t2), "too many request bodies in progress"));
+    assert_int_equal(t2->h.state, GW_HTTP_DEAD);
+    assert_int_equal(GW_GET(b.refused), 1);
+    assert_int_equal(GW_GET(b.used), 4000);
+    /* chunked bodies take each chunk at its header */
+    feed(t3, "POST /api/v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "3e8\r\n");
+    assert_int_equal(GW_GET(b.used), 5000);
+    char rest[1100];
+    memset(rest, 'c', 1000);
+    snprintf(rest + 1000, sizeof rest - 1000, "\r\n3e9\r\n");
+    feed(t3, rest);
+    assert_int_equal(first_status(t3), 503);
+    assert_int_equal(GW_GET(b.used), 4000); /* the failed request gave its part back */
+    /* an answered request gives its bytes back; so does a closed one */
+    char body[4000];
+    memset(body, 'x', sizeof body);
+    gw_http_feed(&t1->h, body, sizeof body - 3);
+    assert_int_equal(t1->nreq, 1);
+    assert_int_equal(GW_GET(b.used), 4000); /* in flight: still held */
+    assert_int_equal(gw_http_respond_text(&t1->h, 200, NULL, "ok"), 0);
+    assert_int_equal(GW_GET(b.used), 0);
+    feed(t1, POLL_REQ(3500));
+    assert_int_equal(GW_GET(b.used), 3500);
+    th_free(t1);
+    assert_int_equal(GW_GET(b.used), 0);
+    th_free(t2);
+    th_free(t3);
+
+    /* bodies over 16 KiB fill at most three quarters: the rest stays for
+     * small messages */
+    gw_budget big = {.max = 80000};
+    th *a = th_new(16384, 65536), *c = th_new(16384, 65536), *d = th_new(16384, 65536);
+    a->lim.budget = c->lim.budget = d->lim.budget = &big;
+    feed(a, POLL_REQ(40000));
+    assert_int_equal(GW_GET(big.used), 40000);
+    feed(c, POLL_REQ(30000)); /* 70000 > 60000 */
+    assert_int_equal(first_status(c), 503);
+    feed(d, POLL_REQ(16384)); /* small: may use the last quarter */
+    assert_int_equal(d->h.state, GW_HTTP_BODY);
+    assert_int_equal(GW_GET(big.used), 56384);
+    th_free(a);
+    th_free(c);
+    th_free(d);
+    assert_int_equal(GW_GET(big.used), 0);
+}
+
+static int refuse_without_token(gw_http *h, const gw_http_req *q, const char **why,
+                                const char **extra)
+{
+    (void)h;
+    if (q->auth.len == 8 && memcmp(q->auth.data, "Bearer k", 8) == 0)
+        return 0;
+    *why = "missing or wrong bearer token";
+    *extra = "WWW-Authenticate: Bearer\r\n";
+    return 401;
+}
+
+static void head_check_refuses_before_the_body(void **state)
+{
+    (void)state;
+    static const gw_http_cbs checked = {
+        .on_request = on_request, .send = on_send, .on_head = refuse_without_token};
+    gw_budget b = {.max = 1 << 20};
+    th *t = th_new(16384, 4096);
+    t->lim.budget = &b;
+    gw_http_init(&t->h, &t->lim, &checked);
+    feed(t, "POST /api/v1/vens HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\nxyz");
+    assert_int_equal(first_status(t), 401);
+    assert_non_null(strstr(out(t), "\r\nWWW-Authenticate: Bearer\r\n"));
+    assert_non_null(strstr(out(t), "missing or wrong bearer token"));
+    assert_int_equal(t->h.req.body.len, 0); /* not one body byte kept */
+    assert_int_equal(GW_GET(b.used), 0);    /* nor reserved */
+    assert_int_equal(t->nreq, 0);
+    th_free(t);
+    t = th_new(16384, 4096);
+    gw_http_init(&t->h, &t->lim, &checked);
+    feed(t, "POST /api/v1/vens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
+            "Content-Length: 2\r\n\r\n{}");
+    assert_int_equal(t->nreq, 1);
+    assert_string_equal(t->body, "{}");
+    th_free(t);
+}
+
 static void timeouts_are_408_or_silent(void **state)
 {
     (void)state;
@@ -533,6 +717,11 @@ int main(void)
         cmocka_unit_test(connection_close_and_http10),
         cmocka_unit_test(header_limit_is_431),
         cmocka_unit_test(body_limit_is_413),
+        cmocka_unit_test(transfer_codings_but_chunked_are_501),
+        cmocka_unit_test(long_request_target_is_414),
+        cmocka_unit_test(chunk_over_the_limit_is_413_at_its_header),
+        cmocka_unit_test(body_budget_is_503_then_given_back),
+        cmocka_unit_test(head_check_refuses_before_the_body),
         cmocka_unit_test(timeouts_are_408_or_silent),
         cmocka_unit_test(smuggling_inputs_are_400),
         cmocka_unit_test(other_versions_are_refused),

@@ -229,14 +229,17 @@ static void dead_worker_requests_retry_once_elsewhere(void **state)
     ready(x, "B", 1, 0);
     assert_int_equal(gw_pool_submit(&x->p, &x->r[0], 0), 0); /* -> A */
     assert_int_equal(gw_pool_submit(&x->p, &x->r[1], 0), 0); /* -> B */
-    /* B keeps heartbeating, A goes silent */
-    for (uint64_t t = 500; t <= 3500; t += 500) {
+    /* B keeps heartbeating; A's process dies, so ZeroMQ forgets its
+     * routing id and the next heartbeat to it fails */
+    snprintf(x->f.unreachable, sizeof x->f.unreachable, "A");
+    for (uint64_t t = 500; t <= 1500; t += 500) {
         empty(x, "B", VTN_WIRE_HEARTBEAT, t);
         gw_pool_tick(&x->p, t);
     }
     assert_int_equal(GW_GET(x->p.stats.live_workers), 1);
     assert_int_equal(GW_GET(x->p.stats.worker_deaths), 1);
     assert_int_equal(GW_GET(x->p.stats.retries), 1);
+    assert_int_equal(GW_GET(x->p.stats.poison_suspects), 0);
     assert_int_equal(x->f.nfail, 0);
     assert_int_equal(requests_sent(x), 2); /* B has no credit yet */
     reply(x, "B", x->r[1].id, 200, 3600);
@@ -246,12 +249,50 @@ static void dead_worker_requests_retry_once_elsewhere(void **state)
     assert_true(s->id == x->r[0].id);
     assert_int_equal(s->attempt, 1);
     /* B dies too: a request is retried only once */
-    gw_pool_tick(&x->p, 3600 + 3100);
+    snprintf(x->f.unreachable, sizeof x->f.unreachable, "B");
+    gw_pool_tick(&x->p, 3600 + 1000);
     assert_int_equal(x->f.nfail, 1);
     assert_ptr_equal(x->f.failed[0], &x->r[0]);
     assert_int_equal(x->f.fail_status[0], 503);
     assert_int_equal(x->r[0].fail_reason, GW_UNAVAIL_WORKER_LOST);
     assert_int_equal(GW_GET(x->p.stats.live_workers), 0);
+    fx_free(x);
+}
+
+/* The poison-request rule: a worker still connected but silent while it
+ * holds a request is stuck, maybe on that request; it goes to nobody else. */
+static void silent_worker_requests_are_503_not_retried(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(8);
+    ready(x, "A", 2, 0);
+    ready(x, "B", 2, 0);
+    assert_int_equal(gw_pool_submit(&x->p, &x->r[0], 0), 0); /* -> A */
+    assert_int_equal(gw_pool_submit(&x->p, &x->r[1], 0), 0); /* -> B */
+    assert_int_equal(gw_pool_submit(&x->p, &x->r[2], 0), 0); /* -> A */
+    for (uint64_t t = 500; t <= 3500; t += 500) {
+        empty(x, "B", VTN_WIRE_HEARTBEAT, t);
+        gw_pool_tick(&x->p, t);
+    }
+    assert_int_equal(GW_GET(x->p.stats.worker_deaths), 1);
+    assert_int_equal(GW_GET(x->p.stats.retries), 0);
+    assert_int_equal(GW_GET(x->p.stats.poison_suspects), 2);
+    assert_int_equal(GW_GET(x->p.stats.unavailable[GW_UNAVAIL_STALLED]), 2);
+    assert_int_equal(x->f.nfail, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(x->f.fail_status[i], 503);
+        assert_int_equal(x->f.failed[i]->fail_reason, GW_UNAVAIL_STALLED);
+    }
+    assert_true(x->f.failed[0] == &x->r[0] || x->f.failed[1] == &x->r[0]);
+    assert_true(x->f.failed[0] == &x->r[2] || x->f.failed[1] == &x->r[2]);
+    assert_int_equal(requests_sent(x), 3); /* nothing sent again */
+    /* B, untouched, keeps serving */
+    reply(x, "B", x->r[1].id, 200, 3600);
+    assert_int_equal(x->f.ndone, 1);
+    assert_int_equal(gw_pool_submit(&x->p, &x->r[3], 3600), 0);
+    const sent *s = nth_request(x, 3);
+    assert_non_null(s);
+    assert_string_equal(s->ident, "B");
     fx_free(x);
 }
 
@@ -419,6 +460,7 @@ int main(void)
         cmocka_unit_test(credits_rotate_least_recently_used),
         cmocka_unit_test(pending_queue_is_bounded),
         cmocka_unit_test(dead_worker_requests_retry_once_elsewhere),
+        cmocka_unit_test(silent_worker_requests_are_503_not_retried),
         cmocka_unit_test(no_retry_when_the_deadline_is_near),
         cmocka_unit_test(heartbeats_go_out_and_unknown_workers_are_told_to_reconnect),
         cmocka_unit_test(deadline_gives_504_and_late_reply_is_dropped),

@@ -287,6 +287,70 @@ static void settings_that_exclude_each_other(void **state)
     }
 }
 
+/* ---- connections per address ------------------------------------------------------ */
+
+static gw_addr key4(const char *ip)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
+    gw_addr a;
+    assert_int_equal(gw_addr_key((struct sockaddr *)&sa, &a), 0);
+    return a;
+}
+
+static gw_addr key6(const char *ip)
+{
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, ip, &sa.sin6_addr), 1);
+    gw_addr a;
+    assert_int_equal(gw_addr_key((struct sockaddr *)&sa, &a), 0);
+    return a;
+}
+
+static void connections_per_address(void **state)
+{
+    (void)state;
+    gw_peers t;
+    assert_int_equal(gw_peers_init(&t, 100, 12345), 0);
+    gw_addr a = key4("192.0.2.7"), b = key4("192.0.2.8");
+    gw_addr mapped = key6("::ffff:192.0.2.7"), v6 = key6("2001:db8::7");
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(gw_peers_acquire(&t, &a, 4), 0);
+    /* an IPv4-mapped address is the same peer: no second quota */
+    assert_int_equal(gw_peers_acquire(&t, &mapped, 4), 0);
+    assert_int_equal(gw_peers_acquire(&t, &a, 4), -EMFILE);
+    assert_int_equal(gw_peers_acquire(&t, &mapped, 4), -EMFILE);
+    assert_int_equal(gw_peers_count(&t, &a), 4);
+    /* others are not affected */
+    assert_int_equal(gw_peers_acquire(&t, &b, 4), 0);
+    assert_int_equal(gw_peers_acquire(&t, &v6, 4), 0);
+    assert_int_equal(t.npeers, 3);
+    /* a closed connection gives its slot back; the last one frees the entry */
+    gw_peers_release(&t, &a);
+    assert_int_equal(gw_peers_acquire(&t, &a, 4), 0);
+    for (int i = 0; i < 4; i++)
+        gw_peers_release(&t, &a);
+    assert_int_equal(gw_peers_count(&t, &a), 0);
+    gw_peers_release(&t, &b);
+    assert_int_equal(t.npeers, 1);
+    gw_peers_free(&t);
+
+    /* the exemption list is parsed like the proxy list, errors name it */
+    gw_proxies ex;
+    char err[256];
+    assert_int_equal(gw_cidrs_parse("VTN_MAX_CONNECTIONS_PER_IP_EXEMPT", "10.0.0.0/8, ::1", &ex,
+                                    err, sizeof err),
+                     0);
+    assert_int_equal(ex.n, 2);
+    assert_true(match4(&ex, "10.1.2.3"));
+    assert_false(match4(&ex, "11.1.2.3"));
+    gw_proxies_free(&ex);
+    assert_int_equal(
+        gw_cidrs_parse("VTN_MAX_CONNECTIONS_PER_IP_EXEMPT", "10.0.0.1/8", &ex, err, sizeof err),
+        -EINVAL);
+    assert_non_null(strstr(err, "VTN_MAX_CONNECTIONS_PER_IP_EXEMPT: \"10.0.0.1/8\" has host bits"));
+}
+
 /* ---- capture by the HTTP layer ------------------------------------------------------ */
 
 typedef struct th {
@@ -320,7 +384,7 @@ static int on_send(gw_http *h, const gw_iov *iov, int n)
     return 0;
 }
 
-static const gw_http_cbs cbs = {on_request, on_send};
+static const gw_http_cbs cbs = {.on_request = on_request, .send = on_send};
 
 static th *th_new(size_t max_header)
 {
@@ -446,6 +510,7 @@ int main(void)
         cmocka_unit_test(fingerprint_header),
         cmocka_unit_test(header_names),
         cmocka_unit_test(settings_that_exclude_each_other),
+        cmocka_unit_test(connections_per_address),
         cmocka_unit_test(http_captures_identity_headers),
         cmocka_unit_test(http_refuses_two_identity_headers),
         cmocka_unit_test(http_identity_header_is_bounded),

@@ -2,9 +2,14 @@
  * fake workers speak the wire protocol over a ZeroMQ DEALER, and the test
  * talks HTTP over loopback. Covers 503 without workers, /readyz, forwarding,
  * keep-alive pipelining, gateway-made errors and limits over a socket, the
- * retry after a worker dies mid-request, a client that leaves while its
- * request is in flight, the connection limit, metrics and the drain on
- * SIGTERM. Every wait is bounded. */
+ * retry after a worker dies mid-request, the poison-request rule, a client
+ * that leaves while its request is in flight, the connection limits,
+ * metrics and the drain on SIGTERM. Every wait is bounded.
+ *
+ * Every test gets a gateway and fake workers of its own (set up and torn
+ * down around it), so none depends on another having run: VTN_TEST_ORDER=
+ * reverse or shuffle:<seed> runs them in another order, and cmocka's
+ * CMOCKA_TEST_FILTER-like VTN_TEST_FILTER=<glob> runs some alone. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -56,6 +61,7 @@ typedef struct fw {
     atomic_int stop;
     atomic_int hold;    /* keep requests instead of answering */
     atomic_int release; /* answer what is held */
+    atomic_int mute;    /* no heartbeats either: a stuck worker, still connected */
     atomic_int held, served, got_disconnect;
     uint64_t held_ids[64];
     int nheld;
@@ -103,7 +109,8 @@ static void *fw_main(void *arg)
         zmq_poll(&it, 1, 20);
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 >= 300) {
+        if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 >= 300 &&
+            !atomic_load(&w->mute)) {
             vtn_buf_reset(&b);
             vtn_wire_encode_empty(&b, VTN_WIRE_HEARTBEAT);
             fw_send(w, &b);
@@ -142,9 +149,19 @@ static void *fw_main(void *arg)
     return NULL;
 }
 
+/* Every fake worker started, so a failed test's teardown still stops them
+ * (zmq_ctx_term waits for every socket). */
+#define FW_MAX 8
+static fw *fws[FW_MAX];
+
 static fw *fw_start(const char *name, int credits)
 {
     fw *w = calloc(1, sizeof *w);
+    int slot = 0;
+    while (slot < FW_MAX && fws[slot])
+        slot++;
+    assert_true(slot < FW_MAX);
+    fws[slot] = w;
     assert_non_null(w);
     snprintf(w->name, sizeof w->name, "%s", name);
     w->credits = credits;
@@ -161,6 +178,9 @@ static fw *fw_start(const char *name, int credits)
 static void fw_kill(fw **pw)
 {
     fw *w = *pw;
+    for (int i = 0; i < FW_MAX; i++)
+        if (fws[i] == w)
+            fws[i] = NULL;
     atomic_store(&w->stop, 1);
     pthread_join(w->th, NULL);
     zmq_close(w->sock);
@@ -315,11 +335,30 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static int setup(void **state)
+/* Once for the whole run. */
+static int group_setup(void **state)
 {
     (void)state;
     signal(SIGPIPE, SIG_IGN);
     vtn_log_init("gateway-test");
+    zctx = zmq_ctx_new();
+    return zctx ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    zmq_ctx_term(zctx);
+    return 0;
+}
+
+static int loop_joined;
+
+/* Before every test: a new gateway on new ports, no worker yet. */
+static int setup(void **state)
+{
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
     cfg.oadr_listen = "127.0.0.1:0";
     cfg.api_listen = "127.0.0.1:0";
     cfg.ops_listen = "127.0.0.1:0";
@@ -328,9 +367,14 @@ static int setup(void **state)
     cfg.redis_url = ""; /* no Redis in unit tests */
     cfg.max_header_bytes = 4096;
     cfg.max_body_bytes = 65536;
+    cfg.api_max_body_bytes = 2048;
     cfg.header_timeout_ms = 1500;
     cfg.idle_timeout_ms = 5000;
     cfg.max_connections = 24;
+    cfg.api_max_connections = 8;
+    cfg.max_conns_per_ip = 0;
+    cfg.conn_exempt = "";
+    cfg.read_timeout_ms = 8000;
     cfg.request_timeout_ms = 9000;
     cfg.max_pending = 16;
     cfg.retry_after_s = 2;
@@ -345,13 +389,11 @@ static int setup(void **state)
     snprintf(api, sizeof api, "%s", S->listeners[1].addr);
     snprintf(zep, sizeof zep, "%s", S->broker.endpoint);
     ops_port = vtn_ops_port(S->ops);
-    zctx = zmq_ctx_new();
+    loop_joined = 0;
     return pthread_create(&loop_thread, NULL, loop_main, NULL);
 }
 
-static fw *W1, *W2;
-static int loop_joined;
-
+/* After every test, passed or not: the gateway and every fake worker go. */
 static int teardown(void **state)
 {
     (void)state;
@@ -361,13 +403,20 @@ static int teardown(void **state)
         gw_server_free(S);
     }
     free(S);
+    S = NULL;
     uv_loop_close(&loop);
-    if (W1)
-        fw_kill(&W1);
-    if (W2)
-        fw_kill(&W2);
-    zmq_ctx_term(zctx);
+    for (int i = 0; i < FW_MAX; i++)
+        if (fws[i])
+            fw_kill(&fws[i]);
     return 0;
+}
+
+/* A fake worker the gateway counts among its live_after live workers. */
+static fw *fw_ready(const char *name, int credits, int live_after)
+{
+    fw *w = fw_start(name, credits);
+    assert_true(wait_metric("vtn_gateway_live_workers", live_after));
+    return w;
 }
 
 /* ---- tests ------------------------------------------------------------------ */
@@ -388,7 +437,7 @@ static void without_workers_503_and_not_ready(void **state)
 static void worker_answers_and_ready(void **state)
 {
     (void)state;
-    W1 = fw_start("w1", 4);
+    fw_start("w1", 4);
     char body[2048], head[1024];
     int st = 0;
     for (int i = 0; i < WAIT_MS / 20 && st != 200; i++) {
@@ -411,6 +460,7 @@ static void worker_answers_and_ready(void **state)
 static void keep_alive_pipelining_in_order(void **state)
 {
     (void)state;
+    fw_ready("w1", 4, 1);
     cl *c = cl_open(oadr);
     char all[2048];
     snprintf(all, sizeof all, "%s", poll_req("EiEvent"));
@@ -436,6 +486,7 @@ static void keep_alive_pipelining_in_order(void **state)
 static void gateway_answers_and_api(void **state)
 {
     (void)state;
+    fw_ready("w1", 4, 1);
     char head[1024], body[1024];
     assert_int_equal(request(oadr, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", head, sizeof head, body,
                              sizeof body),
@@ -500,15 +551,15 @@ static void limits_over_a_socket(void **state)
 static void worker_death_retries_on_another(void **state)
 {
     (void)state;
-    atomic_store(&W1->hold, 1);
+    fw *w1 = fw_ready("w1", 4, 1);
+    atomic_store(&w1->hold, 1);
     cl *c = cl_open(oadr);
     cl_send(c, poll_req("EiReport"));
-    for (int i = 0; i < WAIT_MS / 10 && atomic_load(&W1->held) < 1; i++)
+    for (int i = 0; i < WAIT_MS / 10 && atomic_load(&w1->held) < 1; i++)
         sleep_ms(10);
-    assert_int_equal(atomic_load(&W1->held), 1);
-    W2 = fw_start("w2", 4);
-    assert_true(wait_metric("vtn_gateway_live_workers", 2));
-    fw_kill(&W1); /* crashes with the request */
+    assert_int_equal(atomic_load(&w1->held), 1);
+    fw_ready("w2", 4, 2);
+    fw_kill(&w1); /* crashes with the request */
     char body[1024];
     assert_int_equal(cl_read(c, NULL, 0, body, sizeof body), 200);
     assert_non_null(strstr(body, "attempt=\"1\""));
@@ -522,42 +573,140 @@ static void worker_death_retries_on_another(void **state)
 static void client_gone_while_in_flight(void **state)
 {
     (void)state;
+    fw *w = fw_ready("w1", 4, 1);
     long long dropped = metric("vtn_gateway_dropped_replies_total");
-    /* The previous test's connection may still be closing on the loop thread;
-     * start from none open so the count below cannot be a stale one. */
-    assert_true(wait_metric("vtn_gateway_open_connections", 0));
-    atomic_store(&W2->hold, 1);
+    atomic_store(&w->hold, 1);
     cl *c = cl_open(oadr);
     cl_send(c, poll_req("OadrPoll"));
-    for (int i = 0; i < WAIT_MS / 10 && atomic_load(&W2->held) < 1; i++)
+    for (int i = 0; i < WAIT_MS / 10 && atomic_load(&w->held) < 1; i++)
         sleep_ms(10);
-    assert_int_equal(atomic_load(&W2->held), 1);
+    assert_int_equal(atomic_load(&w->held), 1);
     cl_close(&c);
     assert_true(wait_metric("vtn_gateway_open_connections", 0));
-    atomic_store(&W2->hold, 0);
-    atomic_store(&W2->release, 1);
+    atomic_store(&w->hold, 0);
+    atomic_store(&w->release, 1);
     assert_true(wait_metric("vtn_gateway_dropped_replies_total", dropped + 1));
     /* and the worker's credit came back: new requests still flow */
     char body[1024];
     assert_int_equal(request(oadr, poll_req("OadrPoll"), NULL, 0, body, sizeof body), 200);
 }
 
-static void connection_limit_is_503(void **state)
+/* The poison-request rule: a worker that goes silent while connected and
+ * holding a request is not handed another worker's chance to stall. */
+static void silent_worker_requests_not_retried(void **state)
 {
     (void)state;
-    assert_true(wait_metric("vtn_gateway_open_connections", 0));
-    cl *conns[24];
-    for (int i = 0; i < 24; i++)
-        conns[i] = cl_open(i % 2 ? api : oadr);
-    assert_true(wait_metric("vtn_gateway_open_connections", 24));
+    fw *w2 = fw_ready("w2", 4, 1);
+    fw *w3 = fw_ready("w3", 1, 2);
+    atomic_store(&w3->hold, 1);
+    atomic_store(&w3->mute, 1);
+    long long retries = metric("vtn_gateway_retries_total");
+    long long suspects = metric("vtn_gateway_poison_suspects_total");
+    int w2_held = atomic_load(&w2->held);
+    cl *held = NULL;
+    char head[1024], body[1024];
+    /* the LRU queue alternates: within two requests one reaches w3 */
+    for (int i = 0; i < 2 && !held; i++) {
+        cl *c = cl_open(oadr);
+        int served = atomic_load(&w2->served);
+        cl_send(c, poll_req("OadrPoll"));
+        for (int k = 0;
+             k < WAIT_MS / 10 && atomic_load(&w3->held) == 0 && atomic_load(&w2->served) == served;
+             k++)
+            sleep_ms(10);
+        if (atomic_load(&w3->held)) {
+            held = c;
+        } else {
+            assert_int_equal(cl_read(c, NULL, 0, body, sizeof body), 200);
+            cl_close(&c);
+        }
+    }
+    assert_non_null(held);
+    /* w3 has no credit left: other requests keep going to w2 meanwhile */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(request(oadr, poll_req("OadrPoll"), NULL, 0, body, sizeof body), 200);
+        assert_non_null(strstr(body, "worker=\"w2\""));
+    }
+    /* after the liveness window: 503 for that request alone, not a retry */
+    assert_int_equal(cl_read(held, head, sizeof head, body, sizeof body), 503);
+    assert_non_null(strstr(head, "\r\nRetry-After: 2\r\n"));
+    assert_string_equal(body, "worker stalled while handling the request; not retried\n");
+    cl_close(&held);
+    assert_int_equal(metric("vtn_gateway_retries_total"), retries);
+    assert_int_equal(metric("vtn_gateway_poison_suspects_total"), suspects + 1);
+    assert_int_equal(atomic_load(&w2->held), w2_held); /* never sent to w2 */
+    assert_true(metric("vtn_gateway_unavailable_total{reason=\"worker_stalled\"}") >= 1);
+    assert_true(wait_metric("vtn_gateway_live_workers", 1));
+    fw_kill(&w3);
+}
+
+static void connection_limits_per_listener(void **state)
+{
+    (void)state;
+    fw *w2 = fw_ready("w2", 4, 1);
     char head[512], body[256];
-    cl *extra = cl_open(oadr);
+    /* the API listener has its own, smaller limit; when every slot holds a
+     * request in progress, a new connection is refused */
+    atomic_store(&w2->hold, 1);
+    cl *api_conns[8];
+    for (int i = 0; i < 8; i++) {
+        api_conns[i] = cl_open(api);
+        cl_send(api_conns[i], "GET /api/v1/vens HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    assert_true(wait_metric("vtn_gateway_api_open_connections", 8));
+    assert_true(wait_metric("vtn_gateway_inflight_requests", 4)); /* w2's credits */
+    assert_true(wait_metric("vtn_gateway_pending_requests", 4));
+    cl *extra = cl_open(api);
     assert_int_equal(cl_read(extra, head, sizeof head, body, sizeof body), 503);
     assert_non_null(strstr(head, "Retry-After: 2"));
     assert_string_equal(body, "too many connections\n");
     cl_close(&extra);
+    atomic_store(&w2->hold, 0);
+    atomic_store(&w2->release, 1);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(cl_read(api_conns[i], NULL, 0, body, sizeof body), 200);
+    /* which does not touch the OpenADR listener's */
+    assert_int_equal(request(oadr, poll_req("OadrPoll"), NULL, 0, body, sizeof body), 200);
+
+    /* a full OpenADR listener: the oldest connection that never sent a
+     * request makes room for the new one */
+    cl *conns[24];
+    for (int i = 0; i < 24; i++)
+        conns[i] = cl_open(oadr);
+    assert_true(wait_metric("vtn_gateway_open_connections", 32));
+    long long shed = metric("vtn_gateway_connections_shed_total{tier=\"fresh\"}");
+    cl *fresh = cl_open(oadr);
+    cl_send(fresh, poll_req("OadrPoll"));
+    assert_int_equal(cl_read(fresh, NULL, 0, body, sizeof body), 200);
+    assert_true(cl_closed(conns[0]));
+    assert_true(metric("vtn_gateway_connections_shed_total{tier=\"fresh\"}") == shed + 1);
+    cl_close(&fresh);
     for (int i = 0; i < 24; i++)
         cl_close(&conns[i]);
+    assert_true(wait_metric("vtn_gateway_open_connections", 8));
+
+    /* full of keep-alive connections that each had a request answered: the
+     * one idle longest goes, not one that was just used */
+    for (int i = 0; i < 24; i++) {
+        conns[i] = cl_open(oadr);
+        cl_send(conns[i], poll_req("OadrPoll"));
+        assert_int_equal(cl_read(conns[i], NULL, 0, body, sizeof body), 200);
+    }
+    cl_send(conns[0], poll_req("OadrPoll")); /* conns[0] is now the most recently used */
+    assert_int_equal(cl_read(conns[0], NULL, 0, body, sizeof body), 200);
+    long long shed_idle = metric("vtn_gateway_connections_shed_total{tier=\"idle\"}");
+    fresh = cl_open(oadr);
+    cl_send(fresh, poll_req("OadrPoll"));
+    assert_int_equal(cl_read(fresh, NULL, 0, body, sizeof body), 200);
+    assert_true(cl_closed(conns[1]));
+    assert_true(metric("vtn_gateway_connections_shed_total{tier=\"idle\"}") == shed_idle + 1);
+    cl_send(conns[0], poll_req("OadrPoll")); /* still open */
+    assert_int_equal(cl_read(conns[0], NULL, 0, body, sizeof body), 200);
+    cl_close(&fresh);
+    for (int i = 0; i < 24; i++)
+        cl_close(&conns[i]);
+    for (int i = 0; i < 8; i++)
+        cl_close(&api_conns[i]);
     assert_true(wait_metric("vtn_gateway_open_connections", 0));
     assert_true(metric("vtn_gateway_connections_rejected_total") >= 1);
 }
@@ -566,6 +715,27 @@ static void metrics_name_routes_and_statuses(void **state)
 {
     (void)state;
     static char body[1 << 16];
+    char head[1024];
+    /* the traffic the metrics must show */
+    assert_int_equal(request(oadr, poll_req("OadrPoll"), NULL, 0, body, sizeof body), 503);
+    fw_ready("w1", 4, 1);
+    assert_int_equal(request(oadr, poll_req("OadrPoll"), NULL, 0, body, sizeof body), 200);
+    assert_int_equal(
+        request(oadr, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", NULL, 0, body, sizeof body), 404);
+    char big[6000];
+    snprintf(big, sizeof big, "GET /api/v1/x HTTP/1.1\r\nHost: x\r\nX-Pad: %04500d\r\n\r\n", 1);
+    assert_int_equal(request(api, big, NULL, 0, body, sizeof body), 431);
+    assert_int_equal(request(oadr,
+                             "POST /OpenADR2/Simple/2.0b/OadrPoll HTTP/1.1\r\nHost: x\r\n"
+                             "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                             NULL, 0, body, sizeof body),
+                     415);
+    assert_int_equal(
+        request(api, "GET /api/v1/vens HTTP/1.1\r\nHost: x\r\n\r\n", NULL, 0, body, sizeof body),
+        200);
+    cl *silent = cl_open(oadr); /* says nothing: closed at the header timeout */
+    assert_int_equal(cl_read(silent, head, sizeof head, NULL, 0), -1);
+    cl_close(&silent);
     assert_int_equal(ops_get("/metrics", body, sizeof body), 200);
     assert_non_null(strstr(body, "vtn_gateway_requests_total{route=\"OadrPoll\",status=\"200\"}"));
     assert_non_null(strstr(body, "vtn_gateway_requests_total{route=\"OadrPoll\",status=\"503\"}"));
@@ -583,6 +753,7 @@ static void metrics_name_routes_and_statuses(void **state)
 static void sigterm_drains_and_tells_workers(void **state)
 {
     (void)state;
+    fw *w2 = fw_ready("w2", 4, 1);
     /* a keep-alive connection that is idle is closed by the drain */
     cl *c = cl_open(oadr);
     cl_send(c, poll_req("OadrPoll"));
@@ -596,24 +767,61 @@ static void sigterm_drains_and_tells_workers(void **state)
     assert_int_equal(ops_get("/readyz", body, sizeof body), 503);
     assert_non_null(strstr(body, "draining"));
     gw_server_free(S); /* flushes the DISCONNECTs */
-    for (int i = 0; i < WAIT_MS / 10 && !atomic_load(&W2->got_disconnect); i++)
+    for (int i = 0; i < WAIT_MS / 10 && !atomic_load(&w2->got_disconnect); i++)
         sleep_ms(10);
-    assert_int_equal(atomic_load(&W2->got_disconnect), 1);
+    assert_int_equal(atomic_load(&w2->got_disconnect), 1);
+}
+
+/* VTN_TEST_ORDER=reverse or shuffle:<seed> reorders the tests (each must
+ * pass whatever ran before it); VTN_TEST_FILTER=<glob> runs only matching
+ * ones. */
+static void order_tests(struct CMUnitTest *t, size_t n)
+{
+    const char *order = getenv("VTN_TEST_ORDER");
+    if (!order || !*order)
+        return;
+    if (strcmp(order, "reverse") == 0) {
+        for (size_t i = 0; i < n / 2; i++) {
+            struct CMUnitTest x = t[i];
+            t[i] = t[n - 1 - i];
+            t[n - 1 - i] = x;
+        }
+    } else if (strncmp(order, "shuffle:", 8) == 0) {
+        unsigned seed = (unsigned)strtoul(order + 8, NULL, 10);
+        for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates with rand_r */
+            size_t j = (size_t)rand_r(&seed) % (i + 1);
+            struct CMUnitTest x = t[i];
+            t[i] = t[j];
+            t[j] = x;
+        }
+    } else {
+        fprintf(stderr, "VTN_TEST_ORDER: \"%s\" is not reverse or shuffle:<seed>\n", order);
+        exit(2);
+    }
+    fprintf(stderr, "order (%s):", order);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, " %s", t[i].name);
+    fprintf(stderr, "\n");
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(without_workers_503_and_not_ready),
-        cmocka_unit_test(worker_answers_and_ready),
-        cmocka_unit_test(keep_alive_pipelining_in_order),
-        cmocka_unit_test(gateway_answers_and_api),
-        cmocka_unit_test(limits_over_a_socket),
-        cmocka_unit_test(worker_death_retries_on_another),
-        cmocka_unit_test(client_gone_while_in_flight),
-        cmocka_unit_test(connection_limit_is_503),
-        cmocka_unit_test(metrics_name_routes_and_statuses),
-        cmocka_unit_test(sigterm_drains_and_tells_workers),
+    struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(without_workers_503_and_not_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(worker_answers_and_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(keep_alive_pipelining_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(gateway_answers_and_api, setup, teardown),
+        cmocka_unit_test_setup_teardown(limits_over_a_socket, setup, teardown),
+        cmocka_unit_test_setup_teardown(worker_death_retries_on_another, setup, teardown),
+        cmocka_unit_test_setup_teardown(client_gone_while_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(silent_worker_requests_not_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(connection_limits_per_listener, setup, teardown),
+        cmocka_unit_test_setup_teardown(metrics_name_routes_and_statuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(sigterm_drains_and_tells_workers, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    order_tests(tests, sizeof tests / sizeof tests[0]);
+    const char *filter = getenv("VTN_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

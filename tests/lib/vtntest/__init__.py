@@ -7,7 +7,7 @@ oadr    OpenADR messages, namespace-agnostic lookups, official-XSD validation
 checks  a minimal runner for a test file made of several named checks
 """
 
-from .checks import Checks, check, eq, fail  # noqa: F401
+from .checks import Checks, check, eq, fail, wait_for  # noqa: F401
 from .httpc import Api, Http, Response, http_request_bytes, parse_responses, raw_exchange  # noqa: F401
 from .oadr import Reply, SchemaError, Validator  # noqa: F401
 from .resp import Redis, RedisError  # noqa: F401

@@ -21,6 +21,19 @@ def eq(got, want, what):
         raise AssertionError("%s: expected %r, got %r" % (what, want, got))
 
 
+def wait_for(what, fn, timeout=15.0, every=0.05):
+    """Polls fn() until it returns something true and returns that; fails
+    naming what after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(every)
+
+
 class Checks:
     def __init__(self, name):
         self.name = name
