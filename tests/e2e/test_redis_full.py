@@ -12,8 +12,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
-from vtntest import (Api, Checks, RedisError, Stack, Validator, check, eq, install_signal_handlers,  # noqa: E402
-                     metric_sum, parse_args)
+from vtntest import (Api, Checks, RedisError, Stack, Validator, check, eq, free_ports,  # noqa: E402
+                     install_signal_handlers, metric_sum, parse_args)
 from vtntest import oadr  # noqa: E402
 from vtntest.ven import Ven  # noqa: E402
 
@@ -152,6 +152,9 @@ def main():
                 logs = "".join(w.log_text() for w in st.workers)
                 check("event=redis_full" in logs, "no event=redis_full in the worker logs")
                 check("event=gateway_drop" not in logs, "a worker dropped the gateway while Redis was full")
+                glog = gw.log_text()
+                check("event=advertise_failed" in glog and "OOM" in glog,
+                      "the gateway did not log its refused advert")
 
             def recovers():
                 for i in range(0, state["filled"] + 64, 512):
@@ -172,6 +175,25 @@ def main():
                     check(time.monotonic() < end, "the gateway did not advertise again: %r" % live)
                     time.sleep(0.2)
 
+            def no_gateway_not_ready():
+                # A worker whose only gateway never answers must not claim to be ready.
+                lonely = st.start_worker(env={"VTN_GATEWAYS": "tcp://127.0.0.1:%d" % free_ports(1)[0]},
+                                         wait=False)
+                try:
+                    end = time.monotonic() + 10.0
+                    while True:  # past "redis not connected" at start
+                        rep = st.wait_ops(lonely, need_ready=False)
+                        if "redis" not in rep.text() or time.monotonic() > end:
+                            break
+                        time.sleep(0.05)
+                    eq(rep.status, 503, "/readyz of a worker without a live gateway")
+                    check("no gateway" in rep.text(), "/readyz reason: %r" % rep.text())
+                finally:
+                    problem = lonely.stop()
+                    st.workers.remove(lonely)
+                check(problem is None, problem)
+
+            checks.run("a worker without a live gateway is not ready", no_gateway_not_ready)
             checks.run("fill Redis until writes fail with OOM", fill_redis)
             if "filled" in state:
                 checks.run("polls answer 200 while Redis is full, the gateway is kept",

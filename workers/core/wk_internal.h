@@ -44,6 +44,9 @@
 #define WK_FP_MAX 20               /* hex digits of a normalised fingerprint (vtn/fingerprint.h) */
 #define WK_MEMO_TTL_S 300          /* lifetime of vtn:req:*, venreq:*, venpm:* */
 #define WK_RETRY_AFTER_S 2         /* Retry-After on 503 while Redis is down */
+#define WK_RETRY_AFTER_FULL_S 30   /* Retry-After on 503 while Redis is full: an operator must act \
+                                    */
+#define WK_FULL_LOG_MS 10000       /* at most one redis_full log line per this long */
 #define WK_API_LIMIT_DEFAULT 100
 #define WK_API_LIMIT_MAX 1000
 
@@ -113,6 +116,7 @@ typedef struct wk_metrics {
     _Atomic uint64_t gateway_reconnects;
     _Atomic uint64_t certs_issued, certs_revoked, crls_signed;
     _Atomic uint64_t over_budget; /* requests refused by the memory budget */
+    _Atomic uint64_t redis_oom;   /* requests refused because Redis refused a write (OOM) */
     _Atomic int redis_up, gateways_live, gateways_known, schemas_ok, draining;
 } wk_metrics;
 
@@ -278,6 +282,10 @@ void wk_reply_oadr_error(wk_req *q, int code, const char *fmt, ...)
 void wk_reply_oadr_response(wk_req *q, int code, const char *desc, const char *ven_id);
 /* HTTP 503 + Retry-After; an oadrResponse or JSON body by request kind. */
 void wk_reply_unavailable(wk_req *q, const char *why);
+/* HTTP 503 + Retry-After (WK_RETRY_AFTER_FULL_S) because Redis refused a
+ * write for lack of memory: JSON for the API, the message's own reply type
+ * with code 503 and the reason for OpenADR. */
+void wk_reply_storage_full(wk_req *q);
 /* HTTP 500: a bug or a Redis error reply; logged. */
 void wk_reply_internal(wk_req *q, const char *what);
 /* "command buffer full": a round the handler could not queue. */
@@ -368,6 +376,8 @@ struct wk_worker {
     wk_metrics m;
     vtn_ops *ops;
     int ready_logged;
+    int64_t full_logged_ms; /* last redis_full log line (rate limit) */
+    uint64_t full_unlogged; /* refusals since that line */
     int64_t next_discovery_ms;
     int64_t next_trim_ms;
     volatile sig_atomic_t *stop;

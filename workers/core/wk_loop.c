@@ -138,9 +138,16 @@ static wk_gateway *gw_add(wk_worker *w, const char *ep, size_t n, int64_t now)
     return NULL;
 }
 
+/* True while g heartbeats: its session is up and it spoke within the liveness window. */
+static int gw_heard(const wk_gateway *g, int64_t now)
+{
+    return g->sock && g->alive &&
+           now - g->last_recv_ms <= (int64_t)VTN_HEARTBEAT_LIVENESS * VTN_HEARTBEAT_MS;
+}
+
 static void gw_remove(wk_worker *w, wk_gateway *g)
 {
-    vtn_info("gateway_drop", "endpoint=%s reason=\"no longer advertised\"", g->endpoint);
+    vtn_info("gateway_drop", "endpoint=%s reason=\"no longer advertised and silent\"", g->endpoint);
     gw_close_socket(w, g, 1, 0);
     g->used = 0;
 }
@@ -151,8 +158,11 @@ static int endpoint_ok(const char *p, size_t n)
            (strncmp(p, "tcp://", 6) == 0 || strncmp(p, "ipc://", 6) == 0);
 }
 
-/* Re-reads vtn:gateways: connect to new live endpoints, drop vanished ones.
- * While Redis is down the current set is kept; liveness still applies. */
+/* Re-reads vtn:gateways: connect to new live endpoints, drop vanished ones
+ * that are also silent. A gateway we hear from stays although its advert
+ * is gone: a full Redis refuses the advert's ZADD, and dropping a working
+ * gateway for that would turn a storage problem into a full outage. While
+ * Redis is down the current set is kept; liveness still applies. */
 static void discover(wk_worker *w, int64_t now)
 {
     redisReply *rep = wk_redis_sync(&w->redis, "ZRANGEBYSCORE %s %lld +inf LIMIT 0 %d",
@@ -178,7 +188,7 @@ static void discover(wk_worker *w, int64_t now)
     }
     freeReplyObject(rep);
     for (int i = 0; i < WK_MAX_GATEWAYS; i++)
-        if (w->gw[i].used && !w->gw[i].seen)
+        if (w->gw[i].used && !w->gw[i].seen && !gw_heard(&w->gw[i], now))
             gw_remove(w, &w->gw[i]);
     if (now >= w->next_trim_ms) {
         w->next_trim_ms = now + WK_TRIM_MS;

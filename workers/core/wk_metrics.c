@@ -139,6 +139,9 @@ int wk_metrics_render(vtn_buf *out, void *ud)
         {"vtn_worker_over_budget_total", "counter",
          "Requests refused because the memory budget (VTN_WORKER_MEMORY) was in use.",
          LOAD(m->over_budget)},
+        {"vtn_worker_redis_oom_total", "counter",
+         "Requests answered 503 because Redis refused a write for lack of memory (maxmemory).",
+         LOAD(m->redis_oom)},
         {"vtn_worker_draining", "gauge", "1 after SIGTERM while the worker drains.",
          (uint64_t)LOAD(m->draining)},
     };
@@ -159,6 +162,10 @@ int wk_ready(void *ud, char *why, size_t whylen)
     }
     if (!LOAD(w->m.redis_up)) {
         snprintf(why, whylen, "redis not connected");
+        return 0;
+    }
+    if (LOAD(w->m.gateways_live) == 0) {
+        snprintf(why, whylen, "no gateway");
         return 0;
     }
     if (LOAD(w->m.draining)) {
