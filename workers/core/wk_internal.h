@@ -44,9 +44,10 @@
 #define WK_FP_MAX 20               /* hex digits of a normalised fingerprint (vtn/fingerprint.h) */
 #define WK_MEMO_TTL_S 300          /* lifetime of vtn:req:*, venreq:*, venpm:* */
 #define WK_RETRY_AFTER_S 2         /* Retry-After on 503 while Redis is down */
-#define WK_RETRY_AFTER_FULL_S 30   /* Retry-After on 503 while Redis is full: an operator must act \
-                                    */
-#define WK_FULL_LOG_MS 10000       /* at most one redis_full log line per this long */
+#define WK_RETRY_AFTER_FULL_S                                                                      \
+    30                       /* Retry-After on 503 while Redis is full: an operator must act       \
+                              */
+#define WK_FULL_LOG_MS 10000 /* at most one redis_full log line per this long */
 #define WK_API_LIMIT_DEFAULT 100
 #define WK_API_LIMIT_MAX 1000
 
@@ -104,13 +105,11 @@ extern const char *const wk_script_name[WK_SCRIPT__COUNT];
 #define WK_MT_OTHER (WK_MSG__COUNT + 1) /* push replies and anything else */
 #define WK_MT__COUNT (WK_MSG__COUNT + 2)
 #define WK_NCODES 24
-#define WK_BATCH_BUCKETS 10
 
 typedef struct wk_metrics {
     _Atomic uint64_t requests[WK_MT__COUNT][WK_NCODES];
     vtn_hist latency[WK_MT__COUNT];
-    _Atomic uint64_t batch_buckets[WK_BATCH_BUCKETS + 1]; /* 1,2,4..512,+Inf */
-    _Atomic uint64_t batch_count, batch_sum;
+    vtn_ihist batch; /* new requests per loop turn: 1, 2, 4 .. 512, +Inf */
     _Atomic uint64_t redis_errors, redis_reconnects, redis_script_loads;
     _Atomic uint64_t dropped_deadline, replies_lost, bad_frames;
     _Atomic uint64_t gateway_reconnects;
