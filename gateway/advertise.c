@@ -18,7 +18,6 @@
 #include "vtn/redis.h"
 #include "vtn/time.h"
 
-#define ADVERT_TTL_MS 5000
 #define ADVERT_EVERY_MS 1000
 #define ADVERT_REMIND 60 /* failed attempts between two advertise_failed lines: a minute */
 
@@ -54,8 +53,8 @@ static int advertise(gw_advert *a, redisContext **ctx, int *failing)
         }
     }
     long long now = (long long)vtn_now_ms();
-    redisReply *r =
-        redisCommand(*ctx, "ZADD %s %lld %s", VTN_KEY_GATEWAYS, now + ADVERT_TTL_MS, a->endpoint);
+    redisReply *r = redisCommand(*ctx, "ZADD %s %lld %s", VTN_KEY_GATEWAYS,
+                                 now + VTN_TTL_GATEWAY_MS, a->endpoint);
     if (!r) {
         advert_failed(a, (*ctx)->errstr, strlen((*ctx)->errstr));
         *failing = 1;

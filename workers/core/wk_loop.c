@@ -26,7 +26,6 @@
 #define WK_GW_BACKOFF_MAX_MS 16000
 #define WK_DISCOVERY_MS 1000
 #define WK_TRIM_MS 10000
-#define WK_TRIM_AGE_MS 60000
 #define WK_DRAIN_QUIET_MS 200 /* draining ends after this long without a request */
 #define WK_TAKE_MAX 64        /* requests taken per turn: bounded work between timers */
 #define WK_HB_CHECK_MS 200    /* heartbeat check between the requests a turn starts */
@@ -193,7 +192,7 @@ static void discover(wk_worker *w, int64_t now)
     if (now >= w->next_trim_ms) {
         w->next_trim_ms = now + WK_TRIM_MS;
         redisReply *t = wk_redis_sync(&w->redis, "ZREMRANGEBYSCORE %s -inf %lld", VTN_KEY_GATEWAYS,
-                                      (long long)(now - WK_TRIM_AGE_MS));
+                                      (long long)(now - VTN_TTL_GATEWAY_TRIM_MS));
         if (t)
             freeReplyObject(t);
     }
