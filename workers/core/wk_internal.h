@@ -111,6 +111,7 @@ typedef struct wk_metrics {
     vtn_ihist batch; /* new requests per loop turn: 1, 2, 4 .. 512, +Inf */
     _Atomic uint64_t redis_errors, redis_reconnects, redis_script_loads;
     _Atomic uint64_t dropped_deadline, replies_lost, bad_frames;
+    _Atomic uint64_t frames_ignored; /* frame types of a newer gateway (vtn/wire.h) */
     _Atomic uint64_t gateway_reconnects;
     _Atomic uint64_t certs_issued, certs_revoked, crls_signed;
     _Atomic uint64_t over_budget; /* requests refused by the memory budget */

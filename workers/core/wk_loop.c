@@ -336,7 +336,15 @@ static int take(wk_worker *w, wk_gateway *g, int gi, wk_req *q, int64_t now)
         g->next_reconnect_ms = now + WK_GW_BACKOFF_MIN_MS;
         return 0;
     }
-    if (type != VTN_WIRE_REQUEST || vtn_wire_decode_request(data, len, &q->env) < 0) {
+    if (type != VTN_WIRE_REQUEST) {
+        /* A type this worker does not handle comes from a newer gateway (vtn/wire.h upgrade
+         * rules): not an error, and the gateway stays live. */
+        atomic_fetch_add_explicit(&w->m.frames_ignored, 1, memory_order_relaxed);
+        vtn_debug("frame_ignored", "endpoint=%s type=%d bytes=%zu", g->endpoint, type, len);
+        release(q);
+        return 0;
+    }
+    if (vtn_wire_decode_request(data, len, &q->env) < 0) {
         atomic_fetch_add_explicit(&w->m.bad_frames, 1, memory_order_relaxed);
         vtn_warn("bad_frame", "endpoint=%s type=%d bytes=%zu", g->endpoint, type, len);
         release(q);
