@@ -432,6 +432,17 @@ static void api_provision(wk_req *q, void *st)
 
 /* ---- DELETE /api/v1/vens/{venID} ---- */
 
+/* The requestID of a message queued for the VEN (cancel, reregistration):
+ * 0, or -EIO after answering 500. */
+static int entry_id(wk_req *q, char rid[VTN_ID_MAX])
+{
+    if (vtn_id_new("req", rid, VTN_ID_MAX) < 0) {
+        wk_reply_internal(q, "no randomness for ids");
+        return -EIO;
+    }
+    return 0;
+}
+
 enum delete_stage { DEL_START = 0, DEL_SCRIPT, DEL_CLEANED };
 
 typedef struct delete_state {
@@ -452,10 +463,8 @@ static void api_delete(wk_req *q, void *st)
             return;
         }
         char rid[VTN_ID_MAX];
-        if (vtn_id_new("req", rid, sizeof rid) < 0) {
-            wk_reply_internal(q, "no randomness for ids");
+        if (entry_id(q, rid) < 0)
             return;
-        }
         s->stage = DEL_SCRIPT;
         s->outcome = wk_eval(q, WK_SCRIPT_APIDELETE, 4, wk_key_ven(k1, ven), wk_key_venq(k2, ven),
                              wk_key_venpm(k3, ven), wk_key_venreq(k4, ven, q->rid),
@@ -517,10 +526,8 @@ static void api_reregister(wk_req *q, void *st)
     char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX];
     if (!s->asked) {
         char rid[VTN_ID_MAX];
-        if (vtn_id_new("req", rid, sizeof rid) < 0) {
-            wk_reply_internal(q, "no randomness for ids");
+        if (entry_id(q, rid) < 0)
             return;
-        }
         s->asked = 1;
         s->outcome =
             wk_eval(q, WK_SCRIPT_REREG, 2, wk_key_ven(k1, ven), wk_key_venq(k2, ven), rid, NULL);
