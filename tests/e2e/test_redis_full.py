@@ -138,6 +138,8 @@ def main():
                 # A registered VEN: the cancel is queued for its next poll (a write).
                 rep = api.call("DELETE", "/api/v1/vens/" + victim.ven_id)
                 eq(rep.status, 202, "DELETE of a registered VEN while Redis is full (%s)" % rep.text())
+                # A queued message is still delivered: the pop only removes.
+                victim.poll("oadrCancelPartyRegistration", None)
                 rep = api.call("DELETE", "/api/v1/vens/" + victim.ven_id + "?force=true")
                 eq(rep.status, 200, "forced DELETE while Redis is full (%s)" % rep.text())
                 eq(r.cmd("EXISTS", "vtn:ven:" + victim.ven_id), 0, "the deleted VEN's record")
