@@ -2,8 +2,10 @@
  * this gateway's ZeroMQ endpoint in the ZSET vtn:gateways, scored with an
  * expiry 5 s ahead, refreshed every second; workers connect to every member
  * whose score is in the future (and prune members long expired, see
- * docs/redis-keys.md). The thread ZREMs its own member on clean shutdown. Redis being down is
- * logged (once per outage), never fatal: running workers keep their connections. */
+ * docs/redis-keys.md). The thread ZREMs its own member on clean shutdown. Redis being down or
+ * refusing the write (a full Redis answers -OOM) is logged at the start of the outage, again
+ * every ADVERT_REMIND attempts with the count, and on recovery; never fatal: the gateway
+ * keeps serving, and workers keep a gateway they hear from although its advert expired. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,8 +18,8 @@
 #include "vtn/redis.h"
 #include "vtn/time.h"
 
-#define ADVERT_TTL_MS 5000
 #define ADVERT_EVERY_MS 1000
+#define ADVERT_REMIND 60 /* failed attempts between two advertise_failed lines: a minute */
 
 struct gw_advert {
     pthread_t thread;
@@ -26,7 +28,18 @@ struct gw_advert {
     int stop;
     vtn_redis_target target;
     char endpoint[256];
+    unsigned long failures; /* failed attempts in the current outage (advert thread only) */
 };
+
+/* Logs a failed attempt: the first of an outage, then every ADVERT_REMIND. */
+static void advert_failed(gw_advert *a, const char *why, size_t len)
+{
+    if (a->failures++ % ADVERT_REMIND == 0) {
+        char q[300];
+        vtn_warn("advertise_failed", "endpoint=%s failures=%lu error=%s", a->endpoint, a->failures,
+                 vtn_log_quote(q, sizeof q, why, len));
+    }
+}
 
 static int advertise(gw_advert *a, redisContext **ctx, int *failing)
 {
@@ -34,47 +47,33 @@ static int advertise(gw_advert *a, redisContext **ctx, int *failing)
     if (!*ctx) {
         *ctx = vtn_redis_connect(&a->target, 1000, err, sizeof err);
         if (!*ctx) {
-            if (*failing != 1) {
-                char q[300];
-                vtn_warn("advertise_failed", "endpoint=%s error=%s", a->endpoint,
-                         vtn_log_quote(q, sizeof q, err, strlen(err)));
-            }
+            advert_failed(a, err, strlen(err));
             *failing = 1;
             return -EIO;
         }
     }
     long long now = (long long)vtn_now_ms();
-    int ok = 1, refused = 0;
-    redisReply *r =
-        redisCommand(*ctx, "ZADD %s %lld %s", VTN_KEY_GATEWAYS, now + ADVERT_TTL_MS, a->endpoint);
+    redisReply *r = redisCommand(*ctx, "ZADD %s %lld %s", VTN_KEY_GATEWAYS,
+                                 now + VTN_TTL_GATEWAY_MS, a->endpoint);
     if (!r) {
-        ok = 0;
-    } else {
-        if (r->type == REDIS_REPLY_ERROR) {
-            char q[300];
-            if (*failing != 1)
-                vtn_warn("advertise_failed", "endpoint=%s error=%s", a->endpoint,
-                         vtn_log_quote(q, sizeof q, r->str, r->len));
-            refused = 1;
-        }
-        freeReplyObject(r);
-    }
-    if (!ok) {
-        char q[300];
-        if (*failing != 1)
-            vtn_warn("advertise_failed", "endpoint=%s error=%s", a->endpoint,
-                     vtn_log_quote(q, sizeof q, (*ctx)->errstr, strlen((*ctx)->errstr)));
+        advert_failed(a, (*ctx)->errstr, strlen((*ctx)->errstr));
         *failing = 1;
         redisFree(*ctx); /* after an error a hiredis context cannot be reused */
         *ctx = NULL;
         return -EIO;
     }
+    int refused = r->type == REDIS_REPLY_ERROR; /* e.g. -OOM: Redis is at maxmemory */
+    if (refused)
+        advert_failed(a, r->str, r->len);
+    freeReplyObject(r);
     if (refused) {
         *failing = 1;
         return -EIO;
     }
     if (*failing)
-        vtn_info("advertise_ok", "endpoint=%s key=%s", a->endpoint, VTN_KEY_GATEWAYS);
+        vtn_info("advertise_ok", "endpoint=%s key=%s failed_attempts=%lu", a->endpoint,
+                 VTN_KEY_GATEWAYS, a->failures);
+    a->failures = 0;
     *failing = 0;
     return 0;
 }

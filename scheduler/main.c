@@ -120,17 +120,11 @@ int main(int argc, char **argv)
     vtn_log_init("scheduler");
     sc_config cfg = {0};
     char err[512];
-    int rc = vtn_config_load(sc_config_items, SC_NITEMS, &cfg, argc, argv, "vtn-scheduler",
-                             "openvtn scheduler: one leader at a time (a Redis lease with a "
-                             "fencing token) prunes expired gateway adverts from vtn:gateways.",
-                             err, sizeof err);
-    if (rc == 1)
-        return 0;
-    if (rc < 0) {
-        vtn_error("config", "msg=\"%s\"", err);
-        fprintf(stderr, "vtn-scheduler: %s\n", err);
-        return 2;
-    }
+    int st = vtn_config_start(sc_config_items, SC_NITEMS, &cfg, argc, argv, "vtn-scheduler",
+                              "openvtn scheduler: one leader at a time (a Redis lease with a "
+                              "fencing token) prunes expired gateway adverts from vtn:gateways.");
+    if (st >= 0)
+        return st;
     vtn_config_log(sc_config_items, SC_NITEMS, &cfg);
     vtn_redis_target target;
     if (vtn_redis_url_parse(cfg.redis_url, &target) < 0) {
@@ -156,6 +150,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     vtn_ops *ops = NULL;
+    int rc;
     if ((rc = vtn_ops_start(cfg.ops_listen, render_metrics, ready, NULL, &ops, err, sizeof err)) <
         0) {
         vtn_error("ops", "msg=\"%s\"", err);

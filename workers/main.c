@@ -24,17 +24,12 @@ int main(int argc, char **argv)
     vtn_log_init("worker");
     static wk_worker w; /* large (batch slots point into it); lives for the process */
     char err[512];
-    int rc = vtn_config_load(wk_cfg_items, wk_cfg_nitems, &w.cfg, argc, argv, "vtn-worker",
-                             "OpenADR 2.0b worker: takes requests from the gateways over "
-                             "ZeroMQ, runs the OpenADR and management API handlers against "
-                             "Redis, and answers.",
-                             err, sizeof err);
-    if (rc == 1)
-        return 0;
-    if (rc < 0) {
-        fprintf(stderr, "vtn-worker: %s\n", err);
-        return 2;
-    }
+    int st = vtn_config_start(wk_cfg_items, wk_cfg_nitems, &w.cfg, argc, argv, "vtn-worker",
+                              "OpenADR 2.0b worker: takes requests from the gateways over "
+                              "ZeroMQ, runs the OpenADR and management API handlers against "
+                              "Redis, and answers.");
+    if (st >= 0)
+        return st;
     int policy;
     if (wk_config_check(&w.cfg, &policy, err, sizeof err) < 0) {
         fprintf(stderr, "vtn-worker: %s\n", err);

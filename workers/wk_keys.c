@@ -1,4 +1,5 @@
-/* Key names (docs/redis-keys.md) and small string helpers. */
+/* Small string helpers: fingerprints, ids, pagination cursors. (Key names
+ * are vtn_key_build on vtn/keys.h patterns: wk_key_* in wk_internal.h.) */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -6,84 +7,7 @@
 
 #include "vtn/fingerprint.h"
 #include "vtn/hex.h"
-#include "vtn/keys.h"
 #include "wk_internal.h"
-
-/* The worker's key names are the shared data model's (vtn/keys.h); these
- * keep the worker's names until its callers use vtn_key_build directly. */
-_Static_assert(WK_KEY_MAX == VTN_KEY_MAX, "wk_key_* buffers are vtn_key_* buffers");
-_Static_assert(WK_QUEUE_MAX == VTN_QUEUE_MAX, "one queue cap, in vtn/keys.h");
-_Static_assert(WK_MEMO_TTL_S == VTN_TTL_MEMO_S, "one memo lifetime, in vtn/keys.h");
-
-const char *wk_key_ven(char *out, const char *ven_id)
-{
-    return vtn_key_build(out, VTN_KEY_VEN, ven_id, NULL);
-}
-
-const char *wk_key_venq(char *out, const char *ven_id)
-{
-    return vtn_key_build(out, VTN_KEY_VENQ, ven_id, NULL);
-}
-
-const char *wk_key_venpm(char *out, const char *ven_id)
-{
-    return vtn_key_build(out, VTN_KEY_VENPM, ven_id, NULL);
-}
-
-const char *wk_key_venreq(char *out, const char *ven_id, const char *rid)
-{
-    return vtn_key_build(out, VTN_KEY_VENREQ, ven_id, rid);
-}
-
-const char *wk_key_name(char *out, const char *name)
-{
-    return vtn_key_build(out, VTN_KEY_VENNAME, name, NULL);
-}
-
-const char *wk_key_fp(char *out, const char *fp)
-{
-    return vtn_key_build(out, VTN_KEY_VENFP, fp, NULL);
-}
-
-const char *wk_key_reg(char *out, const char *reg_id)
-{
-    return vtn_key_build(out, VTN_KEY_VENREG, reg_id, NULL);
-}
-
-const char *wk_key_req(char *out, const char *rid)
-{
-    return vtn_key_build(out, VTN_KEY_REQ, rid, NULL);
-}
-
-const char *wk_key_cert(char *out, const char *serial)
-{
-    return vtn_key_build(out, VTN_KEY_CERT, serial, NULL);
-}
-
-const char *wk_key_vencerts(char *out, const char *ven_id)
-{
-    return vtn_key_build(out, VTN_KEY_VENCERTS, ven_id, NULL);
-}
-
-const char *wk_key_certreq(char *out, const char *rid)
-{
-    return vtn_key_build(out, VTN_KEY_CERTREQ, rid, NULL);
-}
-
-const char *wk_key_revokedfp(char *out, const char *fp)
-{
-    return vtn_key_build(out, VTN_KEY_REVOKEDFP, fp, NULL);
-}
-
-const char *wk_key_ca_revoked(char *out, const char *ca_id)
-{
-    return vtn_key_build(out, VTN_KEY_CA_REVOKED, ca_id, NULL);
-}
-
-const char *wk_key_ca_crlnumber(char *out, const char *ca_id)
-{
-    return vtn_key_build(out, VTN_KEY_CA_CRLNUMBER, ca_id, NULL);
-}
 
 int wk_fp_normalize(const char *in, size_t n, char *out, size_t outlen)
 {

@@ -1,7 +1,11 @@
+#!lua flags=allow-oom
 -- API DELETE. KEYS: ven, venq, venpm, venreq. ARGV: force (1/0), requestID
 -- of the cancel to queue. Returns JSON: ["404"], ["409"] queue full,
 -- ["202", name, fp, reg] cancel queued (or already),
 -- ["200", name, fp, reg] deleted.
+-- allow-oom (first line): the operator deletes VENs to free memory when
+-- Redis is at maxmemory; the writes besides DEL (cancel entry, memo) are
+-- small and bounded.
 local memo = redis.call('GET', KEYS[4])
 if memo then return memo end
 if redis.call('EXISTS', KEYS[1]) == 0 then return '["404"]' end

@@ -79,6 +79,33 @@ const vtn_script_file *vtn_script_find(const char *name)
     return NULL;
 }
 
+int vtn_script_source(const vtn_script_file *f, char **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    char prelude[2048];
+    int np = vtn_script_prelude(prelude, sizeof prelude);
+    if (np < 0)
+        return np;
+    /* A shebang ("#!lua flags=allow-oom") is read by Redis 7 only on the
+     * first line: it stays there and the constants come after it. */
+    size_t head = 0;
+    if (f->len >= 2 && f->src[0] == '#' && f->src[1] == '!') {
+        const unsigned char *nl = memchr(f->src, '\n', f->len);
+        if (nl)
+            head = (size_t)(nl - f->src) + 1;
+    }
+    char *src = malloc(f->len + (size_t)np);
+    if (src == NULL)
+        return -ENOMEM;
+    memcpy(src, f->src, head);
+    memcpy(src + head, prelude, (size_t)np);
+    memcpy(src + head + (size_t)np, f->src + head, f->len - head);
+    *out = src;
+    *outlen = f->len + (size_t)np;
+    return 0;
+}
+
 int vtn_script_load(redisContext *c, const char *name, char sha[VTN_SCRIPT_SHA_SIZE], char *err,
                     size_t errlen)
 {
@@ -87,26 +114,19 @@ int vtn_script_load(redisContext *c, const char *name, char sha[VTN_SCRIPT_SHA_S
         snprintf(err, errlen, "no script %s", name);
         return -ENOENT;
     }
-    char prelude[2048];
-    int np = vtn_script_prelude(prelude, sizeof prelude);
-    if (np < 0) {
-        snprintf(err, errlen, "constants line too long");
-        return -EPROTO;
+    size_t len = 0;
+    char *src = NULL;
+    int rc = vtn_script_source(f, &src, &len);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", rc == -ENOMEM ? "out of memory" : "constants line too long");
+        return rc == -ENOMEM ? -ENOMEM : -EPROTO;
     }
-    char *src = malloc((size_t)np + f->len);
-    if (src == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    memcpy(src, prelude, (size_t)np);
-    memcpy(src + np, f->src, f->len);
-    redisReply *rep = redisCommand(c, "SCRIPT LOAD %b", src, (size_t)np + f->len);
+    redisReply *rep = redisCommand(c, "SCRIPT LOAD %b", src, len);
     free(src);
     if (rep == NULL) {
         snprintf(err, errlen, "%s", c->errstr[0] ? c->errstr : "SCRIPT LOAD failed");
         return -EIO;
     }
-    int rc = 0;
     if (rep->type == REDIS_REPLY_STRING && rep->len == VTN_SCRIPT_SHA_SIZE - 1) {
         memcpy(sha, rep->str, VTN_SCRIPT_SHA_SIZE - 1);
         sha[VTN_SCRIPT_SHA_SIZE - 1] = '\0';

@@ -229,7 +229,7 @@ static void test_cursor(void **state)
 static void test_fingerprint_and_keys(void **state)
 {
     (void)state;
-    char fp[WK_FP_MAX + 1], pretty[40], k[WK_KEY_MAX];
+    char fp[WK_FP_MAX + 1], pretty[40], k[VTN_KEY_MAX];
     const char *in = "09:71:9e:0e:51:c0:8f:05:56:c9";
     assert_int_equal(wk_fp_normalize(in, strlen(in), fp, sizeof fp), 0);
     assert_string_equal(fp, "09719E0E51C08F0556C9");

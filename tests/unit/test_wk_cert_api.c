@@ -319,7 +319,7 @@ static void finish_issue(const char *m, const char *old_fp)
     json_t *memo = json_loads(m, 0, NULL);
     const char *serial = json_string_value(json_object_get(memo, "s"));
     const char *fp = json_string_value(json_object_get(memo, "f"));
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     assert_int_equal(Q.ncmds, 4);
     assert_arg(0, 0, "HSET");
     snprintf(k, sizeof k, "vtn:cert:%s", serial);
@@ -577,7 +577,7 @@ static void test_revoke(void **state)
     feed(2, r_str("R"), cert_hash(fp, rv, 1));
     /* the CRL entry, the revoked-fingerprint marker, unbind, drop the index */
     assert_int_equal(Q.ncmds, 4);
-    char k[WK_KEY_MAX], member[80];
+    char k[VTN_KEY_MAX], member[80];
     snprintf(k, sizeof k, "vtn:ca:{%s}:revoked", CA.id);
     assert_arg(0, 0, "ZADD");
     assert_arg(0, 1, k);
@@ -651,7 +651,7 @@ static void test_crl(void **state)
     (void)state;
     start("GET", "/api/v1/crl?days=7", TOKEN, NULL, NULL);
     assert_int_equal(Q.ncmds, 1);
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     assert_arg(0, 1, W.redis.sha[WK_SCRIPT_CRL]);
     snprintf(k, sizeof k, "vtn:ca:{%s}:revoked", CA.id);
     assert_arg(0, 3, k);

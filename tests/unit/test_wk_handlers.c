@@ -419,6 +419,51 @@ static void test_create_stages(void **state)
     assert_official();
 }
 
+/* Redis at maxmemory refuses a write with -OOM (here the claim of the ids,
+ * and inside the register script): the VEN gets 503 with Retry-After in
+ * its reply type with the reason, never 500, and it is counted. */
+static void test_storage_full(void **state)
+{
+    (void)state;
+    uint64_t before = atomic_load(&W.m.redis_oom);
+    start_oadr("EiRegisterParty", "create_party_registration.xml");
+    replies("$-1\r\n$-1\r\n");
+    replies("*6\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n");
+    replies("-OOM command not allowed when used memory > 'maxmemory'.\r\n$-1\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.status, 503);
+    assert_int_equal(Q.mcode, 503);
+    assert_non_null(strstr(Q.headers, "Retry-After: 30"));
+    assert_body_has("oadrCreatedPartyRegistration");
+    assert_body_has("<ei:responseCode>503</ei:responseCode>");
+    assert_body_has("VTN storage full, retry later");
+    assert_official();
+    assert_int_equal(atomic_load(&W.m.redis_oom), before + 1);
+
+    /* The same error raised inside a script. */
+    start_oadr("EiRegisterParty", "create_party_registration.xml");
+    replies("$-1\r\n$-1\r\n");
+    replies("*6\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n");
+    replies("+OK\r\n$17\r\nven-aaaa reg-bbbb\r\n");
+    replies(":1\r\n$8\r\nven-aaaa\r\n$8\r\nven-aaaa\r\n");
+    replies("-OOM command not allowed when used memory > 'maxmemory'. script: 0123, on "
+            "@user_script:9.\r\n");
+    assert_int_equal(Q.status, 503);
+    assert_body_has("VTN storage full, retry later");
+    assert_official();
+
+    /* The API: JSON. Any other Redis error stays a 500. */
+    start_api("GET", "/api/v1/vens/ven-7", "Bearer t0ken", "", NULL);
+    replies("-OOM command not allowed when used memory > 'maxmemory'.\r\n:0\r\n");
+    assert_int_equal(Q.status, 503);
+    assert_string_equal(Q.ctype, "application/json");
+    assert_body_has("storage full");
+    start_api("GET", "/api/v1/vens/ven-7", "Bearer t0ken", "", NULL);
+    replies("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:0\r\n");
+    assert_int_equal(Q.status, 500);
+    assert_int_equal(atomic_load(&W.m.redis_oom), before + 3);
+}
+
 /* A VEN that names itself and its registration: its record comes with the
  * lookups, so a re-registration takes three rounds (lookups, ZADD, the
  * register script). */
@@ -801,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_unsupported_checks_registration),
         cmocka_unit_test(test_poll_stages),
         cmocka_unit_test(test_create_stages),
+        cmocka_unit_test(test_storage_full),
         cmocka_unit_test(test_reregistration_stages),
         cmocka_unit_test(test_cancel_stages),
         cmocka_unit_test(test_unsupported_stages),

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -42,6 +43,38 @@ static void prelude_carries_the_constants(void **state)
     assert_int_equal(vtn_script_prelude(p, 40), -ENOSPC);
 }
 
+/* Redis 7 reads a shebang only on line 1: the loader keeps it there and
+ * puts the constants after it; a file without one starts with them. */
+static void shebang_stays_first(void **state)
+{
+    (void)state;
+    char p[2048];
+    int np = vtn_script_prelude(p, sizeof p);
+    assert_true(np > 0);
+    static const char body[] = "#!lua flags=allow-oom\nreturn QUEUE_MAX\n";
+    vtn_script_file f = {"t.lua", (const unsigned char *)body, sizeof body - 1};
+    char *src = NULL;
+    size_t len = 0;
+    assert_int_equal(vtn_script_source(&f, &src, &len), 0);
+    assert_int_equal(len, sizeof body - 1 + (size_t)np);
+    assert_memory_equal(src, "#!lua flags=allow-oom\n", 22);
+    assert_memory_equal(src + 22, p, (size_t)np);
+    assert_memory_equal(src + 22 + np, "return QUEUE_MAX\n", 17);
+    free(src);
+
+    static const char plain[] = "return SEP\n";
+    f = (vtn_script_file){"u.lua", (const unsigned char *)plain, sizeof plain - 1};
+    assert_int_equal(vtn_script_source(&f, &src, &len), 0);
+    assert_memory_equal(src, p, (size_t)np);
+    assert_memory_equal(src + np, plain, sizeof plain - 1);
+    free(src);
+
+    /* The API delete frees memory: it must run while Redis is full. */
+    const vtn_script_file *del = vtn_script_find("apidelete");
+    assert_non_null(del);
+    assert_true(del->len > 22 && memcmp(del->src, "#!lua flags=allow-oom\n", 22) == 0);
+}
+
 static void noscript_is_recognised(void **state)
 {
     (void)state;
@@ -58,6 +91,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_script_is_embedded),
         cmocka_unit_test(prelude_carries_the_constants),
+        cmocka_unit_test(shebang_stays_first),
         cmocka_unit_test(noscript_is_recognised),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

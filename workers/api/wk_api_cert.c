@@ -23,7 +23,6 @@
 
 #define CERT_PATH "/api/v1/certificates"
 #define PEM_CTYPE "application/x-pem-file"
-#define REVOKEDFP_GRACE_S 86400 /* vtn:revokedfp:* outlives the certificate by a day (skew) */
 
 enum issue_stage {
     ISSUE_START = 0, /* the request's memo and the VEN */
@@ -233,14 +232,14 @@ static int adopt_memo(wk_req *q, issue_state *c, const redisReply *r)
  * command is idempotent (same values on a retry). */
 static void queue_record(wk_req *q, issue_state *c)
 {
-    char k[WK_KEY_MAX], nb[24], na[24], ia[24];
+    char k[VTN_KEY_MAX], nb[24], na[24], ia[24];
     snprintf(nb, sizeof nb, "%lld", (long long)c->iss.nb_ms);
     snprintf(na, sizeof na, "%lld", (long long)c->iss.na_ms);
     snprintf(ia, sizeof ia, "%lld", (long long)c->ia_ms);
     int bad = wk_cmd(q, "HSET", wk_key_cert(k, c->iss.serial), "v", c->req.ven, "f", c->iss.fp,
                      "cn", c->cn, "k", key_type_name(c->iss.key_type), "g",
                      c->generated ? "1" : "0", "nb", nb, "na", na, "ia", ia, "ca", c->ca, NULL) < 0;
-    bad |= wk_cmd(q, "ZADD", WK_KEY_CERTS, "0", c->iss.serial, NULL) < 0;
+    bad |= wk_cmd(q, "ZADD", VTN_KEY_CERTS, "0", c->iss.serial, NULL) < 0;
     bad |= wk_cmd(q, "ZADD", wk_key_vencerts(k, c->req.ven), "0", c->iss.serial, NULL) < 0;
     bad |= (c->fp_claim =
                 wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_fp(k, c->iss.fp), c->req.ven, "", NULL)) < 0;
@@ -341,7 +340,7 @@ static void cert_issue(wk_req *q, void *st)
 {
     issue_state *c = st;
     wk_worker *w = q->w;
-    char k[WK_KEY_MAX], err[512];
+    char k[VTN_KEY_MAX], err[512];
     switch (c->stage) {
     case ISSUE_START: {
         if (!ca_ready(q))
@@ -415,7 +414,7 @@ static void cert_issue(wk_req *q, void *st)
         /* Claim the request id: if another attempt of this request got here first, its
          * certificate wins and ours is dropped unused (never recorded or bound). */
         char ttl[16];
-        snprintf(ttl, sizeof ttl, "%d", WK_MEMO_TTL_S);
+        snprintf(ttl, sizeof ttl, "%d", VTN_TTL_MEMO_S);
         int bad = wk_cmd(q, "SET", wk_key_certreq(k, q->rid), memo, "NX", "EX", ttl, NULL) < 0;
         bad |= (c->claimed = wk_cmd(q, "GET", k, NULL)) < 0;
         free(memo);
@@ -436,7 +435,7 @@ static void cert_issue(wk_req *q, void *st)
         return;
     }
     case ISSUE_RECORDED: {
-        char got[WK_ID_MAX + 1], k2[WK_KEY_MAX];
+        char got[WK_ID_MAX + 1], k2[VTN_KEY_MAX];
         if (!wk_rep_str(wk_rep(q, c->fp_claim), got, sizeof got) || strcmp(got, c->req.ven) != 0) {
             /* 80 bits of a fresh certificate's hash matching another's: not in practice. */
             wk_reply_internal(q, "the new fingerprint is indexed for another VEN");
@@ -508,7 +507,7 @@ static json_t *clist_item(void *ud, const char *serial, const redisReply *h)
 static void cert_list(wk_req *q, void *st)
 {
     clist_state *c = st;
-    char k[WK_KEY_MAX], err[512];
+    char k[VTN_KEY_MAX], err[512];
     switch (c->stage) {
     case CLIST_START: {
         if (!ca_ready(q))
@@ -519,7 +518,7 @@ static void cert_list(wk_req *q, void *st)
             wk_reply_json_error(q, 400, "%s", err);
             return;
         }
-        const char *key = c->ven[0] ? wk_key_vencerts(k, c->ven) : WK_KEY_CERTS;
+        const char *key = c->ven[0] ? wk_key_vencerts(k, c->ven) : VTN_KEY_CERTS;
         if ((c->pg.page = wk__api_page_cmd(q, key, c->cursor, c->pg.limit)) < 0)
             wk_reply_no_room(q);
         c->stage = CLIST_PAGE;
@@ -527,7 +526,7 @@ static void cert_list(wk_req *q, void *st)
     }
     case CLIST_PAGE:
         c->stage = CLIST_RECORDS;
-        wk__api_pager_fetch(q, &c->pg, "certificates", wk_key_cert);
+        wk__api_pager_fetch(q, &c->pg, "certificates", VTN_KEY_CERT);
         return;
     case CLIST_RECORDS:
         wk__api_pager_answer(q, &c->pg, "certificates", clist_item, c);
@@ -558,7 +557,7 @@ typedef struct cget_state {
 static void cert_get(wk_req *q, void *st)
 {
     cget_state *c = st;
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     if (!c->asked) {
         if (!ca_ready(q) || !path_serial(q, c->serial, sizeof c->serial))
             return;
@@ -589,7 +588,7 @@ typedef struct revoke_state {
 static void cert_revoke(wk_req *q, void *st)
 {
     revoke_state *c = st;
-    char k[WK_KEY_MAX], err[512];
+    char k[VTN_KEY_MAX], err[512];
     switch (c->stage) {
     case REVOKE_START: {
         if (!ca_ready(q) || !path_serial(q, c->serial, sizeof c->serial))
@@ -632,7 +631,7 @@ static void cert_revoke(wk_req *q, void *st)
         int bad = wk_cmd(q, "ZADD", wk_key_ca_revoked(k, b.ca[0] ? b.ca : q->w->ca->id), score,
                          member, NULL) < 0;
         if (b.fp[0]) {
-            snprintf(exat, sizeof exat, "%lld", (long long)(ci.na / 1000 + REVOKEDFP_GRACE_S));
+            snprintf(exat, sizeof exat, "%lld", (long long)(ci.na / 1000 + VTN_TTL_AFTER_EXPIRY_S));
             bad |= wk_cmd(q, "SET", wk_key_revokedfp(k, b.fp), c->serial, "EXAT", exat, NULL) < 0;
             /* record first, then the index (docs/redis-keys.md, "Write order") */
             bad |= (c->unbind =
@@ -719,7 +718,7 @@ static void cert_crl(wk_req *q, void *st)
 {
     crl_state *c = st;
     wk_worker *w = q->w;
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], err[512];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], err[512];
     switch (c->stage) {
     case CRL_START: {
         if (!ca_ready(q))

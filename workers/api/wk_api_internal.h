@@ -96,10 +96,10 @@ typedef struct wk__api_pager {
     int nrecords;    /* HGETALLs queued, in member order */
     json_t *members; /* owned */
 } wk__api_pager;
-/* Reads the page and queues the records' HGETALL (key from record_key).
- * 1 when they are queued; 0 after answering (an empty page, or an error). */
-int wk__api_pager_fetch(wk_req *q, wk__api_pager *p, const char *items,
-                        const char *(*record_key)(char *out, const char *member));
+/* Reads the page and queues the records' HGETALL (record_key: the records'
+ * VTN_KEY_* pattern, e.g. VTN_KEY_VEN). 1 when they are queued; 0 after
+ * answering (an empty page, or an error). */
+int wk__api_pager_fetch(wk_req *q, wk__api_pager *p, const char *items, const char *record_key);
 /* Answers 200 with item(ud, member, record) for every record (NULL: skip
  * it: gone or stale) and the next cursor. */
 void wk__api_pager_answer(wk_req *q, wk__api_pager *p, const char *items,

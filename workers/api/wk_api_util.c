@@ -261,10 +261,9 @@ int wk__api_json_ctype(vtn_str ct)
     return ct.n == n || ct.p[n] == ';' || ct.p[n] == ' ';
 }
 
-int wk__api_pager_fetch(wk_req *q, wk__api_pager *p, const char *items,
-                        const char *(*record_key)(char *out, const char *member))
+int wk__api_pager_fetch(wk_req *q, wk__api_pager *p, const char *items, const char *record_key)
 {
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     p->members = wk__api_members(wk_rep(q, p->page));
     if (p->members == NULL) {
         wk_reply_internal(q, "out of memory");
@@ -276,8 +275,8 @@ int wk__api_pager_fetch(wk_req *q, wk__api_pager *p, const char *items,
         return 0;
     }
     for (size_t i = 0; i < count && i < (size_t)p->limit; i++) {
-        wk_rh h = wk_cmd(q, "HGETALL",
-                         record_key(k, json_string_value(json_array_get(p->members, i))), NULL);
+        const char *member = json_string_value(json_array_get(p->members, i));
+        wk_rh h = wk_cmd(q, "HGETALL", vtn_key_build(k, record_key, member, NULL), NULL);
         if (h < 0) {
             wk_reply_no_room(q);
             return 0;

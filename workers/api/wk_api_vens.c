@@ -223,13 +223,13 @@ static void api_list(wk_req *q, void *st)
         }
         s->stage = LIST_PAGE;
         s->pg.page = s->name[0] ? wk_ven_lookup(q, WK_VEN_BY_NAME, s->name)
-                                : wk__api_page_cmd(q, WK_KEY_VENS, s->cursor, s->pg.limit);
+                                : wk__api_page_cmd(q, VTN_KEY_VENS, s->cursor, s->pg.limit);
         if (s->pg.page < 0)
             wk_reply_no_room(q);
         return;
     case LIST_PAGE:
         s->stage = LIST_RECORDS;
-        wk__api_pager_fetch(q, &s->pg, "vens", wk_key_ven);
+        wk__api_pager_fetch(q, &s->pg, "vens", VTN_KEY_VEN);
         return;
     case LIST_RECORDS:
         wk__api_pager_answer(q, &s->pg, "vens", list_item, s);
@@ -248,7 +248,7 @@ static void api_get(wk_req *q, void *st)
 {
     get_state *s = st;
     const char *ven = q->path_id;
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     if (!s->asked) {
         s->asked = 1;
         s->rec = wk_cmd(q, "HGETALL", wk_key_ven(k, ven), NULL);
@@ -306,7 +306,7 @@ static int read_claim(const redisReply *r, provision_state *s)
 static void api_provision(wk_req *q, void *st)
 {
     provision_state *s = st;
-    char k[WK_KEY_MAX], err[512];
+    char k[VTN_KEY_MAX], err[512];
     switch (s->stage) {
     case PROV_START: {
         if (!wk__api_json_ctype(q->env.content_type)) {
@@ -375,7 +375,7 @@ static void api_provision(wk_req *q, void *st)
         }
         char v[VTN_ID_MAX + 4], ttl[16];
         snprintf(v, sizeof v, "%s -", s->new_ven);
-        snprintf(ttl, sizeof ttl, "%d", WK_MEMO_TTL_S);
+        snprintf(ttl, sizeof ttl, "%d", VTN_TTL_MEMO_S);
         int bad = wk_cmd(q, "SET", wk_key_req(k, q->rid), v, "NX", "EX", ttl, NULL) < 0;
         bad |= (s->ids = wk_cmd(q, "GET", k, NULL)) < 0;
         if (bad)
@@ -389,7 +389,7 @@ static void api_provision(wk_req *q, void *st)
             return;
         }
         snprintf(s->ven, sizeof s->ven, "%s", s->new_ven);
-        int bad = wk_cmd(q, "ZADD", WK_KEY_VENS, "0", s->ven, NULL) < 0;
+        int bad = wk_cmd(q, "ZADD", VTN_KEY_VENS, "0", s->ven, NULL) < 0;
         if (s->name[0])
             bad |= (s->name_claim = wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_name(k, s->name), s->ven,
                                             s->name_owner_dangling ? s->name_owner : "", NULL)) < 0;
@@ -432,6 +432,17 @@ static void api_provision(wk_req *q, void *st)
 
 /* ---- DELETE /api/v1/vens/{venID} ---- */
 
+/* The requestID of a message queued for the VEN (cancel, reregistration):
+ * 0, or -EIO after answering 500. */
+static int entry_id(wk_req *q, char rid[VTN_ID_MAX])
+{
+    if (vtn_id_new("req", rid, VTN_ID_MAX) < 0) {
+        wk_reply_internal(q, "no randomness for ids");
+        return -EIO;
+    }
+    return 0;
+}
+
 enum delete_stage { DEL_START = 0, DEL_SCRIPT, DEL_CLEANED };
 
 typedef struct delete_state {
@@ -444,7 +455,7 @@ static void api_delete(wk_req *q, void *st)
 {
     delete_state *s = st;
     const char *ven = q->path_id;
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], k3[WK_KEY_MAX], k4[WK_KEY_MAX], err[512];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], k3[VTN_KEY_MAX], k4[VTN_KEY_MAX], err[512];
     switch (s->stage) {
     case DEL_START: {
         if (wk_api_parse_delete_query(q->query.p, q->query.n, &s->force, err, sizeof err) < 0) {
@@ -452,10 +463,8 @@ static void api_delete(wk_req *q, void *st)
             return;
         }
         char rid[VTN_ID_MAX];
-        if (vtn_id_new("req", rid, sizeof rid) < 0) {
-            wk_reply_internal(q, "no randomness for ids");
+        if (entry_id(q, rid) < 0)
             return;
-        }
         s->stage = DEL_SCRIPT;
         s->outcome = wk_eval(q, WK_SCRIPT_APIDELETE, 4, wk_key_ven(k1, ven), wk_key_venq(k2, ven),
                              wk_key_venpm(k3, ven), wk_key_venreq(k4, ven, q->rid),
@@ -478,7 +487,7 @@ static void api_delete(wk_req *q, void *st)
             wk_reply_json_error(q, 409,
                                 "the message queue of venID %s is full (%d); retry after the VEN "
                                 "polled, or use ?force=true",
-                                ven, WK_QUEUE_MAX);
+                                ven, VTN_QUEUE_MAX);
         } else if (strcmp(kind, "202") == 0) {
             vtn_info("ven_cancel_queued", "req=%s ven=%s reg=%s", q->rid, ven, reg ? reg : "");
             wk_reply_json(q, 202,
@@ -514,13 +523,11 @@ static void api_reregister(wk_req *q, void *st)
 {
     rereg_state *s = st;
     const char *ven = q->path_id;
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX];
     if (!s->asked) {
         char rid[VTN_ID_MAX];
-        if (vtn_id_new("req", rid, sizeof rid) < 0) {
-            wk_reply_internal(q, "no randomness for ids");
+        if (entry_id(q, rid) < 0)
             return;
-        }
         s->asked = 1;
         s->outcome =
             wk_eval(q, WK_SCRIPT_REREG, 2, wk_key_ven(k1, ven), wk_key_venq(k2, ven), rid, NULL);
@@ -538,7 +545,7 @@ static void api_reregister(wk_req *q, void *st)
         wk_reply_json_error(q, 409, "the registration of venID %s is being cancelled", ven);
     else if (strcmp(res, "409q") == 0)
         wk_reply_json_error(q, 409, "the message queue of venID %s is full (%d)", ven,
-                            WK_QUEUE_MAX);
+                            VTN_QUEUE_MAX);
     else if (strncmp(res, "202", 3) == 0) {
         int already = res[3] == 'p';
         if (!already)

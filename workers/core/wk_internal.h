@@ -25,6 +25,7 @@
 #include "vtn/buf.h"
 #include "vtn/config.h"
 #include "vtn/id.h"
+#include "vtn/keys.h"
 #include "vtn/metrics.h"
 #include "vtn/ops.h"
 #include "vtn/pki.h"
@@ -39,11 +40,13 @@
 #define WK_MAX_ROUNDS 8            /* pipeline rounds per batch; a handler needs at most 5 */
 #define WK_CMD_BUF_MAX (256 << 10) /* bytes of one request's commands in one round */
 #define WK_REPLY_MAX (4 << 20)     /* bytes of one reply body */
-#define WK_QUEUE_MAX 64            /* entries in venq:{venID} */
 #define WK_SERIAL_MAX 40           /* hex digits of a certificate serial (RFC 5280: 20 octets) */
 #define WK_FP_MAX 20               /* hex digits of a normalised fingerprint (vtn/fingerprint.h) */
-#define WK_MEMO_TTL_S 300          /* lifetime of vtn:req:*, venreq:*, venpm:* */
 #define WK_RETRY_AFTER_S 2         /* Retry-After on 503 while Redis is down */
+#define WK_RETRY_AFTER_FULL_S                                                                      \
+    30                       /* Retry-After on 503 while Redis is full: an operator must act       \
+                              */
+#define WK_FULL_LOG_MS 10000 /* at most one redis_full log line per this long */
 #define WK_API_LIMIT_DEFAULT 100
 #define WK_API_LIMIT_MAX 1000
 
@@ -101,18 +104,18 @@ extern const char *const wk_script_name[WK_SCRIPT__COUNT];
 #define WK_MT_OTHER (WK_MSG__COUNT + 1) /* push replies and anything else */
 #define WK_MT__COUNT (WK_MSG__COUNT + 2)
 #define WK_NCODES 24
-#define WK_BATCH_BUCKETS 10
 
 typedef struct wk_metrics {
     _Atomic uint64_t requests[WK_MT__COUNT][WK_NCODES];
     vtn_hist latency[WK_MT__COUNT];
-    _Atomic uint64_t batch_buckets[WK_BATCH_BUCKETS + 1]; /* 1,2,4..512,+Inf */
-    _Atomic uint64_t batch_count, batch_sum;
+    vtn_ihist batch; /* new requests per loop turn: 1, 2, 4 .. 512, +Inf */
     _Atomic uint64_t redis_errors, redis_reconnects, redis_script_loads;
     _Atomic uint64_t dropped_deadline, replies_lost, bad_frames;
+    _Atomic uint64_t frames_ignored; /* frame types of a newer gateway (vtn/wire.h) */
     _Atomic uint64_t gateway_reconnects;
     _Atomic uint64_t certs_issued, certs_revoked, crls_signed;
     _Atomic uint64_t over_budget; /* requests refused by the memory budget */
+    _Atomic uint64_t redis_oom;   /* requests refused because Redis refused a write (OOM) */
     _Atomic int redis_up, gateways_live, gateways_known, schemas_ok, draining;
 } wk_metrics;
 
@@ -278,6 +281,10 @@ void wk_reply_oadr_error(wk_req *q, int code, const char *fmt, ...)
 void wk_reply_oadr_response(wk_req *q, int code, const char *desc, const char *ven_id);
 /* HTTP 503 + Retry-After; an oadrResponse or JSON body by request kind. */
 void wk_reply_unavailable(wk_req *q, const char *why);
+/* HTTP 503 + Retry-After (WK_RETRY_AFTER_FULL_S) because Redis refused a
+ * write for lack of memory: JSON for the API, the message's own reply type
+ * with code 503 and the reason for OpenADR. */
+void wk_reply_storage_full(wk_req *q);
 /* HTTP 500: a bug or a Redis error reply; logged. */
 void wk_reply_internal(wk_req *q, const char *what);
 /* "command buffer full": a round the handler could not queue. */
@@ -301,25 +308,23 @@ int wk_rep_elem(const redisReply *r, size_t i, char *out, size_t outlen);
 json_t *wk_script_outcome(wk_req *q, const redisReply *r);
 
 /* ---- keys and small helpers (wk_keys.c) ---- */
-/* "ven:{<id>}" etc.; out must hold WK_KEY_MAX bytes. */
-#define WK_KEY_MAX 400
-const char *wk_key_ven(char *out, const char *ven_id);
-const char *wk_key_venq(char *out, const char *ven_id);
-const char *wk_key_venpm(char *out, const char *ven_id);
-const char *wk_key_venreq(char *out, const char *ven_id, const char *rid);
-const char *wk_key_name(char *out, const char *name);
-const char *wk_key_fp(char *out, const char *fp);
-const char *wk_key_reg(char *out, const char *reg_id);
-const char *wk_key_req(char *out, const char *rid);
-#define WK_KEY_VENS "vtn:vens"
-/* Certificates issued through the API (docs/redis-keys.md). */
-const char *wk_key_cert(char *out, const char *serial);
-const char *wk_key_vencerts(char *out, const char *ven_id);
-const char *wk_key_certreq(char *out, const char *rid);
-const char *wk_key_revokedfp(char *out, const char *fp);
-const char *wk_key_ca_revoked(char *out, const char *ca_id);
-const char *wk_key_ca_crlnumber(char *out, const char *ca_id);
-#define WK_KEY_CERTS "vtn:certs"
+/* Key names of the data model (vtn/keys.h, docs/redis-keys.md): "ven:{<id>}"
+ * etc.; out must hold VTN_KEY_MAX bytes; each returns out. */
+#define wk_key_ven(out, ven_id) vtn_key_build(out, VTN_KEY_VEN, ven_id, NULL)
+#define wk_key_venq(out, ven_id) vtn_key_build(out, VTN_KEY_VENQ, ven_id, NULL)
+#define wk_key_venpm(out, ven_id) vtn_key_build(out, VTN_KEY_VENPM, ven_id, NULL)
+#define wk_key_venreq(out, ven_id, rid) vtn_key_build(out, VTN_KEY_VENREQ, ven_id, rid)
+#define wk_key_name(out, name) vtn_key_build(out, VTN_KEY_VENNAME, name, NULL)
+#define wk_key_fp(out, fp) vtn_key_build(out, VTN_KEY_VENFP, fp, NULL)
+#define wk_key_reg(out, reg_id) vtn_key_build(out, VTN_KEY_VENREG, reg_id, NULL)
+#define wk_key_req(out, rid) vtn_key_build(out, VTN_KEY_REQ, rid, NULL)
+/* Certificates issued through the API. */
+#define wk_key_cert(out, serial) vtn_key_build(out, VTN_KEY_CERT, serial, NULL)
+#define wk_key_vencerts(out, ven_id) vtn_key_build(out, VTN_KEY_VENCERTS, ven_id, NULL)
+#define wk_key_certreq(out, rid) vtn_key_build(out, VTN_KEY_CERTREQ, rid, NULL)
+#define wk_key_revokedfp(out, fp) vtn_key_build(out, VTN_KEY_REVOKEDFP, fp, NULL)
+#define wk_key_ca_revoked(out, ca_id) vtn_key_build(out, VTN_KEY_CA_REVOKED, ca_id, NULL)
+#define wk_key_ca_crlnumber(out, ca_id) vtn_key_build(out, VTN_KEY_CA_CRLNUMBER, ca_id, NULL)
 
 /* Fingerprint "09:71:9e:..." (or a full SHA-256 one) -> "09719E..." with
  * vtn_fingerprint_normalize. 0 or -EINVAL. */
@@ -368,6 +373,8 @@ struct wk_worker {
     wk_metrics m;
     vtn_ops *ops;
     int ready_logged;
+    int64_t full_logged_ms; /* last redis_full log line (rate limit) */
+    uint64_t full_unlogged; /* refusals since that line */
     int64_t next_discovery_ms;
     int64_t next_trim_ms;
     volatile sig_atomic_t *stop;

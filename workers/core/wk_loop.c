@@ -26,7 +26,6 @@
 #define WK_GW_BACKOFF_MAX_MS 16000
 #define WK_DISCOVERY_MS 1000
 #define WK_TRIM_MS 10000
-#define WK_TRIM_AGE_MS 60000
 #define WK_DRAIN_QUIET_MS 200 /* draining ends after this long without a request */
 #define WK_TAKE_MAX 64        /* requests taken per turn: bounded work between timers */
 #define WK_HB_CHECK_MS 200    /* heartbeat check between the requests a turn starts */
@@ -138,9 +137,16 @@ static wk_gateway *gw_add(wk_worker *w, const char *ep, size_t n, int64_t now)
     return NULL;
 }
 
+/* True while g heartbeats: its session is up and it spoke within the liveness window. */
+static int gw_heard(const wk_gateway *g, int64_t now)
+{
+    return g->sock && g->alive &&
+           now - g->last_recv_ms <= (int64_t)VTN_HEARTBEAT_LIVENESS * VTN_HEARTBEAT_MS;
+}
+
 static void gw_remove(wk_worker *w, wk_gateway *g)
 {
-    vtn_info("gateway_drop", "endpoint=%s reason=\"no longer advertised\"", g->endpoint);
+    vtn_info("gateway_drop", "endpoint=%s reason=\"no longer advertised and silent\"", g->endpoint);
     gw_close_socket(w, g, 1, 0);
     g->used = 0;
 }
@@ -151,8 +157,11 @@ static int endpoint_ok(const char *p, size_t n)
            (strncmp(p, "tcp://", 6) == 0 || strncmp(p, "ipc://", 6) == 0);
 }
 
-/* Re-reads vtn:gateways: connect to new live endpoints, drop vanished ones.
- * While Redis is down the current set is kept; liveness still applies. */
+/* Re-reads vtn:gateways: connect to new live endpoints, drop vanished ones
+ * that are also silent. A gateway we hear from stays although its advert
+ * is gone: a full Redis refuses the advert's ZADD, and dropping a working
+ * gateway for that would turn a storage problem into a full outage. While
+ * Redis is down the current set is kept; liveness still applies. */
 static void discover(wk_worker *w, int64_t now)
 {
     redisReply *rep = wk_redis_sync(&w->redis, "ZRANGEBYSCORE %s %lld +inf LIMIT 0 %d",
@@ -178,12 +187,12 @@ static void discover(wk_worker *w, int64_t now)
     }
     freeReplyObject(rep);
     for (int i = 0; i < WK_MAX_GATEWAYS; i++)
-        if (w->gw[i].used && !w->gw[i].seen)
+        if (w->gw[i].used && !w->gw[i].seen && !gw_heard(&w->gw[i], now))
             gw_remove(w, &w->gw[i]);
     if (now >= w->next_trim_ms) {
         w->next_trim_ms = now + WK_TRIM_MS;
         redisReply *t = wk_redis_sync(&w->redis, "ZREMRANGEBYSCORE %s -inf %lld", VTN_KEY_GATEWAYS,
-                                      (long long)(now - WK_TRIM_AGE_MS));
+                                      (long long)(now - VTN_TTL_GATEWAY_TRIM_MS));
         if (t)
             freeReplyObject(t);
     }
@@ -327,7 +336,15 @@ static int take(wk_worker *w, wk_gateway *g, int gi, wk_req *q, int64_t now)
         g->next_reconnect_ms = now + WK_GW_BACKOFF_MIN_MS;
         return 0;
     }
-    if (type != VTN_WIRE_REQUEST || vtn_wire_decode_request(data, len, &q->env) < 0) {
+    if (type != VTN_WIRE_REQUEST) {
+        /* A type this worker does not handle comes from a newer gateway (vtn/wire.h upgrade
+         * rules): not an error, and the gateway stays live. */
+        atomic_fetch_add_explicit(&w->m.frames_ignored, 1, memory_order_relaxed);
+        vtn_debug("frame_ignored", "endpoint=%s type=%d bytes=%zu", g->endpoint, type, len);
+        release(q);
+        return 0;
+    }
+    if (vtn_wire_decode_request(data, len, &q->env) < 0) {
         atomic_fetch_add_explicit(&w->m.bad_frames, 1, memory_order_relaxed);
         vtn_warn("bad_frame", "endpoint=%s type=%d bytes=%zu", g->endpoint, type, len);
         release(q);

@@ -1,5 +1,7 @@
-/* Worker metrics (Prometheus text on the ops listener) and readiness. The
- * loop thread writes relaxed atomics; the ops thread reads them. */
+/* Worker metrics (Prometheus text on the ops listener): one table of the
+ * common registry (vtn/metrics.h) over wk_metrics, and readiness. The loop
+ * thread writes relaxed atomics; the ops thread reads them. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,111 +46,99 @@ void wk_metrics_request(wk_metrics *m, int type_index, int code, uint64_t ns)
 
 void wk_metrics_batch(wk_metrics *m, int n)
 {
-    int b = 0;
-    while (b < WK_BATCH_BUCKETS && n > (1 << b))
-        b++;
-    atomic_fetch_add_explicit(&m->batch_buckets[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->batch_count, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->batch_sum, (uint64_t)n, memory_order_relaxed);
+    vtn_ihist_observe(&m->batch, (uint64_t)n);
 }
 
-#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+static const char *type_label(size_t i, char *tmp, size_t tmplen)
+{
+    (void)tmp;
+    (void)tmplen;
+    return wk_metrics_type_label((int)i);
+}
+
+static const char *code_label(size_t i, char *tmp, size_t tmplen)
+{
+    int c = wk_metrics_code_of((int)i);
+    if (!c)
+        return "other";
+    snprintf(tmp, tmplen, "%d", c);
+    return tmp;
+}
+
+static const vtn_metric_dim request_type = {"type", WK_MT__COUNT, NULL,
+                                            sizeof(_Atomic uint64_t) * WK_NCODES, type_label};
+static const vtn_metric_dim request_code = {"code", WK_NCODES, NULL, sizeof(_Atomic uint64_t),
+                                            code_label};
+static const vtn_metric_dim latency_type = {"type", WK_MT__COUNT, NULL, sizeof(vtn_hist),
+                                            type_label};
+
+#define M "vtn_worker_"
+#define IN_M(f) .offset = offsetof(wk_metrics, f)
+
+static const vtn_metric wk_metric_table[] = {
+    {M "requests_total", VTN_METRIC_COUNTER,
+     "Requests answered, by payload type and code (OpenADR responseCode; HTTP status for the "
+     "management API and HTTP-level errors).",
+     IN_M(requests), .dim = {&request_type, &request_code}, .flags = VTN_METRIC_SKIP_ZERO},
+    {M "request_seconds", VTN_METRIC_HISTOGRAM,
+     "Time from receiving a request to having its reply, by payload type (includes the wait "
+     "for the batch).",
+     .cell = VTN_CELL_HIST, IN_M(latency), .dim = {&latency_type}, .flags = VTN_METRIC_SKIP_ZERO},
+    {M "batch_size", VTN_METRIC_HISTOGRAM, "Requests handled together in one loop iteration.",
+     .cell = VTN_CELL_IHIST, IN_M(batch)},
+    {M "redis_up", VTN_METRIC_GAUGE, "1 while the Redis connection is up.", .cell = VTN_CELL_INT,
+     IN_M(redis_up)},
+    {M "redis_errors_total", VTN_METRIC_COUNTER,
+     "Redis connection failures (I/O errors, timeouts); each one drops the connection.",
+     IN_M(redis_errors)},
+    {M "redis_reconnects_total", VTN_METRIC_COUNTER,
+     "Successful Redis connections after the first.", IN_M(redis_reconnects)},
+    {M "redis_script_loads_total", VTN_METRIC_COUNTER,
+     "Times the Lua scripts were loaded (each connect, each NOSCRIPT).", IN_M(redis_script_loads)},
+    {M "gateways", VTN_METRIC_GAUGE, "Gateways this worker has a socket for.", .cell = VTN_CELL_INT,
+     IN_M(gateways_known)},
+    {M "gateways_live", VTN_METRIC_GAUGE, "Gateways heard from within the liveness window.",
+     .cell = VTN_CELL_INT, IN_M(gateways_live)},
+    {M "gateway_reconnects_total", VTN_METRIC_COUNTER, "New sessions after a gateway went silent.",
+     IN_M(gateway_reconnects)},
+    {M "dropped_deadline_total", VTN_METRIC_COUNTER,
+     "Requests dropped because their deadline had passed on arrival.", IN_M(dropped_deadline)},
+    {M "replies_lost_total", VTN_METRIC_COUNTER,
+     "Replies not sent because the gateway session was gone or its queue full.",
+     IN_M(replies_lost)},
+    {M "bad_frames_total", VTN_METRIC_COUNTER, "ZeroMQ frames that were not valid envelopes.",
+     IN_M(bad_frames)},
+    {M "frames_ignored_total", VTN_METRIC_COUNTER,
+     "ZeroMQ frames of a type this worker does not handle (from a newer gateway), ignored.",
+     IN_M(frames_ignored)},
+    {M "certificates_issued_total", VTN_METRIC_COUNTER,
+     "Certificates signed through POST /api/v1/certificates.", IN_M(certs_issued)},
+    {M "certificates_revoked_total", VTN_METRIC_COUNTER,
+     "Certificates revoked through the API (first revocation only).", IN_M(certs_revoked)},
+    {M "crls_signed_total", VTN_METRIC_COUNTER, "CRLs signed for GET /api/v1/crl.",
+     IN_M(crls_signed)},
+    {M "over_budget_total", VTN_METRIC_COUNTER,
+     "Requests refused because the memory budget (VTN_WORKER_MEMORY) was in use.",
+     IN_M(over_budget)},
+    {M "redis_oom_total", VTN_METRIC_COUNTER,
+     "Requests answered 503 because Redis refused a write for lack of memory (maxmemory).",
+     IN_M(redis_oom)},
+    {M "draining", VTN_METRIC_GAUGE, "1 after SIGTERM while the worker drains.",
+     .cell = VTN_CELL_INT, IN_M(draining)},
+};
 
 int wk_metrics_render(vtn_buf *out, void *ud)
 {
-    wk_worker *w = ud;
-    wk_metrics *m = &w->m;
-    char labels[160];
-    int rc = 0;
-
-    rc |= vtn_metric_header(out, "vtn_worker_requests_total", "counter",
-                            "Requests answered, by payload type and code (OpenADR responseCode; "
-                            "HTTP status for the management API and HTTP-level errors).");
-    for (int t = 0; t < WK_MT__COUNT; t++) {
-        for (int c = 0; c < WK_NCODES; c++) {
-            uint64_t v = LOAD(m->requests[t][c]);
-            if (v == 0)
-                continue;
-            int code = wk_metrics_code_of(c);
-            if (code)
-                snprintf(labels, sizeof labels, "type=\"%s\",code=\"%d\"", wk_metrics_type_label(t),
-                         code);
-            else
-                snprintf(labels, sizeof labels, "type=\"%s\",code=\"other\"",
-                         wk_metrics_type_label(t));
-            rc |= vtn_metric_u64(out, "vtn_worker_requests_total", labels, v);
-        }
-    }
-    rc |= vtn_metric_header(out, "vtn_worker_request_seconds", "histogram",
-                            "Time from receiving a request to having its reply, by payload "
-                            "type (includes the wait for the batch).");
-    for (int t = 0; t < WK_MT__COUNT; t++) {
-        if (LOAD(m->latency[t].count) == 0)
-            continue;
-        snprintf(labels, sizeof labels, "type=\"%s\"", wk_metrics_type_label(t));
-        rc |= vtn_hist_render(out, "vtn_worker_request_seconds", labels, &m->latency[t]);
-    }
-    rc |= vtn_metric_header(out, "vtn_worker_batch_size", "histogram",
-                            "Requests handled together in one loop iteration.");
-    uint64_t cum = 0;
-    for (int b = 0; b <= WK_BATCH_BUCKETS; b++) {
-        cum += LOAD(m->batch_buckets[b]);
-        if (b < WK_BATCH_BUCKETS)
-            snprintf(labels, sizeof labels, "le=\"%d\"", 1 << b);
-        else
-            snprintf(labels, sizeof labels, "le=\"+Inf\"");
-        rc |= vtn_metric_u64(out, "vtn_worker_batch_size_bucket", labels, cum);
-    }
-    rc |= vtn_metric_u64(out, "vtn_worker_batch_size_sum", "", LOAD(m->batch_sum));
-    rc |= vtn_metric_u64(out, "vtn_worker_batch_size_count", "", LOAD(m->batch_count));
-
-    struct {
-        const char *name, *type, *help;
-        uint64_t v;
-    } simple[] = {
-        {"vtn_worker_redis_up", "gauge", "1 while the Redis connection is up.",
-         (uint64_t)LOAD(m->redis_up)},
-        {"vtn_worker_redis_errors_total", "counter",
-         "Redis connection failures (I/O errors, timeouts); each one drops the connection.",
-         LOAD(m->redis_errors)},
-        {"vtn_worker_redis_reconnects_total", "counter",
-         "Successful Redis connections after the first.", LOAD(m->redis_reconnects)},
-        {"vtn_worker_redis_script_loads_total", "counter",
-         "Times the Lua scripts were loaded (each connect, each NOSCRIPT).",
-         LOAD(m->redis_script_loads)},
-        {"vtn_worker_gateways", "gauge", "Gateways this worker has a socket for.",
-         (uint64_t)LOAD(m->gateways_known)},
-        {"vtn_worker_gateways_live", "gauge", "Gateways heard from within the liveness window.",
-         (uint64_t)LOAD(m->gateways_live)},
-        {"vtn_worker_gateway_reconnects_total", "counter",
-         "New sessions after a gateway went silent.", LOAD(m->gateway_reconnects)},
-        {"vtn_worker_dropped_deadline_total", "counter",
-         "Requests dropped because their deadline had passed on arrival.",
-         LOAD(m->dropped_deadline)},
-        {"vtn_worker_replies_lost_total", "counter",
-         "Replies not sent because the gateway session was gone or its queue full.",
-         LOAD(m->replies_lost)},
-        {"vtn_worker_bad_frames_total", "counter", "ZeroMQ frames that were not valid envelopes.",
-         LOAD(m->bad_frames)},
-        {"vtn_worker_certificates_issued_total", "counter",
-         "Certificates signed through POST /api/v1/certificates.", LOAD(m->certs_issued)},
-        {"vtn_worker_certificates_revoked_total", "counter",
-         "Certificates revoked through the API (first revocation only).", LOAD(m->certs_revoked)},
-        {"vtn_worker_crls_signed_total", "counter", "CRLs signed for GET /api/v1/crl.",
-         LOAD(m->crls_signed)},
-        {"vtn_worker_over_budget_total", "counter",
-         "Requests refused because the memory budget (VTN_WORKER_MEMORY) was in use.",
-         LOAD(m->over_budget)},
-        {"vtn_worker_draining", "gauge", "1 after SIGTERM while the worker drains.",
-         (uint64_t)LOAD(m->draining)},
-    };
-    for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
-        rc |= vtn_metric_header(out, simple[i].name, simple[i].type, simple[i].help);
-        rc |= vtn_metric_u64(out, simple[i].name, "", simple[i].v);
-    }
-    rc |= vtn_metrics_process(out);
-    return rc ? -1 : 0;
+    const wk_worker *w = ud;
+    int rc =
+        vtn_metrics_render(out, wk_metric_table, sizeof wk_metric_table / sizeof wk_metric_table[0],
+                           (const void *[]){&w->m});
+    if (rc == 0)
+        rc = vtn_metrics_process(out);
+    return rc < 0 ? -1 : 0;
 }
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
 int wk_ready(void *ud, char *why, size_t whylen)
 {
@@ -159,6 +149,10 @@ int wk_ready(void *ud, char *why, size_t whylen)
     }
     if (!LOAD(w->m.redis_up)) {
         snprintf(why, whylen, "redis not connected");
+        return 0;
+    }
+    if (LOAD(w->m.gateways_live) == 0) {
+        snprintf(why, whylen, "no gateway");
         return 0;
     }
     if (LOAD(w->m.draining)) {

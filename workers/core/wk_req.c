@@ -252,6 +252,28 @@ void wk_reply_unavailable(wk_req *q, const char *why)
     finish(q, 503, "application/xml", 503);
 }
 
+void wk_reply_storage_full(wk_req *q)
+{
+    static const char why[] = "VTN storage full, retry later";
+    snprintf(q->headers, sizeof q->headers, "Retry-After: %d\r\n", WK_RETRY_AFTER_FULL_S);
+    if (q->env.kind == VTN_KIND_API) {
+        wk_reply_json_error(q, 503, "%s", why);
+        return;
+    }
+    wk_reply_request_id(q); /* wk_write_error echoes m->request_id */
+    q->msg.code = 503;
+    snprintf(q->msg.desc, sizeof q->msg.desc, "%s", why);
+    vtn_buf_reset(&q->body);
+    if (wk_write_error(&q->body, &q->msg, q->w->cfg.vtn_id, q->w->cfg.poll_freq_ms) < 0) {
+        vtn_buf_reset(&q->body);
+        if (wk_write_response(&q->body, 503, why, wk_reply_request_id(q), NULL) < 0) {
+            oadr_fallback(q, 503);
+            return;
+        }
+    }
+    finish(q, 503, "application/xml", 503);
+}
+
 void wk_reply_internal(wk_req *q, const char *what)
 {
     char d[300];
@@ -375,6 +397,35 @@ void wk_req_handle(wk_req *q, const wk_handler *h)
     h->step(q, q->st);
 }
 
+/* Redis refused a write for lack of memory (maxmemory with noeviction):
+ * "-OOM ..." from the command, or the same error raised inside a script
+ * ("... OOM command not allowed ..."). */
+static int is_oom(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && r->str &&
+           (strncmp(r->str, "OOM", 3) == 0 || strstr(r->str, "OOM command not allowed") != NULL);
+}
+
+/* Counts the refusal and logs it at most every WK_FULL_LOG_MS: under a full
+ * Redis every write fails, and a line per request would bury the cause. */
+static void storage_full(wk_req *q, const redisReply *r)
+{
+    wk_worker *w = q->w;
+    atomic_fetch_add_explicit(&w->m.redis_oom, 1, memory_order_relaxed);
+    w->full_unlogged++;
+    int64_t now = vtn_now_ms();
+    if (w->full_logged_ms == 0 || now - w->full_logged_ms >= WK_FULL_LOG_MS) {
+        char d[300];
+        vtn_error("redis_full",
+                  "req=%s refused=%" PRIu64 " err=%s msg=\"Redis is at maxmemory: writes are "
+                  "answered 503; free memory or raise maxmemory\"",
+                  q->rid, w->full_unlogged, vtn_log_quote(d, sizeof d, r->str, (size_t)r->len));
+        w->full_logged_ms = now;
+        w->full_unlogged = 0;
+    }
+    wk_reply_storage_full(q);
+}
+
 void wk_req_step(wk_req *q)
 {
     q->rep_round = q->round++;
@@ -382,6 +433,11 @@ void wk_req_step(wk_req *q)
     vtn_buf_reset(&q->cmds);
     for (int i = 0; i < q->nrep; i++) {
         const redisReply *r = q->rep[i];
+        if (is_oom(r)) {
+            storage_full(q, r);
+            free_round(q);
+            return;
+        }
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
             char what[256];
             snprintf(what, sizeof what, "redis reply %d: %s", i, r && r->str ? r->str : "missing");

@@ -29,7 +29,8 @@ extern const wk_handler wk_h_response;
 extern const wk_handler wk_h_poll;
 extern const wk_handler wk_h_unsupported;
 
-/* The venq entry kinds wk_render_queued delivers; the pop script drops others. */
+/* The venq entry kinds wk_render_queued delivers; the pop script leaves
+ * others queued for a worker that knows them (a newer version). */
 #define WK_QUEUE_KINDS "CR"
 /* Renders a venq entry as the XML the VEN gets on its poll. 0, -EINVAL for
  * an unknown kind, or a buffer error. */

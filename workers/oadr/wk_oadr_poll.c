@@ -53,11 +53,6 @@ static void poll_pop(wk_req *q, poll_state *s, const char *ven)
         wk_reply_internal(q, "unexpected reply of the pop script");
         return;
     }
-    if (r->element[1]->integer > 0)
-        /* Written by a newer version (or corrupted): dropped so it cannot block the
-         * queue; the next entry was delivered instead. */
-        vtn_warn("queue_entries_dropped", "req=%s ven=%s count=%lld reason=\"unknown kind\"",
-                 q->rid, ven, (long long)r->element[1]->integer);
     const redisReply *e = r->element[0];
     if (e->type != REDIS_REPLY_STRING) {
         wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
@@ -83,7 +78,7 @@ static void poll_step(wk_req *q, void *st)
 {
     poll_state *s = st;
     const char *ven = q->msg.ven_id;
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], k3[WK_KEY_MAX];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], k3[VTN_KEY_MAX];
     switch (s->stage) {
     case POLL_START:
         if (!ven[0]) {

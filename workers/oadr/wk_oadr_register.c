@@ -76,7 +76,7 @@ typedef struct query_state {
 static void query_step(wk_req *q, void *st)
 {
     query_state *s = st;
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     switch (s->stage) {
     case QUERY_START:
         if (!q->fp[0]) {
@@ -152,7 +152,7 @@ typedef struct create_state {
 static void create_lookup(wk_req *q, create_state *s)
 {
     wk_msg *m = &q->msg;
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     if (m->transport_name[0] && strcmp(m->transport_name, "simpleHttp") != 0) {
         wk_reply_oadr_error(q, WK_OADR_INVALID_DATA,
                             "oadrTransportName %s is not supported: this VTN speaks simpleHttp",
@@ -221,7 +221,7 @@ static void create_decide(wk_req *q, create_state *s);
 static void create_pick(wk_req *q, create_state *s)
 {
     wk_msg *m = &q->msg;
-    char k[WK_KEY_MAX], reg_owner[WK_ID_MAX + 1] = "";
+    char k[VTN_KEY_MAX], reg_owner[WK_ID_MAX + 1] = "";
     if (!read_claim(wk_rep(q, s->prior), s) &&
         (vtn_id_new("ven", s->new_ven, sizeof s->new_ven) < 0 ||
          vtn_id_new("reg", s->new_reg, sizeof s->new_reg) < 0)) {
@@ -290,7 +290,7 @@ static void create_decide(wk_req *q, create_state *s)
 {
     wk_msg *m = &q->msg;
     wk_worker *w = q->w;
-    char k[WK_KEY_MAX], who[WK_NAME_MAX + 80];
+    char k[VTN_KEY_MAX], who[WK_NAME_MAX + 80];
     char ct[32], rec_name[WK_NAME_MAX + 1], rec_fp[WK_FP_MAX + 1], pv[8], r[WK_ID_MAX + 1], st[8];
     const redisReply *rec = wk_rep(q, s->rec);
     int exists = wk_rep_elem(rec, 0, ct, sizeof ct);
@@ -401,7 +401,7 @@ static void create_decide(wk_req *q, create_state *s)
          * attempt of this request (retry on another worker) uses the same ones. */
         char v[2 * VTN_ID_MAX + 2], ttl[16];
         snprintf(v, sizeof v, "%s %s", s->new_ven, s->new_reg);
-        snprintf(ttl, sizeof ttl, "%d", WK_MEMO_TTL_S);
+        snprintf(ttl, sizeof ttl, "%d", VTN_TTL_MEMO_S);
         int bad = wk_cmd(q, "SET", wk_key_req(k, q->rid), v, "NX", "EX", ttl, NULL) < 0;
         bad |= (s->ids = wk_cmd(q, "GET", k, NULL)) < 0;
         if (bad)
@@ -415,8 +415,8 @@ static void create_decide(wk_req *q, create_state *s)
 /* Index claims and the ZADD. */
 static void plan_claims(wk_req *q, create_state *s)
 {
-    char k[WK_KEY_MAX];
-    int bad = wk_cmd(q, "ZADD", WK_KEY_VENS, "0", s->ven, NULL) < 0;
+    char k[VTN_KEY_MAX];
+    int bad = wk_cmd(q, "ZADD", VTN_KEY_VENS, "0", s->ven, NULL) < 0;
     if (s->claim_fp)
         bad |= (s->fp_claim = wk_eval(q, WK_SCRIPT_CLAIM, 1, wk_key_fp(k, q->fp), s->ven,
                                       s->fp_owner_dangling ? s->fp_owner : "", NULL)) < 0;
@@ -455,7 +455,7 @@ static int claimed(const wk_req *q, wk_rh h, const char *ven, char *got, size_t 
 static void create_claims(wk_req *q, create_state *s)
 {
     wk_msg *m = &q->msg;
-    char k[WK_KEY_MAX], k2[WK_KEY_MAX], got[WK_ID_MAX + 1], now[24];
+    char k[VTN_KEY_MAX], k2[VTN_KEY_MAX], got[WK_ID_MAX + 1], now[24];
     if (!claimed(q, s->fp_claim, s->ven, got, sizeof got)) {
         wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED,
                             "the client certificate was just bound to another VEN");
@@ -614,7 +614,7 @@ static void cancel_answer(wk_req *q, cancel_state *s)
 
 static void cancel_run_script(wk_req *q, cancel_state *s)
 {
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], k3[WK_KEY_MAX], k4[WK_KEY_MAX];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], k3[VTN_KEY_MAX], k4[VTN_KEY_MAX];
     s->stage = CANCEL_SCRIPT;
     s->outcome = wk_eval(q, s->script, 4, wk_key_ven(k1, s->ven), wk_key_venq(k2, s->ven),
                          wk_key_venpm(k3, s->ven), wk_key_venreq(k4, s->ven, q->rid),

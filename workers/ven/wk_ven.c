@@ -9,7 +9,7 @@
 
 wk_rh wk_ven_check_plan(wk_req *q, const char *ven_id)
 {
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     return wk_cmd(q, "HMGET", wk_key_ven(k, ven_id), "r", "fp", NULL);
 }
 
@@ -35,7 +35,7 @@ int wk_ven_check(wk_req *q, wk_rh h, const char *ven_id)
 
 wk_rh wk_ven_lookup(wk_req *q, enum wk_ven_index by, const char *value)
 {
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     const char *key = by == WK_VEN_BY_FP    ? wk_key_fp(k, value)
                       : by == WK_VEN_BY_REG ? wk_key_reg(k, value)
                                             : wk_key_name(k, value);
@@ -62,7 +62,7 @@ int wk_ven_gate_pass(wk_req *q, wk_ven_gate *g, const char *ven_id)
 
 wk_rh wk_ven_owner_exists(wk_req *q, const char *owner, const char *ven)
 {
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     if (owner[0] == '\0' || strcmp(owner, ven) == 0)
         return 0;
     return wk_cmd(q, "EXISTS", wk_key_ven(k, owner), NULL);
@@ -72,7 +72,7 @@ wk_rh wk_ven_owner_exists(wk_req *q, const char *owner, const char *ven)
 int wk_ven_index_cleanup(wk_req *q, const char *ven, const char *name, const char *fp,
                          const char *reg, int all)
 {
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     int bad = 0;
     if (reg[0])
         bad |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_reg(k, reg), ven, NULL) < 0;
@@ -81,7 +81,7 @@ int wk_ven_index_cleanup(wk_req *q, const char *ven, const char *name, const cha
             bad |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_name(k, name), ven, NULL) < 0;
         if (fp[0])
             bad |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_fp(k, fp), ven, NULL) < 0;
-        bad |= wk_cmd(q, "ZREM", WK_KEY_VENS, ven, NULL) < 0;
+        bad |= wk_cmd(q, "ZREM", VTN_KEY_VENS, ven, NULL) < 0;
     }
     return bad ? -ENOBUFS : 0;
 }

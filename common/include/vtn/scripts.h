@@ -7,7 +7,12 @@
  * hash fields (F_VEN_NAME = "n" ... for VTN_F_VEN_NAME ...), the queue
  * entry kinds and separator (KIND_CANCEL, KIND_REREG, SEP), QUEUE_MAX,
  * MEMO_TTL_S, AFTER_EXPIRY_S and VEN_CANCELLING. A script never spells one
- * of them; line N of a file is line N + 1 in Redis' error messages. */
+ * of them; line N of a file is line N + 1 in Redis' error messages.
+ *
+ * A file may start with a Redis 7 shebang ("#!lua flags=allow-oom"): it
+ * stays the first line and the constants line follows it (line numbers
+ * still shift by one from line 2 on). allow-oom lets a script run while
+ * Redis is at maxmemory; only scripts that free memory declare it. */
 #ifndef VTN_SCRIPTS_H
 #define VTN_SCRIPTS_H
 
@@ -33,6 +38,12 @@ const vtn_script_file *vtn_script_find(const char *name);
 /* Writes the constants line (NUL-terminated, ends in '\n') into out.
  * Returns its length, or -ENOSPC when outlen is too small. */
 int vtn_script_prelude(char *out, size_t outlen);
+
+/* The text SCRIPT LOAD gets for file f: its shebang line if any, the
+ * constants line, the rest of the file. *out is malloc'd (the caller frees
+ * it), *outlen its length (no NUL). 0, -ENOMEM, or -ENOSPC (constants line
+ * too long). */
+int vtn_script_source(const vtn_script_file *f, char **out, size_t *outlen);
 
 /* SCRIPT LOADs script `name` (the constants line + its file) on c and puts
  * its sha into sha. 0; -ENOENT no such script; -EIO the connection failed
