@@ -187,8 +187,8 @@ static void conn_close(gw_conn *c)
     c->nclose = 2;
     uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
     uv_close((uv_handle_t *)&c->timer, conn_on_closed);
-    if (s->draining)
-        gw__server_conn_gone(s);
+    if (s->draining && s->on_conn_gone)
+        s->on_conn_gone(s);
 }
 
 static void conn_on_shutdown(uv_shutdown_t *req, int status)

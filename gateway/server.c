@@ -245,7 +245,7 @@ static void on_drain_timer(uv_timer_t *t)
     server_finish(s);
 }
 
-void gw__server_conn_gone(gw_server *s)
+static void server_conn_gone(gw_server *s)
 {
     /* Finish from the top of the loop, not from inside a connection's callback. */
     if (s->draining && !s->stopped && s->nconns == 0)
@@ -272,7 +272,7 @@ static void on_signal(uv_signal_t *h, int signum)
     gw__conns_drain(s);
     /* In-flight requests end by their deadline at the latest (504). */
     uv_timer_start(&s->drain, on_drain_timer, (uint64_t)s->cfg->request_timeout_ms + 500, 0);
-    gw__server_conn_gone(s);
+    server_conn_gone(s);
 }
 
 /* VTN_BODY_BUDGET, or from the machine: 1/16 of its memory (or of the
@@ -315,6 +315,7 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
     s->api_limits.max_body = (size_t)cfg->api_max_body_bytes;
     s->api_limits.max_url = (size_t)cfg->api_max_url;
     s->api_token_len = cfg->api_token ? strlen(cfg->api_token) : 0;
+    s->on_conn_gone = server_conn_gone;
     gw_list_init(&s->conns);
     for (int k = 0; k < 2; k++) {
         gw_list_init(&s->fresh[k]);
