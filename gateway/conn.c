@@ -11,12 +11,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#include <openssl/crypto.h>
 
 #include "gw_internal.h"
 #include "tls.h"
+#include "vtn/auth.h"
 #include "vtn/fingerprint.h"
 #include "vtn/log.h"
 #include "vtn/net.h"
@@ -770,23 +768,6 @@ static int conn_http_send(gw_http *h, const gw_iov *iov, int n)
     return conn_send(gw_container_of(h, gw_conn, http), iov, n);
 }
 
-/* 1 when an Authorization value is "Bearer <token>"; the comparison takes
- * the same time wherever the first difference is. */
-static int bearer_ok(const vtn_buf *auth, const char *token, size_t tlen)
-{
-    const char *t = auth->len ? auth->data : "";
-    size_t n = auth->len;
-    if (n < 7 || strncasecmp(t, "Bearer ", 7) != 0)
-        return 0;
-    t += 7;
-    n -= 7;
-    for (; n && *t == ' '; t++, n--) {
-    }
-    for (; n && (t[n - 1] == ' ' || t[n - 1] == '\t'); n--) {
-    }
-    return n == tlen && CRYPTO_memcmp(t, token, tlen) == 0;
-}
-
 /* Before any body byte: a management request without the token is refused
  * here, so an anonymous client cannot make the gateway buffer its body. */
 static int conn_on_head(gw_http *h, const gw_http_req *q, const char **why, const char **extra)
@@ -795,7 +776,7 @@ static int conn_on_head(gw_http *h, const gw_http_req *q, const char **why, cons
     gw_server *s = c->srv;
     if (c->kind != GW_LISTEN_API || !s->api_token_len)
         return 0;
-    if (bearer_ok(&q->auth, s->cfg->api_token, s->api_token_len))
+    if (vtn_bearer_ok(q->auth.data, q->auth.len, s->cfg->api_token, s->api_token_len))
         return 0;
     GW_INC(s->metrics->api_unauthorized);
     *why = "missing or wrong bearer token";
