@@ -380,6 +380,7 @@ typedef struct gw_pool_stats {
     _Atomic uint64_t live_workers, inflight, pending;
     _Atomic uint64_t retries, dropped_replies, timeouts, worker_deaths, protocol_errors;
     _Atomic uint64_t poison_suspects; /* requests held by a worker that went silent */
+    _Atomic uint64_t unknown_frames;  /* frame types of a newer worker, ignored */
     _Atomic uint64_t unavailable[GW_UNAVAIL_COUNT];
 } gw_pool_stats;
 
