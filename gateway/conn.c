@@ -36,6 +36,14 @@ static void conn_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
 static void conn_on_write(uv_write_t *req, int status);
 
+/* Reads from the socket unless already reading (a failure to start leaves
+ * the flag clear, so the next event tries again). */
+static void conn_read_start(gw_conn *c)
+{
+    if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
+        c->reading = 1;
+}
+
 static void conn_flush(gw_conn *c)
 {
     if (c->writing || c->wq_next.len == 0 || c->closing)
@@ -224,8 +232,7 @@ static void conn_linger(gw_conn *c)
         conn_close(c);
         return;
     }
-    if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
-        c->reading = 1;
+    conn_read_start(c);
     conn_timer_start(c, T_LINGER, LINGER_MS);
 }
 
@@ -294,8 +301,7 @@ static void conn_after_io(gw_conn *c, int from_read)
     if (c->tls && !c->hs_done) {
         /* from accept to the end of the handshake only the handshake timer
          * runs; the header timeout starts when HTTP can start */
-        if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
-            c->reading = 1;
+        conn_read_start(c);
         if (c->timer_mode != T_HANDSHAKE)
             conn_timer_start(c, T_HANDSHAKE, (uint64_t)s->cfg->tls_handshake_timeout_ms);
         return;
@@ -307,10 +313,9 @@ static void conn_after_io(gw_conn *c, int from_read)
     }
 
     int want_read = gw_http_buffered(h) < GW_IN_HIGH;
-    if (want_read && !c->reading) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
-            c->reading = 1;
-    } else if (!want_read && c->reading) {
+    if (want_read) {
+        conn_read_start(c);
+    } else if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
@@ -946,8 +951,7 @@ static void on_connection(uv_stream_t *server, int status)
     GW_SET(s->metrics->conns_open, s->nconns);
     GW_SET(s->metrics->api_conns_open, s->nconns_kind[GW_LISTEN_API]);
     GW_INC(s->metrics->conns_accepted);
-    if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
-        c->reading = 1;
+    conn_read_start(c);
     c->timer_mode = T_NONE;
     c->timer_seq = (uint64_t)-1;
     conn_after_io(c, 0);
