@@ -263,7 +263,7 @@ int gw_push_tls_ctx_new(const gw_push_tls_settings *s, gw_push_tls_ctx **out, ch
         return -ENOMEM;
     }
     c->timeout_ms = s->timeout_ms > 0 ? s->timeout_ms : PUSH_DEFAULT_TIMEOUT_MS;
-    rc = vtn_tls_slot_build(&c->slot, build_ssl_ctx, c, err, errlen); /* generation 1 */
+    rc = gw_push_tls_ctx_reload(c, err, errlen); /* generation 1 */
     if (rc < 0) {
         gw_push_tls_ctx_free(&c);
         return rc;
@@ -284,8 +284,7 @@ long long gw_push_tls_ctx_timeout_ms(const gw_push_tls_ctx *c)
 
 unsigned gw_push_tls_ctx_generation(const gw_push_tls_ctx *c)
 {
-    /* const but for the lock */
-    return vtn_tls_slot_generation((vtn_tls_slot *)&c->slot);
+    return vtn_tls_slot_generation(&c->slot);
 }
 
 /* -------------------------------------------------------------------------

@@ -569,7 +569,7 @@ int gw_tls_ctx_new(const gw_tls_settings *s, gw_tls_ctx **out, char *err, size_t
     c->session_cache_size = s->session_cache_size > 0 && s->session_cache_size <= LONG_MAX
                                 ? (long)s->session_cache_size
                                 : GW_TLS_DEFAULT_SESSION_CACHE;
-    rc = vtn_tls_slot_build(&c->slot, build_ssl_ctx, c, err, errlen); /* generation 1 */
+    rc = gw_tls_ctx_reload(c, err, errlen); /* generation 1 */
     if (rc < 0) {
         gw_tls_ctx_free(&c);
         return rc;
@@ -590,8 +590,7 @@ long long gw_tls_ctx_handshake_timeout_ms(const gw_tls_ctx *c)
 
 unsigned gw_tls_ctx_generation(const gw_tls_ctx *c)
 {
-    /* const but for the lock */
-    return vtn_tls_slot_generation((vtn_tls_slot *)&c->slot);
+    return vtn_tls_slot_generation(&c->slot);
 }
 
 /* -------------------------------------------------------------------------
