@@ -11,12 +11,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#include <openssl/crypto.h>
 
 #include "gw_internal.h"
 #include "tls.h"
+#include "vtn/auth.h"
 #include "vtn/fingerprint.h"
 #include "vtn/log.h"
 #include "vtn/net.h"
@@ -37,6 +35,14 @@ static void conn_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 /* ---- output --------------------------------------------------------------- */
 
 static void conn_on_write(uv_write_t *req, int status);
+
+/* Reads from the socket unless already reading (a failure to start leaves
+ * the flag clear, so the next event tries again). */
+static void conn_read_start(gw_conn *c)
+{
+    if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
+        c->reading = 1;
+}
 
 static void conn_flush(gw_conn *c)
 {
@@ -187,8 +193,8 @@ static void conn_close(gw_conn *c)
     c->nclose = 2;
     uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
     uv_close((uv_handle_t *)&c->timer, conn_on_closed);
-    if (s->draining)
-        gw__server_conn_gone(s);
+    if (s->draining && s->on_conn_gone)
+        s->on_conn_gone(s);
 }
 
 static void conn_on_shutdown(uv_shutdown_t *req, int status)
@@ -226,8 +232,7 @@ static void conn_linger(gw_conn *c)
         conn_close(c);
         return;
     }
-    if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
-        c->reading = 1;
+    conn_read_start(c);
     conn_timer_start(c, T_LINGER, LINGER_MS);
 }
 
@@ -296,8 +301,7 @@ static void conn_after_io(gw_conn *c, int from_read)
     if (c->tls && !c->hs_done) {
         /* from accept to the end of the handshake only the handshake timer
          * runs; the header timeout starts when HTTP can start */
-        if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
-            c->reading = 1;
+        conn_read_start(c);
         if (c->timer_mode != T_HANDSHAKE)
             conn_timer_start(c, T_HANDSHAKE, (uint64_t)s->cfg->tls_handshake_timeout_ms);
         return;
@@ -309,10 +313,9 @@ static void conn_after_io(gw_conn *c, int from_read)
     }
 
     int want_read = gw_http_buffered(h) < GW_IN_HIGH;
-    if (want_read && !c->reading) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
-            c->reading = 1;
-    } else if (!want_read && c->reading) {
+    if (want_read) {
+        conn_read_start(c);
+    } else if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
@@ -770,23 +773,6 @@ static int conn_http_send(gw_http *h, const gw_iov *iov, int n)
     return conn_send(gw_container_of(h, gw_conn, http), iov, n);
 }
 
-/* 1 when an Authorization value is "Bearer <token>"; the comparison takes
- * the same time wherever the first difference is. */
-static int bearer_ok(const vtn_buf *auth, const char *token, size_t tlen)
-{
-    const char *t = auth->len ? auth->data : "";
-    size_t n = auth->len;
-    if (n < 7 || strncasecmp(t, "Bearer ", 7) != 0)
-        return 0;
-    t += 7;
-    n -= 7;
-    for (; n && *t == ' '; t++, n--) {
-    }
-    for (; n && (t[n - 1] == ' ' || t[n - 1] == '\t'); n--) {
-    }
-    return n == tlen && CRYPTO_memcmp(t, token, tlen) == 0;
-}
-
 /* Before any body byte: a management request without the token is refused
  * here, so an anonymous client cannot make the gateway buffer its body. */
 static int conn_on_head(gw_http *h, const gw_http_req *q, const char **why, const char **extra)
@@ -795,7 +781,7 @@ static int conn_on_head(gw_http *h, const gw_http_req *q, const char **why, cons
     gw_server *s = c->srv;
     if (c->kind != GW_LISTEN_API || !s->api_token_len)
         return 0;
-    if (bearer_ok(&q->auth, s->cfg->api_token, s->api_token_len))
+    if (vtn_bearer_ok(q->auth.data, q->auth.len, s->cfg->api_token, s->api_token_len))
         return 0;
     GW_INC(s->metrics->api_unauthorized);
     *why = "missing or wrong bearer token";
@@ -965,8 +951,7 @@ static void on_connection(uv_stream_t *server, int status)
     GW_SET(s->metrics->conns_open, s->nconns);
     GW_SET(s->metrics->api_conns_open, s->nconns_kind[GW_LISTEN_API]);
     GW_INC(s->metrics->conns_accepted);
-    if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_on_read) == 0)
-        c->reading = 1;
+    conn_read_start(c);
     c->timer_mode = T_NONE;
     c->timer_seq = (uint64_t)-1;
     conn_after_io(c, 0);

@@ -10,6 +10,10 @@
  *   broker.c  gw_broker: the ZeroMQ ROUTER inside the libuv loop.
  *   conn.c    gw_conn: libuv TCP connections, timers, listeners.
  *   server.c  gw_server: ties it together, signals and drain.
+ * Calls go one way only (server.c -> conn.c -> http.c ...); a lower layer
+ * reaches a higher one through a callback it was given (gw_http_cbs,
+ * gw_pool_ops, gw_server.on_conn_gone). tests/unit/check_no_cycles.py
+ * checks it.
  *   metrics.c, advertise.c (Redis discovery thread), config.c, main.c. */
 #ifndef GW_INTERNAL_H
 #define GW_INTERNAL_H
@@ -376,6 +380,7 @@ typedef struct gw_pool_stats {
     _Atomic uint64_t live_workers, inflight, pending;
     _Atomic uint64_t retries, dropped_replies, timeouts, worker_deaths, protocol_errors;
     _Atomic uint64_t poison_suspects; /* requests held by a worker that went silent */
+    _Atomic uint64_t unknown_frames;  /* frame types of a newer worker, ignored */
     _Atomic uint64_t unavailable[GW_UNAVAIL_COUNT];
 } gw_pool_stats;
 
@@ -613,6 +618,9 @@ struct gw_server {
     uv_timer_t tick;
     uv_timer_t drain;
     uint64_t drain_deadline;
+    /* Called by conn.c after a connection closed while draining; set by
+     * server.c, so the connection layer never calls up into the server. */
+    void (*on_conn_gone)(gw_server *s);
     gw_list conns;
     size_t nconns;             /* both listeners */
     size_t nconns_kind[2];     /* per listener (enum gw_listener_kind) */
@@ -644,7 +652,6 @@ void gw__listener_close(gw_listener *l);
 /* Drain: idle connections close now, busy ones after their response. */
 void gw__conns_drain(gw_server *s);
 void gw__conns_close_all(gw_server *s);
-void gw__server_conn_gone(gw_server *s); /* a connection closed while draining */
 void gw__conn_req_done(void *ud, gw_req *r, const vtn_reply *rep);
 void gw__conn_req_fail(void *ud, gw_req *r, int status);
 /* From the tick: says how many log lines the rate limits left out, when no

@@ -204,6 +204,17 @@ static int on_header_field_complete(llhttp_t *p)
     return 0;
 }
 
+/* Appends at[0..n) to a fixed buffer of cap bytes holding *len: 1, or 0
+ * when it would not fit (then nothing is copied). */
+static int small_append(char *buf, size_t cap, size_t *len, const char *at, size_t n)
+{
+    if (*len + n > cap)
+        return 0;
+    memcpy(buf + *len, at, n);
+    *len += n;
+    return 1;
+}
+
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     gw_http *h = H(p);
@@ -219,20 +230,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
             return fail_with(h, 431, "request header fields too large");
         break;
     case H_TE:
-        if (h->te_len + n <= sizeof h->te) {
-            memcpy(h->te + h->te_len, at, n);
-            h->te_len += n;
-        } else {
+        if (!small_append(h->te, sizeof h->te, &h->te_len, at, n))
             h->te_other = 1; /* longer than any list of "chunked"s we accept */
-        }
         break;
     case H_EXPECT:
-        if (h->expect_len + n <= sizeof h->expect) {
-            memcpy(h->expect + h->expect_len, at, n);
-            h->expect_len += n;
-        } else {
+        if (!small_append(h->expect, sizeof h->expect, &h->expect_len, at, n))
             h->expect_len = sizeof h->expect + 1; /* not one we know */
-        }
         break;
     default:
         if (h->hdr >= H_X0 && h->hdr < H_X0 + GW_XHDR_N &&
@@ -559,6 +562,16 @@ static int write_response(gw_http *h, int status, const char *ctype, size_t ctle
     return h->cbs->send(h, iov, n);
 }
 
+/* A text/plain body: text (or the status's reason phrase) and a newline,
+ * cut to fit. Its length. */
+static size_t text_body(char *body, size_t cap, int status, const char *text)
+{
+    int n = snprintf(body, cap, "%s\n", text ? text : gw__status_text(status));
+    if (n < 0)
+        return 0;
+    return (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
 static void http_fail(gw_http *h, int status, const char *reason)
 {
     int was = h->state;
@@ -569,16 +582,12 @@ static void http_fail(gw_http *h, int status, const char *reason)
     if (status == 0 || was == GW_HTTP_WAIT || was == GW_HTTP_FLUSH || was == GW_HTTP_DEAD)
         return;
     char body[160];
-    int n = snprintf(body, sizeof body, "%s\n", reason ? reason : gw__status_text(status));
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof body)
-        n = sizeof body - 1;
+    size_t n = text_body(body, sizeof body, status, reason);
     h->error_status = status;
     h->sent_close = 1;
     const char *extra = h->err_status == status ? h->err_extra : NULL;
-    (void)write_response(h, status, "text/plain", 10, extra, extra ? strlen(extra) : 0, body,
-                         (size_t)n, 1, 0);
+    (void)write_response(h, status, "text/plain", 10, extra, extra ? strlen(extra) : 0, body, n, 1,
+                         0);
 }
 
 /* ---- the parse loop ----------------------------------------------------- */
@@ -700,13 +709,8 @@ int gw_http_respond(gw_http *h, int status, const char *ctype, size_t ctype_len,
 int gw_http_respond_text(gw_http *h, int status, const char *extra, const char *text)
 {
     char body[256];
-    int n = snprintf(body, sizeof body, "%s\n", text ? text : gw__status_text(status));
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof body)
-        n = sizeof body - 1;
-    return gw_http_respond(h, status, "text/plain", 10, extra, extra ? strlen(extra) : 0, body,
-                           (size_t)n);
+    size_t n = text_body(body, sizeof body, status, text);
+    return gw_http_respond(h, status, "text/plain", 10, extra, extra ? strlen(extra) : 0, body, n);
 }
 
 void gw_http_resume(gw_http *h)

@@ -85,15 +85,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "vtn-gateway: --push-check needs a URL (https://host[:port]/path)\n");
         return 2;
     }
-    int rc = vtn_config_load(gw__config_items, gw__config_nitems, &cfg, argc, argv, "vtn-gateway",
-                             SUMMARY, err, sizeof err);
-    if (rc == 1)
-        return 0;
-    if (rc < 0) {
-        fprintf(stderr, "vtn-gateway: %s\n", err);
-        vtn_config_free(gw__config_items, gw__config_nitems, &cfg);
-        return 2;
-    }
+    int rc = vtn_config_start(gw__config_items, gw__config_nitems, &cfg, argc, argv, "vtn-gateway",
+                              SUMMARY);
+    if (rc >= 0)
+        return rc; /* --help, --version (0) or a bad setting (2) */
     if (gw__config_check(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "vtn-gateway: %s\n", err);
         vtn_config_free(gw__config_items, gw__config_nitems, &cfg);

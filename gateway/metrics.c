@@ -117,6 +117,9 @@ static const vtn_metric gw_metric_table[] = {
      "Workers declared dead (silent, unreachable or disconnected).", IN_PS(worker_deaths)},
     {M "protocol_errors_total", VTN_METRIC_COUNTER, "Malformed messages from workers.",
      IN_PS(protocol_errors)},
+    {M "unknown_frames_total", VTN_METRIC_COUNTER,
+     "Frames of a type this gateway does not handle (from a newer worker), ignored.",
+     IN_PS(unknown_frames)},
     {M "poison_suspects_total", VTN_METRIC_COUNTER,
      "Requests held by a worker that went silent while still connected: answered 503 and not "
      "retried, so one request stalls at most one worker.",

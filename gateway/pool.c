@@ -442,6 +442,17 @@ static void on_ready(gw_pool *p, gw_worker *w, const uint8_t *ident, size_t iden
              fresh, p->nworkers);
 }
 
+/* DISCONNECT to a worker we declared dead or never met, so it starts over
+ * with READY. */
+static void send_disconnect(gw_pool *p, const uint8_t *ident, size_t ident_len)
+{
+    if (!ident_len || ident_len > GW_MAX_IDENT)
+        return;
+    vtn_buf_reset(&p->scratch);
+    if (vtn_wire_encode_empty(&p->scratch, VTN_WIRE_DISCONNECT) == 0)
+        (void)p->ops->send(p->ud, ident, ident_len, p->scratch.data, p->scratch.len);
+}
+
 void gw_pool_on_message(gw_pool *p, const uint8_t *ident, size_t ident_len, const void *frame,
                         size_t n, uint64_t now)
 {
@@ -463,11 +474,7 @@ void gw_pool_on_message(gw_pool *p, const uint8_t *ident, size_t ident_len, cons
             break;
         }
         /* A worker we declared dead (or never met): make it start over. */
-        if (ident_len && ident_len <= GW_MAX_IDENT) {
-            vtn_buf_reset(&p->scratch);
-            if (vtn_wire_encode_empty(&p->scratch, VTN_WIRE_DISCONNECT) == 0)
-                (void)p->ops->send(p->ud, ident, ident_len, p->scratch.data, p->scratch.len);
-        }
+        send_disconnect(p, ident, ident_len);
         break;
     case VTN_WIRE_REPLY:
         if (vtn_wire_decode_reply(frame, n, &rep)) {
@@ -481,10 +488,8 @@ void gw_pool_on_message(gw_pool *p, const uint8_t *ident, size_t ident_len, cons
                 if (w->credits++ == 0)
                     gw_list_add_tail(&p->lru, &w->lru);
             }
-        } else if (ident_len && ident_len <= GW_MAX_IDENT) {
-            vtn_buf_reset(&p->scratch);
-            if (vtn_wire_encode_empty(&p->scratch, VTN_WIRE_DISCONNECT) == 0)
-                (void)p->ops->send(p->ud, ident, ident_len, p->scratch.data, p->scratch.len);
+        } else {
+            send_disconnect(p, ident, ident_len);
         }
         /* A late answer from the first worker after a retry still answers
          * the request; whichever comes second is dropped. */
@@ -498,8 +503,16 @@ void gw_pool_on_message(gw_pool *p, const uint8_t *ident, size_t ident_len, cons
         if (w)
             worker_dead(p, w, now, DEATH_DISCONNECT);
         break;
-    default:
+    case VTN_WIRE_REQUEST: /* only the gateway sends requests */
         GW_INC(p->stats.protocol_errors);
+        break;
+    default:
+        /* A type this gateway does not know (or has no use for yet, PUSH) is
+         * a frame from a newer worker: ignored, as vtn/wire.h's upgrade rules
+         * say, so gateways and workers can be upgraded one at a time. */
+        GW_INC(p->stats.unknown_frames);
+        vtn_debug("worker_frame_ignored", "worker=%s type=%d minor=%d", w ? w->name : "unknown",
+                  type, vtn_wire_minor_of(frame, n));
         break;
     }
     pump(p, now);

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "tls_engine.h"
 #include "vtn/pki.h"
 #include "vtn/tlsconf.h"
 
@@ -27,32 +27,23 @@ struct gw_push_tls_ctx {
     vtn_tls_slot slot; /* the SSL_CTX for new connections */
 };
 
+_Static_assert(GW_PUSH_TLS_EOF == 1, "gw__tls_feed returns 1 at close_notify");
+
 struct gw_push_tls {
-    SSL *ssl;
-    vtn_tls_io io; /* the BIO's view of this call's input and output */
-    unsigned done : 1, failed : 1, peer_closed : 1, shut : 1;
+    gw__tls_conn c;              /* first: the engine's callbacks get it back from the SSL */
     unsigned verified : 1;       /* the VEN's chain and name verified */
     unsigned accepted : 1;       /* the VEN took our certificate (see peer_accepted) */
     unsigned cert_requested : 1; /* the VEN sent a CertificateRequest */
     unsigned cert_unfit : 1;     /* ... and none of ours fitted it: we sent none */
     int alert;                   /* first fatal alert the VEN sent, -1 none */
     char host[PUSH_HOST_MAX + 1];
-    char fingerprint[VTN_FINGERPRINT_SIZE];
     char subject[160];
     char error[PUSH_ERRLEN];
 };
 
-static int conn_index = -1; /* SSL ex_data slot pointing back at the gw_push_tls */
-static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
-
-static void conn_once_init(void)
-{
-    conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-}
-
 static gw_push_tls *conn_of(const SSL *ssl)
 {
-    return ssl != NULL ? SSL_get_ex_data(ssl, conn_index) : NULL;
+    return (gw_push_tls *)gw__tls_conn_of(ssl);
 }
 
 static int empty(const char *s)
@@ -90,7 +81,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 
     if (ok)
         return ok;
-    t = conn_of(X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    t = (gw_push_tls *)gw__tls_conn_of_store(xs);
     if (t != NULL && t->error[0] == '\0') {
         char subj[160] = "?", what[PUSH_HOST_MAX + 16] = "";
         X509 *cur = X509_STORE_CTX_get_current_cert(xs);
@@ -112,13 +103,13 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
  * an error can name the certificate. */
 static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 {
-    gw_push_tls *t = conn_of(X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    gw_push_tls *t = (gw_push_tls *)gw__tls_conn_of_store(xs);
     X509 *leaf = X509_STORE_CTX_get0_cert(xs);
     int ok;
     (void)arg;
     if (t != NULL && leaf != NULL) {
-        if (vtn_fingerprint_x509(leaf, t->fingerprint) < 0)
-            t->fingerprint[0] = '\0';
+        if (vtn_fingerprint_x509(leaf, t->c.fingerprint) < 0)
+            t->c.fingerprint[0] = '\0';
         name_string(X509_get_subject_name(leaf), t->subject, sizeof(t->subject));
     }
     ok = X509_verify_cert(xs);
@@ -191,7 +182,7 @@ static SSL_CTX *build_ssl_ctx(const void *arg, int *rc_out, char *err, size_t er
 {
     const gw_push_tls_ctx *c = arg;
     SSL_CTX *sc = NULL;
-    int minv, maxv, n, rc = -EINVAL;
+    int n, rc = -EINVAL;
 
     if (empty(c->cert)) {
         snprintf(err, errlen, "VTN_PUSH_CERT: no client certificate configured");
@@ -201,38 +192,20 @@ static SSL_CTX *build_ssl_ctx(const void *arg, int *rc_out, char *err, size_t er
         snprintf(err, errlen, "VTN_PUSH_CA: no CA bundle configured");
         goto out;
     }
-    if (vtn_tls_parse_protocols("VTN_PUSH_PROTOCOLS",
-                                empty(c->protocols) ? PUSH_DEFAULT_PROTOCOLS : c->protocols, &minv,
-                                &maxv, err, errlen) < 0)
+    sc = gw__tls_ssl_ctx_new(TLS_client_method(), "VTN_PUSH_PROTOCOLS",
+                             empty(c->protocols) ? PUSH_DEFAULT_PROTOCOLS : c->protocols, &rc, err,
+                             errlen);
+    if (sc == NULL)
         goto out;
-    rc = -ENOMEM;
-    ERR_clear_error();
-    sc = SSL_CTX_new(TLS_client_method());
-    if (sc == NULL) {
-        vtn_pki_errstr(err, errlen, "SSL_CTX_new");
-        goto out;
-    }
     rc = -EINVAL;
-    if (SSL_CTX_set_min_proto_version(sc, minv) != 1 ||
-        SSL_CTX_set_max_proto_version(sc, maxv) != 1 ||
-        SSL_CTX_set_cipher_list(sc, VTN_TLS12_CIPHERS) != 1) {
-        vtn_pki_errstr(err, errlen, "TLS protocol/cipher setup");
-        goto out;
-    }
-    SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-    /* a connection waiting for the VEN's reply gives its record buffers back */
-    SSL_CTX_set_mode(sc, SSL_MODE_RELEASE_BUFFERS);
     /* only to hear about tickets (new_session_cb); nothing is stored */
     SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(sc, new_session_cb);
 
-    if ((n = vtn_tls_load_pairs(sc, "VTN_PUSH_CERT", c->cert, "push_client_certificate", err,
-                                errlen)) <= 0) {
-        if (n == 0)
-            snprintf(err, errlen, "VTN_PUSH_CERT: no client certificate configured");
-        rc = n < 0 ? n : -EINVAL;
+    if ((rc = gw__tls_load_pairs(sc, "VTN_PUSH_CERT", c->cert, "push_client_certificate",
+                                 "no client certificate configured", err, errlen)) < 0)
         goto out;
-    }
+    rc = -EINVAL;
     if ((n = vtn_tls_load_cas(sc, "VTN_PUSH_CA", c->ca, "push_ca", NULL, err, errlen)) <= 0) {
         if (n == 0)
             snprintf(err, errlen, "VTN_PUSH_CA: no CA bundle configured");
@@ -280,11 +253,6 @@ int gw_push_tls_ctx_new(const gw_push_tls_settings *s, gw_push_tls_ctx **out, ch
     *out = NULL;
     if (err != NULL && errlen > 0)
         err[0] = '\0';
-    pthread_once(&conn_once, conn_once_init);
-    if (conn_index < 0) {
-        snprintf(err, errlen, "SSL ex_data index");
-        return -ENOMEM;
-    }
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
@@ -295,7 +263,7 @@ int gw_push_tls_ctx_new(const gw_push_tls_settings *s, gw_push_tls_ctx **out, ch
         return -ENOMEM;
     }
     c->timeout_ms = s->timeout_ms > 0 ? s->timeout_ms : PUSH_DEFAULT_TIMEOUT_MS;
-    rc = vtn_tls_slot_build(&c->slot, build_ssl_ctx, c, err, errlen); /* generation 1 */
+    rc = gw_push_tls_ctx_reload(c, err, errlen); /* generation 1 */
     if (rc < 0) {
         gw_push_tls_ctx_free(&c);
         return rc;
@@ -316,8 +284,7 @@ long long gw_push_tls_ctx_timeout_ms(const gw_push_tls_ctx *c)
 
 unsigned gw_push_tls_ctx_generation(const gw_push_tls_ctx *c)
 {
-    /* const but for the lock */
-    return vtn_tls_slot_generation((vtn_tls_slot *)&c->slot);
+    return vtn_tls_slot_generation(&c->slot);
 }
 
 /* -------------------------------------------------------------------------
@@ -329,6 +296,28 @@ static int is_ip_literal(const char *host)
     unsigned char a[16];
     return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
+
+static void push_explain(gw__tls_conn *c, const char *when);
+
+/* The handshake completed: the VEN's chain and name were verified (the
+ * handshake fails otherwise) and its fingerprint kept by cert_verify_cb. */
+static const char *push_handshake_done(gw__tls_conn *c)
+{
+    gw_push_tls *t = (gw_push_tls *)c;
+    if (!t->verified || SSL_get0_peer_certificate(c->ssl) == NULL || c->fingerprint[0] == '\0')
+        return "VEN server certificate not verified"; /* cannot happen */
+    /* TLS 1.2: the VEN's Finished came after it checked our certificate */
+    if (SSL_version(c->ssl) < TLS1_3_VERSION)
+        t->accepted = 1;
+    return NULL;
+}
+
+static const gw__tls_engine push_engine = {
+    .rejected = "VEN server certificate rejected",
+    .read_when = "connection",
+    .explain = push_explain,
+    .handshake_done = push_handshake_done,
+};
 
 int gw_push_tls_new(gw_push_tls_ctx *c, const char *host, gw_push_tls **out)
 {
@@ -343,19 +332,17 @@ int gw_push_tls_new(gw_push_tls_ctx *c, const char *host, gw_push_tls **out)
         return -ENOMEM;
     t->alert = -1;
     strcpy(t->host, host);
-    t->ssl = vtn_tls_conn_new(&c->slot, &t->io);
-    if (t->ssl == NULL) {
+    if (gw__tls_conn_init(&t->c, &push_engine, &c->slot, t->error, sizeof(t->error)) < 0) {
         free(t);
         return -ENOMEM;
     }
-    SSL_set_connect_state(t->ssl);
-    SSL_set_ex_data(t->ssl, conn_index, t);
+    SSL_set_connect_state(t->c.ssl);
     if (is_ip_literal(host)) {
         /* no SNI for addresses (RFC 6066 3); the certificate must list the IP */
-        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host);
+        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->c.ssl), host);
     } else {
-        SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        ok = SSL_set1_host(t->ssl, host) == 1 && SSL_set_tlsext_host_name(t->ssl, host) == 1;
+        SSL_set_hostflags(t->c.ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ok = SSL_set1_host(t->c.ssl, host) == 1 && SSL_set_tlsext_host_name(t->c.ssl, host) == 1;
     }
     if (ok != 1) {
         ERR_clear_error();
@@ -370,7 +357,7 @@ void gw_push_tls_free(gw_push_tls **pt)
 {
     if (pt == NULL || *pt == NULL)
         return;
-    SSL_free((*pt)->ssl);
+    gw__tls_conn_free(&(*pt)->c);
     free(*pt);
     *pt = NULL;
 }
@@ -393,120 +380,55 @@ static int cert_alert(int a)
     }
 }
 
-/* Marks the connection failed with the most useful reason available. */
-static int fail(gw_push_tls *t, int ssl_err, const char *when)
+/* The VEN's fatal alert, when it sent one, says more than OpenSSL's error
+ * queue: whether it refused our certificate. */
+static void push_explain(gw__tls_conn *c, const char *when)
 {
-    int rc = -EPROTO;
-
-    t->failed = 1;
-    if (t->io.wire_rc < 0) {
-        rc = t->io.wire_rc;
-        snprintf(t->error, sizeof(t->error), "%s: output buffer full", when);
-    } else if (t->error[0] == '\0') {
-        unsigned long e = ERR_peek_error();
-        const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
-        long vr = SSL_get_verify_result(t->ssl);
-        if (t->alert >= 0) {
-            const char *a = SSL_alert_desc_string_long(t->alert);
-            if (t->cert_requested && t->cert_unfit)
-                snprintf(t->error, sizeof(t->error),
-                         "the VEN asked for a client certificate and none in VTN_PUSH_CERT fits "
-                         "its request: TLS alert %s",
-                         a);
-            else if (t->cert_requested && cert_alert(t->alert))
-                snprintf(t->error, sizeof(t->error),
-                         "the VEN refused our client certificate: TLS alert %s", a);
-            else
-                snprintf(t->error, sizeof(t->error), "the VEN ended the %s: TLS alert %s", when, a);
-        } else if (vr != X509_V_OK) {
-            snprintf(t->error, sizeof(t->error), "VEN server certificate rejected: %s",
-                     X509_verify_cert_error_string(vr));
-        } else if (reason != NULL) {
-            snprintf(t->error, sizeof(t->error), "%s: %s", when, reason);
-        } else {
-            snprintf(t->error, sizeof(t->error), "%s: SSL error %d", when, ssl_err);
-        }
-        vtn_tls_sanitize(t->error);
-    }
-    ERR_clear_error();
-    vtn_tls_io_end(&t->io); /* any alert OpenSSL wrote is already in wire: send it, then close */
-    return rc;
+    gw_push_tls *t = (gw_push_tls *)c;
+    const char *a;
+    if (t->alert < 0)
+        return;
+    a = SSL_alert_desc_string_long(t->alert);
+    if (t->cert_requested && t->cert_unfit)
+        snprintf(t->error, sizeof(t->error),
+                 "the VEN asked for a client certificate and none in VTN_PUSH_CERT fits "
+                 "its request: TLS alert %s",
+                 a);
+    else if (t->cert_requested && cert_alert(t->alert))
+        snprintf(t->error, sizeof(t->error), "the VEN refused our client certificate: TLS alert %s",
+                 a);
+    else
+        snprintf(t->error, sizeof(t->error), "the VEN ended the %s: TLS alert %s", when, a);
 }
 
 int gw_push_tls_feed(gw_push_tls *t, const char *in, size_t n, vtn_buf *plain, vtn_buf *wire)
 {
     size_t had = plain->len;
-    int rc, e = 0;
-
-    if (t->failed)
-        return -EPROTO;
-    vtn_tls_io_begin(&t->io, in, n, wire);
-    if (!t->done) {
-        X509 *peer;
-        rc = vtn_tls_handshake(t->ssl, &t->io, &e);
-        if (rc == 0) {
-            vtn_tls_io_end(&t->io);
-            return 0;
-        }
-        if (rc < 0)
-            return fail(t, e, "handshake");
-        t->done = 1;
-        peer = SSL_get0_peer_certificate(t->ssl);
-        if (!t->verified || peer == NULL || t->fingerprint[0] == '\0')
-            return fail(t, 0, "VEN server certificate not verified"); /* cannot happen */
-        /* TLS 1.2: the VEN's Finished came after it checked our certificate */
-        if (SSL_version(t->ssl) < TLS1_3_VERSION)
-            t->accepted = 1;
-    }
-    rc = vtn_tls_read_all(t->ssl, &t->io, plain, &e);
+    int rc = gw__tls_feed(&t->c, in, n, plain, wire);
     if (plain->len > had)
         t->accepted = 1; /* the VEN answered */
-    if (rc == -EPROTO)
-        return fail(t, e, "connection");
-    vtn_tls_io_end(&t->io);
-    if (rc < 0) {
-        t->failed = 1;
-        snprintf(t->error, sizeof(t->error), "plaintext buffer full");
-        return rc;
-    }
-    if (rc == VTN_TLS_CLOSED) {
-        t->peer_closed = 1;
-        return GW_PUSH_TLS_EOF;
-    }
-    return 0;
+    return rc;
 }
 
 int gw_push_tls_write(gw_push_tls *t, const char *p, size_t n, vtn_buf *wire)
 {
-    int e;
-
-    if (t->failed)
-        return -EPROTO;
-    if (!t->done)
-        return -EAGAIN;
-    vtn_tls_io_begin(&t->io, NULL, 0, wire);
-    if (vtn_tls_write_all(t->ssl, p, n, &e) < 0)
-        return fail(t, e, "write");
-    vtn_tls_io_end(&t->io);
-    return 0;
+    gw_tls_iov one = {p, n};
+    return gw__tls_writev(&t->c, &one, 1, wire);
 }
 
 int gw_push_tls_shutdown(gw_push_tls *t, vtn_buf *wire)
 {
-    if (!t->done || t->failed || t->shut)
-        return 0;
-    t->shut = 1;
-    return vtn_tls_close_notify(t->ssl, &t->io, wire);
+    return gw__tls_shutdown(&t->c, wire);
 }
 
 int gw_push_tls_handshake_done(const gw_push_tls *t)
 {
-    return t->done && !t->failed;
+    return t->c.done && !t->c.failed;
 }
 
 int gw_push_tls_peer_accepted(const gw_push_tls *t)
 {
-    return t->done && !t->failed && t->accepted;
+    return t->c.done && !t->c.failed && t->accepted;
 }
 
 int gw_push_tls_peer_verified(const gw_push_tls *t)
@@ -516,7 +438,7 @@ int gw_push_tls_peer_verified(const gw_push_tls *t)
 
 const char *gw_push_tls_fingerprint(const gw_push_tls *t)
 {
-    return t->fingerprint;
+    return t->c.fingerprint;
 }
 
 const char *gw_push_tls_subject(const gw_push_tls *t)
@@ -531,10 +453,10 @@ const char *gw_push_tls_error(const gw_push_tls *t)
 
 const char *gw_push_tls_version(const gw_push_tls *t)
 {
-    return t->done ? SSL_get_version(t->ssl) : "";
+    return gw__tls_version(&t->c);
 }
 
 const char *gw_push_tls_cipher(const gw_push_tls *t)
 {
-    return t->done ? SSL_get_cipher_name(t->ssl) : "";
+    return gw__tls_cipher(&t->c);
 }

@@ -154,30 +154,32 @@ static int server_push_init(gw_server *s, const gw_config *cfg, char *err, size_
     return 0;
 }
 
+/* One trusted-proxy identity header (name may be empty: not used) as the
+ * next captured header *nx of the HTTP layer; its index goes to *idx. */
+static int server_xhdr(gw_server *s, const char *var, const char *name, int *nx, int *idx,
+                       char *err, size_t errlen)
+{
+    if (!name || !*name)
+        return 0;
+    if (gw_header_name_check(name, s->limits.xhdr_name[*nx], &s->limits.xhdr_len[*nx]) != 0) {
+        snprintf(err, errlen, "%s: \"%s\" is not a header name", var, name);
+        return -EINVAL;
+    }
+    *idx = (*nx)++;
+    return 0;
+}
+
 /* TLS, the trusted proxies and the identity headers, from the settings
  * gw__config_check accepted. */
 static int server_identity_init(gw_server *s, const gw_config *cfg, char *err, size_t errlen)
 {
     int nx = 0, rc;
     s->xhdr_cert = s->xhdr_fp = -1;
-    if (cfg->proxy_cert_header && *cfg->proxy_cert_header) {
-        if (gw_header_name_check(cfg->proxy_cert_header, s->limits.xhdr_name[nx],
-                                 &s->limits.xhdr_len[nx]) != 0) {
-            snprintf(err, errlen, "VTN_PROXY_CERT_HEADER: \"%s\" is not a header name",
-                     cfg->proxy_cert_header);
-            return -EINVAL;
-        }
-        s->xhdr_cert = nx++;
-    }
-    if (cfg->proxy_fp_header && *cfg->proxy_fp_header) {
-        if (gw_header_name_check(cfg->proxy_fp_header, s->limits.xhdr_name[nx],
-                                 &s->limits.xhdr_len[nx]) != 0) {
-            snprintf(err, errlen, "VTN_PROXY_FINGERPRINT_HEADER: \"%s\" is not a header name",
-                     cfg->proxy_fp_header);
-            return -EINVAL;
-        }
-        s->xhdr_fp = nx++;
-    }
+    if ((rc = server_xhdr(s, "VTN_PROXY_CERT_HEADER", cfg->proxy_cert_header, &nx, &s->xhdr_cert,
+                          err, errlen)) != 0 ||
+        (rc = server_xhdr(s, "VTN_PROXY_FINGERPRINT_HEADER", cfg->proxy_fp_header, &nx, &s->xhdr_fp,
+                          err, errlen)) != 0)
+        return rc;
     if ((rc = gw_proxies_parse(cfg->trusted_proxies, &s->proxies, err, errlen)) != 0)
         return rc;
     if ((rc = server_push_init(s, cfg, err, errlen)) != 0)
@@ -245,7 +247,7 @@ static void on_drain_timer(uv_timer_t *t)
     server_finish(s);
 }
 
-void gw__server_conn_gone(gw_server *s)
+static void server_conn_gone(gw_server *s)
 {
     /* Finish from the top of the loop, not from inside a connection's callback. */
     if (s->draining && !s->stopped && s->nconns == 0)
@@ -272,7 +274,7 @@ static void on_signal(uv_signal_t *h, int signum)
     gw__conns_drain(s);
     /* In-flight requests end by their deadline at the latest (504). */
     uv_timer_start(&s->drain, on_drain_timer, (uint64_t)s->cfg->request_timeout_ms + 500, 0);
-    gw__server_conn_gone(s);
+    server_conn_gone(s);
 }
 
 /* VTN_BODY_BUDGET, or from the machine: 1/16 of its memory (or of the
@@ -315,6 +317,7 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
     s->api_limits.max_body = (size_t)cfg->api_max_body_bytes;
     s->api_limits.max_url = (size_t)cfg->api_max_url;
     s->api_token_len = cfg->api_token ? strlen(cfg->api_token) : 0;
+    s->on_conn_gone = server_conn_gone;
     gw_list_init(&s->conns);
     for (int k = 0; k < 2; k++) {
         gw_list_init(&s->fresh[k]);

@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "tls_engine.h"
 #include "tls_tickets.h"
 #include "vtn/log.h"
 #include "vtn/pki.h"
@@ -35,25 +36,22 @@ struct gw_tls_ctx {
     vtn_tls_slot slot; /* the SSL_CTX for new connections */
 };
 
+_Static_assert(GW_TLS_EOF == 1, "gw__tls_feed returns 1 at close_notify");
+
 struct gw_tls {
-    SSL *ssl;
-    vtn_tls_io io; /* the BIO's view of this call's input and output */
-    unsigned done : 1, failed : 1, peer_closed : 1, shut : 1;
-    char fingerprint[VTN_FINGERPRINT_SIZE];
+    gw__tls_conn c; /* first: the engine's callbacks get it back from the SSL */
     char error[GW_TLS_ERRLEN];
 };
 
-static int conn_index = -1;    /* SSL ex_data slot pointing back at the gw_tls */
 static int crl_set_index = -1; /* SSL_CTX ex_data slot owning its gw_crl_set */
-static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
+static pthread_once_t crl_once = PTHREAD_ONCE_INIT;
 
-static void crl_set_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                            void *argp);
+static void crl_set_free(void *set);
+static const gw__tls_ex_dtor crl_set_dtor = {crl_set_free};
 
-static void conn_once_init(void)
+static void crl_once_init(void)
 {
-    conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    crl_set_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, crl_set_ex_free);
+    crl_set_index = gw__tls_ctx_ex_index(&crl_set_dtor);
 }
 
 /* -------------------------------------------------------------------------
@@ -113,8 +111,11 @@ typedef struct gw_crl_set {
     gw_crl crl[GW_TLS_MAX_CRLS];
 } gw_crl_set;
 
-static void crl_set_free(gw_crl_set *set)
+/* Frees the set with the SSL_CTX, that is when the last connection made
+ * under a replaced configuration ends (crl_set_dtor). */
+static void crl_set_free(void *p)
 {
+    gw_crl_set *set = p;
     if (set == NULL)
         return;
     for (size_t i = 0; i < set->n; i++) {
@@ -122,19 +123,6 @@ static void crl_set_free(gw_crl_set *set)
         X509_CRL_free(set->crl[i].crl);
     }
     free(set);
-}
-
-/* Frees the set with the SSL_CTX, that is when the last connection made
- * under a replaced configuration ends. */
-static void crl_set_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                            void *argp)
-{
-    (void)parent;
-    (void)ad;
-    (void)idx;
-    (void)argl;
-    (void)argp;
-    crl_set_free(ptr);
 }
 
 static int asn1_time_to_time_t(const ASN1_TIME *a, time_t *out)
@@ -428,32 +416,18 @@ static SSL_CTX *build_ssl_ctx(const void *arg, int *rc_out, char *err, size_t er
 {
     const gw_tls_ctx *c = arg;
     SSL_CTX *sc = NULL;
-    int minv, maxv, n, rc = -EINVAL;
+    int n, rc = -EINVAL;
 
     if (empty(c->certs)) {
         snprintf(err, errlen, "VTN_TLS_CERTS: no certificate configured");
         goto out;
     }
-    if (vtn_tls_parse_protocols("VTN_TLS_PROTOCOLS", c->protocols, &minv, &maxv, err, errlen) < 0)
+    sc = gw__tls_ssl_ctx_new(TLS_server_method(), "VTN_TLS_PROTOCOLS", c->protocols, &rc, err,
+                             errlen);
+    if (sc == NULL)
         goto out;
-    rc = -ENOMEM;
-    ERR_clear_error();
-    sc = SSL_CTX_new(TLS_server_method());
-    if (sc == NULL) {
-        vtn_pki_errstr(err, errlen, "SSL_CTX_new");
-        goto out;
-    }
     rc = -EINVAL;
-    if (SSL_CTX_set_min_proto_version(sc, minv) != 1 ||
-        SSL_CTX_set_max_proto_version(sc, maxv) != 1 ||
-        SSL_CTX_set_cipher_list(sc, VTN_TLS12_CIPHERS) != 1) {
-        vtn_pki_errstr(err, errlen, "TLS protocol/cipher setup");
-        goto out;
-    }
-    SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                SSL_OP_CIPHER_SERVER_PREFERENCE);
-    /* idle keep-alive connections give their 2 x 16 KiB record buffers back */
-    SSL_CTX_set_mode(sc, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(sc, SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_timeout(sc, GW_TLS_SESSION_LIFETIME_S);
     switch (c->resumption) {
     case GW_RESUME_TICKETS:
@@ -491,13 +465,10 @@ static SSL_CTX *build_ssl_ctx(const void *arg, int *rc_out, char *err, size_t er
         goto out;
     }
 
-    if ((n = vtn_tls_load_pairs(sc, "VTN_TLS_CERTS", c->certs, "server_certificate", err,
-                                errlen)) <= 0) {
-        if (n == 0)
-            snprintf(err, errlen, "VTN_TLS_CERTS: no certificate configured");
-        rc = n < 0 ? n : -EINVAL;
+    if ((rc = gw__tls_load_pairs(sc, "VTN_TLS_CERTS", c->certs, "server_certificate",
+                                 "no certificate configured", err, errlen)) < 0)
         goto out;
-    }
+    rc = -EINVAL;
     if ((n = load_client_cas(sc, c->client_ca, err, errlen)) < 0) {
         rc = n;
         goto out;
@@ -558,8 +529,8 @@ int gw_tls_ctx_new(const gw_tls_settings *s, gw_tls_ctx **out, char *err, size_t
     *out = NULL;
     if (err != NULL && errlen > 0)
         err[0] = '\0';
-    pthread_once(&conn_once, conn_once_init);
-    if (conn_index < 0 || crl_set_index < 0) {
+    pthread_once(&crl_once, crl_once_init);
+    if (crl_set_index < 0) {
         snprintf(err, errlen, "SSL ex_data index");
         return -ENOMEM;
     }
@@ -598,7 +569,7 @@ int gw_tls_ctx_new(const gw_tls_settings *s, gw_tls_ctx **out, char *err, size_t
     c->session_cache_size = s->session_cache_size > 0 && s->session_cache_size <= LONG_MAX
                                 ? (long)s->session_cache_size
                                 : GW_TLS_DEFAULT_SESSION_CACHE;
-    rc = vtn_tls_slot_build(&c->slot, build_ssl_ctx, c, err, errlen); /* generation 1 */
+    rc = gw_tls_ctx_reload(c, err, errlen); /* generation 1 */
     if (rc < 0) {
         gw_tls_ctx_free(&c);
         return rc;
@@ -619,8 +590,7 @@ long long gw_tls_ctx_handshake_timeout_ms(const gw_tls_ctx *c)
 
 unsigned gw_tls_ctx_generation(const gw_tls_ctx *c)
 {
-    /* const but for the lock */
-    return vtn_tls_slot_generation((vtn_tls_slot *)&c->slot);
+    return vtn_tls_slot_generation(&c->slot);
 }
 
 /* -------------------------------------------------------------------------
@@ -631,13 +601,11 @@ unsigned gw_tls_ctx_generation(const gw_tls_ctx *c)
  * which says far more in a log than OpenSSL's "certificate verify failed". */
 static int verify_cb(int ok, X509_STORE_CTX *xs)
 {
-    SSL *ssl;
     gw_tls *t;
 
     if (ok)
         return ok;
-    ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
-    t = ssl != NULL ? SSL_get_ex_data(ssl, conn_index) : NULL;
+    t = (gw_tls *)gw__tls_conn_of_store(xs);
     if (t != NULL && t->error[0] == '\0') {
         char subj[128] = "?";
         X509 *cur = X509_STORE_CTX_get_current_cert(xs);
@@ -652,6 +620,20 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
     return ok;
 }
 
+/* The handshake completed: the envelope needs the client's fingerprint. */
+static const char *server_handshake_done(gw__tls_conn *c)
+{
+    if (vtn_fingerprint_x509(SSL_get0_peer_certificate(c->ssl), c->fingerprint) < 0)
+        return "fingerprint of the client certificate";
+    return NULL;
+}
+
+static const gw__tls_engine server_engine = {
+    .rejected = "client certificate rejected",
+    .read_when = "read",
+    .handshake_done = server_handshake_done,
+};
+
 int gw_tls_new(gw_tls_ctx *c, gw_tls **out)
 {
     gw_tls *t = calloc(1, sizeof(*t));
@@ -659,13 +641,11 @@ int gw_tls_new(gw_tls_ctx *c, gw_tls **out)
     *out = NULL;
     if (t == NULL)
         return -ENOMEM;
-    t->ssl = vtn_tls_conn_new(&c->slot, &t->io);
-    if (t->ssl == NULL) {
+    if (gw__tls_conn_init(&t->c, &server_engine, &c->slot, t->error, sizeof(t->error)) < 0) {
         free(t);
         return -ENOMEM;
     }
-    SSL_set_accept_state(t->ssl);
-    SSL_set_ex_data(t->ssl, conn_index, t);
+    SSL_set_accept_state(t->c.ssl);
     *out = t;
     return 0;
 }
@@ -677,149 +657,42 @@ void gw_tls_free(gw_tls **pt)
     /* OpenSSL drops the cached session of a connection that ends without
      * close_notify, and VENs mostly just close theirs; a connection that
      * completed its handshake and saw no protocol error keeps its session */
-    if ((*pt)->done && !(*pt)->failed)
-        SSL_set_shutdown((*pt)->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-    SSL_free((*pt)->ssl);
+    if ((*pt)->c.done && !(*pt)->c.failed)
+        SSL_set_shutdown((*pt)->c.ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    gw__tls_conn_free(&(*pt)->c);
     free(*pt);
     *pt = NULL;
 }
 
-/* Marks the connection failed with the most useful reason available. */
-static int fail(gw_tls *t, int ssl_err, const char *when)
-{
-    int rc = -EPROTO;
-
-    t->failed = 1;
-    if (t->io.wire_rc < 0) {
-        rc = t->io.wire_rc;
-        snprintf(t->error, sizeof(t->error), "%s: output buffer full", when);
-    } else if (t->error[0] == '\0') {
-        unsigned long e = ERR_peek_error();
-        const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
-        long vr = SSL_get_verify_result(t->ssl);
-        if (vr != X509_V_OK) {
-            snprintf(t->error, sizeof(t->error), "client certificate rejected: %s",
-                     X509_verify_cert_error_string(vr));
-        } else if (reason != NULL) {
-            snprintf(t->error, sizeof(t->error), "%s: %s", when, reason);
-        } else {
-            snprintf(t->error, sizeof(t->error), "%s: SSL error %d", when, ssl_err);
-        }
-        vtn_tls_sanitize(t->error);
-    }
-    ERR_clear_error();
-    vtn_tls_io_end(&t->io); /* any alert OpenSSL wrote is already in wire: send it, then close */
-    return rc;
-}
-
 int gw_tls_feed(gw_tls *t, const char *in, size_t n, vtn_buf *plain, vtn_buf *wire)
 {
-    int rc, e = 0;
-
-    if (t->failed)
-        return -EPROTO;
-    vtn_tls_io_begin(&t->io, in, n, wire);
-    if (!t->done) {
-        rc = vtn_tls_handshake(t->ssl, &t->io, &e);
-        if (rc == 0) {
-            vtn_tls_io_end(&t->io);
-            return 0;
-        }
-        if (rc < 0)
-            return fail(t, e, "handshake");
-        t->done = 1;
-        if (vtn_fingerprint_x509(SSL_get0_peer_certificate(t->ssl), t->fingerprint) < 0)
-            return fail(t, 0, "fingerprint of the client certificate");
-    }
-    rc = vtn_tls_read_all(t->ssl, &t->io, plain, &e);
-    if (rc == -EPROTO)
-        return fail(t, e, "read");
-    vtn_tls_io_end(&t->io);
-    if (rc < 0) {
-        t->failed = 1;
-        snprintf(t->error, sizeof(t->error), "plaintext buffer full");
-        return rc;
-    }
-    if (rc == VTN_TLS_CLOSED) {
-        t->peer_closed = 1;
-        return GW_TLS_EOF;
-    }
-    return 0;
-}
-
-/* All of p[0..n) into the wire buffer; vtn_tls_io_begin must be active. */
-static int write_all(gw_tls *t, const char *p, size_t n)
-{
-    int e;
-    if (vtn_tls_write_all(t->ssl, p, n, &e) < 0)
-        return fail(t, e, "write");
-    return 0;
+    return gw__tls_feed(&t->c, in, n, plain, wire);
 }
 
 int gw_tls_write(gw_tls *t, const char *p, size_t n, vtn_buf *wire)
 {
     gw_tls_iov one = {p, n};
-    return gw_tls_writev(t, &one, 1, wire);
+    return gw__tls_writev(&t->c, &one, 1, wire);
 }
 
 int gw_tls_writev(gw_tls *t, const gw_tls_iov *iov, int n, vtn_buf *wire)
 {
-    char rec[16384]; /* one record's plaintext, gathered from small pieces */
-    size_t fill = 0;
-    int rc;
-
-    if (t->failed)
-        return -EPROTO;
-    if (!t->done)
-        return -EAGAIN;
-    vtn_tls_io_begin(&t->io, NULL, 0, wire);
-    for (int i = 0; i < n; i++) {
-        const char *p = iov[i].p;
-        size_t len = iov[i].n;
-        while (len > 0) {
-            if (fill == 0 && len >= sizeof(rec)) {
-                /* whole records straight from the caller's memory */
-                size_t whole = len - len % sizeof(rec);
-                if ((rc = write_all(t, p, whole)) < 0)
-                    return rc;
-                p += whole;
-                len -= whole;
-                continue;
-            }
-            size_t k = sizeof(rec) - fill < len ? sizeof(rec) - fill : len;
-            memcpy(rec + fill, p, k);
-            fill += k;
-            p += k;
-            len -= k;
-            if (fill == sizeof(rec)) {
-                if ((rc = write_all(t, rec, fill)) < 0)
-                    return rc;
-                fill = 0;
-            }
-        }
-    }
-    if (fill > 0 && (rc = write_all(t, rec, fill)) < 0)
-        return rc;
-    vtn_tls_io_end(&t->io);
-    return 0;
+    return gw__tls_writev(&t->c, iov, n, wire);
 }
 
 int gw_tls_shutdown(gw_tls *t, vtn_buf *wire)
 {
-    if (!t->done || t->failed || t->shut)
-        return 0;
-    t->shut = 1;
-    return vtn_tls_close_notify(t->ssl, &t->io, wire);
+    return gw__tls_shutdown(&t->c, wire);
 }
 
 int gw_tls_handshake_done(const gw_tls *t)
 {
-    return t->done && !t->failed;
+    return t->c.done && !t->c.failed;
 }
 
 const char *gw_tls_fingerprint(const gw_tls *t)
 {
-    return t->done ? t->fingerprint : "";
+    return t->c.done ? t->c.fingerprint : "";
 }
 
 const char *gw_tls_error(const gw_tls *t)
@@ -829,15 +702,15 @@ const char *gw_tls_error(const gw_tls *t)
 
 const char *gw_tls_version(const gw_tls *t)
 {
-    return t->done ? SSL_get_version(t->ssl) : "";
+    return gw__tls_version(&t->c);
 }
 
 const char *gw_tls_cipher(const gw_tls *t)
 {
-    return t->done ? SSL_get_cipher_name(t->ssl) : "";
+    return gw__tls_cipher(&t->c);
 }
 
 int gw_tls_resumed(const gw_tls *t)
 {
-    return t->done && SSL_session_reused(t->ssl);
+    return t->c.done && SSL_session_reused(t->c.ssl);
 }

@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "tls_engine.h"
 #include "vtn/log.h"
 #include "vtn/tlsconf.h"
 
@@ -49,23 +50,18 @@ typedef struct gw_ticket_keys {
 static int keys_index = -1; /* SSL_CTX ex_data slot owning its gw_ticket_keys */
 static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
 
-static void keys_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                         void *argp)
+/* The keys leave memory with the SSL_CTX that used them. */
+static void keys_free(void *keys)
 {
-    (void)parent;
-    (void)ad;
-    (void)idx;
-    (void)argl;
-    (void)argp;
-    if (ptr != NULL) {
-        OPENSSL_cleanse(ptr, sizeof(gw_ticket_keys));
-        free(ptr);
-    }
+    OPENSSL_cleanse(keys, sizeof(gw_ticket_keys));
+    free(keys);
 }
+
+static const gw__tls_ex_dtor keys_dtor = {keys_free};
 
 static void keys_once_init(void)
 {
-    keys_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, keys_ex_free);
+    keys_index = gw__tls_ctx_ex_index(&keys_dtor);
 }
 
 static int parse_key(const char *line, gw_ticket_key *k)
@@ -195,8 +191,7 @@ int gw__tls_ticket_keys_load(SSL_CTX *sc, const char *path, char *err, size_t er
     if (rc == 0 && SSL_CTX_set_ex_data(sc, keys_index, keys) != 1)
         rc = -ENOMEM;
     if (rc < 0) {
-        OPENSSL_cleanse(keys, sizeof(*keys));
-        free(keys);
+        keys_free(keys);
         return rc;
     }
     /* from here the SSL_CTX owns the keys */

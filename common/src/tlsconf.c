@@ -483,12 +483,13 @@ int vtn_tls_slot_build(vtn_tls_slot *s, vtn_tls_ctx_builder *build, const void *
     return 0;
 }
 
-unsigned vtn_tls_slot_generation(vtn_tls_slot *s)
+unsigned vtn_tls_slot_generation(const vtn_tls_slot *s)
 {
+    pthread_mutex_t *lock = (pthread_mutex_t *)&s->lock; /* const but for the lock */
     unsigned g;
-    pthread_mutex_lock(&s->lock);
+    pthread_mutex_lock(lock);
     g = s->generation;
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(lock);
     return g;
 }
 

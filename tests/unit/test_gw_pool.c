@@ -453,6 +453,41 @@ static void bad_frames_are_counted(void **state)
     fx_free(x);
 }
 
+/* vtn/wire.h's upgrade rules: a frame type this gateway does not handle
+ * comes from a newer worker. It is ignored and counted on its own, not as a
+ * protocol error, and the worker keeps serving. */
+static void unknown_frame_types_are_ignored(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(8);
+    ready(x, "A", 1, 0);
+    int before = x->f.nsent;
+    /* PUSH (reserved, not handled yet) and a type no release has, each of a
+     * newer minor with a body this gateway cannot read */
+    gw_pool_on_message(&x->p, (const uint8_t *)"A", 1, "V\x01\x06\x07push", 8, 10);
+    gw_pool_on_message(&x->p, (const uint8_t *)"A", 1, "V\x01\x2a\x09", 4, 10);
+    /* and from a worker the gateway never met */
+    gw_pool_on_message(&x->p, (const uint8_t *)"Z", 1, "V\x01\xff\x01xyz", 7, 10);
+    assert_int_equal(GW_GET(x->p.stats.unknown_frames), 3);
+    assert_int_equal(GW_GET(x->p.stats.protocol_errors), 0);
+    assert_int_equal(x->f.nsent, before); /* no answer: no DISCONNECT, nothing */
+    assert_int_equal(GW_GET(x->p.stats.live_workers), 1);
+    /* the worker still takes requests and its reply still answers */
+    assert_int_equal(gw_pool_submit(&x->p, &x->r[0], 20), 0);
+    const sent *q = nth_request(x, 0);
+    assert_non_null(q);
+    assert_string_equal(q->ident, "A");
+    reply(x, "A", x->r[0].id, 200, 30);
+    assert_int_equal(x->f.ndone, 1);
+    assert_int_equal(x->f.done_status[0], 200);
+    /* a REQUEST is a type the gateway knows, and a worker never sends one:
+     * that one stays a protocol error */
+    gw_pool_on_message(&x->p, (const uint8_t *)"A", 1, x->r[1].env.data, x->r[1].env.len, 40);
+    assert_int_equal(GW_GET(x->p.stats.protocol_errors), 1);
+    assert_int_equal(GW_GET(x->p.stats.unknown_frames), 3);
+    fx_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -469,6 +504,7 @@ int main(void)
         cmocka_unit_test(unreachable_worker_is_skipped),
         cmocka_unit_test(new_session_requeues_and_late_first_answer_wins),
         cmocka_unit_test(bad_frames_are_counted),
+        cmocka_unit_test(unknown_frame_types_are_ignored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

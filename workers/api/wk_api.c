@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "vtn/auth.h"
 #include "vtn/hex.h"
 #include "vtn/log.h"
 #include "vtn/time.h"
@@ -72,22 +73,7 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
 
 int wk_api_auth_ok(const char *header, size_t len, const char *token)
 {
-    size_t tlen = strlen(token);
-    if (tlen == 0 || len < 7 || strncasecmp(header, "Bearer ", 7) != 0)
-        return 0;
-    const char *t = header + 7;
-    size_t n = len - 7;
-    while (n && *t == ' ') {
-        t++;
-        n--;
-    }
-    while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
-        n--;
-    /* Constant time in the token's length: no early exit on the first difference. */
-    unsigned diff = (unsigned)(n != tlen);
-    for (size_t i = 0; i < tlen; i++)
-        diff |= (unsigned char)token[i] ^ (unsigned char)(i < n ? t[i] : 0);
-    return diff == 0;
+    return vtn_bearer_ok(header, len, token, strlen(token));
 }
 
 /* Percent-decodes s[0..n) into out; '+' is a space. Length or -EINVAL. */

@@ -107,7 +107,7 @@ typedef SSL_CTX *vtn_tls_ctx_builder(const void *arg, int *rc, char *err, size_t
  * was (a failed reload keeps the old configuration). */
 int vtn_tls_slot_build(vtn_tls_slot *s, vtn_tls_ctx_builder *build, const void *arg, char *err,
                        size_t errlen);
-unsigned vtn_tls_slot_generation(vtn_tls_slot *s);
+unsigned vtn_tls_slot_generation(const vtn_tls_slot *s);
 
 /* A connection on s's current SSL_CTX whose one BIO (owned by the SSL) is
  * on io; the caller sets its accept or connect state. NULL when out of
