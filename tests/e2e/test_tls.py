@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
 from vtntest import Api, Checks, Stack, Validator, check, eq, install_signal_handlers, metric_sum  # noqa: E402
-from vtntest import oadr, parse_args  # noqa: E402
+from vtntest import oadr, parse_args, wait_for  # noqa: E402
 from vtntest.tls import (ECC_SUITE, RSA_SUITE, Pki, TlsVen, attempt, client_context, find_vtnctl,  # noqa: E402
                          tls12_context, tls13_context)
 
@@ -32,17 +32,6 @@ WAIT = 15.0  # bound for anything we wait for
 def der_of(pem_path):
     with open(pem_path) as f:
         return ssl.PEM_cert_to_DER_cert(f.read())
-
-
-def wait_for(what, fn, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(0.05)
 
 
 def log_lines(proc, event):
