@@ -12,6 +12,10 @@
 /* The handlers of the route table: wk_api_vens.c and wk_api_cert.c. */
 extern const wk_handler wk__api_vens_list, wk__api_vens_provision, wk__api_vens_get,
     wk__api_vens_delete, wk__api_vens_reregister;
+/* wk_api_events.c: programs and events. */
+extern const wk_handler wk__api_programs_list, wk__api_programs_create, wk__api_programs_get,
+    wk__api_events_list, wk__api_events_create, wk__api_events_get, wk__api_events_modify,
+    wk__api_events_cancel;
 extern const wk_handler wk__api_cert_list, wk__api_cert_issue, wk__api_cert_get,
     wk__api_cert_revoke, wk__api_crl;
 
@@ -80,7 +84,7 @@ const redisReply *wk__api_hfield(const redisReply *h, const char *f);
 /* The fields of a JSON object body: every key must be one of names (a
  * NULL-terminated list), else -EINVAL with "unknown field '<key>'
  * (allowed: ...)"; field(ud, i, value) takes names[i]'s value (0, or
- * -EINVAL with a message). */
+ * -EINVAL with a message); field NULL only checks the names. */
 int wk__api_json_fields(json_t *o, const char *const *names,
                         int (*field)(void *ud, int i, json_t *v, char *err, size_t errlen),
                         void *ud, char *err, size_t errlen);

@@ -333,7 +333,7 @@ int wk__api_json_fields(json_t *o, const char *const *names,
                      vtn_log_quote(k, sizeof k, key, strlen(key)), allowed);
             return -EINVAL;
         }
-        if (field(ud, i, v, err, errlen) < 0)
+        if (field && field(ud, i, v, err, errlen) < 0)
             return -EINVAL;
     }
     return 0;

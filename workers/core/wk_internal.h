@@ -92,6 +92,8 @@ enum wk_script {
     WK_SCRIPT_CERTUNBIND,
     WK_SCRIPT_CERTREVOKE,
     WK_SCRIPT_CRL,
+    WK_SCRIPT_PROGRAM,
+    WK_SCRIPT_EVENT,
     WK_SCRIPT__COUNT
 };
 extern const char *const wk_script_name[WK_SCRIPT__COUNT];

@@ -86,6 +86,33 @@
 #define VTN_TTL_GATEWAY_MS 5000       /* a vtn:gateways member's score: now + this */
 #define VTN_TTL_GATEWAY_TRIM_MS 60000 /* members expired this long ago are removed */
 
+/* ---- programs and events (docs/redis-keys.md, "Programs and events") ---- */
+#define VTN_KEY_PROGRAM "vtn:program:<programID>"       /* HASH (VTN_F_PROGRAM_*) */
+#define VTN_KEY_PROGRAMS "vtn:programs"                  /* ZSET every programID, score 0 */
+#define VTN_KEY_PROGRAMMC "vtn:programmc:<marketContext>" /* STRING -> programID */
+#define VTN_KEY_EVENT "vtn:event:<eventID>"             /* HASH (VTN_F_EVENT_*) */
+#define VTN_KEY_EVENTS "vtn:events"                      /* ZSET every eventID, score 0 */
+/* Bumped (INCR) by every create, modify and cancel: one write per change,
+ * whatever the number of VENs it targets; a VEN compares it with what it
+ * last received. */
+#define VTN_KEY_EVENTSVER "vtn:events:ver" /* STRING counter */
+
+/* ---- fields of vtn:program:<programID> ---- */
+#define VTN_F_PROGRAM_NAME "n"     /* name */
+#define VTN_F_PROGRAM_MC "mc"      /* marketContext URI */
+#define VTN_F_PROGRAM_CREATED "ct" /* ms */
+
+/* ---- fields of vtn:event:<eventID> ---- */
+#define VTN_F_EVENT_BODY "j"      /* JSON: the validated event as the API took it */
+#define VTN_F_EVENT_PROGRAM "p"   /* programID */
+#define VTN_F_EVENT_MODNUM "mn"   /* modificationNumber */
+#define VTN_F_EVENT_REASON "mr"   /* modificationReason of the last change */
+#define VTN_F_EVENT_CANCELLED "x" /* "1" once cancelled */
+#define VTN_F_EVENT_CREATED "ct"  /* createdDateTime, ms */
+#define VTN_F_EVENT_MODIFIED "mt" /* last change, ms */
+#define VTN_F_EVENT_START "s"     /* dtstart, ms */
+#define VTN_F_EVENT_END "e"       /* dtstart + duration, ms */
+
 /* Builds a key from a VTN_KEY_* pattern: each <name> in it is replaced by
  * the next of a, b (NULL when the pattern has fewer parts), e.g.
  * vtn_key_build(k, VTN_KEY_VENREQ, ven_id, rid). One builder for every key,

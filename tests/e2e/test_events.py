@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Programs and events through the management API (redis + one gateway +
+two workers): create a program, refuse a second one with its marketContext;
+create events, read them back with the 2.0b field names, list them with
+each filter and with paging; modify (modificationNumber and
+modificationReason), cancel (idempotent), a modify of a cancelled event is
+refused; a change is one INCR of vtn:events:ver whatever it targets; every
+invalid body is a 400 whose message names the field, and changes nothing."""
+
+import datetime
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+
+from vtntest import Api, Checks, Stack, check, eq, install_signal_handlers, parse_args  # noqa: E402
+from vtntest import keys  # noqa: E402
+
+API = "/api/v1"
+MC = "http://utility.example/programs/cpp"
+
+
+def iso(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_body(start, **over):
+    body = {
+        "marketContext": MC,
+        "priority": 1,
+        "responseRequired": "always",
+        "vtnComment": "peak day",
+        "dtstart": iso(start),
+        "duration": "PT1H",
+        "notification": "PT30M",
+        "signals": [{
+            "signalName": "SIMPLE",
+            "signalType": "level",
+            "signalID": "sig-1",
+            "currentValue": 0,
+            "intervals": [{"duration": "PT30M", "value": 1}, {"uid": "1", "duration": "PT30M", "value": 2}],
+        }],
+        "targets": {"venID": ["ven-a", "ven-b"], "groupID": ["north"]},
+    }
+    body.update(over)
+    return body
+
+
+def main():
+    cfg, _ = parse_args(__doc__.split("\n")[0])
+    cfg.require("gateway", "worker", "redis_server")
+    install_signal_handlers()
+    checks = Checks("e2e.events")
+    with checks.processes():
+        with Stack(cfg, name="e2e-events") as st:
+            gw = st.start_basic(workers=2)
+            st.wait_live_workers(gw, 2)
+            api = Api("127.0.0.1", gw.ports["api"], st.api_token)
+            redis = st.redis()
+            now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+            made = {}
+
+            def programs():
+                r = api.call("POST", API + "/programs", {"name": "Critical peak", "marketContext": MC})
+                eq(r.status, 201, "create a program (%r)" % r)
+                p = r.json()
+                eq(p["marketContext"], MC, "marketContext")
+                eq(p["name"], "Critical peak", "name")
+                made["program"] = p["programID"]
+                eq(r.header("Location"), API + "/programs/" + p["programID"], "Location")
+                r = api.call("POST", API + "/programs", {"name": "again", "marketContext": MC})
+                eq(r.status, 409, "a second program with the same marketContext (%r)" % r)
+                check(p["programID"] in r.json()["error"], "409 names the owner: %r" % r.json())
+                r = api.call("POST", API + "/programs", {"name": "no uri", "marketContext": "cpp"})
+                eq(r.status, 400, "marketContext without a scheme")
+                check("marketContext" in r.json()["error"], r.json())
+                r = api.call("GET", API + "/programs/" + p["programID"])
+                eq(r.status, 200, "GET the program")
+                eq(r.json(), p, "GET returns what POST did")
+                eq(api.call("GET", API + "/programs/prg-none").status, 404, "unknown program")
+                r = api.call("GET", API + "/programs?limit=10")
+                eq([x["programID"] for x in r.json()["programs"]], [p["programID"]], "program list")
+                eq(api.call("GET", API + "/programs?name=x").status, 400, "unknown list parameter")
+
+            def create_and_get():
+                ver0 = int(redis.cmd("GET", keys.build("VTN_KEY_EVENTSVER")) or 0)
+                r = api.call("POST", API + "/events", event_body(now + datetime.timedelta(hours=2)))
+                eq(r.status, 201, "create an event (%r)" % r)
+                e = r.json()
+                made["far"] = e["eventID"]
+                eq(e["modificationNumber"], 0, "modificationNumber of a new event")
+                eq(e["eventStatus"], "far", "status two hours ahead with 30 min notification")
+                eq(e["programID"], made["program"], "programID")
+                eq(e["testEvent"], False, "testEvent default")
+                eq(e["priority"], 1, "priority")
+                eq(e["signals"][0]["intervals"][1]["uid"], "1", "interval uid kept")
+                eq(e["targets"]["groupID"], ["north"], "targets")
+                eq(int(redis.cmd("GET", keys.build("VTN_KEY_EVENTSVER"))), ver0 + 1,
+                   "one version bump per create")
+                r = api.call("GET", API + "/events/" + e["eventID"])
+                eq(r.status, 200, "GET the event")
+                eq(r.json(), e, "GET returns what POST did")
+                # near (inside the notification window), active, completed, test event
+                r = api.call("POST", API + "/events", event_body(now + datetime.timedelta(minutes=10),
+                                                                 targets={"partyID": ["p-1"]}))
+                eq(r.json().get("eventStatus"), "near", "status 10 min ahead with 30 min notification")
+                made["near"] = r.json()["eventID"]
+                r = api.call("POST", API + "/events", event_body(now - datetime.timedelta(minutes=10),
+                                                                 testEvent=True))
+                eq(r.json().get("eventStatus"), "active", "status of a running event")
+                eq(r.json().get("testEvent"), True, "testEvent")
+                made["active"] = r.json()["eventID"]
+                r = api.call("POST", API + "/events", event_body(now - datetime.timedelta(hours=3),
+                                                                 targets={"resourceID": ["r-1"]}))
+                eq(r.json().get("eventStatus"), "completed", "status of an event that ended")
+                made["completed"] = r.json()["eventID"]
+                eq(api.call("GET", API + "/events/evt-none").status, 404, "unknown event")
+
+            def modify_and_cancel():
+                eid = made["far"]
+                body = event_body(now + datetime.timedelta(hours=3), priority=2,
+                                  modificationReason="moved by an hour")
+                r = api.call("PUT", API + "/events/" + eid, body)
+                eq(r.status, 200, "modify (%r)" % r)
+                e = r.json()
+                eq(e["modificationNumber"], 1, "modify bumps modificationNumber")
+                eq(e["modificationReason"], "moved by an hour", "modificationReason")
+                eq(e["priority"], 2, "modified priority")
+                eq(e["dtstart"], iso(now + datetime.timedelta(hours=3)), "modified dtstart")
+                r = api.call("POST", API + "/events/%s/cancel" % eid, {"modificationReason": "cool day"})
+                eq(r.status, 200, "cancel (%r)" % r)
+                eq(r.json()["eventStatus"], "cancelled", "status after cancel")
+                eq(r.json()["modificationNumber"], 2, "cancel bumps modificationNumber")
+                ver = int(redis.cmd("GET", keys.build("VTN_KEY_EVENTSVER")))
+                r = api.call("POST", API + "/events/%s/cancel" % eid)
+                eq(r.status, 200, "cancel again")
+                eq(r.json()["modificationNumber"], 2, "a second cancel changes nothing")
+                eq(int(redis.cmd("GET", keys.build("VTN_KEY_EVENTSVER"))), ver, "nor the version")
+                r = api.call("PUT", API + "/events/" + eid, body)
+                eq(r.status, 409, "modify a cancelled event")
+                eq(api.call("PUT", API + "/events/evt-none", body).status, 404, "modify unknown")
+                eq(api.call("POST", API + "/events/evt-none/cancel").status, 404, "cancel unknown")
+
+            def listing():
+                def ids(query):
+                    r = api.call("GET", API + "/events" + query)
+                    eq(r.status, 200, "list %s (%r)" % (query, r))
+                    return sorted(e["eventID"] for e in r.json()["events"])
+
+                every = sorted(made[k] for k in ("far", "near", "active", "completed"))
+                eq(ids(""), every, "all events")
+                eq(ids("?status=cancelled"), [made["far"]], "status filter")
+                eq(ids("?status=near&status=active"), sorted([made["near"], made["active"]]),
+                   "two statuses")
+                eq(ids("?target=p-1"), [made["near"]], "target filter (partyID)")
+                eq(ids("?target=north"), sorted([made["far"], made["active"]]), "target filter (groupID)")
+                eq(ids("?programID=" + made["program"]), every, "program filter")
+                eq(ids("?programID=prg-other"), [], "another program")
+                window = "?from=%s&to=%s" % (iso(now - datetime.timedelta(minutes=5)),
+                                             iso(now + datetime.timedelta(minutes=15)))
+                eq(ids(window), sorted([made["near"], made["active"]]), "time window")
+                seen, cursor = [], None
+                for _ in range(10):
+                    r = api.call("GET", API + "/events?limit=3" + ("&cursor=" + cursor if cursor else ""))
+                    seen += [e["eventID"] for e in r.json()["events"]]
+                    cursor = r.json()["next_cursor"]
+                    if cursor is None:
+                        break
+                eq(sorted(seen), every, "pages of 3")
+                for q, field in (("?status=soon", "status"), ("?from=yesterday", "from"),
+                                 ("?limit=0", "limit"), ("?colour=red", "colour")):
+                    r = api.call("GET", API + "/events" + q)
+                    eq(r.status, 400, "list %s" % q)
+                    check(field in r.json()["error"], "%s: %r" % (q, r.json()))
+
+            def invalid():
+                before = redis.cmd("ZCARD", keys.build("VTN_KEY_EVENTS"))
+                start = now + datetime.timedelta(hours=5)
+                sig = event_body(start)["signals"][0]
+                cases = [
+                    ({"marketContext": "http://nowhere.example/x"}, "marketContext"),
+                    ({"dtstart": "tomorrow"}, "dtstart"),
+                    ({"duration": "P1M"}, "duration"),
+                    ({"priority": -1}, "priority"),
+                    ({"responseRequired": "sometimes"}, "responseRequired"),
+                    ({"signals": []}, "signals"),
+                    ({"signals": [dict(sig, intervals=[{"duration": "PT30M", "value": 4},
+                                                       {"duration": "PT30M", "value": 1}])]},
+                     "signals[0].intervals[0].value"),
+                    ({"signals": [dict(sig, intervals=[{"duration": "PT30M", "value": 1}])]},
+                     "signals[0].intervals"),
+                    ({"signals": [dict(sig, signalType="price")]}, "signals[0].signalType"),
+                    ({"targets": {}}, "targets"),
+                    ({"targets": {"venID": ["bad id"]}}, "targets.venID[0]"),
+                    ({"rampUp": "soon"}, "rampUp"),
+                    ({"colour": "red"}, "colour"),
+                ]
+                for over, field in cases:
+                    r = api.call("POST", API + "/events", event_body(start, **over))
+                    eq(r.status, 400, "invalid %r (%r)" % (over, r))
+                    check(field in r.json()["error"], "message names %s: %r" % (field, r.json()))
+                eq(redis.cmd("ZCARD", keys.build("VTN_KEY_EVENTS")), before, "nothing created")
+                r = api.call("PUT", API + "/events/" + made["active"], event_body(start, duration="PT2H"))
+                eq(r.status, 400, "modify with intervals that no longer add up")
+                eq(api.call("GET", API + "/events/" + made["active"]).json()["modificationNumber"], 0,
+                   "a refused modify changes nothing")
+
+            checks.run("programs", programs)
+            checks.run("events: create and get, status", create_and_get)
+            checks.run("events: modify and cancel", modify_and_cancel)
+            checks.run("events: list filters and paging", listing)
+            checks.run("events: invalid bodies name the field", invalid)
+            checks.keep_logs_on_failure(st)
+    return checks.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
