@@ -52,8 +52,9 @@ int wk_api_parse_provision(const char *body, size_t n, char *name, size_t namele
 #define WK_EVENT_SIGNALS_MAX 16   /* signals of one event */
 #define WK_EVENT_INTERVALS_MAX 96 /* intervals of one signal (a day of 15 minutes) */
 #define WK_EVENT_TARGETS_MAX 1000 /* ids in one event's targets, all kinds */
-/* ISO 8601 duration -> ms: P[nW] or P[nD][T[nH][nM][n[.fff]S]]; years and
- * months (no fixed length) are refused. 0 or -EINVAL. */
+/* ISO 8601 duration -> ms: P[nW] or P[nD][T[nH][nM][nS]]; years and
+ * months (no fixed length) and fractions (not in the 2.0b pattern) are
+ * refused. 0 or -EINVAL. */
 int wk_duration_parse(const char *s, int64_t *ms);
 /* "2026-12-03T14:00:00[.fff]Z" -> ms since the epoch. 0 or -EINVAL. */
 int wk_datetime_parse(const char *s, int64_t *ms);

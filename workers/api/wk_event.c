@@ -56,29 +56,16 @@ int wk_duration_parse(const char *s, int64_t *ms)
             p++;
             continue;
         }
-        long long v = digits(&p);
-        int frac = 0;
+        long long v = digits(&p); /* no fractions: the 2.0b duration pattern has none */
         if (v < 0)
             return -EINVAL;
-        if (*p == '.' || *p == ',') { /* fractions of a second only, to the ms */
-            p++;
-            int scale = 100, nd = 0;
-            while (isdigit((unsigned char)*p)) {
-                if (nd++ < 3)
-                    frac += (*p - '0') * scale;
-                scale /= 10;
-                p++;
-            }
-            if (nd == 0 || *p != 'S')
-                return -EINVAL;
-        }
         size_t i = next;
         while (i < sizeof parts / sizeof parts[0] &&
                (parts[i].unit != *p || parts[i].time != in_time))
             i++;
         if (i == sizeof parts / sizeof parts[0])
             return -EINVAL; /* Y and months (no fixed length), order, unknown units */
-        total += v * parts[i].ms + frac;
+        total += v * parts[i].ms;
         next = i + 1;
         any = 1;
         p++;
@@ -141,6 +128,9 @@ static const char *const signal_types[] = {"delta",
                                            "x-loadControlPercentOffset",
                                            "x-loadControlSetpoint",
                                            NULL};
+static const char *const signal_names[] = {
+    "SIMPLE",   "simple",     "ELECTRICITY_PRICE", "ENERGY_PRICE",  "DEMAND_CHARGE", "BID_PRICE",
+    "BID_LOAD", "BID_ENERGY", "CHARGE_STATE",      "LOAD_DISPATCH", "LOAD_CONTROL",  NULL};
 static const char *const si_scales[] = {"p", "n", "micro", "m", "c",    "d",
                                         "k", "M", "G",     "T", "none", NULL};
 static const char *const target_kinds[] = {"venID", "groupID", "resourceID", "partyID", NULL};
@@ -188,8 +178,8 @@ static int duration_field(json_t *o, const char *key, int required, int64_t *ms,
         return 0;
     if (!json_is_string(v) || wk_duration_parse(json_string_value(v), ms) < 0)
         return fail(err, errlen,
-                    "%s must be an ISO 8601 duration in weeks, days, hours, minutes and seconds "
-                    "(e.g. PT1H30M)",
+                    "%s must be an ISO 8601 duration in weeks, days, hours, minutes and whole "
+                    "seconds (e.g. PT1H30M)",
                     key);
     return 0;
 }
@@ -282,8 +272,13 @@ static int parse_signal(json_t *sg, size_t idx, int64_t duration_ms, char *err, 
         "currentValue, intervals)",
         where, key);
     json_t *name = json_object_get(sg, "signalName");
-    if (!text_ok(name, 64))
-        return fail(err, errlen, "%s.signalName must be a string of 1 to 64 bytes (e.g. SIMPLE)",
+    const char *nm = json_string_value(name);
+    if (!text_ok(name, 64) || (!one_of(nm, signal_names) &&
+                               !(strncmp(nm, "x-", 2) == 0 && nm[2] != ' ' && nm[2] != '\0')))
+        return fail(err, errlen,
+                    "%s.signalName must be one of SIMPLE, simple, ELECTRICITY_PRICE, "
+                    "ENERGY_PRICE, DEMAND_CHARGE, BID_PRICE, BID_LOAD, BID_ENERGY, CHARGE_STATE, "
+                    "LOAD_DISPATCH, LOAD_CONTROL, or x-<name> (at most 64 bytes)",
                     where);
     int simple = strcmp(json_string_value(name), "SIMPLE") == 0 ||
                  strcmp(json_string_value(name), "simple") == 0;

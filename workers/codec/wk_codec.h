@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <libxml/tree.h>
 
 #include "vtn/buf.h"
@@ -198,6 +199,13 @@ int wk_write_cancel_party_registration(vtn_buf *b, const char *request_id,
                                        const char *registration_id, const char *ven_id);
 /* oadrRequestReregistration, VTN-initiated. */
 int wk_write_request_reregistration(vtn_buf *b, const char *ven_id);
+
+/* oadrDistributeEvent: requestID, vtnID, and one oadrEvent per element of
+ * events, a JSON array of events as the management API shows them
+ * (docs/openapi.yaml, Event: eventStatus as it should be sent), in the
+ * order given. Of an event's venID targets only ven_id is written. */
+int wk_write_distribute_event(vtn_buf *b, const char *request_id, const char *vtn_id,
+                              const char *ven_id, json_t *events);
 
 /* The error reply for a failed wk_msg_parse (m->code, m->desc, m->reply),
  * echoing m->request_id (or, when the message has none of its own, the
