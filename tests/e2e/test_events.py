@@ -5,7 +5,11 @@ create events, read them back with the 2.0b field names, list them with
 each filter and with paging; modify (modificationNumber and
 modificationReason), cancel (idempotent), a modify of a cancelled event is
 refused; a change is one INCR of vtn:events:ver whatever it targets; every
-invalid body is a 400 whose message names the field, and changes nothing."""
+invalid body is a 400 whose message names the field, and changes nothing.
+Then distribution to a registered pull VEN: its poll gets oadrDistributeEvent
+(official schema) when its set changed (new event, modify, cancel, an event
+that ended), active events first, and oadrResponse when the change was
+another VEN's; oadrRequestEvent answers the set with replyLimit."""
 
 import datetime
 import os
@@ -13,8 +17,10 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
-from vtntest import Api, Checks, Stack, check, eq, install_signal_handlers, parse_args  # noqa: E402
-from vtntest import keys  # noqa: E402
+from vtntest import Api, Checks, Stack, Validator, check, eq, install_signal_handlers, parse_args  # noqa: E402
+from vtntest import keys, oadr  # noqa: E402
+from vtntest.checks import wait_for  # noqa: E402
+from vtntest.ven import Ven  # noqa: E402
 
 API = "/api/v1"
 MC = "http://utility.example/programs/cpp"
@@ -48,7 +54,7 @@ def event_body(start, **over):
 
 def main():
     cfg, _ = parse_args(__doc__.split("\n")[0])
-    cfg.require("gateway", "worker", "redis_server")
+    cfg.require("gateway", "worker", "redis_server", "schema")
     install_signal_handlers()
     checks = Checks("e2e.events")
     with checks.processes():
@@ -56,6 +62,7 @@ def main():
             gw = st.start_basic(workers=2)
             st.wait_live_workers(gw, 2)
             api = Api("127.0.0.1", gw.ports["api"], st.api_token)
+            v = Validator(cfg.schema, workdir=st.tmpdir)
             redis = st.redis()
             now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
             made = {}
@@ -205,11 +212,81 @@ def main():
                 eq(api.call("GET", API + "/events/" + made["active"]).json()["modificationNumber"], 0,
                    "a refused modify changes nothing")
 
+            def events_of(rep):
+                """[(eventID, modificationNumber, eventStatus, responseRequired)] of a distribute."""
+                out = []
+                for e in oadr.find_all(rep.payload, "oadrDistributeEvent/oadrEvent"):
+                    out.append((oadr.text_at(e, "oadrEvent/eiEvent/eventDescriptor/eventID"),
+                                int(oadr.text_at(e, "oadrEvent/eiEvent/eventDescriptor/modificationNumber")),
+                                oadr.text_at(e, "oadrEvent/eiEvent/eventDescriptor/eventStatus"),
+                                oadr.text_at(e, "oadrEvent/oadrResponseRequired")))
+                return out
+
+            def request_event(ven, limit=None):
+                body = oadr.payload_xml(
+                    '<oadr:oadrRequestEvent ei:schemaVersion="2.0b"><pyld:eiRequestEvent>'
+                    '<pyld:requestID>rq-events-1</pyld:requestID><ei:venID>%s</ei:venID>%s'
+                    '</pyld:eiRequestEvent></oadr:oadrRequestEvent>'
+                    % (ven.ven_id, "<pyld:replyLimit>%d</pyld:replyLimit>" % limit if limit else ""))
+                return ven.send("EiEvent", body, "oadrDistributeEvent", code=None)
+
+            def distribution():
+                ven = Ven("127.0.0.1", gw.ports["oadr"], v, name="events-ven-1")
+                ven.register()
+                ven.poll("oadrResponse", "200")  # the events so far target other VENs
+                mine = {"venID": [ven.ven_id]}
+                r = api.call("POST", API + "/events", event_body(now + datetime.timedelta(hours=4),
+                                                                 priority=1, targets=mine,
+                                                                 responseRequired="never"))
+                far = r.json()["eventID"]
+                r = api.call("POST", API + "/events", event_body(now - datetime.timedelta(minutes=5),
+                                                                 priority=2, targets=mine))
+                active = r.json()["eventID"]
+                rep = ven.poll("oadrDistributeEvent", None)
+                check(rep.get("requestID") and rep.get("vtnID"), "requestID and vtnID: %s" % rep)
+                eq(events_of(rep), [(active, 0, "active", "always"), (far, 0, "far", "never")],
+                   "the VEN's events, active first")
+                ven.poll("oadrResponse", "200")  # nothing new
+                r = api.call("PUT", API + "/events/" + far,
+                             event_body(now + datetime.timedelta(hours=5), priority=1, targets=mine))
+                eq(r.status, 200, "modify (%r)" % r)
+                eq(events_of(ven.poll("oadrDistributeEvent", None)),
+                   [(active, 0, "active", "always"), (far, 1, "far", "always")], "after modify")
+                api.call("POST", API + "/events/%s/cancel" % far)
+                eq(events_of(ven.poll("oadrDistributeEvent", None)),
+                   [(active, 0, "active", "always"), (far, 2, "cancelled", "always")], "after cancel")
+                ven.poll("oadrResponse", "200")
+                # another VEN's event: the version moves, this VEN's set does not
+                api.call("POST", API + "/events", event_body(now + datetime.timedelta(hours=1),
+                                                             targets={"venID": ["ven-somebody"]}))
+                ven.poll("oadrResponse", "200")
+                eq(events_of(request_event(ven)), [(active, 0, "active", "always"),
+                                                   (far, 2, "cancelled", "always")], "oadrRequestEvent")
+                rep = request_event(ven, limit=1)
+                eq(rep.get("requestID"), "rq-events-1", "the VEN's requestID")
+                eq(events_of(rep), [(active, 0, "active", "always")], "replyLimit 1")
+                # an event that ends: it drops out of the VEN's next set (implied cancellation)
+                soon = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+                r = api.call("POST", API + "/events", event_body(soon - datetime.timedelta(seconds=3597),
+                                                                 targets=mine))
+                ending = r.json()["eventID"]
+                eq([e[0] for e in events_of(ven.poll("oadrDistributeEvent", None))],
+                   [ending, active, far], "with the event about to end (priority 1 first)")
+
+                def dropped():
+                    rep = ven.poll()
+                    return rep.name == "oadrDistributeEvent" and rep
+
+                rep = wait_for("the ended event to drop out", dropped, timeout=20, every=0.5)
+                eq([e[0] for e in events_of(rep)], [active, far], "after the event ended")
+                ven.poll("oadrResponse", "200")
+
             checks.run("programs", programs)
             checks.run("events: create and get, status", create_and_get)
             checks.run("events: modify and cancel", modify_and_cancel)
             checks.run("events: list filters and paging", listing)
             checks.run("events: invalid bodies name the field", invalid)
+            checks.run("events: distribution to a polling VEN", distribution)
             checks.keep_logs_on_failure(st)
     return checks.summary()
 

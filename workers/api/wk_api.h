@@ -52,12 +52,6 @@ int wk_api_parse_provision(const char *body, size_t n, char *name, size_t namele
 #define WK_EVENT_SIGNALS_MAX 16   /* signals of one event */
 #define WK_EVENT_INTERVALS_MAX 96 /* intervals of one signal (a day of 15 minutes) */
 #define WK_EVENT_TARGETS_MAX 1000 /* ids in one event's targets, all kinds */
-/* ISO 8601 duration -> ms: P[nW] or P[nD][T[nH][nM][nS]]; years and
- * months (no fixed length) and fractions (not in the 2.0b pattern) are
- * refused. 0 or -EINVAL. */
-int wk_duration_parse(const char *s, int64_t *ms);
-/* "2026-12-03T14:00:00[.fff]Z" -> ms since the epoch. 0 or -EINVAL. */
-int wk_datetime_parse(const char *s, int64_t *ms);
 /* A marketContext: a URI (scheme ':' ...) of 1..WK_MC_MAX bytes, no spaces. */
 int wk_mc_valid(const char *s, size_t n);
 /* A validated event body (POST /api/v1/events, PUT /api/v1/events/{id}). */
@@ -74,19 +68,6 @@ void wk_event_in_clear(wk_event_in *e);
 /* Body of POST .../cancel: empty or {"modificationReason": ...}. */
 int wk_event_parse_cancel(const char *body, size_t n, char *reason, size_t reasonlen, char *err,
                           size_t errlen);
-enum wk_event_status {
-    WK_EVENT_FAR = 0,
-    WK_EVENT_NEAR,
-    WK_EVENT_ACTIVE,
-    WK_EVENT_COMPLETED,
-    WK_EVENT_CANCELLED,
-    WK_EVENT__STATUSES
-};
-/* The status at now: cancelled, completed (now >= end), active (now >=
- * start), near (within near_ms of the start), else far. */
-int wk_event_status(int64_t now, int cancelled, int64_t start, int64_t end, int64_t near_ms);
-/* The near window of an event body: rampUp, else notification; -1 without. */
-int64_t wk_event_near_ms(json_t *body);
 /* Body of POST /api/v1/programs: {name?, marketContext}; name defaults to
  * the marketContext. name holds WK_NAME_MAX + 1, mc WK_MC_MAX + 1. */
 int wk_api_parse_program(const char *body, size_t n, char *name, char *mc, char *err,
@@ -105,9 +86,6 @@ int wk_api_parse_event_filter(const char *key, const char *val, wk_event_filter 
                               size_t errlen);
 /* 1 when the event (the API's JSON of it, with its status and times) passes f. */
 int wk_event_matches(const wk_event_filter *f, json_t *ev, int status, int64_t start, int64_t end);
-const char *wk_event_status_name(int status);
-int wk_event_status_of(const char *name); /* -EINVAL for an unknown name */
-
 /* ---- certificates (wk_cert.c: CA, validation, signing; wk_api_cert.c: handlers) ---- */
 #define WK_CERT_DAYS_DEFAULT 825 /* as vtnctl; the CA/B forum's old maximum */
 #define WK_CERT_DAYS_MAX 3650

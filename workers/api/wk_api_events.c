@@ -23,20 +23,6 @@ static int hash_empty(const redisReply *h)
     return h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0;
 }
 
-/* A field of an HGETALL reply as a C string into out ("" when absent). */
-static const char *hstr(const redisReply *h, const char *f, char *out, size_t outlen)
-{
-    if (!wk_rep_str(wk__api_hfield(h, f), out, outlen))
-        out[0] = '\0';
-    return out;
-}
-
-static long long hint(const redisReply *h, const char *f)
-{
-    char v[24];
-    return atoll(hstr(h, f, v, sizeof v));
-}
-
 static const char *program_key(char *out, const char *id)
 {
     return vtn_key_build(out, VTN_KEY_PROGRAM, id, NULL);
@@ -53,9 +39,9 @@ static json_t *program_json(const char *id, const redisReply *h)
 {
     char name[WK_NAME_MAX + 1], mc[WK_MC_MAX + 1], when[32];
     return json_pack("{s:s,s:s,s:s,s:s}", "programID", id, "name",
-                     hstr(h, VTN_F_PROGRAM_NAME, name, sizeof name), "marketContext",
-                     hstr(h, VTN_F_PROGRAM_MC, mc, sizeof mc), "createdDateTime",
-                     vtn_time_format(hint(h, VTN_F_PROGRAM_CREATED), when, sizeof when));
+                     wk_hfield_str(h, VTN_F_PROGRAM_NAME, name, sizeof name), "marketContext",
+                     wk_hfield_str(h, VTN_F_PROGRAM_MC, mc, sizeof mc), "createdDateTime",
+                     vtn_time_format(wk_hfield_int(h, VTN_F_PROGRAM_CREATED), when, sizeof when));
 }
 
 struct program_body {
@@ -247,45 +233,9 @@ static void api_program_list(wk_req *q, void *st)
 
 /* ---- events ---- */
 
-/* The API's view of an event record: the body it was given, with its ids,
- * modificationNumber, status now and times. NULL for a record that is not
- * there (or unreadable). */
-static json_t *event_json(const char *id, const redisReply *h, int64_t now, int *status)
-{
-    char buf[WK_REASON_MAX + 1], when[32];
-    const redisReply *b = wk__api_hfield(h, VTN_F_EVENT_BODY);
-    if (hash_empty(h) || b == NULL || b->type != REDIS_REPLY_STRING)
-        return NULL;
-    json_error_t je;
-    json_t *o = json_loadb(b->str, (size_t)b->len, 0, &je);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return NULL;
-    }
-    int64_t start = hint(h, VTN_F_EVENT_START), end = hint(h, VTN_F_EVENT_END);
-    int cancelled = strcmp(hstr(h, VTN_F_EVENT_CANCELLED, buf, sizeof buf), "1") == 0;
-    int stt = wk_event_status(now, cancelled, start, end, wk_event_near_ms(o));
-    if (status)
-        *status = stt;
-    json_object_set_new(o, "eventID", json_string(id));
-    json_object_set_new(o, "programID", json_string(hstr(h, VTN_F_EVENT_PROGRAM, buf, sizeof buf)));
-    json_object_set_new(o, "modificationNumber", json_integer(hint(h, VTN_F_EVENT_MODNUM)));
-    hstr(h, VTN_F_EVENT_REASON, buf, sizeof buf);
-    if (buf[0])
-        json_object_set_new(o, "modificationReason", json_string(buf));
-    json_object_set_new(o, "eventStatus", json_string(wk_event_status_name(stt)));
-    json_object_set_new(
-        o, "createdDateTime",
-        json_string(vtn_time_format(hint(h, VTN_F_EVENT_CREATED), when, sizeof when)));
-    json_object_set_new(
-        o, "modifiedDateTime",
-        json_string(vtn_time_format(hint(h, VTN_F_EVENT_MODIFIED), when, sizeof when)));
-    return o;
-}
-
 static void reply_event(wk_req *q, int code, const char *id, const redisReply *h)
 {
-    json_t *o = event_json(id, h, vtn_now_ms(), NULL);
+    json_t *o = wk_event_json(id, h, vtn_now_ms(), NULL);
     if (o == NULL)
         wk_reply_json_error(q, 404, "no event with eventID %s", id);
     else
@@ -587,9 +537,9 @@ static json_t *event_item(void *ud, const char *id, const redisReply *h)
 {
     event_list_state *s = ud;
     int status = 0;
-    json_t *o = event_json(id, h, s->now, &status);
-    if (o &&
-        !wk_event_matches(&s->f, o, status, hint(h, VTN_F_EVENT_START), hint(h, VTN_F_EVENT_END))) {
+    json_t *o = wk_event_json(id, h, s->now, &status);
+    if (o && !wk_event_matches(&s->f, o, status, wk_hfield_int(h, VTN_F_EVENT_START),
+                               wk_hfield_int(h, VTN_F_EVENT_END))) {
         json_decref(o);
         o = NULL;
     }

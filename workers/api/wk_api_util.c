@@ -223,15 +223,7 @@ int wk__api_parse_filtered_list(const char *q, size_t n, const wk__api_filter *f
 
 const redisReply *wk__api_hfield(const redisReply *h, const char *f)
 {
-    if (h == NULL || h->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < h->elements; i += 2) {
-        const redisReply *k = h->element[i];
-        if (k->type == REDIS_REPLY_STRING && strlen(f) == (size_t)k->len &&
-            memcmp(k->str, f, (size_t)k->len) == 0)
-            return h->element[i + 1];
-    }
-    return NULL;
+    return wk_hfield(h, f);
 }
 
 json_t *wk__api_json_object(const char *body, size_t n, const char *not_object, char *err,

@@ -300,6 +300,14 @@ static void extract(wk_msg *m, const xmlNode *payload, field_err *fe)
         if (strcmp(uri, NS_PYLD) == 0) {
             if (strcmp(name, "requestID") == 0 && m->request_id[0] == '\0')
                 copy_field(c, m->request_id, sizeof m->request_id, "pyld:requestID", fe);
+            else if (strcmp(name, "replyLimit") == 0) {
+                /* xs:unsignedInt; anything past the cap means "no limit" in practice */
+                char v[16];
+                char *end = NULL;
+                long n = vtn_xml_text_trim(c, v, sizeof v) > 0 ? strtol(v, &end, 10) : 0;
+                m->reply_limit =
+                    end && *end == '\0' && n > 0 ? (n > 1000000 ? 1000000 : (int)n) : 0;
+            }
         } else if (strcmp(uri, NS_EI) == 0) {
             if (strcmp(name, "venID") == 0 && m->ven_id[0] == '\0')
                 copy_field(c, m->ven_id, sizeof m->ven_id, "ei:venID", fe);

@@ -109,6 +109,7 @@ typedef struct wk_msg {
     char transport_name[16];             /* oadr:oadrTransportName: "simpleHttp" or "xmpp" */
     char transport_address[WK_ADDR_MAX + 1]; /* oadr:oadrTransportAddress */
     char opt_id[WK_ID_MAX + 1];              /* ei:optID (oadrCancelOpt, oadrCreateOpt) */
+    int reply_limit;                         /* pyld:replyLimit (oadrRequestEvent); 0 absent */
     int8_t report_only;                      /* oadr:oadrReportOnly: 1, 0, -1 absent */
     int8_t xml_signature;                    /* oadr:oadrXmlSignature: 1, 0, -1 absent */
     int8_t http_pull_model;                  /* oadr:oadrHttpPullModel: 1, 0, -1 absent (= pull) */

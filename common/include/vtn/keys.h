@@ -57,6 +57,12 @@
 #define VTN_F_VEN_STATE "st"       /* VTN_VEN_CANCELLING while a VTN cancel is under way */
 #define VTN_F_VEN_REREG "rq"       /* "1": a VTN-initiated reregistration is pending */
 #define VTN_F_VEN_POLL_RID "pr"    /* <rid> of the last poll that popped an entry */
+/* What the VEN last received of its events (docs/redis-keys.md, "Event
+ * distribution"): the vtn:events:ver it was computed at, a hash of its
+ * event set, and the earliest end among those events (ms; 0: none). */
+#define VTN_F_VEN_EVENTS_VER "ev"
+#define VTN_F_VEN_EVENTS_HASH "eh"
+#define VTN_F_VEN_EVENTS_END "en"
 #define VTN_VEN_CANCELLING "c"
 
 /* ---- fields of vtn:cert:<serial> ---- */
@@ -87,11 +93,11 @@
 #define VTN_TTL_GATEWAY_TRIM_MS 60000 /* members expired this long ago are removed */
 
 /* ---- programs and events (docs/redis-keys.md, "Programs and events") ---- */
-#define VTN_KEY_PROGRAM "vtn:program:<programID>"       /* HASH (VTN_F_PROGRAM_*) */
-#define VTN_KEY_PROGRAMS "vtn:programs"                  /* ZSET every programID, score 0 */
+#define VTN_KEY_PROGRAM "vtn:program:<programID>"         /* HASH (VTN_F_PROGRAM_*) */
+#define VTN_KEY_PROGRAMS "vtn:programs"                   /* ZSET every programID, score 0 */
 #define VTN_KEY_PROGRAMMC "vtn:programmc:<marketContext>" /* STRING -> programID */
-#define VTN_KEY_EVENT "vtn:event:<eventID>"             /* HASH (VTN_F_EVENT_*) */
-#define VTN_KEY_EVENTS "vtn:events"                      /* ZSET every eventID, score 0 */
+#define VTN_KEY_EVENT "vtn:event:<eventID>"               /* HASH (VTN_F_EVENT_*) */
+#define VTN_KEY_EVENTS "vtn:events"                       /* ZSET every eventID, score 0 */
 /* Bumped (INCR) by every create, modify and cancel: one write per change,
  * whatever the number of VENs it targets; a VEN compares it with what it
  * last received. */

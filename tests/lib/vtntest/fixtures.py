@@ -34,7 +34,8 @@ VEN_ATTRS = {
     "name": "NAME", "fp": "FP", "provisioned": "PROVISIONED", "created": "CREATED",
     "registered": "REG", "registered-at": "REG_AT", "pull": "PULL", "transport": "TRANSPORT",
     "report-only": "REPORT_ONLY", "xml-signature": "XML_SIG", "state": "STATE",
-    "rereg-pending": "REREG", "poll-rid": "POLL_RID",
+    "rereg-pending": "REREG", "poll-rid": "POLL_RID", "events-ver": "EVENTS_VER",
+    "events-hash": "EVENTS_HASH", "events-end": "EVENTS_END",
 }
 # flags of the ven verb: attribute and the value a bare flag stands for
 VEN_FLAGS = {

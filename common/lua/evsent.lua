@@ -1,0 +1,7 @@
+-- KEYS[1] ven:{id}. ARGV: events version, set hash, earliest end (ms).
+-- Records what the VEN was last sent of its events; never creates a record
+-- (a VEN deleted meanwhile stays deleted). 1 written, 0 no record.
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], F_VEN_EVENTS_VER, ARGV[1], F_VEN_EVENTS_HASH, ARGV[2],
+  F_VEN_EVENTS_END, ARGV[3])
+return 1
