@@ -9,7 +9,9 @@ invalid body is a 400 whose message names the field, and changes nothing.
 Then distribution to a registered pull VEN: its poll gets oadrDistributeEvent
 (official schema) when its set changed (new event, modify, cancel, an event
 that ended), active events first, and oadrResponse when the change was
-another VEN's; oadrRequestEvent answers the set with replyLimit."""
+another VEN's; oadrRequestEvent answers the set with replyLimit. Groups:
+create, replace members, delete; an event for a group reaches its members
+and drops out for a VEN that leaves it."""
 
 import datetime
 import os
@@ -281,12 +283,45 @@ def main():
                 eq([e[0] for e in events_of(rep)], [active, far], "after the event ended")
                 ven.poll("oadrResponse", "200")
 
+            def groups():
+                ven = Ven("127.0.0.1", gw.ports["oadr"], v, name="events-ven-2")
+                ven.register()
+                ven.poll()
+                r = api.call("PUT", API + "/groups/east", {"name": "North feeder",
+                                                            "venIDs": [ven.ven_id, "ven-x"]})
+                eq(r.status, 201, "create a group (%r)" % r)
+                eq(r.json()["venIDs"], sorted([ven.ven_id, "ven-x"]), "members")
+                eq(r.header("Location"), API + "/groups/east", "Location")
+                eq(api.call("GET", API + "/groups/east").json()["name"], "North feeder", "GET")
+                eq([g["groupID"] for g in api.call("GET", API + "/groups").json()["groups"]],
+                   ["east"], "group list")
+                r = api.call("PUT", API + "/groups/south", {"venIDs": ["bad id"]})
+                eq(r.status, 400, "invalid venID")
+                check("venIDs[0]" in r.json()["error"], r.json())
+                eq(api.call("GET", API + "/groups/south").status, 404, "nothing created")
+                r = api.call("POST", API + "/events", event_body(now + datetime.timedelta(hours=6),
+                                                                 targets={"groupID": ["east"]}))
+                by_group = r.json()["eventID"]
+                rep = ven.poll("oadrDistributeEvent", None)
+                eq([e[0] for e in events_of(rep)], [by_group], "the group's event reaches its member")
+                eq(oadr.text_at(rep.payload, "oadrDistributeEvent/oadrEvent/eiEvent/eiTarget/groupID"),
+                   "east", "eiTarget groupID")
+                r = api.call("PUT", API + "/groups/east", {"venIDs": ["ven-x"]})
+                eq(r.status, 200, "replace the members (%r)" % r)
+                eq(events_of(ven.poll("oadrDistributeEvent", None)), [],
+                   "a VEN that left the group: the empty set, the event implicitly cancelled")
+                eq(api.call("DELETE", API + "/groups/east").status, 200, "delete the group")
+                eq(api.call("DELETE", API + "/groups/east").status, 404, "delete again")
+                eq(redis.cmd("SMEMBERS", keys.build("VTN_KEY_VENGROUPS", "ven-x")), [],
+                   "no membership left behind")
+
             checks.run("programs", programs)
             checks.run("events: create and get, status", create_and_get)
             checks.run("events: modify and cancel", modify_and_cancel)
             checks.run("events: list filters and paging", listing)
             checks.run("events: invalid bodies name the field", invalid)
             checks.run("events: distribution to a polling VEN", distribution)
+            checks.run("groups: membership and distribution", groups)
             checks.keep_logs_on_failure(st)
     return checks.summary()
 

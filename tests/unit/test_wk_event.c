@@ -240,6 +240,38 @@ static void test_program_body(void **state)
     assert_non_null(strstr(err, "marketContext must be a URI"));
 }
 
+static void test_group_body(void **state)
+{
+    (void)state;
+    char name[WK_NAME_MAX + 1], err[256];
+    json_t *vens = NULL;
+    const char *b = "{\"name\":\"North\",\"venIDs\":[\"ven-1\",\"ven-2\"]}";
+    assert_int_equal(wk_api_parse_group(b, strlen(b), name, &vens, err, sizeof err), 0);
+    assert_string_equal(name, "North");
+    assert_int_equal(json_array_size(vens), 2);
+    json_decref(vens);
+    b = "{\"venIDs\":[]}"; /* an empty group is a group */
+    assert_int_equal(wk_api_parse_group(b, strlen(b), name, &vens, err, sizeof err), 0);
+    assert_string_equal(name, "");
+    json_decref(vens);
+    static const char *const bad[][2] = {
+        {"{\"name\":\"x\"}", "venIDs must be an array"},
+        {"{\"venIDs\":[\"ven-1\",\"a b\"]}", "venIDs[1] must be"},
+        {"{\"venIDs\":[1]}", "venIDs[0] must be"},
+        {"{\"venIDs\":[],\"name\":\"\"}", "name must be"},
+        {"{\"venIDs\":[],\"members\":[]}", "unknown field 'members'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vens = NULL;
+        assert_int_equal(
+            wk_api_parse_group(bad[i][0], strlen(bad[i][0]), name, &vens, err, sizeof err),
+            -EINVAL);
+        assert_null(vens);
+        if (strstr(err, bad[i][1]) == NULL)
+            fail_msg("%s -> '%s'", bad[i][0], err);
+    }
+}
+
 static void test_routes(void **state)
 {
     (void)state;
@@ -260,6 +292,12 @@ static void test_routes(void **state)
     assert_int_equal(wk_api_route_of(p, strlen(p), id, &q, &qn), WK_API_PROGRAM);
     p = "/api/v1/programs/prg-1/x";
     assert_int_equal(wk_api_route_of(p, strlen(p), id, &q, &qn), WK_API_NONE);
+    p = "/api/v1/groups/north";
+    assert_int_equal(wk_api_route_of(p, strlen(p), id, &q, &qn), WK_API_GROUP);
+    assert_string_equal(id, "north");
+    p = "/api/v1/groups";
+    assert_int_equal(wk_api_route_of(p, strlen(p), id, &q, &qn), WK_API_GROUPS);
+    assert_string_equal(wk_api_allow(WK_API_GROUP), "GET, PUT, DELETE");
     assert_string_equal(wk_api_allow(WK_API_EVENT), "GET, PUT");
     assert_string_equal(wk_api_allow(WK_API_EVENTS), "GET, POST");
 }
@@ -271,7 +309,7 @@ int main(void)
         cmocka_unit_test(test_event_body),  cmocka_unit_test(test_event_refusals),
         cmocka_unit_test(test_cancel_body), cmocka_unit_test(test_status),
         cmocka_unit_test(test_list_query),  cmocka_unit_test(test_program_body),
-        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_group_body),  cmocka_unit_test(test_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -425,8 +425,9 @@ static void test_poll_event_stages(void **state)
     start_oadr("OadrPoll", "poll.xml");
     replies("*6\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
     assert_false(Q.done);
-    assert_cmd(resp("GET", "vtn:events:ver", NULL, "ZRANGE", "vtn:events", "0", "999", NULL, NULL));
-    replies("$1\r\n7\r\n*3\r\n$4\r\nev-a\r\n$4\r\nev-b\r\n$4\r\nev-c\r\n");
+    assert_cmd(resp("SMEMBERS", "vengroups:{ven-00112233445566778899}", NULL, "GET",
+                    "vtn:events:ver", NULL, "ZRANGE", "vtn:events", "0", "999", NULL, NULL));
+    replies("*0\r\n$1\r\n7\r\n*3\r\n$4\r\nev-a\r\n$4\r\nev-b\r\n$4\r\nev-c\r\n");
     assert_int_equal(Q.ncmds, 3);
     assert_cmd(resp("HGETALL", "vtn:event:ev-a", NULL, "HGETALL", "vtn:event:ev-b", NULL, "HGETALL",
                     "vtn:event:ev-c", NULL, NULL));
@@ -449,7 +450,7 @@ static void test_poll_event_stages(void **state)
     /* The change was another VEN's: the set hashes as sent last, nothing is sent. */
     start_oadr("OadrPoll", "poll.xml");
     replies("*6\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
-    replies("$1\r\n7\r\n*1\r\n$4\r\nev-c\r\n");
+    replies("*1\r\n$5\r\nsouth\r\n$1\r\n7\r\n*1\r\n$4\r\nev-c\r\n");
     replies(ev3);
     assert_int_equal(Q.ncmds, 1);
     replies(":1\r\n");
@@ -461,7 +462,7 @@ static void test_poll_event_stages(void **state)
     replies("*6\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n7\r\n$16\r\n0123456789abcdef\r\n"
             "$1\r\n5\r\n:0\r\n$1\r\n7\r\n");
     assert_false(Q.done); /* its earliest end (5 ms after the epoch) has passed */
-    replies("$1\r\n7\r\n*0\r\n");
+    replies("*0\r\n$1\r\n7\r\n*0\r\n");
     assert_int_equal(Q.ncmds, 1);
     replies(":1\r\n");
     assert_true(Q.done);
@@ -479,14 +480,15 @@ static void test_request_event_stages(void **state)
     int64_t now = vtn_now_ms();
     event_record(ev1, sizeof ev1, now + 7200000, now + 10800000, 0, 0,
                  "{\"venID\":[\"ven-00112233445566778899\"]}");
-    event_record(ev2, sizeof ev2, now + 3600000, now + 7200000, 1, 1,
-                 "{\"venID\":[\"ven-00112233445566778899\"],\"groupID\":[\"g\"]}");
+    event_record(ev2, sizeof ev2, now + 3600000, now + 7200000, 1, 1, "{\"groupID\":[\"g\"]}");
     snprintf(all, sizeof all, "%s%s", ev1, ev2);
     start_oadr("EiEvent", "request_event.xml");
-    assert_int_equal(Q.ncmds, 3);
+    assert_int_equal(Q.ncmds, 4);
     assert_non_null(strstr(Q.cmds.data, "HMGET"));
     assert_non_null(strstr(Q.cmds.data, "vtn:events:ver"));
-    replies("*2\r\n$3\r\nreg\r\n$-1\r\n$1\r\n4\r\n*2\r\n$4\r\nev-a\r\n$4\r\nev-b\r\n");
+    /* The VEN is in group g: ev-b reaches it through its groupID. */
+    replies("*2\r\n$3\r\nreg\r\n$-1\r\n*1\r\n$1\r\ng\r\n$1\r\n4\r\n*2\r\n$4\r\nev-a\r\n$4\r\n"
+            "ev-b\r\n");
     assert_int_equal(Q.ncmds, 2);
     replies(all);
     assert_int_equal(Q.ncmds, 1); /* the whole set went out: the cursor moves */
@@ -502,7 +504,7 @@ static void test_request_event_stages(void **state)
 
     /* Not registered: 463 in its own reply type. */
     start_oadr("EiEvent", "request_event.xml");
-    replies("*2\r\n$-1\r\n$-1\r\n$-1\r\n*0\r\n");
+    replies("*2\r\n$-1\r\n$-1\r\n*0\r\n$-1\r\n*0\r\n");
     assert_true(Q.done);
     assert_int_equal(Q.mcode, 463);
     assert_body_has("oadrDistributeEvent");

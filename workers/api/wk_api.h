@@ -27,6 +27,8 @@ enum wk_api_route {
     WK_API_EVENTS,       /* /api/v1/events */
     WK_API_EVENT,        /* /api/v1/events/{eventID} */
     WK_API_EVENT_CANCEL, /* /api/v1/events/{eventID}/cancel */
+    WK_API_GROUPS,       /* /api/v1/groups */
+    WK_API_GROUP,        /* /api/v1/groups/{groupID} */
     WK_API__COUNT
 };
 /* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)
@@ -72,6 +74,12 @@ int wk_event_parse_cancel(const char *body, size_t n, char *reason, size_t reaso
  * the marketContext. name holds WK_NAME_MAX + 1, mc WK_MC_MAX + 1. */
 int wk_api_parse_program(const char *body, size_t n, char *name, char *mc, char *err,
                          size_t errlen);
+#define WK_GROUP_VENS_MAX 1000 /* venIDs in one PUT /api/v1/groups/{groupID} */
+/* Body of PUT /api/v1/groups/{groupID}: {name?, venIDs}; name "" when not
+ * given (WK_NAME_MAX + 1 bytes); *vens the venIDs array (a reference the
+ * caller json_decref()s). 0 or -EINVAL. */
+int wk_api_parse_group(const char *body, size_t n, char *name, json_t **vens, char *err,
+                       size_t errlen);
 /* The filters of GET /api/v1/events. */
 typedef struct wk_event_filter {
     char program[WK_ID_MAX + 1]; /* programID */

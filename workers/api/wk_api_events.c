@@ -194,26 +194,14 @@ static json_t *program_item(void *ud, const char *id, const redisReply *h)
     return hash_empty(h) ? NULL : program_json(id, h);
 }
 
-static int page_only_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
-{
-    int rc = wk__api_page_param(ud, key, val, err, errlen);
-    if (rc == 0) {
-        snprintf(err, errlen, "unknown query parameter '%.40s' (allowed: limit, cursor)", key);
-        return -EINVAL;
-    }
-    return rc < 0 ? rc : 0;
-}
-
 static void api_program_list(wk_req *q, void *st)
 {
     program_list_state *s = st;
     char err[512];
-    wk__api_page page = {&s->pg.limit, s->cursor, sizeof s->cursor, 0, 0};
     switch (s->stage) {
     case 0:
-        s->pg.limit = WK_API_LIMIT_DEFAULT;
-        if (q->query.p && wk__api_each_param(q->query.p, q->query.n, page_only_param, &page, err,
-                                             sizeof err) < 0) {
+        if (wk__api_parse_page_only(q->query.p, q->query.n, &s->pg.limit, s->cursor,
+                                    sizeof s->cursor, err, sizeof err) < 0) {
             wk_reply_json_error(q, 400, "%s", err);
             return;
         }

@@ -16,6 +16,9 @@ extern const wk_handler wk__api_vens_list, wk__api_vens_provision, wk__api_vens_
 extern const wk_handler wk__api_programs_list, wk__api_programs_create, wk__api_programs_get,
     wk__api_events_list, wk__api_events_create, wk__api_events_get, wk__api_events_modify,
     wk__api_events_cancel;
+/* wk_api_groups.c */
+extern const wk_handler wk__api_groups_list, wk__api_groups_get, wk__api_groups_put,
+    wk__api_groups_delete;
 extern const wk_handler wk__api_cert_list, wk__api_cert_issue, wk__api_cert_get,
     wk__api_cert_revoke, wk__api_crl;
 
@@ -49,6 +52,9 @@ typedef int (*wk__api_value_fn)(const char *key, const char *val, void *out, cha
                                 size_t errlen);
 int wk__api_parse_single(const char *q, size_t n, const char *key, wk__api_value_fn parse,
                          void *out, char *err, size_t errlen);
+/* A list's query with limit and cursor only; 0 or -EINVAL with a message. */
+int wk__api_parse_page_only(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
+                            char *err, size_t errlen);
 int wk__api_page_param(wk__api_page *p, const char *key, const char *val, char *err, size_t errlen);
 /* Queues the page of a list kept in a sorted set of equal scores: up to
  * limit + 1 members after cursor ("" = from the start), the one past the

@@ -89,19 +89,7 @@ wk_rh wk__api_page_cmd(wk_req *q, const char *key, const char *cursor, int limit
 
 json_t *wk__api_members(const redisReply *r)
 {
-    json_t *a = json_array();
-    char id[WK_ID_MAX + 1];
-    if (a == NULL || r == NULL)
-        return a;
-    if (r->type == REDIS_REPLY_STRING) {
-        if (wk_rep_str(r, id, sizeof id))
-            json_array_append_new(a, json_string(id));
-    } else if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r->elements; i++)
-            if (wk_rep_str(r->element[i], id, sizeof id))
-                json_array_append_new(a, json_string(id));
-    }
-    return a;
+    return wk_rep_strings(r);
 }
 
 json_t *wk__api_next_cursor(json_t *members, int limit, int shown)
@@ -219,6 +207,27 @@ int wk__api_parse_filtered_list(const char *q, size_t n, const wk__api_filter *f
         return -EINVAL;
     }
     return rc;
+}
+
+static int page_only_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
+{
+    int rc = wk__api_page_param(ud, key, val, err, errlen);
+    if (rc == 0) {
+        char k[80];
+        snprintf(err, errlen, "unknown query parameter '%s' (allowed: limit, cursor)",
+                 vtn_log_quote(k, sizeof k, key, strlen(key)));
+        return -EINVAL;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int wk__api_parse_page_only(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
+                            char *err, size_t errlen)
+{
+    wk__api_page page = {limit, cursor, cursorlen, 0, 0};
+    *limit = WK_API_LIMIT_DEFAULT;
+    cursor[0] = '\0';
+    return q ? wk__api_each_param(q, n, page_only_param, &page, err, errlen) : 0;
 }
 
 const redisReply *wk__api_hfield(const redisReply *h, const char *f)

@@ -28,6 +28,25 @@ const redisReply *wk_hfield(const redisReply *h, const char *f)
 }
 
 /* A field of an HGETALL reply as a C string into out ("" when absent). */
+/* Strings of an array reply (or one string reply) as a JSON array; ids
+ * longer than WK_ID_MAX are skipped. */
+json_t *wk_rep_strings(const redisReply *r)
+{
+    json_t *a = json_array();
+    char id[WK_ID_MAX + 1];
+    if (a == NULL || r == NULL)
+        return a;
+    if (r->type == REDIS_REPLY_STRING) {
+        if (wk_rep_str(r, id, sizeof id))
+            json_array_append_new(a, json_string(id));
+    } else if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++)
+            if (wk_rep_str(r->element[i], id, sizeof id))
+                json_array_append_new(a, json_string(id));
+    }
+    return a;
+}
+
 const char *wk_hfield_str(const redisReply *h, const char *f, char *out, size_t outlen)
 {
     if (!wk_rep_str(wk_hfield(h, f), out, outlen))

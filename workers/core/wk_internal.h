@@ -95,6 +95,7 @@ enum wk_script {
     WK_SCRIPT_PROGRAM,
     WK_SCRIPT_EVENT,
     WK_SCRIPT_EVSENT,
+    WK_SCRIPT_GROUP,
     WK_SCRIPT__COUNT
 };
 extern const char *const wk_script_name[WK_SCRIPT__COUNT];
@@ -426,6 +427,9 @@ void wk_budget_release(wk_worker *w, wk_req *q);
 const redisReply *wk_hfield(const redisReply *h, const char *f);
 const char *wk_hfield_str(const redisReply *h, const char *f, char *out, size_t outlen);
 long long wk_hfield_int(const redisReply *h, const char *f);
+/* The ids of an array reply (or of one string reply) as a JSON array of
+ * strings (ids over WK_ID_MAX skipped); NULL when out of memory. */
+json_t *wk_rep_strings(const redisReply *r);
 /* ISO 8601 duration -> ms: P[nW] or P[nD][T[nH][nM][nS]]; years and
  * months (no fixed length) and fractions (not in the 2.0b pattern) are
  * refused. 0 or -EINVAL. */

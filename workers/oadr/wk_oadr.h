@@ -34,6 +34,8 @@ extern const wk_handler wk_h_request_event;
 #define WK_EVENTS_SCAN_MAX 1000 /* events read from vtn:events for one VEN's set */
 typedef struct wk_evset {
     wk_rh ver, list, first; /* GET vtn:events:ver, ZRANGE vtn:events, the first HGETALL */
+    wk_rh groups;           /* SMEMBERS vengroups:{venID} */
+    json_t *ven_groups;     /* owned: the VEN's groupIDs */
     int n;                  /* HGETALLs queued */
     long long version;      /* vtn:events:ver as read with the list (0: never bumped) */
     json_t *ids;            /* owned: the eventIDs read */
@@ -41,8 +43,9 @@ typedef struct wk_evset {
     char hash[17];          /* of the set (ids, modificationNumbers, cancelled); "" empty */
     int64_t next_end;       /* earliest end among them, ms; 0 none */
 } wk_evset;
-/* Queues the version and the list of events. The list's handle or <0. */
-wk_rh wk_evset_start(wk_req *q, wk_evset *e);
+/* Queues the version, the list of events and the VEN's groups. The list's
+ * handle or <0. */
+wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven);
 /* Queues one HGETALL per event of the list: how many (0: none), or <0. */
 int wk_evset_fetch(wk_req *q, wk_evset *e);
 /* The VEN's set from the records, ordered (active first, then priority,

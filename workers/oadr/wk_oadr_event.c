@@ -27,13 +27,14 @@ static const char *event_key(char *out, const char *id)
     return vtn_key_build(out, VTN_KEY_EVENT, id, NULL);
 }
 
-wk_rh wk_evset_start(wk_req *q, wk_evset *e)
+wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven)
 {
-    char last[16];
+    char last[16], k[WK_KEY_MAX];
+    e->groups = wk_cmd(q, "SMEMBERS", vtn_key_build(k, VTN_KEY_VENGROUPS, ven, NULL), NULL);
     snprintf(last, sizeof last, "%d", WK_EVENTS_SCAN_MAX - 1);
     e->ver = wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL);
     e->list = wk_cmd(q, "ZRANGE", VTN_KEY_EVENTS, "0", last, NULL);
-    return e->ver < 0 ? e->ver : e->list;
+    return e->ver < 0 ? e->ver : e->groups < 0 ? e->groups : e->list;
 }
 
 int wk_evset_fetch(wk_req *q, wk_evset *e)
@@ -44,7 +45,8 @@ int wk_evset_fetch(wk_req *q, wk_evset *e)
     /* Read now: a handle reads its own round only. */
     e->version = wk_rep_str(wk_rep(q, e->ver), v, sizeof v) ? atoll(v) : 0;
     e->ids = json_array();
-    if (e->ids == NULL)
+    e->ven_groups = wk_rep_strings(wk_rep(q, e->groups));
+    if (e->ids == NULL || e->ven_groups == NULL)
         return -ENOMEM;
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         char id[WK_ID_MAX + 1];
@@ -60,13 +62,24 @@ int wk_evset_fetch(wk_req *q, wk_evset *e)
     return e->n;
 }
 
-/* The target lists of ev name ven. Groups, resources and parties are not
- * matched to VENs yet: an event reaches the VENs its venID list names. */
-static int applies(json_t *ev, const char *ven)
+/* The target lists of ev name ven, or one of its groups. resourceIDs and
+ * partyIDs are not matched to VENs yet. */
+static int listed(json_t *list, const char *id)
 {
-    json_t *list = json_object_get(json_object_get(ev, "targets"), "venID");
     for (size_t i = 0; i < json_array_size(list); i++)
-        if (strcmp(json_string_value(json_array_get(list, i)), ven) == 0)
+        if (strcmp(json_string_value(json_array_get(list, i)), id) == 0)
+            return 1;
+    return 0;
+}
+
+static int applies(json_t *ev, const char *ven, json_t *ven_groups)
+{
+    json_t *targets = json_object_get(ev, "targets");
+    if (listed(json_object_get(targets, "venID"), ven))
+        return 1;
+    json_t *groups = json_object_get(targets, "groupID");
+    for (size_t i = 0; i < json_array_size(ven_groups); i++)
+        if (listed(groups, json_string_value(json_array_get(ven_groups, i))))
             return 1;
     return 0;
 }
@@ -117,7 +130,7 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
             continue;
         /* A completed event (cancelled ones too, once past their end) drops out. */
         int64_t end = wk_hfield_int(h, VTN_F_EVENT_END);
-        if (now >= end || !applies(ev, ven)) {
+        if (now >= end || !applies(ev, ven, e->ven_groups)) {
             json_decref(ev);
             continue;
         }
@@ -162,7 +175,8 @@ void wk_evset_clear(wk_evset *e)
 {
     json_decref(e->ids);
     json_decref(e->events);
-    e->ids = e->events = NULL;
+    json_decref(e->ven_groups);
+    e->ids = e->events = e->ven_groups = NULL;
 }
 
 int wk_evset_write(wk_req *q, wk_evset *e, const char *request_id, const char *ven, int limit)
@@ -231,7 +245,7 @@ static void request_step(wk_req *q, void *st)
         }
         /* The events are read in the same round as the registered-VEN check. */
         wk_ven_gate_pass(q, &s->gate, ven);
-        if (!q->done && wk_evset_start(q, &s->set) < 0)
+        if (!q->done && wk_evset_start(q, &s->set, ven) < 0)
             wk_reply_no_room(q);
         s->stage = REQ_LIST;
         return;

@@ -161,7 +161,7 @@ static void poll_step(wk_req *q, void *st)
             return;
         }
         /* An event changed since the VEN's last set, or one of its events ended. */
-        if (wk_evset_start(q, &s->set) < 0)
+        if (wk_evset_start(q, &s->set, ven) < 0)
             wk_reply_no_room(q);
         s->stage = POLL_EVENTS;
         return;

@@ -24,6 +24,7 @@
 #define VTN_KEY_VENPM "venpm:{<venID>}"         /* STRING, the entry the last poll popped */
 #define VTN_KEY_VENREQ "venreq:{<venID>}:<rid>" /* STRING, a mutating request's outcome */
 #define VTN_KEY_VENCERTS "vencerts:{<venID>}"   /* ZSET, serials issued for the VEN */
+#define VTN_KEY_VENGROUPS "vengroups:{<venID>}" /* SET, the groupIDs the VEN is in */
 
 /* ---- global keys ---- */
 #define VTN_KEY_GATEWAYS "vtn:gateways"              /* ZSET zmq endpoint -> expiry ms */
@@ -96,9 +97,13 @@
 #define VTN_KEY_PROGRAM "vtn:program:<programID>"         /* HASH (VTN_F_PROGRAM_*) */
 #define VTN_KEY_PROGRAMS "vtn:programs"                   /* ZSET every programID, score 0 */
 #define VTN_KEY_PROGRAMMC "vtn:programmc:<marketContext>" /* STRING -> programID */
+#define VTN_KEY_GROUP "vtn:group:<groupID>"               /* HASH (VTN_F_GROUP_*) */
+#define VTN_KEY_GROUPVENS "vtn:group:<groupID>:vens"      /* SET, its venIDs */
+#define VTN_KEY_GROUPS "vtn:groups"                       /* ZSET every groupID, score 0 */
 #define VTN_KEY_EVENT "vtn:event:<eventID>"               /* HASH (VTN_F_EVENT_*) */
 #define VTN_KEY_EVENTS "vtn:events"                       /* ZSET every eventID, score 0 */
-/* Bumped (INCR) by every create, modify and cancel: one write per change,
+/* Bumped (INCR) by every create, modify and cancel (and by a change of a
+ * group's members): one write per change,
  * whatever the number of VENs it targets; a VEN compares it with what it
  * last received. */
 #define VTN_KEY_EVENTSVER "vtn:events:ver" /* STRING counter */
@@ -107,6 +112,11 @@
 #define VTN_F_PROGRAM_NAME "n"     /* name */
 #define VTN_F_PROGRAM_MC "mc"      /* marketContext URI */
 #define VTN_F_PROGRAM_CREATED "ct" /* ms */
+
+/* ---- fields of vtn:group:<groupID> ---- */
+#define VTN_F_GROUP_NAME "n"      /* name */
+#define VTN_F_GROUP_CREATED "ct"  /* ms */
+#define VTN_F_GROUP_MODIFIED "mt" /* ms, last change of its members */
 
 /* ---- fields of vtn:event:<eventID> ---- */
 #define VTN_F_EVENT_BODY "j"      /* JSON: the validated event as the API took it */
