@@ -22,4 +22,5 @@ const char *const wk_script_name[WK_SCRIPT__COUNT] = {
     [WK_SCRIPT_EVENT] = "event",
     [WK_SCRIPT_EVSENT] = "evsent",
     [WK_SCRIPT_GROUP] = "group",
+    [WK_SCRIPT_EVOPT] = "evopt",
 };

@@ -232,6 +232,21 @@ def main():
                     % (ven.ven_id, "<pyld:replyLimit>%d</pyld:replyLimit>" % limit if limit else ""))
                 return ven.send("EiEvent", body, "oadrDistributeEvent", code=None)
 
+            def created_event(ven, answers):
+                """oadrCreatedEvent with one eventResponse per (eventID, modificationNumber, opt)."""
+                rs = "".join(
+                    '<ei:eventResponse><ei:responseCode>200</ei:responseCode>'
+                    '<pyld:requestID>rq-dist</pyld:requestID><ei:qualifiedEventID>'
+                    '<ei:eventID>%s</ei:eventID><ei:modificationNumber>%d</ei:modificationNumber>'
+                    '</ei:qualifiedEventID><ei:optType>%s</ei:optType></ei:eventResponse>' % a
+                    for a in answers)
+                body = oadr.payload_xml(
+                    '<oadr:oadrCreatedEvent ei:schemaVersion="2.0b"><pyld:eiCreatedEvent>'
+                    '<ei:eiResponse><ei:responseCode>200</ei:responseCode><pyld:requestID/></ei:eiResponse>'
+                    '<ei:eventResponses>%s</ei:eventResponses><ei:venID>%s</ei:venID>'
+                    '</pyld:eiCreatedEvent></oadr:oadrCreatedEvent>' % (rs, ven.ven_id))
+                return ven.send("EiEvent", body, "oadrResponse", code=None)
+
             def distribution():
                 ven = Ven("127.0.0.1", gw.ports["oadr"], v, name="events-ven-1")
                 ven.register()
@@ -282,6 +297,34 @@ def main():
                 rep = wait_for("the ended event to drop out", dropped, timeout=20, every=0.5)
                 eq([e[0] for e in events_of(rep)], [active, far], "after the event ended")
                 ven.poll("oadrResponse", "200")
+                made["ven"], made["mine"] = ven.ven_id, active
+
+                # oadrCreatedEvent: opt in, the profile's error codes, participation
+                eq(created_event(ven, [(active, 0, "optIn")]).code(), "200", "opt in")
+                rep = created_event(ven, [(far, 1, "optOut")])
+                eq(rep.code(), "450", "an answer to an older modificationNumber")
+                check("modificationNumber 1" in rep.get("eiResponse/responseDescription"), rep)
+                eq(created_event(ven, [("evt-nope", 0, "optIn")]).code(), "452", "unknown eventID")
+                r = api.call("GET", API + "/events/%s/vens" % active)
+                eq(r.status, 200, "participation (%r)" % r)
+                p = r.json()
+                eq(p["counts"], {"optIn": 1, "optOut": 0, "none": 0}, "counts")
+                eq([(x["venID"], x["opt"], x["modificationNumber"]) for x in p["vens"]],
+                   [(ven.ven_id, "optIn", 0)], "the VEN's answer")
+                eq(api.call("GET", API + "/events/" + active).json()["participation"],
+                   {"optIn": 1, "optOut": 0}, "counts in the event")
+                eq(created_event(ven, [(active, 0, "optOut")]).code(), "200", "changes its mind")
+                eq(api.call("GET", API + "/events/" + active).json()["participation"],
+                   {"optIn": 0, "optOut": 1}, "moved to optOut")
+                r = api.call("GET", API + "/events/%s/vens?format=csv" % active)
+                eq(r.status, 200, "CSV")
+                check(r.header("Content-Type").startswith("text/csv"), r.header("Content-Type"))
+                lines = r.body.decode().strip().split("\r\n")
+                eq(lines[0], "venID,modificationNumber,opt,responseCode,respondedDateTime", "CSV header")
+                check(lines[1].startswith("%s,0,optOut,200," % ven.ven_id), lines)
+                eq(api.call("GET", API + "/events/%s/vens?format=xls" % active).status, 400, "format")
+                r = api.call("GET", API + "/events/" + made["far"] + "/vens")
+                eq(r.json()["counts"]["none"], 2, "targeted VENs that did not answer (ven-a, ven-b)")
 
             def groups():
                 ven = Ven("127.0.0.1", gw.ports["oadr"], v, name="events-ven-2")

@@ -272,6 +272,20 @@ static void test_group_body(void **state)
     }
 }
 
+static void test_participation_query(void **state)
+{
+    (void)state;
+    int csv = -1;
+    char err[256];
+    assert_int_equal(wk_api_parse_participation_query(NULL, 0, &csv, err, sizeof err), 0);
+    assert_int_equal(csv, 0);
+    assert_int_equal(wk_api_parse_participation_query("format=csv", 10, &csv, err, sizeof err), 0);
+    assert_int_equal(csv, 1);
+    assert_int_equal(wk_api_parse_participation_query("format=xml", 10, &csv, err, sizeof err),
+                     -EINVAL);
+    assert_string_equal(err, "format must be json or csv");
+}
+
 static void test_routes(void **state)
 {
     (void)state;
@@ -298,6 +312,9 @@ static void test_routes(void **state)
     p = "/api/v1/groups";
     assert_int_equal(wk_api_route_of(p, strlen(p), id, &q, &qn), WK_API_GROUPS);
     assert_string_equal(wk_api_allow(WK_API_GROUP), "GET, PUT, DELETE");
+    p = "/api/v1/events/evt-1/vens";
+    assert_int_equal(wk_api_route_of(p, strlen(p), id, &q, &qn), WK_API_EVENT_VENS);
+    assert_string_equal(id, "evt-1");
     assert_string_equal(wk_api_allow(WK_API_EVENT), "GET, PUT");
     assert_string_equal(wk_api_allow(WK_API_EVENTS), "GET, POST");
 }
@@ -309,7 +326,8 @@ int main(void)
         cmocka_unit_test(test_event_body),  cmocka_unit_test(test_event_refusals),
         cmocka_unit_test(test_cancel_body), cmocka_unit_test(test_status),
         cmocka_unit_test(test_list_query),  cmocka_unit_test(test_program_body),
-        cmocka_unit_test(test_group_body),  cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_group_body),  cmocka_unit_test(test_participation_query),
+        cmocka_unit_test(test_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -511,6 +511,39 @@ static void test_request_event_stages(void **state)
     assert_official();
 }
 
+/* oadrCreatedEvent (created_event.xml: evt-1 mn 0 optIn, evt-2 mn 3
+ * optOut): the registered-VEN check with each event's modificationNumber,
+ * then one evopt script per valid answer; the first refusal is answered. */
+static void test_created_event_stages(void **state)
+{
+    (void)state;
+    start_oadr("EiEvent", "created_event.xml");
+    assert_int_equal(Q.msg.n_event_responses, 2);
+    assert_string_equal(Q.msg.event_responses[1].opt, "optOut");
+    assert_int_equal(Q.msg.event_responses[1].mod_number, 3);
+    assert_int_equal(Q.ncmds, 3);
+    assert_non_null(strstr(Q.cmds.data, "vtn:event:evt-1"));
+    /* evt-1 is at 0 (recorded), evt-2 is at 4: 450, out of sequence */
+    replies("*2\r\n$3\r\nreg\r\n$-1\r\n$1\r\n0\r\n$1\r\n4\r\n");
+    assert_false(Q.done);
+    assert_int_equal(Q.ncmds, 1);
+    assert_non_null(strstr(Q.cmds.data, W.redis.sha[WK_SCRIPT_EVOPT]));
+    assert_non_null(strstr(Q.cmds.data, "vtn:event:evt-1:vens"));
+    replies(":1\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 450);
+    assert_body_has("eventID evt-2: modificationNumber 3 is not the current one (4)");
+    assert_official();
+
+    /* Both unknown: 452, nothing written. */
+    start_oadr("EiEvent", "created_event.xml");
+    replies("*2\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$-1\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 452);
+    assert_body_has("eventID evt-1 is not an event of this VTN");
+    assert_official();
+}
+
 /* A new VEN's registration through its five rounds. */
 static void test_create_stages(void **state)
 {
@@ -934,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_poll_stages),
         cmocka_unit_test(test_poll_event_stages),
         cmocka_unit_test(test_request_event_stages),
+        cmocka_unit_test(test_created_event_stages),
         cmocka_unit_test(test_create_stages),
         cmocka_unit_test(test_reregistration_stages),
         cmocka_unit_test(test_cancel_stages),

@@ -75,9 +75,13 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
         memcmp(path, GROUPS_PREFIX, sizeof GROUPS_PREFIX - 1) == 0)
         return collection_route(path + sizeof GROUPS_PREFIX - 1, plen - (sizeof GROUPS_PREFIX - 1),
                                 "", WK_API_GROUPS, WK_API_GROUP, WK_API_NONE, ven_id);
-    if (plen >= epre && memcmp(path, EVENTS_PREFIX, epre) == 0)
-        return collection_route(path + epre, plen - epre, "cancel", WK_API_EVENTS, WK_API_EVENT,
-                                WK_API_EVENT_CANCEL, ven_id);
+    if (plen >= epre && memcmp(path, EVENTS_PREFIX, epre) == 0) {
+        int r = collection_route(path + epre, plen - epre, "cancel", WK_API_EVENTS, WK_API_EVENT,
+                                 WK_API_EVENT_CANCEL, ven_id);
+        return r != WK_API_NONE ? r
+                                : collection_route(path + epre, plen - epre, "vens", WK_API_EVENTS,
+                                                   WK_API_EVENT, WK_API_EVENT_VENS, ven_id);
+    }
     if (plen >= vpre && memcmp(path, API_PREFIX, vpre) == 0)
         return collection_route(path + vpre, plen - vpre, "reregister", WK_API_VENS, WK_API_VEN,
                                 WK_API_REREGISTER, ven_id);
@@ -135,6 +139,7 @@ static const api_row api_rows[] = {
     {WK_API_EVENT, "GET", &wk__api_events_get, 0},
     {WK_API_EVENT, "PUT", &wk__api_events_modify, 0},
     {WK_API_EVENT_CANCEL, "POST", &wk__api_events_cancel, 0},
+    {WK_API_EVENT_VENS, "GET", &wk__api_events_vens, 1},
     {WK_API_GROUPS, "GET", &wk__api_groups_list, 1},
     {WK_API_GROUP, "GET", &wk__api_groups_get, 0},
     {WK_API_GROUP, "PUT", &wk__api_groups_put, 0},

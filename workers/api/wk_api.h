@@ -27,6 +27,7 @@ enum wk_api_route {
     WK_API_EVENTS,       /* /api/v1/events */
     WK_API_EVENT,        /* /api/v1/events/{eventID} */
     WK_API_EVENT_CANCEL, /* /api/v1/events/{eventID}/cancel */
+    WK_API_EVENT_VENS,   /* /api/v1/events/{eventID}/vens */
     WK_API_GROUPS,       /* /api/v1/groups */
     WK_API_GROUP,        /* /api/v1/groups/{groupID} */
     WK_API__COUNT
@@ -80,6 +81,8 @@ int wk_api_parse_program(const char *body, size_t n, char *name, char *mc, char 
  * caller json_decref()s). 0 or -EINVAL. */
 int wk_api_parse_group(const char *body, size_t n, char *name, json_t **vens, char *err,
                        size_t errlen);
+/* Query of GET /api/v1/events/{eventID}/vens: format=json (default) or csv. */
+int wk_api_parse_participation_query(const char *q, size_t n, int *csv, char *err, size_t errlen);
 /* The filters of GET /api/v1/events. */
 typedef struct wk_event_filter {
     char program[WK_ID_MAX + 1]; /* programID */

@@ -221,6 +221,11 @@ static void api_program_list(wk_req *q, void *st)
 
 /* ---- events ---- */
 
+static int strcmp_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static void reply_event(wk_req *q, int code, const char *id, const redisReply *h)
 {
     json_t *o = wk_event_json(id, h, vtn_now_ms(), NULL);
@@ -560,6 +565,181 @@ static void api_event_list(wk_req *q, void *st)
     }
 }
 
+/* ---- GET /api/v1/events/{eventID}/vens: participation ---- */
+
+static int format_value(const char *key, const char *val, void *out, char *err, size_t errlen)
+{
+    if (strcmp(val, "json") != 0 && strcmp(val, "csv") != 0) {
+        snprintf(err, errlen, "%s must be json or csv", key);
+        return -EINVAL;
+    }
+    *(int *)out = val[0] == 'c';
+    return 0;
+}
+
+int wk_api_parse_participation_query(const char *q, size_t n, int *csv, char *err, size_t errlen)
+{
+    *csv = 0;
+    return wk__api_parse_single(q, n, "format", format_value, csv, err, errlen);
+}
+
+typedef struct vens_state {
+    int stage;
+    int csv;
+    wk_rh rec, answers, members;
+    json_t *event; /* owned */
+} vens_state;
+
+static void vens_fini(void *st)
+{
+    json_decref(((vens_state *)st)->event);
+}
+
+/* One VEN's row: its last answer ("<mn> <opt> <code> <ms>") or none. */
+static json_t *participant(const char *ven, const redisReply *answer)
+{
+    char v[128], opt[8] = "none", when[32];
+    long long mn = -1, code = 0, ms = 0;
+    if (wk_rep_str(answer, v, sizeof v))
+        sscanf(v, "%lld %7s %lld %lld", &mn, opt, &code, &ms);
+    if (mn < 0)
+        return json_pack("{s:s,s:n,s:s,s:n,s:n}", "venID", ven, "modificationNumber", "opt", "none",
+                         "responseCode", "respondedDateTime");
+    return json_pack("{s:s,s:I,s:s,s:I,s:s}", "venID", ven, "modificationNumber", (json_int_t)mn,
+                     "opt", opt, "responseCode", (json_int_t)code, "respondedDateTime",
+                     vtn_time_format(ms, when, sizeof when));
+}
+
+static void vens_answer(wk_req *q, vens_state *s)
+{
+    /* Targeted VENs (venID list and group members) and whoever answered. */
+    const redisReply *ans = wk_rep(q, s->answers);
+    json_t *seen = json_object(), *rows = json_array();
+    json_t *list = json_object_get(json_object_get(s->event, "targets"), "venID");
+    json_t *members = s->members ? wk_rep_strings(wk_rep(q, s->members)) : json_array();
+    for (size_t i = 0; i < json_array_size(list); i++)
+        json_object_set_new(seen, json_string_value(json_array_get(list, i)), json_null());
+    for (size_t i = 0; i < json_array_size(members); i++)
+        json_object_set_new(seen, json_string_value(json_array_get(members, i)), json_null());
+    for (size_t i = 0; ans && ans->type == REDIS_REPLY_ARRAY && i + 1 < ans->elements; i += 2) {
+        char ven[WK_ID_MAX + 1];
+        if (wk_rep_str(ans->element[i], ven, sizeof ven))
+            json_object_set_new(seen, ven, json_null());
+    }
+    json_decref(members);
+    long long in = 0, out = 0, none = 0;
+    const char *ven;
+    json_t *unused;
+    /* Sorted by venID: a stable order for the operator and for diffs of the CSV. */
+    size_t n = json_object_size(seen), k = 0;
+    const char **ids = calloc(n ? n : 1, sizeof *ids);
+    json_object_foreach(seen, ven, unused) ids[k++] = ven;
+    qsort(ids, n, sizeof *ids, strcmp_ptr);
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *a = wk_hfield(ans, ids[i]);
+        json_t *row = participant(ids[i], a);
+        const char *opt = json_string_value(json_object_get(row, "opt"));
+        in += strcmp(opt, "optIn") == 0;
+        out += strcmp(opt, "optOut") == 0;
+        none += strcmp(opt, "none") == 0;
+        json_array_append_new(rows, row);
+    }
+    free(ids);
+    json_decref(seen);
+    if (!s->csv) {
+        wk_reply_json(q, 200,
+                      json_pack("{s:O,s:O,s:{s:I,s:I,s:I},s:o}", "eventID",
+                                json_object_get(s->event, "eventID"), "modificationNumber",
+                                json_object_get(s->event, "modificationNumber"), "counts", "optIn",
+                                (json_int_t)in, "optOut", (json_int_t)out, "none", (json_int_t)none,
+                                "vens", rows));
+        return;
+    }
+    vtn_buf_reset(&q->body);
+    int rc =
+        vtn_buf_printf(&q->body, "venID,modificationNumber,opt,responseCode,respondedDateTime\r\n");
+    for (size_t i = 0; rc == 0 && i < json_array_size(rows); i++) {
+        json_t *r = json_array_get(rows, i);
+        json_t *mn = json_object_get(r, "modificationNumber");
+        char num[24] = "", code[24] = "";
+        if (json_is_integer(mn)) {
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(mn));
+            snprintf(code, sizeof code, "%lld",
+                     (long long)json_integer_value(json_object_get(r, "responseCode")));
+        }
+        const char *at = json_string_value(json_object_get(r, "respondedDateTime"));
+        /* venIDs are [A-Za-z0-9._:-]: no CSV quoting needed */
+        rc = vtn_buf_printf(&q->body, "%s,%s,%s,%s,%s\r\n",
+                            json_string_value(json_object_get(r, "venID")), num,
+                            json_string_value(json_object_get(r, "opt")), code, at ? at : "");
+    }
+    json_decref(rows);
+    if (rc < 0) {
+        wk_reply_internal(q, "participation too large to answer");
+        return;
+    }
+    wk_reply_body(q, 200, "text/csv; charset=utf-8");
+}
+
+static void api_event_vens(wk_req *q, void *st)
+{
+    vens_state *s = st;
+    char k[WK_KEY_MAX], err[256];
+    switch (s->stage) {
+    case 0:
+        if (wk_api_parse_participation_query(q->query.p, q->query.n, &s->csv, err, sizeof err) <
+            0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+        s->stage = 1;
+        s->rec = wk_cmd(q, "HGETALL", event_key(k, q->path_id), NULL);
+        s->answers =
+            wk_cmd(q, "HGETALL", vtn_key_build(k, VTN_KEY_EVENTVENS, q->path_id, NULL), NULL);
+        if (s->rec < 0 || s->answers < 0)
+            wk_reply_no_room(q);
+        return;
+    case 1: {
+        s->event = wk_event_json(q->path_id, wk_rep(q, s->rec), vtn_now_ms(), NULL);
+        if (s->event == NULL) {
+            wk_reply_json_error(q, 404, "no event with eventID %s", q->path_id);
+            return;
+        }
+        json_t *groups = json_object_get(json_object_get(s->event, "targets"), "groupID");
+        if (json_array_size(groups) == 0) {
+            vens_answer(q, s);
+            return;
+        }
+        /* The members of its groups: one SUNION (the answers are read again with it). */
+        size_t n = json_array_size(groups), argc = 0;
+        const char **argv = calloc(n + 1, sizeof *argv);
+        char(*keys)[WK_KEY_MAX] = calloc(n, sizeof *keys);
+        if (argv == NULL || keys == NULL) {
+            free(argv);
+            free(keys);
+            wk_reply_internal(q, "out of memory");
+            return;
+        }
+        argv[argc++] = "SUNION";
+        for (size_t i = 0; i < n; i++)
+            argv[argc++] = vtn_key_build(keys[i], VTN_KEY_GROUPVENS,
+                                         json_string_value(json_array_get(groups, i)), NULL);
+        s->members = wk_cmd_argv(q, (int)argc, argv, NULL);
+        s->answers =
+            wk_cmd(q, "HGETALL", vtn_key_build(k, VTN_KEY_EVENTVENS, q->path_id, NULL), NULL);
+        free(argv);
+        free(keys);
+        if (s->members < 0 || s->answers < 0)
+            wk_reply_no_room(q);
+        s->stage = 2;
+        return;
+    }
+    default:
+        vens_answer(q, s);
+        return;
+    }
+}
+
 const wk_handler wk__api_programs_list =
     WK_HANDLER("api.programs.list", program_list_state, NULL, program_list_fini, api_program_list);
 const wk_handler wk__api_programs_create =
@@ -574,5 +754,7 @@ const wk_handler wk__api_events_get =
     WK_HANDLER("api.events.get", event_get_state, NULL, NULL, api_event_get);
 const wk_handler wk__api_events_modify =
     WK_HANDLER("api.events.modify", write_state, NULL, write_fini, api_event_modify);
+const wk_handler wk__api_events_vens =
+    WK_HANDLER("api.events.vens", vens_state, NULL, vens_fini, api_event_vens);
 const wk_handler wk__api_events_cancel =
     WK_HANDLER("api.events.cancel", cancel_state, NULL, NULL, api_event_cancel);

@@ -15,7 +15,7 @@ extern const wk_handler wk__api_vens_list, wk__api_vens_provision, wk__api_vens_
 /* wk_api_events.c: programs and events. */
 extern const wk_handler wk__api_programs_list, wk__api_programs_create, wk__api_programs_get,
     wk__api_events_list, wk__api_events_create, wk__api_events_get, wk__api_events_modify,
-    wk__api_events_cancel;
+    wk__api_events_cancel, wk__api_events_vens;
 /* wk_api_groups.c */
 extern const wk_handler wk__api_groups_list, wk__api_groups_get, wk__api_groups_put,
     wk__api_groups_delete;

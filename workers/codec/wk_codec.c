@@ -248,6 +248,7 @@ static int parse_bool(const xmlNode *n, int8_t *out)
 typedef struct field_err {
     const char *what; /* first field that did not fit or parse */
     size_t cap;
+    const char *unit; /* of cap: NULL for bytes */
 } field_err;
 
 /* Copies a trimmed value; on overflow the field is emptied (never echo a
@@ -276,6 +277,39 @@ static void read_ei_response(const xmlNode *r, wk_ei_response *er, field_err *fe
             vtn_xml_text(c, er->desc, sizeof er->desc); /* informational: truncation is fine */
         } else if (vtn_xml_is(c, NS_PYLD, "requestID")) {
             copy_field(c, er->request_id, sizeof er->request_id, "eiResponse/pyld:requestID", fe);
+        }
+    }
+}
+
+/* eventResponses of oadrCreatedEvent (the schema has checked their shape). */
+static void read_event_responses(const xmlNode *list, wk_msg *m, field_err *fe)
+{
+    for (xmlNode *r = vtn_xml_first_elem(list); r; r = vtn_xml_next_elem(r)) {
+        if (m->n_event_responses == WK_EVENT_RESPONSES_MAX) {
+            if (fe->what == NULL) {
+                fe->what = "ei:eventResponses";
+                fe->cap = WK_EVENT_RESPONSES_MAX;
+                fe->unit = "eventResponse elements";
+            }
+            return;
+        }
+        wk_event_response *er = &m->event_responses[m->n_event_responses++];
+        for (xmlNode *c = vtn_xml_first_elem(r); c; c = vtn_xml_next_elem(c)) {
+            char v[24];
+            if (vtn_xml_is(c, NS_EI, "responseCode")) {
+                if (vtn_xml_text_trim(c, v, sizeof v) > 0)
+                    er->code = atoi(v);
+            } else if (vtn_xml_is(c, NS_EI, "optType")) {
+                copy_field(c, er->opt, sizeof er->opt, "ei:optType", fe);
+            } else if (vtn_xml_is(c, NS_EI, "qualifiedEventID")) {
+                for (xmlNode *q = vtn_xml_first_elem(c); q; q = vtn_xml_next_elem(q)) {
+                    if (vtn_xml_is(q, NS_EI, "eventID"))
+                        copy_field(q, er->event_id, sizeof er->event_id, "ei:eventID", fe);
+                    else if (vtn_xml_is(q, NS_EI, "modificationNumber") &&
+                             vtn_xml_text_trim(q, v, sizeof v) > 0)
+                        er->mod_number = atoll(v);
+                }
+            }
         }
     }
 }
@@ -318,6 +352,8 @@ static void extract(wk_msg *m, const xmlNode *payload, field_err *fe)
                 read_ei_response(c, &m->ei_response, fe);
             else if (strcmp(name, "optID") == 0)
                 copy_field(c, m->opt_id, sizeof m->opt_id, "ei:optID", fe);
+            else if (strcmp(name, "eventResponses") == 0)
+                read_event_responses(c, m, fe);
         } else if (strcmp(uri, NS_OADR) == 0 && strncmp(name, "oadr", 4) == 0) {
             const char *s = name + 4;
             if (strcmp(s, "VenName") == 0) {
@@ -390,7 +426,7 @@ int wk_msg_parse(wk_codec *c, enum wk_service svc, const char *body, size_t len,
     m->type = t;
     m->reply = k_msgs[t].reply;
 
-    field_err fe = {NULL, 0};
+    field_err fe = {NULL, 0, NULL};
     rc = vtn_xml_validate(c->x, doc);
     if (rc == -ENOMEM)
         return rc;
@@ -400,7 +436,8 @@ int wk_msg_parse(wk_codec *c, enum wk_service svc, const char *body, size_t len,
     if (rc < 0)
         return fail(m, WK_OADR_INVALID_DATA, "schema: %s", vtn_xml_error(c->x));
     if (fe.what)
-        return fail(m, WK_OADR_INVALID_DATA, "%s is longer than %zu bytes", fe.what, fe.cap);
+        return fail(m, WK_OADR_INVALID_DATA, "%s is longer than %zu %s", fe.what, fe.cap,
+                    fe.unit ? fe.unit : "bytes");
     return 0;
 }
 

@@ -96,6 +96,7 @@ enum wk_script {
     WK_SCRIPT_EVENT,
     WK_SCRIPT_EVSENT,
     WK_SCRIPT_GROUP,
+    WK_SCRIPT_EVOPT,
     WK_SCRIPT__COUNT
 };
 extern const char *const wk_script_name[WK_SCRIPT__COUNT];

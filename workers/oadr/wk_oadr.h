@@ -29,6 +29,7 @@ extern const wk_handler wk_h_response;
 extern const wk_handler wk_h_poll;
 extern const wk_handler wk_h_unsupported;
 extern const wk_handler wk_h_request_event;
+extern const wk_handler wk_h_created_event;
 
 /* ---- the events that apply to a VEN (wk_oadr_event.c) ---- */
 #define WK_EVENTS_SCAN_MAX 1000 /* events read from vtn:events for one VEN's set */

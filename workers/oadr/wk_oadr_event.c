@@ -276,3 +276,99 @@ static void request_step(wk_req *q, void *st)
 
 const wk_handler wk_h_request_event =
     WK_HANDLER("oadrRequestEvent", request_state, NULL, request_fini, request_step);
+
+/* ---- oadrCreatedEvent ---- */
+
+/* Each eventResponse names an event by eventID and the modificationNumber
+ * the VEN answers: an unknown event is 452 (invalid ID), an answer to
+ * another modificationNumber than the current one 450 (out of sequence).
+ * Valid answers are recorded (evopt script) even when another one of the
+ * same message is refused; the oadrResponse carries the first refusal. */
+#define WK_OADR_OUT_OF_SEQUENCE 450
+
+enum created_stage { CREATED_START = 0, CREATED_CHECKED, CREATED_DONE };
+
+typedef struct created_state {
+    enum created_stage stage;
+    wk_ven_gate gate;
+    wk_rh rec[WK_EVENT_RESPONSES_MAX]; /* HMGET event mn */
+    int code;
+    char desc[WK_DESC_MAX + 1];
+    int recorded;
+} created_state;
+
+/* Keeps the first refusal of a message: the one its oadrResponse answers. */
+static int created_refuse(created_state *s, int code)
+{
+    if (s->code != WK_OADR_OK)
+        return 0;
+    s->code = code;
+    return 1;
+}
+
+static void created_step(wk_req *q, void *st)
+{
+    created_state *s = st;
+    const wk_msg *m = &q->msg;
+    const char *ven = m->ven_id;
+    char k1[WK_KEY_MAX], k2[WK_KEY_MAX];
+    switch (s->stage) {
+    case CREATED_START:
+        if (!ven[0]) {
+            wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED, "oadrCreatedEvent without venID");
+            return;
+        }
+        wk_ven_gate_pass(q, &s->gate, ven);
+        for (int i = 0; i < m->n_event_responses && !q->done; i++)
+            if ((s->rec[i] = wk_cmd(q, "HGET", event_key(k1, m->event_responses[i].event_id),
+                                    VTN_F_EVENT_MODNUM, NULL)) < 0)
+                wk_reply_no_room(q);
+        s->stage = CREATED_CHECKED;
+        return;
+    case CREATED_CHECKED: {
+        if (!wk_ven_gate_pass(q, &s->gate, ven))
+            return;
+        char now[24], code[8], mn[24];
+        snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
+        s->code = WK_OADR_OK;
+        for (int i = 0; i < m->n_event_responses; i++) {
+            const wk_event_response *er = &m->event_responses[i];
+            char cur[24];
+            if (!wk_rep_str(wk_rep(q, s->rec[i]), cur, sizeof cur)) {
+                if (created_refuse(s, WK_OADR_INVALID_ID))
+                    snprintf(s->desc, sizeof s->desc, "eventID %s is not an event of this VTN",
+                             er->event_id);
+                continue;
+            }
+            if (atoll(cur) != er->mod_number) {
+                if (created_refuse(s, WK_OADR_OUT_OF_SEQUENCE))
+                    snprintf(s->desc, sizeof s->desc,
+                             "eventID %s: modificationNumber %lld is not the current one (%lld)",
+                             er->event_id, er->mod_number, atoll(cur));
+                continue;
+            }
+            snprintf(code, sizeof code, "%d", er->code);
+            snprintf(mn, sizeof mn, "%lld", er->mod_number);
+            if (wk_eval(q, WK_SCRIPT_EVOPT, 2, event_key(k1, er->event_id),
+                        vtn_key_build(k2, VTN_KEY_EVENTVENS, er->event_id, NULL), ven, mn, er->opt,
+                        code, now, NULL) < 0) {
+                wk_reply_no_room(q);
+                return;
+            }
+            s->recorded++;
+        }
+        s->stage = CREATED_DONE;
+        if (s->recorded == 0)
+            created_step(q, st); /* nothing to write: answer now */
+        return;
+    }
+    case CREATED_DONE:
+        vtn_info("event_answered", "req=%s ven=%s responses=%d recorded=%d code=%d", q->rid, ven,
+                 m->n_event_responses, s->recorded, s->code);
+        wk_reply_oadr_response(q, s->code, s->code == WK_OADR_OK ? "OK" : s->desc, ven);
+        return;
+    }
+}
+
+const wk_handler wk_h_created_event =
+    WK_HANDLER("oadrCreatedEvent", created_state, NULL, NULL, created_step);

@@ -101,7 +101,10 @@
 #define VTN_KEY_GROUPVENS "vtn:group:<groupID>:vens"      /* SET, its venIDs */
 #define VTN_KEY_GROUPS "vtn:groups"                       /* ZSET every groupID, score 0 */
 #define VTN_KEY_EVENT "vtn:event:<eventID>"               /* HASH (VTN_F_EVENT_*) */
-#define VTN_KEY_EVENTS "vtn:events"                       /* ZSET every eventID, score 0 */
+/* venID -> "<modificationNumber> <optIn|optOut> <responseCode> <ms>": the
+ * VEN's last oadrCreatedEvent answer for the event. */
+#define VTN_KEY_EVENTVENS "vtn:event:<eventID>:vens" /* HASH */
+#define VTN_KEY_EVENTS "vtn:events"                  /* ZSET every eventID, score 0 */
 /* Bumped (INCR) by every create, modify and cancel (and by a change of a
  * group's members): one write per change,
  * whatever the number of VENs it targets; a VEN compares it with what it
@@ -127,7 +130,10 @@
 #define VTN_F_EVENT_CREATED "ct"  /* createdDateTime, ms */
 #define VTN_F_EVENT_MODIFIED "mt" /* last change, ms */
 #define VTN_F_EVENT_START "s"     /* dtstart, ms */
-#define VTN_F_EVENT_END "e"       /* dtstart + duration, ms */
+#define VTN_F_EVENT_END "e"
+#define VTN_F_EVENT_OPT_IN "ci" /* VENs whose last answer is optIn */
+#define VTN_F_EVENT_OPT_OUT "co" /* VENs whose last answer is optOut */ /* dtstart + duration, ms  \
+                                                                         */
 
 /* Builds a key from a VTN_KEY_* pattern: each <name> in it is replaced by
  * the next of a, b (NULL when the pattern has fewer parts), e.g.
