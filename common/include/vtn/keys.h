@@ -130,10 +130,9 @@
 #define VTN_F_EVENT_CREATED "ct"  /* createdDateTime, ms */
 #define VTN_F_EVENT_MODIFIED "mt" /* last change, ms */
 #define VTN_F_EVENT_START "s"     /* dtstart, ms */
-#define VTN_F_EVENT_END "e"
-#define VTN_F_EVENT_OPT_IN "ci" /* VENs whose last answer is optIn */
-#define VTN_F_EVENT_OPT_OUT "co" /* VENs whose last answer is optOut */ /* dtstart + duration, ms  \
-                                                                         */
+#define VTN_F_EVENT_END "e"       /* dtstart + duration, ms */
+#define VTN_F_EVENT_OPT_IN "ci"   /* VENs whose last answer is optIn */
+#define VTN_F_EVENT_OPT_OUT "co"  /* VENs whose last answer is optOut */
 
 /* Builds a key from a VTN_KEY_* pattern: each <name> in it is replaced by
  * the next of a, b (NULL when the pattern has fewer parts), e.g.
