@@ -177,17 +177,6 @@ static void api_program_get(wk_req *q, void *st)
     wk_reply_json(q, 200, program_json(q->path_id, wk_rep(q, s->rec)));
 }
 
-typedef struct program_list_state {
-    int stage;
-    char cursor[WK_ID_MAX + 1];
-    wk__api_pager pg;
-} program_list_state;
-
-static void program_list_fini(void *st)
-{
-    wk__api_pager_fini(&((program_list_state *)st)->pg);
-}
-
 static json_t *program_item(void *ud, const char *id, const redisReply *h)
 {
     (void)ud;
@@ -196,27 +185,9 @@ static json_t *program_item(void *ud, const char *id, const redisReply *h)
 
 static void api_program_list(wk_req *q, void *st)
 {
-    program_list_state *s = st;
-    char err[512];
-    switch (s->stage) {
-    case 0:
-        if (wk__api_parse_page_only(q->query.p, q->query.n, &s->pg.limit, s->cursor,
-                                    sizeof s->cursor, err, sizeof err) < 0) {
-            wk_reply_json_error(q, 400, "%s", err);
-            return;
-        }
-        s->stage = 1;
-        if ((s->pg.page = wk__api_page_cmd(q, VTN_KEY_PROGRAMS, s->cursor, s->pg.limit)) < 0)
-            wk_reply_no_room(q);
-        return;
-    case 1:
-        s->stage = 2;
-        wk__api_pager_fetch(q, &s->pg, "programs", program_key);
-        return;
-    default:
-        wk__api_pager_answer(q, &s->pg, "programs", program_item, NULL);
-        return;
-    }
+    static const wk__api_list_kind programs = {VTN_KEY_PROGRAMS, "programs", program_key,
+                                               program_item};
+    wk__api_plain_list(q, st, &programs);
 }
 
 /* ---- events ---- */
@@ -740,8 +711,8 @@ static void api_event_vens(wk_req *q, void *st)
     }
 }
 
-const wk_handler wk__api_programs_list =
-    WK_HANDLER("api.programs.list", program_list_state, NULL, program_list_fini, api_program_list);
+const wk_handler wk__api_programs_list = WK_HANDLER(
+    "api.programs.list", wk__api_plain_list_state, NULL, wk__api_plain_list_fini, api_program_list);
 const wk_handler wk__api_programs_create =
     WK_HANDLER("api.programs.create", program_create_state, NULL, NULL, api_program_create);
 const wk_handler wk__api_programs_get =

@@ -75,6 +75,17 @@ static int hash_empty(const redisReply *h)
     return h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0;
 }
 
+/* Queues the group's record and its members, sorted. */
+static void group_read(wk_req *q, wk_rh *rec, wk_rh *members)
+{
+    char k[WK_KEY_MAX];
+    *rec = wk_cmd(q, "HGETALL", group_key(k, q->path_id), NULL);
+    *members =
+        wk_cmd(q, "SORT", vtn_key_build(k, VTN_KEY_GROUPVENS, q->path_id, NULL), "ALPHA", NULL);
+    if (*rec < 0 || *members < 0)
+        wk_reply_no_room(q);
+}
+
 /* ---- PUT and DELETE /api/v1/groups/{groupID} ---- */
 
 typedef struct group_write_state {
@@ -113,7 +124,7 @@ static wk_rh group_script(wk_req *q, const char *name, json_t *vens, int del)
 
 static void group_write(wk_req *q, group_write_state *s)
 {
-    char k[WK_KEY_MAX], err[512], name[WK_NAME_MAX + 1], kind[8];
+    char err[512], name[WK_NAME_MAX + 1], kind[8];
     switch (s->stage) {
     case 0: {
         json_t *vens = NULL;
@@ -153,11 +164,7 @@ static void group_write(wk_req *q, group_write_state *s)
             return;
         }
         s->stage = strcmp(kind, "201") == 0 ? 3 : 2;
-        s->rec = wk_cmd(q, "HGETALL", group_key(k, q->path_id), NULL);
-        s->members =
-            wk_cmd(q, "SORT", vtn_key_build(k, VTN_KEY_GROUPVENS, q->path_id, NULL), "ALPHA", NULL);
-        if (s->rec < 0 || s->members < 0)
-            wk_reply_no_room(q);
+        group_read(q, &s->rec, &s->members);
         return;
     default: {
         json_t *o = group_json(q->path_id, wk_rep(q, s->rec));
@@ -199,14 +206,9 @@ typedef struct group_get_state {
 static void api_group_get(wk_req *q, void *st)
 {
     group_get_state *s = st;
-    char k[WK_KEY_MAX];
     if (!s->asked) {
         s->asked = 1;
-        s->rec = wk_cmd(q, "HGETALL", group_key(k, q->path_id), NULL);
-        s->members =
-            wk_cmd(q, "SORT", vtn_key_build(k, VTN_KEY_GROUPVENS, q->path_id, NULL), "ALPHA", NULL);
-        if (s->rec < 0 || s->members < 0)
-            wk_reply_no_room(q);
+        group_read(q, &s->rec, &s->members);
         return;
     }
     if (hash_empty(wk_rep(q, s->rec))) {
@@ -220,17 +222,6 @@ static void api_group_get(wk_req *q, void *st)
 
 /* ---- GET /api/v1/groups ---- */
 
-typedef struct group_list_state {
-    int stage;
-    char cursor[WK_ID_MAX + 1];
-    wk__api_pager pg;
-} group_list_state;
-
-static void group_list_fini(void *st)
-{
-    wk__api_pager_fini(&((group_list_state *)st)->pg);
-}
-
 static json_t *group_item(void *ud, const char *id, const redisReply *h)
 {
     (void)ud;
@@ -239,31 +230,12 @@ static json_t *group_item(void *ud, const char *id, const redisReply *h)
 
 static void api_group_list(wk_req *q, void *st)
 {
-    group_list_state *s = st;
-    char err[512];
-    switch (s->stage) {
-    case 0:
-        if (wk__api_parse_page_only(q->query.p, q->query.n, &s->pg.limit, s->cursor,
-                                    sizeof s->cursor, err, sizeof err) < 0) {
-            wk_reply_json_error(q, 400, "%s", err);
-            return;
-        }
-        s->stage = 1;
-        if ((s->pg.page = wk__api_page_cmd(q, VTN_KEY_GROUPS, s->cursor, s->pg.limit)) < 0)
-            wk_reply_no_room(q);
-        return;
-    case 1:
-        s->stage = 2;
-        wk__api_pager_fetch(q, &s->pg, "groups", group_key);
-        return;
-    default:
-        wk__api_pager_answer(q, &s->pg, "groups", group_item, NULL);
-        return;
-    }
+    static const wk__api_list_kind groups = {VTN_KEY_GROUPS, "groups", group_key, group_item};
+    wk__api_plain_list(q, st, &groups);
 }
 
-const wk_handler wk__api_groups_list =
-    WK_HANDLER("api.groups.list", group_list_state, NULL, group_list_fini, api_group_list);
+const wk_handler wk__api_groups_list = WK_HANDLER("api.groups.list", wk__api_plain_list_state, NULL,
+                                                  wk__api_plain_list_fini, api_group_list);
 const wk_handler wk__api_groups_get =
     WK_HANDLER("api.groups.get", group_get_state, NULL, NULL, api_group_get);
 const wk_handler wk__api_groups_put =

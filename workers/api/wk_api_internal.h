@@ -117,4 +117,19 @@ void wk__api_pager_answer(wk_req *q, wk__api_pager *p, const char *items,
                           void *ud);
 void wk__api_pager_fini(wk__api_pager *p);
 
+/* A list without filters (programs, groups): limit and cursor over a
+ * sorted set, one HGETALL per member, item() turns a record into JSON. */
+typedef struct wk__api_list_kind {
+    const char *zset, *items;
+    const char *(*record_key)(char *out, const char *member);
+    json_t *(*item)(void *ud, const char *member, const redisReply *h);
+} wk__api_list_kind;
+typedef struct wk__api_plain_list_state {
+    int stage;
+    char cursor[WK_ID_MAX + 1];
+    wk__api_pager pg;
+} wk__api_plain_list_state;
+void wk__api_plain_list(wk_req *q, wk__api_plain_list_state *s, const wk__api_list_kind *k);
+void wk__api_plain_list_fini(void *st);
+
 #endif

@@ -339,3 +339,32 @@ int wk__api_json_fields(json_t *o, const char *const *names,
     }
     return 0;
 }
+
+void wk__api_plain_list(wk_req *q, wk__api_plain_list_state *s, const wk__api_list_kind *k)
+{
+    char err[512];
+    switch (s->stage) {
+    case 0:
+        if (wk__api_parse_page_only(q->query.p, q->query.n, &s->pg.limit, s->cursor,
+                                    sizeof s->cursor, err, sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+        s->stage = 1;
+        if ((s->pg.page = wk__api_page_cmd(q, k->zset, s->cursor, s->pg.limit)) < 0)
+            wk_reply_no_room(q);
+        return;
+    case 1:
+        s->stage = 2;
+        wk__api_pager_fetch(q, &s->pg, k->items, k->record_key);
+        return;
+    default:
+        wk__api_pager_answer(q, &s->pg, k->items, k->item, NULL);
+        return;
+    }
+}
+
+void wk__api_plain_list_fini(void *st)
+{
+    wk__api_pager_fini(&((wk__api_plain_list_state *)st)->pg);
+}
