@@ -247,6 +247,12 @@ def main():
                     '</pyld:eiCreatedEvent></oadr:oadrCreatedEvent>' % (rs, ven.ven_id))
                 return ven.send("EiEvent", body, "oadrResponse", code=None)
 
+            def answer(ven, rep):
+                """What a VEN does with a distribute: opt in to each event that needs an answer."""
+                need = [(e[0], e[1], "optIn") for e in events_of(rep) if e[3] == "always"]
+                if need:
+                    eq(created_event(ven, need).code(), "200", "the VEN's answers")
+
             def distribution():
                 ven = Ven("127.0.0.1", gw.ports["oadr"], v, name="events-ven-1")
                 ven.register()
@@ -263,15 +269,22 @@ def main():
                 check(rep.get("requestID") and rep.get("vtnID"), "requestID and vtnID: %s" % rep)
                 eq(events_of(rep), [(active, 0, "active", "always"), (far, 0, "far", "never")],
                    "the VEN's events, active first")
-                ven.poll("oadrResponse", "200")  # nothing new
+                # responseRequired=always: sent again on every poll until answered
+                eq(events_of(ven.poll("oadrDistributeEvent", None)), events_of(rep), "sent again")
+                answer(ven, rep)
+                ven.poll("oadrResponse", "200")  # answered, nothing new
                 r = api.call("PUT", API + "/events/" + far,
                              event_body(now + datetime.timedelta(hours=5), priority=1, targets=mine))
                 eq(r.status, 200, "modify (%r)" % r)
-                eq(events_of(ven.poll("oadrDistributeEvent", None)),
-                   [(active, 0, "active", "always"), (far, 1, "far", "always")], "after modify")
+                rep = ven.poll("oadrDistributeEvent", None)
+                eq(events_of(rep), [(active, 0, "active", "always"), (far, 1, "far", "always")],
+                   "after modify")
+                answer(ven, rep)
                 api.call("POST", API + "/events/%s/cancel" % far)
-                eq(events_of(ven.poll("oadrDistributeEvent", None)),
-                   [(active, 0, "active", "always"), (far, 2, "cancelled", "always")], "after cancel")
+                rep = ven.poll("oadrDistributeEvent", None)
+                eq(events_of(rep), [(active, 0, "active", "always"), (far, 2, "cancelled", "always")],
+                   "after cancel")
+                answer(ven, rep)
                 ven.poll("oadrResponse", "200")
                 # another VEN's event: the version moves, this VEN's set does not
                 api.call("POST", API + "/events", event_body(now + datetime.timedelta(hours=1),
@@ -287,8 +300,10 @@ def main():
                 r = api.call("POST", API + "/events", event_body(soon - datetime.timedelta(seconds=3597),
                                                                  targets=mine))
                 ending = r.json()["eventID"]
-                eq([e[0] for e in events_of(ven.poll("oadrDistributeEvent", None))],
-                   [ending, active, far], "with the event about to end (priority 1 first)")
+                rep = ven.poll("oadrDistributeEvent", None)
+                eq([e[0] for e in events_of(rep)], [ending, active, far],
+                   "with the event about to end (priority 1 first)")
+                answer(ven, rep)
 
                 def dropped():
                     rep = ven.poll()
@@ -299,7 +314,7 @@ def main():
                 ven.poll("oadrResponse", "200")
                 made["ven"], made["mine"] = ven.ven_id, active
 
-                # oadrCreatedEvent: opt in, the profile's error codes, participation
+                # oadrCreatedEvent: opt in (again), the profile's error codes, participation
                 eq(created_event(ven, [(active, 0, "optIn")]).code(), "200", "opt in")
                 rep = created_event(ven, [(far, 1, "optOut")])
                 eq(rep.code(), "450", "an answer to an older modificationNumber")

@@ -292,8 +292,8 @@ static void test_poll_plan_and_redis_down(void **state)
     assert_false(Q.done);
     assert_int_equal(Q.ncmds, 3);
     assert_cmd(resp("HMGET", "ven:{ven-00112233445566778899}", "r", "fp", "pr", "ev", "eh", "en",
-                    NULL, "LLEN", "venq:{ven-00112233445566778899}", NULL, "GET", "vtn:events:ver",
-                    NULL, NULL));
+                    "ea", NULL, "LLEN", "venq:{ven-00112233445566778899}", NULL, "GET",
+                    "vtn:events:ver", NULL, NULL));
     /* Redis is down: 503 with Retry-After and an OpenADR body, at once. */
     wk_req *reqs[1] = {&Q};
     wk_batch_run(&W, reqs, 1);
@@ -347,7 +347,7 @@ static void test_poll_stages(void **state)
     (void)state;
     /* Registered, nothing queued, no event changed since its last set: one round, 200. */
     start_oadr("OadrPoll", "poll.xml");
-    replies("*6\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n7\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
+    replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n7\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
     assert_true(Q.done);
     assert_int_equal(Q.mcode, 200);
     assert_body_has("oadrResponse");
@@ -356,14 +356,14 @@ static void test_poll_stages(void **state)
 
     /* Not registered: 463, in one round. */
     start_oadr("OadrPoll", "poll.xml");
-    replies("*6\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$-1\r\n");
+    replies("*7\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$-1\r\n");
     assert_true(Q.done);
     assert_int_equal(Q.mcode, 463);
     assert_official();
 
     /* Something queued: the pop script, then the message it popped (events wait). */
     start_oadr("OadrPoll", "poll.xml");
-    replies("*6\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n:1\r\n$1\r\n9\r\n");
+    replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n:1\r\n$1\r\n9\r\n");
     assert_false(Q.done);
     assert_int_equal(Q.ncmds, 1);
     assert_cmd(resp("EVALSHA", W.redis.sha[WK_SCRIPT_POP], "3", "ven:{ven-00112233445566778899}",
@@ -412,7 +412,7 @@ static const char *event_record(char *out, size_t outlen, int64_t start, int64_t
 static void test_poll_event_stages(void **state)
 {
     (void)state;
-    char ev1[4096], ev2[4096], ev3[4096], all[12288];
+    char ev1[4096], ev2[4096], ev3[4096], all[12400];
     int64_t now = vtn_now_ms();
     /* ev-b: active, for this VEN; ev-a: far, for this VEN; ev-c: another VEN's. */
     event_record(ev1, sizeof ev1, now + 7200000, now + 10800000, 0, 0,
@@ -420,17 +420,18 @@ static void test_poll_event_stages(void **state)
     event_record(ev2, sizeof ev2, now - 600000, now + 3000000, 2, 0,
                  "{\"venID\":[\"ven-00112233445566778899\"]}");
     event_record(ev3, sizeof ev3, now, now + 3600000, 0, 0, "{\"venID\":[\"ven-other\"]}");
-    snprintf(all, sizeof all, "%s%s%s", ev1, ev2, ev3);
+    /* Each record comes with the VEN's answer to it: none here. */
+    snprintf(all, sizeof all, "%s$-1\r\n%s$-1\r\n%s$-1\r\n", ev1, ev2, ev3);
 
     start_oadr("OadrPoll", "poll.xml");
-    replies("*6\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
+    replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
     assert_false(Q.done);
     assert_cmd(resp("SMEMBERS", "vengroups:{ven-00112233445566778899}", NULL, "GET",
                     "vtn:events:ver", NULL, "ZRANGE", "vtn:events", "0", "999", NULL, NULL));
     replies("*0\r\n$1\r\n7\r\n*3\r\n$4\r\nev-a\r\n$4\r\nev-b\r\n$4\r\nev-c\r\n");
-    assert_int_equal(Q.ncmds, 3);
-    assert_cmd(resp("HGETALL", "vtn:event:ev-a", NULL, "HGETALL", "vtn:event:ev-b", NULL, "HGETALL",
-                    "vtn:event:ev-c", NULL, NULL));
+    assert_int_equal(Q.ncmds, 6);
+    assert_cmd(resp("HGETALL", "vtn:event:ev-a", NULL, "HGET", "vtn:event:ev-a:vens",
+                    "ven-00112233445566778899", NULL, "HGETALL", "vtn:event:ev-b", NULL, NULL));
     replies(all);
     assert_false(Q.done);
     assert_int_equal(Q.ncmds, 1); /* the evsent script: the cursor moves to version 7 */
@@ -449,9 +450,10 @@ static void test_poll_event_stages(void **state)
 
     /* The change was another VEN's: the set hashes as sent last, nothing is sent. */
     start_oadr("OadrPoll", "poll.xml");
-    replies("*6\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
+    replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
     replies("*1\r\n$5\r\nsouth\r\n$1\r\n7\r\n*1\r\n$4\r\nev-c\r\n");
-    replies(ev3);
+    snprintf(all, sizeof all, "%s$-1\r\n", ev3);
+    replies(all);
     assert_int_equal(Q.ncmds, 1);
     replies(":1\r\n");
     assert_true(Q.done);
@@ -459,8 +461,8 @@ static void test_poll_event_stages(void **state)
 
     /* No event left for it (one ended, none else): an empty distribute, the implied cancel. */
     start_oadr("OadrPoll", "poll.xml");
-    replies("*6\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n7\r\n$16\r\n0123456789abcdef\r\n"
-            "$1\r\n5\r\n:0\r\n$1\r\n7\r\n");
+    replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n7\r\n$16\r\n0123456789abcdef\r\n"
+            "$1\r\n5\r\n$1\r\n0\r\n:0\r\n$1\r\n7\r\n");
     assert_false(Q.done); /* its earliest end (5 ms after the epoch) has passed */
     replies("*0\r\n$1\r\n7\r\n*0\r\n");
     assert_int_equal(Q.ncmds, 1);
@@ -476,12 +478,12 @@ static void test_poll_event_stages(void **state)
 static void test_request_event_stages(void **state)
 {
     (void)state;
-    char ev1[4096], ev2[4096], all[8192];
+    char ev1[4096], ev2[4096], all[8300];
     int64_t now = vtn_now_ms();
     event_record(ev1, sizeof ev1, now + 7200000, now + 10800000, 0, 0,
                  "{\"venID\":[\"ven-00112233445566778899\"]}");
     event_record(ev2, sizeof ev2, now + 3600000, now + 7200000, 1, 1, "{\"groupID\":[\"g\"]}");
-    snprintf(all, sizeof all, "%s%s", ev1, ev2);
+    snprintf(all, sizeof all, "%s$-1\r\n%s$-1\r\n", ev1, ev2);
     start_oadr("EiEvent", "request_event.xml");
     assert_int_equal(Q.ncmds, 4);
     assert_non_null(strstr(Q.cmds.data, "HMGET"));
@@ -489,7 +491,7 @@ static void test_request_event_stages(void **state)
     /* The VEN is in group g: ev-b reaches it through its groupID. */
     replies("*2\r\n$3\r\nreg\r\n$-1\r\n*1\r\n$1\r\ng\r\n$1\r\n4\r\n*2\r\n$4\r\nev-a\r\n$4\r\n"
             "ev-b\r\n");
-    assert_int_equal(Q.ncmds, 2);
+    assert_int_equal(Q.ncmds, 4);
     replies(all);
     assert_int_equal(Q.ncmds, 1); /* the whole set went out: the cursor moves */
     assert_non_null(strstr(Q.cmds.data, W.redis.sha[WK_SCRIPT_EVSENT]));

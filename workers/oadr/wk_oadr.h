@@ -43,12 +43,14 @@ typedef struct wk_evset {
     json_t *events;         /* owned: the VEN's events, in the order they are sent */
     char hash[17];          /* of the set (ids, modificationNumbers, cancelled); "" empty */
     int64_t next_end;       /* earliest end among them, ms; 0 none */
+    int awaiting;           /* of them, responseRequired=always and not answered at their mn */
 } wk_evset;
 /* Queues the version, the list of events and the VEN's groups. The list's
  * handle or <0. */
 wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven);
-/* Queues one HGETALL per event of the list: how many (0: none), or <0. */
-int wk_evset_fetch(wk_req *q, wk_evset *e);
+/* Queues one HGETALL per event of the list, each with the VEN's answer to
+ * it: how many events (0: none), or <0. */
+int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven);
 /* The VEN's set from the records, ordered (active first, then priority,
  * then start), with its hash and next end: its size, or -ENOMEM. */
 int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now);

@@ -37,7 +37,7 @@ wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven)
     return e->ver < 0 ? e->ver : e->groups < 0 ? e->groups : e->list;
 }
 
-int wk_evset_fetch(wk_req *q, wk_evset *e)
+int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven)
 {
     char k[WK_KEY_MAX];
     const redisReply *r = wk_rep(q, e->list);
@@ -53,10 +53,12 @@ int wk_evset_fetch(wk_req *q, wk_evset *e)
         if (!wk_rep_str(r->element[i], id, sizeof id))
             continue;
         wk_rh h = wk_cmd(q, "HGETALL", event_key(k, id), NULL);
-        if (h < 0)
-            return h;
+        /* The VEN's answer to it, for responseRequired=always. */
+        wk_rh a = wk_cmd(q, "HGET", vtn_key_build(k, VTN_KEY_EVENTVENS, id, NULL), ven, NULL);
+        if (h < 0 || a < 0)
+            return h < 0 ? h : a;
         if (e->n++ == 0)
-            e->first = h; /* handles of one round follow each other */
+            e->first = h; /* handles of one round follow each other: record, answer, ... */
         json_array_append_new(e->ids, json_string(id));
     }
     return e->n;
@@ -121,8 +123,10 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
         return -ENOMEM;
     int n = 0;
     e->next_end = 0;
+    e->awaiting = 0;
     for (int i = 0; i < e->n; i++) {
-        const redisReply *h = wk_rep(q, e->first + i);
+        const redisReply *h = wk_rep(q, e->first + 2 * i);
+        const redisReply *answer = wk_rep(q, e->first + 2 * i + 1);
         int status = 0;
         json_t *ev =
             wk_event_json(json_string_value(json_array_get(e->ids, (size_t)i)), h, now, &status);
@@ -134,6 +138,14 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
             json_decref(ev);
             continue;
         }
+        /* Unanswered (or answered for an older modificationNumber) and required. */
+        char a[64];
+        long long answered = -1;
+        if (wk_rep_str(answer, a, sizeof a))
+            answered = atoll(a);
+        if (strcmp(json_string_value(json_object_get(ev, "responseRequired")), "always") == 0 &&
+            answered != json_integer_value(json_object_get(ev, "modificationNumber")))
+            e->awaiting++;
         long long prio = json_integer_value(json_object_get(ev, "priority"));
         r[n++] = (ranked){ev, status == WK_EVENT_ACTIVE,
                           prio > 0 ? (unsigned long long)prio : 1ULL << 40,
@@ -168,7 +180,8 @@ wk_rh wk_evset_record(wk_req *q, const wk_evset *e, const char *ven)
     char k[WK_KEY_MAX], v[24], end[24];
     snprintf(v, sizeof v, "%lld", e->version);
     snprintf(end, sizeof end, "%lld", (long long)e->next_end);
-    return wk_eval(q, WK_SCRIPT_EVSENT, 1, wk_key_ven(k, ven), v, e->hash, end, NULL);
+    return wk_eval(q, WK_SCRIPT_EVSENT, 1, wk_key_ven(k, ven), v, e->hash, end,
+                   e->awaiting ? "1" : "0", NULL);
 }
 
 void wk_evset_clear(wk_evset *e)
@@ -252,7 +265,7 @@ static void request_step(wk_req *q, void *st)
     case REQ_LIST: {
         if (!wk_ven_gate_pass(q, &s->gate, ven))
             return;
-        int n = wk_evset_fetch(q, &s->set);
+        int n = wk_evset_fetch(q, &s->set, ven);
         if (n < 0) {
             wk_reply_no_room(q);
             return;

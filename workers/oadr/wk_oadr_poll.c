@@ -68,7 +68,7 @@ static void poll_events(wk_req *q, poll_state *s, const char *ven)
         wk_reply_internal(q, "out of memory");
         return;
     }
-    s->sent = strcmp(s->sent_hash, s->set.hash) != 0;
+    s->sent = strcmp(s->sent_hash, s->set.hash) != 0 || s->set.awaiting > 0;
     if (s->sent) {
         char rid[VTN_ID_MAX];
         if (vtn_id_new("req", rid, sizeof rid) < 0 || wk_evset_write(q, &s->set, rid, ven, 0) < 0) {
@@ -127,9 +127,9 @@ static void poll_step(wk_req *q, void *st)
             return;
         }
         /* The hot path: one round of three plain commands, no script. */
-        s->rec =
-            wk_cmd(q, "HMGET", wk_key_ven(k1, ven), VTN_F_VEN_REG, VTN_F_VEN_FP, VTN_F_VEN_POLL_RID,
-                   VTN_F_VEN_EVENTS_VER, VTN_F_VEN_EVENTS_HASH, VTN_F_VEN_EVENTS_END, NULL);
+        s->rec = wk_cmd(q, "HMGET", wk_key_ven(k1, ven), VTN_F_VEN_REG, VTN_F_VEN_FP,
+                        VTN_F_VEN_POLL_RID, VTN_F_VEN_EVENTS_VER, VTN_F_VEN_EVENTS_HASH,
+                        VTN_F_VEN_EVENTS_END, VTN_F_VEN_EVENTS_AWAIT, NULL);
         s->qlen = wk_cmd(q, "LLEN", wk_key_venq(k2, ven), NULL);
         s->ver = wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL);
         if (s->rec < 0 || s->qlen < 0 || s->ver < 0)
@@ -156,11 +156,14 @@ static void poll_step(wk_req *q, void *st)
         wk_rep_elem(rec, 5, en, sizeof en);
         wk_rep_str(wk_rep(q, s->ver), ver, sizeof ver);
         long long end = atoll(en);
-        if (atoll(ver) == atoll(ev) && (end == 0 || vtn_now_ms() < end)) {
+        char ea[4] = "";
+        wk_rep_elem(rec, 6, ea, sizeof ea);
+        if (atoll(ver) == atoll(ev) && (end == 0 || vtn_now_ms() < end) && strcmp(ea, "1") != 0) {
             wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
             return;
         }
-        /* An event changed since the VEN's last set, or one of its events ended. */
+        /* An event changed since the VEN's last set, one of its events ended, or it has
+         * not answered one that needs an answer (sent again until it does). */
         if (wk_evset_start(q, &s->set, ven) < 0)
             wk_reply_no_room(q);
         s->stage = POLL_EVENTS;
@@ -170,7 +173,7 @@ static void poll_step(wk_req *q, void *st)
         poll_pop(q, s, ven);
         return;
     case POLL_EVENTS: {
-        int n = wk_evset_fetch(q, &s->set);
+        int n = wk_evset_fetch(q, &s->set, ven);
         if (n < 0)
             wk_reply_no_room(q);
         else if (n == 0)

@@ -58,12 +58,14 @@
 #define VTN_F_VEN_STATE "st"       /* VTN_VEN_CANCELLING while a VTN cancel is under way */
 #define VTN_F_VEN_REREG "rq"       /* "1": a VTN-initiated reregistration is pending */
 #define VTN_F_VEN_POLL_RID "pr"    /* <rid> of the last poll that popped an entry */
-/* What the VEN last received of its events (docs/redis-keys.md, "Event
- * distribution"): the vtn:events:ver it was computed at, a hash of its
- * event set, and the earliest end among those events (ms; 0: none). */
+/* What the VEN last received of its events (docs/redis-keys.md): the
+ * vtn:events:ver it was computed at, a hash of its event set, the earliest
+ * end among those events (ms; 0: none), and "1" when one of them needs an
+ * answer the VEN has not given. */
 #define VTN_F_VEN_EVENTS_VER "ev"
 #define VTN_F_VEN_EVENTS_HASH "eh"
 #define VTN_F_VEN_EVENTS_END "en"
+#define VTN_F_VEN_EVENTS_AWAIT "ea"
 #define VTN_VEN_CANCELLING "c"
 
 /* ---- fields of vtn:cert:<serial> ---- */
