@@ -1,5 +1,5 @@
 -- KEYS[1] vtn:event:<id>, KEYS[2] vtn:events, KEYS[3] vtn:events:ver,
--- KEYS[4] vtn:req:<rid>. ARGV: mode ('c' create, 'm' modify, 'x' cancel),
+-- KEYS[4] vtn:req:<rid>, KEYS[5] vtn:events:end (the scheduler's retention). ARGV: mode ('c' create, 'm' modify, 'x' cancel),
 -- eventID, now, body JSON, programID, start ms, end ms, modificationReason.
 -- One write of the event and one INCR of the version, whatever the number
 -- of VENs it targets. Returns {'200', eventID} (a retry of the same request
@@ -12,6 +12,7 @@ if mode == 'c' then
   redis.call('HSET', KEYS[1], F_EVENT_BODY, ARGV[4], F_EVENT_PROGRAM, ARGV[5], F_EVENT_MODNUM, 0,
     F_EVENT_CREATED, ARGV[3], F_EVENT_MODIFIED, ARGV[3], F_EVENT_START, ARGV[6], F_EVENT_END, ARGV[7])
   redis.call('ZADD', KEYS[2], 0, ARGV[2])
+  redis.call('ZADD', KEYS[5], ARGV[7], ARGV[2])
 else
   if redis.call('EXISTS', KEYS[1]) == 0 then return {'404'} end
   if redis.call('HGET', KEYS[1], F_EVENT_CANCELLED) == '1' then
@@ -23,6 +24,7 @@ else
   if mode == 'm' then
     redis.call('HSET', KEYS[1], F_EVENT_BODY, ARGV[4], F_EVENT_PROGRAM, ARGV[5],
       F_EVENT_START, ARGV[6], F_EVENT_END, ARGV[7])
+    redis.call('ZADD', KEYS[5], ARGV[7], ARGV[2])
   else
     redis.call('HSET', KEYS[1], F_EVENT_CANCELLED, '1')
   end

@@ -11,7 +11,8 @@ Then distribution to a registered pull VEN: its poll gets oadrDistributeEvent
 that ended), active events first, and oadrResponse when the change was
 another VEN's; oadrRequestEvent answers the set with replyLimit. Groups:
 create, replace members, delete; an event for a group reaches its members
-and drops out for a VEN that leaves it."""
+and drops out for a VEN that leaves it. The scheduler removes ended events
+after the retention, also after its leader is SIGKILLed."""
 
 import datetime
 import os
@@ -373,6 +374,37 @@ def main():
                 eq(redis.cmd("SMEMBERS", keys.build("VTN_KEY_VENGROUPS", "ven-x")), [],
                    "no membership left behind")
 
+            def retention():
+                """The scheduler removes ended events after the retention; a SIGKILLed
+                leader's standby carries on within the lease."""
+                if not cfg.scheduler:
+                    print("   (no scheduler binary: skipped)")
+                    return
+                env = {"VTN_EVENT_RETENTION": "2s", "VTN_SCHEDULER_LEASE": "2s",
+                       "VTN_SCHEDULER_TICK": "200ms"}
+                scheds = [st.start_scheduler(env=env), st.start_scheduler(env=env)]
+                lead = wait_for("a scheduler leader", lambda: next(
+                    (p for p in scheds if st.metrics(p).get("vtn_scheduler_leader") == 1), None))
+                lead.kill()  # SIGKILL: the standby takes the lease when it lapses
+                standby = [p for p in scheds if p is not lead][0]
+                # created after the kill: only the standby can remove it
+                ended = now - datetime.timedelta(hours=2)
+                r = api.call("POST", API + "/events", event_body(ended, targets={"venID": ["ven-r"]}))
+                old_id = r.json()["eventID"]
+                eq(r.json()["eventStatus"], "completed", "an event that ended an hour ago")
+                live = api.call("POST", API + "/events", event_body(now + datetime.timedelta(hours=1),
+                                                                    targets={"venID": ["ven-r"]}))
+                wait_for("the ended event removed", lambda: api.call(
+                    "GET", API + "/events/" + old_id).status == 404, timeout=20, every=0.2)
+                eq(st.metrics(standby).get("vtn_scheduler_leader"), 1, "the standby leads")
+                eq(api.call("GET", API + "/events/" + live.json()["eventID"]).status, 200,
+                   "an event that has not ended stays")
+                eq(redis.cmd("ZSCORE", keys.build("VTN_KEY_EVENTSEND"), old_id), None,
+                   "nor listed for removal")
+                lag = [v for k, v in st.metrics(standby).items()
+                       if k.startswith("vtn_scheduler_task_lag_ms") and "expire_events" in k]
+                check(lag, "a lag gauge for expire_events: %s" % lag)
+
             checks.run("programs", programs)
             checks.run("events: create and get, status", create_and_get)
             checks.run("events: modify and cancel", modify_and_cancel)
@@ -380,6 +412,7 @@ def main():
             checks.run("events: invalid bodies name the field", invalid)
             checks.run("events: distribution to a polling VEN", distribution)
             checks.run("groups: membership and distribution", groups)
+            checks.run("scheduler: retention, across a leader SIGKILL", retention)
             checks.keep_logs_on_failure(st)
     return checks.summary()
 

@@ -265,10 +265,10 @@ static void api_event_write(wk_req *q, write_state *s)
         snprintf(start, sizeof start, "%lld", (long long)s->ev.start_ms);
         snprintf(end, sizeof end, "%lld", (long long)s->ev.end_ms);
         s->stage = WR_SCRIPT;
-        s->outcome =
-            wk_eval(q, WK_SCRIPT_EVENT, 4, event_key(k1, s->id), VTN_KEY_EVENTS, VTN_KEY_EVENTSVER,
-                    vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL), s->modify ? "m" : "c", s->id, now,
-                    body, program, start, end, s->ev.reason, NULL);
+        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, event_key(k1, s->id), VTN_KEY_EVENTS,
+                             VTN_KEY_EVENTSVER, vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL),
+                             VTN_KEY_EVENTSEND, s->modify ? "m" : "c", s->id, now, body, program,
+                             start, end, s->ev.reason, NULL);
         free(body);
         if (s->outcome < 0)
             wk_reply_no_room(q);
@@ -337,9 +337,9 @@ static void api_event_cancel(wk_req *q, void *st)
         }
         snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
         s->stage = 1;
-        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 4, event_key(k1, q->path_id), VTN_KEY_EVENTS,
-                             VTN_KEY_EVENTSVER, vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL), "x",
-                             q->path_id, now, "", "", "", "", reason, NULL);
+        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, event_key(k1, q->path_id), VTN_KEY_EVENTS,
+                             VTN_KEY_EVENTSVER, vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL),
+                             VTN_KEY_EVENTSEND, "x", q->path_id, now, "", "", "", "", reason, NULL);
         if (s->outcome < 0)
             wk_reply_no_room(q);
         return;

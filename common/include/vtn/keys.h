@@ -94,6 +94,8 @@
 #define VTN_TTL_AFTER_EXPIRY_S 86400
 #define VTN_TTL_GATEWAY_MS 5000       /* a vtn:gateways member's score: now + this */
 #define VTN_TTL_GATEWAY_TRIM_MS 60000 /* members expired this long ago are removed */
+/* Events removed per run of the scheduler's expire_events task. */
+#define VTN_EVENTS_EXPIRE_BATCH 100
 
 /* ---- programs and events (docs/redis-keys.md, "Programs and events") ---- */
 #define VTN_KEY_PROGRAM "vtn:program:<programID>"         /* HASH (VTN_F_PROGRAM_*) */
@@ -112,6 +114,9 @@
  * whatever the number of VENs it targets; a VEN compares it with what it
  * last received. */
 #define VTN_KEY_EVENTSVER "vtn:events:ver" /* STRING counter */
+/* eventID -> its end (dtstart + duration, ms): the scheduler removes the
+ * events that ended longer than the retention ago. */
+#define VTN_KEY_EVENTSEND "vtn:events:end" /* ZSET */
 
 /* ---- fields of vtn:program:<programID> ---- */
 #define VTN_F_PROGRAM_NAME "n"     /* name */

@@ -199,6 +199,7 @@ def _event(args):
     if o.get("cancelled") == "1":
         hset += [f("CANCELLED"), "1"]
     return [hset, ["ZADD", keys.const("VTN_KEY_EVENTS"), "0", eid],
+            ["ZADD", keys.const("VTN_KEY_EVENTSEND"), str(start + dur * 1000), eid],
             ["INCR", keys.const("VTN_KEY_EVENTSVER")]]
 
 
