@@ -461,9 +461,8 @@ static int has_target(json_t *targets, const char *id)
     json_t *list;
     json_object_foreach(targets, kind, list)
     {
-        for (size_t i = 0; i < json_array_size(list); i++)
-            if (strcmp(json_string_value(json_array_get(list, i)), id) == 0)
-                return 1;
+        if (wk_json_list_has(list, id))
+            return 1;
     }
     return 0;
 }
@@ -604,6 +603,13 @@ static void vens_answer(wk_req *q, vens_state *s)
     /* Sorted by venID: a stable order for the operator and for diffs of the CSV. */
     size_t n = json_object_size(seen), k = 0;
     const char **ids = calloc(n ? n : 1, sizeof *ids);
+    if (ids == NULL || rows == NULL) {
+        free(ids);
+        json_decref(seen);
+        json_decref(rows);
+        wk_reply_internal(q, "out of memory");
+        return;
+    }
     json_object_foreach(seen, ven, unused) ids[k++] = ven;
     qsort(ids, n, sizeof *ids, strcmp_ptr);
     for (size_t i = 0; i < n; i++) {

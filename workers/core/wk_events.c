@@ -246,3 +246,13 @@ json_t *wk_event_json(const char *id, const redisReply *h, int64_t now, int *sta
         json_string(vtn_time_format(wk_hfield_int(h, VTN_F_EVENT_MODIFIED), when, sizeof when)));
     return o;
 }
+
+int wk_json_list_has(json_t *list, const char *s)
+{
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const char *v = json_string_value(json_array_get(list, i));
+        if (v && strcmp(v, s) == 0)
+            return 1;
+    }
+    return 0;
+}

@@ -456,5 +456,7 @@ int wk_event_status_of(const char *name); /* -EINVAL for an unknown name */
  * (docs/openapi.yaml, Event) with its status at now (also in *status when
  * not NULL); NULL for a missing or unreadable record. */
 json_t *wk_event_json(const char *id, const redisReply *h, int64_t now, int *status);
+/* 1 when the JSON array list holds the string s (an id in an event's targets). */
+int wk_json_list_has(json_t *list, const char *s);
 
 #endif

@@ -66,22 +66,14 @@ int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven)
 
 /* The target lists of ev name ven, or one of its groups. resourceIDs and
  * partyIDs are not matched to VENs yet. */
-static int listed(json_t *list, const char *id)
-{
-    for (size_t i = 0; i < json_array_size(list); i++)
-        if (strcmp(json_string_value(json_array_get(list, i)), id) == 0)
-            return 1;
-    return 0;
-}
-
 static int applies(json_t *ev, const char *ven, json_t *ven_groups)
 {
     json_t *targets = json_object_get(ev, "targets");
-    if (listed(json_object_get(targets, "venID"), ven))
+    if (wk_json_list_has(json_object_get(targets, "venID"), ven))
         return 1;
     json_t *groups = json_object_get(targets, "groupID");
     for (size_t i = 0; i < json_array_size(ven_groups); i++)
-        if (listed(groups, json_string_value(json_array_get(ven_groups, i))))
+        if (wk_json_list_has(groups, json_string_value(json_array_get(ven_groups, i))))
             return 1;
     return 0;
 }
@@ -143,7 +135,8 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
         long long answered = -1;
         if (wk_rep_str(answer, a, sizeof a))
             answered = atoll(a);
-        if (strcmp(json_string_value(json_object_get(ev, "responseRequired")), "always") == 0 &&
+        const char *rr = json_string_value(json_object_get(ev, "responseRequired"));
+        if ((rr == NULL || strcmp(rr, "always") == 0) && /* the profile's default */
             answered != json_integer_value(json_object_get(ev, "modificationNumber")))
             e->awaiting++;
         long long prio = json_integer_value(json_object_get(ev, "priority"));
