@@ -155,26 +155,37 @@ static void api_program_create(wk_req *q, void *st)
     }
 }
 
-typedef struct program_get_state {
+/* GET of one record by the path's id: the first step queues its HGETALL
+ * and returns NULL, the next returns the reply. */
+typedef struct record_get_state {
     int asked;
     wk_rh rec;
-} program_get_state;
+} record_get_state;
+
+static const redisReply *record_get(wk_req *q, record_get_state *s,
+                                    const char *(*key)(char *out, const char *id))
+{
+    char k[WK_KEY_MAX];
+    if (s->asked)
+        return wk_rep(q, s->rec);
+    s->asked = 1;
+    if ((s->rec = wk_cmd(q, "HGETALL", key(k, q->path_id), NULL)) < 0)
+        wk_reply_no_room(q);
+    return NULL;
+}
 
 static void api_program_get(wk_req *q, void *st)
 {
-    program_get_state *s = st;
-    char k[WK_KEY_MAX];
-    if (!s->asked) {
-        s->asked = 1;
-        if ((s->rec = wk_cmd(q, "HGETALL", program_key(k, q->path_id), NULL)) < 0)
-            wk_reply_no_room(q);
+    record_get_state *s = st;
+    int asked = s->asked;
+    const redisReply *h = record_get(q, s, program_key);
+    if (!asked)
         return;
-    }
-    if (hash_empty(wk_rep(q, s->rec))) {
+    if (hash_empty(h)) {
         wk_reply_json_error(q, 404, "no program with programID %s", q->path_id);
         return;
     }
-    wk_reply_json(q, 200, program_json(q->path_id, wk_rep(q, s->rec)));
+    wk_reply_json(q, 200, program_json(q->path_id, h));
 }
 
 static json_t *program_item(void *ud, const char *id, const redisReply *h)
@@ -363,22 +374,13 @@ static void api_event_cancel(wk_req *q, void *st)
     reply_event(q, 200, q->path_id, wk_rep(q, s->rec));
 }
 
-typedef struct event_get_state {
-    int asked;
-    wk_rh rec;
-} event_get_state;
-
 static void api_event_get(wk_req *q, void *st)
 {
-    event_get_state *s = st;
-    char k[WK_KEY_MAX];
-    if (!s->asked) {
-        s->asked = 1;
-        if ((s->rec = wk_cmd(q, "HGETALL", event_key(k, q->path_id), NULL)) < 0)
-            wk_reply_no_room(q);
-        return;
-    }
-    reply_event(q, 200, q->path_id, wk_rep(q, s->rec));
+    record_get_state *s = st;
+    int asked = s->asked;
+    const redisReply *h = record_get(q, s, event_key);
+    if (asked)
+        reply_event(q, 200, q->path_id, h);
 }
 
 /* ---- GET /api/v1/events: paging over vtn:events, filters on the page ---- */
@@ -722,13 +724,13 @@ const wk_handler wk__api_programs_list = WK_HANDLER(
 const wk_handler wk__api_programs_create =
     WK_HANDLER("api.programs.create", program_create_state, NULL, NULL, api_program_create);
 const wk_handler wk__api_programs_get =
-    WK_HANDLER("api.programs.get", program_get_state, NULL, NULL, api_program_get);
+    WK_HANDLER("api.programs.get", record_get_state, NULL, NULL, api_program_get);
 const wk_handler wk__api_events_list =
     WK_HANDLER("api.events.list", event_list_state, NULL, event_list_fini, api_event_list);
 const wk_handler wk__api_events_create =
     WK_HANDLER("api.events.create", write_state, NULL, write_fini, api_event_create);
 const wk_handler wk__api_events_get =
-    WK_HANDLER("api.events.get", event_get_state, NULL, NULL, api_event_get);
+    WK_HANDLER("api.events.get", record_get_state, NULL, NULL, api_event_get);
 const wk_handler wk__api_events_modify =
     WK_HANDLER("api.events.modify", write_state, NULL, write_fini, api_event_modify);
 const wk_handler wk__api_events_vens =
