@@ -24,6 +24,7 @@ typedef struct sc_config {
     char *ops_listen;
     long long tick_ms;
     long long lease_ms;
+    long long event_retention_ms;
 } sc_config;
 
 static const vtn_cfg_item sc_config_items[] = {
@@ -35,6 +36,9 @@ static const vtn_cfg_item sc_config_items[] = {
      "how often the scheduler looks for due work and renews its lease"},
     {"VTN_SCHEDULER_LEASE", "--lease", VTN_CFG_MS, offsetof(sc_config, lease_ms), "5s", 1000, 60000,
      "leader lease; a standby takes over this long after the leader stops renewing"},
+    {"VTN_EVENT_RETENTION", "--event-retention", VTN_CFG_MS,
+     offsetof(sc_config, event_retention_ms), "168h", 0, 3650LL * 86400 * 1000,
+     "how long an event stays after its end (cancelled ones too) before removal"},
 };
 #define SC_NITEMS (sizeof sc_config_items / sizeof sc_config_items[0])
 
@@ -88,6 +92,9 @@ static const vtn_metric sc_metric_table[] = {
      .base = SC_TASKS, .offset = offsetof(sc_task, stats.runs), .dim = {&task_dim, &outcome_dim}},
     {"vtn_scheduler_task_items_total", VTN_METRIC_COUNTER, "items each task acted on",
      .base = SC_TASKS, .offset = offsetof(sc_task, stats.items), .dim = {&task_dim}},
+    {"vtn_scheduler_task_lag_ms", VTN_METRIC_GAUGE,
+     "how far behind its due time the oldest item of a task's last run was, ms", .base = SC_TASKS,
+     .offset = offsetof(sc_task, stats.lag_ms), .dim = {&task_dim}},
 };
 
 static int render_metrics(vtn_buf *out, void *ud)
@@ -126,6 +133,7 @@ int main(int argc, char **argv)
     if (st >= 0)
         return st;
     vtn_config_log(sc_config_items, SC_NITEMS, &cfg);
+    sc_event_retention_ms = cfg.event_retention_ms;
     vtn_redis_target target;
     if (vtn_redis_url_parse(cfg.redis_url, &target) < 0) {
         fprintf(stderr, "vtn-scheduler: VTN_REDIS_URL: \"%s\" is not a redis:// URL\n",

@@ -28,7 +28,8 @@ void sc_leader_release(sc_leader *l, redisContext *c);
 typedef struct sc_stats {
     _Atomic uint64_t runs;
     _Atomic uint64_t errors;
-    _Atomic uint64_t items; /* items the task acted on */
+    _Atomic uint64_t items;  /* items the task acted on */
+    _Atomic uint64_t lag_ms; /* how late its oldest due item was at its last run (0: none) */
 } sc_stats;
 
 /* A task runs on the leader only, every interval_ms; it must be safe to run
@@ -41,6 +42,10 @@ typedef struct sc_task {
     sc_stats stats;
     int64_t next_ms;
 } sc_task;
+
+/* How long an ended event stays before expire_events removes it
+ * (VTN_EVENT_RETENTION). */
+extern long long sc_event_retention_ms;
 
 extern sc_task sc_tasks[];
 extern const int sc_ntasks;

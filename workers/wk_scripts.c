@@ -18,4 +18,9 @@ const char *const wk_script_name[WK_SCRIPT__COUNT] = {
     [WK_SCRIPT_CERTUNBIND] = "certunbind",
     [WK_SCRIPT_CERTREVOKE] = "certrevoke",
     [WK_SCRIPT_CRL] = "crl",
+    [WK_SCRIPT_PROGRAM] = "program",
+    [WK_SCRIPT_EVENT] = "event",
+    [WK_SCRIPT_EVSENT] = "evsent",
+    [WK_SCRIPT_GROUP] = "group",
+    [WK_SCRIPT_EVOPT] = "evopt",
 };

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "vtn/time.h"
 #include "vtn/xml.h"
 #include "wk_api.h"
 #include "wk_oadr.h"
@@ -289,9 +290,10 @@ static void test_poll_plan_and_redis_down(void **state)
     (void)state;
     start_oadr("OadrPoll", "poll.xml");
     assert_false(Q.done);
-    assert_int_equal(Q.ncmds, 2);
-    assert_cmd(resp("HMGET", "ven:{ven-00112233445566778899}", "r", "fp", "pr", NULL, "LLEN",
-                    "venq:{ven-00112233445566778899}", NULL, NULL));
+    assert_int_equal(Q.ncmds, 3);
+    assert_cmd(resp("HMGET", "ven:{ven-00112233445566778899}", "r", "fp", "pr", "ev", "eh", "en",
+                    "ea", NULL, "LLEN", "venq:{ven-00112233445566778899}", NULL, "GET",
+                    "vtn:events:ver", NULL, NULL));
     /* Redis is down: 503 with Retry-After and an OpenADR body, at once. */
     wk_req *reqs[1] = {&Q};
     wk_batch_run(&W, reqs, 1);
@@ -331,7 +333,7 @@ static void test_cancel_plan(void **state)
 static void test_unsupported_checks_registration(void **state)
 {
     (void)state;
-    start_oadr("EiEvent", "request_event.xml");
+    start_oadr("EiOpt", "create_opt.xml");
     /* Not handled yet, but a venID still has to be a registered VEN first. */
     assert_false(Q.done);
     assert_int_equal(Q.ncmds, 1);
@@ -343,9 +345,9 @@ static void test_unsupported_checks_registration(void **state)
 static void test_poll_stages(void **state)
 {
     (void)state;
-    /* Registered, nothing queued: one round, oadrResponse 200. */
+    /* Registered, nothing queued, no event changed since its last set: one round, 200. */
     start_oadr("OadrPoll", "poll.xml");
-    replies("*3\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n:0\r\n");
+    replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n7\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
     assert_true(Q.done);
     assert_int_equal(Q.mcode, 200);
     assert_body_has("oadrResponse");
@@ -354,14 +356,14 @@ static void test_poll_stages(void **state)
 
     /* Not registered: 463, in one round. */
     start_oadr("OadrPoll", "poll.xml");
-    replies("*3\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n");
+    replies("*7\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$-1\r\n");
     assert_true(Q.done);
     assert_int_equal(Q.mcode, 463);
     assert_official();
 
-    /* Something queued: the pop script, then the message it popped. */
+    /* Something queued: the pop script, then the message it popped (events wait). */
     start_oadr("OadrPoll", "poll.xml");
-    replies("*3\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n:1\r\n");
+    replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n$-1\r\n:1\r\n$1\r\n9\r\n");
     assert_false(Q.done);
     assert_int_equal(Q.ncmds, 1);
     assert_cmd(resp("EVALSHA", W.redis.sha[WK_SCRIPT_POP], "3", "ven:{ven-00112233445566778899}",
@@ -374,9 +376,174 @@ static void test_poll_stages(void **state)
 
     /* A Redis error in a round is a 500, never a step on half the replies. */
     start_oadr("OadrPoll", "poll.xml");
-    replies("-ERR boom\r\n:0\r\n");
+    replies("-ERR boom\r\n:0\r\n$-1\r\n");
     assert_true(Q.done);
     assert_int_equal(Q.status, 500);
+}
+
+/* RESP of a HGETALL of an event record (vtn:event:<id>) for the VEN of
+ * poll.xml: created and modified at start - 1 h, status from now. */
+static const char *event_record(char *out, size_t outlen, int64_t start, int64_t end, int mn,
+                                int cancelled, const char *targets)
+{
+    char body[1024], f[8][400];
+    snprintf(body, sizeof body,
+             "{\"marketContext\":\"http://u.example/cpp\",\"priority\":0,\"testEvent\":false,"
+             "\"responseRequired\":\"always\",\"dtstart\":\"2026-12-03T14:00:00Z\","
+             "\"duration\":\"PT1H\",\"signals\":[{\"signalName\":\"SIMPLE\",\"signalType\":"
+             "\"level\",\"signalID\":\"0\",\"intervals\":[{\"duration\":\"PT1H\",\"value\":2}]}],"
+             "\"targets\":%s}",
+             targets);
+    snprintf(f[0], sizeof f[0], "%d", mn);
+    snprintf(f[1], sizeof f[1], "%lld", (long long)start);
+    snprintf(f[2], sizeof f[2], "%lld", (long long)end);
+    snprintf(f[3], sizeof f[3], "%lld", (long long)(start - 3600000));
+    const char *kv[] = {"j", body, "p",  "prg-1", "mn", f[0], "s", f[1],
+                        "e", f[2], "ct", f[3],    "mt", f[3], "x", cancelled ? "1" : "0"};
+    size_t o = (size_t)snprintf(out, outlen, "*16\r\n");
+    for (size_t i = 0; i < 16; i++)
+        o += (size_t)snprintf(out + o, outlen - o, "$%zu\r\n%s\r\n", strlen(kv[i]), kv[i]);
+    return out;
+}
+
+/* Events changed since the VEN's last set: the events are read, the VEN
+ * gets its set when it differs from what it was sent (else nothing), and
+ * the cursor moves on either way. */
+static void test_poll_event_stages(void **state)
+{
+    (void)state;
+    char ev1[4096], ev2[4096], ev3[4096], all[12400];
+    int64_t now = vtn_now_ms();
+    /* ev-b: active, for this VEN; ev-a: far, for this VEN; ev-c: another VEN's. */
+    event_record(ev1, sizeof ev1, now + 7200000, now + 10800000, 0, 0,
+                 "{\"venID\":[\"ven-00112233445566778899\"]}");
+    event_record(ev2, sizeof ev2, now - 600000, now + 3000000, 2, 0,
+                 "{\"venID\":[\"ven-00112233445566778899\"]}");
+    event_record(ev3, sizeof ev3, now, now + 3600000, 0, 0, "{\"venID\":[\"ven-other\"]}");
+    /* Each record comes with the VEN's answer to it: none here. */
+    snprintf(all, sizeof all, "%s$-1\r\n%s$-1\r\n%s$-1\r\n", ev1, ev2, ev3);
+
+    start_oadr("OadrPoll", "poll.xml");
+    replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
+    assert_false(Q.done);
+    assert_cmd(resp("SMEMBERS", "vengroups:{ven-00112233445566778899}", NULL, "GET",
+                    "vtn:events:ver", NULL, "ZRANGE", "vtn:events", "0", "999", NULL, NULL));
+    replies("*0\r\n$1\r\n7\r\n*3\r\n$4\r\nev-a\r\n$4\r\nev-b\r\n$4\r\nev-c\r\n");
+    assert_int_equal(Q.ncmds, 6);
+    assert_cmd(resp("HGETALL", "vtn:event:ev-a", NULL, "HGET", "vtn:event:ev-a:vens",
+                    "ven-00112233445566778899", NULL, "HGETALL", "vtn:event:ev-b", NULL, NULL));
+    replies(all);
+    assert_false(Q.done);
+    assert_int_equal(Q.ncmds, 1); /* the evsent script: the cursor moves to version 7 */
+    assert_non_null(strstr(Q.cmds.data, W.redis.sha[WK_SCRIPT_EVSENT]));
+    assert_non_null(strstr(Q.cmds.data, "$1\r\n7\r\n"));
+    replies(":1\r\n");
+    assert_true(Q.done);
+    assert_body_has("oadrDistributeEvent");
+    assert_body_has("<ei:vtnID>");
+    assert_null(strstr(Q.body.data, "ev-c"));
+    /* The active event first, whatever the order of the list. */
+    assert_true(strstr(Q.body.data, "ev-b") < strstr(Q.body.data, "ev-a"));
+    assert_body_has("<ei:eventStatus>active</ei:eventStatus>");
+    assert_body_has("<ei:eventStatus>far</ei:eventStatus>");
+    assert_official();
+
+    /* The change was another VEN's: the set hashes as sent last, nothing is sent. */
+    start_oadr("OadrPoll", "poll.xml");
+    replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
+    replies("*1\r\n$5\r\nsouth\r\n$1\r\n7\r\n*1\r\n$4\r\nev-c\r\n");
+    snprintf(all, sizeof all, "%s$-1\r\n", ev3);
+    replies(all);
+    assert_int_equal(Q.ncmds, 1);
+    replies(":1\r\n");
+    assert_true(Q.done);
+    assert_body_has("oadrResponse"); /* the VEN never had events: its empty set is unchanged */
+
+    /* No event left for it (one ended, none else): an empty distribute, the implied cancel. */
+    start_oadr("OadrPoll", "poll.xml");
+    replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n7\r\n$16\r\n0123456789abcdef\r\n"
+            "$1\r\n5\r\n$1\r\n0\r\n:0\r\n$1\r\n7\r\n");
+    assert_false(Q.done); /* its earliest end (5 ms after the epoch) has passed */
+    replies("*0\r\n$1\r\n7\r\n*0\r\n");
+    assert_int_equal(Q.ncmds, 1);
+    replies(":1\r\n");
+    assert_true(Q.done);
+    assert_body_has("oadrDistributeEvent");
+    assert_null(strstr(Q.body.data, "oadrEvent>"));
+    assert_official();
+}
+
+/* oadrRequestEvent: the registered-VEN check with the events list in one
+ * round, then the records, replyLimit honoured, the VEN's requestID. */
+static void test_request_event_stages(void **state)
+{
+    (void)state;
+    char ev1[4096], ev2[4096], all[8300];
+    int64_t now = vtn_now_ms();
+    event_record(ev1, sizeof ev1, now + 7200000, now + 10800000, 0, 0,
+                 "{\"venID\":[\"ven-00112233445566778899\"]}");
+    event_record(ev2, sizeof ev2, now + 3600000, now + 7200000, 1, 1, "{\"groupID\":[\"g\"]}");
+    snprintf(all, sizeof all, "%s$-1\r\n%s$-1\r\n", ev1, ev2);
+    start_oadr("EiEvent", "request_event.xml");
+    assert_int_equal(Q.ncmds, 4);
+    assert_non_null(strstr(Q.cmds.data, "HMGET"));
+    assert_non_null(strstr(Q.cmds.data, "vtn:events:ver"));
+    /* The VEN is in group g: ev-b reaches it through its groupID. */
+    replies("*2\r\n$3\r\nreg\r\n$-1\r\n*1\r\n$1\r\ng\r\n$1\r\n4\r\n*2\r\n$4\r\nev-a\r\n$4\r\n"
+            "ev-b\r\n");
+    assert_int_equal(Q.ncmds, 4);
+    replies(all);
+    assert_int_equal(Q.ncmds, 1); /* the whole set went out: the cursor moves */
+    assert_non_null(strstr(Q.cmds.data, W.redis.sha[WK_SCRIPT_EVSENT]));
+    replies(":1\r\n");
+    assert_true(Q.done);
+    assert_body_has("<pyld:requestID>reqev-1</pyld:requestID>");
+    assert_body_has("<ei:eventStatus>cancelled</ei:eventStatus>");
+    assert_body_has("<ei:groupID>g</ei:groupID>");
+    /* Same priority, neither active: the earlier start first. */
+    assert_true(strstr(Q.body.data, "ev-b") < strstr(Q.body.data, "ev-a"));
+    assert_official();
+
+    /* Not registered: 463 in its own reply type. */
+    start_oadr("EiEvent", "request_event.xml");
+    replies("*2\r\n$-1\r\n$-1\r\n*0\r\n$-1\r\n*0\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 463);
+    assert_body_has("oadrDistributeEvent");
+    assert_official();
+}
+
+/* oadrCreatedEvent (created_event.xml: evt-1 mn 0 optIn, evt-2 mn 3
+ * optOut): the registered-VEN check with each event's modificationNumber,
+ * then one evopt script per valid answer; the first refusal is answered. */
+static void test_created_event_stages(void **state)
+{
+    (void)state;
+    start_oadr("EiEvent", "created_event.xml");
+    assert_int_equal(Q.msg.n_event_responses, 2);
+    assert_string_equal(Q.msg.event_responses[1].opt, "optOut");
+    assert_int_equal(Q.msg.event_responses[1].mod_number, 3);
+    assert_int_equal(Q.ncmds, 3);
+    assert_non_null(strstr(Q.cmds.data, "vtn:event:evt-1"));
+    /* evt-1 is at 0 (recorded), evt-2 is at 4: 450, out of sequence */
+    replies("*2\r\n$3\r\nreg\r\n$-1\r\n$1\r\n0\r\n$1\r\n4\r\n");
+    assert_false(Q.done);
+    assert_int_equal(Q.ncmds, 1);
+    assert_non_null(strstr(Q.cmds.data, W.redis.sha[WK_SCRIPT_EVOPT]));
+    assert_non_null(strstr(Q.cmds.data, "vtn:event:evt-1:vens"));
+    replies(":1\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 450);
+    assert_body_has("eventID evt-2: modificationNumber 3 is not the current one (4)");
+    assert_official();
+
+    /* Both unknown: 452, nothing written. */
+    start_oadr("EiEvent", "created_event.xml");
+    replies("*2\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$-1\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 452);
+    assert_body_has("eventID evt-1 is not an event of this VTN");
+    assert_official();
 }
 
 /* A new VEN's registration through its five rounds. */
@@ -524,7 +691,7 @@ static void test_cancel_stages(void **state)
 static void test_unsupported_stages(void **state)
 {
     (void)state;
-    start_oadr("EiEvent", "request_event.xml");
+    start_oadr("EiOpt", "create_opt.xml");
     replies("*2\r\n$3\r\nreg\r\n$-1\r\n");
     assert_true(Q.done);
     assert_int_equal(Q.mcode, WK_OADR_NOT_RECOGNIZED);
@@ -642,7 +809,7 @@ static void test_budget_batch(void **state)
         /* Decoded and routed: the poll's first round is queued, its tree already gone. */
         assert_int_equal(r[i].msg.type, WK_MSG_POLL);
         assert_null(r[i].msg.doc);
-        assert_int_equal(r[i].ncmds, 2);
+        assert_int_equal(r[i].ncmds, 3);
     }
     for (int i = 0; i < N; i++) {
         wk_budget_release(&W, &r[i]);
@@ -690,7 +857,7 @@ static void test_slow_thread(void **state)
     assert_int_equal(resumed, 1);
     assert_int_equal(Q.msg.type, WK_MSG_POLL);
     assert_null(Q.msg.doc);
-    assert_int_equal(Q.ncmds, 2);
+    assert_int_equal(Q.ncmds, 3);
     wk_slow_stop(&W);
     assert_null(W.slow);
     free(body);
@@ -845,6 +1012,9 @@ int main(void)
         cmocka_unit_test(test_cancel_plan),
         cmocka_unit_test(test_unsupported_checks_registration),
         cmocka_unit_test(test_poll_stages),
+        cmocka_unit_test(test_poll_event_stages),
+        cmocka_unit_test(test_request_event_stages),
+        cmocka_unit_test(test_created_event_stages),
         cmocka_unit_test(test_create_stages),
         cmocka_unit_test(test_storage_full),
         cmocka_unit_test(test_reregistration_stages),

@@ -774,6 +774,62 @@ static void test_measure(void **state)
     free(m);
 }
 
+/* oadrDistributeEvent from the API's JSON: every optional element once (a
+ * full event), a minimal one, and none at all; valid under the official
+ * schema, and of the venID targets only the receiving VEN's. */
+static void test_distribute_event(void **state)
+{
+    (void)state;
+    vtn_buf b;
+    vtn_buf_init(&b, 1 << 20);
+    json_error_t je;
+    json_t *events = json_loads(
+        "[{\"eventID\":\"evt-1\",\"modificationNumber\":2,\"modificationReason\":\"moved\","
+        "\"modifiedDateTime\":\"2026-12-03T10:00:00Z\",\"createdDateTime\":\"2026-12-02T10:00:"
+        "00Z\","
+        "\"priority\":1,\"marketContext\":\"http://u.example/cpp\",\"eventStatus\":\"active\","
+        "\"testEvent\":true,\"vtnComment\":\"a & b\",\"dtstart\":\"2026-12-03T14:00:00Z\","
+        "\"duration\":\"PT1H\",\"tolerance\":\"PT5M\",\"notification\":\"P1D\",\"rampUp\":"
+        "\"PT10M\","
+        "\"recovery\":\"PT5M\",\"responseRequired\":\"never\","
+        "\"signals\":[{\"signalName\":\"SIMPLE\",\"signalType\":\"level\",\"signalID\":\"s0\","
+        "\"currentValue\":1,\"intervals\":[{\"duration\":\"PT30M\",\"value\":1},"
+        "{\"uid\":\"u1\",\"duration\":\"PT30M\",\"value\":2}]},"
+        "{\"signalName\":\"ELECTRICITY_PRICE\",\"signalType\":\"price\",\"signalID\":\"s1\","
+        "\"itemBase\":{\"itemDescription\":\"price\",\"itemUnits\":\"USD\",\"siScaleCode\":"
+        "\"none\"},"
+        "\"intervals\":[{\"duration\":\"PT1H\",\"value\":0.125}]}],"
+        "\"targets\":{\"venID\":[\"ven-other\",\"" VEN "\"],\"groupID\":[\"north\"],"
+        "\"resourceID\":[\"r1\"],\"partyID\":[\"p1\"]}},"
+        "{\"eventID\":\"evt-2\",\"modificationNumber\":0,\"modifiedDateTime\":\"2026-12-03T10:00:"
+        "00Z\","
+        "\"createdDateTime\":\"2026-12-03T10:00:00Z\",\"priority\":0,\"marketContext\":\"http://"
+        "u.example/cpp\","
+        "\"eventStatus\":\"far\",\"testEvent\":false,\"dtstart\":\"2026-12-04T14:00:00Z\","
+        "\"duration\":\"PT2H\",\"responseRequired\":\"always\",\"signals\":[{\"signalName\":"
+        "\"simple\","
+        "\"signalType\":\"level\",\"signalID\":\"0\",\"intervals\":[{\"duration\":\"PT2H\","
+        "\"value\":3}]}],"
+        "\"targets\":{\"groupID\":[\"north\"]}}]",
+        0, &je);
+    assert_non_null(events);
+    assert_int_equal(wk_write_distribute_event(&b, "rq-1", "openvtn-VTN", VEN, events), 0);
+    assert_official(&b, 0);
+    assert_non_null(strstr(b.data, "<ei:venID>" VEN "</ei:venID>"));
+    assert_null(strstr(b.data, "ven-other"));
+    assert_non_null(strstr(b.data, "<ei:vtnComment>a &amp; b</ei:vtnComment>"));
+    assert_non_null(strstr(b.data, "<ei:testEvent>true</ei:testEvent>"));
+    assert_true(strstr(b.data, "evt-1") < strstr(b.data, "evt-2")); /* the order given */
+    size_t at = b.len;
+    json_t *none = json_array();
+    assert_int_equal(wk_write_distribute_event(&b, "rq-2", "openvtn-VTN", VEN, none), 0);
+    assert_official(&b, at);
+    assert_null(strstr(b.data + at, "oadrEvent"));
+    json_decref(none);
+    json_decref(events);
+    vtn_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -787,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_lenient_variants),
         cmocka_unit_test(test_writers_validate_against_official_schema),
+        cmocka_unit_test(test_distribute_event),
         cmocka_unit_test(test_writer_escaping),
         cmocka_unit_test(test_writer_errors_leave_buffer_unchanged),
         cmocka_unit_test(test_xcal_duration),

@@ -19,6 +19,9 @@
 #define API_PREFIX "/api/v1/vens"
 #define CERT_PREFIX "/api/v1/certificates"
 #define CRL_PATH "/api/v1/crl"
+#define PROGRAMS_PREFIX "/api/v1/programs"
+#define EVENTS_PREFIX "/api/v1/events"
+#define GROUPS_PREFIX "/api/v1/groups"
 
 /* What follows a collection's prefix (p, rest): "" or "/" is the list,
  * "/{id}[/]" an item, "/{id}/<action>[/]" the item's action; the id is
@@ -65,6 +68,21 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
     if ((plen == sizeof CRL_PATH - 1 || (plen == sizeof CRL_PATH && path[plen - 1] == '/')) &&
         memcmp(path, CRL_PATH, sizeof CRL_PATH - 1) == 0)
         return WK_API_CRL;
+    size_t ppre = sizeof PROGRAMS_PREFIX - 1, epre = sizeof EVENTS_PREFIX - 1;
+    if (plen >= ppre && memcmp(path, PROGRAMS_PREFIX, ppre) == 0)
+        return collection_route(path + ppre, plen - ppre, "", WK_API_PROGRAMS, WK_API_PROGRAM,
+                                WK_API_NONE, ven_id);
+    if (plen >= sizeof GROUPS_PREFIX - 1 &&
+        memcmp(path, GROUPS_PREFIX, sizeof GROUPS_PREFIX - 1) == 0)
+        return collection_route(path + sizeof GROUPS_PREFIX - 1, plen - (sizeof GROUPS_PREFIX - 1),
+                                "", WK_API_GROUPS, WK_API_GROUP, WK_API_NONE, ven_id);
+    if (plen >= epre && memcmp(path, EVENTS_PREFIX, epre) == 0) {
+        int r = collection_route(path + epre, plen - epre, "cancel", WK_API_EVENTS, WK_API_EVENT,
+                                 WK_API_EVENT_CANCEL, ven_id);
+        return r != WK_API_NONE ? r
+                                : collection_route(path + epre, plen - epre, "vens", WK_API_EVENTS,
+                                                   WK_API_EVENT, WK_API_EVENT_VENS, ven_id);
+    }
     if (plen >= vpre && memcmp(path, API_PREFIX, vpre) == 0)
         return collection_route(path + vpre, plen - vpre, "reregister", WK_API_VENS, WK_API_VEN,
                                 WK_API_REREGISTER, ven_id);
@@ -99,6 +117,19 @@ static const api_row api_rows[] = {
     {WK_API_CERT, "GET", &wk__api_cert_get, 0},
     {WK_API_CERT_REVOKE, "POST", &wk__api_cert_revoke, 0},
     {WK_API_CRL, "GET", &wk__api_crl, 1},
+    {WK_API_PROGRAMS, "GET", &wk__api_programs_list, 1},
+    {WK_API_PROGRAMS, "POST", &wk__api_programs_create, 0},
+    {WK_API_PROGRAM, "GET", &wk__api_programs_get, 0},
+    {WK_API_EVENTS, "GET", &wk__api_events_list, 1},
+    {WK_API_EVENTS, "POST", &wk__api_events_create, 0},
+    {WK_API_EVENT, "GET", &wk__api_events_get, 0},
+    {WK_API_EVENT, "PUT", &wk__api_events_modify, 0},
+    {WK_API_EVENT_CANCEL, "POST", &wk__api_events_cancel, 0},
+    {WK_API_EVENT_VENS, "GET", &wk__api_events_vens, 1},
+    {WK_API_GROUPS, "GET", &wk__api_groups_list, 1},
+    {WK_API_GROUP, "GET", &wk__api_groups_get, 0},
+    {WK_API_GROUP, "PUT", &wk__api_groups_put, 0},
+    {WK_API_GROUP, "DELETE", &wk__api_groups_delete, 0},
 };
 
 const char *wk_api_allow(int route)

@@ -15,13 +15,21 @@ void wk_api_free(wk_worker *w);
 /* ---- management API parsing (wk_api.c), exposed for tests ---- */
 enum wk_api_route {
     WK_API_NONE = 0,
-    WK_API_VENS,        /* /api/v1/vens */
-    WK_API_VEN,         /* /api/v1/vens/{venID} */
-    WK_API_REREGISTER,  /* /api/v1/vens/{venID}/reregister */
-    WK_API_CERTS,       /* /api/v1/certificates */
-    WK_API_CERT,        /* /api/v1/certificates/{serial} */
-    WK_API_CERT_REVOKE, /* /api/v1/certificates/{serial}/revoke */
-    WK_API_CRL,         /* /api/v1/crl */
+    WK_API_VENS,         /* /api/v1/vens */
+    WK_API_VEN,          /* /api/v1/vens/{venID} */
+    WK_API_REREGISTER,   /* /api/v1/vens/{venID}/reregister */
+    WK_API_CERTS,        /* /api/v1/certificates */
+    WK_API_CERT,         /* /api/v1/certificates/{serial} */
+    WK_API_CERT_REVOKE,  /* /api/v1/certificates/{serial}/revoke */
+    WK_API_CRL,          /* /api/v1/crl */
+    WK_API_PROGRAMS,     /* /api/v1/programs */
+    WK_API_PROGRAM,      /* /api/v1/programs/{programID} */
+    WK_API_EVENTS,       /* /api/v1/events */
+    WK_API_EVENT,        /* /api/v1/events/{eventID} */
+    WK_API_EVENT_CANCEL, /* /api/v1/events/{eventID}/cancel */
+    WK_API_EVENT_VENS,   /* /api/v1/events/{eventID}/vens */
+    WK_API_GROUPS,       /* /api/v1/groups */
+    WK_API_GROUP,        /* /api/v1/groups/{groupID} */
     WK_API__COUNT
 };
 /* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)
@@ -41,6 +49,54 @@ int wk_api_parse_delete_query(const char *q, size_t n, int *force, char *err, si
 /* Validates a provisioning body; fills name/fp (normalised). 0 or -EINVAL. */
 int wk_api_parse_provision(const char *body, size_t n, char *name, size_t namelen, char *fp,
                            size_t fplen, char *err, size_t errlen);
+/* ---- programs and events (wk_event.c: pure; wk_api_events.c: handlers) ---- */
+#define WK_MC_MAX 256             /* bytes of a marketContext URI */
+#define WK_REASON_MAX 256         /* bytes of a modificationReason */
+#define WK_EVENT_SIGNALS_MAX 16   /* signals of one event */
+#define WK_EVENT_INTERVALS_MAX 96 /* intervals of one signal (a day of 15 minutes) */
+#define WK_EVENT_TARGETS_MAX 1000 /* ids in one event's targets, all kinds */
+/* A marketContext: a URI (scheme ':' ...) of 1..WK_MC_MAX bytes, no spaces. */
+int wk_mc_valid(const char *s, size_t n);
+/* A validated event body (POST /api/v1/events, PUT /api/v1/events/{id}). */
+typedef struct wk_event_in {
+    json_t *body; /* owned: the canonical event (defaults filled, dtstart normalised) */
+    char mc[WK_MC_MAX + 1];
+    char reason[WK_REASON_MAX + 1]; /* modificationReason, "" when not given */
+    int64_t start_ms, end_ms;
+} wk_event_in;
+/* 0, or -EINVAL with a message naming the field. Call wk_event_in_clear
+ * either way. */
+int wk_event_parse(const char *body, size_t n, wk_event_in *e, char *err, size_t errlen);
+void wk_event_in_clear(wk_event_in *e);
+/* Body of POST .../cancel: empty or {"modificationReason": ...}. */
+int wk_event_parse_cancel(const char *body, size_t n, char *reason, size_t reasonlen, char *err,
+                          size_t errlen);
+/* Body of POST /api/v1/programs: {name?, marketContext}; name defaults to
+ * the marketContext. name holds WK_NAME_MAX + 1, mc WK_MC_MAX + 1. */
+int wk_api_parse_program(const char *body, size_t n, char *name, char *mc, char *err,
+                         size_t errlen);
+#define WK_GROUP_VENS_MAX 1000 /* venIDs in one PUT /api/v1/groups/{groupID} */
+/* Body of PUT /api/v1/groups/{groupID}: {name?, venIDs}; name "" when not
+ * given (WK_NAME_MAX + 1 bytes); *vens the venIDs array (a reference the
+ * caller json_decref()s). 0 or -EINVAL. */
+int wk_api_parse_group(const char *body, size_t n, char *name, json_t **vens, char *err,
+                       size_t errlen);
+/* Query of GET /api/v1/events/{eventID}/vens: format=json (default) or csv. */
+int wk_api_parse_participation_query(const char *q, size_t n, int *csv, char *err, size_t errlen);
+/* The filters of GET /api/v1/events. */
+typedef struct wk_event_filter {
+    char program[WK_ID_MAX + 1]; /* programID */
+    char target[WK_ID_MAX + 1];  /* an id in any of the targets' lists */
+    unsigned status_mask;        /* 1 << wk_event_status; 0: any */
+    int64_t from_ms, to_ms;      /* the event overlaps [from, to); 0: open */
+} wk_event_filter;
+/* Query of GET /api/v1/events (limit, cursor and the filters); 0 or -EINVAL. */
+int wk_api_parse_event_list(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
+                            wk_event_filter *f, char *err, size_t errlen);
+int wk_api_parse_event_filter(const char *key, const char *val, wk_event_filter *f, char *err,
+                              size_t errlen);
+/* 1 when the event (the API's JSON of it, with its status and times) passes f. */
+int wk_event_matches(const wk_event_filter *f, json_t *ev, int status, int64_t start, int64_t end);
 /* ---- certificates (wk_cert.c: CA, validation, signing; wk_api_cert.c: handlers) ---- */
 #define WK_CERT_DAYS_DEFAULT 825 /* as vtnctl; the CA/B forum's old maximum */
 #define WK_CERT_DAYS_MAX 3650

@@ -12,6 +12,13 @@
 /* The handlers of the route table: wk_api_vens.c and wk_api_cert.c. */
 extern const wk_handler wk__api_vens_list, wk__api_vens_provision, wk__api_vens_get,
     wk__api_vens_delete, wk__api_vens_reregister;
+/* wk_api_events.c: programs and events. */
+extern const wk_handler wk__api_programs_list, wk__api_programs_create, wk__api_programs_get,
+    wk__api_events_list, wk__api_events_create, wk__api_events_get, wk__api_events_modify,
+    wk__api_events_cancel, wk__api_events_vens;
+/* wk_api_groups.c */
+extern const wk_handler wk__api_groups_list, wk__api_groups_get, wk__api_groups_put,
+    wk__api_groups_delete;
 extern const wk_handler wk__api_cert_list, wk__api_cert_issue, wk__api_cert_get,
     wk__api_cert_revoke, wk__api_crl;
 
@@ -45,6 +52,9 @@ typedef int (*wk__api_value_fn)(const char *key, const char *val, void *out, cha
                                 size_t errlen);
 int wk__api_parse_single(const char *q, size_t n, const char *key, wk__api_value_fn parse,
                          void *out, char *err, size_t errlen);
+/* A list's query with limit and cursor only; 0 or -EINVAL with a message. */
+int wk__api_parse_page_only(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
+                            char *err, size_t errlen);
 int wk__api_page_param(wk__api_page *p, const char *key, const char *val, char *err, size_t errlen);
 /* Queues the page of a list kept in a sorted set of equal scores: up to
  * limit + 1 members after cursor ("" = from the start), the one past the
@@ -80,7 +90,7 @@ const redisReply *wk__api_hfield(const redisReply *h, const char *f);
 /* The fields of a JSON object body: every key must be one of names (a
  * NULL-terminated list), else -EINVAL with "unknown field '<key>'
  * (allowed: ...)"; field(ud, i, value) takes names[i]'s value (0, or
- * -EINVAL with a message). */
+ * -EINVAL with a message); field NULL only checks the names. */
 int wk__api_json_fields(json_t *o, const char *const *names,
                         int (*field)(void *ud, int i, json_t *v, char *err, size_t errlen),
                         void *ud, char *err, size_t errlen);
@@ -106,5 +116,20 @@ void wk__api_pager_answer(wk_req *q, wk__api_pager *p, const char *items,
                           json_t *(*item)(void *ud, const char *member, const redisReply *h),
                           void *ud);
 void wk__api_pager_fini(wk__api_pager *p);
+
+/* A list without filters (programs, groups): limit and cursor over a
+ * sorted set, one HGETALL per member, item() turns a record into JSON. */
+typedef struct wk__api_list_kind {
+    const char *zset, *items;
+    const char *(*record_key)(char *out, const char *member);
+    json_t *(*item)(void *ud, const char *member, const redisReply *h);
+} wk__api_list_kind;
+typedef struct wk__api_plain_list_state {
+    int stage;
+    char cursor[WK_ID_MAX + 1];
+    wk__api_pager pg;
+} wk__api_plain_list_state;
+void wk__api_plain_list(wk_req *q, wk__api_plain_list_state *s, const wk__api_list_kind *k);
+void wk__api_plain_list_fini(void *st);
 
 #endif

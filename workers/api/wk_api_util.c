@@ -89,19 +89,7 @@ wk_rh wk__api_page_cmd(wk_req *q, const char *key, const char *cursor, int limit
 
 json_t *wk__api_members(const redisReply *r)
 {
-    json_t *a = json_array();
-    char id[WK_ID_MAX + 1];
-    if (a == NULL || r == NULL)
-        return a;
-    if (r->type == REDIS_REPLY_STRING) {
-        if (wk_rep_str(r, id, sizeof id))
-            json_array_append_new(a, json_string(id));
-    } else if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r->elements; i++)
-            if (wk_rep_str(r->element[i], id, sizeof id))
-                json_array_append_new(a, json_string(id));
-    }
-    return a;
+    return wk_rep_strings(r);
 }
 
 json_t *wk__api_next_cursor(json_t *members, int limit, int shown)
@@ -221,17 +209,30 @@ int wk__api_parse_filtered_list(const char *q, size_t n, const wk__api_filter *f
     return rc;
 }
 
+static int page_only_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
+{
+    int rc = wk__api_page_param(ud, key, val, err, errlen);
+    if (rc == 0) {
+        char k[80];
+        snprintf(err, errlen, "unknown query parameter '%s' (allowed: limit, cursor)",
+                 vtn_log_quote(k, sizeof k, key, strlen(key)));
+        return -EINVAL;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int wk__api_parse_page_only(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
+                            char *err, size_t errlen)
+{
+    wk__api_page page = {limit, cursor, cursorlen, 0, 0};
+    *limit = WK_API_LIMIT_DEFAULT;
+    cursor[0] = '\0';
+    return q ? wk__api_each_param(q, n, page_only_param, &page, err, errlen) : 0;
+}
+
 const redisReply *wk__api_hfield(const redisReply *h, const char *f)
 {
-    if (h == NULL || h->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < h->elements; i += 2) {
-        const redisReply *k = h->element[i];
-        if (k->type == REDIS_REPLY_STRING && strlen(f) == (size_t)k->len &&
-            memcmp(k->str, f, (size_t)k->len) == 0)
-            return h->element[i + 1];
-    }
-    return NULL;
+    return wk_hfield(h, f);
 }
 
 json_t *wk__api_json_object(const char *body, size_t n, const char *not_object, char *err,
@@ -332,8 +333,37 @@ int wk__api_json_fields(json_t *o, const char *const *names,
                      vtn_log_quote(k, sizeof k, key, strlen(key)), allowed);
             return -EINVAL;
         }
-        if (field(ud, i, v, err, errlen) < 0)
+        if (field && field(ud, i, v, err, errlen) < 0)
             return -EINVAL;
     }
     return 0;
+}
+
+void wk__api_plain_list(wk_req *q, wk__api_plain_list_state *s, const wk__api_list_kind *k)
+{
+    char err[512];
+    switch (s->stage) {
+    case 0:
+        if (wk__api_parse_page_only(q->query.p, q->query.n, &s->pg.limit, s->cursor,
+                                    sizeof s->cursor, err, sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+        s->stage = 1;
+        if ((s->pg.page = wk__api_page_cmd(q, k->zset, s->cursor, s->pg.limit)) < 0)
+            wk_reply_no_room(q);
+        return;
+    case 1:
+        s->stage = 2;
+        wk__api_pager_fetch(q, &s->pg, k->items, k->record_key);
+        return;
+    default:
+        wk__api_pager_answer(q, &s->pg, k->items, k->item, NULL);
+        return;
+    }
+}
+
+void wk__api_plain_list_fini(void *st)
+{
+    wk__api_pager_fini(&((wk__api_plain_list_state *)st)->pg);
 }

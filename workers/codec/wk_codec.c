@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "vtn/log.h"
+#include "vtn/time.h"
 #include "vtn/xml.h"
 #include "wk_schemas.h"
 
@@ -245,6 +248,7 @@ static int parse_bool(const xmlNode *n, int8_t *out)
 typedef struct field_err {
     const char *what; /* first field that did not fit or parse */
     size_t cap;
+    const char *unit; /* of cap: NULL for bytes */
 } field_err;
 
 /* Copies a trimmed value; on overflow the field is emptied (never echo a
@@ -277,6 +281,39 @@ static void read_ei_response(const xmlNode *r, wk_ei_response *er, field_err *fe
     }
 }
 
+/* eventResponses of oadrCreatedEvent (the schema has checked their shape). */
+static void read_event_responses(const xmlNode *list, wk_msg *m, field_err *fe)
+{
+    for (xmlNode *r = vtn_xml_first_elem(list); r; r = vtn_xml_next_elem(r)) {
+        if (m->n_event_responses == WK_EVENT_RESPONSES_MAX) {
+            if (fe->what == NULL) {
+                fe->what = "ei:eventResponses";
+                fe->cap = WK_EVENT_RESPONSES_MAX;
+                fe->unit = "eventResponse elements";
+            }
+            return;
+        }
+        wk_event_response *er = &m->event_responses[m->n_event_responses++];
+        for (xmlNode *c = vtn_xml_first_elem(r); c; c = vtn_xml_next_elem(c)) {
+            char v[24];
+            if (vtn_xml_is(c, NS_EI, "responseCode")) {
+                if (vtn_xml_text_trim(c, v, sizeof v) > 0)
+                    er->code = atoi(v);
+            } else if (vtn_xml_is(c, NS_EI, "optType")) {
+                copy_field(c, er->opt, sizeof er->opt, "ei:optType", fe);
+            } else if (vtn_xml_is(c, NS_EI, "qualifiedEventID")) {
+                for (xmlNode *q = vtn_xml_first_elem(c); q; q = vtn_xml_next_elem(q)) {
+                    if (vtn_xml_is(q, NS_EI, "eventID"))
+                        copy_field(q, er->event_id, sizeof er->event_id, "ei:eventID", fe);
+                    else if (vtn_xml_is(q, NS_EI, "modificationNumber") &&
+                             vtn_xml_text_trim(q, v, sizeof v) > 0)
+                        er->mod_number = atoll(v);
+                }
+            }
+        }
+    }
+}
+
 /* One pass over the payload's children: element names mean the same thing
  * in every VEN -> VTN payload, so one switch serves them all. */
 static void extract(wk_msg *m, const xmlNode *payload, field_err *fe)
@@ -297,6 +334,14 @@ static void extract(wk_msg *m, const xmlNode *payload, field_err *fe)
         if (strcmp(uri, NS_PYLD) == 0) {
             if (strcmp(name, "requestID") == 0 && m->request_id[0] == '\0')
                 copy_field(c, m->request_id, sizeof m->request_id, "pyld:requestID", fe);
+            else if (strcmp(name, "replyLimit") == 0) {
+                /* xs:unsignedInt; anything past the cap means "no limit" in practice */
+                char v[16];
+                char *end = NULL;
+                long n = vtn_xml_text_trim(c, v, sizeof v) > 0 ? strtol(v, &end, 10) : 0;
+                m->reply_limit =
+                    end && *end == '\0' && n > 0 ? (n > 1000000 ? 1000000 : (int)n) : 0;
+            }
         } else if (strcmp(uri, NS_EI) == 0) {
             if (strcmp(name, "venID") == 0 && m->ven_id[0] == '\0')
                 copy_field(c, m->ven_id, sizeof m->ven_id, "ei:venID", fe);
@@ -307,6 +352,8 @@ static void extract(wk_msg *m, const xmlNode *payload, field_err *fe)
                 read_ei_response(c, &m->ei_response, fe);
             else if (strcmp(name, "optID") == 0)
                 copy_field(c, m->opt_id, sizeof m->opt_id, "ei:optID", fe);
+            else if (strcmp(name, "eventResponses") == 0)
+                read_event_responses(c, m, fe);
         } else if (strcmp(uri, NS_OADR) == 0 && strncmp(name, "oadr", 4) == 0) {
             const char *s = name + 4;
             if (strcmp(s, "VenName") == 0) {
@@ -379,7 +426,7 @@ int wk_msg_parse(wk_codec *c, enum wk_service svc, const char *body, size_t len,
     m->type = t;
     m->reply = k_msgs[t].reply;
 
-    field_err fe = {NULL, 0};
+    field_err fe = {NULL, 0, NULL};
     rc = vtn_xml_validate(c->x, doc);
     if (rc == -ENOMEM)
         return rc;
@@ -389,7 +436,8 @@ int wk_msg_parse(wk_codec *c, enum wk_service svc, const char *body, size_t len,
     if (rc < 0)
         return fail(m, WK_OADR_INVALID_DATA, "schema: %s", vtn_xml_error(c->x));
     if (fe.what)
-        return fail(m, WK_OADR_INVALID_DATA, "%s is longer than %zu bytes", fe.what, fe.cap);
+        return fail(m, WK_OADR_INVALID_DATA, "%s is longer than %zu %s", fe.what, fe.cap,
+                    fe.unit ? fe.unit : "bytes");
     return 0;
 }
 
@@ -631,6 +679,170 @@ int wk_write_cancel_party_registration(vtn_buf *b, const char *request_id,
     o_elem(&o, "<ei:registrationID>", registration_id, "</ei:registrationID>");
     o_opt_ven(&o, ven_id);
     O_LIT(&o, "</oadr:oadrCancelPartyRegistration>" DOC_TAIL);
+    return o_end(&o);
+}
+
+/* ---- oadrDistributeEvent: from the API's JSON of each event ---- */
+
+#define NS_EMIX "http://docs.oasis-open.org/ns/emix/2011/06"
+#define NS_STRM "urn:ietf:params:xml:ns:icalendar-2.0:stream"
+#define NS_SCALE "http://docs.oasis-open.org/ns/emix/2011/06/siscale"
+#define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
+
+static const char *jstr(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static void o_opt_str(out *o, json_t *obj, const char *key, const char *open, const char *close)
+{
+    const char *v = jstr(obj, key);
+    if (v)
+        o_elem(o, open, v, close);
+}
+
+static void o_float(out *o, const char *open, json_t *v, const char *close)
+{
+    char num[40];
+    snprintf(num, sizeof num, "%.9g", json_number_value(v));
+    o_elem(o, open, num, close);
+}
+
+static void o_ms_time(out *o, const char *open, json_t *v, const char *close)
+{
+    o_elem(o, open, json_is_string(v) ? json_string_value(v) : "", close);
+}
+
+/* A duration wrapped the way each xcal/ei element wants it. */
+static void o_duration(out *o, json_t *ev, const char *key, const char *open, const char *close)
+{
+    const char *d = jstr(ev, key);
+    if (d == NULL)
+        return;
+    o_raw(o, open, strlen(open));
+    o_elem(o, "<xcal:duration>", d, "</xcal:duration>");
+    o_raw(o, close, strlen(close));
+}
+
+static void o_signal(out *o, json_t *sg)
+{
+    json_t *ivs = json_object_get(sg, "intervals"), *v;
+    O_LIT(o, "<ei:eiEventSignal><strm:intervals>");
+    for (size_t i = 0; i < json_array_size(ivs); i++) {
+        json_t *iv = json_array_get(ivs, i);
+        O_LIT(o, "<ei:interval>");
+        o_duration(o, iv, "duration", "<xcal:duration>", "</xcal:duration>");
+        /* A uid per interval: the VEN's, else its position (as in the 2.0b examples). */
+        char pos[24];
+        snprintf(pos, sizeof pos, "%zu", i);
+        o_elem(o, "<xcal:uid><xcal:text>", jstr(iv, "uid") ? jstr(iv, "uid") : pos,
+               "</xcal:text></xcal:uid>");
+        o_float(o, "<ei:signalPayload><ei:payloadFloat><ei:value>", json_object_get(iv, "value"),
+                "</ei:value></ei:payloadFloat></ei:signalPayload>");
+        O_LIT(o, "</ei:interval>");
+    }
+    O_LIT(o, "</strm:intervals>");
+    o_opt_str(o, sg, "signalName", "<ei:signalName>", "</ei:signalName>");
+    o_opt_str(o, sg, "signalType", "<ei:signalType>", "</ei:signalType>");
+    o_opt_str(o, sg, "signalID", "<ei:signalID>", "</ei:signalID>");
+    if ((v = json_object_get(sg, "itemBase"))) {
+        O_LIT(o, "<oadr:customUnit>");
+        o_opt_str(o, v, "itemDescription", "<oadr:itemDescription>", "</oadr:itemDescription>");
+        o_opt_str(o, v, "itemUnits", "<oadr:itemUnits>", "</oadr:itemUnits>");
+        o_opt_str(o, v, "siScaleCode", "<scale:siScaleCode>", "</scale:siScaleCode>");
+        O_LIT(o, "</oadr:customUnit>");
+    }
+    if ((v = json_object_get(sg, "currentValue")))
+        o_float(o, "<ei:currentValue><ei:payloadFloat><ei:value>", v,
+                "</ei:value></ei:payloadFloat></ei:currentValue>");
+    O_LIT(o, "</ei:eiEventSignal>");
+}
+
+/* eiTarget: the event's groups, resources and parties, and of its venID
+ * list only the receiving VEN (a VEN does not learn the others' ids). */
+static void o_target(out *o, json_t *targets, const char *ven_id)
+{
+    static const char *const kinds[][3] = {
+        {"groupID", "<ei:groupID>", "</ei:groupID>"},
+        {"resourceID", "<ei:resourceID>", "</ei:resourceID>"},
+        {"venID", "<ei:venID>", "</ei:venID>"},
+        {"partyID", "<ei:partyID>", "</ei:partyID>"},
+    };
+    O_LIT(o, "<ei:eiTarget>");
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        json_t *list = json_object_get(targets, kinds[k][0]);
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            const char *id = json_string_value(json_array_get(list, i));
+            if (id && (k != 2 || (ven_id && strcmp(id, ven_id) == 0)))
+                o_elem(o, kinds[k][1], id, kinds[k][2]);
+        }
+    }
+    O_LIT(o, "</ei:eiTarget>");
+}
+
+static void o_event(out *o, json_t *ev, const char *ven_id)
+{
+    json_t *v;
+    char num[24];
+    O_LIT(o, "<oadr:oadrEvent><ei:eiEvent><ei:eventDescriptor>");
+    o_opt_str(o, ev, "eventID", "<ei:eventID>", "</ei:eventID>");
+    snprintf(num, sizeof num, "%lld",
+             (long long)json_integer_value(json_object_get(ev, "modificationNumber")));
+    o_elem(o, "<ei:modificationNumber>", num, "</ei:modificationNumber>");
+    o_ms_time(o, "<ei:modificationDateTime>", json_object_get(ev, "modifiedDateTime"),
+              "</ei:modificationDateTime>");
+    o_opt_str(o, ev, "modificationReason", "<ei:modificationReason>", "</ei:modificationReason>");
+    snprintf(num, sizeof num, "%lld",
+             (long long)json_integer_value(json_object_get(ev, "priority")));
+    o_elem(o, "<ei:priority>", num, "</ei:priority>");
+    o_opt_str(o, ev, "marketContext", "<ei:eiMarketContext><emix:marketContext>",
+              "</emix:marketContext></ei:eiMarketContext>");
+    o_ms_time(o, "<ei:createdDateTime>", json_object_get(ev, "createdDateTime"),
+              "</ei:createdDateTime>");
+    o_opt_str(o, ev, "eventStatus", "<ei:eventStatus>", "</ei:eventStatus>");
+    o_elem(o, "<ei:testEvent>", json_is_true(json_object_get(ev, "testEvent")) ? "true" : "false",
+           "</ei:testEvent>");
+    o_opt_str(o, ev, "vtnComment", "<ei:vtnComment>", "</ei:vtnComment>");
+    O_LIT(o, "</ei:eventDescriptor><ei:eiActivePeriod><xcal:properties>");
+    o_opt_str(o, ev, "dtstart", "<xcal:dtstart><xcal:date-time>",
+              "</xcal:date-time></xcal:dtstart>");
+    o_duration(o, ev, "duration", "<xcal:duration>", "</xcal:duration>");
+    if (jstr(ev, "tolerance"))
+        o_opt_str(o, ev, "tolerance", "<xcal:tolerance><xcal:tolerate><xcal:startafter>",
+                  "</xcal:startafter></xcal:tolerate></xcal:tolerance>");
+    o_duration(o, ev, "notification", "<ei:x-eiNotification>", "</ei:x-eiNotification>");
+    o_duration(o, ev, "rampUp", "<ei:x-eiRampUp>", "</ei:x-eiRampUp>");
+    o_duration(o, ev, "recovery", "<ei:x-eiRecovery>", "</ei:x-eiRecovery>");
+    O_LIT(o, "</xcal:properties><xcal:components xsi:nil=\"true\"/></ei:eiActivePeriod>"
+             "<ei:eiEventSignals>");
+    json_t *sigs = json_object_get(ev, "signals");
+    for (size_t i = 0; i < json_array_size(sigs); i++)
+        o_signal(o, json_array_get(sigs, i));
+    O_LIT(o, "</ei:eiEventSignals>");
+    o_target(o, json_object_get(ev, "targets"), ven_id);
+    O_LIT(o, "</ei:eiEvent>");
+    v = json_object_get(ev, "responseRequired");
+    o_elem(o, "<oadr:oadrResponseRequired>", json_is_string(v) ? json_string_value(v) : "always",
+           "</oadr:oadrResponseRequired></oadr:oadrEvent>");
+}
+
+int wk_write_distribute_event(vtn_buf *b, const char *request_id, const char *vtn_id,
+                              const char *ven_id, json_t *events)
+{
+    if (request_id == NULL || vtn_id == NULL || !json_is_array(events))
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 1200 + 1500 * json_array_size(events));
+    O_LIT(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+              "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:ei=\"" NS_EI
+              "\" xmlns:pyld=\"" NS_PYLD "\" xmlns:xcal=\"" NS_XCAL "\" xmlns:emix=\"" NS_EMIX
+              "\" xmlns:strm=\"" NS_STRM "\" xmlns:scale=\"" NS_SCALE "\" xmlns:xsi=\"" NS_XSI
+              "\"><oadr:oadrSignedObject><oadr:oadrDistributeEvent" SCHEMA_VERSION);
+    o_elem(&o, "<pyld:requestID>", request_id, "</pyld:requestID>");
+    o_elem(&o, "<ei:vtnID>", vtn_id, "</ei:vtnID>");
+    for (size_t i = 0; i < json_array_size(events); i++)
+        o_event(&o, json_array_get(events, i), ven_id);
+    O_LIT(&o, "</oadr:oadrDistributeEvent>" DOC_TAIL);
     return o_end(&o);
 }
 

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <libxml/tree.h>
 
 #include "vtn/buf.h"
@@ -85,6 +86,15 @@ typedef struct wk_ei_response {
     char request_id[WK_ID_MAX + 1]; /* pyld:requestID inside eiResponse (may be "") */
 } wk_ei_response;
 
+/* One eventResponse of oadrCreatedEvent. */
+#define WK_EVENT_RESPONSES_MAX 16 /* more in one oadrCreatedEvent: 454 */
+typedef struct wk_event_response {
+    int code;                     /* responseCode */
+    char event_id[WK_ID_MAX + 1]; /* qualifiedEventID/eventID */
+    long long mod_number;         /* qualifiedEventID/modificationNumber */
+    char opt[8];                  /* optType: "optIn" or "optOut" */
+} wk_event_response;
+
 typedef struct wk_msg {
     /* What arrived and how to answer. */
     enum wk_service service;    /* the endpoint it arrived on */
@@ -108,12 +118,15 @@ typedef struct wk_msg {
     char transport_name[16];             /* oadr:oadrTransportName: "simpleHttp" or "xmpp" */
     char transport_address[WK_ADDR_MAX + 1]; /* oadr:oadrTransportAddress */
     char opt_id[WK_ID_MAX + 1];              /* ei:optID (oadrCancelOpt, oadrCreateOpt) */
-    int8_t report_only;                      /* oadr:oadrReportOnly: 1, 0, -1 absent */
-    int8_t xml_signature;                    /* oadr:oadrXmlSignature: 1, 0, -1 absent */
-    int8_t http_pull_model;                  /* oadr:oadrHttpPullModel: 1, 0, -1 absent (= pull) */
-    wk_ei_response ei_response;              /* eiResponse of oadrResponse, oadrCanceled*,
-                                              * oadrCreatedReport, oadrRegisteredReport,
-                                              * oadrCanceledReport, oadrCreatedEvent's eiCreatedEvent */
+    int reply_limit;                         /* pyld:replyLimit (oadrRequestEvent); 0 absent */
+    int n_event_responses;                   /* oadrCreatedEvent's eventResponses */
+    wk_event_response event_responses[WK_EVENT_RESPONSES_MAX];
+    int8_t report_only;         /* oadr:oadrReportOnly: 1, 0, -1 absent */
+    int8_t xml_signature;       /* oadr:oadrXmlSignature: 1, 0, -1 absent */
+    int8_t http_pull_model;     /* oadr:oadrHttpPullModel: 1, 0, -1 absent (= pull) */
+    wk_ei_response ei_response; /* eiResponse of oadrResponse, oadrCanceled*,
+                                 * oadrCreatedReport, oadrRegisteredReport,
+                                 * oadrCanceledReport, oadrCreatedEvent's eiCreatedEvent */
 
     /* The parsed document, alive until wk_msg_drop_doc() or wk_msg_clear()
      * (the worker drops it right after decoding: a codec of a later service
@@ -198,6 +211,13 @@ int wk_write_cancel_party_registration(vtn_buf *b, const char *request_id,
                                        const char *registration_id, const char *ven_id);
 /* oadrRequestReregistration, VTN-initiated. */
 int wk_write_request_reregistration(vtn_buf *b, const char *ven_id);
+
+/* oadrDistributeEvent: requestID, vtnID, and one oadrEvent per element of
+ * events, a JSON array of events as the management API shows them
+ * (docs/openapi.yaml, Event: eventStatus as it should be sent), in the
+ * order given. Of an event's venID targets only ven_id is written. */
+int wk_write_distribute_event(vtn_buf *b, const char *request_id, const char *vtn_id,
+                              const char *ven_id, json_t *events);
 
 /* The error reply for a failed wk_msg_parse (m->code, m->desc, m->reply),
  * echoing m->request_id (or, when the message has none of its own, the

@@ -32,8 +32,8 @@
      * so every endpoint takes it. */                                                              \
     X(RESPONSE, "oadrResponse", RESPONSE, WK_S_ALL, 0, response)                                   \
     X(POLL, "oadrPoll", RESPONSE, WK_S_POLL, 0, poll)                                              \
-    X(REQUEST_EVENT, "oadrRequestEvent", DISTRIBUTE_EVENT, WK_S_EVENT, 1, later)                   \
-    X(CREATED_EVENT, "oadrCreatedEvent", RESPONSE, WK_S_EVENT, 1, later)                           \
+    X(REQUEST_EVENT, "oadrRequestEvent", DISTRIBUTE_EVENT, WK_S_EVENT, 1, request_event)           \
+    X(CREATED_EVENT, "oadrCreatedEvent", RESPONSE, WK_S_EVENT, 1, created_event)                   \
     X(REGISTER_REPORT, "oadrRegisterReport", REGISTERED_REPORT, WK_S_REPORT, 0, later)             \
     X(REGISTERED_REPORT, "oadrRegisteredReport", RESPONSE, WK_S_REPORT, 0, later)                  \
     X(CREATE_REPORT, "oadrCreateReport", CREATED_REPORT, WK_S_REPORT, 0, later)                    \

@@ -95,6 +95,11 @@ enum wk_script {
     WK_SCRIPT_CERTUNBIND,
     WK_SCRIPT_CERTREVOKE,
     WK_SCRIPT_CRL,
+    WK_SCRIPT_PROGRAM,
+    WK_SCRIPT_EVENT,
+    WK_SCRIPT_EVSENT,
+    WK_SCRIPT_GROUP,
+    WK_SCRIPT_EVOPT,
     WK_SCRIPT__COUNT
 };
 extern const char *const wk_script_name[WK_SCRIPT__COUNT];
@@ -423,5 +428,42 @@ size_t wk_budget_cost(const wk_req *q, size_t frame_len);
 int wk_budget_admit(wk_worker *w, wk_req *q, size_t frame_len);
 /* Gives q's charge back (when its slot is released). */
 void wk_budget_release(wk_worker *w, wk_req *q);
+
+/* ---- event records (wk_events.c; docs/redis-keys.md, vtn:event:<eventID>) ---- */
+/* A field of an HGETALL reply (NULL when absent), as a string into out
+ * ("" when absent), or as an integer (0 when absent). */
+const redisReply *wk_hfield(const redisReply *h, const char *f);
+const char *wk_hfield_str(const redisReply *h, const char *f, char *out, size_t outlen);
+long long wk_hfield_int(const redisReply *h, const char *f);
+/* The ids of an array reply (or of one string reply) as a JSON array of
+ * strings (ids over WK_ID_MAX skipped); NULL when out of memory. */
+json_t *wk_rep_strings(const redisReply *r);
+/* ISO 8601 duration -> ms: P[nW] or P[nD][T[nH][nM][nS]]; years and
+ * months (no fixed length) and fractions (not in the 2.0b pattern) are
+ * refused. 0 or -EINVAL. */
+int wk_duration_parse(const char *s, int64_t *ms);
+/* "2026-12-03T14:00:00[.fff]Z" -> ms since the epoch. 0 or -EINVAL. */
+int wk_datetime_parse(const char *s, int64_t *ms);
+enum wk_event_status {
+    WK_EVENT_FAR = 0,
+    WK_EVENT_NEAR,
+    WK_EVENT_ACTIVE,
+    WK_EVENT_COMPLETED,
+    WK_EVENT_CANCELLED,
+    WK_EVENT__STATUSES
+};
+/* The status at now: cancelled, completed (now >= end), active (now >=
+ * start), near (within near_ms of the start), else far. */
+int wk_event_status(int64_t now, int cancelled, int64_t start, int64_t end, int64_t near_ms);
+/* The near window of an event body: rampUp, else notification; -1 without. */
+int64_t wk_event_near_ms(json_t *body);
+const char *wk_event_status_name(int status);
+int wk_event_status_of(const char *name); /* -EINVAL for an unknown name */
+/* The JSON of the record h (HGETALL of vtn:event:<id>) as the API shows it
+ * (docs/openapi.yaml, Event) with its status at now (also in *status when
+ * not NULL); NULL for a missing or unreadable record. */
+json_t *wk_event_json(const char *id, const redisReply *h, int64_t now, int *status);
+/* 1 when the JSON array list holds the string s (an id in an event's targets). */
+int wk_json_list_has(json_t *list, const char *s);
 
 #endif

@@ -15,6 +15,8 @@
 #define WK_H_canceled_registration &wk_h_canceled_registration
 #define WK_H_response &wk_h_response
 #define WK_H_poll &wk_h_poll
+#define WK_H_request_event &wk_h_request_event
+#define WK_H_created_event &wk_h_created_event
 #define WK_H_later NULL /* answered by wk_h_unsupported after the venID check */
 #define WK_H_vtn NULL
 

@@ -28,6 +28,38 @@ extern const wk_handler wk_h_canceled_registration;
 extern const wk_handler wk_h_response;
 extern const wk_handler wk_h_poll;
 extern const wk_handler wk_h_unsupported;
+extern const wk_handler wk_h_request_event;
+extern const wk_handler wk_h_created_event;
+
+/* ---- the events that apply to a VEN (wk_oadr_event.c) ---- */
+#define WK_EVENTS_SCAN_MAX 1000 /* events read from vtn:events for one VEN's set */
+typedef struct wk_evset {
+    wk_rh ver, list, first; /* GET vtn:events:ver, ZRANGE vtn:events, the first HGETALL */
+    wk_rh groups;           /* SMEMBERS vengroups:{venID} */
+    json_t *ven_groups;     /* owned: the VEN's groupIDs */
+    int n;                  /* HGETALLs queued */
+    long long version;      /* vtn:events:ver as read with the list (0: never bumped) */
+    json_t *ids;            /* owned: the eventIDs read */
+    json_t *events;         /* owned: the VEN's events, in the order they are sent */
+    char hash[17];          /* of the set (ids, modificationNumbers, cancelled); "" empty */
+    int64_t next_end;       /* earliest end among them, ms; 0 none */
+    int awaiting;           /* of them, responseRequired=always and not answered at their mn */
+} wk_evset;
+/* Queues the version, the list of events and the VEN's groups. The list's
+ * handle or <0. */
+wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven);
+/* Queues one HGETALL per event of the list, each with the VEN's answer to
+ * it: how many events (0: none), or <0. */
+int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven);
+/* The VEN's set from the records, ordered (active first, then priority,
+ * then start), with its hash and next end: its size, or -ENOMEM. */
+int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now);
+/* Writes oadrDistributeEvent of the set (its first limit events when limit
+ * > 0) into q->body. 0 or <0. */
+int wk_evset_write(wk_req *q, wk_evset *e, const char *request_id, const char *ven, int limit);
+/* Queues the evsent script: the VEN was sent this set at e->version. */
+wk_rh wk_evset_record(wk_req *q, const wk_evset *e, const char *ven);
+void wk_evset_clear(wk_evset *e);
 
 /* The venq entry kinds wk_render_queued delivers; the pop script leaves
  * others queued for a worker that knows them (a newer version). */

@@ -1,14 +1,20 @@
-/* OadrPoll: the next message queued for the VEN, or oadrResponse 200.
+/* OadrPoll: the next message queued for the VEN, else its events when they
+ * changed (oadrDistributeEvent, wk_oadr_event.c), else oadrResponse 200.
  *
- * The hot path is one round of two plain commands (HMGET of the record,
- * LLEN of the queue), pipelined with every other request of the batch; the
- * pop script runs only when something is queued or when this request id
- * already popped a message (a retry must get that same message back). */
+ * The hot path is one round of three plain commands (HMGET of the record,
+ * LLEN of the queue, GET of the events version), pipelined with every other
+ * request of the batch; the pop script runs only when something is queued
+ * or when this request id already popped a message (a retry must get that
+ * same message back), the events are read only when the version moved past
+ * the VEN's cursor or one of its events ended. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "vtn/keys.h"
 #include "vtn/log.h"
+#include "vtn/time.h"
 #include "wk_oadr.h"
 #include "wk_ven.h"
 
@@ -36,14 +42,44 @@ int wk_render_queued(vtn_buf *b, const char *entry, size_t len, const char *ven_
     }
 }
 
-enum poll_stage { POLL_START = 0, POLL_READ, POLL_POP };
+enum poll_stage { POLL_START = 0, POLL_READ, POLL_POP, POLL_EVENTS, POLL_RECORDS, POLL_SENT };
 
 typedef struct poll_state {
     enum poll_stage stage;
-    wk_rh rec;  /* HMGET ven r fp pr */
+    wk_rh rec;  /* HMGET ven r fp pr ev eh en */
     wk_rh qlen; /* LLEN venq */
+    wk_rh ver;  /* GET vtn:events:ver */
     wk_rh pop;  /* the pop script */
+    int sent;   /* POLL_SENT: 1 an oadrDistributeEvent, 0 nothing new */
+    char sent_hash[sizeof(((wk_evset *)0)->hash)]; /* eh: the set the VEN was sent last */
+    wk_evset set; /* when the events may have changed for the VEN */
 } poll_state;
+
+static void poll_fini(void *st)
+{
+    wk_evset_clear(&((poll_state *)st)->set);
+}
+
+/* The VEN's events after the records came: sent when the set differs from
+ * what the VEN was sent last; either way the cursor moves to this version. */
+static void poll_events(wk_req *q, poll_state *s, const char *ven)
+{
+    if (wk_evset_finish(q, &s->set, ven, vtn_now_ms()) < 0) {
+        wk_reply_internal(q, "out of memory");
+        return;
+    }
+    s->sent = strcmp(s->sent_hash, s->set.hash) != 0 || s->set.awaiting > 0;
+    if (s->sent) {
+        char rid[VTN_ID_MAX];
+        if (vtn_id_new("req", rid, sizeof rid) < 0 || wk_evset_write(q, &s->set, rid, ven, 0) < 0) {
+            wk_reply_internal(q, "cannot write oadrDistributeEvent");
+            return;
+        }
+    }
+    s->stage = POLL_SENT;
+    if (wk_evset_record(q, &s->set, ven) < 0)
+        wk_reply_no_room(q);
+}
 
 static void poll_pop(wk_req *q, poll_state *s, const char *ven)
 {
@@ -85,33 +121,75 @@ static void poll_step(wk_req *q, void *st)
             wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED, "oadrPoll without venID");
             return;
         }
-        /* The hot path: one round of two plain commands, no script. */
-        s->rec = wk_cmd(q, "HMGET", wk_key_ven(k1, ven), "r", "fp", "pr", NULL);
+        /* The hot path: one round of three plain commands, no script. */
+        s->rec = wk_cmd(q, "HMGET", wk_key_ven(k1, ven), VTN_F_VEN_REG, VTN_F_VEN_FP,
+                        VTN_F_VEN_POLL_RID, VTN_F_VEN_EVENTS_VER, VTN_F_VEN_EVENTS_HASH,
+                        VTN_F_VEN_EVENTS_END, VTN_F_VEN_EVENTS_AWAIT, NULL);
         s->qlen = wk_cmd(q, "LLEN", wk_key_venq(k2, ven), NULL);
-        if (s->rec < 0 || s->qlen < 0)
+        s->ver = wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL);
+        if (s->rec < 0 || s->qlen < 0 || s->ver < 0)
             wk_reply_no_room(q);
         s->stage = POLL_READ;
         return;
     case POLL_READ: {
         if (!wk_ven_check(q, s->rec, ven))
             return;
-        char pr[24];
-        wk_rep_elem(wk_rep(q, s->rec), 2, pr, sizeof pr);
-        if (wk_rep_int(q, s->qlen, 0) == 0 && strcmp(pr, q->rid) != 0) {
+        char pr[24], ev[24] = "", ver[24] = "", en[24] = "";
+        const redisReply *rec = wk_rep(q, s->rec);
+        wk_rep_elem(rec, 2, pr, sizeof pr);
+        if (wk_rep_int(q, s->qlen, 0) > 0 || strcmp(pr, q->rid) == 0) {
+            /* Queued registration messages go first; events follow on later polls. */
+            s->pop = wk_eval(q, WK_SCRIPT_POP, 3, wk_key_ven(k1, ven), wk_key_venq(k2, ven),
+                             wk_key_venpm(k3, ven), q->rid, WK_QUEUE_KINDS, NULL);
+            if (s->pop < 0)
+                wk_reply_no_room(q);
+            s->stage = POLL_POP;
+            return;
+        }
+        wk_rep_elem(rec, 3, ev, sizeof ev);
+        wk_rep_elem(rec, 4, s->sent_hash, sizeof s->sent_hash);
+        wk_rep_elem(rec, 5, en, sizeof en);
+        wk_rep_str(wk_rep(q, s->ver), ver, sizeof ver);
+        long long end = atoll(en);
+        char ea[4] = "";
+        wk_rep_elem(rec, 6, ea, sizeof ea);
+        if (atoll(ver) == atoll(ev) && (end == 0 || vtn_now_ms() < end) && strcmp(ea, "1") != 0) {
             wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
             return;
         }
-        s->pop = wk_eval(q, WK_SCRIPT_POP, 3, wk_key_ven(k1, ven), wk_key_venq(k2, ven),
-                         wk_key_venpm(k3, ven), q->rid, WK_QUEUE_KINDS, NULL);
-        if (s->pop < 0)
+        /* An event changed since the VEN's last set, one of its events ended, or it has
+         * not answered one that needs an answer (sent again until it does). */
+        if (wk_evset_start(q, &s->set, ven) < 0)
             wk_reply_no_room(q);
-        s->stage = POLL_POP;
+        s->stage = POLL_EVENTS;
         return;
     }
     case POLL_POP:
         poll_pop(q, s, ven);
         return;
+    case POLL_EVENTS: {
+        int n = wk_evset_fetch(q, &s->set, ven);
+        if (n < 0)
+            wk_reply_no_room(q);
+        else if (n == 0)
+            poll_events(q, s, ven);
+        s->stage = n == 0 ? s->stage : POLL_RECORDS;
+        return;
+    }
+    case POLL_RECORDS:
+        poll_events(q, s, ven);
+        return;
+    case POLL_SENT:
+        if (!s->sent) {
+            wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
+            return;
+        }
+        vtn_info("poll_delivered", "req=%s ven=%s kind=event events=%zu", q->rid, ven,
+                 json_array_size(s->set.events));
+        wk_reply_body(q, 200, "application/xml");
+        q->mcode = WK_OADR_OK;
+        return;
     }
 }
 
-const wk_handler wk_h_poll = WK_HANDLER("oadrPoll", poll_state, NULL, NULL, poll_step);
+const wk_handler wk_h_poll = WK_HANDLER("oadrPoll", poll_state, NULL, poll_fini, poll_step);

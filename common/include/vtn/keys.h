@@ -24,6 +24,7 @@
 #define VTN_KEY_VENPM "venpm:{<venID>}"         /* STRING, the entry the last poll popped */
 #define VTN_KEY_VENREQ "venreq:{<venID>}:<rid>" /* STRING, a mutating request's outcome */
 #define VTN_KEY_VENCERTS "vencerts:{<venID>}"   /* ZSET, serials issued for the VEN */
+#define VTN_KEY_VENGROUPS "vengroups:{<venID>}" /* SET, the groupIDs the VEN is in */
 
 /* ---- global keys ---- */
 #define VTN_KEY_GATEWAYS "vtn:gateways"              /* ZSET zmq endpoint -> expiry ms */
@@ -57,6 +58,14 @@
 #define VTN_F_VEN_STATE "st"       /* VTN_VEN_CANCELLING while a VTN cancel is under way */
 #define VTN_F_VEN_REREG "rq"       /* "1": a VTN-initiated reregistration is pending */
 #define VTN_F_VEN_POLL_RID "pr"    /* <rid> of the last poll that popped an entry */
+/* What the VEN last received of its events (docs/redis-keys.md): the
+ * vtn:events:ver it was computed at, a hash of its event set, the earliest
+ * end among those events (ms; 0: none), and "1" when one of them needs an
+ * answer the VEN has not given. */
+#define VTN_F_VEN_EVENTS_VER "ev"
+#define VTN_F_VEN_EVENTS_HASH "eh"
+#define VTN_F_VEN_EVENTS_END "en"
+#define VTN_F_VEN_EVENTS_AWAIT "ea"
 #define VTN_VEN_CANCELLING "c"
 
 /* ---- fields of vtn:cert:<serial> ---- */
@@ -85,6 +94,52 @@
 #define VTN_TTL_AFTER_EXPIRY_S 86400
 #define VTN_TTL_GATEWAY_MS 5000       /* a vtn:gateways member's score: now + this */
 #define VTN_TTL_GATEWAY_TRIM_MS 60000 /* members expired this long ago are removed */
+/* Events removed per run of the scheduler's expire_events task. */
+#define VTN_EVENTS_EXPIRE_BATCH 100
+
+/* ---- programs and events (docs/redis-keys.md, "Programs and events") ---- */
+#define VTN_KEY_PROGRAM "vtn:program:<programID>"         /* HASH (VTN_F_PROGRAM_*) */
+#define VTN_KEY_PROGRAMS "vtn:programs"                   /* ZSET every programID, score 0 */
+#define VTN_KEY_PROGRAMMC "vtn:programmc:<marketContext>" /* STRING -> programID */
+#define VTN_KEY_GROUP "vtn:group:<groupID>"               /* HASH (VTN_F_GROUP_*) */
+#define VTN_KEY_GROUPVENS "vtn:group:<groupID>:vens"      /* SET, its venIDs */
+#define VTN_KEY_GROUPS "vtn:groups"                       /* ZSET every groupID, score 0 */
+#define VTN_KEY_EVENT "vtn:event:<eventID>"               /* HASH (VTN_F_EVENT_*) */
+/* venID -> "<modificationNumber> <optIn|optOut> <responseCode> <ms>": the
+ * VEN's last oadrCreatedEvent answer for the event. */
+#define VTN_KEY_EVENTVENS "vtn:event:<eventID>:vens" /* HASH */
+#define VTN_KEY_EVENTS "vtn:events"                  /* ZSET every eventID, score 0 */
+/* Bumped (INCR) by every create, modify and cancel (and by a change of a
+ * group's members): one write per change,
+ * whatever the number of VENs it targets; a VEN compares it with what it
+ * last received. */
+#define VTN_KEY_EVENTSVER "vtn:events:ver" /* STRING counter */
+/* eventID -> its end (dtstart + duration, ms): the scheduler removes the
+ * events that ended longer than the retention ago. */
+#define VTN_KEY_EVENTSEND "vtn:events:end" /* ZSET */
+
+/* ---- fields of vtn:program:<programID> ---- */
+#define VTN_F_PROGRAM_NAME "n"     /* name */
+#define VTN_F_PROGRAM_MC "mc"      /* marketContext URI */
+#define VTN_F_PROGRAM_CREATED "ct" /* ms */
+
+/* ---- fields of vtn:group:<groupID> ---- */
+#define VTN_F_GROUP_NAME "n"      /* name */
+#define VTN_F_GROUP_CREATED "ct"  /* ms */
+#define VTN_F_GROUP_MODIFIED "mt" /* ms, last change of its members */
+
+/* ---- fields of vtn:event:<eventID> ---- */
+#define VTN_F_EVENT_BODY "j"      /* JSON: the validated event as the API took it */
+#define VTN_F_EVENT_PROGRAM "p"   /* programID */
+#define VTN_F_EVENT_MODNUM "mn"   /* modificationNumber */
+#define VTN_F_EVENT_REASON "mr"   /* modificationReason of the last change */
+#define VTN_F_EVENT_CANCELLED "x" /* "1" once cancelled */
+#define VTN_F_EVENT_CREATED "ct"  /* createdDateTime, ms */
+#define VTN_F_EVENT_MODIFIED "mt" /* last change, ms */
+#define VTN_F_EVENT_START "s"     /* dtstart, ms */
+#define VTN_F_EVENT_END "e"       /* dtstart + duration, ms */
+#define VTN_F_EVENT_OPT_IN "ci"   /* VENs whose last answer is optIn */
+#define VTN_F_EVENT_OPT_OUT "co"  /* VENs whose last answer is optOut */
 
 /* Builds a key from a VTN_KEY_* pattern: each <name> in it is replaced by
  * the next of a, b (NULL when the pattern has fewer parts), e.g.

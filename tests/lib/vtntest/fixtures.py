@@ -11,6 +11,9 @@ Setting up (redis-before), one verb a line:
     cert <serial> ven=<venID> fp=<fingerprint> [cn=..] [key=ec|rsa] [csr]
          [ca=<caID>] [not-before=<ms>] [not-after=<ms>] [issued-at=<ms>]
          [revoked=<ms>] [reason=<code>]
+    event <eventID> [vens=a,b] [groups=g] [start=<s from now>] [duration=<s>]
+          [mn=N] [priority=N] [response=always|never] [cancelled] [test] [value=N]
+    group <groupID> <venID> ...
 
 Checking (expect), as subjects of the usual operators:
 
@@ -21,9 +24,13 @@ Checking (expect), as subjects of the usual operators:
                               joined by " ; " for =
     index name|fp|reg <value> the venID the index holds
     vens                      the members of vtn:vens
+    answer <eventID> <venID>  "<modificationNumber> <opt> <responseCode>"
+    event <eventID> opt-in|opt-out   the event's counts
 """
 
+import json
 import shlex
+import time
 
 from . import keys
 
@@ -34,7 +41,8 @@ VEN_ATTRS = {
     "name": "NAME", "fp": "FP", "provisioned": "PROVISIONED", "created": "CREATED",
     "registered": "REG", "registered-at": "REG_AT", "pull": "PULL", "transport": "TRANSPORT",
     "report-only": "REPORT_ONLY", "xml-signature": "XML_SIG", "state": "STATE",
-    "rereg-pending": "REREG", "poll-rid": "POLL_RID",
+    "rereg-pending": "REREG", "poll-rid": "POLL_RID", "events-ver": "EVENTS_VER",
+    "events-hash": "EVENTS_HASH", "events-end": "EVENTS_END", "events-await": "EVENTS_AWAIT",
 }
 # flags of the ven verb: attribute and the value a bare flag stands for
 VEN_FLAGS = {
@@ -60,8 +68,8 @@ QUEUE_NAMES = {v: k for k, v in QUEUE_KINDS.items()}
 SEP = keys.const("VTN_QUEUE_SEP")
 INDEXES = {"name": "VTN_KEY_VENNAME", "fp": "VTN_KEY_VENFP", "reg": "VTN_KEY_VENREG"}
 
-SETUP_VERBS = ("ven", "queue", "cert")
-CHECK_VERBS = ("ven", "queue", "index", "vens")
+SETUP_VERBS = ("ven", "queue", "cert", "event", "group")
+CHECK_VERBS = ("ven", "queue", "index", "vens", "answer", "event")
 
 
 class FixtureError(ValueError):
@@ -150,7 +158,64 @@ def _cert(args):
     return cmds
 
 
-_SETUP = {"ven": _ven, "queue": _queue, "cert": _cert}
+EVENT_FLAGS = {"cancelled": ("cancelled", "1"), "test": ("test", "1")}
+EVENT_ATTRS = ("vens", "groups", "start", "duration", "mn", "priority", "response", "cancelled",
+               "test", "value", "opt-in", "opt-out")
+
+
+def _iso(ms):
+    t = time.gmtime(ms // 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", t)
+
+
+def _event(args):
+    """event <eventID> [vens=a,b] [groups=g] [start=<s from now, may be negative>]
+    [duration=<s>] [mn=N] [priority=N] [response=always|never] [cancelled] [test]
+    [value=N]: the record the worker's event script writes (a SIMPLE signal of
+    one interval), its vtn:events member, and one bump of vtn:events:ver."""
+    if not args:
+        raise FixtureError("event needs an eventID")
+    eid = args[0]
+    o = _options(args[1:], EVENT_FLAGS, {a: a for a in EVENT_ATTRS}, "event")
+    now = int(time.time()) * 1000
+    start = now + int(o.get("start", "3600")) * 1000
+    dur = int(o.get("duration", "3600"))
+    targets = {}
+    if "vens" in o:
+        targets["venID"] = o["vens"].split(",")
+    if "groups" in o:
+        targets["groupID"] = o["groups"].split(",")
+    body = {"marketContext": "http://utility.example/programs/cpp",
+            "priority": int(o.get("priority", "0")), "testEvent": o.get("test") == "1",
+            "responseRequired": o.get("response", "always"), "dtstart": _iso(start),
+            "duration": "PT%dS" % dur,
+            "signals": [{"signalName": "SIMPLE", "signalType": "level", "signalID": "0",
+                         "intervals": [{"duration": "PT%dS" % dur, "value": int(o.get("value", "1"))}]}],
+            "targets": targets}
+    f = lambda n: keys.const("VTN_F_EVENT_" + n)  # noqa: E731
+    hset = ["HSET", keys.build("VTN_KEY_EVENT", eid), f("BODY"), json.dumps(body), f("PROGRAM"), "prg-1",
+            f("MODNUM"), o.get("mn", "0"), f("CREATED"), str(now - 60000), f("MODIFIED"), str(now - 60000),
+            f("START"), str(start), f("END"), str(start + dur * 1000)]
+    if o.get("cancelled") == "1":
+        hset += [f("CANCELLED"), "1"]
+    return [hset, ["ZADD", keys.const("VTN_KEY_EVENTS"), "0", eid],
+            ["ZADD", keys.const("VTN_KEY_EVENTSEND"), str(start + dur * 1000), eid],
+            ["INCR", keys.const("VTN_KEY_EVENTSVER")]]
+
+
+def _group(args):
+    """group <groupID> <venID> ...: the group and each member's vengroups set."""
+    if len(args) < 2:
+        raise FixtureError("group needs a groupID and at least one venID")
+    g, vens = args[0], args[1:]
+    cmds = [["HSET", keys.build("VTN_KEY_GROUP", g), keys.const("VTN_F_GROUP_NAME"), g],
+            ["ZADD", keys.const("VTN_KEY_GROUPS"), "0", g],
+            ["SADD", keys.build("VTN_KEY_GROUPVENS", g)] + vens]
+    cmds += [["SADD", keys.build("VTN_KEY_VENGROUPS", v), g] for v in vens]
+    return cmds
+
+
+_SETUP = {"ven": _ven, "queue": _queue, "cert": _cert, "event": _event, "group": _group}
 
 
 def setup_commands(words):
@@ -201,5 +266,13 @@ def check_value(r, subject):
             # The API pages vtn:vens by lex order, which needs every score 0.
             raise AssertionError("vtn:vens members with a score other than 0: %s" % odd)
         return members
+    if verb == "answer" and len(args) == 2:
+        # "<modificationNumber> <opt> <responseCode>" of the VEN's answer (the time left out)
+        v = r.cmd("HGET", keys.build("VTN_KEY_EVENTVENS", args[0]), args[1])
+        return " ".join(v.split()[:3]) if v else None
+    if verb == "event" and len(args) == 2 and args[1] in ("opt-in", "opt-out"):
+        name = "OPT_IN" if args[1] == "opt-in" else "OPT_OUT"
+        return r.cmd("HGET", keys.build("VTN_KEY_EVENT", args[0]), keys.const("VTN_F_EVENT_" + name))
     raise FixtureError("unknown check %r (ven <venID> [attribute], queue <venID>, "
-                       "index name|fp|reg <value>, vens)" % subject)
+                       "index name|fp|reg <value>, vens, answer <eventID> <venID>, "
+                       "event <eventID> opt-in|opt-out)" % subject)

@@ -1,0 +1,739 @@
+/* The management API's /api/v1/programs and /api/v1/events
+ * (docs/openapi.yaml): create, get and list programs; create, get, list
+ * (filters + paging), modify and cancel events. The body's validation is
+ * wk_event.c's; a change is one Lua script (common/lua/event.lua) that
+ * writes the event and bumps vtn:events:ver, a constant number of writes
+ * whatever the number of VENs the event targets. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vtn/keys.h"
+#include "vtn/log.h"
+#include "vtn/time.h"
+#include "wk_api_internal.h"
+#include "wk_ven.h"
+
+#define PROGRAMS_PREFIX "/api/v1/programs"
+#define EVENTS_PREFIX "/api/v1/events"
+
+static int hash_empty(const redisReply *h)
+{
+    return h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0;
+}
+
+static const char *program_key(char *out, const char *id)
+{
+    return vtn_key_build(out, VTN_KEY_PROGRAM, id, NULL);
+}
+
+static const char *event_key(char *out, const char *id)
+{
+    return vtn_key_build(out, VTN_KEY_EVENT, id, NULL);
+}
+
+/* ---- programs ---- */
+
+static json_t *program_json(const char *id, const redisReply *h)
+{
+    char name[WK_NAME_MAX + 1], mc[WK_MC_MAX + 1], when[32];
+    return json_pack("{s:s,s:s,s:s,s:s}", "programID", id, "name",
+                     wk_hfield_str(h, VTN_F_PROGRAM_NAME, name, sizeof name), "marketContext",
+                     wk_hfield_str(h, VTN_F_PROGRAM_MC, mc, sizeof mc), "createdDateTime",
+                     vtn_time_format(wk_hfield_int(h, VTN_F_PROGRAM_CREATED), when, sizeof when));
+}
+
+struct program_body {
+    char *name, *mc;
+};
+
+static int program_field(void *ud, int i, json_t *v, char *err, size_t errlen)
+{
+    struct program_body *p = ud;
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (i == 0) {
+        if (s == NULL || !wk_ven_name_valid(s, n)) {
+            snprintf(err, errlen,
+                     "name must be a string of 1 to %d bytes without control "
+                     "characters",
+                     WK_NAME_MAX);
+            return -EINVAL;
+        }
+        memcpy(p->name, s, n + 1);
+        return 0;
+    }
+    if (s == NULL || !wk_mc_valid(s, n)) {
+        snprintf(err, errlen,
+                 "marketContext must be a URI (e.g. http://utility.example/programs/cpp) of 1 to "
+                 "%d bytes without spaces",
+                 WK_MC_MAX);
+        return -EINVAL;
+    }
+    memcpy(p->mc, s, n + 1);
+    return 0;
+}
+
+int wk_api_parse_program(const char *body, size_t n, char *name, char *mc, char *err, size_t errlen)
+{
+    static const char *const names[] = {"name", "marketContext", NULL};
+    struct program_body p = {name, mc};
+    name[0] = mc[0] = '\0';
+    json_t *o = wk__api_json_object(body, n, "body must be a JSON object {name, marketContext}",
+                                    err, errlen);
+    if (o == NULL)
+        return -EINVAL;
+    int rc = wk__api_json_fields(o, names, program_field, &p, err, errlen);
+    json_decref(o);
+    if (rc == 0 && !mc[0]) {
+        snprintf(err, errlen, "marketContext is required");
+        rc = -EINVAL;
+    }
+    if (rc == 0 && !name[0])
+        snprintf(name, WK_NAME_MAX + 1, "%s", mc); /* a program is named by its URI by default */
+    return rc;
+}
+
+typedef struct program_create_state {
+    int stage;
+    char id[VTN_ID_MAX];
+    wk_rh outcome, rec;
+} program_create_state;
+
+static void api_program_create(wk_req *q, void *st)
+{
+    program_create_state *s = st;
+    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], k3[WK_KEY_MAX], err[512];
+    char name[WK_NAME_MAX + 1], mc[WK_MC_MAX + 1], now[24];
+    const redisReply *r;
+    switch (s->stage) {
+    case 0:
+        if (!wk__api_json_ctype(q->env.content_type)) {
+            wk_reply_json_error(q, 415, "Content-Type must be application/json");
+            return;
+        }
+        if (wk_api_parse_program(q->env.body.p, q->env.body.n, name, mc, err, sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+        if (vtn_id_new("prg", s->id, sizeof s->id) < 0) {
+            wk_reply_internal(q, "no randomness for ids");
+            return;
+        }
+        snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
+        s->stage = 1;
+        s->outcome =
+            wk_eval(q, WK_SCRIPT_PROGRAM, 4, program_key(k1, s->id), VTN_KEY_PROGRAMS,
+                    vtn_key_build(k2, VTN_KEY_PROGRAMMC, mc, NULL),
+                    vtn_key_build(k3, VTN_KEY_REQ, q->rid, NULL), s->id, name, mc, now, NULL);
+        if (s->outcome < 0)
+            wk_reply_no_room(q);
+        return;
+    case 1: {
+        char kind[8], id[VTN_ID_MAX];
+        r = wk_rep(q, s->outcome);
+        if (!wk_rep_elem(r, 0, kind, sizeof kind) || !wk_rep_elem(r, 1, id, sizeof id)) {
+            wk_reply_internal(q, "unreadable script outcome");
+            return;
+        }
+        if (strcmp(kind, "409") == 0) {
+            wk_reply_json_error(q, 409, "that marketContext already belongs to programID %s", id);
+            return;
+        }
+        snprintf(s->id, sizeof s->id, "%s", id); /* a retry: the program the first try made */
+        s->stage = 2;
+        if ((s->rec = wk_cmd(q, "HGETALL", program_key(k1, s->id), NULL)) < 0)
+            wk_reply_no_room(q);
+        return;
+    }
+    default:
+        vtn_info("program_created", "req=%s program=%s", q->rid, s->id);
+        snprintf(q->headers, sizeof q->headers, "Location: " PROGRAMS_PREFIX "/%s\r\n", s->id);
+        wk_reply_json(q, 201, program_json(s->id, wk_rep(q, s->rec)));
+        return;
+    }
+}
+
+/* GET of one record by the path's id: the first step queues its HGETALL
+ * and returns NULL, the next returns the reply. */
+typedef struct record_get_state {
+    int asked;
+    wk_rh rec;
+} record_get_state;
+
+static const redisReply *record_get(wk_req *q, record_get_state *s,
+                                    const char *(*key)(char *out, const char *id))
+{
+    char k[WK_KEY_MAX];
+    if (s->asked)
+        return wk_rep(q, s->rec);
+    s->asked = 1;
+    if ((s->rec = wk_cmd(q, "HGETALL", key(k, q->path_id), NULL)) < 0)
+        wk_reply_no_room(q);
+    return NULL;
+}
+
+static void api_program_get(wk_req *q, void *st)
+{
+    record_get_state *s = st;
+    int asked = s->asked;
+    const redisReply *h = record_get(q, s, program_key);
+    if (!asked)
+        return;
+    if (hash_empty(h)) {
+        wk_reply_json_error(q, 404, "no program with programID %s", q->path_id);
+        return;
+    }
+    wk_reply_json(q, 200, program_json(q->path_id, h));
+}
+
+static json_t *program_item(void *ud, const char *id, const redisReply *h)
+{
+    (void)ud;
+    return hash_empty(h) ? NULL : program_json(id, h);
+}
+
+static void api_program_list(wk_req *q, void *st)
+{
+    static const wk__api_list_kind programs = {VTN_KEY_PROGRAMS, "programs", program_key,
+                                               program_item};
+    wk__api_plain_list(q, st, &programs);
+}
+
+/* ---- events ---- */
+
+static int strcmp_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void reply_event(wk_req *q, int code, const char *id, const redisReply *h)
+{
+    json_t *o = wk_event_json(id, h, vtn_now_ms(), NULL);
+    if (o == NULL)
+        wk_reply_json_error(q, 404, "no event with eventID %s", id);
+    else
+        wk_reply_json(q, code, o);
+}
+
+/* POST /api/v1/events and PUT /api/v1/events/{id}: validate, find the
+ * program of the marketContext, run the event script, read the record. */
+enum write_stage { WR_START = 0, WR_PROGRAM, WR_SCRIPT, WR_DONE };
+
+typedef struct write_state {
+    enum write_stage stage;
+    int modify;
+    char id[WK_ID_MAX + 1];
+    wk_event_in ev;
+    wk_rh program, outcome, rec;
+} write_state;
+
+static void write_fini(void *st)
+{
+    wk_event_in_clear(&((write_state *)st)->ev);
+}
+
+static void api_event_write(wk_req *q, write_state *s)
+{
+    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], err[512];
+    switch (s->stage) {
+    case WR_START:
+        if (!wk__api_json_ctype(q->env.content_type)) {
+            wk_reply_json_error(q, 415, "Content-Type must be application/json");
+            return;
+        }
+        if (wk_event_parse(q->env.body.p, q->env.body.n, &s->ev, err, sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+        if (s->modify)
+            snprintf(s->id, sizeof s->id, "%s", q->path_id);
+        else if (vtn_id_new("evt", s->id, sizeof s->id) < 0) {
+            wk_reply_internal(q, "no randomness for ids");
+            return;
+        }
+        s->stage = WR_PROGRAM;
+        s->program = wk_cmd(q, "GET", vtn_key_build(k1, VTN_KEY_PROGRAMMC, s->ev.mc, NULL), NULL);
+        if (s->program < 0)
+            wk_reply_no_room(q);
+        return;
+    case WR_PROGRAM: {
+        char program[VTN_ID_MAX], now[24], start[24], end[24];
+        if (!wk_rep_str(wk_rep(q, s->program), program, sizeof program)) {
+            wk_reply_json_error(q, 400,
+                                "marketContext %s is the URI of no program "
+                                "(POST /api/v1/programs first)",
+                                s->ev.mc);
+            return;
+        }
+        char *body = json_dumps(s->ev.body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (body == NULL) {
+            wk_reply_internal(q, "out of memory");
+            return;
+        }
+        snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
+        snprintf(start, sizeof start, "%lld", (long long)s->ev.start_ms);
+        snprintf(end, sizeof end, "%lld", (long long)s->ev.end_ms);
+        s->stage = WR_SCRIPT;
+        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, event_key(k1, s->id), VTN_KEY_EVENTS,
+                             VTN_KEY_EVENTSVER, vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL),
+                             VTN_KEY_EVENTSEND, s->modify ? "m" : "c", s->id, now, body, program,
+                             start, end, s->ev.reason, NULL);
+        free(body);
+        if (s->outcome < 0)
+            wk_reply_no_room(q);
+        return;
+    }
+    case WR_SCRIPT: {
+        char kind[8];
+        const redisReply *r = wk_rep(q, s->outcome);
+        if (!wk_rep_elem(r, 0, kind, sizeof kind)) {
+            wk_reply_internal(q, "unreadable script outcome");
+            return;
+        }
+        if (strcmp(kind, "404") == 0) {
+            wk_reply_json_error(q, 404, "no event with eventID %s", s->id);
+            return;
+        }
+        if (strcmp(kind, "409") == 0) {
+            wk_reply_json_error(q, 409, "event %s is cancelled: it can no longer be modified",
+                                s->id);
+            return;
+        }
+        wk_rep_elem(r, 1, s->id, sizeof s->id); /* a retried create: the first try's event */
+        s->stage = WR_DONE;
+        if ((s->rec = wk_cmd(q, "HGETALL", event_key(k1, s->id), NULL)) < 0)
+            wk_reply_no_room(q);
+        return;
+    }
+    case WR_DONE:
+        vtn_info(s->modify ? "event_modified" : "event_created", "req=%s event=%s", q->rid, s->id);
+        if (!s->modify)
+            snprintf(q->headers, sizeof q->headers, "Location: " EVENTS_PREFIX "/%s\r\n", s->id);
+        reply_event(q, s->modify ? 200 : 201, s->id, wk_rep(q, s->rec));
+        return;
+    }
+}
+
+static void api_event_create(wk_req *q, void *st)
+{
+    api_event_write(q, st);
+}
+
+static void api_event_modify(wk_req *q, void *st)
+{
+    ((write_state *)st)->modify = 1;
+    api_event_write(q, st);
+}
+
+typedef struct cancel_state {
+    int stage;
+    wk_rh outcome, rec;
+} cancel_state;
+
+static void api_event_cancel(wk_req *q, void *st)
+{
+    cancel_state *s = st;
+    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], err[512], reason[WK_REASON_MAX + 1], now[24];
+    if (s->stage == 0) {
+        if (q->env.body.n && !wk__api_json_ctype(q->env.content_type)) {
+            wk_reply_json_error(q, 415, "Content-Type must be application/json");
+            return;
+        }
+        if (wk_event_parse_cancel(q->env.body.p, q->env.body.n, reason, sizeof reason, err,
+                                  sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+        snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
+        s->stage = 1;
+        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, event_key(k1, q->path_id), VTN_KEY_EVENTS,
+                             VTN_KEY_EVENTSVER, vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL),
+                             VTN_KEY_EVENTSEND, "x", q->path_id, now, "", "", "", "", reason, NULL);
+        if (s->outcome < 0)
+            wk_reply_no_room(q);
+        return;
+    }
+    if (s->stage == 1) {
+        char kind[8];
+        if (!wk_rep_elem(wk_rep(q, s->outcome), 0, kind, sizeof kind)) {
+            wk_reply_internal(q, "unreadable script outcome");
+            return;
+        }
+        if (strcmp(kind, "404") == 0) {
+            wk_reply_json_error(q, 404, "no event with eventID %s", q->path_id);
+            return;
+        }
+        s->stage = 2;
+        if ((s->rec = wk_cmd(q, "HGETALL", event_key(k1, q->path_id), NULL)) < 0)
+            wk_reply_no_room(q);
+        return;
+    }
+    vtn_info("event_cancelled", "req=%s event=%s", q->rid, q->path_id);
+    reply_event(q, 200, q->path_id, wk_rep(q, s->rec));
+}
+
+static void api_event_get(wk_req *q, void *st)
+{
+    record_get_state *s = st;
+    int asked = s->asked;
+    const redisReply *h = record_get(q, s, event_key);
+    if (asked)
+        reply_event(q, 200, q->path_id, h);
+}
+
+/* ---- GET /api/v1/events: paging over vtn:events, filters on the page ---- */
+
+int wk_api_parse_event_filter(const char *key, const char *val, wk_event_filter *f, char *err,
+                              size_t errlen)
+{
+    if (strcmp(key, "programID") == 0 || strcmp(key, "target") == 0) {
+        char *out = key[0] == 'p' ? f->program : f->target;
+        size_t n = strlen(val);
+        if (out[0] || !wk_id_valid(val, n)) {
+            snprintf(err, errlen, "%s must be given once, 1 to %d of A-Z a-z 0-9 . _ : -", key,
+                     WK_ID_MAX);
+            return -EINVAL;
+        }
+        memcpy(out, val, n + 1);
+        return 0;
+    }
+    if (strcmp(key, "status") == 0) {
+        int st = wk_event_status_of(val);
+        if (st < 0) {
+            snprintf(err, errlen, "status must be far, near, active, completed or cancelled");
+            return -EINVAL;
+        }
+        f->status_mask |= 1u << st; /* given more than once: any of them */
+        return 0;
+    }
+    if (strcmp(key, "from") == 0 || strcmp(key, "to") == 0) {
+        int64_t *out = key[0] == 'f' ? &f->from_ms : &f->to_ms;
+        if (*out || wk_datetime_parse(val, out) < 0) {
+            snprintf(err, errlen,
+                     "%s must be given once, a UTC date-time such as "
+                     "2026-12-03T14:00:00Z",
+                     key);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    snprintf(err, errlen,
+             "unknown query parameter '%.40s' (allowed: limit, cursor, programID, "
+             "status, target, from, to)",
+             key);
+    return -EINVAL;
+}
+
+struct event_list_q {
+    wk__api_page page;
+    wk_event_filter *f;
+};
+
+static int event_list_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
+{
+    struct event_list_q *l = ud;
+    int rc = wk__api_page_param(&l->page, key, val, err, errlen);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    return wk_api_parse_event_filter(key, val, l->f, err, errlen);
+}
+
+int wk_api_parse_event_list(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
+                            wk_event_filter *f, char *err, size_t errlen)
+{
+    struct event_list_q l = {{limit, cursor, cursorlen, 0, 0}, f};
+    memset(f, 0, sizeof *f);
+    *limit = WK_API_LIMIT_DEFAULT;
+    cursor[0] = '\0';
+    if (q == NULL)
+        return 0;
+    int rc = wk__api_each_param(q, n, event_list_param, &l, err, errlen);
+    if (rc == 0 && f->from_ms && f->to_ms && f->to_ms <= f->from_ms) {
+        snprintf(err, errlen, "to must be later than from");
+        return -EINVAL;
+    }
+    return rc;
+}
+
+static int has_target(json_t *targets, const char *id)
+{
+    const char *kind;
+    json_t *list;
+    json_object_foreach(targets, kind, list)
+    {
+        if (wk_json_list_has(list, id))
+            return 1;
+    }
+    return 0;
+}
+
+int wk_event_matches(const wk_event_filter *f, json_t *ev, int status, int64_t start, int64_t end)
+{
+    if (f->program[0] &&
+        strcmp(json_string_value(json_object_get(ev, "programID")), f->program) != 0)
+        return 0;
+    if (f->status_mask && !(f->status_mask & (1u << status)))
+        return 0;
+    if (f->target[0] && !has_target(json_object_get(ev, "targets"), f->target))
+        return 0;
+    if (f->from_ms && end <= f->from_ms)
+        return 0;
+    if (f->to_ms && start >= f->to_ms)
+        return 0;
+    return 1;
+}
+
+typedef struct event_list_state {
+    int stage;
+    char cursor[WK_ID_MAX + 1];
+    wk_event_filter f;
+    int64_t now;
+    wk__api_pager pg;
+} event_list_state;
+
+static void event_list_fini(void *st)
+{
+    wk__api_pager_fini(&((event_list_state *)st)->pg);
+}
+
+static json_t *event_item(void *ud, const char *id, const redisReply *h)
+{
+    event_list_state *s = ud;
+    int status = 0;
+    json_t *o = wk_event_json(id, h, s->now, &status);
+    if (o && !wk_event_matches(&s->f, o, status, wk_hfield_int(h, VTN_F_EVENT_START),
+                               wk_hfield_int(h, VTN_F_EVENT_END))) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+static void api_event_list(wk_req *q, void *st)
+{
+    event_list_state *s = st;
+    char err[512];
+    switch (s->stage) {
+    case 0:
+        if (wk_api_parse_event_list(q->query.p, q->query.n, &s->pg.limit, s->cursor,
+                                    sizeof s->cursor, &s->f, err, sizeof err) < 0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+        s->stage = 1;
+        if ((s->pg.page = wk__api_page_cmd(q, VTN_KEY_EVENTS, s->cursor, s->pg.limit)) < 0)
+            wk_reply_no_room(q);
+        return;
+    case 1:
+        s->stage = 2;
+        wk__api_pager_fetch(q, &s->pg, "events", event_key);
+        return;
+    default:
+        s->now = vtn_now_ms();
+        wk__api_pager_answer(q, &s->pg, "events", event_item, s);
+        return;
+    }
+}
+
+/* ---- GET /api/v1/events/{eventID}/vens: participation ---- */
+
+static int format_value(const char *key, const char *val, void *out, char *err, size_t errlen)
+{
+    if (strcmp(val, "json") != 0 && strcmp(val, "csv") != 0) {
+        snprintf(err, errlen, "%s must be json or csv", key);
+        return -EINVAL;
+    }
+    *(int *)out = val[0] == 'c';
+    return 0;
+}
+
+int wk_api_parse_participation_query(const char *q, size_t n, int *csv, char *err, size_t errlen)
+{
+    *csv = 0;
+    return wk__api_parse_single(q, n, "format", format_value, csv, err, errlen);
+}
+
+typedef struct vens_state {
+    int stage;
+    int csv;
+    wk_rh rec, answers, members;
+    json_t *event; /* owned */
+} vens_state;
+
+static void vens_fini(void *st)
+{
+    json_decref(((vens_state *)st)->event);
+}
+
+/* One VEN's row: its last answer ("<mn> <opt> <code> <ms>") or none. */
+static json_t *participant(const char *ven, const redisReply *answer)
+{
+    char v[128], opt[8] = "none", when[32];
+    long long mn = -1, code = 0, ms = 0;
+    if (wk_rep_str(answer, v, sizeof v))
+        sscanf(v, "%lld %7s %lld %lld", &mn, opt, &code, &ms);
+    if (mn < 0)
+        return json_pack("{s:s,s:n,s:s,s:n,s:n}", "venID", ven, "modificationNumber", "opt", "none",
+                         "responseCode", "respondedDateTime");
+    return json_pack("{s:s,s:I,s:s,s:I,s:s}", "venID", ven, "modificationNumber", (json_int_t)mn,
+                     "opt", opt, "responseCode", (json_int_t)code, "respondedDateTime",
+                     vtn_time_format(ms, when, sizeof when));
+}
+
+static void vens_answer(wk_req *q, vens_state *s)
+{
+    /* Targeted VENs (venID list and group members) and whoever answered. */
+    const redisReply *ans = wk_rep(q, s->answers);
+    json_t *seen = json_object(), *rows = json_array();
+    json_t *list = json_object_get(json_object_get(s->event, "targets"), "venID");
+    json_t *members = s->members ? wk_rep_strings(wk_rep(q, s->members)) : json_array();
+    for (size_t i = 0; i < json_array_size(list); i++)
+        json_object_set_new(seen, json_string_value(json_array_get(list, i)), json_null());
+    for (size_t i = 0; i < json_array_size(members); i++)
+        json_object_set_new(seen, json_string_value(json_array_get(members, i)), json_null());
+    for (size_t i = 0; ans && ans->type == REDIS_REPLY_ARRAY && i + 1 < ans->elements; i += 2) {
+        char ven[WK_ID_MAX + 1];
+        if (wk_rep_str(ans->element[i], ven, sizeof ven))
+            json_object_set_new(seen, ven, json_null());
+    }
+    json_decref(members);
+    long long in = 0, out = 0, none = 0;
+    const char *ven;
+    json_t *unused;
+    /* Sorted by venID: a stable order for the operator and for diffs of the CSV. */
+    size_t n = json_object_size(seen), k = 0;
+    const char **ids = calloc(n ? n : 1, sizeof *ids);
+    if (ids == NULL || rows == NULL) {
+        free(ids);
+        json_decref(seen);
+        json_decref(rows);
+        wk_reply_internal(q, "out of memory");
+        return;
+    }
+    json_object_foreach(seen, ven, unused) ids[k++] = ven;
+    qsort(ids, n, sizeof *ids, strcmp_ptr);
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *a = wk_hfield(ans, ids[i]);
+        json_t *row = participant(ids[i], a);
+        const char *opt = json_string_value(json_object_get(row, "opt"));
+        in += strcmp(opt, "optIn") == 0;
+        out += strcmp(opt, "optOut") == 0;
+        none += strcmp(opt, "none") == 0;
+        json_array_append_new(rows, row);
+    }
+    free(ids);
+    json_decref(seen);
+    if (!s->csv) {
+        wk_reply_json(q, 200,
+                      json_pack("{s:O,s:O,s:{s:I,s:I,s:I},s:o}", "eventID",
+                                json_object_get(s->event, "eventID"), "modificationNumber",
+                                json_object_get(s->event, "modificationNumber"), "counts", "optIn",
+                                (json_int_t)in, "optOut", (json_int_t)out, "none", (json_int_t)none,
+                                "vens", rows));
+        return;
+    }
+    vtn_buf_reset(&q->body);
+    int rc =
+        vtn_buf_printf(&q->body, "venID,modificationNumber,opt,responseCode,respondedDateTime\r\n");
+    for (size_t i = 0; rc == 0 && i < json_array_size(rows); i++) {
+        json_t *r = json_array_get(rows, i);
+        json_t *mn = json_object_get(r, "modificationNumber");
+        char num[24] = "", code[24] = "";
+        if (json_is_integer(mn)) {
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(mn));
+            snprintf(code, sizeof code, "%lld",
+                     (long long)json_integer_value(json_object_get(r, "responseCode")));
+        }
+        const char *at = json_string_value(json_object_get(r, "respondedDateTime"));
+        /* venIDs are [A-Za-z0-9._:-]: no CSV quoting needed */
+        rc = vtn_buf_printf(&q->body, "%s,%s,%s,%s,%s\r\n",
+                            json_string_value(json_object_get(r, "venID")), num,
+                            json_string_value(json_object_get(r, "opt")), code, at ? at : "");
+    }
+    json_decref(rows);
+    if (rc < 0) {
+        wk_reply_internal(q, "participation too large to answer");
+        return;
+    }
+    wk_reply_body(q, 200, "text/csv; charset=utf-8");
+}
+
+static void api_event_vens(wk_req *q, void *st)
+{
+    vens_state *s = st;
+    char k[WK_KEY_MAX], err[256];
+    switch (s->stage) {
+    case 0:
+        if (wk_api_parse_participation_query(q->query.p, q->query.n, &s->csv, err, sizeof err) <
+            0) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+        s->stage = 1;
+        s->rec = wk_cmd(q, "HGETALL", event_key(k, q->path_id), NULL);
+        s->answers =
+            wk_cmd(q, "HGETALL", vtn_key_build(k, VTN_KEY_EVENTVENS, q->path_id, NULL), NULL);
+        if (s->rec < 0 || s->answers < 0)
+            wk_reply_no_room(q);
+        return;
+    case 1: {
+        s->event = wk_event_json(q->path_id, wk_rep(q, s->rec), vtn_now_ms(), NULL);
+        if (s->event == NULL) {
+            wk_reply_json_error(q, 404, "no event with eventID %s", q->path_id);
+            return;
+        }
+        json_t *groups = json_object_get(json_object_get(s->event, "targets"), "groupID");
+        if (json_array_size(groups) == 0) {
+            vens_answer(q, s);
+            return;
+        }
+        /* The members of its groups: one SUNION (the answers are read again with it). */
+        size_t n = json_array_size(groups), argc = 0;
+        const char **argv = calloc(n + 1, sizeof *argv);
+        char(*keys)[WK_KEY_MAX] = calloc(n, sizeof *keys);
+        if (argv == NULL || keys == NULL) {
+            free(argv);
+            free(keys);
+            wk_reply_internal(q, "out of memory");
+            return;
+        }
+        argv[argc++] = "SUNION";
+        for (size_t i = 0; i < n; i++)
+            argv[argc++] = vtn_key_build(keys[i], VTN_KEY_GROUPVENS,
+                                         json_string_value(json_array_get(groups, i)), NULL);
+        s->members = wk_cmd_argv(q, (int)argc, argv, NULL);
+        s->answers =
+            wk_cmd(q, "HGETALL", vtn_key_build(k, VTN_KEY_EVENTVENS, q->path_id, NULL), NULL);
+        free(argv);
+        free(keys);
+        if (s->members < 0 || s->answers < 0)
+            wk_reply_no_room(q);
+        s->stage = 2;
+        return;
+    }
+    default:
+        vens_answer(q, s);
+        return;
+    }
+}
+
+const wk_handler wk__api_programs_list = WK_HANDLER(
+    "api.programs.list", wk__api_plain_list_state, NULL, wk__api_plain_list_fini, api_program_list);
+const wk_handler wk__api_programs_create =
+    WK_HANDLER("api.programs.create", program_create_state, NULL, NULL, api_program_create);
+const wk_handler wk__api_programs_get =
+    WK_HANDLER("api.programs.get", record_get_state, NULL, NULL, api_program_get);
+const wk_handler wk__api_events_list =
+    WK_HANDLER("api.events.list", event_list_state, NULL, event_list_fini, api_event_list);
+const wk_handler wk__api_events_create =
+    WK_HANDLER("api.events.create", write_state, NULL, write_fini, api_event_create);
+const wk_handler wk__api_events_get =
+    WK_HANDLER("api.events.get", record_get_state, NULL, NULL, api_event_get);
+const wk_handler wk__api_events_modify =
+    WK_HANDLER("api.events.modify", write_state, NULL, write_fini, api_event_modify);
+const wk_handler wk__api_events_vens =
+    WK_HANDLER("api.events.vens", vens_state, NULL, vens_fini, api_event_vens);
+const wk_handler wk__api_events_cancel =
+    WK_HANDLER("api.events.cancel", cancel_state, NULL, NULL, api_event_cancel);

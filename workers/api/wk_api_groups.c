@@ -1,0 +1,244 @@
+/* The management API's /api/v1/groups (docs/openapi.yaml): named sets of
+ * VENs that events target with targets.groupID. PUT creates or replaces a
+ * group's members in one Lua script (common/lua/group.lua), which keeps
+ * each VEN's vengroups:{venID} set (what its polls read) and bumps
+ * vtn:events:ver once. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vtn/keys.h"
+#include "vtn/log.h"
+#include "vtn/time.h"
+#include "wk_api_internal.h"
+#include "wk_ven.h"
+
+#define GROUPS_PREFIX "/api/v1/groups"
+
+static const char *group_key(char *out, const char *id)
+{
+    return vtn_key_build(out, VTN_KEY_GROUP, id, NULL);
+}
+
+int wk_api_parse_group(const char *body, size_t n, char *name, json_t **vens, char *err,
+                       size_t errlen)
+{
+    static const char *const names[] = {"name", "venIDs", NULL};
+    *vens = NULL;
+    name[0] = '\0';
+    json_t *o =
+        wk__api_json_object(body, n, "body must be a JSON object {name, venIDs}", err, errlen);
+    if (o == NULL)
+        return -EINVAL;
+    int rc = wk__api_json_fields(o, names, NULL, NULL, err, errlen);
+    json_t *nm = json_object_get(o, "name"), *list = json_object_get(o, "venIDs");
+    if (rc == 0 && nm &&
+        !(json_is_string(nm) && wk_ven_name_valid(json_string_value(nm), json_string_length(nm)))) {
+        snprintf(err, errlen, "name must be a string of 1 to %d bytes without control characters",
+                 WK_NAME_MAX);
+        rc = -EINVAL;
+    }
+    if (rc == 0 && (!json_is_array(list) || json_array_size(list) > WK_GROUP_VENS_MAX)) {
+        snprintf(err, errlen, "venIDs must be an array of at most %d venIDs", WK_GROUP_VENS_MAX);
+        rc = -EINVAL;
+    }
+    for (size_t i = 0; rc == 0 && i < json_array_size(list); i++) {
+        json_t *v = json_array_get(list, i);
+        if (!json_is_string(v) || !wk_id_valid(json_string_value(v), json_string_length(v))) {
+            snprintf(err, errlen, "venIDs[%zu] must be 1 to %d of A-Z a-z 0-9 . _ : -", i,
+                     WK_ID_MAX);
+            rc = -EINVAL;
+        }
+    }
+    if (rc == 0) {
+        if (nm)
+            snprintf(name, WK_NAME_MAX + 1, "%s", json_string_value(nm));
+        *vens = json_incref(list);
+    }
+    json_decref(o);
+    return rc;
+}
+
+static json_t *group_json(const char *id, const redisReply *h)
+{
+    char name[WK_NAME_MAX + 1], ct[32], mt[32];
+    return json_pack("{s:s,s:s,s:s,s:s}", "groupID", id, "name",
+                     wk_hfield_str(h, VTN_F_GROUP_NAME, name, sizeof name), "createdDateTime",
+                     vtn_time_format(wk_hfield_int(h, VTN_F_GROUP_CREATED), ct, sizeof ct),
+                     "modifiedDateTime",
+                     vtn_time_format(wk_hfield_int(h, VTN_F_GROUP_MODIFIED), mt, sizeof mt));
+}
+
+static int hash_empty(const redisReply *h)
+{
+    return h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0;
+}
+
+/* Queues the group's record and its members, sorted. */
+static void group_read(wk_req *q, wk_rh *rec, wk_rh *members)
+{
+    char k[WK_KEY_MAX];
+    *rec = wk_cmd(q, "HGETALL", group_key(k, q->path_id), NULL);
+    *members =
+        wk_cmd(q, "SORT", vtn_key_build(k, VTN_KEY_GROUPVENS, q->path_id, NULL), "ALPHA", NULL);
+    if (*rec < 0 || *members < 0)
+        wk_reply_no_room(q);
+}
+
+/* ---- PUT and DELETE /api/v1/groups/{groupID} ---- */
+
+typedef struct group_write_state {
+    int stage;
+    int del;
+    wk_rh outcome, rec, members;
+} group_write_state;
+
+/* The group script: keys, then groupID, name, now, the vengroups pattern,
+ * then the members ("-" alone: delete). */
+static wk_rh group_script(wk_req *q, const char *name, json_t *vens, int del)
+{
+    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], now[24];
+    size_t n = del ? 1 : json_array_size(vens), argc = 0;
+    const char **argv = calloc(n + 12, sizeof *argv);
+    if (argv == NULL)
+        return -ENOMEM;
+    snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = q->w->redis.sha[WK_SCRIPT_GROUP];
+    argv[argc++] = "4";
+    argv[argc++] = group_key(k1, q->path_id);
+    argv[argc++] = vtn_key_build(k2, VTN_KEY_GROUPVENS, q->path_id, NULL);
+    argv[argc++] = VTN_KEY_GROUPS;
+    argv[argc++] = VTN_KEY_EVENTSVER;
+    argv[argc++] = q->path_id;
+    argv[argc++] = name;
+    argv[argc++] = now;
+    argv[argc++] = VTN_KEY_VENGROUPS;
+    for (size_t i = 0; i < n; i++)
+        argv[argc++] = del ? "-" : json_string_value(json_array_get(vens, i));
+    wk_rh h = wk_cmd_argv(q, (int)argc, argv, NULL);
+    free(argv);
+    return h;
+}
+
+static void group_write(wk_req *q, group_write_state *s)
+{
+    char err[512], name[WK_NAME_MAX + 1], kind[8];
+    switch (s->stage) {
+    case 0: {
+        json_t *vens = NULL;
+        if (!s->del) {
+            if (!wk__api_json_ctype(q->env.content_type)) {
+                wk_reply_json_error(q, 415, "Content-Type must be application/json");
+                return;
+            }
+            if (wk_api_parse_group(q->env.body.p, q->env.body.n, name, &vens, err, sizeof err) <
+                0) {
+                wk_reply_json_error(q, 400, "%s", err);
+                return;
+            }
+            if (!name[0]) /* a group is named by its id by default */
+                snprintf(name, sizeof name, "%s", q->path_id);
+        }
+        s->stage = 1;
+        s->outcome = group_script(q, name, vens, s->del);
+        json_decref(vens);
+        if (s->outcome < 0)
+            wk_reply_no_room(q);
+        return;
+    }
+    case 1:
+        if (!wk_rep_elem(wk_rep(q, s->outcome), 0, kind, sizeof kind)) {
+            wk_reply_internal(q, "unreadable script outcome");
+            return;
+        }
+        if (strcmp(kind, "404") == 0) {
+            wk_reply_json_error(q, 404, "no group with groupID %s", q->path_id);
+            return;
+        }
+        vtn_info(s->del ? "group_deleted" : "group_written", "req=%s group=%s", q->rid, q->path_id);
+        if (s->del) {
+            wk_reply_json(q, 200,
+                          json_pack("{s:s,s:s}", "groupID", q->path_id, "state", "deleted"));
+            return;
+        }
+        s->stage = strcmp(kind, "201") == 0 ? 3 : 2;
+        group_read(q, &s->rec, &s->members);
+        return;
+    default: {
+        json_t *o = group_json(q->path_id, wk_rep(q, s->rec));
+        json_t *m = wk__api_members(wk_rep(q, s->members));
+        if (o == NULL || m == NULL) {
+            json_decref(o);
+            json_decref(m);
+            wk_reply_internal(q, "out of memory");
+            return;
+        }
+        json_object_set_new(o, "venIDs", m);
+        if (s->stage == 3)
+            snprintf(q->headers, sizeof q->headers, "Location: " GROUPS_PREFIX "/%s\r\n",
+                     q->path_id);
+        wk_reply_json(q, s->stage == 3 ? 201 : 200, o);
+        return;
+    }
+    }
+}
+
+static void api_group_put(wk_req *q, void *st)
+{
+    group_write(q, st);
+}
+
+static void api_group_delete(wk_req *q, void *st)
+{
+    ((group_write_state *)st)->del = 1;
+    group_write(q, st);
+}
+
+/* ---- GET /api/v1/groups/{groupID} ---- */
+
+typedef struct group_get_state {
+    int asked;
+    wk_rh rec, members;
+} group_get_state;
+
+static void api_group_get(wk_req *q, void *st)
+{
+    group_get_state *s = st;
+    if (!s->asked) {
+        s->asked = 1;
+        group_read(q, &s->rec, &s->members);
+        return;
+    }
+    if (hash_empty(wk_rep(q, s->rec))) {
+        wk_reply_json_error(q, 404, "no group with groupID %s", q->path_id);
+        return;
+    }
+    s->asked = 0;
+    group_write_state w = {.stage = 2, .rec = s->rec, .members = s->members};
+    group_write(q, &w);
+}
+
+/* ---- GET /api/v1/groups ---- */
+
+static json_t *group_item(void *ud, const char *id, const redisReply *h)
+{
+    (void)ud;
+    return hash_empty(h) ? NULL : group_json(id, h);
+}
+
+static void api_group_list(wk_req *q, void *st)
+{
+    static const wk__api_list_kind groups = {VTN_KEY_GROUPS, "groups", group_key, group_item};
+    wk__api_plain_list(q, st, &groups);
+}
+
+const wk_handler wk__api_groups_list = WK_HANDLER("api.groups.list", wk__api_plain_list_state, NULL,
+                                                  wk__api_plain_list_fini, api_group_list);
+const wk_handler wk__api_groups_get =
+    WK_HANDLER("api.groups.get", group_get_state, NULL, NULL, api_group_get);
+const wk_handler wk__api_groups_put =
+    WK_HANDLER("api.groups.put", group_write_state, NULL, NULL, api_group_put);
+const wk_handler wk__api_groups_delete =
+    WK_HANDLER("api.groups.delete", group_write_state, NULL, NULL, api_group_delete);

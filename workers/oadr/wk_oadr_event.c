@@ -1,0 +1,380 @@
+/* EiEvent: the events that apply to a VEN, as oadrDistributeEvent.
+ *
+ * An event change writes nothing per VEN: it bumps vtn:events:ver (one
+ * INCR). Each VEN record keeps what it was last sent (ev: the version, eh:
+ * a hash of its set, en: the earliest end among its events). A poll reads
+ * the version with the record; only when it moved, or an event of the VEN's
+ * set has ended, does the poll read the events (wk_evset) and compute the
+ * VEN's set: when its hash is the one sent last, the VEN gets nothing (the
+ * change was about others) and its cursor moves on; else it gets an
+ * oadrDistributeEvent with every event that applies to it (an event
+ * missing from it is implicitly cancelled for the VEN). oadrRequestEvent
+ * answers the set whatever was sent before. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vtn/keys.h"
+#include "vtn/log.h"
+#include "vtn/time.h"
+#include "wk_oadr.h"
+#include "wk_ven.h"
+
+static const char *event_key(char *out, const char *id)
+{
+    return vtn_key_build(out, VTN_KEY_EVENT, id, NULL);
+}
+
+wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven)
+{
+    char last[16], k[WK_KEY_MAX];
+    e->groups = wk_cmd(q, "SMEMBERS", vtn_key_build(k, VTN_KEY_VENGROUPS, ven, NULL), NULL);
+    snprintf(last, sizeof last, "%d", WK_EVENTS_SCAN_MAX - 1);
+    e->ver = wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL);
+    e->list = wk_cmd(q, "ZRANGE", VTN_KEY_EVENTS, "0", last, NULL);
+    return e->ver < 0 ? e->ver : e->groups < 0 ? e->groups : e->list;
+}
+
+int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven)
+{
+    char k[WK_KEY_MAX];
+    const redisReply *r = wk_rep(q, e->list);
+    char v[24];
+    /* Read now: a handle reads its own round only. */
+    e->version = wk_rep_str(wk_rep(q, e->ver), v, sizeof v) ? atoll(v) : 0;
+    e->ids = json_array();
+    e->ven_groups = wk_rep_strings(wk_rep(q, e->groups));
+    if (e->ids == NULL || e->ven_groups == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        char id[WK_ID_MAX + 1];
+        if (!wk_rep_str(r->element[i], id, sizeof id))
+            continue;
+        wk_rh h = wk_cmd(q, "HGETALL", event_key(k, id), NULL);
+        /* The VEN's answer to it, for responseRequired=always. */
+        wk_rh a = wk_cmd(q, "HGET", vtn_key_build(k, VTN_KEY_EVENTVENS, id, NULL), ven, NULL);
+        if (h < 0 || a < 0)
+            return h < 0 ? h : a;
+        if (e->n++ == 0)
+            e->first = h; /* handles of one round follow each other: record, answer, ... */
+        json_array_append_new(e->ids, json_string(id));
+    }
+    return e->n;
+}
+
+/* The target lists of ev name ven, or one of its groups. resourceIDs and
+ * partyIDs are not matched to VENs yet. */
+static int applies(json_t *ev, const char *ven, json_t *ven_groups)
+{
+    json_t *targets = json_object_get(ev, "targets");
+    if (wk_json_list_has(json_object_get(targets, "venID"), ven))
+        return 1;
+    json_t *groups = json_object_get(targets, "groupID");
+    for (size_t i = 0; i < json_array_size(ven_groups); i++)
+        if (wk_json_list_has(groups, json_string_value(json_array_get(ven_groups, i))))
+            return 1;
+    return 0;
+}
+
+typedef struct ranked {
+    json_t *ev;
+    int active;
+    unsigned long long prio; /* 1 is the highest; 0 (none) after every number */
+    int64_t start;
+} ranked;
+
+/* Active events first, then by priority, then by start (the profile's
+ * order), then by eventID so that the order (and the set's hash) is stable. */
+static int by_rank(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->active != y->active)
+        return y->active - x->active;
+    if (x->prio != y->prio)
+        return x->prio < y->prio ? -1 : 1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return strcmp(json_string_value(json_object_get(x->ev, "eventID")),
+                  json_string_value(json_object_get(y->ev, "eventID")));
+}
+
+/* FNV-1a, 64 bits: the hash of a set only tells "same as last sent". */
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
+{
+    ranked *r = calloc((size_t)(e->n ? e->n : 1), sizeof *r);
+    if (r == NULL)
+        return -ENOMEM;
+    int n = 0;
+    e->next_end = 0;
+    e->awaiting = 0;
+    for (int i = 0; i < e->n; i++) {
+        const redisReply *h = wk_rep(q, e->first + 2 * i);
+        const redisReply *answer = wk_rep(q, e->first + 2 * i + 1);
+        int status = 0;
+        json_t *ev =
+            wk_event_json(json_string_value(json_array_get(e->ids, (size_t)i)), h, now, &status);
+        if (ev == NULL)
+            continue;
+        /* A completed event (cancelled ones too, once past their end) drops out. */
+        int64_t end = wk_hfield_int(h, VTN_F_EVENT_END);
+        if (now >= end || !applies(ev, ven, e->ven_groups)) {
+            json_decref(ev);
+            continue;
+        }
+        /* Unanswered (or answered for an older modificationNumber) and required. */
+        char a[64];
+        long long answered = -1;
+        if (wk_rep_str(answer, a, sizeof a))
+            answered = atoll(a);
+        const char *rr = json_string_value(json_object_get(ev, "responseRequired"));
+        if ((rr == NULL || strcmp(rr, "always") == 0) && /* the profile's default */
+            answered != json_integer_value(json_object_get(ev, "modificationNumber")))
+            e->awaiting++;
+        long long prio = json_integer_value(json_object_get(ev, "priority"));
+        r[n++] = (ranked){ev, status == WK_EVENT_ACTIVE,
+                          prio > 0 ? (unsigned long long)prio : 1ULL << 40,
+                          wk_hfield_int(h, VTN_F_EVENT_START)};
+        if (e->next_end == 0 || end < e->next_end)
+            e->next_end = end;
+    }
+    qsort(r, (size_t)n, sizeof *r, by_rank);
+    e->events = json_array();
+    uint64_t hash = 1469598103934665603ULL;
+    for (int i = 0; i < n; i++) {
+        char mn[48];
+        snprintf(mn, sizeof mn, ":%lld:%s;",
+                 (long long)json_integer_value(json_object_get(r[i].ev, "modificationNumber")),
+                 strcmp(json_string_value(json_object_get(r[i].ev, "eventStatus")), "cancelled")
+                     ? "-"
+                     : "x");
+        hash = fnv(fnv(hash, json_string_value(json_object_get(r[i].ev, "eventID"))), mn);
+        json_array_append_new(e->events, r[i].ev);
+    }
+    free(r);
+    /* The empty set hashes to "": what a VEN that never received anything has. */
+    if (n == 0)
+        e->hash[0] = '\0';
+    else
+        snprintf(e->hash, sizeof e->hash, "%016" PRIx64, hash);
+    return e->events ? n : -ENOMEM;
+}
+
+wk_rh wk_evset_record(wk_req *q, const wk_evset *e, const char *ven)
+{
+    char k[WK_KEY_MAX], v[24], end[24];
+    snprintf(v, sizeof v, "%lld", e->version);
+    snprintf(end, sizeof end, "%lld", (long long)e->next_end);
+    return wk_eval(q, WK_SCRIPT_EVSENT, 1, wk_key_ven(k, ven), v, e->hash, end,
+                   e->awaiting ? "1" : "0", NULL);
+}
+
+void wk_evset_clear(wk_evset *e)
+{
+    json_decref(e->ids);
+    json_decref(e->events);
+    json_decref(e->ven_groups);
+    e->ids = e->events = e->ven_groups = NULL;
+}
+
+int wk_evset_write(wk_req *q, wk_evset *e, const char *request_id, const char *ven, int limit)
+{
+    json_t *send = e->events;
+    if (limit > 0 && json_array_size(e->events) > (size_t)limit) {
+        send = json_array();
+        for (int i = 0; i < limit; i++)
+            json_array_append(send, json_array_get(e->events, (size_t)i));
+    }
+    vtn_buf_reset(&q->body);
+    int rc = wk_write_distribute_event(&q->body, request_id, q->w->cfg.vtn_id, ven, send);
+    if (send != e->events)
+        json_decref(send);
+    return rc;
+}
+
+/* ---- oadrRequestEvent ---- */
+
+enum request_stage { REQ_START = 0, REQ_LIST, REQ_RECORDS, REQ_SENT };
+
+typedef struct request_state {
+    enum request_stage stage;
+    wk_ven_gate gate;
+    wk_evset set;
+    int complete; /* the whole set went out (no replyLimit cut): the cursor moves */
+} request_state;
+
+static void request_fini(void *st)
+{
+    wk_evset_clear(&((request_state *)st)->set);
+}
+
+static void request_answer(wk_req *q, request_state *s, const char *ven)
+{
+    if (wk_evset_finish(q, &s->set, ven, vtn_now_ms()) < 0) {
+        wk_reply_internal(q, "out of memory");
+        return;
+    }
+    int limit = q->msg.reply_limit;
+    s->complete = limit == 0 || json_array_size(s->set.events) <= (size_t)limit;
+    if (wk_evset_write(q, &s->set, wk_reply_request_id(q), ven, limit) < 0) {
+        wk_reply_internal(q, "cannot write oadrDistributeEvent");
+        return;
+    }
+    s->stage = REQ_SENT;
+    if (!s->complete) {
+        wk_reply_body(q, 200, "application/xml");
+        q->mcode = WK_OADR_OK;
+        return;
+    }
+    /* The VEN has its whole set now: its next poll has nothing new to send. */
+    if (wk_evset_record(q, &s->set, ven) < 0)
+        wk_reply_no_room(q);
+}
+
+static void request_step(wk_req *q, void *st)
+{
+    request_state *s = st;
+    const char *ven = q->msg.ven_id;
+    switch (s->stage) {
+    case REQ_START:
+        if (!ven[0]) {
+            wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED, "oadrRequestEvent without venID");
+            return;
+        }
+        /* The events are read in the same round as the registered-VEN check. */
+        wk_ven_gate_pass(q, &s->gate, ven);
+        if (!q->done && wk_evset_start(q, &s->set, ven) < 0)
+            wk_reply_no_room(q);
+        s->stage = REQ_LIST;
+        return;
+    case REQ_LIST: {
+        if (!wk_ven_gate_pass(q, &s->gate, ven))
+            return;
+        int n = wk_evset_fetch(q, &s->set, ven);
+        if (n < 0) {
+            wk_reply_no_room(q);
+            return;
+        }
+        s->stage = REQ_RECORDS;
+        if (n == 0)
+            request_answer(q, s, ven);
+        return;
+    }
+    case REQ_RECORDS:
+        request_answer(q, s, ven);
+        return;
+    case REQ_SENT:
+        vtn_info("events_requested", "req=%s ven=%s events=%zu", q->rid, ven,
+                 json_array_size(s->set.events));
+        wk_reply_body(q, 200, "application/xml");
+        q->mcode = WK_OADR_OK;
+        return;
+    }
+}
+
+const wk_handler wk_h_request_event =
+    WK_HANDLER("oadrRequestEvent", request_state, NULL, request_fini, request_step);
+
+/* ---- oadrCreatedEvent ---- */
+
+/* Each eventResponse names an event by eventID and the modificationNumber
+ * the VEN answers: an unknown event is 452 (invalid ID), an answer to
+ * another modificationNumber than the current one 450 (out of sequence).
+ * Valid answers are recorded (evopt script) even when another one of the
+ * same message is refused; the oadrResponse carries the first refusal. */
+#define WK_OADR_OUT_OF_SEQUENCE 450
+
+enum created_stage { CREATED_START = 0, CREATED_CHECKED, CREATED_DONE };
+
+typedef struct created_state {
+    enum created_stage stage;
+    wk_ven_gate gate;
+    wk_rh rec[WK_EVENT_RESPONSES_MAX]; /* HMGET event mn */
+    int code;
+    char desc[WK_DESC_MAX + 1];
+    int recorded;
+} created_state;
+
+/* Keeps the first refusal of a message: the one its oadrResponse answers. */
+static int created_refuse(created_state *s, int code)
+{
+    if (s->code != WK_OADR_OK)
+        return 0;
+    s->code = code;
+    return 1;
+}
+
+static void created_step(wk_req *q, void *st)
+{
+    created_state *s = st;
+    const wk_msg *m = &q->msg;
+    const char *ven = m->ven_id;
+    char k1[WK_KEY_MAX], k2[WK_KEY_MAX];
+    switch (s->stage) {
+    case CREATED_START:
+        if (!ven[0]) {
+            wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED, "oadrCreatedEvent without venID");
+            return;
+        }
+        wk_ven_gate_pass(q, &s->gate, ven);
+        for (int i = 0; i < m->n_event_responses && !q->done; i++)
+            if ((s->rec[i] = wk_cmd(q, "HGET", event_key(k1, m->event_responses[i].event_id),
+                                    VTN_F_EVENT_MODNUM, NULL)) < 0)
+                wk_reply_no_room(q);
+        s->stage = CREATED_CHECKED;
+        return;
+    case CREATED_CHECKED: {
+        if (!wk_ven_gate_pass(q, &s->gate, ven))
+            return;
+        char now[24], code[8], mn[24];
+        snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
+        s->code = WK_OADR_OK;
+        for (int i = 0; i < m->n_event_responses; i++) {
+            const wk_event_response *er = &m->event_responses[i];
+            char cur[24];
+            if (!wk_rep_str(wk_rep(q, s->rec[i]), cur, sizeof cur)) {
+                if (created_refuse(s, WK_OADR_INVALID_ID))
+                    snprintf(s->desc, sizeof s->desc, "eventID %s is not an event of this VTN",
+                             er->event_id);
+                continue;
+            }
+            if (atoll(cur) != er->mod_number) {
+                if (created_refuse(s, WK_OADR_OUT_OF_SEQUENCE))
+                    snprintf(s->desc, sizeof s->desc,
+                             "eventID %s: modificationNumber %lld is not the current one (%lld)",
+                             er->event_id, er->mod_number, atoll(cur));
+                continue;
+            }
+            snprintf(code, sizeof code, "%d", er->code);
+            snprintf(mn, sizeof mn, "%lld", er->mod_number);
+            if (wk_eval(q, WK_SCRIPT_EVOPT, 2, event_key(k1, er->event_id),
+                        vtn_key_build(k2, VTN_KEY_EVENTVENS, er->event_id, NULL), ven, mn, er->opt,
+                        code, now, NULL) < 0) {
+                wk_reply_no_room(q);
+                return;
+            }
+            s->recorded++;
+        }
+        s->stage = CREATED_DONE;
+        if (s->recorded == 0)
+            created_step(q, st); /* nothing to write: answer now */
+        return;
+    }
+    case CREATED_DONE:
+        vtn_info("event_answered", "req=%s ven=%s responses=%d recorded=%d code=%d", q->rid, ven,
+                 m->n_event_responses, s->recorded, s->code);
+        wk_reply_oadr_response(q, s->code, s->code == WK_OADR_OK ? "OK" : s->desc, ven);
+        return;
+    }
+}
+
+const wk_handler wk_h_created_event =
+    WK_HANDLER("oadrCreatedEvent", created_state, NULL, NULL, created_step);
