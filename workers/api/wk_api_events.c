@@ -104,7 +104,7 @@ typedef struct program_create_state {
 static void api_program_create(wk_req *q, void *st)
 {
     program_create_state *s = st;
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], k3[WK_KEY_MAX], err[512];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], k3[VTN_KEY_MAX], err[512];
     char name[WK_NAME_MAX + 1], mc[WK_MC_MAX + 1], now[24];
     const redisReply *r;
     switch (s->stage) {
@@ -165,7 +165,7 @@ typedef struct record_get_state {
 static const redisReply *record_get(wk_req *q, record_get_state *s,
                                     const char *(*key)(char *out, const char *id))
 {
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     if (s->asked)
         return wk_rep(q, s->rec);
     s->asked = 1;
@@ -196,7 +196,7 @@ static json_t *program_item(void *ud, const char *id, const redisReply *h)
 
 static void api_program_list(wk_req *q, void *st)
 {
-    static const wk__api_list_kind programs = {VTN_KEY_PROGRAMS, "programs", program_key,
+    static const wk__api_list_kind programs = {VTN_KEY_PROGRAMS, "programs", VTN_KEY_PROGRAM,
                                                program_item};
     wk__api_plain_list(q, st, &programs);
 }
@@ -236,7 +236,7 @@ static void write_fini(void *st)
 
 static void api_event_write(wk_req *q, write_state *s)
 {
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], err[512];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], err[512];
     switch (s->stage) {
     case WR_START:
         if (!wk__api_json_ctype(q->env.content_type)) {
@@ -335,7 +335,7 @@ typedef struct cancel_state {
 static void api_event_cancel(wk_req *q, void *st)
 {
     cancel_state *s = st;
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], err[512], reason[WK_REASON_MAX + 1], now[24];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], err[512], reason[WK_REASON_MAX + 1], now[24];
     if (s->stage == 0) {
         if (q->env.body.n && !wk__api_json_ctype(q->env.content_type)) {
             wk_reply_json_error(q, 415, "Content-Type must be application/json");
@@ -528,7 +528,7 @@ static void api_event_list(wk_req *q, void *st)
         return;
     case 1:
         s->stage = 2;
-        wk__api_pager_fetch(q, &s->pg, "events", event_key);
+        wk__api_pager_fetch(q, &s->pg, "events", VTN_KEY_EVENT);
         return;
     default:
         s->now = vtn_now_ms();
@@ -663,7 +663,7 @@ static void vens_answer(wk_req *q, vens_state *s)
 static void api_event_vens(wk_req *q, void *st)
 {
     vens_state *s = st;
-    char k[WK_KEY_MAX], err[256];
+    char k[VTN_KEY_MAX], err[256];
     switch (s->stage) {
     case 0:
         if (wk_api_parse_participation_query(q->query.p, q->query.n, &s->csv, err, sizeof err) <
@@ -692,7 +692,7 @@ static void api_event_vens(wk_req *q, void *st)
         /* The members of its groups: one SUNION (the answers are read again with it). */
         size_t n = json_array_size(groups), argc = 0;
         const char **argv = calloc(n + 1, sizeof *argv);
-        char(*keys)[WK_KEY_MAX] = calloc(n, sizeof *keys);
+        char(*keys)[VTN_KEY_MAX] = calloc(n, sizeof *keys);
         if (argv == NULL || keys == NULL) {
             free(argv);
             free(keys);

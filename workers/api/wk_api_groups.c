@@ -78,7 +78,7 @@ static int hash_empty(const redisReply *h)
 /* Queues the group's record and its members, sorted. */
 static void group_read(wk_req *q, wk_rh *rec, wk_rh *members)
 {
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     *rec = wk_cmd(q, "HGETALL", group_key(k, q->path_id), NULL);
     *members =
         wk_cmd(q, "SORT", vtn_key_build(k, VTN_KEY_GROUPVENS, q->path_id, NULL), "ALPHA", NULL);
@@ -98,7 +98,7 @@ typedef struct group_write_state {
  * then the members ("-" alone: delete). */
 static wk_rh group_script(wk_req *q, const char *name, json_t *vens, int del)
 {
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX], now[24];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], now[24];
     size_t n = del ? 1 : json_array_size(vens), argc = 0;
     const char **argv = calloc(n + 12, sizeof *argv);
     if (argv == NULL)
@@ -230,7 +230,7 @@ static json_t *group_item(void *ud, const char *id, const redisReply *h)
 
 static void api_group_list(wk_req *q, void *st)
 {
-    static const wk__api_list_kind groups = {VTN_KEY_GROUPS, "groups", group_key, group_item};
+    static const wk__api_list_kind groups = {VTN_KEY_GROUPS, "groups", VTN_KEY_GROUP, group_item};
     wk__api_plain_list(q, st, &groups);
 }
 

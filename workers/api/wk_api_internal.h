@@ -121,7 +121,7 @@ void wk__api_pager_fini(wk__api_pager *p);
  * sorted set, one HGETALL per member, item() turns a record into JSON. */
 typedef struct wk__api_list_kind {
     const char *zset, *items;
-    const char *(*record_key)(char *out, const char *member);
+    const char *record_key; /* vtn/keys.h pattern of a member's record */
     json_t *(*item)(void *ud, const char *member, const redisReply *h);
 } wk__api_list_kind;
 typedef struct wk__api_plain_list_state {

@@ -29,7 +29,7 @@ static const char *event_key(char *out, const char *id)
 
 wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven)
 {
-    char last[16], k[WK_KEY_MAX];
+    char last[16], k[VTN_KEY_MAX];
     e->groups = wk_cmd(q, "SMEMBERS", vtn_key_build(k, VTN_KEY_VENGROUPS, ven, NULL), NULL);
     snprintf(last, sizeof last, "%d", WK_EVENTS_SCAN_MAX - 1);
     e->ver = wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL);
@@ -39,7 +39,7 @@ wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven)
 
 int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven)
 {
-    char k[WK_KEY_MAX];
+    char k[VTN_KEY_MAX];
     const redisReply *r = wk_rep(q, e->list);
     char v[24];
     /* Read now: a handle reads its own round only. */
@@ -170,7 +170,7 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
 
 wk_rh wk_evset_record(wk_req *q, const wk_evset *e, const char *ven)
 {
-    char k[WK_KEY_MAX], v[24], end[24];
+    char k[VTN_KEY_MAX], v[24], end[24];
     snprintf(v, sizeof v, "%lld", e->version);
     snprintf(end, sizeof end, "%lld", (long long)e->next_end);
     return wk_eval(q, WK_SCRIPT_EVSENT, 1, wk_key_ven(k, ven), v, e->hash, end,
@@ -317,7 +317,7 @@ static void created_step(wk_req *q, void *st)
     created_state *s = st;
     const wk_msg *m = &q->msg;
     const char *ven = m->ven_id;
-    char k1[WK_KEY_MAX], k2[WK_KEY_MAX];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX];
     switch (s->stage) {
     case CREATED_START:
         if (!ven[0]) {
