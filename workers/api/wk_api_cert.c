@@ -130,7 +130,7 @@ static void hcopy(const redisReply *h, const char *f, char *out, size_t outlen)
 /* 0, or -ENOENT when h is no certificate hash (missing or dangling). */
 static int cert_from_hash(const char *serial, const redisReply *h, cert_info *c, cert_bufs *b)
 {
-    if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0)
+    if (wk_hash_empty(h))
         return -ENOENT;
     hcopy(h, "v", b->ven, sizeof b->ven);
     hcopy(h, "f", b->fp, sizeof b->fp);

@@ -18,21 +18,6 @@
 #define PROGRAMS_PREFIX "/api/v1/programs"
 #define EVENTS_PREFIX "/api/v1/events"
 
-static int hash_empty(const redisReply *h)
-{
-    return h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0;
-}
-
-static const char *program_key(char *out, const char *id)
-{
-    return vtn_key_build(out, VTN_KEY_PROGRAM, id, NULL);
-}
-
-static const char *event_key(char *out, const char *id)
-{
-    return vtn_key_build(out, VTN_KEY_EVENT, id, NULL);
-}
-
 /* ---- programs ---- */
 
 static json_t *program_json(const char *id, const redisReply *h)
@@ -124,7 +109,7 @@ static void api_program_create(wk_req *q, void *st)
         snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
         s->stage = 1;
         s->outcome =
-            wk_eval(q, WK_SCRIPT_PROGRAM, 4, program_key(k1, s->id), VTN_KEY_PROGRAMS,
+            wk_eval(q, WK_SCRIPT_PROGRAM, 4, wk_key_program(k1, s->id), VTN_KEY_PROGRAMS,
                     vtn_key_build(k2, VTN_KEY_PROGRAMMC, mc, NULL),
                     vtn_key_build(k3, VTN_KEY_REQ, q->rid, NULL), s->id, name, mc, now, NULL);
         if (s->outcome < 0)
@@ -143,7 +128,7 @@ static void api_program_create(wk_req *q, void *st)
         }
         snprintf(s->id, sizeof s->id, "%s", id); /* a retry: the program the first try made */
         s->stage = 2;
-        if ((s->rec = wk_cmd(q, "HGETALL", program_key(k1, s->id), NULL)) < 0)
+        if ((s->rec = wk_cmd(q, "HGETALL", wk_key_program(k1, s->id), NULL)) < 0)
             wk_reply_no_room(q);
         return;
     }
@@ -162,14 +147,13 @@ typedef struct record_get_state {
     wk_rh rec;
 } record_get_state;
 
-static const redisReply *record_get(wk_req *q, record_get_state *s,
-                                    const char *(*key)(char *out, const char *id))
+static const redisReply *record_get(wk_req *q, record_get_state *s, const char *key_pattern)
 {
     char k[VTN_KEY_MAX];
     if (s->asked)
         return wk_rep(q, s->rec);
     s->asked = 1;
-    if ((s->rec = wk_cmd(q, "HGETALL", key(k, q->path_id), NULL)) < 0)
+    if ((s->rec = wk_cmd(q, "HGETALL", vtn_key_build(k, key_pattern, q->path_id, NULL), NULL)) < 0)
         wk_reply_no_room(q);
     return NULL;
 }
@@ -178,10 +162,10 @@ static void api_program_get(wk_req *q, void *st)
 {
     record_get_state *s = st;
     int asked = s->asked;
-    const redisReply *h = record_get(q, s, program_key);
+    const redisReply *h = record_get(q, s, VTN_KEY_PROGRAM);
     if (!asked)
         return;
-    if (hash_empty(h)) {
+    if (wk_hash_empty(h)) {
         wk_reply_json_error(q, 404, "no program with programID %s", q->path_id);
         return;
     }
@@ -191,7 +175,7 @@ static void api_program_get(wk_req *q, void *st)
 static json_t *program_item(void *ud, const char *id, const redisReply *h)
 {
     (void)ud;
-    return hash_empty(h) ? NULL : program_json(id, h);
+    return wk_hash_empty(h) ? NULL : program_json(id, h);
 }
 
 static void api_program_list(wk_req *q, void *st)
@@ -276,7 +260,7 @@ static void api_event_write(wk_req *q, write_state *s)
         snprintf(start, sizeof start, "%lld", (long long)s->ev.start_ms);
         snprintf(end, sizeof end, "%lld", (long long)s->ev.end_ms);
         s->stage = WR_SCRIPT;
-        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, event_key(k1, s->id), VTN_KEY_EVENTS,
+        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, wk_key_event(k1, s->id), VTN_KEY_EVENTS,
                              VTN_KEY_EVENTSVER, vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL),
                              VTN_KEY_EVENTSEND, s->modify ? "m" : "c", s->id, now, body, program,
                              start, end, s->ev.reason, NULL);
@@ -303,7 +287,7 @@ static void api_event_write(wk_req *q, write_state *s)
         }
         wk_rep_elem(r, 1, s->id, sizeof s->id); /* a retried create: the first try's event */
         s->stage = WR_DONE;
-        if ((s->rec = wk_cmd(q, "HGETALL", event_key(k1, s->id), NULL)) < 0)
+        if ((s->rec = wk_cmd(q, "HGETALL", wk_key_event(k1, s->id), NULL)) < 0)
             wk_reply_no_room(q);
         return;
     }
@@ -348,7 +332,7 @@ static void api_event_cancel(wk_req *q, void *st)
         }
         snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
         s->stage = 1;
-        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, event_key(k1, q->path_id), VTN_KEY_EVENTS,
+        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, wk_key_event(k1, q->path_id), VTN_KEY_EVENTS,
                              VTN_KEY_EVENTSVER, vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL),
                              VTN_KEY_EVENTSEND, "x", q->path_id, now, "", "", "", "", reason, NULL);
         if (s->outcome < 0)
@@ -366,7 +350,7 @@ static void api_event_cancel(wk_req *q, void *st)
             return;
         }
         s->stage = 2;
-        if ((s->rec = wk_cmd(q, "HGETALL", event_key(k1, q->path_id), NULL)) < 0)
+        if ((s->rec = wk_cmd(q, "HGETALL", wk_key_event(k1, q->path_id), NULL)) < 0)
             wk_reply_no_room(q);
         return;
     }
@@ -378,7 +362,7 @@ static void api_event_get(wk_req *q, void *st)
 {
     record_get_state *s = st;
     int asked = s->asked;
-    const redisReply *h = record_get(q, s, event_key);
+    const redisReply *h = record_get(q, s, VTN_KEY_EVENT);
     if (asked)
         reply_event(q, 200, q->path_id, h);
 }
@@ -672,7 +656,7 @@ static void api_event_vens(wk_req *q, void *st)
             return;
         }
         s->stage = 1;
-        s->rec = wk_cmd(q, "HGETALL", event_key(k, q->path_id), NULL);
+        s->rec = wk_cmd(q, "HGETALL", wk_key_event(k, q->path_id), NULL);
         s->answers =
             wk_cmd(q, "HGETALL", vtn_key_build(k, VTN_KEY_EVENTVENS, q->path_id, NULL), NULL);
         if (s->rec < 0 || s->answers < 0)

@@ -16,11 +16,6 @@
 
 #define GROUPS_PREFIX "/api/v1/groups"
 
-static const char *group_key(char *out, const char *id)
-{
-    return vtn_key_build(out, VTN_KEY_GROUP, id, NULL);
-}
-
 int wk_api_parse_group(const char *body, size_t n, char *name, json_t **vens, char *err,
                        size_t errlen)
 {
@@ -70,16 +65,11 @@ static json_t *group_json(const char *id, const redisReply *h)
                      vtn_time_format(wk_hfield_int(h, VTN_F_GROUP_MODIFIED), mt, sizeof mt));
 }
 
-static int hash_empty(const redisReply *h)
-{
-    return h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0;
-}
-
 /* Queues the group's record and its members, sorted. */
 static void group_read(wk_req *q, wk_rh *rec, wk_rh *members)
 {
     char k[VTN_KEY_MAX];
-    *rec = wk_cmd(q, "HGETALL", group_key(k, q->path_id), NULL);
+    *rec = wk_cmd(q, "HGETALL", wk_key_group(k, q->path_id), NULL);
     *members =
         wk_cmd(q, "SORT", vtn_key_build(k, VTN_KEY_GROUPVENS, q->path_id, NULL), "ALPHA", NULL);
     if (*rec < 0 || *members < 0)
@@ -107,7 +97,7 @@ static wk_rh group_script(wk_req *q, const char *name, json_t *vens, int del)
     argv[argc++] = "EVALSHA";
     argv[argc++] = q->w->redis.sha[WK_SCRIPT_GROUP];
     argv[argc++] = "4";
-    argv[argc++] = group_key(k1, q->path_id);
+    argv[argc++] = wk_key_group(k1, q->path_id);
     argv[argc++] = vtn_key_build(k2, VTN_KEY_GROUPVENS, q->path_id, NULL);
     argv[argc++] = VTN_KEY_GROUPS;
     argv[argc++] = VTN_KEY_EVENTSVER;
@@ -211,7 +201,7 @@ static void api_group_get(wk_req *q, void *st)
         group_read(q, &s->rec, &s->members);
         return;
     }
-    if (hash_empty(wk_rep(q, s->rec))) {
+    if (wk_hash_empty(wk_rep(q, s->rec))) {
         wk_reply_json_error(q, 404, "no group with groupID %s", q->path_id);
         return;
     }
@@ -225,7 +215,7 @@ static void api_group_get(wk_req *q, void *st)
 static json_t *group_item(void *ud, const char *id, const redisReply *h)
 {
     (void)ud;
-    return hash_empty(h) ? NULL : group_json(id, h);
+    return wk_hash_empty(h) ? NULL : group_json(id, h);
 }
 
 static void api_group_list(wk_req *q, void *st)

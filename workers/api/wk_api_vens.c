@@ -162,11 +162,6 @@ static json_t *ven_json(const char *ven, const redisReply *h, long long queued)
     return o;
 }
 
-static int hash_empty(const redisReply *h)
-{
-    return h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0;
-}
-
 static void reply_ven(wk_req *q, int status, const char *ven, const redisReply *h, long long queued)
 {
     json_t *o = ven_json(ven, h, queued);
@@ -198,7 +193,7 @@ static void list_fini(void *st)
 static json_t *list_item(void *ud, const char *id, const redisReply *h)
 {
     const list_state *s = ud;
-    if (hash_empty(h))
+    if (wk_hash_empty(h))
         return NULL;
     if (s->name[0]) {
         const redisReply *nm = wk__api_hfield(h, "n");
@@ -257,7 +252,7 @@ static void api_get(wk_req *q, void *st)
             wk_reply_no_room(q);
         return;
     }
-    if (hash_empty(wk_rep(q, s->rec))) {
+    if (wk_hash_empty(wk_rep(q, s->rec))) {
         wk_reply_json_error(q, 404, "no VEN with venID %s", ven);
         return;
     }

@@ -27,6 +27,11 @@ const redisReply *wk_hfield(const redisReply *h, const char *f)
     return NULL;
 }
 
+int wk_hash_empty(const redisReply *h)
+{
+    return h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0;
+}
+
 /* A field of an HGETALL reply as a C string into out ("" when absent). */
 /* Strings of an array reply (or one string reply) as a JSON array; ids
  * longer than WK_ID_MAX are skipped. */

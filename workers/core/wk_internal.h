@@ -330,6 +330,9 @@ json_t *wk_script_outcome(wk_req *q, const redisReply *r);
 #define wk_key_revokedfp(out, fp) vtn_key_build(out, VTN_KEY_REVOKEDFP, fp, NULL)
 #define wk_key_ca_revoked(out, ca_id) vtn_key_build(out, VTN_KEY_CA_REVOKED, ca_id, NULL)
 #define wk_key_ca_crlnumber(out, ca_id) vtn_key_build(out, VTN_KEY_CA_CRLNUMBER, ca_id, NULL)
+#define wk_key_program(out, id) vtn_key_build(out, VTN_KEY_PROGRAM, id, NULL)
+#define wk_key_group(out, id) vtn_key_build(out, VTN_KEY_GROUP, id, NULL)
+#define wk_key_event(out, id) vtn_key_build(out, VTN_KEY_EVENT, id, NULL)
 
 /* Fingerprint "09:71:9e:..." (or a full SHA-256 one) -> "09719E..." with
  * vtn_fingerprint_normalize. 0 or -EINVAL. */
@@ -433,6 +436,8 @@ void wk_budget_release(wk_worker *w, wk_req *q);
 /* A field of an HGETALL reply (NULL when absent), as a string into out
  * ("" when absent), or as an integer (0 when absent). */
 const redisReply *wk_hfield(const redisReply *h, const char *f);
+/* An HGETALL reply with no fields: the hash does not exist (or h is no hash). */
+int wk_hash_empty(const redisReply *h);
 const char *wk_hfield_str(const redisReply *h, const char *f, char *out, size_t outlen);
 long long wk_hfield_int(const redisReply *h, const char *f);
 /* The ids of an array reply (or of one string reply) as a JSON array of

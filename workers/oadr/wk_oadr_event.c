@@ -22,11 +22,6 @@
 #include "wk_oadr.h"
 #include "wk_ven.h"
 
-static const char *event_key(char *out, const char *id)
-{
-    return vtn_key_build(out, VTN_KEY_EVENT, id, NULL);
-}
-
 wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven)
 {
     char last[16], k[VTN_KEY_MAX];
@@ -52,7 +47,7 @@ int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven)
         char id[WK_ID_MAX + 1];
         if (!wk_rep_str(r->element[i], id, sizeof id))
             continue;
-        wk_rh h = wk_cmd(q, "HGETALL", event_key(k, id), NULL);
+        wk_rh h = wk_cmd(q, "HGETALL", wk_key_event(k, id), NULL);
         /* The VEN's answer to it, for responseRequired=always. */
         wk_rh a = wk_cmd(q, "HGET", vtn_key_build(k, VTN_KEY_EVENTVENS, id, NULL), ven, NULL);
         if (h < 0 || a < 0)
@@ -326,7 +321,7 @@ static void created_step(wk_req *q, void *st)
         }
         wk_ven_gate_pass(q, &s->gate, ven);
         for (int i = 0; i < m->n_event_responses && !q->done; i++)
-            if ((s->rec[i] = wk_cmd(q, "HGET", event_key(k1, m->event_responses[i].event_id),
+            if ((s->rec[i] = wk_cmd(q, "HGET", wk_key_event(k1, m->event_responses[i].event_id),
                                     VTN_F_EVENT_MODNUM, NULL)) < 0)
                 wk_reply_no_room(q);
         s->stage = CREATED_CHECKED;
@@ -355,7 +350,7 @@ static void created_step(wk_req *q, void *st)
             }
             snprintf(code, sizeof code, "%d", er->code);
             snprintf(mn, sizeof mn, "%lld", er->mod_number);
-            if (wk_eval(q, WK_SCRIPT_EVOPT, 2, event_key(k1, er->event_id),
+            if (wk_eval(q, WK_SCRIPT_EVOPT, 2, wk_key_event(k1, er->event_id),
                         vtn_key_build(k2, VTN_KEY_EVENTVENS, er->event_id, NULL), ven, mn, er->opt,
                         code, now, NULL) < 0) {
                 wk_reply_no_room(q);
