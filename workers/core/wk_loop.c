@@ -138,10 +138,15 @@ static wk_gateway *gw_add(wk_worker *w, const char *ep, size_t n, int64_t now)
 }
 
 /* True while g heartbeats: its session is up and it spoke within the liveness window. */
+/* Heard from within the liveness window (VTN_HEARTBEAT_LIVENESS beats). */
+static int gw_recent(const wk_gateway *g, int64_t now)
+{
+    return now - g->last_recv_ms <= (int64_t)VTN_HEARTBEAT_LIVENESS * VTN_HEARTBEAT_MS;
+}
+
 static int gw_heard(const wk_gateway *g, int64_t now)
 {
-    return g->sock && g->alive &&
-           now - g->last_recv_ms <= (int64_t)VTN_HEARTBEAT_LIVENESS * VTN_HEARTBEAT_MS;
+    return g->sock && g->alive && gw_recent(g, now);
 }
 
 static void gw_remove(wk_worker *w, wk_gateway *g)
@@ -214,8 +219,7 @@ static void timers(wk_worker *w, int64_t now)
                 gw_open(w, g, now);
             continue;
         }
-        if (now - g->last_recv_ms > (int64_t)VTN_HEARTBEAT_LIVENESS * VTN_HEARTBEAT_MS &&
-            now >= g->next_reconnect_ms) {
+        if (!gw_recent(g, now) && now >= g->next_reconnect_ms) {
             if (g->alive)
                 vtn_warn("gateway_silent", "endpoint=%s silent_ms=%lld msg=\"reconnecting\"",
                          g->endpoint, (long long)(now - g->last_recv_ms));
