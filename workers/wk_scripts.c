@@ -21,6 +21,8 @@ const char *const wk_script_name[WK_SCRIPT__COUNT] = {
     [WK_SCRIPT_PROGRAM] = "program",
     [WK_SCRIPT_EVENT] = "event",
     [WK_SCRIPT_EVSENT] = "evsent",
-    [WK_SCRIPT_GROUP] = "group",
+    [WK_SCRIPT_MEMBERS] = "members",
+    [WK_SCRIPT_PROGRAMDEL] = "programdel",
+    [WK_SCRIPT_VENTARGETS] = "ventargets",
     [WK_SCRIPT_EVOPT] = "evopt",
 };

@@ -371,7 +371,7 @@ def main():
                    "a VEN that left the group: the empty set, the event implicitly cancelled")
                 eq(api.call("DELETE", API + "/groups/east").status, 200, "delete the group")
                 eq(api.call("DELETE", API + "/groups/east").status, 404, "delete again")
-                eq(redis.cmd("SMEMBERS", keys.build("VTN_KEY_VENGROUPS", "ven-x")), [],
+                eq(redis.cmd("SMEMBERS", keys.build("VTN_KEY_VENTARGETS", "ven-x")), [],
                    "no membership left behind")
 
             def retention():

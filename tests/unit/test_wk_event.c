@@ -127,7 +127,7 @@ static void test_event_refusals(void **state)
     refused("\"dtstart\":\"2026-12-03T14:00:00Z\"", "\"dtstart\":\"2026-12-03\"", "dtstart");
     refused("\"rampUp\":\"PT10M\"", "\"rampUp\":10", "rampUp");
     refused("\"rampUp\":\"PT10M\"", "\"ramp\":\"PT10M\"", "unknown field 'ramp'");
-    refused("{\"venID\":[\"ven-1\"]}", "{}", "targets must name at least one");
+    refused("\"targets\":{", "\"targetsMustMatch\":1,\"targets\":{", "targetsMustMatch must be");
     refused("{\"venID\":[\"ven-1\"]}", "{\"venID\":[\"a b\"]}", "targets.venID[0]");
     refused("{\"venID\":[\"ven-1\"]}", "{\"group\":[\"g\"]}", "targets: unknown field 'group'");
     refused("\"modificationReason\":\"why\"", "\"modificationReason\":\"\"", "modificationReason");

@@ -426,7 +426,7 @@ static void test_poll_event_stages(void **state)
     start_oadr("OadrPoll", "poll.xml");
     replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
     assert_false(Q.done);
-    assert_cmd(resp("SMEMBERS", "vengroups:{ven-00112233445566778899}", NULL, "GET",
+    assert_cmd(resp("SMEMBERS", "ventargets:{ven-00112233445566778899}", NULL, "GET",
                     "vtn:events:ver", NULL, "ZRANGE", "vtn:events", "0", "999", NULL, NULL));
     replies("*0\r\n$1\r\n7\r\n*3\r\n$4\r\nev-a\r\n$4\r\nev-b\r\n$4\r\nev-c\r\n");
     assert_int_equal(Q.ncmds, 6);
@@ -489,7 +489,7 @@ static void test_request_event_stages(void **state)
     assert_non_null(strstr(Q.cmds.data, "HMGET"));
     assert_non_null(strstr(Q.cmds.data, "vtn:events:ver"));
     /* The VEN is in group g: ev-b reaches it through its groupID. */
-    replies("*2\r\n$3\r\nreg\r\n$-1\r\n*1\r\n$1\r\ng\r\n$1\r\n4\r\n*2\r\n$4\r\nev-a\r\n$4\r\n"
+    replies("*2\r\n$3\r\nreg\r\n$-1\r\n*1\r\n$3\r\ng:g\r\n$1\r\n4\r\n*2\r\n$4\r\nev-a\r\n$4\r\n"
             "ev-b\r\n");
     assert_int_equal(Q.ncmds, 4);
     replies(all);
@@ -621,12 +621,12 @@ static void test_storage_full(void **state)
 
     /* The API: JSON. Any other Redis error stays a 500. */
     start_api("GET", "/api/v1/vens/ven-7", "Bearer t0ken", "", NULL);
-    replies("-OOM command not allowed when used memory > 'maxmemory'.\r\n:0\r\n");
+    replies("-OOM command not allowed when used memory > 'maxmemory'.\r\n:0\r\n*0\r\n");
     assert_int_equal(Q.status, 503);
     assert_string_equal(Q.ctype, "application/json");
     assert_body_has("storage full");
     start_api("GET", "/api/v1/vens/ven-7", "Bearer t0ken", "", NULL);
-    replies("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:0\r\n");
+    replies("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:0\r\n*0\r\n");
     assert_int_equal(Q.status, 500);
     assert_int_equal(atomic_load(&W.m.redis_oom), before + 3);
 }
@@ -934,8 +934,9 @@ static void test_api_plans(void **state)
     assert_cmd(resp("GET", "vtn:venname:meter 1", NULL, NULL));
 
     start_api("GET", "/api/v1/vens/ven-7", "Bearer t0ken", "", NULL);
-    assert_int_equal(Q.ncmds, 2);
-    assert_cmd(resp("HGETALL", "ven:{ven-7}", NULL, "LLEN", "venq:{ven-7}", NULL, NULL));
+    assert_int_equal(Q.ncmds, 3);
+    assert_cmd(resp("HGETALL", "ven:{ven-7}", NULL, "LLEN", "venq:{ven-7}", NULL, "SORT",
+                    "ventargets:{ven-7}", "ALPHA", NULL, NULL));
 
     /* And with Redis down, a JSON 503 with Retry-After. */
     wk_req *reqs[1] = {&Q};

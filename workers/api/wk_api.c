@@ -70,12 +70,12 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
         return WK_API_CRL;
     size_t ppre = sizeof PROGRAMS_PREFIX - 1, epre = sizeof EVENTS_PREFIX - 1;
     if (plen >= ppre && memcmp(path, PROGRAMS_PREFIX, ppre) == 0)
-        return collection_route(path + ppre, plen - ppre, "", WK_API_PROGRAMS, WK_API_PROGRAM,
-                                WK_API_NONE, ven_id);
+        return collection_route(path + ppre, plen - ppre, "vens", WK_API_PROGRAMS, WK_API_PROGRAM,
+                                WK_API_PROGRAM_VENS, ven_id);
     if (plen >= sizeof GROUPS_PREFIX - 1 &&
         memcmp(path, GROUPS_PREFIX, sizeof GROUPS_PREFIX - 1) == 0)
         return collection_route(path + sizeof GROUPS_PREFIX - 1, plen - (sizeof GROUPS_PREFIX - 1),
-                                "", WK_API_GROUPS, WK_API_GROUP, WK_API_NONE, ven_id);
+                                "vens", WK_API_GROUPS, WK_API_GROUP, WK_API_GROUP_VENS, ven_id);
     if (plen >= epre && memcmp(path, EVENTS_PREFIX, epre) == 0) {
         int r = collection_route(path + epre, plen - epre, "cancel", WK_API_EVENTS, WK_API_EVENT,
                                  WK_API_EVENT_CANCEL, ven_id);
@@ -83,9 +83,13 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
                                 : collection_route(path + epre, plen - epre, "vens", WK_API_EVENTS,
                                                    WK_API_EVENT, WK_API_EVENT_VENS, ven_id);
     }
-    if (plen >= vpre && memcmp(path, API_PREFIX, vpre) == 0)
-        return collection_route(path + vpre, plen - vpre, "reregister", WK_API_VENS, WK_API_VEN,
-                                WK_API_REREGISTER, ven_id);
+    if (plen >= vpre && memcmp(path, API_PREFIX, vpre) == 0) {
+        int r = collection_route(path + vpre, plen - vpre, "reregister", WK_API_VENS, WK_API_VEN,
+                                 WK_API_REREGISTER, ven_id);
+        return r != WK_API_NONE ? r
+                                : collection_route(path + vpre, plen - vpre, "targets", WK_API_VENS,
+                                                   WK_API_VEN, WK_API_VEN_TARGETS, ven_id);
+    }
     return WK_API_NONE;
 }
 
@@ -120,6 +124,10 @@ static const api_row api_rows[] = {
     {WK_API_PROGRAMS, "GET", &wk__api_programs_list, 1},
     {WK_API_PROGRAMS, "POST", &wk__api_programs_create, 0},
     {WK_API_PROGRAM, "GET", &wk__api_programs_get, 0},
+    {WK_API_PROGRAM, "DELETE", &wk__api_programs_delete, 0},
+    {WK_API_PROGRAM_VENS, "GET", &wk__api_program_vens_get, 1},
+    {WK_API_PROGRAM_VENS, "PUT", &wk__api_program_vens_put, 0},
+    {WK_API_PROGRAM_VENS, "POST", &wk__api_program_vens_post, 0},
     {WK_API_EVENTS, "GET", &wk__api_events_list, 1},
     {WK_API_EVENTS, "POST", &wk__api_events_create, 0},
     {WK_API_EVENT, "GET", &wk__api_events_get, 0},
@@ -130,6 +138,9 @@ static const api_row api_rows[] = {
     {WK_API_GROUP, "GET", &wk__api_groups_get, 0},
     {WK_API_GROUP, "PUT", &wk__api_groups_put, 0},
     {WK_API_GROUP, "DELETE", &wk__api_groups_delete, 0},
+    {WK_API_GROUP_VENS, "POST", &wk__api_group_vens_post, 0},
+    {WK_API_VEN_TARGETS, "GET", &wk__api_ven_targets_get, 0},
+    {WK_API_VEN_TARGETS, "PUT", &wk__api_ven_targets_put, 0},
 };
 
 const char *wk_api_allow(int route)

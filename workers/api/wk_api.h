@@ -30,6 +30,9 @@ enum wk_api_route {
     WK_API_EVENT_VENS,   /* /api/v1/events/{eventID}/vens */
     WK_API_GROUPS,       /* /api/v1/groups */
     WK_API_GROUP,        /* /api/v1/groups/{groupID} */
+    WK_API_GROUP_VENS,   /* /api/v1/groups/{groupID}/vens */
+    WK_API_PROGRAM_VENS, /* /api/v1/programs/{programID}/vens */
+    WK_API_VEN_TARGETS,  /* /api/v1/vens/{venID}/targets */
     WK_API__COUNT
 };
 /* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)
@@ -63,6 +66,7 @@ typedef struct wk_event_in {
     char mc[WK_MC_MAX + 1];
     char reason[WK_REASON_MAX + 1]; /* modificationReason, "" when not given */
     int64_t start_ms, end_ms;
+    int must_match; /* targetsMustMatch: refuse a target that matches no VEN */
 } wk_event_in;
 /* 0, or -EINVAL with a message naming the field. Call wk_event_in_clear
  * either way. */
@@ -75,7 +79,33 @@ int wk_event_parse_cancel(const char *body, size_t n, char *reason, size_t reaso
  * the marketContext. name holds WK_NAME_MAX + 1, mc WK_MC_MAX + 1. */
 int wk_api_parse_program(const char *body, size_t n, char *name, char *mc, char *err,
                          size_t errlen);
-#define WK_GROUP_VENS_MAX 1000 /* venIDs in one PUT /api/v1/groups/{groupID} */
+/* venIDs in one PUT of a group's or program's members, and in one POST
+ * .../vens batch (add + remove): bigger sets are built with batches. */
+#define WK_MEMBERS_MAX 10000
+#define WK_VEN_TARGET_IDS_MAX 100 /* resourceIDs, and partyIDs, of one VEN */
+#define WK_VEN_TARGET_ID_MAX 64   /* bytes of one of them */
+/* A list of at most max ids of at most idmax bytes each (field names it in
+ * messages; more, when not NULL, is added to the too-long message): 0,
+ * -EINVAL, or -E2BIG past max (the API answers 413). */
+int wk_api_id_list(json_t *list, const char *field, size_t max, int idmax, const char *more,
+                   char *err, size_t errlen);
+/* Body of PUT .../vens ({venIDs}, with name when named: a group's PUT) or
+ * of POST .../vens (batch: {add?, remove?}, removes applied after adds). */
+typedef struct wk_members_in {
+    char name[WK_NAME_MAX + 1]; /* "" when not given */
+    json_t *add;                /* owned: the venIDs to add (PUT: the members) */
+    json_t *remove;             /* owned: the venIDs to remove (batch only, else NULL) */
+} wk_members_in;
+/* 0, -EINVAL, or -E2BIG past WK_MEMBERS_MAX (the message names the limit
+ * and batch_path, the batch endpoint). Call wk_members_in_clear after 0. */
+int wk_api_parse_members(const char *body, size_t n, int batch, int named, const char *batch_path,
+                         wk_members_in *m, char *err, size_t errlen);
+void wk_members_in_clear(wk_members_in *m);
+/* Body of PUT /api/v1/vens/{venID}/targets: {resourceID?, partyID?}, each
+ * at most WK_VEN_TARGET_IDS_MAX ids; absent lists are empty. The caller
+ * json_decref()s both after 0. 0 or -EINVAL. */
+int wk_api_parse_ven_targets(const char *body, size_t n, json_t **resources, json_t **parties,
+                             char *err, size_t errlen);
 /* Body of PUT /api/v1/groups/{groupID}: {name?, venIDs}; name "" when not
  * given (WK_NAME_MAX + 1 bytes); *vens the venIDs array (a reference the
  * caller json_decref()s). 0 or -EINVAL. */

@@ -203,15 +203,105 @@ static void reply_event(wk_req *q, int code, const char *id, const redisReply *h
 
 /* POST /api/v1/events and PUT /api/v1/events/{id}: validate, find the
  * program of the marketContext, run the event script, read the record. */
-enum write_stage { WR_START = 0, WR_PROGRAM, WR_SCRIPT, WR_DONE };
+enum write_stage { WR_START = 0, WR_PROGRAM, WR_MATCH, WR_SCRIPT, WR_DONE };
 
 typedef struct write_state {
     enum write_stage stage;
     int modify;
     char id[WK_ID_MAX + 1];
+    char program[VTN_ID_MAX];
     wk_event_in ev;
-    wk_rh program, outcome, rec;
+    wk_rh program_h, outcome, rec;
+    wk_rh first_check; /* targetsMustMatch: one count per target, in target_checks order */
+    int nchecks;
 } write_state;
+
+/* targetsMustMatch: how each kind of target is counted (a venID: its
+ * record; the others: their reverse index), in the order refusals name them. */
+static const struct {
+    const char *kind, *cmd, *key;
+} target_checks[] = {
+    {"venID", "EXISTS", VTN_KEY_VEN},
+    {"groupID", "SCARD", VTN_KEY_GROUPVENS},
+    {"resourceID", "SCARD", VTN_KEY_RESOURCEVENS},
+    {"partyID", "SCARD", VTN_KEY_PARTYVENS},
+};
+#define N_TARGET_CHECKS (sizeof target_checks / sizeof target_checks[0])
+
+/* Queues one count per target (or, for a program-wide event, of the
+ * program's enrolled VENs). 0 or <0. */
+static int queue_target_checks(wk_req *q, write_state *s)
+{
+    char k[VTN_KEY_MAX];
+    json_t *targets = json_object_get(s->ev.body, "targets");
+    s->nchecks = 0;
+    for (size_t c = 0; c < N_TARGET_CHECKS; c++) {
+        json_t *list = json_object_get(targets, target_checks[c].kind);
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            wk_rh h = wk_cmd(q, target_checks[c].cmd,
+                             vtn_key_build(k, target_checks[c].key,
+                                           json_string_value(json_array_get(list, i)), NULL),
+                             NULL);
+            if (h < 0)
+                return h;
+            if (s->nchecks++ == 0)
+                s->first_check = h;
+        }
+    }
+    if (s->nchecks > 0)
+        return 0;
+    wk_rh h = wk_cmd(q, "ZCARD", vtn_key_build(k, VTN_KEY_PROGRAMVENS, s->program, NULL), NULL);
+    s->first_check = h;
+    return h < 0 ? h : 0;
+}
+
+/* The first target the counts say matches no VEN, into err; 0 when all match. */
+static int target_check_failed(wk_req *q, write_state *s, char *err, size_t errlen)
+{
+    json_t *targets = json_object_get(s->ev.body, "targets");
+    if (s->nchecks == 0) {
+        if (wk_rep_int(q, s->first_check, 0) > 0)
+            return 0;
+        snprintf(err, errlen,
+                 "targets is empty (the whole program) and program %s has no enrolled VEN",
+                 s->program);
+        return 1;
+    }
+    int n = 0;
+    for (size_t c = 0; c < N_TARGET_CHECKS; c++) {
+        json_t *list = json_object_get(targets, target_checks[c].kind);
+        for (size_t i = 0; i < json_array_size(list); i++, n++) {
+            if (wk_rep_int(q, s->first_check + n, 0) > 0)
+                continue;
+            snprintf(err, errlen, "targets.%s[%zu] \"%s\" matches no VEN", target_checks[c].kind, i,
+                     json_string_value(json_array_get(list, i)));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Queues the event script. */
+static void write_script(wk_req *q, write_state *s)
+{
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], now[24], start[24], end[24];
+    char *body = json_dumps(s->ev.body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (body == NULL) {
+        wk_reply_internal(q, "out of memory");
+        return;
+    }
+    snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
+    snprintf(start, sizeof start, "%lld", (long long)s->ev.start_ms);
+    snprintf(end, sizeof end, "%lld", (long long)s->ev.end_ms);
+    s->stage = WR_SCRIPT;
+    s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, wk_key_event(k1, s->id), VTN_KEY_EVENTS,
+                         VTN_KEY_EVENTSVER, vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL),
+                         VTN_KEY_EVENTSEND, s->modify ? "m" : "c", s->id, now, body, s->program,
+                         start, end, s->ev.reason, NULL);
+    free(body);
+    if (s->outcome < 0)
+        wk_reply_no_room(q);
+}
 
 static void write_fini(void *st)
 {
@@ -220,7 +310,7 @@ static void write_fini(void *st)
 
 static void api_event_write(wk_req *q, write_state *s)
 {
-    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], err[512];
+    char k1[VTN_KEY_MAX], err[512];
     switch (s->stage) {
     case WR_START:
         if (!wk__api_json_ctype(q->env.content_type)) {
@@ -238,37 +328,33 @@ static void api_event_write(wk_req *q, write_state *s)
             return;
         }
         s->stage = WR_PROGRAM;
-        s->program = wk_cmd(q, "GET", vtn_key_build(k1, VTN_KEY_PROGRAMMC, s->ev.mc, NULL), NULL);
-        if (s->program < 0)
+        s->program_h = wk_cmd(q, "GET", vtn_key_build(k1, VTN_KEY_PROGRAMMC, s->ev.mc, NULL), NULL);
+        if (s->program_h < 0)
             wk_reply_no_room(q);
         return;
-    case WR_PROGRAM: {
-        char program[VTN_ID_MAX], now[24], start[24], end[24];
-        if (!wk_rep_str(wk_rep(q, s->program), program, sizeof program)) {
+    case WR_PROGRAM:
+        if (!wk_rep_str(wk_rep(q, s->program_h), s->program, sizeof s->program)) {
             wk_reply_json_error(q, 400,
                                 "marketContext %s is the URI of no program "
                                 "(POST /api/v1/programs first)",
                                 s->ev.mc);
             return;
         }
-        char *body = json_dumps(s->ev.body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (body == NULL) {
-            wk_reply_internal(q, "out of memory");
+        if (!s->ev.must_match) {
+            write_script(q, s);
             return;
         }
-        snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
-        snprintf(start, sizeof start, "%lld", (long long)s->ev.start_ms);
-        snprintf(end, sizeof end, "%lld", (long long)s->ev.end_ms);
-        s->stage = WR_SCRIPT;
-        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, wk_key_event(k1, s->id), VTN_KEY_EVENTS,
-                             VTN_KEY_EVENTSVER, vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL),
-                             VTN_KEY_EVENTSEND, s->modify ? "m" : "c", s->id, now, body, program,
-                             start, end, s->ev.reason, NULL);
-        free(body);
-        if (s->outcome < 0)
+        s->stage = WR_MATCH;
+        if (queue_target_checks(q, s) < 0)
             wk_reply_no_room(q);
         return;
-    }
+    case WR_MATCH:
+        if (target_check_failed(q, s, err, sizeof err)) {
+            wk_reply_json_error(q, 400, "%s", err);
+            return;
+        }
+        write_script(q, s);
+        return;
     case WR_SCRIPT: {
         char kind[8];
         const redisReply *r = wk_rep(q, s->outcome);

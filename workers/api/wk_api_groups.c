@@ -1,8 +1,9 @@
 /* The management API's /api/v1/groups (docs/openapi.yaml): named sets of
  * VENs that events target with targets.groupID. PUT creates or replaces a
- * group's members in one Lua script (common/lua/group.lua), which keeps
- * each VEN's vengroups:{venID} set (what its polls read) and bumps
- * vtn:events:ver once. */
+ * group's members (at most WK_MEMBERS_MAX; POST .../vens adds and removes in
+ * batches, wk_api_members.c) in one Lua script (common/lua/members.lua),
+ * which keeps each VEN's ventargets:{venID} set (what its polls read) and
+ * bumps vtn:events:ver once. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,40 +20,16 @@
 int wk_api_parse_group(const char *body, size_t n, char *name, json_t **vens, char *err,
                        size_t errlen)
 {
-    static const char *const names[] = {"name", "venIDs", NULL};
+    wk_members_in m;
+    int rc = wk_api_parse_members(body, n, 0, 1, GROUPS_PREFIX "/{groupID}/vens", &m, err, errlen);
     *vens = NULL;
     name[0] = '\0';
-    json_t *o =
-        wk__api_json_object(body, n, "body must be a JSON object {name, venIDs}", err, errlen);
-    if (o == NULL)
-        return -EINVAL;
-    int rc = wk__api_json_fields(o, names, NULL, NULL, err, errlen);
-    json_t *nm = json_object_get(o, "name"), *list = json_object_get(o, "venIDs");
-    if (rc == 0 && nm &&
-        !(json_is_string(nm) && wk_ven_name_valid(json_string_value(nm), json_string_length(nm)))) {
-        snprintf(err, errlen, "name must be a string of 1 to %d bytes without control characters",
-                 WK_NAME_MAX);
-        rc = -EINVAL;
-    }
-    if (rc == 0 && (!json_is_array(list) || json_array_size(list) > WK_GROUP_VENS_MAX)) {
-        snprintf(err, errlen, "venIDs must be an array of at most %d venIDs", WK_GROUP_VENS_MAX);
-        rc = -EINVAL;
-    }
-    for (size_t i = 0; rc == 0 && i < json_array_size(list); i++) {
-        json_t *v = json_array_get(list, i);
-        if (!json_is_string(v) || !wk_id_valid(json_string_value(v), json_string_length(v))) {
-            snprintf(err, errlen, "venIDs[%zu] must be 1 to %d of A-Z a-z 0-9 . _ : -", i,
-                     WK_ID_MAX);
-            rc = -EINVAL;
-        }
-    }
-    if (rc == 0) {
-        if (nm)
-            snprintf(name, WK_NAME_MAX + 1, "%s", json_string_value(nm));
-        *vens = json_incref(list);
-    }
-    json_decref(o);
-    return rc;
+    if (rc < 0)
+        return rc;
+    snprintf(name, WK_NAME_MAX + 1, "%s", m.name);
+    *vens = json_incref(m.add);
+    wk_members_in_clear(&m);
+    return 0;
 }
 
 static json_t *group_json(const char *id, const redisReply *h)
@@ -84,37 +61,9 @@ typedef struct group_write_state {
     wk_rh outcome, rec, members;
 } group_write_state;
 
-/* The group script: keys, then groupID, name, now, the vengroups pattern,
- * then the members ("-" alone: delete). */
-static wk_rh group_script(wk_req *q, const char *name, json_t *vens, int del)
-{
-    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], now[24];
-    size_t n = del ? 1 : json_array_size(vens), argc = 0;
-    const char **argv = calloc(n + 12, sizeof *argv);
-    if (argv == NULL)
-        return -ENOMEM;
-    snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
-    argv[argc++] = "EVALSHA";
-    argv[argc++] = q->w->redis.sha[WK_SCRIPT_GROUP];
-    argv[argc++] = "4";
-    argv[argc++] = wk_key_group(k1, q->path_id);
-    argv[argc++] = vtn_key_build(k2, VTN_KEY_GROUPVENS, q->path_id, NULL);
-    argv[argc++] = VTN_KEY_GROUPS;
-    argv[argc++] = VTN_KEY_EVENTSVER;
-    argv[argc++] = q->path_id;
-    argv[argc++] = name;
-    argv[argc++] = now;
-    argv[argc++] = VTN_KEY_VENGROUPS;
-    for (size_t i = 0; i < n; i++)
-        argv[argc++] = del ? "-" : json_string_value(json_array_get(vens, i));
-    wk_rh h = wk_cmd_argv(q, (int)argc, argv, NULL);
-    free(argv);
-    return h;
-}
-
 static void group_write(wk_req *q, group_write_state *s)
 {
-    char err[512], name[WK_NAME_MAX + 1], kind[8];
+    char err[512], name[WK_NAME_MAX + 1] = "", kind[8];
     switch (s->stage) {
     case 0: {
         json_t *vens = NULL;
@@ -123,16 +72,17 @@ static void group_write(wk_req *q, group_write_state *s)
                 wk_reply_json_error(q, 415, "Content-Type must be application/json");
                 return;
             }
-            if (wk_api_parse_group(q->env.body.p, q->env.body.n, name, &vens, err, sizeof err) <
-                0) {
-                wk_reply_json_error(q, 400, "%s", err);
+            int rc = wk_api_parse_group(q->env.body.p, q->env.body.n, name, &vens, err, sizeof err);
+            if (rc < 0) {
+                wk_reply_json_error(q, rc == -E2BIG ? 413 : 400, "%s", err);
                 return;
             }
             if (!name[0]) /* a group is named by its id by default */
                 snprintf(name, sizeof name, "%s", q->path_id);
         }
         s->stage = 1;
-        s->outcome = group_script(q, name, vens, s->del);
+        s->outcome = wk__api_members_script(q, &wk__api_group_members, s->del ? "del" : "put", name,
+                                            vens, NULL);
         json_decref(vens);
         if (s->outcome < 0)
             wk_reply_no_room(q);

@@ -19,6 +19,26 @@ extern const wk_handler wk__api_programs_list, wk__api_programs_create, wk__api_
 /* wk_api_groups.c */
 extern const wk_handler wk__api_groups_list, wk__api_groups_get, wk__api_groups_put,
     wk__api_groups_delete;
+/* wk_api_members.c: members of groups and programs, a VEN's targets. */
+extern const wk_handler wk__api_program_vens_get, wk__api_program_vens_put,
+    wk__api_program_vens_post, wk__api_programs_delete, wk__api_group_vens_post,
+    wk__api_ven_targets_get, wk__api_ven_targets_put;
+/* What the members script needs of a kind of membership. */
+typedef struct wk__api_members_kind {
+    const char *record, *members, *list; /* vtn/keys.h patterns and key */
+    const char *prefix;                  /* VTN_TARGET_GROUP or VTN_TARGET_PROGRAM */
+    const char *what, *id_field;         /* "group", "groupID" in answers */
+    const char *batch_path;              /* printf pattern of the batch endpoint (%s: id) */
+} wk__api_members_kind;
+extern const wk__api_members_kind wk__api_group_members, wk__api_program_members;
+/* Queues the members script on q->path_id: op "put" (add: the members),
+ * "batch" (add, then remove) or "del"; name is a group's name on put. */
+wk_rh wk__api_members_script(wk_req *q, const wk__api_members_kind *k, const char *op,
+                             const char *name, json_t *add, json_t *remove);
+/* A ventargets:{venID} set's members (SMEMBERS/SORT reply) as
+ * {resourceID: [...], partyID: [...], groupID: [...], programID: [...]};
+ * NULL when out of memory. */
+json_t *wk__api_ven_targets(const redisReply *members);
 extern const wk_handler wk__api_cert_list, wk__api_cert_issue, wk__api_cert_get,
     wk__api_cert_revoke, wk__api_crl;
 

@@ -236,7 +236,7 @@ static void api_list(wk_req *q, void *st)
 
 typedef struct get_state {
     int asked;
-    wk_rh rec, qlen;
+    wk_rh rec, qlen, targets;
 } get_state;
 
 static void api_get(wk_req *q, void *st)
@@ -248,7 +248,10 @@ static void api_get(wk_req *q, void *st)
         s->asked = 1;
         s->rec = wk_cmd(q, "HGETALL", wk_key_ven(k, ven), NULL);
         s->qlen = wk_cmd(q, "LLEN", wk_key_venq(k, ven), NULL);
-        if (s->rec < 0 || s->qlen < 0)
+        /* What events target it by (sorted: a stable answer). */
+        s->targets =
+            wk_cmd(q, "SORT", vtn_key_build(k, VTN_KEY_VENTARGETS, ven, NULL), "ALPHA", NULL);
+        if (s->rec < 0 || s->qlen < 0 || s->targets < 0)
             wk_reply_no_room(q);
         return;
     }
@@ -256,7 +259,16 @@ static void api_get(wk_req *q, void *st)
         wk_reply_json_error(q, 404, "no VEN with venID %s", ven);
         return;
     }
-    reply_ven(q, 200, ven, wk_rep(q, s->rec), wk_rep_int(q, s->qlen, 0));
+    json_t *o = ven_json(ven, wk_rep(q, s->rec), wk_rep_int(q, s->qlen, 0));
+    json_t *t = wk__api_ven_targets(wk_rep(q, s->targets));
+    if (o == NULL || t == NULL) {
+        json_decref(o);
+        json_decref(t);
+        wk_reply_internal(q, "out of memory");
+        return;
+    }
+    json_object_set_new(o, "targets", t);
+    wk_reply_json(q, 200, o);
 }
 
 /* ---- POST /api/v1/vens ---- */
@@ -450,7 +462,8 @@ static void api_delete(wk_req *q, void *st)
 {
     delete_state *s = st;
     const char *ven = q->path_id;
-    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], k3[VTN_KEY_MAX], k4[VTN_KEY_MAX], err[512];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], k3[VTN_KEY_MAX], k4[VTN_KEY_MAX], k5[VTN_KEY_MAX],
+        err[512];
     switch (s->stage) {
     case DEL_START: {
         if (wk_api_parse_delete_query(q->query.p, q->query.n, &s->force, err, sizeof err) < 0) {
@@ -461,9 +474,10 @@ static void api_delete(wk_req *q, void *st)
         if (entry_id(q, rid) < 0)
             return;
         s->stage = DEL_SCRIPT;
-        s->outcome = wk_eval(q, WK_SCRIPT_APIDELETE, 4, wk_key_ven(k1, ven), wk_key_venq(k2, ven),
+        s->outcome = wk_eval(q, WK_SCRIPT_APIDELETE, 6, wk_key_ven(k1, ven), wk_key_venq(k2, ven),
                              wk_key_venpm(k3, ven), wk_key_venreq(k4, ven, q->rid),
-                             s->force ? "1" : "0", rid, NULL);
+                             vtn_key_build(k5, VTN_KEY_VENTARGETS, ven, NULL), VTN_KEY_EVENTSVER,
+                             s->force ? "1" : "0", rid, ven, NULL);
         if (s->outcome < 0)
             wk_reply_no_room(q);
         return;

@@ -230,6 +230,8 @@ static int parse_signal(json_t *sg, size_t idx, int64_t duration_ms, char *err, 
     return 0;
 }
 
+/* Empty lists (or no targets at all) make a program-wide event: it goes to
+ * the VENs enrolled in its program. */
 static int parse_targets(json_t *t, char *err, size_t errlen)
 {
     const char *key;
@@ -256,10 +258,6 @@ static int parse_targets(json_t *t, char *err, size_t errlen)
         }
         total += json_array_size(v);
     }
-    if (total == 0)
-        return fail(err, errlen,
-                    "targets must name at least one venID, groupID, resourceID or "
-                    "partyID");
     if (total > WK_EVENT_TARGETS_MAX)
         return fail(err, errlen, "targets name more than %d ids", WK_EVENT_TARGETS_MAX);
     return 0;
@@ -273,10 +271,14 @@ void wk_event_in_clear(wk_event_in *e)
 
 int wk_event_parse(const char *body, size_t n, wk_event_in *e, char *err, size_t errlen)
 {
-    static const char *const names[] = {
-        "marketContext", "priority", "testEvent", "responseRequired",   "vtnComment",
-        "dtstart",       "duration", "tolerance", "notification",       "rampUp",
-        "recovery",      "signals",  "targets",   "modificationReason", NULL};
+    static const char *const names[] = {"marketContext",    "priority",
+                                        "testEvent",        "responseRequired",
+                                        "vtnComment",       "dtstart",
+                                        "duration",         "tolerance",
+                                        "notification",     "rampUp",
+                                        "recovery",         "signals",
+                                        "targets",          "modificationReason",
+                                        "targetsMustMatch", NULL};
     memset(e, 0, sizeof *e);
     json_t *o = wk__api_json_object(body, n, "body must be a JSON object (the event)", err, errlen);
     if (o == NULL)
@@ -331,8 +333,16 @@ int wk_event_parse(const char *body, size_t n, wk_event_in *e, char *err, size_t
     for (size_t i = 0; i < json_array_size(sigs); i++)
         if (parse_signal(json_array_get(sigs, i), i, dur, err, errlen) < 0)
             return -EINVAL;
+    if (json_object_get(o, "targets") == NULL)
+        json_object_set_new(o, "targets", json_object());
     if (parse_targets(json_object_get(o, "targets"), err, errlen) < 0)
         return -EINVAL;
+    if ((v = json_object_get(o, "targetsMustMatch"))) {
+        if (!json_is_boolean(v))
+            return fail(err, errlen, "targetsMustMatch must be true or false");
+        e->must_match = json_is_true(v);
+        json_object_del(o, "targetsMustMatch"); /* a check of this request, not kept */
+    }
     if ((v = json_object_get(o, "modificationReason"))) {
         if (!text_ok(v, WK_REASON_MAX))
             return fail(err, errlen, "modificationReason must be a string of 1 to %d bytes",

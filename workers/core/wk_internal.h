@@ -33,16 +33,17 @@
 #include "vtn/wire.h"
 
 /* ---- limits ---- */
-#define WK_BATCH_MAX 256           /* requests handled per loop iteration, across gateways */
-#define WK_MAX_GATEWAYS 64         /* gateway sockets at once */
-#define WK_ENDPOINT_MAX 256        /* bytes of a ZeroMQ endpoint */
-#define WK_ROUND_CMDS 1100         /* Redis commands one request may queue per round (API list) */
-#define WK_MAX_ROUNDS 8            /* pipeline rounds per batch; a handler needs at most 5 */
-#define WK_CMD_BUF_MAX (256 << 10) /* bytes of one request's commands in one round */
-#define WK_REPLY_MAX (4 << 20)     /* bytes of one reply body */
-#define WK_SERIAL_MAX 40           /* hex digits of a certificate serial (RFC 5280: 20 octets) */
-#define WK_FP_MAX 20               /* hex digits of a normalised fingerprint (vtn/fingerprint.h) */
-#define WK_RETRY_AFTER_S 2         /* Retry-After on 503 while Redis is down */
+#define WK_BATCH_MAX 256    /* requests handled per loop iteration, across gateways */
+#define WK_MAX_GATEWAYS 64  /* gateway sockets at once */
+#define WK_ENDPOINT_MAX 256 /* bytes of a ZeroMQ endpoint */
+#define WK_ROUND_CMDS 1100  /* Redis commands one request may queue per round (API list) */
+#define WK_MAX_ROUNDS 8     /* pipeline rounds per batch; a handler needs at most 5 */
+#define WK_CMD_BUF_MAX                                                                             \
+    (1 << 20) /* bytes of one request's commands in one round: a PUT of 10,000 members */
+#define WK_REPLY_MAX (4 << 20) /* bytes of one reply body */
+#define WK_SERIAL_MAX 40       /* hex digits of a certificate serial (RFC 5280: 20 octets) */
+#define WK_FP_MAX 20           /* hex digits of a normalised fingerprint (vtn/fingerprint.h) */
+#define WK_RETRY_AFTER_S 2     /* Retry-After on 503 while Redis is down */
 #define WK_RETRY_AFTER_FULL_S                                                                      \
     30                       /* Retry-After on 503 while Redis is full: an operator must act       \
                               */
@@ -98,7 +99,9 @@ enum wk_script {
     WK_SCRIPT_PROGRAM,
     WK_SCRIPT_EVENT,
     WK_SCRIPT_EVSENT,
-    WK_SCRIPT_GROUP,
+    WK_SCRIPT_MEMBERS,
+    WK_SCRIPT_PROGRAMDEL,
+    WK_SCRIPT_VENTARGETS,
     WK_SCRIPT_EVOPT,
     WK_SCRIPT__COUNT
 };

@@ -35,8 +35,8 @@ extern const wk_handler wk_h_created_event;
 #define WK_EVENTS_SCAN_MAX 1000 /* events read from vtn:events for one VEN's set */
 typedef struct wk_evset {
     wk_rh ver, list, first; /* GET vtn:events:ver, ZRANGE vtn:events, the first HGETALL */
-    wk_rh groups;           /* SMEMBERS vengroups:{venID} */
-    json_t *ven_groups;     /* owned: the VEN's groupIDs */
+    wk_rh attrs;            /* SMEMBERS ventargets:{venID} */
+    json_t *ven_attrs;      /* owned: its members ("g:<groupID>" ...) as an object's keys */
     int n;                  /* HGETALLs queued */
     long long version;      /* vtn:events:ver as read with the list (0: never bumped) */
     json_t *ids;            /* owned: the eventIDs read */
@@ -45,8 +45,8 @@ typedef struct wk_evset {
     int64_t next_end;       /* earliest end among them, ms; 0 none */
     int awaiting;           /* of them, responseRequired=always and not answered at their mn */
 } wk_evset;
-/* Queues the version, the list of events and the VEN's groups. The list's
- * handle or <0. */
+/* Queues the version, the list of events and what events can target the
+ * VEN by (its ventargets set). The list's handle or <0. */
 wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven);
 /* Queues one HGETALL per event of the list, each with the VEN's answer to
  * it: how many events (0: none), or <0. */
@@ -60,6 +60,11 @@ int wk_evset_write(wk_req *q, wk_evset *e, const char *request_id, const char *v
 /* Queues the evsent script: the VEN was sent this set at e->version. */
 wk_rh wk_evset_record(wk_req *q, const wk_evset *e, const char *ven);
 void wk_evset_clear(wk_evset *e);
+/* 1 when event ev (the API's JSON of it) applies to ven, whose ventargets
+ * members are attrs' keys: its venID list names the VEN, or its groupID,
+ * resourceID or partyID lists name one of the VEN's; an event without
+ * targets applies to the VENs enrolled in its program. Pure. */
+int wk_event_applies(json_t *ev, const char *ven, json_t *attrs);
 
 /* The venq entry kinds wk_render_queued delivers; the pop script leaves
  * others queued for a worker that knows them (a newer version). */

@@ -25,11 +25,11 @@
 wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven)
 {
     char last[16], k[VTN_KEY_MAX];
-    e->groups = wk_cmd(q, "SMEMBERS", vtn_key_build(k, VTN_KEY_VENGROUPS, ven, NULL), NULL);
+    e->attrs = wk_cmd(q, "SMEMBERS", vtn_key_build(k, VTN_KEY_VENTARGETS, ven, NULL), NULL);
     snprintf(last, sizeof last, "%d", WK_EVENTS_SCAN_MAX - 1);
     e->ver = wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL);
     e->list = wk_cmd(q, "ZRANGE", VTN_KEY_EVENTS, "0", last, NULL);
-    return e->ver < 0 ? e->ver : e->groups < 0 ? e->groups : e->list;
+    return e->ver < 0 ? e->ver : e->attrs < 0 ? e->attrs : e->list;
 }
 
 int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven)
@@ -40,9 +40,14 @@ int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven)
     /* Read now: a handle reads its own round only. */
     e->version = wk_rep_str(wk_rep(q, e->ver), v, sizeof v) ? atoll(v) : 0;
     e->ids = json_array();
-    e->ven_groups = wk_rep_strings(wk_rep(q, e->groups));
-    if (e->ids == NULL || e->ven_groups == NULL)
+    /* An object keyed by member: each target is one lookup. */
+    const redisReply *a = wk_rep(q, e->attrs);
+    e->ven_attrs = json_object();
+    if (e->ids == NULL || e->ven_attrs == NULL)
         return -ENOMEM;
+    for (size_t i = 0; a && a->type == REDIS_REPLY_ARRAY && i < a->elements; i++)
+        if (a->element[i]->type == REDIS_REPLY_STRING)
+            json_object_set_new(e->ven_attrs, a->element[i]->str, json_true());
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         char id[WK_ID_MAX + 1];
         if (!wk_rep_str(r->element[i], id, sizeof id))
@@ -59,18 +64,37 @@ int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven)
     return e->n;
 }
 
-/* The target lists of ev name ven, or one of its groups. resourceIDs and
- * partyIDs are not matched to VENs yet. */
-static int applies(json_t *ev, const char *ven, json_t *ven_groups)
+int wk_event_applies(json_t *ev, const char *ven, json_t *attrs)
 {
+    static const struct {
+        const char *list, *prefix;
+    } kinds[] = {
+        {"groupID", VTN_TARGET_GROUP},
+        {"resourceID", VTN_TARGET_RESOURCE},
+        {"partyID", VTN_TARGET_PARTY},
+    };
+    char m[VTN_KEY_MAX];
     json_t *targets = json_object_get(ev, "targets");
-    if (wk_json_list_has(json_object_get(targets, "venID"), ven))
+    json_t *vens = json_object_get(targets, "venID");
+    if (wk_json_list_has(vens, ven))
         return 1;
-    json_t *groups = json_object_get(targets, "groupID");
-    for (size_t i = 0; i < json_array_size(ven_groups); i++)
-        if (wk_json_list_has(groups, json_string_value(json_array_get(ven_groups, i))))
-            return 1;
-    return 0;
+    size_t named = json_array_size(vens);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        json_t *list = json_object_get(targets, kinds[k].list);
+        named += json_array_size(list);
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            const char *id = json_string_value(json_array_get(list, i));
+            if (id && snprintf(m, sizeof m, "%s%s", kinds[k].prefix, id) > 0 &&
+                json_object_get(attrs, m))
+                return 1;
+        }
+    }
+    if (named > 0)
+        return 0;
+    /* No targets: the whole program, i.e. the VENs enrolled in it. */
+    const char *program = json_string_value(json_object_get(ev, "programID"));
+    snprintf(m, sizeof m, "%s%s", VTN_TARGET_PROGRAM, program ? program : "");
+    return program && program[0] && json_object_get(attrs, m) != NULL;
 }
 
 typedef struct ranked {
@@ -121,7 +145,7 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
             continue;
         /* A completed event (cancelled ones too, once past their end) drops out. */
         int64_t end = wk_hfield_int(h, VTN_F_EVENT_END);
-        if (now >= end || !applies(ev, ven, e->ven_groups)) {
+        if (now >= end || !wk_event_applies(ev, ven, e->ven_attrs)) {
             json_decref(ev);
             continue;
         }
@@ -176,8 +200,8 @@ void wk_evset_clear(wk_evset *e)
 {
     json_decref(e->ids);
     json_decref(e->events);
-    json_decref(e->ven_groups);
-    e->ids = e->events = e->ven_groups = NULL;
+    json_decref(e->ven_attrs);
+    e->ids = e->events = e->ven_attrs = NULL;
 }
 
 int wk_evset_write(wk_req *q, wk_evset *e, const char *request_id, const char *ven, int limit)

@@ -24,7 +24,10 @@
 #define VTN_KEY_VENPM "venpm:{<venID>}"         /* STRING, the entry the last poll popped */
 #define VTN_KEY_VENREQ "venreq:{<venID>}:<rid>" /* STRING, a mutating request's outcome */
 #define VTN_KEY_VENCERTS "vencerts:{<venID>}"   /* ZSET, serials issued for the VEN */
-#define VTN_KEY_VENGROUPS "vengroups:{<venID>}" /* SET, the groupIDs the VEN is in */
+/* SET, what events can target the VEN by, each member "<kind>:<id>" (the
+ * VTN_TARGET_* prefixes): its groups, programs, resourceIDs and partyIDs. A
+ * poll that recomputes the VEN's events reads this one set. */
+#define VTN_KEY_VENTARGETS "ventargets:{<venID>}"
 
 /* ---- global keys ---- */
 #define VTN_KEY_GATEWAYS "vtn:gateways"              /* ZSET zmq endpoint -> expiry ms */
@@ -109,14 +112,28 @@
  * VEN's last oadrCreatedEvent answer for the event. */
 #define VTN_KEY_EVENTVENS "vtn:event:<eventID>:vens" /* HASH */
 #define VTN_KEY_EVENTS "vtn:events"                  /* ZSET every eventID, score 0 */
-/* Bumped (INCR) by every create, modify and cancel (and by a change of a
- * group's members): one write per change,
+/* Bumped (INCR) by every create, modify and cancel (and once by a change of
+ * a group's or program's members, of a VEN's resourceIDs and partyIDs, and
+ * by a VEN's deletion): one write per change,
  * whatever the number of VENs it targets; a VEN compares it with what it
  * last received. */
 #define VTN_KEY_EVENTSVER "vtn:events:ver" /* STRING counter */
 /* eventID -> its end (dtstart + duration, ms): the scheduler removes the
  * events that ended longer than the retention ago. */
 #define VTN_KEY_EVENTSEND "vtn:events:end" /* ZSET */
+
+/* The reverse indexes of vtn:ventargets members (kind value -> venIDs): the
+ * API checks "a target that matches nothing" with them, and the VEN's
+ * deletion cleans them. */
+#define VTN_KEY_PROGRAMVENS "vtn:program:<programID>:vens"    /* ZSET enrolled venIDs, score 0 */
+#define VTN_KEY_RESOURCEVENS "vtn:resource:<resourceID>:vens" /* SET, the VENs with it */
+#define VTN_KEY_PARTYVENS "vtn:party:<partyID>:vens"          /* SET, the VENs with it */
+
+/* ---- members of ventargets:{<venID>}: "<prefix><id>" ---- */
+#define VTN_TARGET_GROUP "g:"    /* a groupID (vtn:group:<groupID>:vens has the VEN) */
+#define VTN_TARGET_PROGRAM "p:"  /* a programID the VEN is enrolled in */
+#define VTN_TARGET_RESOURCE "r:" /* a resourceID the operator recorded for the VEN */
+#define VTN_TARGET_PARTY "y:"    /* a partyID the operator recorded for the VEN */
 
 /* ---- fields of vtn:program:<programID> ---- */
 #define VTN_F_PROGRAM_NAME "n"     /* name */

@@ -11,9 +11,13 @@ Setting up (redis-before), one verb a line:
     cert <serial> ven=<venID> fp=<fingerprint> [cn=..] [key=ec|rsa] [csr]
          [ca=<caID>] [not-before=<ms>] [not-after=<ms>] [issued-at=<ms>]
          [revoked=<ms>] [reason=<code>]
-    event <eventID> [vens=a,b] [groups=g] [start=<s from now>] [duration=<s>]
-          [mn=N] [priority=N] [response=always|never] [cancelled] [test] [value=N]
+    event <eventID> [vens=a,b] [groups=g] [resources=r] [parties=p] [program=<programID>]
+          [start=<s from now>] [duration=<s>] [mn=N] [priority=N]
+          [response=always|never] [cancelled] [test] [value=N]
+          (no vens/groups/resources/parties: a program-wide event)
     group <groupID> <venID> ...
+    program <programID> [<venID> ...]   a program and the VENs enrolled in it
+    targets <venID> [resources=a,b] [parties=c,d]   what the operator recorded
 
 Checking (expect), as subjects of the usual operators:
 
@@ -26,6 +30,8 @@ Checking (expect), as subjects of the usual operators:
     vens                      the members of vtn:vens
     answer <eventID> <venID>  "<modificationNumber> <opt> <responseCode>"
     event <eventID> opt-in|opt-out   the event's counts
+    targets <venID>           the members of its ventargets set, sorted
+                              ("g:<groupID>", "p:<programID>", "r:..", "y:..")
 """
 
 import json
@@ -35,6 +41,8 @@ import time
 from . import keys
 
 CREATED_DEFAULT = "1700000000000"
+# The marketContext of the program verb, and of every event of the event verb.
+PROGRAM_MC = "http://utility.example/programs/cpp"
 
 # attribute name in cases -> VTN_F_VEN_<suffix>
 VEN_ATTRS = {
@@ -68,8 +76,8 @@ QUEUE_NAMES = {v: k for k, v in QUEUE_KINDS.items()}
 SEP = keys.const("VTN_QUEUE_SEP")
 INDEXES = {"name": "VTN_KEY_VENNAME", "fp": "VTN_KEY_VENFP", "reg": "VTN_KEY_VENREG"}
 
-SETUP_VERBS = ("ven", "queue", "cert", "event", "group")
-CHECK_VERBS = ("ven", "queue", "index", "vens", "answer", "event")
+SETUP_VERBS = ("ven", "queue", "cert", "event", "group", "program", "targets")
+CHECK_VERBS = ("ven", "queue", "index", "vens", "answer", "event", "targets")
 
 
 class FixtureError(ValueError):
@@ -159,7 +167,7 @@ def _cert(args):
 
 
 EVENT_FLAGS = {"cancelled": ("cancelled", "1"), "test": ("test", "1")}
-EVENT_ATTRS = ("vens", "groups", "start", "duration", "mn", "priority", "response", "cancelled",
+EVENT_ATTRS = ("vens", "groups", "resources", "parties", "program", "start", "duration", "mn", "priority", "response", "cancelled",
                "test", "value", "opt-in", "opt-out")
 
 
@@ -183,9 +191,10 @@ def _event(args):
     targets = {}
     if "vens" in o:
         targets["venID"] = o["vens"].split(",")
-    if "groups" in o:
-        targets["groupID"] = o["groups"].split(",")
-    body = {"marketContext": "http://utility.example/programs/cpp",
+    for attr, kind in (("groups", "groupID"), ("resources", "resourceID"), ("parties", "partyID")):
+        if attr in o:
+            targets[kind] = o[attr].split(",")
+    body = {"marketContext": PROGRAM_MC,
             "priority": int(o.get("priority", "0")), "testEvent": o.get("test") == "1",
             "responseRequired": o.get("response", "always"), "dtstart": _iso(start),
             "duration": "PT%dS" % dur,
@@ -193,7 +202,7 @@ def _event(args):
                          "intervals": [{"duration": "PT%dS" % dur, "value": int(o.get("value", "1"))}]}],
             "targets": targets}
     f = lambda n: keys.const("VTN_F_EVENT_" + n)  # noqa: E731
-    hset = ["HSET", keys.build("VTN_KEY_EVENT", eid), f("BODY"), json.dumps(body), f("PROGRAM"), "prg-1",
+    hset = ["HSET", keys.build("VTN_KEY_EVENT", eid), f("BODY"), json.dumps(body), f("PROGRAM"), o.get("program", "prg-1"),
             f("MODNUM"), o.get("mn", "0"), f("CREATED"), str(now - 60000), f("MODIFIED"), str(now - 60000),
             f("START"), str(start), f("END"), str(start + dur * 1000)]
     if o.get("cancelled") == "1":
@@ -203,19 +212,59 @@ def _event(args):
             ["INCR", keys.const("VTN_KEY_EVENTSVER")]]
 
 
+def _target(kind, value):
+    """A ventargets:{<venID>} member: the kind's prefix and the value."""
+    return keys.const("VTN_TARGET_" + kind) + value
+
+
 def _group(args):
-    """group <groupID> <venID> ...: the group and each member's vengroups set."""
+    """group <groupID> <venID> ...: the group and each member's ventargets set."""
     if len(args) < 2:
         raise FixtureError("group needs a groupID and at least one venID")
     g, vens = args[0], args[1:]
     cmds = [["HSET", keys.build("VTN_KEY_GROUP", g), keys.const("VTN_F_GROUP_NAME"), g],
             ["ZADD", keys.const("VTN_KEY_GROUPS"), "0", g],
             ["SADD", keys.build("VTN_KEY_GROUPVENS", g)] + vens]
-    cmds += [["SADD", keys.build("VTN_KEY_VENGROUPS", v), g] for v in vens]
+    cmds += [["SADD", keys.build("VTN_KEY_VENTARGETS", v), _target("GROUP", g)] for v in vens]
     return cmds
 
 
-_SETUP = {"ven": _ven, "queue": _queue, "cert": _cert, "event": _event, "group": _group}
+
+def _program(args):
+    """program <programID> [<venID> ...]: the program (the marketContext the
+    event verb uses) and its enrolled VENs, each with its ventargets member."""
+    if not args:
+        raise FixtureError("program needs a programID")
+    p, vens = args[0], args[1:]
+    cmds = [["HSET", keys.build("VTN_KEY_PROGRAM", p), keys.const("VTN_F_PROGRAM_NAME"), p,
+             keys.const("VTN_F_PROGRAM_MC"), PROGRAM_MC, keys.const("VTN_F_PROGRAM_CREATED"),
+             CREATED_DEFAULT],
+            ["ZADD", keys.const("VTN_KEY_PROGRAMS"), "0", p],
+            ["SET", keys.build("VTN_KEY_PROGRAMMC", PROGRAM_MC), p]]
+    for v in vens:
+        cmds += [["ZADD", keys.build("VTN_KEY_PROGRAMVENS", p), "0", v],
+                 ["SADD", keys.build("VTN_KEY_VENTARGETS", v), _target("PROGRAM", p)]]
+    return cmds
+
+
+def _targets(args):
+    """targets <venID> [resources=a,b] [parties=c,d]: the VEN's resourceIDs and
+    partyIDs, and the reverse indexes."""
+    if not args:
+        raise FixtureError("targets needs a venID")
+    ven = args[0]
+    o = _options(args[1:], {}, {"resources": "resources", "parties": "parties"}, "targets")
+    cmds = []
+    for attr, kind, idx in (("resources", "RESOURCE", "VTN_KEY_RESOURCEVENS"),
+                            ("parties", "PARTY", "VTN_KEY_PARTYVENS")):
+        for v in o.get(attr, "").split(",") if o.get(attr) else []:
+            cmds += [["SADD", keys.build("VTN_KEY_VENTARGETS", ven), _target(kind, v)],
+                     ["SADD", keys.build(idx, v), ven]]
+    return cmds
+
+
+_SETUP = {"ven": _ven, "queue": _queue, "cert": _cert, "event": _event, "group": _group,
+          "program": _program, "targets": _targets}
 
 
 def setup_commands(words):
@@ -273,6 +322,8 @@ def check_value(r, subject):
     if verb == "event" and len(args) == 2 and args[1] in ("opt-in", "opt-out"):
         name = "OPT_IN" if args[1] == "opt-in" else "OPT_OUT"
         return r.cmd("HGET", keys.build("VTN_KEY_EVENT", args[0]), keys.const("VTN_F_EVENT_" + name))
+    if verb == "targets" and len(args) == 1:
+        return sorted(r.cmd("SMEMBERS", keys.build("VTN_KEY_VENTARGETS", args[0])))
     raise FixtureError("unknown check %r (ven <venID> [attribute], queue <venID>, "
                        "index name|fp|reg <value>, vens, answer <eventID> <venID>, "
                        "event <eventID> opt-in|opt-out)" % subject)
