@@ -34,7 +34,7 @@ const vtn_cfg_item gw__config_items[] = {
      "bytes; beyond: 414"},
     {"VTN_API_MAX_URL", "--api-max-url", VTN_CFG_SIZE, F(api_max_url), "2KiB", 64, 65536,
      "request target bytes (path + query) on the management API listener; beyond: 414"},
-    {"VTN_API_MAX_BODY", "--api-max-body", VTN_CFG_SIZE, F(api_max_body_bytes), "64KiB", 1024,
+    {"VTN_API_MAX_BODY", "--api-max-body", VTN_CFG_SIZE, F(api_max_body_bytes), "1MiB", 1024,
      (long long)32 << 20, "request body bytes on the management API listener; beyond: 413"},
     {"VTN_BODY_BUDGET", "--body-budget", VTN_CFG_SIZE, F(body_budget), "0", 0, (long long)1 << 40,
      "request body bytes buffered across all connections; a body that would pass it is refused "
