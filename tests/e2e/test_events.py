@@ -200,7 +200,11 @@ def main():
                     ({"signals": [dict(sig, intervals=[{"duration": "PT30M", "value": 1}])]},
                      "signals[0].intervals"),
                     ({"signals": [dict(sig, signalType="price")]}, "signals[0].signalType"),
-                    ({"targets": {}}, "targets"),
+                    # Empty targets make a program-wide event; refused when the
+                    # program has no enrolled VEN and that is asked to be an error.
+                    ({"targets": {}, "targetsMustMatch": True}, "has no enrolled VEN"),
+                    ({"targets": {"groupID": ["nobody-here"]}, "targetsMustMatch": True},
+                     'targets.groupID[0] "nobody-here" matches no VEN'),
                     ({"targets": {"venID": ["bad id"]}}, "targets.venID[0]"),
                     ({"rampUp": "soon"}, "rampUp"),
                     ({"colour": "red"}, "colour"),

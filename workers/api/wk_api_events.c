@@ -754,25 +754,48 @@ static void api_event_vens(wk_req *q, void *st)
             wk_reply_json_error(q, 404, "no event with eventID %s", q->path_id);
             return;
         }
-        json_t *groups = json_object_get(json_object_get(s->event, "targets"), "groupID");
-        if (json_array_size(groups) == 0) {
+        /* The VENs its groups, resourceIDs and partyIDs name (the reverse
+         * indexes), or those enrolled in its program for a program-wide
+         * event: one ZUNION, which takes SETs too (the answers are read
+         * again with it). */
+        static const struct {
+            const char *kind, *key;
+        } via[] = {
+            {"groupID", VTN_KEY_GROUPVENS},
+            {"resourceID", VTN_KEY_RESOURCEVENS},
+            {"partyID", VTN_KEY_PARTYVENS},
+        };
+        json_t *targets = json_object_get(s->event, "targets");
+        size_t n = 0, named = json_array_size(json_object_get(targets, "venID")), argc = 0;
+        for (size_t v = 0; v < sizeof via / sizeof via[0]; v++)
+            n += json_array_size(json_object_get(targets, via[v].kind));
+        named += n;
+        if (named > 0 && n == 0) {
             vens_answer(q, s);
             return;
         }
-        /* The members of its groups: one SUNION (the answers are read again with it). */
-        size_t n = json_array_size(groups), argc = 0;
-        const char **argv = calloc(n + 1, sizeof *argv);
-        char(*keys)[VTN_KEY_MAX] = calloc(n, sizeof *keys);
+        const char **argv = calloc(n + 3, sizeof *argv);
+        char(*keys)[VTN_KEY_MAX] = calloc(n + 1, sizeof *keys);
+        char count[24];
         if (argv == NULL || keys == NULL) {
             free(argv);
             free(keys);
             wk_reply_internal(q, "out of memory");
             return;
         }
-        argv[argc++] = "SUNION";
-        for (size_t i = 0; i < n; i++)
-            argv[argc++] = vtn_key_build(keys[i], VTN_KEY_GROUPVENS,
-                                         json_string_value(json_array_get(groups, i)), NULL);
+        argv[argc++] = "ZUNION";
+        argv[argc++] = count;
+        for (size_t v = 0; v < sizeof via / sizeof via[0]; v++) {
+            json_t *list = json_object_get(targets, via[v].kind);
+            for (size_t i = 0; i < json_array_size(list); i++, argc++)
+                argv[argc] = vtn_key_build(keys[argc - 2], via[v].key,
+                                           json_string_value(json_array_get(list, i)), NULL);
+        }
+        if (named == 0)
+            argv[argc++] =
+                vtn_key_build(keys[0], VTN_KEY_PROGRAMVENS,
+                              json_string_value(json_object_get(s->event, "programID")), NULL);
+        snprintf(count, sizeof count, "%zu", argc - 2);
         s->members = wk_cmd_argv(q, (int)argc, argv, NULL);
         s->answers =
             wk_cmd(q, "HGETALL", vtn_key_build(k, VTN_KEY_EVENTVENS, q->path_id, NULL), NULL);

@@ -35,10 +35,13 @@ extern const wk__api_members_kind wk__api_group_members, wk__api_program_members
  * "batch" (add, then remove) or "del"; name is a group's name on put. */
 wk_rh wk__api_members_script(wk_req *q, const wk__api_members_kind *k, const char *op,
                              const char *name, json_t *add, json_t *remove);
-/* A ventargets:{venID} set's members (SMEMBERS/SORT reply) as
- * {resourceID: [...], partyID: [...], groupID: [...], programID: [...]};
- * NULL when out of memory. */
+/* A ventargets:{venID} set's members (SMEMBERS reply) as
+ * {resourceID: [...], partyID: [...], groupID: [...], programID: [...]},
+ * each sorted; NULL when out of memory. (SMEMBERS, not SORT: SORT is a
+ * write command that Redis refuses at maxmemory, and reads must go on.) */
 json_t *wk__api_ven_targets(const redisReply *members);
+/* Sorts a JSON array of strings in place (left as is when out of memory). */
+void wk__api_sort_strings(json_t *list);
 extern const wk_handler wk__api_cert_list, wk__api_cert_issue, wk__api_cert_get,
     wk__api_cert_revoke, wk__api_crl;
 

@@ -352,6 +352,26 @@ static void api_program_delete(wk_req *q, void *st)
 
 /* ---- GET and PUT /api/v1/vens/{venID}/targets ---- */
 
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+void wk__api_sort_strings(json_t *list)
+{
+    size_t n = json_array_size(list);
+    json_t **v = calloc(n ? n : 1, sizeof *v);
+    if (v == NULL)
+        return; /* unsorted, still whole */
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(list, i));
+    qsort(v, n, sizeof *v, by_string);
+    json_array_clear(list);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, v[i]);
+    free(v);
+}
+
 json_t *wk__api_ven_targets(const redisReply *members)
 {
     static const struct {
@@ -380,6 +400,8 @@ json_t *wk__api_ven_targets(const redisReply *members)
         }
     }
     json_decref(all);
+    for (size_t k = 0; k < nk; k++) /* sorted: a stable answer */
+        wk__api_sort_strings(json_object_get(o, kinds[k].field));
     return o;
 }
 
@@ -392,9 +414,8 @@ static void ven_targets_read(wk_req *q, ven_targets_state *s)
 {
     char k[VTN_KEY_MAX];
     s->rec = wk_cmd(q, "EXISTS", wk_key_ven(k, q->path_id), NULL);
-    /* Sorted: a stable answer. */
     s->members =
-        wk_cmd(q, "SORT", vtn_key_build(k, VTN_KEY_VENTARGETS, q->path_id, NULL), "ALPHA", NULL);
+        wk_cmd(q, "SMEMBERS", vtn_key_build(k, VTN_KEY_VENTARGETS, q->path_id, NULL), NULL);
     if (s->rec < 0 || s->members < 0)
         wk_reply_no_room(q);
 }

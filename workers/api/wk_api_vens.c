@@ -248,9 +248,8 @@ static void api_get(wk_req *q, void *st)
         s->asked = 1;
         s->rec = wk_cmd(q, "HGETALL", wk_key_ven(k, ven), NULL);
         s->qlen = wk_cmd(q, "LLEN", wk_key_venq(k, ven), NULL);
-        /* What events target it by (sorted: a stable answer). */
-        s->targets =
-            wk_cmd(q, "SORT", vtn_key_build(k, VTN_KEY_VENTARGETS, ven, NULL), "ALPHA", NULL);
+        /* What events target it by. */
+        s->targets = wk_cmd(q, "SMEMBERS", vtn_key_build(k, VTN_KEY_VENTARGETS, ven, NULL), NULL);
         if (s->rec < 0 || s->qlen < 0 || s->targets < 0)
             wk_reply_no_room(q);
         return;
