@@ -53,6 +53,14 @@ static int collection_route(const char *p, size_t rest, const char *action, int 
     return WK_API_NONE;
 }
 
+/* collection_route for an item with two actions. */
+static int collection_route2(const char *p, size_t rest, const char *a1, int act1, const char *a2,
+                             int act2, int list, int item, char *id)
+{
+    int r = collection_route(p, rest, a1, list, item, act1, id);
+    return r != WK_API_NONE ? r : collection_route(p, rest, a2, list, item, act2, id);
+}
+
 int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **query,
                     size_t *query_len)
 {
@@ -76,20 +84,12 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
         memcmp(path, GROUPS_PREFIX, sizeof GROUPS_PREFIX - 1) == 0)
         return collection_route(path + sizeof GROUPS_PREFIX - 1, plen - (sizeof GROUPS_PREFIX - 1),
                                 "vens", WK_API_GROUPS, WK_API_GROUP, WK_API_GROUP_VENS, ven_id);
-    if (plen >= epre && memcmp(path, EVENTS_PREFIX, epre) == 0) {
-        int r = collection_route(path + epre, plen - epre, "cancel", WK_API_EVENTS, WK_API_EVENT,
-                                 WK_API_EVENT_CANCEL, ven_id);
-        return r != WK_API_NONE ? r
-                                : collection_route(path + epre, plen - epre, "vens", WK_API_EVENTS,
-                                                   WK_API_EVENT, WK_API_EVENT_VENS, ven_id);
-    }
-    if (plen >= vpre && memcmp(path, API_PREFIX, vpre) == 0) {
-        int r = collection_route(path + vpre, plen - vpre, "reregister", WK_API_VENS, WK_API_VEN,
-                                 WK_API_REREGISTER, ven_id);
-        return r != WK_API_NONE ? r
-                                : collection_route(path + vpre, plen - vpre, "targets", WK_API_VENS,
-                                                   WK_API_VEN, WK_API_VEN_TARGETS, ven_id);
-    }
+    if (plen >= epre && memcmp(path, EVENTS_PREFIX, epre) == 0)
+        return collection_route2(path + epre, plen - epre, "cancel", WK_API_EVENT_CANCEL, "vens",
+                                 WK_API_EVENT_VENS, WK_API_EVENTS, WK_API_EVENT, ven_id);
+    if (plen >= vpre && memcmp(path, API_PREFIX, vpre) == 0)
+        return collection_route2(path + vpre, plen - vpre, "reregister", WK_API_REREGISTER,
+                                 "targets", WK_API_VEN_TARGETS, WK_API_VENS, WK_API_VEN, ven_id);
     return WK_API_NONE;
 }
 

@@ -89,14 +89,8 @@ static void group_write(wk_req *q, group_write_state *s)
         return;
     }
     case 1:
-        if (!wk_rep_elem(wk_rep(q, s->outcome), 0, kind, sizeof kind)) {
-            wk_reply_internal(q, "unreadable script outcome");
+        if (!wk__api_script_kind(q, s->outcome, kind, sizeof kind, "group", "groupID"))
             return;
-        }
-        if (strcmp(kind, "404") == 0) {
-            wk_reply_json_error(q, 404, "no group with groupID %s", q->path_id);
-            return;
-        }
         vtn_info(s->del ? "group_deleted" : "group_written", "req=%s group=%s", q->rid, q->path_id);
         if (s->del) {
             wk_reply_json(q, 200,

@@ -31,6 +31,11 @@ typedef struct wk__api_members_kind {
     const char *batch_path;              /* printf pattern of the batch endpoint (%s: id) */
 } wk__api_members_kind;
 extern const wk__api_members_kind wk__api_group_members, wk__api_program_members;
+/* Reads the kind (first element) of script outcome h into kind: 1 to go
+ * on; 0 after answering 500 (unreadable) or 404 "no <what> with <field>
+ * <q->path_id>" (kind "404"). */
+int wk__api_script_kind(wk_req *q, wk_rh h, char *kind, size_t kindlen, const char *what,
+                        const char *field);
 /* Queues the members script on q->path_id: op "put" (add: the members),
  * "batch" (add, then remove) or "del"; name is a group's name on put. */
 wk_rh wk__api_members_script(wk_req *q, const wk__api_members_kind *k, const char *op,

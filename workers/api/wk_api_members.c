@@ -148,6 +148,20 @@ int wk_api_parse_ven_targets(const char *body, size_t n, json_t **resources, jso
 
 /* ---- the members script (common/lua/members.lua) ---- */
 
+int wk__api_script_kind(wk_req *q, wk_rh h, char *kind, size_t kindlen, const char *what,
+                        const char *field)
+{
+    if (!wk_rep_elem(wk_rep(q, h), 0, kind, kindlen)) {
+        wk_reply_internal(q, "unreadable script outcome");
+        return 0;
+    }
+    if (strcmp(kind, "404") == 0) {
+        wk_reply_json_error(q, 404, "no %s with %s %s", what, field, q->path_id);
+        return 0;
+    }
+    return 1;
+}
+
 const wk__api_members_kind wk__api_group_members = {
     VTN_KEY_GROUP, VTN_KEY_GROUPVENS, VTN_KEY_GROUPS,          VTN_TARGET_GROUP,
     "group",       "groupID",         "/api/v1/groups/%s/vens"};
@@ -223,15 +237,9 @@ static void members_write(wk_req *q, members_state *s, const wk__api_members_kin
             wk_reply_no_room(q);
         return;
     }
+    if (!wk__api_script_kind(q, s->outcome, kind, sizeof kind, k->what, k->id_field))
+        return;
     const redisReply *r = wk_rep(q, s->outcome);
-    if (!wk_rep_elem(r, 0, kind, sizeof kind)) {
-        wk_reply_internal(q, "unreadable script outcome");
-        return;
-    }
-    if (strcmp(kind, "404") == 0) {
-        wk_reply_json_error(q, 404, "no %s with %s %s", k->what, k->id_field, q->path_id);
-        return;
-    }
     long long n[3] = {0, 0, 0};
     for (size_t i = 0; i < 3 && r->elements > i + 1; i++)
         n[i] = r->element[i + 1]->type == REDIS_REPLY_INTEGER ? r->element[i + 1]->integer : 0;
@@ -328,15 +336,9 @@ static void api_program_delete(wk_req *q, void *st)
             wk_reply_no_room(q);
         return;
     }
+    if (!wk__api_script_kind(q, s->outcome, kind, sizeof kind, "program", "programID"))
+        return;
     const redisReply *r = wk_rep(q, s->outcome);
-    if (!wk_rep_elem(r, 0, kind, sizeof kind)) {
-        wk_reply_internal(q, "unreadable script outcome");
-        return;
-    }
-    if (strcmp(kind, "404") == 0) {
-        wk_reply_json_error(q, 404, "no program with programID %s", q->path_id);
-        return;
-    }
     if (strcmp(kind, "409") == 0) {
         wk_rep_elem(r, 1, live, sizeof live);
         wk_rep_elem(r, 2, first, sizeof first);
@@ -484,14 +486,8 @@ static void api_ven_targets_put(wk_req *q, void *st)
         return;
     }
     case 1:
-        if (!wk_rep_elem(wk_rep(q, s->outcome), 0, kind, sizeof kind)) {
-            wk_reply_internal(q, "unreadable script outcome");
+        if (!wk__api_script_kind(q, s->outcome, kind, sizeof kind, "VEN", "venID"))
             return;
-        }
-        if (strcmp(kind, "404") == 0) {
-            wk_reply_json_error(q, 404, "no VEN with venID %s", q->path_id);
-            return;
-        }
         vtn_info("ven_targets_written", "req=%s ven=%s", q->rid, q->path_id);
         s->stage = 2;
         ven_targets_read(q, s);
