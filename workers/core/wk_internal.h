@@ -33,22 +33,25 @@
 #include "vtn/wire.h"
 
 /* ---- limits ---- */
-#define WK_BATCH_MAX 256    /* requests handled per loop iteration, across gateways */
-#define WK_MAX_GATEWAYS 64  /* gateway sockets at once */
-#define WK_ENDPOINT_MAX 256 /* bytes of a ZeroMQ endpoint */
-#define WK_ROUND_CMDS 1100  /* Redis commands one request may queue per round (API list) */
-#define WK_MAX_ROUNDS 8     /* pipeline rounds per batch; a handler needs at most 5 */
-#define WK_CMD_BUF_MAX                                                                             \
-    (1 << 20) /* bytes of one request's commands in one round: a PUT of 10,000 members */
-#define WK_REPLY_MAX (4 << 20) /* bytes of one reply body */
-#define WK_SERIAL_MAX 40       /* hex digits of a certificate serial (RFC 5280: 20 octets) */
-#define WK_FP_MAX 20           /* hex digits of a normalised fingerprint (vtn/fingerprint.h) */
-#define WK_RETRY_AFTER_S 2     /* Retry-After on 503 while Redis is down */
+#define WK_BATCH_MAX 256           /* requests handled per loop iteration, across gateways */
+#define WK_MAX_GATEWAYS 64         /* gateway sockets at once */
+#define WK_ENDPOINT_MAX 256        /* bytes of a ZeroMQ endpoint */
+#define WK_ROUND_CMDS 1100         /* Redis commands one request may queue per round (API list) */
+#define WK_MAX_ROUNDS 8            /* pipeline rounds per batch; a handler needs at most 5 */
+#define WK_CMD_BUF_MAX (256 << 12) /* bytes of one request's commands in one round, 1 MiB */
+#define WK_REPLY_MAX (4 << 20)     /* bytes of one reply body */
+#define WK_SERIAL_MAX 40           /* hex digits of a certificate serial (RFC 5280: 20 octets) */
+#define WK_FP_MAX 20               /* hex digits of a normalised fingerprint (vtn/fingerprint.h) */
+#define WK_RETRY_AFTER_S 2         /* Retry-After on 503 while Redis is down */
 #define WK_RETRY_AFTER_FULL_S                                                                      \
     30                       /* Retry-After on 503 while Redis is full: an operator must act       \
                               */
 #define WK_FULL_LOG_MS 10000 /* at most one redis_full log line per this long */
 #define WK_API_LIMIT_DEFAULT 100
+/* WK_CMD_BUF_MAX takes a PUT of 10,000 members (WK_MEMBERS_MAX) of 64-byte
+ * venIDs, ~0.8 MB; a slot frees a command buffer bigger than this when its
+ * request ends, so a rare big round does not stay in memory. */
+#define WK_CMD_BUF_KEEP (64 << 10)
 #define WK_API_LIMIT_MAX 1000
 
 /* OpenADR 2.0b response codes the handlers use (besides the codec's). */

@@ -354,7 +354,10 @@ void wk_req_reset(wk_req *q)
     if (q->wipe_body && q->body.data)
         OPENSSL_cleanse(q->body.data, q->body.len);
     wk_msg_clear(&q->msg);
-    vtn_buf_reset(&q->cmds);
+    if (q->cmds.cap > WK_CMD_BUF_KEEP)
+        vtn_buf_free(&q->cmds);
+    else
+        vtn_buf_reset(&q->cmds);
     vtn_buf_reset(&q->body);
     q->ncmds = 0;
     q->round = q->rep_round = 0;
