@@ -6,9 +6,10 @@
 -- allow-oom (first line): the operator deletes VENs to free memory when
 -- Redis is at maxmemory; the writes besides DEL (cancel entry, memo) are
 -- small and bounded.
--- A deleted VEN leaves its groups, programs and the resourceID/partyID
--- indexes (what its ventargets set names), with one bump of the events
--- version when it was in any.
+-- A VEN being deleted leaves its groups, programs and the resourceID/partyID
+-- indexes (what its ventargets set names) at once, also when only its
+-- cancel is queued (the record goes when the VEN acknowledges it, in the
+-- canceled script), with one bump of the events version when it was in any.
 local function key(p, v) return (string.gsub(p, '<[^>]*>', function() return v end, 1)) end
 local function forget(ven)
   local index = {[TARGET_GROUP] = {'SREM', KEY_GROUPVENS}, [TARGET_PROGRAM] = {'ZREM', KEY_PROGRAMVENS},
@@ -35,6 +36,7 @@ if ARGV[1] ~= '1' and h[1] then
     redis.call('HSET', KEYS[1], F_VEN_STATE, VEN_CANCELLING)
     redis.call('RPUSH', KEYS[2], KIND_CANCEL .. SEP .. ARGV[2] .. SEP .. h[1])
   end
+  forget(ARGV[3])
   res = cjson.encode({'202', h[3] or '', h[4] or '', h[1]})
 else
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])

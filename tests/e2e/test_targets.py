@@ -8,7 +8,8 @@ enrolled in the program, and leaves a VEN that is withdrawn on its next poll
 10,000 members is PUT in one request through the gateway and grown with a
 batch, each change one bump of the events version; a program with a live
 event cannot be deleted; deleting a VEN takes it out of its groups,
-programs and the resourceID/partyID indexes."""
+programs and the resourceID/partyID indexes (a registered one as soon as its
+cancel is queued)."""
 
 import datetime
 import os
@@ -147,6 +148,13 @@ def main():
                 r = api.call("POST", API + "/events",
                              event_body(start, {"resourceID": ["meter-7"]}, targetsMustMatch=True))
                 eq(r.status, 400, "meter-7 matches nobody any more (%r)" % r)
+                # A registered VEN: its cancel is queued, and it leaves at once.
+                api.call("PUT", API + "/programs/%s/vens" % made["program"], {"venIDs": [b.ven_id]})
+                r = api.call("DELETE", API + "/vens/" + b.ven_id)
+                eq(r.status, 202, "delete B, registered: cancel queued (%r)" % r)
+                eq(redis.cmd("ZCARD", keys.build("VTN_KEY_PROGRAMVENS", made["program"])), 0,
+                   "B left the program before it acknowledged")
+                b.poll("oadrCancelPartyRegistration", None)
 
             for name, fn in (("setup", setup), ("resourceID and partyID targets", resource_and_party),
                              ("program-wide events and enrollment", program_wide),
