@@ -146,9 +146,8 @@
 #define VTN_F_EVENT_MODIFIED "mt" /* last change, ms */
 #define VTN_F_EVENT_START "s"     /* dtstart, ms */
 #define VTN_F_EVENT_END "e"       /* dtstart + duration, ms */
-#define VTN_F_EVENT_NEAR "nr"   /* start of the near window (dtstart - rampUp or notification), ms \
-                                 */
-#define VTN_F_EVENT_OPT_IN "ci" /* VENs whose last answer is optIn */
+#define VTN_F_EVENT_NEAR "nr"     /* near from, ms: dtstart - rampUp (else notification) */
+#define VTN_F_EVENT_OPT_IN "ci"   /* VENs whose last answer is optIn */
 #define VTN_F_EVENT_OPT_OUT "co"  /* VENs whose last answer is optOut */
 #define VTN_F_EVENT_RECEIVED "cr" /* VENs that received it (fields of vtn:event:<id>:vens) */
 
