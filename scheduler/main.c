@@ -95,6 +95,9 @@ static const vtn_metric sc_metric_table[] = {
     {"vtn_scheduler_task_lag_ms", VTN_METRIC_GAUGE,
      "how far behind its due time the oldest item of a task's last run was, ms", .base = SC_TASKS,
      .offset = offsetof(sc_task, stats.lag_ms), .dim = {&task_dim}},
+    {"vtn_scheduler_task_lag_max_ms", VTN_METRIC_GAUGE,
+     "the worst vtn_scheduler_task_lag_ms of a task since the process started, ms",
+     .base = SC_TASKS, .offset = offsetof(sc_task, stats.lag_max_ms), .dim = {&task_dim}},
 };
 
 static int render_metrics(vtn_buf *out, void *ud)

@@ -28,8 +28,9 @@ void sc_leader_release(sc_leader *l, redisContext *c);
 typedef struct sc_stats {
     _Atomic uint64_t runs;
     _Atomic uint64_t errors;
-    _Atomic uint64_t items;  /* items the task acted on */
-    _Atomic uint64_t lag_ms; /* how late its oldest due item was at its last run (0: none) */
+    _Atomic uint64_t items;      /* items the task acted on */
+    _Atomic uint64_t lag_ms;     /* how late its oldest due item was at its last run (0: none) */
+    _Atomic uint64_t lag_max_ms; /* the worst lag_ms since the process started */
 } sc_stats;
 
 /* A task runs on the leader only, every interval_ms; it must be safe to run

@@ -1,14 +1,22 @@
 -- KEYS[1] vtn:event:<id>, KEYS[2] vtn:event:<id>:vens. ARGV: venID,
 -- modificationNumber, optIn|optOut, responseCode, now. Records the VEN's
--- answer and keeps the event's optIn/optOut counts (a VEN that changes its
--- mind moves from one count to the other). 0 when the event is gone.
+-- answer in its field ("<received mn> <answered mn> <opt> <code> <ms>")
+-- and keeps the event's counts: optIn/optOut (a VEN that changes its mind
+-- moves from one to the other) and received (a VEN that answers a
+-- modificationNumber has received it, also when no distribute recorded it:
+-- a replyLimit cut). 0 when the event is gone.
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local counts = {optIn = F_EVENT_OPT_IN, optOut = F_EVENT_OPT_OUT}
 local old = redis.call('HGET', KEYS[2], ARGV[1])
+local recv = ARGV[2]
 if old then
-  local was = counts[string.match(old, '^%S+ (%S+)')]
-  if was then redis.call('HINCRBY', KEYS[1], was, -1) end
+  local r, was = string.match(old, '^(%S+) %S+ (%S+)')
+  if counts[was] then redis.call('HINCRBY', KEYS[1], counts[was], -1) end
+  if tonumber(r) and tonumber(r) > tonumber(recv) then recv = r end
+else
+  redis.call('HINCRBY', KEYS[1], F_EVENT_RECEIVED, 1)
 end
 redis.call('HINCRBY', KEYS[1], counts[ARGV[3]], 1)
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[5])
+redis.call('HSET', KEYS[2], ARGV[1],
+  recv .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[5])
 return 1

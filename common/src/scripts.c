@@ -77,6 +77,8 @@ static const struct {
     LUA_CONST(TARGET_PROGRAM),
     LUA_CONST(TARGET_RESOURCE),
     LUA_CONST(TARGET_PARTY),
+    LUA_CONST(F_EVENT_NEAR),
+    LUA_CONST(F_EVENT_RECEIVED),
 };
 
 /* The Lua names: shorter where the prefix says nothing inside a script. */
@@ -196,12 +198,20 @@ int vtn_script_is_noscript(const redisReply *r)
 redisReply *vtn_script_eval(redisContext *c, const char *name, char sha[VTN_SCRIPT_SHA_SIZE],
                             int nkeys, int argc, const char **argv)
 {
-    if (argc < 0 || argc > EVAL_ARGS_MAX || nkeys < 0 || nkeys > argc)
+    if (argc < 0 || nkeys < 0 || nkeys > argc)
         return NULL;
     char nk[16];
     snprintf(nk, sizeof nk, "%d", nkeys);
-    const char *av[EVAL_ARGS_MAX + 3] = {"EVALSHA", sha, nk};
+    /* Most calls fit on the stack; a batch (the scheduler's) takes the heap. */
+    const char *small[EVAL_ARGS_MAX + 3];
+    const char **av = argc <= EVAL_ARGS_MAX ? small : malloc((size_t)(argc + 3) * sizeof *av);
+    if (av == NULL)
+        return NULL;
+    av[0] = "EVALSHA";
+    av[1] = sha;
+    av[2] = nk;
     memcpy(av + 3, argv, (size_t)argc * sizeof *argv);
+    redisReply *r = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (sha[0] == '\0') {
             char err[256];
@@ -210,14 +220,17 @@ redisReply *vtn_script_eval(redisContext *c, const char *name, char sha[VTN_SCRI
                 char q[300];
                 vtn_error("redis_script", "script=%s err=%s", name,
                           vtn_log_quote(q, sizeof q, err, strlen(err)));
-                return NULL;
+                break;
             }
         }
-        redisReply *r = redisCommandArgv(c, argc + 3, av, NULL);
+        r = redisCommandArgv(c, argc + 3, av, NULL);
         if (!vtn_script_is_noscript(r))
-            return r;
+            break;
         freeReplyObject(r);
+        r = NULL;
         sha[0] = '\0'; /* Redis lost it: load again, then repeat once */
     }
-    return NULL;
+    if (av != small)
+        free(av);
+    return r;
 }

@@ -328,19 +328,20 @@ def main():
                 r = api.call("GET", API + "/events/%s/vens" % active)
                 eq(r.status, 200, "participation (%r)" % r)
                 p = r.json()
-                eq(p["counts"], {"optIn": 1, "optOut": 0, "none": 0}, "counts")
-                eq([(x["venID"], x["opt"], x["modificationNumber"]) for x in p["vens"]],
-                   [(ven.ven_id, "optIn", 0)], "the VEN's answer")
+                eq(p["counts"], {"received": 1, "optIn": 1, "optOut": 0, "none": 0}, "counts")
+                eq([(x["venID"], x["opt"], x["modificationNumber"], x["receivedModificationNumber"])
+                    for x in p["vens"]], [(ven.ven_id, "optIn", 0, 0)], "the VEN's answer")
                 eq(api.call("GET", API + "/events/" + active).json()["participation"],
-                   {"optIn": 1, "optOut": 0}, "counts in the event")
+                   {"received": 1, "optIn": 1, "optOut": 0, "noAnswer": 0}, "counts in the event")
                 eq(created_event(ven, [(active, 0, "optOut")]).code(), "200", "changes its mind")
                 eq(api.call("GET", API + "/events/" + active).json()["participation"],
-                   {"optIn": 0, "optOut": 1}, "moved to optOut")
+                   {"received": 1, "optIn": 0, "optOut": 1, "noAnswer": 0}, "moved to optOut")
                 r = api.call("GET", API + "/events/%s/vens?format=csv" % active)
                 eq(r.status, 200, "CSV")
                 check(r.header("Content-Type").startswith("text/csv"), r.header("Content-Type"))
                 lines = r.body.decode().strip().split("\r\n")
-                eq(lines[0], "venID,modificationNumber,opt,responseCode,respondedDateTime", "CSV header")
+                eq(lines[0], "venID,modificationNumber,opt,responseCode,respondedDateTime,"
+                   "receivedModificationNumber", "CSV header")
                 check(lines[1].startswith("%s,0,optOut,200," % ven.ven_id), lines)
                 eq(api.call("GET", API + "/events/%s/vens?format=xls" % active).status, 400, "format")
                 r = api.call("GET", API + "/events/" + made["far"] + "/vens")

@@ -284,7 +284,7 @@ static int target_check_failed(wk_req *q, write_state *s, char *err, size_t errl
 /* Queues the event script. */
 static void write_script(wk_req *q, write_state *s)
 {
-    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], now[24], start[24], end[24];
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], now[24], start[24], end[24], near[24];
     char *body = json_dumps(s->ev.body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (body == NULL) {
         wk_reply_internal(q, "out of memory");
@@ -293,11 +293,15 @@ static void write_script(wk_req *q, write_state *s)
     snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
     snprintf(start, sizeof start, "%lld", (long long)s->ev.start_ms);
     snprintf(end, sizeof end, "%lld", (long long)s->ev.end_ms);
+    /* The status transitions the scheduler drives: near (none without
+     * rampUp or notification: far turns active at start), start, end. */
+    int64_t near_ms = wk_event_near_ms(s->ev.body);
+    snprintf(near, sizeof near, "%lld", (long long)(s->ev.start_ms - (near_ms > 0 ? near_ms : 0)));
     s->stage = WR_SCRIPT;
-    s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, wk_key_event(k1, s->id), VTN_KEY_EVENTS,
+    s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 6, wk_key_event(k1, s->id), VTN_KEY_EVENTS,
                          VTN_KEY_EVENTSVER, vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL),
-                         VTN_KEY_EVENTSEND, s->modify ? "m" : "c", s->id, now, body, s->program,
-                         start, end, s->ev.reason, NULL);
+                         VTN_KEY_EVENTSEND, VTN_KEY_EVENTSDUE, s->modify ? "m" : "c", s->id, now,
+                         body, s->program, start, end, s->ev.reason, near, NULL);
     free(body);
     if (s->outcome < 0)
         wk_reply_no_room(q);
@@ -418,9 +422,10 @@ static void api_event_cancel(wk_req *q, void *st)
         }
         snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
         s->stage = 1;
-        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 5, wk_key_event(k1, q->path_id), VTN_KEY_EVENTS,
+        s->outcome = wk_eval(q, WK_SCRIPT_EVENT, 6, wk_key_event(k1, q->path_id), VTN_KEY_EVENTS,
                              VTN_KEY_EVENTSVER, vtn_key_build(k2, VTN_KEY_REQ, q->rid, NULL),
-                             VTN_KEY_EVENTSEND, "x", q->path_id, now, "", "", "", "", reason, NULL);
+                             VTN_KEY_EVENTSEND, VTN_KEY_EVENTSDUE, "x", q->path_id, now, "", "", "",
+                             "", reason, "", NULL);
         if (s->outcome < 0)
             wk_reply_no_room(q);
         return;
@@ -637,19 +642,30 @@ static void vens_fini(void *st)
     json_decref(((vens_state *)st)->event);
 }
 
-/* One VEN's row: its last answer ("<mn> <opt> <code> <ms>") or none. */
-static json_t *participant(const char *ven, const redisReply *answer)
+/* One VEN's row from its field of vtn:event:<id>:vens ("<received mn>
+ * <answered mn> <opt> <code> <ms>", "-" for what it has not done yet) or
+ * none: the modificationNumber it last received, its answer and when. */
+static json_t *participant(const char *ven, const redisReply *field)
 {
-    char v[128], opt[8] = "none", when[32];
-    long long mn = -1, code = 0, ms = 0;
-    if (wk_rep_str(answer, v, sizeof v))
-        sscanf(v, "%lld %7s %lld %lld", &mn, opt, &code, &ms);
-    if (mn < 0)
-        return json_pack("{s:s,s:n,s:s,s:n,s:n}", "venID", ven, "modificationNumber", "opt", "none",
-                         "responseCode", "respondedDateTime");
-    return json_pack("{s:s,s:I,s:s,s:I,s:s}", "venID", ven, "modificationNumber", (json_int_t)mn,
-                     "opt", opt, "responseCode", (json_int_t)code, "respondedDateTime",
-                     vtn_time_format(ms, when, sizeof when));
+    char v[128], recv[24] = "-", ans[24] = "-", opt[8] = "-", code[8] = "-", ms[24] = "-";
+    char when[32];
+    if (wk_rep_str(field, v, sizeof v))
+        sscanf(v, "%23s %23s %7s %7s %23s", recv, ans, opt, code, ms);
+    json_t *row = json_pack(
+        "{s:s,s:o,s:o,s:s,s:o,s:o}", "venID", ven, "receivedModificationNumber",
+        recv[0] == '-' ? json_null() : json_integer(atoll(recv)), "modificationNumber",
+        ans[0] == '-' ? json_null() : json_integer(atoll(ans)), "opt", opt[0] == '-' ? "none" : opt,
+        "responseCode", code[0] == '-' ? json_null() : json_integer(atoll(code)),
+        "respondedDateTime",
+        ms[0] == '-' ? json_null() : json_string(vtn_time_format(atoll(ms), when, sizeof when)));
+    return row;
+}
+
+/* A JSON integer as a CSV cell; null stays the empty cell. */
+static void csv_int(char *out, size_t outlen, json_t *v)
+{
+    if (json_is_integer(v))
+        snprintf(out, outlen, "%lld", (long long)json_integer_value(v));
 }
 
 static void vens_answer(wk_req *q, vens_state *s)
@@ -669,7 +685,7 @@ static void vens_answer(wk_req *q, vens_state *s)
             json_object_set_new(seen, ven, json_null());
     }
     json_decref(members);
-    long long in = 0, out = 0, none = 0;
+    long long in = 0, out = 0, none = 0, received = 0;
     const char *ven;
     json_t *unused;
     /* Sorted by venID: a stable order for the operator and for diffs of the CSV. */
@@ -691,36 +707,35 @@ static void vens_answer(wk_req *q, vens_state *s)
         in += strcmp(opt, "optIn") == 0;
         out += strcmp(opt, "optOut") == 0;
         none += strcmp(opt, "none") == 0;
+        received += !json_is_null(json_object_get(row, "receivedModificationNumber"));
         json_array_append_new(rows, row);
     }
     free(ids);
     json_decref(seen);
     if (!s->csv) {
         wk_reply_json(q, 200,
-                      json_pack("{s:O,s:O,s:{s:I,s:I,s:I},s:o}", "eventID",
+                      json_pack("{s:O,s:O,s:{s:I,s:I,s:I,s:I},s:o}", "eventID",
                                 json_object_get(s->event, "eventID"), "modificationNumber",
-                                json_object_get(s->event, "modificationNumber"), "counts", "optIn",
-                                (json_int_t)in, "optOut", (json_int_t)out, "none", (json_int_t)none,
-                                "vens", rows));
+                                json_object_get(s->event, "modificationNumber"), "counts",
+                                "received", (json_int_t)received, "optIn", (json_int_t)in, "optOut",
+                                (json_int_t)out, "none", (json_int_t)none, "vens", rows));
         return;
     }
     vtn_buf_reset(&q->body);
-    int rc =
-        vtn_buf_printf(&q->body, "venID,modificationNumber,opt,responseCode,respondedDateTime\r\n");
+    /* receivedModificationNumber last: the columns before it keep their places. */
+    int rc = vtn_buf_printf(&q->body, "venID,modificationNumber,opt,responseCode,"
+                                      "respondedDateTime,receivedModificationNumber\r\n");
     for (size_t i = 0; rc == 0 && i < json_array_size(rows); i++) {
         json_t *r = json_array_get(rows, i);
-        json_t *mn = json_object_get(r, "modificationNumber");
-        char num[24] = "", code[24] = "";
-        if (json_is_integer(mn)) {
-            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(mn));
-            snprintf(code, sizeof code, "%lld",
-                     (long long)json_integer_value(json_object_get(r, "responseCode")));
-        }
+        char num[24] = "", code[24] = "", recv[24] = "";
+        csv_int(num, sizeof num, json_object_get(r, "modificationNumber"));
+        csv_int(code, sizeof code, json_object_get(r, "responseCode"));
+        csv_int(recv, sizeof recv, json_object_get(r, "receivedModificationNumber"));
         const char *at = json_string_value(json_object_get(r, "respondedDateTime"));
         /* venIDs are [A-Za-z0-9._:-]: no CSV quoting needed */
-        rc = vtn_buf_printf(&q->body, "%s,%s,%s,%s,%s\r\n",
+        rc = vtn_buf_printf(&q->body, "%s,%s,%s,%s,%s,%s\r\n",
                             json_string_value(json_object_get(r, "venID")), num,
-                            json_string_value(json_object_get(r, "opt")), code, at ? at : "");
+                            json_string_value(json_object_get(r, "opt")), code, at ? at : "", recv);
     }
     json_decref(rows);
     if (rc < 0) {

@@ -239,10 +239,16 @@ json_t *wk_event_json(const char *id, const redisReply *h, int64_t now, int *sta
     if (buf[0])
         json_object_set_new(o, "modificationReason", json_string(buf));
     json_object_set_new(o, "eventStatus", json_string(wk_event_status_name(stt)));
+    /* Every VEN that answered received it first (evopt counts it received
+     * when evsent did not): those that received it and did not answer are
+     * the rest. */
+    long long in = wk_hfield_int(h, VTN_F_EVENT_OPT_IN),
+              out = wk_hfield_int(h, VTN_F_EVENT_OPT_OUT);
+    long long received = wk_hfield_int(h, VTN_F_EVENT_RECEIVED);
     json_object_set_new(o, "participation",
-                        json_pack("{s:I,s:I}", "optIn",
-                                  (json_int_t)wk_hfield_int(h, VTN_F_EVENT_OPT_IN), "optOut",
-                                  (json_int_t)wk_hfield_int(h, VTN_F_EVENT_OPT_OUT)));
+                        json_pack("{s:I,s:I,s:I,s:I}", "received", (json_int_t)received, "optIn",
+                                  (json_int_t)in, "optOut", (json_int_t)out, "noAnswer",
+                                  (json_int_t)(received > in + out ? received - in - out : 0)));
     json_object_set_new(
         o, "createdDateTime",
         json_string(vtn_time_format(wk_hfield_int(h, VTN_F_EVENT_CREATED), when, sizeof when)));

@@ -41,9 +41,10 @@ typedef struct wk_evset {
     long long version;      /* vtn:events:ver as read with the list (0: never bumped) */
     json_t *ids;            /* owned: the eventIDs read */
     json_t *events;         /* owned: the VEN's events, in the order they are sent */
-    char hash[17];          /* of the set (ids, modificationNumbers, cancelled); "" empty */
-    int64_t next_end;       /* earliest end among them, ms; 0 none */
-    int awaiting;           /* of them, responseRequired=always and not answered at their mn */
+    char hash[17];          /* of the set (ids, modificationNumbers, statuses); "" empty */
+    json_t *fresh;    /* owned: eventID -> modificationNumber, of those the VEN had not received */
+    int64_t next_end; /* earliest end among them, ms; 0 none */
+    int awaiting;     /* of them, responseRequired=always and not answered at their mn */
 } wk_evset;
 /* Queues the version, the list of events and what events can target the
  * VEN by (its ventargets set). The list's handle or <0. */
@@ -57,8 +58,10 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now);
 /* Writes oadrDistributeEvent of the set (its first limit events when limit
  * > 0) into q->body. 0 or <0. */
 int wk_evset_write(wk_req *q, wk_evset *e, const char *request_id, const char *ven, int limit);
-/* Queues the evsent script: the VEN was sent this set at e->version. */
-wk_rh wk_evset_record(wk_req *q, const wk_evset *e, const char *ven);
+/* Queues the evsent script: the VEN was sent this set at e->version (sent:
+ * it got a distribute of it, so the events' participation records the
+ * modificationNumbers it received; 0: the set is the one it had). */
+wk_rh wk_evset_record(wk_req *q, const wk_evset *e, const char *ven, int sent);
 void wk_evset_clear(wk_evset *e);
 /* 1 when event ev (the API's JSON of it) applies to ven, whose ventargets
  * members are attrs' keys: its venID list names the VEN, or its groupID,

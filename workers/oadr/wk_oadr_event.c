@@ -135,6 +135,11 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
     int n = 0;
     e->next_end = 0;
     e->awaiting = 0;
+    json_decref(e->fresh);
+    if ((e->fresh = json_object()) == NULL) {
+        free(r);
+        return -ENOMEM;
+    }
     for (int i = 0; i < e->n; i++) {
         const redisReply *h = wk_rep(q, e->first + 2 * i);
         const redisReply *answer = wk_rep(q, e->first + 2 * i + 1);
@@ -149,15 +154,24 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
             json_decref(ev);
             continue;
         }
-        /* Unanswered (or answered for an older modificationNumber) and required. */
-        char a[64];
-        long long answered = -1;
+        /* The VEN's field: "<received mn> <answered mn> ...", "-" for not yet. */
+        char a[128], recv[24] = "-", ans[24] = "-";
         if (wk_rep_str(answer, a, sizeof a))
-            answered = atoll(a);
+            sscanf(a, "%23s %23s", recv, ans);
+        long long mn = json_integer_value(json_object_get(ev, "modificationNumber"));
+        /* Unanswered (or answered for an older modificationNumber) and required. */
         const char *rr = json_string_value(json_object_get(ev, "responseRequired"));
         if ((rr == NULL || strcmp(rr, "always") == 0) && /* the profile's default */
-            answered != json_integer_value(json_object_get(ev, "modificationNumber")))
+            (ans[0] == '-' || atoll(ans) != mn))
             e->awaiting++;
+        /* Not received at this modificationNumber: the participation records it once sent. */
+        if ((recv[0] == '-' || atoll(recv) != mn) &&
+            json_object_set_new(e->fresh, json_string_value(json_object_get(ev, "eventID")),
+                                json_integer(mn)) < 0) {
+            json_decref(ev);
+            free(r);
+            return -ENOMEM;
+        }
         long long prio = json_integer_value(json_object_get(ev, "priority"));
         r[n++] = (ranked){ev, status == WK_EVENT_ACTIVE,
                           prio > 0 ? (unsigned long long)prio : 1ULL << 40,
@@ -169,12 +183,12 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
     e->events = json_array();
     uint64_t hash = 1469598103934665603ULL;
     for (int i = 0; i < n; i++) {
+        /* The eventStatus is in the hash: a time-driven change (far, near,
+         * active) is sent again though the modificationNumber stays. */
         char mn[48];
         snprintf(mn, sizeof mn, ":%lld:%s;",
                  (long long)json_integer_value(json_object_get(r[i].ev, "modificationNumber")),
-                 strcmp(json_string_value(json_object_get(r[i].ev, "eventStatus")), "cancelled")
-                     ? "-"
-                     : "x");
+                 json_string_value(json_object_get(r[i].ev, "eventStatus")));
         hash = fnv(fnv(hash, json_string_value(json_object_get(r[i].ev, "eventID"))), mn);
         json_array_append_new(e->events, r[i].ev);
     }
@@ -187,13 +201,49 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
     return e->events ? n : -ENOMEM;
 }
 
-wk_rh wk_evset_record(wk_req *q, const wk_evset *e, const char *ven)
+wk_rh wk_evset_record(wk_req *q, const wk_evset *e, const char *ven, int sent)
 {
-    char k[VTN_KEY_MAX], v[24], end[24];
+    /* EVALSHA sha nkeys, the record, an event's two keys each; 5 args, an mn each. */
+    size_t k = sent ? json_object_size(e->fresh) : 0, argc = 0;
+    const char **argv = calloc(9 + 3 * k, sizeof *argv);
+    char(*keys)[VTN_KEY_MAX] = calloc(1 + 2 * k, sizeof *keys);
+    char(*mns)[24] = calloc(k ? k : 1, sizeof *mns);
+    char nkeys[16], v[24], end[24];
+    wk_rh h = -ENOMEM;
+    if (argv == NULL || keys == NULL || mns == NULL)
+        goto out;
+    snprintf(nkeys, sizeof nkeys, "%zu", 1 + 2 * k);
     snprintf(v, sizeof v, "%lld", e->version);
     snprintf(end, sizeof end, "%lld", (long long)e->next_end);
-    return wk_eval(q, WK_SCRIPT_EVSENT, 1, wk_key_ven(k, ven), v, e->hash, end,
-                   e->awaiting ? "1" : "0", NULL);
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = q->w->redis.sha[WK_SCRIPT_EVSENT];
+    argv[argc++] = nkeys;
+    argv[argc++] = wk_key_ven(keys[0], ven);
+    const char *id;
+    json_t *mn;
+    size_t i = 0;
+    json_object_foreach(e->fresh, id, mn)
+    {
+        if (i == k)
+            break;
+        argv[argc++] = wk_key_event(keys[1 + 2 * i], id);
+        argv[argc++] = vtn_key_build(keys[2 + 2 * i], VTN_KEY_EVENTVENS, id, NULL);
+        snprintf(mns[i], sizeof mns[i], "%lld", (long long)json_integer_value(mn));
+        i++;
+    }
+    argv[argc++] = v;
+    argv[argc++] = e->hash;
+    argv[argc++] = end;
+    argv[argc++] = e->awaiting ? "1" : "0";
+    argv[argc++] = ven;
+    for (size_t j = 0; j < i; j++)
+        argv[argc++] = mns[j];
+    h = wk_cmd_argv(q, (int)argc, argv, NULL);
+out:
+    free(argv);
+    free(keys);
+    free(mns);
+    return h;
 }
 
 void wk_evset_clear(wk_evset *e)
@@ -201,7 +251,8 @@ void wk_evset_clear(wk_evset *e)
     json_decref(e->ids);
     json_decref(e->events);
     json_decref(e->ven_attrs);
-    e->ids = e->events = e->ven_attrs = NULL;
+    json_decref(e->fresh);
+    e->ids = e->events = e->ven_attrs = e->fresh = NULL;
 }
 
 int wk_evset_write(wk_req *q, wk_evset *e, const char *request_id, const char *ven, int limit)
@@ -254,7 +305,7 @@ static void request_answer(wk_req *q, request_state *s, const char *ven)
         return;
     }
     /* The VEN has its whole set now: its next poll has nothing new to send. */
-    if (wk_evset_record(q, &s->set, ven) < 0)
+    if (wk_evset_record(q, &s->set, ven, 1) < 0)
         wk_reply_no_room(q);
 }
 

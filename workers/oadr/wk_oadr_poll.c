@@ -77,7 +77,7 @@ static void poll_events(wk_req *q, poll_state *s, const char *ven)
         }
     }
     s->stage = POLL_SENT;
-    if (wk_evset_record(q, &s->set, ven) < 0)
+    if (wk_evset_record(q, &s->set, ven, s->sent) < 0)
         wk_reply_no_room(q);
 }
 

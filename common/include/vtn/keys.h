@@ -99,6 +99,8 @@
 #define VTN_TTL_GATEWAY_TRIM_MS 60000 /* members expired this long ago are removed */
 /* Events removed per run of the scheduler's expire_events task. */
 #define VTN_EVENTS_EXPIRE_BATCH 100
+/* Due status transitions applied per run of its event_transitions task. */
+#define VTN_EVENTS_DUE_BATCH 100
 
 /* ---- programs and events (docs/redis-keys.md, "Programs and events") ---- */
 #define VTN_KEY_PROGRAM "vtn:program:<programID>"         /* HASH (VTN_F_PROGRAM_*) */
@@ -108,8 +110,10 @@
 #define VTN_KEY_GROUPVENS "vtn:group:<groupID>:vens"      /* SET, its venIDs */
 #define VTN_KEY_GROUPS "vtn:groups"                       /* ZSET every groupID, score 0 */
 #define VTN_KEY_EVENT "vtn:event:<eventID>"               /* HASH (VTN_F_EVENT_*) */
-/* venID -> "<modificationNumber> <optIn|optOut> <responseCode> <ms>": the
- * VEN's last oadrCreatedEvent answer for the event. */
+/* venID -> "<received mn> <answered mn> <optIn|optOut> <responseCode> <ms>":
+ * the modificationNumber the VEN was last sent in a distribute, and its
+ * last oadrCreatedEvent answer ("-" in each answer part until it answers).
+ * One field per VEN that received or answered the event. */
 #define VTN_KEY_EVENTVENS "vtn:event:<eventID>:vens" /* HASH */
 #define VTN_KEY_EVENTS "vtn:events"                  /* ZSET every eventID, score 0 */
 /* Bumped (INCR) by every create, modify and cancel (and once by a change of
@@ -121,6 +125,10 @@
 /* eventID -> its end (dtstart + duration, ms): the scheduler removes the
  * events that ended longer than the retention ago. */
 #define VTN_KEY_EVENTSEND "vtn:events:end" /* ZSET */
+/* eventID -> its next status transition (near, start or end, ms): the
+ * scheduler bumps vtn:events:ver when it is due, so that VENs get the new
+ * eventStatus (or the event dropping out at its end). */
+#define VTN_KEY_EVENTSDUE "vtn:events:due" /* ZSET */
 
 /* The reverse indexes of vtn:ventargets members (kind value -> venIDs): the
  * API checks "a target that matches nothing" with them, and the VEN's
@@ -155,8 +163,10 @@
 #define VTN_F_EVENT_MODIFIED "mt" /* last change, ms */
 #define VTN_F_EVENT_START "s"     /* dtstart, ms */
 #define VTN_F_EVENT_END "e"       /* dtstart + duration, ms */
+#define VTN_F_EVENT_NEAR "nr"     /* near from, ms: dtstart - rampUp (else notification) */
 #define VTN_F_EVENT_OPT_IN "ci"   /* VENs whose last answer is optIn */
 #define VTN_F_EVENT_OPT_OUT "co"  /* VENs whose last answer is optOut */
+#define VTN_F_EVENT_RECEIVED "cr" /* VENs that received it (fields of vtn:event:<id>:vens) */
 
 /* Builds a key from a VTN_KEY_* pattern: each <name> in it is replaced by
  * the next of a, b (NULL when the pattern has fewer parts), e.g.

@@ -13,11 +13,12 @@ Setting up (redis-before), one verb a line:
          [revoked=<ms>] [reason=<code>]
     event <eventID> [vens=a,b] [groups=g] [resources=r] [parties=p] [program=<programID>]
           [start=<s from now>] [duration=<s>] [mn=N] [priority=N]
-          [response=always|never] [cancelled] [test] [value=N]
+          [response=always|never] [cancelled] [test] [value=N] [notification=<s>]
           (no vens/groups/resources/parties: a program-wide event)
     group <groupID> <venID> ...
     program <programID> [<venID> ...]   a program and the VENs enrolled in it
     targets <venID> [resources=a,b] [parties=c,d]   what the operator recorded
+    participant <eventID> <venID> [received=N] [mn=N opt=optIn|optOut code=N at=<ms>]
 
 Checking (expect), as subjects of the usual operators:
 
@@ -28,8 +29,10 @@ Checking (expect), as subjects of the usual operators:
                               joined by " ; " for =
     index name|fp|reg <value> the venID the index holds
     vens                      the members of vtn:vens
-    answer <eventID> <venID>  "<modificationNumber> <opt> <responseCode>"
-    event <eventID> opt-in|opt-out   the event's counts
+    answer <eventID> <venID>  "<modificationNumber> <opt> <responseCode>" of
+                              the VEN's answer (None: it has not answered)
+    received <eventID> <venID>  the modificationNumber the VEN last received
+    event <eventID> opt-in|opt-out|received   the event's counts
     targets <venID>           the members of its ventargets set, sorted
                               ("g:<groupID>", "p:<programID>", "r:..", "y:..")
 """
@@ -76,8 +79,8 @@ QUEUE_NAMES = {v: k for k, v in QUEUE_KINDS.items()}
 SEP = keys.const("VTN_QUEUE_SEP")
 INDEXES = {"name": "VTN_KEY_VENNAME", "fp": "VTN_KEY_VENFP", "reg": "VTN_KEY_VENREG"}
 
-SETUP_VERBS = ("ven", "queue", "cert", "event", "group", "program", "targets")
-CHECK_VERBS = ("ven", "queue", "index", "vens", "answer", "event", "targets")
+SETUP_VERBS = ("ven", "queue", "cert", "event", "group", "program", "targets", "participant")
+CHECK_VERBS = ("ven", "queue", "index", "vens", "answer", "received", "event", "targets")
 
 
 class FixtureError(ValueError):
@@ -167,8 +170,9 @@ def _cert(args):
 
 
 EVENT_FLAGS = {"cancelled": ("cancelled", "1"), "test": ("test", "1")}
-EVENT_ATTRS = ("vens", "groups", "resources", "parties", "program", "start", "duration", "mn", "priority", "response", "cancelled",
-               "test", "value", "opt-in", "opt-out")
+EVENT_ATTRS = ("vens", "groups", "resources", "parties", "program", "start", "duration", "mn",
+               "priority", "response", "cancelled", "test", "value", "opt-in", "opt-out",
+               "notification")
 
 
 def _iso(ms):
@@ -179,8 +183,9 @@ def _iso(ms):
 def _event(args):
     """event <eventID> [vens=a,b] [groups=g] [start=<s from now, may be negative>]
     [duration=<s>] [mn=N] [priority=N] [response=always|never] [cancelled] [test]
-    [value=N]: the record the worker's event script writes (a SIMPLE signal of
-    one interval), its vtn:events member, and one bump of vtn:events:ver."""
+    [value=N] [notification=<s>]: the record the worker's event script writes
+    (a SIMPLE signal of one interval), its vtn:events member, its next status
+    transition in vtn:events:due, and one bump of vtn:events:ver."""
     if not args:
         raise FixtureError("event needs an eventID")
     eid = args[0]
@@ -201,15 +206,49 @@ def _event(args):
             "signals": [{"signalName": "SIMPLE", "signalType": "level", "signalID": "0",
                          "intervals": [{"duration": "PT%dS" % dur, "value": int(o.get("value", "1"))}]}],
             "targets": targets}
+    notify = int(o.get("notification", "0"))
+    if notify:
+        body["notification"] = "PT%dS" % notify
     f = lambda n: keys.const("VTN_F_EVENT_" + n)  # noqa: E731
     hset = ["HSET", keys.build("VTN_KEY_EVENT", eid), f("BODY"), json.dumps(body), f("PROGRAM"), o.get("program", "prg-1"),
             f("MODNUM"), o.get("mn", "0"), f("CREATED"), str(now - 60000), f("MODIFIED"), str(now - 60000),
-            f("START"), str(start), f("END"), str(start + dur * 1000)]
+            f("START"), str(start), f("END"), str(start + dur * 1000), f("NEAR"),
+            str(start - notify * 1000)]
     if o.get("cancelled") == "1":
         hset += [f("CANCELLED"), "1"]
-    return [hset, ["ZADD", keys.const("VTN_KEY_EVENTS"), "0", eid],
+    times = [start + dur * 1000] if o.get("cancelled") == "1" else [start - notify * 1000, start,
+                                                                     start + dur * 1000]
+    due = [t for t in times if t > now]
+    cmds = [hset, ["ZADD", keys.const("VTN_KEY_EVENTS"), "0", eid],
             ["ZADD", keys.const("VTN_KEY_EVENTSEND"), str(start + dur * 1000), eid],
             ["INCR", keys.const("VTN_KEY_EVENTSVER")]]
+    if due:
+        cmds.append(["ZADD", keys.const("VTN_KEY_EVENTSDUE"), str(min(due)), eid])
+    return cmds
+
+
+def _participant(args):
+    """participant <eventID> <venID> [received=N] [mn=N opt=optIn|optOut code=N
+    at=<ms>]: the VEN's field of the event's participation, "<received mn>
+    <answered mn> <opt> <code> <ms>" ("-" for what it has not done), and the
+    event's counts that go with it."""
+    if len(args) < 2:
+        raise FixtureError("participant needs an eventID and a venID")
+    eid, ven = args[0], args[1]
+    attrs = ("received", "mn", "opt", "code", "at")
+    o = _options(args[2:], {}, {a: a for a in attrs}, "participant")
+    answered = "mn" in o
+    if answered and o.get("opt") not in ("optIn", "optOut"):
+        raise FixtureError("participant: an answer (mn=) needs opt=optIn or opt=optOut")
+    value = " ".join([o.get("received", o.get("mn", "-")), o.get("mn", "-"), o.get("opt", "-"),
+                      o.get("code", "200" if answered else "-"), o.get("at", CREATED_DEFAULT if answered else "-")])
+    ekey = keys.build("VTN_KEY_EVENT", eid)
+    cmds = [["HSET", keys.build("VTN_KEY_EVENTVENS", eid), ven, value],
+            ["HINCRBY", ekey, keys.const("VTN_F_EVENT_RECEIVED"), "1"]]
+    if answered:
+        count = "OPT_IN" if o["opt"] == "optIn" else "OPT_OUT"
+        cmds.append(["HINCRBY", ekey, keys.const("VTN_F_EVENT_" + count), "1"])
+    return cmds
 
 
 def _target(kind, value):
@@ -264,7 +303,7 @@ def _targets(args):
 
 
 _SETUP = {"ven": _ven, "queue": _queue, "cert": _cert, "event": _event, "group": _group,
-          "program": _program, "targets": _targets}
+          "program": _program, "targets": _targets, "participant": _participant}
 
 
 def setup_commands(words):
@@ -315,15 +354,18 @@ def check_value(r, subject):
             # The API pages vtn:vens by lex order, which needs every score 0.
             raise AssertionError("vtn:vens members with a score other than 0: %s" % odd)
         return members
-    if verb == "answer" and len(args) == 2:
-        # "<modificationNumber> <opt> <responseCode>" of the VEN's answer (the time left out)
+    if verb in ("answer", "received") and len(args) == 2:
+        # "<received mn> <answered mn> <opt> <responseCode> <ms>", "-" for not yet
         v = r.cmd("HGET", keys.build("VTN_KEY_EVENTVENS", args[0]), args[1])
-        return " ".join(v.split()[:3]) if v else None
-    if verb == "event" and len(args) == 2 and args[1] in ("opt-in", "opt-out"):
-        name = "OPT_IN" if args[1] == "opt-in" else "OPT_OUT"
-        return r.cmd("HGET", keys.build("VTN_KEY_EVENT", args[0]), keys.const("VTN_F_EVENT_" + name))
+        w = v.split() if v else ["-"] * 5
+        if verb == "received":
+            return None if w[0] == "-" else w[0]
+        return None if w[1] == "-" else " ".join(w[1:4])  # the answer, its time left out
+    counts = {"opt-in": "OPT_IN", "opt-out": "OPT_OUT", "received": "RECEIVED"}
+    if verb == "event" and len(args) == 2 and args[1] in counts:
+        return r.cmd("HGET", keys.build("VTN_KEY_EVENT", args[0]), keys.const("VTN_F_EVENT_" + counts[args[1]]))
     if verb == "targets" and len(args) == 1:
         return sorted(r.cmd("SMEMBERS", keys.build("VTN_KEY_VENTARGETS", args[0])))
     raise FixtureError("unknown check %r (ven <venID> [attribute], queue <venID>, "
-                       "index name|fp|reg <value>, vens, answer <eventID> <venID>, "
-                       "event <eventID> opt-in|opt-out)" % subject)
+                       "index name|fp|reg <value>, vens, answer|received <eventID> <venID>, "
+                       "event <eventID> opt-in|opt-out|received)" % subject)
