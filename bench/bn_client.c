@@ -139,7 +139,7 @@ struct run {
     bn_conn *conns;
     uint32_t nconns;
     uint32_t nmeas;     /* handshake and idle modes: conns[0..nmeas) are measured */
-    uint32_t ramp_next; /* idle mode: the next connection to open */
+    uint32_t ramp_next; /* idle and events modes: the next connection to open */
     uint32_t opening;   /* idle mode: opened, not yet idle or given up */
     uint32_t idle_done; /* idle mode: idle or given up */
     int holding;        /* idle mode: every connection is idle or given up */
@@ -408,6 +408,9 @@ static void check_end(struct run *r)
 
 static void ven_resolved(struct run *r)
 {
+    /* events mode: the next VEN's connection opens and registers (see bn_run) */
+    if (r->o->mode == BN_MODE_EVENTS && r->phase == PH_REGISTER && r->ramp_next < r->nconns)
+        conn_connect(&r->conns[r->ramp_next++]);
     if (++r->resolved < r->o->vens)
         return;
     r->res->reg_seconds = (double)(uv_hrtime() - r->reg_start_ns) / 1e9;
@@ -1638,7 +1641,12 @@ int bn_run(const bn_opts *o, bn_result *res)
         measure_begin(r); /* in register mode the registrations are what is measured */
     if (o->vens == 0)
         start_measured_phase(r); /* handshakes without polls need no VEN */
-    for (uint32_t i = 0; i < r->nconns && r->phase == PH_REGISTER; i++)
+    /* Events mode holds one connection per VEN, 10,000 and more: they open and
+     * register --ramp at a time, as a fleet coming online would, rather than
+     * all at once into the VTN's overload answer (503). */
+    uint32_t first = o->mode == BN_MODE_EVENTS && o->ramp < r->nconns ? o->ramp : r->nconns;
+    r->ramp_next = first;
+    for (uint32_t i = 0; i < first && r->phase == PH_REGISTER; i++)
         if (r->conns[i].count)
             conn_connect(&r->conns[i]);
 

@@ -131,7 +131,8 @@ static const vtn_cfg_item cfg_items[] = {
     {"VTN_BENCH_HS_POLL", "--hs-poll", VTN_CFG_BOOL, F(hs_poll), "false", 0, 0,
      "handshake mode: send one oadrPoll on each connection before closing it"},
     {"VTN_BENCH_RAMP", "--ramp", VTN_CFG_INT, F(ramp), "64", 1, 20000,
-     "idle mode: connections connecting and handshaking at once"},
+     "idle mode: connections connecting and handshaking at once; events mode: VENs connecting "
+     "and registering at once"},
     {"VTN_BENCH_OPEN_TIMEOUT", "--open-timeout", VTN_CFG_MS, F(open_timeout_ms), "120s", 100,
      3600000, "idle mode: connections not idle by then are given up and the memory is read"},
     {"VTN_BENCH_API", "--api", VTN_CFG_STR, F(api), "", 0, 0,
