@@ -58,8 +58,9 @@ enum cstate { CS_IDLE, CS_CONNECTING, CS_HANDSHAKE, CS_READY, CS_BUSY, CS_CLOSIN
  * (--register-share), so polls share the workers with five-round requests. */
 enum rkind { RK_REG, RK_POLL, RK_REREG, RK_CREATED };
 /* events mode, inside the poll phase: polling before the events exist, then
- * until every VEN has them (or the deadline), then the measured polls */
-enum evstage { EV_OFF, EV_WARM, EV_FOLLOW, EV_MEASURE };
+ * until every VEN has them (or the deadline), one more interval, then the
+ * measured polls */
+enum evstage { EV_OFF, EV_WARM, EV_FOLLOW, EV_AFTER, EV_MEASURE };
 enum vstate { VS_PENDING, VS_OK, VS_FAILED };
 enum fail { F_CONNECT, F_TIMEOUT, F_IO, F_TLS };
 /* idle mode, per measured connection */
@@ -194,7 +195,7 @@ static uint32_t ven_of(const bn_conn *c, uint32_t k)
 
 static bn_counts *counts_of(struct run *r, enum rkind k)
 {
-    if (k == RK_POLL && (r->ev_stage == EV_WARM || r->ev_stage == EV_FOLLOW))
+    if (k == RK_POLL && r->ev_stage != EV_OFF && r->ev_stage != EV_MEASURE)
         return &r->res->warm;
     return k == RK_REG       ? &r->res->reg
            : k == RK_REREG   ? &r->res->rereg
@@ -690,6 +691,7 @@ static int answers_expected(const bn_opts *o)
 }
 
 static void follow_done(struct run *r);
+static void on_measure_start(uv_timer_t *t);
 
 /* After a VEN got further: the follow stage ends once every targeted VEN has
  * every event (and, when answers are expected, every answer acknowledged). */
@@ -1444,6 +1446,16 @@ static void follow_done(struct run *r)
         finish(r);
         return;
     }
+    /* One more interval of paced polls first: the poll after a VEN's answer
+     * still reads its set once (the VTN clears its "awaiting an answer" mark
+     * then), which is not what a steady poll costs. */
+    r->ev_stage = EV_AFTER;
+    uv_timer_start(&r->phase_timer, on_measure_start, ms_of(r->interval_ns) + 1000, 0);
+}
+
+static void on_measure_start(uv_timer_t *t)
+{
+    struct run *r = t->data;
     /* Closed loop from here, as --mode poll: every VEN polls again as soon as
      * its reply is in. */
     r->ev_stage = EV_MEASURE;

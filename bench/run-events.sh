@@ -155,6 +155,18 @@ fi
 if want memory; then
   run memory "$VENS" --rate "$(python3 -c "print(1 / $INTERVAL)")" --events 10 --follow 120s
   verdict memory
+  # Where it goes: the per-event answer hashes (layout: docs/redis-keys.md).
+  echo "per-event keys (MEMORY USAGE, bytes per entry):"
+  redis-cli -p "$REDIS_PORT" --scan --pattern 'vtn:event:*' 2>/dev/null | sort | head -40 |
+    while read -r k; do
+      t=$(redis-cli -p "$REDIS_PORT" TYPE "$k")
+      [ "$t" = hash ] || continue
+      n=$(redis-cli -p "$REDIS_PORT" HLEN "$k")
+      [ "$n" -gt 1000 ] || continue
+      m=$(redis-cli -p "$REDIS_PORT" MEMORY USAGE "$k" SAMPLES 0)
+      printf '  %-60s %s entries, %s, %s bytes = %s per entry\n' "$k" "$n" \
+        "$(redis-cli -p "$REDIS_PORT" OBJECT ENCODING "$k")" "$m" "$((m / n))"
+    done | head -3
   bn_stop_all
 fi
 exit "$rc"
