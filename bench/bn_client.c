@@ -1419,6 +1419,7 @@ static void ev_summarize(struct run *r)
         rt[n] = ven->recv_ns;
         at[n++] = ven->ans_ns;
         int late = ven->recv_ns == BN_NEVER || (answers_expected(o) && ven->ans_ns == BN_NEVER);
+        res->late += (uint32_t)late;
         if (late && res->nmissing < sizeof res->missing / sizeof res->missing[0])
             res->missing[res->nmissing++] = v;
     }

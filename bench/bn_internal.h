@@ -302,7 +302,8 @@ typedef struct bn_result {
     bn_counts created;                /* oadrCreatedEvent requests */
     uint64_t foreign;                 /* distributed events the bench did not create */
     long long mem_before, mem_after;  /* Redis used_memory around the events; -1 unread */
-    uint32_t missing[10];             /* VENs that did not get there (indexes) */
+    uint32_t late;                    /* targeted VENs that did not get there */
+    uint32_t missing[10];             /* the first of them (indexes) */
     uint32_t nmissing;
     int follow_timed_out;
 } bn_result;

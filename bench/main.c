@@ -535,8 +535,7 @@ static void print_coverage(const char *label, const uint64_t *cov, uint32_t n, u
 static uint64_t events_errors(const bn_result *res)
 {
     return errors_of(&res->reg) + errors_of(&res->warm) + errors_of(&res->poll) +
-           errors_of(&res->created) + res->reg_failed + (res->setup_error[0] ? 1 : 0) +
-           res->nmissing;
+           errors_of(&res->created) + res->reg_failed + (res->setup_error[0] ? 1 : 0) + res->late;
 }
 
 static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
@@ -563,11 +562,13 @@ static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *
             cmax = res->create_ms[j];
     }
     printf("%-16s %" PRIu32 " of %" PRIu32 " created (POST /api/v1/events, responseRequired %s, "
-           "%s): API round trip first %.2f ms, mean %.2f ms, max %.2f ms\n",
+           "%s)",
            "events", res->ev_created, o->events, o->rr_never ? "never" : "always",
-           o->spread ? "event j for group j % groups" : "each for every group",
-           res->ev_created ? res->create_ms[0] : 0, res->ev_created ? csum / res->ev_created : 0,
-           cmax);
+           o->spread ? "event j for group j % groups" : "each for every group");
+    if (res->ev_created)
+        printf(": API round trip first %.2f ms, mean %.2f ms, max %.2f ms", res->create_ms[0],
+               csum / res->ev_created, cmax);
+    printf("\n");
     if (res->setup_error[0])
         printf("%-16s %s\n", "setup failed", res->setup_error);
     json_t *jrecv = json_object(), *jans = json_object();
@@ -581,13 +582,11 @@ static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *
            "the VEN's set (all its events; all its oadrCreatedEvent answered with 200)\n",
            "");
     if (res->nmissing) {
-        printf("%-16s %s after %.3f s: VEN", "missing",
-               res->follow_timed_out ? "deadline" : "run ended", (double)o->follow_ns / 1e9);
+        printf("%-16s %" PRIu32 " at the %s after %.3f s: VEN", "missing", res->late,
+               res->follow_timed_out ? "deadline" : "end of the run", (double)o->follow_ns / 1e9);
         for (uint32_t i = 0; i < res->nmissing; i++)
             printf("%s %" PRIu32, i ? "," : "", res->missing[i]);
-        printf("%s (indexes; venName bench-%s-<index>)\n",
-               res->targeted - (answers ? res->answered : res->received) > res->nmissing ? ", ..."
-                                                                                         : "",
+        printf("%s (indexes; venName bench-%s-<index>)\n", res->late > res->nmissing ? ", ..." : "",
                o->run_id);
     }
     printf("%-16s %" PRIu64 " answered, %" PRIu64 " OK, %" PRIu64 " carried a distribute\n",
@@ -652,7 +651,7 @@ static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *
         json_counts(&res->warm), "created", json_counts(&res->created), "measured_polls",
         json_counts(&res->poll), "cpu_us_per_poll", jcpu, "mem_before", (json_int_t)res->mem_before,
         "mem_per_ven_event", mem_per, "mem_after", (json_int_t)res->mem_after, "missing",
-        (json_int_t)res->nmissing, "setup_error", json_string(res->setup_error), "measured_s",
+        (json_int_t)res->late, "setup_error", json_string(res->setup_error), "measured_s",
         res->seconds, "follow_timed_out", (json_int_t)res->follow_timed_out, "interrupted",
         res->interrupted));
 }
