@@ -152,16 +152,16 @@ static int text_cb(const char *local, size_t llen, size_t content, int empty, vo
     return 1;
 }
 
-int bn_xml_text(const char *doc, size_t len, const char *name, char *out, size_t outlen)
+/* Copies the trimmed text that starts at doc[s] up to the next '<' (none
+ * for an empty element). Returns its length, -ENOENT when the document ends
+ * first, -ENOBUFS when it does not fit. */
+static int text_at(const char *doc, size_t len, size_t s, int empty, char *out, size_t outlen)
 {
-    struct text_find f = {name, strlen(name), 0, 0};
-    if (outlen == 0 || !walk_tags(doc, len, text_cb, &f))
-        return -ENOENT;
-    size_t s = f.content, e = f.content;
-    if (!f.empty) {
+    size_t e = s;
+    if (!empty) {
         const char *lt = memchr(doc + s, '<', len - s);
         if (lt == NULL)
-            return -ENOENT; /* truncated document */
+            return -ENOENT;
         e = (size_t)(lt - doc);
         while (s < e && is_space(doc[s]))
             s++;
@@ -173,6 +173,14 @@ int bn_xml_text(const char *doc, size_t len, const char *name, char *out, size_t
     memcpy(out, doc + s, e - s);
     out[e - s] = '\0';
     return (int)(e - s);
+}
+
+int bn_xml_text(const char *doc, size_t len, const char *name, char *out, size_t outlen)
+{
+    struct text_find f = {name, strlen(name), 0, 0};
+    if (outlen == 0 || !walk_tags(doc, len, text_cb, &f))
+        return -ENOENT;
+    return text_at(doc, len, f.content, f.empty, out, outlen);
 }
 
 struct payload_find {
@@ -255,27 +263,6 @@ int bn_request_created_event(vtn_buf *out, const char *host, const char *ven_id,
     return rc;
 }
 
-/* Copies the trimmed text that starts at doc[s] up to the next '<'. */
-static int text_at(const char *doc, size_t len, size_t s, int empty, char *out, size_t outlen)
-{
-    size_t e = s;
-    if (!empty) {
-        const char *lt = memchr(doc + s, '<', len - s);
-        if (lt == NULL)
-            return -ENOENT;
-        e = (size_t)(lt - doc);
-        while (s < e && is_space(doc[s]))
-            s++;
-        while (e > s && is_space(doc[e - 1]))
-            e--;
-    }
-    if (e - s >= outlen)
-        return -ENOBUFS;
-    memcpy(out, doc + s, e - s);
-    out[e - s] = '\0';
-    return 0;
-}
-
 struct dist_find {
     const char *doc;
     size_t len;
@@ -308,10 +295,10 @@ static int dist_cb(const char *local, size_t llen, size_t content, int empty, vo
         f->rc = text_at(f->doc, f->len, content, empty, cur->id, sizeof cur->id);
     } else if (cur && IS("modificationNumber") && cur->mn < 0) {
         f->rc = text_at(f->doc, f->len, content, empty, num, sizeof num);
-        cur->mn = f->rc == 0 ? atoll(num) : -1;
+        cur->mn = f->rc >= 0 ? atoll(num) : -1;
     } else if (cur && IS("oadrResponseRequired")) {
         f->rc = text_at(f->doc, f->len, content, empty, num, sizeof num);
-        cur->required = f->rc == 0 && strcmp(num, "never") != 0;
+        cur->required = f->rc < 0 || strcmp(num, "never") != 0;
     }
     return f->rc < 0;
 }
