@@ -22,11 +22,13 @@
  * connection i polls VEN i % vens with that VEN's certificate. */
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <llhttp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -54,7 +56,11 @@ enum phase { PH_REGISTER, PH_POLL, PH_HANDSHAKE, PH_IDLE, PH_DONE };
 enum cstate { CS_IDLE, CS_CONNECTING, CS_HANDSHAKE, CS_READY, CS_BUSY, CS_CLOSING };
 /* RK_REREG: a registered VEN registers again during the poll phase
  * (--register-share), so polls share the workers with five-round requests. */
-enum rkind { RK_REG, RK_POLL, RK_REREG };
+enum rkind { RK_REG, RK_POLL, RK_REREG, RK_CREATED };
+/* events mode, inside the poll phase: polling before the events exist, then
+ * until every VEN has them (or the deadline), one more interval, then the
+ * measured polls */
+enum evstage { EV_OFF, EV_WARM, EV_FOLLOW, EV_AFTER, EV_MEASURE };
 enum vstate { VS_PENDING, VS_OK, VS_FAILED };
 enum fail { F_CONNECT, F_TIMEOUT, F_IO, F_TLS };
 /* idle mode, per measured connection */
@@ -72,6 +78,10 @@ typedef struct bn_ven {
     vtn_buf poll_req; /* the whole HTTP request, built once after registration */
     uint8_t state;    /* enum vstate */
     uint8_t attempts;
+    /* events mode: slots (bit j = the j-th event created) */
+    uint64_t want[2];         /* what targets it */
+    uint64_t got[2], ans[2];  /* received, answer acknowledged */
+    uint64_t recv_ns, ans_ns; /* when got (ans) covered want, from the first create; BN_NEVER */
 } bn_ven;
 
 struct run;
@@ -117,6 +127,9 @@ typedef struct bn_conn {
     uint8_t idle;     /* idle mode: enum istate */
     uint8_t attempts; /* idle mode: connects tried */
     uint32_t home;    /* the VEN it polls */
+    /* events mode: an oadrCreatedEvent is built in reqbuf and goes before the next poll */
+    int answer_due;
+    uint64_t answering[2]; /* the slots it answers */
 } bn_conn;
 
 struct run {
@@ -127,7 +140,7 @@ struct run {
     bn_conn *conns;
     uint32_t nconns;
     uint32_t nmeas;     /* handshake and idle modes: conns[0..nmeas) are measured */
-    uint32_t ramp_next; /* idle mode: the next connection to open */
+    uint32_t ramp_next; /* idle and events modes: the next connection to open */
     uint32_t opening;   /* idle mode: opened, not yet idle or given up */
     uint32_t idle_done; /* idle mode: idle or given up */
     int holding;        /* idle mode: every connection is idle or given up */
@@ -146,6 +159,13 @@ struct run {
     uv_timer_t sweep, phase_timer;
     uv_signal_t sigint;
     llhttp_settings_t settings;
+    /* events mode */
+    enum evstage ev_stage;
+    bn_api *api;
+    uint64_t ev_t0;                              /* the first POST /api/v1/events was sent */
+    char ev_ids[BN_EVENTS_MAX][BN_EVENT_ID_MAX]; /* the eventIDs created, by slot */
+    uint32_t ev_targeted, ev_received, ev_answered;
+    bn_dist_event dist[BN_EVENTS_MAX + 16]; /* one distribute's events */
     char rbuf[65536]; /* shared: libuv calls read_cb right after alloc_cb on one thread */
     char pbuf[16384]; /* decrypted data, one TLS record at most, handed to llhttp at once */
 };
@@ -157,6 +177,7 @@ static void finish(struct run *r);
 static void on_timer(uv_timer_t *t);
 static void idle_resolved(struct run *r);
 static void conn_fail(bn_conn *c, enum fail why);
+static void ev_summarize(struct run *r);
 
 static uint64_t rng_next(struct run *r)
 {
@@ -174,7 +195,12 @@ static uint32_t ven_of(const bn_conn *c, uint32_t k)
 
 static bn_counts *counts_of(struct run *r, enum rkind k)
 {
-    return k == RK_REG ? &r->res->reg : k == RK_REREG ? &r->res->rereg : &r->res->poll;
+    if (k == RK_POLL && r->ev_stage != EV_OFF && r->ev_stage != EV_MEASURE)
+        return &r->res->warm;
+    return k == RK_REG       ? &r->res->reg
+           : k == RK_REREG   ? &r->res->rereg
+           : k == RK_CREATED ? &r->res->created
+                             : &r->res->poll;
 }
 
 /* One failed request or handshake, by why it failed. */
@@ -195,7 +221,7 @@ static bn_counts *phase_counts(struct run *r)
     case PH_REGISTER:
         return &r->res->reg;
     case PH_POLL:
-        return &r->res->poll;
+        return counts_of(r, RK_POLL);
     default:
         return &r->res->hs;
     }
@@ -383,6 +409,9 @@ static void check_end(struct run *r)
 
 static void ven_resolved(struct run *r)
 {
+    /* events mode: the next VEN's connection opens and registers (see bn_run) */
+    if (r->o->mode == BN_MODE_EVENTS && r->phase == PH_REGISTER && r->ramp_next < r->nconns)
+        conn_connect(&r->conns[r->ramp_next++]);
     if (++r->resolved < r->o->vens)
         return;
     r->res->reg_seconds = (double)(uv_hrtime() - r->reg_start_ns) / 1e9;
@@ -451,6 +480,8 @@ static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origi
 {
     struct run *r = c->run;
     vtn_buf *req = kind == RK_POLL ? &r->vens[v].poll_req : &c->reqbuf;
+    if (kind == RK_CREATED)
+        c->answer_due = 0;
     uint64_t now = uv_hrtime();
     if (c->write_pending && !c->tls) {
         /* The previous request is still being written although its reply came: the
@@ -470,7 +501,7 @@ static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origi
     counts_of(r, kind)->sent++;
     if (kind != RK_REG) {
         r->in_flight++;
-        if (r->res->poll.sent + r->res->rereg.sent >= r->o->max_requests)
+        if (r->res->poll.sent + r->res->rereg.sent + r->res->warm.sent >= r->o->max_requests)
             r->stop_sending = 1;
     }
     if (c->tls) {
@@ -580,6 +611,11 @@ static void conn_next(bn_conn *c)
     }
     if (r->phase != PH_POLL || r->stop_sending || c->nreg == 0)
         return;
+    if (c->answer_due) {
+        /* a VEN answers a distribute at once, before its next poll */
+        send_request(c, RK_CREATED, ven_of(c, c->cur), now);
+        return;
+    }
     int fired = c->timer_fired;
     c->timer_fired = 0;
     uint64_t at = c->wait_until_ns;
@@ -624,6 +660,106 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
+/* ---- events mode -------------------------------------------------------- */
+
+static int mask_has(const uint64_t *m, uint32_t j)
+{
+    return (m[j / 64] >> (j % 64)) & 1u;
+}
+
+static void mask_set(uint64_t *m, uint32_t j)
+{
+    m[j / 64] |= 1ull << (j % 64);
+}
+
+static int mask_covers(const uint64_t *m, const uint64_t *want)
+{
+    return (m[0] & want[0]) == want[0] && (m[1] & want[1]) == want[1];
+}
+
+static int ev_slot(const struct run *r, const char *id)
+{
+    for (uint32_t j = 0; j < r->res->ev_created; j++)
+        if (strcmp(r->ev_ids[j], id) == 0)
+            return (int)j;
+    return -1;
+}
+
+static int answers_expected(const bn_opts *o)
+{
+    return o->answer && !o->rr_never;
+}
+
+static void follow_done(struct run *r);
+static void on_measure_start(uv_timer_t *t);
+
+/* After a VEN got further: the follow stage ends once every targeted VEN has
+ * every event (and, when answers are expected, every answer acknowledged). */
+static void ev_check_done(struct run *r)
+{
+    if (r->ev_stage != EV_FOLLOW || r->ev_received < r->ev_targeted)
+        return;
+    if (answers_expected(r->o) && r->ev_answered < r->ev_targeted)
+        return;
+    follow_done(r);
+}
+
+/* A poll brought an oadrDistributeEvent: note what the VEN got and, as a VEN
+ * does, answer the events that ask for it. 0, or -1 when it is malformed. */
+static int on_distribute(bn_conn *c, uint64_t now)
+{
+    struct run *r = c->run;
+    uint32_t v = c->ven;
+    bn_ven *ven = &r->vens[v];
+    char rid[128];
+    int n = bn_distribute_parse(c->body.data, c->body.len, r->dist,
+                                (int)(sizeof r->dist / sizeof r->dist[0]), rid, sizeof rid);
+    if (n < 0)
+        return -1;
+    int nans = 0;
+    uint64_t answering[2] = {0, 0};
+    for (int i = 0; i < n; i++) {
+        int j = ev_slot(r, r->dist[i].id);
+        if (j < 0)
+            r->res->foreign++;
+        else
+            mask_set(ven->got, (uint32_t)j);
+        if (r->o->answer && r->dist[i].required && (j < 0 || !mask_has(ven->ans, (uint32_t)j))) {
+            r->dist[nans++] = r->dist[i];
+            if (j >= 0)
+                mask_set(answering, (uint32_t)j);
+        }
+    }
+    if (ven->recv_ns == BN_NEVER && r->ev_stage >= EV_FOLLOW && mask_covers(ven->got, ven->want)) {
+        ven->recv_ns = now - r->ev_t0;
+        r->ev_received++;
+    }
+    if (nans > 0) {
+        if (bn_request_created_event(&c->reqbuf, r->o->host, ven->ven_id, rid, r->dist, nans) < 0)
+            return -1;
+        c->answer_due = 1;
+        c->answering[0] = answering[0];
+        c->answering[1] = answering[1];
+    }
+    ev_check_done(r);
+    return 0;
+}
+
+/* The VTN took the VEN's oadrCreatedEvent (oadrResponse 200). */
+static void on_answered(bn_conn *c, uint64_t now)
+{
+    struct run *r = c->run;
+    bn_ven *ven = &r->vens[c->ven];
+    ven->ans[0] |= c->answering[0];
+    ven->ans[1] |= c->answering[1];
+    if (ven->ans_ns == BN_NEVER && r->ev_stage >= EV_FOLLOW && answers_expected(r->o) &&
+        mask_covers(ven->ans, ven->want)) {
+        ven->ans_ns = now - r->ev_t0;
+        r->ev_answered++;
+    }
+    ev_check_done(r);
+}
+
 static void on_reply(bn_conn *c)
 {
     struct run *r = c->run;
@@ -643,9 +779,11 @@ static void on_reply(bn_conn *c)
     } else if (c->body_overflow) {
         k->io++;
     } else if (c->kind != RK_POLL) {
+        /* a registration must name the venID; an oadrCreatedEvent gets a bare oadrResponse */
         if (bn_xml_text(c->body.data, c->body.len, "responseCode", text, sizeof text) >= 0 &&
             strcmp(text, "200") == 0 &&
-            bn_xml_text(c->body.data, c->body.len, "venID", text, sizeof text) > 0)
+            (c->kind == RK_CREATED ||
+             bn_xml_text(c->body.data, c->body.len, "venID", text, sizeof text) > 0))
             ok = 1;
         else
             k->oadr++;
@@ -656,6 +794,12 @@ static void on_reply(bn_conn *c)
         } else if (strcmp(payload, "oadrResponse") != 0) {
             k->messages++; /* something was queued for this VEN: a valid answer */
             ok = 1;
+            if (r->o->mode == BN_MODE_EVENTS && strcmp(payload, "oadrDistributeEvent") == 0 &&
+                on_distribute(c, now) < 0) {
+                k->messages--;
+                k->oadr++;
+                ok = 0;
+            }
         } else if (bn_xml_text(c->body.data, c->body.len, "responseCode", text, sizeof text) >= 0 &&
                    strcmp(text, "200") == 0) {
             ok = 1;
@@ -684,8 +828,13 @@ static void on_reply(bn_conn *c)
         r->in_flight--;
         if (ok) {
             k->ok++;
-            bn_hist_record(c->kind == RK_POLL ? r->res->poll_hist : r->res->rereg_hist,
-                           now - c->origin_ns);
+            if (c->kind == RK_CREATED)
+                on_answered(c, now);
+            else if (c->kind == RK_POLL && k != &r->res->poll)
+                ; /* events mode before the measured polls: no latency kept */
+            else
+                bn_hist_record(c->kind == RK_POLL ? r->res->poll_hist : r->res->rereg_hist,
+                               now - c->origin_ns);
         } else {
             c->wait_until_ns = now + BN_POLL_ERR_PAUSE_MS * 1000000ull;
         }
@@ -948,6 +1097,8 @@ static void finish(struct run *r)
     if (r->phase == PH_DONE)
         return;
     measure_end(r);
+    if (r->ev_stage == EV_FOLLOW) /* interrupted while following */
+        ev_summarize(r);
     r->phase = PH_DONE;
     uv_close((uv_handle_t *)&r->sweep, on_handle_closed);
     uv_close((uv_handle_t *)&r->phase_timer, on_handle_closed);
@@ -1085,12 +1236,261 @@ static void start_idle_phase(struct run *r)
     ramp(r);
 }
 
+/* ---- events mode: the API side and the stages ---------------------------- */
+
+static void setup_failed(struct run *r, const char *what, int rc, int status, const vtn_buf *body)
+{
+    if (rc < 0)
+        snprintf(r->res->setup_error, sizeof r->res->setup_error, "%s: %s", what, strerror(-rc));
+    else
+        snprintf(r->res->setup_error, sizeof r->res->setup_error, "%s: HTTP %d %.*s", what, status,
+                 (int)(body->len > 160 ? 160 : body->len), body->data ? body->data : "");
+}
+
+/* One API request with a JSON body; 0 when the status is the one expected. */
+static int api_json(struct run *r, bn_api *api, const char *method, const char *path, json_t *body,
+                    int want, vtn_buf *reply, const char *what)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    int status = 0;
+    int rc = body && text == NULL
+                 ? -ENOMEM
+                 : bn_api_call(api, method, path, text, text ? strlen(text) : 0, reply, &status);
+    free(text);
+    if (rc == 0 && status == want)
+        return 0;
+    setup_failed(r, what, rc, status, reply);
+    return -1;
+}
+
+static void group_id(const struct run *r, uint32_t g, char *out, size_t len)
+{
+    snprintf(out, len, "bench-%s-g%" PRIu32, r->o->run_id, g);
+}
+
+static void market_context(const struct run *r, char *out, size_t len)
+{
+    snprintf(out, len, "http://bench.example/%s", r->o->run_id);
+}
+
+/* The program and the groups (VEN i in group i % groups), before polling. */
+static int events_setup(struct run *r, bn_api *api, vtn_buf *reply)
+{
+    const bn_opts *o = r->o;
+    char mc[128], name[64], path[160], gid[96];
+    market_context(r, mc, sizeof mc);
+    snprintf(name, sizeof name, "bench %s", o->run_id);
+    json_t *b = json_pack("{s:s,s:s}", "name", name, "marketContext", mc);
+    int rc = api_json(r, api, "POST", "/api/v1/programs", b, 201, reply, "POST /api/v1/programs");
+    json_decref(b);
+    if (rc < 0)
+        return rc;
+    uint64_t t0 = uv_hrtime();
+    for (uint32_t g = 0; g < o->groups; g++) {
+        json_t *ids = json_array();
+        for (uint32_t v = g; v < o->vens; v += o->groups)
+            if (r->vens[v].state == VS_OK)
+                json_array_append_new(ids, json_string(r->vens[v].ven_id));
+        b = json_pack("{s:o}", "venIDs", ids);
+        group_id(r, g, gid, sizeof gid);
+        snprintf(path, sizeof path, "/api/v1/groups/%s", gid);
+        rc = api_json(r, api, "PUT", path, b, 201, reply, "PUT /api/v1/groups/{groupID}");
+        json_decref(b);
+        if (rc < 0)
+            return rc;
+        r->res->groups_made++;
+    }
+    r->res->groups_seconds = (double)(uv_hrtime() - t0) / 1e9;
+    return 0;
+}
+
+/* Event j: one SIMPLE signal for an hour from --event-start, targeting its
+ * group (--spread) or every group. */
+static json_t *event_body(const struct run *r, uint32_t j)
+{
+    const bn_opts *o = r->o;
+    char mc[128], start[32], gid[96];
+    market_context(r, mc, sizeof mc);
+    time_t t = time(NULL) + (time_t)o->start_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(start, sizeof start, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *groups = json_array();
+    for (uint32_t g = 0; g < o->groups; g++) {
+        if (o->spread && g != j % o->groups)
+            continue;
+        group_id(r, g, gid, sizeof gid);
+        json_array_append_new(groups, json_string(gid));
+    }
+    return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:[{s:s,s:s,s:s,s:[{s:s,s:i}]}],s:{s:o}}",
+                     "marketContext", mc, "priority", 1, "responseRequired",
+                     o->rr_never ? "never" : "always", "vtnComment", "vtn-bench", "dtstart", start,
+                     "duration", "PT1H", "signals", "signalName", "SIMPLE", "signalType", "level",
+                     "signalID", "bench", "intervals", "duration", "PT1H", "value", 1, "targets",
+                     "groupID", groups);
+}
+
+static void read_memory(struct run *r, long long *out)
+{
+    vtn_buf info;
+    *out = -1;
+    if (!r->o->have_redis)
+        return;
+    vtn_buf_init(&info, 1 << 20);
+    if (bn_redis_inline(&r->o->redis_addr, "INFO memory", &info) == 0)
+        *out = bn_info_field(info.data, info.len, "used_memory");
+    vtn_buf_free(&info);
+}
+
+static void on_follow_deadline(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    r->res->follow_timed_out = 1;
+    vtn_warn("events_deadline", "received=%" PRIu32 " answered=%" PRIu32 " targeted=%" PRIu32,
+             r->ev_received, r->ev_answered, r->ev_targeted);
+    follow_done(r);
+}
+
+/* Creates the events, one POST after another, blocking: no poll reply is
+ * read meanwhile, so every eventID is known before a VEN can report it. */
+static void on_settled_events(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    const bn_opts *o = r->o;
+    bn_api *api = r->api;
+    vtn_buf reply;
+    vtn_buf_init(&reply, 1 << 20);
+    read_memory(r, &r->res->mem_before);
+    for (uint32_t j = 0; j < o->events; j++) {
+        json_t *b = event_body(r, j);
+        uint64_t t0 = uv_hrtime();
+        if (j == 0)
+            r->ev_t0 = t0;
+        int rc = api_json(r, api, "POST", "/api/v1/events", b, 201, &reply, "POST /api/v1/events");
+        json_decref(b);
+        if (rc < 0)
+            break;
+        r->res->create_ms[j] = (double)(uv_hrtime() - t0) / 1e6;
+        json_error_t je;
+        json_t *ev = json_loadb(reply.data, reply.len, 0, &je);
+        const char *id = json_string_value(json_object_get(ev, "eventID"));
+        if (id == NULL || strlen(id) >= BN_EVENT_ID_MAX) {
+            setup_failed(r, "POST /api/v1/events: no eventID in", 0, 201, &reply);
+            json_decref(ev);
+            break;
+        }
+        snprintf(r->ev_ids[j], sizeof r->ev_ids[j], "%s", id);
+        r->res->ev_created++;
+        json_decref(ev);
+    }
+    vtn_buf_free(&reply);
+    if (r->res->ev_created < o->events) {
+        finish(r);
+        return;
+    }
+    /* what targets each VEN, now that the events exist */
+    for (uint32_t v = 0; v < o->vens; v++) {
+        bn_ven *ven = &r->vens[v];
+        ven->recv_ns = ven->ans_ns = BN_NEVER;
+        for (uint32_t j = 0; j < o->events; j++)
+            if (!o->spread || j % o->groups == v % o->groups)
+                mask_set(ven->want, j);
+        if (ven->state == VS_OK && (ven->want[0] | ven->want[1]))
+            r->ev_targeted++;
+    }
+    r->res->targeted = r->ev_targeted;
+    r->ev_stage = EV_FOLLOW;
+    uv_timer_start(&r->phase_timer, on_follow_deadline, ms_of(o->follow_ns), 0);
+    ev_check_done(r);
+}
+
+static void ev_summarize(struct run *r)
+{
+    const bn_opts *o = r->o;
+    bn_result *res = r->res;
+    uint64_t *rt = malloc(((size_t)r->ev_targeted + 1) * sizeof *rt);
+    uint64_t *at = malloc(((size_t)r->ev_targeted + 1) * sizeof *at);
+    uint32_t n = 0;
+    static const double qs[3] = {0.5, 0.99, 1.0};
+    for (uint32_t v = 0; rt && at && v < o->vens; v++) {
+        const bn_ven *ven = &r->vens[v];
+        if (ven->state != VS_OK || !(ven->want[0] | ven->want[1]))
+            continue;
+        rt[n] = ven->recv_ns;
+        at[n++] = ven->ans_ns;
+        int late = ven->recv_ns == BN_NEVER || (answers_expected(o) && ven->ans_ns == BN_NEVER);
+        res->late += (uint32_t)late;
+        if (late && res->nmissing < sizeof res->missing / sizeof res->missing[0])
+            res->missing[res->nmissing++] = v;
+    }
+    for (int i = 0; i < 3; i++) {
+        res->cov_recv[i] = rt && at ? bn_coverage_ns(rt, n, qs[i]) : BN_NEVER;
+        res->cov_ans[i] = rt && at && answers_expected(o) ? bn_coverage_ns(at, n, qs[i]) : BN_NEVER;
+    }
+    res->received = r->ev_received;
+    res->answered = r->ev_answered;
+    free(rt);
+    free(at);
+}
+
+/* Everyone has everything (or the deadline struck): the memory reading,
+ * then the measured closed-loop polls, if any. */
+static void follow_done(struct run *r)
+{
+    if (r->ev_stage != EV_FOLLOW)
+        return;
+    uv_timer_stop(&r->phase_timer);
+    ev_summarize(r);
+    read_memory(r, &r->res->mem_after);
+    if (r->o->measure_ns == 0 || r->res->follow_timed_out) {
+        r->ev_stage = EV_MEASURE; /* nothing more to follow */
+        finish(r);
+        return;
+    }
+    /* One more interval of paced polls first: the poll after a VEN's answer
+     * still reads its set once (the VTN clears its "awaiting an answer" mark
+     * then), which is not what a steady poll costs. */
+    r->ev_stage = EV_AFTER;
+    uv_timer_start(&r->phase_timer, on_measure_start, ms_of(r->interval_ns) + 1000, 0);
+}
+
+static void on_measure_start(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    /* Closed loop from here, as --mode poll: every VEN polls again as soon as
+     * its reply is in. */
+    r->ev_stage = EV_MEASURE;
+    r->interval_ns = 0;
+    if (r->o->have_redis) {
+        /* INFO commandstats then covers the measured polls only */
+        vtn_buf ok;
+        vtn_buf_init(&ok, 4096);
+        (void)bn_redis_inline(&r->o->redis_addr, "CONFIG RESETSTAT", &ok);
+        vtn_buf_free(&ok);
+    }
+    measure_begin(r);
+    uv_timer_start(&r->phase_timer, on_phase_end, ms_of(r->o->measure_ns), 0);
+    for (uint32_t i = 0; i < r->nconns; i++) {
+        bn_conn *c = &r->conns[i];
+        c->wait_until_ns = 0;
+        if (c->state == CS_READY) {
+            uv_timer_stop(&c->timer);
+            conn_next(c);
+        }
+    }
+}
+
 static void start_poll_phase(struct run *r)
 {
     r->phase = PH_POLL;
-    measure_begin(r);
     uint64_t now = uv_hrtime();
-    uv_timer_start(&r->phase_timer, on_phase_end, ms_of(r->o->duration_ns), 0);
+    if (r->o->mode == BN_MODE_EVENTS) {
+        r->ev_stage = EV_WARM;
+        uv_timer_start(&r->phase_timer, on_settled_events, ms_of(r->o->settle_ns), 0);
+    } else {
+        measure_begin(r);
+        uv_timer_start(&r->phase_timer, on_phase_end, ms_of(r->o->duration_ns), 0);
+    }
     for (uint32_t i = 0; i < r->nconns; i++) {
         bn_conn *c = &r->conns[i];
         c->nreg = 0;
@@ -1110,7 +1510,7 @@ static void start_measured_phase(struct run *r)
     const bn_opts *o = r->o;
     uv_timer_stop(&r->phase_timer);
     int need_vens = o->mode == BN_MODE_POLL || o->mode == BN_MODE_IDLE ||
-                    (o->mode == BN_MODE_HANDSHAKE && o->hs_poll);
+                    o->mode == BN_MODE_EVENTS || (o->mode == BN_MODE_HANDSHAKE && o->hs_poll);
     if (need_vens && r->res->registered == 0) {
         vtn_error("no_ven_registered", "vens=%" PRIu32, o->vens);
         finish(r);
@@ -1120,6 +1520,17 @@ static void start_measured_phase(struct run *r)
     case BN_MODE_POLL:
         start_poll_phase(r);
         break;
+    case BN_MODE_EVENTS: {
+        vtn_buf reply;
+        vtn_buf_init(&reply, 1 << 20);
+        int rc = events_setup(r, r->api, &reply);
+        vtn_buf_free(&reply);
+        if (rc < 0)
+            finish(r);
+        else
+            start_poll_phase(r);
+        break;
+    }
     case BN_MODE_HANDSHAKE:
         start_handshake_phase(r);
         break;
@@ -1169,6 +1580,12 @@ int bn_run(const bn_opts *o, bn_result *res)
     bn_hist_init(res->rereg_hist);
     r->o = o;
     r->res = res;
+    res->mem_before = res->mem_after = -1;
+    for (int i = 0; i < 3; i++)
+        res->cov_recv[i] = res->cov_ans[i] = BN_NEVER;
+    bn_api api;
+    bn_api_init(&api, &o->api_addr, o->api_host, o->api_token, o->timeout_ns / 1000000u);
+    r->api = &api;
     int measured = o->mode == BN_MODE_HANDSHAKE || o->mode == BN_MODE_IDLE;
     if (measured) {
         /* --connections measured ones, then one per VEN that registers it */
@@ -1237,13 +1654,19 @@ int bn_run(const bn_opts *o, bn_result *res)
         measure_begin(r); /* in register mode the registrations are what is measured */
     if (o->vens == 0)
         start_measured_phase(r); /* handshakes without polls need no VEN */
-    for (uint32_t i = 0; i < r->nconns && r->phase == PH_REGISTER; i++)
+    /* Events mode holds one connection per VEN, 10,000 and more: they open and
+     * register --ramp at a time, as a fleet coming online would, rather than
+     * all at once into the VTN's overload answer (503). */
+    uint32_t first = o->mode == BN_MODE_EVENTS && o->ramp < r->nconns ? o->ramp : r->nconns;
+    r->ramp_next = first;
+    for (uint32_t i = 0; i < first && r->phase == PH_REGISTER; i++)
         if (r->conns[i].count)
             conn_connect(&r->conns[i]);
 
     uv_run(&r->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r->loop) != 0)
         vtn_warn("loop_close", "reason=busy");
+    bn_api_close(&api);
 
     for (uint32_t v = 0; v < o->vens; v++)
         vtn_buf_free(&r->vens[v].poll_req);

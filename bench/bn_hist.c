@@ -1,3 +1,5 @@
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bn_internal.h"
@@ -72,4 +74,29 @@ uint64_t bn_hist_quantile(const bn_hist *h, double q)
 double bn_hist_mean(const bn_hist *h)
 {
     return h->total ? h->sum / (double)h->total : 0.0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint64_t bn_coverage_ns(const uint64_t *t, uint32_t n, double q)
+{
+    if (n == 0)
+        return BN_NEVER;
+    uint64_t k = (uint64_t)ceil(q * (double)n - 1e-9);
+    if (k < 1)
+        k = 1;
+    if (k > n)
+        k = n;
+    uint64_t *s = malloc((size_t)n * sizeof *s);
+    if (s == NULL)
+        return BN_NEVER;
+    memcpy(s, t, (size_t)n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_u64);
+    uint64_t v = s[k - 1];
+    free(s);
+    return v;
 }

@@ -37,6 +37,13 @@ void bn_hist_record(bn_hist *h, uint64_t ns);
 uint64_t bn_hist_quantile(const bn_hist *h, double q);
 double bn_hist_mean(const bn_hist *h);
 
+/* Fan-out coverage: t[i] is when VEN i got there (ns after the event was
+ * created), BN_NEVER when it did not. Returns the time by which the share q
+ * (0..1] of all n VENs had got there, i.e. the ceil(q*n)-th smallest time
+ * (at least the first), or BN_NEVER when fewer did. */
+#define BN_NEVER UINT64_MAX
+uint64_t bn_coverage_ns(const uint64_t *t, uint32_t n, double q);
+
 /* ---- CPU accounting from /proc (bn_proc.c) ------------------------------ */
 
 #define BN_MAX_PIDS 32
@@ -72,11 +79,30 @@ int bn_proc_parse_status(const char *text, uint64_t *rss_kb, uint64_t *anon_kb);
 
 #define BN_PATH_REGISTER "/OpenADR2/Simple/2.0b/EiRegisterParty"
 #define BN_PATH_POLL "/OpenADR2/Simple/2.0b/OadrPoll"
+#define BN_PATH_EVENT "/OpenADR2/Simple/2.0b/EiEvent"
+#define BN_EVENT_ID_MAX 132 /* the VTN's ids are up to 128 bytes */
+
+/* One oadrEvent of an oadrDistributeEvent. */
+typedef struct bn_dist_event {
+    char id[BN_EVENT_ID_MAX]; /* eventID */
+    long long mn;             /* modificationNumber */
+    int required;             /* oadrResponseRequired is not "never" */
+} bn_dist_event;
 
 /* A complete HTTP/1.1 POST with an XML body, ready to write. 0 or <0. */
 int bn_request_registration(vtn_buf *out, const char *host, const char *ven_name,
                             const char *request_id);
 int bn_request_poll(vtn_buf *out, const char *host, const char *ven_id);
+/* oadrCreatedEvent opting in to ev[0..n) at their modificationNumbers, each
+ * eventResponse carrying the distribute's requestID. */
+int bn_request_created_event(vtn_buf *out, const char *host, const char *ven_id,
+                             const char *request_id, const bn_dist_event *ev, int n);
+/* The events of an oadrDistributeEvent, in document order, and its requestID.
+ * Returns how many (0..max), -ENOBUFS when there are more than max or a value
+ * does not fit, -EINVAL when an oadrEvent lacks its eventID or
+ * modificationNumber. A string search like bn_xml_text. */
+int bn_distribute_parse(const char *doc, size_t len, bn_dist_event *out, int max, char *request_id,
+                        size_t rlen);
 
 /* Copies the text of the first element whose local name is `name` (any
  * prefix) into out, trimmed. Returns its length, -ENOENT when there is no
@@ -89,6 +115,30 @@ int bn_xml_payload(const char *doc, size_t len, char *out, size_t outlen);
 
 /* 1 when ss is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x). */
 int bn_addr_is_loopback(const struct sockaddr_storage *ss);
+
+/* ---- management API and Redis, blocking (bn_api.c) ---------------------- */
+
+typedef struct bn_api {
+    int fd; /* the keep-alive connection, -1 when closed */
+    struct sockaddr_storage addr;
+    char host[128];
+    char token[256];
+    uint64_t timeout_ms;
+} bn_api;
+
+void bn_api_init(bn_api *a, const struct sockaddr_storage *addr, const char *host,
+                 const char *token, uint64_t timeout_ms);
+/* One request (body NULL: none) and its whole reply. 0 with *status and the
+ * reply body, or a negative errno (connect, I/O, timeout, -ENOBUFS). */
+int bn_api_call(bn_api *a, const char *method, const char *path, const char *body, size_t blen,
+                vtn_buf *reply, int *status);
+void bn_api_close(bn_api *a);
+/* One inline command to Redis (e.g. "INFO memory", "CONFIG RESETSTAT") on a
+ * connection of its own; out gets the raw bulk or status reply. 0 or a
+ * negative errno (-EIO on an error reply). */
+int bn_redis_inline(const struct sockaddr_storage *addr, const char *command, vtn_buf *out);
+/* The integer value of "name:" in INFO text, -1 when absent. */
+long long bn_info_field(const char *info, size_t len, const char *name);
 
 /* ---- TLS client (bn_tls.c) ---------------------------------------------- */
 
@@ -158,7 +208,15 @@ int bn_tls_path_is_pattern(const char *path);
  * handshake: new TLS connections in a closed loop, each closed after its
  * handshake (and optionally one poll); idle: open N TLS connections, one poll
  * each, then hold them idle and read the VTN's memory. */
-enum bn_mode { BN_MODE_POLL = 0, BN_MODE_REGISTER, BN_MODE_HANDSHAKE, BN_MODE_IDLE };
+enum bn_mode {
+    BN_MODE_POLL = 0,
+    BN_MODE_REGISTER,
+    BN_MODE_HANDSHAKE,
+    BN_MODE_IDLE,
+    BN_MODE_EVENTS
+};
+
+#define BN_EVENTS_MAX 128 /* events mode: events created in one run */
 
 /* Error and outcome counters for one phase. */
 typedef struct bn_counts {
@@ -191,6 +249,22 @@ typedef struct bn_opts {
     int hs_poll;              /* handshake mode: one poll on each connection before closing it */
     uint32_t ramp;            /* idle mode: connections opening at once */
     uint64_t open_timeout_ns; /* idle mode: the opening ends after this */
+    /* events mode: one VEN per connection, polling at --rate with a random
+     * phase; groups and events are made through the management API */
+    struct sockaddr_storage api_addr;
+    char api_host[128];
+    const char *api_token;
+    struct sockaddr_storage redis_addr; /* INFO memory before and after, when have_redis */
+    int have_redis;
+    uint32_t groups;     /* VEN i belongs to group i % groups */
+    uint32_t events;     /* events created, one after another */
+    int spread;          /* event j targets group j % groups; else every group */
+    int answer;          /* VENs answer oadrCreatedEvent optIn */
+    int rr_never;        /* the events say responseRequired never (else always) */
+    uint64_t settle_ns;  /* polling before the events are created */
+    uint64_t follow_ns;  /* after creation: who has not received (answered) by then is missing */
+    uint64_t measure_ns; /* then closed-loop polls over which CPU is measured; 0: none */
+    int64_t start_s;     /* dtstart of the events, seconds from now */
 } bn_opts;
 
 typedef struct bn_result {
@@ -215,6 +289,23 @@ typedef struct bn_result {
     uint64_t self_cpu_us;           /* this process' CPU during the measured phase */
     uint64_t mach_busy, mach_total; /* machine jiffies during the measured phase */
     int interrupted;                /* SIGINT ended the run early */
+    /* events mode */
+    char setup_error[256]; /* the API or Redis call that failed, and how */
+    uint32_t groups_made;
+    double groups_seconds;
+    uint32_t ev_created;
+    double create_ms[BN_EVENTS_MAX];  /* API round trip of each POST /api/v1/events */
+    uint32_t targeted;                /* registered VENs at least one event targets */
+    uint32_t received, answered;      /* of them, with every event / every answer acknowledged */
+    uint64_t cov_recv[3], cov_ans[3]; /* ns from the first create: 50, 99, 100 %; BN_NEVER */
+    bn_counts warm;                   /* polls before the measured polls */
+    bn_counts created;                /* oadrCreatedEvent requests */
+    uint64_t foreign;                 /* distributed events the bench did not create */
+    long long mem_before, mem_after;  /* Redis used_memory around the events; -1 unread */
+    uint32_t late;                    /* targeted VENs that did not get there */
+    uint32_t missing[10];             /* the first of them (indexes) */
+    uint32_t nmissing;
+    int follow_timed_out;
 } bn_result;
 
 /* Runs the fleet to completion (bounded by the options' time limits).

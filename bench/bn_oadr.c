@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bn_internal.h"
@@ -151,16 +152,16 @@ static int text_cb(const char *local, size_t llen, size_t content, int empty, vo
     return 1;
 }
 
-int bn_xml_text(const char *doc, size_t len, const char *name, char *out, size_t outlen)
+/* Copies the trimmed text that starts at doc[s] up to the next '<' (none
+ * for an empty element). Returns its length, -ENOENT when the document ends
+ * first, -ENOBUFS when it does not fit. */
+static int text_at(const char *doc, size_t len, size_t s, int empty, char *out, size_t outlen)
 {
-    struct text_find f = {name, strlen(name), 0, 0};
-    if (outlen == 0 || !walk_tags(doc, len, text_cb, &f))
-        return -ENOENT;
-    size_t s = f.content, e = f.content;
-    if (!f.empty) {
+    size_t e = s;
+    if (!empty) {
         const char *lt = memchr(doc + s, '<', len - s);
         if (lt == NULL)
-            return -ENOENT; /* truncated document */
+            return -ENOENT;
         e = (size_t)(lt - doc);
         while (s < e && is_space(doc[s]))
             s++;
@@ -172,6 +173,14 @@ int bn_xml_text(const char *doc, size_t len, const char *name, char *out, size_t
     memcpy(out, doc + s, e - s);
     out[e - s] = '\0';
     return (int)(e - s);
+}
+
+int bn_xml_text(const char *doc, size_t len, const char *name, char *out, size_t outlen)
+{
+    struct text_find f = {name, strlen(name), 0, 0};
+    if (outlen == 0 || !walk_tags(doc, len, text_cb, &f))
+        return -ENOENT;
+    return text_at(doc, len, f.content, f.empty, out, outlen);
 }
 
 struct payload_find {
@@ -218,4 +227,96 @@ int bn_addr_is_loopback(const struct sockaddr_storage *ss)
         return IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && v6->sin6_addr.s6_addr[12] == 127;
     }
     return 0;
+}
+
+int bn_request_created_event(vtn_buf *out, const char *host, const char *ven_id,
+                             const char *request_id, const bn_dist_event *ev, int n)
+{
+    vtn_buf b;
+    vtn_buf_init(&b, 4096 + (size_t)n * 512);
+    /* ven_id, request_id and the eventIDs come from the VTN's XML as text, so
+     * they are already escaped. */
+    int rc =
+        vtn_buf_appends(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                            "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:pyld=\"" NS_PYLD
+                            "\" xmlns:ei=\"" NS_EI "\"><oadr:oadrSignedObject>"
+                            "<oadr:oadrCreatedEvent ei:schemaVersion=\"2.0b\">"
+                            "<pyld:eiCreatedEvent><ei:eiResponse><ei:responseCode>200"
+                            "</ei:responseCode><pyld:requestID/></ei:eiResponse>"
+                            "<ei:eventResponses>");
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = vtn_buf_printf(&b,
+                            "<ei:eventResponse><ei:responseCode>200</ei:responseCode>"
+                            "<pyld:requestID>%s</pyld:requestID><ei:qualifiedEventID>"
+                            "<ei:eventID>%s</ei:eventID><ei:modificationNumber>%lld"
+                            "</ei:modificationNumber></ei:qualifiedEventID>"
+                            "<ei:optType>optIn</ei:optType></ei:eventResponse>",
+                            request_id, ev[i].id, ev[i].mn);
+    if (rc == 0)
+        rc = vtn_buf_printf(&b,
+                            "</ei:eventResponses><ei:venID>%s</ei:venID></pyld:eiCreatedEvent>"
+                            "</oadr:oadrCreatedEvent></oadr:oadrSignedObject></oadr:oadrPayload>\n",
+                            ven_id);
+    if (rc == 0)
+        rc = http_post(out, host, BN_PATH_EVENT, &b);
+    vtn_buf_free(&b);
+    return rc;
+}
+
+struct dist_find {
+    const char *doc;
+    size_t len;
+    bn_dist_event *out;
+    int max, n, rc;
+    char *request_id;
+    size_t rlen;
+};
+
+#define IS(name) (llen == sizeof(name) - 1 && memcmp(local, name, llen) == 0)
+
+static int dist_cb(const char *local, size_t llen, size_t content, int empty, void *ud)
+{
+    struct dist_find *f = ud;
+    char num[32];
+    bn_dist_event *cur = f->n > 0 ? &f->out[f->n - 1] : NULL;
+    if (IS("requestID") && f->n == 0 && f->request_id[0] == '\0') {
+        /* the oadrDistributeEvent's own requestID comes before any event */
+        f->rc = text_at(f->doc, f->len, content, empty, f->request_id, f->rlen);
+    } else if (IS("oadrEvent")) {
+        if (f->n == f->max) {
+            f->rc = -ENOBUFS;
+            return 1;
+        }
+        cur = &f->out[f->n++];
+        memset(cur, 0, sizeof *cur);
+        cur->mn = -1;
+        cur->required = 1; /* the profile's default */
+    } else if (cur && IS("eventID") && !cur->id[0]) {
+        f->rc = text_at(f->doc, f->len, content, empty, cur->id, sizeof cur->id);
+    } else if (cur && IS("modificationNumber") && cur->mn < 0) {
+        f->rc = text_at(f->doc, f->len, content, empty, num, sizeof num);
+        cur->mn = f->rc >= 0 ? atoll(num) : -1;
+    } else if (cur && IS("oadrResponseRequired")) {
+        f->rc = text_at(f->doc, f->len, content, empty, num, sizeof num);
+        cur->required = f->rc < 0 || strcmp(num, "never") != 0;
+    }
+    return f->rc < 0;
+}
+
+#undef IS
+
+int bn_distribute_parse(const char *doc, size_t len, bn_dist_event *out, int max, char *request_id,
+                        size_t rlen)
+{
+    struct dist_find f = {doc, len, out, max, 0, 0, request_id, rlen};
+    if (rlen == 0)
+        return -EINVAL;
+    request_id[0] = '\0';
+    walk_tags(doc, len, dist_cb, &f);
+    if (f.rc < 0)
+        return f.rc;
+    for (int i = 0; i < f.n; i++)
+        if (!out[i].id[0] || out[i].mn < 0)
+            return -EINVAL; /* an oadrEvent without eventID or modificationNumber */
+    return f.n;
 }

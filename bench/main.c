@@ -49,6 +49,18 @@ typedef struct bn_cfg {
     int hs_poll;
     long long ramp;
     long long open_timeout_ms;
+    char *api;
+    char *api_token;
+    char *redis;
+    long long ven_groups;
+    long long events;
+    int spread;
+    int no_answer;
+    char *response_required;
+    long long settle_ms;
+    long long follow_ms;
+    long long measure_ms;
+    long long event_start_ms;
 } bn_cfg;
 
 #define F(x) offsetof(bn_cfg, x)
@@ -119,9 +131,39 @@ static const vtn_cfg_item cfg_items[] = {
     {"VTN_BENCH_HS_POLL", "--hs-poll", VTN_CFG_BOOL, F(hs_poll), "false", 0, 0,
      "handshake mode: send one oadrPoll on each connection before closing it"},
     {"VTN_BENCH_RAMP", "--ramp", VTN_CFG_INT, F(ramp), "64", 1, 20000,
-     "idle mode: connections connecting and handshaking at once"},
+     "idle mode: connections connecting and handshaking at once; events mode: VENs connecting "
+     "and registering at once"},
     {"VTN_BENCH_OPEN_TIMEOUT", "--open-timeout", VTN_CFG_MS, F(open_timeout_ms), "120s", 100,
      3600000, "idle mode: connections not idle by then are given up and the memory is read"},
+    {"VTN_BENCH_API", "--api", VTN_CFG_STR, F(api), "", 0, 0,
+     "events mode: the VTN's management API listener (host:port, loopback unless --allow-remote)"},
+    {"VTN_BENCH_API_TOKEN", "--api-token", VTN_CFG_SECRET, F(api_token), "", 0, 0,
+     "events mode: the API's bearer token (the VTN's VTN_API_TOKEN)"},
+    {"VTN_BENCH_REDIS", "--redis", VTN_CFG_STR, F(redis), "", 0, 0,
+     "events mode: the VTN's Redis (host:port); its INFO memory is read before the events are "
+     "created and once every VEN has them, for the bytes per VEN per event"},
+    {"VTN_BENCH_VEN_GROUPS", "--ven-groups", VTN_CFG_INT, F(ven_groups), "1", 1, 10000,
+     "events mode: groups the VENs are put in (VEN i in group i % G), each with one PUT "
+     "/api/v1/groups/{groupID}"},
+    {"VTN_BENCH_EVENTS", "--events", VTN_CFG_INT, F(events), "1", 1, BN_EVENTS_MAX,
+     "events mode: events created through the API once the polls run steadily"},
+    {"VTN_BENCH_SPREAD", "--spread", VTN_CFG_BOOL, F(spread), "false", 0, 0,
+     "events mode: event j targets group j % G only (default: every event targets every group)"},
+    {"VTN_BENCH_NO_ANSWER", "--no-answer", VTN_CFG_BOOL, F(no_answer), "false", 0, 0,
+     "events mode: VENs never send oadrCreatedEvent (default: they opt in to each event that "
+     "asks for an answer, at once)"},
+    {"VTN_BENCH_RESPONSE_REQUIRED", "--response-required", VTN_CFG_STR, F(response_required),
+     "always", 0, 0, "events mode: responseRequired of the events, always or never"},
+    {"VTN_BENCH_SETTLE", "--settle", VTN_CFG_MS, F(settle_ms), "0", 0, 3600000,
+     "events mode: polling before the events are created; 0 = one poll interval + 1 s"},
+    {"VTN_BENCH_FOLLOW", "--follow", VTN_CFG_MS, F(follow_ms), "60s", 100, 3600000,
+     "events mode: deadline after the creation; VENs without every event (answer) by then are "
+     "reported missing"},
+    {"VTN_BENCH_MEASURE", "--measure", VTN_CFG_MS, F(measure_ms), "0", 0, 3600000,
+     "events mode: once every VEN has everything, closed-loop polls for this long, with the CPU "
+     "per poll as in --mode poll; 0 = none"},
+    {"VTN_BENCH_EVENT_START", "--event-start", VTN_CFG_MS, F(event_start_ms), "1h", 0, 86400000,
+     "events mode: the events' dtstart, from now (they last an hour)"},
 };
 #undef F
 #define NCFG (sizeof cfg_items / sizeof cfg_items[0])
@@ -472,8 +514,154 @@ static void report_idle(const bn_cfg *cfg, const bn_opts *o, const bn_result *re
         (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "interrupted", res->interrupted));
 }
 
+/* "50 % 1.234 s, 99 % ..., 100 % ..." of a coverage; "-" where not reached. */
+static void print_coverage(const char *label, const uint64_t *cov, uint32_t n, uint32_t of,
+                           json_t *j)
+{
+    static const char *const names[3] = {"50%", "99%", "100%"};
+    printf("%-16s", label);
+    for (int i = 0; i < 3; i++) {
+        if (cov[i] == BN_NEVER)
+            printf("%s %s -", i ? "," : "", names[i]);
+        else
+            printf("%s %s %.3f s", i ? "," : "", names[i], (double)cov[i] / 1e9);
+        if (j)
+            json_object_set_new(j, names[i],
+                                cov[i] == BN_NEVER ? json_null() : json_real((double)cov[i] / 1e9));
+    }
+    printf(" (%" PRIu32 " of %" PRIu32 " VENs)\n", n, of);
+}
+
+static uint64_t events_errors(const bn_result *res)
+{
+    return errors_of(&res->reg) + errors_of(&res->warm) + errors_of(&res->poll) +
+           errors_of(&res->created) + res->reg_failed + (res->setup_error[0] ? 1 : 0) + res->late;
+}
+
+static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
+{
+    char a[32], b[32], c[32];
+    int answers = o->answer && !o->rr_never;
+    printf("vtn-bench        mode=events target=%s api=%s run=%s%s\n", cfg->target, cfg->api,
+           o->run_id, res->interrupted ? " (interrupted)" : "");
+    printf("%-16s %" PRIu32 " over %" PRIu32 " keep-alive connections (%s), each polling every "
+           "%.3g s from a random phase\n",
+           "VENs", o->vens, o->vens, o->tls ? "TLS" : "plain HTTP", 1.0 / o->rate);
+    printf("%-16s %" PRIu32 " registered, %" PRIu32 " failed in %.3f s\n", "registration",
+           res->registered, res->reg_failed, res->reg_seconds);
+    printf("%-16s %" PRIu32 " of %" PRIu32 " made in %.3f s (PUT /api/v1/groups/{groupID}, up to "
+           "%" PRIu32 " venIDs each)\n",
+           "groups", res->groups_made, o->groups, res->groups_seconds,
+           (o->vens + o->groups - 1) / o->groups);
+    json_t *jcreate = json_array();
+    double cmax = 0, csum = 0;
+    for (uint32_t j = 0; j < res->ev_created; j++) {
+        json_array_append_new(jcreate, json_real(res->create_ms[j]));
+        csum += res->create_ms[j];
+        if (res->create_ms[j] > cmax)
+            cmax = res->create_ms[j];
+    }
+    printf("%-16s %" PRIu32 " of %" PRIu32 " created (POST /api/v1/events, responseRequired %s, "
+           "%s)",
+           "events", res->ev_created, o->events, o->rr_never ? "never" : "always",
+           o->spread ? "event j for group j % groups" : "each for every group");
+    if (res->ev_created)
+        printf(": API round trip first %.2f ms, mean %.2f ms, max %.2f ms", res->create_ms[0],
+               csum / res->ev_created, cmax);
+    printf("\n");
+    if (res->setup_error[0])
+        printf("%-16s %s\n", "setup failed", res->setup_error);
+    json_t *jrecv = json_object(), *jans = json_object();
+    print_coverage("received", res->cov_recv, res->received, res->targeted, jrecv);
+    if (answers)
+        print_coverage("answered", res->cov_ans, res->answered, res->targeted, jans);
+    else
+        printf("%-16s not expected (%s)\n", "answered",
+               o->rr_never ? "responseRequired never" : "--no-answer");
+    printf("%-16s times from sending the first POST /api/v1/events to the reply that completed "
+           "the VEN's set (all its events; all its oadrCreatedEvent answered with 200)\n",
+           "");
+    if (res->nmissing) {
+        printf("%-16s %" PRIu32 " at the %s after %.3f s: VEN", "missing", res->late,
+               res->follow_timed_out ? "deadline" : "end of the run", (double)o->follow_ns / 1e9);
+        for (uint32_t i = 0; i < res->nmissing; i++)
+            printf("%s %" PRIu32, i ? "," : "", res->missing[i]);
+        printf("%s (indexes; venName bench-%s-<index>)\n", res->late > res->nmissing ? ", ..." : "",
+               o->run_id);
+    }
+    printf("%-16s %" PRIu64 " answered, %" PRIu64 " OK, %" PRIu64 " carried a distribute\n",
+           "polls", res->warm.done, res->warm.ok, res->warm.messages);
+    printf("%-16s %" PRIu64 " sent, %" PRIu64 " OK\n", "oadrCreatedEvent", res->created.sent,
+           res->created.ok);
+    if (res->foreign)
+        printf("%-16s %" PRIu64 " distributed events the bench did not create\n", "foreign",
+               res->foreign);
+    print_counts_line("errors", &res->warm);
+    if (errors_of(&res->created))
+        print_counts_line("  created errors", &res->created);
+    if (errors_of(&res->reg))
+        print_counts_line("  reg. errors", &res->reg);
+    double mem_per = -1;
+    if (res->mem_before >= 0 && res->mem_after >= 0) {
+        uint64_t pairs = 0;
+        /* VEN-event pairs: every targeted VEN times the events targeting it */
+        pairs = (uint64_t)res->targeted *
+                (o->spread ? (o->events + o->groups - 1) / o->groups : o->events);
+        mem_per = (double)(res->mem_after - res->mem_before) / (double)(pairs ? pairs : 1);
+        printf("%-16s used_memory %lld -> %lld bytes (+%lld) = %.1f bytes per VEN per event "
+               "(%" PRIu64 " pairs)\n",
+               "redis memory", res->mem_before, res->mem_after, res->mem_after - res->mem_before,
+               mem_per, pairs);
+    }
+    json_t *jcpu = json_object();
+    double secs = res->seconds > 0 ? res->seconds : 1e-9;
+    if (o->measure_ns && res->seconds > 0) {
+        const bn_counts *k = &res->poll;
+        printf("%-16s %.3f s closed loop: %" PRIu64 " answered, %" PRIu64 " OK (%.1f/s), %" PRIu64
+               " carried a distribute; p50 %s, p99 %s, max %s\n",
+               "measured polls", res->seconds, k->done, k->ok, (double)k->done / secs, k->messages,
+               fmt_ms(a, sizeof a, bn_hist_quantile(res->poll_hist, 0.5)),
+               fmt_ms(b, sizeof b, bn_hist_quantile(res->poll_hist, 0.99)),
+               fmt_ms(c, sizeof c, res->poll_hist->max));
+        if (errors_of(k))
+            print_counts_line("  poll errors", k);
+        double ticks = print_cpu(o, "poll", k->ok, secs, jcpu);
+        print_load(o, res, secs, ticks);
+    }
+    if (events_errors(res))
+        printf("WARNING: %" PRIu64 " errors or missing VENs: the figures above are not a clean "
+               "measurement\n",
+               events_errors(res));
+    if (!cfg->json) {
+        json_decref(jcreate);
+        json_decref(jrecv);
+        json_decref(jans);
+        json_decref(jcpu);
+        return;
+    }
+    print_json(json_pack(
+        "{s:s,s:s,s:s,s:I,s:f,s:s,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:o,s:o,s:I,s:o,s:o,s:o,s:o,s:I,"
+        "s:f,s:I,s:I,s:o,s:f,s:I,s:b}",
+        "mode", "events", "target", cfg->target, "run", o->run_id, "vens", (json_int_t)o->vens,
+        "interval_s", 1.0 / o->rate, "transport", o->tls ? "tls" : "http", "registered",
+        (json_int_t)res->registered, "groups", (json_int_t)res->groups_made, "events",
+        (json_int_t)res->ev_created, "create_ms", jcreate, "targeted", (json_int_t)res->targeted,
+        "received", (json_int_t)res->received, "answered", (json_int_t)res->answered, "received_s",
+        jrecv, "answered_s", jans, "errors", (json_int_t)events_errors(res), "polls",
+        json_counts(&res->warm), "created", json_counts(&res->created), "measured_polls",
+        json_counts(&res->poll), "cpu_us_per_poll", jcpu, "mem_before", (json_int_t)res->mem_before,
+        "mem_per_ven_event", mem_per, "mem_after", (json_int_t)res->mem_after, "missing",
+        (json_int_t)res->late, "setup_error", json_string(res->setup_error), "measured_s",
+        res->seconds, "follow_timed_out", (json_int_t)res->follow_timed_out, "interrupted",
+        res->interrupted));
+}
+
 static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
 {
+    if (o->mode == BN_MODE_EVENTS) {
+        report_events(cfg, o, res);
+        return;
+    }
     if (o->mode == BN_MODE_HANDSHAKE) {
         report_handshake(cfg, o, res);
         return;
@@ -630,6 +818,44 @@ static int check_fd_limit(uint32_t conns, char *err, size_t errlen)
     return -EMFILE;
 }
 
+/* The events mode's own settings: the API (and Redis) to reach, the groups
+ * and events to make. 0 or -EINVAL with a message. */
+static int setup_events(const bn_cfg *cfg, bn_opts *o)
+{
+    if (!*cfg->api || vtn_addr_parse(cfg->api, &o->api_addr) < 0) {
+        fprintf(stderr, "vtn-bench: --mode events needs --api host:port (the management API)\n");
+        return -EINVAL;
+    }
+    if (*cfg->redis && vtn_addr_parse(cfg->redis, &o->redis_addr) < 0) {
+        fprintf(stderr, "vtn-bench: --redis: \"%s\" is not host:port\n", cfg->redis);
+        return -EINVAL;
+    }
+    o->have_redis = *cfg->redis != '\0';
+    if (!cfg->allow_remote && (!bn_addr_is_loopback(&o->api_addr) ||
+                               (o->have_redis && !bn_addr_is_loopback(&o->redis_addr)))) {
+        fprintf(stderr, "vtn-bench: --api and --redis must be loopback addresses unless "
+                        "--allow-remote\n");
+        return -EINVAL;
+    }
+    if (strcmp(cfg->response_required, "always") != 0 &&
+        strcmp(cfg->response_required, "never") != 0) {
+        fprintf(stderr, "vtn-bench: --response-required: always or never\n");
+        return -EINVAL;
+    }
+    vtn_addr_format((struct sockaddr *)&o->api_addr, o->api_host, sizeof o->api_host);
+    o->api_token = cfg->api_token;
+    o->groups = (uint32_t)cfg->ven_groups;
+    o->events = (uint32_t)cfg->events;
+    o->spread = cfg->spread;
+    o->answer = !cfg->no_answer;
+    o->rr_never = strcmp(cfg->response_required, "never") == 0;
+    o->settle_ns = (uint64_t)cfg->settle_ms * 1000000ull;
+    o->follow_ns = (uint64_t)cfg->follow_ms * 1000000ull;
+    o->measure_ns = (uint64_t)cfg->measure_ms * 1000000ull;
+    o->start_s = cfg->event_start_ms / 1000;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     bn_cfg cfg;
@@ -659,12 +885,17 @@ int main(int argc, char **argv)
         o.mode = BN_MODE_HANDSHAKE;
     } else if (strcmp(cfg.mode, "idle") == 0) {
         o.mode = BN_MODE_IDLE;
+    } else if (strcmp(cfg.mode, "events") == 0) {
+        o.mode = BN_MODE_EVENTS;
     } else {
         fprintf(stderr,
-                "vtn-bench: VTN_BENCH_MODE: \"%s\" is not poll, register, handshake or idle\n",
+                "vtn-bench: VTN_BENCH_MODE: \"%s\" is not poll, register, handshake, idle or "
+                "events\n",
                 cfg.mode);
         goto out;
     }
+    if (o.mode == BN_MODE_EVENTS && setup_events(&cfg, &o) < 0)
+        goto out;
     int measured = o.mode == BN_MODE_HANDSHAKE || o.mode == BN_MODE_IDLE;
     if (o.mode == BN_MODE_HANDSHAKE && !cfg.tls) {
         fprintf(stderr, "vtn-bench: --mode handshake measures TLS handshakes: add --tls\n");
@@ -737,7 +968,19 @@ int main(int argc, char **argv)
         o.vens = 1;
     else
         o.vens = o.mode == BN_MODE_HANDSHAKE ? 0 : 200;
-    if (cfg.connections)
+    if (o.mode == BN_MODE_EVENTS) {
+        if (o.rate <= 0)
+            o.rate = 0.1; /* every 10 s */
+        if (cfg.settle_ms == 0)
+            o.settle_ns = (uint64_t)(1e9 / o.rate) + 1000000000ull;
+        if (o.groups > o.vens) {
+            fprintf(stderr, "vtn-bench: --ven-groups must not exceed --vens\n");
+            goto out;
+        }
+    }
+    if (o.mode == BN_MODE_EVENTS)
+        o.connections = o.vens; /* each VEN its own schedule and connection */
+    else if (cfg.connections)
         o.connections = (uint32_t)cfg.connections;
     else
         o.connections = o.mode == BN_MODE_POLL        ? o.vens
@@ -799,11 +1042,15 @@ int main(int argc, char **argv)
     }
 
     /* The hard cap: whatever happens to the target, this process ends. */
-    unsigned cap = (unsigned)((cfg.register_timeout_ms + cfg.timeout_ms +
-                               (o.mode != BN_MODE_REGISTER ? cfg.duration_ms : 0) +
-                               (o.mode == BN_MODE_IDLE ? cfg.open_timeout_ms + 1000 : 0)) /
-                                  1000 +
-                              30);
+    unsigned cap =
+        (unsigned)((cfg.register_timeout_ms + cfg.timeout_ms +
+                    (o.mode != BN_MODE_REGISTER ? cfg.duration_ms : 0) +
+                    (o.mode == BN_MODE_IDLE ? cfg.open_timeout_ms + 1000 : 0) +
+                    (o.mode == BN_MODE_EVENTS ? (long long)(o.settle_ns / 1000000u) +
+                                                    cfg.follow_ms + cfg.measure_ms + 60000
+                                              : 0)) /
+                       1000 +
+                   30);
     signal(SIGALRM, on_alarm);
     signal(SIGPIPE, SIG_IGN);
     alarm(cap);
@@ -827,6 +1074,8 @@ int main(int argc, char **argv)
                   errors_of(&res.poll) > 0)
                      ? 1
                      : 0;
+    } else if (o.mode == BN_MODE_EVENTS) {
+        status = res.registered == 0 || res.ev_created < o.events || events_errors(&res) ? 1 : 0;
     } else {
         const bn_counts *k = o.mode == BN_MODE_POLL ? &res.poll : &res.reg;
         status = (res.registered == 0 || errors_of(k) > 0 || res.reg_failed > 0) ? 1 : 0;

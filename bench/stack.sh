@@ -13,6 +13,7 @@ BN_PKI=""      # set by bn_make_pki: the gateway then loads $BN_PKI/tls.env
 BN_GW_ENV=()   # extra NAME=value settings for the gateway
 BN_GW_WRAP=()  # a command the gateway runs under (e.g. valgrind)
 BN_READY_S=10  # how long the gateway may take to become ready
+BN_API_TOKEN=${BN_API_TOKEN:-}  # set: the management API's token, given to the gateway and workers
 
 bn_say() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 # bn_check_workers N: a usage error (exit 2) unless 1 <= N <= 16.
@@ -145,7 +146,7 @@ bn_start_stack() {
   # A subshell that execs the gateway: $! is the gateway's own pid.
   (
     if [ -n "$BN_PKI" ]; then . "$BN_PKI/tls.env"; fi
-    exec env "${BN_GW_ENV[@]}" VTN_OADR_LISTEN=127.0.0.1:$GW_OADR VTN_API_LISTEN=127.0.0.1:$GW_API \
+    exec env "${BN_GW_ENV[@]}" VTN_API_TOKEN="$BN_API_TOKEN" VTN_OADR_LISTEN=127.0.0.1:$GW_OADR VTN_API_LISTEN=127.0.0.1:$GW_API \
       VTN_OPS_LISTEN=127.0.0.1:$GW_OPS VTN_ZMQ_BIND=tcp://127.0.0.1:$GW_ZMQ \
       VTN_REDIS_URL="$redis_url" VTN_LOG_LEVEL="$BN_LOG_LEVEL" \
       "${BN_GW_WRAP[@]}" "$BN_GATEWAY"
@@ -155,7 +156,7 @@ bn_start_stack() {
 
   WORKER_PIDS=()
   for ((i = 0; i < nworkers; i++)); do
-    VTN_GATEWAYS=tcp://127.0.0.1:$GW_ZMQ VTN_REDIS_URL=$redis_url \
+    VTN_API_TOKEN=$BN_API_TOKEN VTN_GATEWAYS=tcp://127.0.0.1:$GW_ZMQ VTN_REDIS_URL=$redis_url \
       VTN_OPS_LISTEN=127.0.0.1:${ports[$((5 + i))]} VTN_WORKER_NAME=bench-worker-$i \
       VTN_LOG_LEVEL=$BN_LOG_LEVEL \
       "$BN_WORKER" >"$BN_LOGDIR/worker$i.log" 2>&1 &

@@ -170,6 +170,16 @@ static void requests_are_valid_openadr(void **state)
     body = body_of(&req, BN_PATH_POLL);
     assert_non_null(strstr(body, "<ei:venID>ven-0123456789abcdef0123</ei:venID>"));
     assert_valid_oadr(body);
+
+    bn_dist_event ev[2] = {{"evt-1", 0, 1}, {"evt-2", 4, 1}};
+    assert_int_equal(bn_request_created_event(&req, "127.0.0.1:8080", "ven-0123456789abcdef0123",
+                                              "req-9", ev, 2),
+                     0);
+    body = body_of(&req, BN_PATH_EVENT);
+    assert_non_null(strstr(body, "<ei:eventID>evt-2</ei:eventID><ei:modificationNumber>4<"));
+    assert_non_null(strstr(body, "<pyld:requestID>req-9</pyld:requestID>"));
+    assert_non_null(strstr(body, "<ei:optType>optIn</ei:optType>"));
+    assert_valid_oadr(body);
     vtn_buf_free(&req);
 }
 
