@@ -463,7 +463,7 @@ static int update_store(wk_req *q, update_state *s, const char *ven)
 {
     json_t *reports = q->msg.reports;
     size_t nrep = json_array_size(reports), npts = (size_t)q->msg.n_report_points;
-    size_t cap = 6 + nrep * 3 + npts * 6;
+    size_t cap = 8 + nrep * 3 + npts * 6; /* see the argv below */
     const char **argv = calloc(cap, sizeof *argv);
     point_args *pa = calloc(npts ? npts : 1, sizeof *pa);
     char(*seen)[VTN_KEY_MAX] = calloc(nrep ? nrep : 1, sizeof *seen);
