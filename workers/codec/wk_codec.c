@@ -346,6 +346,16 @@ static void jtext(json_t *o, const char *key, const xmlNode *n, size_t cap, fiel
         json_object_set_new(o, key, json_string(v));
 }
 
+/* The trimmed text of n as a new JSON string, NULL when empty or over cap. */
+static json_t *text_value(const xmlNode *n, size_t cap, field_err *fe)
+{
+    json_t *tmp = json_object();
+    jtext(tmp, "v", n, cap, fe);
+    json_t *v = json_incref(json_object_get(tmp, "v"));
+    json_decref(tmp);
+    return v;
+}
+
 /* xcal:dtstart/xcal:date-time, xcal:duration/xcal:duration and the like:
  * the text of the one element inside. */
 static void jinner(json_t *o, const char *key, const xmlNode *n, field_err *fe)
@@ -364,11 +374,9 @@ static json_t *target_ids(const xmlNode *t, field_err *fe)
             over_cap(fe, "ei:resourceID", WK_TARGET_IDS_MAX, "per report subject or data source");
             break;
         }
-        json_t *tmp = json_object();
-        jtext(tmp, "v", c, WK_ID_MAX, fe);
-        if (json_object_get(tmp, "v"))
-            json_array_append(a, json_object_get(tmp, "v"));
-        json_decref(tmp);
+        json_t *v = text_value(c, WK_ID_MAX, fe);
+        if (v)
+            json_array_append_new(a, v);
     }
     return a;
 }
@@ -428,10 +436,7 @@ static json_t *elem_json(const xmlNode *n, int depth, field_err *fe)
 {
     xmlNode *c = vtn_xml_first_elem(n);
     if (c == NULL || depth == 0) {
-        json_t *tmp = json_object(), *v;
-        jtext(tmp, "v", n, WK_VALUE_MAX, fe);
-        v = json_incref(json_object_get(tmp, "v"));
-        json_decref(tmp);
+        json_t *v = text_value(n, WK_VALUE_MAX, fe);
         return v ? v : json_string("");
     }
     json_t *o = json_object();
@@ -561,11 +566,9 @@ static void read_pending(const xmlNode *p, wk_msg *m, field_err *fe)
             over_cap(fe, "oadr:oadrPendingReports", WK_PENDING_MAX, "reportRequestIDs");
             return;
         }
-        json_t *tmp = json_object();
-        jtext(tmp, "v", c, WK_ID_MAX, fe);
-        if (json_object_get(tmp, "v"))
-            json_array_append(m->pending, json_object_get(tmp, "v"));
-        json_decref(tmp);
+        json_t *v = text_value(c, WK_ID_MAX, fe);
+        if (v)
+            json_array_append_new(m->pending, v);
     }
 }
 
