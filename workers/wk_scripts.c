@@ -25,4 +25,7 @@ const char *const wk_script_name[WK_SCRIPT__COUNT] = {
     [WK_SCRIPT_PROGRAMDEL] = "programdel",
     [WK_SCRIPT_VENTARGETS] = "ventargets",
     [WK_SCRIPT_EVOPT] = "evopt",
+    [WK_SCRIPT_REPREG] = "repreg",
+    [WK_SCRIPT_REPSTATE] = "repstate",
+    [WK_SCRIPT_TELEMETRY] = "telemetry",
 };

@@ -1,6 +1,7 @@
--- KEYS[1] ven:{id}. ARGV: registrationID, venName, fingerprint, pull,
--- transportAddress, reportOnly, xmlSignature, now. Empty name/fingerprint
--- keep the stored ones. Returns 1, or 0 when the VTN cancelled the
+-- KEYS[1] ven:{id}, KEYS[2] venq:{id}. ARGV: registrationID, venName,
+-- fingerprint, pull, transportAddress, reportOnly, xmlSignature, now, the
+-- requestID of the VTN's METADATA oadrRegisterReport. Empty
+-- name/fingerprint keep the stored ones. Returns 1, or 0 when the VTN cancelled the
 -- registration meanwhile.
 local k = KEYS[1]
 if redis.call('HGET', k, F_VEN_STATE) == VEN_CANCELLING then return 0 end
@@ -15,4 +16,14 @@ else
   redis.call('HDEL', k, F_VEN_TRANSPORT)
 end
 redis.call('HDEL', k, F_VEN_REREG)
+-- The VTN's own METADATA oadrRegisterReport reaches the VEN on its next
+-- poll (docs/reports.md): one queued is enough however often it registers.
+if ARGV[9] and ARGV[9] ~= '' then
+  for _, m in ipairs(redis.call('LRANGE', KEYS[2], 0, QUEUE_MAX - 1)) do
+    if string.sub(m, 1, 2) == KIND_REGREPORT .. SEP then return 1 end
+  end
+  if redis.call('LLEN', KEYS[2]) < QUEUE_MAX then
+    redis.call('RPUSH', KEYS[2], KIND_REGREPORT .. SEP .. ARGV[9])
+  end
+end
 return 1

@@ -79,6 +79,10 @@ static const struct {
     LUA_CONST(TARGET_PARTY),
     LUA_CONST(F_EVENT_NEAR),
     LUA_CONST(F_EVENT_RECEIVED),
+    LUA_CONST(QUEUE_KIND_REGREPORT),
+    LUA_CONST(QUEUE_KIND_CREATEREPORT),
+    LUA_CONST(TTL_TELEMETRY_SEEN_S),
+    LUA_CONST(REPORT_REQUESTS_MAX),
 };
 
 /* The Lua names: shorter where the prefix says nothing inside a script. */
@@ -89,6 +93,8 @@ static const char *lua_name(const char *name)
     } renames[] = {
         {"QUEUE_KIND_CANCEL", "KIND_CANCEL"},
         {"QUEUE_KIND_REREG", "KIND_REREG"},
+        {"QUEUE_KIND_REGREPORT", "KIND_REGREPORT"},
+        {"QUEUE_KIND_CREATEREPORT", "KIND_CREATEREPORT"},
         {"QUEUE_SEP", "SEP"},
         {"TTL_MEMO_S", "MEMO_TTL_S"},
         {"TTL_AFTER_EXPIRY_S", "AFTER_EXPIRY_S"},

@@ -165,6 +165,9 @@ void wk_msg_clear(wk_msg *m)
 {
     if (m->doc)
         xmlFreeDoc(m->doc);
+    json_decref(m->reports);
+    json_decref(m->report_requests);
+    json_decref(m->pending);
     memset(m, 0, sizeof *m);
     m->report_only = m->xml_signature = m->http_pull_model = -1;
 }
@@ -314,6 +317,261 @@ static void read_event_responses(const xmlNode *list, wk_msg *m, field_err *fe)
     }
 }
 
+/* ---- reports: copied into JSON (wk_msg.reports, .report_requests, .pending) ---- */
+
+static void over_cap(field_err *fe, const char *what, size_t cap, const char *unit)
+{
+    if (fe->what == NULL) {
+        fe->what = what;
+        fe->cap = cap;
+        fe->unit = unit;
+    }
+}
+
+/* The trimmed text of n under key (absent when n is NULL or empty); a
+ * value over cap bytes makes the message invalid. */
+static void jtext(json_t *o, const char *key, const xmlNode *n, size_t cap, field_err *fe)
+{
+    char v[WK_ID_MAX > WK_VALUE_MAX ? WK_ID_MAX + 1 : WK_VALUE_MAX + 1];
+    if (n == NULL)
+        return;
+    if (cap >= sizeof v)
+        cap = sizeof v - 1;
+    int r = vtn_xml_text_trim(n, v, cap + 1);
+    if (r == -E2BIG) {
+        over_cap(fe, (const char *)n->name, cap, NULL);
+        return;
+    }
+    if (r > 0)
+        json_object_set_new(o, key, json_string(v));
+}
+
+/* The trimmed text of n as a new JSON string, NULL when empty or over cap. */
+static json_t *text_value(const xmlNode *n, size_t cap, field_err *fe)
+{
+    json_t *tmp = json_object();
+    jtext(tmp, "v", n, cap, fe);
+    json_t *v = json_incref(json_object_get(tmp, "v"));
+    json_decref(tmp);
+    return v;
+}
+
+/* xcal:dtstart/xcal:date-time, xcal:duration/xcal:duration and the like:
+ * the text of the one element inside. */
+static void jinner(json_t *o, const char *key, const xmlNode *n, field_err *fe)
+{
+    jtext(o, key, vtn_xml_first_elem(n), WK_VALUE_MAX, fe);
+}
+
+/* The resourceIDs of an ei:EiTargetType (reportSubject, reportDataSource). */
+static json_t *target_ids(const xmlNode *t, field_err *fe)
+{
+    json_t *a = json_array();
+    for (xmlNode *c = vtn_xml_first_elem(t); c && a; c = vtn_xml_next_elem(c)) {
+        if (!vtn_xml_is(c, NS_EI, "resourceID"))
+            continue;
+        if (json_array_size(a) == WK_TARGET_IDS_MAX) {
+            over_cap(fe, "ei:resourceID", WK_TARGET_IDS_MAX, "per report subject or data source");
+            break;
+        }
+        json_t *v = text_value(c, WK_ID_MAX, fe);
+        if (v)
+            json_array_append_new(a, v);
+    }
+    return a;
+}
+
+static void read_description(const xmlNode *d, json_t *list, wk_msg *m, field_err *fe)
+{
+    if (m->n_report_rids++ == WK_REPORT_RIDS_MAX) {
+        over_cap(fe, "oadr:oadrReportDescription", WK_REPORT_RIDS_MAX, "in one message");
+        return;
+    }
+    json_t *o = json_object();
+    for (xmlNode *c = vtn_xml_first_elem(d); c && o; c = vtn_xml_next_elem(c)) {
+        const char *name = (const char *)c->name;
+        if (vtn_xml_is(c, NS_EI, "rID"))
+            jtext(o, "rID", c, WK_ID_MAX, fe);
+        else if (vtn_xml_is(c, NS_EI, "reportType"))
+            jtext(o, "reportType", c, WK_VALUE_MAX, fe);
+        else if (vtn_xml_is(c, NS_EI, "readingType"))
+            jtext(o, "readingType", c, WK_VALUE_MAX, fe);
+        else if (vtn_xml_is(c, NS_EI, "reportSubject"))
+            json_object_set_new(o, "reportSubject", target_ids(c, fe));
+        else if (vtn_xml_is(c, NS_EI, "reportDataSource"))
+            json_object_set_new(o, "reportDataSource", target_ids(c, fe));
+        else if (strcmp(name, "marketContext") == 0)
+            jtext(o, "marketContext", c, WK_ADDR_MAX, fe);
+        else if (vtn_xml_is(c, NS_OADR, "oadrSamplingRate")) {
+            for (xmlNode *r = vtn_xml_first_elem(c); r; r = vtn_xml_next_elem(r)) {
+                if (vtn_xml_is(r, NS_OADR, "oadrMinPeriod"))
+                    jtext(o, "minPeriod", r, WK_VALUE_MAX, fe);
+                else if (vtn_xml_is(r, NS_OADR, "oadrMaxPeriod"))
+                    jtext(o, "maxPeriod", r, WK_VALUE_MAX, fe);
+                else if (vtn_xml_is(r, NS_OADR, "oadrOnChange")) {
+                    int8_t b = 0;
+                    if (parse_bool(r, &b) == 0)
+                        json_object_set_new(o, "onChange", json_boolean(b));
+                }
+            }
+        } else {
+            /* The emix:itemBase substitute (power:powerReal, oadr:temperature ...). */
+            json_t *ib = json_object();
+            json_object_set_new(ib, "type", json_string(name));
+            for (xmlNode *u = vtn_xml_first_elem(c); u; u = vtn_xml_next_elem(u)) {
+                const char *un = (const char *)u->name;
+                if (strcmp(un, "itemDescription") == 0 || strcmp(un, "itemUnits") == 0 ||
+                    strcmp(un, "siScaleCode") == 0)
+                    jtext(ib, un, u, WK_VALUE_MAX, fe);
+            }
+            json_object_set_new(o, "itemBase", ib);
+        }
+    }
+    json_array_append_new(list, o);
+}
+
+/* An element as JSON: its text when it has no child elements, else an
+ * object of its children by local name (oadrPayloadResourceStatus). */
+static json_t *elem_json(const xmlNode *n, int depth, field_err *fe)
+{
+    xmlNode *c = vtn_xml_first_elem(n);
+    if (c == NULL || depth == 0) {
+        json_t *v = text_value(n, WK_VALUE_MAX, fe);
+        return v ? v : json_string("");
+    }
+    json_t *o = json_object();
+    for (int i = 0; c && o; c = vtn_xml_next_elem(c), i++) {
+        if (i == 16) {
+            over_cap(fe, (const char *)n->name, 16, "child elements");
+            break;
+        }
+        json_object_set_new(o, (const char *)c->name, elem_json(c, depth - 1, fe));
+    }
+    return o;
+}
+
+static void read_payload(const xmlNode *p, json_t *list, wk_msg *m, field_err *fe)
+{
+    if (m->n_report_points++ == WK_REPORT_POINTS_MAX) {
+        over_cap(fe, "oadr:oadrReportPayload", WK_REPORT_POINTS_MAX, "in one message");
+        return;
+    }
+    json_t *o = json_object();
+    for (xmlNode *c = vtn_xml_first_elem(p); c && o; c = vtn_xml_next_elem(c)) {
+        if (vtn_xml_is(c, NS_EI, "rID"))
+            jtext(o, "rID", c, WK_ID_MAX, fe);
+        else if (vtn_xml_is(c, NS_EI, "confidence"))
+            jtext(o, "confidence", c, WK_VALUE_MAX, fe);
+        else if (vtn_xml_is(c, NS_EI, "accuracy"))
+            jtext(o, "accuracy", c, WK_VALUE_MAX, fe);
+        else if (vtn_xml_is(c, NS_EI, "payloadFloat"))
+            jtext(o, "value", vtn_xml_child(c, NS_EI, "value"), WK_VALUE_MAX, fe);
+        else if (vtn_xml_is(c, NS_OADR, "oadrPayloadResourceStatus"))
+            json_object_set_new(o, "status", elem_json(c, 3, fe));
+        else if (vtn_xml_is(c, NS_OADR, "oadrDataQuality"))
+            jtext(o, "dataQuality", c, WK_VALUE_MAX, fe);
+    }
+    json_array_append_new(list, o);
+}
+
+static json_t *read_intervals(const xmlNode *ivs, wk_msg *m, field_err *fe)
+{
+    json_t *list = json_array();
+    for (xmlNode *iv = vtn_xml_first_elem(ivs); iv && list; iv = vtn_xml_next_elem(iv)) {
+        json_t *o = json_object(), *pl = json_array();
+        for (xmlNode *c = vtn_xml_first_elem(iv); c && o; c = vtn_xml_next_elem(c)) {
+            if (vtn_xml_is(c, NS_XCAL, "dtstart"))
+                jinner(o, "dtstart", c, fe);
+            else if (vtn_xml_is(c, NS_XCAL, "duration"))
+                jinner(o, "duration", c, fe);
+            else if (vtn_xml_is(c, NS_XCAL, "uid"))
+                jinner(o, "uid", c, fe);
+            else if (vtn_xml_is(c, NS_OADR, "oadrReportPayload"))
+                read_payload(c, pl, m, fe);
+        }
+        json_object_set_new(o, "payloads", pl);
+        json_array_append_new(list, o);
+    }
+    return list;
+}
+
+static void read_report(const xmlNode *r, wk_msg *m, field_err *fe)
+{
+    if (m->reports == NULL)
+        m->reports = json_array();
+    if (json_array_size(m->reports) == WK_REPORTS_MAX) {
+        over_cap(fe, "oadr:oadrReport", WK_REPORTS_MAX, "elements");
+        return;
+    }
+    json_t *o = json_object(), *descs = json_array();
+    for (xmlNode *c = vtn_xml_first_elem(r); c && o; c = vtn_xml_next_elem(c)) {
+        const char *name = (const char *)c->name;
+        if (vtn_xml_is(c, NS_XCAL, "dtstart"))
+            jinner(o, "dtstart", c, fe);
+        else if (vtn_xml_is(c, NS_XCAL, "duration"))
+            jinner(o, "duration", c, fe);
+        else if (strcmp(name, "intervals") == 0)
+            json_object_set_new(o, "intervals", read_intervals(c, m, fe));
+        else if (vtn_xml_is(c, NS_OADR, "oadrReportDescription"))
+            read_description(c, descs, m, fe);
+        else if (vtn_xml_is(c, NS_EI, "eiReportID") || vtn_xml_is(c, NS_EI, "reportRequestID") ||
+                 vtn_xml_is(c, NS_EI, "reportSpecifierID"))
+            jtext(o, name, c, WK_ID_MAX, fe);
+        else if (vtn_xml_is(c, NS_EI, "reportName") || vtn_xml_is(c, NS_EI, "createdDateTime"))
+            jtext(o, name, c, WK_VALUE_MAX, fe);
+    }
+    json_object_set_new(o, "descriptions", descs);
+    json_array_append_new(m->reports, o);
+}
+
+static void read_report_request(const xmlNode *rr, wk_msg *m, field_err *fe)
+{
+    if (m->report_requests == NULL)
+        m->report_requests = json_array();
+    if (json_array_size(m->report_requests) == WK_REPORT_REQUESTS_MAX) {
+        over_cap(fe, "oadr:oadrReportRequest", WK_REPORT_REQUESTS_MAX, "elements");
+        return;
+    }
+    json_t *o = json_object(), *rids = json_array();
+    jtext(o, "reportRequestID", vtn_xml_child(rr, NS_EI, "reportRequestID"), WK_ID_MAX, fe);
+    const xmlNode *sp = vtn_xml_child(rr, NS_EI, "reportSpecifier");
+    for (xmlNode *c = sp ? vtn_xml_first_elem(sp) : NULL; c && o; c = vtn_xml_next_elem(c)) {
+        if (vtn_xml_is(c, NS_EI, "reportSpecifierID"))
+            jtext(o, "reportSpecifierID", c, WK_ID_MAX, fe);
+        else if (vtn_xml_is(c, NS_XCAL, "granularity"))
+            jinner(o, "granularity", c, fe);
+        else if (vtn_xml_is(c, NS_EI, "reportBackDuration"))
+            jinner(o, "reportBackDuration", c, fe);
+        else if (vtn_xml_is(c, NS_EI, "specifierPayload")) {
+            if (m->n_report_specifiers++ == WK_REPORT_SPECIFIERS_MAX) {
+                over_cap(fe, "ei:specifierPayload", WK_REPORT_SPECIFIERS_MAX, "in one message");
+                continue;
+            }
+            json_t *p = json_object();
+            jtext(p, "rID", vtn_xml_child(c, NS_EI, "rID"), WK_ID_MAX, fe);
+            jtext(p, "readingType", vtn_xml_child(c, NS_EI, "readingType"), WK_VALUE_MAX, fe);
+            json_array_append_new(rids, p);
+        }
+    }
+    json_object_set_new(o, "rIDs", rids);
+    json_array_append_new(m->report_requests, o);
+}
+
+static void read_pending(const xmlNode *p, wk_msg *m, field_err *fe)
+{
+    if (m->pending == NULL)
+        m->pending = json_array();
+    for (xmlNode *c = vtn_xml_first_elem(p); c && m->pending; c = vtn_xml_next_elem(c)) {
+        if (json_array_size(m->pending) == WK_PENDING_MAX) {
+            over_cap(fe, "oadr:oadrPendingReports", WK_PENDING_MAX, "reportRequestIDs");
+            return;
+        }
+        json_t *v = text_value(c, WK_ID_MAX, fe);
+        if (v)
+            json_array_append_new(m->pending, v);
+    }
+}
+
 /* One pass over the payload's children: element names mean the same thing
  * in every VEN -> VTN payload, so one switch serves them all. */
 static void extract(wk_msg *m, const xmlNode *payload, field_err *fe)
@@ -377,6 +635,12 @@ static void extract(wk_msg *m, const xmlNode *payload, field_err *fe)
                 parse_bool(c, &m->xml_signature);
             else if (strcmp(s, "HttpPullModel") == 0)
                 parse_bool(c, &m->http_pull_model);
+            else if (strcmp(s, "Report") == 0)
+                read_report(c, m, fe);
+            else if (strcmp(s, "ReportRequest") == 0)
+                read_report_request(c, m, fe);
+            else if (strcmp(s, "PendingReports") == 0)
+                read_pending(c, m, fe);
         }
     }
 }
@@ -855,6 +1119,85 @@ int wk_write_request_reregistration(vtn_buf *b, const char *ven_id)
     O_LIT(&o, DOC_HEAD "<oadr:oadrRequestReregistration" SCHEMA_VERSION);
     o_elem(&o, "<ei:venID>", ven_id, "</ei:venID>");
     O_LIT(&o, "</oadr:oadrRequestReregistration>" DOC_TAIL);
+    return o_end(&o);
+}
+
+/* ---- reports ---- */
+
+static void o_report_request(out *o, json_t *rr)
+{
+    json_t *rids = json_object_get(rr, "rIDs");
+    o_elem(o, "<oadr:oadrReportRequest><ei:reportRequestID>",
+           jstr(rr, "reportRequestID") ? jstr(rr, "reportRequestID") : "", "</ei:reportRequestID>");
+    o_elem(o, "<ei:reportSpecifier><ei:reportSpecifierID>",
+           jstr(rr, "reportSpecifierID") ? jstr(rr, "reportSpecifierID") : "",
+           "</ei:reportSpecifierID>");
+    o_elem(o, "<xcal:granularity><xcal:duration>",
+           jstr(rr, "granularity") ? jstr(rr, "granularity") : "PT0S",
+           "</xcal:duration></xcal:granularity>");
+    o_elem(o, "<ei:reportBackDuration><xcal:duration>",
+           jstr(rr, "reportBackDuration") ? jstr(rr, "reportBackDuration") : "PT0S",
+           "</xcal:duration></ei:reportBackDuration>");
+    for (size_t i = 0; i < json_array_size(rids); i++) {
+        json_t *p = json_array_get(rids, i);
+        o_elem(o, "<ei:specifierPayload><ei:rID>", jstr(p, "rID") ? jstr(p, "rID") : "",
+               "</ei:rID>");
+        o_elem(o, "<ei:readingType>",
+               jstr(p, "readingType") ? jstr(p, "readingType") : "x-notApplicable",
+               "</ei:readingType></ei:specifierPayload>");
+    }
+    O_LIT(o, "</ei:reportSpecifier></oadr:oadrReportRequest>");
+}
+
+static size_t report_requests_hint(json_t *requests)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(requests); i++)
+        n += 600 + 300 * json_array_size(json_object_get(json_array_get(requests, i), "rIDs"));
+    return n;
+}
+
+int wk_write_registered_report(vtn_buf *b, int code, const char *desc, const char *request_id,
+                               const char *ven_id, json_t *requests)
+{
+    if (!valid_code(code) || request_id == NULL)
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 800 + report_requests_hint(requests));
+    O_LIT(&o, DOC_HEAD "<oadr:oadrRegisteredReport" SCHEMA_VERSION);
+    o_ei_response(&o, code, desc, request_id);
+    for (size_t i = 0; i < json_array_size(requests); i++)
+        o_report_request(&o, json_array_get(requests, i));
+    o_opt_ven(&o, ven_id);
+    O_LIT(&o, "</oadr:oadrRegisteredReport>" DOC_TAIL);
+    return o_end(&o);
+}
+
+int wk_write_create_report(vtn_buf *b, const char *request_id, const char *ven_id, json_t *requests)
+{
+    if (request_id == NULL || json_array_size(requests) == 0)
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 600 + report_requests_hint(requests));
+    O_LIT(&o, DOC_HEAD "<oadr:oadrCreateReport" SCHEMA_VERSION);
+    o_elem(&o, "<pyld:requestID>", request_id, "</pyld:requestID>");
+    for (size_t i = 0; i < json_array_size(requests); i++)
+        o_report_request(&o, json_array_get(requests, i));
+    o_opt_ven(&o, ven_id);
+    O_LIT(&o, "</oadr:oadrCreateReport>" DOC_TAIL);
+    return o_end(&o);
+}
+
+int wk_write_register_report(vtn_buf *b, const char *request_id, const char *ven_id)
+{
+    if (request_id == NULL)
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 600);
+    O_LIT(&o, DOC_HEAD "<oadr:oadrRegisterReport" SCHEMA_VERSION);
+    o_elem(&o, "<pyld:requestID>", request_id, "</pyld:requestID>");
+    o_opt_ven(&o, ven_id);
+    O_LIT(&o, "</oadr:oadrRegisterReport>" DOC_TAIL);
     return o_end(&o);
 }
 

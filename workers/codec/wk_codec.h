@@ -95,6 +95,17 @@ typedef struct wk_event_response {
     char opt[8];                  /* optType: "optIn" or "optOut" */
 } wk_event_response;
 
+/* Reports: caps per message (more is 454 with what was over). */
+#define WK_REPORTS_MAX 16            /* oadrReport elements */
+#define WK_REPORT_RIDS_MAX 128       /* oadrReportDescription elements, all reports together */
+#define WK_REPORT_POINTS_MAX 512     /* oadrReportPayload elements (values), all reports together */
+#define WK_REPORT_REQUESTS_MAX 16    /* oadrReportRequest elements */
+#define WK_REPORT_SPECIFIERS_MAX 128 /* specifierPayload elements, all requests together */
+#define WK_PENDING_MAX 64            /* reportRequestIDs of oadrPendingReports */
+#define WK_TARGET_IDS_MAX 16         /* resourceIDs of one reportSubject or reportDataSource */
+#define WK_VALUE_MAX 64              /* a name, unit, duration, date-time or number */
+#define WK_STATUS_MAX 1024           /* an oadrPayloadResourceStatus as JSON */
+
 typedef struct wk_msg {
     /* What arrived and how to answer. */
     enum wk_service service;    /* the endpoint it arrived on */
@@ -127,6 +138,26 @@ typedef struct wk_msg {
     wk_ei_response ei_response; /* eiResponse of oadrResponse, oadrCanceled*,
                                  * oadrCreatedReport, oadrRegisteredReport,
                                  * oadrCanceledReport, oadrCreatedEvent's eiCreatedEvent */
+    /* Reports, owned (wk_msg_clear frees them), NULL when the message has
+     * none. Keys are the 2.0b element names; absent elements are absent.
+     * reports: the oadrReport elements of oadrRegisterReport and
+     *   oadrUpdateReport: [{reportSpecifierID, reportName, reportRequestID,
+     *   eiReportID, createdDateTime, dtstart, duration,
+     *   descriptions: [{rID, reportType, readingType, itemBase: {type,
+     *     itemDescription, itemUnits, siScaleCode}, marketContext,
+     *     minPeriod, maxPeriod, onChange (bool), reportSubject: [resourceID],
+     *     reportDataSource: [resourceID]}],
+     *   intervals: [{dtstart, duration, uid, payloads: [{rID, value (the
+     *     float as sent) or status (oadrPayloadResourceStatus as an object
+     *     of its elements), confidence, accuracy, dataQuality}]}]}]
+     * report_requests: oadrReportRequest elements (oadrRegisteredReport):
+     *   [{reportRequestID, reportSpecifierID, granularity,
+     *   reportBackDuration, rIDs: [{rID, readingType}]}]
+     * pending: the reportRequestIDs of oadrPendingReports. */
+    json_t *reports;
+    json_t *report_requests;
+    json_t *pending;
+    int n_report_rids, n_report_points, n_report_specifiers; /* counted against the caps */
 
     /* The parsed document, alive until wk_msg_drop_doc() or wk_msg_clear()
      * (the worker drops it right after decoding: a codec of a later service
@@ -218,6 +249,18 @@ int wk_write_request_reregistration(vtn_buf *b, const char *ven_id);
  * order given. Of an event's venID targets only ven_id is written. */
 int wk_write_distribute_event(vtn_buf *b, const char *request_id, const char *vtn_id,
                               const char *ven_id, json_t *events);
+
+/* oadrRegisteredReport with code, and one oadrReportRequest per element of
+ * requests (NULL or empty: none), each {reportRequestID, reportSpecifierID,
+ * granularity, reportBackDuration, rIDs: [{rID, readingType}]}. */
+int wk_write_registered_report(vtn_buf *b, int code, const char *desc, const char *request_id,
+                               const char *ven_id, json_t *requests);
+/* oadrCreateReport, VTN-initiated: requests as above, at least one. */
+int wk_write_create_report(vtn_buf *b, const char *request_id, const char *ven_id,
+                           json_t *requests);
+/* The VTN's own METADATA oadrRegisterReport, VTN-initiated: the VTN offers
+ * no report yet, so it has no oadrReport (the schema allows none). */
+int wk_write_register_report(vtn_buf *b, const char *request_id, const char *ven_id);
 
 /* The error reply for a failed wk_msg_parse (m->code, m->desc, m->reply),
  * echoing m->request_id (or, when the message has none of its own, the

@@ -34,13 +34,13 @@
     X(POLL, "oadrPoll", RESPONSE, WK_S_POLL, 0, poll)                                              \
     X(REQUEST_EVENT, "oadrRequestEvent", DISTRIBUTE_EVENT, WK_S_EVENT, 1, request_event)           \
     X(CREATED_EVENT, "oadrCreatedEvent", RESPONSE, WK_S_EVENT, 1, created_event)                   \
-    X(REGISTER_REPORT, "oadrRegisterReport", REGISTERED_REPORT, WK_S_REPORT, 0, later)             \
-    X(REGISTERED_REPORT, "oadrRegisteredReport", RESPONSE, WK_S_REPORT, 0, later)                  \
+    X(REGISTER_REPORT, "oadrRegisterReport", REGISTERED_REPORT, WK_S_REPORT, 0, register_report)   \
+    X(REGISTERED_REPORT, "oadrRegisteredReport", RESPONSE, WK_S_REPORT, 0, registered_report)      \
     X(CREATE_REPORT, "oadrCreateReport", CREATED_REPORT, WK_S_REPORT, 0, later)                    \
-    X(CREATED_REPORT, "oadrCreatedReport", RESPONSE, WK_S_REPORT, 0, later)                        \
-    X(UPDATE_REPORT, "oadrUpdateReport", UPDATED_REPORT, WK_S_REPORT, 0, later)                    \
+    X(CREATED_REPORT, "oadrCreatedReport", RESPONSE, WK_S_REPORT, 0, created_report)               \
+    X(UPDATE_REPORT, "oadrUpdateReport", UPDATED_REPORT, WK_S_REPORT, 0, update_report)            \
     X(CANCEL_REPORT, "oadrCancelReport", CANCELED_REPORT, WK_S_REPORT, 0, later)                   \
-    X(CANCELED_REPORT, "oadrCanceledReport", RESPONSE, WK_S_REPORT, 0, later)                      \
+    X(CANCELED_REPORT, "oadrCanceledReport", RESPONSE, WK_S_REPORT, 0, canceled_report)            \
     X(CREATE_OPT, "oadrCreateOpt", CREATED_OPT, WK_S_OPT, 0, later)                                \
     X(CANCEL_OPT, "oadrCancelOpt", CANCELED_OPT, WK_S_OPT, 0, later)                               \
     X(CREATED_PARTY_REGISTRATION, "oadrCreatedPartyRegistration", RESPONSE, WK_S_NONE, 0, vtn)     \

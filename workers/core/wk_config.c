@@ -45,6 +45,19 @@ const vtn_cfg_item wk_cfg_items[] = {
      "memory budget of the requests in flight: their frames plus an estimate of what parsing "
      "them costs (32 times the XML); past it a request gets 503 + Retry-After, and one that "
      "can never fit 413"},
+    {"VTN_REPORT_REQUEST_IN", "--report-request-in", VTN_CFG_STR, F(report_request_in), "poll", 0,
+     0,
+     "where the VTN's default report requests reach a VEN after its oadrRegisterReport: poll "
+     "(an oadrCreateReport on its next poll, which every VEN handles) or registered (inside the "
+     "oadrRegisteredReport answer)"},
+    {"VTN_TELEMETRY_MAXLEN", "--telemetry-maxlen", VTN_CFG_INT, F(telemetry_maxlen), "10000000",
+     1000, 1000000000,
+     "entries the telemetry stream vtn:{telemetry} keeps at most (trimmed approximately, oldest "
+     "first)"},
+    {"VTN_TELEMETRY_RETENTION", "--telemetry-retention", VTN_CFG_MS, F(telemetry_keep_ms), "168h",
+     0, 366LL * 86400000,
+     "entries of the telemetry stream older than this are trimmed (approximately); 0: by "
+     "VTN_TELEMETRY_MAXLEN only"},
 };
 const size_t wk_cfg_nitems = sizeof wk_cfg_items / sizeof wk_cfg_items[0];
 
@@ -57,6 +70,12 @@ int wk_config_check(const wk_config *cfg, int *policy, char *err, size_t errlen)
     } else {
         snprintf(err, errlen, "VTN_REGISTRATION_POLICY: '%s' is not one of open, provisioned",
                  cfg->registration_policy);
+        return -EINVAL;
+    }
+    if (strcmp(cfg->report_request_in, "poll") != 0 &&
+        strcmp(cfg->report_request_in, "registered") != 0) {
+        snprintf(err, errlen, "VTN_REPORT_REQUEST_IN: '%s' is not one of poll, registered",
+                 cfg->report_request_in);
         return -EINVAL;
     }
     size_t n = strlen(cfg->vtn_id);

@@ -75,7 +75,10 @@ typedef struct wk_config {
     long long redis_timeout_ms;
     long long drain_ms;
     char *ca_dir;
-    long long memory; /* VTN_WORKER_MEMORY */
+    long long memory;            /* VTN_WORKER_MEMORY */
+    char *report_request_in;     /* VTN_REPORT_REQUEST_IN: "poll" or "registered" */
+    long long telemetry_maxlen;  /* VTN_TELEMETRY_MAXLEN */
+    long long telemetry_keep_ms; /* VTN_TELEMETRY_RETENTION */
 } wk_config;
 
 extern const vtn_cfg_item wk_cfg_items[];
@@ -106,6 +109,9 @@ enum wk_script {
     WK_SCRIPT_PROGRAMDEL,
     WK_SCRIPT_VENTARGETS,
     WK_SCRIPT_EVOPT,
+    WK_SCRIPT_REPREG,
+    WK_SCRIPT_REPSTATE,
+    WK_SCRIPT_TELEMETRY,
     WK_SCRIPT__COUNT
 };
 extern const char *const wk_script_name[WK_SCRIPT__COUNT];
@@ -339,6 +345,10 @@ json_t *wk_script_outcome(wk_req *q, const redisReply *r);
 #define wk_key_program(out, id) vtn_key_build(out, VTN_KEY_PROGRAM, id, NULL)
 #define wk_key_group(out, id) vtn_key_build(out, VTN_KEY_GROUP, id, NULL)
 #define wk_key_event(out, id) vtn_key_build(out, VTN_KEY_EVENT, id, NULL)
+/* Reports (docs/reports.md). */
+#define wk_key_venreports(out, ven_id) vtn_key_build(out, VTN_KEY_VENREPORTS, ven_id, NULL)
+#define wk_key_venrr(out, ven_id) vtn_key_build(out, VTN_KEY_VENRR, ven_id, NULL)
+#define wk_key_venasked(out, ven_id) vtn_key_build(out, VTN_KEY_VENASKED, ven_id, NULL)
 
 /* Fingerprint "09:71:9e:..." (or a full SHA-256 one) -> "09719E..." with
  * vtn_fingerprint_normalize. 0 or -EINVAL. */

@@ -17,6 +17,11 @@
 #define WK_H_poll &wk_h_poll
 #define WK_H_request_event &wk_h_request_event
 #define WK_H_created_event &wk_h_created_event
+#define WK_H_register_report &wk_h_register_report
+#define WK_H_registered_report &wk_h_registered_report
+#define WK_H_created_report &wk_h_created_report
+#define WK_H_update_report &wk_h_update_report
+#define WK_H_canceled_report &wk_h_canceled_report
 #define WK_H_later NULL /* answered by wk_h_unsupported after the venID check */
 #define WK_H_vtn NULL
 

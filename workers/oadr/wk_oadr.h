@@ -30,6 +30,21 @@ extern const wk_handler wk_h_poll;
 extern const wk_handler wk_h_unsupported;
 extern const wk_handler wk_h_request_event;
 extern const wk_handler wk_h_created_event;
+/* EiReport (wk_oadr_report.c, docs/reports.md). */
+extern const wk_handler wk_h_register_report;
+extern const wk_handler wk_h_registered_report;
+extern const wk_handler wk_h_created_report;
+extern const wk_handler wk_h_update_report;
+extern const wk_handler wk_h_canceled_report;
+/* The default report request policy: for each of the VEN's reports
+ * (wk_msg.reports of its oadrRegisterReport) named TELEMETRY_USAGE or
+ * TELEMETRY_STATUS (METADATA_ or not), one request of all its rIDs at the
+ * shortest oadrMinPeriod they offer (granularity and reportBackDuration;
+ * PT1M when none is given), ongoing. reportRequestIDs are
+ * "rr-<rid>-<n>": a retry of the same request makes the same ones. The
+ * records as venrr holds them (state requested, requestedAt now, via), or
+ * NULL when out of memory. */
+json_t *wk_report_default_requests(json_t *reports, const char *rid, int64_t now, const char *via);
 
 /* ---- the events that apply to a VEN (wk_oadr_event.c) ---- */
 #define WK_EVENTS_SCAN_MAX 1000 /* events read from vtn:events for one VEN's set */
@@ -71,9 +86,11 @@ int wk_event_applies(json_t *ev, const char *ven, json_t *attrs);
 
 /* The venq entry kinds wk_render_queued delivers; the pop script leaves
  * others queued for a worker that knows them (a newer version). */
-#define WK_QUEUE_KINDS "CR"
+#define WK_QUEUE_KINDS "CRMQ"
 /* Renders a venq entry as the XML the VEN gets on its poll. 0, -EINVAL for
  * an unknown kind, or a buffer error. */
 int wk_render_queued(vtn_buf *b, const char *entry, size_t len, const char *ven_id);
+/* The oadrCreateReport of a "Q|<requestID>|<JSON>" entry (wk_oadr_report.c). */
+int wk_render_create_report(vtn_buf *b, const char *entry, size_t len, const char *ven_id);
 
 #endif

@@ -21,6 +21,8 @@
 int wk_render_queued(vtn_buf *b, const char *entry, size_t len, const char *ven_id)
 {
     /* Entries are "<kind>|<field>|..." (docs/redis-keys.md). */
+    if (len > 2 && entry[0] == VTN_QUEUE_KIND_CREATEREPORT && entry[1] == VTN_QUEUE_SEP)
+        return wk_render_create_report(b, entry, len, ven_id);
     char tmp[2 * WK_ID_MAX + 8];
     if (len < 2 || len >= sizeof tmp || entry[1] != '|')
         return -EINVAL;
@@ -37,6 +39,8 @@ int wk_render_queued(vtn_buf *b, const char *entry, size_t len, const char *ven_
     }
     case 'R': /* R|<requestID>: oadrRequestReregistration carries no requestID in 2.0b */
         return wk_write_request_reregistration(b, ven_id);
+    case VTN_QUEUE_KIND_REGREPORT: /* M|<requestID> */
+        return bar ? -EINVAL : wk_write_register_report(b, f1, ven_id);
     default:
         return -EINVAL;
     }

@@ -28,6 +28,13 @@
  * VTN_TARGET_* prefixes): its groups, programs, resourceIDs and partyIDs. A
  * poll that recomputes the VEN's events reads this one set. */
 #define VTN_KEY_VENTARGETS "ventargets:{<venID>}"
+/* Reports (docs/reports.md): the VEN's METADATA reports as JSON (replaced by
+ * each oadrRegisterReport), the VTN's report requests to it (reportRequestID
+ * -> JSON record), and the report requests the VEN made of the VTN's
+ * reports (JSON array, from its oadrRegisteredReport). */
+#define VTN_KEY_VENREPORTS "venreports:{<venID>}" /* STRING, JSON */
+#define VTN_KEY_VENRR "venrr:{<venID>}"           /* HASH reportRequestID -> JSON */
+#define VTN_KEY_VENASKED "venasked:{<venID>}"     /* STRING, JSON */
 
 /* ---- global keys ---- */
 #define VTN_KEY_GATEWAYS "vtn:gateways"              /* ZSET zmq endpoint -> expiry ms */
@@ -87,6 +94,11 @@
 /* ---- venq:{<venID>} entries: "<kind>|<field>|..." ---- */
 #define VTN_QUEUE_KIND_CANCEL 'C' /* C|<requestID>|<registrationID> */
 #define VTN_QUEUE_KIND_REREG 'R'  /* R|<requestID> */
+/* The VTN's METADATA oadrRegisterReport, queued at registration. */
+#define VTN_QUEUE_KIND_REGREPORT 'M' /* M|<requestID> */
+/* oadrCreateReport: the third field is the JSON array of the report
+ * requests (as in venrr), so the poll renders it without another read. */
+#define VTN_QUEUE_KIND_CREATEREPORT 'Q' /* Q|<requestID>|<JSON> */
 #define VTN_QUEUE_SEP '|'
 #define VTN_QUEUE_MAX 64 /* entries in one venq; a full queue answers 409 */
 
@@ -167,6 +179,18 @@
 #define VTN_F_EVENT_OPT_IN "ci"   /* VENs whose last answer is optIn */
 #define VTN_F_EVENT_OPT_OUT "co"  /* VENs whose last answer is optOut */
 #define VTN_F_EVENT_RECEIVED "cr" /* VENs that received it (fields of vtn:event:<id>:vens) */
+
+/* ---- telemetry (docs/reports.md): one stream for every VEN's interval
+ * data, read by the utility's consumers with XREADGROUP; the keys that
+ * make an oadrUpdateReport stored once share its hash tag, so the one
+ * script that checks and adds runs on one Redis Cluster slot. ---- */
+#define VTN_KEY_TELEMETRY "vtn:{telemetry}" /* STREAM (docs/reports.md, entry format) */
+/* "1" while a report (VEN, reportRequestID, eiReportID/createdDateTime)
+ * counts as stored: its resend adds nothing. */
+#define VTN_KEY_TELEMETRY_SEEN "vtn:{telemetry}:seen:<venID>:<reportKey>" /* STRING */
+#define VTN_TTL_TELEMETRY_SEEN_S 86400 /* how long a resend is recognised */
+/* Report requests kept per VEN: past it, superseded ones are removed first. */
+#define VTN_REPORT_REQUESTS_MAX 64
 
 /* Builds a key from a VTN_KEY_* pattern: each <name> in it is replaced by
  * the next of a, b (NULL when the pattern has fewer parts), e.g.

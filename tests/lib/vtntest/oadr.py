@@ -86,6 +86,15 @@ def response(code, req_id, ven_id=None, description=None):
                           _opt("ei:venID", ven_id)))
 
 
+def registered_report(code, req_id, ven_id=None):
+    """The VEN's answer to the VTN's METADATA oadrRegisterReport (no report requests)."""
+    return payload_xml('<oadr:oadrRegisteredReport ei:schemaVersion="2.0b">'
+                       '<ei:eiResponse><ei:responseCode>%s</ei:responseCode>'
+                       '<pyld:requestID>%s</pyld:requestID></ei:eiResponse>%s'
+                       '</oadr:oadrRegisteredReport>'
+                       % (code, escape(req_id or ""), _opt("ei:venID", ven_id)))
+
+
 def poll(ven_id):
     return payload_xml('<oadr:oadrPoll ei:schemaVersion="2.0b"><ei:venID>%s</ei:venID></oadr:oadrPoll>'
                        % escape(ven_id))

@@ -41,8 +41,12 @@ class Ven:
         rep = self.send("EiRegisterParty", oadr.query_registration(), "oadrCreatedPartyRegistration")
         return rep
 
-    def register(self, **kw):
-        """oadrCreatePartyRegistration; keeps venID and registrationID."""
+    def register(self, reports=True, **kw):
+        """oadrCreatePartyRegistration; keeps venID and registrationID. With
+        reports (as a 2.0b VEN does), then takes the VTN's METADATA
+        oadrRegisterReport that every registration queues (docs/reports.md)
+        on a poll and answers it, so the next poll starts from an empty
+        queue."""
         kw.setdefault("ven_name", self.name)
         if self.registration_id and "registration_id" not in kw:
             kw["registration_id"] = self.registration_id
@@ -54,7 +58,16 @@ class Ven:
         self.registration_id = rep.get("registrationID")
         check(self.ven_id, "no venID in %s" % rep)
         check(self.registration_id, "no registrationID in %s" % rep)
+        if reports:
+            self.answer_register_report()
         return rep
+
+    def answer_register_report(self):
+        """Polls for the VTN's oadrRegisterReport and answers it with
+        oadrRegisteredReport (oadrResponse 200)."""
+        reg = self.poll("oadrRegisterReport", None)
+        self.send("EiReport", oadr.registered_report(200, reg.get("requestID"), self.ven_id),
+                  "oadrResponse", "200")
 
     def poll(self, payload=None, code=None):
         return self.send("OadrPoll", oadr.poll(self.ven_id), payload, code)

@@ -1,0 +1,631 @@
+/* EiReport (docs/reports.md): the VEN's oadrRegisterReport and the VTN's
+ * default report requests, the VEN's answers (oadrRegisteredReport,
+ * oadrCreatedReport, oadrCanceledReport) and its interval data
+ * (oadrUpdateReport, stored once into the telemetry stream).
+ *
+ * Every handler makes the registered-VEN check first; each writes what one
+ * message changes in one script (repreg, repstate) or, for an update, two
+ * in the same round: the telemetry script on the stream's slot and the
+ * request's state on the VEN's. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vtn/keys.h"
+#include "vtn/log.h"
+#include "vtn/time.h"
+#include "wk_oadr.h"
+#include "wk_ven.h"
+
+static const char *jstr(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* Success in the message's own reply type (oadrUpdatedReport ...). */
+static void reply_ok(wk_req *q)
+{
+    wk_reply_request_id(q);
+    q->msg.code = WK_OADR_OK;
+    snprintf(q->msg.desc, sizeof q->msg.desc, "OK");
+    vtn_buf_reset(&q->body);
+    if (wk_write_error(&q->body, &q->msg, q->w->cfg.vtn_id, q->w->cfg.poll_freq_ms) < 0) {
+        wk_reply_internal(q, "cannot write the reply");
+        return;
+    }
+    wk_reply_body(q, 200, "application/xml");
+    q->mcode = WK_OADR_OK;
+}
+
+/* ---- the default report request policy ---- */
+
+static int telemetry_name(const char *name)
+{
+    if (name == NULL)
+        return 0;
+    if (strncmp(name, "METADATA_", 9) == 0)
+        name += 9;
+    return strcmp(name, "TELEMETRY_USAGE") == 0 || strcmp(name, "TELEMETRY_STATUS") == 0;
+}
+
+json_t *wk_report_default_requests(json_t *reports, const char *rid, int64_t now, const char *via)
+{
+    json_t *out = json_array();
+    size_t n = 0;
+    for (size_t i = 0; out && i < json_array_size(reports); i++) {
+        json_t *r = json_array_get(reports, i), *descs = json_object_get(r, "descriptions");
+        if (!telemetry_name(jstr(r, "reportName")) || !jstr(r, "reportSpecifierID") ||
+            json_array_size(descs) == 0)
+            continue;
+        /* The shortest period the VEN offers, as it spelled it. */
+        const char *rate = NULL;
+        int64_t best = 0;
+        json_t *rids = json_array();
+        for (size_t k = 0; rids && k < json_array_size(descs); k++) {
+            json_t *d = json_array_get(descs, k);
+            int64_t ms;
+            const char *mp = jstr(d, "minPeriod");
+            if (mp && wk_duration_parse(mp, &ms) == 0 && (rate == NULL || ms < best))
+                rate = mp, best = ms;
+            json_t *p = json_pack("{s:s?, s:s?}", "rID", jstr(d, "rID"), "readingType",
+                                  jstr(d, "readingType"));
+            if (p == NULL || json_array_append_new(rids, p) < 0) {
+                json_decref(rids);
+                rids = NULL;
+            }
+        }
+        char id[64];
+        snprintf(id, sizeof id, "rr-%s-%zu", rid, n++);
+        json_t *rec =
+            rids ? json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s, s:I, s:s}", "reportRequestID",
+                             id, "reportSpecifierID", jstr(r, "reportSpecifierID"), "reportName",
+                             jstr(r, "reportName"), "granularity", rate ? rate : "PT1M",
+                             "reportBackDuration", rate ? rate : "PT1M", "rIDs", rids, "state",
+                             "requested", "requestedAt", (json_int_t)now, "via", via)
+                 : NULL;
+        if (rec == NULL || json_array_append_new(out, rec) < 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+int wk_render_create_report(vtn_buf *b, const char *entry, size_t len, const char *ven_id)
+{
+    /* Q|<requestID>|<JSON array of report requests> */
+    const char *f1 = entry + 2, *end = entry + len;
+    const char *bar = memchr(f1, VTN_QUEUE_SEP, (size_t)(end - f1));
+    if (bar == NULL || bar == f1 || (size_t)(bar - f1) > WK_ID_MAX)
+        return -EINVAL;
+    char rid[WK_ID_MAX + 1];
+    memcpy(rid, f1, (size_t)(bar - f1));
+    rid[bar - f1] = '\0';
+    json_t *requests = json_loadb(bar + 1, (size_t)(end - bar - 1), 0, NULL);
+    int rc = json_array_size(requests) ? wk_write_create_report(b, rid, ven_id, requests) : -EINVAL;
+    json_decref(requests);
+    return rc;
+}
+
+/* ---- oadrRegisterReport ---- */
+
+enum regrep_stage { REGREP_START = 0, REGREP_CHECKED, REGREP_STORED };
+
+typedef struct regrep_state {
+    enum regrep_stage stage;
+    wk_ven_gate gate;
+    wk_rh stored;
+    json_t *requests; /* owned: the VTN's requests for this registration */
+} regrep_state;
+
+static void regrep_fini(void *st)
+{
+    json_decref(((regrep_state *)st)->requests);
+}
+
+/* Queues the repreg script: the reports replace the VEN's earlier ones, the
+ * requests are recorded and (delivery "poll") queued as oadrCreateReport. */
+static int regrep_store(wk_req *q, regrep_state *s, const char *ven, int in_reply)
+{
+    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], k3[VTN_KEY_MAX], k4[VTN_KEY_MAX];
+    size_t n = json_array_size(s->requests);
+    size_t argc = 10 + 3 * n;
+    const char **argv = calloc(argc, sizeof *argv);
+    char **owned = calloc(n + 2, sizeof *owned);
+    char cnt[24], qrid[48];
+    int rc = -ENOMEM;
+    if (argv == NULL || owned == NULL)
+        goto out;
+    json_t *all = q->msg.reports ? q->msg.reports : json_array();
+    owned[0] = json_dumps(all, JSON_COMPACT);
+    if (all != q->msg.reports)
+        json_decref(all);
+    char *entry = NULL;
+    if (n && !in_reply) {
+        char *js = json_dumps(s->requests, JSON_COMPACT);
+        snprintf(qrid, sizeof qrid, "crep-%s", q->rid);
+        size_t el = js ? strlen(qrid) + strlen(js) + 4 : 0;
+        entry = js ? malloc(el) : NULL;
+        if (entry)
+            snprintf(entry, el, "%c%c%s%c%s", VTN_QUEUE_KIND_CREATEREPORT, VTN_QUEUE_SEP, qrid,
+                     VTN_QUEUE_SEP, js);
+        free(js);
+        if (entry == NULL)
+            goto out;
+    }
+    owned[1] = entry;
+    if (owned[0] == NULL)
+        goto out;
+    snprintf(cnt, sizeof cnt, "%zu", n);
+    argc = 0;
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = q->w->redis.sha[WK_SCRIPT_REPREG];
+    argv[argc++] = "4";
+    argv[argc++] = wk_key_venreports(k1, ven);
+    argv[argc++] = wk_key_venrr(k2, ven);
+    argv[argc++] = wk_key_venq(k3, ven);
+    argv[argc++] = wk_key_venreq(k4, ven, q->rid);
+    argv[argc++] = owned[0];
+    argv[argc++] = entry ? entry : "";
+    argv[argc++] = cnt;
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(s->requests, i);
+        owned[2 + i] = json_dumps(r, JSON_COMPACT);
+        if (owned[2 + i] == NULL)
+            goto out;
+        argv[argc++] = jstr(r, "reportRequestID");
+        argv[argc++] = jstr(r, "reportSpecifierID");
+        argv[argc++] = owned[2 + i];
+    }
+    s->stored = wk_cmd_argv(q, (int)argc, argv, NULL);
+    rc = s->stored < 0 ? s->stored : 0;
+out:
+    for (size_t i = 0; owned && i < n + 2; i++)
+        free(owned[i]);
+    free(owned);
+    free(argv);
+    return rc;
+}
+
+static void regrep_step(wk_req *q, void *st)
+{
+    regrep_state *s = st;
+    const char *ven = q->msg.ven_id;
+    int in_reply = strcmp(q->w->cfg.report_request_in, "registered") == 0;
+    switch (s->stage) {
+    case REGREP_START:
+        if (!ven[0]) {
+            wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED, "oadrRegisterReport without venID");
+            return;
+        }
+        s->stage = REGREP_CHECKED;
+        wk_ven_gate_pass(q, &s->gate, ven);
+        return;
+    case REGREP_CHECKED: {
+        if (!wk_ven_gate_pass(q, &s->gate, ven))
+            return;
+        s->requests = wk_report_default_requests(q->msg.reports, q->rid, vtn_now_ms(),
+                                                 in_reply ? "registered" : "poll");
+        if (s->requests == NULL) {
+            wk_reply_internal(q, "out of memory");
+            return;
+        }
+        int rc = regrep_store(q, s, ven, in_reply);
+        if (rc < 0) {
+            if (rc == -ENOMEM)
+                wk_reply_internal(q, "out of memory");
+            else
+                wk_reply_no_room(q);
+            return;
+        }
+        s->stage = REGREP_STORED;
+        return;
+    }
+    case REGREP_STORED:
+        vtn_info("reports_registered", "req=%s ven=%s reports=%zu requests=%zu via=%s retry=%d",
+                 q->rid, ven, json_array_size(q->msg.reports), json_array_size(s->requests),
+                 in_reply ? "registered" : "poll", wk_rep_int(q, s->stored, 1) == 0);
+        vtn_buf_reset(&q->body);
+        if (wk_write_registered_report(&q->body, WK_OADR_OK, "OK", wk_reply_request_id(q), ven,
+                                       in_reply ? s->requests : NULL) < 0) {
+            wk_reply_internal(q, "cannot write oadrRegisteredReport");
+            return;
+        }
+        wk_reply_body(q, 200, "application/xml");
+        q->mcode = WK_OADR_OK;
+        return;
+    }
+}
+
+const wk_handler wk_h_register_report =
+    WK_HANDLER("oadrRegisterReport", regrep_state, NULL, regrep_fini, regrep_step);
+
+/* ---- oadrRegisteredReport (the VEN's answer to the VTN's METADATA
+ * oadrRegisterReport): the report requests it carries are recorded; the VTN
+ * offers no report, so it produces none. ---- */
+
+enum ack_stage { ACK_START = 0, ACK_CHECKED, ACK_DONE };
+
+typedef struct ack_state {
+    enum ack_stage stage;
+    wk_ven_gate gate;
+} ack_state;
+
+/* Queues what the acknowledgement records; 0 when nothing needs writing. */
+typedef int (*ack_record_fn)(wk_req *q, const char *ven);
+
+static int registered_record(wk_req *q, const char *ven)
+{
+    if (json_array_size(q->msg.report_requests) == 0)
+        return 0;
+    char k[VTN_KEY_MAX];
+    char *js = json_dumps(q->msg.report_requests, JSON_COMPACT);
+    if (js == NULL)
+        return -ENOMEM;
+    wk_rh h = wk_cmd(q, "SET", wk_key_venasked(k, ven), js, NULL);
+    free(js);
+    return h < 0 ? h : 1;
+}
+
+static int pending_record(wk_req *q, const char *ven, const char *what)
+{
+    char k[VTN_KEY_MAX], now[24];
+    size_t n = json_array_size(q->msg.pending);
+    const char **argv = calloc(6 + n, sizeof *argv);
+    if (argv == NULL)
+        return -ENOMEM;
+    snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
+    int argc = 0;
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = q->w->redis.sha[WK_SCRIPT_REPSTATE];
+    argv[argc++] = "1";
+    argv[argc++] = wk_key_venrr(k, ven);
+    argv[argc++] = what;
+    argv[argc++] = now;
+    for (size_t i = 0; i < n; i++)
+        argv[argc++] = json_string_value(json_array_get(q->msg.pending, i));
+    wk_rh h = wk_cmd_argv(q, argc, argv, NULL);
+    free(argv);
+    return h < 0 ? h : 1;
+}
+
+static int created_record(wk_req *q, const char *ven)
+{
+    return pending_record(q, ven, "created");
+}
+
+static int canceled_record(wk_req *q, const char *ven)
+{
+    return pending_record(q, ven, "canceled");
+}
+
+static void ack_step(wk_req *q, ack_state *s, ack_record_fn record)
+{
+    const char *ven = q->msg.ven_id;
+    switch (s->stage) {
+    case ACK_START:
+        if (!ven[0]) {
+            wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED, "%s without venID",
+                                wk_msg_name(q->msg.type));
+            return;
+        }
+        s->stage = ACK_CHECKED;
+        wk_ven_gate_pass(q, &s->gate, ven);
+        return;
+    case ACK_CHECKED: {
+        if (!wk_ven_gate_pass(q, &s->gate, ven))
+            return;
+        int rc = record(q, ven);
+        if (rc < 0) {
+            wk_reply_internal(q, rc == -ENOMEM ? "out of memory" : "command buffer full");
+            return;
+        }
+        s->stage = ACK_DONE;
+        if (rc == 0)
+            ack_step(q, s, record); /* nothing to write: answer now */
+        return;
+    }
+    case ACK_DONE:
+        vtn_info("report_ack", "req=%s ven=%s type=%s code=%d requests=%zu pending=%zu", q->rid,
+                 ven, wk_msg_name(q->msg.type), q->msg.ei_response.code,
+                 json_array_size(q->msg.report_requests), json_array_size(q->msg.pending));
+        wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
+        return;
+    }
+}
+
+static void registered_step(wk_req *q, void *st)
+{
+    ack_step(q, st, registered_record);
+}
+
+static void created_step(wk_req *q, void *st)
+{
+    ack_step(q, st, created_record);
+}
+
+static void canceled_step(wk_req *q, void *st)
+{
+    ack_step(q, st, canceled_record);
+}
+
+const wk_handler wk_h_registered_report =
+    WK_HANDLER("oadrRegisteredReport", ack_state, NULL, NULL, registered_step);
+const wk_handler wk_h_created_report =
+    WK_HANDLER("oadrCreatedReport", ack_state, NULL, NULL, created_step);
+const wk_handler wk_h_canceled_report =
+    WK_HANDLER("oadrCanceledReport", ack_state, NULL, NULL, canceled_step);
+
+/* ---- oadrUpdateReport ---- */
+
+enum update_stage { UPDATE_START = 0, UPDATE_CHECKED, UPDATE_STORED };
+
+typedef struct update_state {
+    enum update_stage stage;
+    wk_ven_gate gate;
+    wk_rh rec[WK_REPORTS_MAX]; /* HGET venrr <reportRequestID>, per oadrReport */
+    wk_rh stored;              /* the telemetry script */
+    size_t points;             /* values in the message */
+} update_state;
+
+/* A request's record is usable for updates while not cancelled or completed. */
+static int request_active(json_t *rec)
+{
+    const char *st = jstr(rec, "state");
+    return st && strcmp(st, "cancelled") != 0 && strcmp(st, "completed") != 0;
+}
+
+static int request_has_rid(json_t *rec, const char *rid)
+{
+    json_t *rids = json_object_get(rec, "rIDs");
+    for (size_t i = 0; i < json_array_size(rids); i++)
+        if (rid && jstr(json_array_get(rids, i), "rID") &&
+            strcmp(jstr(json_array_get(rids, i), "rID"), rid) == 0)
+            return 1;
+    return 0;
+}
+
+/* Checks every report against the request it cites: 0, or the responseCode
+ * with s->desc (via q->msg.desc) filled. Nothing is stored on a refusal. */
+static int update_check(wk_req *q, update_state *s, const char *ven)
+{
+    json_t *reports = q->msg.reports;
+    for (size_t i = 0; i < json_array_size(reports); i++) {
+        json_t *r = json_array_get(reports, i);
+        const char *rr = jstr(r, "reportRequestID");
+        char buf[8192];
+        json_t *rec = NULL;
+        if (wk_rep_str(wk_rep(q, s->rec[i]), buf, sizeof buf))
+            rec = json_loads(buf, 0, NULL);
+        int code = 0;
+        if (rec == NULL) {
+            code = WK_OADR_INVALID_ID;
+            snprintf(q->msg.desc, sizeof q->msg.desc,
+                     "reportRequestID %s is not a report request of this VTN to venID %s",
+                     rr ? rr : "", ven);
+        } else if (!request_active(rec)) {
+            code = WK_OADR_INVALID_ID;
+            snprintf(q->msg.desc, sizeof q->msg.desc, "report request %s is %s", rr,
+                     jstr(rec, "state"));
+        } else {
+            json_t *ivs = json_object_get(r, "intervals");
+            for (size_t k = 0; !code && k < json_array_size(ivs); k++) {
+                json_t *pl = json_object_get(json_array_get(ivs, k), "payloads");
+                for (size_t j = 0; !code && j < json_array_size(pl); j++) {
+                    json_t *p = json_array_get(pl, j);
+                    if (!request_has_rid(rec, jstr(p, "rID"))) {
+                        code = WK_OADR_INVALID_ID;
+                        snprintf(q->msg.desc, sizeof q->msg.desc,
+                                 "rID %s is not part of report request %s",
+                                 jstr(p, "rID") ? jstr(p, "rID") : "", rr);
+                    }
+                }
+            }
+        }
+        json_decref(rec);
+        if (code)
+            return code;
+    }
+    return 0;
+}
+
+/* One stored value: its strings, kept until the command is queued. */
+typedef struct point_args {
+    char t[24], d[24];
+    char *status; /* owned: JSON of a resource status */
+} point_args;
+
+/* Fills a point's time and duration: the interval's, else the report's
+ * (an interval without dtstart inherits the report's). 0 or -EINVAL. */
+static int point_time(json_t *r, json_t *iv, point_args *pa, char *why, size_t whylen)
+{
+    const char *ds = jstr(iv, "dtstart") ? jstr(iv, "dtstart") : jstr(r, "dtstart");
+    const char *du = jstr(iv, "duration") ? jstr(iv, "duration") : jstr(r, "duration");
+    int64_t t = 0, d = 0;
+    if (ds == NULL || wk_datetime_parse(ds, &t) < 0) {
+        snprintf(why, whylen, "interval dtstart %s is missing or not a UTC date-time",
+                 ds ? ds : "");
+        return -EINVAL;
+    }
+    if (du && wk_duration_parse(du, &d) < 0) {
+        snprintf(why, whylen, "interval duration %s is not a duration the VTN reads", du);
+        return -EINVAL;
+    }
+    snprintf(pa->t, sizeof pa->t, "%lld", (long long)t);
+    snprintf(pa->d, sizeof pa->d, "%lld", (long long)d);
+    return 0;
+}
+
+/* Queues the telemetry script for every report of the message and the
+ * requests' state. 0, -EINVAL (q->msg.desc says why), or another error. */
+static int update_store(wk_req *q, update_state *s, const char *ven)
+{
+    json_t *reports = q->msg.reports;
+    size_t nrep = json_array_size(reports), npts = (size_t)q->msg.n_report_points;
+    size_t cap = 8 + nrep * 3 + npts * 6; /* see the argv below */
+    const char **argv = calloc(cap, sizeof *argv);
+    point_args *pa = calloc(npts ? npts : 1, sizeof *pa);
+    char(*seen)[VTN_KEY_MAX] = calloc(nrep ? nrep : 1, sizeof *seen);
+    char(*counts)[16] = calloc(nrep ? nrep : 1, sizeof *counts);
+    char stream[VTN_KEY_MAX], maxlen[24], minid[32] = "", k[VTN_KEY_MAX];
+    int rc = -ENOMEM;
+    size_t argc = 0, ip = 0;
+    if (argv == NULL || pa == NULL || seen == NULL || counts == NULL)
+        goto out;
+    snprintf(maxlen, sizeof maxlen, "%lld", q->w->cfg.telemetry_maxlen);
+    if (q->w->cfg.telemetry_keep_ms > 0)
+        snprintf(minid, sizeof minid, "%lld",
+                 (long long)(vtn_now_ms() - q->w->cfg.telemetry_keep_ms));
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = q->w->redis.sha[WK_SCRIPT_TELEMETRY];
+    char nk[16];
+    snprintf(nk, sizeof nk, "%zu", 1 + nrep);
+    argv[argc++] = nk;
+    argv[argc++] = vtn_key_build(stream, VTN_KEY_TELEMETRY, NULL, NULL);
+    for (size_t i = 0; i < nrep; i++) {
+        /* What makes a resend the same report: its request, eiReportID and createdDateTime. */
+        json_t *r = json_array_get(reports, i);
+        char id[3 * WK_ID_MAX + 8];
+        snprintf(id, sizeof id, "%s:%s:%s", jstr(r, "reportRequestID"),
+                 jstr(r, "eiReportID") ? jstr(r, "eiReportID") : "",
+                 jstr(r, "createdDateTime") ? jstr(r, "createdDateTime") : "");
+        argv[argc++] = vtn_key_build(seen[i], VTN_KEY_TELEMETRY_SEEN, ven, id);
+    }
+    argv[argc++] = maxlen;
+    argv[argc++] = minid;
+    argv[argc++] = ven;
+    for (size_t i = 0; i < nrep; i++) {
+        json_t *r = json_array_get(reports, i), *ivs = json_object_get(r, "intervals");
+        size_t n = 0;
+        argv[argc++] = jstr(r, "reportRequestID");
+        argv[argc++] = counts[i];
+        for (size_t v = 0; v < json_array_size(ivs); v++) {
+            json_t *iv = json_array_get(ivs, v), *pl = json_object_get(iv, "payloads");
+            for (size_t j = 0; j < json_array_size(pl) && ip < npts; j++, ip++, n++) {
+                json_t *p = json_array_get(pl, j), *status = json_object_get(p, "status");
+                if (point_time(r, iv, &pa[ip], q->msg.desc, sizeof q->msg.desc) < 0) {
+                    rc = -EINVAL;
+                    goto out;
+                }
+                if (status) {
+                    pa[ip].status = json_dumps(status, JSON_COMPACT | JSON_ENCODE_ANY);
+                    if (pa[ip].status == NULL)
+                        goto out;
+                    if (strlen(pa[ip].status) > WK_STATUS_MAX) {
+                        snprintf(q->msg.desc, sizeof q->msg.desc,
+                                 "an oadrPayloadResourceStatus is longer than %d bytes as JSON",
+                                 WK_STATUS_MAX);
+                        rc = -EINVAL;
+                        goto out;
+                    }
+                } else if (jstr(p, "value") == NULL) {
+                    snprintf(q->msg.desc, sizeof q->msg.desc,
+                             "rID %s: a payload the VTN does not store (payloadFloat or "
+                             "oadrPayloadResourceStatus)",
+                             jstr(p, "rID") ? jstr(p, "rID") : "");
+                    rc = -EINVAL;
+                    goto out;
+                }
+                argv[argc++] = jstr(p, "rID");
+                argv[argc++] = pa[ip].t;
+                argv[argc++] = pa[ip].d;
+                argv[argc++] = status ? "s" : "v";
+                argv[argc++] = status ? pa[ip].status : jstr(p, "value");
+                argv[argc++] = jstr(p, "dataQuality") ? jstr(p, "dataQuality") : "";
+            }
+        }
+        snprintf(counts[i], sizeof counts[i], "%zu", n);
+    }
+    s->points = ip;
+    s->stored = wk_cmd_argv(q, (int)argc, argv, NULL);
+    rc = s->stored < 0 ? s->stored : 0;
+    if (rc == 0) {
+        /* The requests' state: active, last update now (the VEN's slot). */
+        char now[24];
+        snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
+        argc = 0;
+        argv[argc++] = "EVALSHA";
+        argv[argc++] = q->w->redis.sha[WK_SCRIPT_REPSTATE];
+        argv[argc++] = "1";
+        argv[argc++] = wk_key_venrr(k, ven);
+        argv[argc++] = "update";
+        argv[argc++] = now;
+        for (size_t i = 0; i < nrep; i++)
+            argv[argc++] = jstr(json_array_get(reports, i), "reportRequestID");
+        wk_rh h = wk_cmd_argv(q, (int)argc, argv, NULL);
+        rc = h < 0 ? h : 0;
+    }
+out:
+    for (size_t i = 0; pa && i < npts; i++)
+        free(pa[i].status);
+    free(pa);
+    free(seen);
+    free(counts);
+    free(argv);
+    return rc;
+}
+
+static void update_step(wk_req *q, void *st)
+{
+    update_state *s = st;
+    const char *ven = q->msg.ven_id;
+    char k[VTN_KEY_MAX];
+    json_t *reports = q->msg.reports;
+    switch (s->stage) {
+    case UPDATE_START:
+        if (!ven[0]) {
+            wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED, "oadrUpdateReport without venID");
+            return;
+        }
+        wk_ven_gate_pass(q, &s->gate, ven);
+        for (size_t i = 0; i < json_array_size(reports) && !q->done; i++)
+            if ((s->rec[i] = wk_cmd(q, "HGET", wk_key_venrr(k, ven),
+                                    jstr(json_array_get(reports, i), "reportRequestID"), NULL)) < 0)
+                wk_reply_no_room(q);
+        s->stage = UPDATE_CHECKED;
+        return;
+    case UPDATE_CHECKED: {
+        if (!wk_ven_gate_pass(q, &s->gate, ven))
+            return;
+        int code = update_check(q, s, ven);
+        if (code) {
+            char d[WK_DESC_MAX + 1];
+            snprintf(d, sizeof d, "%s", q->msg.desc);
+            wk_reply_oadr_error(q, code, "%s", d);
+            return;
+        }
+        if (json_array_size(reports) == 0) {
+            reply_ok(q);
+            return;
+        }
+        int rc = update_store(q, s, ven);
+        if (rc == -EINVAL) {
+            char d[WK_DESC_MAX + 1];
+            snprintf(d, sizeof d, "%s", q->msg.desc);
+            wk_reply_oadr_error(q, WK_OADR_INVALID_DATA, "%s", d);
+            return;
+        }
+        if (rc < 0) {
+            wk_reply_internal(q, rc == -ENOMEM ? "out of memory" : "command buffer full");
+            return;
+        }
+        s->stage = UPDATE_STORED;
+        return;
+    }
+    case UPDATE_STORED: {
+        const redisReply *r = wk_rep(q, s->stored);
+        long long added = 0;
+        for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_INTEGER)
+                added += r->element[i]->integer;
+        vtn_info("report_update", "req=%s ven=%s reports=%zu values=%zu stored=%lld", q->rid, ven,
+                 json_array_size(reports), s->points, added);
+        reply_ok(q);
+        return;
+    }
+    }
+}
+
+const wk_handler wk_h_update_report =
+    WK_HANDLER("oadrUpdateReport", update_state, NULL, NULL, update_step);
