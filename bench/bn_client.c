@@ -56,7 +56,12 @@ enum phase { PH_REGISTER, PH_POLL, PH_HANDSHAKE, PH_IDLE, PH_DONE };
 enum cstate { CS_IDLE, CS_CONNECTING, CS_HANDSHAKE, CS_READY, CS_BUSY, CS_CLOSING };
 /* RK_REREG: a registered VEN registers again during the poll phase
  * (--register-share), so polls share the workers with five-round requests. */
-enum rkind { RK_REG, RK_POLL, RK_REREG, RK_CREATED };
+enum rkind { RK_REG, RK_POLL, RK_REREG, RK_CREATED, RK_RPOLL, RK_RREPORT };
+/* After every registration the VTN queues its METADATA oadrRegisterReport
+ * (docs/reports.md); a VEN takes it with a poll (RK_RPOLL) and answers
+ * oadrRegisteredReport (RK_RREPORT) before it goes on, so measured polls
+ * find the queue as they did before the VTN sent one. */
+enum rrstage { RR_NONE, RR_POLL, RR_ANSWER };
 /* events mode, inside the poll phase: polling before the events exist, then
  * until every VEN has them (or the deadline), one more interval, then the
  * measured polls */
@@ -130,6 +135,10 @@ typedef struct bn_conn {
     /* events mode: an oadrCreatedEvent is built in reqbuf and goes before the next poll */
     int answer_due;
     uint64_t answering[2]; /* the slots it answers */
+    /* the register report exchange of VEN rr_ven (enum rrstage); rr_first: it
+     * follows the VEN's first registration, which counts as resolved after it */
+    uint8_t rr, rr_first;
+    uint32_t rr_ven;
 } bn_conn;
 
 struct run {
@@ -178,6 +187,8 @@ static void on_timer(uv_timer_t *t);
 static void idle_resolved(struct run *r);
 static void conn_fail(bn_conn *c, enum fail why);
 static void ev_summarize(struct run *r);
+static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origin);
+static void ven_resolved(struct run *r);
 
 static uint64_t rng_next(struct run *r)
 {
@@ -197,10 +208,11 @@ static bn_counts *counts_of(struct run *r, enum rkind k)
 {
     if (k == RK_POLL && r->ev_stage != EV_OFF && r->ev_stage != EV_MEASURE)
         return &r->res->warm;
-    return k == RK_REG       ? &r->res->reg
-           : k == RK_REREG   ? &r->res->rereg
-           : k == RK_CREATED ? &r->res->created
-                             : &r->res->poll;
+    return k == RK_REG                        ? &r->res->reg
+           : k == RK_REREG                    ? &r->res->rereg
+           : k == RK_CREATED                  ? &r->res->created
+           : k == RK_RPOLL || k == RK_RREPORT ? &r->res->regrep
+                                              : &r->res->poll;
 }
 
 /* One failed request or handshake, by why it failed. */
@@ -434,6 +446,56 @@ static void reg_failed(bn_conn *c, uint32_t v)
     }
 }
 
+/* The register report exchange is over (answered, or failed: the VEN stays
+ * registered either way). */
+static void rr_done(bn_conn *c)
+{
+    int first = c->rr_first;
+    c->rr = RR_NONE;
+    c->rr_first = 0;
+    if (first && c->run->phase == PH_REGISTER)
+        ven_resolved(c->run);
+}
+
+/* A registration (first or again) succeeded: its report exchange comes next. */
+static void rr_begin(bn_conn *c, uint32_t v, int first)
+{
+    c->rr = RR_POLL;
+    c->rr_ven = v;
+    c->rr_first = (uint8_t)first;
+}
+
+/* Sends the next request of the report exchange. */
+static void rr_send(bn_conn *c)
+{
+    send_request(c, c->rr == RR_POLL ? RK_RPOLL : RK_RREPORT, c->rr_ven, uv_hrtime());
+}
+
+/* The reply to the exchange's request: 1 when it went as a VEN expects. A
+ * poll that finds nothing queued (a VTN that sends no oadrRegisterReport)
+ * ends the exchange too. */
+static int rr_reply(bn_conn *c, const char *payload, const char *code)
+{
+    struct run *r = c->run;
+    if (c->kind == RK_RREPORT) {
+        rr_done(c);
+        return strcmp(payload, "oadrResponse") == 0 && strcmp(code, "200") == 0;
+    }
+    if (strcmp(payload, "oadrRegisterReport") != 0) {
+        rr_done(c);
+        return strcmp(payload, "oadrResponse") == 0 && strcmp(code, "200") == 0;
+    }
+    char rid[128];
+    const bn_ven *ven = &r->vens[c->rr_ven];
+    if (bn_xml_text(c->body.data, c->body.len, "requestID", rid, sizeof rid) < 0 ||
+        bn_request_registered_report(&c->reqbuf, r->o->host, ven->ven_id, rid) < 0) {
+        rr_done(c);
+        return 0;
+    }
+    c->rr = RR_ANSWER;
+    return 1;
+}
+
 /* The request in flight (if any) failed, and the connection goes. */
 static void conn_fail(bn_conn *c, enum fail why)
 {
@@ -460,6 +522,8 @@ static void conn_fail(bn_conn *c, enum fail why)
             reg_failed(c, c->ven);
         } else { /* a poll or a re-registration: the VEN stays registered */
             r->in_flight--;
+            if (c->kind == RK_RPOLL || c->kind == RK_RREPORT)
+                rr_done(c);
             check_end(r);
         }
     } else {
@@ -479,7 +543,7 @@ static void on_write(uv_write_t *req, int status)
 static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origin)
 {
     struct run *r = c->run;
-    vtn_buf *req = kind == RK_POLL ? &r->vens[v].poll_req : &c->reqbuf;
+    vtn_buf *req = kind == RK_POLL || kind == RK_RPOLL ? &r->vens[v].poll_req : &c->reqbuf;
     if (kind == RK_CREATED)
         c->answer_due = 0;
     uint64_t now = uv_hrtime();
@@ -501,7 +565,8 @@ static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origi
     counts_of(r, kind)->sent++;
     if (kind != RK_REG) {
         r->in_flight++;
-        if (r->res->poll.sent + r->res->rereg.sent + r->res->warm.sent >= r->o->max_requests)
+        if (kind != RK_RPOLL && kind != RK_RREPORT &&
+            r->res->poll.sent + r->res->rereg.sent + r->res->warm.sent >= r->o->max_requests)
             r->stop_sending = 1;
     }
     if (c->tls) {
@@ -595,6 +660,10 @@ static void conn_next(bn_conn *c)
         c->idle = IS_IDLE; /* the poll was answered: the connection stays open, idle */
         r->res->idle_ok++;
         idle_resolved(r);
+        return;
+    }
+    if (c->rr != RR_NONE && (r->phase == PH_REGISTER || r->phase == PH_POLL)) {
+        rr_send(c);
         return;
     }
     if (r->phase == PH_REGISTER) {
@@ -778,6 +847,15 @@ static void on_reply(bn_conn *c)
         k->http++;
     } else if (c->body_overflow) {
         k->io++;
+    } else if (c->kind == RK_RPOLL || c->kind == RK_RREPORT) {
+        char payload[64];
+        if (bn_xml_payload(c->body.data, c->body.len, payload, sizeof payload) < 0)
+            payload[0] = '\0';
+        if (bn_xml_text(c->body.data, c->body.len, "responseCode", text, sizeof text) < 0)
+            text[0] = '\0';
+        ok = rr_reply(c, payload, text);
+        if (!ok)
+            k->oadr++;
     } else if (c->kind != RK_POLL) {
         /* a registration must name the venID; an oadrCreatedEvent gets a bare oadrResponse */
         if (bn_xml_text(c->body.data, c->body.len, "responseCode", text, sizeof text) >= 0 &&
@@ -816,20 +894,25 @@ static void on_reply(bn_conn *c)
             if (bn_request_poll(&ven->poll_req, r->o->host, ven->ven_id) < 0) {
                 ven->state = VS_FAILED;
                 r->res->reg_failed++;
+                ven_resolved(r);
             } else {
                 ven->state = VS_OK;
                 r->res->registered++;
+                rr_begin(c, c->ven, 1); /* resolved once its report exchange is over */
             }
-            ven_resolved(r);
         } else if (!ok) {
             reg_failed(c, c->ven);
         }
     } else {
         r->in_flight--;
+        if (ok && c->kind == RK_REREG)
+            rr_begin(c, c->ven, 0);
         if (ok) {
             k->ok++;
             if (c->kind == RK_CREATED)
                 on_answered(c, now);
+            else if (c->kind == RK_RPOLL || c->kind == RK_RREPORT)
+                ; /* the register report exchange: not measured */
             else if (c->kind == RK_POLL && k != &r->res->poll)
                 ; /* events mode before the measured polls: no latency kept */
             else
@@ -1120,6 +1203,8 @@ static void on_register_deadline(uv_timer_t *t)
     struct run *r = t->data;
     /* Registration deadline: whoever is not registered now sits out. */
     vtn_warn("register_deadline", "resolved=%" PRIu32 " vens=%" PRIu32, r->resolved, r->o->vens);
+    for (uint32_t i = 0; i < r->nconns; i++)
+        r->conns[i].rr_first = 0; /* counted below with the rest */
     for (uint32_t v = 0; v < r->o->vens; v++) {
         if (r->vens[v].state == VS_PENDING) {
             r->vens[v].state = VS_FAILED;

@@ -80,6 +80,7 @@ int bn_proc_parse_status(const char *text, uint64_t *rss_kb, uint64_t *anon_kb);
 #define BN_PATH_REGISTER "/OpenADR2/Simple/2.0b/EiRegisterParty"
 #define BN_PATH_POLL "/OpenADR2/Simple/2.0b/OadrPoll"
 #define BN_PATH_EVENT "/OpenADR2/Simple/2.0b/EiEvent"
+#define BN_PATH_REPORT "/OpenADR2/Simple/2.0b/EiReport"
 #define BN_EVENT_ID_MAX 132 /* the VTN's ids are up to 128 bytes */
 
 /* One oadrEvent of an oadrDistributeEvent. */
@@ -97,6 +98,10 @@ int bn_request_poll(vtn_buf *out, const char *host, const char *ven_id);
  * eventResponse carrying the distribute's requestID. */
 int bn_request_created_event(vtn_buf *out, const char *host, const char *ven_id,
                              const char *request_id, const bn_dist_event *ev, int n);
+/* oadrRegisteredReport (responseCode 200, no report requests): a VEN's answer
+ * to the VTN's METADATA oadrRegisterReport with that requestID. */
+int bn_request_registered_report(vtn_buf *out, const char *host, const char *ven_id,
+                                 const char *request_id);
 /* The events of an oadrDistributeEvent, in document order, and its requestID.
  * Returns how many (0..max), -ENOBUFS when there are more than max or a value
  * does not fit, -EINVAL when an oadrEvent lacks its eventID or
@@ -300,10 +305,11 @@ typedef struct bn_result {
     uint64_t cov_recv[3], cov_ans[3]; /* ns from the first create: 50, 99, 100 %; BN_NEVER */
     bn_counts warm;                   /* polls before the measured polls */
     bn_counts created;                /* oadrCreatedEvent requests */
-    uint64_t foreign;                 /* distributed events the bench did not create */
-    long long mem_before, mem_after;  /* Redis used_memory around the events; -1 unread */
-    uint32_t late;                    /* targeted VENs that did not get there */
-    uint32_t missing[10];             /* the first of them (indexes) */
+    bn_counts regrep;                /* the poll and oadrRegisteredReport after each registration */
+    uint64_t foreign;                /* distributed events the bench did not create */
+    long long mem_before, mem_after; /* Redis used_memory around the events; -1 unread */
+    uint32_t late;                   /* targeted VENs that did not get there */
+    uint32_t missing[10];            /* the first of them (indexes) */
     uint32_t nmissing;
     int follow_timed_out;
 } bn_result;

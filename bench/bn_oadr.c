@@ -263,6 +263,28 @@ int bn_request_created_event(vtn_buf *out, const char *host, const char *ven_id,
     return rc;
 }
 
+int bn_request_registered_report(vtn_buf *out, const char *host, const char *ven_id,
+                                 const char *request_id)
+{
+    vtn_buf b;
+    vtn_buf_init(&b, 4096);
+    /* both come from the VTN's XML as text, so they are already escaped */
+    int rc = vtn_buf_printf(&b,
+                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                            "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:pyld=\"" NS_PYLD
+                            "\" xmlns:ei=\"" NS_EI "\"><oadr:oadrSignedObject>"
+                            "<oadr:oadrRegisteredReport ei:schemaVersion=\"2.0b\">"
+                            "<ei:eiResponse><ei:responseCode>200</ei:responseCode>"
+                            "<pyld:requestID>%s</pyld:requestID></ei:eiResponse>"
+                            "<ei:venID>%s</ei:venID></oadr:oadrRegisteredReport>"
+                            "</oadr:oadrSignedObject></oadr:oadrPayload>\n",
+                            request_id, ven_id);
+    if (rc == 0)
+        rc = http_post(out, host, BN_PATH_REPORT, &b);
+    vtn_buf_free(&b);
+    return rc;
+}
+
 struct dist_find {
     const char *doc;
     size_t len;

@@ -534,8 +534,9 @@ static void print_coverage(const char *label, const uint64_t *cov, uint32_t n, u
 
 static uint64_t events_errors(const bn_result *res)
 {
-    return errors_of(&res->reg) + errors_of(&res->warm) + errors_of(&res->poll) +
-           errors_of(&res->created) + res->reg_failed + (res->setup_error[0] ? 1 : 0) + res->late;
+    return errors_of(&res->reg) + errors_of(&res->regrep) + errors_of(&res->warm) +
+           errors_of(&res->poll) + errors_of(&res->created) + res->reg_failed +
+           (res->setup_error[0] ? 1 : 0) + res->late;
 }
 
 static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
@@ -601,6 +602,8 @@ static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *
         print_counts_line("  created errors", &res->created);
     if (errors_of(&res->reg))
         print_counts_line("  reg. errors", &res->reg);
+    if (errors_of(&res->regrep))
+        print_counts_line("  report errors", &res->regrep);
     double mem_per = -1;
     if (res->mem_before >= 0 && res->mem_after >= 0) {
         uint64_t pairs = 0;
@@ -698,6 +701,11 @@ static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
            fmt_ms(c, sizeof c, res->reg_hist->max));
     if (poll && errors_of(&res->reg))
         print_counts_line("  reg. errors", &res->reg);
+    printf("%-16s %" PRIu64 " answered, %" PRIu64 " OK (the poll for the VTN's oadrRegisterReport "
+           "and oadrRegisteredReport after each registration)\n",
+           "report exchange", res->regrep.done, res->regrep.ok);
+    if (errors_of(&res->regrep))
+        print_counts_line("  report errors", &res->regrep);
     if (o->tls)
         printf("%-16s %s\n", "TLS", res->tls_desc[0] ? res->tls_desc : "no handshake completed");
     printf("%-16s %.3f s (%s phase)\n", "duration", res->seconds, what);
@@ -779,6 +787,8 @@ static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
         "cpu_share_bench", self_pct / 100, "cpu_us_per_request", cpu, "machine_busy_share",
         mach_pct / 100, "other_busy_share", (other_pct > 0 ? other_pct : 0) / 100, "cpus",
         (json_int_t)ncpu, "interrupted", res->interrupted);
+    if (j)
+        json_object_set_new(j, "report_exchange", json_counts(&res->regrep));
     if (j && poll)
         json_object_set(j, "reregistration", rereg);
     json_decref(rereg);
