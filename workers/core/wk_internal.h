@@ -384,7 +384,8 @@ struct wk_worker {
     int static_gateways; /* VTN_GATEWAYS given: no discovery */
     wk_redis redis;
     wk_codec *codec;
-    struct wk_ca *ca; /* VTN_CA_DIR, for /api/v1/certificates (api room); NULL: none */
+    struct wk_ca *ca;           /* VTN_CA_DIR, for /api/v1/certificates (api room); NULL: none */
+    struct wk_evcache *evcache; /* event views (wk_event_view); made on first use */
     /* The handler each request kind (vtn_request.kind) starts with: main.c
      * wires the rooms (oadr, api) in; a kind without one gets 501. */
     const wk_handler *entry[WK_KINDS];
@@ -484,6 +485,34 @@ int wk_event_status_of(const char *name); /* -EINVAL for an unknown name */
  * (docs/openapi.yaml, Event) with its status at now (also in *status when
  * not NULL); NULL for a missing or unreadable record. */
 json_t *wk_event_json(const char *id, const redisReply *h, int64_t now, int *status);
+/* ---- the event view cache (wk_evcache.c) ---- */
+
+#define WK_EVCACHE_ENTRIES 256      /* events whose view a worker keeps */
+#define WK_EVCACHE_BYTES (4u << 20) /* their records and views, about */
+typedef struct wk_evcache wk_evcache;
+typedef struct wk_evcache_stats {
+    uint64_t hits, misses, evictions;
+    int entries;
+    size_t bytes;
+} wk_evcache_stats;
+/* At most max_entries entries and max_bytes bytes. 0, -EINVAL, -ENOMEM. */
+int wk_evcache_new(wk_evcache **c, int max_entries, size_t max_bytes);
+void wk_evcache_free(wk_evcache **c);
+/* The view kept for event id when h (its HGETALL reply) is the record it was
+ * built from and its status at now is the same (also in *status); a new
+ * reference, to be used read-only. NULL: a miss. */
+json_t *wk_evcache_get(wk_evcache *c, const char *id, const redisReply *h, int64_t now,
+                       int *status);
+/* Keeps view (takes a reference of its own) as the view of record h at
+ * status, replacing the event's older entry and evicting the least recently
+ * used ones past the bounds. 0; -E2BIG for a record over an eighth of the
+ * bytes (not kept); -EINVAL, -ENOMEM. */
+int wk_evcache_put(wk_evcache *c, const char *id, const redisReply *h, int status, json_t *view);
+wk_evcache_stats wk_evcache_stats_of(const wk_evcache *c);
+/* wk_event_json through the worker's cache: the same JSON, shared, so the
+ * caller only reads it (and decrefs it). */
+json_t *wk_event_view(wk_worker *w, const char *id, const redisReply *h, int64_t now, int *status);
+
 /* 1 when the JSON array list holds the string s (an id in an event's targets). */
 int wk_json_list_has(json_t *list, const char *s);
 

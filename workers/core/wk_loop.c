@@ -624,6 +624,7 @@ void wk_worker_free(wk_worker *w)
         w->slots = NULL;
     }
     wk_codec_free(&w->codec);
+    wk_evcache_free(&w->evcache);
     wk_redis_close(&w->redis);
     vtn_buf_free(&w->out);
 }

@@ -144,8 +144,9 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
         const redisReply *h = wk_rep(q, e->first + 2 * i);
         const redisReply *answer = wk_rep(q, e->first + 2 * i + 1);
         int status = 0;
-        json_t *ev =
-            wk_event_json(json_string_value(json_array_get(e->ids, (size_t)i)), h, now, &status);
+        /* Shared with the worker's cache: only read from here on. */
+        json_t *ev = wk_event_view(q->w, json_string_value(json_array_get(e->ids, (size_t)i)), h,
+                                   now, &status);
         if (ev == NULL)
             continue;
         /* A completed event (cancelled ones too, once past their end) drops out. */
