@@ -465,6 +465,11 @@ json_t *wk_rep_strings(const redisReply *r);
 int wk_duration_parse(const char *s, int64_t *ms);
 /* "2026-12-03T14:00:00[.fff]Z" -> ms since the epoch. 0 or -EINVAL. */
 int wk_datetime_parse(const char *s, int64_t *ms);
+/* A report request record's state as read at now (wk_reports.c): its
+ * recorded "state", except that a request with an end ("endsAt", ms) is
+ * "completed" once the end plus one reportBackDuration has passed, unless
+ * it was cancelled or is being cancelled. NULL when the record has none. */
+const char *wk_report_request_state(json_t *rec, int64_t now);
 enum wk_event_status {
     WK_EVENT_FAR = 0,
     WK_EVENT_NEAR,
