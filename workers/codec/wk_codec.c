@@ -1138,6 +1138,13 @@ static void o_report_request(out *o, json_t *rr)
     o_elem(o, "<ei:reportBackDuration><xcal:duration>",
            jstr(rr, "reportBackDuration") ? jstr(rr, "reportBackDuration") : "PT0S",
            "</xcal:duration></ei:reportBackDuration>");
+    if (jstr(rr, "dtstart") && jstr(rr, "duration")) {
+        /* A one-shot request (the API's duration): its window. */
+        o_elem(o, "<ei:reportInterval><xcal:properties><xcal:dtstart><xcal:date-time>",
+               jstr(rr, "dtstart"), "</xcal:date-time></xcal:dtstart>");
+        o_elem(o, "<xcal:duration><xcal:duration>", jstr(rr, "duration"),
+               "</xcal:duration></xcal:duration></xcal:properties></ei:reportInterval>");
+    }
     for (size_t i = 0; i < json_array_size(rids); i++) {
         json_t *p = json_array_get(rids, i);
         o_elem(o, "<ei:specifierPayload><ei:rID>", jstr(p, "rID") ? jstr(p, "rID") : "",

@@ -18,3 +18,21 @@ const char *wk_report_request_state(json_t *rec, int64_t now)
         back = 0;
     return now >= json_integer_value(end) + back ? "completed" : st;
 }
+
+const char *wk_report_shortest_period(json_t *descs, json_t *rids)
+{
+    const char *rate = NULL;
+    int64_t best = 0;
+    for (size_t k = 0; k < json_array_size(descs); k++) {
+        json_t *d = json_array_get(descs, k);
+        const char *id = json_string_value(json_object_get(d, "rID"));
+        int wanted = rids == NULL;
+        for (size_t i = 0; !wanted && id && i < json_array_size(rids); i++)
+            wanted = strcmp(json_string_value(json_array_get(rids, i)), id) == 0;
+        int64_t ms;
+        const char *mp = json_string_value(json_object_get(d, "minPeriod"));
+        if (wanted && mp && wk_duration_parse(mp, &ms) == 0 && (rate == NULL || ms < best))
+            rate = mp, best = ms;
+    }
+    return rate;
+}

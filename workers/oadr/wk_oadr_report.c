@@ -44,15 +44,10 @@ json_t *wk_report_default_requests(json_t *reports, const char *rid, int64_t now
             json_array_size(descs) == 0)
             continue;
         /* The shortest period the VEN offers, as it spelled it. */
-        const char *rate = NULL;
-        int64_t best = 0;
+        const char *rate = wk_report_shortest_period(descs, NULL);
         json_t *rids = json_array();
         for (size_t k = 0; rids && k < json_array_size(descs); k++) {
             json_t *d = json_array_get(descs, k);
-            int64_t ms;
-            const char *mp = jstr(d, "minPeriod");
-            if (mp && wk_duration_parse(mp, &ms) == 0 && (rate == NULL || ms < best))
-                rate = mp, best = ms;
             json_t *p = json_pack("{s:s?, s:s?}", "rID", jstr(d, "rID"), "readingType",
                                   jstr(d, "readingType"));
             if (p == NULL || json_array_append_new(rids, p) < 0) {
