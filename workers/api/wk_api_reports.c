@@ -327,7 +327,7 @@ static void api_ven_reports_post(wk_req *q, void *st)
         /* The same API request retried makes the same IDs (cf. the policy's). */
         char rr[WK_ID_MAX + 1], qid[WK_ID_MAX + 1];
         snprintf(rr, sizeof rr, "rr-%s-api", q->rid);
-        snprintf(qid, sizeof qid, "crep-%s", q->rid);
+        snprintf(qid, sizeof qid, "crapi-%s", q->rid); /* repreg leaves crapi- queued */
         int64_t now = vtn_now_ms();
         s->rec = ask_record(&s->a, report, rr, now, err, sizeof err);
         json_decref(reports);
