@@ -20,6 +20,9 @@
 #define REPORT_DATA_LIMIT_DEFAULT 1000
 #define REPORT_DATA_LIMIT_MAX 5000
 #define REPORT_DATA_SCAN_MAX 5000
+/* Bytes of field values one page holds at most: a page of long ids and
+ * statuses ends early (escaped or quoted, it stays under WK_REPLY_MAX). */
+#define REPORT_DATA_BYTES_MAX (WK_REPLY_MAX / 8)
 
 static const char *jstr(json_t *o, const char *key)
 {
@@ -130,6 +133,10 @@ static int duration_field(const char *key, json_t *v, char *out, size_t outlen, 
         return -EINVAL;
     }
     memcpy(out, s, strlen(s) + 1);
+    if (ms && s[0] && got <= 0) {
+        snprintf(err, errlen, "%s must be longer than 0 (or empty: ongoing)", key);
+        return -EINVAL;
+    }
     if (ms)
         *ms = got;
     return 0;
@@ -580,6 +587,15 @@ static const char *fstr(const redisReply *fields, const char *name)
     return r ? r->str : NULL;
 }
 
+/* Bytes of an entry's field values. */
+static size_t entry_bytes(const redisReply *fields)
+{
+    size_t n = 0;
+    for (size_t i = 1; i < fields->elements; i += 2)
+        n += fields->element[i]->type == REDIS_REPLY_STRING ? fields->element[i]->len : 0;
+    return n;
+}
+
 static int matches(const data_query *d, const redisReply *fields)
 {
     const char *want[] = {d->ven, d->rr, d->rid}, *name[] = {"ven", "rr", "rid"};
@@ -670,8 +686,10 @@ static void api_reports_data(wk_req *q, void *st)
                                                 "value,status,quality\r\n")
                     : rows == NULL;
     int shown = 0;
+    size_t bytes = 0;
     const char *last = NULL; /* the last entry looked at */
-    for (size_t i = 0; rc == 0 && i < r->elements && shown < d->limit; i++) {
+    for (size_t i = 0;
+         rc == 0 && i < r->elements && shown < d->limit && bytes < REPORT_DATA_BYTES_MAX; i++) {
         const redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
             e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
@@ -680,13 +698,15 @@ static void api_reports_data(wk_req *q, void *st)
         if (!matches(d, e->element[1]))
             continue;
         shown++;
+        bytes += entry_bytes(e->element[1]) + 64;
         if (d->csv)
             rc = csv_row(&q->body, last, e->element[1]);
         else
             rc = json_array_append_new(rows, json_row(last, e->element[1]));
     }
     /* More may follow when the page is full or the scan stopped at its cap. */
-    int more = last && (shown == d->limit || r->elements == REPORT_DATA_SCAN_MAX);
+    int more = last && (shown == d->limit || bytes >= REPORT_DATA_BYTES_MAX ||
+                        r->elements == REPORT_DATA_SCAN_MAX);
     if (rc) {
         json_decref(rows);
         wk_reply_internal(q, "out of memory");
