@@ -28,4 +28,5 @@ const char *const wk_script_name[WK_SCRIPT__COUNT] = {
     [WK_SCRIPT_REPREG] = "repreg",
     [WK_SCRIPT_REPSTATE] = "repstate",
     [WK_SCRIPT_TELEMETRY] = "telemetry",
+    [WK_SCRIPT_REPAPI] = "repapi",
 };

@@ -6,7 +6,7 @@
 -- VTN's new report requests.
 -- The registration replaces the previous one; a request of the VTN for a
 -- reportSpecifierID the new requests cover is superseded (removed), and an
--- oadrCreateReport not yet delivered is dropped with it. Returns 1, or 0
+-- oadrCreateReport of this policy not yet delivered is dropped with it. Returns 1, or 0
 -- when this request id already did it (a retry: the reply is the same,
 -- the reportRequestIDs being derived from the request id).
 if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
@@ -30,7 +30,8 @@ if n > 0 then
 end
 if ARGV[2] ~= '' then
   for _, m in ipairs(redis.call('LRANGE', KEYS[3], 0, QUEUE_MAX - 1)) do
-    if string.sub(m, 1, 2) == KIND_CREATEREPORT .. SEP then redis.call('LREM', KEYS[3], 1, m) end
+    -- The policy's own (crep-...); the API's (crapi-...) stay.
+    if string.sub(m, 1, 7) == KIND_CREATEREPORT .. SEP .. 'crep-' then redis.call('LREM', KEYS[3], 1, m) end
   end
   if redis.call('LLEN', KEYS[3]) < QUEUE_MAX then redis.call('RPUSH', KEYS[3], ARGV[2]) end
 end

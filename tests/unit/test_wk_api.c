@@ -62,6 +62,70 @@ static void test_routes(void **state)
     assert_string_equal(wk_api_allow(WK_API_REREGISTER), "POST");
 }
 
+static void test_report_routes(void **state)
+{
+    (void)state;
+    char ven[WK_ID_MAX + 1], rr[WK_ID_MAX + 1];
+    const char *q;
+    size_t qn;
+    assert_int_equal(route("/api/v1/vens/ven-1/reports", ven, &q, &qn), WK_API_VEN_REPORTS);
+    assert_string_equal(ven, "ven-1");
+    assert_int_equal(route("/api/v1/vens/ven-1/reports/", ven, &q, &qn), WK_API_VEN_REPORTS);
+    assert_int_equal(route("/api/v1/vens/ven-2/reports/rr-x-0", ven, &q, &qn), WK_API_VEN_REPORT);
+    assert_string_equal(ven, "ven-2");
+    assert_int_equal(route("/api/v1/vens/ven-2/reports/rr-x-0/", ven, &q, &qn), WK_API_VEN_REPORT);
+    assert_int_equal(wk_api_report_request_id("/api/v1/vens/ven-2/reports/rr-x-0/",
+                                              strlen("/api/v1/vens/ven-2/reports/rr-x-0/"), rr),
+                     0);
+    assert_string_equal(rr, "rr-x-0");
+    const char *p = "/api/v1/vens/ven-2/reports/rr-y?z=1";
+    assert_int_equal(wk_api_report_request_id(p, strlen(p), rr), 0);
+    assert_string_equal(rr, "rr-y");
+    /* The other actions of a VEN still route; anything deeper is a 404. */
+    assert_int_equal(route("/api/v1/vens/ven-1/targets", ven, &q, &qn), WK_API_VEN_TARGETS);
+    assert_int_equal(route("/api/v1/vens/ven-1", ven, &q, &qn), WK_API_VEN);
+    assert_int_equal(route("/api/v1/vens/ven-1/reports/rr/x", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vens/ven-1/reports/rr%20x", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vens/ven-1/reportsx", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vens//reports/rr", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/reports?venID=v&format=csv", ven, &q, &qn), WK_API_REPORTS);
+    assert_int_equal(qn, strlen("venID=v&format=csv"));
+    assert_int_equal(route("/api/v1/reports/", ven, &q, &qn), WK_API_REPORTS);
+    assert_int_equal(route("/api/v1/reports/x", ven, &q, &qn), WK_API_NONE);
+    assert_string_equal(wk_api_allow(WK_API_VEN_REPORTS), "GET, POST");
+    assert_string_equal(wk_api_allow(WK_API_VEN_REPORT), "DELETE");
+    assert_string_equal(wk_api_allow(WK_API_REPORTS), "GET");
+}
+
+static void test_report_request_state(void **state)
+{
+    (void)state;
+    json_t *r = json_pack("{s:s, s:s}", "state", "active", "reportBackDuration", "PT1M");
+    assert_string_equal(wk_report_request_state(r, 1), "active"); /* ongoing: never completes */
+    json_object_set_new(r, "endsAt", json_integer(3600000));
+    assert_string_equal(wk_report_request_state(r, 3600000), "active"); /* one back-interval late */
+    assert_string_equal(wk_report_request_state(r, 3659999), "active");
+    assert_string_equal(wk_report_request_state(r, 3660000), "completed");
+    json_object_set_new(r, "state", json_string("cancelling"));
+    assert_string_equal(wk_report_request_state(r, 9999999), "cancelling");
+    json_object_set_new(r, "state", json_string("cancelled"));
+    assert_string_equal(wk_report_request_state(r, 9999999), "cancelled");
+    json_object_del(r, "state");
+    assert_null(wk_report_request_state(r, 1));
+    json_decref(r);
+
+    json_t *d = json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s}]", "rID", "a", "minPeriod", "PT1M", "rID",
+                          "b", "minPeriod", "PT15S", "rID", "c");
+    assert_string_equal(wk_report_shortest_period(d, NULL), "PT15S");
+    json_t *only = json_pack("[s, s]", "a", "c");
+    assert_string_equal(wk_report_shortest_period(d, only), "PT1M");
+    json_t *none = json_pack("[s]", "c");
+    assert_null(wk_report_shortest_period(d, none));
+    json_decref(only);
+    json_decref(none);
+    json_decref(d);
+}
+
 static int auth(const char *h, const char *token)
 {
     return wk_api_auth_ok(h, strlen(h), token);
@@ -261,6 +325,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_report_routes),
+        cmocka_unit_test(test_report_request_state),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_list_query),
         cmocka_unit_test(test_delete_query),

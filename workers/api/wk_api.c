@@ -22,6 +22,7 @@
 #define PROGRAMS_PREFIX "/api/v1/programs"
 #define EVENTS_PREFIX "/api/v1/events"
 #define GROUPS_PREFIX "/api/v1/groups"
+#define REPORTS_PATH "/api/v1/reports"
 
 /* What follows a collection's prefix (p, rest): "" or "/" is the list,
  * "/{id}[/]" an item, "/{id}/<action>[/]" the item's action; the id is
@@ -61,6 +62,46 @@ static int collection_route2(const char *p, size_t rest, const char *a1, int act
     return r != WK_API_NONE ? r : collection_route(p, rest, a2, list, item, act2, id);
 }
 
+/* Under /api/v1/vens (p, rest): "/{venID}/reports/{reportRequestID}[/]",
+ * the venID copied into id. WK_API_NONE for anything else. */
+static int ven_report_route(const char *p, size_t rest, char *id)
+{
+    static const char mid[] = "/reports/";
+    if (rest < 2 || p[0] != '/')
+        return WK_API_NONE;
+    const char *slash = memchr(p + 1, '/', rest - 1);
+    if (slash == NULL || !wk_id_valid(p + 1, (size_t)(slash - p - 1)))
+        return WK_API_NONE;
+    size_t idlen = (size_t)(slash - p - 1), left = rest - idlen - 1;
+    if (left <= sizeof mid - 1 || memcmp(slash, mid, sizeof mid - 1) != 0)
+        return WK_API_NONE;
+    const char *rr = slash + sizeof mid - 1;
+    size_t rrlen = left - (sizeof mid - 1);
+    if (rr[rrlen - 1] == '/')
+        rrlen--;
+    if (!wk_id_valid(rr, rrlen))
+        return WK_API_NONE;
+    memcpy(id, p + 1, idlen);
+    id[idlen] = '\0';
+    return WK_API_VEN_REPORT;
+}
+
+int wk_api_report_request_id(const char *path, size_t len, char *out)
+{
+    const char *qm = memchr(path, '?', len);
+    size_t plen = qm ? (size_t)(qm - path) : len;
+    if (plen && path[plen - 1] == '/')
+        plen--;
+    size_t i = plen;
+    while (i > 0 && path[i - 1] != '/')
+        i--;
+    if (!wk_id_valid(path + i, plen - i))
+        return -EINVAL;
+    memcpy(out, path + i, plen - i);
+    out[plen - i] = '\0';
+    return 0;
+}
+
 int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **query,
                     size_t *query_len)
 {
@@ -87,9 +128,20 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
     if (plen >= epre && memcmp(path, EVENTS_PREFIX, epre) == 0)
         return collection_route2(path + epre, plen - epre, "cancel", WK_API_EVENT_CANCEL, "vens",
                                  WK_API_EVENT_VENS, WK_API_EVENTS, WK_API_EVENT, ven_id);
-    if (plen >= vpre && memcmp(path, API_PREFIX, vpre) == 0)
-        return collection_route2(path + vpre, plen - vpre, "reregister", WK_API_REREGISTER,
-                                 "targets", WK_API_VEN_TARGETS, WK_API_VENS, WK_API_VEN, ven_id);
+    if ((plen == sizeof REPORTS_PATH - 1 ||
+         (plen == sizeof REPORTS_PATH && path[plen - 1] == '/')) &&
+        memcmp(path, REPORTS_PATH, sizeof REPORTS_PATH - 1) == 0)
+        return WK_API_REPORTS;
+    if (plen >= vpre && memcmp(path, API_PREFIX, vpre) == 0) {
+        int r = ven_report_route(path + vpre, plen - vpre, ven_id);
+        if (r == WK_API_NONE)
+            r = collection_route(path + vpre, plen - vpre, "reports", WK_API_VENS, WK_API_VEN,
+                                 WK_API_VEN_REPORTS, ven_id);
+        if (r == WK_API_NONE || r == WK_API_VENS || r == WK_API_VEN)
+            r = collection_route2(path + vpre, plen - vpre, "reregister", WK_API_REREGISTER,
+                                  "targets", WK_API_VEN_TARGETS, WK_API_VENS, WK_API_VEN, ven_id);
+        return r;
+    }
     return WK_API_NONE;
 }
 
@@ -141,6 +193,10 @@ static const api_row api_rows[] = {
     {WK_API_GROUP_VENS, "POST", &wk__api_group_vens_post, 0},
     {WK_API_VEN_TARGETS, "GET", &wk__api_ven_targets_get, 0},
     {WK_API_VEN_TARGETS, "PUT", &wk__api_ven_targets_put, 0},
+    {WK_API_VEN_REPORTS, "GET", &wk__api_ven_reports_get, 0},
+    {WK_API_VEN_REPORTS, "POST", &wk__api_ven_reports_post, 0},
+    {WK_API_VEN_REPORT, "DELETE", &wk__api_ven_report_delete, 0},
+    {WK_API_REPORTS, "GET", &wk__api_reports_data, 1},
 };
 
 const char *wk_api_allow(int route)

@@ -33,6 +33,9 @@ enum wk_api_route {
     WK_API_GROUP_VENS,   /* /api/v1/groups/{groupID}/vens */
     WK_API_PROGRAM_VENS, /* /api/v1/programs/{programID}/vens */
     WK_API_VEN_TARGETS,  /* /api/v1/vens/{venID}/targets */
+    WK_API_VEN_REPORTS,  /* /api/v1/vens/{venID}/reports */
+    WK_API_VEN_REPORT,   /* /api/v1/vens/{venID}/reports/{reportRequestID} */
+    WK_API_REPORTS,      /* /api/v1/reports */
     WK_API__COUNT
 };
 /* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)
@@ -40,6 +43,9 @@ enum wk_api_route {
  * for unknown paths. */
 int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **query,
                     size_t *query_len);
+/* The reportRequestID of a /api/v1/vens/{venID}/reports/{reportRequestID}
+ * path (its last segment) into out (WK_ID_MAX+1): 0 or -EINVAL. */
+int wk_api_report_request_id(const char *path, size_t len, char *out);
 /* Allowed methods for a route, from the route table, e.g. "GET, POST". */
 const char *wk_api_allow(int route);
 /* Constant-time check of "Bearer <token>". 1 ok, 0 not. */

@@ -47,6 +47,9 @@ wk_rh wk__api_members_script(wk_req *q, const wk__api_members_kind *k, const cha
 json_t *wk__api_ven_targets(const redisReply *members);
 /* Sorts a JSON array of strings in place (left as is when out of memory). */
 void wk__api_sort_strings(json_t *list);
+/* wk_api_reports.c: a VEN's reports and requests, the received data. */
+extern const wk_handler wk__api_ven_reports_get, wk__api_ven_reports_post,
+    wk__api_ven_report_delete, wk__api_reports_data;
 extern const wk_handler wk__api_cert_list, wk__api_cert_issue, wk__api_cert_get,
     wk__api_cert_revoke, wk__api_crl;
 

@@ -1138,6 +1138,13 @@ static void o_report_request(out *o, json_t *rr)
     o_elem(o, "<ei:reportBackDuration><xcal:duration>",
            jstr(rr, "reportBackDuration") ? jstr(rr, "reportBackDuration") : "PT0S",
            "</xcal:duration></ei:reportBackDuration>");
+    if (jstr(rr, "dtstart") && jstr(rr, "duration")) {
+        /* A one-shot request (the API's duration): its window. */
+        o_elem(o, "<ei:reportInterval><xcal:properties><xcal:dtstart><xcal:date-time>",
+               jstr(rr, "dtstart"), "</xcal:date-time></xcal:dtstart>");
+        o_elem(o, "<xcal:duration><xcal:duration>", jstr(rr, "duration"),
+               "</xcal:duration></xcal:duration></xcal:properties></ei:reportInterval>");
+    }
     for (size_t i = 0; i < json_array_size(rids); i++) {
         json_t *p = json_array_get(rids, i);
         o_elem(o, "<ei:specifierPayload><ei:rID>", jstr(p, "rID") ? jstr(p, "rID") : "",
@@ -1198,6 +1205,58 @@ int wk_write_register_report(vtn_buf *b, const char *request_id, const char *ven
     o_elem(&o, "<pyld:requestID>", request_id, "</pyld:requestID>");
     o_opt_ven(&o, ven_id);
     O_LIT(&o, "</oadr:oadrRegisterReport>" DOC_TAIL);
+    return o_end(&o);
+}
+
+/* The body of an oadrCancelReport: reportToFollow is false, the VTN wants
+ * no last report. */
+static void o_cancel_report(out *o, const char *request_id, json_t *rrids, const char *ven_id)
+{
+    O_LIT(o, "<oadr:oadrCancelReport" SCHEMA_VERSION);
+    o_elem(o, "<pyld:requestID>", request_id, "</pyld:requestID>");
+    for (size_t i = 0; i < json_array_size(rrids); i++)
+        o_elem(o, "<ei:reportRequestID>", json_string_value(json_array_get(rrids, i)),
+               "</ei:reportRequestID>");
+    O_LIT(o, "<pyld:reportToFollow>false</pyld:reportToFollow>");
+    o_opt_ven(o, ven_id);
+    O_LIT(o, "</oadr:oadrCancelReport>");
+}
+
+static int rrids_ok(json_t *rrids)
+{
+    if (json_array_size(rrids) == 0)
+        return 0;
+    for (size_t i = 0; i < json_array_size(rrids); i++)
+        if (json_string_value(json_array_get(rrids, i)) == NULL)
+            return 0;
+    return 1;
+}
+
+int wk_write_cancel_report(vtn_buf *b, const char *request_id, const char *ven_id, json_t *rrids)
+{
+    if (request_id == NULL || !rrids_ok(rrids))
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 600 + 200 * json_array_size(rrids));
+    O_LIT(&o, DOC_HEAD);
+    o_cancel_report(&o, request_id, rrids, ven_id);
+    O_LIT(&o, DOC_TAIL);
+    return o_end(&o);
+}
+
+int wk_write_updated_report(vtn_buf *b, int code, const char *desc, const char *request_id,
+                            const char *ven_id, const char *cancel_id, json_t *cancel_rrids)
+{
+    if (!valid_code(code) || request_id == NULL || (cancel_id != NULL && !rrids_ok(cancel_rrids)))
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 800 + 200 * json_array_size(cancel_rrids));
+    O_LIT(&o, DOC_HEAD "<oadr:oadrUpdatedReport" SCHEMA_VERSION);
+    o_ei_response(&o, code, desc, request_id);
+    if (cancel_id)
+        o_cancel_report(&o, cancel_id, cancel_rrids, ven_id);
+    o_opt_ven(&o, ven_id);
+    O_LIT(&o, "</oadr:oadrUpdatedReport>" DOC_TAIL);
     return o_end(&o);
 }
 

@@ -262,6 +262,15 @@ int wk_write_create_report(vtn_buf *b, const char *request_id, const char *ven_i
  * no report yet, so it has no oadrReport (the schema allows none). */
 int wk_write_register_report(vtn_buf *b, const char *request_id, const char *ven_id);
 
+/* oadrCancelReport, VTN-initiated (delivered on a poll): the
+ * reportRequestIDs (a JSON array of strings, at least one), reportToFollow
+ * false. */
+int wk_write_cancel_report(vtn_buf *b, const char *request_id, const char *ven_id, json_t *rrids);
+/* oadrUpdatedReport with code; with cancel_id, it carries an
+ * oadrCancelReport of that requestID for cancel_rrids (as above). */
+int wk_write_updated_report(vtn_buf *b, int code, const char *desc, const char *request_id,
+                            const char *ven_id, const char *cancel_id, json_t *cancel_rrids);
+
 /* The error reply for a failed wk_msg_parse (m->code, m->desc, m->reply),
  * echoing m->request_id (or, when the message has none of its own, the
  * requestID of its eiResponse) and m->ven_id when they were read. For an

@@ -112,6 +112,7 @@ enum wk_script {
     WK_SCRIPT_REPREG,
     WK_SCRIPT_REPSTATE,
     WK_SCRIPT_TELEMETRY,
+    WK_SCRIPT_REPAPI,
     WK_SCRIPT__COUNT
 };
 extern const char *const wk_script_name[WK_SCRIPT__COUNT];
@@ -466,6 +467,15 @@ json_t *wk_rep_strings(const redisReply *r);
 int wk_duration_parse(const char *s, int64_t *ms);
 /* "2026-12-03T14:00:00[.fff]Z" -> ms since the epoch. 0 or -EINVAL. */
 int wk_datetime_parse(const char *s, int64_t *ms);
+/* A report request record's state as read at now (wk_reports.c): its
+ * recorded "state", except that a request with an end ("endsAt", ms) is
+ * "completed" once the end plus one reportBackDuration has passed, unless
+ * it was cancelled or is being cancelled. NULL when the record has none. */
+const char *wk_report_request_state(json_t *rec, int64_t now);
+/* The shortest oadrMinPeriod among a report's descriptions (descs, as in
+ * venreports), as the VEN spelled it, counting only the rIDs in rids (a
+ * JSON array of strings; NULL: all). NULL when none has one. */
+const char *wk_report_shortest_period(json_t *descs, json_t *rids);
 enum wk_event_status {
     WK_EVENT_FAR = 0,
     WK_EVENT_NEAR,

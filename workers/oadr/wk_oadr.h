@@ -86,7 +86,7 @@ int wk_event_applies(json_t *ev, const char *ven, json_t *attrs);
 
 /* The venq entry kinds wk_render_queued delivers; the pop script leaves
  * others queued for a worker that knows them (a newer version). */
-#define WK_QUEUE_KINDS "CRMQ"
+#define WK_QUEUE_KINDS "CRMQK"
 /* Renders a venq entry as the XML the VEN gets on its poll. 0, -EINVAL for
  * an unknown kind, or a buffer error. */
 int wk_render_queued(vtn_buf *b, const char *entry, size_t len, const char *ven_id);

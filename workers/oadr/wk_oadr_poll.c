@@ -41,6 +41,15 @@ int wk_render_queued(vtn_buf *b, const char *entry, size_t len, const char *ven_
         return wk_write_request_reregistration(b, ven_id);
     case VTN_QUEUE_KIND_REGREPORT: /* M|<requestID> */
         return bar ? -EINVAL : wk_write_register_report(b, f1, ven_id);
+    case VTN_QUEUE_KIND_CANCELREPORT: { /* K|<requestID>|<reportRequestID> */
+        if (bar == NULL || bar == f1 || bar[1] == '\0')
+            return -EINVAL;
+        *bar = '\0';
+        json_t *rrids = json_pack("[s]", bar + 1);
+        int rc = rrids ? wk_write_cancel_report(b, f1, ven_id, rrids) : -ENOMEM;
+        json_decref(rrids);
+        return rc;
+    }
     default:
         return -EINVAL;
     }

@@ -23,21 +23,6 @@ static const char *jstr(json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
-/* Success in the message's own reply type (oadrUpdatedReport ...). */
-static void reply_ok(wk_req *q)
-{
-    wk_reply_request_id(q);
-    q->msg.code = WK_OADR_OK;
-    snprintf(q->msg.desc, sizeof q->msg.desc, "OK");
-    vtn_buf_reset(&q->body);
-    if (wk_write_error(&q->body, &q->msg, q->w->cfg.vtn_id, q->w->cfg.poll_freq_ms) < 0) {
-        wk_reply_internal(q, "cannot write the reply");
-        return;
-    }
-    wk_reply_body(q, 200, "application/xml");
-    q->mcode = WK_OADR_OK;
-}
-
 /* ---- the default report request policy ---- */
 
 static int telemetry_name(const char *name)
@@ -59,15 +44,10 @@ json_t *wk_report_default_requests(json_t *reports, const char *rid, int64_t now
             json_array_size(descs) == 0)
             continue;
         /* The shortest period the VEN offers, as it spelled it. */
-        const char *rate = NULL;
-        int64_t best = 0;
+        const char *rate = wk_report_shortest_period(descs, NULL);
         json_t *rids = json_array();
         for (size_t k = 0; rids && k < json_array_size(descs); k++) {
             json_t *d = json_array_get(descs, k);
-            int64_t ms;
-            const char *mp = jstr(d, "minPeriod");
-            if (mp && wk_duration_parse(mp, &ms) == 0 && (rate == NULL || ms < best))
-                rate = mp, best = ms;
             json_t *p = json_pack("{s:s?, s:s?}", "rID", jstr(d, "rID"), "readingType",
                                   jstr(d, "readingType"));
             if (p == NULL || json_array_append_new(rids, p) < 0) {
@@ -367,13 +347,53 @@ typedef struct update_state {
     wk_rh rec[WK_REPORTS_MAX]; /* HGET venrr <reportRequestID>, per oadrReport */
     wk_rh stored;              /* the telemetry script */
     size_t points;             /* values in the message */
+    /* The requests the VTN is cancelling among those the update cites: the
+     * oadrUpdatedReport carries their oadrCancelReport. */
+    json_t *cancel; /* owned: reportRequestIDs */
+    char cancel_id[WK_ID_MAX + 1];
 } update_state;
 
-/* A request's record is usable for updates while not cancelled or completed. */
+static void update_fini(void *st)
+{
+    json_decref(((update_state *)st)->cancel);
+}
+
+/* oadrUpdatedReport 200, with the oadrCancelReport of s->cancel if any. */
+static void updated_reply(wk_req *q, update_state *s)
+{
+    const char *rid = wk_reply_request_id(q);
+    vtn_buf_reset(&q->body);
+    if (wk_write_updated_report(&q->body, WK_OADR_OK, "OK", rid, q->msg.ven_id,
+                                json_array_size(s->cancel) ? s->cancel_id : NULL, s->cancel) < 0) {
+        wk_reply_internal(q, "cannot write oadrUpdatedReport");
+        return;
+    }
+    wk_reply_body(q, 200, "application/xml");
+    q->mcode = WK_OADR_OK;
+}
+
+/* A request's record is usable for updates while not cancelled or completed
+ * (its window, plus one back-interval, over). */
 static int request_active(json_t *rec)
 {
-    const char *st = jstr(rec, "state");
+    const char *st = wk_report_request_state(rec, vtn_now_ms());
     return st && strcmp(st, "cancelled") != 0 && strcmp(st, "completed") != 0;
+}
+
+/* Notes a request being cancelled, once, for the reply's oadrCancelReport. */
+static int update_note_cancel(update_state *s, json_t *rec, const char *rr)
+{
+    if (strcmp(jstr(rec, "state"), "cancelling") != 0)
+        return 0;
+    if (s->cancel == NULL && (s->cancel = json_array()) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < json_array_size(s->cancel); i++)
+        if (strcmp(json_string_value(json_array_get(s->cancel, i)), rr) == 0)
+            return 0;
+    if (!s->cancel_id[0])
+        snprintf(s->cancel_id, sizeof s->cancel_id, "%s",
+                 jstr(rec, "cancelRequestID") ? jstr(rec, "cancelRequestID") : rr);
+    return json_array_append_new(s->cancel, json_string(rr));
 }
 
 static int request_has_rid(json_t *rec, const char *rid)
@@ -386,8 +406,9 @@ static int request_has_rid(json_t *rec, const char *rid)
     return 0;
 }
 
-/* Checks every report against the request it cites: 0, or the responseCode
- * with s->desc (via q->msg.desc) filled. Nothing is stored on a refusal. */
+/* Checks every report against the request it cites: 0, the responseCode
+ * with q->msg.desc filled, or -ENOMEM. Nothing is stored on a refusal.
+ * Notes the requests being cancelled (s->cancel). */
 static int update_check(wk_req *q, update_state *s, const char *ven)
 {
     json_t *reports = q->msg.reports;
@@ -407,8 +428,12 @@ static int update_check(wk_req *q, update_state *s, const char *ven)
         } else if (!request_active(rec)) {
             code = WK_OADR_INVALID_ID;
             snprintf(q->msg.desc, sizeof q->msg.desc, "report request %s is %s", rr,
-                     jstr(rec, "state"));
+                     wk_report_request_state(rec, vtn_now_ms()));
         } else {
+            if (update_note_cancel(s, rec, rr) < 0) {
+                json_decref(rec);
+                return -ENOMEM;
+            }
             json_t *ivs = json_object_get(r, "intervals");
             for (size_t k = 0; !code && k < json_array_size(ivs); k++) {
                 json_t *pl = json_object_get(json_array_get(ivs, k), "payloads");
@@ -589,6 +614,10 @@ static void update_step(wk_req *q, void *st)
         if (!wk_ven_gate_pass(q, &s->gate, ven))
             return;
         int code = update_check(q, s, ven);
+        if (code == -ENOMEM) {
+            wk_reply_internal(q, "out of memory");
+            return;
+        }
         if (code) {
             char d[WK_DESC_MAX + 1];
             snprintf(d, sizeof d, "%s", q->msg.desc);
@@ -596,7 +625,7 @@ static void update_step(wk_req *q, void *st)
             return;
         }
         if (json_array_size(reports) == 0) {
-            reply_ok(q);
+            updated_reply(q, s);
             return;
         }
         int rc = update_store(q, s, ven);
@@ -621,11 +650,11 @@ static void update_step(wk_req *q, void *st)
                 added += r->element[i]->integer;
         vtn_info("report_update", "req=%s ven=%s reports=%zu values=%zu stored=%lld", q->rid, ven,
                  json_array_size(reports), s->points, added);
-        reply_ok(q);
+        updated_reply(q, s);
         return;
     }
     }
 }
 
 const wk_handler wk_h_update_report =
-    WK_HANDLER("oadrUpdateReport", update_state, NULL, NULL, update_step);
+    WK_HANDLER("oadrUpdateReport", update_state, NULL, update_fini, update_step);

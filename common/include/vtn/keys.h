@@ -99,6 +99,8 @@
 /* oadrCreateReport: the third field is the JSON array of the report
  * requests (as in venrr), so the poll renders it without another read. */
 #define VTN_QUEUE_KIND_CREATEREPORT 'Q' /* Q|<requestID>|<JSON> */
+/* oadrCancelReport of one of the VTN's report requests (the API's DELETE). */
+#define VTN_QUEUE_KIND_CANCELREPORT 'K' /* K|<requestID>|<reportRequestID> */
 #define VTN_QUEUE_SEP '|'
 #define VTN_QUEUE_MAX 64 /* entries in one venq; a full queue answers 409 */
 
