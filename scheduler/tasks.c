@@ -25,18 +25,39 @@ static int prune_gateways(redisContext *c, uint64_t epoch, int64_t now_ms)
 
 long long sc_event_retention_ms = 7LL * 86400 * 1000;
 
-/* One ended event's keys, and its members of the event lists. */
+/* Participation shards unlinked per command: a bounded command whatever
+ * VTN_EVENT_VENS_SHARDS is. */
+#define SC_UNLINK_BATCH 128
+
+/* One ended event's keys, and its members of the event lists. The record
+ * goes first: evsent and evopt write a shard only while it exists, so no
+ * shard comes back once they are unlinked. Its vtn:events:end member goes
+ * last: a run cut short in between finds the event again and finishes. */
 static int expire_event(redisContext *c, const char *id)
 {
-    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX];
-    vtn_key_build(k1, VTN_KEY_EVENT, id, NULL);
-    vtn_key_build(k2, VTN_KEY_EVENTVENS, id, NULL);
-    redisAppendCommand(c, "DEL %s %s", k1, k2);
+    char k[VTN_KEY_MAX];
+    char(*shards)[VTN_KEY_MAX] = malloc(SC_UNLINK_BATCH * sizeof *shards);
+    const char *argv[1 + SC_UNLINK_BATCH];
+    if (shards == NULL)
+        return -ENOMEM;
+    int n = 0;
+    redisAppendCommand(c, "DEL %s", vtn_key_build(k, VTN_KEY_EVENT, id, NULL));
     redisAppendCommand(c, "ZREM %s %s", VTN_KEY_EVENTS, id);
-    redisAppendCommand(c, "ZREM %s %s", VTN_KEY_EVENTSEND, id);
     redisAppendCommand(c, "ZREM %s %s", VTN_KEY_EVENTSDUE, id);
+    n += 3;
+    argv[0] = "UNLINK";
+    for (unsigned s = 0; s < VTN_EVENT_VENS_SHARDS; s += SC_UNLINK_BATCH) {
+        int argc = 1;
+        for (unsigned i = s; i < s + SC_UNLINK_BATCH && i < VTN_EVENT_VENS_SHARDS; i++)
+            argv[argc++] = vtn_key_eventvens(shards[i - s], id, i);
+        redisAppendCommandArgv(c, argc, argv, NULL);
+        n++;
+    }
+    free(shards);
+    redisAppendCommand(c, "ZREM %s %s", VTN_KEY_EVENTSEND, id);
+    n++;
     int rc = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
             return -EIO;
