@@ -29,10 +29,9 @@ long long sc_event_retention_ms = 7LL * 86400 * 1000;
  * VTN_EVENT_VENS_SHARDS is. */
 #define SC_UNLINK_BATCH 128
 
-/* One ended event's keys, and its members of the event lists. The record
- * goes first: evsent and evopt write a shard only while it exists, so no
- * shard comes back once they are unlinked. Its vtn:events:end member goes
- * last: a run cut short in between finds the event again and finishes. */
+/* One ended event's keys, and its members of the event lists, in one
+ * MULTI: no reader sees the event half removed, and evsent or evopt (which
+ * write a shard only while the record exists) cannot bring a shard back. */
 static int expire_event(redisContext *c, const char *id)
 {
     char k[VTN_KEY_MAX];
@@ -41,10 +40,12 @@ static int expire_event(redisContext *c, const char *id)
     if (shards == NULL)
         return -ENOMEM;
     int n = 0;
+    redisAppendCommand(c, "MULTI");
     redisAppendCommand(c, "DEL %s", vtn_key_build(k, VTN_KEY_EVENT, id, NULL));
     redisAppendCommand(c, "ZREM %s %s", VTN_KEY_EVENTS, id);
+    redisAppendCommand(c, "ZREM %s %s", VTN_KEY_EVENTSEND, id);
     redisAppendCommand(c, "ZREM %s %s", VTN_KEY_EVENTSDUE, id);
-    n += 3;
+    n += 5;
     argv[0] = "UNLINK";
     for (unsigned s = 0; s < VTN_EVENT_VENS_SHARDS; s += SC_UNLINK_BATCH) {
         int argc = 1;
@@ -54,15 +55,18 @@ static int expire_event(redisContext *c, const char *id)
         n++;
     }
     free(shards);
-    redisAppendCommand(c, "ZREM %s %s", VTN_KEY_EVENTSEND, id);
+    redisAppendCommand(c, "EXEC");
     n++;
     int rc = 0;
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
             return -EIO;
-        if (r->type == REDIS_REPLY_ERROR)
+        if (r->type == REDIS_REPLY_ERROR || (i == n - 1 && r->type != REDIS_REPLY_ARRAY))
             rc = -EPROTO;
+        for (size_t j = 0; r->type == REDIS_REPLY_ARRAY && j < r->elements; j++)
+            if (r->element[j]->type == REDIS_REPLY_ERROR)
+                rc = -EPROTO;
         freeReplyObject(r);
     }
     return rc;
