@@ -130,8 +130,8 @@
  * or answered the event. Small hashes stay listpacks in Redis (at most
  * hash-max-listpack-entries, 128, fields): 1,024 shards hold 100,000 VENs
  * an event at about 98 a shard, where one hash of 10,000 fields is a
- * hashtable costing ~40 bytes more a field. Build with
- * vtn_key_eventvens(). */
+ * hashtable costing ~47 bytes more a field (docs/redis-keys.md,
+ * "Memory"). Build with vtn_key_eventvens(). */
 #define VTN_KEY_EVENTVENS "vtn:event:<eventID>:vens:<shard>" /* HASH */
 #define VTN_EVENT_VENS_SHARDS 1024                           /* a power of two */
 #define VTN_KEY_EVENTS "vtn:events"                          /* ZSET every eventID, score 0 */
