@@ -25,23 +25,48 @@ static int prune_gateways(redisContext *c, uint64_t epoch, int64_t now_ms)
 
 long long sc_event_retention_ms = 7LL * 86400 * 1000;
 
-/* One ended event's keys, and its members of the event lists. */
+/* Participation shards unlinked per command: a bounded command whatever
+ * VTN_EVENT_VENS_SHARDS is. */
+#define SC_UNLINK_BATCH 128
+
+/* One ended event's keys, and its members of the event lists, in one
+ * MULTI: no reader sees the event half removed, and evsent or evopt (which
+ * write a shard only while the record exists) cannot bring a shard back. */
 static int expire_event(redisContext *c, const char *id)
 {
-    char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX];
-    vtn_key_build(k1, VTN_KEY_EVENT, id, NULL);
-    vtn_key_build(k2, VTN_KEY_EVENTVENS, id, NULL);
-    redisAppendCommand(c, "DEL %s %s", k1, k2);
+    char k[VTN_KEY_MAX];
+    char(*shards)[VTN_KEY_MAX] = malloc(SC_UNLINK_BATCH * sizeof *shards);
+    const char *argv[1 + SC_UNLINK_BATCH];
+    if (shards == NULL)
+        return -ENOMEM;
+    int n = 0;
+    redisAppendCommand(c, "MULTI");
+    redisAppendCommand(c, "DEL %s", vtn_key_build(k, VTN_KEY_EVENT, id, NULL));
     redisAppendCommand(c, "ZREM %s %s", VTN_KEY_EVENTS, id);
     redisAppendCommand(c, "ZREM %s %s", VTN_KEY_EVENTSEND, id);
     redisAppendCommand(c, "ZREM %s %s", VTN_KEY_EVENTSDUE, id);
+    n += 5;
+    argv[0] = "UNLINK";
+    for (unsigned s = 0; s < VTN_EVENT_VENS_SHARDS; s += SC_UNLINK_BATCH) {
+        int argc = 1;
+        for (unsigned i = s; i < s + SC_UNLINK_BATCH && i < VTN_EVENT_VENS_SHARDS; i++)
+            argv[argc++] = vtn_key_eventvens(shards[i - s], id, i);
+        redisAppendCommandArgv(c, argc, argv, NULL);
+        n++;
+    }
+    free(shards);
+    redisAppendCommand(c, "EXEC");
+    n++;
     int rc = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
             return -EIO;
-        if (r->type == REDIS_REPLY_ERROR)
+        if (r->type == REDIS_REPLY_ERROR || (i == n - 1 && r->type != REDIS_REPLY_ARRAY))
             rc = -EPROTO;
+        for (size_t j = 0; r->type == REDIS_REPLY_ARRAY && j < r->elements; j++)
+            if (r->element[j]->type == REDIS_REPLY_ERROR)
+                rc = -EPROTO;
         freeReplyObject(r);
     }
     return rc;

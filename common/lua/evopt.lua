@@ -1,12 +1,16 @@
--- KEYS[1] vtn:event:<id>, KEYS[2] vtn:event:<id>:vens. ARGV: venID,
+-- KEYS[1] vtn:event:<id>, KEYS[2] vtn:event:<id>:vens:<shard> (the VEN's
+-- shard of its participation, vtn_key_eventvens). ARGV: venID,
 -- modificationNumber, optIn|optOut, responseCode, now. Records the VEN's
--- answer in its field ("<received mn> <answered mn> <opt> <code> <ms>")
--- and keeps the event's counts: optIn/optOut (a VEN that changes its mind
--- moves from one to the other) and received (a VEN that answers a
--- modificationNumber has received it, also when no distribute recorded it:
--- a replyLimit cut). 0 when the event is gone.
+-- answer in its field ("<received mn> <answered mn> <i|o> <code> <ms>", one
+-- letter for the opt: the field is stored once per VEN per event) and keeps
+-- the event's counts: optIn/optOut (a VEN that changes its mind moves from
+-- one to the other) and received (a VEN that answers a modificationNumber
+-- has received it, also when no distribute recorded it: a replyLimit cut).
+-- 0 when the event is gone.
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local counts = {optIn = F_EVENT_OPT_IN, optOut = F_EVENT_OPT_OUT}
+local counts = {i = F_EVENT_OPT_IN, o = F_EVENT_OPT_OUT}
+local letter = {optIn = 'i', optOut = 'o'}
+local opt = letter[ARGV[3]]
 local old = redis.call('HGET', KEYS[2], ARGV[1])
 local recv = ARGV[2]
 if old then
@@ -16,7 +20,7 @@ if old then
 else
   redis.call('HINCRBY', KEYS[1], F_EVENT_RECEIVED, 1)
 end
-redis.call('HINCRBY', KEYS[1], counts[ARGV[3]], 1)
+redis.call('HINCRBY', KEYS[1], counts[opt], 1)
 redis.call('HSET', KEYS[2], ARGV[1],
-  recv .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[5])
+  recv .. ' ' .. ARGV[2] .. ' ' .. opt .. ' ' .. ARGV[4] .. ' ' .. ARGV[5])
 return 1

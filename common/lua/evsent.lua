@@ -1,11 +1,12 @@
 -- KEYS[1] ven:{id}, then per event sent at a modificationNumber the VEN had
--- not received yet: vtn:event:<id>, vtn:event:<id>:vens. ARGV: events
+-- not received yet: vtn:event:<id>, vtn:event:<id>:vens:<shard> (the VEN's
+-- shard of its participation, vtn_key_eventvens). ARGV: events
 -- version, set hash, earliest end (ms), '1' when an event sent needs an
 -- answer the VEN has not given ('0' else), venID, then each such event's
 -- modificationNumber in the order of its keys.
 -- Records what the VEN was last sent of its events, and in each event's
 -- participation the modificationNumber it received (its field "<received
--- mn> <answered mn> <opt> <code> <ms>", "-" for what it has not answered;
+-- mn> <answered mn> <i|o> <code> <ms>", "-" for what it has not answered;
 -- the event's received count grows with each new field). Never creates a
 -- record (a VEN deleted meanwhile stays deleted), nor the field of an
 -- event removed meanwhile. 1 written, 0 no record.

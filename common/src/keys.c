@@ -1,4 +1,6 @@
 /* Key builders over the patterns of vtn/keys.h (docs/redis-keys.md). */
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vtn/keys.h"
@@ -26,4 +28,22 @@ const char *vtn_key_build(char *out, const char *pattern, const char *a, const c
     }
     out[o] = '\0';
     return out;
+}
+
+_Static_assert((VTN_EVENT_VENS_SHARDS & (VTN_EVENT_VENS_SHARDS - 1)) == 0,
+               "the shard is a mask of the hash");
+
+unsigned vtn_event_vens_shard(const char *ven_id)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)ven_id; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h & (VTN_EVENT_VENS_SHARDS - 1);
+}
+
+const char *vtn_key_eventvens(char *out, const char *event_id, unsigned shard)
+{
+    char s[16];
+    snprintf(s, sizeof s, "%u", shard);
+    return vtn_key_build(out, VTN_KEY_EVENTVENS, event_id, s);
 }

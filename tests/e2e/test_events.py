@@ -397,6 +397,13 @@ def main():
                 r = api.call("POST", API + "/events", event_body(ended, targets={"venID": ["ven-r"]}))
                 old_id = r.json()["eventID"]
                 eq(r.json()["eventStatus"], "completed", "an event that ended an hour ago")
+                # A VEN's answer to it in its participation shard (as evopt writes it,
+                # only while the record exists): the standby leads only after the lease.
+                shard = keys.event_vens(old_id, "ven-r")
+                eq(redis.cmd("EVAL", "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+                             "redis.call('HSET', KEYS[2], ARGV[1], '0 0 i 200 0') return 1", "2",
+                             keys.build("VTN_KEY_EVENT", old_id), shard, "ven-r"), 1,
+                   "a participation field for the ended event")
                 live = api.call("POST", API + "/events", event_body(now + datetime.timedelta(hours=1),
                                                                     targets={"venID": ["ven-r"]}))
                 wait_for("the ended event removed", lambda: api.call(
@@ -406,6 +413,7 @@ def main():
                    "an event that has not ended stays")
                 eq(redis.cmd("ZSCORE", keys.build("VTN_KEY_EVENTSEND"), old_id), None,
                    "nor listed for removal")
+                eq(redis.cmd("EXISTS", shard), 0, "its participation removed with it")
                 lag = [v for k, v in st.metrics(standby).items()
                        if k.startswith("vtn_scheduler_task_lag_ms") and "expire_events" in k]
                 check(lag, "a lag gauge for expire_events: %s" % lag)

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -62,6 +63,32 @@ static void long_value_is_cut(void **state)
     assert_int_equal(k[VTN_KEY_MAX], '#'); /* nothing written past the cap */
 }
 
+/* The participation shard is FNV-1a 32 (its published vectors, masked)
+ * and keeps 100,000 VENs of an event in shards that Redis stores as
+ * listpacks (at most 128 fields each). */
+static void event_vens_shards(void **state)
+{
+    (void)state;
+    char k[VTN_KEY_MAX];
+    assert_int_equal(vtn_event_vens_shard(""), 0x811c9dc5u & (VTN_EVENT_VENS_SHARDS - 1));
+    assert_int_equal(vtn_event_vens_shard("a"), 0xe40c292cu & (VTN_EVENT_VENS_SHARDS - 1));
+    assert_int_equal(vtn_event_vens_shard("foobar"), 0xbf9cf968u & (VTN_EVENT_VENS_SHARDS - 1));
+    assert_string_equal(vtn_key_eventvens(k, "evt-1", 1023), "vtn:event:evt-1:vens:1023");
+    static unsigned count[VTN_EVENT_VENS_SHARDS];
+    unsigned most = 0, used = 0;
+    for (int i = 0; i < 100000; i++) {
+        char ven[32];
+        snprintf(ven, sizeof ven, "ven-%08d", i);
+        unsigned s = vtn_event_vens_shard(ven);
+        assert_true(s < VTN_EVENT_VENS_SHARDS);
+        used += count[s] == 0;
+        if (++count[s] > most)
+            most = count[s];
+    }
+    assert_int_equal(used, VTN_EVENT_VENS_SHARDS);
+    assert_true(most <= 128);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -69,6 +96,7 @@ int main(void)
         cmocka_unit_test(global_keys),
         cmocka_unit_test(missing_part_leaves_it_empty),
         cmocka_unit_test(long_value_is_cut),
+        cmocka_unit_test(event_vens_shards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

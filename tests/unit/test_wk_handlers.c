@@ -430,7 +430,7 @@ static void test_poll_event_stages(void **state)
                     "vtn:events:ver", NULL, "ZRANGE", "vtn:events", "0", "999", NULL, NULL));
     replies("*0\r\n$1\r\n7\r\n*3\r\n$4\r\nev-a\r\n$4\r\nev-b\r\n$4\r\nev-c\r\n");
     assert_int_equal(Q.ncmds, 6);
-    assert_cmd(resp("HGETALL", "vtn:event:ev-a", NULL, "HGET", "vtn:event:ev-a:vens",
+    assert_cmd(resp("HGETALL", "vtn:event:ev-a", NULL, "HGET", "vtn:event:ev-a:vens:803",
                     "ven-00112233445566778899", NULL, "HGETALL", "vtn:event:ev-b", NULL, NULL));
     replies(all);
     assert_false(Q.done);
@@ -530,7 +530,8 @@ static void test_created_event_stages(void **state)
     assert_false(Q.done);
     assert_int_equal(Q.ncmds, 1);
     assert_non_null(strstr(Q.cmds.data, W.redis.sha[WK_SCRIPT_EVOPT]));
-    assert_non_null(strstr(Q.cmds.data, "vtn:event:evt-1:vens"));
+    /* the shard of ven-00112233445566778899 (vtn_event_vens_shard) */
+    assert_non_null(strstr(Q.cmds.data, "vtn:event:evt-1:vens:803\r\n"));
     replies(":1\r\n");
     assert_true(Q.done);
     assert_int_equal(Q.mcode, 450);

@@ -633,7 +633,8 @@ int wk_api_parse_participation_query(const char *q, size_t n, int *csv, char *er
 typedef struct vens_state {
     int stage;
     int csv;
-    wk_rh rec, answers, members;
+    wk_rh rec, members;
+    wk_rh answers; /* the first shard's HGETALL; the others follow it in the round */
     json_t *event; /* owned */
 } vens_state;
 
@@ -642,9 +643,10 @@ static void vens_fini(void *st)
     json_decref(((vens_state *)st)->event);
 }
 
-/* One VEN's row from its field of vtn:event:<id>:vens ("<received mn>
- * <answered mn> <opt> <code> <ms>", "-" for what it has not done yet) or
- * none: the modificationNumber it last received, its answer and when. */
+/* One VEN's row from its field of its shard of the participation
+ * ("<received mn> <answered mn> <i|o> <code> <ms>", "-" for what it has not
+ * done yet) or none: the modificationNumber it last received, its answer
+ * and when. */
 static json_t *participant(const char *ven, const redisReply *field)
 {
     char v[128], recv[24] = "-", ans[24] = "-", opt[8] = "-", code[8] = "-", ms[24] = "-";
@@ -654,7 +656,10 @@ static json_t *participant(const char *ven, const redisReply *field)
     json_t *row = json_pack(
         "{s:s,s:o,s:o,s:s,s:o,s:o}", "venID", ven, "receivedModificationNumber",
         recv[0] == '-' ? json_null() : json_integer(atoll(recv)), "modificationNumber",
-        ans[0] == '-' ? json_null() : json_integer(atoll(ans)), "opt", opt[0] == '-' ? "none" : opt,
+        ans[0] == '-' ? json_null() : json_integer(atoll(ans)), "opt",
+        opt[0] == 'i'   ? "optIn"
+        : opt[0] == 'o' ? "optOut"
+                        : "none",
         "responseCode", code[0] == '-' ? json_null() : json_integer(atoll(code)),
         "respondedDateTime",
         ms[0] == '-' ? json_null() : json_string(vtn_time_format(atoll(ms), when, sizeof when)));
@@ -671,7 +676,6 @@ static void csv_int(char *out, size_t outlen, json_t *v)
 static void vens_answer(wk_req *q, vens_state *s)
 {
     /* Targeted VENs (venID list and group members) and whoever answered. */
-    const redisReply *ans = wk_rep(q, s->answers);
     json_t *seen = json_object(), *rows = json_array();
     json_t *list = json_object_get(json_object_get(s->event, "targets"), "venID");
     json_t *members = s->members ? wk_rep_strings(wk_rep(q, s->members)) : json_array();
@@ -679,10 +683,13 @@ static void vens_answer(wk_req *q, vens_state *s)
         json_object_set_new(seen, json_string_value(json_array_get(list, i)), json_null());
     for (size_t i = 0; i < json_array_size(members); i++)
         json_object_set_new(seen, json_string_value(json_array_get(members, i)), json_null());
-    for (size_t i = 0; ans && ans->type == REDIS_REPLY_ARRAY && i + 1 < ans->elements; i += 2) {
-        char ven[WK_ID_MAX + 1];
-        if (wk_rep_str(ans->element[i], ven, sizeof ven))
-            json_object_set_new(seen, ven, json_null());
+    for (unsigned sh = 0; sh < VTN_EVENT_VENS_SHARDS; sh++) {
+        const redisReply *ans = wk_rep(q, s->answers + (wk_rh)sh);
+        for (size_t i = 0; ans && ans->type == REDIS_REPLY_ARRAY && i + 1 < ans->elements; i += 2) {
+            char ven[WK_ID_MAX + 1];
+            if (wk_rep_str(ans->element[i], ven, sizeof ven))
+                json_object_set_new(seen, ven, json_null());
+        }
     }
     json_decref(members);
     long long in = 0, out = 0, none = 0, received = 0;
@@ -701,7 +708,8 @@ static void vens_answer(wk_req *q, vens_state *s)
     json_object_foreach(seen, ven, unused) ids[k++] = ven;
     qsort(ids, n, sizeof *ids, strcmp_ptr);
     for (size_t i = 0; i < n; i++) {
-        const redisReply *a = wk_hfield(ans, ids[i]);
+        const redisReply *a =
+            wk_hfield(wk_rep(q, s->answers + (wk_rh)vtn_event_vens_shard(ids[i])), ids[i]);
         json_t *row = participant(ids[i], a);
         const char *opt = json_string_value(json_object_get(row, "opt"));
         in += strcmp(opt, "optIn") == 0;
@@ -745,6 +753,22 @@ static void vens_answer(wk_req *q, vens_state *s)
     wk_reply_body(q, 200, "text/csv; charset=utf-8");
 }
 
+/* Queues an HGETALL of each participation shard, in shard order, so the
+ * shard of a VEN is the handle s->answers + vtn_event_vens_shard(venID). */
+static void vens_read_shards(wk_req *q, vens_state *s)
+{
+    char k[VTN_KEY_MAX];
+    for (unsigned sh = 0; sh < VTN_EVENT_VENS_SHARDS; sh++) {
+        wk_rh h = wk_cmd(q, "HGETALL", vtn_key_eventvens(k, q->path_id, sh), NULL);
+        if (h < 0) {
+            wk_reply_no_room(q);
+            return;
+        }
+        if (sh == 0)
+            s->answers = h;
+    }
+}
+
 static void api_event_vens(wk_req *q, void *st)
 {
     vens_state *s = st;
@@ -758,9 +782,7 @@ static void api_event_vens(wk_req *q, void *st)
         }
         s->stage = 1;
         s->rec = wk_cmd(q, "HGETALL", wk_key_event(k, q->path_id), NULL);
-        s->answers =
-            wk_cmd(q, "HGETALL", vtn_key_build(k, VTN_KEY_EVENTVENS, q->path_id, NULL), NULL);
-        if (s->rec < 0 || s->answers < 0)
+        if (s->rec < 0)
             wk_reply_no_room(q);
         return;
     case 1: {
@@ -771,8 +793,9 @@ static void api_event_vens(wk_req *q, void *st)
         }
         /* The VENs its groups, resourceIDs and partyIDs name (the reverse
          * indexes), or those enrolled in its program for a program-wide
-         * event: one ZUNION, which takes SETs too (the answers are read
-         * again with it). */
+         * event: one ZUNION, which takes SETs too; with it every shard of
+         * the participation, the round's VTN_EVENT_VENS_SHARDS HGETALLs
+         * (also those of VENs no longer targeted that answered). */
         static const struct {
             const char *kind, *key;
         } via[] = {
@@ -785,8 +808,9 @@ static void api_event_vens(wk_req *q, void *st)
         for (size_t v = 0; v < sizeof via / sizeof via[0]; v++)
             n += json_array_size(json_object_get(targets, via[v].kind));
         named += n;
+        s->stage = 2;
         if (named > 0 && n == 0) {
-            vens_answer(q, s);
+            vens_read_shards(q, s); /* its venIDs only: no members to read */
             return;
         }
         const char **argv = calloc(n + 3, sizeof *argv);
@@ -812,13 +836,12 @@ static void api_event_vens(wk_req *q, void *st)
                               json_string_value(json_object_get(s->event, "programID")), NULL);
         snprintf(count, sizeof count, "%zu", argc - 2);
         s->members = wk_cmd_argv(q, (int)argc, argv, NULL);
-        s->answers =
-            wk_cmd(q, "HGETALL", vtn_key_build(k, VTN_KEY_EVENTVENS, q->path_id, NULL), NULL);
         free(argv);
         free(keys);
-        if (s->members < 0 || s->answers < 0)
+        if (s->members < 0)
             wk_reply_no_room(q);
-        s->stage = 2;
+        else
+            vens_read_shards(q, s);
         return;
     }
     default:

@@ -35,6 +35,7 @@ wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven)
 int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven)
 {
     char k[VTN_KEY_MAX];
+    const unsigned shard = vtn_event_vens_shard(ven); /* its field's shard in every event */
     const redisReply *r = wk_rep(q, e->list);
     char v[24];
     /* Read now: a handle reads its own round only. */
@@ -54,7 +55,7 @@ int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven)
             continue;
         wk_rh h = wk_cmd(q, "HGETALL", wk_key_event(k, id), NULL);
         /* The VEN's answer to it, for responseRequired=always. */
-        wk_rh a = wk_cmd(q, "HGET", vtn_key_build(k, VTN_KEY_EVENTVENS, id, NULL), ven, NULL);
+        wk_rh a = wk_cmd(q, "HGET", vtn_key_eventvens(k, id, shard), ven, NULL);
         if (h < 0 || a < 0)
             return h < 0 ? h : a;
         if (e->n++ == 0)
@@ -228,7 +229,7 @@ wk_rh wk_evset_record(wk_req *q, const wk_evset *e, const char *ven, int sent)
         if (i == k)
             break;
         argv[argc++] = wk_key_event(keys[1 + 2 * i], id);
-        argv[argc++] = vtn_key_build(keys[2 + 2 * i], VTN_KEY_EVENTVENS, id, NULL);
+        argv[argc++] = vtn_key_eventvens(keys[2 + 2 * i], id, vtn_event_vens_shard(ven));
         snprintf(mns[i], sizeof mns[i], "%lld", (long long)json_integer_value(mn));
         i++;
     }
@@ -427,8 +428,8 @@ static void created_step(wk_req *q, void *st)
             snprintf(code, sizeof code, "%d", er->code);
             snprintf(mn, sizeof mn, "%lld", er->mod_number);
             if (wk_eval(q, WK_SCRIPT_EVOPT, 2, wk_key_event(k1, er->event_id),
-                        vtn_key_build(k2, VTN_KEY_EVENTVENS, er->event_id, NULL), ven, mn, er->opt,
-                        code, now, NULL) < 0) {
+                        vtn_key_eventvens(k2, er->event_id, vtn_event_vens_shard(ven)), ven, mn,
+                        er->opt, code, now, NULL) < 0) {
                 wk_reply_no_room(q);
                 return;
             }

@@ -124,12 +124,19 @@
 #define VTN_KEY_GROUPVENS "vtn:group:<groupID>:vens"      /* SET, its venIDs */
 #define VTN_KEY_GROUPS "vtn:groups"                       /* ZSET every groupID, score 0 */
 #define VTN_KEY_EVENT "vtn:event:<eventID>"               /* HASH (VTN_F_EVENT_*) */
-/* venID -> "<received mn> <answered mn> <optIn|optOut> <responseCode> <ms>":
- * the modificationNumber the VEN was last sent in a distribute, and its
- * last oadrCreatedEvent answer ("-" in each answer part until it answers).
- * One field per VEN that received or answered the event. */
-#define VTN_KEY_EVENTVENS "vtn:event:<eventID>:vens" /* HASH */
-#define VTN_KEY_EVENTS "vtn:events"                  /* ZSET every eventID, score 0 */
+/* An event's participation, split into VTN_EVENT_VENS_SHARDS hashes by
+ * vtn_event_vens_shard(venID): venID -> "<received mn> <answered mn> <i|o>
+ * <responseCode> <ms>", the modificationNumber the VEN was last sent in a
+ * distribute, and its last oadrCreatedEvent answer (i optIn, o optOut; "-"
+ * in each answer part until it answers). One field per VEN that received
+ * or answered the event. Small hashes stay listpacks in Redis (at most
+ * hash-max-listpack-entries, 128, fields): 1,024 shards hold 100,000 VENs
+ * an event at about 98 a shard, where one hash of 10,000 fields is a
+ * hashtable costing ~47 bytes more a field (docs/redis-keys.md,
+ * "Memory"). Build with vtn_key_eventvens(). */
+#define VTN_KEY_EVENTVENS "vtn:event:<eventID>:vens:<shard>" /* HASH */
+#define VTN_EVENT_VENS_SHARDS 1024                           /* a power of two */
+#define VTN_KEY_EVENTS "vtn:events"                          /* ZSET every eventID, score 0 */
 /* Bumped (INCR) by every create, modify and cancel (and once by a change of
  * a group's or program's members, of a VEN's resourceIDs and partyIDs, and
  * by a VEN's deletion): one write per change,
@@ -200,5 +207,14 @@
  * so a key's shape lives only in its pattern. out must hold VTN_KEY_MAX
  * bytes; returns out. */
 const char *vtn_key_build(char *out, const char *pattern, const char *a, const char *b);
+
+/* The participation shard of a venID: FNV-1a (32 bits) of its bytes, mod
+ * VTN_EVENT_VENS_SHARDS. Computed by the caller, not in Lua, because a
+ * script must be handed every key it touches; tests/lib/vtntest computes
+ * the same. */
+unsigned vtn_event_vens_shard(const char *ven_id);
+/* vtn:event:<eventID>:vens:<shard> of VTN_KEY_EVENTVENS; out holds
+ * VTN_KEY_MAX bytes; returns out. */
+const char *vtn_key_eventvens(char *out, const char *event_id, unsigned shard);
 
 #endif

@@ -227,11 +227,15 @@ def _event(args):
     return cmds
 
 
+# The opt of a participation field: one letter (common/lua/evopt.lua).
+OPT_LETTER = {"optIn": "i", "optOut": "o"}
+
+
 def _participant(args):
     """participant <eventID> <venID> [received=N] [mn=N opt=optIn|optOut code=N
-    at=<ms>]: the VEN's field of the event's participation, "<received mn>
-    <answered mn> <opt> <code> <ms>" ("-" for what it has not done), and the
-    event's counts that go with it."""
+    at=<ms>]: the VEN's field in its shard of the event's participation,
+    "<received mn> <answered mn> <i|o> <code> <ms>" ("-" for what it has not
+    done), and the event's counts that go with it."""
     if len(args) < 2:
         raise FixtureError("participant needs an eventID and a venID")
     eid, ven = args[0], args[1]
@@ -240,10 +244,10 @@ def _participant(args):
     answered = "mn" in o
     if answered and o.get("opt") not in ("optIn", "optOut"):
         raise FixtureError("participant: an answer (mn=) needs opt=optIn or opt=optOut")
-    value = " ".join([o.get("received", o.get("mn", "-")), o.get("mn", "-"), o.get("opt", "-"),
+    value = " ".join([o.get("received", o.get("mn", "-")), o.get("mn", "-"), OPT_LETTER.get(o.get("opt"), "-"),
                       o.get("code", "200" if answered else "-"), o.get("at", CREATED_DEFAULT if answered else "-")])
     ekey = keys.build("VTN_KEY_EVENT", eid)
-    cmds = [["HSET", keys.build("VTN_KEY_EVENTVENS", eid), ven, value],
+    cmds = [["HSET", keys.event_vens(eid, ven), ven, value],
             ["HINCRBY", ekey, keys.const("VTN_F_EVENT_RECEIVED"), "1"]]
     if answered:
         count = "OPT_IN" if o["opt"] == "optIn" else "OPT_OUT"
@@ -355,12 +359,15 @@ def check_value(r, subject):
             raise AssertionError("vtn:vens members with a score other than 0: %s" % odd)
         return members
     if verb in ("answer", "received") and len(args) == 2:
-        # "<received mn> <answered mn> <opt> <responseCode> <ms>", "-" for not yet
-        v = r.cmd("HGET", keys.build("VTN_KEY_EVENTVENS", args[0]), args[1])
+        # "<received mn> <answered mn> <i|o> <responseCode> <ms>", "-" for not yet
+        v = r.cmd("HGET", keys.event_vens(args[0], args[1]), args[1])
         w = v.split() if v else ["-"] * 5
         if verb == "received":
             return None if w[0] == "-" else w[0]
-        return None if w[1] == "-" else " ".join(w[1:4])  # the answer, its time left out
+        if w[1] == "-":
+            return None
+        opt = {l: name for name, l in OPT_LETTER.items()}.get(w[2], w[2])
+        return " ".join([w[1], opt, w[3]])  # the answer, its time left out
     counts = {"opt-in": "OPT_IN", "opt-out": "OPT_OUT", "received": "RECEIVED"}
     if verb == "event" and len(args) == 2 and args[1] in counts:
         return r.cmd("HGET", keys.build("VTN_KEY_EVENT", args[0]), keys.const("VTN_F_EVENT_" + counts[args[1]]))

@@ -52,3 +52,16 @@ def fields(prefix):
     """{suffix: field} of the VTN_F_<prefix>_* fields, e.g. fields("VEN")["NAME"] -> "n"."""
     p = "VTN_F_%s_" % prefix
     return {k[len(p):]: v for k, v in FIELDS.items() if k.startswith(p)}
+
+
+def event_vens_shard(ven_id):
+    """vtn_event_vens_shard(): FNV-1a (32 bits) of the venID, mod VTN_EVENT_VENS_SHARDS."""
+    h = 2166136261
+    for b in ven_id.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h & (const("VTN_EVENT_VENS_SHARDS") - 1)
+
+
+def event_vens(event_id, ven_id):
+    """The shard of the event's participation that holds the VEN's field."""
+    return build("VTN_KEY_EVENTVENS", event_id, str(event_vens_shard(ven_id)))
