@@ -155,18 +155,20 @@ fi
 if want memory; then
   run memory "$VENS" --rate "$(python3 -c "print(1 / $INTERVAL)")" --events 10 --follow 120s
   verdict memory
-  # Where it goes: the per-event answer hashes (layout: docs/redis-keys.md).
-  echo "per-event keys (MEMORY USAGE, bytes per entry):"
-  redis-cli -p "$REDIS_PORT" --scan --pattern 'vtn:event:*' 2>/dev/null | sort | head -40 |
-    while read -r k; do
-      t=$(redis-cli -p "$REDIS_PORT" TYPE "$k")
-      [ "$t" = hash ] || continue
-      n=$(redis-cli -p "$REDIS_PORT" HLEN "$k")
-      [ "$n" -gt 1000 ] || continue
-      m=$(redis-cli -p "$REDIS_PORT" MEMORY USAGE "$k" SAMPLES 0)
-      printf '  %-60s %s entries, %s, %s bytes = %s per entry\n' "$k" "$n" \
-        "$(redis-cli -p "$REDIS_PORT" OBJECT ENCODING "$k")" "$m" "$((m / n))"
-    done | head -3
+  # Where it goes: each event's participation, 1,024 small hashes
+  # (layout: docs/redis-keys.md). Summed over the shards of three events.
+  echo "participation (MEMORY USAGE summed over an event's shards, bytes per entry):"
+  cli() { redis-cli -p "$REDIS_PORT" "$@"; }
+  for id in $(cli ZRANGE vtn:events 0 2); do
+    keys=$(cli --scan --pattern "vtn:event:$id:vens:*" 2>/dev/null || true)
+    [ -n "$keys" ] || continue
+    n=$(printf '%s\n' "$keys" | sed 's/^/HLEN /' | cli | awk '{s += $1} END {print s + 0}')
+    m=$(printf '%s\n' "$keys" | sed 's/^/MEMORY USAGE /; s/$/ SAMPLES 0/' | cli |
+      awk '{s += $1} END {print s + 0}')
+    [ "$n" -gt 0 ] || continue
+    printf '  %-40s %s shards, %s entries, %s bytes = %s per entry\n' "$id" \
+      "$(printf '%s\n' "$keys" | wc -l)" "$n" "$m" "$((m / n))"
+  done
   bn_stop_all
 fi
 exit "$rc"

@@ -31,3 +31,10 @@ int vtn_id_new(const char *prefix, char *out, size_t outlen)
     *p = '\0';
     return 0;
 }
+
+uint64_t vtn_fnv1a64(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vtn/id.h"
 #include "wk_internal.h"
 
 typedef struct wk_evcache_entry {
@@ -84,10 +85,7 @@ void wk_evcache_free(wk_evcache **c)
 
 static uint64_t hash_id(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return vtn_fnv1a64(VTN_FNV64_INIT, s);
 }
 
 /* The size of h flattened, 0 when it is not a hash reply of strings. */

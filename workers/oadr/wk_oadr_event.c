@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vtn/id.h"
 #include "vtn/keys.h"
 #include "vtn/log.h"
 #include "vtn/time.h"
@@ -120,14 +121,6 @@ static int by_rank(const void *a, const void *b)
                   json_string_value(json_object_get(y->ev, "eventID")));
 }
 
-/* FNV-1a, 64 bits: the hash of a set only tells "same as last sent". */
-static uint64_t fnv(uint64_t h, const char *s)
-{
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
 {
     ranked *r = calloc((size_t)(e->n ? e->n : 1), sizeof *r);
@@ -183,7 +176,7 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
     }
     qsort(r, (size_t)n, sizeof *r, by_rank);
     e->events = json_array();
-    uint64_t hash = 1469598103934665603ULL;
+    uint64_t hash = VTN_FNV64_INIT; /* the hash only tells "same as last sent" */
     for (int i = 0; i < n; i++) {
         /* The eventStatus is in the hash: a time-driven change (far, near,
          * active) is sent again though the modificationNumber stays. */
@@ -191,7 +184,8 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
         snprintf(mn, sizeof mn, ":%lld:%s;",
                  (long long)json_integer_value(json_object_get(r[i].ev, "modificationNumber")),
                  json_string_value(json_object_get(r[i].ev, "eventStatus")));
-        hash = fnv(fnv(hash, json_string_value(json_object_get(r[i].ev, "eventID"))), mn);
+        hash = vtn_fnv1a64(
+            vtn_fnv1a64(hash, json_string_value(json_object_get(r[i].ev, "eventID"))), mn);
         json_array_append_new(e->events, r[i].ev);
     }
     free(r);
