@@ -426,9 +426,10 @@ static void test_poll_event_stages(void **state)
     start_oadr("OadrPoll", "poll.xml");
     replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
     assert_false(Q.done);
-    assert_cmd(resp("SMEMBERS", "ventargets:{ven-00112233445566778899}", NULL, "GET",
-                    "vtn:events:ver", NULL, "ZRANGE", "vtn:events", "0", "999", NULL, NULL));
-    replies("*0\r\n$1\r\n7\r\n*3\r\n$4\r\nev-a\r\n$4\r\nev-b\r\n$4\r\nev-c\r\n");
+    /* The version came with the record: the round reads only the targets and the list. */
+    assert_cmd(resp("SMEMBERS", "ventargets:{ven-00112233445566778899}", NULL, "ZRANGE",
+                    "vtn:events", "0", "999", NULL, NULL));
+    replies("*0\r\n*3\r\n$4\r\nev-a\r\n$4\r\nev-b\r\n$4\r\nev-c\r\n");
     assert_int_equal(Q.ncmds, 6);
     assert_cmd(resp("HGETALL", "vtn:event:ev-a", NULL, "HGET", "vtn:event:ev-a:vens:803",
                     "ven-00112233445566778899", NULL, "HGETALL", "vtn:event:ev-b", NULL, NULL));
@@ -451,7 +452,7 @@ static void test_poll_event_stages(void **state)
     /* The change was another VEN's: the set hashes as sent last, nothing is sent. */
     start_oadr("OadrPoll", "poll.xml");
     replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
-    replies("*1\r\n$5\r\nsouth\r\n$1\r\n7\r\n*1\r\n$4\r\nev-c\r\n");
+    replies("*1\r\n$5\r\nsouth\r\n*1\r\n$4\r\nev-c\r\n");
     snprintf(all, sizeof all, "%s$-1\r\n", ev3);
     replies(all);
     assert_int_equal(Q.ncmds, 1);
@@ -464,12 +465,49 @@ static void test_poll_event_stages(void **state)
     replies("*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n7\r\n$16\r\n0123456789abcdef\r\n"
             "$1\r\n5\r\n$1\r\n0\r\n:0\r\n$1\r\n7\r\n");
     assert_false(Q.done); /* its earliest end (5 ms after the epoch) has passed */
-    replies("*0\r\n$1\r\n7\r\n*0\r\n");
+    replies("*0\r\n*0\r\n");
     assert_int_equal(Q.ncmds, 1);
     replies(":1\r\n");
     assert_true(Q.done);
     assert_body_has("oadrDistributeEvent");
     assert_null(strstr(Q.body.data, "oadrEvent>"));
+    assert_official();
+    /* The VEN has this set already and has not answered (ea=1): it is sent
+     * again, and with nothing new to record the reply leaves without the
+     * evsent round. */
+    char h[17];
+    {
+        start_oadr("OadrPoll", "poll.xml");
+        replies(
+            "*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n6\r\n$-1\r\n$-1\r\n$-1\r\n:0\r\n$1\r\n7\r\n");
+        replies("*0\r\n*1\r\n$4\r\nev-b\r\n");
+        snprintf(all, sizeof all, "%s$-1\r\n", ev2);
+        replies(all);
+        assert_int_equal(Q.ncmds, 1); /* first time: the cursor is written */
+        const char *hp = strstr(Q.cmds.data, "$16\r\n");
+        assert_non_null(hp);
+        memcpy(h, hp + 5, 16);
+        h[16] = '\0';
+        replies(":1\r\n");
+        assert_true(Q.done);
+        assert_body_has("oadrDistributeEvent");
+    }
+    char rec[256];
+    snprintf(rec, sizeof rec,
+             "*7\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n$1\r\n7\r\n$16\r\n%s\r\n$%d\r\n%lld\r\n$1\r\n1\r\n"
+             ":0\r\n$1\r\n7\r\n",
+             h, (int)snprintf(NULL, 0, "%lld", (long long)(now + 3000000)),
+             (long long)(now + 3000000));
+    start_oadr("OadrPoll", "poll.xml");
+    replies(rec);
+    assert_false(Q.done); /* it awaits an answer: the set is read again */
+    replies("*0\r\n*1\r\n$4\r\nev-b\r\n");
+    /* Its participation field: received at modificationNumber 2, no answer. */
+    snprintf(all, sizeof all, "%s$9\r\n2 - - - -\r\n", ev2);
+    replies(all);
+    assert_true(Q.done); /* no evsent round */
+    assert_body_has("oadrDistributeEvent");
+    assert_body_has("ev-b");
     assert_official();
 }
 

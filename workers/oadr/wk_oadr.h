@@ -61,9 +61,10 @@ typedef struct wk_evset {
     int64_t next_end; /* earliest end among them, ms; 0 none */
     int awaiting;     /* of them, responseRequired=always and not answered at their mn */
 } wk_evset;
-/* Queues the version, the list of events and what events can target the
- * VEN by (its ventargets set). The list's handle or <0. */
-wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven);
+/* Queues the version (unless the caller read it already: version >= 0),
+ * the list of events and what events can target the VEN by (its
+ * ventargets set). The list's handle or <0. */
+wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven, long long version);
 /* Queues one HGETALL per event of the list, each with the VEN's answer to
  * it: how many events (0: none), or <0. */
 int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven);

@@ -23,12 +23,15 @@
 #include "wk_oadr.h"
 #include "wk_ven.h"
 
-wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven)
+wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven, long long version)
 {
     char last[16], k[VTN_KEY_MAX];
     e->attrs = wk_cmd(q, "SMEMBERS", vtn_key_build(k, VTN_KEY_VENTARGETS, ven, NULL), NULL);
     snprintf(last, sizeof last, "%d", WK_EVENTS_SCAN_MAX - 1);
-    e->ver = wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL);
+    /* A version read before the list is never newer than it: the worst is
+     * one more recompute on the next poll. */
+    e->version = version;
+    e->ver = version < 0 ? wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL) : 0;
     e->list = wk_cmd(q, "ZRANGE", VTN_KEY_EVENTS, "0", last, NULL);
     return e->ver < 0 ? e->ver : e->attrs < 0 ? e->attrs : e->list;
 }
@@ -40,7 +43,8 @@ int wk_evset_fetch(wk_req *q, wk_evset *e, const char *ven)
     const redisReply *r = wk_rep(q, e->list);
     char v[24];
     /* Read now: a handle reads its own round only. */
-    e->version = wk_rep_str(wk_rep(q, e->ver), v, sizeof v) ? atoll(v) : 0;
+    if (e->version < 0)
+        e->version = wk_rep_str(wk_rep(q, e->ver), v, sizeof v) ? atoll(v) : 0;
     e->ids = json_array();
     /* An object keyed by member: each target is one lookup. */
     const redisReply *a = wk_rep(q, e->attrs);
@@ -317,7 +321,7 @@ static void request_step(wk_req *q, void *st)
         }
         /* The events are read in the same round as the registered-VEN check. */
         wk_ven_gate_pass(q, &s->gate, ven);
-        if (!q->done && wk_evset_start(q, &s->set, ven) < 0)
+        if (!q->done && wk_evset_start(q, &s->set, ven, -1) < 0)
             wk_reply_no_room(q);
         s->stage = REQ_LIST;
         return;

@@ -65,8 +65,12 @@ typedef struct poll_state {
     wk_rh pop;  /* the pop script */
     int sent;   /* POLL_SENT: 1 an oadrDistributeEvent, 0 nothing new */
     char sent_hash[sizeof(((wk_evset *)0)->hash)]; /* eh: the set the VEN was sent last */
-    wk_evset set; /* when the events may have changed for the VEN */
+    long long cur_ver, cur_end; /* ev, en: the rest of the VEN's cursor as read */
+    int cur_await;              /* ea */
+    wk_evset set;               /* when the events may have changed for the VEN */
 } poll_state;
+
+static void poll_step(wk_req *q, void *st);
 
 static void poll_fini(void *st)
 {
@@ -90,6 +94,14 @@ static void poll_events(wk_req *q, poll_state *s, const char *ven)
         }
     }
     s->stage = POLL_SENT;
+    /* The cursor already says all this (a VEN sent the same set again until
+     * it answers, say): nothing to write, the reply leaves a round earlier. */
+    if (s->cur_ver == s->set.version && s->cur_end == s->set.next_end &&
+        s->cur_await == (s->set.awaiting > 0) && strcmp(s->sent_hash, s->set.hash) == 0 &&
+        (!s->sent || json_object_size(s->set.fresh) == 0)) {
+        poll_step(q, s);
+        return;
+    }
     if (wk_evset_record(q, &s->set, ven, s->sent) < 0)
         wk_reply_no_room(q);
 }
@@ -166,13 +178,16 @@ static void poll_step(wk_req *q, void *st)
         long long end = atoll(en);
         char ea[4] = "";
         wk_rep_elem(rec, 6, ea, sizeof ea);
-        if (atoll(ver) == atoll(ev) && (end == 0 || vtn_now_ms() < end) && strcmp(ea, "1") != 0) {
+        s->cur_ver = atoll(ev);
+        s->cur_end = end;
+        s->cur_await = strcmp(ea, "1") == 0;
+        if (atoll(ver) == s->cur_ver && (end == 0 || vtn_now_ms() < end) && !s->cur_await) {
             wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
             return;
         }
         /* An event changed since the VEN's last set, one of its events ended, or it has
          * not answered one that needs an answer (sent again until it does). */
-        if (wk_evset_start(q, &s->set, ven) < 0)
+        if (wk_evset_start(q, &s->set, ven, atoll(ver)) < 0)
             wk_reply_no_room(q);
         s->stage = POLL_EVENTS;
         return;
@@ -197,8 +212,14 @@ static void poll_step(wk_req *q, void *st)
             wk_reply_oadr_response(q, WK_OADR_OK, "OK", ven);
             return;
         }
-        vtn_info("poll_delivered", "req=%s ven=%s kind=event events=%zu", q->rid, ven,
-                 json_array_size(s->set.events));
+        /* A set the VEN had already (sent again until it answers) is logged
+         * at debug: at info, a VEN that never answers would log every poll. */
+        if (strcmp(s->sent_hash, s->set.hash) == 0)
+            vtn_debug("poll_delivered", "req=%s ven=%s kind=event events=%zu again=1", q->rid, ven,
+                      json_array_size(s->set.events));
+        else
+            vtn_info("poll_delivered", "req=%s ven=%s kind=event events=%zu", q->rid, ven,
+                     json_array_size(s->set.events));
         wk_reply_body(q, 200, "application/xml");
         q->mcode = WK_OADR_OK;
         return;
