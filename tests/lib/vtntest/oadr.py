@@ -95,6 +95,72 @@ def registered_report(code, req_id, ven_id=None):
                        % (code, escape(req_id or ""), _opt("ei:venID", ven_id)))
 
 
+def register_report(ven_id, specifier_id, rids, report_name="METADATA_TELEMETRY_USAGE", min_period="PT1M",
+                    created="2024-05-01T12:00:00Z", req_id=None):
+    """The VEN's oadrRegisterReport: one METADATA report with one usage
+    description (real power in W) per rID."""
+    descs = "".join(
+        '<oadr:oadrReportDescription><ei:rID>%s</ei:rID><ei:reportType>usage</ei:reportType>'
+        '<power:powerReal><power:itemDescription>RealPower</power:itemDescription>'
+        '<power:itemUnits>W</power:itemUnits><scale:siScaleCode>none</scale:siScaleCode>'
+        '<power:powerAttributes><power:hertz>60</power:hertz><power:voltage>230</power:voltage>'
+        '<power:ac>true</power:ac></power:powerAttributes></power:powerReal>'
+        '<ei:readingType>Direct Read</ei:readingType>'
+        '<oadr:oadrSamplingRate><oadr:oadrMinPeriod>%s</oadr:oadrMinPeriod>'
+        '<oadr:oadrMaxPeriod>PT1H</oadr:oadrMaxPeriod><oadr:oadrOnChange>false</oadr:oadrOnChange>'
+        '</oadr:oadrSamplingRate></oadr:oadrReportDescription>' % (escape(r), escape(min_period)) for r in rids)
+    return _report_payload(
+        '<oadr:oadrRegisterReport ei:schemaVersion="2.0b"><pyld:requestID>%s</pyld:requestID>'
+        '<oadr:oadrReport><xcal:duration><xcal:duration>PT1H</xcal:duration></xcal:duration>%s'
+        '<ei:reportRequestID>0</ei:reportRequestID><ei:reportSpecifierID>%s</ei:reportSpecifierID>'
+        '<ei:reportName>%s</ei:reportName><ei:createdDateTime>%s</ei:createdDateTime></oadr:oadrReport>'
+        '<ei:venID>%s</ei:venID></oadr:oadrRegisterReport>'
+        % (escape(req_id or request_id()), descs, escape(specifier_id), escape(report_name), escape(created),
+           escape(ven_id)))
+
+
+def created_report(code, req_id, pending, ven_id):
+    """The VEN's oadrCreatedReport: the reportRequestIDs it now produces."""
+    return payload_xml('<oadr:oadrCreatedReport ei:schemaVersion="2.0b">'
+                       '<ei:eiResponse><ei:responseCode>%s</ei:responseCode>'
+                       '<pyld:requestID>%s</pyld:requestID></ei:eiResponse>'
+                       '<oadr:oadrPendingReports>%s</oadr:oadrPendingReports><ei:venID>%s</ei:venID>'
+                       '</oadr:oadrCreatedReport>'
+                       % (code, escape(req_id or ""),
+                          "".join("<ei:reportRequestID>%s</ei:reportRequestID>" % escape(p) for p in pending),
+                          escape(ven_id)))
+
+
+def update_report(ven_id, report_request_id, specifier_id, report_id, created, intervals,
+                  report_name="TELEMETRY_USAGE", req_id=None):
+    """The VEN's oadrUpdateReport: one oadrReport whose intervals are
+    (dtstart "...Z", duration "PT..", rID, payloadFloat value as text)."""
+    ivs = "".join(
+        '<ei:interval><xcal:dtstart><xcal:date-time>%s</xcal:date-time></xcal:dtstart>'
+        '<xcal:duration><xcal:duration>%s</xcal:duration></xcal:duration>'
+        '<oadr:oadrReportPayload><ei:rID>%s</ei:rID><ei:payloadFloat><ei:value>%s</ei:value>'
+        '</ei:payloadFloat></oadr:oadrReportPayload></ei:interval>'
+        % (escape(t), escape(d), escape(r), escape(v)) for t, d, r, v in intervals)
+    return _report_payload(
+        '<oadr:oadrUpdateReport ei:schemaVersion="2.0b"><pyld:requestID>%s</pyld:requestID>'
+        '<oadr:oadrReport><strm:intervals>%s</strm:intervals><ei:eiReportID>%s</ei:eiReportID>'
+        '<ei:reportRequestID>%s</ei:reportRequestID><ei:reportSpecifierID>%s</ei:reportSpecifierID>'
+        '<ei:reportName>%s</ei:reportName><ei:createdDateTime>%s</ei:createdDateTime></oadr:oadrReport>'
+        '<ei:venID>%s</ei:venID></oadr:oadrUpdateReport>'
+        % (escape(req_id or request_id()), ivs, escape(report_id), escape(report_request_id),
+           escape(specifier_id), escape(report_name), escape(created), escape(ven_id)))
+
+
+def _report_payload(inner):
+    """payload_xml with the namespaces report messages also use."""
+    return payload_xml(inner).replace(
+        'xmlns:pyld="%s"' % NS_PYLD,
+        'xmlns:pyld="%s" xmlns:xcal="urn:ietf:params:xml:ns:icalendar-2.0" '
+        'xmlns:strm="urn:ietf:params:xml:ns:icalendar-2.0:stream" '
+        'xmlns:power="http://docs.oasis-open.org/ns/emix/2011/06/power" '
+        'xmlns:scale="http://docs.oasis-open.org/ns/emix/2011/06/siscale"' % NS_PYLD, 1)
+
+
 def poll(ven_id):
     return payload_xml('<oadr:oadrPoll ei:schemaVersion="2.0b"><ei:venID>%s</ei:venID></oadr:oadrPoll>'
                        % escape(ven_id))
