@@ -47,7 +47,8 @@ extern const wk_handler wk_h_canceled_report;
 json_t *wk_report_default_requests(json_t *reports, const char *rid, int64_t now, const char *via);
 
 /* ---- the events that apply to a VEN (wk_oadr_event.c) ---- */
-#define WK_EVENTS_SCAN_MAX 1000 /* events read from vtn:events for one VEN's set */
+#define WK_EVENTS_SCAN_MAX                                                                         \
+    1000 /* events not ended yet read from vtn:events:end for one VEN's set */
 typedef struct wk_evset {
     wk_rh ver, list, first; /* GET vtn:events:ver, ZRANGE vtn:events, the first HGETALL */
     wk_rh attrs;            /* SMEMBERS ventargets:{venID} */

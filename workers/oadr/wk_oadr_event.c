@@ -25,14 +25,18 @@
 
 wk_rh wk_evset_start(wk_req *q, wk_evset *e, const char *ven, long long version)
 {
-    char last[16], k[VTN_KEY_MAX];
+    char max[16], after[24], k[VTN_KEY_MAX];
     e->attrs = wk_cmd(q, "SMEMBERS", vtn_key_build(k, VTN_KEY_VENTARGETS, ven, NULL), NULL);
-    snprintf(last, sizeof last, "%d", WK_EVENTS_SCAN_MAX - 1);
+    snprintf(max, sizeof max, "%d", WK_EVENTS_SCAN_MAX);
+    /* Only the events that have not ended, earliest end first: the ended
+     * ones wait in the list for the retention and would drop out anyway. */
+    snprintf(after, sizeof after, "(%lld", (long long)vtn_now_ms());
     /* A version read before the list is never newer than it: the worst is
      * one more recompute on the next poll. */
     e->version = version;
     e->ver = version < 0 ? wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL) : 0;
-    e->list = wk_cmd(q, "ZRANGE", VTN_KEY_EVENTS, "0", last, NULL);
+    e->list =
+        wk_cmd(q, "ZRANGE", VTN_KEY_EVENTSEND, after, "+inf", "BYSCORE", "LIMIT", "0", max, NULL);
     return e->ver < 0 ? e->ver : e->attrs < 0 ? e->attrs : e->list;
 }
 
