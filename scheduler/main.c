@@ -25,6 +25,7 @@ typedef struct sc_config {
     long long tick_ms;
     long long lease_ms;
     long long event_retention_ms;
+    long long report_overdue_factor;
 } sc_config;
 
 static const vtn_cfg_item sc_config_items[] = {
@@ -39,6 +40,10 @@ static const vtn_cfg_item sc_config_items[] = {
     {"VTN_EVENT_RETENTION", "--event-retention", VTN_CFG_MS,
      offsetof(sc_config, event_retention_ms), "168h", 0, 3650LL * 86400 * 1000,
      "how long an event stays after its end (cancelled ones too) before removal"},
+    {"VTN_REPORT_OVERDUE_FACTOR", "--report-overdue-factor", VTN_CFG_INT,
+     offsetof(sc_config, report_overdue_factor), "3", 1, 1000,
+     "a report request is overdue when no oadrUpdateReport came within this many of its "
+     "reportBackDurations (from the later of its start and its last update)"},
 };
 #define SC_NITEMS (sizeof sc_config_items / sizeof sc_config_items[0])
 
@@ -77,7 +82,7 @@ static const vtn_metric_dim task_dim = {"task", 0, &sc_ntasks, sizeof(sc_task), 
 static const vtn_metric_dim outcome_dim = {
     "outcome", 2, NULL, offsetof(sc_stats, errors) - offsetof(sc_stats, runs), outcome_label};
 
-enum { SC_STATUS, SC_TASKS }; /* the bases: status, sc_tasks */
+enum { SC_STATUS, SC_TASKS, SC_REPORTS }; /* the bases: status, sc_tasks, sc_reports */
 
 static const vtn_metric sc_metric_table[] = {
     {"vtn_scheduler_leader", VTN_METRIC_GAUGE, "1 when this instance holds the scheduler lease",
@@ -98,12 +103,19 @@ static const vtn_metric sc_metric_table[] = {
     {"vtn_scheduler_task_lag_max_ms", VTN_METRIC_GAUGE,
      "the worst vtn_scheduler_task_lag_ms of a task since the process started, ms",
      .base = SC_TASKS, .offset = offsetof(sc_task, stats.lag_max_ms), .dim = {&task_dim}},
+    {"vtn_report_requests_overdue", VTN_METRIC_GAUGE,
+     "report requests overdue now (vtn:reports:overdue; the leader's last run, 0 on a standby)",
+     .base = SC_REPORTS, .offset = offsetof(sc_report_stats, overdue)},
+    {"vtn_report_requests_overdue_total", VTN_METRIC_COUNTER,
+     "report requests this process marked overdue", .base = SC_REPORTS,
+     .offset = offsetof(sc_report_stats, marked)},
 };
 
 static int render_metrics(vtn_buf *out, void *ud)
 {
     (void)ud;
-    const void *bases[] = {[SC_STATUS] = &status, [SC_TASKS] = sc_tasks};
+    const void *bases[] = {
+        [SC_STATUS] = &status, [SC_TASKS] = sc_tasks, [SC_REPORTS] = &sc_reports};
     return vtn_metrics_render(out, sc_metric_table,
                               sizeof sc_metric_table / sizeof sc_metric_table[0], bases);
 }
@@ -130,13 +142,16 @@ int main(int argc, char **argv)
     vtn_log_init("scheduler");
     sc_config cfg = {0};
     char err[512];
-    int st = vtn_config_start(sc_config_items, SC_NITEMS, &cfg, argc, argv, "vtn-scheduler",
-                              "openvtn scheduler: one leader at a time (a Redis lease with a "
-                              "fencing token) prunes expired gateway adverts from vtn:gateways.");
+    int st =
+        vtn_config_start(sc_config_items, SC_NITEMS, &cfg, argc, argv, "vtn-scheduler",
+                         "openvtn scheduler: one leader at a time (a Redis lease with a "
+                         "fencing token) runs the due work: gateway adverts, event transitions and "
+                         "retention, report requests sent at their time, overdue reports.");
     if (st >= 0)
         return st;
     vtn_config_log(sc_config_items, SC_NITEMS, &cfg);
     sc_event_retention_ms = cfg.event_retention_ms;
+    sc_report_overdue_factor = cfg.report_overdue_factor;
     vtn_redis_target target;
     if (vtn_redis_url_parse(cfg.redis_url, &target) < 0) {
         fprintf(stderr, "vtn-scheduler: VTN_REDIS_URL: \"%s\" is not a redis:// URL\n",
@@ -195,10 +210,13 @@ int main(int argc, char **argv)
             status.redis_up = 0;
             status.leader = 0;
             status.epoch = 0;
+            sc_reports.overdue = 0;
             continue;
         }
         status.leader = rc == 1;
         status.epoch = leader.epoch;
+        if (!status.leader)
+            sc_reports.overdue = 0; /* the leader's figure; a standby does not add to a sum */
         int64_t now = vtn_now_ms();
         for (int i = 0; status.leader && i < sc_ntasks; i++) {
             sc_task *t = &sc_tasks[i];

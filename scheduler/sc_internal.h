@@ -48,6 +48,19 @@ typedef struct sc_task {
  * (VTN_EVENT_RETENTION). */
 extern long long sc_event_retention_ms;
 
+/* A report request is overdue when no update came within this many of its
+ * back-intervals (VTN_REPORT_OVERDUE_FACTOR). */
+extern long long sc_report_overdue_factor;
+
+/* What the report_overdue task saw, for /metrics: the requests overdue now
+ * (vtn:reports:overdue, read by the leader's last run; 0 on a standby) and
+ * the requests this process marked overdue. */
+typedef struct sc_report_stats {
+    _Atomic uint64_t overdue;
+    _Atomic uint64_t marked;
+} sc_report_stats;
+extern sc_report_stats sc_reports;
+
 extern sc_task sc_tasks[];
 extern const int sc_ntasks;
 

@@ -1,10 +1,13 @@
 /* The scheduler's task table. Each task is idempotent: running it twice, or
  * on a leader that has just been deposed, changes nothing a second time. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sc_internal.h"
+#include "vtn/log.h"
 #include "vtn/redis.h"
 #include "vtn/scripts.h"
 
@@ -91,10 +94,31 @@ static int expire_events(redisContext *c, uint64_t epoch, int64_t now_ms);
  * when the batch keeps up. */
 static int event_transitions(redisContext *c, uint64_t epoch, int64_t now_ms);
 
+/* Report requests the API made for a future time whose sendAt is due in
+ * vtn:reports:send, VTN_REPORTS_SEND_BATCH per run: the repdue script
+ * queues each one's oadrCreateReport for the VEN's next poll (the venq `Q`
+ * entry an immediate request gets). Each is first put in the overdue
+ * check index, then sent, then taken out of the send index: a run cut
+ * short anywhere is finished by the next one, and the script queues a
+ * request once (it records queuedAt). */
+static int report_requests(redisContext *c, uint64_t epoch, int64_t now_ms);
+
+/* Report requests whose next look is due in vtn:reports:check,
+ * VTN_REPORTS_CHECK_BATCH per run: one not overdue goes back at its
+ * deadline; one overdue is added to vtn:reports:overdue, then marked in
+ * its record, and looked at again one back-interval later; one no longer
+ * watched (gone, cancelled, completed) leaves both indexes. The overdue
+ * set is written before the record, and an update (worker) writes the
+ * record before removing it from the set, so every interleaving ends with
+ * the two agreeing. Reads the set's size for the gauge on every run. */
+static int report_overdue(redisContext *c, uint64_t epoch, int64_t now_ms);
+
 sc_task sc_tasks[] = {
     {.name = "prune_gateways", .interval_ms = 5000, .run = prune_gateways},
     {.name = "expire_events", .interval_ms = 1000, .run = expire_events},
     {.name = "event_transitions", .interval_ms = 0, .run = event_transitions},
+    {.name = "report_requests", .interval_ms = 0, .run = report_requests},
+    {.name = "report_overdue", .interval_ms = 0, .run = report_overdue},
 };
 
 /* The oldest due item's lateness, ms, as the task's lag gauges show it. */
@@ -175,6 +199,193 @@ static int event_transitions(redisContext *c, uint64_t epoch, int64_t now_ms)
     free(keys);
     freeReplyObject(r);
     return rc;
+}
+
+long long sc_report_overdue_factor = 3;
+sc_report_stats sc_reports;
+static char repdue_sha[VTN_SCRIPT_SHA_SIZE];
+
+/* One command whose reply only says it ran: 0 or <0. */
+static int sc_cmd(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL)
+        return -EIO;
+    int rc = r->type == REDIS_REPLY_ERROR ? -EPROTO : 0;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* A repdue answer: its verdict and the numbers after it. */
+typedef struct due_answer {
+    char verdict[16];
+    long long at, back; /* a time (deadline, sendAt) and a back-interval, ms */
+} due_answer;
+
+/* Runs repdue op on the request named by member "<venID>|<reportRequestID>".
+ * 0 with the answer, -EINVAL for a member that names no request (the
+ * caller drops it), -EIO or -EPROTO. */
+static int repdue(redisContext *c, const char *op, const char *member, int64_t now_ms,
+                  due_answer *a)
+{
+    const char *bar = strchr(member, VTN_QUEUE_SEP);
+    char ven[VTN_KEY_MAX], k[3][VTN_KEY_MAX], now[24], factor[24];
+    if (bar == NULL || bar == member || (size_t)(bar - member) >= sizeof ven || !bar[1])
+        return -EINVAL;
+    memcpy(ven, member, (size_t)(bar - member));
+    ven[bar - member] = '\0';
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    snprintf(factor, sizeof factor, "%lld", sc_report_overdue_factor);
+    int send = strcmp(op, "send") == 0;
+    const char *argv[7];
+    int nk = 0;
+    if (send) {
+        argv[nk++] = vtn_key_build(k[0], VTN_KEY_VEN, ven, NULL);
+        argv[nk++] = vtn_key_build(k[1], VTN_KEY_VENRR, ven, NULL);
+        argv[nk++] = vtn_key_build(k[2], VTN_KEY_VENQ, ven, NULL);
+    } else {
+        argv[nk++] = vtn_key_build(k[0], VTN_KEY_VENRR, ven, NULL);
+    }
+    int argc = nk;
+    argv[argc++] = op;
+    argv[argc++] = bar + 1;
+    argv[argc++] = now;
+    if (!send)
+        argv[argc++] = factor;
+    redisReply *r = vtn_script_eval(c, "repdue", repdue_sha, nk, argc, argv);
+    if (r == NULL)
+        return -EIO;
+    int rc = -EPROTO;
+    memset(a, 0, sizeof *a);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_STRING) {
+        snprintf(a->verdict, sizeof a->verdict, "%s", r->element[0]->str);
+        if (r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER)
+            a->at = r->element[1]->integer;
+        if (r->elements >= 3 && r->element[2]->type == REDIS_REPLY_INTEGER)
+            a->back = r->element[2]->integer;
+        rc = 0;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        vtn_warn("task", "script=repdue op=%s member=%s err=\"%s\"", op, member, r->str);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* The due members of index key (at most batch), oldest first, with the
+ * task's lag noted; NULL on a Redis error. */
+static redisReply *due_members(redisContext *c, sc_task *self, const char *key, int64_t now_ms,
+                               int batch)
+{
+    redisReply *r = redisCommand(c, "ZRANGEBYSCORE %s -inf %lld WITHSCORES LIMIT 0 %d", key,
+                                 (long long)now_ms, batch);
+    if (r && r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return NULL;
+    }
+    if (r)
+        note_lag(self, now_ms, r->elements >= 2 ? r->element[1] : NULL);
+    return r;
+}
+
+static int report_requests(redisContext *c, uint64_t epoch, int64_t now_ms)
+{
+    (void)epoch;
+    const char *send = VTN_KEY_REPORTS_SEND, *check = VTN_KEY_REPORTS_CHECK;
+    redisReply *r = due_members(c, &sc_tasks[3], send, now_ms, VTN_REPORTS_SEND_BATCH);
+    if (r == NULL)
+        return c->err ? -EIO : -EPROTO;
+    int n = 0, rc = 0;
+    for (size_t i = 0; i + 1 < r->elements && rc >= 0; i += 2) {
+        const char *m = r->element[i]->str;
+        due_answer a;
+        /* Watched from now on (a request not sent after all leaves at its first check). */
+        rc = sc_cmd(c, "ZADD %s NX %lld %s", check, (long long)now_ms, m);
+        if (rc == 0)
+            rc = repdue(c, "send", m, now_ms, &a);
+        if (rc == -EINVAL) {
+            rc = sc_cmd(c, "ZREM %s %s", send, m);
+        } else if (rc < 0) {
+            if (rc == -EPROTO && !c->err) /* one bad record must not hold the others up */
+                rc = sc_cmd(c, "ZADD %s XX %lld %s", send,
+                            (long long)now_ms + VTN_REPORT_SEND_RETRY_MS, m);
+        } else if (strcmp(a.verdict, "later") == 0) {
+            rc = sc_cmd(c, "ZADD %s XX %lld %s", send, a.at, m);
+        } else if (strcmp(a.verdict, "409q") == 0) {
+            vtn_warn("report_send", "member=%s msg=\"queue full, retrying\" retry_ms=%d", m,
+                     VTN_REPORT_SEND_RETRY_MS);
+            rc = sc_cmd(c, "ZADD %s XX %lld %s", send, (long long)now_ms + VTN_REPORT_SEND_RETRY_MS,
+                        m);
+        } else {
+            if (strcmp(a.verdict, "sent") == 0) {
+                vtn_info("report_send", "member=%s msg=\"oadrCreateReport queued\"", m);
+                n++;
+            }
+            rc = sc_cmd(c, "ZREM %s %s", send, m); /* sent, done or gone */
+        }
+    }
+    freeReplyObject(r);
+    return rc < 0 ? rc : n;
+}
+
+/* After a check: where the request goes in the two indexes. */
+static int overdue_apply(redisContext *c, const char *m, const due_answer *a, int64_t now_ms)
+{
+    const char *check = VTN_KEY_REPORTS_CHECK, *overdue = VTN_KEY_REPORTS_OVERDUE;
+    if (strcmp(a->verdict, "ok") == 0) {
+        int rc = sc_cmd(c, "ZREM %s %s", overdue, m);
+        return rc < 0 ? rc : sc_cmd(c, "ZADD %s %lld %s", check, a->at, m);
+    }
+    if (strcmp(a->verdict, "late") == 0 || strcmp(a->verdict, "marked") == 0)
+        return sc_cmd(c, "ZADD %s %lld %s", check, (long long)now_ms + a->back, m);
+    int rc = sc_cmd(c, "ZREM %s %s", overdue, m); /* drop */
+    return rc < 0 ? rc : sc_cmd(c, "ZREM %s %s", check, m);
+}
+
+static int report_overdue(redisContext *c, uint64_t epoch, int64_t now_ms)
+{
+    (void)epoch;
+    const char *check = VTN_KEY_REPORTS_CHECK, *overdue = VTN_KEY_REPORTS_OVERDUE;
+    redisReply *r = due_members(c, &sc_tasks[4], check, now_ms, VTN_REPORTS_CHECK_BATCH);
+    if (r == NULL)
+        return c->err ? -EIO : -EPROTO;
+    int n = 0, rc = 0;
+    for (size_t i = 0; i + 1 < r->elements && rc >= 0; i += 2) {
+        const char *m = r->element[i]->str;
+        due_answer a;
+        rc = repdue(c, "check", m, now_ms, &a);
+        if (rc == 0 && strcmp(a.verdict, "late") == 0) {
+            rc = sc_cmd(c, "ZADD %s NX %lld %s", overdue, a.at, m);
+            if (rc == 0)
+                rc = repdue(c, "mark", m, now_ms, &a);
+            if (rc == 0 && strcmp(a.verdict, "marked") == 0) {
+                sc_reports.marked++;
+                vtn_info("report_overdue", "member=%s deadline=%lld", m, a.at);
+            }
+        }
+        if (rc == -EINVAL) {
+            rc = sc_cmd(c, "ZREM %s %s", check, m);
+        } else if (rc == -EPROTO && !c->err) {
+            rc = sc_cmd(c, "ZADD %s XX %lld %s", check,
+                        (long long)now_ms + VTN_REPORT_SEND_RETRY_MS, m);
+        } else if (rc == 0) {
+            rc = overdue_apply(c, m, &a, now_ms);
+            n++;
+        }
+    }
+    freeReplyObject(r);
+    if (rc < 0)
+        return rc;
+    redisReply *z = redisCommand(c, "ZCARD %s", overdue);
+    if (z == NULL)
+        return -EIO;
+    if (z->type == REDIS_REPLY_INTEGER)
+        sc_reports.overdue = (uint64_t)z->integer;
+    freeReplyObject(z);
+    return n;
 }
 
 const int sc_ntasks = sizeof sc_tasks / sizeof sc_tasks[0];

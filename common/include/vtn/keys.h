@@ -201,6 +201,29 @@
 /* Report requests kept per VEN: past it, superseded ones are removed first. */
 #define VTN_REPORT_REQUESTS_MAX 64
 
+/* ---- report requests over time (docs/reports.md): global indexes the
+ * scheduler reads, each member "<venID>|<reportRequestID>". A worker or the
+ * scheduler writes a request's record (venrr, the VEN's slot) and its index
+ * entry in separate commands; the scheduler treats an entry whose record is
+ * gone or moved on as stale and removes it. ---- */
+/* A report request the API made for a future time -> its sendAt (ms): the
+ * scheduler's report_requests task queues its oadrCreateReport when due. */
+#define VTN_KEY_REPORTS_SEND "vtn:reports:send" /* ZSET */
+/* Every report request sent and not over -> when the scheduler looks at it
+ * next (ms): at its start, then at its overdue deadline (the later of its
+ * start and its last update, plus VTN_REPORT_OVERDUE_FACTOR times its
+ * reportBackDuration), so the check costs O(due items). */
+#define VTN_KEY_REPORTS_CHECK "vtn:reports:check" /* ZSET */
+/* The report requests now overdue -> since when (ms, their deadline). */
+#define VTN_KEY_REPORTS_OVERDUE "vtn:reports:overdue" /* ZSET */
+/* Entries each scheduler task handles per run. */
+#define VTN_REPORTS_SEND_BATCH 100
+#define VTN_REPORTS_CHECK_BATCH 100
+/* How far ahead the API accepts a sendAt: a year and a day. */
+#define VTN_REPORT_SEND_AHEAD_MAX_MS (366LL * 86400 * 1000)
+/* A scheduled request whose VEN's queue is full is tried again this later. */
+#define VTN_REPORT_SEND_RETRY_MS 60000
+
 /* Builds a key from a VTN_KEY_* pattern: each <name> in it is replaced by
  * the next of a, b (NULL when the pattern has fewer parts), e.g.
  * vtn_key_build(k, VTN_KEY_VENREQ, ven_id, rid). One builder for every key,
