@@ -7,7 +7,8 @@
 --   canceled  oadrCanceledReport with these pendingReports: the same
 --             'pending' flags; a 'cancelling' request not listed is
 --             'cancelled'
---   update    oadrUpdateReport for these requests: 'active', lastUpdate
+--   update    oadrUpdateReport for these requests: 'active' (also from
+--             'overdue'), lastUpdate
 -- IDs that are no request of the VTN are ignored. Returns the records changed.
 local now = tonumber(ARGV[2])
 local n = 0
@@ -20,7 +21,9 @@ if ARGV[1] == 'update' then
     local j = redis.call('HGET', KEYS[1], ARGV[i])
     local ok, r = pcall(cjson.decode, j or '')
     if j and ok and type(r) == 'table' then
-      if r.state == 'requested' or r.state == 'created' then r.state = 'active' end
+      if r.state == 'requested' or r.state == 'created' or r.state == 'overdue' then
+        r.state = 'active'
+      end
       r.lastUpdate = now
       put(ARGV[i], r)
     end

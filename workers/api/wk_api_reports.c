@@ -48,8 +48,9 @@ static int request_before(json_t *a, json_t *b)
 }
 
 /* venrr's HGETALL as a JSON array of records, each with its state as read
- * now; NULL when out of memory. At most VTN_REPORT_REQUESTS_MAX records. */
-static json_t *requests_of(const redisReply *h, int64_t now)
+ * now, and the number of records in each state into counts; NULL when out
+ * of memory. At most VTN_REPORT_REQUESTS_MAX records. */
+static json_t *requests_of(const redisReply *h, int64_t now, json_t *counts)
 {
     json_t *out = json_array();
     for (size_t i = 0; out && h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
@@ -59,8 +60,12 @@ static json_t *requests_of(const redisReply *h, int64_t now)
             json_decref(rec);
             continue;
         }
+        /* Counted first: st may be the record's own "state" string, which
+         * setting the state frees. */
         const char *st = wk_report_request_state(rec, now);
-        if (st && json_object_set_new(rec, "state", json_string(st)) < 0) {
+        json_int_t had = st ? json_integer_value(json_object_get(counts, st)) : 0;
+        if (st && (json_object_set_new(counts, st, json_integer(had + 1)) < 0 ||
+                   json_object_set_new(rec, "state", json_string(st)) < 0)) {
             json_decref(rec);
             json_decref(out);
             return NULL;
@@ -98,16 +103,21 @@ static void api_ven_reports_get(wk_req *q, void *st)
     const redisReply *r = wk_rep(q, s->reports);
     json_t *reports =
         r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : json_array();
-    json_t *requests = requests_of(wk_rep(q, s->requests), vtn_now_ms());
+    /* Every state a request can be in, so a client reads a count without a default. */
+    json_t *counts =
+        json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "requested", 0, "created", 0, "active", 0,
+                  "overdue", 0, "cancelling", 0, "cancelled", 0, "completed", 0);
+    json_t *requests = counts ? requests_of(wk_rep(q, s->requests), vtn_now_ms(), counts) : NULL;
     if (reports == NULL || requests == NULL) {
         json_decref(reports);
         json_decref(requests);
+        json_decref(counts);
         wk_reply_internal(q, "out of memory or an unreadable venreports record");
         return;
     }
-    wk_reply_json(
-        q, 200,
-        json_pack("{s:s, s:o, s:o}", "venID", ven, "reports", reports, "requests", requests));
+    wk_reply_json(q, 200,
+                  json_pack("{s:s, s:o, s:o, s:o}", "venID", ven, "reports", reports, "requests",
+                            requests, "counts", counts));
 }
 
 /* ---- POST /api/v1/vens/{venID}/reports ---- */
@@ -118,6 +128,7 @@ typedef struct report_ask {
     json_t *rids; /* owned: the rIDs asked for (strings), NULL: all */
     char granularity[32], back[32], duration[32];
     int64_t duration_ms;
+    int64_t send_at; /* when the VTN sends it (ms); 0 or past: now */
 } report_ask;
 
 static int duration_field(const char *key, json_t *v, char *out, size_t outlen, int64_t *ms,
@@ -185,10 +196,24 @@ static int ask_field(void *ud, int i, json_t *v, char *err, size_t errlen)
         }
         if (t > vtn_now_ms()) {
             snprintf(err, errlen,
-                     "start: a request at a future time is not supported yet; omit start to "
-                     "request the report now");
+                     "start: a report window starting later is not supported; to request the "
+                     "report at a future time, give sendAt");
             return -EINVAL;
         }
+        return 0;
+    }
+    case 6: { /* sendAt: past or now is now; later, the scheduler sends it */
+        int64_t t;
+        if (s == NULL || wk_datetime_parse(s, &t) < 0) {
+            snprintf(err, errlen, "sendAt must be a UTC date-time such as 2026-12-03T14:00:00Z");
+            return -EINVAL;
+        }
+        if (t > vtn_now_ms() + VTN_REPORT_SEND_AHEAD_MAX_MS) {
+            snprintf(err, errlen, "sendAt must be at most %lld days ahead",
+                     VTN_REPORT_SEND_AHEAD_MAX_MS / 86400000);
+            return -EINVAL;
+        }
+        a->send_at = t;
         return 0;
     }
     }
@@ -199,7 +224,7 @@ static int parse_report_ask(const char *body, size_t n, report_ask *a, char *err
 {
     static const char *const names[] = {
         "reportSpecifierID", "rIDs",  "granularity", "reportBackDuration",
-        "duration",          "start", NULL};
+        "duration",          "start", "sendAt",      NULL};
     json_t *o = wk__api_json_object(
         body, n, "body must be a JSON object {reportSpecifierID, rIDs, granularity, ...}", err,
         errlen);
@@ -237,10 +262,12 @@ static json_t *description_of(json_t *report, const char *rid)
 }
 
 /* The request's record (as in venrr) for the asked report of the VEN's
- * registration; NULL with 400's message in err (or "" when out of memory). */
+ * registration; NULL with 400's message in err (or "" when out of memory).
+ * A request sent later carries sendAt, and its window starts then. */
 static json_t *ask_record(report_ask *a, json_t *report, const char *rr, int64_t now, char *err,
                           size_t errlen)
 {
+    int64_t t0 = a->send_at > now ? a->send_at : now;
     json_t *descs = json_object_get(report, "descriptions");
     json_t *rids = json_array();
     err[0] = '\0';
@@ -270,7 +297,7 @@ static json_t *ask_record(report_ask *a, json_t *report, const char *rr, int64_t
     const char *back = a->back[0] ? a->back : gran;
     char start[40] = "";
     if (a->duration_ms > 0)
-        vtn_time_format(now - now % 1000, start, sizeof start);
+        vtn_time_format(t0 - t0 % 1000, start, sizeof start);
     json_t *rec = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s, s:I, s:s}", "reportRequestID", rr,
                             "reportSpecifierID", a->spec, "reportName", jstr(report, "reportName"),
                             "granularity", gran, "reportBackDuration", back, "rIDs", rids, "state",
@@ -278,19 +305,31 @@ static json_t *ask_record(report_ask *a, json_t *report, const char *rr, int64_t
     if (rec && a->duration_ms > 0 &&
         (json_object_set_new(rec, "dtstart", json_string(start)) < 0 ||
          json_object_set_new(rec, "duration", json_string(a->duration)) < 0 ||
-         json_object_set_new(rec, "endsAt", json_integer(now - now % 1000 + a->duration_ms)) < 0)) {
+         json_object_set_new(rec, "endsAt", json_integer(t0 - t0 % 1000 + a->duration_ms)) < 0)) {
+        json_decref(rec);
+        return NULL;
+    }
+    if (rec && t0 > now && json_object_set_new(rec, "sendAt", json_integer(t0)) < 0) {
         json_decref(rec);
         return NULL;
     }
     return rec;
 }
 
+enum ask_stage { ASK_START = 0, ASK_READ, ASK_ASKED, ASK_INDEXED };
+
 typedef struct ask_state {
-    int stage;
+    enum ask_stage stage;
     report_ask a;
     wk_rh reports, outcome;
     json_t *rec; /* owned */
 } ask_state;
+
+/* The member a request has in the scheduler's indexes (vtn:reports:*). */
+static void index_member(char *out, size_t n, const char *ven, const char *rr)
+{
+    snprintf(out, n, "%s%c%s", ven, VTN_QUEUE_SEP, rr);
+}
 
 static void ask_fini(void *st)
 {
@@ -305,7 +344,7 @@ static void api_ven_reports_post(wk_req *q, void *st)
     const char *ven = q->path_id;
     char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], k3[VTN_KEY_MAX], err[512];
     switch (s->stage) {
-    case 0:
+    case ASK_START:
         if (!wk__api_json_ctype(q->env.content_type)) {
             wk_reply_json_error(q, 415, "Content-Type must be application/json");
             return;
@@ -314,11 +353,11 @@ static void api_ven_reports_post(wk_req *q, void *st)
             wk_reply_json_error(q, 400, "%s", err);
             return;
         }
-        s->stage = 1;
+        s->stage = ASK_READ;
         if ((s->reports = wk_cmd(q, "GET", wk_key_venreports(k1, ven), NULL)) < 0)
             wk_reply_no_room(q);
         return;
-    case 1: {
+    case ASK_READ: {
         const redisReply *r = wk_rep(q, s->reports);
         json_t *reports =
             r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
@@ -345,16 +384,20 @@ static void api_ven_reports_post(wk_req *q, void *st)
                 wk_reply_internal(q, "out of memory");
             return;
         }
+        /* A request for later is only recorded: the scheduler queues it (repdue). */
+        int later = json_object_get(s->rec, "sendAt") != NULL;
         json_t *one = json_pack("[O]", s->rec);
         char *rec = json_dumps(s->rec, JSON_COMPACT), *list = json_dumps(one, JSON_COMPACT);
         json_decref(one);
         size_t el = list ? strlen(qid) + strlen(list) + 4 : 0;
         char *entry = list ? malloc(el) : NULL;
-        if (entry)
+        if (entry && later)
+            entry[0] = '\0';
+        else if (entry)
             snprintf(entry, el, "%c%c%s%c%s", VTN_QUEUE_KIND_CREATEREPORT, VTN_QUEUE_SEP, qid,
                      VTN_QUEUE_SEP, list);
         if (rec && entry) {
-            s->stage = 2;
+            s->stage = ASK_ASKED;
             s->outcome = wk_eval(q, WK_SCRIPT_REPAPI, 3, wk_key_ven(k1, ven), wk_key_venrr(k2, ven),
                                  wk_key_venq(k3, ven), "ask", rr, rec, entry, NULL);
             if (s->outcome < 0)
@@ -367,10 +410,24 @@ static void api_ven_reports_post(wk_req *q, void *st)
         free(entry);
         return;
     }
-    default: {
+    case ASK_ASKED: {
         char res[16] = "";
         wk_rep_str(wk_rep(q, s->outcome), res, sizeof res);
         const char *rr = jstr(s->rec, "reportRequestID");
+        if (strcmp(res, "ok") == 0) {
+            /* The scheduler's index, after the record (a retry writes it again): the send
+             * index for a request at a future time, else the overdue check from now. */
+            char m[2 * WK_ID_MAX + 2], at[24];
+            json_t *send_at = json_object_get(s->rec, "sendAt");
+            index_member(m, sizeof m, ven, rr);
+            snprintf(at, sizeof at, "%lld",
+                     send_at ? (long long)json_integer_value(send_at) : (long long)vtn_now_ms());
+            s->stage = ASK_INDEXED;
+            if (wk_cmd(q, "ZADD", send_at ? VTN_KEY_REPORTS_SEND : VTN_KEY_REPORTS_CHECK, "NX", at,
+                       m, NULL) < 0)
+                wk_reply_no_room(q);
+            return;
+        }
         if (strcmp(res, "404v") == 0) {
             wk_reply_json_error(q, 404, "no VEN with venID %s", ven);
         } else if (strcmp(res, "409m") == 0) {
@@ -379,17 +436,21 @@ static void api_ven_reports_post(wk_req *q, void *st)
         } else if (strcmp(res, "409q") == 0) {
             wk_reply_json_error(q, 409, "the message queue of venID %s is full (%d)", ven,
                                 VTN_QUEUE_MAX);
-        } else if (strcmp(res, "ok") == 0) {
-            vtn_info("report_requested", "req=%s ven=%s rr=%s spec=%s", q->rid, ven, rr, s->a.spec);
-            snprintf(q->headers, sizeof q->headers, "Location: /api/v1/vens/%s/reports/%s\r\n", ven,
-                     rr);
-            json_t *body = json_deep_copy(s->rec);
-            if (body)
-                json_object_set_new(body, "venID", json_string(ven));
-            wk_reply_json(q, 201, body);
         } else {
             wk_reply_internal(q, "unexpected script outcome");
         }
+        return;
+    }
+    case ASK_INDEXED: {
+        const char *rr = jstr(s->rec, "reportRequestID");
+        vtn_info("report_requested", "req=%s ven=%s rr=%s spec=%s send_at=%lld", q->rid, ven, rr,
+                 s->a.spec, (long long)json_integer_value(json_object_get(s->rec, "sendAt")));
+        snprintf(q->headers, sizeof q->headers, "Location: /api/v1/vens/%s/reports/%s\r\n", ven,
+                 rr);
+        json_t *body = json_deep_copy(s->rec);
+        if (body)
+            json_object_set_new(body, "venID", json_string(ven));
+        wk_reply_json(q, 201, body);
         return;
     }
     }
@@ -397,9 +458,12 @@ static void api_ven_reports_post(wk_req *q, void *st)
 
 /* ---- DELETE /api/v1/vens/{venID}/reports/{reportRequestID} ---- */
 
+enum cancel_stage { CANCEL_START = 0, CANCEL_READ, CANCEL_ASKED, CANCEL_UNINDEXED };
+
 typedef struct cancel_state {
-    int stage;
+    enum cancel_stage stage;
     char rr[WK_ID_MAX + 1];
+    char state[16]; /* the answer once the script ran */
     wk_rh rec, outcome;
 } cancel_state;
 
@@ -416,16 +480,16 @@ static void api_ven_report_delete(wk_req *q, void *st)
     const char *ven = q->path_id;
     char k1[VTN_KEY_MAX], k2[VTN_KEY_MAX], k3[VTN_KEY_MAX];
     switch (s->stage) {
-    case 0:
+    case CANCEL_START:
         if (wk_api_report_request_id(q->env.path.p, q->env.path.n, s->rr) < 0) {
             wk_reply_json_error(q, 404, "no such resource");
             return;
         }
-        s->stage = 1;
+        s->stage = CANCEL_READ;
         if ((s->rec = wk_cmd(q, "HGET", wk_key_venrr(k1, ven), s->rr, NULL)) < 0)
             wk_reply_no_room(q);
         return;
-    case 1: {
+    case CANCEL_READ: {
         char buf[16384];
         json_t *rec =
             wk_rep_str(wk_rep(q, s->rec), buf, sizeof buf) ? json_loads(buf, 0, NULL) : NULL;
@@ -435,7 +499,8 @@ static void api_ven_report_delete(wk_req *q, void *st)
             wk_reply_json_error(q, 404, "no report request %s of venID %s", s->rr, ven);
             return;
         }
-        if (strcmp(state, "requested") && strcmp(state, "created") && strcmp(state, "active")) {
+        if (strcmp(state, "requested") && strcmp(state, "created") && strcmp(state, "active") &&
+            strcmp(state, "overdue")) {
             /* Cancelled, being cancelled or over: nothing to do (a DELETE again). */
             cancel_answer(q, s, 200, state);
             json_decref(rec);
@@ -448,29 +513,44 @@ static void api_ven_report_delete(wk_req *q, void *st)
             return;
         }
         snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
-        s->stage = 2;
+        s->stage = CANCEL_ASKED;
         s->outcome = wk_eval(q, WK_SCRIPT_REPAPI, 3, wk_key_ven(k1, ven), wk_key_venrr(k2, ven),
                              wk_key_venq(k3, ven), "cancel", s->rr, cid, now, NULL);
         if (s->outcome < 0)
             wk_reply_no_room(q);
         return;
     }
-    default: {
-        char res[16] = "";
-        wk_rep_str(wk_rep(q, s->outcome), res, sizeof res);
+    case CANCEL_ASKED: {
+        char *res = s->state;
+        wk_rep_str(wk_rep(q, s->outcome), res, sizeof s->state);
         if (strcmp(res, "404v") == 0 || strcmp(res, "404") == 0) {
             wk_reply_json_error(q, 404, "no report request %s of venID %s", s->rr, ven);
         } else if (strcmp(res, "409q") == 0) {
             wk_reply_json_error(q, 409, "the message queue of venID %s is full (%d)", ven,
                                 VTN_QUEUE_MAX);
-        } else if (strcmp(res, "cancelling") == 0) {
-            vtn_info("report_cancel_queued", "req=%s ven=%s rr=%s", q->rid, ven, s->rr);
-            cancel_answer(q, s, 202, "cancelling");
+        } else if (strcmp(res, "cancelling") == 0 || strcmp(res, "cancelled") == 0) {
+            /* Out of the scheduler's indexes now rather than at its next look. */
+            char m[2 * WK_ID_MAX + 2];
+            index_member(m, sizeof m, ven, s->rr);
+            s->stage = CANCEL_UNINDEXED;
+            int bad = wk_cmd(q, "ZREM", VTN_KEY_REPORTS_SEND, m, NULL) < 0;
+            bad |= wk_cmd(q, "ZREM", VTN_KEY_REPORTS_OVERDUE, m, NULL) < 0;
+            if (bad)
+                wk_reply_no_room(q);
         } else {
             cancel_answer(q, s, 200, res); /* changed meanwhile: as it is now */
         }
         return;
     }
+    case CANCEL_UNINDEXED:
+        if (strcmp(s->state, "cancelled") == 0) { /* never sent: the VEN hears nothing */
+            vtn_info("report_cancelled_unsent", "req=%s ven=%s rr=%s", q->rid, ven, s->rr);
+            cancel_answer(q, s, 200, "cancelled");
+        } else {
+            vtn_info("report_cancel_queued", "req=%s ven=%s rr=%s", q->rid, ven, s->rr);
+            cancel_answer(q, s, 202, "cancelling");
+        }
+        return;
     }
 }
 
@@ -480,8 +560,9 @@ typedef struct data_query {
     char ven[WK_ID_MAX + 1], rr[WK_ID_MAX + 1], rid[WK_ID_MAX + 1];
     int64_t from_ms, to_ms; /* 0: unbounded */
     int csv, limit;
-    char cursor[48]; /* a stream id, "" from the start */
-    int seen[8];
+    char cursor[48]; /* a stream id (an offset with state), "" from the start */
+    char state[16];  /* "overdue": list those requests instead of values */
+    int seen[9];
 } data_query;
 
 /* A stream id: <ms>-<seq>, digits only. */
@@ -498,8 +579,8 @@ static int stream_id_valid(const char *s)
 
 static int data_param(void *ud, const char *key, const char *val, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"venID", "reportRequestID", "rID",   "from",
-                                       "to",    "format",          "limit", "cursor"};
+    static const char *const keys[] = {"venID",  "reportRequestID", "rID",    "from", "to",
+                                       "format", "limit",           "cursor", "state"};
     data_query *d = ud;
     size_t i = 0;
     while (i < sizeof keys / sizeof keys[0] && strcmp(keys[i], key) != 0)
@@ -507,7 +588,7 @@ static int data_param(void *ud, const char *key, const char *val, char *err, siz
     if (i == sizeof keys / sizeof keys[0]) {
         snprintf(err, errlen,
                  "unknown query parameter '%.40s' (allowed: venID, reportRequestID, rID, from, "
-                 "to, format, limit, cursor)",
+                 "to, format, limit, cursor, state)",
                  key);
         return -EINVAL;
     }
@@ -541,14 +622,32 @@ static int data_param(void *ud, const char *key, const char *val, char *err, siz
         return 0;
     case 6:
         return wk__api_int_value(key, val, REPORT_DATA_LIMIT_MAX, &d->limit, err, errlen);
-    default:
-        if (strlen(val) >= sizeof d->cursor || !stream_id_valid(val)) {
+    case 7: /* checked once the mode is known */
+        if (strlen(val) >= sizeof d->cursor || !val[0]) {
             snprintf(err, errlen, "cursor is not one this API returned (use next_cursor as is)");
             return -EINVAL;
         }
         memcpy(d->cursor, val, strlen(val) + 1);
         return 0;
+    default:
+        /* Only overdue is kept in an index across VENs; any other state would
+         * mean reading every VEN. */
+        if (strcmp(val, "overdue") != 0) {
+            snprintf(err, errlen,
+                     "state must be overdue (a VEN's requests in every state are at "
+                     "/api/v1/vens/{venID}/reports)");
+            return -EINVAL;
+        }
+        memcpy(d->state, val, strlen(val) + 1);
+        return 0;
     }
+}
+
+/* An offset cursor of the state listing: digits only. */
+static int offset_valid(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    return n > 0 && n < 10 && s[n] == '\0';
 }
 
 static int parse_report_data(const char *q, size_t n, data_query *d, char *err, size_t errlen)
@@ -561,7 +660,43 @@ static int parse_report_data(const char *q, size_t n, data_query *d, char *err, 
         snprintf(err, errlen, "to must be later than from");
         return -EINVAL;
     }
+    if (d->state[0] && (d->ven[0] || d->rr[0] || d->rid[0] || d->from_ms || d->to_ms || d->csv)) {
+        snprintf(err, errlen, "state lists report requests: it goes with limit and cursor only");
+        return -EINVAL;
+    }
+    if (d->cursor[0] && !(d->state[0] ? offset_valid(d->cursor) : stream_id_valid(d->cursor))) {
+        snprintf(err, errlen, "cursor is not one this API returned (use next_cursor as is)");
+        return -EINVAL;
+    }
     return 0;
+}
+
+/* GET /api/v1/reports?state=overdue: the overdue requests of every VEN from
+ * vtn:reports:overdue (the scheduler's), the longest overdue first. */
+static void overdue_list(wk_req *q, const redisReply *r, const data_query *d)
+{
+    json_t *rows = json_array();
+    size_t n = r && r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    int rc = rows == NULL;
+    for (size_t i = 0; rc == 0 && i < n && i < (size_t)d->limit; i++) {
+        const char *m = r->element[2 * i]->str, *bar = strchr(m, VTN_QUEUE_SEP);
+        char since[40] = "";
+        vtn_time_format(strtoll(r->element[2 * i + 1]->str, NULL, 10), since, sizeof since);
+        if (bar)
+            rc = json_array_append_new(rows, json_pack("{s:s#, s:s, s:s}", "venID", m,
+                                                       (int)(bar - m), "reportRequestID", bar + 1,
+                                                       "overdueSince", since));
+    }
+    if (rc) {
+        json_decref(rows);
+        wk_reply_internal(q, "out of memory");
+        return;
+    }
+    char next[24];
+    snprintf(next, sizeof next, "%lld", strtoll(d->cursor, NULL, 10) + d->limit);
+    wk_reply_json(q, 200,
+                  json_pack("{s:o, s:s?}", "requests", rows, "next_cursor",
+                            n > (size_t)d->limit ? next : NULL));
 }
 
 typedef struct data_state {
@@ -656,6 +791,17 @@ static void api_reports_data(wk_req *q, void *st)
             wk_reply_json_error(q, 400, "%s", err);
             return;
         }
+        if (d->state[0]) { /* one more than a page: whether more follows */
+            char from[24], to[24];
+            long long off = strtoll(d->cursor, NULL, 10);
+            snprintf(from, sizeof from, "%lld", off);
+            snprintf(to, sizeof to, "%lld", off + d->limit);
+            s->stage = 1;
+            if ((s->range = wk_cmd(q, "ZRANGE", VTN_KEY_REPORTS_OVERDUE, from, to, "WITHSCORES",
+                                   NULL)) < 0)
+                wk_reply_no_room(q);
+            return;
+        }
         /* The stream ids are the times the VTN stored the values (ms). */
         char start[64], end[32], count[16], key[VTN_KEY_MAX];
         if (d->cursor[0])
@@ -676,6 +822,10 @@ static void api_reports_data(wk_req *q, void *st)
         return;
     }
     const redisReply *r = wk_rep(q, s->range);
+    if (d->state[0]) {
+        overdue_list(q, r, d);
+        return;
+    }
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         wk_reply_internal(q, "cannot read the telemetry stream");
         return;

@@ -160,6 +160,29 @@ static int regrep_store(wk_req *q, regrep_state *s, const char *ven, int in_repl
     }
     s->stored = wk_cmd_argv(q, (int)argc, argv, NULL);
     rc = s->stored < 0 ? s->stored : 0;
+    if (rc == 0 && n) {
+        /* The scheduler's overdue check watches them from now; an entry whose
+         * record was not kept (a retry, the cap) is dropped at its first look. */
+        char now[24];
+        char(*members)[2 * WK_ID_MAX + 2] = calloc(n, sizeof *members);
+        rc = -ENOMEM;
+        if (members) {
+            snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
+            argc = 0;
+            argv[argc++] = "ZADD";
+            argv[argc++] = VTN_KEY_REPORTS_CHECK;
+            argv[argc++] = "NX";
+            for (size_t i = 0; i < n; i++) {
+                snprintf(members[i], sizeof members[i], "%s%c%s", ven, VTN_QUEUE_SEP,
+                         jstr(json_array_get(s->requests, i), "reportRequestID"));
+                argv[argc++] = now;
+                argv[argc++] = members[i];
+            }
+            wk_rh h = wk_cmd_argv(q, (int)argc, argv, NULL);
+            rc = h < 0 ? h : 0;
+            free(members);
+        }
+    }
 out:
     for (size_t i = 0; owned && i < n + 2; i++)
         free(owned[i]);
@@ -372,11 +395,14 @@ static void updated_reply(wk_req *q, update_state *s)
     q->mcode = WK_OADR_OK;
 }
 
-/* A request's record is usable for updates while not cancelled or completed
- * (its window, plus one back-interval, over). */
+/* A request's record is usable for updates once sent (a request at a future
+ * time is not before the scheduler queued it) and while not cancelled or
+ * completed (its window, plus one back-interval, over). */
 static int request_active(json_t *rec)
 {
     const char *st = wk_report_request_state(rec, vtn_now_ms());
+    if (json_object_get(rec, "sendAt") && !json_object_get(rec, "queuedAt"))
+        return 0;
     return st && strcmp(st, "cancelled") != 0 && strcmp(st, "completed") != 0;
 }
 
@@ -426,9 +452,10 @@ static int update_check(wk_req *q, update_state *s, const char *ven)
                      "reportRequestID %s is not a report request of this VTN to venID %s",
                      rr ? rr : "", ven);
         } else if (!request_active(rec)) {
+            const char *st = wk_report_request_state(rec, vtn_now_ms());
             code = WK_OADR_INVALID_ID;
             snprintf(q->msg.desc, sizeof q->msg.desc, "report request %s is %s", rr,
-                     wk_report_request_state(rec, vtn_now_ms()));
+                     st && strcmp(st, "requested") == 0 ? "not sent yet" : st);
         } else {
             if (update_note_cancel(s, rec, rr) < 0) {
                 json_decref(rec);
@@ -490,13 +517,14 @@ static int update_store(wk_req *q, update_state *s, const char *ven)
     size_t nrep = json_array_size(reports), npts = (size_t)q->msg.n_report_points;
     size_t cap = 8 + nrep * 3 + npts * 6; /* see the argv below */
     const char **argv = calloc(cap, sizeof *argv);
+    char(*members)[2 * WK_ID_MAX + 2] = calloc(nrep ? nrep : 1, sizeof *members);
     point_args *pa = calloc(npts ? npts : 1, sizeof *pa);
     char(*seen)[VTN_KEY_MAX] = calloc(nrep ? nrep : 1, sizeof *seen);
     char(*counts)[16] = calloc(nrep ? nrep : 1, sizeof *counts);
     char stream[VTN_KEY_MAX], maxlen[24], minid[32] = "", k[VTN_KEY_MAX];
     int rc = -ENOMEM;
     size_t argc = 0, ip = 0;
-    if (argv == NULL || pa == NULL || seen == NULL || counts == NULL)
+    if (argv == NULL || pa == NULL || seen == NULL || counts == NULL || members == NULL)
         goto out;
     snprintf(maxlen, sizeof maxlen, "%lld", q->w->cfg.telemetry_maxlen);
     if (q->w->cfg.telemetry_keep_ms > 0)
@@ -581,12 +609,27 @@ static int update_store(wk_req *q, update_state *s, const char *ven)
         wk_rh h = wk_cmd_argv(q, (int)argc, argv, NULL);
         rc = h < 0 ? h : 0;
     }
+    if (rc == 0) {
+        /* Out of the overdue set, after the record says active again (the
+         * scheduler writes the two the other way round: docs/reports.md). */
+        argc = 0;
+        argv[argc++] = "ZREM";
+        argv[argc++] = VTN_KEY_REPORTS_OVERDUE;
+        for (size_t i = 0; i < nrep; i++) {
+            snprintf(members[i], sizeof members[i], "%s%c%s", ven, VTN_QUEUE_SEP,
+                     jstr(json_array_get(reports, i), "reportRequestID"));
+            argv[argc++] = members[i];
+        }
+        wk_rh h = wk_cmd_argv(q, (int)argc, argv, NULL);
+        rc = h < 0 ? h : 0;
+    }
 out:
     for (size_t i = 0; pa && i < npts; i++)
         free(pa[i].status);
     free(pa);
     free(seen);
     free(counts);
+    free(members);
     free(argv);
     return rc;
 }
