@@ -275,60 +275,71 @@ static int repdue(redisContext *c, const char *op, const char *member, int64_t n
     return rc;
 }
 
-/* The due members of index key (at most batch), oldest first, with the
- * task's lag noted; NULL on a Redis error. */
-static redisReply *due_members(redisContext *c, sc_task *self, const char *key, int64_t now_ms,
-                               int batch)
+/* One due member of an index: 1 when the task acted on it (counted), 0
+ * when not, -EINVAL for a member that names no request, or <0. */
+typedef int (*sc_due_fn)(redisContext *c, const char *member, int64_t now_ms);
+
+/* Runs fn on the due members of index key, at most batch, oldest first,
+ * with the task's lag noted. A member that names no request leaves the
+ * index; one whose script failed (a record it cannot read) comes back
+ * VTN_REPORTS_RETRY_MS later, so it does not hold the others up. Returns
+ * the members fn acted on, or <0 (the caller's run stops there). */
+static int each_due(redisContext *c, sc_task *self, const char *key, int batch, int64_t now_ms,
+                    sc_due_fn fn)
 {
     redisReply *r = redisCommand(c, "ZRANGEBYSCORE %s -inf %lld WITHSCORES LIMIT 0 %d", key,
                                  (long long)now_ms, batch);
-    if (r && r->type != REDIS_REPLY_ARRAY) {
+    if (r == NULL)
+        return -EIO;
+    if (r->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);
-        return NULL;
+        return -EPROTO;
     }
-    if (r)
-        note_lag(self, now_ms, r->elements >= 2 ? r->element[1] : NULL);
-    return r;
+    note_lag(self, now_ms, r->elements >= 2 ? r->element[1] : NULL);
+    int n = 0, rc = 0;
+    for (size_t i = 0; i + 1 < r->elements && rc >= 0; i += 2) {
+        const char *m = r->element[i]->str;
+        rc = fn(c, m, now_ms);
+        if (rc == -EINVAL)
+            rc = sc_cmd(c, "ZREM %s %s", key, m);
+        else if (rc == -EPROTO && !c->err)
+            rc = sc_cmd(c, "ZADD %s XX %lld %s", key, (long long)now_ms + VTN_REPORTS_RETRY_MS, m);
+        else if (rc > 0)
+            n++;
+    }
+    freeReplyObject(r);
+    return rc < 0 ? rc : n;
+}
+
+static int send_one(redisContext *c, const char *m, int64_t now_ms)
+{
+    const char *send = VTN_KEY_REPORTS_SEND;
+    due_answer a;
+    /* Watched from now on (a request not sent after all leaves at its first check). */
+    int rc = sc_cmd(c, "ZADD %s NX %lld %s", VTN_KEY_REPORTS_CHECK, (long long)now_ms, m);
+    if (rc == 0)
+        rc = repdue(c, "send", m, now_ms, &a);
+    if (rc < 0)
+        return rc;
+    if (strcmp(a.verdict, "later") == 0)
+        return sc_cmd(c, "ZADD %s XX %lld %s", send, a.at, m);
+    if (strcmp(a.verdict, "409q") == 0) {
+        vtn_warn("report_send", "member=%s msg=\"queue full, retrying\" retry_ms=%d", m,
+                 VTN_REPORTS_RETRY_MS);
+        return sc_cmd(c, "ZADD %s XX %lld %s", send, (long long)now_ms + VTN_REPORTS_RETRY_MS, m);
+    }
+    int sent = strcmp(a.verdict, "sent") == 0;
+    if (sent)
+        vtn_info("report_send", "member=%s msg=\"oadrCreateReport queued\"", m);
+    rc = sc_cmd(c, "ZREM %s %s", send, m); /* sent, done or gone */
+    return rc < 0 ? rc : sent;
 }
 
 static int report_requests(redisContext *c, uint64_t epoch, int64_t now_ms)
 {
     (void)epoch;
-    const char *send = VTN_KEY_REPORTS_SEND, *check = VTN_KEY_REPORTS_CHECK;
-    redisReply *r = due_members(c, &sc_tasks[3], send, now_ms, VTN_REPORTS_SEND_BATCH);
-    if (r == NULL)
-        return c->err ? -EIO : -EPROTO;
-    int n = 0, rc = 0;
-    for (size_t i = 0; i + 1 < r->elements && rc >= 0; i += 2) {
-        const char *m = r->element[i]->str;
-        due_answer a;
-        /* Watched from now on (a request not sent after all leaves at its first check). */
-        rc = sc_cmd(c, "ZADD %s NX %lld %s", check, (long long)now_ms, m);
-        if (rc == 0)
-            rc = repdue(c, "send", m, now_ms, &a);
-        if (rc == -EINVAL) {
-            rc = sc_cmd(c, "ZREM %s %s", send, m);
-        } else if (rc < 0) {
-            if (rc == -EPROTO && !c->err) /* one bad record must not hold the others up */
-                rc = sc_cmd(c, "ZADD %s XX %lld %s", send,
-                            (long long)now_ms + VTN_REPORT_SEND_RETRY_MS, m);
-        } else if (strcmp(a.verdict, "later") == 0) {
-            rc = sc_cmd(c, "ZADD %s XX %lld %s", send, a.at, m);
-        } else if (strcmp(a.verdict, "409q") == 0) {
-            vtn_warn("report_send", "member=%s msg=\"queue full, retrying\" retry_ms=%d", m,
-                     VTN_REPORT_SEND_RETRY_MS);
-            rc = sc_cmd(c, "ZADD %s XX %lld %s", send, (long long)now_ms + VTN_REPORT_SEND_RETRY_MS,
-                        m);
-        } else {
-            if (strcmp(a.verdict, "sent") == 0) {
-                vtn_info("report_send", "member=%s msg=\"oadrCreateReport queued\"", m);
-                n++;
-            }
-            rc = sc_cmd(c, "ZREM %s %s", send, m); /* sent, done or gone */
-        }
-    }
-    freeReplyObject(r);
-    return rc < 0 ? rc : n;
+    return each_due(c, &sc_tasks[3], VTN_KEY_REPORTS_SEND, VTN_REPORTS_SEND_BATCH, now_ms,
+                    send_one);
 }
 
 /* After a check: where the request goes in the two indexes. */
@@ -345,41 +356,34 @@ static int overdue_apply(redisContext *c, const char *m, const due_answer *a, in
     return rc < 0 ? rc : sc_cmd(c, "ZREM %s %s", check, m);
 }
 
+static int check_one(redisContext *c, const char *m, int64_t now_ms)
+{
+    due_answer a;
+    int rc = repdue(c, "check", m, now_ms, &a);
+    if (rc == 0 && strcmp(a.verdict, "late") == 0) {
+        /* The set first, then the record: see report_overdue. */
+        rc = sc_cmd(c, "ZADD %s NX %lld %s", VTN_KEY_REPORTS_OVERDUE, a.at, m);
+        if (rc == 0)
+            rc = repdue(c, "mark", m, now_ms, &a);
+        if (rc == 0 && strcmp(a.verdict, "marked") == 0) {
+            sc_reports.marked++;
+            vtn_info("report_overdue", "member=%s deadline=%lld", m, a.at);
+        }
+    }
+    if (rc < 0)
+        return rc;
+    rc = overdue_apply(c, m, &a, now_ms);
+    return rc < 0 ? rc : 1;
+}
+
 static int report_overdue(redisContext *c, uint64_t epoch, int64_t now_ms)
 {
     (void)epoch;
-    const char *check = VTN_KEY_REPORTS_CHECK, *overdue = VTN_KEY_REPORTS_OVERDUE;
-    redisReply *r = due_members(c, &sc_tasks[4], check, now_ms, VTN_REPORTS_CHECK_BATCH);
-    if (r == NULL)
-        return c->err ? -EIO : -EPROTO;
-    int n = 0, rc = 0;
-    for (size_t i = 0; i + 1 < r->elements && rc >= 0; i += 2) {
-        const char *m = r->element[i]->str;
-        due_answer a;
-        rc = repdue(c, "check", m, now_ms, &a);
-        if (rc == 0 && strcmp(a.verdict, "late") == 0) {
-            rc = sc_cmd(c, "ZADD %s NX %lld %s", overdue, a.at, m);
-            if (rc == 0)
-                rc = repdue(c, "mark", m, now_ms, &a);
-            if (rc == 0 && strcmp(a.verdict, "marked") == 0) {
-                sc_reports.marked++;
-                vtn_info("report_overdue", "member=%s deadline=%lld", m, a.at);
-            }
-        }
-        if (rc == -EINVAL) {
-            rc = sc_cmd(c, "ZREM %s %s", check, m);
-        } else if (rc == -EPROTO && !c->err) {
-            rc = sc_cmd(c, "ZADD %s XX %lld %s", check,
-                        (long long)now_ms + VTN_REPORT_SEND_RETRY_MS, m);
-        } else if (rc == 0) {
-            rc = overdue_apply(c, m, &a, now_ms);
-            n++;
-        }
-    }
-    freeReplyObject(r);
-    if (rc < 0)
-        return rc;
-    redisReply *z = redisCommand(c, "ZCARD %s", overdue);
+    int n = each_due(c, &sc_tasks[4], VTN_KEY_REPORTS_CHECK, VTN_REPORTS_CHECK_BATCH, now_ms,
+                     check_one);
+    if (n < 0)
+        return n;
+    redisReply *z = redisCommand(c, "ZCARD %s", VTN_KEY_REPORTS_OVERDUE);
     if (z == NULL)
         return -EIO;
     if (z->type == REDIS_REPLY_INTEGER)

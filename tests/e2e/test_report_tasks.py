@@ -100,7 +100,7 @@ def main():
                 score = wait_for("the entry to move on",
                                  lambda: (lambda s: float(s) if s and float(s) > due else None)(
                                      r.cmd("ZSCORE", SEND, "ven-b|rr-f")))
-                check(score >= due + keys.const("VTN_REPORT_SEND_RETRY_MS"), "retried at %d" % score)
+                check(score >= due + keys.const("VTN_REPORTS_RETRY_MS"), "retried at %d" % score)
                 check("queuedAt" not in get("ven-b", "rr-f"), "queued into a full queue")
                 eq(r.cmd("LLEN", q), keys.const("VTN_QUEUE_MAX"), "queue length")
 

@@ -221,8 +221,9 @@
 #define VTN_REPORTS_CHECK_BATCH 100
 /* How far ahead the API accepts a sendAt: a year and a day. */
 #define VTN_REPORT_SEND_AHEAD_MAX_MS (366LL * 86400 * 1000)
-/* A scheduled request whose VEN's queue is full is tried again this later. */
-#define VTN_REPORT_SEND_RETRY_MS 60000
+/* A report request the scheduler could not act on (its VEN's queue full, a
+ * record its script cannot read) is looked at again this later. */
+#define VTN_REPORTS_RETRY_MS 60000
 
 /* Builds a key from a VTN_KEY_* pattern: each <name> in it is replaced by
  * the next of a, b (NULL when the pattern has fewer parts), e.g.
