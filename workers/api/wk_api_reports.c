@@ -325,12 +325,6 @@ typedef struct ask_state {
     json_t *rec; /* owned */
 } ask_state;
 
-/* The member a request has in the scheduler's indexes (vtn:reports:*). */
-static void index_member(char *out, size_t n, const char *ven, const char *rr)
-{
-    snprintf(out, n, "%s%c%s", ven, VTN_QUEUE_SEP, rr);
-}
-
 static void ask_fini(void *st)
 {
     ask_state *s = st;
@@ -417,9 +411,9 @@ static void api_ven_reports_post(wk_req *q, void *st)
         if (strcmp(res, "ok") == 0) {
             /* The scheduler's index, after the record (a retry writes it again): the send
              * index for a request at a future time, else the overdue check from now. */
-            char m[2 * WK_ID_MAX + 2], at[24];
+            char m[WK_REPORT_MEMBER_MAX], at[24];
             json_t *send_at = json_object_get(s->rec, "sendAt");
-            index_member(m, sizeof m, ven, rr);
+            wk_report_index_member(m, ven, rr);
             snprintf(at, sizeof at, "%lld",
                      send_at ? (long long)json_integer_value(send_at) : (long long)vtn_now_ms());
             s->stage = ASK_INDEXED;
@@ -530,8 +524,8 @@ static void api_ven_report_delete(wk_req *q, void *st)
                                 VTN_QUEUE_MAX);
         } else if (strcmp(res, "cancelling") == 0 || strcmp(res, "cancelled") == 0) {
             /* Out of the scheduler's indexes now rather than at its next look. */
-            char m[2 * WK_ID_MAX + 2];
-            index_member(m, sizeof m, ven, s->rr);
+            char m[WK_REPORT_MEMBER_MAX];
+            wk_report_index_member(m, ven, s->rr);
             s->stage = CANCEL_UNINDEXED;
             int bad = wk_cmd(q, "ZREM", VTN_KEY_REPORTS_SEND, m, NULL) < 0;
             bad |= wk_cmd(q, "ZREM", VTN_KEY_REPORTS_OVERDUE, m, NULL) < 0;

@@ -476,6 +476,10 @@ const char *wk_report_request_state(json_t *rec, int64_t now);
  * venreports), as the VEN spelled it, counting only the rIDs in rids (a
  * JSON array of strings; NULL: all). NULL when none has one. */
 const char *wk_report_shortest_period(json_t *descs, json_t *rids);
+/* A request's member in the scheduler's indexes (vtn:reports:send, :check,
+ * :overdue): "<venID>|<reportRequestID>" into out, WK_REPORT_MEMBER_MAX bytes. */
+#define WK_REPORT_MEMBER_MAX (2 * WK_ID_MAX + 2)
+const char *wk_report_index_member(char *out, const char *ven_id, const char *rr);
 enum wk_event_status {
     WK_EVENT_FAR = 0,
     WK_EVENT_NEAR,

@@ -1,5 +1,6 @@
 /* Report request records (venrr:{venID} values, docs/reports.md): what the
  * OpenADR side and the management API both read of them. Pure. */
+#include <stdio.h>
 #include <string.h>
 
 #include "wk_internal.h"
@@ -35,4 +36,10 @@ const char *wk_report_shortest_period(json_t *descs, json_t *rids)
             rate = mp, best = ms;
     }
     return rate;
+}
+
+const char *wk_report_index_member(char *out, const char *ven_id, const char *rr)
+{
+    snprintf(out, WK_REPORT_MEMBER_MAX, "%s%c%s", ven_id, VTN_QUEUE_SEP, rr ? rr : "");
+    return out;
 }

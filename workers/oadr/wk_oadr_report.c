@@ -164,7 +164,7 @@ static int regrep_store(wk_req *q, regrep_state *s, const char *ven, int in_repl
         /* The scheduler's overdue check watches them from now; an entry whose
          * record was not kept (a retry, the cap) is dropped at its first look. */
         char now[24];
-        char(*members)[2 * WK_ID_MAX + 2] = calloc(n, sizeof *members);
+        char(*members)[WK_REPORT_MEMBER_MAX] = calloc(n, sizeof *members);
         rc = -ENOMEM;
         if (members) {
             snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
@@ -173,10 +173,9 @@ static int regrep_store(wk_req *q, regrep_state *s, const char *ven, int in_repl
             argv[argc++] = VTN_KEY_REPORTS_CHECK;
             argv[argc++] = "NX";
             for (size_t i = 0; i < n; i++) {
-                snprintf(members[i], sizeof members[i], "%s%c%s", ven, VTN_QUEUE_SEP,
-                         jstr(json_array_get(s->requests, i), "reportRequestID"));
                 argv[argc++] = now;
-                argv[argc++] = members[i];
+                argv[argc++] = wk_report_index_member(
+                    members[i], ven, jstr(json_array_get(s->requests, i), "reportRequestID"));
             }
             wk_rh h = wk_cmd_argv(q, (int)argc, argv, NULL);
             rc = h < 0 ? h : 0;
@@ -517,7 +516,7 @@ static int update_store(wk_req *q, update_state *s, const char *ven)
     size_t nrep = json_array_size(reports), npts = (size_t)q->msg.n_report_points;
     size_t cap = 8 + nrep * 3 + npts * 6; /* see the argv below */
     const char **argv = calloc(cap, sizeof *argv);
-    char(*members)[2 * WK_ID_MAX + 2] = calloc(nrep ? nrep : 1, sizeof *members);
+    char(*members)[WK_REPORT_MEMBER_MAX] = calloc(nrep ? nrep : 1, sizeof *members);
     point_args *pa = calloc(npts ? npts : 1, sizeof *pa);
     char(*seen)[VTN_KEY_MAX] = calloc(nrep ? nrep : 1, sizeof *seen);
     char(*counts)[16] = calloc(nrep ? nrep : 1, sizeof *counts);
@@ -616,9 +615,8 @@ static int update_store(wk_req *q, update_state *s, const char *ven)
         argv[argc++] = "ZREM";
         argv[argc++] = VTN_KEY_REPORTS_OVERDUE;
         for (size_t i = 0; i < nrep; i++) {
-            snprintf(members[i], sizeof members[i], "%s%c%s", ven, VTN_QUEUE_SEP,
-                     jstr(json_array_get(reports, i), "reportRequestID"));
-            argv[argc++] = members[i];
+            argv[argc++] = wk_report_index_member(
+                members[i], ven, jstr(json_array_get(reports, i), "reportRequestID"));
         }
         wk_rh h = wk_cmd_argv(q, (int)argc, argv, NULL);
         rc = h < 0 ? h : 0;
