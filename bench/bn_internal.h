@@ -174,7 +174,8 @@ typedef struct bn_rep_ven {
 } bn_rep_ven;
 
 typedef struct bn_rep_tally {
-    uint64_t entries;     /* stream entries read through the group */
+    uint64_t entries;     /* stream entries read through the group (one per oadrReport) */
+    uint64_t values;      /* intervals (values) in them */
     uint64_t confirmed;   /* intervals of updates answered 200 */
     uint64_t stored;      /* of them, found in the stream */
     uint64_t lost;        /* of them, not found */
@@ -184,14 +185,17 @@ typedef struct bn_rep_tally {
     long long pending;    /* entries the group still holds unacknowledged at the end */
 } bn_rep_tally;
 
-/* Tallies one stream entry (field, value, field, value ...) into v[0..n),
- * sorted by ven_id (bn_rep_sort). */
+/* Tallies one stream entry (field, value, field, value ...: ven, rr and i,
+ * the packed intervals; docs/reports.md) into v[0..n), sorted by ven_id
+ * (bn_rep_sort). */
 void bn_rep_entry(bn_rep_ven *v, uint32_t n, uint32_t k, const char *const *fv, const size_t *fvlen,
                   size_t nfv, bn_rep_tally *t);
 void bn_rep_sort(bn_rep_ven *v, uint32_t n);
 /* confirmed, stored, lost and unconfirmed from the seen counts. */
 void bn_rep_finish(const bn_rep_ven *v, uint32_t n, uint32_t k, bn_rep_tally *t);
-/* XGROUP CREATE <stream> group 0 MKSTREAM (an existing group is fine). 0 or <0. */
+/* XGROUP CREATE <stream> group $ MKSTREAM: the group reads what is added from
+ * now on, so a run against a VTN that already holds telemetry counts its own.
+ * An existing group is fine. 0 or <0. */
 int bn_rep_group(const struct sockaddr_storage *redis, const char *group, char *err, size_t errlen);
 /* The stream's length, or <0. */
 long long bn_rep_xlen(const struct sockaddr_storage *redis);

@@ -6,6 +6,7 @@
  * measured phase, so its reads are not charged to the ingestion. */
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,55 +48,55 @@ static int eq(const char *p, size_t n, const char *s)
     return p && strlen(s) == n && memcmp(p, s, n) == 0;
 }
 
-static long long num(const char *p, size_t n)
+/* One interval of an entry: [rID, dtstart ms, duration ms, value, quality?]. */
+static void tally_interval(bn_rep_ven *w, uint32_t k, json_t *iv, bn_rep_tally *t)
 {
-    char b[32];
-    if (p == NULL || n == 0 || n >= sizeof b)
-        return -1;
-    memcpy(b, p, n);
-    b[n] = '\0';
-    char *end;
-    long long x = strtoll(b, &end, 10);
-    return *end ? -1 : x;
-}
-
-void bn_rep_entry(bn_rep_ven *v, uint32_t n, uint32_t k, const char *const *fv, const size_t *fvlen,
-                  size_t nfv, bn_rep_tally *t)
-{
-    size_t lven = 0, lrr = 0, lrid = 0, lt = 0, ld = 0, lv = 0;
-    const char *ven = field(fv, fvlen, nfv, "ven", &lven);
-    const char *rr = field(fv, fvlen, nfv, "rr", &lrr);
-    const char *rid = field(fv, fvlen, nfv, "rid", &lrid);
-    const char *ts = field(fv, fvlen, nfv, "t", &lt);
-    const char *du = field(fv, fvlen, nfv, "d", &ld);
-    const char *val = field(fv, fvlen, nfv, "v", &lv);
-    t->entries++;
-    char id[160];
-    if (ven == NULL || lven >= sizeof id) {
-        t->foreign++;
-        return;
-    }
-    memcpy(id, ven, lven);
-    id[lven] = '\0';
-    bn_rep_ven key = {.ven_id = id};
-    bn_rep_ven *w = n ? bsearch(&key, v, n, sizeof *v, ven_cmp) : NULL;
-    long long ms = num(ts, lt);
+    const char *rid = json_string_value(json_array_get(iv, 0));
+    const char *val = json_string_value(json_array_get(iv, 3));
+    long long ms = json_integer_value(json_array_get(iv, 1));
     long long off = ms - (long long)BN_REPORT_BASE_S * 1000;
     char want[24];
-    if (w == NULL || !eq(rr, lrr, w->rr_id) || !eq(rid, lrid, BN_REPORT_RID) ||
-        num(du, ld) != 60000 || ms < 0 || off < 0 || off % 60000 != 0 ||
+    t->values++;
+    if (w == NULL || rid == NULL || strcmp(rid, BN_REPORT_RID) != 0 || val == NULL ||
+        json_integer_value(json_array_get(iv, 2)) != 60000 || off < 0 || off % 60000 != 0 ||
         off / 60000 >= (long long)w->nupd * k) {
         t->foreign++;
         return;
     }
     uint32_t j = (uint32_t)(off / 60000);
     bn_report_value(want, sizeof want, j);
-    if (!eq(val, lv, want)) {
+    if (strcmp(val, want) != 0) {
         t->foreign++; /* the interval, but not the value sent */
         return;
     }
     if (w->seen[j] < 255)
         w->seen[j]++;
+}
+
+void bn_rep_entry(bn_rep_ven *v, uint32_t n, uint32_t k, const char *const *fv, const size_t *fvlen,
+                  size_t nfv, bn_rep_tally *t)
+{
+    size_t lven = 0, lrr = 0, li = 0;
+    const char *ven = field(fv, fvlen, nfv, "ven", &lven);
+    const char *rr = field(fv, fvlen, nfv, "rr", &lrr);
+    const char *ivs = field(fv, fvlen, nfv, "i", &li);
+    t->entries++;
+    char id[160];
+    json_t *a = ivs ? json_loadb(ivs, li, 0, NULL) : NULL;
+    if (ven == NULL || lven >= sizeof id || !json_is_array(a)) {
+        t->foreign++;
+        json_decref(a);
+        return;
+    }
+    memcpy(id, ven, lven);
+    id[lven] = '\0';
+    bn_rep_ven key = {.ven_id = id};
+    bn_rep_ven *w = n ? bsearch(&key, v, n, sizeof *v, ven_cmp) : NULL;
+    if (w && !eq(rr, lrr, w->rr_id))
+        w = NULL;
+    for (size_t i = 0; i < json_array_size(a); i++)
+        tally_interval(w, k, json_array_get(a, i), t);
+    json_decref(a);
 }
 
 void bn_rep_finish(const bn_rep_ven *v, uint32_t n, uint32_t k, bn_rep_tally *t)
@@ -147,7 +148,7 @@ int bn_rep_group(const struct sockaddr_storage *redis, const char *group, char *
     redisContext *c = connect_to(redis, err, errlen);
     if (c == NULL)
         return -EIO;
-    redisReply *r = redisCommand(c, "XGROUP CREATE %s %s 0 MKSTREAM", VTN_KEY_TELEMETRY, group);
+    redisReply *r = redisCommand(c, "XGROUP CREATE %s %s $ MKSTREAM", VTN_KEY_TELEMETRY, group);
     int rc = 0;
     if (r == NULL || (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0)) {
         snprintf(err, errlen, "XGROUP CREATE: %.100s", r ? r->str : c->errstr);

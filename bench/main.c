@@ -717,21 +717,24 @@ static void report_reports(const bn_cfg *cfg, const bn_opts *o, const bn_result 
         printf("%-16s %" PRIu64 " of %" PRIu64 " intervals answered 200 found in the stream "
                "= %.0f intervals stored/s\n",
                "stored", t->stored, t->confirmed, per_s);
-        printf("%-16s %" PRIu64 " entries read (XREADGROUP) and acknowledged (XACK), %lld left "
-               "pending; lost %" PRIu64 ", doubled %" PRIu64 ", foreign or altered %" PRIu64
-               ", stored without a 200 %" PRIu64 "\n",
-               "consumer", t->entries, t->pending, t->lost, t->doubled, t->foreign, t->unconfirmed);
+        printf("%-16s %" PRIu64 " entries (%" PRIu64 " intervals) read (XREADGROUP) and "
+               "acknowledged (XACK), %lld left pending; lost %" PRIu64 ", doubled %" PRIu64
+               ", foreign or altered %" PRIu64 ", stored without a 200 %" PRIu64 "\n",
+               "consumer", t->entries, t->values, t->pending, t->lost, t->doubled, t->foreign,
+               t->unconfirmed);
     } else {
         printf("%-16s failed: %s\n", "consumer", res->rep_error);
     }
-    long long stream_n = res->xlen_after - res->xlen_before;
+    /* every interval the consumer found is in Redis now (nothing is trimmed
+     * during a run), whether or not its update got a 200 */
+    uint64_t in_stream = t->stored + t->unconfirmed + t->doubled;
     double mem_per = -1;
-    if (res->mem_before >= 0 && res->mem_after >= 0 && stream_n > 0) {
-        mem_per = (double)(res->mem_after - res->mem_before) / (double)stream_n;
-        printf("%-16s used_memory %lld -> %lld bytes (+%lld), stream %lld -> %lld entries: "
-               "%.1f bytes per stored interval\n",
+    if (res->mem_before >= 0 && res->mem_after >= 0 && in_stream > 0) {
+        mem_per = (double)(res->mem_after - res->mem_before) / (double)in_stream;
+        printf("%-16s used_memory %lld -> %lld bytes (+%lld), stream %lld -> %lld entries, "
+               "%" PRIu64 " intervals: %.1f bytes per stored interval\n",
                "redis memory", res->mem_before, res->mem_after, res->mem_after - res->mem_before,
-               res->xlen_before, res->xlen_after, mem_per);
+               res->xlen_before, res->xlen_after, in_stream, mem_per);
     }
     json_t *jcpu = cfg->json ? json_object() : NULL;
     double ticks = print_cpu(o, "interval", t->stored, secs, jcpu);
@@ -745,21 +748,22 @@ static void report_reports(const bn_cfg *cfg, const bn_opts *o, const bn_result 
         return;
     print_json(json_pack(
         "{s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:I,s:I,s:f,s:o,s:o,s:o,s:f,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-        "s:I,s:b},s:I,s:I,s:I,s:I,s:f,s:o,s:f,s:f,s:I,s:s,s:b}",
+        "s:I,s:I,s:b},s:I,s:I,s:I,s:I,s:f,s:o,s:f,s:f,s:I,s:s,s:b}",
         "mode", "reports", "target", cfg->target, "run", o->run_id, "vens", (json_int_t)o->vens,
         "intervals_per_update", (json_int_t)o->intervals, "rate", o->rate, "duration_s",
         res->seconds, "registered", (json_int_t)res->registered, "ready",
         (json_int_t)res->rep_ready, "updates_per_s", (double)k->ok / secs, "updates",
         json_counts(k), "setup", json_counts(&res->regrep), "latency_us", json_latency(h),
-        "intervals_stored_per_s", per_s, "consumer", "entries", (json_int_t)t->entries, "confirmed",
-        (json_int_t)t->confirmed, "stored", (json_int_t)t->stored, "lost", (json_int_t)t->lost,
-        "doubled", (json_int_t)t->doubled, "foreign", (json_int_t)t->foreign, "unconfirmed",
-        (json_int_t)t->unconfirmed, "pending", (json_int_t)t->pending, "done", res->tally_done,
-        "mem_before", (json_int_t)res->mem_before, "mem_after", (json_int_t)res->mem_after,
-        "xlen_before", (json_int_t)res->xlen_before, "xlen_after", (json_int_t)res->xlen_after,
-        "mem_per_interval", mem_per, "cpu_us_per_interval", jcpu, "cpu_share_bench",
-        (double)res->self_cpu_us / 1e6 / secs, "other_busy_share", other, "errors", (json_int_t)bad,
-        "error", res->rep_error, "interrupted", res->interrupted));
+        "intervals_stored_per_s", per_s, "consumer", "entries", (json_int_t)t->entries, "values",
+        (json_int_t)t->values, "confirmed", (json_int_t)t->confirmed, "stored",
+        (json_int_t)t->stored, "lost", (json_int_t)t->lost, "doubled", (json_int_t)t->doubled,
+        "foreign", (json_int_t)t->foreign, "unconfirmed", (json_int_t)t->unconfirmed, "pending",
+        (json_int_t)t->pending, "done", res->tally_done, "mem_before", (json_int_t)res->mem_before,
+        "mem_after", (json_int_t)res->mem_after, "xlen_before", (json_int_t)res->xlen_before,
+        "xlen_after", (json_int_t)res->xlen_after, "mem_per_interval", mem_per,
+        "cpu_us_per_interval", jcpu, "cpu_share_bench", (double)res->self_cpu_us / 1e6 / secs,
+        "other_busy_share", other, "errors", (json_int_t)bad, "error", res->rep_error,
+        "interrupted", res->interrupted));
 }
 
 static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
