@@ -11,10 +11,14 @@
 # doubled must be 0.
 #
 #   bench/run-reports.sh [--vens N] [--interval P] [--intervals K] [--duration T]
-#                        [--closed] [--workers W] [--build-dir DIR]
+#                        [--closed] [--callgrind U] [--workers W] [--build-dir DIR]
 #                        [--log-level L] [--keep-logs] [-- extra vtn-bench flags]
 #
 # Defaults: N 1,000, P 0.5 s, K 12, T 10 s: 24,000 intervals offered per second.
+# --callgrind U: instructions per interval instead, independent of the load:
+# redis-server and the workers run under callgrind; on one stack, 8 VENs in a
+# closed loop send 40 updates, then 40 + U, the counters zeroed before and
+# dumped after each run; (second - first) / (U * K) per process.
 set -euo pipefail
 
 VENS=${BENCH_VENS:-1000}
@@ -22,12 +26,13 @@ INTERVAL=${BENCH_INTERVAL:-0.5}
 K=${BENCH_INTERVALS:-12}
 DURATION=${BENCH_DURATION:-10s}
 CLOSED=${BENCH_CLOSED:-0}
+CALLGRIND=${BENCH_CALLGRIND:-0}
 WORKERS=${BENCH_WORKERS:-2}
 BUILD_DIR=${BENCH_BUILD_DIR:-}
 BN_LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
 EXTRA=()
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -36,6 +41,7 @@ while [ $# -gt 0 ]; do
     --intervals) K=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --closed) CLOSED=1; shift ;;
+    --callgrind) CALLGRIND=$2; shift 2 ;;
     --workers) WORKERS=$2; shift 2 ;;
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --log-level) BN_LOG_LEVEL=$2; shift 2 ;;
@@ -63,6 +69,45 @@ BN_GW_ENV+=("VTN_MAX_CONNECTIONS=$((VENS + 256))")
 
 rate=0
 [ "$CLOSED" = 1 ] || rate=$(python3 -c "print(1 / $INTERVAL)")
+
+if [ "$CALLGRIND" != 0 ]; then
+  case $CALLGRIND in *[!0-9]*) echo "--callgrind: a number of updates" >&2; exit 2 ;; esac
+  command -v valgrind >/dev/null || bn_die "--callgrind needs valgrind"
+  BN_REDIS_WRAP=(valgrind --tool=callgrind "--callgrind-out-file=$BN_LOGDIR/cg.%p")
+  BN_WK_WRAP=("${BN_REDIS_WRAP[@]}")
+  BN_READY_S=60
+  bn_start_stack "$WORKERS"
+  cg_pids=("$REDIS_PID" "${WORKER_PIDS[@]}")
+  cg_run() { # N updates, counters zeroed before and dumped after; prints "pid Ir" lines
+    local p f
+    for p in "${cg_pids[@]}"; do callgrind_control -z "$p" >/dev/null; done
+    "$BN_BENCH" --mode reports --target "127.0.0.1:$GW_OADR" --redis "127.0.0.1:$REDIS_PORT" \
+      --vens 8 --intervals "$K" --rate 0 --max-requests "$1" --timeout 60s "${EXTRA[@]}" \
+      >"$BN_LOGDIR/cg-bench-$1.txt" || bn_die "vtn-bench failed (see $BN_LOGDIR/cg-bench-$1.txt)"
+    for p in "${cg_pids[@]}"; do callgrind_control -d "$p" >/dev/null; done
+    sleep 1
+    for p in "${cg_pids[@]}"; do
+      f=$(ls -t "$BN_LOGDIR"/cg."$p".* | head -1)
+      echo "$p $(grep -m1 '^summary:\|^totals:' "$f" | awk '{print $2}')"
+    done
+  }
+  cg_run 40 >/dev/null # warm-up: scripts loaded, allocator grown
+  a=$(cg_run 40)
+  b=$(cg_run $((40 + CALLGRIND)))
+  python3 - "$a" "$b" "$CALLGRIND" "$K" "$REDIS_PID" <<'PYEOF'
+import sys
+a = dict(l.split() for l in sys.argv[1].splitlines())
+b = dict(l.split() for l in sys.argv[2].splitlines())
+u, k, redis = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+n = 0
+for pid in a:
+    role = "redis-server" if pid == redis else "worker %d" % n
+    n += pid != redis
+    print(f"instructions     {role}: {(int(b[pid]) - int(a[pid])) / (u * k):,.0f} per interval")
+PYEOF
+  bn_stop_all
+  exit 0
+fi
 
 bn_start_stack "$WORKERS"
 bn_say "redis=$REDIS_PID gateway=$GW_PID workers=${WORKER_PIDS[*]}; $VENS VENs, K=$K, $([ "$CLOSED" = 1 ] && echo "closed loop" || echo "every $INTERVAL s")"
