@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,23 @@ static int http_post(vtn_buf *out, const char *host, const char *path, const vtn
                             path, host, body->len);
     if (rc == 0)
         rc = vtn_buf_append(out, body->data, body->len);
+    return rc;
+}
+
+/* A request whose whole body is one format: built, then posted. 0 or <0. */
+static int post_printf(vtn_buf *out, const char *host, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int post_printf(vtn_buf *out, const char *host, const char *path, const char *fmt, ...)
+{
+    vtn_buf b;
+    va_list ap;
+    vtn_buf_init(&b, 4096);
+    va_start(ap, fmt);
+    int rc = vtn_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (rc == 0)
+        rc = http_post(out, host, path, &b);
+    vtn_buf_free(&b);
     return rc;
 }
 
@@ -60,20 +78,14 @@ int bn_request_registration(vtn_buf *out, const char *host, const char *ven_name
 
 int bn_request_poll(vtn_buf *out, const char *host, const char *ven_id)
 {
-    vtn_buf b;
-    vtn_buf_init(&b, 4096);
     /* ven_id is copied from the VTN's reply as XML text, so it is already escaped. */
-    int rc = vtn_buf_printf(&b,
-                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                            "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:ei=\"" NS_EI
-                            "\"><oadr:oadrSignedObject><oadr:oadrPoll ei:schemaVersion=\"2.0b\">"
-                            "<ei:venID>%s</ei:venID></oadr:oadrPoll></oadr:oadrSignedObject>"
-                            "</oadr:oadrPayload>\n",
-                            ven_id);
-    if (rc == 0)
-        rc = http_post(out, host, BN_PATH_POLL, &b);
-    vtn_buf_free(&b);
-    return rc;
+    return post_printf(out, host, BN_PATH_POLL,
+                       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                       "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:ei=\"" NS_EI
+                       "\"><oadr:oadrSignedObject><oadr:oadrPoll ei:schemaVersion=\"2.0b\">"
+                       "<ei:venID>%s</ei:venID></oadr:oadrPoll></oadr:oadrSignedObject>"
+                       "</oadr:oadrPayload>\n",
+                       ven_id);
 }
 
 static int is_space(char c)
@@ -269,23 +281,17 @@ int bn_request_created_event(vtn_buf *out, const char *host, const char *ven_id,
 int bn_request_registered_report(vtn_buf *out, const char *host, const char *ven_id,
                                  const char *request_id)
 {
-    vtn_buf b;
-    vtn_buf_init(&b, 4096);
     /* both come from the VTN's XML as text, so they are already escaped */
-    int rc = vtn_buf_printf(&b,
-                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                            "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:pyld=\"" NS_PYLD
-                            "\" xmlns:ei=\"" NS_EI "\"><oadr:oadrSignedObject>"
-                            "<oadr:oadrRegisteredReport ei:schemaVersion=\"2.0b\">"
-                            "<ei:eiResponse><ei:responseCode>200</ei:responseCode>"
-                            "<pyld:requestID>%s</pyld:requestID></ei:eiResponse>"
-                            "<ei:venID>%s</ei:venID></oadr:oadrRegisteredReport>"
-                            "</oadr:oadrSignedObject></oadr:oadrPayload>\n",
-                            request_id, ven_id);
-    if (rc == 0)
-        rc = http_post(out, host, BN_PATH_REPORT, &b);
-    vtn_buf_free(&b);
-    return rc;
+    return post_printf(out, host, BN_PATH_REPORT,
+                       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                       "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:pyld=\"" NS_PYLD
+                       "\" xmlns:ei=\"" NS_EI "\"><oadr:oadrSignedObject>"
+                       "<oadr:oadrRegisteredReport ei:schemaVersion=\"2.0b\">"
+                       "<ei:eiResponse><ei:responseCode>200</ei:responseCode>"
+                       "<pyld:requestID>%s</pyld:requestID></ei:eiResponse>"
+                       "<ei:venID>%s</ei:venID></oadr:oadrRegisteredReport>"
+                       "</oadr:oadrSignedObject></oadr:oadrPayload>\n",
+                       request_id, ven_id);
 }
 
 struct dist_find {
@@ -371,11 +377,9 @@ static void iso_utc(char *out, size_t len, int64_t s)
 int bn_request_register_report(vtn_buf *out, const char *host, const char *ven_id,
                                const char *request_id)
 {
-    vtn_buf b;
-    vtn_buf_init(&b, 4096);
     /* ven_id comes from the VTN's XML as text, so it is already escaped. */
-    int rc = vtn_buf_printf(
-        &b,
+    return post_printf(
+        out, host, BN_PATH_REPORT,
         REPORT_HEAD(
             "oadrRegisterReport") "<pyld:requestID>%s</pyld:requestID><oadr:oadrReport>"
                                   "<xcal:duration><xcal:duration>PT1H</xcal:duration></"
@@ -407,20 +411,14 @@ int bn_request_register_report(vtn_buf *out, const char *host, const char *ven_i
                                   "oadr:oadrSignedObject>"
                                   "</oadr:oadrPayload>\n",
         request_id, ven_id);
-    if (rc == 0)
-        rc = http_post(out, host, BN_PATH_REPORT, &b);
-    vtn_buf_free(&b);
-    return rc;
 }
 
 int bn_request_created_report(vtn_buf *out, const char *host, const char *ven_id,
                               const char *request_id, const char *rr_id)
 {
-    vtn_buf b;
-    vtn_buf_init(&b, 4096);
     /* all three come from the VTN's XML as text, so they are already escaped */
-    int rc = vtn_buf_printf(
-        &b,
+    return post_printf(
+        out, host, BN_PATH_REPORT,
         REPORT_HEAD(
             "oadrCreatedReport") "<ei:eiResponse><ei:responseCode>200"
                                  "</ei:responseCode><pyld:requestID>%s</pyld:requestID>"
@@ -429,10 +427,6 @@ int bn_request_created_report(vtn_buf *out, const char *host, const char *ven_id
                                  "</ei:venID></oadr:oadrCreatedReport></oadr:oadrSignedObject>"
                                  "</oadr:oadrPayload>\n",
         request_id, rr_id, ven_id);
-    if (rc == 0)
-        rc = http_post(out, host, BN_PATH_REPORT, &b);
-    vtn_buf_free(&b);
-    return rc;
 }
 
 void bn_report_value(char *out, size_t len, uint32_t j)
