@@ -56,12 +56,16 @@ enum phase { PH_REGISTER, PH_POLL, PH_HANDSHAKE, PH_IDLE, PH_DONE };
 enum cstate { CS_IDLE, CS_CONNECTING, CS_HANDSHAKE, CS_READY, CS_BUSY, CS_CLOSING };
 /* RK_REREG: a registered VEN registers again during the poll phase
  * (--register-share), so polls share the workers with five-round requests. */
-enum rkind { RK_REG, RK_POLL, RK_REREG, RK_CREATED, RK_RPOLL, RK_RREPORT };
+enum rkind { RK_REG, RK_POLL, RK_REREG, RK_CREATED, RK_RPOLL, RK_RREPORT, RK_UPDATE };
 /* After every registration the VTN queues its METADATA oadrRegisterReport
  * (docs/reports.md); a VEN takes it with a poll (RK_RPOLL) and answers
  * oadrRegisteredReport (RK_RREPORT) before it goes on, so measured polls
  * find the queue as they did before the VTN sent one. */
-enum rrstage { RR_NONE, RR_POLL, RR_ANSWER };
+/* Reports mode goes on after a first registration's exchange: the VEN's
+ * oadrRegisterReport (RR_REGREP), the poll that brings the VTN's
+ * oadrCreateReport (RR_CPOLL) and its oadrCreatedReport (RR_CREATED); the VEN
+ * counts as registered once they are done, and is ready to send updates. */
+enum rrstage { RR_NONE, RR_POLL, RR_ANSWER, RR_REGREP, RR_CPOLL, RR_CREATED };
 /* events mode, inside the poll phase: polling before the events exist, then
  * until every VEN has them (or the deadline), one more interval, then the
  * measured polls */
@@ -87,6 +91,11 @@ typedef struct bn_ven {
     uint64_t want[2];         /* what targets it */
     uint64_t got[2], ans[2];  /* received, answer acknowledged */
     uint64_t recv_ns, ans_ns; /* when got (ans) covered want, from the first create; BN_NEVER */
+    /* reports mode */
+    uint8_t ready;               /* its report request is set up: it sends updates */
+    char rr_id[BN_EVENT_ID_MAX]; /* the reportRequestID of the VTN's oadrCreateReport */
+    uint32_t nupd, cap;          /* updates sent; room in upd_ok */
+    uint8_t *upd_ok;             /* [cap]: update seq answered 200 */
 } bn_ven;
 
 struct run;
@@ -139,6 +148,7 @@ typedef struct bn_conn {
      * follows the VEN's first registration, which counts as resolved after it */
     uint8_t rr, rr_first;
     uint32_t rr_ven;
+    uint32_t upd_seq; /* reports mode: the update in flight */
 } bn_conn;
 
 struct run {
@@ -175,6 +185,7 @@ struct run {
     char ev_ids[BN_EVENTS_MAX][BN_EVENT_ID_MAX]; /* the eventIDs created, by slot */
     uint32_t ev_targeted, ev_received, ev_answered;
     bn_dist_event dist[BN_EVENTS_MAX + 16]; /* one distribute's events */
+    vtn_buf scratch;  /* reports mode: an update's body while its request is built */
     char rbuf[65536]; /* shared: libuv calls read_cb right after alloc_cb on one thread */
     char pbuf[16384]; /* decrypted data, one TLS record at most, handed to llhttp at once */
 };
@@ -189,6 +200,18 @@ static void conn_fail(bn_conn *c, enum fail why);
 static void ev_summarize(struct run *r);
 static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origin);
 static void ven_resolved(struct run *r);
+
+/* Events and reports modes: one connection per VEN, opened --ramp at a time. */
+static int one_per_ven(const bn_opts *o)
+{
+    return o->mode == BN_MODE_EVENTS || o->mode == BN_MODE_REPORTS;
+}
+
+/* A VEN that takes part in the measured phase. */
+static int ven_usable(const struct run *r, uint32_t v)
+{
+    return r->vens[v].state == VS_OK && (r->o->mode != BN_MODE_REPORTS || r->vens[v].ready);
+}
 
 static uint64_t rng_next(struct run *r)
 {
@@ -212,7 +235,7 @@ static bn_counts *counts_of(struct run *r, enum rkind k)
            : k == RK_REREG                    ? &r->res->rereg
            : k == RK_CREATED                  ? &r->res->created
            : k == RK_RPOLL || k == RK_RREPORT ? &r->res->regrep
-                                              : &r->res->poll;
+                                              : &r->res->poll; /* RK_POLL, RK_UPDATE */
 }
 
 /* One failed request or handshake, by why it failed. */
@@ -421,8 +444,8 @@ static void check_end(struct run *r)
 
 static void ven_resolved(struct run *r)
 {
-    /* events mode: the next VEN's connection opens and registers (see bn_run) */
-    if (r->o->mode == BN_MODE_EVENTS && r->phase == PH_REGISTER && r->ramp_next < r->nconns)
+    /* events and reports modes: the next VEN's connection opens and registers (see bn_run) */
+    if (one_per_ven(r->o) && r->phase == PH_REGISTER && r->ramp_next < r->nconns)
         conn_connect(&r->conns[r->ramp_next++]);
     if (++r->resolved < r->o->vens)
         return;
@@ -446,10 +469,17 @@ static void reg_failed(bn_conn *c, uint32_t v)
     }
 }
 
+static int rep_setup_begin(bn_conn *c);
+static int rep_setup_reply(bn_conn *c, const char *payload, const char *code);
+
 /* The register report exchange is over (answered, or failed: the VEN stays
- * registered either way). */
-static void rr_done(bn_conn *c)
+ * registered either way). In reports mode a first registration's exchange that
+ * went well goes on with the report setup. */
+static void rr_done(bn_conn *c, int ok)
 {
+    if (ok && c->rr_first && c->rr < RR_REGREP && c->run->o->mode == BN_MODE_REPORTS &&
+        c->run->phase == PH_REGISTER && rep_setup_begin(c) == 0)
+        return;
     int first = c->rr_first;
     c->rr = RR_NONE;
     c->rr_first = 0;
@@ -468,7 +498,8 @@ static void rr_begin(bn_conn *c, uint32_t v, int first)
 /* Sends the next request of the report exchange. */
 static void rr_send(bn_conn *c)
 {
-    send_request(c, c->rr == RR_POLL ? RK_RPOLL : RK_RREPORT, c->rr_ven, uv_hrtime());
+    send_request(c, c->rr == RR_POLL || c->rr == RR_CPOLL ? RK_RPOLL : RK_RREPORT, c->rr_ven,
+                 uv_hrtime());
 }
 
 /* The reply to the exchange's request: 1 when it went as a VEN expects. A
@@ -477,23 +508,105 @@ static void rr_send(bn_conn *c)
 static int rr_reply(bn_conn *c, const char *payload, const char *code)
 {
     struct run *r = c->run;
-    if (c->kind == RK_RREPORT) {
-        rr_done(c);
-        return strcmp(payload, "oadrResponse") == 0 && strcmp(code, "200") == 0;
-    }
-    if (strcmp(payload, "oadrRegisterReport") != 0) {
-        rr_done(c);
-        return strcmp(payload, "oadrResponse") == 0 && strcmp(code, "200") == 0;
+    int ok = strcmp(payload, "oadrResponse") == 0 && strcmp(code, "200") == 0;
+    if (c->rr >= RR_REGREP)
+        return rep_setup_reply(c, payload, code);
+    if (c->kind == RK_RREPORT || strcmp(payload, "oadrRegisterReport") != 0) {
+        rr_done(c, ok);
+        return ok;
     }
     char rid[128];
     const bn_ven *ven = &r->vens[c->rr_ven];
     if (bn_xml_text(c->body.data, c->body.len, "requestID", rid, sizeof rid) < 0 ||
         bn_request_registered_report(&c->reqbuf, r->o->host, ven->ven_id, rid) < 0) {
-        rr_done(c);
+        rr_done(c, 0);
         return 0;
     }
     c->rr = RR_ANSWER;
     return 1;
+}
+
+/* ---- reports mode: the report setup after registering, and the updates ---- */
+
+/* The VEN's oadrRegisterReport goes next. 0, or <0 when it cannot be built. */
+static int rep_setup_begin(bn_conn *c)
+{
+    struct run *r = c->run;
+    char rid[64];
+    snprintf(rid, sizeof rid, "regrep-%" PRIu32, c->rr_ven);
+    if (bn_request_register_report(&c->reqbuf, r->o->host, r->vens[c->rr_ven].ven_id, rid) < 0)
+        return -ENOMEM;
+    c->rr = RR_REGREP;
+    return 0;
+}
+
+/* A reply in the report setup: 1 when it went as a VEN expects. */
+static int rep_setup_reply(bn_conn *c, const char *payload, const char *code)
+{
+    struct run *r = c->run;
+    bn_ven *ven = &r->vens[c->rr_ven];
+    char rid[128];
+    switch (c->rr) {
+    case RR_REGREP:
+        if (strcmp(payload, "oadrRegisteredReport") == 0 && strcmp(code, "200") == 0) {
+            c->rr = RR_CPOLL;
+            return 1;
+        }
+        break;
+    case RR_CPOLL:
+        /* the oadrCreateReport the registration queued: its requestID comes
+         * first, then the one oadrReportRequest's reportRequestID */
+        if (strcmp(payload, "oadrCreateReport") == 0 &&
+            bn_xml_text(c->body.data, c->body.len, "requestID", rid, sizeof rid) > 0 &&
+            bn_xml_text(c->body.data, c->body.len, "reportRequestID", ven->rr_id,
+                        sizeof ven->rr_id) > 0 &&
+            bn_request_created_report(&c->reqbuf, r->o->host, ven->ven_id, rid, ven->rr_id) == 0) {
+            c->rr = RR_CREATED;
+            return 1;
+        }
+        break;
+    case RR_CREATED:
+        if (strcmp(payload, "oadrResponse") == 0 && strcmp(code, "200") == 0) {
+            ven->ready = 1;
+            r->res->rep_ready++;
+            rr_done(c, 1);
+            return 1;
+        }
+        break;
+    default:
+        break;
+    }
+    vtn_warn("report_setup_failed", "ven=%" PRIu32 " stage=%d payload=%s code=%s", c->rr_ven,
+             (int)c->rr, payload, code);
+    rr_done(c, 0);
+    return 0;
+}
+
+/* Sends the VEN's next oadrUpdateReport: intervals seq*k .. seq*k+k-1. */
+static void send_update(bn_conn *c, uint32_t v, uint64_t origin)
+{
+    struct run *r = c->run;
+    bn_ven *ven = &r->vens[v];
+    if (ven->nupd == ven->cap) {
+        uint32_t cap = ven->cap ? ven->cap * 2 : 64;
+        uint8_t *ok = realloc(ven->upd_ok, cap);
+        if (ok == NULL) {
+            vtn_error("out_of_memory", "ven=%" PRIu32 " updates=%" PRIu32, v, ven->nupd);
+            finish(r);
+            return;
+        }
+        memset(ok + ven->cap, 0, cap - ven->cap);
+        ven->upd_ok = ok;
+        ven->cap = cap;
+    }
+    if (bn_request_update_report(&c->reqbuf, &r->scratch, r->o->host, ven->ven_id, ven->rr_id,
+                                 ven->nupd, r->o->intervals) < 0) {
+        vtn_error("request_build", "ven=%" PRIu32, v);
+        finish(r);
+        return;
+    }
+    c->upd_seq = ven->nupd++;
+    send_request(c, RK_UPDATE, v, origin);
 }
 
 /* The request in flight (if any) failed, and the connection goes. */
@@ -523,7 +636,7 @@ static void conn_fail(bn_conn *c, enum fail why)
         } else { /* a poll or a re-registration: the VEN stays registered */
             r->in_flight--;
             if (c->kind == RK_RPOLL || c->kind == RK_RREPORT)
-                rr_done(c);
+                rr_done(c, 0);
             check_end(r);
         }
     } else {
@@ -698,7 +811,7 @@ static void conn_next(bn_conn *c)
     }
     do
         c->cur = (c->cur + 1) % c->count;
-    while (r->vens[ven_of(c, c->cur)].state != VS_OK);
+    while (!ven_usable(r, ven_of(c, c->cur)));
     uint64_t origin = now;
     if (r->interval_ns) {
         /* A poll that is due while the previous reply is still out leaves when that
@@ -709,7 +822,9 @@ static void conn_next(bn_conn *c)
             origin = c->sched_ns;
         c->sched_ns += r->interval_ns;
     }
-    if (r->o->rereg_pct && rng_next(r) % 100 < r->o->rereg_pct)
+    if (r->o->mode == BN_MODE_REPORTS)
+        send_update(c, ven_of(c, c->cur), origin);
+    else if (r->o->rereg_pct && rng_next(r) % 100 < r->o->rereg_pct)
         send_registration(c, RK_REREG, ven_of(c, c->cur), origin);
     else
         send_request(c, RK_POLL, ven_of(c, c->cur), origin);
@@ -833,7 +948,12 @@ static void on_reply(bn_conn *c)
 {
     struct run *r = c->run;
     uint64_t now = uv_hrtime();
-    bn_counts *k = counts_of(r, c->kind);
+    /* what was answered: handling the reply may send the next request on c
+     * (the last VEN's setup reply starts the measured phase) */
+    const enum rkind kind = c->kind;
+    const uint32_t ven_i = c->ven;
+    const uint64_t origin = c->origin_ns;
+    bn_counts *k = counts_of(r, kind);
     char text[BN_VEN_ID_MAX];
     int ok = 0;
     c->state = CS_READY;
@@ -856,6 +976,17 @@ static void on_reply(bn_conn *c)
         ok = rr_reply(c, payload, text);
         if (!ok)
             k->oadr++;
+    } else if (c->kind == RK_UPDATE) {
+        char payload[64];
+        if (bn_xml_payload(c->body.data, c->body.len, payload, sizeof payload) == 0 &&
+            strcmp(payload, "oadrUpdatedReport") == 0 &&
+            bn_xml_text(c->body.data, c->body.len, "responseCode", text, sizeof text) >= 0 &&
+            strcmp(text, "200") == 0) {
+            ok = 1;
+            r->vens[c->ven].upd_ok[c->upd_seq] = 1;
+        } else {
+            k->oadr++;
+        }
     } else if (c->kind != RK_POLL) {
         /* a registration must name the venID; an oadrCreatedEvent gets a bare oadrResponse */
         if (bn_xml_text(c->body.data, c->body.len, "responseCode", text, sizeof text) >= 0 &&
@@ -885,11 +1016,11 @@ static void on_reply(bn_conn *c)
             k->oadr++;
         }
     }
-    if (c->kind == RK_REG) {
-        bn_ven *ven = &r->vens[c->ven];
+    if (kind == RK_REG) {
+        bn_ven *ven = &r->vens[ven_i];
         if (ok && ven->state == VS_PENDING) {
             k->ok++;
-            bn_hist_record(r->res->reg_hist, now - c->origin_ns);
+            bn_hist_record(r->res->reg_hist, now - origin);
             snprintf(ven->ven_id, sizeof ven->ven_id, "%s", text);
             if (bn_request_poll(&ven->poll_req, r->o->host, ven->ven_id) < 0) {
                 ven->state = VS_FAILED;
@@ -898,26 +1029,26 @@ static void on_reply(bn_conn *c)
             } else {
                 ven->state = VS_OK;
                 r->res->registered++;
-                rr_begin(c, c->ven, 1); /* resolved once its report exchange is over */
+                rr_begin(c, ven_i, 1); /* resolved once its report exchange is over */
             }
         } else if (!ok) {
-            reg_failed(c, c->ven);
+            reg_failed(c, ven_i);
         }
     } else {
         r->in_flight--;
-        if (ok && c->kind == RK_REREG)
-            rr_begin(c, c->ven, 0);
+        if (ok && kind == RK_REREG)
+            rr_begin(c, ven_i, 0);
         if (ok) {
             k->ok++;
-            if (c->kind == RK_CREATED)
+            if (kind == RK_CREATED)
                 on_answered(c, now);
-            else if (c->kind == RK_RPOLL || c->kind == RK_RREPORT)
+            else if (kind == RK_RPOLL || kind == RK_RREPORT)
                 ; /* the register report exchange: not measured */
-            else if (c->kind == RK_POLL && k != &r->res->poll)
+            else if (kind == RK_POLL && k != &r->res->poll)
                 ; /* events mode before the measured polls: no latency kept */
             else
-                bn_hist_record(c->kind == RK_POLL ? r->res->poll_hist : r->res->rereg_hist,
-                               now - c->origin_ns);
+                bn_hist_record(kind == RK_REREG ? r->res->rereg_hist : r->res->poll_hist,
+                               now - origin);
         } else {
             c->wait_until_ns = now + BN_POLL_ERR_PAUSE_MS * 1000000ull;
         }
@@ -1195,7 +1326,15 @@ static void finish(struct run *r)
 
 static void on_phase_end(uv_timer_t *t)
 {
-    finish(t->data);
+    struct run *r = t->data;
+    if (r->o->mode == BN_MODE_REPORTS && r->phase == PH_POLL) {
+        /* Every update sent gets its answer (or its timeout) before the end,
+         * so none is left stored-but-unanswered. */
+        r->stop_sending = 1;
+        if (r->in_flight)
+            return;
+    }
+    finish(r);
 }
 
 static void on_register_deadline(uv_timer_t *t)
@@ -1565,6 +1704,59 @@ static void on_measure_start(uv_timer_t *t)
     }
 }
 
+/* ---- reports mode: the stream around the measured updates ---------------- */
+
+static void consumer_group(const struct run *r, char *out, size_t len)
+{
+    snprintf(out, len, "bench-%s", r->o->run_id);
+}
+
+/* Before the updates: the consumer group, then the stream's length and
+ * Redis' memory, so the group's own bytes are not charged to the intervals. */
+static int rep_begin(struct run *r)
+{
+    char group[64];
+    consumer_group(r, group, sizeof group);
+    if (bn_rep_group(&r->o->redis_addr, group, r->res->rep_error, sizeof r->res->rep_error) < 0)
+        return -EIO;
+    r->res->xlen_before = bn_rep_xlen(&r->o->redis_addr);
+    read_memory(r, &r->res->mem_before);
+    return 0;
+}
+
+/* After the updates: memory and length first, then the consumer reads the
+ * stream through the group and matches every entry to what was sent. */
+static void rep_end(struct run *r)
+{
+    const bn_opts *o = r->o;
+    char group[64];
+    read_memory(r, &r->res->mem_after);
+    r->res->xlen_after = bn_rep_xlen(&o->redis_addr);
+    bn_rep_ven *v = calloc(o->vens ? o->vens : 1, sizeof *v);
+    uint8_t **seen = calloc(o->vens ? o->vens : 1, sizeof *seen);
+    uint32_t n = 0;
+    for (uint32_t i = 0; v && seen && i < o->vens; i++) {
+        bn_ven *ven = &r->vens[i];
+        if (!ven->ready || ven->nupd == 0)
+            continue;
+        seen[n] = calloc((size_t)ven->nupd * o->intervals, 1);
+        if (seen[n] == NULL)
+            break;
+        v[n] = (bn_rep_ven){ven->ven_id, ven->rr_id, ven->nupd, ven->upd_ok, seen[n]};
+        n++;
+    }
+    consumer_group(r, group, sizeof group);
+    if (v == NULL || seen == NULL)
+        snprintf(r->res->rep_error, sizeof r->res->rep_error, "out of memory");
+    else if (bn_rep_consume(&o->redis_addr, group, v, n, o->intervals, &r->res->tally,
+                            r->res->rep_error, sizeof r->res->rep_error) == 0)
+        r->res->tally_done = 1;
+    for (uint32_t i = 0; v && i < n; i++)
+        free(v[i].seen);
+    free(seen);
+    free(v);
+}
+
 static void start_poll_phase(struct run *r)
 {
     r->phase = PH_POLL;
@@ -1573,6 +1765,10 @@ static void start_poll_phase(struct run *r)
         r->ev_stage = EV_WARM;
         uv_timer_start(&r->phase_timer, on_settled_events, ms_of(r->o->settle_ns), 0);
     } else {
+        if (r->o->mode == BN_MODE_REPORTS && rep_begin(r) < 0) {
+            finish(r);
+            return;
+        }
         measure_begin(r);
         uv_timer_start(&r->phase_timer, on_phase_end, ms_of(r->o->duration_ns), 0);
     }
@@ -1580,7 +1776,7 @@ static void start_poll_phase(struct run *r)
         bn_conn *c = &r->conns[i];
         c->nreg = 0;
         for (uint32_t k = 0; k < c->count; k++)
-            c->nreg += r->vens[ven_of(c, k)].state == VS_OK;
+            c->nreg += ven_usable(r, ven_of(c, k));
         c->cur = c->count - 1; /* so the round-robin starts at the first VEN */
         c->wait_until_ns = 0;
         if (r->interval_ns)
@@ -1594,8 +1790,8 @@ static void start_measured_phase(struct run *r)
 {
     const bn_opts *o = r->o;
     uv_timer_stop(&r->phase_timer);
-    int need_vens = o->mode == BN_MODE_POLL || o->mode == BN_MODE_IDLE ||
-                    o->mode == BN_MODE_EVENTS || (o->mode == BN_MODE_HANDSHAKE && o->hs_poll);
+    int need_vens = o->mode == BN_MODE_POLL || o->mode == BN_MODE_IDLE || one_per_ven(o) ||
+                    (o->mode == BN_MODE_HANDSHAKE && o->hs_poll);
     if (need_vens && r->res->registered == 0) {
         vtn_error("no_ven_registered", "vens=%" PRIu32, o->vens);
         finish(r);
@@ -1603,6 +1799,7 @@ static void start_measured_phase(struct run *r)
     }
     switch (o->mode) {
     case BN_MODE_POLL:
+    case BN_MODE_REPORTS:
         start_poll_phase(r);
         break;
     case BN_MODE_EVENTS: {
@@ -1665,7 +1862,7 @@ int bn_run(const bn_opts *o, bn_result *res)
     bn_hist_init(res->rereg_hist);
     r->o = o;
     r->res = res;
-    res->mem_before = res->mem_after = -1;
+    res->mem_before = res->mem_after = res->xlen_before = res->xlen_after = -1;
     for (int i = 0; i < 3; i++)
         res->cov_recv[i] = res->cov_ans[i] = BN_NEVER;
     bn_api api;
@@ -1702,6 +1899,7 @@ int bn_run(const bn_opts *o, bn_result *res)
     r->settings.on_message_complete = on_message_complete;
     for (uint32_t v = 0; v < o->vens; v++)
         vtn_buf_init(&r->vens[v].poll_req, BN_REQ_MAX);
+    vtn_buf_init(&r->scratch, BN_REQ_MAX * 8);
     for (uint32_t i = 0; i < r->nconns; i++) {
         bn_conn *c = &r->conns[i];
         c->run = r;
@@ -1742,7 +1940,7 @@ int bn_run(const bn_opts *o, bn_result *res)
     /* Events mode holds one connection per VEN, 10,000 and more: they open and
      * register --ramp at a time, as a fleet coming online would, rather than
      * all at once into the VTN's overload answer (503). */
-    uint32_t first = o->mode == BN_MODE_EVENTS && o->ramp < r->nconns ? o->ramp : r->nconns;
+    uint32_t first = one_per_ven(o) && o->ramp < r->nconns ? o->ramp : r->nconns;
     r->ramp_next = first;
     for (uint32_t i = 0; i < first && r->phase == PH_REGISTER; i++)
         if (r->conns[i].count)
@@ -1752,9 +1950,14 @@ int bn_run(const bn_opts *o, bn_result *res)
     if (uv_loop_close(&r->loop) != 0)
         vtn_warn("loop_close", "reason=busy");
     bn_api_close(&api);
+    if (o->mode == BN_MODE_REPORTS && r->measure_start_ns)
+        rep_end(r);
 
-    for (uint32_t v = 0; v < o->vens; v++)
+    for (uint32_t v = 0; v < o->vens; v++) {
         vtn_buf_free(&r->vens[v].poll_req);
+        free(r->vens[v].upd_ok);
+    }
+    vtn_buf_free(&r->scratch);
     for (uint32_t i = 0; i < r->nconns; i++) {
         vtn_buf_free(&r->conns[i].body);
         vtn_buf_free(&r->conns[i].reqbuf);

@@ -109,6 +109,24 @@ int bn_request_registered_report(vtn_buf *out, const char *host, const char *ven
 int bn_distribute_parse(const char *doc, size_t len, bn_dist_event *out, int max, char *request_id,
                         size_t rlen);
 
+/* reports mode: every VEN registers one METADATA_TELEMETRY_USAGE report
+ * (specifier BN_REPORT_SPEC, one rID BN_REPORT_RID, PT1M) and sends updates
+ * of k one-minute intervals: update seq holds intervals j = seq*k .. seq*k+k-1,
+ * interval j starting j minutes after BN_REPORT_BASE_S with the value
+ * bn_report_value(j), so the consumer can tell every interval apart. */
+#define BN_REPORT_SPEC "bench-usage"
+#define BN_REPORT_RID "usage"
+#define BN_REPORT_BASE_S 1767225600 /* 2026-01-01T00:00:00Z */
+int bn_request_register_report(vtn_buf *out, const char *host, const char *ven_id,
+                               const char *request_id);
+/* oadrCreatedReport answering the oadrCreateReport request_id: rr_id pending. */
+int bn_request_created_report(vtn_buf *out, const char *host, const char *ven_id,
+                              const char *request_id, const char *rr_id);
+/* oadrUpdateReport number seq of a VEN for its request rr_id; scratch holds the body. */
+int bn_request_update_report(vtn_buf *out, vtn_buf *scratch, const char *host, const char *ven_id,
+                             const char *rr_id, uint32_t seq, uint32_t k);
+void bn_report_value(char *out, size_t len, uint32_t j);
+
 /* Copies the text of the first element whose local name is `name` (any
  * prefix) into out, trimmed. Returns its length, -ENOENT when there is no
  * such element, -ENOBUFS when it does not fit. A string search, not a parser:
@@ -144,6 +162,47 @@ void bn_api_close(bn_api *a);
 int bn_redis_inline(const struct sockaddr_storage *addr, const char *command, vtn_buf *out);
 /* The integer value of "name:" in INFO text, -1 when absent. */
 long long bn_info_field(const char *info, size_t len, const char *name);
+
+/* ---- reports mode: the consumer that counts what was stored (bn_reports.c) */
+
+/* One VEN's updates, as the consumer checks them against the stream. */
+typedef struct bn_rep_ven {
+    const char *ven_id, *rr_id;
+    uint32_t nupd;     /* updates sent: seq 0 .. nupd-1 */
+    const uint8_t *ok; /* [nupd]: answered 200 */
+    uint8_t *seen;     /* [nupd * k]: stream entries found per interval (saturates at 255) */
+} bn_rep_ven;
+
+typedef struct bn_rep_tally {
+    uint64_t entries;     /* stream entries read through the group (one per oadrReport) */
+    uint64_t values;      /* intervals (values) in them */
+    uint64_t confirmed;   /* intervals of updates answered 200 */
+    uint64_t stored;      /* of them, found in the stream */
+    uint64_t lost;        /* of them, not found */
+    uint64_t doubled;     /* entries beyond the first for one interval */
+    uint64_t unconfirmed; /* intervals found whose update got no 200 (a timeout) */
+    uint64_t foreign;     /* entries that are no interval the bench sent, or altered */
+    long long pending;    /* entries the group still holds unacknowledged at the end */
+} bn_rep_tally;
+
+/* Tallies one stream entry (field, value, field, value ...: ven, rr and i,
+ * the packed intervals; docs/reports.md) into v[0..n), sorted by ven_id
+ * (bn_rep_sort). */
+void bn_rep_entry(bn_rep_ven *v, uint32_t n, uint32_t k, const char *const *fv, const size_t *fvlen,
+                  size_t nfv, bn_rep_tally *t);
+void bn_rep_sort(bn_rep_ven *v, uint32_t n);
+/* confirmed, stored, lost and unconfirmed from the seen counts. */
+void bn_rep_finish(const bn_rep_ven *v, uint32_t n, uint32_t k, bn_rep_tally *t);
+/* XGROUP CREATE <stream> group $ MKSTREAM: the group reads what is added from
+ * now on, so a run against a VTN that already holds telemetry counts its own.
+ * An existing group is fine. 0 or <0. */
+int bn_rep_group(const struct sockaddr_storage *redis, const char *group, char *err, size_t errlen);
+/* The stream's length, or <0. */
+long long bn_rep_xlen(const struct sockaddr_storage *redis);
+/* A real consumer: XREADGROUP ... > in batches until nothing is left, each
+ * batch tallied, then XACKed; at the end XPENDING's count. 0 or <0 with err. */
+int bn_rep_consume(const struct sockaddr_storage *redis, const char *group, bn_rep_ven *v,
+                   uint32_t n, uint32_t k, bn_rep_tally *t, char *err, size_t errlen);
 
 /* ---- TLS client (bn_tls.c) ---------------------------------------------- */
 
@@ -218,7 +277,8 @@ enum bn_mode {
     BN_MODE_REGISTER,
     BN_MODE_HANDSHAKE,
     BN_MODE_IDLE,
-    BN_MODE_EVENTS
+    BN_MODE_EVENTS,
+    BN_MODE_REPORTS
 };
 
 #define BN_EVENTS_MAX 128 /* events mode: events created in one run */
@@ -270,6 +330,10 @@ typedef struct bn_opts {
     uint64_t follow_ns;  /* after creation: who has not received (answered) by then is missing */
     uint64_t measure_ns; /* then closed-loop polls over which CPU is measured; 0: none */
     int64_t start_s;     /* dtstart of the events, seconds from now */
+    /* reports mode: one VEN per connection; after registering, each registers
+     * its report, takes the oadrCreateReport and answers it, then sends
+     * oadrUpdateReport with `intervals` intervals at --rate (or closed loop) */
+    uint32_t intervals;
 } bn_opts;
 
 typedef struct bn_result {
@@ -312,6 +376,12 @@ typedef struct bn_result {
     uint32_t missing[10];            /* the first of them (indexes) */
     uint32_t nmissing;
     int follow_timed_out;
+    /* reports mode */
+    uint32_t rep_ready;                /* VENs whose report request was set up */
+    long long xlen_before, xlen_after; /* the stream's length around the updates; -1 unread */
+    bn_rep_tally tally;                /* what the consumer found */
+    int tally_done;
+    char rep_error[256]; /* the consumer's failure */
 } bn_result;
 
 /* Runs the fleet to completion (bounded by the options' time limits).

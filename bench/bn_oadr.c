@@ -1,7 +1,11 @@
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bn_internal.h"
 
@@ -20,6 +24,23 @@ static int http_post(vtn_buf *out, const char *host, const char *path, const vtn
                             path, host, body->len);
     if (rc == 0)
         rc = vtn_buf_append(out, body->data, body->len);
+    return rc;
+}
+
+/* A request whose whole body is one format: built, then posted. 0 or <0. */
+static int post_printf(vtn_buf *out, const char *host, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int post_printf(vtn_buf *out, const char *host, const char *path, const char *fmt, ...)
+{
+    vtn_buf b;
+    va_list ap;
+    vtn_buf_init(&b, 4096);
+    va_start(ap, fmt);
+    int rc = vtn_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (rc == 0)
+        rc = http_post(out, host, path, &b);
+    vtn_buf_free(&b);
     return rc;
 }
 
@@ -57,20 +78,14 @@ int bn_request_registration(vtn_buf *out, const char *host, const char *ven_name
 
 int bn_request_poll(vtn_buf *out, const char *host, const char *ven_id)
 {
-    vtn_buf b;
-    vtn_buf_init(&b, 4096);
     /* ven_id is copied from the VTN's reply as XML text, so it is already escaped. */
-    int rc = vtn_buf_printf(&b,
-                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                            "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:ei=\"" NS_EI
-                            "\"><oadr:oadrSignedObject><oadr:oadrPoll ei:schemaVersion=\"2.0b\">"
-                            "<ei:venID>%s</ei:venID></oadr:oadrPoll></oadr:oadrSignedObject>"
-                            "</oadr:oadrPayload>\n",
-                            ven_id);
-    if (rc == 0)
-        rc = http_post(out, host, BN_PATH_POLL, &b);
-    vtn_buf_free(&b);
-    return rc;
+    return post_printf(out, host, BN_PATH_POLL,
+                       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                       "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:ei=\"" NS_EI
+                       "\"><oadr:oadrSignedObject><oadr:oadrPoll ei:schemaVersion=\"2.0b\">"
+                       "<ei:venID>%s</ei:venID></oadr:oadrPoll></oadr:oadrSignedObject>"
+                       "</oadr:oadrPayload>\n",
+                       ven_id);
 }
 
 static int is_space(char c)
@@ -266,23 +281,17 @@ int bn_request_created_event(vtn_buf *out, const char *host, const char *ven_id,
 int bn_request_registered_report(vtn_buf *out, const char *host, const char *ven_id,
                                  const char *request_id)
 {
-    vtn_buf b;
-    vtn_buf_init(&b, 4096);
     /* both come from the VTN's XML as text, so they are already escaped */
-    int rc = vtn_buf_printf(&b,
-                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                            "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:pyld=\"" NS_PYLD
-                            "\" xmlns:ei=\"" NS_EI "\"><oadr:oadrSignedObject>"
-                            "<oadr:oadrRegisteredReport ei:schemaVersion=\"2.0b\">"
-                            "<ei:eiResponse><ei:responseCode>200</ei:responseCode>"
-                            "<pyld:requestID>%s</pyld:requestID></ei:eiResponse>"
-                            "<ei:venID>%s</ei:venID></oadr:oadrRegisteredReport>"
-                            "</oadr:oadrSignedObject></oadr:oadrPayload>\n",
-                            request_id, ven_id);
-    if (rc == 0)
-        rc = http_post(out, host, BN_PATH_REPORT, &b);
-    vtn_buf_free(&b);
-    return rc;
+    return post_printf(out, host, BN_PATH_REPORT,
+                       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                       "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:pyld=\"" NS_PYLD
+                       "\" xmlns:ei=\"" NS_EI "\"><oadr:oadrSignedObject>"
+                       "<oadr:oadrRegisteredReport ei:schemaVersion=\"2.0b\">"
+                       "<ei:eiResponse><ei:responseCode>200</ei:responseCode>"
+                       "<pyld:requestID>%s</pyld:requestID></ei:eiResponse>"
+                       "<ei:venID>%s</ei:venID></oadr:oadrRegisteredReport>"
+                       "</oadr:oadrSignedObject></oadr:oadrPayload>\n",
+                       request_id, ven_id);
 }
 
 struct dist_find {
@@ -341,4 +350,127 @@ int bn_distribute_parse(const char *doc, size_t len, bn_dist_event *out, int max
         if (!out[i].id[0] || out[i].mn < 0)
             return -EINVAL; /* an oadrEvent without eventID or modificationNumber */
     return f.n;
+}
+
+/* ---- reports mode: the VEN's side of EiReport ---- */
+
+#define NS_REPORT_EXTRA                                                                            \
+    "\" xmlns:xcal=\"urn:ietf:params:xml:ns:icalendar-2.0\" "                                      \
+    "xmlns:strm=\"urn:ietf:params:xml:ns:icalendar-2.0:stream\" "                                  \
+    "xmlns:power=\"http://docs.oasis-open.org/ns/emix/2011/06/power\" "                            \
+    "xmlns:scale=\"http://docs.oasis-open.org/ns/emix/2011/06/siscale"
+
+#define REPORT_HEAD(msg)                                                                           \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"                                                 \
+    "<oadr:oadrPayload xmlns:oadr=\"" NS_OADR "\" xmlns:pyld=\"" NS_PYLD                           \
+    "\" xmlns:ei=\"" NS_EI NS_REPORT_EXTRA "\"><oadr:oadrSignedObject><oadr:" msg                  \
+    " ei:schemaVersion=\"2.0b\">"
+
+static void iso_utc(char *out, size_t len, int64_t s)
+{
+    time_t t = (time_t)s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int bn_request_register_report(vtn_buf *out, const char *host, const char *ven_id,
+                               const char *request_id)
+{
+    /* ven_id comes from the VTN's XML as text, so it is already escaped. */
+    return post_printf(
+        out, host, BN_PATH_REPORT,
+        REPORT_HEAD(
+            "oadrRegisterReport") "<pyld:requestID>%s</pyld:requestID><oadr:oadrReport>"
+                                  "<xcal:duration><xcal:duration>PT1H</xcal:duration></"
+                                  "xcal:duration>"
+                                  "<oadr:oadrReportDescription><ei:rID>" BN_REPORT_RID "</ei:rID>"
+                                  "<ei:reportType>usage</ei:reportType><power:powerReal>"
+                                  "<power:itemDescription>RealPower</"
+                                  "power:itemDescription><power:itemUnits>W"
+                                  "</power:itemUnits><scale:siScaleCode>none</"
+                                  "scale:siScaleCode><power:powerAttributes>"
+                                  "<power:hertz>60</power:hertz><power:voltage>230</"
+                                  "power:voltage><power:ac>true"
+                                  "</power:ac></power:powerAttributes></"
+                                  "power:powerReal><ei:readingType>Direct Read"
+                                  "</"
+                                  "ei:readingType><oadr:oadrSamplingRate><oadr:oadrMinPeriod>PT1M</"
+                                  "oadr:oadrMinPeriod>"
+                                  "<oadr:oadrMaxPeriod>PT1H</"
+                                  "oadr:oadrMaxPeriod><oadr:oadrOnChange>false"
+                                  "</oadr:oadrOnChange></oadr:oadrSamplingRate></"
+                                  "oadr:oadrReportDescription>"
+                                  "<ei:reportRequestID>0</"
+                                  "ei:reportRequestID><ei:reportSpecifierID>" BN_REPORT_SPEC
+                                  "</ei:reportSpecifierID><ei:reportName>METADATA_TELEMETRY_USAGE</"
+                                  "ei:reportName>"
+                                  "<ei:createdDateTime>2026-01-01T00:00:00Z</ei:createdDateTime></"
+                                  "oadr:oadrReport>"
+                                  "<ei:venID>%s</ei:venID></oadr:oadrRegisterReport></"
+                                  "oadr:oadrSignedObject>"
+                                  "</oadr:oadrPayload>\n",
+        request_id, ven_id);
+}
+
+int bn_request_created_report(vtn_buf *out, const char *host, const char *ven_id,
+                              const char *request_id, const char *rr_id)
+{
+    /* all three come from the VTN's XML as text, so they are already escaped */
+    return post_printf(
+        out, host, BN_PATH_REPORT,
+        REPORT_HEAD(
+            "oadrCreatedReport") "<ei:eiResponse><ei:responseCode>200"
+                                 "</ei:responseCode><pyld:requestID>%s</pyld:requestID>"
+                                 "</ei:eiResponse><oadr:oadrPendingReports><ei:reportRequestID>%s"
+                                 "</ei:reportRequestID></oadr:oadrPendingReports><ei:venID>%s"
+                                 "</ei:venID></oadr:oadrCreatedReport></oadr:oadrSignedObject>"
+                                 "</oadr:oadrPayload>\n",
+        request_id, rr_id, ven_id);
+}
+
+void bn_report_value(char *out, size_t len, uint32_t j)
+{
+    snprintf(out, len, "%" PRIu32 ".5", j);
+}
+
+int bn_request_update_report(vtn_buf *out, vtn_buf *scratch, const char *host, const char *ven_id,
+                             const char *rr_id, uint32_t seq, uint32_t k)
+{
+    char rid[48], when[32], val[24];
+    vtn_buf *b = scratch;
+    vtn_buf_reset(b);
+    snprintf(rid, sizeof rid, "upd-%" PRIu32, seq);
+    int rc = vtn_buf_printf(b,
+                            REPORT_HEAD("oadrUpdateReport") "<pyld:requestID>%s</pyld:requestID>"
+                                                            "<oadr:oadrReport><strm:intervals>",
+                            rid);
+    for (uint32_t i = 0; rc == 0 && i < k; i++) {
+        uint32_t j = seq * k + i;
+        iso_utc(when, sizeof when, BN_REPORT_BASE_S + (int64_t)j * 60);
+        bn_report_value(val, sizeof val, j);
+        rc = vtn_buf_printf(b,
+                            "<ei:interval><xcal:dtstart><xcal:date-time>%s</xcal:date-time>"
+                            "</xcal:dtstart><xcal:duration><xcal:duration>PT1M</xcal:duration>"
+                            "</xcal:duration><oadr:oadrReportPayload><ei:rID>" BN_REPORT_RID
+                            "</ei:rID><ei:payloadFloat><ei:value>%s</ei:value></ei:payloadFloat>"
+                            "</oadr:oadrReportPayload></ei:interval>",
+                            when, val);
+    }
+    /* createdDateTime: the end of the last interval, distinct per update (it is
+     * part of what makes a resend the same report) */
+    iso_utc(when, sizeof when, BN_REPORT_BASE_S + (int64_t)(seq + 1) * k * 60);
+    if (rc == 0)
+        rc = vtn_buf_printf(
+            b,
+            "</strm:intervals><ei:eiReportID>%s</ei:eiReportID>"
+            "<ei:reportRequestID>%s</ei:reportRequestID><ei:reportSpecifierID>" BN_REPORT_SPEC
+            "</ei:reportSpecifierID><ei:reportName>TELEMETRY_USAGE"
+            "</ei:reportName><ei:createdDateTime>%s</ei:createdDateTime>"
+            "</oadr:oadrReport><ei:venID>%s</ei:venID></oadr:oadrUpdateReport>"
+            "</oadr:oadrSignedObject></oadr:oadrPayload>\n",
+            rid, rr_id, when, ven_id);
+    if (rc == 0)
+        rc = http_post(out, host, BN_PATH_REPORT, b);
+    return rc;
 }

@@ -61,6 +61,7 @@ typedef struct bn_cfg {
     long long follow_ms;
     long long measure_ms;
     long long event_start_ms;
+    long long intervals;
 } bn_cfg;
 
 #define F(x) offsetof(bn_cfg, x)
@@ -70,7 +71,9 @@ static const vtn_cfg_item cfg_items[] = {
     {"VTN_BENCH_MODE", "--mode", VTN_CFG_STR, F(mode), "poll", 0, 0,
      "poll: register every VEN, then measure oadrPoll; register: measure registrations only; "
      "handshake: new TLS connections in a closed loop (needs --tls); idle: open --connections "
-     "connections (TLS with --tls), one poll each, hold them idle and read the VTN's memory"},
+     "connections (TLS with --tls), one poll each, hold them idle and read the VTN's memory; "
+     "events: event fan-out through the API (docs/bench.md); reports: report ingestion, "
+     "oadrUpdateReport with --intervals intervals at --rate per VEN, counted by a consumer"},
     {"VTN_BENCH_VENS", "--vens", VTN_CFG_INT, F(vens), "0", 0, 100000,
      "number of simulated VENs (venName bench-<run>-<i>); 0 = 200 in poll and register mode, 1 "
      "in idle mode and in handshake mode with --hs-poll, none in handshake mode without"},
@@ -141,7 +144,8 @@ static const vtn_cfg_item cfg_items[] = {
      "events mode: the API's bearer token (the VTN's VTN_API_TOKEN)"},
     {"VTN_BENCH_REDIS", "--redis", VTN_CFG_STR, F(redis), "", 0, 0,
      "events mode: the VTN's Redis (host:port); its INFO memory is read before the events are "
-     "created and once every VEN has them, for the bytes per VEN per event"},
+     "created and once every VEN has them, for the bytes per VEN per event; reports mode "
+     "(required): memory and stream length around the updates, and the consumer's reads"},
     {"VTN_BENCH_VEN_GROUPS", "--ven-groups", VTN_CFG_INT, F(ven_groups), "1", 1, 10000,
      "events mode: groups the VENs are put in (VEN i in group i % G), each with one PUT "
      "/api/v1/groups/{groupID}"},
@@ -164,6 +168,8 @@ static const vtn_cfg_item cfg_items[] = {
      "per poll as in --mode poll; 0 = none"},
     {"VTN_BENCH_EVENT_START", "--event-start", VTN_CFG_MS, F(event_start_ms), "1h", 0, 86400000,
      "events mode: the events' dtstart, from now (they last an hour)"},
+    {"VTN_BENCH_INTERVALS", "--intervals", VTN_CFG_INT, F(intervals), "12", 1, 512,
+     "reports mode: intervals (one value each) per oadrUpdateReport"},
 };
 #undef F
 #define NCFG (sizeof cfg_items / sizeof cfg_items[0])
@@ -659,8 +665,113 @@ static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *
         res->interrupted));
 }
 
+/* Anything that makes a reports run no clean measurement: a failed request,
+ * a VEN not set up, a consumer that could not read, an interval lost or doubled. */
+static uint64_t reports_failed(const bn_result *res)
+{
+    const bn_rep_tally *t = &res->tally;
+    return errors_of(&res->reg) + errors_of(&res->regrep) + errors_of(&res->poll) +
+           res->reg_failed + (res->registered - res->rep_ready) + !res->tally_done +
+           (res->rep_error[0] != 0) + t->lost + t->doubled + t->foreign + (t->pending != 0) +
+           (res->registered == 0);
+}
+
+static void report_reports(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
+{
+    char a[32], b[32], c[32], d[32];
+    const bn_counts *k = &res->poll;
+    const bn_hist *h = res->poll_hist;
+    const bn_rep_tally *t = &res->tally;
+    double secs = res->seconds > 0 ? res->seconds : 1e-9;
+    printf("vtn-bench        mode=reports target=%s run=%s%s\n", cfg->target, o->run_id,
+           res->interrupted ? " (interrupted)" : "");
+    if (o->rate > 0)
+        printf("%-16s %" PRIu32 " over %" PRIu32 " keep-alive connections, each sending an "
+               "oadrUpdateReport of %" PRIu32 " intervals every %.3g s (open loop)\n",
+               "VENs", o->vens, o->vens, o->intervals, 1.0 / o->rate);
+    else
+        printf("%-16s %" PRIu32 " over %" PRIu32 " keep-alive connections, each sending an "
+               "oadrUpdateReport of %" PRIu32 " intervals as soon as the last is answered "
+               "(closed loop)\n",
+               "VENs", o->vens, o->vens, o->intervals);
+    printf("%-16s %" PRIu32 " registered, %" PRIu32 " failed in %.3f s; %" PRIu32
+           " with their report requested and created\n",
+           "registration", res->registered, res->reg_failed, res->reg_seconds, res->rep_ready);
+    printf("%-16s %" PRIu64 " answered, %" PRIu64 " OK (oadrRegisterReport exchange, then the "
+           "VEN's oadrRegisterReport, the poll for oadrCreateReport, oadrCreatedReport)\n",
+           "report setup", res->regrep.done, res->regrep.ok);
+    if (errors_of(&res->reg))
+        print_counts_line("  reg. errors", &res->reg);
+    if (errors_of(&res->regrep))
+        print_counts_line("  setup errors", &res->regrep);
+    printf("%-16s %.3f s (updates phase)\n", "duration", res->seconds);
+    printf("%-16s %" PRIu64 " sent, %" PRIu64 " answered, %" PRIu64 " OK (%.1f/s)\n", "updates",
+           k->sent, k->done, k->ok, (double)k->ok / secs);
+    printf("%-16s p50 %s  p90 %s  p99 %s  max %s  (oadrUpdateReport, OK replies)\n", "latency",
+           fmt_ms(a, sizeof a, bn_hist_quantile(h, 0.50)),
+           fmt_ms(b, sizeof b, bn_hist_quantile(h, 0.90)),
+           fmt_ms(c, sizeof c, bn_hist_quantile(h, 0.99)), fmt_ms(d, sizeof d, h->max));
+    print_counts_line("errors", k);
+    double per_s = (double)t->stored / secs;
+    if (res->tally_done) {
+        printf("%-16s %" PRIu64 " of %" PRIu64 " intervals answered 200 found in the stream "
+               "= %.0f intervals stored/s\n",
+               "stored", t->stored, t->confirmed, per_s);
+        printf("%-16s %" PRIu64 " entries (%" PRIu64 " intervals) read (XREADGROUP) and "
+               "acknowledged (XACK), %lld left pending; lost %" PRIu64 ", doubled %" PRIu64
+               ", foreign or altered %" PRIu64 ", stored without a 200 %" PRIu64 "\n",
+               "consumer", t->entries, t->values, t->pending, t->lost, t->doubled, t->foreign,
+               t->unconfirmed);
+    } else {
+        printf("%-16s failed: %s\n", "consumer", res->rep_error);
+    }
+    /* every interval the consumer found is in Redis now (nothing is trimmed
+     * during a run), whether or not its update got a 200 */
+    uint64_t in_stream = t->stored + t->unconfirmed + t->doubled;
+    double mem_per = -1;
+    if (res->mem_before >= 0 && res->mem_after >= 0 && in_stream > 0) {
+        mem_per = (double)(res->mem_after - res->mem_before) / (double)in_stream;
+        printf("%-16s used_memory %lld -> %lld bytes (+%lld), stream %lld -> %lld entries, "
+               "%" PRIu64 " intervals: %.1f bytes per stored interval\n",
+               "redis memory", res->mem_before, res->mem_after, res->mem_after - res->mem_before,
+               res->xlen_before, res->xlen_after, in_stream, mem_per);
+    }
+    json_t *jcpu = cfg->json ? json_object() : NULL;
+    double ticks = print_cpu(o, "interval", t->stored, secs, jcpu);
+    double other = print_load(o, res, secs, ticks);
+    uint64_t bad = reports_failed(res);
+    if (bad)
+        printf("WARNING: %" PRIu64 " errors, VENs not set up, or intervals lost, doubled or "
+               "altered: the figures above are not a clean measurement\n",
+               bad);
+    if (!cfg->json)
+        return;
+    print_json(json_pack(
+        "{s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:I,s:I,s:f,s:o,s:o,s:o,s:f,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+        "s:I,s:I,s:b},s:I,s:I,s:I,s:I,s:f,s:o,s:f,s:f,s:I,s:s,s:b}",
+        "mode", "reports", "target", cfg->target, "run", o->run_id, "vens", (json_int_t)o->vens,
+        "intervals_per_update", (json_int_t)o->intervals, "rate", o->rate, "duration_s",
+        res->seconds, "registered", (json_int_t)res->registered, "ready",
+        (json_int_t)res->rep_ready, "updates_per_s", (double)k->ok / secs, "updates",
+        json_counts(k), "setup", json_counts(&res->regrep), "latency_us", json_latency(h),
+        "intervals_stored_per_s", per_s, "consumer", "entries", (json_int_t)t->entries, "values",
+        (json_int_t)t->values, "confirmed", (json_int_t)t->confirmed, "stored",
+        (json_int_t)t->stored, "lost", (json_int_t)t->lost, "doubled", (json_int_t)t->doubled,
+        "foreign", (json_int_t)t->foreign, "unconfirmed", (json_int_t)t->unconfirmed, "pending",
+        (json_int_t)t->pending, "done", res->tally_done, "mem_before", (json_int_t)res->mem_before,
+        "mem_after", (json_int_t)res->mem_after, "xlen_before", (json_int_t)res->xlen_before,
+        "xlen_after", (json_int_t)res->xlen_after, "mem_per_interval", mem_per,
+        "cpu_us_per_interval", jcpu, "cpu_share_bench", (double)res->self_cpu_us / 1e6 / secs,
+        "other_busy_share", other, "errors", (json_int_t)bad, "error", res->rep_error,
+        "interrupted", res->interrupted));
+}
+
 static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
 {
+    if (o->mode == BN_MODE_REPORTS) {
+        report_reports(cfg, o, res);
+        return;
+    }
     if (o->mode == BN_MODE_EVENTS) {
         report_events(cfg, o, res);
         return;
@@ -866,6 +977,23 @@ static int setup_events(const bn_cfg *cfg, bn_opts *o)
     return 0;
 }
 
+/* The reports mode's settings: its Redis (required, for the consumer). */
+static int setup_reports(const bn_cfg *cfg, bn_opts *o)
+{
+    if (!*cfg->redis || vtn_addr_parse(cfg->redis, &o->redis_addr) < 0) {
+        fprintf(stderr, "vtn-bench: --mode reports needs --redis host:port (the VTN's Redis, "
+                        "read by the consumer)\n");
+        return -EINVAL;
+    }
+    if (!cfg->allow_remote && !bn_addr_is_loopback(&o->redis_addr)) {
+        fprintf(stderr, "vtn-bench: --redis must be a loopback address unless --allow-remote\n");
+        return -EINVAL;
+    }
+    o->have_redis = 1;
+    o->intervals = (uint32_t)cfg->intervals;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     bn_cfg cfg;
@@ -897,14 +1025,18 @@ int main(int argc, char **argv)
         o.mode = BN_MODE_IDLE;
     } else if (strcmp(cfg.mode, "events") == 0) {
         o.mode = BN_MODE_EVENTS;
+    } else if (strcmp(cfg.mode, "reports") == 0) {
+        o.mode = BN_MODE_REPORTS;
     } else {
         fprintf(stderr,
-                "vtn-bench: VTN_BENCH_MODE: \"%s\" is not poll, register, handshake, idle or "
-                "events\n",
+                "vtn-bench: VTN_BENCH_MODE: \"%s\" is not poll, register, handshake, idle, "
+                "events or reports\n",
                 cfg.mode);
         goto out;
     }
     if (o.mode == BN_MODE_EVENTS && setup_events(&cfg, &o) < 0)
+        goto out;
+    if (o.mode == BN_MODE_REPORTS && setup_reports(&cfg, &o) < 0)
         goto out;
     int measured = o.mode == BN_MODE_HANDSHAKE || o.mode == BN_MODE_IDLE;
     if (o.mode == BN_MODE_HANDSHAKE && !cfg.tls) {
@@ -988,7 +1120,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (o.mode == BN_MODE_EVENTS)
+    if (o.mode == BN_MODE_EVENTS || o.mode == BN_MODE_REPORTS)
         o.connections = o.vens; /* each VEN its own schedule and connection */
     else if (cfg.connections)
         o.connections = (uint32_t)cfg.connections;
@@ -1086,6 +1218,8 @@ int main(int argc, char **argv)
                      : 0;
     } else if (o.mode == BN_MODE_EVENTS) {
         status = res.registered == 0 || res.ev_created < o.events || events_errors(&res) ? 1 : 0;
+    } else if (o.mode == BN_MODE_REPORTS) {
+        status = reports_failed(&res) ? 1 : 0;
     } else {
         const bn_counts *k = o.mode == BN_MODE_POLL ? &res.poll : &res.reg;
         status = (res.registered == 0 || errors_of(k) > 0 || res.reg_failed > 0) ? 1 : 0;

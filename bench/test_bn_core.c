@@ -180,7 +180,73 @@ static void requests_are_valid_openadr(void **state)
     assert_non_null(strstr(body, "<pyld:requestID>req-9</pyld:requestID>"));
     assert_non_null(strstr(body, "<ei:optType>optIn</ei:optType>"));
     assert_valid_oadr(body);
+
+    /* reports mode: the VEN's METADATA report, its oadrCreatedReport, an update */
+    const char *ven = "ven-0123456789abcdef0123";
+    assert_int_equal(bn_request_register_report(&req, "127.0.0.1:8080", ven, "regrep-0"), 0);
+    body = body_of(&req, BN_PATH_REPORT);
+    assert_non_null(strstr(body, "<ei:reportName>METADATA_TELEMETRY_USAGE</ei:reportName>"));
+    assert_non_null(strstr(body, "<ei:rID>" BN_REPORT_RID "</ei:rID>"));
+    assert_valid_oadr(body);
+    assert_int_equal(bn_request_created_report(&req, "127.0.0.1:8080", ven, "crep-1", "rr-x-0"), 0);
+    body = body_of(&req, BN_PATH_REPORT);
+    assert_non_null(strstr(body, "<oadr:oadrPendingReports><ei:reportRequestID>rr-x-0<"));
+    assert_valid_oadr(body);
+    vtn_buf scratch;
+    vtn_buf_init(&scratch, 1 << 20);
+    assert_int_equal(
+        bn_request_update_report(&req, &scratch, "127.0.0.1:8080", ven, "rr-x-0", 2, 3), 0);
+    body = body_of(&req, BN_PATH_REPORT);
+    /* update 2 of 3 intervals: intervals 6, 7, 8, minutes after the base */
+    assert_non_null(strstr(body, "<xcal:date-time>2026-01-01T00:06:00Z</xcal:date-time>"));
+    assert_non_null(strstr(body, "<ei:value>8.5</ei:value>"));
+    assert_null(strstr(body, "<ei:value>9.5</ei:value>"));
+    assert_non_null(strstr(body, "<ei:createdDateTime>2026-01-01T00:09:00Z</ei:createdDateTime>"));
+    assert_valid_oadr(body);
+    vtn_buf_free(&scratch);
     vtn_buf_free(&req);
+}
+
+/* The consumer's tally: an entry as the VTN stores it (docs/reports.md). */
+static void report_tally_counts_each_interval(void **state)
+{
+    (void)state;
+    uint8_t ok[2] = {1, 0}, seen_a[4] = {0}, seen_b[4] = {0};
+    bn_rep_ven v[2] = {{"ven-b", "rr-b", 2, ok, seen_b}, {"ven-a", "rr-a", 2, ok, seen_a}};
+    bn_rep_tally t;
+    memset(&t, 0, sizeof t);
+    bn_rep_sort(v, 2);
+    assert_string_equal(v[0].ven_id, "ven-a");
+    /* VEN a, update 0 (intervals 0, 1) stored twice; its interval 1 altered once */
+    const char *e0 = "[[\"usage\",1767225600000,60000,\"0.5\"],[\"usage\",1767225660000,60000,"
+                     "\"1.5\",\"Quality Good - Non Specific\"]]";
+    const char *e1 = "[[\"usage\",1767225600000,60000,\"0.5\"],[\"usage\",1767225660000,60000,"
+                     "\"7\"]]";
+    const char *fv[6] = {"ven", "ven-a", "rr", "rr-a", "i", e0};
+    size_t fl[6];
+    for (int i = 0; i < 6; i++)
+        fl[i] = strlen(fv[i]);
+    bn_rep_entry(v, 2, 2, fv, fl, 6, &t);
+    fv[5] = e1;
+    fl[5] = strlen(e1);
+    bn_rep_entry(v, 2, 2, fv, fl, 6, &t);
+    /* VEN b: an interval of update 1, which got no 200; another VEN's rr */
+    const char *e2 = "[[\"usage\",1767225780000,60000,\"3.5\"]]";
+    const char *fb[6] = {"ven", "ven-b", "rr", "rr-b", "i", e2};
+    for (int i = 0; i < 6; i++)
+        fl[i] = strlen(fb[i]);
+    bn_rep_entry(v, 2, 2, fb, fl, 6, &t);
+    fb[3] = "rr-a";
+    bn_rep_entry(v, 2, 2, fb, fl, 6, &t);
+    bn_rep_finish(v, 2, 2, &t);
+    assert_int_equal(t.entries, 4);
+    assert_int_equal(t.values, 6);
+    assert_int_equal(t.foreign, 2);   /* the altered value, the wrong rr */
+    assert_int_equal(t.confirmed, 4); /* update 0 of both VENs */
+    assert_int_equal(t.stored, 2);    /* VEN a's intervals 0 and 1 */
+    assert_int_equal(t.lost, 2);      /* VEN b's update 0 */
+    assert_int_equal(t.doubled, 1);   /* VEN a's interval 0 */
+    assert_int_equal(t.unconfirmed, 1);
 }
 
 static void xml_scanning_ignores_prefixes(void **state)
@@ -238,6 +304,7 @@ int main(void)
         cmocka_unit_test(proc_status_memory),
         cmocka_unit_test(pids_parse_roles),
         cmocka_unit_test(requests_are_valid_openadr),
+        cmocka_unit_test(report_tally_counts_each_interval),
         cmocka_unit_test(xml_scanning_ignores_prefixes),
         cmocka_unit_test(loopback_only),
     };

@@ -3,8 +3,10 @@
 how a utility's data platform takes the interval data away from Redis.
 
 It reads `vtn:{telemetry}` with a consumer group, writes each entry to its
-sink (here a file of JSON lines, one per entry, standing for the archive),
-makes the write durable, and only then acknowledges the entries (XACK).
+sink (here a file of JSON lines, one per entry, standing for the archive;
+an entry is one oadrReport, its values packed in the `i` field as
+docs/reports.md says, and is stored as it is), makes the write durable, and
+only then acknowledges the entries (XACK).
 Killed at any point, it loses nothing:
 
 - killed before the write: the entries are still pending for this consumer

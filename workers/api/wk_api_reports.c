@@ -716,19 +716,10 @@ static const char *fstr(const redisReply *fields, const char *name)
     return r ? r->str : NULL;
 }
 
-/* Bytes of an entry's field values. */
-static size_t entry_bytes(const redisReply *fields)
-{
-    size_t n = 0;
-    for (size_t i = 1; i < fields->elements; i += 2)
-        n += fields->element[i]->type == REDIS_REPLY_STRING ? fields->element[i]->len : 0;
-    return n;
-}
-
 static int matches(const data_query *d, const redisReply *fields)
 {
-    const char *want[] = {d->ven, d->rr, d->rid}, *name[] = {"ven", "rr", "rid"};
-    for (int i = 0; i < 3; i++)
+    const char *want[] = {d->ven, d->rr}, *name[] = {"ven", "rr"};
+    for (int i = 0; i < 2; i++)
         if (want[i][0] && (fstr(fields, name[i]) == NULL || strcmp(fstr(fields, name[i]), want[i])))
             return 0;
     return 1;
@@ -750,29 +741,82 @@ static int csv_field(vtn_buf *b, const char *s, int last)
     return rc | vtn_buf_appends(b, last ? "\r\n" : ",");
 }
 
-static int csv_row(vtn_buf *b, const char *id, const redisReply *f)
+/* One value of an entry's `i` array: [rID, dtstart ms, duration ms, value
+ * or status, quality?] (docs/reports.md). */
+typedef struct data_point {
+    const char *rid, *value, *quality;
+    json_t *status;
+    long long t, d;
+} data_point;
+
+static int point_read(json_t *iv, data_point *p)
 {
-    char when[40] = "";
-    const char *t = fstr(f, "t");
-    if (t)
-        vtn_time_format(strtoll(t, NULL, 10), when, sizeof when);
-    return csv_field(b, id, 0) | csv_field(b, fstr(f, "ven"), 0) | csv_field(b, fstr(f, "rr"), 0) |
-           csv_field(b, fstr(f, "rid"), 0) | csv_field(b, when, 0) | csv_field(b, fstr(f, "d"), 0) |
-           csv_field(b, fstr(f, "v"), 0) | csv_field(b, fstr(f, "s"), 0) |
-           csv_field(b, fstr(f, "q"), 1);
+    json_t *v = json_array_get(iv, 3);
+    p->rid = json_string_value(json_array_get(iv, 0));
+    p->t = json_integer_value(json_array_get(iv, 1));
+    p->d = json_integer_value(json_array_get(iv, 2));
+    p->value = json_string_value(v);
+    p->status = json_is_object(v) ? v : NULL;
+    p->quality = json_string_value(json_array_get(iv, 4));
+    return p->rid && (p->value || p->status) ? 0 : -EINVAL;
 }
 
-static json_t *json_row(const char *id, const redisReply *f)
+static int csv_row(vtn_buf *b, const char *id, const redisReply *f, const data_point *p)
+{
+    char when[40] = "", d[24];
+    vtn_time_format(p->t, when, sizeof when);
+    snprintf(d, sizeof d, "%lld", p->d);
+    char *st = p->status ? json_dumps(p->status, JSON_COMPACT) : NULL;
+    int rc = csv_field(b, id, 0) | csv_field(b, fstr(f, "ven"), 0) |
+             csv_field(b, fstr(f, "rr"), 0) | csv_field(b, p->rid, 0) | csv_field(b, when, 0) |
+             csv_field(b, d, 0) | csv_field(b, p->value, 0) | csv_field(b, st, 0) |
+             csv_field(b, p->quality, 1);
+    free(st);
+    return rc;
+}
+
+static json_t *json_row(const char *id, const redisReply *f, const data_point *p)
 {
     char when[40] = "";
-    const char *t = fstr(f, "t"), *d = fstr(f, "d"), *st = fstr(f, "s");
-    if (t)
-        vtn_time_format(strtoll(t, NULL, 10), when, sizeof when);
-    json_t *status = st ? json_loads(st, 0, NULL) : NULL;
-    return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:I, s:s*, s:o*, s:s*}", "id", id, "venID",
-                     fstr(f, "ven"), "reportRequestID", fstr(f, "rr"), "rID", fstr(f, "rid"),
-                     "dtstart", when, "durationMs", (json_int_t)(d ? strtoll(d, NULL, 10) : 0),
-                     "value", fstr(f, "v"), "status", status, "quality", fstr(f, "q"));
+    vtn_time_format(p->t, when, sizeof when);
+    return json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:I, s:s*, s:O*, s:s*}", "id", id, "venID",
+                     fstr(f, "ven"), "reportRequestID", fstr(f, "rr"), "rID", p->rid, "dtstart",
+                     when, "durationMs", (json_int_t)p->d, "value", p->value, "status", p->status,
+                     "quality", p->quality);
+}
+
+/* The values of one stream entry that pass the rID filter, appended to the
+ * page: all of them or, when they would overflow a page that already holds
+ * some, none (*full set; a page ends between entries, so the cursor is an
+ * entry id). 0 or -ENOMEM. */
+static int entry_rows(const data_query *d, const char *id, const redisReply *f, vtn_buf *csv,
+                      json_t *rows, int *shown, size_t *bytes, int *full)
+{
+    json_t *ivs = fstr(f, "i") ? json_loads(fstr(f, "i"), 0, NULL) : NULL;
+    size_t n = json_array_size(ivs), match = 0;
+    data_point p;
+    for (size_t k = 0; k < n; k++)
+        match +=
+            point_read(json_array_get(ivs, k), &p) == 0 && (!d->rid[0] || !strcmp(p.rid, d->rid));
+    size_t per = entry_field(f, "i") ? entry_field(f, "i")->len / (n ? n : 1) : 0;
+    size_t more = match * (per + strlen(fstr(f, "ven") ? fstr(f, "ven") : "") +
+                           strlen(fstr(f, "rr") ? fstr(f, "rr") : "") + 64);
+    if (*shown > 0 &&
+        ((size_t)*shown + match > (size_t)d->limit || *bytes + more > REPORT_DATA_BYTES_MAX)) {
+        *full = 1;
+        json_decref(ivs);
+        return 0;
+    }
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        if (point_read(json_array_get(ivs, k), &p) < 0 || (d->rid[0] && strcmp(p.rid, d->rid)))
+            continue;
+        rc = csv ? csv_row(csv, id, f, &p) : json_array_append_new(rows, json_row(id, f, &p));
+    }
+    *shown += (int)match;
+    *bytes += more;
+    json_decref(ivs);
+    return rc ? -ENOMEM : 0;
 }
 
 static void api_reports_data(wk_req *q, void *st)
@@ -829,27 +873,29 @@ static void api_reports_data(wk_req *q, void *st)
     int rc = d->csv ? vtn_buf_appends(&q->body, "id,venID,reportRequestID,rID,dtstart,durationMs,"
                                                 "value,status,quality\r\n")
                     : rows == NULL;
-    int shown = 0;
+    int shown = 0, full = 0;
     size_t bytes = 0;
     const char *last = NULL; /* the last entry looked at */
     for (size_t i = 0;
-         rc == 0 && i < r->elements && shown < d->limit && bytes < REPORT_DATA_BYTES_MAX; i++) {
+         rc == 0 && !full && i < r->elements && shown < d->limit && bytes < REPORT_DATA_BYTES_MAX;
+         i++) {
         const redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-            e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
+            e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY) {
+            last = e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
+                           e->element[0]->type == REDIS_REPLY_STRING
+                       ? e->element[0]->str
+                       : last;
             continue;
-        last = e->element[0]->str;
-        if (!matches(d, e->element[1]))
-            continue;
-        shown++;
-        bytes += entry_bytes(e->element[1]) + 64;
-        if (d->csv)
-            rc = csv_row(&q->body, last, e->element[1]);
-        else
-            rc = json_array_append_new(rows, json_row(last, e->element[1]));
+        }
+        if (matches(d, e->element[1]))
+            rc = entry_rows(d, e->element[0]->str, e->element[1], d->csv ? &q->body : NULL, rows,
+                            &shown, &bytes, &full);
+        if (!full)
+            last = e->element[0]->str;
     }
     /* More may follow when the page is full or the scan stopped at its cap. */
-    int more = last && (shown == d->limit || bytes >= REPORT_DATA_BYTES_MAX ||
+    int more = last && (full || shown >= d->limit || bytes >= REPORT_DATA_BYTES_MAX ||
                         r->elements == REPORT_DATA_SCAN_MAX);
     if (rc) {
         json_decref(rows);

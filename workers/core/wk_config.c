@@ -50,10 +50,10 @@ const vtn_cfg_item wk_cfg_items[] = {
      "where the VTN's default report requests reach a VEN after its oadrRegisterReport: poll "
      "(an oadrCreateReport on its next poll, which every VEN handles) or registered (inside the "
      "oadrRegisteredReport answer)"},
-    {"VTN_TELEMETRY_MAXLEN", "--telemetry-maxlen", VTN_CFG_INT, F(telemetry_maxlen), "10000000",
+    {"VTN_TELEMETRY_MAXLEN", "--telemetry-maxlen", VTN_CFG_INT, F(telemetry_maxlen), "1000000",
      1000, 1000000000,
-     "entries the telemetry stream vtn:{telemetry} keeps at most (trimmed approximately, oldest "
-     "first)"},
+     "entries (one per oadrReport, its values packed) the telemetry stream vtn:{telemetry} keeps "
+     "at most (trimmed approximately, oldest first)"},
     {"VTN_TELEMETRY_RETENTION", "--telemetry-retention", VTN_CFG_MS, F(telemetry_keep_ms), "168h",
      0, 366LL * 86400000,
      "entries of the telemetry stream older than this are trimmed (approximately); 0: by "

@@ -481,31 +481,105 @@ static int update_check(wk_req *q, update_state *s, const char *ven)
     return 0;
 }
 
-/* One stored value: its strings, kept until the command is queued. */
-typedef struct point_args {
-    char t[24], d[24];
-    char *status; /* owned: JSON of a resource status */
-} point_args;
-
-/* Fills a point's time and duration: the interval's, else the report's
- * (an interval without dtstart inherits the report's). 0 or -EINVAL. */
-static int point_time(json_t *r, json_t *iv, point_args *pa, char *why, size_t whylen)
+/* The interval's start and duration in ms: the interval's, else the
+ * report's (an interval without dtstart inherits the report's). 0 or -EINVAL. */
+static int point_time(json_t *r, json_t *iv, int64_t *t, int64_t *d, char *why, size_t whylen)
 {
     const char *ds = jstr(iv, "dtstart") ? jstr(iv, "dtstart") : jstr(r, "dtstart");
     const char *du = jstr(iv, "duration") ? jstr(iv, "duration") : jstr(r, "duration");
-    int64_t t = 0, d = 0;
-    if (ds == NULL || wk_datetime_parse(ds, &t) < 0) {
+    *t = *d = 0;
+    if (ds == NULL || wk_datetime_parse(ds, t) < 0) {
         snprintf(why, whylen, "interval dtstart %s is missing or not a UTC date-time",
                  ds ? ds : "");
         return -EINVAL;
     }
-    if (du && wk_duration_parse(du, &d) < 0) {
+    if (du && wk_duration_parse(du, d) < 0) {
         snprintf(why, whylen, "interval duration %s is not a duration the VTN reads", du);
         return -EINVAL;
     }
-    snprintf(pa->t, sizeof pa->t, "%lld", (long long)t);
-    snprintf(pa->d, sizeof pa->d, "%lld", (long long)d);
     return 0;
+}
+
+/* s as a JSON string. The text comes from libxml2, so it is UTF-8: only
+ * quotes, backslashes and control characters need escaping. */
+static int json_str(vtn_buf *b, const char *s)
+{
+    int rc = vtn_buf_appends(b, "\"");
+    for (const char *p = s; rc == 0 && *p; p++) {
+        const char *run = p;
+        while (*p && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+            p++;
+        rc = vtn_buf_append(b, run, (size_t)(p - run));
+        if (rc == 0 && *p)
+            rc = *p == '"' || *p == '\\' ? vtn_buf_printf(b, "\\%c", *p)
+                                         : vtn_buf_printf(b, "\\u%04x", (unsigned char)*p);
+        if (*p == '\0')
+            break;
+    }
+    return rc ? rc : vtn_buf_appends(b, "\"");
+}
+
+/* Appends one value as the stream keeps it: [rID, dtstart ms, duration ms,
+ * value or status, quality?]. 0, -EINVAL with q->msg.desc, or -ENOMEM. */
+static int point_pack(wk_req *q, vtn_buf *b, json_t *r, json_t *iv, json_t *p)
+{
+    json_t *status = json_object_get(p, "status");
+    const char *rid = jstr(p, "rID") ? jstr(p, "rID") : "";
+    int64_t t, d;
+    if (point_time(r, iv, &t, &d, q->msg.desc, sizeof q->msg.desc) < 0)
+        return -EINVAL;
+    char *st = NULL;
+    if (status) {
+        st = json_dumps(status, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (st == NULL)
+            return -ENOMEM;
+        if (strlen(st) > WK_STATUS_MAX) {
+            free(st);
+            snprintf(q->msg.desc, sizeof q->msg.desc,
+                     "an oadrPayloadResourceStatus is longer than %d bytes as JSON", WK_STATUS_MAX);
+            return -EINVAL;
+        }
+    } else if (jstr(p, "value") == NULL) {
+        snprintf(q->msg.desc, sizeof q->msg.desc,
+                 "rID %s: a payload the VTN does not store (payloadFloat or "
+                 "oadrPayloadResourceStatus)",
+                 rid);
+        return -EINVAL;
+    }
+    int rc = vtn_buf_appends(b, "[");
+    rc = rc ? rc : json_str(b, rid);
+    rc = rc ? rc : vtn_buf_printf(b, ",%lld,%lld,", (long long)t, (long long)d);
+    rc = rc ? rc : st ? vtn_buf_appends(b, st) : json_str(b, jstr(p, "value"));
+    if (rc == 0 && jstr(p, "dataQuality")) {
+        rc = vtn_buf_appends(b, ",");
+        rc = rc ? rc : json_str(b, jstr(p, "dataQuality"));
+    }
+    free(st);
+    rc = rc ? rc : vtn_buf_appends(b, "]");
+    return rc ? -ENOMEM : 0;
+}
+
+/* The values of one oadrReport packed as the stream entry's `i` field, a
+ * JSON array written straight into b (jansson's pack and dump cost about as
+ * much as all the rest of an update); *n its values. 0, -EINVAL with
+ * q->msg.desc, or -ENOMEM. */
+static int report_pack(wk_req *q, vtn_buf *b, json_t *r, size_t *n)
+{
+    json_t *ivs = json_object_get(r, "intervals");
+    int rc = vtn_buf_appends(b, "[") ? -ENOMEM : 0;
+    *n = 0;
+    for (size_t v = 0; rc == 0 && v < json_array_size(ivs); v++) {
+        json_t *iv = json_array_get(ivs, v), *pl = json_object_get(iv, "payloads");
+        for (size_t j = 0; rc == 0 && j < json_array_size(pl); j++) {
+            if (*n && vtn_buf_appends(b, ",") < 0)
+                return -ENOMEM;
+            rc = point_pack(q, b, r, iv, json_array_get(pl, j));
+            *n += rc == 0;
+        }
+    }
+    if (rc == 0 && vtn_buf_append(b, "]", 2) < 0) /* with its NUL: argv takes it as a string */
+        rc = -ENOMEM;
+    return rc;
 }
 
 /* Queues the telemetry script for every report of the message and the
@@ -513,17 +587,17 @@ static int point_time(json_t *r, json_t *iv, point_args *pa, char *why, size_t w
 static int update_store(wk_req *q, update_state *s, const char *ven)
 {
     json_t *reports = q->msg.reports;
-    size_t nrep = json_array_size(reports), npts = (size_t)q->msg.n_report_points;
-    size_t cap = 8 + nrep * 3 + npts * 6; /* see the argv below */
+    size_t nrep = json_array_size(reports);
+    size_t cap = 8 + nrep * 4; /* see the argv below */
     const char **argv = calloc(cap, sizeof *argv);
     char(*members)[WK_REPORT_MEMBER_MAX] = calloc(nrep ? nrep : 1, sizeof *members);
-    point_args *pa = calloc(npts ? npts : 1, sizeof *pa);
+    vtn_buf *packed = calloc(nrep ? nrep : 1, sizeof *packed);
     char(*seen)[VTN_KEY_MAX] = calloc(nrep ? nrep : 1, sizeof *seen);
     char(*counts)[16] = calloc(nrep ? nrep : 1, sizeof *counts);
     char stream[VTN_KEY_MAX], maxlen[24], minid[32] = "", k[VTN_KEY_MAX];
     int rc = -ENOMEM;
-    size_t argc = 0, ip = 0;
-    if (argv == NULL || pa == NULL || seen == NULL || counts == NULL || members == NULL)
+    size_t argc = 0;
+    if (argv == NULL || packed == NULL || seen == NULL || counts == NULL || members == NULL)
         goto out;
     snprintf(maxlen, sizeof maxlen, "%lld", q->w->cfg.telemetry_maxlen);
     if (q->w->cfg.telemetry_keep_ms > 0)
@@ -547,49 +621,21 @@ static int update_store(wk_req *q, update_state *s, const char *ven)
     argv[argc++] = maxlen;
     argv[argc++] = minid;
     argv[argc++] = ven;
+    s->points = 0;
     for (size_t i = 0; i < nrep; i++) {
-        json_t *r = json_array_get(reports, i), *ivs = json_object_get(r, "intervals");
-        size_t n = 0;
+        json_t *r = json_array_get(reports, i);
+        size_t n;
+        vtn_buf_init(&packed[i], (size_t)4 << 20); /* a message is at most 4 MiB of XML */
+        rc = report_pack(q, &packed[i], r, &n);
+        if (rc < 0)
+            goto out;
+        rc = -ENOMEM;
+        snprintf(counts[i], sizeof counts[i], "%zu", n);
+        s->points += n;
         argv[argc++] = jstr(r, "reportRequestID");
         argv[argc++] = counts[i];
-        for (size_t v = 0; v < json_array_size(ivs); v++) {
-            json_t *iv = json_array_get(ivs, v), *pl = json_object_get(iv, "payloads");
-            for (size_t j = 0; j < json_array_size(pl) && ip < npts; j++, ip++, n++) {
-                json_t *p = json_array_get(pl, j), *status = json_object_get(p, "status");
-                if (point_time(r, iv, &pa[ip], q->msg.desc, sizeof q->msg.desc) < 0) {
-                    rc = -EINVAL;
-                    goto out;
-                }
-                if (status) {
-                    pa[ip].status = json_dumps(status, JSON_COMPACT | JSON_ENCODE_ANY);
-                    if (pa[ip].status == NULL)
-                        goto out;
-                    if (strlen(pa[ip].status) > WK_STATUS_MAX) {
-                        snprintf(q->msg.desc, sizeof q->msg.desc,
-                                 "an oadrPayloadResourceStatus is longer than %d bytes as JSON",
-                                 WK_STATUS_MAX);
-                        rc = -EINVAL;
-                        goto out;
-                    }
-                } else if (jstr(p, "value") == NULL) {
-                    snprintf(q->msg.desc, sizeof q->msg.desc,
-                             "rID %s: a payload the VTN does not store (payloadFloat or "
-                             "oadrPayloadResourceStatus)",
-                             jstr(p, "rID") ? jstr(p, "rID") : "");
-                    rc = -EINVAL;
-                    goto out;
-                }
-                argv[argc++] = jstr(p, "rID");
-                argv[argc++] = pa[ip].t;
-                argv[argc++] = pa[ip].d;
-                argv[argc++] = status ? "s" : "v";
-                argv[argc++] = status ? pa[ip].status : jstr(p, "value");
-                argv[argc++] = jstr(p, "dataQuality") ? jstr(p, "dataQuality") : "";
-            }
-        }
-        snprintf(counts[i], sizeof counts[i], "%zu", n);
+        argv[argc++] = packed[i].data;
     }
-    s->points = ip;
     s->stored = wk_cmd_argv(q, (int)argc, argv, NULL);
     rc = s->stored < 0 ? s->stored : 0;
     if (rc == 0) {
@@ -622,9 +668,9 @@ static int update_store(wk_req *q, update_state *s, const char *ven)
         rc = h < 0 ? h : 0;
     }
 out:
-    for (size_t i = 0; pa && i < npts; i++)
-        free(pa[i].status);
-    free(pa);
+    for (size_t i = 0; packed && i < nrep; i++)
+        vtn_buf_free(&packed[i]);
+    free(packed);
     free(seen);
     free(counts);
     free(members);

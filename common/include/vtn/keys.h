@@ -190,7 +190,8 @@
 #define VTN_F_EVENT_RECEIVED "cr" /* VENs that received it (fields of vtn:event:<id>:vens) */
 
 /* ---- telemetry (docs/reports.md): one stream for every VEN's interval
- * data, read by the utility's consumers with XREADGROUP; the keys that
+ * data, one entry per oadrReport with its values packed, read by the
+ * utility's consumers with XREADGROUP; the keys that
  * make an oadrUpdateReport stored once share its hash tag, so the one
  * script that checks and adds runs on one Redis Cluster slot. ---- */
 #define VTN_KEY_TELEMETRY "vtn:{telemetry}" /* STREAM (docs/reports.md, entry format) */
