@@ -746,7 +746,9 @@ int wk_msg_parse(wk_codec *c, enum wk_service svc, const char *body, size_t len,
     if (payload == NULL)
         return fail(m, WK_OADR_INVALID_DATA, "oadrSignedObject has no payload element");
     m->payload = payload;
-    snprintf(m->payload_name, sizeof m->payload_name, "%s", (const char *)payload->name);
+    size_t pn = strnlen((const char *)payload->name, sizeof m->payload_name - 1);
+    memcpy(m->payload_name, payload->name, pn); /* truncated as snprintf would */
+    m->payload_name[pn] = '\0';
 
     enum wk_msg_type t = vtn_xml_is(payload, NS_OADR, (const char *)payload->name)
                              ? lookup_msg((const char *)payload->name)
@@ -911,8 +913,8 @@ static int valid_code(int code)
 
 static void o_ei_response(out *o, int code, const char *desc, const char *request_id)
 {
-    char num[8];
-    snprintf(num, sizeof num, "%03d", code);
+    /* valid_code: 100..999, three digits */
+    char num[3] = {(char)('0' + code / 100), (char)('0' + code / 10 % 10), (char)('0' + code % 10)};
     O_LIT(o, "<ei:eiResponse><ei:responseCode>");
     o_raw(o, num, 3);
     O_LIT(o, "</ei:responseCode>");
