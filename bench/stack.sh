@@ -12,6 +12,7 @@ BN_KEEP_LOGS=${BN_KEEP_LOGS:-0}
 BN_PKI=""      # set by bn_make_pki: the gateway then loads $BN_PKI/tls.env
 BN_GW_ENV=()   # extra NAME=value settings for the gateway
 BN_GW_WRAP=()  # a command the gateway runs under (e.g. valgrind)
+BN_WK_WRAP=()  # a command each worker runs under (e.g. valgrind)
 BN_READY_S=10  # how long the gateway may take to become ready
 BN_API_TOKEN=${BN_API_TOKEN:-}  # set: the management API's token, given to the gateway and workers
 
@@ -159,7 +160,7 @@ bn_start_stack() {
     VTN_API_TOKEN=$BN_API_TOKEN VTN_GATEWAYS=tcp://127.0.0.1:$GW_ZMQ VTN_REDIS_URL=$redis_url \
       VTN_OPS_LISTEN=127.0.0.1:${ports[$((5 + i))]} VTN_WORKER_NAME=bench-worker-$i \
       VTN_LOG_LEVEL=$BN_LOG_LEVEL \
-      "$BN_WORKER" >"$BN_LOGDIR/worker$i.log" 2>&1 &
+      "${BN_WK_WRAP[@]}" "$BN_WORKER" >"$BN_LOGDIR/worker$i.log" 2>&1 &
     WORKER_PIDS+=($!)
     BN_PIDS+=($!)
   done
