@@ -4,10 +4,14 @@
 # lets them poll for T seconds, then prints requests/s, latency percentiles,
 # errors and the CPU each process spent per poll. Stops everything it started.
 # --tls: mutual TLS with a throwaway development PKI, one certificate per VEN.
+# --callgrind: the gateway and workers run under valgrind and the run counts
+# the instructions each executes per poll instead (--polls P, default 20,000):
+# slow, but the same figure however loaded the machine is.
 #
 #   bench/run-poll.sh [--vens N] [--duration T] [--workers W] [--rate R]
 #                     [--tls] [--tls13] [--build-dir DIR] [--log-level L]
-#                     [--perf] [--keep-logs] [-- extra vtn-bench flags]
+#                     [--perf | --callgrind [--polls P]] [--keep-logs]
+#                     [-- extra vtn-bench flags]
 set -euo pipefail
 
 VENS=${BENCH_VENS:-200}
@@ -17,11 +21,13 @@ RATE=${BENCH_RATE:-0}
 BUILD_DIR=${BENCH_BUILD_DIR:-}
 BN_LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
 PERF=0
+CALLGRIND=0
+POLLS=20000
 TLS=${BENCH_TLS:-0}
 TLS13=0
 EXTRA=()
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -32,6 +38,8 @@ while [ $# -gt 0 ]; do
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --log-level) BN_LOG_LEVEL=$2; shift 2 ;;
     --perf) PERF=1; shift ;;
+    --callgrind) CALLGRIND=1; shift ;;
+    --polls) POLLS=$2; shift 2 ;;
     --tls) TLS=1; shift ;;
     --tls13) TLS=1; TLS13=1; shift ;;
     --keep-logs) BN_KEEP_LOGS=1; shift ;;
@@ -40,6 +48,13 @@ while [ $# -gt 0 ]; do
     *) usage >&2; exit 2 ;;
   esac
 done
+if [ "$CALLGRIND" = 1 ]; then
+  [ "$PERF" = 0 ] || { echo "--callgrind and --perf exclude each other" >&2; exit 2; }
+  case $POLLS in ''|*[!0-9]*) echo "--polls: 100..1000000" >&2; exit 2 ;; esac
+  if [ "$POLLS" -lt 100 ] || [ "$POLLS" -gt 1000000 ]; then echo "--polls: 100..1000000" >&2; exit 2; fi
+  command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+    { echo "--callgrind: valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
+fi
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
 bn_check_workers "$WORKERS"
@@ -54,6 +69,14 @@ if [ "$TLS" = 1 ]; then
     BN_GW_ENV+=("VTN_TLS_PROTOCOLS=TLSv1.2,TLSv1.3")
     TLS_ARGS+=(--tls13)
   fi
+fi
+if [ "$CALLGRIND" = 1 ]; then
+  # Counting is switched on by callgrind_control, so start-up is not charged.
+  BN_GW_WRAP=(valgrind --tool=callgrind --instr-atstart=no
+    "--callgrind-out-file=$BN_LOGDIR/callgrind.gateway.%p")
+  BN_WK_WRAP=(valgrind --tool=callgrind --instr-atstart=no
+    "--callgrind-out-file=$BN_LOGDIR/callgrind.worker.%p")
+  BN_READY_S=120
 fi
 bn_start_stack "$WORKERS"
 
@@ -85,6 +108,46 @@ print(int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, Non
     -o "$BN_LOGDIR/perf-stat.csv" -p "$all_pids" -- sleep "$secs" >/dev/null 2>&1 &
   PERF_PIDS+=($!)
   BN_PIDS+=("${PERF_PIDS[@]}")
+fi
+
+if [ "$CALLGRIND" = 1 ]; then
+  # Two runs with the same number of VENs, one poll and P polls, each dumped
+  # on its own: their difference is P - 1 polls without the registrations.
+  rc=0
+  cg_run() {
+    local o
+    o=$("$BN_BENCH" --target "127.0.0.1:$GW_OADR" --vens "$VENS" --duration 600s --timeout 60s \
+      --max-requests "$1" --pids "$PIDS" --json "${TLS_ARGS[@]}" "${EXTRA[@]}") || rc=1
+    for p in "$GW_PID" "${WORKER_PIDS[@]}"; do callgrind_control -d "$p" >/dev/null; done
+    printf '%s\n' "$o" | tail -1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["counts"]["ok"])'
+  }
+  for p in "$GW_PID" "${WORKER_PIDS[@]}"; do callgrind_control -i on "$p" >/dev/null; done
+  n1=$(cg_run 1)
+  n2=$(cg_run "$POLLS")
+  bn_say "callgrind: $n1 poll, then $n2 polls"
+  python3 - "$BN_LOGDIR" "$n1" "$n2" <<'EOF' || rc=1
+import glob, sys
+d, n1, n2 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def total(path):
+    t = 0
+    for l in open(path):
+        if l.startswith(("summary:", "totals:")):
+            t = int(l.split()[1])
+    return t
+per = {}
+for role in ("gateway", "worker"):
+    runs = {}
+    for f in glob.glob(f"{d}/callgrind.{role}.*.[12]"):
+        part = int(f.rsplit(".", 1)[1])
+        runs[part] = runs.get(part, 0) + total(f)
+    if n2 <= n1 or 1 not in runs or 2 not in runs:
+        sys.exit("callgrind: no count for " + role)
+    per[role] = (runs[2] - runs[1]) / (n2 - n1)
+line = ", ".join(f"{r} {v:,.0f}" for r, v in per.items())
+print(f"callgrind        instructions per poll (Ir, registrations subtracted): {line}, "
+      f"total {sum(per.values()):,.0f}")
+EOF
+  exit "$rc"
 fi
 
 redis-cli -p "$REDIS_PORT" CONFIG RESETSTAT >/dev/null

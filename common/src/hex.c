@@ -24,3 +24,11 @@ int vtn_hex_decode(const char *s, size_t n, unsigned char *out, size_t outlen)
     }
     return (int)(n / 2);
 }
+
+void vtn_hex_u64(uint64_t v, char out[17])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = digits[v & 15];
+    out[16] = '\0';
+}

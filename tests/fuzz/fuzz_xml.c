@@ -2,7 +2,10 @@
  * lookup, schema validation and field extraction (wk_msg_parse), without
  * Redis. Whatever the input, the error or answer the worker would write must
  * be a well-formed document; anything else aborts. And on small inputs,
- * the pre-scan of vtn/xml.h refuses nothing libxml2 reads within the caps.
+ * the pre-scan of vtn/xml.h refuses nothing libxml2 reads within the caps,
+ * and vtn_xml_parse accepts nothing libxml2's own xmlReadMemory refuses. An
+ * oadrPoll wk_msg_parse accepts (through its shortcut or the validator) is
+ * valid against the project schema.
  *
  * The first byte picks the service endpoint (mod 6, 0 = any), the rest is
  * the body, so the endpoint check is fuzzed too. Inputs reach the 4 MiB body
@@ -25,6 +28,7 @@
 
 static wk_codec *g_codec;
 static vtn_xml_ctx *g_check; /* parse-only context to re-read our own output */
+static vtn_xml_ctx *g_valid; /* the project schema, for the oadrPoll shortcut */
 
 static void check_well_formed(const vtn_buf *b)
 {
@@ -70,8 +74,12 @@ static void prescan_refuses_only_for_a_reason(const char *body, size_t len)
     xmlDoc *raw = xmlReadMemory(body, (int)len, NULL, NULL,
                                 XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_COMPACT |
                                     XML_PARSE_BIG_LINES | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (raw == NULL)
+    if (raw == NULL) {
+        xmlDoc *doc = NULL;
+        if (vtn_xml_parse(g_check, body, len, &doc) == 0)
+            abort(); /* our parse took a document libxml2's own read refuses */
         return;
+    }
     tree_counts t = {0};
     count_tree(xmlDocGetRootElement(raw), 1, &t);
     int expect_ok = raw->intSubset == NULL && raw->extSubset == NULL &&
@@ -97,7 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         g_codec = wk_codec_new();
         g_check = vtn_xml_ctx_new(NULL);
-        if (g_codec == NULL || g_check == NULL)
+        g_valid = vtn_xml_ctx_new(wk_codec_schema());
+        if (g_codec == NULL || g_check == NULL || g_valid == NULL)
             abort();
     }
     if (size == 0)
@@ -113,6 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (svc != WK_SVC_NONE && !wk_msg_allowed(svc, m.type))
             abort();
+        if (m.type == WK_MSG_POLL && vtn_xml_validate(g_valid, m.doc) != 0)
+            abort(); /* the oadrPoll shortcut took a document the schema refuses */
         /* Echo what was read, as a handler would. */
         if (wk_write_response(&b, 200, m.ven_name, m.request_id, m.ven_id[0] ? m.ven_id : NULL))
             abort();

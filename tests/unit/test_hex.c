@@ -3,7 +3,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -36,11 +38,26 @@ static void decoding(void **state)
     assert_int_equal(vtn_hex_decode("01020304", 8, out, 4), 4);
 }
 
+/* The same digits as printf's %016 PRIx64, which it replaces on the hot path. */
+static void u64_as_printf_writes_it(void **state)
+{
+    (void)state;
+    const uint64_t v[] = {0, 1, 0xabcdef, 0x0123456789abcdefULL, UINT64_MAX};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char got[17], want[17];
+        memset(got, 'x', sizeof got);
+        vtn_hex_u64(v[i], got);
+        snprintf(want, sizeof want, "%016" PRIx64, v[i]);
+        assert_string_equal(got, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(digits),
         cmocka_unit_test(decoding),
+        cmocka_unit_test(u64_as_printf_writes_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -511,6 +511,122 @@ static void test_lenient_variants(void **state)
     wk_msg_clear(&m);
 }
 
+/* The oadrPoll shortcut (wk_poll_shape_valid) against the schema validator:
+ * what it accepts the validator accepts, what it refuses goes to the
+ * validator, and the plain shapes VENs send take it. */
+static void test_poll_shape_matches_validator(void **state)
+{
+    (void)state;
+    char v128[300] = "", v129[300] = "", u128[600] = "";
+    for (int i = 0; i < 128; i++) {
+        strcat(v128, "a");
+        strcat(u128, "\xc3\xa9"); /* é: 2 bytes, one character */
+    }
+    snprintf(v129, sizeof v129, "%sa", v128);
+#define PRE "<o:oadrPayload xmlns:o=\"" OADR "\" xmlns:ei=\"" EI "\"><o:oadrSignedObject>"
+#define POST "</o:oadrSignedObject></o:oadrPayload>"
+#define POLL(attrs, inner) PRE "<o:oadrPoll" attrs ">" inner "</o:oadrPoll>" POST
+    char b128[1024], b129[1024], bu128[1024];
+    snprintf(b128, sizeof b128, POLL(" ei:schemaVersion=\"2.0b\"", "<ei:venID>%s</ei:venID>"),
+             v128);
+    snprintf(b129, sizeof b129, POLL(" ei:schemaVersion=\"2.0b\"", "<ei:venID>%s</ei:venID>"),
+             v129);
+    snprintf(bu128, sizeof bu128, POLL("", "<ei:venID>%s</ei:venID>"), u128);
+    struct {
+        const char *body;
+        int shortcut, valid;
+        int byte_cap; /* valid, but past the codec's own cap of 128 bytes per id */
+    } cases[] = {
+        /* the plain shapes: shortcut, valid */
+        {POLL(" ei:schemaVersion=\"2.0b\"", "<ei:venID>" VEN "</ei:venID>"), 1, 1, 0},
+        {"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" PRE
+         "\n <o:oadrPoll ei:schemaVersion=\"2.0a\">"
+         "\n  <!-- c --><ei:venID>v</ei:venID><?pi x?>\n </o:oadrPoll>\n" POST "\n",
+         1, 1, 0},
+        {"<oadrPayload xmlns=\"" OADR "\"><oadrSignedObject><oadrPoll schemaVersion=\"2.0b\">"
+         "<venID xmlns=\"" EI "\">v1</venID></oadrPoll></oadrSignedObject></oadrPayload>",
+         1, 1, 0},
+        {POLL("", "<ei:venID></ei:venID>"), 1, 1, 0},
+        {POLL(" schemaVersion=\"2.0b\" ei:schemaVersion=\"2.0b\"", "<ei:venID>v</ei:venID>"), 1, 1,
+         0},
+        {b128, 1, 1, 0},
+        {bu128, 1, 1, 1},
+        {POLL("", "<ei:venID>a &amp; b</ei:venID>"), 1, 1, 0},
+        /* valid, left to the validator */
+        {PRE "<o:oadrPoll ei:schemaVersion=\" 2.0b \"><ei:venID>v</ei:venID></o:oadrPoll>" POST, 0,
+         1, 0},
+        {"<o:oadrPayload xmlns:o=\"" OADR "\" xmlns:ei=\"" EI "\"><o:oadrSignedObject Id=\"x\">"
+         "<o:oadrPoll><ei:venID>v</ei:venID></o:oadrPoll>" POST,
+         0, 1, 0},
+        {"<o:oadrPayload xmlns:o=\"" OADR "\" xmlns:ei=\"" EI
+         "\" xmlns:ds=\"http://www.w3.org/2000/09/"
+         "xmldsig#\"><ds:Signature/><o:oadrSignedObject><o:oadrPoll><ei:venID>v</ei:venID>"
+         "</o:oadrPoll>" POST,
+         0, 1, 0},
+        {"<o:oadrPayload xmlns:o=\"" OADR "\" xmlns:ei=\"" EI
+         "\" xmlns:xsi=\"http://www.w3.org/2001/"
+         "XMLSchema-instance\" xsi:schemaLocation=\"" OADR " x.xsd\"><o:oadrSignedObject>"
+         "<o:oadrPoll><ei:venID>v</ei:venID></o:oadrPoll>" POST,
+         0, 1, 0},
+        {POLL(" ei:schemaVersion=\"x-1\"", "<ei:venID>v</ei:venID>"), 0, 1, 0},
+        {POLL("", "<ei:venID>v<!-- c --></ei:venID>"), 0, 1, 0},
+        /* invalid: never the shortcut */
+        {b129, 0, 0, 0},
+        {POLL("", "<ei:venID>v</ei:venID><ei:venID>w</ei:venID>"), 0, 0, 0},
+        {POLL("", "<ei:venID><ei:venID>v</ei:venID></ei:venID>"), 0, 0, 0},
+        {POLL("", "x<ei:venID>v</ei:venID>"), 0, 0, 0},
+        {POLL("", ""), 0, 0, 0},
+        {POLL(" foo=\"1\"", "<ei:venID>v</ei:venID>"), 0, 0, 0},
+        {POLL(" ei:schemaVersion=\"3.0\"", "<ei:venID>v</ei:venID>"), 0, 0, 0},
+        {POLL(" ei:schemaVersion=\"\"", "<ei:venID>v</ei:venID>"), 0, 0, 0},
+        {POLL("", "<venID>v</venID>"), 0, 0, 0},
+        {POLL("", "<ei:venID ei:x=\"1\">v</ei:venID>"), 0, 0, 0},
+        {POLL("", "<ei:venID>v</ei:venID><o:oadrPoll/>"), 0, 0, 0},
+        {PRE POST, 0, 0, 0},
+        {"<o:oadrPayload xmlns:o=\"" OADR "\" xmlns:ei=\"" EI "\" foo=\"1\"><o:oadrSignedObject>"
+         "<o:oadrPoll><ei:venID>v</ei:venID></o:oadrPoll>" POST,
+         0, 0, 0},
+        {"<o:oadrPayload xmlns:o=\"" OADR "\" xmlns:ei=\"" EI "\">x<o:oadrSignedObject>"
+         "<o:oadrPoll><ei:venID>v</ei:venID></o:oadrPoll>" POST,
+         0, 0, 0},
+        {"<o:oadrPayload xmlns:o=\"" OADR "\" xmlns:ei=\"" EI "\"><o:oadrSignedObject>"
+         "<o:oadrPoll><ei:venID>v</ei:venID></o:oadrPoll><o:oadrPoll><ei:venID>v</ei:venID>"
+         "</o:oadrPoll>" POST,
+         0, 0, 0},
+        {"<o:oadrPayload xmlns:o=\"" OADR "\" xmlns:ei=\"" EI "\"><o:oadrSignedObject/>"
+         "<o:oadrSignedObject><o:oadrPoll><ei:venID>v</ei:venID></o:oadrPoll>" POST,
+         0, 0, 0},
+        {"<o:oadrPayload xmlns:o=\"" OADR "\" xmlns:ei=\"" EI "\"><o:oadrSignedObject>"
+         "<o:oadrPoll xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"x\">"
+         "<ei:venID>v</ei:venID></o:oadrPoll>" POST,
+         0, 0, 0},
+    };
+#undef POLL
+#undef POST
+#undef PRE
+    vtn_xml_ctx *x = vtn_xml_ctx_new(wk_codec_schema());
+    assert_non_null(x);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        xmlDoc *doc = NULL;
+        if (vtn_xml_parse(x, cases[i].body, strlen(cases[i].body), &doc) != 0)
+            fail_msg("case %zu not well-formed: %s", i, vtn_xml_error(x));
+        int shortcut = wk_poll_shape_valid(xmlDocGetRootElement(doc));
+        int valid = vtn_xml_validate(x, doc) == 0;
+        xmlFreeDoc(doc);
+        if (shortcut != cases[i].shortcut || valid != cases[i].valid)
+            fail_msg("case %zu: shortcut %d (want %d), validator %d (want %d)\n%s", i, shortcut,
+                     cases[i].shortcut, valid, cases[i].valid, cases[i].body);
+        /* The codec answers as the validator does. */
+        wk_msg m;
+        int rc = parse_str(cases[i].body, WK_SVC_OADR_POLL, &m);
+        if (valid && !cases[i].byte_cap ? rc != 0
+                                        : rc != -EBADMSG || m.code != WK_OADR_INVALID_DATA)
+            fail_msg("case %zu: wk_msg_parse %d code %d (%s)", i, rc, (int)m.code, m.desc);
+        wk_msg_clear(&m);
+    }
+    vtn_xml_ctx_free(&x);
+}
+
 /* ---- writers ------------------------------------------------------------------------------ */
 
 static void test_writers_validate_against_official_schema(void **state)
@@ -835,6 +951,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_service_paths),
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_poll_shape_matches_validator),
         cmocka_unit_test(test_every_sample_on_its_service),
         cmocka_unit_test(test_create_party_registration_fields),
         cmocka_unit_test(test_other_fields),

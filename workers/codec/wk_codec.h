@@ -36,6 +36,7 @@
 #include <libxml/tree.h>
 
 #include "vtn/buf.h"
+#include "vtn/xml.h"
 #include "wk_messages.h"
 
 /* Caps on copied values (bytes, without the NUL). A longer value makes the
@@ -180,6 +181,12 @@ typedef struct wk_codec wk_codec;
 /* NULL on out of memory or when wk_oadr_init() has not succeeded. */
 wk_codec *wk_codec_new(void);
 void wk_codec_free(wk_codec **c);
+/* The compiled project schema (NULL before wk_oadr_init()). */
+const vtn_xml_schema *wk_codec_schema(void);
+/* True when root is an oadrPayload carrying an oadrPoll in the one plain
+ * shape wk_msg_parse accepts without running the schema validator; every
+ * document it accepts is valid against the project schema. */
+int wk_poll_shape_valid(const xmlNode *root);
 
 /* Parses and validates one request body that arrived on service svc
  * (WK_SVC_NONE skips the endpoint check: a push VEN's reply to a

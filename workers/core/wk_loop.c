@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vtn/hex.h"
 #include "vtn/log.h"
 #include "vtn/time.h"
 #include "wk_internal.h"
@@ -360,7 +361,7 @@ static int take(wk_worker *w, wk_gateway *g, int gi, wk_req *q, int64_t now)
     q->t0_ns = vtn_mono_ns();
     q->phase = WK_REQ_RUNNING;
     w->nbusy++;
-    snprintf(q->rid, sizeof q->rid, "%016" PRIx64, q->env.id);
+    vtn_hex_u64(q->env.id, q->rid);
     if (q->env.deadline_ms > 0 && q->env.deadline_ms < now) {
         /* The gateway has answered (or will answer) this one itself; doing the work now
          * would only delay the requests behind it. A reply still goes back so the

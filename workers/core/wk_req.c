@@ -170,7 +170,9 @@ const char *wk_reply_request_id(wk_req *q)
         return q->msg.request_id;
     if (q->msg.ei_response.request_id[0])
         return q->msg.ei_response.request_id;
-    snprintf(q->msg.request_id, sizeof q->msg.request_id, "rsp-%s", q->rid);
+    _Static_assert(sizeof q->msg.request_id >= 4 + sizeof q->rid, "room for rsp-<rid>");
+    memcpy(q->msg.request_id, "rsp-", 4);
+    memcpy(q->msg.request_id + 4, q->rid, sizeof q->rid); /* with its NUL */
     return q->msg.request_id;
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vtn/hex.h"
 #include "vtn/id.h"
 #include "vtn/keys.h"
 #include "vtn/log.h"
@@ -201,7 +202,7 @@ int wk_evset_finish(wk_req *q, wk_evset *e, const char *ven, int64_t now)
     if (n == 0)
         e->hash[0] = '\0';
     else
-        snprintf(e->hash, sizeof e->hash, "%016" PRIx64, hash);
+        vtn_hex_u64(hash, e->hash);
     return e->events ? n : -ENOMEM;
 }
 
