@@ -341,7 +341,7 @@ def main():
                 check(r.header("Content-Type").startswith("text/csv"), r.header("Content-Type"))
                 lines = r.body.decode().strip().split("\r\n")
                 eq(lines[0], "venID,modificationNumber,opt,responseCode,respondedDateTime,"
-                   "receivedModificationNumber", "CSV header")
+                   "receivedModificationNumber,optSource", "CSV header")
                 check(lines[1].startswith("%s,0,optOut,200," % ven.ven_id), lines)
                 eq(api.call("GET", API + "/events/%s/vens?format=xls" % active).status, 400, "format")
                 r = api.call("GET", API + "/events/" + made["far"] + "/vens")
