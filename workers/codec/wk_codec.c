@@ -333,7 +333,9 @@ static void over_cap(field_err *fe, const char *what, size_t cap, const char *un
  * value over cap bytes makes the message invalid. */
 static void jtext(json_t *o, const char *key, const xmlNode *n, size_t cap, field_err *fe)
 {
-    char v[WK_ID_MAX > WK_VALUE_MAX ? WK_ID_MAX + 1 : WK_VALUE_MAX + 1];
+    /* The largest cap a caller passes (a marketContext's), so cap is the
+     * one the message names. */
+    char v[WK_ADDR_MAX + 1];
     if (n == NULL)
         return;
     if (cap >= sizeof v)
