@@ -9,7 +9,8 @@
 --    vtn:opts:sched that has ended (a read never needs them again);
 --  * the same optID again replaces the opt (a retry, or a corrected
 --    schedule) unless it named another event: -2;
---  * a new optID past OPTS_MAX opts: -1, nothing written;
+--  * a new optID past OPTS_MAX opts: -1, nothing written but the clean-up
+--    of expired opts above;
 --  * an event opt replaces the VEN's earlier opt for the same event, and
 --    becomes the sixth part of the VEN's participation field (rule 206:
 --    oadrCreatedEvent answers no longer change it); the event's optIn/
@@ -57,8 +58,9 @@ local counts = {i = F_EVENT_OPT_IN, o = F_EVENT_OPT_OUT}
 local field = redis.call('HGET', KEYS[4], ARGV[5])
 local mn = cjson.decode(ARGV[2]).modificationNumber
 local letter = ARGV[6]
-if field then
-  local head, answer, eo = string.match(field, '^(%S+ %S+ (%S+) %S+ %S+) ?(%S*)')
+local head, answer, eo
+if field then head, answer, eo = string.match(field, '^(%S+ %S+ (%S+) %S+ %S+) ?(%S*)') end
+if head then
   local was = eo ~= '' and eo or answer
   if counts[was] then redis.call('HINCRBY', KEYS[3], counts[was], -1) end
   field = head
