@@ -1320,33 +1320,37 @@ int wk_write_updated_report(vtn_buf *b, int code, const char *desc, const char *
 
 /* ---- EiOpt ---- */
 
-int wk_write_created_opt(vtn_buf *b, int code, const char *desc, const char *request_id,
-                         const char *opt_id)
+/* oadrCreatedOpt and oadrCanceledOpt: eiResponse and the optID (written
+ * when required or given). */
+static int write_opt_ack(vtn_buf *b, const char *payload, int code, const char *desc,
+                         const char *request_id, const char *opt_id, int opt_required)
 {
-    if (!valid_code(code) || request_id == NULL || opt_id == NULL)
+    if (!valid_code(code) || request_id == NULL || (opt_required && opt_id == NULL))
         return -EINVAL;
     out o;
     o_init(&o, b, 700);
-    O_LIT(&o, DOC_HEAD "<oadr:oadrCreatedOpt" SCHEMA_VERSION);
+    O_LIT(&o, DOC_HEAD "<oadr:");
+    o_raw(&o, payload, strlen(payload));
+    O_LIT(&o, SCHEMA_VERSION);
     o_ei_response(&o, code, desc, request_id);
-    o_elem(&o, "<ei:optID>", opt_id, "</ei:optID>");
-    O_LIT(&o, "</oadr:oadrCreatedOpt>" DOC_TAIL);
+    if (opt_id && (opt_required || opt_id[0]))
+        o_elem(&o, "<ei:optID>", opt_id, "</ei:optID>");
+    O_LIT(&o, "</oadr:");
+    o_raw(&o, payload, strlen(payload));
+    O_LIT(&o, ">" DOC_TAIL);
     return o_end(&o);
+}
+
+int wk_write_created_opt(vtn_buf *b, int code, const char *desc, const char *request_id,
+                         const char *opt_id)
+{
+    return write_opt_ack(b, "oadrCreatedOpt", code, desc, request_id, opt_id, 1);
 }
 
 int wk_write_canceled_opt(vtn_buf *b, int code, const char *desc, const char *request_id,
                           const char *opt_id)
 {
-    if (!valid_code(code) || request_id == NULL)
-        return -EINVAL;
-    out o;
-    o_init(&o, b, 700);
-    O_LIT(&o, DOC_HEAD "<oadr:oadrCanceledOpt" SCHEMA_VERSION);
-    o_ei_response(&o, code, desc, request_id);
-    if (opt_id && opt_id[0])
-        o_elem(&o, "<ei:optID>", opt_id, "</ei:optID>");
-    O_LIT(&o, "</oadr:oadrCanceledOpt>" DOC_TAIL);
-    return o_end(&o);
+    return write_opt_ack(b, "oadrCanceledOpt", code, desc, request_id, opt_id, 0);
 }
 
 /* An error reply in a payload that needs only eiResponse plus optional

@@ -21,21 +21,23 @@ int wk_opt_intervals(json_t *availability, json_t **out, int64_t *last_end, char
         const char *ds = json_string_value(json_object_get(c, "dtstart"));
         const char *du = json_string_value(json_object_get(c, "duration"));
         int64_t start = 0, dur = 0;
+        const char *what = NULL, *value = NULL, *why = NULL;
         if (ds == NULL || wk_datetime_parse(ds, &start) < 0) {
-            snprintf(err, errlen,
-                     "vavailability component %zu: dtstart %s is not a UTC date-time "
-                     "(YYYY-MM-DDThh:mm:ss[.f]Z)",
-                     i + 1, ds ? ds : "(none)");
-            json_decref(list);
-            return -EINVAL;
+            what = "dtstart";
+            value = ds;
+            why = "is not a UTC date-time (YYYY-MM-DDThh:mm:ss[.f]Z)";
+        } else if (du == NULL || wk_duration_parse(du, &dur) < 0 || dur <= 0 ||
+                   dur > 366LL * 86400000) {
+            /* At most a year: a schedule is a VEN's near-term availability,
+             * and the sum can never overflow. */
+            what = "duration";
+            value = du;
+            why = "is not a positive duration of at most a year in days, hours, minutes, seconds "
+                  "or weeks";
         }
-        /* At most a year: a schedule is a VEN's near-term availability, and
-         * the sum can never overflow. */
-        if (du == NULL || wk_duration_parse(du, &dur) < 0 || dur <= 0 || dur > 366LL * 86400000) {
-            snprintf(err, errlen,
-                     "vavailability component %zu: duration %s is not a positive duration of "
-                     "at most a year in days, hours, minutes, seconds or weeks",
-                     i + 1, du ? du : "(none)");
+        if (why) {
+            snprintf(err, errlen, "vavailability component %zu: %s %s %s", i + 1, what,
+                     value ? value : "(none)", why);
             json_decref(list);
             return -EINVAL;
         }
