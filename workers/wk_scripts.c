@@ -29,4 +29,6 @@ const char *const wk_script_name[WK_SCRIPT__COUNT] = {
     [WK_SCRIPT_REPSTATE] = "repstate",
     [WK_SCRIPT_TELEMETRY] = "telemetry",
     [WK_SCRIPT_REPAPI] = "repapi",
+    [WK_SCRIPT_OPTCREATE] = "optcreate",
+    [WK_SCRIPT_OPTCANCEL] = "optcancel",
 };

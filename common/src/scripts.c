@@ -84,6 +84,7 @@ static const struct {
     LUA_CONST(QUEUE_KIND_CANCELREPORT),
     LUA_CONST(TTL_TELEMETRY_SEEN_S),
     LUA_CONST(REPORT_REQUESTS_MAX),
+    LUA_CONST(OPTS_MAX),
 };
 
 /* The Lua names: shorter where the prefix says nothing inside a script. */

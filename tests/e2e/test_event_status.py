@@ -115,8 +115,8 @@ def main():
                 eq(api.call("GET", API + "/events/" + eid).json()["participation"],
                    {"received": 1, "optIn": 1, "optOut": 0, "noAnswer": 0}, "the event's counts")
                 lines = api.call("GET", API + "/events/%s/vens?format=csv" % eid).body.decode().split("\r\n")
-                check(lines[1].startswith(ven.ven_id + ",0,optIn,200,") and lines[1].endswith(",0"),
-                      "CSV row with the received modificationNumber last: %r" % lines[1])
+                check(lines[1].startswith(ven.ven_id + ",0,optIn,200,") and lines[1].endswith(",0,createdEvent"),
+                      "CSV row with the received modificationNumber, then the opt's source: %r" % lines[1])
                 ven.poll("oadrResponse", "200")  # answered: nothing new until the status moves
 
             def standby_carries_the_transitions():

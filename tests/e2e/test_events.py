@@ -341,7 +341,7 @@ def main():
                 check(r.header("Content-Type").startswith("text/csv"), r.header("Content-Type"))
                 lines = r.body.decode().strip().split("\r\n")
                 eq(lines[0], "venID,modificationNumber,opt,responseCode,respondedDateTime,"
-                   "receivedModificationNumber", "CSV header")
+                   "receivedModificationNumber,optSource", "CSV header")
                 check(lines[1].startswith("%s,0,optOut,200," % ven.ven_id), lines)
                 eq(api.call("GET", API + "/events/%s/vens?format=xls" % active).status, 400, "format")
                 r = api.call("GET", API + "/events/" + made["far"] + "/vens")
@@ -418,6 +418,69 @@ def main():
                        if k.startswith("vtn_scheduler_task_lag_ms") and "expire_events" in k]
                 check(lag, "a lag gauge for expire_events: %s" % lag)
 
+            def create_opt(ven, opt_id, opt_type, event=None, window=None):
+                """oadrCreateOpt: for one event (eventID, modificationNumber), or a schedule
+                of one component (dtstart, duration) in the events' marketContext."""
+                inner = ('<ei:optID>%s</ei:optID><ei:optType>%s</ei:optType>'
+                         '<ei:optReason>participating</ei:optReason>' % (opt_id, opt_type))
+                if window:
+                    inner += ('<emix:marketContext xmlns:emix="http://docs.oasis-open.org/ns/emix/2011/06">'
+                              '%s</emix:marketContext>' % MC)
+                inner += '<ei:venID>%s</ei:venID>' % ven.ven_id
+                if window:
+                    inner += ('<xcal:vavailability xmlns:xcal="urn:ietf:params:xml:ns:icalendar-2.0">'
+                              '<xcal:components><xcal:available><xcal:properties><xcal:dtstart>'
+                              '<xcal:date-time>%s</xcal:date-time></xcal:dtstart><xcal:duration>'
+                              '<xcal:duration>%s</xcal:duration></xcal:duration></xcal:properties>'
+                              '</xcal:available></xcal:components></xcal:vavailability>' % window)
+                inner += '<ei:createdDateTime>%s</ei:createdDateTime><pyld:requestID>rq-%s</pyld:requestID>' % (
+                    iso(now), opt_id)
+                if event:
+                    inner += ('<ei:qualifiedEventID><ei:eventID>%s</ei:eventID><ei:modificationNumber>%d'
+                              '</ei:modificationNumber></ei:qualifiedEventID>' % event)
+                inner += '<ei:eiTarget/>'
+                body = oadr.payload_xml('<oadr:oadrCreateOpt ei:schemaVersion="2.0b">%s</oadr:oadrCreateOpt>'
+                                        % inner)
+                return ven.send("EiOpt", body, "oadrCreatedOpt", code=None)
+
+            def opts():
+                """EiOpt through real processes: an event opt outlasts oadrCreatedEvent
+                (rule 206), a schedule gives the opt of a VEN that did not answer, and
+                the cancel brings the answer back."""
+                a = Ven("127.0.0.1", gw.ports["oadr"], v, name="events-ven-opt-a")
+                b = Ven("127.0.0.1", gw.ports["oadr"], v, name="events-ven-opt-b")
+                a.register()
+                b.register()
+                start = now + datetime.timedelta(hours=6)
+                r = api.call("POST", API + "/events",
+                             event_body(start, targets={"venID": [a.ven_id, b.ven_id]}))
+                eid = r.json()["eventID"]
+                eq(events_of(a.poll("oadrDistributeEvent", None))[0][0], eid, "a has the event")
+                rep = create_opt(a, "opt-a", "optOut", event=(eid, 0))
+                eq((rep.code(), rep.get("optID")), ("200", "opt-a"), "the event opt stored (%s)" % rep)
+                eq(created_event(a, [(eid, 0, "optIn")]).code(), "200", "rule 206: still 200")
+                rep = create_opt(b, "sched-b", "optIn", window=(iso(start - datetime.timedelta(hours=1)), "PT4H"))
+                eq(rep.code(), "200", "b's schedule stored (%s)" % rep)
+                p = api.call("GET", API + "/events/%s/vens" % eid).json()
+                rows = {x["venID"]: (x["opt"], x["optSource"], x["createdEventOpt"]) for x in p["vens"]}
+                eq(rows, {a.ven_id: ("optOut", "eventOpt", "optIn"), b.ven_id: ("optIn", "schedule", None)},
+                   "participation by precedence")
+                eq(p["counts"], {"received": 1, "optIn": 1, "optOut": 1, "none": 0}, "counts")
+                eq(api.call("GET", API + "/events/" + eid).json()["participation"],
+                   {"received": 1, "optIn": 0, "optOut": 1, "noAnswer": 0}, "the event's own counts: no schedules")
+                o = api.call("GET", API + "/vens/%s/opts" % a.ven_id).json()
+                eq([(x["optID"], x["eventID"], x["optType"]) for x in o["eventOpts"]], [("opt-a", eid, "optOut")],
+                   "a's opts")
+                eq(o["schedules"], [], "a has no schedule")
+                body = oadr.payload_xml('<oadr:oadrCancelOpt ei:schemaVersion="2.0b"><pyld:requestID>rq-c'
+                                        '</pyld:requestID><ei:optID>opt-a</ei:optID><ei:venID>%s</ei:venID>'
+                                        '</oadr:oadrCancelOpt>' % a.ven_id)
+                a.send("EiOpt", body, "oadrCanceledOpt", "200")
+                p = api.call("GET", API + "/events/%s/vens" % eid).json()
+                eq([(x["opt"], x["optSource"]) for x in p["vens"] if x["venID"] == a.ven_id],
+                   [("optIn", "createdEvent")], "the answer counts again")
+                a.send("EiOpt", body.replace("rq-c", "rq-c2"), "oadrCanceledOpt", "452")
+
             checks.run("programs", programs)
             checks.run("events: create and get, status", create_and_get)
             checks.run("events: modify and cancel", modify_and_cancel)
@@ -425,6 +488,7 @@ def main():
             checks.run("events: invalid bodies name the field", invalid)
             checks.run("events: distribution to a polling VEN", distribution)
             checks.run("groups: membership and distribution", groups)
+            checks.run("opts: rule 206, schedules, cancel", opts)
             checks.run("scheduler: retention, across a leader SIGKILL", retention)
             checks.keep_logs_on_failure(st)
     return checks.summary()

@@ -97,6 +97,24 @@ static void test_report_routes(void **state)
     assert_string_equal(wk_api_allow(WK_API_REPORTS), "GET");
 }
 
+/* GET /api/v1/vens/{venID}/opts (docs/opt.md). */
+static void test_opts_route(void **state)
+{
+    (void)state;
+    char ven[WK_ID_MAX + 1];
+    const char *q;
+    size_t qn;
+    assert_int_equal(route("/api/v1/vens/ven-1/opts", ven, &q, &qn), WK_API_VEN_OPTS);
+    assert_string_equal(ven, "ven-1");
+    assert_int_equal(route("/api/v1/vens/ven-3/opts/", ven, &q, &qn), WK_API_VEN_OPTS);
+    assert_string_equal(ven, "ven-3");
+    assert_int_equal(route("/api/v1/vens/ven-1/optsx", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vens/ven-1/opts/o-1", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vens//opts", ven, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/vens/ven-1/targets", ven, &q, &qn), WK_API_VEN_TARGETS);
+    assert_string_equal(wk_api_allow(WK_API_VEN_OPTS), "GET");
+}
+
 static void test_report_request_state(void **state)
 {
     (void)state;
@@ -324,15 +342,11 @@ static void test_fingerprint_and_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_report_routes),
-        cmocka_unit_test(test_report_request_state),
-        cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_list_query),
-        cmocka_unit_test(test_delete_query),
-        cmocka_unit_test(test_provision_body),
-        cmocka_unit_test(test_cursor),
-        cmocka_unit_test(test_fingerprint_and_keys),
+        cmocka_unit_test(test_routes),       cmocka_unit_test(test_report_routes),
+        cmocka_unit_test(test_opts_route),   cmocka_unit_test(test_report_request_state),
+        cmocka_unit_test(test_auth),         cmocka_unit_test(test_list_query),
+        cmocka_unit_test(test_delete_query), cmocka_unit_test(test_provision_body),
+        cmocka_unit_test(test_cursor),       cmocka_unit_test(test_fingerprint_and_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

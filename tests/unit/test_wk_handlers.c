@@ -333,7 +333,7 @@ static void test_cancel_plan(void **state)
 static void test_unsupported_checks_registration(void **state)
 {
     (void)state;
-    start_oadr("EiOpt", "create_opt.xml");
+    start_oadr("EiReport", "create_report.xml");
     /* Not handled yet, but a venID still has to be a registered VEN first. */
     assert_false(Q.done);
     assert_int_equal(Q.ncmds, 1);
@@ -739,10 +739,58 @@ static void test_cancel_stages(void **state)
 static void test_unsupported_stages(void **state)
 {
     (void)state;
-    start_oadr("EiOpt", "create_opt.xml");
+    start_oadr("EiReport", "create_report.xml");
     replies("*2\r\n$3\r\nreg\r\n$-1\r\n");
     assert_true(Q.done);
     assert_int_equal(Q.mcode, WK_OADR_NOT_RECOGNIZED);
+    assert_official();
+}
+
+/* EiOpt: a schedule whose components all ended is refused before any
+ * Redis round; the time checks need nothing stored. */
+static void test_create_opt_past_schedule(void **state)
+{
+    (void)state;
+    start_oadr("EiOpt", "create_opt.xml"); /* its one component is in May 2024 */
+    assert_true(Q.done);
+    assert_int_equal(Q.ncmds, 0);
+    assert_int_equal(Q.mcode, WK_OADR_INVALID_DATA);
+    assert_non_null(strstr(Q.body.data, "ended before now"));
+    assert_official();
+}
+
+/* oadrCancelOpt: the VEN check, its opt and the request's memo in one round;
+ * the optcancel script over the VEN's keys (a schedule: no event keys);
+ * oadrCanceledOpt 200 with the optID. */
+static void test_cancel_opt_stages(void **state)
+{
+    (void)state;
+    start_oadr("EiOpt", "cancel_opt.xml");
+    assert_false(Q.done);
+    assert_int_equal(Q.ncmds, 3);
+    replies("*2\r\n$3\r\nreg\r\n$-1\r\n"
+            "$30\r\n{\"optID\":\"opt-5\",\"m\":\"member\"}\r\n"
+            ":0\r\n");
+    assert_false(Q.done);
+    assert_cmd(resp("EVALSHA", W.redis.sha[WK_SCRIPT_OPTCANCEL], "3",
+                    "venopts:{ven-00112233445566778899}", "vtn:opts:sched",
+                    "venreq:{ven-00112233445566778899}:1122334455667788", "opt-5",
+                    "ven-00112233445566778899", NULL, NULL, NULL));
+    replies(":1\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, 200);
+    assert_non_null(strstr(Q.body.data, "<ei:optID>opt-5</ei:optID>"));
+    assert_official();
+}
+
+/* oadrCancelOpt of an optID the VEN does not have: 452, nothing written. */
+static void test_cancel_opt_unknown(void **state)
+{
+    (void)state;
+    start_oadr("EiOpt", "cancel_opt.xml");
+    replies("*2\r\n$3\r\nreg\r\n$-1\r\n$-1\r\n:0\r\n");
+    assert_true(Q.done);
+    assert_int_equal(Q.mcode, WK_OADR_INVALID_ID);
     assert_official();
 }
 
@@ -1069,6 +1117,9 @@ int main(void)
         cmocka_unit_test(test_reregistration_stages),
         cmocka_unit_test(test_cancel_stages),
         cmocka_unit_test(test_unsupported_stages),
+        cmocka_unit_test(test_create_opt_past_schedule),
+        cmocka_unit_test(test_cancel_opt_stages),
+        cmocka_unit_test(test_cancel_opt_unknown),
         cmocka_unit_test(test_handles),
         cmocka_unit_test(test_budget_batch),
         cmocka_unit_test(test_slow_thread),

@@ -318,7 +318,15 @@ static void test_other_fields(void **state)
     assert_string_equal(m.opt_id, "opt-5");
     assert_string_equal(m.request_id, "opt-req-5");
     assert_string_equal(m.ven_id, VEN);
+    /* What the EiOpt handler stores, read out of the document. */
+    char *opt = json_dumps(m.opt, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(opt, "{\"availability\":[{\"dtstart\":\"2024-05-02T14:00:00Z\","
+                             "\"duration\":\"PT4H\"}],\"createdDateTime\":\"2024-05-01T12:00:00Z\","
+                             "\"marketContext\":\"http://MarketContext1\",\"optReason\":"
+                             "\"x-schedule\",\"optType\":\"optOut\",\"resourceIDs\":[\"hvac-1\"]}");
+    free(opt);
     wk_msg_clear(&m);
+    assert_null(m.opt); /* cleared */
 
     assert_int_equal(parse_sample("cancel_opt.xml", WK_SVC_EI_OPT, &m), 0);
     assert_string_equal(m.opt_id, "opt-5");
@@ -683,6 +691,17 @@ static void test_writers_validate_against_official_schema(void **state)
     at = b.len;
     assert_int_equal(wk_write_request_reregistration(&b, VEN), 0);
     assert_official(&b, at);
+
+    at = b.len;
+    assert_int_equal(wk_write_created_opt(&b, 200, "OK", "opt-req-5", "opt-5"), 0);
+    assert_official(&b, at);
+    at = b.len;
+    assert_int_equal(wk_write_canceled_opt(&b, 200, "OK", "opt-cancel-5", "opt-5"), 0);
+    assert_official(&b, at);
+    at = b.len;
+    assert_int_equal(wk_write_canceled_opt(&b, 452, "unknown optID", "opt-cancel-6", NULL), 0);
+    assert_official(&b, at);
+    assert_int_equal(wk_write_created_opt(&b, 200, "OK", "r", NULL), -EINVAL);
 
     /* Every reply type wk_write_error can produce. */
     for (int t = WK_MSG_NONE; t < WK_MSG__COUNT; t++) {

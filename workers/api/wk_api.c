@@ -140,6 +140,9 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
         if (r == WK_API_NONE || r == WK_API_VENS || r == WK_API_VEN)
             r = collection_route2(path + vpre, plen - vpre, "reregister", WK_API_REREGISTER,
                                   "targets", WK_API_VEN_TARGETS, WK_API_VENS, WK_API_VEN, ven_id);
+        if (r == WK_API_NONE)
+            r = collection_route(path + vpre, plen - vpre, "opts", WK_API_VENS, WK_API_VEN,
+                                 WK_API_VEN_OPTS, ven_id);
         return r;
     }
     return WK_API_NONE;
@@ -197,6 +200,7 @@ static const api_row api_rows[] = {
     {WK_API_VEN_REPORTS, "POST", &wk__api_ven_reports_post, 0},
     {WK_API_VEN_REPORT, "DELETE", &wk__api_ven_report_delete, 0},
     {WK_API_REPORTS, "GET", &wk__api_reports_data, 1},
+    {WK_API_VEN_OPTS, "GET", &wk__api_ven_opts_get, 0},
 };
 
 const char *wk_api_allow(int route)

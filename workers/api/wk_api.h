@@ -36,6 +36,7 @@ enum wk_api_route {
     WK_API_VEN_REPORTS,  /* /api/v1/vens/{venID}/reports */
     WK_API_VEN_REPORT,   /* /api/v1/vens/{venID}/reports/{reportRequestID} */
     WK_API_REPORTS,      /* /api/v1/reports */
+    WK_API_VEN_OPTS,     /* /api/v1/vens/{venID}/opts */
     WK_API__COUNT
 };
 /* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)

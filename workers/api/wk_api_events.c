@@ -634,7 +634,9 @@ typedef struct vens_state {
     int stage;
     int csv;
     wk_rh rec, members;
-    wk_rh answers; /* the first shard's HGETALL; the others follow it in the round */
+    wk_rh answers;   /* the first shard's HGETALL; the others follow it in the round */
+    wk_rh schedules; /* ZRANGE vtn:opts:sched of those not ended before the event's start */
+    int64_t start, end;
     json_t *event; /* owned */
 } vens_state;
 
@@ -643,26 +645,69 @@ static void vens_fini(void *st)
     json_decref(((vens_state *)st)->event);
 }
 
-/* One VEN's row from its field of its shard of the participation
- * ("<received mn> <answered mn> <i|o> <code> <ms>", "-" for what it has not
- * done yet) or none: the modificationNumber it last received, its answer
- * and when. */
-static json_t *participant(const char *ven, const redisReply *field)
+/* The opt schedules read, by venID: {venID: [member, ...]}, members as
+ * vtn:opts:sched holds them (decoded); NULL when out of memory. */
+static json_t *schedules_by_ven(const redisReply *r)
 {
-    char v[128], recv[24] = "-", ans[24] = "-", opt[8] = "-", code[8] = "-", ms[24] = "-";
-    char when[32];
+    json_t *by = json_object();
+    for (size_t i = 0; by && r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        json_t *m = e->type == REDIS_REPLY_STRING ? json_loadb(e->str, e->len, 0, NULL) : NULL;
+        const char *ven = json_string_value(json_object_get(m, "v"));
+        if (ven == NULL) {
+            json_decref(m);
+            continue;
+        }
+        json_t *list = json_object_get(by, ven);
+        if (list == NULL && json_object_set_new(by, ven, list = json_array()) < 0)
+            list = NULL;
+        if (list == NULL || json_array_append_new(list, m) < 0) {
+            json_decref(by);
+            return NULL;
+        }
+    }
+    return by;
+}
+
+static const char *opt_name(char letter)
+{
+    return letter == 'i' ? "optIn" : letter == 'o' ? "optOut" : NULL;
+}
+
+/* One VEN's row from its field of its shard of the participation
+ * ("<received mn> <answered mn> <i|o> <code> <ms> [<i|o>]", "-" for what it
+ * has not done yet; the sixth part its oadrCreateOpt for the event) or
+ * none, and its opt schedules: the modificationNumber it last received,
+ * its answer and when, and the opt that follows from them (docs/opt.md,
+ * "Precedence"): the event opt, else the oadrCreatedEvent answer, else an
+ * opt schedule that covers the event, else none. */
+static json_t *participant(const char *ven, const redisReply *field, json_t *schedules,
+                           const vens_state *s)
+{
+    char v[160], recv[24] = "-", ans[24] = "-", opt[8] = "-", code[8] = "-", ms[24] = "-";
+    char eo[8] = "-", when[32];
     if (wk_rep_str(field, v, sizeof v))
-        sscanf(v, "%23s %23s %7s %7s %23s", recv, ans, opt, code, ms);
+        sscanf(v, "%23s %23s %7s %7s %23s %7s", recv, ans, opt, code, ms, eo);
+    const char *effective = opt_name(eo[0]), *source = "eventOpt", *sched_id = NULL;
+    if (effective == NULL && (effective = opt_name(opt[0])) != NULL)
+        source = "createdEvent";
+    if (effective == NULL &&
+        (effective = wk_opt_from_schedules(
+             schedules, json_string_value(json_object_get(s->event, "marketContext")), s->start,
+             s->end, &sched_id)) != NULL)
+        source = "schedule";
+    if (effective == NULL)
+        effective = source = "none";
+    const char *answered = opt_name(opt[0]);
     json_t *row = json_pack(
-        "{s:s,s:o,s:o,s:s,s:o,s:o}", "venID", ven, "receivedModificationNumber",
+        "{s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o}", "venID", ven, "receivedModificationNumber",
         recv[0] == '-' ? json_null() : json_integer(atoll(recv)), "modificationNumber",
-        ans[0] == '-' ? json_null() : json_integer(atoll(ans)), "opt",
-        opt[0] == 'i'   ? "optIn"
-        : opt[0] == 'o' ? "optOut"
-                        : "none",
-        "responseCode", code[0] == '-' ? json_null() : json_integer(atoll(code)),
-        "respondedDateTime",
+        ans[0] == '-' ? json_null() : json_integer(atoll(ans)), "opt", effective, "optSource",
+        source, "createdEventOpt", answered ? json_string(answered) : json_null(), "responseCode",
+        code[0] == '-' ? json_null() : json_integer(atoll(code)), "respondedDateTime",
         ms[0] == '-' ? json_null() : json_string(vtn_time_format(atoll(ms), when, sizeof when)));
+    if (row && sched_id && strcmp(source, "schedule") == 0)
+        json_object_set_new(row, "optID", json_string(sched_id));
     return row;
 }
 
@@ -692,16 +737,18 @@ static void vens_answer(wk_req *q, vens_state *s)
         }
     }
     json_decref(members);
+    json_t *schedules = schedules_by_ven(wk_rep(q, s->schedules));
     long long in = 0, out = 0, none = 0, received = 0;
     const char *ven;
     json_t *unused;
     /* Sorted by venID: a stable order for the operator and for diffs of the CSV. */
     size_t n = json_object_size(seen), k = 0;
     const char **ids = calloc(n ? n : 1, sizeof *ids);
-    if (ids == NULL || rows == NULL) {
+    if (ids == NULL || rows == NULL || schedules == NULL) {
         free(ids);
         json_decref(seen);
         json_decref(rows);
+        json_decref(schedules);
         wk_reply_internal(q, "out of memory");
         return;
     }
@@ -710,7 +757,7 @@ static void vens_answer(wk_req *q, vens_state *s)
     for (size_t i = 0; i < n; i++) {
         const redisReply *a =
             wk_hfield(wk_rep(q, s->answers + (wk_rh)vtn_event_vens_shard(ids[i])), ids[i]);
-        json_t *row = participant(ids[i], a);
+        json_t *row = participant(ids[i], a, json_object_get(schedules, ids[i]), s);
         const char *opt = json_string_value(json_object_get(row, "opt"));
         in += strcmp(opt, "optIn") == 0;
         out += strcmp(opt, "optOut") == 0;
@@ -720,6 +767,7 @@ static void vens_answer(wk_req *q, vens_state *s)
     }
     free(ids);
     json_decref(seen);
+    json_decref(schedules);
     if (!s->csv) {
         wk_reply_json(q, 200,
                       json_pack("{s:O,s:O,s:{s:I,s:I,s:I,s:I},s:o}", "eventID",
@@ -730,9 +778,9 @@ static void vens_answer(wk_req *q, vens_state *s)
         return;
     }
     vtn_buf_reset(&q->body);
-    /* receivedModificationNumber last: the columns before it keep their places. */
+    /* New columns go last: the columns before them keep their places. */
     int rc = vtn_buf_printf(&q->body, "venID,modificationNumber,opt,responseCode,"
-                                      "respondedDateTime,receivedModificationNumber\r\n");
+                                      "respondedDateTime,receivedModificationNumber,optSource\r\n");
     for (size_t i = 0; rc == 0 && i < json_array_size(rows); i++) {
         json_t *r = json_array_get(rows, i);
         char num[24] = "", code[24] = "", recv[24] = "";
@@ -741,9 +789,10 @@ static void vens_answer(wk_req *q, vens_state *s)
         csv_int(recv, sizeof recv, json_object_get(r, "receivedModificationNumber"));
         const char *at = json_string_value(json_object_get(r, "respondedDateTime"));
         /* venIDs are [A-Za-z0-9._:-]: no CSV quoting needed */
-        rc = vtn_buf_printf(&q->body, "%s,%s,%s,%s,%s,%s\r\n",
+        rc = vtn_buf_printf(&q->body, "%s,%s,%s,%s,%s,%s,%s\r\n",
                             json_string_value(json_object_get(r, "venID")), num,
-                            json_string_value(json_object_get(r, "opt")), code, at ? at : "", recv);
+                            json_string_value(json_object_get(r, "opt")), code, at ? at : "", recv,
+                            json_string_value(json_object_get(r, "optSource")));
     }
     json_decref(rows);
     if (rc < 0) {
@@ -789,6 +838,19 @@ static void api_event_vens(wk_req *q, void *st)
         s->event = wk_event_json(q->path_id, wk_rep(q, s->rec), vtn_now_ms(), NULL);
         if (s->event == NULL) {
             wk_reply_json_error(q, 404, "no event with eventID %s", q->path_id);
+            return;
+        }
+        /* The opt schedules that may cover it: those not ended before its
+         * start (the score is a schedule's last end), at most
+         * VTN_OPT_SCHED_READ_MAX (docs/opt.md). */
+        s->start = wk_hfield_int(wk_rep(q, s->rec), VTN_F_EVENT_START);
+        s->end = wk_hfield_int(wk_rep(q, s->rec), VTN_F_EVENT_END);
+        char after[24], max[16];
+        snprintf(after, sizeof after, "(%lld", (long long)s->start);
+        snprintf(max, sizeof max, "%d", VTN_OPT_SCHED_READ_MAX);
+        if ((s->schedules = wk_cmd(q, "ZRANGE", VTN_KEY_OPTSCHED, after, "+inf", "BYSCORE", "LIMIT",
+                                   "0", max, NULL)) < 0) {
+            wk_reply_no_room(q);
             return;
         }
         /* The VENs its groups, resourceIDs and partyIDs name (the reverse

@@ -173,6 +173,7 @@ void wk_msg_clear(wk_msg *m)
     json_decref(m->reports);
     json_decref(m->report_requests);
     json_decref(m->pending);
+    json_decref(m->opt);
     memset(m, 0, sizeof *m);
     m->report_only = m->xml_signature = m->http_pull_model = -1;
 }
@@ -337,7 +338,9 @@ static void over_cap(field_err *fe, const char *what, size_t cap, const char *un
  * value over cap bytes makes the message invalid. */
 static void jtext(json_t *o, const char *key, const xmlNode *n, size_t cap, field_err *fe)
 {
-    char v[WK_ID_MAX > WK_VALUE_MAX ? WK_ID_MAX + 1 : WK_VALUE_MAX + 1];
+    /* The largest cap a caller passes (a marketContext's), so cap is the
+     * one the message names. */
+    char v[WK_ADDR_MAX + 1];
     if (n == NULL)
         return;
     if (cap >= sizeof v)
@@ -368,15 +371,16 @@ static void jinner(json_t *o, const char *key, const xmlNode *n, field_err *fe)
     jtext(o, key, vtn_xml_first_elem(n), WK_VALUE_MAX, fe);
 }
 
-/* The resourceIDs of an ei:EiTargetType (reportSubject, reportDataSource). */
-static json_t *target_ids(const xmlNode *t, field_err *fe)
+/* The resourceIDs of an ei:EiTargetType (reportSubject, reportDataSource,
+ * an opt's eiTarget); where says where, for the message over the cap. */
+static json_t *target_ids(const xmlNode *t, const char *where, field_err *fe)
 {
     json_t *a = json_array();
     for (xmlNode *c = vtn_xml_first_elem(t); c && a; c = vtn_xml_next_elem(c)) {
         if (!vtn_xml_is(c, NS_EI, "resourceID"))
             continue;
         if (json_array_size(a) == WK_TARGET_IDS_MAX) {
-            over_cap(fe, "ei:resourceID", WK_TARGET_IDS_MAX, "per report subject or data source");
+            over_cap(fe, "ei:resourceID", WK_TARGET_IDS_MAX, where);
             break;
         }
         json_t *v = text_value(c, WK_ID_MAX, fe);
@@ -402,9 +406,11 @@ static void read_description(const xmlNode *d, json_t *list, wk_msg *m, field_er
         else if (vtn_xml_is(c, NS_EI, "readingType"))
             jtext(o, "readingType", c, WK_VALUE_MAX, fe);
         else if (vtn_xml_is(c, NS_EI, "reportSubject"))
-            json_object_set_new(o, "reportSubject", target_ids(c, fe));
+            json_object_set_new(o, "reportSubject",
+                                target_ids(c, "per report subject or data source", fe));
         else if (vtn_xml_is(c, NS_EI, "reportDataSource"))
-            json_object_set_new(o, "reportDataSource", target_ids(c, fe));
+            json_object_set_new(o, "reportDataSource",
+                                target_ids(c, "per report subject or data source", fe));
         else if (strcmp(name, "marketContext") == 0)
             jtext(o, "marketContext", c, WK_ADDR_MAX, fe);
         else if (vtn_xml_is(c, NS_OADR, "oadrSamplingRate")) {
@@ -577,6 +583,56 @@ static void read_pending(const xmlNode *p, wk_msg *m, field_err *fe)
     }
 }
 
+/* ---- EiOpt: oadrCreateOpt copied into JSON (wk_msg.opt) ---- */
+
+static json_t *read_availability(const xmlNode *va, field_err *fe)
+{
+    json_t *list = json_array();
+    const xmlNode *comps = vtn_xml_child(va, NS_XCAL, "components");
+    size_t n = 0;
+    for (xmlNode *a = comps ? vtn_xml_first_elem(comps) : NULL; a && list;
+         a = vtn_xml_next_elem(a)) {
+        if (n++ == WK_OPT_COMPONENTS_MAX) {
+            over_cap(fe, "xcal:vavailability", WK_OPT_COMPONENTS_MAX, "xcal:available components");
+            break;
+        }
+        json_t *o = json_object();
+        const xmlNode *props = vtn_xml_child(a, NS_XCAL, "properties");
+        for (xmlNode *c = props ? vtn_xml_first_elem(props) : NULL; c && o;
+             c = vtn_xml_next_elem(c)) {
+            if (vtn_xml_is(c, NS_XCAL, "dtstart"))
+                jinner(o, "dtstart", c, fe);
+            else if (vtn_xml_is(c, NS_XCAL, "duration"))
+                jinner(o, "duration", c, fe);
+        }
+        json_array_append_new(list, o);
+    }
+    return list;
+}
+
+static void read_create_opt(const xmlNode *p, wk_msg *m, field_err *fe)
+{
+    json_t *o = m->opt = json_object();
+    for (xmlNode *c = vtn_xml_first_elem(p); c && o; c = vtn_xml_next_elem(c)) {
+        if (vtn_xml_is(c, NS_EI, "optType") || vtn_xml_is(c, NS_EI, "optReason") ||
+            vtn_xml_is(c, NS_EI, "createdDateTime"))
+            jtext(o, (const char *)c->name, c, WK_VALUE_MAX, fe);
+        else if (strcmp((const char *)c->name, "marketContext") == 0)
+            jtext(o, "marketContext", c, WK_ADDR_MAX, fe);
+        else if (vtn_xml_is(c, NS_XCAL, "vavailability"))
+            json_object_set_new(o, "availability", read_availability(c, fe));
+        else if (vtn_xml_is(c, NS_EI, "eiTarget"))
+            json_object_set_new(o, "resourceIDs", target_ids(c, "in an opt's eiTarget", fe));
+        else if (vtn_xml_is(c, NS_EI, "qualifiedEventID")) {
+            jtext(o, "eventID", vtn_xml_child(c, NS_EI, "eventID"), WK_ID_MAX, fe);
+            char v[24];
+            const xmlNode *mn = vtn_xml_child(c, NS_EI, "modificationNumber");
+            if (mn && vtn_xml_text_trim(mn, v, sizeof v) > 0)
+                json_object_set_new(o, "modificationNumber", json_integer(atoll(v)));
+        }
+    }
+}
+
 /* One pass over the payload's children: element names mean the same thing
  * in every VEN -> VTN payload, so one switch serves them all. */
 static void extract(wk_msg *m, const xmlNode *payload, field_err *fe)
@@ -648,6 +704,8 @@ static void extract(wk_msg *m, const xmlNode *payload, field_err *fe)
                 read_pending(c, m, fe);
         }
     }
+    if (m->type == WK_MSG_CREATE_OPT)
+        read_create_opt(p, m, fe);
 }
 
 /* ---- the oadrPoll shape: validation without the validator ----------------- */
@@ -1341,10 +1399,45 @@ int wk_write_updated_report(vtn_buf *b, int code, const char *desc, const char *
     return o_end(&o);
 }
 
+/* ---- EiOpt ---- */
+
+/* oadrCreatedOpt and oadrCanceledOpt: eiResponse and the optID (written
+ * when required or given). */
+static int write_opt_ack(vtn_buf *b, const char *payload, int code, const char *desc,
+                         const char *request_id, const char *opt_id, int opt_required)
+{
+    if (!valid_code(code) || request_id == NULL || (opt_required && opt_id == NULL))
+        return -EINVAL;
+    out o;
+    o_init(&o, b, 700);
+    O_LIT(&o, DOC_HEAD "<oadr:");
+    o_raw(&o, payload, strlen(payload));
+    O_LIT(&o, SCHEMA_VERSION);
+    o_ei_response(&o, code, desc, request_id);
+    if (opt_id && (opt_required || opt_id[0]))
+        o_elem(&o, "<ei:optID>", opt_id, "</ei:optID>");
+    O_LIT(&o, "</oadr:");
+    o_raw(&o, payload, strlen(payload));
+    O_LIT(&o, ">" DOC_TAIL);
+    return o_end(&o);
+}
+
+int wk_write_created_opt(vtn_buf *b, int code, const char *desc, const char *request_id,
+                         const char *opt_id)
+{
+    return write_opt_ack(b, "oadrCreatedOpt", code, desc, request_id, opt_id, 1);
+}
+
+int wk_write_canceled_opt(vtn_buf *b, int code, const char *desc, const char *request_id,
+                          const char *opt_id)
+{
+    return write_opt_ack(b, "oadrCanceledOpt", code, desc, request_id, opt_id, 0);
+}
+
 /* An error reply in a payload that needs only eiResponse plus optional
- * trailing elements (reports and opts). */
+ * trailing elements (reports). */
 static int write_simple_error(vtn_buf *b, const char *payload, const wk_msg *m, const char *mid,
-                              const char *ven_id, const char *opt_id, int opt_required)
+                              const char *ven_id)
 {
     out o;
     o_init(&o, b, 800);
@@ -1354,8 +1447,6 @@ static int write_simple_error(vtn_buf *b, const char *payload, const wk_msg *m, 
     o_ei_response(&o, m->code, m->desc[0] ? m->desc : NULL, m->request_id);
     if (mid)
         o_raw(&o, mid, strlen(mid));
-    if (opt_id && (opt_required || opt_id[0]))
-        o_elem(&o, "<ei:optID>", opt_id, "</ei:optID>");
     o_opt_ven(&o, ven_id);
     O_LIT(&o, "</oadr:");
     o_raw(&o, payload, strlen(payload));
@@ -1403,19 +1494,17 @@ int wk_write_error(vtn_buf *b, const wk_msg *m, const char *vtn_id, int64_t poll
         return o_end(&o);
     }
     case WK_MSG_REGISTERED_REPORT:
-        return write_simple_error(b, "oadrRegisteredReport", m, NULL, ven, NULL, 0);
+        return write_simple_error(b, "oadrRegisteredReport", m, NULL, ven);
     case WK_MSG_UPDATED_REPORT:
-        return write_simple_error(b, "oadrUpdatedReport", m, NULL, ven, NULL, 0);
+        return write_simple_error(b, "oadrUpdatedReport", m, NULL, ven);
     case WK_MSG_CREATED_REPORT:
-        return write_simple_error(b, "oadrCreatedReport", m, "<oadr:oadrPendingReports/>", ven,
-                                  NULL, 0);
+        return write_simple_error(b, "oadrCreatedReport", m, "<oadr:oadrPendingReports/>", ven);
     case WK_MSG_CANCELED_REPORT:
-        return write_simple_error(b, "oadrCanceledReport", m, "<oadr:oadrPendingReports/>", ven,
-                                  NULL, 0);
+        return write_simple_error(b, "oadrCanceledReport", m, "<oadr:oadrPendingReports/>", ven);
     case WK_MSG_CREATED_OPT:
-        return write_simple_error(b, "oadrCreatedOpt", m, NULL, NULL, m->opt_id, 1);
+        return wk_write_created_opt(b, m->code, desc, m->request_id, m->opt_id);
     case WK_MSG_CANCELED_OPT:
-        return write_simple_error(b, "oadrCanceledOpt", m, NULL, NULL, m->opt_id, 0);
+        return wk_write_canceled_opt(b, m->code, desc, m->request_id, m->opt_id);
     default:
         return wk_write_response(b, m->code, desc, m->request_id, ven);
     }

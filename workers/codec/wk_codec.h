@@ -106,6 +106,8 @@ typedef struct wk_event_response {
 #define WK_TARGET_IDS_MAX 16         /* resourceIDs of one reportSubject or reportDataSource */
 #define WK_VALUE_MAX 64              /* a name, unit, duration, date-time or number */
 #define WK_STATUS_MAX 1024           /* an oadrPayloadResourceStatus as JSON */
+/* EiOpt: caps of one oadrCreateOpt (more is 454 with what was over). */
+#define WK_OPT_COMPONENTS_MAX 32 /* xcal:available components of its vavailability */
 
 typedef struct wk_msg {
     /* What arrived and how to answer. */
@@ -158,6 +160,12 @@ typedef struct wk_msg {
     json_t *reports;
     json_t *report_requests;
     json_t *pending;
+    /* oadrCreateOpt, owned, NULL for other messages: {optType, optReason,
+     * marketContext, createdDateTime, eventID and modificationNumber (its
+     * qualifiedEventID), availability: [{dtstart, duration}] (the
+     * components of its vavailability, as sent; absent without one),
+     * resourceIDs: [...] (its eiTarget's)}; absent elements are absent. */
+    json_t *opt;
     int n_report_rids, n_report_points, n_report_specifiers; /* counted against the caps */
 
     /* The parsed document, alive until wk_msg_drop_doc() or wk_msg_clear()
@@ -277,6 +285,14 @@ int wk_write_cancel_report(vtn_buf *b, const char *request_id, const char *ven_i
  * oadrCancelReport of that requestID for cancel_rrids (as above). */
 int wk_write_updated_report(vtn_buf *b, int code, const char *desc, const char *request_id,
                             const char *ven_id, const char *cancel_id, json_t *cancel_rrids);
+
+/* oadrCreatedOpt (optID required, "" when the VEN's could not be read) and
+ * oadrCanceledOpt (optID omitted when NULL or ""), the answers to
+ * oadrCreateOpt and oadrCancelOpt. */
+int wk_write_created_opt(vtn_buf *b, int code, const char *desc, const char *request_id,
+                         const char *opt_id);
+int wk_write_canceled_opt(vtn_buf *b, int code, const char *desc, const char *request_id,
+                          const char *opt_id);
 
 /* The error reply for a failed wk_msg_parse (m->code, m->desc, m->reply),
  * echoing m->request_id (or, when the message has none of its own, the

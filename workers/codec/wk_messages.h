@@ -41,8 +41,8 @@
     X(UPDATE_REPORT, "oadrUpdateReport", UPDATED_REPORT, WK_S_REPORT, 0, update_report)            \
     X(CANCEL_REPORT, "oadrCancelReport", CANCELED_REPORT, WK_S_REPORT, 0, later)                   \
     X(CANCELED_REPORT, "oadrCanceledReport", RESPONSE, WK_S_REPORT, 0, canceled_report)            \
-    X(CREATE_OPT, "oadrCreateOpt", CREATED_OPT, WK_S_OPT, 0, later)                                \
-    X(CANCEL_OPT, "oadrCancelOpt", CANCELED_OPT, WK_S_OPT, 0, later)                               \
+    X(CREATE_OPT, "oadrCreateOpt", CREATED_OPT, WK_S_OPT, 0, create_opt)                           \
+    X(CANCEL_OPT, "oadrCancelOpt", CANCELED_OPT, WK_S_OPT, 0, cancel_opt)                          \
     X(CREATED_PARTY_REGISTRATION, "oadrCreatedPartyRegistration", RESPONSE, WK_S_NONE, 0, vtn)     \
     X(REQUEST_REREGISTRATION, "oadrRequestReregistration", RESPONSE, WK_S_NONE, 0, vtn)            \
     X(DISTRIBUTE_EVENT, "oadrDistributeEvent", RESPONSE, WK_S_NONE, 0, vtn)                        \

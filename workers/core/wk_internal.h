@@ -55,6 +55,7 @@
 #define WK_API_LIMIT_MAX 1000
 
 /* OpenADR 2.0b response codes the handlers use (besides the codec's). */
+#define WK_OADR_OUT_OF_SEQUENCE 450
 #define WK_OADR_NOT_ALLOWED 451
 #define WK_OADR_INVALID_ID 452
 #define WK_OADR_NOT_REGISTERED 463 /* not registered or not authorised */
@@ -113,6 +114,8 @@ enum wk_script {
     WK_SCRIPT_REPSTATE,
     WK_SCRIPT_TELEMETRY,
     WK_SCRIPT_REPAPI,
+    WK_SCRIPT_OPTCREATE,
+    WK_SCRIPT_OPTCANCEL,
     WK_SCRIPT__COUNT
 };
 extern const char *const wk_script_name[WK_SCRIPT__COUNT];
@@ -350,6 +353,7 @@ json_t *wk_script_outcome(wk_req *q, const redisReply *r);
 #define wk_key_venreports(out, ven_id) vtn_key_build(out, VTN_KEY_VENREPORTS, ven_id, NULL)
 #define wk_key_venrr(out, ven_id) vtn_key_build(out, VTN_KEY_VENRR, ven_id, NULL)
 #define wk_key_venasked(out, ven_id) vtn_key_build(out, VTN_KEY_VENASKED, ven_id, NULL)
+#define wk_key_venopts(out, ven_id) vtn_key_build(out, VTN_KEY_VENOPTS, ven_id, NULL)
 
 /* Fingerprint "09:71:9e:..." (or a full SHA-256 one) -> "09719E..." with
  * vtn_fingerprint_normalize. 0 or -EINVAL. */
@@ -526,6 +530,24 @@ wk_evcache_stats wk_evcache_stats_of(const wk_evcache *c);
 /* wk_event_json through the worker's cache: the same JSON, shared, so the
  * caller only reads it (and decrefs it). */
 json_t *wk_event_view(wk_worker *w, const char *id, const redisReply *h, int64_t now, int *status);
+
+/* ---- EiOpt (wk_opts.c, docs/opt.md) ---- */
+/* The components of an oadrCreateOpt's vavailability (wk_msg.opt's
+ * "availability": [{dtstart, duration}]) as a new array of [start ms, end
+ * ms] in *out, and the latest end in *last_end. -EINVAL with the reason in
+ * err (a dtstart that is not a UTC date-time, a duration that is not
+ * positive or over a year), -ENOMEM; *out is NULL then. */
+int wk_opt_intervals(json_t *availability, json_t **out, int64_t *last_end, char *err,
+                     size_t errlen);
+/* The opt a VEN's schedules give an event active over [start, end) in
+ * market_context (NULL: none): schedules are vtn:opts:sched members
+ * ({"o": optID, "t": "i"|"o", "mc", "c": [[start, end], ...]}); one applies
+ * when it names no marketContext or the event's. An optOut schedule
+ * applies when a component overlaps the period, an optIn schedule when one
+ * component holds all of it; optOut wins over optIn. "optIn", "optOut" or
+ * NULL (none applies); *opt_id the schedule's optID (borrowed). Pure. */
+const char *wk_opt_from_schedules(json_t *schedules, const char *market_context, int64_t start,
+                                  int64_t end, const char **opt_id);
 
 /* 1 when the JSON array list holds the string s (an id in an event's targets). */
 int wk_json_list_has(json_t *list, const char *s);

@@ -22,6 +22,8 @@
 #define WK_H_created_report &wk_h_created_report
 #define WK_H_update_report &wk_h_update_report
 #define WK_H_canceled_report &wk_h_canceled_report
+#define WK_H_create_opt &wk_h_create_opt
+#define WK_H_cancel_opt &wk_h_cancel_opt
 #define WK_H_later NULL /* answered by wk_h_unsupported after the venID check */
 #define WK_H_vtn NULL
 

@@ -36,6 +36,9 @@ extern const wk_handler wk_h_registered_report;
 extern const wk_handler wk_h_created_report;
 extern const wk_handler wk_h_update_report;
 extern const wk_handler wk_h_canceled_report;
+/* EiOpt (wk_oadr_opt.c, docs/opt.md). */
+extern const wk_handler wk_h_create_opt;
+extern const wk_handler wk_h_cancel_opt;
 /* The default report request policy: for each of the VEN's reports
  * (wk_msg.reports of its oadrRegisterReport) named TELEMETRY_USAGE or
  * TELEMETRY_STATUS (METADATA_ or not), one request of all its rIDs at the

@@ -365,7 +365,6 @@ const wk_handler wk_h_request_event =
  * another modificationNumber than the current one 450 (out of sequence).
  * Valid answers are recorded (evopt script) even when another one of the
  * same message is refused; the oadrResponse carries the first refusal. */
-#define WK_OADR_OUT_OF_SEQUENCE 450
 
 enum created_stage { CREATED_START = 0, CREATED_CHECKED, CREATED_DONE };
 

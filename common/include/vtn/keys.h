@@ -35,6 +35,9 @@
 #define VTN_KEY_VENREPORTS "venreports:{<venID>}" /* STRING, JSON */
 #define VTN_KEY_VENRR "venrr:{<venID>}"           /* HASH reportRequestID -> JSON */
 #define VTN_KEY_VENASKED "venasked:{<venID>}"     /* STRING, JSON */
+/* EiOpt (docs/opt.md): the VEN's opts, optID -> JSON record (its opt
+ * schedules and its opts for one event), at most VTN_OPTS_MAX. */
+#define VTN_KEY_VENOPTS "venopts:{<venID>}" /* HASH optID -> JSON */
 
 /* ---- global keys ---- */
 #define VTN_KEY_GATEWAYS "vtn:gateways"              /* ZSET zmq endpoint -> expiry ms */
@@ -53,6 +56,14 @@
 #define VTN_KEY_CA_CRLNUMBER "vtn:ca:{<caID>}:crlnumber" /* STRING counter */
 #define VTN_KEY_SCHED_LEADER "vtn:scheduler:leader"      /* STRING "<epoch> <instance>", PX lease */
 #define VTN_KEY_SCHED_EPOCH "vtn:scheduler:epoch"        /* STRING counter, the fencing token */
+
+/* Every VEN's opt schedules, for the participation the API computes: the
+ * member a JSON summary ({"v": venID, "o": optID, "t": "i"|"o", "mc":
+ * marketContext or absent, "c": [[start ms, end ms], ...]}), the score the
+ * end of its last component (ms), so that a read takes those not ended
+ * before an event's start in one ZRANGE. Ended ones are trimmed by each
+ * oadrCreateOpt. */
+#define VTN_KEY_OPTSCHED "vtn:opts:sched" /* ZSET */
 
 /* ---- fields of ven:{<venID>} ---- */
 #define VTN_F_VEN_NAME "n"         /* venName */
@@ -128,7 +139,10 @@
  * vtn_event_vens_shard(venID): venID -> "<received mn> <answered mn> <i|o>
  * <responseCode> <ms>", the modificationNumber the VEN was last sent in a
  * distribute, and its last oadrCreatedEvent answer (i optIn, o optOut; "-"
- * in each answer part until it answers). One field per VEN that received
+ * in each answer part until it answers), then, when the VEN sent an
+ * oadrCreateOpt for the event, a sixth part: that opt's letter (i or o),
+ * which oadrCreatedEvent answers no longer change (rule 206; the event's
+ * optIn/optOut counts follow it). One field per VEN that received
  * or answered the event. Small hashes stay listpacks in Redis (at most
  * hash-max-listpack-entries, 128, fields): 1,024 shards hold 100,000 VENs
  * an event at about 98 a shard, where one hash of 10,000 fields is a
@@ -199,6 +213,13 @@
  * counts as stored: its resend adds nothing. */
 #define VTN_KEY_TELEMETRY_SEEN "vtn:{telemetry}:seen:<venID>:<reportKey>" /* STRING */
 #define VTN_TTL_TELEMETRY_SEEN_S 86400 /* how long a resend is recognised */
+/* EiOpt: opts kept per VEN (schedules and event opts together; one more is
+ * refused with 451); an event opt is dropped this long after the end its
+ * event had when the opt was made (ms). */
+#define VTN_OPTS_MAX 64
+#define VTN_OPT_EVENT_KEEP_MS 86400000
+/* Schedules one participation read considers at most. */
+#define VTN_OPT_SCHED_READ_MAX 100000
 /* Report requests kept per VEN: past it, superseded ones are removed first. */
 #define VTN_REPORT_REQUESTS_MAX 64
 

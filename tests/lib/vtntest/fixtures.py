@@ -80,7 +80,7 @@ SEP = keys.const("VTN_QUEUE_SEP")
 INDEXES = {"name": "VTN_KEY_VENNAME", "fp": "VTN_KEY_VENFP", "reg": "VTN_KEY_VENREG"}
 
 SETUP_VERBS = ("ven", "queue", "cert", "event", "group", "program", "targets", "participant")
-CHECK_VERBS = ("ven", "queue", "index", "vens", "answer", "received", "event", "targets")
+CHECK_VERBS = ("ven", "queue", "index", "vens", "answer", "event-opt", "received", "event", "targets")
 
 
 class FixtureError(ValueError):
@@ -239,18 +239,24 @@ def _participant(args):
     if len(args) < 2:
         raise FixtureError("participant needs an eventID and a venID")
     eid, ven = args[0], args[1]
-    attrs = ("received", "mn", "opt", "code", "at")
+    attrs = ("received", "mn", "opt", "code", "at", "eventopt")
     o = _options(args[2:], {}, {a: a for a in attrs}, "participant")
     answered = "mn" in o
     if answered and o.get("opt") not in ("optIn", "optOut"):
         raise FixtureError("participant: an answer (mn=) needs opt=optIn or opt=optOut")
-    value = " ".join([o.get("received", o.get("mn", "-")), o.get("mn", "-"), OPT_LETTER.get(o.get("opt"), "-"),
-                      o.get("code", "200" if answered else "-"), o.get("at", CREATED_DEFAULT if answered else "-")])
+    if o.get("eventopt", "optIn") not in ("optIn", "optOut"):
+        raise FixtureError("participant: eventopt= is optIn or optOut")
+    parts = [o.get("received", o.get("mn", "-")), o.get("mn", "-"), OPT_LETTER.get(o.get("opt"), "-"),
+             o.get("code", "200" if answered else "-"), o.get("at", CREATED_DEFAULT if answered else "-")]
+    if "eventopt" in o:
+        # The VEN's oadrCreateOpt for the event (common/lua/optcreate.lua).
+        parts.append(OPT_LETTER[o["eventopt"]])
     ekey = keys.build("VTN_KEY_EVENT", eid)
-    cmds = [["HSET", keys.event_vens(eid, ven), ven, value],
+    cmds = [["HSET", keys.event_vens(eid, ven), ven, " ".join(parts)],
             ["HINCRBY", ekey, keys.const("VTN_F_EVENT_RECEIVED"), "1"]]
-    if answered:
-        count = "OPT_IN" if o["opt"] == "optIn" else "OPT_OUT"
+    counted = o.get("eventopt", o.get("opt"))
+    if counted:
+        count = "OPT_IN" if counted == "optIn" else "OPT_OUT"
         cmds.append(["HINCRBY", ekey, keys.const("VTN_F_EVENT_" + count), "1"])
     return cmds
 
@@ -358,6 +364,11 @@ def check_value(r, subject):
             # The API pages vtn:vens by lex order, which needs every score 0.
             raise AssertionError("vtn:vens members with a score other than 0: %s" % odd)
         return members
+    if verb == "event-opt" and len(args) == 2:
+        # The sixth part of the field: the VEN's oadrCreateOpt for the event.
+        v = r.cmd("HGET", keys.event_vens(args[0], args[1]), args[1])
+        w = v.split() if v else []
+        return {l: name for name, l in OPT_LETTER.items()}.get(w[5]) if len(w) > 5 else None
     if verb in ("answer", "received") and len(args) == 2:
         # "<received mn> <answered mn> <i|o> <responseCode> <ms>", "-" for not yet
         v = r.cmd("HGET", keys.event_vens(args[0], args[1]), args[1])
@@ -374,5 +385,5 @@ def check_value(r, subject):
     if verb == "targets" and len(args) == 1:
         return sorted(r.cmd("SMEMBERS", keys.build("VTN_KEY_VENTARGETS", args[0])))
     raise FixtureError("unknown check %r (ven <venID> [attribute], queue <venID>, "
-                       "index name|fp|reg <value>, vens, answer|received <eventID> <venID>, "
+                       "index name|fp|reg <value>, vens, answer|received|event-opt <eventID> <venID>, "
                        "event <eventID> opt-in|opt-out|received)" % subject)
