@@ -65,6 +65,14 @@
 #define VTN_WIRE_VERSION 1 /* major */
 #define VTN_WIRE_MINOR 0   /* what this build writes in byte 3 */
 #define VTN_WIRE_EXT_CRITICAL 0x8000u
+/* REQUEST tag: the request is a push delivery's (docs/gateway.md, "Push
+ * mode"), made by the gateway for the push-mode VEN whose venID is the
+ * value: the poll it runs on the VEN's behalf, or the VEN's answer from the
+ * HTTP response. The worker takes the VEN as authenticated by the gateway
+ * (it verified the VEN's server certificate) and refuses a body naming
+ * another venID. Critical: a worker that does not know it must not take a
+ * VEN's answer without that check. */
+#define VTN_WIRE_EXT_PUSH_VEN (VTN_WIRE_EXT_CRITICAL | 0x10u)
 #define VTN_WIRE_HEADER 4
 #define VTN_HEARTBEAT_MS 1000
 #define VTN_HEARTBEAT_LIVENESS 3
