@@ -449,7 +449,7 @@ typedef struct gw_metrics {
     /* push delivery (push.c) */
     _Atomic uint64_t push_delivered, push_retries, push_undelivered, push_refused_http;
     _Atomic uint64_t push_inflight, push_conns_opened, push_conns_reused;
-    const gw_budget *budget;           /* the server's body budget, rendered with these */
+    const gw_budget *budget; /* the server's body budget, rendered with these */
 } gw_metrics;
 
 void gw_metrics_count(gw_metrics *m, int route, int status, uint64_t ns);

@@ -35,13 +35,13 @@
 #include "vtn/scripts.h"
 #include "vtn/time.h"
 
-#define PUSH_CLAIM_MS 100         /* how often free slots are offered to due jobs */
-#define PUSH_RECONNECT_MS 1000    /* Redis down: next connection attempt */
-#define PUSH_MSGS_PER_RUN 16      /* messages one job delivers before it yields */
-#define PUSH_IDLE_MS 60000        /* an idle connection to a VEN is kept this long */
-#define PUSH_IDLE_BUCKETS 256     /* idle connections by venID */
-#define PUSH_ID_MAX 128           /* bytes of a venID (the codec's cap) */
-#define PUSH_BODY_MAX (4u << 20)  /* bytes of a VEN's answer we read */
+#define PUSH_CLAIM_MS 100        /* how often free slots are offered to due jobs */
+#define PUSH_RECONNECT_MS 1000   /* Redis down: next connection attempt */
+#define PUSH_MSGS_PER_RUN 16     /* messages one job delivers before it yields */
+#define PUSH_IDLE_MS 60000       /* an idle connection to a VEN is kept this long */
+#define PUSH_IDLE_BUCKETS 256    /* idle connections by venID */
+#define PUSH_ID_MAX 128          /* bytes of a venID (the codec's cap) */
+#define PUSH_BODY_MAX (4u << 20) /* bytes of a VEN's answer we read */
 #define PUSH_OADR_PATH "/OpenADR2/Simple/2.0b/"
 #define PUSH_REMOTE "push"
 
@@ -73,7 +73,7 @@ typedef struct push_job {
     char host[256], port[8], base[512];
     int https;
     unsigned attempts;
-    uint64_t rid;   /* the poll whose message is being delivered (kept across retries) */
+    uint64_t rid; /* the poll whose message is being delivered (kept across retries) */
     long long since;
     int nmsg;       /* messages delivered in this run */
     int sent_event; /* an oadrDistributeEvent went out in this run */
@@ -336,9 +336,16 @@ static int job_report(push_job *j, const char *what, long long next, const char 
     snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
     snprintf(nx, sizeof nx, "%lld", next);
     snprintf(rid, sizeof rid, "%016" PRIx64, j->rid);
-    const char *args[] = {VTN_KEY_PUSHDUE, VTN_KEY_PUSHJOBS, VTN_KEY_PUSHDIRTY,
+    const char *args[] = {VTN_KEY_PUSHDUE,
+                          VTN_KEY_PUSHJOBS,
+                          VTN_KEY_PUSHDIRTY,
                           vtn_key_build(vk, VTN_KEY_VEN, j->ven, NULL),
-                          j->ven,          j->p->owner,      what, now, nx, rid,
+                          j->ven,
+                          j->p->owner,
+                          what,
+                          now,
+                          nx,
+                          rid,
                           reason ? reason : ""};
     return push_eval(j->p, cb, j, j->p->done_src, j->p->done_len, 4, args,
                      (int)(sizeof args / sizeof args[0]));
@@ -1012,10 +1019,11 @@ static void job_start(gw_push *p, const redisReply *e)
     }
     if (!j->https && !p->cfg->push_allow_http) {
         GW_INC(p->m->push_refused_http);
-        vtn_error("push_refused", "ven=%s url=%s msg=\"plain HTTP transportAddress refused; set "
-                                  "VTN_PUSH_ALLOW_HTTP=1 for development only\"",
+        vtn_error("push_refused",
+                  "ven=%s url=%s msg=\"plain HTTP transportAddress refused; set "
+                  "VTN_PUSH_ALLOW_HTTP=1 for development only\"",
                   j->ven, j->url);
-        j->attempts = (unsigned)p->cfg->push_max_attempts; /* no point in retrying */
+        j->attempts = (unsigned)p->cfg->push_max_attempts - 1; /* no point in retrying */
         job_fail(j, "plain HTTP transportAddress refused (VTN_PUSH_ALLOW_HTTP is off)");
         return;
     }
@@ -1049,9 +1057,9 @@ static void push_claim(gw_push *p)
     snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
     snprintf(lease, sizeof lease, "%lld", p->cfg->push_lease_ms);
     snprintf(max, sizeof max, "%zu", p->max_jobs - p->njobs);
-    const char *args[] = {VTN_KEY_PUSHDUE,   VTN_KEY_PUSHJOBS, VTN_KEY_PUSHDIRTY,
-                          VTN_KEY_PUSHVER,   VTN_KEY_EVENTSVER, now,
-                          lease,             p->owner,         max};
+    const char *args[] = {VTN_KEY_PUSHDUE, VTN_KEY_PUSHJOBS,  VTN_KEY_PUSHDIRTY,
+                          VTN_KEY_PUSHVER, VTN_KEY_EVENTSVER, now,
+                          lease,           p->owner,          max};
     if (push_eval(p, on_claimed, p, p->claim_src, p->claim_len, 5, args,
                   (int)(sizeof args / sizeof args[0])) == 0)
         p->claiming = 1;
@@ -1122,8 +1130,9 @@ int gw_push_start(gw_server *s, gw_push **out, char *err, size_t errlen)
     p->tick.data = p;
     redis_connect(p);
     uv_timer_start(&p->tick, push_tick, PUSH_CLAIM_MS, PUSH_CLAIM_MS);
-    vtn_info("push", "owner=%s concurrency=%lld lease_ms=%lld timeout_ms=%lld max_attempts=%lld "
-                     "recheck_ms=%lld tls=%d allow_http=%d",
+    vtn_info("push",
+             "owner=%s concurrency=%lld lease_ms=%lld timeout_ms=%lld max_attempts=%lld "
+             "recheck_ms=%lld tls=%d allow_http=%d",
              p->owner, cfg->push_concurrency, cfg->push_lease_ms, cfg->push_timeout_ms,
              cfg->push_max_attempts, cfg->push_recheck_ms, s->push_ctx != NULL,
              cfg->push_allow_http);
