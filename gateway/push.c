@@ -1057,10 +1057,17 @@ static void push_claim(gw_push *p)
     snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
     snprintf(lease, sizeof lease, "%lld", p->cfg->push_lease_ms);
     snprintf(max, sizeof max, "%zu", p->max_jobs - p->njobs);
-    const char *args[] = {VTN_KEY_PUSHDUE, VTN_KEY_PUSHJOBS,  VTN_KEY_PUSHDIRTY,
-                          VTN_KEY_PUSHVER, VTN_KEY_EVENTSVER, now,
-                          lease,           p->owner,          max};
-    if (push_eval(p, on_claimed, p, p->claim_src, p->claim_len, 5, args,
+    const char *args[] = {VTN_KEY_PUSHDUE,
+                          VTN_KEY_PUSHJOBS,
+                          VTN_KEY_PUSHDIRTY,
+                          VTN_KEY_PUSHVER,
+                          VTN_KEY_EVENTSVER,
+                          VTN_KEY_PUSHMARKS,
+                          now,
+                          lease,
+                          p->owner,
+                          max};
+    if (push_eval(p, on_claimed, p, p->claim_src, p->claim_len, 6, args,
                   (int)(sizeof args / sizeof args[0])) == 0)
         p->claiming = 1;
 }

@@ -1,6 +1,6 @@
 -- A gateway takes the push jobs that are due (docs/gateway.md, "Push
 -- mode"). KEYS: vtn:push:due, vtn:push:jobs, vtn:push:dirty, vtn:push:ver,
--- vtn:events:ver. ARGV: now (ms), lease (ms), owner (the gateway's instance
+-- vtn:events:ver, vtn:push:marks. ARGV: now (ms), lease (ms), owner (the gateway's instance
 -- id), how many jobs at most. Returns {venID, transportAddress, attempts,
 -- rid, since} per job taken; its score becomes now + lease, so no other
 -- gateway takes it until this one completes it or dies (then the lease
@@ -9,21 +9,25 @@
 -- An events version this script has not seen yet makes every push VEN due
 -- now (its poll computes whether its event set changed); one whose job is
 -- leased runs once more after it (vtn:push:dirty), one waiting for a retry
--- keeps its time. A member that is no longer a registered push VEN leaves.
+-- keeps its time. The VENs of vtn:push:marks (a message was queued for
+-- them) are made due the same way. A member that is no longer a registered
+-- push VEN leaves.
 local now, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 local function key(p, v) return (string.gsub(p, '<[^>]*>', function() return v end, 1)) end
+local function mark(ven)
+  local job = redis.call('HGET', KEYS[2], ven)
+  if not job then
+    redis.call('ZADD', KEYS[1], 'XX', now, ven)
+  elseif string.sub(job, 1, 1) ~= PUSH_SEP then
+    redis.call('SADD', KEYS[3], ven)
+  end
+end
 local v = redis.call('GET', KEYS[5]) or '0'
 if redis.call('GET', KEYS[4]) ~= v then
   redis.call('SET', KEYS[4], v)
-  for _, ven in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
-    local job = redis.call('HGET', KEYS[2], ven)
-    if not job then
-      redis.call('ZADD', KEYS[1], now, ven)
-    elseif string.sub(job, 1, 1) ~= PUSH_SEP then
-      redis.call('SADD', KEYS[3], ven)
-    end
-  end
+  for _, ven in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do mark(ven) end
 end
+for _, ven in ipairs(redis.call('SPOP', KEYS[6], 1000)) do mark(ven) end
 local out = {}
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
 for _, ven in ipairs(due) do

@@ -7,8 +7,8 @@ the API as HTTPS POSTs, and its answers in the HTTP responses are recorded
 (participation optIn); a push VEN that is down is retried, then marked
 undelivered (API pushUndelivered, /metrics) while a pull VEN of the same
 event gets it on its poll; with two gateways each message reaches each VEN
-once; a gateway SIGKILLed while a VEN stalls its answer leaves the job to
-the other after the lease, and the VEN's answer is recorded once; a plain
+once; an API reregister reaches the push VEN at once; a gateway SIGKILLed
+while a VEN stalls its answer leaves the job to the other after the lease, and the VEN's answer is recorded once; a plain
 http:// transportAddress is refused. Every message a VEN receives validates
 against the official schema."""
 
@@ -271,6 +271,12 @@ def main():
                 rec = api.call("GET", API + "/vens/" + ven.ven_id).json()
                 eq(rec["httpPullModel"], False, "a push VEN")
                 eq(rec["pushUndelivered"], None, "nothing undelivered")
+                # a message the API queues goes at once (recheck is 60 s here)
+                eq(api.call("POST", "%s/vens/%s/reregister" % (API, ven.ven_id)).status, 202, "reregister")
+                wait_for("oadrRequestReregistration pushed", lambda: ep.got("oadrRequestReregistration"),
+                         timeout=10)
+                eq(ep.got("oadrRequestReregistration")[0][0], PATH + "/EiRegisterParty",
+                   "the service of oadrRequestReregistration")
 
             def down_ven_retried_pull_unaffected():
                 retries0 = metrics_all("vtn_gateway_push_deliveries_total", result="retry")
@@ -319,6 +325,9 @@ def main():
                 eq(len(holder), 1, "one gateway holds the job (%s)" % owner)
                 holder[0].kill()  # SIGKILL mid-delivery
                 ep.release()
+                other = [g for g in gws if g is not holder[0]][0]
+                api.http.close()
+                api.http.port = other.ports["api"]  # the API of the gateway left
                 wait_for("the VEN's answer recorded after the lease",
                          lambda: participation(eid).get(ven.ven_id) == ("optIn", 0), timeout=LEASE_S + 15)
                 # the first POST reached the VEN but its answer died with the gateway: the

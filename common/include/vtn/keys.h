@@ -158,6 +158,9 @@
 #define VTN_KEY_PUSHJOBS "vtn:push:jobs"
 /* SET of venIDs that became due again while a gateway held their job. */
 #define VTN_KEY_PUSHDIRTY "vtn:push:dirty"
+/* SET of push venIDs something was queued for (venq): the next pushclaim
+ * makes them due (the scripts that queue cannot tell a leased job). */
+#define VTN_KEY_PUSHMARKS "vtn:push:marks"
 /* STRING, the vtn:events:ver every push VEN was last made due for. */
 #define VTN_KEY_PUSHVER "vtn:push:ver"
 #define VTN_PUSH_SEP '|'
