@@ -72,6 +72,8 @@ class Vens:
         self.ctx = ctx
         self.n = n
         self.got = {}  # (port, eventID) -> monotonic time the distribute arrived
+        self.ven_of = {}  # port -> venID (a distribute for a program names no venID)
+        self.registered = set()  # ports that got the VTN's oadrRegisterReport
         self.servers = []
         self.writers = set()
         self.loop = asyncio.new_event_loop()
@@ -101,7 +103,7 @@ class Vens:
                 m = re.search(rb"(?i)content-length:\s*(\d+)", head)
                 body = await reader.readexactly(int(m.group(1)) if m else 0)
                 rid = (REQID_RE.search(body) or [b"", b""])[1].decode()
-                ven = (VENID_RE.search(body) or [b"", b""])[1].decode()
+                ven = self.ven_of.get(port) or (VENID_RE.search(body) or [b"", b""])[1].decode()
                 if b"oadrDistributeEvent" in body:
                     evs = [(e.decode(), mn.decode()) for e, mn in EVENT_RE.findall(body)]
                     now = time.monotonic()
@@ -110,6 +112,7 @@ class Vens:
                     answer = created_event(ven, rid, evs)
                 elif b"oadrRegisterReport" in body:
                     answer = oadr.registered_report(200, rid, ven)
+                    self.registered.add(port)
                 else:
                     answer = oadr.response(200, rid, ven)
                 a = answer.encode()
@@ -158,7 +161,7 @@ def main():
     a = ap.parse_args()
     b = a.build_dir
     cfg = Config(gateway=os.path.join(b, "gateway", "vtn-gateway"), worker=os.path.join(b, "workers", "vtn-worker"),
-                 redis_server=shutil.which("redis-server"), schema=None)
+                 redis_server=shutil.which("redis-server"), schema=None, keep=bool(os.environ.get("BENCH_KEEP")))
     vtnctl = find_vtnctl(None, cfg.gateway)
     with Stack(cfg, name="bench-push") as st:
         pki = Pki(vtnctl, os.path.join(st.tmpdir, "pki"))
@@ -167,8 +170,8 @@ def main():
         pki.run("ca", "create", "--dir", ven_ca_dir, "--key", "ec", "--cn", "VEN server CA")
         ven_cert = pki.issue("ven-srv", ven_ca_dir, "ec", server="DNS:localhost")
         env = {"VTN_PUSH_CERT": "%s:%s" % (vtn.pem, vtn.key), "VTN_PUSH_CA": os.path.join(ven_ca_dir, "ca.pem"),
-               "VTN_PUSH_TIMEOUT": "2s", "VTN_PUSH_LEASE": "5s", "VTN_PUSH_RECHECK": "300s",
-               "VTN_PUSH_CONCURRENCY": "256", "VTN_LOG_LEVEL": "warn"}
+               "VTN_PUSH_TIMEOUT": "10s", "VTN_PUSH_LEASE": "15s", "VTN_PUSH_RECHECK": "300s",
+               "VTN_PUSH_CONCURRENCY": "256", "VTN_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warn")}
         st.start_redis()
         gw = st.start_gateway(env=env, wait=False)
         st.start_worker(env={"VTN_LOG_LEVEL": "warn"})
@@ -188,10 +191,16 @@ def main():
             if r.status != 200:
                 raise RuntimeError("registration %d: HTTP %d %r" % (i, r.status, r.body[:200]))
             ids.append(oadr.Reply(r.body).get("venID"))
+            vens.ven_of[port] = ids[-1]
         print("registered %d push VENs in %.1f s" % (len(ids), time.monotonic() - t0), flush=True)
         r = api.call("PUT", API + "/programs/%s/vens" % prog, {"venIDs": ids})
         assert r.status == 200, r
-        time.sleep(3)  # the registration pushes (oadrRegisterReport) settle
+        t0 = time.monotonic()
+        while len(vens.registered) < a.vens and time.monotonic() < t0 + 120:
+            time.sleep(0.1)  # the registration pushes (oadrRegisterReport) settle
+        print("oadrRegisterReport pushed to %d VENs in %.1f s" % (len(vens.registered), time.monotonic() - t0),
+              flush=True)
+        time.sleep(1)
         vens.close_connections()
         time.sleep(0.5)
 
@@ -214,7 +223,8 @@ def main():
                 n = vens.count(eid, ports)
                 if n == len(ports) and have is None:
                     have = time.monotonic() - t
-                p = api.call("GET", API + "/events/" + eid).json()["participation"]
+                r = api.call("GET", API + "/events/" + eid)
+                p = r.json()["participation"] if r.status == 200 else {"optIn": -1}
                 if p["optIn"] >= len(ports):
                     answered = time.monotonic() - t
                     break
@@ -227,10 +237,12 @@ def main():
                 metric_sum(m0, "vtn_gateway_push_connections_total", kind="opened")
             reused = metric_sum(m1, "vtn_gateway_push_connections_total", kind="reused") - \
                 metric_sum(m0, "vtn_gateway_push_connections_total", kind="reused")
+            retries = metric_sum(m1, "vtn_gateway_push_deliveries_total", result="retry") - \
+                metric_sum(m0, "vtn_gateway_push_deliveries_total", result="retry")
             print("%-28s VENs=%d all_have=%s last_arrival=%.2fs all_answered_recorded=%s deliveries=%d "
-                  "conns_opened=%d conns_reused=%d gateway_cpu_ms_per_delivery=%.3f"
+                  "retries=%d conns_opened=%d conns_reused=%d gateway_cpu_ms_per_delivery=%.3f"
                   % (label, len(ports), "%.2fs" % have if have is not None else "NO",
-                     last, "%.2fs" % answered if answered is not None else "NO", d, opened, reused,
+                     last, "%.2fs" % answered if answered is not None else "NO", d, retries, opened, reused,
                      (c1 - c0) * 1000 / d if d else float("nan")), flush=True)
 
         run("event1 fresh connections", vens.ports)
