@@ -457,6 +457,18 @@ int gw_metrics_render(vtn_buf *out, const gw_metrics *m, const gw_pool_stats *ps
 
 /* ---- push delivery (push.c) --------------------------------------------- */
 
+/* A push VEN's URL: "https://host[:port][/path]" (http:// too; the caller
+ * decides whether it may be used). host without IPv6 brackets; path without
+ * its trailing '/', query and fragment. */
+typedef struct gw_push_url {
+    char host[256];
+    char port[8];
+    char path[512];
+    int https;
+} gw_push_url;
+/* 0, or -EINVAL with the reason (naming the URL) in err. */
+int gw_push_url_parse(const char *url, gw_push_url *out, char *err, size_t errlen);
+
 typedef struct gw_push gw_push;
 struct gw_server;
 /* Starts delivering push jobs when this gateway can (VTN_REDIS_URL set,

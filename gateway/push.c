@@ -70,8 +70,7 @@ typedef struct push_job {
     enum job_stage stage;
     char ven[PUSH_ID_MAX + 1];
     char url[512]; /* transportAddress */
-    char host[256], port[8], base[512];
-    int https;
+    gw_push_url u; /* the transportAddress parsed */
     unsigned attempts;
     uint64_t rid; /* the poll whose message is being delivered (kept across retries) */
     long long since;
@@ -139,73 +138,76 @@ static size_t idle_bucket(const char *ven)
     return (size_t)(vtn_fnv1a64(0xcbf29ce484222325ull, ven) & (PUSH_IDLE_BUCKETS - 1));
 }
 
-/* "https://host[:port][/path]" (or http:// when allowed) into the job; the
- * path without its trailing '/' is the base the service is appended to.
- * 0, or -EINVAL with the reason in err. */
-static int parse_url(push_job *j, char *err, size_t errlen)
+int gw_push_url_parse(const char *url, gw_push_url *out, char *err, size_t errlen)
 {
-    const char *u = j->url, *a, *end, *h, *he, *colon = NULL;
-    if (strncasecmp(u, "https://", 8) == 0) {
-        j->https = 1;
-        a = u + 8;
-    } else if (strncasecmp(u, "http://", 7) == 0) {
-        j->https = 0;
-        a = u + 7;
+    const char *a, *end, *h, *he, *colon = NULL;
+    memset(out, 0, sizeof *out);
+    if (strncasecmp(url, "https://", 8) == 0) {
+        out->https = 1;
+        a = url + 8;
+    } else if (strncasecmp(url, "http://", 7) == 0) {
+        a = url + 7;
     } else {
-        snprintf(err, errlen, "transportAddress is not an https:// URL");
+        snprintf(err, errlen, "\"%.300s\" is not an https:// URL", url);
         return -EINVAL;
     }
     end = a + strcspn(a, "/?#");
     if (memchr(a, '@', (size_t)(end - a)) != NULL) {
-        snprintf(err, errlen, "transportAddress carries user information");
+        snprintf(err, errlen, "user information in the URL is not supported");
         return -EINVAL;
     }
     if (*a == '[') {
         h = a + 1;
         he = memchr(h, ']', (size_t)(end - h));
-        if (he == NULL || (he + 1 < end && he[1] != ':')) {
-            snprintf(err, errlen, "transportAddress has a bad IPv6 host");
+        if (he == NULL) {
+            snprintf(err, errlen, "\"%.300s\": missing ']'", url);
             return -EINVAL;
         }
-        colon = he + 1 < end ? he + 1 : NULL;
+        if (he + 1 < end) {
+            if (he[1] != ':') {
+                snprintf(err, errlen, "\"%.300s\": bad host", url);
+                return -EINVAL;
+            }
+            colon = he + 1;
+        }
     } else {
         h = a;
         colon = memchr(a, ':', (size_t)(end - a));
         he = colon != NULL ? colon : end;
     }
     size_t hn = (size_t)(he - h);
-    if (hn == 0 || hn >= sizeof j->host) {
-        snprintf(err, errlen, "transportAddress has no host or a host too long");
+    if (hn == 0 || hn >= sizeof out->host) {
+        snprintf(err, errlen, "\"%.300s\": no host or host too long", url);
         return -EINVAL;
     }
-    memcpy(j->host, h, hn);
-    j->host[hn] = '\0';
-    snprintf(j->port, sizeof j->port, "%s", j->https ? "443" : "80");
+    memcpy(out->host, h, hn);
+    out->host[hn] = '\0';
+    snprintf(out->port, sizeof out->port, "%s", out->https ? "443" : "80");
     if (colon != NULL) {
         const char *pp = colon + 1;
         size_t pn = (size_t)(end - pp);
         long v = 0;
         if (pn == 0 || pn > 5 || strspn(pp, "0123456789") < pn) {
-            snprintf(err, errlen, "transportAddress has a bad port");
+            snprintf(err, errlen, "\"%.300s\": bad port", url);
             return -EINVAL;
         }
         for (size_t i = 0; i < pn; i++)
             v = v * 10 + (pp[i] - '0');
         if (v < 1 || v > 65535) {
-            snprintf(err, errlen, "transportAddress has a port out of range");
+            snprintf(err, errlen, "\"%.300s\": port out of range", url);
             return -EINVAL;
         }
-        snprintf(j->port, sizeof j->port, "%ld", v);
+        snprintf(out->port, sizeof out->port, "%ld", v);
     }
     size_t bn = strcspn(end, "?#");
     while (bn > 0 && end[bn - 1] == '/')
         bn--;
-    if (bn >= sizeof j->base) {
-        snprintf(err, errlen, "transportAddress path too long");
+    if (bn >= sizeof out->path) {
+        snprintf(err, errlen, "\"%.300s\": path too long", url);
         return -EINVAL;
     }
-    memcpy(j->base, end, bn);
-    j->base[bn] = '\0';
+    memcpy(out->path, end, bn);
+    out->path[bn] = '\0';
     return 0;
 }
 
@@ -677,7 +679,8 @@ static push_conn *conn_get(gw_push *p, push_job *j)
     c->tcp.data = c;
     c->timer.data = c;
     c->gai.data = c;
-    if (j->https && (p->s->push_ctx == NULL || gw_push_tls_new(p->s->push_ctx, j->host, &c->tls))) {
+    if (j->u.https &&
+        (p->s->push_ctx == NULL || gw_push_tls_new(p->s->push_ctx, j->u.host, &c->tls))) {
         c->state = C_OPEN; /* closed at once by the caller */
         conn_close(c);
         return NULL;
@@ -842,8 +845,8 @@ static void job_post(push_job *j)
     gw_push *p = j->p;
     push_conn *c = conn_get(p, j);
     if (c == NULL) {
-        job_fail(j, j->https && p->s->push_ctx == NULL ? "push TLS not configured"
-                                                       : "cannot start a connection");
+        job_fail(j, j->u.https && p->s->push_ctx == NULL ? "push TLS not configured"
+                                                         : "cannot start a connection");
         return;
     }
     j->conn = c;
@@ -852,13 +855,13 @@ static void job_post(push_job *j)
     vtn_buf_reset(&c->req);
     /* transportAddress + "/" + the service; a transportAddress without a
      * path gets the profile's, /OpenADR2/Simple/2.0b. */
-    int v6 = strchr(j->host, ':') != NULL;
+    int v6 = strchr(j->u.host, ':') != NULL;
     int rc = vtn_buf_printf(&c->req,
                             "POST %s/%s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
                             "Content-Type: application/xml\r\nContent-Length: %zu\r\n"
                             "User-Agent: openvtn\r\n\r\n",
-                            j->base[0] ? j->base : "/OpenADR2/Simple/2.0b", j->service,
-                            v6 ? "[" : "", j->host, v6 ? "]" : "", j->port, j->msg.len);
+                            j->u.path[0] ? j->u.path : "/OpenADR2/Simple/2.0b", j->service,
+                            v6 ? "[" : "", j->u.host, v6 ? "]" : "", j->u.port, j->msg.len);
     rc = rc ? rc : vtn_buf_append(&c->req, j->msg.data, j->msg.len);
     if (rc != 0) {
         job_fail(j, "message too large");
@@ -871,7 +874,7 @@ static void job_post(push_job *j)
         return;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    rc = uv_getaddrinfo(p->s->loop, &c->gai, conn_resolved, j->host, j->port, &hints);
+    rc = uv_getaddrinfo(p->s->loop, &c->gai, conn_resolved, j->u.host, j->u.port, &hints);
     if (rc != 0) {
         c->gai.loop = NULL; /* no callback will come */
         char why[128];
@@ -1012,12 +1015,12 @@ static void job_start(gw_push *p, const redisReply *e)
     if (e->element[3]->type == REDIS_REPLY_STRING && e->element[3]->len == 16)
         j->rid = strtoull(e->element[3]->str, NULL, 16);
     j->since = e->element[4]->integer;
-    char err[128];
-    if (parse_url(j, err, sizeof err) != 0) {
+    char err[400];
+    if (gw_push_url_parse(j->url, &j->u, err, sizeof err) != 0) {
         job_fail(j, err);
         return;
     }
-    if (!j->https && !p->cfg->push_allow_http) {
+    if (!j->u.https && !p->cfg->push_allow_http) {
         GW_INC(p->m->push_refused_http);
         vtn_error("push_refused",
                   "ven=%s url=%s msg=\"plain HTTP transportAddress refused; set "
