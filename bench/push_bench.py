@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
 from vtntest import Api, Stack  # noqa: E402
 from vtntest.stack import Config, metric_sum, parse_metrics  # noqa: E402
-from vtntest.tls import ECC_SUITE, Pki, find_vtnctl  # noqa: E402
+from vtntest.tls import Pki, find_vtnctl, ven_server_context  # noqa: E402
 from vtntest import oadr  # noqa: E402
 
 API = "/api/v1"
@@ -63,13 +63,7 @@ class Vens:
     """P HTTPS endpoints on one asyncio loop (its own thread)."""
 
     def __init__(self, n, cert, client_ca):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert.pem, cert.key)
-        ctx.load_verify_locations(client_ca)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.set_ciphers(ECC_SUITE)
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-        self.ctx = ctx
+        self.ctx = ven_server_context(cert, client_ca)
         self.n = n
         self.got = {}  # (port, eventID) -> monotonic time the distribute arrived
         self.ven_of = {}  # port -> venID (a distribute for a program names no venID)

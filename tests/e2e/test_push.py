@@ -17,7 +17,6 @@ import http.server
 import os
 import re
 import socket
-import ssl
 import sys
 import threading
 import time
@@ -28,7 +27,7 @@ from vtntest import Api, Checks, Stack, Validator, check, eq, install_signal_han
 from vtntest import keys, oadr  # noqa: E402
 from vtntest.checks import wait_for  # noqa: E402
 from vtntest.stack import metric_sum, parse_metrics  # noqa: E402
-from vtntest.tls import ECC_SUITE, RSA_SUITE, Pki, find_vtnctl  # noqa: E402
+from vtntest.tls import Pki, find_vtnctl, ven_server_context  # noqa: E402
 from vtntest.ven import Ven  # noqa: E402
 
 API = "/api/v1"
@@ -79,13 +78,7 @@ class PushVen:
     answer to an oadrDistributeEvent until release() (or the client goes)."""
 
     def __init__(self, cert, client_ca, validator):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert.pem, cert.key)
-        ctx.load_verify_locations(client_ca)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.set_ciphers(ECC_SUITE + ":" + RSA_SUITE)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx = ven_server_context(cert, client_ca)
         self.validator = validator
         self.ven_id = None
         self.lock = threading.Lock()
