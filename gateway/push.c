@@ -40,6 +40,7 @@
 #define PUSH_MSGS_PER_RUN 16     /* messages one job delivers before it yields */
 #define PUSH_IDLE_MS 60000       /* an idle connection to a VEN is kept this long */
 #define PUSH_IDLE_BUCKETS 256    /* idle connections by venID */
+#define PUSH_IDLE_MAX 4096       /* idle connections kept at most (file descriptors) */
 #define PUSH_ID_MAX 128          /* bytes of a venID (the codec's cap) */
 #define PUSH_BODY_MAX (4u << 20) /* bytes of a VEN's answer we read */
 #define PUSH_OADR_PATH "/OpenADR2/Simple/2.0b/"
@@ -488,7 +489,7 @@ static void conn_response(push_conn *c)
     j->conn = NULL;
     c->job = NULL;
     job_answer(j, c); /* reads c->status and c->body */
-    if (!c->keep || c->p->closing || c->state == C_CLOSING) {
+    if (!c->keep || c->p->closing || c->state == C_CLOSING || c->p->nidle >= PUSH_IDLE_MAX) {
         conn_close(c);
         return;
     }
