@@ -110,6 +110,26 @@ const vtn_cfg_item gw__config_items[] = {
      "TLSv1.2,TLSv1.3"},
     {"VTN_PUSH_TIMEOUT", "--push-timeout", VTN_CFG_MS, F(push_timeout_ms), "10s", 100, 600000,
      "connect + TLS handshake + the VEN's reply, for one push (and for --push-check)"},
+    {"VTN_PUSH_CONCURRENCY", "--push-concurrency", VTN_CFG_INT, F(push_concurrency), "256", 0,
+     100000,
+     "push-mode VENs this gateway delivers to at once (one job per VEN); 0 = none (the jobs "
+     "go to other gateways)"},
+    {"VTN_PUSH_MAX_ATTEMPTS", "--push-max-attempts", VTN_CFG_INT, F(push_max_attempts), "6", 1,
+     1000,
+     "failed deliveries in a row after which the VEN is marked undelivered (and tried again at "
+     "the recheck)"},
+    {"VTN_PUSH_RETRY", "--push-retry", VTN_CFG_MS, F(push_retry_ms), "1s", 10, 3600000,
+     "delay before the first retry of a failed push; doubles per attempt, with jitter"},
+    {"VTN_PUSH_RETRY_MAX", "--push-retry-max", VTN_CFG_MS, F(push_retry_max_ms), "60s", 10,
+     86400000, "longest delay between two push retries"},
+    {"VTN_PUSH_LEASE", "--push-lease", VTN_CFG_MS, F(push_lease_ms), "15s", 200, 3600000,
+     "how long a gateway holds a push job before another may take it (renewed per message; "
+     "must exceed VTN_PUSH_TIMEOUT)"},
+    {"VTN_PUSH_RECHECK", "--push-recheck", VTN_CFG_MS, F(push_recheck_ms), "10s", 100, 86400000,
+     "a push VEN's job also runs this long after its last one, to deliver what was queued "
+     "without a trigger"},
+    {"VTN_PUSH_ALLOW_HTTP", "--push-allow-http", VTN_CFG_BOOL, F(push_allow_http), "0", 0, 0,
+     "deliver to plain http:// transportAddresses (development only; refused otherwise)"},
     {"VTN_TRUSTED_PROXIES", "--trusted-proxies", VTN_CFG_STR, F(trusted_proxies), "", 0, 0,
      "IPs/CIDRs of TLS-terminating proxies, comma-separated; set = the OpenADR listener is plain "
      "HTTP, serves only these addresses and takes the VEN's identity from their headers"},
@@ -183,6 +203,13 @@ int gw__config_check(const gw_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen,
                  "VTN_TLS_CLIENT_CA is required with VTN_TLS_CERTS: OpenADR 2.0b needs client "
                  "certificates");
+        return -EINVAL;
+    }
+    if (cfg->push_lease_ms > 0 && cfg->push_lease_ms <= cfg->push_timeout_ms) {
+        snprintf(err, errlen,
+                 "VTN_PUSH_LEASE (%lld ms) must exceed VTN_PUSH_TIMEOUT (%lld ms): a push still "
+                 "under way would be taken by another gateway",
+                 cfg->push_lease_ms, cfg->push_timeout_ms);
         return -EINVAL;
     }
     if (!empty(cfg->push_cert) && empty(cfg->push_ca)) {

@@ -131,6 +131,13 @@ typedef struct gw_config {
     char *push_ca;
     char *push_protocols;
     long long push_timeout_ms;
+    /* push delivery (push.c) */
+    long long push_concurrency; /* jobs (VENs) at once; 0 = this gateway delivers none */
+    long long push_max_attempts;
+    long long push_retry_ms, push_retry_max_ms;
+    long long push_lease_ms;
+    long long push_recheck_ms;
+    int push_allow_http;
     /* trusted-proxy mode (proxy.c) */
     char *trusted_proxies;
     char *proxy_cert_header;
@@ -345,6 +352,7 @@ typedef struct gw_req {
     uint8_t state; /* enum gw_req_state */
     uint16_t fail_status;
     uint8_t fail_reason;
+    uint8_t push;             /* a push job's (push.c), not a connection's */
     struct gw_worker *worker; /* when INFLIGHT */
     gw_list link;             /* worker->inflight, pool->pending or pool->failing */
     gw_list age;              /* pool->by_age while PENDING or INFLIGHT */
@@ -438,11 +446,43 @@ typedef struct gw_metrics {
     _Atomic uint64_t conns_shed_fresh, conns_shed_idle; /* closed to make room for a new one */
     _Atomic uint64_t api_conns_open;
     _Atomic uint64_t api_unauthorized; /* API requests refused before their body (401) */
-    const gw_budget *budget;           /* the server's body budget, rendered with these */
+    /* push delivery (push.c) */
+    _Atomic uint64_t push_delivered, push_retries, push_undelivered, push_refused_http;
+    _Atomic uint64_t push_inflight, push_conns_opened, push_conns_reused;
+    const gw_budget *budget; /* the server's body budget, rendered with these */
 } gw_metrics;
 
 void gw_metrics_count(gw_metrics *m, int route, int status, uint64_t ns);
 int gw_metrics_render(vtn_buf *out, const gw_metrics *m, const gw_pool_stats *ps);
+
+/* ---- push delivery (push.c) --------------------------------------------- */
+
+/* A push VEN's URL: "https://host[:port][/path]" (http:// too; the caller
+ * decides whether it may be used). host without IPv6 brackets; path without
+ * its trailing '/', query and fragment. */
+typedef struct gw_push_url {
+    char host[256];
+    char port[8];
+    char path[512];
+    int https;
+} gw_push_url;
+/* 0, or -EINVAL with the reason (naming the URL) in err. */
+int gw_push_url_parse(const char *url, gw_push_url *out, char *err, size_t errlen);
+
+typedef struct gw_push gw_push;
+struct gw_server;
+/* Starts delivering push jobs when this gateway can (VTN_REDIS_URL set,
+ * VTN_PUSH_CONCURRENCY > 0, push TLS configured or VTN_PUSH_ALLOW_HTTP);
+ * *out stays NULL otherwise. 0 or <0 with err. */
+int gw_push_start(struct gw_server *s, gw_push **out, char *err, size_t errlen);
+/* Drain: no new jobs. */
+void gw_push_drain(gw_push *p);
+/* Closes every handle it holds (leases end on their own); frees once the
+ * loop ran the close callbacks. */
+void gw_push_close(gw_push **p);
+/* The pool's reply to, or failure of, a request with r->push set. */
+void gw__push_req_done(gw_push *p, gw_req *r, const vtn_reply *rep);
+void gw__push_req_fail(gw_push *p, gw_req *r, int status);
 
 /* ---- Redis advertisement (advertise.c) --------------------------------- */
 
@@ -633,6 +673,7 @@ struct gw_server {
     char retry_after[48];             /* "Retry-After: N\r\n" */
     struct gw_tls_ctx *tls_ctx;       /* the OpenADR listener's TLS (NULL = plain HTTP) */
     struct gw_push_tls_ctx *push_ctx; /* TLS for pushes to VENs (NULL = not configured) */
+    gw_push *push;                    /* push delivery (NULL = this gateway delivers none) */
     uv_signal_t sighup;               /* reloads tls_ctx and push_ctx */
     uv_work_t reload_work;            /* the reload runs on libuv's thread pool */
     int reloading, reload_again;      /* one reload at a time; a SIGHUP meanwhile queues one more */

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,69 +20,17 @@
 
 #define PUSH_VERDICT_WAIT_MS 2000 /* TLS 1.3: how long to wait for the VEN's verdict on us */
 
-typedef struct push_target {
-    char host[256]; /* DNS name or IP literal (IPv6 without brackets) */
-    char port[8];
-} push_target;
-
 /* https://host[:port][/path...]; the path, query and fragment are ignored. */
-static int parse_push_url(const char *url, push_target *t, char *err, size_t errlen)
+static int parse_push_url(const char *url, gw_push_url *t, char *err, size_t errlen)
 {
-    const char *a, *end, *h, *he, *colon = NULL;
-    size_t hn;
-
-    if (strncasecmp(url, "https://", 8) != 0) {
+    char why[400];
+    if (gw_push_url_parse(url, t, why, sizeof why) != 0) {
+        snprintf(err, errlen, "--push-check: %s", why);
+        return -EINVAL;
+    }
+    if (!t->https) {
         snprintf(err, errlen, "--push-check: \"%s\" is not an https:// URL (pushes use TLS)", url);
         return -EINVAL;
-    }
-    a = url + 8;
-    end = a + strcspn(a, "/?#");
-    if (memchr(a, '@', (size_t)(end - a)) != NULL) {
-        snprintf(err, errlen, "--push-check: user information in the URL is not supported");
-        return -EINVAL;
-    }
-    if (*a == '[') {
-        h = a + 1;
-        he = memchr(h, ']', (size_t)(end - h));
-        if (he == NULL) {
-            snprintf(err, errlen, "--push-check: \"%s\": missing ']'", url);
-            return -EINVAL;
-        }
-        if (he + 1 < end) {
-            if (he[1] != ':') {
-                snprintf(err, errlen, "--push-check: \"%s\": bad host", url);
-                return -EINVAL;
-            }
-            colon = he + 1;
-        }
-    } else {
-        h = a;
-        colon = memchr(a, ':', (size_t)(end - a));
-        he = colon != NULL ? colon : end;
-    }
-    hn = (size_t)(he - h);
-    if (hn == 0 || hn >= sizeof t->host) {
-        snprintf(err, errlen, "--push-check: \"%s\": no host or host too long", url);
-        return -EINVAL;
-    }
-    memcpy(t->host, h, hn);
-    t->host[hn] = '\0';
-    strcpy(t->port, "443");
-    if (colon != NULL) {
-        const char *p = colon + 1;
-        size_t pn = (size_t)(end - p);
-        long v = 0;
-        if (pn == 0 || pn > 5 || strspn(p, "0123456789") < pn) {
-            snprintf(err, errlen, "--push-check: \"%s\": bad port", url);
-            return -EINVAL;
-        }
-        for (size_t i = 0; i < pn; i++)
-            v = v * 10 + (p[i] - '0');
-        if (v < 1 || v > 65535) {
-            snprintf(err, errlen, "--push-check: \"%s\": port out of range", url);
-            return -EINVAL;
-        }
-        snprintf(t->port, sizeof t->port, "%ld", v);
     }
     return 0;
 }
@@ -116,7 +63,7 @@ static int wait_fd(int fd, short events, long long deadline)
 
 /* A connected non-blocking TCP socket to one of host's addresses, or -1
  * with the reason in err. */
-static int connect_to(const push_target *t, long long deadline, char *addr, size_t addrlen,
+static int connect_to(const gw_push_url *t, long long deadline, char *addr, size_t addrlen,
                       char *err, size_t errlen)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
@@ -208,7 +155,7 @@ static void print_result(const char *url, const char *addr, gw_push_tls *t, cons
 
 /* Connects, completes the handshake, waits for the VEN's verdict on our
  * certificate, says goodbye. Exit status: 0 ok, 1 refused either way. */
-static int push_check_run(const gw_config *cfg, const char *url, const push_target *pt)
+static int push_check_run(const gw_config *cfg, const char *url, const gw_push_url *pt)
 {
     char err[512] = "", addr[80] = "";
     const char *client = "-";
@@ -308,7 +255,7 @@ done:
 
 int gw_push_check(const gw_config *cfg, const char *url)
 {
-    push_target pt;
+    gw_push_url pt;
     char err[512];
 
     if (parse_push_url(url, &pt, err, sizeof err) < 0) {

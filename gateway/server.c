@@ -15,10 +15,29 @@
 
 #define TICK_MS 100 /* heartbeats, liveness and deadlines */
 
+/* A worker's reply goes to the connection that asked, or to the push job. */
+static void server_req_done(void *ud, gw_req *r, const vtn_reply *rep)
+{
+    gw_server *s = ud;
+    if (r->push)
+        gw__push_req_done(s->push, r, rep);
+    else
+        gw__conn_req_done(ud, r, rep);
+}
+
+static void server_req_fail(void *ud, gw_req *r, int status)
+{
+    gw_server *s = ud;
+    if (r->push)
+        gw__push_req_fail(s->push, r, status);
+    else
+        gw__conn_req_fail(ud, r, status);
+}
+
 static const gw_pool_ops pool_ops = {
     .send = gw__broker_send,
-    .done = gw__conn_req_done,
-    .fail = gw__conn_req_fail,
+    .done = server_req_done,
+    .fail = server_req_fail,
 };
 
 static int ops_metrics(vtn_buf *out, void *ud)
@@ -134,7 +153,7 @@ static void on_sighup(uv_signal_t *h, int signum)
 
 /* The TLS client for pushes to VENs: loaded at start like the listener's
  * files, so a missing or bad file stops the start instead of the first
- * push. Nothing uses it yet; push delivery comes with the push jobs. */
+ * push (push.c uses it). */
 static int server_push_init(gw_server *s, const gw_config *cfg, char *err, size_t errlen)
 {
     if (!cfg->push_cert || !*cfg->push_cert)
@@ -224,6 +243,7 @@ static void server_finish(gw_server *s)
     if (s->stopped)
         return;
     s->stopped = 1;
+    gw_push_close(&s->push);
     gw__conns_close_all(s);
     gw_pool_disconnect_all(&s->pool);
     gw__listener_close(&s->listeners[0]);
@@ -271,6 +291,7 @@ static void on_signal(uv_signal_t *h, int signum)
     vtn_ops_set_draining(s->ops);
     gw__listener_close(&s->listeners[0]);
     gw__listener_close(&s->listeners[1]);
+    gw_push_drain(s->push);
     gw__conns_drain(s);
     /* In-flight requests end by their deadline at the latest (504). */
     uv_timer_start(&s->drain, on_drain_timer, (uint64_t)s->cfg->request_timeout_ms + 500, 0);
@@ -341,7 +362,7 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
     s->metrics->budget = &s->budget;
     size_t max_conns = (size_t)cfg->max_connections + (size_t)cfg->api_max_connections;
     int rc = gw_pool_init(&s->pool, &pool_ops, s, (uint64_t)cfg->request_timeout_ms,
-                          (size_t)cfg->max_pending, max_conns);
+                          (size_t)cfg->max_pending, max_conns + (size_t)cfg->push_concurrency);
     if (rc == 0)
         rc = gw_peers_init(&s->peers, max_conns, (uint32_t)s->id_base);
     if (rc) {
@@ -398,6 +419,9 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
                  "VTN_GATEWAYS\"",
                  adv);
     }
+
+    if ((rc = gw_push_start(s, &s->push, err, errlen)) != 0)
+        return rc;
 
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);

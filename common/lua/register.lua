@@ -1,6 +1,8 @@
--- KEYS[1] ven:{id}, KEYS[2] venq:{id}. ARGV: registrationID, venName,
--- fingerprint, pull, transportAddress, reportOnly, xmlSignature, now, the
--- requestID of the VTN's METADATA oadrRegisterReport. Empty
+-- KEYS[1] ven:{id}, KEYS[2] venq:{id}, KEYS[3] vtn:push:due. ARGV:
+-- registrationID, venName, fingerprint, pull, transportAddress, reportOnly,
+-- xmlSignature, now, the requestID of the VTN's METADATA
+-- oadrRegisterReport, venID. A push VEN (pull "0" with a transportAddress)
+-- is due for a push job now, a pull VEN leaves vtn:push:due. Empty
 -- name/fingerprint keep the stored ones. Returns 1, or 0 when the VTN cancelled the
 -- registration meanwhile.
 local k = KEYS[1]
@@ -16,6 +18,13 @@ else
   redis.call('HDEL', k, F_VEN_TRANSPORT)
 end
 redis.call('HDEL', k, F_VEN_REREG)
+if KEYS[3] then
+  if ARGV[4] == '0' and ARGV[5] ~= '' then
+    redis.call('ZADD', KEYS[3], ARGV[8], ARGV[10])
+  else
+    redis.call('ZREM', KEYS[3], ARGV[10])
+  end
+end
 -- The VTN's own METADATA oadrRegisterReport reaches the VEN on its next
 -- poll (docs/reports.md): one queued is enough however often it registers.
 if ARGV[9] and ARGV[9] ~= '' then

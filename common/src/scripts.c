@@ -85,6 +85,10 @@ static const struct {
     LUA_CONST(TTL_TELEMETRY_SEEN_S),
     LUA_CONST(REPORT_REQUESTS_MAX),
     LUA_CONST(OPTS_MAX),
+    LUA_CONST(F_VEN_PUSH_UNDELIVERED),
+    LUA_CONST(KEY_VEN),
+    LUA_CONST(KEY_PUSHMARKS),
+    LUA_CONST(PUSH_SEP),
 };
 
 /* The Lua names: shorter where the prefix says nothing inside a script. */

@@ -58,16 +58,15 @@ static int tlv_next(const unsigned char **p, size_t *n, uint16_t *tag, vtn_str *
     return 1;
 }
 
-/* Every tag-length-value must fit, and none may be critical: this minor
- * defines no critical tag (once one is defined, it is let through here).
- * 0 or -EPROTO. */
+/* Every tag-length-value must fit, and no critical one may be unknown:
+ * VTN_WIRE_EXT_PUSH_VEN is the only critical tag defined. 0 or -EPROTO. */
 static int ext_check(const unsigned char *p, size_t n)
 {
     uint16_t tag;
     vtn_str v;
     int rc;
     while ((rc = tlv_next(&p, &n, &tag, &v)) == 1)
-        if (tag & VTN_WIRE_EXT_CRITICAL)
+        if ((tag & VTN_WIRE_EXT_CRITICAL) && tag != VTN_WIRE_EXT_PUSH_VEN)
             return -EPROTO;
     return rc;
 }

@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
 from vtntest import Checks, Stack, check, eq, free_ports, install_signal_handlers, parse_args  # noqa: E402
-from vtntest.tls import ECC_SUITE, RSA_SUITE, Pki, find_vtnctl  # noqa: E402
+from vtntest.tls import ECC_SUITE, Pki, find_vtnctl, ven_server_context  # noqa: E402
 
 PATH = "/OpenADR2/Simple/2.0b"
 WAIT = 15.0
@@ -53,14 +53,7 @@ class VenEndpoint:
     the bytes the client sent after the handshake."""
 
     def __init__(self, cert, client_ca, tls13=False):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert.pem, cert.key)
-        ctx.load_verify_locations(client_ca)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.set_ciphers(ECC_SUITE + ":" + RSA_SUITE)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_3 if tls13 else ssl.TLSVersion.TLSv1_2
-        self.ctx = ctx
+        self.ctx = ven_server_context(cert, client_ca, tls13)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))

@@ -117,6 +117,22 @@ static json_t *jtime_or_null(const redisReply *v)
     return json_string(vtn_time_format(strtoll(buf, NULL, 10), ts, sizeof ts));
 }
 
+/* Push mode: the "pu" field ("<ms> <attempts> <reason>", written when a
+ * gateway gave up delivering) as {"since", "attempts", "error"}, or null. */
+static json_t *push_undelivered_json(const redisReply *v)
+{
+    if (v == NULL || v->type != REDIS_REPLY_STRING || v->len == 0)
+        return json_null();
+    char buf[600], ts[40];
+    long long ms = 0, attempts = 0;
+    int off = 0;
+    snprintf(buf, sizeof buf, "%.*s", (int)v->len, v->str);
+    if (sscanf(buf, "%lld %lld %n", &ms, &attempts, &off) < 2)
+        return json_null();
+    return json_pack("{s:s, s:I, s:s}", "since", vtn_time_format(ms, ts, sizeof ts), "attempts",
+                     (json_int_t)attempts, "error", buf + off);
+}
+
 /* The JSON of one VEN from HGETALL ven:{id}; queued < 0 leaves queuedMessages out. */
 static json_t *ven_json(const char *ven, const redisReply *h, long long queued)
 {
@@ -157,6 +173,7 @@ static json_t *ven_json(const char *ven, const redisReply *h, long long queued)
     json_object_set_new(o, "registeredAt",
                         registered ? jtime_or_null(wk__api_hfield(h, "rt")) : json_null());
     json_object_set_new(o, "reregistrationPending", json_boolean(is_one(wk__api_hfield(h, "rq"))));
+    json_object_set_new(o, "pushUndelivered", push_undelivered_json(wk__api_hfield(h, "pu")));
     if (queued >= 0)
         json_object_set_new(o, "queuedMessages", json_integer(queued));
     return o;

@@ -103,6 +103,16 @@ static void entry_route(wk_req *q, entry_state *s)
             return;
         }
     }
+    vtn_str pv;
+    if (vtn_wire_ext_get(q->env.ext, VTN_WIRE_EXT_PUSH_VEN, &pv) == 0 &&
+        (pv.n == 0 || (q->msg.ven_id[0] && !vtn_str_eq(pv, q->msg.ven_id)))) {
+        /* A push delivery: the gateway vouches for this VEN only (it checked
+         * the server certificate of its transportAddress). */
+        wk_reply_oadr_error(q, WK_OADR_NOT_REGISTERED,
+                            "the push VEN's answer names venID %s, not the VEN pushed to",
+                            q->msg.ven_id);
+        return;
+    }
     const wk_route *r = wk_route_find(q->msg.type);
     wk_req_handle(q, r && r->handler ? r->handler : &wk_h_unsupported);
 }

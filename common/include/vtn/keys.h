@@ -87,6 +87,9 @@
 #define VTN_F_VEN_EVENTS_HASH "eh"
 #define VTN_F_VEN_EVENTS_END "en"
 #define VTN_F_VEN_EVENTS_AWAIT "ea"
+/* Push mode: "<ms> <attempts> <reason>" once a gateway gave up delivering
+ * to the VEN; removed by the next delivery that succeeds. */
+#define VTN_F_VEN_PUSH_UNDELIVERED "pu"
 #define VTN_VEN_CANCELLING "c"
 
 /* ---- fields of vtn:cert:<serial> ---- */
@@ -157,6 +160,24 @@
  * whatever the number of VENs it targets; a VEN compares it with what it
  * last received. */
 #define VTN_KEY_EVENTSVER "vtn:events:ver" /* STRING counter */
+
+/* ---- push mode (docs/gateway.md, "Push mode") ---- */
+/* ZSET, every push-mode VEN -> when a gateway runs its push job next (ms):
+ * now when something became due, the lease's end while a gateway holds the
+ * job, the retry time after a failure, else the recheck time. */
+#define VTN_KEY_PUSHDUE "vtn:push:due"
+/* HASH venID -> "<owner>|<attempts>|<rid>|<since ms>": the VENs whose job is
+ * leased (owner: the gateway's instance id) or waiting for a retry (owner
+ * empty); rid is the poll whose message is being delivered. */
+#define VTN_KEY_PUSHJOBS "vtn:push:jobs"
+/* SET of venIDs that became due again while a gateway held their job. */
+#define VTN_KEY_PUSHDIRTY "vtn:push:dirty"
+/* SET of push venIDs something was queued for (venq): the next pushclaim
+ * makes them due (the scripts that queue cannot tell a leased job). */
+#define VTN_KEY_PUSHMARKS "vtn:push:marks"
+/* STRING, the vtn:events:ver every push VEN was last made due for. */
+#define VTN_KEY_PUSHVER "vtn:push:ver"
+#define VTN_PUSH_SEP '|'
 /* eventID -> its end (dtstart + duration, ms): the scheduler removes the
  * events that ended longer than the retention ago. */
 #define VTN_KEY_EVENTSEND "vtn:events:end" /* ZSET */

@@ -21,11 +21,11 @@
  * REQUEST   gateway -> worker: a vtn_request.
  * REPLY     worker -> gateway: a vtn_reply; returns one credit.
  * DISCONNECT both ways, no fixed fields: the peer is going away cleanly.
- * PUSH      worker -> gateway, reserved for the push-mode issue (a
- *           VTN-initiated POST the gateway delivers to a push VEN's
- *           transport address; its answer comes back as a REQUEST of kind
- *           VTN_KIND_PUSH_REPLY). No layout is fixed yet; a worker sends it
- *           only to a gateway whose frames carry a minor that defines it.
+ * PUSH      worker -> gateway, reserved; no layout is fixed and nothing
+ *           sends it. Push mode does without it: the gateway drives each
+ *           push VEN's job and asks workers with REQUESTs tagged
+ *           VTN_WIRE_EXT_PUSH_VEN (docs/gateway.md, "Push mode"). A worker
+ *           would send it only to a gateway whose minor defines it.
  *
  * Integers are little-endian; a str is u32 length + bytes (no NUL). Decoding
  * is zero-copy: vtn_str fields point into the frame, which must outlive them.
@@ -65,6 +65,14 @@
 #define VTN_WIRE_VERSION 1 /* major */
 #define VTN_WIRE_MINOR 0   /* what this build writes in byte 3 */
 #define VTN_WIRE_EXT_CRITICAL 0x8000u
+/* REQUEST tag: the request is a push delivery's (docs/gateway.md, "Push
+ * mode"), made by the gateway for the push-mode VEN whose venID is the
+ * value: the poll it runs on the VEN's behalf, or the VEN's answer from the
+ * HTTP response. The worker takes the VEN as authenticated by the gateway
+ * (it verified the VEN's server certificate) and refuses a body naming
+ * another venID. Critical: a worker that does not know it must not take a
+ * VEN's answer without that check. */
+#define VTN_WIRE_EXT_PUSH_VEN (VTN_WIRE_EXT_CRITICAL | 0x10u)
 #define VTN_WIRE_HEADER 4
 #define VTN_HEARTBEAT_MS 1000
 #define VTN_HEARTBEAT_LIVENESS 3
@@ -81,7 +89,7 @@ enum vtn_wire_type {
 enum vtn_req_kind {
     VTN_KIND_OADR = 1,      /* a POST to /OpenADR2/Simple/2.0b/<service> */
     VTN_KIND_API = 2,       /* the JSON management API, /api/v1/... */
-    VTN_KIND_PUSH_REPLY = 3 /* a push VEN's answer to a VTN-initiated POST */
+    VTN_KIND_PUSH_REPLY = 3 /* reserved (push mode sends VTN_KIND_OADR + VTN_WIRE_EXT_PUSH_VEN) */
 };
 
 typedef struct vtn_str {

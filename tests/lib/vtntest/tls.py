@@ -172,6 +172,20 @@ def client_context(pki, cert=None, ciphers=None, min_version=None, max_version=N
     return ctx
 
 
+def ven_server_context(cert, client_ca, tls13=False):
+    """A push-mode VEN's HTTPS endpoint: its server certificate (a Cert), the
+    VTN's client certificate required from client_ca, the 2.0b suites (TLS
+    1.2; 1.3 too with tls13)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert.pem, cert.key)
+    ctx.load_verify_locations(client_ca)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.set_ciphers(ECC_SUITE + ":" + RSA_SUITE)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_3 if tls13 else ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
 def tls12_context(pki, cert=None, ciphers=ECC_SUITE + ":" + RSA_SUITE):
     return client_context(pki, cert, ciphers, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2)
 
