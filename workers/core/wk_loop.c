@@ -205,6 +205,7 @@ static void discover(wk_worker *w, int64_t now)
 
 static void timers(wk_worker *w, int64_t now)
 {
+    wk_redis_watch_read(&w->redis, now);
     wk_redis_maintain(&w->redis, now);
     if (!w->static_gateways && now >= w->next_discovery_ms) {
         w->next_discovery_ms = now + WK_DISCOVERY_MS;
@@ -483,10 +484,13 @@ static int round_pending(const wk_worker *w)
 
 static int poll_gateways(wk_worker *w, int timeout_ms)
 {
-    zmq_pollitem_t items[WK_MAX_GATEWAYS + 1];
+    zmq_pollitem_t items[WK_MAX_GATEWAYS + 2];
     int n = 0;
     if (wk_slow_fd(w) >= 0) /* a finished job wakes the loop */
         items[n++] = (zmq_pollitem_t){.socket = NULL, .fd = wk_slow_fd(w), .events = ZMQ_POLLIN};
+    int watch = wk_redis_watch_fd(&w->redis, vtn_now_ms());
+    if (watch >= 0) /* a sentinel announcing a failover wakes the loop */
+        items[n++] = (zmq_pollitem_t){.socket = NULL, .fd = watch, .events = ZMQ_POLLIN};
     for (int i = 0; i < WK_MAX_GATEWAYS; i++) {
         if (w->gw[i].used && w->gw[i].sock) {
             items[n].socket = w->gw[i].sock;
@@ -516,8 +520,7 @@ int wk_worker_init(wk_worker *w, int policy, volatile sig_atomic_t *stop, char *
     w->stop = stop;
     w->mem_budget = (size_t)w->cfg.memory;
     vtn_buf_init(&w->out, WK_REPLY_MAX + 65536);
-    if (wk_redis_init(&w->redis, w->cfg.redis_url, (int)w->cfg.redis_timeout_ms, &w->m, err,
-                      errlen) < 0)
+    if (wk_redis_init(&w->redis, &w->cfg, &w->m, err, errlen) < 0)
         return -EINVAL;
     w->codec = wk_codec_new();
     if (w->codec == NULL) {
@@ -625,6 +628,6 @@ void wk_worker_free(wk_worker *w)
     }
     wk_codec_free(&w->codec);
     wk_evcache_free(&w->evcache);
-    wk_redis_close(&w->redis);
+    wk_redis_free(&w->redis);
     vtn_buf_free(&w->out);
 }

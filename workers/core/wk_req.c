@@ -519,6 +519,23 @@ int wk_round(wk_worker *w, wk_req **reqs, int n)
                 wk_reply_unavailable(reqs[i], "VTN storage unavailable, retry later");
         return pending;
     }
+    /* READONLY: a failover made this server a replica. Nothing of the round was written
+     * (a replica refuses every write), and what it read may be behind the new primary:
+     * the round's requests get 503 and the connection goes, to find the primary again. */
+    int readonly = 0;
+    for (int i = 0; i < n && !readonly; i++)
+        for (int k = 0; sel[i] && k < reqs[i]->nrep && !readonly; k++)
+            readonly = vtn_redis_is_readonly(reqs[i]->rep[k]);
+    if (readonly) {
+        for (int i = 0; i < n; i++) {
+            if (!sel[i])
+                continue;
+            free_round(reqs[i]);
+            wk_reply_unavailable(reqs[i], "VTN storage unavailable, retry later");
+        }
+        wk_redis_fail(&w->redis, "READONLY: the server is a replica now (failover)");
+        return pending;
+    }
     /* NOSCRIPT: Redis lost the scripts (restart, SCRIPT FLUSH). Reload once and repeat
      * the round of the requests that hit it; rounds are safe to repeat. */
     unsigned char again[WK_BATCH_MAX];
