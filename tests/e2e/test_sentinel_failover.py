@@ -8,7 +8,9 @@ answer 200 again within a bound, the registration is on the new primary,
 the gateway advertises there, the scheduler leads there, a new registration
 is written there, and no process exited. Then a manual SENTINEL FAILOVER
 (the old primary, restarted as a replica, promoted back; the demoted node
-stays up and answers READONLY): the same again. The requests that failed
+stays up): the same again. On the side: READONLY from a replica named by
+VTN_REDIS_URL, and NOREPLICAS from a primary with min-replicas-to-write and
+no replica, are 503 with Retry-After, not 500. The requests that failed
 during each switch are counted and printed."""
 
 import os
@@ -303,6 +305,35 @@ def main():
                 st.workers.remove(wk2)
                 st.gateways.remove(gw2)
 
+            def min_replicas_refuses():
+                # docs/deploy.md: with min-replicas-to-write the primary refuses a write no
+                # replica takes; the VEN gets 503 with Retry-After (nothing was acknowledged),
+                # and reads go on.
+                with Redis("127.0.0.1", state["primary"]).connect() as r:
+                    r.cmd("CONFIG", "SET", "min-replicas-to-write", "1")
+                    r.cmd("CONFIG", "SET", "min-replicas-max-lag", "2")
+                    g.nodes[state["replica"]].kill()
+                    wait_for("the primary to see no replica",
+                             lambda: info(r, "replication").get("connected_slaves") == "0", timeout=10)
+                    late = Ven("127.0.0.1", gw.ports["oadr"], v, name="sentinel-noreplica")
+                    try:
+                        late.last = None
+                        try:
+                            late.register(reports=False)
+                        except AssertionError:
+                            pass
+                        check(late.last is not None, "no HTTP answer to a registration")
+                        eq(late.last.status, 503, "HTTP status of a registration without replica (%r)"
+                           % late.last.body[:200])
+                        check(late.last.header("Retry-After"), "no Retry-After on the 503")
+                    finally:
+                        late.close()
+                    eq(r.cmd("EXISTS", "vtn:venname:sentinel-noreplica"), 0, "an index of the refused VEN")
+                    ven.poll("oadrResponse", "200")
+                    check("event=redis_noreplicas" in wk.log_text(), "no event=redis_noreplicas in the worker log")
+                    check("event=internal_error" not in wk.log_text(), "NOREPLICAS answered as an internal error")
+                    r.cmd("CONFIG", "SET", "min-replicas-to-write", "0")
+
             def restart_old_as_replica():
                 old = state["replica"]
                 st.procs.remove(g.nodes[old])
@@ -322,6 +353,7 @@ def main():
                            follows, False)
                 checks.run("the registrations survived the second failover", registrations_kept)
                 checks.run("everyone on the second new primary", everyone_on_new_primary)
+                checks.run("min-replicas-to-write without a replica: 503, reads go on", min_replicas_refuses)
             poller.stop()
             ven.close()
             checks.keep_logs_on_failure(st)

@@ -411,8 +411,9 @@ struct wk_worker {
     wk_metrics m;
     vtn_ops *ops;
     int ready_logged;
-    int64_t full_logged_ms; /* last redis_full log line (rate limit) */
-    uint64_t full_unlogged; /* refusals since that line */
+    int64_t full_logged_ms;       /* last redis_full log line (rate limit) */
+    uint64_t full_unlogged;       /* refusals since that line */
+    int64_t noreplicas_logged_ms; /* last redis_noreplicas log line (same rate limit) */
     int64_t next_discovery_ms;
     int64_t next_trim_ms;
     volatile sig_atomic_t *stop;

@@ -429,6 +429,14 @@ static void storage_full(wk_req *q, const redisReply *r)
     wk_reply_storage_full(q);
 }
 
+/* The primary refused a write because fewer replicas than its
+ * min-replicas-to-write acknowledge it (docs/deploy.md "Redis failover"):
+ * nothing was written, and the VEN may retry once a replica is back. */
+static int is_noreplicas(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && r->str && strncmp(r->str, "NOREPLICAS", 10) == 0;
+}
+
 void wk_req_step(wk_req *q)
 {
     q->rep_round = q->round++;
@@ -438,6 +446,19 @@ void wk_req_step(wk_req *q)
         const redisReply *r = q->rep[i];
         if (is_oom(r)) {
             storage_full(q, r);
+            free_round(q);
+            return;
+        }
+        if (is_noreplicas(r)) {
+            wk_worker *w = q->w;
+            int64_t now = vtn_now_ms();
+            if (w->noreplicas_logged_ms == 0 || now - w->noreplicas_logged_ms >= WK_FULL_LOG_MS) {
+                char d[300];
+                w->noreplicas_logged_ms = now;
+                vtn_warn("redis_noreplicas", "req=%s err=%s", q->rid,
+                         vtn_log_quote(d, sizeof d, r->str, (size_t)r->len));
+            }
+            wk_reply_unavailable(q, "VTN storage unavailable, retry later");
             free_round(q);
             return;
         }
