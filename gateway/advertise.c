@@ -105,9 +105,9 @@ static int wait_next(gw_advert *a, redisContext **ctx)
         int n = poll(p, p[1].fd >= 0 ? 2 : 1, (int)(end - now));
         if (n > 0 && p[0].revents)
             return 1;
-        if (n > 0 && p[1].revents && vtn_redis_watch_read(a->watch, (long long)vtn_now_ms()) &&
-            *ctx) {
-            drop(ctx);
+        if (n > 0 && p[1].revents && vtn_redis_watch_read(a->watch, (long long)vtn_now_ms())) {
+            if (*ctx)
+                drop(ctx);
             return 0;
         }
         now = (long long)vtn_now_ms();

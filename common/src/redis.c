@@ -310,23 +310,36 @@ static redisContext *connect_primary(const vtn_redis_target *t, int timeout_ms, 
 {
     size_t used = 0;
     err[0] = '\0';
+    /* The primaries tried in this call: sentinels that have not seen the failover yet all
+     * name the same dead one, and each attempt may cost the whole timeout. */
+    char tried[VTN_REDIS_SENTINELS_MAX][264];
+    int ntried = 0;
     for (int i = 0; i < t->nsentinels; i++) {
-        char host[256], why[800];
+        char host[256], why[800], addr[264];
         int port;
         int rc =
             vtn_redis_sentinel_ask(t, &t->sentinel[i], host, sizeof host, &port, why, sizeof why);
-        redisContext *c = NULL;
         if (rc == 0) {
-            char w2[200];
-            c = open_tcp(host, port, timeout_ms, t->password, w2, sizeof w2);
-            if (c && check_master(c, w2, sizeof w2) < 0) {
-                redisFree(c);
-                c = NULL;
+            snprintf(addr, sizeof addr, "%s:%d", host, port);
+            int seen = 0;
+            for (int k = 0; k < ntried; k++)
+                seen |= strcmp(tried[k], addr) == 0;
+            if (seen) {
+                snprintf(why, sizeof why, "sentinel %s:%d names %s too", t->sentinel[i].host,
+                         t->sentinel[i].port, addr);
+            } else {
+                strcpy(tried[ntried++], addr);
+                char w2[200];
+                redisContext *c = open_tcp(host, port, timeout_ms, t->password, w2, sizeof w2);
+                if (c && check_master(c, w2, sizeof w2) < 0) {
+                    redisFree(c);
+                    c = NULL;
+                }
+                if (c)
+                    return c;
+                snprintf(why, sizeof why, "primary %s named by sentinel %s:%d: %s", addr,
+                         t->sentinel[i].host, t->sentinel[i].port, w2);
             }
-            if (c)
-                return c;
-            snprintf(why, sizeof why, "primary %s:%d named by sentinel %s:%d: %s", host, port,
-                     t->sentinel[i].host, t->sentinel[i].port, w2);
         }
         /* Every sentinel's answer, so the log says why none led to a primary. */
         if (used < errlen) {

@@ -253,11 +253,14 @@ static void discovery_skips_what_is_not_the_primary(void **state)
     assert_int_equal(replica.commands, 1); /* ROLE, then dropped */
     assert_int_equal(primary.commands, 3); /* ROLE, SELECT 4, PING */
 
-    /* Only the replica is named: no connection, and err says why for each sentinel. */
-    snprintf(list, sizeof list, "127.0.0.1:%d", s2.port);
+    /* Only the replica is named, by two sentinels: no connection, the node is tried once,
+     * and err says why for each sentinel. */
+    snprintf(list, sizeof list, "127.0.0.1:%d,127.0.0.1:%d", s2.port, s2.port);
     assert_int_equal(vtn_redis_target_init(&t, "", list, "main", "", err, sizeof err), 0);
     assert_null(vtn_redis_connect(&t, 500, err, sizeof err));
     assert_non_null(strstr(err, "not master"));
+    assert_non_null(strstr(err, "too"));
+    assert_int_equal(replica.commands, 2);
 
     /* A sentinel that does not know the name: -ENOENT. */
     static fake s4;
