@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vtn/config.h"
 #include "vtn/log.h"
 
 int vtn_redis_url_parse(const char *url, vtn_redis_target *out)
@@ -74,16 +75,9 @@ int vtn_redis_url_parse(const char *url, vtn_redis_target *out)
 int vtn_redis_sentinels_parse(const char *list, vtn_redis_target *out)
 {
     out->nsentinels = 0;
-    const char *p = list;
-    while (p && *p) {
-        const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        while (n && (*p == ' ' || *p == '\t')) {
-            p++;
-            n--;
-        }
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-            n--;
+    const char *p;
+    size_t n;
+    while (vtn_cfg_list_next(&list, &p, &n)) {
         if (n == 0 || out->nsentinels == VTN_REDIS_SENTINELS_MAX)
             return -EINVAL;
         vtn_redis_sentinel *s = &out->sentinel[out->nsentinels];
@@ -124,9 +118,6 @@ int vtn_redis_sentinels_parse(const char *list, vtn_redis_target *out)
             s->port = (int)v;
         }
         out->nsentinels++;
-        if (!e)
-            break;
-        p = e + 1;
     }
     return out->nsentinels > 0 ? 0 : -EINVAL;
 }
@@ -430,8 +421,9 @@ vtn_redis_watch *vtn_redis_watch_new(const vtn_redis_target *t)
 static void watch_drop(vtn_redis_watch *w, long long now_ms, const char *why)
 {
     if (w->c) {
-        vtn_warn("sentinel_watch_lost", "sentinel=%s:%d err=\"%s\"", w->t.sentinel[w->next].host,
-                 w->t.sentinel[w->next].port, why);
+        char q[300];
+        vtn_warn("sentinel_watch_lost", "sentinel=%s:%d err=%s", w->t.sentinel[w->next].host,
+                 w->t.sentinel[w->next].port, vtn_log_quote(q, sizeof q, why, strlen(why)));
         redisFree(w->c);
         w->c = NULL;
         w->next = (w->next + 1) % w->t.nsentinels; /* another sentinel next time */
@@ -460,6 +452,7 @@ static void watch_open(vtn_redis_watch *w, long long now_ms)
             redisFree(c);
             continue;
         }
+        redisEnableKeepAlive(c); /* an idle subscription must not be dropped silently */
         w->c = c;
         w->next = i;
         w->backoff_ms = WATCH_BACKOFF_MIN_MS;

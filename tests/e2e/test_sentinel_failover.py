@@ -277,27 +277,30 @@ def main():
                 check(metric_sum(m, "vtn_worker_redis_reconnects_total") >= 1,
                       "vtn_worker_redis_reconnects_total did not move")
 
+            def refused_registration(gateway, name):
+                """A registration through gateway must get 503, Retry-After, "storage unavailable"."""
+                late = Ven("127.0.0.1", gateway.ports["oadr"], v, name=name)
+                try:
+                    late.last = None
+                    try:
+                        late.register(reports=False)
+                    except AssertionError:
+                        pass
+                    check(late.last is not None, "no HTTP answer to the registration of %s" % name)
+                    eq(late.last.status, 503, "HTTP status of the registration of %s (%r)" % (name, late.last.body[:200]))
+                    check(late.last.header("Retry-After"), "no Retry-After on the 503")
+                    check(b"storage unavailable" in late.last.body, "reason: %r" % late.last.body[:300])
+                finally:
+                    late.close()
+
             def readonly_is_503():
                 # A worker whose VTN_REDIS_URL names a replica (a managed Redis' endpoint that a
                 # failover moved away): writes answer READONLY. The VEN gets 503 with
                 # Retry-After, not 500, and the worker drops the connection each time.
                 gw2 = st.start_gateway(env={"VTN_REDIS_URL": ""}, wait=False)
                 wk2 = st.start_worker([gw2], env={"VTN_REDIS_URL": "redis://127.0.0.1:%d/0" % state["replica"]})
-                late = Ven("127.0.0.1", gw2.ports["oadr"], v, name="sentinel-readonly")
-                try:
-                    for _ in range(2):
-                        late.last = None
-                        try:
-                            late.register(reports=False)
-                        except AssertionError:
-                            pass
-                        check(late.last is not None, "no HTTP answer to a registration")
-                        eq(late.last.status, 503, "HTTP status of a registration on a replica (%r)"
-                           % late.last.body[:200])
-                        check(late.last.header("Retry-After"), "no Retry-After on the 503")
-                        check(b"storage unavailable" in late.last.body, "reason: %r" % late.last.body[:300])
-                finally:
-                    late.close()
+                for _ in range(2):
+                    refused_registration(gw2, "sentinel-readonly")
                 wait_for("the worker to connect again", lambda: "READONLY" in wk2.log_text(), timeout=5)
                 check("event=internal_error" not in wk2.log_text(), "READONLY answered as an internal error")
                 for p in (wk2, gw2):
@@ -315,19 +318,7 @@ def main():
                     g.nodes[state["replica"]].kill()
                     wait_for("the primary to see no replica",
                              lambda: info(r, "replication").get("connected_slaves") == "0", timeout=10)
-                    late = Ven("127.0.0.1", gw.ports["oadr"], v, name="sentinel-noreplica")
-                    try:
-                        late.last = None
-                        try:
-                            late.register(reports=False)
-                        except AssertionError:
-                            pass
-                        check(late.last is not None, "no HTTP answer to a registration")
-                        eq(late.last.status, 503, "HTTP status of a registration without replica (%r)"
-                           % late.last.body[:200])
-                        check(late.last.header("Retry-After"), "no Retry-After on the 503")
-                    finally:
-                        late.close()
+                    refused_registration(gw, "sentinel-noreplica")
                     eq(r.cmd("EXISTS", "vtn:venname:sentinel-noreplica"), 0, "an index of the refused VEN")
                     ven.poll("oadrResponse", "200")
                     check("event=redis_noreplicas" in wk.log_text(), "no event=redis_noreplicas in the worker log")

@@ -102,17 +102,10 @@ int wk_config_check(const wk_config *cfg, int *policy, char *err, size_t errlen)
         return -EINVAL;
     }
     /* Gateway endpoints: "tcp://..." or "ipc://..." each, at most WK_MAX_GATEWAYS. */
-    const char *p = cfg->gateways;
+    const char *list = cfg->gateways, *p;
+    size_t len;
     int count = 0;
-    while (*p) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        while (len && isspace((unsigned char)*p)) {
-            p++;
-            len--;
-        }
-        while (len && isspace((unsigned char)p[len - 1]))
-            len--;
+    while (vtn_cfg_list_next(&list, &p, &len)) {
         if (len) {
             if (len >= WK_ENDPOINT_MAX ||
                 (strncmp(p, "tcp://", 6) != 0 && strncmp(p, "ipc://", 6) != 0)) {
@@ -127,9 +120,6 @@ int wk_config_check(const wk_config *cfg, int *policy, char *err, size_t errlen)
                 return -EINVAL;
             }
         }
-        if (!e)
-            break;
-        p = e + 1;
     }
     vtn_redis_target t;
     return vtn_redis_target_init(&t, cfg->redis_url, cfg->redis_sentinels,

@@ -544,23 +544,13 @@ int wk_worker_init(wk_worker *w, int policy, volatile sig_atomic_t *stop, char *
         return -ENOMEM;
     }
     int64_t now = vtn_now_ms();
-    const char *p = w->cfg.gateways;
-    while (p && *p) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        while (len && (*p == ' ' || *p == '\t')) {
-            p++;
-            len--;
-        }
-        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-            len--;
+    const char *list = w->cfg.gateways, *p;
+    size_t len;
+    while (vtn_cfg_list_next(&list, &p, &len)) {
         if (len && endpoint_ok(p, len)) {
             w->static_gateways = 1;
             gw_add(w, p, len, now);
         }
-        if (!e)
-            break;
-        p = e + 1;
     }
     if (wk_slow_start(w, err, errlen) < 0)
         return -ENOMEM;
