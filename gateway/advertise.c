@@ -5,13 +5,22 @@
  * docs/redis-keys.md). The thread ZREMs its own member on clean shutdown. Redis being down or
  * refusing the write (a full Redis answers -OOM) is logged at the start of the outage, again
  * every ADVERT_REMIND attempts with the count, and on recovery; never fatal: the gateway
- * keeps serving, and workers keep a gateway they hear from although its advert expired. */
+ * keeps serving, and workers keep a gateway they hear from although its advert expired.
+ *
+ * Failover: an I/O error or a READONLY answer (the server became a replica) drops the
+ * connection, and the next attempt connects again, through the sentinels when they are
+ * configured. With sentinels the thread also waits on a +switch-master subscription, so a
+ * failover the sentinels announce moves the advert at once. The libuv loop never touches
+ * Redis: this thread is the gateway's only Redis client. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gw_internal.h"
 #include "vtn/log.h"
@@ -23,10 +32,9 @@
 
 struct gw_advert {
     pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop;
+    int wake[2]; /* gw_advert_stop writes a byte: the thread's poll returns */
     vtn_redis_target target;
+    vtn_redis_watch *watch; /* +switch-master; NULL without sentinels */
     char endpoint[256];
     unsigned long failures; /* failed attempts in the current outage (advert thread only) */
 };
@@ -41,9 +49,15 @@ static void advert_failed(gw_advert *a, const char *why, size_t len)
     }
 }
 
+static void drop(redisContext **ctx)
+{
+    redisFree(*ctx); /* after an error a hiredis context cannot be reused */
+    *ctx = NULL;
+}
+
 static int advertise(gw_advert *a, redisContext **ctx, int *failing)
 {
-    char err[256];
+    char err[1024];
     if (!*ctx) {
         *ctx = vtn_redis_connect(&a->target, 1000, err, sizeof err);
         if (!*ctx) {
@@ -58,13 +72,14 @@ static int advertise(gw_advert *a, redisContext **ctx, int *failing)
     if (!r) {
         advert_failed(a, (*ctx)->errstr, strlen((*ctx)->errstr));
         *failing = 1;
-        redisFree(*ctx); /* after an error a hiredis context cannot be reused */
-        *ctx = NULL;
+        drop(ctx);
         return -EIO;
     }
     int refused = r->type == REDIS_REPLY_ERROR; /* e.g. -OOM: Redis is at maxmemory */
     if (refused)
         advert_failed(a, r->str, r->len);
+    if (vtn_redis_is_readonly(r))
+        drop(ctx); /* a replica now: find the primary on the next attempt */
     freeReplyObject(r);
     if (refused) {
         *failing = 1;
@@ -78,26 +93,37 @@ static int advertise(gw_advert *a, redisContext **ctx, int *failing)
     return 0;
 }
 
+/* Waits ADVERT_EVERY_MS. 1 when stopped; 0 otherwise, after dropping ctx
+ * when the sentinels announced a failover (the advert then goes at once to
+ * the new primary, not after the old one's timeout). */
+static int wait_next(gw_advert *a, redisContext **ctx)
+{
+    long long now = (long long)vtn_now_ms(), end = now + ADVERT_EVERY_MS;
+    while (now < end) {
+        struct pollfd p[2] = {{.fd = a->wake[0], .events = POLLIN},
+                              {.fd = vtn_redis_watch_fd(a->watch, now), .events = POLLIN}};
+        int n = poll(p, p[1].fd >= 0 ? 2 : 1, (int)(end - now));
+        if (n > 0 && p[0].revents)
+            return 1;
+        if (n > 0 && p[1].revents && vtn_redis_watch_read(a->watch, (long long)vtn_now_ms())) {
+            if (*ctx)
+                drop(ctx);
+            return 0;
+        }
+        now = (long long)vtn_now_ms();
+    }
+    return 0;
+}
+
 static void *advert_main(void *arg)
 {
     gw_advert *a = arg;
     redisContext *ctx = NULL;
     int failing = -1; /* -1: first round, so the first success is logged */
-    pthread_mutex_lock(&a->mu);
-    while (!a->stop) {
-        pthread_mutex_unlock(&a->mu);
+    do
         (void)advertise(a, &ctx, &failing);
-        pthread_mutex_lock(&a->mu);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += (long)ADVERT_EVERY_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        while (!a->stop && pthread_cond_timedwait(&a->cv, &a->mu, &until) != ETIMEDOUT) {
-        }
-    }
-    pthread_mutex_unlock(&a->mu);
-    char err[256];
+    while (!wait_next(a, &ctx));
+    char err[1024];
     if (!ctx)
         ctx = vtn_redis_connect(&a->target, 1000, err, sizeof err);
     if (ctx) {
@@ -110,28 +136,46 @@ static void *advert_main(void *arg)
     return NULL;
 }
 
-int gw_advert_start(const char *redis_url, const char *endpoint, gw_advert **out)
+int gw_advert_wanted(const gw_config *cfg)
+{
+    return (cfg->redis_url && *cfg->redis_url) || (cfg->redis_sentinels && *cfg->redis_sentinels);
+}
+
+static void advert_free(gw_advert *a)
+{
+    vtn_redis_watch_free(&a->watch);
+    close(a->wake[0]);
+    close(a->wake[1]);
+    free(a);
+}
+
+int gw_advert_start(const gw_config *cfg, const char *endpoint, gw_advert **out, char *err,
+                    size_t errlen)
 {
     *out = NULL;
     gw_advert *a = calloc(1, sizeof *a);
     if (!a)
         return -ENOMEM;
-    if (vtn_redis_url_parse(redis_url, &a->target) != 0 || strlen(endpoint) >= sizeof a->endpoint) {
+    if (vtn_redis_target_init(&a->target, cfg->redis_url, cfg->redis_sentinels,
+                              cfg->redis_sentinel_master, cfg->redis_sentinel_password, err,
+                              errlen) < 0 ||
+        strlen(endpoint) >= sizeof a->endpoint) {
+        if (strlen(endpoint) >= sizeof a->endpoint)
+            snprintf(err, errlen, "advertised endpoint longer than %zu bytes",
+                     sizeof a->endpoint - 1);
         free(a);
         return -EINVAL;
     }
     strcpy(a->endpoint, endpoint);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&a->mu, NULL);
+    if (pipe2(a->wake, O_CLOEXEC) < 0) {
+        int e = errno;
+        free(a);
+        return -e;
+    }
+    a->watch = vtn_redis_watch_new(&a->target);
     int rc = pthread_create(&a->thread, NULL, advert_main, a);
     if (rc != 0) {
-        pthread_cond_destroy(&a->cv);
-        pthread_mutex_destroy(&a->mu);
-        free(a);
+        advert_free(a);
         return -rc;
     }
     *out = a;
@@ -143,13 +187,10 @@ void gw_advert_stop(gw_advert **pa)
     gw_advert *a = *pa;
     if (!a)
         return;
-    pthread_mutex_lock(&a->mu);
-    a->stop = 1;
-    pthread_cond_signal(&a->cv);
-    pthread_mutex_unlock(&a->mu);
+    char b = 1;
+    while (write(a->wake[1], &b, 1) < 0 && errno == EINTR) {
+    }
     pthread_join(a->thread, NULL);
-    pthread_cond_destroy(&a->cv);
-    pthread_mutex_destroy(&a->mu);
-    free(a);
+    advert_free(a);
     *pa = NULL;
 }

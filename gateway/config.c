@@ -24,7 +24,9 @@ const vtn_cfg_item gw__config_items[] = {
     {"VTN_ZMQ_ADVERTISE", "--zmq-advertise", VTN_CFG_STR, F(zmq_advertise), "", 0, 0,
      "endpoint published to workers in Redis (default: the bound endpoint)"},
     {"VTN_REDIS_URL", "--redis-url", VTN_CFG_STR, F(redis_url), VTN_REDIS_URL_DEFAULT, 0, 0,
-     "Redis where the gateway advertises itself (ZSET vtn:gateways); empty = do not advertise"},
+     "Redis where the gateway advertises itself (ZSET vtn:gateways); empty (and no "
+     "VTN_REDIS_SENTINELS) = do not advertise"},
+    VTN_REDIS_SENTINEL_CFG_ITEMS(gw_config),
     {"VTN_MAX_HEADER_BYTES", "--max-header-bytes", VTN_CFG_SIZE, F(max_header_bytes), "16KiB", 1024,
      1 << 20, "request line + header bytes per request; beyond: 431 and close"},
     {"VTN_MAX_BODY_BYTES", "--max-body-bytes", VTN_CFG_SIZE, F(max_body_bytes), "4MiB", 1024,
@@ -222,6 +224,18 @@ int gw__config_check(const gw_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen,
                  "VTN_PUSH_CERT is required with VTN_PUSH_CA: push-mode VENs need the VTN's "
                  "client certificate");
+        return -EINVAL;
+    }
+    if (gw_advert_wanted(cfg)) {
+        vtn_redis_target t;
+        if (vtn_redis_target_init(&t, cfg->redis_url, cfg->redis_sentinels,
+                                  cfg->redis_sentinel_master, cfg->redis_sentinel_password, err,
+                                  errlen) < 0)
+            return -EINVAL;
+    } else if (!empty(cfg->redis_sentinel_master) || !empty(cfg->redis_sentinel_password)) {
+        snprintf(err, errlen,
+                 "VTN_REDIS_SENTINEL_MASTER or VTN_REDIS_SENTINEL_PASSWORD is set "
+                 "but VTN_REDIS_SENTINELS is empty");
         return -EINVAL;
     }
     if (check_header("VTN_PROXY_CERT_HEADER", cfg->proxy_cert_header, err, errlen) ||

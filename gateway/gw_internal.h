@@ -100,6 +100,9 @@ typedef struct gw_config {
     char *zmq_bind;
     char *zmq_advertise;
     char *redis_url;
+    char *redis_sentinels;
+    char *redis_sentinel_master;
+    char *redis_sentinel_password;
     long long max_header_bytes;
     long long max_body_bytes;
     long long api_max_body_bytes;
@@ -487,9 +490,13 @@ void gw__push_req_fail(gw_push *p, gw_req *r, int status);
 /* ---- Redis advertisement (advertise.c) --------------------------------- */
 
 typedef struct gw_advert gw_advert;
-/* Starts the helper thread (ZADD every second). 0 or <0; failures to reach
- * Redis are logged by the thread, never fatal. */
-int gw_advert_start(const char *redis_url, const char *endpoint, gw_advert **out);
+/* Starts the helper thread (ZADD every second) advertising to the Redis of
+ * cfg (URL or sentinels). 0, -EINVAL (a bad setting, err says which), or
+ * another <0; failures to reach Redis are logged by the thread, never fatal. */
+int gw_advert_start(const gw_config *cfg, const char *endpoint, gw_advert **out, char *err,
+                    size_t errlen);
+/* Whether cfg names a Redis to advertise to (VTN_REDIS_URL or VTN_REDIS_SENTINELS). */
+int gw_advert_wanted(const gw_config *cfg);
 /* ZREM (best effort) and join. */
 void gw_advert_stop(gw_advert **a);
 

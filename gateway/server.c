@@ -406,10 +406,10 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
                  "endpoint=%s msg=\"workers cannot connect to a wildcard address; set "
                  "VTN_ZMQ_ADVERTISE\"",
                  adv);
-    if (cfg->redis_url && *cfg->redis_url) {
-        if ((rc = gw_advert_start(cfg->redis_url, adv, &s->advert)) != 0) {
-            snprintf(err, errlen, "VTN_REDIS_URL \"%s\": %s", cfg->redis_url,
-                     rc == -EINVAL ? "not a redis:// or redis+unix:// URL" : strerror(-rc));
+    if (gw_advert_wanted(cfg)) {
+        if ((rc = gw_advert_start(cfg, adv, &s->advert, err, errlen)) != 0) {
+            if (rc != -EINVAL)
+                snprintf(err, errlen, "Redis advert: %s", strerror(-rc));
             return rc;
         }
         vtn_info("advertise", "endpoint=%s key=%s", adv, "vtn:gateways");

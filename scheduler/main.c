@@ -2,6 +2,7 @@
  * with a fencing token; standbys retry every tick and take over when the
  * lease lapses. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,6 +22,9 @@
 
 typedef struct sc_config {
     char *redis_url;
+    char *redis_sentinels;
+    char *redis_sentinel_master;
+    char *redis_sentinel_password;
     char *ops_listen;
     long long tick_ms;
     long long lease_ms;
@@ -31,6 +35,7 @@ typedef struct sc_config {
 static const vtn_cfg_item sc_config_items[] = {
     {"VTN_REDIS_URL", "--redis-url", VTN_CFG_STR, offsetof(sc_config, redis_url),
      VTN_REDIS_URL_DEFAULT, 0, 0, "Redis holding all VTN state (redis://[:pw@]host:port/db)"},
+    VTN_REDIS_SENTINEL_CFG_ITEMS(sc_config),
     {"VTN_OPS_LISTEN", "--ops-listen", VTN_CFG_ADDR, offsetof(sc_config, ops_listen),
      "127.0.0.1:9102", 0, 0, "health and metrics listener (/healthz /readyz /metrics)"},
     {"VTN_SCHEDULER_TICK", "--tick", VTN_CFG_MS, offsetof(sc_config, tick_ms), "500ms", 50, 10000,
@@ -137,6 +142,42 @@ static void sleep_ms(long long ms)
         ;
 }
 
+/* Sleeps ms, or less when the sentinels announce a failover: 1 then, so
+ * the loop drops its connection and asks them for the new primary. */
+static int wait_tick(vtn_redis_watch *watch, long long ms)
+{
+    long long now = vtn_now_ms(), end = now + ms;
+    int fd = vtn_redis_watch_fd(watch, now);
+    if (fd < 0) {
+        sleep_ms(ms);
+        return 0;
+    }
+    while (!stop_requested && (now = vtn_now_ms()) < end) {
+        if (fd < 0) { /* the sentinel went away: the subscription is made again later */
+            sleep_ms(end - now);
+            break;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, (int)(end - now)) > 0) {
+            if (vtn_redis_watch_read(watch, vtn_now_ms()))
+                return 1;
+            fd = vtn_redis_watch_fd(watch, vtn_now_ms());
+        }
+    }
+    return 0;
+}
+
+static void drop_redis(redisContext **c)
+{
+    if (*c)
+        redisFree(*c);
+    *c = NULL;
+    status.redis_up = 0;
+    status.leader = 0;
+    status.epoch = 0;
+    sc_reports.overdue = 0; /* the leader's figure, gone with the connection */
+}
+
 int main(int argc, char **argv)
 {
     vtn_log_init("scheduler");
@@ -153,9 +194,11 @@ int main(int argc, char **argv)
     sc_event_retention_ms = cfg.event_retention_ms;
     sc_report_overdue_factor = cfg.report_overdue_factor;
     vtn_redis_target target;
-    if (vtn_redis_url_parse(cfg.redis_url, &target) < 0) {
-        fprintf(stderr, "vtn-scheduler: VTN_REDIS_URL: \"%s\" is not a redis:// URL\n",
-                cfg.redis_url);
+    if (vtn_redis_target_init(&target, cfg.redis_url, cfg.redis_sentinels,
+                              cfg.redis_sentinel_master, cfg.redis_sentinel_password, err,
+                              sizeof err) < 0) {
+        fprintf(stderr, "vtn-scheduler: %s\n", err);
+        vtn_config_free(sc_config_items, SC_NITEMS, &cfg);
         return 2;
     }
     if (cfg.tick_ms * 2 >= cfg.lease_ms) {
@@ -186,31 +229,34 @@ int main(int argc, char **argv)
 
     redisContext *c = NULL;
     long long backoff = 100;
+    vtn_redis_watch *watch = vtn_redis_watch_new(&target); /* NULL without sentinels */
     vtn_info("start", "instance=%s tasks=%d", leader.instance, sc_ntasks);
     while (!stop_requested) {
         if (c == NULL) {
             c = vtn_redis_connect(&target, 2000, err, sizeof err);
             if (c == NULL) {
+                char q[600];
                 status.redis_up = 0;
-                vtn_warn("redis", "msg=\"%s\" retry_ms=%lld", err, backoff);
-                sleep_ms(backoff);
-                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+                vtn_warn("redis", "msg=%s retry_ms=%lld",
+                         vtn_log_quote(q, sizeof q, err, strlen(err)), backoff);
+                if (wait_tick(watch, backoff))
+                    backoff = 100; /* a new primary is known: ask at once */
+                else
+                    backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
                 continue;
             }
             backoff = 100;
             status.redis_up = 1;
-            vtn_info("redis", "msg=connected");
+            char where[300];
+            vtn_info("redis", "msg=connected at=%s", vtn_redis_where(c, where, sizeof where));
         }
         rc = sc_leader_step(&leader, c);
         if (rc < 0) {
+            /* An I/O error, or an error answer: READONLY after a failover made this server a
+             * replica. Either way connect again (to the primary the sentinels name). */
             status.redis_errors++;
             vtn_warn("redis", "msg=\"%s\"", c->err ? c->errstr : "leader step failed");
-            redisFree(c);
-            c = NULL;
-            status.redis_up = 0;
-            status.leader = 0;
-            status.epoch = 0;
-            sc_reports.overdue = 0;
+            drop_redis(&c);
             continue;
         }
         status.leader = rc == 1;
@@ -238,18 +284,20 @@ int main(int argc, char **argv)
             }
         }
         if (c && c->err) {
-            redisFree(c);
-            c = NULL;
-            status.redis_up = 0;
+            drop_redis(&c);
             continue;
         }
-        sleep_ms(cfg.tick_ms);
+        if (wait_tick(watch, cfg.tick_ms)) {
+            vtn_warn("redis", "msg=\"+switch-master: reconnecting to the new primary\"");
+            drop_redis(&c);
+        }
     }
     vtn_ops_set_draining(ops);
     vtn_info("stop", "msg=\"signal received\"");
     sc_leader_release(&leader, c);
     if (c)
         redisFree(c);
+    vtn_redis_watch_free(&watch);
     vtn_ops_stop(&ops);
     vtn_config_free(sc_config_items, SC_NITEMS, &cfg);
     return 0;

@@ -57,6 +57,25 @@ int vtn_parse_ms(const char *s, long long *out)
     return parse_scaled(s, out, units, mult, sizeof mult / sizeof mult[0], 1);
 }
 
+int vtn_cfg_list_next(const char **cursor, const char **item, size_t *len)
+{
+    const char *p = *cursor;
+    if (p == NULL || *p == '\0')
+        return 0;
+    const char *e = strchr(p, ',');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    *cursor = p + n + (e != NULL);
+    while (n && isspace((unsigned char)*p)) {
+        p++;
+        n--;
+    }
+    while (n && isspace((unsigned char)p[n - 1]))
+        n--;
+    *item = p;
+    *len = n;
+    return 1;
+}
+
 int vtn_parse_bool(const char *s, int *out)
 {
     static const char *const yes[] = {"1", "true", "yes", "on"};

@@ -224,6 +224,22 @@ static void addresses_and_redis_urls(void **state)
     assert_int_equal(vtn_redis_url_parse("redis://h/99", &t), -EINVAL);
 }
 
+static void comma_lists(void **state)
+{
+    (void)state;
+    const char *list = " a ,b,, c\t,", *item;
+    size_t len;
+    const char *want[] = {"a", "b", "", "c"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(vtn_cfg_list_next(&list, &item, &len), 1);
+        assert_int_equal(len, strlen(want[i]));
+        assert_memory_equal(item, want[i], len);
+    }
+    assert_int_equal(vtn_cfg_list_next(&list, &item, &len), 0);
+    list = NULL;
+    assert_int_equal(vtn_cfg_list_next(&list, &item, &len), 0);
+}
+
 static void buffer_cap_and_xml_escape(void **state)
 {
     (void)state;
@@ -253,6 +269,7 @@ int main(void)
         cmocka_unit_test(start_gives_the_exit_status),
         cmocka_unit_test(parsers),
         cmocka_unit_test(addresses_and_redis_urls),
+        cmocka_unit_test(comma_lists),
         cmocka_unit_test(buffer_cap_and_xml_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@ const vtn_cfg_item wk_cfg_items[] = {
      "from the Redis ZSET vtn:gateways every second"},
     {"VTN_REDIS_URL", "--redis-url", VTN_CFG_STR, F(redis_url), VTN_REDIS_URL_DEFAULT, 0, 0,
      "Redis: redis://[:password@]host[:port][/db] or redis+unix:///path[?db=N]"},
+    VTN_REDIS_SENTINEL_CFG_ITEMS(wk_config),
     {"VTN_OPS_LISTEN", "--ops-listen", VTN_CFG_ADDR, F(ops_listen), "127.0.0.1:9101", 0, 0,
      "address of /healthz, /readyz and /metrics"},
     {"VTN_VTN_ID", "--vtn-id", VTN_CFG_STR, F(vtn_id), "openvtn-VTN", 0, 0,
@@ -101,17 +102,10 @@ int wk_config_check(const wk_config *cfg, int *policy, char *err, size_t errlen)
         return -EINVAL;
     }
     /* Gateway endpoints: "tcp://..." or "ipc://..." each, at most WK_MAX_GATEWAYS. */
-    const char *p = cfg->gateways;
+    const char *list = cfg->gateways, *p;
+    size_t len;
     int count = 0;
-    while (*p) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        while (len && isspace((unsigned char)*p)) {
-            p++;
-            len--;
-        }
-        while (len && isspace((unsigned char)p[len - 1]))
-            len--;
+    while (vtn_cfg_list_next(&list, &p, &len)) {
         if (len) {
             if (len >= WK_ENDPOINT_MAX ||
                 (strncmp(p, "tcp://", 6) != 0 && strncmp(p, "ipc://", 6) != 0)) {
@@ -126,15 +120,9 @@ int wk_config_check(const wk_config *cfg, int *policy, char *err, size_t errlen)
                 return -EINVAL;
             }
         }
-        if (!e)
-            break;
-        p = e + 1;
     }
     vtn_redis_target t;
-    if (vtn_redis_url_parse(cfg->redis_url, &t) < 0) {
-        snprintf(err, errlen, "VTN_REDIS_URL: '%s' is not a redis:// or redis+unix:// URL",
-                 cfg->redis_url);
-        return -EINVAL;
-    }
-    return 0;
+    return vtn_redis_target_init(&t, cfg->redis_url, cfg->redis_sentinels,
+                                 cfg->redis_sentinel_master, cfg->redis_sentinel_password, err,
+                                 errlen);
 }

@@ -66,6 +66,9 @@ enum wk_policy { WK_POLICY_OPEN = 0, WK_POLICY_PROVISIONED = 1 };
 typedef struct wk_config {
     char *gateways;
     char *redis_url;
+    char *redis_sentinels;         /* VTN_REDIS_SENTINELS */
+    char *redis_sentinel_master;   /* VTN_REDIS_SENTINEL_MASTER */
+    char *redis_sentinel_password; /* VTN_REDIS_SENTINEL_PASSWORD */
     char *ops_listen;
     char *vtn_id;
     char *api_token;
@@ -159,10 +162,18 @@ typedef struct wk_redis {
     int backoff_ms;
     int ever_connected;
     wk_metrics *m;
+    vtn_redis_watch *watch; /* +switch-master; NULL without sentinels */
 } wk_redis;
 
-int wk_redis_init(wk_redis *r, const char *url, int timeout_ms, wk_metrics *m, char *err,
-                  size_t errlen);
+/* The URL or sentinels of cfg (vtn_redis_target_init). */
+int wk_redis_init(wk_redis *r, const wk_config *cfg, wk_metrics *m, char *err, size_t errlen);
+/* The +switch-master subscription's descriptor for the loop's poll, or -1. */
+int wk_redis_watch_fd(wk_redis *r, int64_t now_ms);
+/* After the descriptor polled readable: a failover drops the connection
+ * and connects at once to the new primary. */
+void wk_redis_watch_read(wk_redis *r, int64_t now_ms);
+/* Frees the connection and the subscription (at exit). */
+void wk_redis_free(wk_redis *r);
 /* Connects (and loads the scripts) when down and the back-off allows. */
 void wk_redis_maintain(wk_redis *r, int64_t now_ms);
 /* After an I/O error or timeout: the context cannot be reused. */
@@ -170,7 +181,8 @@ void wk_redis_fail(wk_redis *r, const char *why);
 int wk_redis_load_scripts(wk_redis *r);
 void wk_redis_close(wk_redis *r);
 /* One synchronous command outside a batch (discovery). NULL when down or on
- * an I/O error (then the connection is failed). Caller frees the reply. */
+ * an I/O error or a READONLY answer (then the connection is failed). Caller
+ * frees the reply. */
 redisReply *wk_redis_sync(wk_redis *r, const char *fmt, ...);
 
 /* ---- requests and handlers ---- */
@@ -403,8 +415,9 @@ struct wk_worker {
     wk_metrics m;
     vtn_ops *ops;
     int ready_logged;
-    int64_t full_logged_ms; /* last redis_full log line (rate limit) */
-    uint64_t full_unlogged; /* refusals since that line */
+    int64_t full_logged_ms;       /* last redis_full log line (rate limit) */
+    uint64_t full_unlogged;       /* refusals since that line */
+    int64_t noreplicas_logged_ms; /* last redis_noreplicas log line (same rate limit) */
     int64_t next_discovery_ms;
     int64_t next_trim_ms;
     volatile sig_atomic_t *stop;

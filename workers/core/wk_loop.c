@@ -206,6 +206,7 @@ static void discover(wk_worker *w, int64_t now)
 
 static void timers(wk_worker *w, int64_t now)
 {
+    wk_redis_watch_read(&w->redis, now);
     wk_redis_maintain(&w->redis, now);
     if (!w->static_gateways && now >= w->next_discovery_ms) {
         w->next_discovery_ms = now + WK_DISCOVERY_MS;
@@ -484,10 +485,13 @@ static int round_pending(const wk_worker *w)
 
 static int poll_gateways(wk_worker *w, int timeout_ms)
 {
-    zmq_pollitem_t items[WK_MAX_GATEWAYS + 1];
+    zmq_pollitem_t items[WK_MAX_GATEWAYS + 2];
     int n = 0;
     if (wk_slow_fd(w) >= 0) /* a finished job wakes the loop */
         items[n++] = (zmq_pollitem_t){.socket = NULL, .fd = wk_slow_fd(w), .events = ZMQ_POLLIN};
+    int watch = wk_redis_watch_fd(&w->redis, vtn_now_ms());
+    if (watch >= 0) /* a sentinel announcing a failover wakes the loop */
+        items[n++] = (zmq_pollitem_t){.socket = NULL, .fd = watch, .events = ZMQ_POLLIN};
     for (int i = 0; i < WK_MAX_GATEWAYS; i++) {
         if (w->gw[i].used && w->gw[i].sock) {
             items[n].socket = w->gw[i].sock;
@@ -517,8 +521,7 @@ int wk_worker_init(wk_worker *w, int policy, volatile sig_atomic_t *stop, char *
     w->stop = stop;
     w->mem_budget = (size_t)w->cfg.memory;
     vtn_buf_init(&w->out, WK_REPLY_MAX + 65536);
-    if (wk_redis_init(&w->redis, w->cfg.redis_url, (int)w->cfg.redis_timeout_ms, &w->m, err,
-                      errlen) < 0)
+    if (wk_redis_init(&w->redis, &w->cfg, &w->m, err, errlen) < 0)
         return -EINVAL;
     w->codec = wk_codec_new();
     if (w->codec == NULL) {
@@ -542,23 +545,13 @@ int wk_worker_init(wk_worker *w, int policy, volatile sig_atomic_t *stop, char *
         return -ENOMEM;
     }
     int64_t now = vtn_now_ms();
-    const char *p = w->cfg.gateways;
-    while (p && *p) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        while (len && (*p == ' ' || *p == '\t')) {
-            p++;
-            len--;
-        }
-        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-            len--;
+    const char *list = w->cfg.gateways, *p;
+    size_t len;
+    while (vtn_cfg_list_next(&list, &p, &len)) {
         if (len && endpoint_ok(p, len)) {
             w->static_gateways = 1;
             gw_add(w, p, len, now);
         }
-        if (!e)
-            break;
-        p = e + 1;
     }
     if (wk_slow_start(w, err, errlen) < 0)
         return -ENOMEM;
@@ -626,6 +619,6 @@ void wk_worker_free(wk_worker *w)
     }
     wk_codec_free(&w->codec);
     wk_evcache_free(&w->evcache);
-    wk_redis_close(&w->redis);
+    wk_redis_free(&w->redis);
     vtn_buf_free(&w->out);
 }

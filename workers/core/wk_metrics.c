@@ -89,7 +89,8 @@ static const vtn_metric wk_metric_table[] = {
     {M "redis_up", VTN_METRIC_GAUGE, "1 while the Redis connection is up.", .cell = VTN_CELL_INT,
      IN_M(redis_up)},
     {M "redis_errors_total", VTN_METRIC_COUNTER,
-     "Redis connection failures (I/O errors, timeouts); each one drops the connection.",
+     "Redis connection failures (I/O errors, timeouts, READONLY after a failover); each one "
+     "drops the connection.",
      IN_M(redis_errors)},
     {M "redis_reconnects_total", VTN_METRIC_COUNTER,
      "Successful Redis connections after the first.", IN_M(redis_reconnects)},

@@ -431,6 +431,14 @@ static void storage_full(wk_req *q, const redisReply *r)
     wk_reply_storage_full(q);
 }
 
+/* The primary refused a write because fewer replicas than its
+ * min-replicas-to-write acknowledge it (docs/deploy.md "Redis failover"):
+ * nothing was written, and the VEN may retry once a replica is back. */
+static int is_noreplicas(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && r->str && strncmp(r->str, "NOREPLICAS", 10) == 0;
+}
+
 void wk_req_step(wk_req *q)
 {
     q->rep_round = q->round++;
@@ -440,6 +448,19 @@ void wk_req_step(wk_req *q)
         const redisReply *r = q->rep[i];
         if (is_oom(r)) {
             storage_full(q, r);
+            free_round(q);
+            return;
+        }
+        if (is_noreplicas(r)) {
+            wk_worker *w = q->w;
+            int64_t now = vtn_now_ms();
+            if (w->noreplicas_logged_ms == 0 || now - w->noreplicas_logged_ms >= WK_FULL_LOG_MS) {
+                char d[300];
+                w->noreplicas_logged_ms = now;
+                vtn_warn("redis_noreplicas", "req=%s err=%s", q->rid,
+                         vtn_log_quote(d, sizeof d, r->str, (size_t)r->len));
+            }
+            wk_reply_unavailable(q, "VTN storage unavailable, retry later");
             free_round(q);
             return;
         }
@@ -519,6 +540,23 @@ int wk_round(wk_worker *w, wk_req **reqs, int n)
         for (int i = 0; i < n; i++)
             if (sel[i])
                 wk_reply_unavailable(reqs[i], "VTN storage unavailable, retry later");
+        return pending;
+    }
+    /* READONLY: a failover made this server a replica. Nothing of the round was written
+     * (a replica refuses every write), and what it read may be behind the new primary:
+     * the round's requests get 503 and the connection goes, to find the primary again. */
+    int readonly = 0;
+    for (int i = 0; i < n && !readonly; i++)
+        for (int k = 0; sel[i] && k < reqs[i]->nrep && !readonly; k++)
+            readonly = vtn_redis_is_readonly(reqs[i]->rep[k]);
+    if (readonly) {
+        for (int i = 0; i < n; i++) {
+            if (!sel[i])
+                continue;
+            free_round(reqs[i]);
+            wk_reply_unavailable(reqs[i], "VTN storage unavailable, retry later");
+        }
+        wk_redis_fail(&w->redis, "READONLY: the server is a replica now (failover)");
         return pending;
     }
     /* NOSCRIPT: Redis lost the scripts (restart, SCRIPT FLUSH). Reload once and repeat

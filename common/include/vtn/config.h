@@ -43,6 +43,11 @@ int vtn_config_start(const vtn_cfg_item *items, size_t n, void *cfg, int argc, c
 void vtn_config_log(const vtn_cfg_item *items, size_t n, const void *cfg);
 void vtn_config_free(const vtn_cfg_item *items, size_t n, void *cfg);
 
+/* Walks a comma-separated setting ("a, b,c"): 1 with the next item, the
+ * blanks around it trimmed (len may be 0: "a,,b"), and *cursor moved past
+ * it; 0 at the end of the string (or a NULL cursor). */
+int vtn_cfg_list_next(const char **cursor, const char **item, size_t *len);
+
 /* Parsers, exposed for tests; 0 or -EINVAL. */
 int vtn_parse_size(const char *s, long long *out);
 int vtn_parse_ms(const char *s, long long *out);
