@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# CI test of the local pod: plays deploy/pod/openvtn.yaml from the built
+# images under its own pod name and free host ports, runs a VEN through
+# registration and polls over mutual TLS on both gateways (ven_check.py),
+# prints "pod: N passed, M failed" and removes the pod by its name, also when
+# interrupted. Needs the images (deploy/container/build.sh --redis) and the
+# official schema (VTN_OFFICIAL_SCHEMA, default ../shared/oadr20b-schema/).
+#
+#   deploy/pod/test.sh [--keep]     --keep leaves the pod running
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+KEEP=0
+case "${1:-}" in
+--keep) KEEP=1 ;;
+-h | --help) sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+'') ;;
+*) echo "pod-test: unknown argument $1" >&2; exit 2 ;;
+esac
+
+say() { printf 'pod-test: %s\n' "$*" >&2; }
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/deploy/container/containers.conf}
+SCHEMA=${VTN_OFFICIAL_SCHEMA:-$ROOT/../shared/oadr20b-schema/oadr_20b.xsd}
+[ -f "$SCHEMA" ] || { say "the official schema is not at $SCHEMA (set VTN_OFFICIAL_SCHEMA)"; exit 2; }
+
+NAME=openvtn-ci-$$
+WORK=$(mktemp -d)
+PKI=$WORK/pki
+
+# A free block of host ports: the pod publishes base+{18080,18180,18081,19100,19200}.
+OFFSET=$(python3 - <<'PY'
+import random, socket
+ports = (18080, 18180, 18081, 19100, 19200)
+for _ in range(200):
+    off = random.randrange(0, 40000, 10)
+    socks = []
+    try:
+        for p in ports:
+            s = socket.socket()
+            s.bind(("127.0.0.1", p + off))
+            socks.append(s)
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(off)
+    break
+else:
+    raise SystemExit("no free ports")
+PY
+)
+
+# shellcheck disable=SC2317 # called through the EXIT trap
+cleanup() {
+  if [ "$KEEP" = 1 ]; then
+    say "kept pod $NAME (deploy/pod/pod.sh down --name $NAME), files in $WORK"
+    return
+  fi
+  "$HERE/pod.sh" down --name "$NAME" || true
+  rm -rf "$WORK" "$ROOT/run/$NAME.yaml"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+t0=$SECONDS
+export VTN_API_TOKEN
+VTN_API_TOKEN=$(openssl rand -hex 24)
+"$HERE/pod.sh" up --name "$NAME" --port-offset "$OFFSET" --pki "$PKI" >"$WORK/up.log" ||
+  { cat "$WORK/up.log" >&2; exit 1; }
+say "pod $NAME up in $((SECONDS - t0)) s (host ports +$OFFSET)"
+
+fp=$(podman run --rm -v "$PKI:/pki:ro" localhost/openvtn:latest vtnctl fingerprint /pki/ven1.pem)
+rc=0
+python3 "$HERE/ven_check.py" --pki "$PKI" --schema "$SCHEMA" --token "$VTN_API_TOKEN" \
+  --fingerprint "$fp" --oadr $((18080 + OFFSET)) $((18180 + OFFSET)) \
+  --ops $((19100 + OFFSET)) $((19200 + OFFSET)) --api $((18081 + OFFSET)) || rc=$?
+if [ "$rc" -ne 0 ]; then
+  say "the last lines of each container:"
+  for c in $(podman ps -a --pod --filter "pod=$NAME" --format '{{.Names}}'); do
+    printf -- '--- %s\n' "$c" >&2
+    podman logs --tail 8 "$c" >&2 2>&1 || true
+  done
+fi
+say "done in $((SECONDS - t0)) s"
+exit "$rc"
