@@ -2,7 +2,9 @@
 # Checks the deployment files without a cluster:
 #   1. yamllint on every YAML file under deploy/ (deploy/k8s/.yamllint)
 #   2. shellcheck on every shell script under deploy/ and .ci/
-#   3. every kustomize overlay rendered (`kubectl kustomize`) and every
+#   3. every kustomize overlay rendered (`kubectl kustomize`: the kustomize
+#      v5 of current kubectl and the v2 of Debian 12's kubernetes-client
+#      render the same objects) and every
 #      object validated offline against the Kubernetes API schemas (npm
 #      kubernetes-models, pinned in check/package-lock.json; `npm ci` is
 #      the only network use, skipped when node_modules is up to date)
