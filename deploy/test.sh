@@ -7,7 +7,7 @@
 #   4. deploy       deploy/k8s/check.sh (yamllint, shellcheck, every kustomize
 #                   overlay rendered and validated offline), then the container
 #                   images built (deploy/container/build.sh --redis) and the
-#                   local pod tested (deploy/pod/test.sh); the image part is
+#                   local pod tested (deploy/pod/test.sh --failover); the image part is
 #                   skipped, saying why, only when podman cannot run here
 # Every stage runs even when an earlier one failed; the last line is
 # "N passed, M failed" summed over the stages, and the exit status is non-zero
@@ -80,17 +80,19 @@ stage() {
   REPORT+=("$name: $((total - failed - skipped)) passed, $failed failed, $skipped skipped ($((SECONDS - t0)) s)")
 }
 
-# count_line <name> <log> <rc> <t0>: adds a script's "N passed, M failed" line.
-count_line() {
-  local name=$1 log=$2 rc=$3 t0=$4 line p f
-  line=$(grep -E '(^|: )[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
-  if [ -z "$line" ]; then
+# count_lines <name> <log> <rc> <t0>: adds up a script's "N passed, M failed" lines.
+count_lines() {
+  local name=$1 log=$2 rc=$3 t0=$4 lines p=0 f=0 line
+  lines=$(grep -E '(^|: )[0-9]+ passed, [0-9]+ failed' "$log" || true)
+  if [ -z "$lines" ]; then
     FAILED=$((FAILED + 1))
     REPORT+=("$name: did not run to its summary (status $rc)")
     return 0
   fi
-  p=$(sed -E 's/.*(^|: )([0-9]+) passed.*/\2/' <<<"$line")
-  f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+  while IFS= read -r line; do
+    p=$((p + $(sed -E 's/(.*: )?([0-9]+) passed.*/\2/' <<<"$line")))
+    f=$((f + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
+  done <<<"$lines"
   PASSED=$((PASSED + p))
   FAILED=$((FAILED + f))
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then FAILED=$((FAILED + 1)); fi
@@ -112,7 +114,7 @@ deploy_stage() {
   "$ROOT/deploy/k8s/check.sh" 2>&1 | tee "$dir/check.log"
   rc=${PIPESTATUS[0]}
   set -e
-  count_line "deploy: k8s-check" "$dir/check.log" "$rc" "$t0"
+  count_lines "deploy: k8s-check" "$dir/check.log" "$rc" "$t0"
   t0=$SECONDS
   local why
   if ! why=$(CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/deploy/container/containers.conf} podman info 2>&1 >/dev/null); then
@@ -128,10 +130,10 @@ deploy_stage() {
   fi
   say "deploy: pod"
   set +e
-  "$ROOT/deploy/pod/test.sh" 2>&1 | tee "$dir/pod.log"
+  "$ROOT/deploy/pod/test.sh" --failover 2>&1 | tee "$dir/pod.log"
   rc=${PIPESTATUS[0]}
   set -e
-  count_line "deploy: pod (image build included)" "$dir/pod.log" "$rc" "$t0"
+  count_lines "deploy: pod (image build included)" "$dir/pod.log" "$rc" "$t0"
 }
 
 for s in $STAGES; do

@@ -17,7 +17,7 @@
 #
 # Published on 127.0.0.1 (plus the offset): 18080 and 18180 the gateways'
 # OpenADR listeners (mutual TLS), 18081 the management API, 19100 and 19200
-# the gateways' ops ports.
+# the gateways' ops ports, 19111 and 19112 the schedulers' ops ports.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -94,7 +94,7 @@ up() {
     -e "s|^  name: openvtn$|  name: $NAME|" \
     -e "s|hostPort: \([0-9]*\)$|hostPort: @\1@|" "$HERE/openvtn.yaml" >"$file.tmp")
   local p
-  for p in 18080 18180 18081 19100 19200; do
+  for p in 18080 18180 18081 19100 19200 19111 19112; do
     sed -i "s|hostPort: @$p@|hostPort: $(port $p)|" "$file.tmp"
   done
   mv "$file.tmp" "$file"
@@ -113,6 +113,7 @@ pod $NAME is up (deploy/pod/pod.sh down --name $NAME stops it)
   OpenADR (mutual TLS)  https://127.0.0.1:$(port 18080)/OpenADR2/Simple/2.0b  and  :$(port 18180)
   management API        http://127.0.0.1:$(port 18081)/api/v1   (token in $file)
   gateway ops           http://127.0.0.1:$(port 19100)/metrics  and  :$(port 19200)
+  scheduler ops         http://127.0.0.1:$(port 19111)/metrics  and  :$(port 19112)
   VEN ven1              --cert $pki/ven1.pem --key $pki/ven1.key --cacert $pki/client-ca.pem
   logs                  podman pod logs $NAME   (or podman logs $NAME-gateway-1)
 EOM
