@@ -279,7 +279,14 @@ def main():
         return out.split()
 
     if a.sentinel:
+        def replica_known():
+            out = podman("exec", a.pod + "-sentinel-0", "redis-cli", "-p", "26379", "sentinel",
+                         "replicas", "vtn", check_rc=False).split()
+            return "6380" in out and "slave" in out  # flags exactly "slave": up, no s_down
+
         def kill_primary():
+            # A replica still in its first sync cannot be promoted.
+            wait_for("Sentinel knows the synced replica", replica_known, WAIT)
             state["primary"] = master()
             check(state["primary"] == ["127.0.0.1", "6379"], "Sentinel names redis-0 first: %r" % state["primary"])
             podman("stop", "--time", "0", a.pod + "-redis-0")
