@@ -104,7 +104,7 @@ deploy_stage() {
   local t0=$SECONDS dir=$ROOT/build-deploy rc
   mkdir -p "$dir"
   say "deploy: setup"
-  if ! "$ROOT/deploy/container/setup.sh"; then
+  if ! "$ROOT/deploy/setup.sh" --deploy; then
     FAILED=$((FAILED + 1))
     REPORT+=("deploy: setup FAILED")
     return 0

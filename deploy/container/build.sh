@@ -26,7 +26,7 @@
 # podman reads deploy/container/containers.conf (runc, no ulimit changes)
 # unless CONTAINERS_CONF is set. Idempotent: a second run reuses the base
 # image and podman's layer cache. Needs podman, runc and mmdebstrap
-# (deploy/container/setup.sh installs them).
+# (deploy/setup.sh --deploy installs them).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,7 +56,7 @@ case "$TAG" in
 esac
 
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$HERE/containers.conf}
-command -v podman >/dev/null || die "podman is not installed: run deploy/container/setup.sh (as root)"
+command -v podman >/dev/null || die "podman is not installed: run deploy/setup.sh --deploy (as root)"
 podman info >/dev/null 2>&1 || die "podman cannot run here: $(podman info 2>&1 | tail -n 1)"
 
 DOCKERFILE=$HERE/Dockerfile
@@ -68,7 +68,7 @@ SUITE=${SUITE%-slim}
 
 t0=$SECONDS
 if [ "$REBUILD_BASE" = 1 ] || ! podman image exists "$BASE"; then
-  command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed: run deploy/container/setup.sh (as root)"
+  command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed: run deploy/setup.sh --deploy (as root)"
   say "making the base image $BASE (mmdebstrap --variant=minbase $SUITE from $MIRROR)"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT

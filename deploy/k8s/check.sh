@@ -22,7 +22,7 @@ ok() { PASSED=$((PASSED + 1)); }
 bad() { FAILED=$((FAILED + 1)); say "FAIL $*"; }
 
 for tool in yamllint shellcheck kubectl node npm; do
-  command -v "$tool" >/dev/null || { say "$tool is missing: run deploy/container/setup.sh"; exit 2; }
+  command -v "$tool" >/dev/null || { say "$tool is missing: run deploy/setup.sh --deploy"; exit 2; }
 done
 
 cd "$ROOT" || exit 2

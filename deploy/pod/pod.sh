@@ -50,7 +50,7 @@ case "$OFFSET" in '' | *[!0-9]*) die "--port-offset must be a number" ;; esac
 [ "$OFFSET" -le 40000 ] || die "--port-offset must be at most 40000"
 
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/deploy/container/containers.conf}
-command -v podman >/dev/null || die "podman is not installed: run deploy/container/setup.sh (as root)"
+command -v podman >/dev/null || die "podman is not installed: run deploy/setup.sh --deploy (as root)"
 
 port() { echo $(($1 + OFFSET)); }
 

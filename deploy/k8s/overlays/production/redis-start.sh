@@ -3,18 +3,14 @@
 # Sentinels name, or, when no Sentinel knows one yet (a new set), the
 # primary if this is pod 0 and its replica otherwise.
 set -eu
-ns=${NAMESPACE:?}
-self=$(hostname).openvtn-redis-headless.$ns.svc.cluster.local
-primary=""
-for i in 0 1 2; do
-  s=openvtn-sentinel-$i.openvtn-sentinel-headless.$ns.svc.cluster.local
-  primary=$(redis-cli -h "$s" -p 26379 --raw sentinel get-master-addr-by-name vtn 2>/dev/null | head -n 1 || true)
-  [ -n "$primary" ] && break
-done
+# shellcheck source-path=SCRIPTDIR source=redis-lib.sh
+. /etc/openvtn-redis/redis-lib.sh
+self=$(hostname).$headless_redis
+primary=$(ask_primary "")
 if [ -z "$primary" ]; then
   case "$(hostname)" in
   *-0) primary=$self ;;
-  *) primary=openvtn-redis-0.openvtn-redis-headless.$ns.svc.cluster.local ;;
+  *) primary=openvtn-redis-0.$headless_redis ;;
   esac
 fi
 if [ "$primary" = "$self" ]; then

@@ -3,16 +3,11 @@
 # pod 0 of the Redis set when none answers (a new set). Sentinel rewrites
 # its file, so it is written into the pod's volume at every start.
 set -eu
-ns=${NAMESPACE:?}
-self=$(hostname).openvtn-sentinel-headless.$ns.svc.cluster.local
-primary=""
-for i in 0 1 2; do
-  s=openvtn-sentinel-$i.openvtn-sentinel-headless.$ns.svc.cluster.local
-  [ "$s" = "$self" ] && continue
-  primary=$(redis-cli -h "$s" -p 26379 --raw sentinel get-master-addr-by-name vtn 2>/dev/null | head -n 1 || true)
-  [ -n "$primary" ] && break
-done
-[ -n "$primary" ] || primary=openvtn-redis-0.openvtn-redis-headless.$ns.svc.cluster.local
+# shellcheck source-path=SCRIPTDIR source=redis-lib.sh
+. /etc/openvtn-redis/redis-lib.sh
+self=$(hostname).$headless_sentinel
+primary=$(ask_primary "$self")
+[ -n "$primary" ] || primary=openvtn-redis-0.$headless_redis
 cat >/data/sentinel.conf <<EOC
 port 26379
 dir /data
