@@ -134,6 +134,9 @@ deploy_stage() {
   rc=${PIPESTATUS[0]}
   set -e
   count_lines "deploy: pod (image build included)" "$dir/pod.log" "$rc" "$t0"
+  local skipped
+  skipped=$(grep '^SKIPPED' "$dir/pod.log" || true)
+  [ -z "$skipped" ] || REPORT+=("deploy: ${skipped#SKIPPED }: skipped")
 }
 
 for s in $STAGES; do
