@@ -6,7 +6,7 @@
 #
 # 1. The base image the Dockerfile's FROM names (debian:trixie-slim) is made
 #    locally when it is absent: mmdebstrap --variant=minbase trixie from the
-#    Debian archive (VTN_DEBIAN_MIRROR, default http://deb.debian.org/debian),
+#    Debian archive this machine's apt uses (VTN_DEBIAN_MIRROR overrides it),
 #    then podman import under that name. No image registry is needed.
 # 2. The multi-stage Dockerfile is built with --pull=never: a builder stage
 #    with the compilers and -dev packages, a final stage with the runtime
@@ -34,7 +34,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 TAG=openvtn
 REBUILD_BASE=0
 REDIS=0
-MIRROR=${VTN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+MIRROR=${VTN_DEBIAN_MIRROR:-}
 
 say() { printf 'build: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -69,6 +69,12 @@ SUITE=${SUITE%-slim}
 t0=$SECONDS
 if [ "$REBUILD_BASE" = 1 ] || ! podman image exists "$BASE"; then
   command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed: run deploy/setup.sh --deploy (as root)"
+  if [ -z "$MIRROR" ]; then
+    # The first Debian archive in apt's sources (deb822 or one-line format).
+    MIRROR=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | awk '
+      /^(URIs:|deb )/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\/.*\/debian\/?$/) { print $i; exit } }')
+    [ -n "$MIRROR" ] || die "no Debian archive found in apt's sources: set VTN_DEBIAN_MIRROR"
+  fi
   say "making the base image $BASE (mmdebstrap --variant=minbase $SUITE from $MIRROR)"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
