@@ -40,6 +40,8 @@ say() { printf 'build: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
 
+trap 'say "failed at line $LINENO (status $?)"' ERR
+
 while [ $# -gt 0 ]; do
   case "$1" in
   -h | --help) usage; exit 0 ;;
@@ -72,7 +74,7 @@ if [ "$REBUILD_BASE" = 1 ] || ! podman image exists "$BASE"; then
   if [ -z "$MIRROR" ]; then
     # The first Debian archive in apt's sources (deb822 or one-line format).
     MIRROR=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | awk '
-      /^(URIs:|deb )/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\/.*\/debian\/?$/) { print $i; exit } }')
+      /^(URIs:|deb )/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\/.*\/debian\/?$/) { print $i; exit } }' || true)
     [ -n "$MIRROR" ] || die "no Debian archive found in apt's sources: set VTN_DEBIAN_MIRROR"
   fi
   say "making the base image $BASE (mmdebstrap --variant=minbase $SUITE from $MIRROR)"
