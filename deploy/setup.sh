@@ -3,6 +3,14 @@
 # need. Idempotent: when everything is present it returns in well under a
 # second without touching apt. Run as root (or through sudo).
 #
+#   deploy/setup.sh [--deploy]
+#
+# --deploy adds what building the container image and checking the
+# deployment files need (docs/deploy.md): podman with the runc runtime,
+# mmdebstrap (the base image is made locally), yamllint, shellcheck, node and
+# npm (unless already on the PATH), and Debian's kubernetes-client when no
+# kubectl is on the PATH (for `kubectl kustomize`).
+#
 # llhttp must be 9.x: Debian 12's 8.1 accepts request-smuggling input
 # (CVE-2023-30589). Debian 13 ships libllhttp-dev 9.2.1, which depends only on
 # libc6; on Debian 12 it is fetched from Debian 13's archive through a private
@@ -15,9 +23,26 @@ PKGS=(
   redis-server libzmq3-dev libcmocka-dev libjansson-dev
   python3 curl ca-certificates procps nginx-light testssl.sh
 )
+DEPLOY_PKGS=(
+  podman runc conmon containernetworking-plugins golang-github-containernetworking-plugin-dnsname
+  iptables slirp4netns uidmap mmdebstrap yamllint shellcheck
+)
 LLHTTP_MIN=9
 
 say() { printf 'setup: %s\n' "$*" >&2; }
+
+case "${1:-}" in
+'') ;;
+--deploy)
+  PKGS+=("${DEPLOY_PKGS[@]}")
+  # node and npm may come from elsewhere than Debian; kubectl too.
+  command -v node >/dev/null || PKGS+=(nodejs)
+  command -v npm >/dev/null || PKGS+=(npm)
+  command -v kubectl >/dev/null || PKGS+=(kubernetes-client)
+  ;;
+-h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+*) say "unknown argument $1 (--deploy or nothing)"; exit 2 ;;
+esac
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -4,18 +4,23 @@
 #   2. build-asan/  -DVTN_SANITIZE=ON (ASan + UBSan), ctest -L 'unit|protocol|e2e'
 #   3. build-fuzz/  clang, -DVTN_FUZZ=ON -DVTN_SANITIZE=ON, ctest -L fuzz (short
 #                   bounded sessions)
+#   4. deploy       deploy/k8s/check.sh (yamllint, shellcheck, every kustomize
+#                   overlay rendered and validated offline), then the container
+#                   images built (deploy/container/build.sh --redis) and the
+#                   local pod tested (deploy/pod/test.sh --failover); the image part is
+#                   skipped, saying why, only when podman cannot run here
 # Every stage runs even when an earlier one failed; the last line is
 # "N passed, M failed" summed over the stages, and the exit status is non-zero
 # when anything failed (a build that fails counts as one failure).
 #
 # Settings: VTN_JOBS (parallel jobs, default 2), VTN_TEST_STAGES (default
-# "default asan fuzz"), VTN_SKIP_SETUP=1 (do not run deploy/setup.sh),
+# "default asan fuzz deploy"), VTN_SKIP_SETUP=1 (do not run deploy/setup.sh),
 # VTN_CTEST_ARGS (extra ctest arguments, e.g. "-R protocol").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JOBS=${VTN_JOBS:-2}
-STAGES=${VTN_TEST_STAGES:-default asan fuzz}
+STAGES=${VTN_TEST_STAGES:-default asan fuzz deploy}
 read -r -a CTEST_EXTRA <<<"${VTN_CTEST_ARGS:-}"
 
 say() { printf '\n=== test: %s\n' "$*" >&2; }
@@ -75,6 +80,65 @@ stage() {
   REPORT+=("$name: $((total - failed - skipped)) passed, $failed failed, $skipped skipped ($((SECONDS - t0)) s)")
 }
 
+# count_lines <name> <log> <rc> <t0>: adds up a script's "N passed, M failed" lines.
+count_lines() {
+  local name=$1 log=$2 rc=$3 t0=$4 lines p=0 f=0 line
+  lines=$(grep -E '(^|: )[0-9]+ passed, [0-9]+ failed' "$log" || true)
+  if [ -z "$lines" ]; then
+    FAILED=$((FAILED + 1))
+    REPORT+=("$name: did not run to its summary (status $rc)")
+    return 0
+  fi
+  while IFS= read -r line; do
+    p=$((p + $(sed -E 's/(.*: )?([0-9]+) passed.*/\2/' <<<"$line")))
+    f=$((f + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
+  done <<<"$lines"
+  PASSED=$((PASSED + p))
+  FAILED=$((FAILED + f))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then FAILED=$((FAILED + 1)); fi
+  REPORT+=("$name: $p passed, $f failed ($((SECONDS - t0)) s)")
+}
+
+# The deployment files and the container images (docs/deploy.md).
+deploy_stage() {
+  local t0=$SECONDS dir=$ROOT/build-deploy rc
+  mkdir -p "$dir"
+  say "deploy: setup"
+  if ! "$ROOT/deploy/setup.sh" --deploy; then
+    FAILED=$((FAILED + 1))
+    REPORT+=("deploy: setup FAILED")
+    return 0
+  fi
+  say "deploy: manifests and scripts"
+  set +e
+  "$ROOT/deploy/k8s/check.sh" 2>&1 | tee "$dir/check.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  count_lines "deploy: k8s-check" "$dir/check.log" "$rc" "$t0"
+  t0=$SECONDS
+  local why
+  if ! why=$(CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/deploy/container/containers.conf} podman info 2>&1 >/dev/null); then
+    say "deploy: SKIPPED the image build and pod test: podman cannot run here: $(tail -n 1 <<<"$why")"
+    REPORT+=("deploy: image + pod SKIPPED (podman cannot run: $(tail -n 1 <<<"$why"))")
+    return 0
+  fi
+  say "deploy: images"
+  if ! "$ROOT/deploy/container/build.sh" --redis 2>&1 | tee "$dir/build.log" | grep -E '^(build: |image )'; then
+    FAILED=$((FAILED + 1))
+    REPORT+=("deploy: image build FAILED (log in ${dir#"$ROOT"/}/build.log)")
+    return 0
+  fi
+  say "deploy: pod"
+  set +e
+  "$ROOT/deploy/pod/test.sh" --failover 2>&1 | tee "$dir/pod.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  count_lines "deploy: pod (image build included)" "$dir/pod.log" "$rc" "$t0"
+  local skipped
+  skipped=$(grep '^SKIPPED' "$dir/pod.log" || true)
+  [ -z "$skipped" ] || REPORT+=("deploy: ${skipped#SKIPPED }: skipped")
+}
+
 for s in $STAGES; do
   case "$s" in
   default) stage default "$ROOT/build" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo ;;
@@ -82,6 +146,7 @@ for s in $STAGES; do
   # ASan + UBSan as well: the fuzzers then catch memory errors, not only crashes.
   fuzz) stage fuzz "$ROOT/build-fuzz" 'fuzz' -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVTN_SANITIZE=ON \
     -DCMAKE_C_COMPILER=clang -DVTN_FUZZ=ON ;;
+  deploy) deploy_stage ;;
   *) echo "unknown stage $s" >&2; exit 2 ;;
   esac
 done

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Starts one Redis of the StatefulSet: a replica of the primary the
+# Sentinels name, or, when no Sentinel knows one yet (a new set), the
+# primary if this is pod 0 and its replica otherwise.
+set -eu
+# shellcheck source-path=SCRIPTDIR source=redis-lib.sh
+. /etc/openvtn-redis/redis-lib.sh
+self=$(hostname).$headless_redis
+primary=$(ask_primary "")
+if [ -z "$primary" ]; then
+  case "$(hostname)" in
+  *-0) primary=$self ;;
+  *) primary=openvtn-redis-0.$headless_redis ;;
+  esac
+fi
+if [ "$primary" = "$self" ]; then
+  exec redis-server /etc/openvtn-redis/redis.conf --replica-announce-ip "$self"
+fi
+exec redis-server /etc/openvtn-redis/redis.conf --replica-announce-ip "$self" --replicaof "$primary" 6379
