@@ -35,7 +35,7 @@ if ARGV[1] ~= '1' and h[1] then
     if redis.call('LLEN', KEYS[2]) >= QUEUE_MAX then return '["409"]' end
     redis.call('HSET', KEYS[1], F_VEN_STATE, VEN_CANCELLING)
     redis.call('RPUSH', KEYS[2], KIND_CANCEL .. SEP .. ARGV[2] .. SEP .. h[1])
-    if redis.call('HGET', KEYS[1], F_VEN_PULL) == '0' then redis.call('SADD', KEY_PUSHMARKS, ARGV[3]) end
+    push_mark(KEYS[1])
   end
   forget(ARGV[3])
   res = cjson.encode({'202', h[3] or '', h[4] or '', h[1]})

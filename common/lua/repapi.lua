@@ -17,10 +17,6 @@
 -- Returns 'ok', 'cancelling', 'cancelled' (not sent yet), the state of a request left as it was,
 -- '404v' (no VEN), '404' (no such request), '409m' (the VEN has
 -- REPORT_REQUESTS_MAX requests), '409q' (its queue is full).
--- a push VEN's job runs at once (pushclaim)
-local function push_due()
-  if redis.call('HGET', KEYS[1], F_VEN_PULL) == '0' then redis.call('SADD', KEY_PUSHMARKS, string.match(KEYS[1], '{(.*)}')) end
-end
 if redis.call('EXISTS', KEYS[1]) == 0 then return '404v' end
 if ARGV[1] == 'ask' then
   if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 'ok' end
@@ -29,7 +25,7 @@ if ARGV[1] == 'ask' then
   redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
   if ARGV[4] ~= '' then
     redis.call('RPUSH', KEYS[3], ARGV[4])
-    push_due()
+    push_mark(KEYS[1])
   end
   return 'ok'
 end
@@ -53,5 +49,5 @@ r.cancelRequestID = ARGV[3]
 r.cancelAskedAt = tonumber(ARGV[4])
 redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(r))
 redis.call('RPUSH', KEYS[3], KIND_CANCELREPORT .. SEP .. ARGV[3] .. SEP .. ARGV[2])
-push_due()
+push_mark(KEYS[1])
 return 'cancelling'

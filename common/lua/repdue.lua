@@ -33,6 +33,7 @@ if op == 'send' then
   local rec = cjson.encode(r)
   redis.call('HSET', venrr, rr, rec)
   redis.call('RPUSH', KEYS[3], KIND_CREATEREPORT .. SEP .. 'crapi-' .. rr .. SEP .. '[' .. rec .. ']')
+  push_mark(KEYS[1]) -- a push VEN gets it at once
   return {'sent'}
 end
 -- ISO 8601 durations as the VTN writes and accepts them (weeks, days,

@@ -14,5 +14,5 @@ if redis.call('LLEN', KEYS[2]) >= QUEUE_MAX then return '409q' end
 redis.call('HSET', KEYS[1], F_VEN_REREG, '1')
 redis.call('RPUSH', KEYS[2], KIND_REREG .. SEP .. ARGV[1])
 -- a push VEN's job runs at once (pushclaim)
-if redis.call('HGET', KEYS[1], F_VEN_PULL) == '0' then redis.call('SADD', KEY_PUSHMARKS, string.match(KEYS[1], '{(.*)}')) end
+push_mark(KEYS[1])
 return '202'

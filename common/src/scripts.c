@@ -112,6 +112,13 @@ static const char *lua_name(const char *name)
     return name;
 }
 
+/* push_mark(venkey): a push VEN whose venq just got an entry has its push
+ * job run at once (the gateways' pushclaim takes vtn:push:marks); a pull
+ * VEN waits for its poll. */
+static const char helpers[] =
+    "local function push_mark(vk) if redis.call('HGET', vk, F_VEN_PULL) == '0' then "
+    "redis.call('SADD', KEY_PUSHMARKS, string.match(vk, '{(.*)}')) end end; ";
+
 int vtn_script_prelude(char *out, size_t outlen)
 {
     size_t o = 0;
@@ -123,8 +130,12 @@ int vtn_script_prelude(char *out, size_t outlen)
             return -ENOSPC;
         o += (size_t)n;
     }
-    if (o + 2 > outlen)
+    /* Helpers more than one script needs, on the same line. */
+    size_t nh = strlen(helpers);
+    if (o + nh + 2 > outlen)
         return -ENOSPC;
+    memcpy(out + o, helpers, nh);
+    o += nh;
     out[o++] = '\n';
     out[o] = '\0';
     return (int)o;

@@ -30,7 +30,7 @@ static void every_script_is_embedded(void **state)
 static void prelude_carries_the_constants(void **state)
 {
     (void)state;
-    char p[2048];
+    char p[4096];
     int n = vtn_script_prelude(p, sizeof p);
     assert_true(n > 0);
     assert_int_equal((size_t)n, strlen(p));
@@ -39,6 +39,7 @@ static void prelude_carries_the_constants(void **state)
     assert_non_null(strstr(p, "local F_VEN_NAME = \"n\";"));
     assert_non_null(strstr(p, "local KIND_REREG = 'R';"));
     assert_non_null(strstr(p, "local SEP = '|';"));
+    assert_non_null(strstr(p, "local function push_mark(vk)")); /* the helpers, same line */
     assert_ptr_equal(strchr(p, '\n'), p + n - 1); /* one line: file lines shift by one */
     assert_int_equal(vtn_script_prelude(p, 40), -ENOSPC);
 }
@@ -48,7 +49,7 @@ static void prelude_carries_the_constants(void **state)
 static void shebang_stays_first(void **state)
 {
     (void)state;
-    char p[2048];
+    char p[4096];
     int np = vtn_script_prelude(p, sizeof p);
     assert_true(np > 0);
     static const char body[] = "#!lua flags=allow-oom\nreturn QUEUE_MAX\n";
