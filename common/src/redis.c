@@ -231,7 +231,7 @@ static redisContext *open_tcp(const char *host, int port, int timeout_ms, const 
 int vtn_redis_sentinel_ask(const vtn_redis_target *t, const vtn_redis_sentinel *s, char *host,
                            size_t hostlen, int *port, char *err, size_t errlen)
 {
-    char why[200];
+    char why[512]; /* a host (255) and hiredis' errstr (128) fit */
     redisContext *c = open_tcp(s->host, s->port, VTN_REDIS_SENTINEL_TIMEOUT_MS,
                                t->sentinel_password, why, sizeof why);
     if (c == NULL) {
@@ -438,7 +438,7 @@ static void watch_open(vtn_redis_watch *w, long long now_ms)
 {
     for (int k = 0; k < w->t.nsentinels; k++) {
         int i = (w->next + k) % w->t.nsentinels;
-        char why[200];
+        char why[512]; /* a host (255) and hiredis' errstr (128) fit */
         redisContext *c =
             open_tcp(w->t.sentinel[i].host, w->t.sentinel[i].port, VTN_REDIS_SENTINEL_TIMEOUT_MS,
                      w->t.sentinel_password, why, sizeof why);
