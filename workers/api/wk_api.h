@@ -37,6 +37,9 @@ enum wk_api_route {
     WK_API_VEN_REPORT,   /* /api/v1/vens/{venID}/reports/{reportRequestID} */
     WK_API_REPORTS,      /* /api/v1/reports */
     WK_API_VEN_OPTS,     /* /api/v1/vens/{venID}/opts */
+    WK_API_POLICY_DEFAULT, /* /api/v1/report-policies/default */
+    WK_API_PROGRAM_POLICY, /* /api/v1/programs/{programID}/report-policy */
+    WK_API_VEN_POLICY,     /* /api/v1/vens/{venID}/report-policy */
     WK_API__COUNT
 };
 /* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)

@@ -2,7 +2,8 @@
  * reports and the VTN's requests with their states, a report requested now
  * (an oadrCreateReport on the VEN's next poll), a request cancelled (an
  * oadrCancelReport on the next poll), and the received interval data read
- * back from the telemetry stream by VEN, request, rID and time. */
+ * back from the telemetry stream by VEN, request, rID and time; the report
+ * request policies (the default, a program's, a VEN's). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -912,6 +913,181 @@ static void api_reports_data(wk_req *q, void *st)
                   json_pack("{s:o, s:s?}", "data", rows, "next_cursor", more ? last : NULL));
 }
 
+/* ---- report request policies: /api/v1/report-policies/default,
+ * /api/v1/programs/{programID}/report-policy, /api/v1/vens/{venID}/report-policy ---- */
+
+enum policy_scope { POLICY_DEFAULT = 0, POLICY_PROGRAM, POLICY_VEN };
+
+typedef struct policy_state {
+    int stage;
+    wk_rh exists, policy, outcome;
+    json_t *put; /* owned: the policy a PUT stores, its answer */
+} policy_state;
+
+static void policy_fini(void *st)
+{
+    json_decref(((policy_state *)st)->put);
+}
+
+/* Where a scope's policy lives: the record that must exist (record), the
+ * hash and field holding the policy, and what a 404 calls the owner. */
+typedef struct policy_where {
+    char record[VTN_KEY_MAX], hash[VTN_KEY_MAX], field[WK_ID_MAX + 8];
+    const char *what;
+} policy_where;
+
+static void policy_locate(const wk_req *q, enum policy_scope scope, policy_where *w)
+{
+    static const char *const what[] = {"", "program", "VEN"};
+    w->what = what[scope];
+    snprintf(w->hash, sizeof w->hash, "%s", VTN_KEY_REPORTPOLICIES);
+    if (scope == POLICY_DEFAULT) {
+        snprintf(w->record, sizeof w->record, "%s", VTN_KEY_REPORTPOLICIES);
+        snprintf(w->field, sizeof w->field, "%s", WK_POLICY_DEFAULT_FIELD);
+    } else if (scope == POLICY_PROGRAM) {
+        vtn_key_build(w->record, VTN_KEY_PROGRAM, q->path_id, NULL);
+        snprintf(w->field, sizeof w->field, "%s%s", VTN_TARGET_PROGRAM, q->path_id);
+    } else {
+        wk_key_ven(w->record, q->path_id);
+        snprintf(w->hash, sizeof w->hash, "%s", w->record);
+        snprintf(w->field, sizeof w->field, "%s", VTN_F_VEN_REPORT_POLICY);
+    }
+}
+
+static void policy_get(wk_req *q, policy_state *s, enum policy_scope scope)
+{
+    policy_where w;
+    policy_locate(q, scope, &w);
+    if (s->stage == 0) {
+        s->stage = 1;
+        int bad = (s->exists = wk_cmd(q, "EXISTS", w.record, NULL)) < 0;
+        bad |= (s->policy = wk_cmd(q, "HGET", w.hash, w.field, NULL)) < 0;
+        if (bad)
+            wk_reply_no_room(q);
+        return;
+    }
+    if (scope != POLICY_DEFAULT && wk_rep_int(q, s->exists, 0) == 0) {
+        wk_reply_json_error(q, 404, "no %s with ID %s", w.what, q->path_id);
+        return;
+    }
+    const redisReply *r = wk_rep(q, s->policy);
+    json_t *p = r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+    if (p == NULL && scope == POLICY_DEFAULT) {
+        /* None set: the built-in one, said so. */
+        p = wk_report_policy_builtin(q->w->cfg.report_request_in);
+        if (p && json_object_set_new(p, "builtIn", json_true()) < 0) {
+            json_decref(p);
+            p = NULL;
+        }
+        if (p == NULL) {
+            wk_reply_internal(q, "out of memory");
+            return;
+        }
+    }
+    if (p == NULL) {
+        wk_reply_json_error(q, 404,
+                            "%s %s has no report policy of its own (GET /api/v1/vens/{venID}/"
+                            "report-policy and /api/v1/report-policies/default say what applies)",
+                            w.what, q->path_id);
+        return;
+    }
+    wk_reply_json(q, 200, p);
+}
+
+/* PUT (body: the policy) and DELETE (body NULL): one reppolicy script. */
+static void policy_write(wk_req *q, policy_state *s, enum policy_scope scope, int put)
+{
+    policy_where w;
+    char err[512];
+    policy_locate(q, scope, &w);
+    if (s->stage == 0) {
+        char *js = NULL;
+        if (put) {
+            if (!wk__api_json_ctype(q->env.content_type)) {
+                wk_reply_json_error(q, 415, "Content-Type must be application/json");
+                return;
+            }
+            s->put = wk__api_json_object(q->env.body.p, q->env.body.n,
+                                         "body must be a JSON object {deliverIn, rules}", err,
+                                         sizeof err);
+            if (s->put == NULL || wk_report_policy_check(s->put, err, sizeof err) < 0) {
+                wk_reply_json_error(q, 400, "%s", err);
+                return;
+            }
+            js = json_dumps(s->put, JSON_COMPACT | JSON_SORT_KEYS);
+            if (js == NULL) {
+                wk_reply_internal(q, "out of memory");
+                return;
+            }
+        }
+        s->stage = 1;
+        s->outcome = wk_eval(q, WK_SCRIPT_REPPOLICY, 2, w.record, w.hash, w.field, js ? js : "",
+                             NULL);
+        free(js);
+        if (s->outcome < 0)
+            wk_reply_no_room(q);
+        return;
+    }
+    long long rc = wk_rep_int(q, s->outcome, -1);
+    if (rc == 0) {
+        wk_reply_json_error(q, 404, "no %s with ID %s", w.what, q->path_id);
+        return;
+    }
+    if (rc < 0) {
+        wk_reply_internal(q, "reppolicy script failed");
+        return;
+    }
+    vtn_info("api_report_policy", "req=%s scope=%s id=%s op=%s", q->rid,
+             scope == POLICY_DEFAULT ? "default" : w.what, q->path_id, put ? "put" : "delete");
+    if (put) {
+        wk_reply_json(q, 200, json_incref(s->put));
+        return;
+    }
+    if (rc == 2)
+        wk_reply_json_error(q, 404, "%s%s%s has no report policy of its own",
+                            scope == POLICY_DEFAULT ? "the default" : w.what,
+                            scope == POLICY_DEFAULT ? "" : " ", q->path_id);
+    else
+        wk_reply_json(q, 200, json_pack("{s:b}", "deleted", 1));
+}
+
+static void policy_default_get(wk_req *q, void *st)
+{
+    policy_get(q, st, POLICY_DEFAULT);
+}
+static void policy_default_put(wk_req *q, void *st)
+{
+    policy_write(q, st, POLICY_DEFAULT, 1);
+}
+static void policy_default_delete(wk_req *q, void *st)
+{
+    policy_write(q, st, POLICY_DEFAULT, 0);
+}
+static void policy_program_get(wk_req *q, void *st)
+{
+    policy_get(q, st, POLICY_PROGRAM);
+}
+static void policy_program_put(wk_req *q, void *st)
+{
+    policy_write(q, st, POLICY_PROGRAM, 1);
+}
+static void policy_program_delete(wk_req *q, void *st)
+{
+    policy_write(q, st, POLICY_PROGRAM, 0);
+}
+static void policy_ven_get(wk_req *q, void *st)
+{
+    policy_get(q, st, POLICY_VEN);
+}
+static void policy_ven_put(wk_req *q, void *st)
+{
+    policy_write(q, st, POLICY_VEN, 1);
+}
+static void policy_ven_delete(wk_req *q, void *st)
+{
+    policy_write(q, st, POLICY_VEN, 0);
+}
+
 const wk_handler wk__api_ven_reports_get =
     WK_HANDLER("api.vens.reports.get", ven_reports_state, NULL, NULL, api_ven_reports_get);
 const wk_handler wk__api_ven_reports_post =
@@ -920,3 +1096,21 @@ const wk_handler wk__api_ven_report_delete =
     WK_HANDLER("api.vens.reports.delete", cancel_state, NULL, NULL, api_ven_report_delete);
 const wk_handler wk__api_reports_data =
     WK_HANDLER("api.reports.data", data_state, NULL, NULL, api_reports_data);
+const wk_handler wk__api_policy_default_get =
+    WK_HANDLER("api.report_policy.default.get", policy_state, NULL, NULL, policy_default_get);
+const wk_handler wk__api_policy_default_put =
+    WK_HANDLER("api.report_policy.default.put", policy_state, NULL, policy_fini, policy_default_put);
+const wk_handler wk__api_policy_default_delete = WK_HANDLER(
+    "api.report_policy.default.delete", policy_state, NULL, NULL, policy_default_delete);
+const wk_handler wk__api_policy_program_get =
+    WK_HANDLER("api.report_policy.program.get", policy_state, NULL, NULL, policy_program_get);
+const wk_handler wk__api_policy_program_put =
+    WK_HANDLER("api.report_policy.program.put", policy_state, NULL, policy_fini, policy_program_put);
+const wk_handler wk__api_policy_program_delete = WK_HANDLER(
+    "api.report_policy.program.delete", policy_state, NULL, NULL, policy_program_delete);
+const wk_handler wk__api_policy_ven_get =
+    WK_HANDLER("api.report_policy.ven.get", policy_state, NULL, NULL, policy_ven_get);
+const wk_handler wk__api_policy_ven_put =
+    WK_HANDLER("api.report_policy.ven.put", policy_state, NULL, policy_fini, policy_ven_put);
+const wk_handler wk__api_policy_ven_delete =
+    WK_HANDLER("api.report_policy.ven.delete", policy_state, NULL, NULL, policy_ven_delete);
