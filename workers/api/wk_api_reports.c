@@ -1021,8 +1021,8 @@ static void policy_write(wk_req *q, policy_state *s, enum policy_scope scope, in
             }
         }
         s->stage = 1;
-        s->outcome = wk_eval(q, WK_SCRIPT_REPPOLICY, 2, w.record, w.hash, w.field, js ? js : "",
-                             NULL);
+        s->outcome =
+            wk_eval(q, WK_SCRIPT_REPPOLICY, 2, w.record, w.hash, w.field, js ? js : "", NULL);
         free(js);
         if (s->outcome < 0)
             wk_reply_no_room(q);
@@ -1098,16 +1098,16 @@ const wk_handler wk__api_reports_data =
     WK_HANDLER("api.reports.data", data_state, NULL, NULL, api_reports_data);
 const wk_handler wk__api_policy_default_get =
     WK_HANDLER("api.report_policy.default.get", policy_state, NULL, NULL, policy_default_get);
-const wk_handler wk__api_policy_default_put =
-    WK_HANDLER("api.report_policy.default.put", policy_state, NULL, policy_fini, policy_default_put);
-const wk_handler wk__api_policy_default_delete = WK_HANDLER(
-    "api.report_policy.default.delete", policy_state, NULL, NULL, policy_default_delete);
+const wk_handler wk__api_policy_default_put = WK_HANDLER(
+    "api.report_policy.default.put", policy_state, NULL, policy_fini, policy_default_put);
+const wk_handler wk__api_policy_default_delete =
+    WK_HANDLER("api.report_policy.default.delete", policy_state, NULL, NULL, policy_default_delete);
 const wk_handler wk__api_policy_program_get =
     WK_HANDLER("api.report_policy.program.get", policy_state, NULL, NULL, policy_program_get);
-const wk_handler wk__api_policy_program_put =
-    WK_HANDLER("api.report_policy.program.put", policy_state, NULL, policy_fini, policy_program_put);
-const wk_handler wk__api_policy_program_delete = WK_HANDLER(
-    "api.report_policy.program.delete", policy_state, NULL, NULL, policy_program_delete);
+const wk_handler wk__api_policy_program_put = WK_HANDLER(
+    "api.report_policy.program.put", policy_state, NULL, policy_fini, policy_program_put);
+const wk_handler wk__api_policy_program_delete =
+    WK_HANDLER("api.report_policy.program.delete", policy_state, NULL, NULL, policy_program_delete);
 const wk_handler wk__api_policy_ven_get =
     WK_HANDLER("api.report_policy.ven.get", policy_state, NULL, NULL, policy_ven_get);
 const wk_handler wk__api_policy_ven_put =

@@ -56,8 +56,7 @@ static int policy_names(json_t *v, const char *field, size_t r, int required, ch
 {
     if (v == NULL && !required)
         return 0;
-    if (!json_is_array(v) || json_array_size(v) == 0 ||
-        json_array_size(v) > WK_POLICY_NAMES_MAX) {
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > WK_POLICY_NAMES_MAX) {
         snprintf(err, errlen, "rules[%zu].%s must be a non-empty array of at most %d names", r,
                  field, WK_POLICY_NAMES_MAX);
         return -EINVAL;
@@ -66,8 +65,8 @@ static int policy_names(json_t *v, const char *field, size_t r, int required, ch
         const char *s = json_string_value(json_array_get(v, i));
         size_t n = s ? strlen(s) : 0;
         if (n == 0 || n > WK_POLICY_NAME_MAX || !wk_id_valid(s, n)) {
-            snprintf(err, errlen, "rules[%zu].%s[%zu] must be a name of 1 to %d bytes", r, field,
-                     i, WK_POLICY_NAME_MAX);
+            snprintf(err, errlen, "rules[%zu].%s[%zu] must be a name of 1 to %d bytes", r, field, i,
+                     WK_POLICY_NAME_MAX);
             return -EINVAL;
         }
     }
@@ -94,8 +93,8 @@ static int policy_duration(json_t *rule, const char *field, size_t r, char *err,
 
 int wk_report_policy_check(json_t *p, char *err, size_t errlen)
 {
-    static const char *const rule_fields[] = {"reportNames", "reportTypes", "granularity",
-                                              "reportBackDuration", "duration", NULL};
+    static const char *const rule_fields[] = {"reportNames",        "reportTypes", "granularity",
+                                              "reportBackDuration", "duration",    NULL};
     const char *key;
     json_t *v;
     if (!json_is_object(p)) {
@@ -184,8 +183,7 @@ json_t *wk_report_policy_choose(const char *ven_policy, json_t *stored, json_t *
     size_t pl = strlen(VTN_TARGET_PROGRAM);
     for (size_t i = 0; i < json_array_size(targets); i++) {
         const char *m = json_string_value(json_array_get(targets, i));
-        if (m == NULL || strncmp(m, VTN_TARGET_PROGRAM, pl) != 0 ||
-            (best && strcmp(m, best) >= 0))
+        if (m == NULL || strncmp(m, VTN_TARGET_PROGRAM, pl) != 0 || (best && strcmp(m, best) >= 0))
             continue;
         json_t *cand = policy_load(json_string_value(json_object_get(stored, m)));
         if (cand) {
@@ -228,7 +226,8 @@ static int name_in(json_t *names, const char *name)
 static json_t *rule_request(json_t *rule, json_t *report, const char *rr, int64_t now,
                             const char *via, int *skip)
 {
-    json_t *descs = json_object_get(report, "descriptions"), *types = json_object_get(rule, "reportTypes");
+    json_t *descs = json_object_get(report, "descriptions"),
+           *types = json_object_get(rule, "reportTypes");
     json_t *rids = json_array(), *ids = json_array();
     *skip = 0;
     for (size_t k = 0; rids && ids && k < json_array_size(descs); k++) {
@@ -237,9 +236,9 @@ static json_t *rule_request(json_t *rule, json_t *report, const char *rr, int64_
         if (id == NULL ||
             (types && !name_in(types, json_string_value(json_object_get(d, "reportType")))))
             continue;
-        if (json_array_append_new(rids, json_pack("{s:s, s:s?}", "rID", id, "readingType",
-                                                  json_string_value(json_object_get(
-                                                      d, "readingType")))) < 0 ||
+        if (json_array_append_new(
+                rids, json_pack("{s:s, s:s?}", "rID", id, "readingType",
+                                json_string_value(json_object_get(d, "readingType")))) < 0 ||
             json_array_append_new(ids, json_string(id)) < 0) {
             json_decref(rids);
             rids = NULL;
@@ -260,18 +259,24 @@ static json_t *rule_request(json_t *rule, json_t *report, const char *rr, int64_
             back = rate; /* faster than the VEN can report: its minimum */
         else
             asked = NULL;
-        rec = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s, s:I, s:s}", "reportRequestID", rr,
-                        "reportSpecifierID",
-                        json_string_value(json_object_get(report, "reportSpecifierID")),
-                        "reportName", json_string_value(json_object_get(report, "reportName")),
-                        "granularity", gran ? gran : rate ? rate : "PT1M", "reportBackDuration",
-                        back ? back : rate ? rate : "PT1M", "rIDs", rids, "state", "requested",
-                        "requestedAt", (json_int_t)now, "via", via);
+        rec = json_pack(
+            "{s:s, s:s, s:s?, s:s, s:s, s:o, s:s, s:I, s:s}", "reportRequestID", rr,
+            "reportSpecifierID", json_string_value(json_object_get(report, "reportSpecifierID")),
+            "reportName", json_string_value(json_object_get(report, "reportName")), "granularity",
+            gran   ? gran
+            : rate ? rate
+                   : "PT1M",
+            "reportBackDuration",
+            back   ? back
+            : rate ? rate
+                   : "PT1M",
+            "rIDs", rids, "state", "requested", "requestedAt", (json_int_t)now, "via", via);
         rids = NULL;
         const char *dur = json_string_value(json_object_get(rule, "duration"));
         int64_t dms = 0;
         char start[40];
-        if (rec && asked && json_object_set_new(rec, "reportBackDurationAsked", json_string(asked)) < 0) {
+        if (rec && asked &&
+            json_object_set_new(rec, "reportBackDurationAsked", json_string(asked)) < 0) {
             json_decref(rec);
             rec = NULL;
         }

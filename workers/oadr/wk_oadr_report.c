@@ -170,12 +170,12 @@ static int regrep_policy(wk_req *q, regrep_state *s)
             json_object_set_new(stored, h->element[i]->str,
                                 json_stringn(h->element[i + 1]->str, h->element[i + 1]->len));
     char *vp = v && v->type == REDIS_REPLY_STRING ? strndup(v->str, v->len) : NULL;
-    json_t *policy = stored ? wk_report_policy_choose(vp, stored, targets,
-                                                      q->w->cfg.report_request_in, s->source,
-                                                      sizeof s->source)
-                            : NULL;
-    s->requests = policy ? wk_report_policy_requests(policy, q->msg.reports, q->rid, vtn_now_ms())
+    json_t *policy = stored
+                         ? wk_report_policy_choose(vp, stored, targets, q->w->cfg.report_request_in,
+                                                   s->source, sizeof s->source)
                          : NULL;
+    s->requests =
+        policy ? wk_report_policy_requests(policy, q->msg.reports, q->rid, vtn_now_ms()) : NULL;
     const char *in = json_string_value(json_object_get(policy, "deliverIn"));
     s->in_reply = in && strcmp(in, "registered") == 0;
     free(vp);
