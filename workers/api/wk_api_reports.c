@@ -296,17 +296,12 @@ static json_t *ask_record(report_ask *a, json_t *report, const char *rr, int64_t
     const char *rate = wk_report_shortest_period(descs, a->rids);
     const char *gran = a->granularity[0] ? a->granularity : rate ? rate : "PT1M";
     const char *back = a->back[0] ? a->back : gran;
-    char start[40] = "";
-    if (a->duration_ms > 0)
-        vtn_time_format(t0 - t0 % 1000, start, sizeof start);
     json_t *rec = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s, s:I, s:s}", "reportRequestID", rr,
                             "reportSpecifierID", a->spec, "reportName", jstr(report, "reportName"),
                             "granularity", gran, "reportBackDuration", back, "rIDs", rids, "state",
                             "requested", "requestedAt", (json_int_t)now, "via", "api");
     if (rec && a->duration_ms > 0 &&
-        (json_object_set_new(rec, "dtstart", json_string(start)) < 0 ||
-         json_object_set_new(rec, "duration", json_string(a->duration)) < 0 ||
-         json_object_set_new(rec, "endsAt", json_integer(t0 - t0 % 1000 + a->duration_ms)) < 0)) {
+        wk_report_set_window(rec, t0, a->duration, a->duration_ms) < 0) {
         json_decref(rec);
         return NULL;
     }
@@ -1021,8 +1016,8 @@ static void policy_write(wk_req *q, policy_state *s, enum policy_scope scope, in
             }
         }
         s->stage = 1;
-        s->outcome =
-            wk_eval(q, WK_SCRIPT_REPPOLICY, 2, w.record, w.hash, w.field, js ? js : "", NULL);
+        s->outcome = wk_eval(q, WK_SCRIPT_REPPOLICY, 2, w.record, w.hash, w.field, js ? js : "",
+                             scope == POLICY_DEFAULT ? "0" : "1", NULL);
         free(js);
         if (s->outcome < 0)
             wk_reply_no_room(q);

@@ -498,6 +498,9 @@ const char *wk_report_shortest_period(json_t *descs, json_t *rids);
  * :overdue): "<venID>|<reportRequestID>" into out, WK_REPORT_MEMBER_MAX bytes. */
 #define WK_REPORT_MEMBER_MAX (2 * WK_ID_MAX + 2)
 const char *wk_report_index_member(char *out, const char *ven_id, const char *rr);
+/* A one-shot request's window into its record: dtstart (start_ms to the
+ * second, as a UTC date-time), duration as given, endsAt (ms). 0 or -ENOMEM. */
+int wk_report_set_window(json_t *rec, int64_t start_ms, const char *duration, int64_t duration_ms);
 /* Report request policies (docs/reports.md, "The request policy"): what
  * the VTN requests when a VEN registers its reports. A policy is a JSON
  * object {deliverIn: "poll"|"registered", rules: [{reportNames,

@@ -47,6 +47,18 @@ const char *wk_report_index_member(char *out, const char *ven_id, const char *rr
     return out;
 }
 
+int wk_report_set_window(json_t *rec, int64_t start_ms, const char *duration, int64_t duration_ms)
+{
+    char start[40];
+    int64_t t0 = start_ms - start_ms % 1000;
+    vtn_time_format(t0, start, sizeof start);
+    if (json_object_set_new(rec, "dtstart", json_string(start)) < 0 ||
+        json_object_set_new(rec, "duration", json_string(duration)) < 0 ||
+        json_object_set_new(rec, "endsAt", json_integer(t0 + duration_ms)) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 /* ---- report request policies ---- */
 
 /* One rule's list of names (reportNames, reportTypes): at most
@@ -259,36 +271,25 @@ static json_t *rule_request(json_t *rule, json_t *report, const char *rr, int64_
             back = rate; /* faster than the VEN can report: its minimum */
         else
             asked = NULL;
+        const char *dflt = rate ? rate : "PT1M";
         rec = json_pack(
             "{s:s, s:s, s:s?, s:s, s:s, s:o, s:s, s:I, s:s}", "reportRequestID", rr,
             "reportSpecifierID", json_string_value(json_object_get(report, "reportSpecifierID")),
             "reportName", json_string_value(json_object_get(report, "reportName")), "granularity",
-            gran   ? gran
-            : rate ? rate
-                   : "PT1M",
-            "reportBackDuration",
-            back   ? back
-            : rate ? rate
-                   : "PT1M",
-            "rIDs", rids, "state", "requested", "requestedAt", (json_int_t)now, "via", via);
+            gran ? gran : dflt, "reportBackDuration", back ? back : dflt, "rIDs", rids, "state",
+            "requested", "requestedAt", (json_int_t)now, "via", via);
         rids = NULL;
         const char *dur = json_string_value(json_object_get(rule, "duration"));
         int64_t dms = 0;
-        char start[40];
         if (rec && asked &&
             json_object_set_new(rec, "reportBackDurationAsked", json_string(asked)) < 0) {
             json_decref(rec);
             rec = NULL;
         }
-        if (rec && dur && wk_duration_parse(dur, &dms) == 0 && dms > 0) {
-            int64_t t0 = now - now % 1000;
-            vtn_time_format(t0, start, sizeof start);
-            if (json_object_set_new(rec, "dtstart", json_string(start)) < 0 ||
-                json_object_set_new(rec, "duration", json_string(dur)) < 0 ||
-                json_object_set_new(rec, "endsAt", json_integer(t0 + dms)) < 0) {
-                json_decref(rec);
-                rec = NULL;
-            }
+        if (rec && dur && wk_duration_parse(dur, &dms) == 0 && dms > 0 &&
+            wk_report_set_window(rec, now, dur, dms) < 0) {
+            json_decref(rec);
+            rec = NULL;
         }
     }
     json_decref(rids);

@@ -198,7 +198,8 @@ static void regrep_step(wk_req *q, void *st)
         }
         s->stage = REGREP_CHECKED;
         wk_ven_gate_pass(q, &s->gate, ven);
-        if (regrep_policy_plan(q, s, ven) < 0)
+        /* A gate that could not ask has answered already. */
+        if (s->gate.rec >= 0 && regrep_policy_plan(q, s, ven) < 0)
             wk_reply_no_room(q);
         return;
     case REGREP_CHECKED: {
