@@ -1038,10 +1038,10 @@ static void policy_write(wk_req *q, policy_state *s, enum policy_scope scope, in
         wk_reply_json(q, 200, json_incref(s->put));
         return;
     }
-    if (rc == 2)
-        wk_reply_json_error(q, 404, "%s%s%s has no report policy of its own",
-                            scope == POLICY_DEFAULT ? "the default" : w.what,
-                            scope == POLICY_DEFAULT ? "" : " ", q->path_id);
+    if (rc == 2 && scope == POLICY_DEFAULT)
+        wk_reply_json_error(q, 404, "no default report policy is set (the built-in one applies)");
+    else if (rc == 2)
+        wk_reply_json_error(q, 404, "%s %s has no report policy of its own", w.what, q->path_id);
     else
         wk_reply_json(q, 200, json_pack("{s:b}", "deleted", 1));
 }
