@@ -1046,41 +1046,35 @@ static void policy_write(wk_req *q, policy_state *s, enum policy_scope scope, in
         wk_reply_json(q, 200, json_pack("{s:b}", "deleted", 1));
 }
 
-static void policy_default_get(wk_req *q, void *st)
+/* The scope of a policy request, from its path (the route table sends the
+ * three paths to the same handlers). */
+static enum policy_scope policy_scope_of(const wk_req *q)
 {
-    policy_get(q, st, POLICY_DEFAULT);
+    static const struct {
+        const char *prefix;
+        enum policy_scope scope;
+    } scopes[] = {{"/api/v1/vens/", POLICY_VEN}, {"/api/v1/programs/", POLICY_PROGRAM}};
+    for (size_t i = 0; i < sizeof scopes / sizeof scopes[0]; i++) {
+        size_t n = strlen(scopes[i].prefix);
+        if (q->env.path.n >= n && memcmp(q->env.path.p, scopes[i].prefix, n) == 0)
+            return scopes[i].scope;
+    }
+    return POLICY_DEFAULT;
 }
-static void policy_default_put(wk_req *q, void *st)
+
+static void api_policy_get(wk_req *q, void *st)
 {
-    policy_write(q, st, POLICY_DEFAULT, 1);
+    policy_get(q, st, policy_scope_of(q));
 }
-static void policy_default_delete(wk_req *q, void *st)
+
+static void api_policy_put(wk_req *q, void *st)
 {
-    policy_write(q, st, POLICY_DEFAULT, 0);
+    policy_write(q, st, policy_scope_of(q), 1);
 }
-static void policy_program_get(wk_req *q, void *st)
+
+static void api_policy_delete(wk_req *q, void *st)
 {
-    policy_get(q, st, POLICY_PROGRAM);
-}
-static void policy_program_put(wk_req *q, void *st)
-{
-    policy_write(q, st, POLICY_PROGRAM, 1);
-}
-static void policy_program_delete(wk_req *q, void *st)
-{
-    policy_write(q, st, POLICY_PROGRAM, 0);
-}
-static void policy_ven_get(wk_req *q, void *st)
-{
-    policy_get(q, st, POLICY_VEN);
-}
-static void policy_ven_put(wk_req *q, void *st)
-{
-    policy_write(q, st, POLICY_VEN, 1);
-}
-static void policy_ven_delete(wk_req *q, void *st)
-{
-    policy_write(q, st, POLICY_VEN, 0);
+    policy_write(q, st, policy_scope_of(q), 0);
 }
 
 const wk_handler wk__api_ven_reports_get =
@@ -1091,21 +1085,9 @@ const wk_handler wk__api_ven_report_delete =
     WK_HANDLER("api.vens.reports.delete", cancel_state, NULL, NULL, api_ven_report_delete);
 const wk_handler wk__api_reports_data =
     WK_HANDLER("api.reports.data", data_state, NULL, NULL, api_reports_data);
-const wk_handler wk__api_policy_default_get =
-    WK_HANDLER("api.report_policy.default.get", policy_state, NULL, NULL, policy_default_get);
-const wk_handler wk__api_policy_default_put = WK_HANDLER(
-    "api.report_policy.default.put", policy_state, NULL, policy_fini, policy_default_put);
-const wk_handler wk__api_policy_default_delete =
-    WK_HANDLER("api.report_policy.default.delete", policy_state, NULL, NULL, policy_default_delete);
-const wk_handler wk__api_policy_program_get =
-    WK_HANDLER("api.report_policy.program.get", policy_state, NULL, NULL, policy_program_get);
-const wk_handler wk__api_policy_program_put = WK_HANDLER(
-    "api.report_policy.program.put", policy_state, NULL, policy_fini, policy_program_put);
-const wk_handler wk__api_policy_program_delete =
-    WK_HANDLER("api.report_policy.program.delete", policy_state, NULL, NULL, policy_program_delete);
-const wk_handler wk__api_policy_ven_get =
-    WK_HANDLER("api.report_policy.ven.get", policy_state, NULL, NULL, policy_ven_get);
-const wk_handler wk__api_policy_ven_put =
-    WK_HANDLER("api.report_policy.ven.put", policy_state, NULL, policy_fini, policy_ven_put);
-const wk_handler wk__api_policy_ven_delete =
-    WK_HANDLER("api.report_policy.ven.delete", policy_state, NULL, NULL, policy_ven_delete);
+const wk_handler wk__api_policy_get =
+    WK_HANDLER("api.report_policy.get", policy_state, NULL, NULL, api_policy_get);
+const wk_handler wk__api_policy_put =
+    WK_HANDLER("api.report_policy.put", policy_state, NULL, policy_fini, api_policy_put);
+const wk_handler wk__api_policy_delete =
+    WK_HANDLER("api.report_policy.delete", policy_state, NULL, NULL, api_policy_delete);
