@@ -1,6 +1,6 @@
 -- DELETE /api/v1/programs/<id>. KEYS[1] vtn:program:<id>, KEYS[2]
 -- vtn:program:<id>:vens, KEYS[3] vtn:programs, KEYS[4] vtn:events,
--- KEYS[5] vtn:events:ver. ARGV: programID, now (ms).
+-- KEYS[5] vtn:events:ver, KEYS[6] vtn:reportpolicies. ARGV: programID, now (ms).
 -- Refused while an event of the program has not ended and is not
 -- cancelled: it reads every event's program (the list is kept short by the
 -- scheduler's retention; a program's deletion is rare). Else removes the
@@ -29,7 +29,7 @@ if mc and redis.call('GET', key(KEY_PROGRAMMC, mc)) == id then
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 -- Its report request policy goes with it (a global key, like the others here).
-redis.call('HDEL', KEY_REPORTPOLICIES, TARGET_PROGRAM .. id)
+redis.call('HDEL', KEYS[6], TARGET_PROGRAM .. id)
 redis.call('ZREM', KEYS[3], id)
 redis.call('INCR', KEYS[5])
 return {'200', #vens}
