@@ -6,7 +6,7 @@
 -- VTN's new report requests.
 -- The registration replaces the previous one; a request of the VTN for a
 -- reportSpecifierID the new requests cover is superseded (removed), and an
--- oadrCreateReport of this policy not yet delivered is dropped with it. Returns 1, or 0
+-- oadrCreateReport of a policy not yet delivered is dropped with it. Returns 1, or 0
 -- when this request id already did it (a retry: the reply is the same,
 -- the reportRequestIDs being derived from the request id).
 if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
@@ -28,12 +28,15 @@ if n > 0 then
     end
   end
 end
-if ARGV[2] ~= '' then
+-- New requests supersede an undelivered oadrCreateReport of an earlier
+-- registration also when they go inside oadrRegisteredReport (a VEN whose
+-- policy changed from poll to registered).
+if ARGV[2] ~= '' or n > 0 then
   for _, m in ipairs(redis.call('LRANGE', KEYS[3], 0, QUEUE_MAX - 1)) do
     -- The policy's own (crep-...); the API's (crapi-...) stay.
     if string.sub(m, 1, 7) == KIND_CREATEREPORT .. SEP .. 'crep-' then redis.call('LREM', KEYS[3], 1, m) end
   end
-  if redis.call('LLEN', KEYS[3]) < QUEUE_MAX then redis.call('RPUSH', KEYS[3], ARGV[2]) end
 end
+if ARGV[2] ~= '' and redis.call('LLEN', KEYS[3]) < QUEUE_MAX then redis.call('RPUSH', KEYS[3], ARGV[2]) end
 redis.call('SET', KEYS[4], '1', 'EX', MEMO_TTL_S)
 return 1

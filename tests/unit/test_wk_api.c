@@ -144,6 +144,159 @@ static void test_report_request_state(void **state)
     json_decref(d);
 }
 
+static void test_policy_routes(void **state)
+{
+    (void)state;
+    char id[WK_ID_MAX + 1];
+    const char *q;
+    size_t qn;
+    assert_int_equal(route("/api/v1/report-policies/default", id, &q, &qn), WK_API_POLICY_DEFAULT);
+    assert_int_equal(route("/api/v1/report-policies/default/", id, &q, &qn), WK_API_POLICY_DEFAULT);
+    assert_int_equal(route("/api/v1/report-policies/other", id, &q, &qn), WK_API_NONE);
+    assert_int_equal(route("/api/v1/programs/prg-1/report-policy", id, &q, &qn),
+                     WK_API_PROGRAM_POLICY);
+    assert_string_equal(id, "prg-1");
+    assert_int_equal(route("/api/v1/programs/prg-1/vens", id, &q, &qn), WK_API_PROGRAM_VENS);
+    assert_int_equal(route("/api/v1/vens/ven-2/report-policy/", id, &q, &qn), WK_API_VEN_POLICY);
+    assert_string_equal(id, "ven-2");
+    assert_int_equal(route("/api/v1/vens/ven-2/opts", id, &q, &qn), WK_API_VEN_OPTS);
+    assert_int_equal(route("/api/v1/vens/ven-2/report-policyx", id, &q, &qn), WK_API_NONE);
+    assert_string_equal(wk_api_allow(WK_API_VEN_POLICY), "GET, PUT, DELETE");
+}
+
+static int policy_ok(const char *js, const char *want_err)
+{
+    char err[256] = "";
+    json_t *p = json_loads(js, 0, NULL);
+    int rc = wk_report_policy_check(p, err, sizeof err);
+    json_decref(p);
+    if (want_err)
+        return rc == -EINVAL && strstr(err, want_err) != NULL;
+    return rc == 0;
+}
+
+static void test_policy_check(void **state)
+{
+    (void)state;
+    assert_true(
+        policy_ok("{\"deliverIn\":\"poll\",\"rules\":[{\"reportNames\":[\"TELEMETRY_USAGE\"],"
+                  "\"reportTypes\":[\"usage\"],\"granularity\":\"PT1M\","
+                  "\"reportBackDuration\":\"PT5M\",\"duration\":\"P1D\"}]}",
+                  NULL));
+    assert_true(policy_ok("{\"rules\":[{\"reportNames\":[\"A\"]}]}", "deliverIn"));
+    assert_true(
+        policy_ok("{\"deliverIn\":\"push\",\"rules\":[{\"reportNames\":[\"A\"]}]}", "deliverIn"));
+    assert_true(policy_ok("{\"deliverIn\":\"poll\"}", "rules must"));
+    assert_true(policy_ok("{\"deliverIn\":\"poll\",\"rules\":[{}]}", "rules[0].reportNames"));
+    assert_true(policy_ok("{\"deliverIn\":\"poll\",\"rules\":[{\"reportNames\":[\"A\"],"
+                          "\"reportTypes\":[]}]}",
+                          "rules[0].reportTypes"));
+    assert_true(policy_ok("{\"deliverIn\":\"poll\",\"rules\":[{\"reportNames\":[\"A\"],"
+                          "\"duration\":\"P1M\"}]}",
+                          "rules[0].duration"));
+    assert_true(policy_ok("{\"deliverIn\":\"poll\",\"rules\":[{\"reportNames\":[\"A\"],"
+                          "\"granularity\":\"PT0S\"}]}",
+                          "rules[0].granularity"));
+    assert_true(policy_ok("{\"deliverIn\":\"poll\",\"rules\":[],\"x\":1}", "unknown field 'x'"));
+}
+
+static void test_policy_choose(void **state)
+{
+    (void)state;
+    char src[64];
+    const char *usage =
+        "{\"deliverIn\":\"poll\",\"rules\":[{\"reportNames\":[\"TELEMETRY_USAGE\"]}]}";
+    const char *status =
+        "{\"deliverIn\":\"registered\",\"rules\":[{\"reportNames\":[\"TELEMETRY_STATUS\"]}]}";
+    json_t *stored = json_pack("{s:s, s:s, s:s, s:s}", "p:prg-b", status, "p:prg-a", usage,
+                               "p:prg-0", "not json", "default", status);
+    json_t *targets = json_pack("[s, s, s, s]", "g:grp-1", "p:prg-b", "p:prg-0", "p:prg-a");
+    /* The VEN's own first. */
+    json_t *p = wk_report_policy_choose(status, stored, targets, "poll", src, sizeof src);
+    assert_string_equal(src, "ven");
+    assert_string_equal(json_string_value(json_object_get(p, "deliverIn")), "registered");
+    json_decref(p);
+    /* Then the program sorting first among those with a (valid) policy. */
+    p = wk_report_policy_choose(NULL, stored, targets, "poll", src, sizeof src);
+    assert_string_equal(src, "program prg-a");
+    assert_string_equal(json_string_value(json_object_get(p, "deliverIn")), "poll");
+    json_decref(p);
+    /* A broken VEN policy is skipped like a missing one. */
+    p = wk_report_policy_choose("{\"deliverIn\":\"x\"}", stored, targets, "poll", src, sizeof src);
+    assert_string_equal(src, "program prg-a");
+    json_decref(p);
+    /* Enrolled in no program with one: the default, then the built-in. */
+    json_t *none = json_pack("[s]", "p:prg-c");
+    p = wk_report_policy_choose(NULL, stored, none, "poll", src, sizeof src);
+    assert_string_equal(src, "default");
+    json_decref(p);
+    json_object_del(stored, "default");
+    p = wk_report_policy_choose(NULL, stored, none, "registered", src, sizeof src);
+    assert_string_equal(src, "built-in");
+    assert_string_equal(json_string_value(json_object_get(p, "deliverIn")), "registered");
+    json_decref(p);
+    json_decref(none);
+    json_decref(targets);
+    json_decref(stored);
+}
+
+static void test_policy_requests(void **state)
+{
+    (void)state;
+    json_t *reports = json_loads(
+        "[{\"reportSpecifierID\":\"s-u\",\"reportName\":\"METADATA_TELEMETRY_USAGE\","
+        "\"descriptions\":[{\"rID\":\"a\",\"reportType\":\"usage\",\"minPeriod\":\"PT1M\"},"
+        "{\"rID\":\"b\",\"reportType\":\"demand\",\"minPeriod\":\"PT15S\"}]},"
+        "{\"reportSpecifierID\":\"s-s\",\"reportName\":\"TELEMETRY_STATUS\","
+        "\"descriptions\":[{\"rID\":\"st\",\"reportType\":\"x-resourceStatus\"}]},"
+        "{\"reportSpecifierID\":\"s-h\",\"reportName\":\"METADATA_HISTORY_USAGE\","
+        "\"descriptions\":[{\"rID\":\"h\",\"reportType\":\"usage\"}]}]",
+        0, NULL);
+    /* The built-in policy: usage and status at the VEN's rates, as before. */
+    json_t *p = wk_report_policy_builtin("poll");
+    json_t *r = wk_report_policy_requests(p, reports, "0123456789abcdef", 5000);
+    assert_int_equal(json_array_size(r), 2);
+    json_t *u = json_array_get(r, 0), *st = json_array_get(r, 1);
+    assert_string_equal(json_string_value(json_object_get(u, "reportRequestID")),
+                        "rr-0123456789abcdef-0");
+    assert_string_equal(json_string_value(json_object_get(u, "granularity")), "PT15S");
+    assert_int_equal(json_array_size(json_object_get(u, "rIDs")), 2);
+    assert_string_equal(json_string_value(json_object_get(st, "granularity")), "PT1M");
+    assert_string_equal(json_string_value(json_object_get(st, "via")), "poll");
+    assert_null(json_object_get(u, "endsAt"));
+    json_decref(r);
+    json_decref(p);
+    /* reportTypes filter the rIDs; a report left without one is not asked;
+     * the first matching rule that leaves an rID wins; a reportBackDuration
+     * below the VEN's period is raised; a duration is a window from now. */
+    p = json_loads("{\"deliverIn\":\"registered\",\"rules\":["
+                   "{\"reportNames\":[\"TELEMETRY_USAGE\",\"TELEMETRY_STATUS\"],"
+                   "\"reportTypes\":[\"usage\"],\"reportBackDuration\":\"PT10S\","
+                   "\"duration\":\"PT1H\"},"
+                   "{\"reportNames\":[\"METADATA_TELEMETRY_STATUS\"],\"granularity\":\"PT5M\"}]}",
+                   0, NULL);
+    r = wk_report_policy_requests(p, reports, "0123456789abcdef", 7500);
+    assert_int_equal(json_array_size(r), 2);
+    u = json_array_get(r, 0);
+    st = json_array_get(r, 1);
+    assert_int_equal(json_array_size(json_object_get(u, "rIDs")), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(u, "rIDs"), 0), "rID")),
+        "a");
+    assert_string_equal(json_string_value(json_object_get(u, "reportBackDuration")), "PT1M");
+    assert_string_equal(json_string_value(json_object_get(u, "reportBackDurationAsked")), "PT10S");
+    assert_string_equal(json_string_value(json_object_get(u, "duration")), "PT1H");
+    assert_int_equal(json_integer_value(json_object_get(u, "endsAt")), 7000 + 3600000);
+    assert_string_equal(json_string_value(json_object_get(u, "via")), "registered");
+    assert_string_equal(json_string_value(json_object_get(st, "reportSpecifierID")), "s-s");
+    assert_string_equal(json_string_value(json_object_get(st, "granularity")), "PT5M");
+    assert_string_equal(json_string_value(json_object_get(st, "reportRequestID")),
+                        "rr-0123456789abcdef-1");
+    json_decref(r);
+    json_decref(p);
+    json_decref(reports);
+}
+
 static int auth(const char *h, const char *token)
 {
     return wk_api_auth_ok(h, strlen(h), token);
@@ -342,11 +495,13 @@ static void test_fingerprint_and_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes),       cmocka_unit_test(test_report_routes),
-        cmocka_unit_test(test_opts_route),   cmocka_unit_test(test_report_request_state),
-        cmocka_unit_test(test_auth),         cmocka_unit_test(test_list_query),
-        cmocka_unit_test(test_delete_query), cmocka_unit_test(test_provision_body),
-        cmocka_unit_test(test_cursor),       cmocka_unit_test(test_fingerprint_and_keys),
+        cmocka_unit_test(test_routes),        cmocka_unit_test(test_report_routes),
+        cmocka_unit_test(test_opts_route),    cmocka_unit_test(test_report_request_state),
+        cmocka_unit_test(test_auth),          cmocka_unit_test(test_list_query),
+        cmocka_unit_test(test_delete_query),  cmocka_unit_test(test_provision_body),
+        cmocka_unit_test(test_cursor),        cmocka_unit_test(test_fingerprint_and_keys),
+        cmocka_unit_test(test_policy_routes), cmocka_unit_test(test_policy_check),
+        cmocka_unit_test(test_policy_choose), cmocka_unit_test(test_policy_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

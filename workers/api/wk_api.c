@@ -23,6 +23,7 @@
 #define EVENTS_PREFIX "/api/v1/events"
 #define GROUPS_PREFIX "/api/v1/groups"
 #define REPORTS_PATH "/api/v1/reports"
+#define POLICY_DEFAULT_PATH "/api/v1/report-policies/default"
 
 /* What follows a collection's prefix (p, rest): "" or "/" is the list,
  * "/{id}[/]" an item, "/{id}/<action>[/]" the item's action; the id is
@@ -119,8 +120,13 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
         return WK_API_CRL;
     size_t ppre = sizeof PROGRAMS_PREFIX - 1, epre = sizeof EVENTS_PREFIX - 1;
     if (plen >= ppre && memcmp(path, PROGRAMS_PREFIX, ppre) == 0)
-        return collection_route(path + ppre, plen - ppre, "vens", WK_API_PROGRAMS, WK_API_PROGRAM,
-                                WK_API_PROGRAM_VENS, ven_id);
+        return collection_route2(path + ppre, plen - ppre, "vens", WK_API_PROGRAM_VENS,
+                                 "report-policy", WK_API_PROGRAM_POLICY, WK_API_PROGRAMS,
+                                 WK_API_PROGRAM, ven_id);
+    if ((plen == sizeof POLICY_DEFAULT_PATH - 1 ||
+         (plen == sizeof POLICY_DEFAULT_PATH && path[plen - 1] == '/')) &&
+        memcmp(path, POLICY_DEFAULT_PATH, sizeof POLICY_DEFAULT_PATH - 1) == 0)
+        return WK_API_POLICY_DEFAULT;
     if (plen >= sizeof GROUPS_PREFIX - 1 &&
         memcmp(path, GROUPS_PREFIX, sizeof GROUPS_PREFIX - 1) == 0)
         return collection_route(path + sizeof GROUPS_PREFIX - 1, plen - (sizeof GROUPS_PREFIX - 1),
@@ -141,8 +147,9 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
             r = collection_route2(path + vpre, plen - vpre, "reregister", WK_API_REREGISTER,
                                   "targets", WK_API_VEN_TARGETS, WK_API_VENS, WK_API_VEN, ven_id);
         if (r == WK_API_NONE)
-            r = collection_route(path + vpre, plen - vpre, "opts", WK_API_VENS, WK_API_VEN,
-                                 WK_API_VEN_OPTS, ven_id);
+            r = collection_route2(path + vpre, plen - vpre, "opts", WK_API_VEN_OPTS,
+                                  "report-policy", WK_API_VEN_POLICY, WK_API_VENS, WK_API_VEN,
+                                  ven_id);
         return r;
     }
     return WK_API_NONE;
@@ -201,6 +208,15 @@ static const api_row api_rows[] = {
     {WK_API_VEN_REPORT, "DELETE", &wk__api_ven_report_delete, 0},
     {WK_API_REPORTS, "GET", &wk__api_reports_data, 1},
     {WK_API_VEN_OPTS, "GET", &wk__api_ven_opts_get, 0},
+    {WK_API_POLICY_DEFAULT, "GET", &wk__api_policy_get, 0},
+    {WK_API_POLICY_DEFAULT, "PUT", &wk__api_policy_put, 0},
+    {WK_API_POLICY_DEFAULT, "DELETE", &wk__api_policy_delete, 0},
+    {WK_API_PROGRAM_POLICY, "GET", &wk__api_policy_get, 0},
+    {WK_API_PROGRAM_POLICY, "PUT", &wk__api_policy_put, 0},
+    {WK_API_PROGRAM_POLICY, "DELETE", &wk__api_policy_delete, 0},
+    {WK_API_VEN_POLICY, "GET", &wk__api_policy_get, 0},
+    {WK_API_VEN_POLICY, "PUT", &wk__api_policy_put, 0},
+    {WK_API_VEN_POLICY, "DELETE", &wk__api_policy_delete, 0},
 };
 
 const char *wk_api_allow(int route)

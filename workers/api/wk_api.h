@@ -15,28 +15,31 @@ void wk_api_free(wk_worker *w);
 /* ---- management API parsing (wk_api.c), exposed for tests ---- */
 enum wk_api_route {
     WK_API_NONE = 0,
-    WK_API_VENS,         /* /api/v1/vens */
-    WK_API_VEN,          /* /api/v1/vens/{venID} */
-    WK_API_REREGISTER,   /* /api/v1/vens/{venID}/reregister */
-    WK_API_CERTS,        /* /api/v1/certificates */
-    WK_API_CERT,         /* /api/v1/certificates/{serial} */
-    WK_API_CERT_REVOKE,  /* /api/v1/certificates/{serial}/revoke */
-    WK_API_CRL,          /* /api/v1/crl */
-    WK_API_PROGRAMS,     /* /api/v1/programs */
-    WK_API_PROGRAM,      /* /api/v1/programs/{programID} */
-    WK_API_EVENTS,       /* /api/v1/events */
-    WK_API_EVENT,        /* /api/v1/events/{eventID} */
-    WK_API_EVENT_CANCEL, /* /api/v1/events/{eventID}/cancel */
-    WK_API_EVENT_VENS,   /* /api/v1/events/{eventID}/vens */
-    WK_API_GROUPS,       /* /api/v1/groups */
-    WK_API_GROUP,        /* /api/v1/groups/{groupID} */
-    WK_API_GROUP_VENS,   /* /api/v1/groups/{groupID}/vens */
-    WK_API_PROGRAM_VENS, /* /api/v1/programs/{programID}/vens */
-    WK_API_VEN_TARGETS,  /* /api/v1/vens/{venID}/targets */
-    WK_API_VEN_REPORTS,  /* /api/v1/vens/{venID}/reports */
-    WK_API_VEN_REPORT,   /* /api/v1/vens/{venID}/reports/{reportRequestID} */
-    WK_API_REPORTS,      /* /api/v1/reports */
-    WK_API_VEN_OPTS,     /* /api/v1/vens/{venID}/opts */
+    WK_API_VENS,           /* /api/v1/vens */
+    WK_API_VEN,            /* /api/v1/vens/{venID} */
+    WK_API_REREGISTER,     /* /api/v1/vens/{venID}/reregister */
+    WK_API_CERTS,          /* /api/v1/certificates */
+    WK_API_CERT,           /* /api/v1/certificates/{serial} */
+    WK_API_CERT_REVOKE,    /* /api/v1/certificates/{serial}/revoke */
+    WK_API_CRL,            /* /api/v1/crl */
+    WK_API_PROGRAMS,       /* /api/v1/programs */
+    WK_API_PROGRAM,        /* /api/v1/programs/{programID} */
+    WK_API_EVENTS,         /* /api/v1/events */
+    WK_API_EVENT,          /* /api/v1/events/{eventID} */
+    WK_API_EVENT_CANCEL,   /* /api/v1/events/{eventID}/cancel */
+    WK_API_EVENT_VENS,     /* /api/v1/events/{eventID}/vens */
+    WK_API_GROUPS,         /* /api/v1/groups */
+    WK_API_GROUP,          /* /api/v1/groups/{groupID} */
+    WK_API_GROUP_VENS,     /* /api/v1/groups/{groupID}/vens */
+    WK_API_PROGRAM_VENS,   /* /api/v1/programs/{programID}/vens */
+    WK_API_VEN_TARGETS,    /* /api/v1/vens/{venID}/targets */
+    WK_API_VEN_REPORTS,    /* /api/v1/vens/{venID}/reports */
+    WK_API_VEN_REPORT,     /* /api/v1/vens/{venID}/reports/{reportRequestID} */
+    WK_API_REPORTS,        /* /api/v1/reports */
+    WK_API_VEN_OPTS,       /* /api/v1/vens/{venID}/opts */
+    WK_API_POLICY_DEFAULT, /* /api/v1/report-policies/default */
+    WK_API_PROGRAM_POLICY, /* /api/v1/programs/{programID}/report-policy */
+    WK_API_VEN_POLICY,     /* /api/v1/vens/{venID}/report-policy */
     WK_API__COUNT
 };
 /* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)

@@ -50,6 +50,9 @@ void wk__api_sort_strings(json_t *list);
 /* wk_api_reports.c: a VEN's reports and requests, the received data. */
 extern const wk_handler wk__api_ven_reports_get, wk__api_ven_reports_post,
     wk__api_ven_report_delete, wk__api_reports_data;
+/* ... and the report request policies (GET, PUT, DELETE; the scope, default,
+ * program or VEN, read from the path). */
+extern const wk_handler wk__api_policy_get, wk__api_policy_put, wk__api_policy_delete;
 extern const wk_handler wk__api_ven_opts_get;
 extern const wk_handler wk__api_cert_list, wk__api_cert_issue, wk__api_cert_get,
     wk__api_cert_revoke, wk__api_crl;

@@ -328,10 +328,10 @@ static void api_program_delete(wk_req *q, void *st)
     if (s->stage == 0) {
         snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
         s->stage = 1;
-        s->outcome =
-            wk_eval(q, WK_SCRIPT_PROGRAMDEL, 5, wk_key_program(k1, q->path_id),
-                    vtn_key_build(k2, VTN_KEY_PROGRAMVENS, q->path_id, NULL), VTN_KEY_PROGRAMS,
-                    VTN_KEY_EVENTS, VTN_KEY_EVENTSVER, q->path_id, now, NULL);
+        s->outcome = wk_eval(q, WK_SCRIPT_PROGRAMDEL, 6, wk_key_program(k1, q->path_id),
+                             vtn_key_build(k2, VTN_KEY_PROGRAMVENS, q->path_id, NULL),
+                             VTN_KEY_PROGRAMS, VTN_KEY_EVENTS, VTN_KEY_EVENTSVER,
+                             VTN_KEY_REPORTPOLICIES, q->path_id, now, NULL);
         if (s->outcome < 0)
             wk_reply_no_room(q);
         return;

@@ -2,7 +2,8 @@
  * reports and the VTN's requests with their states, a report requested now
  * (an oadrCreateReport on the VEN's next poll), a request cancelled (an
  * oadrCancelReport on the next poll), and the received interval data read
- * back from the telemetry stream by VEN, request, rID and time. */
+ * back from the telemetry stream by VEN, request, rID and time; the report
+ * request policies (the default, a program's, a VEN's). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,17 +296,12 @@ static json_t *ask_record(report_ask *a, json_t *report, const char *rr, int64_t
     const char *rate = wk_report_shortest_period(descs, a->rids);
     const char *gran = a->granularity[0] ? a->granularity : rate ? rate : "PT1M";
     const char *back = a->back[0] ? a->back : gran;
-    char start[40] = "";
-    if (a->duration_ms > 0)
-        vtn_time_format(t0 - t0 % 1000, start, sizeof start);
     json_t *rec = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s, s:I, s:s}", "reportRequestID", rr,
                             "reportSpecifierID", a->spec, "reportName", jstr(report, "reportName"),
                             "granularity", gran, "reportBackDuration", back, "rIDs", rids, "state",
                             "requested", "requestedAt", (json_int_t)now, "via", "api");
     if (rec && a->duration_ms > 0 &&
-        (json_object_set_new(rec, "dtstart", json_string(start)) < 0 ||
-         json_object_set_new(rec, "duration", json_string(a->duration)) < 0 ||
-         json_object_set_new(rec, "endsAt", json_integer(t0 - t0 % 1000 + a->duration_ms)) < 0)) {
+        wk_report_set_window(rec, t0, a->duration, a->duration_ms) < 0) {
         json_decref(rec);
         return NULL;
     }
@@ -912,6 +908,175 @@ static void api_reports_data(wk_req *q, void *st)
                   json_pack("{s:o, s:s?}", "data", rows, "next_cursor", more ? last : NULL));
 }
 
+/* ---- report request policies: /api/v1/report-policies/default,
+ * /api/v1/programs/{programID}/report-policy, /api/v1/vens/{venID}/report-policy ---- */
+
+enum policy_scope { POLICY_DEFAULT = 0, POLICY_PROGRAM, POLICY_VEN };
+
+typedef struct policy_state {
+    int stage;
+    wk_rh exists, policy, outcome;
+    json_t *put; /* owned: the policy a PUT stores, its answer */
+} policy_state;
+
+static void policy_fini(void *st)
+{
+    json_decref(((policy_state *)st)->put);
+}
+
+/* Where a scope's policy lives: the record that must exist (record), the
+ * hash and field holding the policy, and what a 404 calls the owner. */
+typedef struct policy_where {
+    char record[VTN_KEY_MAX], hash[VTN_KEY_MAX], field[WK_ID_MAX + 8];
+    const char *what;
+} policy_where;
+
+static void policy_locate(const wk_req *q, enum policy_scope scope, policy_where *w)
+{
+    static const char *const what[] = {"", "program", "VEN"};
+    w->what = what[scope];
+    snprintf(w->hash, sizeof w->hash, "%s", VTN_KEY_REPORTPOLICIES);
+    if (scope == POLICY_DEFAULT) {
+        snprintf(w->record, sizeof w->record, "%s", VTN_KEY_REPORTPOLICIES);
+        snprintf(w->field, sizeof w->field, "%s", WK_POLICY_DEFAULT_FIELD);
+    } else if (scope == POLICY_PROGRAM) {
+        vtn_key_build(w->record, VTN_KEY_PROGRAM, q->path_id, NULL);
+        snprintf(w->field, sizeof w->field, "%s%s", VTN_TARGET_PROGRAM, q->path_id);
+    } else {
+        wk_key_ven(w->record, q->path_id);
+        snprintf(w->hash, sizeof w->hash, "%s", w->record);
+        snprintf(w->field, sizeof w->field, "%s", VTN_F_VEN_REPORT_POLICY);
+    }
+}
+
+static void policy_get(wk_req *q, policy_state *s, enum policy_scope scope)
+{
+    policy_where w;
+    policy_locate(q, scope, &w);
+    if (s->stage == 0) {
+        s->stage = 1;
+        int bad = (s->exists = wk_cmd(q, "EXISTS", w.record, NULL)) < 0;
+        bad |= (s->policy = wk_cmd(q, "HGET", w.hash, w.field, NULL)) < 0;
+        if (bad)
+            wk_reply_no_room(q);
+        return;
+    }
+    if (scope != POLICY_DEFAULT && wk_rep_int(q, s->exists, 0) == 0) {
+        wk_reply_json_error(q, 404, "no %s with ID %s", w.what, q->path_id);
+        return;
+    }
+    const redisReply *r = wk_rep(q, s->policy);
+    json_t *p = r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+    if (p == NULL && scope == POLICY_DEFAULT) {
+        /* None set: the built-in one, said so. */
+        p = wk_report_policy_builtin(q->w->cfg.report_request_in);
+        if (p && json_object_set_new(p, "builtIn", json_true()) < 0) {
+            json_decref(p);
+            p = NULL;
+        }
+        if (p == NULL) {
+            wk_reply_internal(q, "out of memory");
+            return;
+        }
+    }
+    if (p == NULL) {
+        wk_reply_json_error(q, 404,
+                            "%s %s has no report policy of its own (GET /api/v1/vens/{venID}/"
+                            "report-policy and /api/v1/report-policies/default say what applies)",
+                            w.what, q->path_id);
+        return;
+    }
+    wk_reply_json(q, 200, p);
+}
+
+/* PUT (body: the policy) and DELETE (body NULL): one reppolicy script. */
+static void policy_write(wk_req *q, policy_state *s, enum policy_scope scope, int put)
+{
+    policy_where w;
+    char err[512];
+    policy_locate(q, scope, &w);
+    if (s->stage == 0) {
+        char *js = NULL;
+        if (put) {
+            if (!wk__api_json_ctype(q->env.content_type)) {
+                wk_reply_json_error(q, 415, "Content-Type must be application/json");
+                return;
+            }
+            s->put = wk__api_json_object(q->env.body.p, q->env.body.n,
+                                         "body must be a JSON object {deliverIn, rules}", err,
+                                         sizeof err);
+            if (s->put == NULL || wk_report_policy_check(s->put, err, sizeof err) < 0) {
+                wk_reply_json_error(q, 400, "%s", err);
+                return;
+            }
+            js = json_dumps(s->put, JSON_COMPACT | JSON_SORT_KEYS);
+            if (js == NULL) {
+                wk_reply_internal(q, "out of memory");
+                return;
+            }
+        }
+        s->stage = 1;
+        s->outcome = wk_eval(q, WK_SCRIPT_REPPOLICY, 2, w.record, w.hash, w.field, js ? js : "",
+                             scope == POLICY_DEFAULT ? "0" : "1", NULL);
+        free(js);
+        if (s->outcome < 0)
+            wk_reply_no_room(q);
+        return;
+    }
+    long long rc = wk_rep_int(q, s->outcome, -1);
+    if (rc == 0) {
+        wk_reply_json_error(q, 404, "no %s with ID %s", w.what, q->path_id);
+        return;
+    }
+    if (rc < 0) {
+        wk_reply_internal(q, "reppolicy script failed");
+        return;
+    }
+    vtn_info("api_report_policy", "req=%s scope=%s id=%s op=%s", q->rid,
+             scope == POLICY_DEFAULT ? "default" : w.what, q->path_id, put ? "put" : "delete");
+    if (put) {
+        wk_reply_json(q, 200, json_incref(s->put));
+        return;
+    }
+    if (rc == 2 && scope == POLICY_DEFAULT)
+        wk_reply_json_error(q, 404, "no default report policy is set (the built-in one applies)");
+    else if (rc == 2)
+        wk_reply_json_error(q, 404, "%s %s has no report policy of its own", w.what, q->path_id);
+    else
+        wk_reply_json(q, 200, json_pack("{s:b}", "deleted", 1));
+}
+
+/* The scope of a policy request, from its path (the route table sends the
+ * three paths to the same handlers). */
+static enum policy_scope policy_scope_of(const wk_req *q)
+{
+    static const struct {
+        const char *prefix;
+        enum policy_scope scope;
+    } scopes[] = {{"/api/v1/vens/", POLICY_VEN}, {"/api/v1/programs/", POLICY_PROGRAM}};
+    for (size_t i = 0; i < sizeof scopes / sizeof scopes[0]; i++) {
+        size_t n = strlen(scopes[i].prefix);
+        if (q->env.path.n >= n && memcmp(q->env.path.p, scopes[i].prefix, n) == 0)
+            return scopes[i].scope;
+    }
+    return POLICY_DEFAULT;
+}
+
+static void api_policy_get(wk_req *q, void *st)
+{
+    policy_get(q, st, policy_scope_of(q));
+}
+
+static void api_policy_put(wk_req *q, void *st)
+{
+    policy_write(q, st, policy_scope_of(q), 1);
+}
+
+static void api_policy_delete(wk_req *q, void *st)
+{
+    policy_write(q, st, policy_scope_of(q), 0);
+}
+
 const wk_handler wk__api_ven_reports_get =
     WK_HANDLER("api.vens.reports.get", ven_reports_state, NULL, NULL, api_ven_reports_get);
 const wk_handler wk__api_ven_reports_post =
@@ -920,3 +1085,9 @@ const wk_handler wk__api_ven_report_delete =
     WK_HANDLER("api.vens.reports.delete", cancel_state, NULL, NULL, api_ven_report_delete);
 const wk_handler wk__api_reports_data =
     WK_HANDLER("api.reports.data", data_state, NULL, NULL, api_reports_data);
+const wk_handler wk__api_policy_get =
+    WK_HANDLER("api.report_policy.get", policy_state, NULL, NULL, api_policy_get);
+const wk_handler wk__api_policy_put =
+    WK_HANDLER("api.report_policy.put", policy_state, NULL, policy_fini, api_policy_put);
+const wk_handler wk__api_policy_delete =
+    WK_HANDLER("api.report_policy.delete", policy_state, NULL, NULL, api_policy_delete);

@@ -119,6 +119,7 @@ enum wk_script {
     WK_SCRIPT_REPAPI,
     WK_SCRIPT_OPTCREATE,
     WK_SCRIPT_OPTCANCEL,
+    WK_SCRIPT_REPPOLICY,
     WK_SCRIPT__COUNT
 };
 extern const char *const wk_script_name[WK_SCRIPT__COUNT];
@@ -497,6 +498,41 @@ const char *wk_report_shortest_period(json_t *descs, json_t *rids);
  * :overdue): "<venID>|<reportRequestID>" into out, WK_REPORT_MEMBER_MAX bytes. */
 #define WK_REPORT_MEMBER_MAX (2 * WK_ID_MAX + 2)
 const char *wk_report_index_member(char *out, const char *ven_id, const char *rr);
+/* A one-shot request's window into its record: dtstart (start_ms to the
+ * second, as a UTC date-time), duration as given, endsAt (ms). 0 or -ENOMEM. */
+int wk_report_set_window(json_t *rec, int64_t start_ms, const char *duration, int64_t duration_ms);
+/* Report request policies (docs/reports.md, "The request policy"): what
+ * the VTN requests when a VEN registers its reports. A policy is a JSON
+ * object {deliverIn: "poll"|"registered", rules: [{reportNames,
+ * reportTypes?, granularity?, reportBackDuration?, duration?}]}. */
+#define WK_POLICY_RULES_MAX 8
+#define WK_POLICY_NAMES_MAX 16 /* reportNames or reportTypes of one rule */
+#define WK_POLICY_NAME_MAX 64
+#define WK_POLICY_DURATION_MAX 31
+#define WK_POLICY_DEFAULT_FIELD "default" /* its field in VTN_KEY_REPORTPOLICIES */
+/* 0, or -EINVAL with the message naming the field in err. */
+int wk_report_policy_check(json_t *p, char *err, size_t errlen);
+/* Today's fixed policy: TELEMETRY_USAGE and TELEMETRY_STATUS at the VEN's
+ * rates, delivered as deliver_in says (VTN_REPORT_REQUEST_IN). */
+json_t *wk_report_policy_builtin(const char *deliver_in);
+/* The policy for a VEN (new reference): its own (ven_policy, the JSON of
+ * its record's field, or NULL), else that of the program it is enrolled in
+ * (targets: its ventargets members, JSON strings) whose programID sorts
+ * first among those with one in stored (the VTN_KEY_REPORTPOLICIES hash as
+ * a JSON object), else stored's default, else the built-in one. A stored
+ * policy that fails the check is skipped. source says which ("ven",
+ * "program <id>", "default", "built-in"). NULL when out of memory. */
+json_t *wk_report_policy_choose(const char *ven_policy, json_t *stored, json_t *targets,
+                                const char *deliver_in, char *source, size_t sourcelen);
+/* The request records (as in venrr, "via" the policy's deliverIn) the
+ * policy makes of a VEN's registered reports: for each report, the first
+ * rule naming it (with or without METADATA_) that leaves it an rID after
+ * its reportTypes filter. Unset rates are the shortest oadrMinPeriod the
+ * VEN offers for those rIDs (PT1M when none); a reportBackDuration shorter
+ * than that is raised to it (the record keeps reportBackDurationAsked); a
+ * duration makes a one-shot window from now. reportRequestIDs are
+ * rr-<rid>-<n>. NULL when out of memory. */
+json_t *wk_report_policy_requests(json_t *policy, json_t *reports, const char *rid, int64_t now);
 enum wk_event_status {
     WK_EVENT_FAR = 0,
     WK_EVENT_NEAR,

@@ -39,15 +39,6 @@ extern const wk_handler wk_h_canceled_report;
 /* EiOpt (wk_oadr_opt.c, docs/opt.md). */
 extern const wk_handler wk_h_create_opt;
 extern const wk_handler wk_h_cancel_opt;
-/* The default report request policy: for each of the VEN's reports
- * (wk_msg.reports of its oadrRegisterReport) named TELEMETRY_USAGE or
- * TELEMETRY_STATUS (METADATA_ or not), one request of all its rIDs at the
- * shortest oadrMinPeriod they offer (granularity and reportBackDuration;
- * PT1M when none is given), ongoing. reportRequestIDs are
- * "rr-<rid>-<n>": a retry of the same request makes the same ones. The
- * records as venrr holds them (state requested, requestedAt now, via), or
- * NULL when out of memory. */
-json_t *wk_report_default_requests(json_t *reports, const char *rid, int64_t now, const char *via);
 
 /* ---- the events that apply to a VEN (wk_oadr_event.c) ---- */
 #define WK_EVENTS_SCAN_MAX                                                                         \

@@ -1,7 +1,10 @@
 /* EiReport (docs/reports.md): the VEN's oadrRegisterReport and the VTN's
- * default report requests, the VEN's answers (oadrRegisteredReport,
+ * report requests, the VEN's answers (oadrRegisteredReport,
  * oadrCreatedReport, oadrCanceledReport) and its interval data
  * (oadrUpdateReport, stored once into the telemetry stream).
+ *
+ * The requests a registration makes follow the report request policy
+ * chosen for the VEN (wk_report_policy_choose, read in the check's round).
  *
  * Every handler makes the registered-VEN check first; each writes what one
  * message changes in one script (repreg, repstate) or, for an update, two
@@ -21,55 +24,6 @@
 static const char *jstr(json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
-}
-
-/* ---- the default report request policy ---- */
-
-static int telemetry_name(const char *name)
-{
-    if (name == NULL)
-        return 0;
-    if (strncmp(name, "METADATA_", 9) == 0)
-        name += 9;
-    return strcmp(name, "TELEMETRY_USAGE") == 0 || strcmp(name, "TELEMETRY_STATUS") == 0;
-}
-
-json_t *wk_report_default_requests(json_t *reports, const char *rid, int64_t now, const char *via)
-{
-    json_t *out = json_array();
-    size_t n = 0;
-    for (size_t i = 0; out && i < json_array_size(reports); i++) {
-        json_t *r = json_array_get(reports, i), *descs = json_object_get(r, "descriptions");
-        if (!telemetry_name(jstr(r, "reportName")) || !jstr(r, "reportSpecifierID") ||
-            json_array_size(descs) == 0)
-            continue;
-        /* The shortest period the VEN offers, as it spelled it. */
-        const char *rate = wk_report_shortest_period(descs, NULL);
-        json_t *rids = json_array();
-        for (size_t k = 0; rids && k < json_array_size(descs); k++) {
-            json_t *d = json_array_get(descs, k);
-            json_t *p = json_pack("{s:s?, s:s?}", "rID", jstr(d, "rID"), "readingType",
-                                  jstr(d, "readingType"));
-            if (p == NULL || json_array_append_new(rids, p) < 0) {
-                json_decref(rids);
-                rids = NULL;
-            }
-        }
-        char id[64];
-        snprintf(id, sizeof id, "rr-%s-%zu", rid, n++);
-        json_t *rec =
-            rids ? json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s, s:I, s:s}", "reportRequestID",
-                             id, "reportSpecifierID", jstr(r, "reportSpecifierID"), "reportName",
-                             jstr(r, "reportName"), "granularity", rate ? rate : "PT1M",
-                             "reportBackDuration", rate ? rate : "PT1M", "rIDs", rids, "state",
-                             "requested", "requestedAt", (json_int_t)now, "via", via)
-                 : NULL;
-        if (rec == NULL || json_array_append_new(out, rec) < 0) {
-            json_decref(out);
-            return NULL;
-        }
-    }
-    return out;
 }
 
 int wk_render_create_report(vtn_buf *b, const char *entry, size_t len, const char *ven_id)
@@ -95,8 +49,13 @@ enum regrep_stage { REGREP_START = 0, REGREP_CHECKED, REGREP_STORED };
 typedef struct regrep_state {
     enum regrep_stage stage;
     wk_ven_gate gate;
+    /* The policy's sources, read in the gate's round: the VEN's own, its
+     * enrolments, the default and program policies. */
+    wk_rh ven_policy, targets, policies;
     wk_rh stored;
     json_t *requests; /* owned: the VTN's requests for this registration */
+    int in_reply;     /* the policy's deliverIn is "registered" */
+    char source[WK_ID_MAX + 16];
 } regrep_state;
 
 static void regrep_fini(void *st)
@@ -190,11 +149,47 @@ out:
     return rc;
 }
 
+/* Queues the reads wk_report_policy_choose needs, in the gate's round. */
+static int regrep_policy_plan(wk_req *q, regrep_state *s, const char *ven)
+{
+    char k[VTN_KEY_MAX];
+    s->ven_policy = wk_cmd(q, "HGET", wk_key_ven(k, ven), VTN_F_VEN_REPORT_POLICY, NULL);
+    s->targets = wk_cmd(q, "SMEMBERS", vtn_key_build(k, VTN_KEY_VENTARGETS, ven, NULL), NULL);
+    s->policies = wk_cmd(q, "HGETALL", VTN_KEY_REPORTPOLICIES, NULL);
+    return s->ven_policy < 0 || s->targets < 0 || s->policies < 0 ? -ENOBUFS : 0;
+}
+
+/* The chosen policy's requests into s->requests; 0 or -ENOMEM. */
+static int regrep_policy(wk_req *q, regrep_state *s)
+{
+    const redisReply *h = wk_rep(q, s->policies), *v = wk_rep(q, s->ven_policy);
+    json_t *stored = json_object(), *targets = wk_rep_strings(wk_rep(q, s->targets));
+    for (size_t i = 0; stored && h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
+        if (h->element[i]->type == REDIS_REPLY_STRING &&
+            h->element[i + 1]->type == REDIS_REPLY_STRING)
+            json_object_set_new(stored, h->element[i]->str,
+                                json_stringn(h->element[i + 1]->str, h->element[i + 1]->len));
+    char *vp = v && v->type == REDIS_REPLY_STRING ? strndup(v->str, v->len) : NULL;
+    json_t *policy = stored
+                         ? wk_report_policy_choose(vp, stored, targets, q->w->cfg.report_request_in,
+                                                   s->source, sizeof s->source)
+                         : NULL;
+    s->requests =
+        policy ? wk_report_policy_requests(policy, q->msg.reports, q->rid, vtn_now_ms()) : NULL;
+    const char *in = json_string_value(json_object_get(policy, "deliverIn"));
+    s->in_reply = in && strcmp(in, "registered") == 0;
+    free(vp);
+    json_decref(policy);
+    json_decref(stored);
+    json_decref(targets);
+    return s->requests ? 0 : -ENOMEM;
+}
+
 static void regrep_step(wk_req *q, void *st)
 {
     regrep_state *s = st;
     const char *ven = q->msg.ven_id;
-    int in_reply = strcmp(q->w->cfg.report_request_in, "registered") == 0;
+    int in_reply = s->in_reply;
     switch (s->stage) {
     case REGREP_START:
         if (!ven[0]) {
@@ -203,16 +198,18 @@ static void regrep_step(wk_req *q, void *st)
         }
         s->stage = REGREP_CHECKED;
         wk_ven_gate_pass(q, &s->gate, ven);
+        /* A gate that could not ask has answered already. */
+        if (s->gate.rec >= 0 && regrep_policy_plan(q, s, ven) < 0)
+            wk_reply_no_room(q);
         return;
     case REGREP_CHECKED: {
         if (!wk_ven_gate_pass(q, &s->gate, ven))
             return;
-        s->requests = wk_report_default_requests(q->msg.reports, q->rid, vtn_now_ms(),
-                                                 in_reply ? "registered" : "poll");
-        if (s->requests == NULL) {
+        if (regrep_policy(q, s) < 0) {
             wk_reply_internal(q, "out of memory");
             return;
         }
+        in_reply = s->in_reply;
         int rc = regrep_store(q, s, ven, in_reply);
         if (rc < 0) {
             if (rc == -ENOMEM)
@@ -225,9 +222,19 @@ static void regrep_step(wk_req *q, void *st)
         return;
     }
     case REGREP_STORED:
-        vtn_info("reports_registered", "req=%s ven=%s reports=%zu requests=%zu via=%s retry=%d",
-                 q->rid, ven, json_array_size(q->msg.reports), json_array_size(s->requests),
-                 in_reply ? "registered" : "poll", wk_rep_int(q, s->stored, 1) == 0);
+        vtn_info("reports_registered",
+                 "req=%s ven=%s reports=%zu requests=%zu via=%s policy=\"%s\" retry=%d", q->rid,
+                 ven, json_array_size(q->msg.reports), json_array_size(s->requests),
+                 in_reply ? "registered" : "poll", s->source, wk_rep_int(q, s->stored, 1) == 0);
+        for (size_t i = 0; i < json_array_size(s->requests); i++) {
+            json_t *r = json_array_get(s->requests, i);
+            const char *asked = jstr(r, "reportBackDurationAsked");
+            if (asked)
+                vtn_warn("report_back_raised",
+                         "req=%s ven=%s rr=%s asked=%s raised_to=%s (the VEN's oadrMinPeriod)",
+                         q->rid, ven, jstr(r, "reportRequestID"), asked,
+                         jstr(r, "reportBackDuration"));
+        }
         vtn_buf_reset(&q->body);
         if (wk_write_registered_report(&q->body, WK_OADR_OK, "OK", wk_reply_request_id(q), ven,
                                        in_reply ? s->requests : NULL) < 0) {

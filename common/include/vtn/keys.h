@@ -90,6 +90,9 @@
 /* Push mode: "<ms> <attempts> <reason>" once a gateway gave up delivering
  * to the VEN; removed by the next delivery that succeeds. */
 #define VTN_F_VEN_PUSH_UNDELIVERED "pu"
+/* The VEN's report request policy (docs/reports.md), JSON; set through the
+ * API, gone with the record. */
+#define VTN_F_VEN_REPORT_POLICY "rp"
 #define VTN_VEN_CANCELLING "c"
 
 /* ---- fields of vtn:cert:<serial> ---- */
@@ -257,6 +260,10 @@
  * start and its last update, plus VTN_REPORT_OVERDUE_FACTOR times its
  * reportBackDuration), so the check costs O(due items). */
 #define VTN_KEY_REPORTS_CHECK "vtn:reports:check" /* ZSET */
+/* Report request policies (docs/reports.md): "default" and "p:<programID>"
+ * (a program's, VTN_TARGET_PROGRAM + its id) -> policy JSON. A VEN's own is
+ * the VTN_F_VEN_REPORT_POLICY field of its record. */
+#define VTN_KEY_REPORTPOLICIES "vtn:reportpolicies" /* HASH */
 /* The report requests now overdue -> since when (ms, their deadline). */
 #define VTN_KEY_REPORTS_OVERDUE "vtn:reports:overdue" /* ZSET */
 /* Entries each scheduler task handles per run. */

@@ -54,7 +54,7 @@ VEN_ATTRS = {
     "report-only": "REPORT_ONLY", "xml-signature": "XML_SIG", "state": "STATE",
     "rereg-pending": "REREG", "poll-rid": "POLL_RID", "events-ver": "EVENTS_VER",
     "events-hash": "EVENTS_HASH", "events-end": "EVENTS_END", "events-await": "EVENTS_AWAIT",
-    "push-undelivered": "PUSH_UNDELIVERED",
+    "push-undelivered": "PUSH_UNDELIVERED", "report-policy": "REPORT_POLICY",
 }
 # flags of the ven verb: attribute and the value a bare flag stands for
 VEN_FLAGS = {
