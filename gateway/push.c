@@ -118,6 +118,7 @@ struct gw_push {
     const gw_config *cfg;
     vtn_redis_target target;
     redisAsyncContext *rc;
+    struct push_find *finding; /* a sentinel discovery running, or NULL */
     int connected, claiming, closing, draining;
     uv_timer_t tick;
     int64_t next_connect;
@@ -281,9 +282,12 @@ static void on_disconnect(const redisAsyncContext *c, int status)
     p->claiming = 0;
 }
 
-static void redis_connect(gw_push *p)
+/* Attaches an async connection to the loop; host NULL: the target's own
+ * address (VTN_REDIS_URL). AUTH and SELECT are queued before any script. */
+static void redis_attach(gw_push *p, const char *host, int port)
 {
-    redisAsyncContext *c = p->target.unix_path[0]
+    redisAsyncContext *c = host ? redisAsyncConnect(host, port)
+                           : p->target.unix_path[0]
                                ? redisAsyncConnectUnix(p->target.unix_path)
                                : redisAsyncConnect(p->target.host, p->target.port);
     if (c == NULL)
@@ -299,12 +303,74 @@ static void redis_connect(gw_push *p)
     }
     redisAsyncSetConnectCallback(c, on_connect);
     redisAsyncSetDisconnectCallback(c, on_disconnect);
-    /* queued in order before any script */
     if (p->target.password[0])
         redisAsyncCommand(c, NULL, NULL, "AUTH %s", p->target.password);
     if (p->target.db)
         redisAsyncCommand(c, NULL, NULL, "SELECT %d", p->target.db);
     p->rc = c;
+}
+
+/* With sentinels, the primary is found the way every process finds it
+ * (vtn_redis_connect: ask each sentinel, check ROLE), which blocks for up
+ * to a timeout per sentinel: that runs on libuv's thread pool, never on the
+ * loop that serves VENs, and the async connection then goes to the address
+ * found. A push_find outlives a gw_push that closes meanwhile (p NULL). */
+typedef struct push_find {
+    uv_work_t work;
+    gw_push *p;
+    vtn_redis_target target;
+    char host[256];
+    int port;
+    char err[512];
+} push_find;
+
+static void find_work(uv_work_t *w)
+{
+    push_find *f = w->data;
+    redisContext *c =
+        vtn_redis_connect(&f->target, VTN_REDIS_SENTINEL_TIMEOUT_MS, f->err, sizeof f->err);
+    if (c == NULL)
+        return;
+    if (c->connection_type == REDIS_CONN_TCP && c->tcp.host) {
+        snprintf(f->host, sizeof f->host, "%s", c->tcp.host);
+        f->port = c->tcp.port;
+    }
+    redisFree(c);
+}
+
+static void find_done(uv_work_t *w, int status)
+{
+    push_find *f = w->data;
+    gw_push *p = f->p;
+    if (p != NULL) {
+        p->finding = NULL;
+        if (status == 0 && f->host[0] && !p->closing && p->rc == NULL)
+            redis_attach(p, f->host, f->port);
+        else if (!f->host[0])
+            vtn_warn("push_redis", "msg=\"no Redis primary: %s\"", f->err[0] ? f->err : "?");
+    }
+    free(f);
+}
+
+static void redis_connect(gw_push *p)
+{
+    if (p->target.nsentinels == 0) {
+        redis_attach(p, NULL, 0);
+        return;
+    }
+    if (p->finding != NULL)
+        return;
+    push_find *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return;
+    f->p = p;
+    f->target = p->target;
+    f->work.data = f;
+    if (uv_queue_work(p->s->loop, &f->work, find_work, find_done) != 0) {
+        free(f);
+        return;
+    }
+    p->finding = f;
 }
 
 /* EVAL of a script's full text (constants line + file): no SCRIPT LOAD to
@@ -1044,6 +1110,9 @@ static void on_claimed(redisAsyncContext *c, void *r, void *ud)
         return;
     if (rep->type == REDIS_REPLY_ERROR) {
         vtn_warn("push_claim_failed", "error=\"%.200s\"", rep->str);
+        /* A failover made this server a replica: find the primary again. */
+        if (vtn_redis_is_readonly(rep) && p->rc != NULL)
+            redisAsyncDisconnect(p->rc);
         return;
     }
     if (rep->type != REDIS_REPLY_ARRAY)
@@ -1104,7 +1173,7 @@ int gw_push_start(gw_server *s, gw_push **out, char *err, size_t errlen)
 {
     const gw_config *cfg = s->cfg;
     *out = NULL;
-    if (cfg->push_concurrency <= 0 || !cfg->redis_url || !*cfg->redis_url)
+    if (cfg->push_concurrency <= 0 || !gw_advert_wanted(cfg))
         return 0;
     if (s->push_ctx == NULL && !cfg->push_allow_http)
         return 0; /* this gateway cannot push: leave the jobs to one that can */
@@ -1125,8 +1194,9 @@ int gw_push_start(gw_server *s, gw_push **out, char *err, size_t errlen)
     vtn_buf_init(&p->wire, ((size_t)8 << 20));
     vtn_buf_init(&p->scratch, ((size_t)8 << 20));
     snprintf(p->owner, sizeof p->owner, "gw-%016" PRIx64, s->id_base);
-    if (vtn_redis_url_parse(cfg->redis_url, &p->target) != 0) {
-        snprintf(err, errlen, "VTN_REDIS_URL: not a redis:// URL");
+    if (vtn_redis_target_init(&p->target, cfg->redis_url, cfg->redis_sentinels,
+                              cfg->redis_sentinel_master, cfg->redis_sentinel_password, err,
+                              errlen) < 0) {
         push_free(p);
         return -EINVAL;
     }
@@ -1159,6 +1229,8 @@ void gw_push_drain(gw_push *p)
 
 static void push_free(gw_push *p)
 {
+    if (p->finding != NULL)
+        p->finding->p = NULL; /* its find_done frees it */
     vtn_buf_free(&p->plain);
     vtn_buf_free(&p->wire);
     vtn_buf_free(&p->scratch);
