@@ -10,8 +10,8 @@
  * Failover: an I/O error or a READONLY answer (the server became a replica) drops the
  * connection, and the next attempt connects again, through the sentinels when they are
  * configured. With sentinels the thread also waits on a +switch-master subscription, so a
- * failover the sentinels announce moves the advert at once. The libuv loop never touches
- * Redis: this thread is the gateway's only Redis client. */
+ * failover the sentinels announce moves the advert at once. The libuv loop's only Redis
+ * client is push mode's (push.c), which never blocks the loop. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
