@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Faults under load in the local pod (deploy/pod/test.sh --failover): VENs
-keep polling over mutual TLS, and now and then register again, while
-  1. a gateway is stopped with SIGTERM (it drains; podman restarts it),
+"""Faults under load (deploy/pod/test.sh --failover on the local pod file,
+deploy/pod/overlay-test.sh on the production overlay's objects): VENs keep
+polling over mutual TLS, and now and then register again, on two or more
+gateways while
+  1. the last gateway is stopped with SIGTERM (it drains; podman restarts it),
   2. the scheduler leader is killed (SIGKILL; the standby takes the lease),
-  3. the Redis primary is killed and Sentinel promotes the replica (only
-     when the processes read VTN_REDIS_SENTINELS; otherwise skipped, saying
-     so).
+  3. with --sentinel: the Redis primary is killed (stopped with SIGKILL) and
+     Sentinel promotes a replica; started again, the old primary must
+     rejoin as a replica.
+The containers are named by the caller (--gateways, --schedulers,
+--sentinel, --redis-primary), so any layout of pods works.
 For each step it prints how many requests were sent and how many failed
 (HTTP status other than 200, or a broken answer). A VEN whose gateway is not
-ready (/readyz) or refuses connections goes to the other one, as a load
+ready (/readyz) or refuses connections goes to another one, as a load
 balancer following the readiness probes would send it, and a
 request on a reused keep-alive connection that the server had closed is
 sent again on a new one, as VEN HTTP clients do; both are counted apart, not
@@ -20,6 +24,7 @@ Ends with "failover: N passed, M failed"."""
 import argparse
 import http.client
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -110,7 +115,8 @@ class Driver:
             v.poll()
 
     def one(self, i):
-        order = [g for g in (self.home, 1 - self.home) if self.lb.ready[g]] or [self.home, 1 - self.home]
+        gateways = [self.home] + [g for g in range(len(self.vens)) if g != self.home]
+        order = [g for g in gateways if self.lb.ready[g]] or gateways
         for g in order:
             v = self.vens[g]
             for retry in (False, True):
@@ -141,7 +147,12 @@ class Driver:
     def fail(self, e):
         self.counter.add("failed")
         if len(self.errors) < 20:
-            self.errors.append("%s: %s: %s" % (self.counter.step, type(e).__name__, str(e)[:200]))
+            text = str(e)
+            # A non-200 answer: its status says more than the start of its body.
+            status = re.search(r"^HTTP status of (\S+) reply .*expected 200, got (\d+)$", text, re.S)
+            if status:
+                text = "HTTP %s to %s" % (status.group(2), status.group(1))
+            self.errors.append("%s: %s: %s" % (self.counter.step, type(e).__name__, text[:200]))
         time.sleep(0.1)
 
     def run(self):
@@ -177,15 +188,27 @@ def ready(port):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pod", required=True)
     ap.add_argument("--pki", required=True)
     ap.add_argument("--vens", type=int, default=6, help="VENs (certificates ven1..venN in --pki)")
-    ap.add_argument("--oadr", type=int, nargs=2, required=True, metavar="PORT")
-    ap.add_argument("--ops", type=int, nargs=2, required=True, metavar="PORT")
+    ap.add_argument("--oadr", type=int, nargs="+", required=True, metavar="PORT",
+                    help="the gateways' OpenADR host ports")
+    ap.add_argument("--ops", type=int, nargs="+", required=True, metavar="PORT",
+                    help="the gateways' ops host ports, in the same order")
+    ap.add_argument("--gateways", nargs="+", required=True, metavar="CONTAINER",
+                    help="the gateways' containers, in the same order (the last one gets SIGTERM)")
     ap.add_argument("--scheduler-ops", type=int, nargs=2, required=True, metavar="PORT")
+    ap.add_argument("--schedulers", nargs=2, required=True, metavar="CONTAINER",
+                    help="the schedulers' containers, in the order of --scheduler-ops")
+    ap.add_argument("--sentinel", metavar="CONTAINER",
+                    help="a Sentinel's container (port 26379): with it, the Redis primary is killed")
+    ap.add_argument("--redis-primary", metavar="CONTAINER",
+                    help="the container of the Redis that is primary at the start (with --sentinel)")
     ap.add_argument("--schema", required=True)
-    ap.add_argument("--sentinel", action="store_true", help="the processes read VTN_REDIS_SENTINELS")
     a = ap.parse_args()
+    if not len(a.oadr) == len(a.ops) == len(a.gateways) >= 2:
+        ap.error("--oadr, --ops and --gateways: the same number, at least 2")
+    if bool(a.sentinel) != bool(a.redis_primary):
+        ap.error("--sentinel and --redis-primary go together")
 
     pki = DevPki(a.pki)
     validator = Validator(a.schema)
@@ -197,7 +220,7 @@ def main():
         name = "ven%d" % n
         cert = Cert(name, os.path.join(a.pki, name + ".pem"), os.path.join(a.pki, name + ".key"),
                     None, os.path.join(a.pki, "ca-ecc"))
-        drivers.append(Driver("failover-" + name, cert, pki, validator, a.oadr, n % 2, counter, lb))
+        drivers.append(Driver("failover-" + name, cert, pki, validator, a.oadr, n % len(a.oadr), counter, lb))
 
     def register_all():
         for d in drivers:
@@ -233,21 +256,23 @@ def main():
     # 0. steady state
     checks.run("steady polling", step, "steady", lambda: time.sleep(3), lambda: None, True)
 
-    # 1. SIGTERM to gateway 2: it drains, exits 0; podman starts it again.
+    # 1. SIGTERM to the last gateway: it drains, exits 0; podman starts it again.
+    gw = a.gateways[-1]
+
     def term_gateway():
-        before = podman("inspect", "--format", "{{.State.StartedAt}}", a.pod + "-gateway-2")
-        podman("kill", "--signal", "TERM", a.pod + "-gateway-2")
+        before = podman("inspect", "--format", "{{.State.StartedAt}}", gw)
+        podman("kill", "--signal", "TERM", gw)
         state["gw_started"] = before
 
     def gateway_back():
-        wait_for("gateway 2 restarted", lambda: podman(
-            "inspect", "--format", "{{.State.StartedAt}}", a.pod + "-gateway-2") != state["gw_started"], WAIT)
-        wait_for("gateway 2 ready again", lambda: ready(a.ops[1]), WAIT)
-        code = podman("inspect", "--format", "{{.State.ExitCode}}", a.pod + "-gateway-2")
-        eq(code, "0", "gateway 2's exit status after SIGTERM (a drained exit is 0)")
+        wait_for("gateway %d restarted" % len(a.gateways), lambda: podman(
+            "inspect", "--format", "{{.State.StartedAt}}", gw) != state["gw_started"], WAIT)
+        wait_for("gateway %d ready again" % len(a.gateways), lambda: ready(a.ops[-1]), WAIT)
+        code = podman("inspect", "--format", "{{.State.ExitCode}}", gw)
+        eq(code, "0", "gateway %d's exit status after SIGTERM (a drained exit is 0)" % len(a.gateways))
 
     state = {}
-    checks.run("gateway SIGTERM: drained, no failed request", step, "gateway-2 SIGTERM",
+    checks.run("gateway SIGTERM: drained, no failed request", step, "gateway-%d SIGTERM" % len(a.gateways),
                term_gateway, gateway_back, True)
 
     # 2. SIGKILL to the scheduler leader.
@@ -263,7 +288,7 @@ def main():
     def kill_leader():
         wait_for("a scheduler leads", lambda: leader_index() is not None, WAIT)
         state["leader"] = leader_index()
-        podman("kill", "--signal", "KILL", "%s-scheduler-%d" % (a.pod, state["leader"] + 1))
+        podman("kill", "--signal", "KILL", a.schedulers[state["leader"]])
 
     def other_leads():
         other = 1 - state["leader"]
@@ -274,29 +299,39 @@ def main():
 
     # 3. the Redis primary killed, Sentinel fails over.
     def master():
-        out = podman("exec", a.pod + "-sentinel-0", "redis-cli", "-p", "26379", "sentinel",
+        out = podman("exec", a.sentinel, "redis-cli", "-p", "26379", "sentinel",
                      "get-master-addr-by-name", "vtn", check_rc=False)
         return out.split()
 
     if a.sentinel:
         def replica_known():
-            out = podman("exec", a.pod + "-sentinel-0", "redis-cli", "-p", "26379", "sentinel",
+            out = podman("exec", a.sentinel, "redis-cli", "-p", "26379", "sentinel",
                          "replicas", "vtn", check_rc=False).split()
-            return "6380" in out and "slave" in out  # flags exactly "slave": up, no s_down
+            return "slave" in out  # flags exactly "slave": up, no s_down
 
         def kill_primary():
             # A replica still in its first sync cannot be promoted.
-            wait_for("Sentinel knows the synced replica", replica_known, WAIT)
+            wait_for("Sentinel knows a synced replica", replica_known, WAIT)
             state["primary"] = master()
-            check(state["primary"] == ["127.0.0.1", "6379"], "Sentinel names redis-0 first: %r" % state["primary"])
-            podman("stop", "--time", "0", a.pod + "-redis-0")
+            check(len(state["primary"]) == 2, "Sentinel names a primary: %r" % state["primary"])
+            print("Redis primary %s (container %s) stopped" % (":".join(state["primary"]), a.redis_primary),
+                  flush=True)
+            podman("stop", "--time", "0", a.redis_primary)
 
         def promoted():
-            wait_for("Sentinel promotes the replica", lambda: master() == ["127.0.0.1", "6380"], WAIT)
+            wait_for("Sentinel promotes a replica",
+                     lambda: len(master()) == 2 and master() != state["primary"], WAIT)
+            print("Sentinel promoted %s" % ":".join(master()), flush=True)
 
         checks.run("Redis primary killed: Sentinel fails over, VENs poll again", step,
                    "redis primary killed", kill_primary, promoted, False)
-        podman("start", a.pod + "-redis-0", check_rc=False)
+
+        def rejoins():
+            podman("start", a.redis_primary)
+            wait_for("the old primary is a replica again", lambda: podman(
+                "exec", a.redis_primary, "redis-cli", "-p", "6379", "role", check_rc=False).startswith("slave"), WAIT)
+
+        checks.run("the old primary, started again, rejoins as a replica", rejoins)
     else:
         print("SKIPPED step redis primary killed: the processes in this image do not read "
               "VTN_REDIS_SENTINELS (no Sentinel support yet)", flush=True)
@@ -318,9 +353,14 @@ def main():
     checks.run("no acknowledged registration lost", registrations_kept)
     total = sum(v for (s, k), v in counter.n.items() if k in ("ok", "failed"))
     print("requests in all: %d, failed: %d" % (total, sum(v for (s, k), v in counter.n.items() if k == "failed")))
+    # The first failures of each step (all VENs), to say what they were.
+    shown = {}
     for d in drivers:
-        for e in d.errors[:3]:
-            print("  %s %s" % (d.vens[0].name, e))
+        for e in d.errors:
+            step_name = e.split(":", 1)[0]
+            if shown.get(step_name, 0) < 3:
+                shown[step_name] = shown.get(step_name, 0) + 1
+                print("  %s %s" % (d.vens[0].name, e))
         d.close()
     return checks.summary()
 

@@ -6,6 +6,7 @@
 #   deploy/pod/pod.sh up   [--name NAME] [--port-offset N] [--pki DIR]
 #   deploy/pod/pod.sh down [--name NAME]
 #   deploy/pod/pod.sh status [--name NAME]
+#   deploy/pod/pod.sh pki  [--pki DIR] [--vens N]
 #
 # up makes a development PKI in DIR (default run/pod-pki) on first use, with
 # vtnctl from the image (deploy/dev-pki.sh, plus a shared ticket key file),
@@ -13,7 +14,9 @@
 # is set, host ports moved by --port-offset), plays it under NAME (default
 # openvtn) and waits until both gateways are ready (a worker connected). It
 # prints where everything is. down stops and removes the pod NAME: nothing
-# else. The filled-in file (it holds the token) is run/NAME.yaml.
+# else. The filled-in file (it holds the token) is run/NAME.yaml. pki only
+# makes the PKI (what up does first), with VEN certificates ven2..venN too
+# when --vens N is given (deploy/pod/test.sh, deploy/pod/overlay-test.sh).
 #
 # Published on 127.0.0.1 (plus the offset): 18080 and 18180 the gateways'
 # OpenADR listeners (mutual TLS), 18081 the management API, 19100 and 19200
@@ -25,6 +28,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 RUN=$ROOT/run
 NAME=openvtn
 OFFSET=0
+VENS=1
 PKI=$RUN/pod-pki
 IMAGE=localhost/openvtn:latest
 REDIS_IMAGE=localhost/openvtn-redis:latest
@@ -42,12 +46,15 @@ while [ $# -gt 0 ]; do
   --name) [ $# -ge 2 ] || die "--name needs a value"; NAME=$2; shift 2 ;;
   --port-offset) [ $# -ge 2 ] || die "--port-offset needs a value"; OFFSET=$2; shift 2 ;;
   --pki) [ $# -ge 2 ] || die "--pki needs a folder"; PKI=$2; shift 2 ;;
+  --vens) [ $# -ge 2 ] || die "--vens needs a number"; VENS=$2; shift 2 ;;
   *) say "unknown argument $1 (see --help)"; exit 2 ;;
   esac
 done
 case "$NAME" in '' | *[!a-z0-9-]*) die "--name: lower-case letters, digits and '-' only" ;; esac
 case "$OFFSET" in '' | *[!0-9]*) die "--port-offset must be a number" ;; esac
 [ "$OFFSET" -le 40000 ] || die "--port-offset must be at most 40000"
+case "$VENS" in '' | *[!0-9]*) die "--vens must be a number" ;; esac
+[ "$VENS" -le 100 ] || die "--vens must be at most 100"
 
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/deploy/container/containers.conf}
 command -v podman >/dev/null || die "podman is not installed: run deploy/setup.sh --deploy (as root)"
@@ -66,6 +73,17 @@ make_pki() {
     "$IMAGE" sh -c "sh /dev-pki.sh --vtnctl /usr/local/bin/vtnctl /out/$base >/dev/null &&
       vtnctl ticket-keys rotate --file /out/$base/ticket-keys >/dev/null &&
       chown -R 10001:10001 /out/$base" || die "making the PKI failed"
+}
+
+# ven2..venN next to the PKI's ven1 (one certificate each), when missing.
+issue_vens() {
+  [ "$VENS" -ge 2 ] || return 0
+  podman run --rm --user 0 -v "$(cd "$PKI" && pwd):/pki" -e VENS="$VENS" "$IMAGE" sh -c \
+    'n=2; while [ "$n" -le "$VENS" ]; do
+       [ -f /pki/ven$n.pem ] || vtnctl cert issue --ca-dir /pki/ca-ecc --cn ven$n --out-dir /pki --key ec >/dev/null || exit 1
+       n=$((n + 1))
+     done
+     chown -R 10001:10001 /pki' || die "issuing VEN certificates failed"
 }
 
 wait_ready() { # wait_ready <url> <seconds>
@@ -133,7 +151,8 @@ down() {
 case "$CMD" in
 up) up ;;
 down) down ;;
+pki) make_pki && issue_vens ;;
 status) podman pod ps --filter "name=^$NAME\$" && podman ps --pod --filter "pod=$NAME" ;;
 -h | --help) usage ;;
-*) say "unknown command $CMD (up, down or status)"; exit 2 ;;
+*) say "unknown command $CMD (up, down, status or pki)"; exit 2 ;;
 esac

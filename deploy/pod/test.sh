@@ -85,16 +85,15 @@ python3 "$HERE/ven_check.py" --pki "$PKI" --schema "$SCHEMA" --token "$VTN_API_T
   --ops $((19100 + OFFSET)) $((19200 + OFFSET)) --api $((18081 + OFFSET)) || rc=$?
 if [ "$FAILOVER" = 1 ] && [ "$rc" -eq 0 ]; then
   # ven1 exists; ven2..ven6 for more VENs (one certificate each).
-  podman run --rm --user 0 -v "$PKI:/pki" localhost/openvtn:latest sh -c \
-    'for n in 2 3 4 5 6; do vtnctl cert issue --ca-dir /pki/ca-ecc --cn ven$n --out-dir /pki --key ec >/dev/null || exit 1; done
-     chown -R 10001:10001 /pki' || { say "issuing VEN certificates failed"; exit 1; }
+  "$HERE/pod.sh" pki --pki "$PKI" --vens 6 || exit 1
   sentinel=()
   if podman run --rm localhost/openvtn:latest vtn-worker --help | grep -q VTN_REDIS_SENTINELS; then
-    sentinel=(--sentinel)
+    sentinel=(--sentinel "$NAME-sentinel-0" --redis-primary "$NAME-redis-0")
   fi
-  python3 "$HERE/failover.py" --pod "$NAME" --pki "$PKI" --schema "$SCHEMA" "${sentinel[@]}" \
+  python3 "$HERE/failover.py" --pki "$PKI" --schema "$SCHEMA" "${sentinel[@]}" \
     --oadr $((18080 + OFFSET)) $((18180 + OFFSET)) --ops $((19100 + OFFSET)) $((19200 + OFFSET)) \
-    --scheduler-ops $((19111 + OFFSET)) $((19112 + OFFSET)) || rc=$?
+    --gateways "$NAME-gateway-1" "$NAME-gateway-2" \
+    --scheduler-ops $((19111 + OFFSET)) $((19112 + OFFSET)) --schedulers "$NAME-scheduler-1" "$NAME-scheduler-2" || rc=$?
 fi
 if [ "$rc" -ne 0 ]; then
   say "the last lines of each container:"
