@@ -6,9 +6,11 @@
 #                   bounded sessions)
 #   4. deploy       deploy/k8s/check.sh (yamllint, shellcheck, every kustomize
 #                   overlay rendered and validated offline), then the container
-#                   images built (deploy/container/build.sh --redis) and the
-#                   local pod tested (deploy/pod/test.sh --failover); the image part is
-#                   skipped, saying why, only when podman cannot run here
+#                   images built (deploy/container/build.sh --redis), the local
+#                   pod file tested (deploy/pod/test.sh) and the production
+#                   overlay's objects played and put through the failover test
+#                   (deploy/pod/overlay-test.sh); the image part is skipped,
+#                   saying why, only when podman cannot run here
 # Every stage runs even when an earlier one failed; the last line is
 # "N passed, M failed" summed over the stages, and the exit status is non-zero
 # when anything failed (a build that fails counts as one failure).
@@ -128,14 +130,21 @@ deploy_stage() {
     REPORT+=("deploy: image build FAILED (log in ${dir#"$ROOT"/}/build.log)")
     return 0
   fi
-  say "deploy: pod"
+  say "deploy: pod file"
   set +e
-  "$ROOT/deploy/pod/test.sh" --failover 2>&1 | tee "$dir/pod.log"
+  "$ROOT/deploy/pod/test.sh" 2>&1 | tee "$dir/pod.log"
   rc=${PIPESTATUS[0]}
   set -e
-  count_lines "deploy: pod (image build included)" "$dir/pod.log" "$rc" "$t0"
+  count_lines "deploy: pod file (image build included)" "$dir/pod.log" "$rc" "$t0"
+  t0=$SECONDS
+  say "deploy: production overlay under podman, with faults"
+  set +e
+  "$ROOT/deploy/pod/overlay-test.sh" 2>&1 | tee "$dir/overlay.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  count_lines "deploy: production overlay" "$dir/overlay.log" "$rc" "$t0"
   local skipped
-  skipped=$(grep '^SKIPPED' "$dir/pod.log" || true)
+  skipped=$(grep -h '^SKIPPED' "$dir/pod.log" "$dir/overlay.log" || true)
   [ -z "$skipped" ] || REPORT+=("deploy: ${skipped#SKIPPED }: skipped")
 }
 
