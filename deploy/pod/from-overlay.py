@@ -21,25 +21,30 @@ little as possible, each change for a reason podman gives (docs/deploy.md,
  3. Env. podman 4.3 supports fieldRef only for metadata.name, labels and
     annotations, and passes $(VAR) verbatim: status.podIP becomes the pod's
     static IP, metadata.namespace the overlay's namespace, and $(VAR) is
-    expanded from the variables before it (Kubernetes' dependent variables).
- 4. Secrets. podman reads Secrets from its own secret store, in two formats:
+    expanded from the variables before it (Kubernetes' dependent variables;
+    one from a secretKeyRef takes the Secret's value, so play.yaml is 0600).
+ 4. envFrom. podman 4.3 applies envFrom after env, so a ConfigMap's key
+    wins over the container's own env entry of the same name (the reverse
+    of Kubernetes): envFrom becomes one configMapKeyRef env entry per key
+    the container's env does not set, ahead of its env.
+ 5. Secrets. podman reads Secrets from its own secret store, in two formats:
     secretKeyRef wants a JSON object of base64 values, a secret volume a
     Secret's YAML whose data is written to the files as it is (not base64
     decoded). Each Secret the overlay references is made from DIR/<name>/
     (one file per key) in the format its use needs; a Secret used both ways
     is an error. Secret volumes get `optional: false` (podman 4.3.1
     dereferences the field unset).
- 5. Names. Every object gets the prefix --prefix (podman's secrets and the
+ 6. Names. Every object gets the prefix --prefix (podman's secrets and the
     volumes it makes for ConfigMaps and Secrets are global on the machine).
     Hostnames and the Services' DNS names keep the overlay's names.
- 6. Images. --image NAME=REF replaces an image by name (no registry here:
+ 7. Images. --image NAME=REF replaces an image by name (no registry here:
     openvtn=localhost/openvtn:latest, redis=localhost/openvtn-redis:latest).
- 7. Ports. podman 4.3 publishes every containerPort on the host's
+ 8. Ports. podman 4.3 publishes every containerPort on the host's
     0.0.0.0 (at its own number when hostPort is unset), so the ports are
     removed except those --publish names (per Deployment), which get a host
     port on 127.0.0.1 counting up from --host-port. Pods reach each other
     on the network's addresses whatever the list says, as in Kubernetes.
- 8. Probes. podman 4.3 ignores readiness probes and turns a liveness probe
+ 9. Probes. podman 4.3 ignores readiness probes and turns a liveness probe
     into a healthcheck run by a systemd timer, with curl in the container
     for httpGet: this image has no curl and CI machines no systemd, so the
     probes are removed (the test reads /readyz itself, as a load balancer).
@@ -130,6 +135,7 @@ class Converter:
         kinds = {}
         for o in self.objects:
             kinds.setdefault(o["kind"], []).append(o)
+        self.config_maps = {o["metadata"]["name"]: o for o in kinds.get("ConfigMap", [])}
         for kind, objs in kinds.items():
             if kind not in PLAYED and kind != "StatefulSet":
                 why = LEFT_OUT.get(kind)
@@ -252,16 +258,28 @@ class Converter:
             elif path == "metadata.name":
                 values[e["name"]] = pod  # what podman sets
             if "secretKeyRef" in ref:
-                ref["secretKeyRef"]["name"] = self.use_secret(ref["secretKeyRef"]["name"], "env")
+                key = ref["secretKeyRef"]
+                values[e["name"]] = self.secret_value(key["name"], key["key"])  # for $(...)
+                key["name"] = self.use_secret(key["name"], "env")
             if "value" in e:
                 e["value"] = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
                                     lambda m: values.get(m.group(1), m.group(0)), e["value"])
                 values[e["name"]] = e["value"]
-        for src in c.get("envFrom", []):
-            if "configMapRef" in src:
-                src["configMapRef"]["name"] = self.name(src["configMapRef"]["name"])
-            if "secretRef" in src:
-                fail("envFrom secretRef: podman 4.3 cannot play it")
+        # envFrom: one configMapKeyRef per key the container's env does not
+        # set, ahead of env (podman 4.3 lets envFrom win over env; in
+        # Kubernetes env wins).
+        own = {e["name"] for e in c.get("env", [])}
+        from_maps = []
+        for src in c.pop("envFrom", []):
+            if "configMapRef" not in src or src.get("prefix"):
+                fail("envFrom other than a configMapRef without prefix: no rule for it")
+            name = src["configMapRef"]["name"]
+            for key in sorted(self.config_maps[name].get("data", {})):
+                if key not in own:
+                    from_maps.append({"name": key, "valueFrom": {"configMapKeyRef": {"name": self.name(name),
+                                                                                     "key": key}}})
+        if from_maps:
+            c["env"] = from_maps + c.get("env", [])
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             c.pop(probe, None)
         published = {}
@@ -275,6 +293,13 @@ class Converter:
         if not c["ports"]:
             del c["ports"]
         return published
+
+    def secret_value(self, name, key):
+        try:
+            with open(os.path.join(self.a.secrets, name, key)) as f:
+                return f.read()
+        except OSError as e:
+            fail("secret %s key %s: %s" % (name, key, e))
 
     def use_secret(self, name, how):
         if self.secret_use.setdefault(name, how) != how:
@@ -310,7 +335,9 @@ def main():
     conv = Converter(a, objects)
     played = conv.run()
     os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "play.yaml"), "w") as f:
+    # It may hold a secret's value (a $(VAR) made from one): the owner's only.
+    fd = os.open(os.path.join(a.out, "play.yaml"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
         f.write("# Made by deploy/pod/from-overlay.py from a rendered overlay: do not edit.\n")
         yaml.safe_dump_all(played, f, sort_keys=False)
     conv.manifest["namespace"] = conv.namespace

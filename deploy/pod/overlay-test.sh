@@ -85,6 +85,7 @@ kubectl kustomize "$ROOT/deploy/k8s/overlays/production" >"$WORK/rendered.yaml" 
 # each with a file per key, from a development PKI with VENs ven1..ven6.
 PKI=$WORK/pki
 "$HERE/pod.sh" pki --pki "$PKI" --vens 6 >/dev/null
+(umask 077 && mkdir -p "$WORK/secrets")
 mkdir -p "$WORK/secrets/openvtn-gateway-tls" "$WORK/secrets/openvtn-ticket-keys" "$WORK/secrets/openvtn-api-token"
 for f in server-ecc.pem server-ecc.key server-rsa.pem server-rsa.key client-ca.pem crl-ecc.pem crl-rsa.pem; do
   cp "$PKI/$f" "$WORK/secrets/openvtn-gateway-tls/"
@@ -92,6 +93,8 @@ done
 cp "$PKI/ticket-keys" "$WORK/secrets/openvtn-ticket-keys/"
 TOKEN=$(openssl rand -hex 24)
 printf '%s' "$TOKEN" >"$WORK/secrets/openvtn-api-token/token"
+mkdir -p "$WORK/secrets/openvtn-redis-auth"
+openssl rand -hex 24 | tr -d '\n' >"$WORK/secrets/openvtn-redis-auth/password"
 
 # A network of its own (CNI bridge with dnsname); static pod IPs from .10 on.
 podman network create "$RUN" >/dev/null
@@ -161,9 +164,23 @@ for ops in "${GW_OPS[@]}"; do
 done
 say "${#GW_OPS[@]} gateways ready $((SECONDS - t0)) s after the start"
 
-fp=$(podman run --rm -v "$PKI:/pki:ro" "$IMAGE" vtnctl fingerprint /pki/ven1.pem)
 rc=0
-python3 "$HERE/ven_check.py" --pki "$PKI" --schema "$SCHEMA" --token "$TOKEN" --fingerprint "$fp" \
+# Redis and the Sentinels refuse a client without the password (Secret
+# openvtn-redis-auth; the containers' own redis-cli has it in REDISCLI_AUTH).
+auth_ok=0
+for target in "${REDIS[0]}:6379" "${SENTINELS[0]}:26379"; do
+  out=$(podman exec "${target%:*}" env -u REDISCLI_AUTH redis-cli -p "${target##*:}" ping 2>&1 || true)
+  if [[ "$out" == *NOAUTH* ]]; then
+    auth_ok=$((auth_ok + 1))
+  else
+    say "FAIL: redis-cli without the password on ${target%:*} port ${target##*:} answered: $out"
+    rc=1
+  fi
+done
+echo "redis-auth: $auth_ok passed, $((2 - auth_ok)) failed"
+
+fp=$(podman run --rm -v "$PKI:/pki:ro" "$IMAGE" vtnctl fingerprint /pki/ven1.pem)
+[ "$rc" -ne 0 ] || python3 "$HERE/ven_check.py" --pki "$PKI" --schema "$SCHEMA" --token "$TOKEN" --fingerprint "$fp" \
   --oadr "${GW_OADR[0]}" "${GW_OADR[1]}" --ops "${GW_OPS[0]}" "${GW_OPS[1]}" --api "${GW_API[0]}" || rc=$?
 if [ "$rc" -eq 0 ]; then
   python3 "$HERE/failover.py" --pki "$PKI" --schema "$SCHEMA" \

@@ -1,6 +1,7 @@
 # shellcheck shell=sh disable=SC2034 # the variables are for the scripts that source this
 # Sourced by redis-start.sh and sentinel-start.sh (same ConfigMap).
-# NAMESPACE comes from the pod (downward API).
+# NAMESPACE comes from the pod (downward API); redis-cli authenticates with
+# REDISCLI_AUTH (the Secret openvtn-redis-auth, in the pod's environment).
 ns=${NAMESPACE:?}
 headless_redis=openvtn-redis-headless.$ns.svc.cluster.local
 headless_sentinel=openvtn-sentinel-headless.$ns.svc.cluster.local

@@ -13,7 +13,16 @@ if [ -z "$primary" ]; then
   *) primary=openvtn-redis-0.$headless_redis ;;
   esac
 fi
+# The password (REDISCLI_AUTH, from the Secret openvtn-redis-auth) goes in
+# through stdin ("-"), not the command line every process in the pod sees.
+pass=${REDISCLI_AUTH:?}
 if [ "$primary" = "$self" ]; then
-  exec redis-server /etc/openvtn-redis/redis.conf --replica-announce-ip "$self"
+  exec redis-server /etc/openvtn-redis/redis.conf --replica-announce-ip "$self" - <<EOC
+requirepass $pass
+masterauth $pass
+EOC
 fi
-exec redis-server /etc/openvtn-redis/redis.conf --replica-announce-ip "$self" --replicaof "$primary" 6379
+exec redis-server /etc/openvtn-redis/redis.conf --replica-announce-ip "$self" --replicaof "$primary" 6379 - <<EOC
+requirepass $pass
+masterauth $pass
+EOC

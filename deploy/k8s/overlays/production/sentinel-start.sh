@@ -8,13 +8,20 @@ set -eu
 self=$(hostname).$headless_sentinel
 primary=$(ask_primary "$self")
 [ -n "$primary" ] || primary=openvtn-redis-0.$headless_redis
+# The password (REDISCLI_AUTH, from the Secret openvtn-redis-auth): the
+# Sentinels' own (requirepass, also what they use with each other) and the
+# data nodes' (auth-pass). The file holds it: readable by this user only.
+pass=${REDISCLI_AUTH:?}
+umask 077
 cat >/data/sentinel.conf <<EOC
 port 26379
+requirepass $pass
 dir /data
 sentinel resolve-hostnames yes
 sentinel announce-hostnames yes
 sentinel announce-ip $self
 sentinel monitor vtn $primary 6379 2
+sentinel auth-pass vtn $pass
 sentinel down-after-milliseconds vtn 5000
 sentinel failover-timeout vtn 60000
 sentinel parallel-syncs vtn 1
