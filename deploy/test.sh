@@ -101,9 +101,21 @@ count_lines() {
   REPORT+=("$name: $p passed, $f failed ($((SECONDS - t0)) s)")
 }
 
+# counted <name> <log> <t0> <command...>: runs the command, its output also
+# into log, and adds up its "N passed, M failed" lines (count_lines).
+counted() {
+  local name=$1 log=$2 t0=$3 rc
+  shift 3
+  set +e
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  count_lines "$name" "$log" "$rc" "$t0"
+}
+
 # The deployment files and the container images (docs/deploy.md).
 deploy_stage() {
-  local t0=$SECONDS dir=$ROOT/build-deploy rc
+  local t0=$SECONDS dir=$ROOT/build-deploy
   mkdir -p "$dir"
   say "deploy: setup"
   if ! "$ROOT/deploy/setup.sh" --deploy; then
@@ -112,11 +124,7 @@ deploy_stage() {
     return 0
   fi
   say "deploy: manifests and scripts"
-  set +e
-  "$ROOT/deploy/k8s/check.sh" 2>&1 | tee "$dir/check.log"
-  rc=${PIPESTATUS[0]}
-  set -e
-  count_lines "deploy: k8s-check" "$dir/check.log" "$rc" "$t0"
+  counted "deploy: k8s-check" "$dir/check.log" "$t0" "$ROOT/deploy/k8s/check.sh"
   t0=$SECONDS
   local why
   if ! why=$(CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/deploy/container/containers.conf} podman info 2>&1 >/dev/null); then
@@ -131,18 +139,10 @@ deploy_stage() {
     return 0
   fi
   say "deploy: pod file"
-  set +e
-  "$ROOT/deploy/pod/test.sh" 2>&1 | tee "$dir/pod.log"
-  rc=${PIPESTATUS[0]}
-  set -e
-  count_lines "deploy: pod file (image build included)" "$dir/pod.log" "$rc" "$t0"
+  counted "deploy: pod file (image build included)" "$dir/pod.log" "$t0" "$ROOT/deploy/pod/test.sh"
   t0=$SECONDS
   say "deploy: production overlay under podman, with faults"
-  set +e
-  "$ROOT/deploy/pod/overlay-test.sh" 2>&1 | tee "$dir/overlay.log"
-  rc=${PIPESTATUS[0]}
-  set -e
-  count_lines "deploy: production overlay" "$dir/overlay.log" "$rc" "$t0"
+  counted "deploy: production overlay" "$dir/overlay.log" "$t0" "$ROOT/deploy/pod/overlay-test.sh"
   local skipped
   skipped=$(grep -h '^SKIPPED' "$dir/pod.log" "$dir/overlay.log" || true)
   [ -z "$skipped" ] || REPORT+=("deploy: ${skipped#SKIPPED }: skipped")

@@ -10,7 +10,8 @@
 # SIGTERMed, the scheduler leader killed). Prints "pod: ..." and
 # "failover: N passed, M failed". Everything it made (pods, podman secrets,
 # volumes, the network) is removed by name at the end, also on failure or
-# interruption. Needs the images (deploy/container/build.sh --redis),
+# interruption; every wait is bounded (the play 300 s, readiness 120 s, the
+# checks 300 s, the faults 900 s). Needs the images (deploy/container/build.sh --redis),
 # kubectl and the official schema (VTN_OFFICIAL_SCHEMA, default
 # ../shared/oadr20b-schema/).
 #
@@ -29,9 +30,8 @@ for arg in "$@"; do
 done
 
 say() { printf 'overlay-test: %s\n' "$*" >&2; }
-export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/deploy/container/containers.conf}
-SCHEMA=${VTN_OFFICIAL_SCHEMA:-$ROOT/../shared/oadr20b-schema/oadr_20b.xsd}
-[ -f "$SCHEMA" ] || { say "the official schema is not at $SCHEMA (set VTN_OFFICIAL_SCHEMA)"; exit 2; }
+# shellcheck source-path=SCRIPTDIR source=test-env.sh
+. "$HERE/test-env.sh"
 IMAGE=localhost/openvtn:latest
 REDIS_IMAGE=localhost/openvtn-redis:latest
 for img in "$IMAGE" "$REDIS_IMAGE"; do
@@ -136,7 +136,7 @@ done
 ips=()
 for ip in $(manifest 'print(" ".join(m["ips"]))'); do ips+=(--ip "$ip"); done
 say "playing $(manifest 'print(len(m["pods"]))') pods in network $RUN ($subnet), host ports from $PORT"
-podman kube play --network "$RUN" "${ips[@]}" "$OUT/play.yaml" >"$WORK/play.log" 2>&1 ||
+timeout 300 podman kube play --network "$RUN" "${ips[@]}" "$OUT/play.yaml" >"$WORK/play.log" 2>&1 ||
   { cat "$WORK/play.log" >&2; exit 1; }
 
 # pods_of <Deployment or StatefulSet name> <what>: one line per pod, in order.
@@ -180,10 +180,10 @@ done
 echo "redis-auth: $auth_ok passed, $((2 - auth_ok)) failed"
 
 fp=$(podman run --rm -v "$PKI:/pki:ro" "$IMAGE" vtnctl fingerprint /pki/ven1.pem)
-[ "$rc" -ne 0 ] || python3 "$HERE/ven_check.py" --pki "$PKI" --schema "$SCHEMA" --token "$TOKEN" --fingerprint "$fp" \
+[ "$rc" -ne 0 ] || timeout 300 python3 "$HERE/ven_check.py" --pki "$PKI" --schema "$SCHEMA" --token "$TOKEN" --fingerprint "$fp" \
   --oadr "${GW_OADR[0]}" "${GW_OADR[1]}" --ops "${GW_OPS[0]}" "${GW_OPS[1]}" --api "${GW_API[0]}" || rc=$?
 if [ "$rc" -eq 0 ]; then
-  python3 "$HERE/failover.py" --pki "$PKI" --schema "$SCHEMA" \
+  timeout 900 python3 "$HERE/failover.py" --pki "$PKI" --schema "$SCHEMA" \
     --oadr "${GW_OADR[@]}" --ops "${GW_OPS[@]}" --gateways "${GW_CTR[@]}" \
     --scheduler-ops "${SC_OPS[@]}" --schedulers "${SC_CTR[@]}" \
     --sentinel "${SENTINELS[0]}" --redis-primary "${REDIS[0]}" || rc=$?

@@ -27,9 +27,8 @@ for arg in "$@"; do
 done
 
 say() { printf 'pod-test: %s\n' "$*" >&2; }
-export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/deploy/container/containers.conf}
-SCHEMA=${VTN_OFFICIAL_SCHEMA:-$ROOT/../shared/oadr20b-schema/oadr_20b.xsd}
-[ -f "$SCHEMA" ] || { say "the official schema is not at $SCHEMA (set VTN_OFFICIAL_SCHEMA)"; exit 2; }
+# shellcheck source-path=SCRIPTDIR source=test-env.sh
+. "$HERE/test-env.sh"
 
 NAME=openvtn-ci-$$
 WORK=$(mktemp -d)
