@@ -3,17 +3,18 @@
 # deploy/k8s/overlays/production (`kubectl kustomize`), turns the rendered
 # objects into what `podman kube play` (4.3) runs with from-overlay.py (each
 # change documented there and in docs/deploy.md), makes the Secrets the
-# overlay expects (a development PKI, ticket keys and an API token, with the
-# image's vtnctl), plays them in a podman network of its own, then runs a
-# VEN through registration and polls over mutual TLS (ven_check.py) and the
-# faults under load (failover.py: the Redis primary killed, a gateway
-# SIGTERMed, the scheduler leader killed). Prints "pod: ..." and
-# "failover: N passed, M failed". Everything it made (pods, podman secrets,
-# volumes, the network) is removed by name at the end, also on failure or
-# interruption; every wait is bounded (the play 300 s, readiness 120 s, the
-# checks 300 s, the faults 900 s). Needs the images (deploy/container/build.sh --redis),
-# kubectl and the official schema (VTN_OFFICIAL_SCHEMA, default
-# ../shared/oadr20b-schema/).
+# overlay expects (a development PKI, ticket keys, an API token and a Redis
+# password, with the image's vtnctl and openssl), plays them in a podman
+# network of its own, checks that Redis and Sentinel refuse a client
+# without the password, then runs a VEN through registration and polls over
+# mutual TLS (ven_check.py) and the faults under load (failover.py: the
+# Redis primary killed, a gateway SIGTERMed, the scheduler leader killed).
+# Prints "redis-auth: ...", "pod: ..." and "failover: N passed, M failed".
+# Everything it made (pods, podman secrets, volumes, the network) is removed
+# by name at the end, also on failure or interruption; every wait is bounded
+# (the play 300 s, readiness 120 s, the checks 300 s, the faults 900 s).
+# Needs the images (deploy/container/build.sh --redis), kubectl and the
+# official schema (VTN_OFFICIAL_SCHEMA, default ../shared/oadr20b-schema/).
 #
 #   deploy/pod/overlay-test.sh [--keep]    --keep leaves everything running
 set -euo pipefail
@@ -24,7 +25,7 @@ KEEP=0
 for arg in "$@"; do
   case "$arg" in
   --keep) KEEP=1 ;;
-  -h | --help) sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; exit 0 ;;
   *) echo "overlay-test: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
