@@ -132,6 +132,7 @@ class Converter:
             ns = o.get("metadata", {}).get("namespace")
             if ns:
                 self.namespace = ns
+        self.namespace = self.namespace or "default"  # Kubernetes' own default
         kinds = {}
         for o in self.objects:
             kinds.setdefault(o["kind"], []).append(o)
@@ -235,7 +236,8 @@ class Converter:
                      "ip": ip, "containers": {}, "ports": {}}
             self.manifest["pods"].append(entry)
         for c in spec["containers"]:
-            published = self.container(c, ip, podman_pod, self.publish.get(base, ()))
+            # The pod's name is known only when this Deployment or Pod makes one pod.
+            published = self.container(c, ip, podman_pod if replicas == 1 else None, self.publish.get(base, ()))
             for e in self.manifest["pods"][-replicas:]:
                 e["containers"][c["name"]] = "%s-%s" % (e["pod"], c["name"])
                 e["ports"].update(published)
@@ -255,7 +257,7 @@ class Converter:
             elif path == "metadata.namespace":
                 e.pop("valueFrom")
                 e["value"] = self.namespace
-            elif path == "metadata.name":
+            elif path == "metadata.name" and pod:
                 values[e["name"]] = pod  # what podman sets
             if "secretKeyRef" in ref:
                 key = ref["secretKeyRef"]
