@@ -7,9 +7,10 @@
 #
 # --deploy adds what building the container image and checking the
 # deployment files need (docs/deploy.md): podman with the runc runtime,
-# mmdebstrap (the base image is made locally), yamllint, shellcheck, node and
-# npm (unless already on the PATH), and Debian's kubernetes-client when no
-# kubectl is on the PATH (for `kubectl kustomize`).
+# mmdebstrap (the base image is made locally), yamllint, shellcheck,
+# python3-yaml (deploy/pod/from-overlay.py), node and npm (unless already on
+# the PATH), and Debian's kubernetes-client when no kubectl is on the PATH
+# (for `kubectl kustomize`).
 #
 # llhttp must be 9.x: Debian 12's 8.1 accepts request-smuggling input
 # (CVE-2023-30589). Debian 13 ships libllhttp-dev 9.2.1, which depends only on
@@ -25,7 +26,7 @@ PKGS=(
 )
 DEPLOY_PKGS=(
   podman runc conmon containernetworking-plugins golang-github-containernetworking-plugin-dnsname
-  iptables slirp4netns uidmap mmdebstrap yamllint shellcheck
+  iptables slirp4netns uidmap mmdebstrap yamllint shellcheck python3-yaml
 )
 LLHTTP_MIN=9
 
