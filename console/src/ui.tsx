@@ -145,3 +145,17 @@ export function Dl({ rows }: { rows: [string, ComponentChildren][] }) {
     </dl>
   );
 }
+
+// A table's header row; an empty name is an action column (named for
+// screen readers only).
+export function Head({ cols }: { cols: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {cols.map((c) => (
+          <th scope="col">{c || <span class="sr-only">Action</span>}</th>
+        ))}
+      </tr>
+    </thead>
+  );
+}

@@ -4,7 +4,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { api, get, getText } from '../api';
 import { Chart } from '../charts';
 import { download, durationSeconds, Interval, isoUtc, localInputToMs, msToLocalInput, participationParts, stepSeries } from '../lib';
-import { Badge, Dl, ErrorBox, Field, Link, navigate, useAction, useLoad } from '../ui';
+import { Badge, Dl, ErrorBox, Field, Head, Link, navigate, useAction, useLoad } from '../ui';
 import { splitIds } from './programs';
 
 const SIGNAL_TYPES = ['level', 'delta', 'multiplier', 'price', 'priceMultiplier', 'priceRelative', 'setpoint', 'x-loadControlCapacity', 'x-loadControlLevelOffset', 'x-loadControlPercentOffset', 'x-loadControlSetpoint'];
@@ -286,15 +286,7 @@ export function EventPage({ eventID }: { eventID: string }) {
         </div>
         <button onClick={() => getText(`/events/${id}/vens`, { format: 'csv' }).then((t) => download(`${eventID}-participation.csv`, t, 'text/csv'))}>Export CSV</button>
         <table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">VEN</th>
-              <th scope="col">Received mod.</th>
-              <th scope="col">Opt</th>
-              <th scope="col">Source</th>
-              <th scope="col">Answered</th>
-            </tr>
-          </thead>
+          <Head cols={['VEN', 'Received mod.', 'Opt', 'Source', 'Answered']} />
           <tbody>
             {rows.map((r) => (
               <tr data-ven={r.venID}>

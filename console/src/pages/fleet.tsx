@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api, get } from '../api';
 import { ago, venBadges } from '../lib';
-import { Badge, ErrorBox, Field, Link, navigate, useAction, useLoad } from '../ui';
+import { Badge, ErrorBox, Field, Head, Link, navigate, useAction, useLoad } from '../ui';
 
 const STATES = ['', 'provisioned', 'registered', 'online', 'offline', 'overdue', 'push_undeliverable'];
 const PAGE = 50;
@@ -63,15 +63,7 @@ export function Fleet() {
       <ErrorBox error={vens.error} />
       <table class="grid" aria-busy={vens.loading}>
         <caption class="sr-only">VENs</caption>
-        <thead>
-          <tr>
-            <th scope="col">venID</th>
-            <th scope="col">Name</th>
-            <th scope="col">State</th>
-            <th scope="col">Last poll</th>
-            <th scope="col">Queued</th>
-          </tr>
-        </thead>
+        <Head cols={['venID', 'Name', 'State', 'Last poll', 'Queued']} />
         <tbody>
           {list.map((v) => (
             <tr data-ven={v.venID}>

@@ -1,7 +1,7 @@
 // Health: the processes' metrics as GET /api/v1/health sums them.
 import { get } from '../api';
 import { ago, bytes } from '../lib';
-import { Dl, ErrorBox, useLoad } from '../ui';
+import { Dl, ErrorBox, Head, useLoad } from '../ui';
 
 const rate = (x: number | undefined) => (x === undefined || x === null ? '-' : x.toFixed(1));
 
@@ -46,13 +46,7 @@ export function Health() {
           <div class="card">
             <h2>Processes</h2>
             <table class="grid">
-              <thead>
-                <tr>
-                  {['Role', 'Id', 'Host', 'pid', 'Version', 'Started', 'Last seen', 'Alive', 'req/s', 'polls/s', 'errors/s', 'In flight'].map((c) => (
-                    <th scope="col">{c}</th>
-                  ))}
-                </tr>
-              </thead>
+              <Head cols={['Role', 'Id', 'Host', 'pid', 'Version', 'Started', 'Last seen', 'Alive', 'req/s', 'polls/s', 'errors/s', 'In flight']} />
               <tbody>
                 {(d.processes ?? []).map((p: any) => (
                   <tr class={p.alive ? '' : 'dead'}>

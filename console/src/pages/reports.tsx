@@ -4,7 +4,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { api, get } from '../api';
 import { Chart } from '../charts';
 import { isoUtc, localInputToMs, msToLocalInput, reportSeries } from '../lib';
-import { Badge, ErrorBox, Field, useAction, useLoad } from '../ui';
+import { Badge, ErrorBox, Field, Head, useAction, useLoad } from '../ui';
 
 export function Reports() {
   const initialVen = new URLSearchParams(location.search).get('venID') ?? '';
@@ -43,16 +43,7 @@ function VenReports({ venID }: { venID: string }) {
       <div class="card">
         <h2>Registered reports</h2>
         <table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">reportSpecifierID</th>
-              <th scope="col">Name</th>
-              <th scope="col">rIDs</th>
-              <th scope="col">
-                <span class="sr-only">Action</span>
-              </th>
-            </tr>
-          </thead>
+          <Head cols={['reportSpecifierID', 'Name', 'rIDs', '']} />
           <tbody>
             {reports.map((rep) => (
               <tr>
@@ -82,18 +73,7 @@ function VenReports({ venID }: { venID: string }) {
       <div class="card">
         <h2>Requests</h2>
         <table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">reportRequestID</th>
-              <th scope="col">Report</th>
-              <th scope="col">State</th>
-              <th scope="col">Granularity</th>
-              <th scope="col">Last update</th>
-              <th scope="col">
-                <span class="sr-only">Action</span>
-              </th>
-            </tr>
-          </thead>
+          <Head cols={['reportRequestID', 'Report', 'State', 'Granularity', 'Last update', '']} />
           <tbody>
             {(r.data?.requests ?? []).map((q: any) => (
               <tr>

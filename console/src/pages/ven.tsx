@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api, get } from '../api';
 import { ago, download, venBadges } from '../lib';
-import { Badge, Dl, ErrorBox, Field, Link, navigate, useAction, useLoad } from '../ui';
+import { Badge, Dl, ErrorBox, Field, Head, Link, navigate, useAction, useLoad } from '../ui';
 
 export function VenPage({ venID }: { venID: string }) {
   const id = encodeURIComponent(venID);
@@ -58,15 +58,7 @@ export function VenPage({ venID }: { venID: string }) {
         <h2>Events</h2>
         <ErrorBox error={events.error} />
         <table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">Event</th>
-              <th scope="col">Status</th>
-              <th scope="col">Start</th>
-              <th scope="col">Its opt</th>
-              <th scope="col">Source</th>
-            </tr>
-          </thead>
+          <Head cols={['Event', 'Status', 'Start', 'Its opt', 'Source']} />
           <tbody>
             {(events.data ?? []).map((r) => (
               <tr>
@@ -86,14 +78,7 @@ export function VenPage({ venID }: { venID: string }) {
         <h2>Opt schedules</h2>
         <ErrorBox error={opts.error} />
         <table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">optID</th>
-              <th scope="col">Type</th>
-              <th scope="col">Event or availability</th>
-              <th scope="col">Reason</th>
-            </tr>
-          </thead>
+          <Head cols={['optID', 'Type', 'Event or availability', 'Reason']} />
           <tbody>
             {[...(opts.data?.schedules ?? []), ...(opts.data?.eventOpts ?? [])].map((o: any) => (
               <tr>
@@ -139,17 +124,7 @@ function CertTable({ certs, reload }: { certs: any[]; reload: () => void }) {
   return (
     <>
       <table class="grid">
-        <thead>
-          <tr>
-            <th scope="col">Serial</th>
-            <th scope="col">Fingerprint</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Status</th>
-            <th scope="col">
-              <span class="sr-only">Action</span>
-            </th>
-          </tr>
-        </thead>
+        <Head cols={['Serial', 'Fingerprint', 'Expires', 'Status', '']} />
         <tbody>
           {certs.map((c) => (
             <tr>
