@@ -85,62 +85,76 @@ function Member({ kind, id, title }: { kind: 'program' | 'group'; id: string; ti
   );
 }
 
-function CreateProgram({ done }: { done: () => void }) {
-  const [name, setName] = useState('');
-  const [mc, setMc] = useState('');
+// A small create form of two text fields; send returns the status line.
+function CreateForm(props: {
+  title: string;
+  fields: [string, string, boolean][]; // label, placeholder, required
+  submit: string;
+  send: (values: string[]) => Promise<string>;
+}) {
+  const [values, setValues] = useState(props.fields.map(() => ''));
   const act = useAction();
   return (
     <form
       onSubmit={(e) => {
         e.preventDefault();
-        act.run(async () => {
-          const p = await api('POST', '/programs', name ? { name, marketContext: mc } : { marketContext: mc });
-          done();
-          return `Program ${p.programID} created.`;
-        });
+        act.run(() => props.send(values));
       }}
     >
-      <h3>New program</h3>
-      <Field label="Name">
-        <input value={name} onInput={(e) => setName(e.currentTarget.value)} />
-      </Field>
-      <Field label="marketContext">
-        <input value={mc} required placeholder="http://utility.example/programs/cpp" onInput={(e) => setMc(e.currentTarget.value)} />
-      </Field>
+      <h3>{props.title}</h3>
+      {props.fields.map(([label, placeholder, required], k) => (
+        <Field label={label}>
+          <input
+            value={values[k]}
+            required={required}
+            placeholder={placeholder}
+            onInput={(e) => {
+              const v = e.currentTarget.value;
+              setValues((o) => o.map((x, j) => (j === k ? v : x)));
+            }}
+          />
+        </Field>
+      ))}
       <button type="submit" disabled={act.busy}>
-        Create program
+        {props.submit}
       </button>
       <act.Status />
     </form>
   );
 }
 
-function CreateGroup({ done }: { done: () => void }) {
-  const [gid, setGid] = useState('');
-  const [vens, setVens] = useState('');
-  const act = useAction();
+function CreateProgram({ done }: { done: () => void }) {
   return (
-    <form
-      onSubmit={(e) => {
-        e.preventDefault();
-        act.run(async () => {
-          const g = await api('PUT', `/groups/${encodeURIComponent(gid)}`, { venIDs: splitIds(vens) });
-          done();
-          return `Group ${g.groupID} has ${g.venIDs.length} member(s).`;
-        });
+    <CreateForm
+      title="New program"
+      fields={[
+        ['Name', '', false],
+        ['marketContext', 'http://utility.example/programs/cpp', true],
+      ]}
+      submit="Create program"
+      send={async ([name, marketContext]) => {
+        const p = await api('POST', '/programs', name ? { name, marketContext } : { marketContext });
+        done();
+        return `Program ${p.programID} created.`;
       }}
-    >
-      <h3>New group</h3>
-      <Field label="groupID">
-        <input value={gid} required onInput={(e) => setGid(e.currentTarget.value)} />
-      </Field>
-      <Field label="Members">
-        <input value={vens} placeholder="venIDs, comma-separated" onInput={(e) => setVens(e.currentTarget.value)} />
-      </Field>
-      <button type="submit" disabled={act.busy}>
-        Create group
-      </button>
-      <act.Status />
-    </form>
+    />
+  );
+}
+
+function CreateGroup({ done }: { done: () => void }) {
+  return (
+    <CreateForm
+      title="New group"
+      fields={[
+        ['groupID', '', true],
+        ['Members', 'venIDs, comma-separated', false],
+      ]}
+      submit="Create group"
+      send={async ([gid, vens]) => {
+        const g = await api('PUT', `/groups/${encodeURIComponent(gid)}`, { venIDs: splitIds(vens) });
+        done();
+        return `Group ${g.groupID} has ${g.venIDs.length} member(s).`;
+      }}
+    />
   );
 }
