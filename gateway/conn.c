@@ -798,7 +798,7 @@ static int conn_on_head(gw_http *h, const gw_http_req *q, const char **why, cons
 {
     gw_conn *c = gw_container_of(h, gw_conn, http);
     gw_server *s = c->srv;
-    if (c->kind != GW_LISTEN_API || !s->api_token_len)
+    if (c->kind != GW_LISTEN_API)
         return 0;
     gw_route_result rr;
     gw_route(c->kind, q->method, q->url.data ? q->url.data : "", q->url.len, "", 0, &rr);
@@ -809,6 +809,8 @@ static int conn_on_head(gw_http *h, const gw_http_req *q, const char **why, cons
         *extra = "Allow: GET, HEAD\r\n";
         return 405; /* before the body: no token, so no buffering for anyone */
     }
+    if (!s->api_token_len)
+        return 0;
     if (vtn_bearer_ok(q->auth.data, q->auth.len, s->cfg->api_token, s->api_token_len))
         return 0;
     GW_INC(s->metrics->api_unauthorized);

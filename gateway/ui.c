@@ -291,7 +291,7 @@ void gw_ui_answer_for(const gw_ui *ui, int method, const char *path, size_t n, g
         out->text = "method not allowed: the console's files take GET and HEAD";
         return;
     }
-    if (plen == 3) { /* "/ui": relative links inside the app need the slash */
+    if (plen <= 3) { /* "/ui": relative links inside the app need the slash */
         out->status = 301;
         out->extra = "Location: /ui/\r\n";
         out->text = "moved to /ui/";
