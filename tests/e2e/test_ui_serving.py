@@ -99,6 +99,12 @@ def main():
                     r = one(m, "/ui/", b"x" * 100, [("Content-Type", "text/plain")])
                     eq(r.status, 405, "%s /ui/" % m)
                     eq(r.header("Allow"), "GET, HEAD", "Allow of %s /ui/" % m)
+                # refused at the header: the announced body is never waited for
+                data, _ = raw_exchange("127.0.0.1", port, http_request_bytes(
+                    "POST", "/ui/", b"", [("Content-Type", "text/plain"), ("Content-Length", "500000")]),
+                    timeout=5.0, read_until_close=False, expect=1)
+                resps, _ = parse_responses(data)
+                check(resps and resps[0].status == 405, "POST /ui/ with its body still to come: %r" % data[:200])
 
             def traversal_and_odd_paths():
                 for path in ("/ui/../etc/passwd", "/ui/..", "/ui/%2e%2e/%2e%2e/etc/passwd", "/ui/%2E%2E%2Fetc%2Fpasswd",
