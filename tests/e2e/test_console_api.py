@@ -214,9 +214,18 @@ def main():
                                 [["HSET", "ven:{ven-s%05d}" % i, "n", "scan %d" % i, "ct", "1"]
                                  for i in range(3000)])
                     rd.cmd("HSET", "ven:{ven-s02999}", "n", "the needle")
+                    rd.cmd("SADD", "vtn:group:gs:vens", "ven-s00001", "ven-s02999")
+                    rd.cmd("SADD", "ventargets:{ven-s00001}", "g:gs")
+                    rd.cmd("SADD", "ventargets:{ven-s02999}", "g:gs")
                 got, pages = list_all(api, "q=needle", 100)
                 eq(got, ["ven-s02999"], "q=needle over 3,000 VENs")
                 check(pages >= 2, "the scan bound cut the walk into pages (%d)" % pages)
+                for limit in (1, 100):
+                    got, pages = list_all(api, "group=gs", limit)
+                    eq(got, ["ven-s00001", "ven-s02999"], "group=gs over 3,000 VENs, limit=%d" % limit)
+                    check(pages >= 2, "the scan bound cut the walk into pages (%d)" % pages)
+                got, _ = list_all(api, "group=gs&q=needle", 100)
+                eq(got, ["ven-s02999"], "group=gs&q=needle")
 
             def bad_queries():
                 for q, name in (("state=sleeping", "state"), ("group=a%20b", "group"),

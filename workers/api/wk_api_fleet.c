@@ -192,7 +192,15 @@ typedef struct list_state {
     size_t pool_at;
     int looked, done;         /* candidates looked at; the index is exhausted */
     char last[WK_ID_MAX + 1]; /* the last candidate looked at */
-    json_t *items;            /* owned: the VENs of the page */
+    /* group= over a walk: the walk's candidates (WK_VEN_SCAN_MAX at once)
+     * go through one SMISMEMBER of the group's set, and its members become
+     * the pool; raw_last and raw_more say where the walk stopped. */
+    int group_pool, checking;
+    wk_rh check;
+    char raw_last[WK_ID_MAX + 1];
+    int raw_more;
+    int stopped_early; /* the page filled before the candidates read were all looked at */
+    json_t *items;     /* owned: the VENs of the page */
 } list_state;
 
 static void list_fini(void *st)
@@ -231,7 +239,7 @@ static int read_candidates(wk_req *q, list_state *s)
             char g[WK_ID_MAX + 8], p[WK_ID_MAX + 8];
             const char *argv[4] = {"SMISMEMBER", vtn_key_build(k, VTN_KEY_VENTARGETS, ven, NULL)};
             int argc = 2;
-            if (s->f.group[0]) {
+            if (s->f.group[0] && !s->group_pool) {
                 snprintf(g, sizeof g, "%s%s", VTN_TARGET_GROUP, s->f.group);
                 argv[argc++] = g;
             }
@@ -299,8 +307,10 @@ static int take_matches(wk_req *q, list_state *s)
     int64_t now = vtn_now_ms();
     size_t n = json_array_size(s->cands);
     for (size_t i = 0; i < n; i++) {
-        if ((int)json_array_size(s->items) >= s->f.limit)
-            return 1; /* last stays the one before: this candidate comes next time */
+        if ((int)json_array_size(s->items) >= s->f.limit) {
+            s->stopped_early = 1; /* last stays the one before: this one comes next time */
+            return 1;
+        }
         const char *ven = json_string_value(json_array_get(s->cands, i));
         wk_rh base = s->first + (wk_rh)i * s->per;
         const redisReply *h = wk_rep(q, base);
@@ -315,6 +325,8 @@ static int take_matches(wk_req *q, list_state *s)
         if (o == NULL || json_array_append_new(s->items, o) < 0)
             return -ENOMEM;
     }
+    if (s->pool && s->group_pool && s->pool_at >= json_array_size(s->pool))
+        snprintf(s->last, sizeof s->last, "%s", s->raw_last); /* the non-members were looked at */
     if (s->pool)
         return s->pool_at >= json_array_size(s->pool) || s->looked >= WK_VEN_SCAN_MAX ||
                (int)json_array_size(s->items) >= s->f.limit;
@@ -359,6 +371,58 @@ static json_t *overdue_pool(const redisReply *r, const char *cursor)
     return out;
 }
 
+/* Queues SMISMEMBER of the group's set over the walk's candidates (kept in
+ * s->cands until the answer); s->check stays 0 when there are none. 0, or
+ * -ENOBUFS after answering. */
+static int group_check(wk_req *q, list_state *s)
+{
+    char k[VTN_KEY_MAX];
+    s->cands = wk_rep_strings(wk_rep(q, s->page));
+    size_t n = json_array_size(s->cands);
+    if (s->cands == NULL) {
+        wk_reply_internal(q, "out of memory");
+        return -ENOMEM;
+    }
+    if (n == 0)
+        return 0;
+    snprintf(s->raw_last, sizeof s->raw_last, "%s",
+             json_string_value(json_array_get(s->cands, n - 1)));
+    s->raw_more = (int)n >= WK_VEN_SCAN_MAX;
+    const char *argv[2 + WK_VEN_SCAN_MAX] = {"SMISMEMBER",
+                                             vtn_key_build(k, VTN_KEY_GROUPVENS, s->f.group, NULL)};
+    for (size_t i = 0; i < n && i < WK_VEN_SCAN_MAX; i++)
+        argv[2 + i] = json_string_value(json_array_get(s->cands, i));
+    if ((s->check = wk_cmd_argv(q, (int)n + 2, argv, NULL)) < 0) {
+        wk_reply_no_room(q);
+        return -ENOBUFS;
+    }
+    return 0;
+}
+
+/* The walk's candidates (s->cands) that the SMISMEMBER reply r says are
+ * members, in order; s->cands is released. */
+static json_t *group_members(list_state *s, const redisReply *r)
+{
+    json_t *out = json_array();
+    for (size_t i = 0; out && r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 1)
+            json_array_append(out, json_array_get(s->cands, i));
+    json_decref(s->cands);
+    s->cands = NULL;
+    return out;
+}
+
+/* Whether candidates are left after this page: ones read but not looked
+ * at, the rest of the pool, or more in the index. */
+static int more_left(const list_state *s)
+{
+    if (s->stopped_early)
+        return 1;
+    if (s->pool)
+        return s->pool_at < json_array_size(s->pool) || s->raw_more;
+    return !s->done;
+}
+
 static void answer(wk_req *q, list_state *s, int more)
 {
     char cur[2 * WK_ID_MAX + 1];
@@ -391,6 +455,7 @@ static void api_list(wk_req *q, void *st)
         snprintf(s->last, sizeof s->last, "%s", s->f.cursor);
         int filtered = s->f.q[0] || s->f.program[0] || s->f.group[0] || s->f.state;
         s->chunk = filtered ? WK_VEN_SCAN_CHUNK : s->f.limit + 1;
+        s->group_pool = s->f.group[0] && !s->f.name[0] && s->f.state != WK_VS_OVERDUE;
         if (s->f.name[0]) { /* the name index names at most one VEN */
             s->page = wk_ven_lookup(q, WK_VEN_BY_NAME, s->f.name);
         } else if (s->f.state == WK_VS_OVERDUE) {
@@ -401,15 +466,39 @@ static void api_list(wk_req *q, void *st)
             s->source = VTN_KEY_VENS;
             if (s->f.program[0]) /* walk the program's members: enrolled by construction */
                 s->source = vtn_key_build(s->source_key, VTN_KEY_PROGRAMVENS, s->f.program, NULL);
-            s->page = wk__api_page_cmd(q, s->source, s->f.cursor, s->chunk - 1);
+            s->page = wk__api_page_cmd(q, s->source, s->f.cursor,
+                                       s->group_pool ? WK_VEN_SCAN_MAX - 1 : s->chunk - 1);
         }
-        s->member_of = s->f.group[0] || (s->f.program[0] && !s->source_key[0]);
+        s->member_of = (s->f.group[0] && !s->group_pool) || (s->f.program[0] && !s->source_key[0]);
         s->per = 1 + (s->member_of != 0) + (s->f.state == WK_VS_OVERDUE);
         s->stage = LIST_SCAN;
         if (s->page < 0)
             wk_reply_no_room(q);
         return;
     case LIST_SCAN: {
+        if (s->group_pool && !s->checking) { /* the walk's candidates: which are the group's? */
+            s->checking = 1;
+            if (group_check(q, s) < 0)
+                return;
+            if (s->check == 0)
+                answer(q, s, 0); /* nothing left in the index */
+            return;
+        }
+        if (s->group_pool && s->pool == NULL) { /* the check's answer: the group's members */
+            s->pool = group_members(s, wk_rep(q, s->check));
+            s->source = NULL;
+            if (s->pool == NULL || pool_next(s) < 0) {
+                wk_reply_internal(q, "out of memory");
+                return;
+            }
+            if (json_array_size(s->cands) == 0) { /* none: the next page starts after them */
+                snprintf(s->last, sizeof s->last, "%s", s->raw_last);
+                answer(q, s, s->raw_more);
+                return;
+            }
+            read_candidates(q, s);
+            return;
+        }
         if (s->cands == NULL) { /* the first round's answer: the candidates or the pool */
             const redisReply *r = wk_rep(q, s->page);
             if (s->source) {
@@ -467,7 +556,7 @@ static void api_list(wk_req *q, void *st)
                 s->first = h;
         }
         if (n == 0) /* nothing to read: answer now */
-            answer(q, s, s->pool ? s->pool_at < json_array_size(s->pool) : !s->done);
+            answer(q, s, more_left(s));
         return;
     }
     case LIST_EXTRAS: {
@@ -481,16 +570,7 @@ static void api_list(wk_req *q, void *st)
                 o, "reportsOverdue",
                 json_integer(wk__api_overdue_count(wk_rep(q, s->first + (wk_rh)(2 * i + 1)), now)));
         }
-        int left;
-        if (s->pool)
-            left = s->pool_at < json_array_size(s->pool) ||
-                   (s->cands && strcmp(s->last, json_string_value(json_array_get(
-                                                    s->cands, json_array_size(s->cands) - 1))));
-        else
-            left = !s->done || (s->cands && json_array_size(s->cands) &&
-                                strcmp(s->last, json_string_value(json_array_get(
-                                                    s->cands, json_array_size(s->cands) - 1))));
-        answer(q, s, left);
+        answer(q, s, more_left(s));
         return;
     }
     }
