@@ -534,10 +534,12 @@ void gw__push_req_fail(gw_push *p, gw_req *r, int status);
 
 typedef struct gw_advert gw_advert;
 /* Starts the helper thread (ZADD every second) advertising to the Redis of
- * cfg (URL or sentinels). 0, -EINVAL (a bad setting, err says which), or
- * another <0; failures to reach Redis are logged by the thread, never fatal. */
-int gw_advert_start(const gw_config *cfg, const char *endpoint, gw_advert **out, char *err,
-                    size_t errlen);
+ * cfg (URL or sentinels); it also writes the gateway's heartbeat (vtn:procs,
+ * vtn/heartbeat.h) from m and ps, read with relaxed loads. 0, -EINVAL (a
+ * bad setting, err says which), or another <0; failures to reach Redis are
+ * logged by the thread, never fatal. */
+int gw_advert_start(const gw_config *cfg, const char *endpoint, const gw_metrics *m,
+                    const gw_pool_stats *ps, gw_advert **out, char *err, size_t errlen);
 /* Whether cfg names a Redis to advertise to (VTN_REDIS_URL or VTN_REDIS_SENTINELS). */
 int gw_advert_wanted(const gw_config *cfg);
 /* ZREM (best effort) and join. */

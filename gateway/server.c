@@ -421,7 +421,8 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
                  "VTN_ZMQ_ADVERTISE\"",
                  adv);
     if (gw_advert_wanted(cfg)) {
-        if ((rc = gw_advert_start(cfg, adv, &s->advert, err, errlen)) != 0) {
+        if ((rc = gw_advert_start(cfg, adv, s->metrics, &s->pool.stats, &s->advert, err, errlen)) !=
+            0) {
             if (rc != -EINVAL)
                 snprintf(err, errlen, "Redis advert: %s", strerror(-rc));
             return rc;
