@@ -199,6 +199,7 @@ def main():
                 find(".chart canvas")  # the step chart of the intervals, drawn before sending
                 check("3 points" in text_of(".chart figcaption"), "step chart of 2 intervals: %r"
                       % text_of(".chart figcaption"))
+                b.execute_script("document.querySelector('.chart').scrollIntoView({block: 'center'})")
                 shot("05-event-form")
                 button("Create event").click()
                 wait_text("h1", "Event evt-")
@@ -243,6 +244,7 @@ def main():
                 button("Draw").click()
                 find(".chart canvas")
                 wait_text(".chart figcaption", "5 points")
+                b.execute_script("document.querySelector('.chart').scrollIntoView({block: 'end'})")
                 shot("07-reports")
 
             def health():
