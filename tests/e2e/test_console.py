@@ -10,6 +10,7 @@ Exits 77 (ctest SKIP) when Chromium, its driver or selenium is absent."""
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 
@@ -80,7 +81,13 @@ def main():
     with checks.processes():
         with Stack(cfg, name="e2e-console") as st:
             v = Validator(cfg.schema, workdir=st.tmpdir)
-            gw = st.start_basic(workers=1, gateway_env={"VTN_API_TOKEN": st.api_token, "VTN_UI_DIR": args.ui_dir})
+            # a client CA for the certificate actions (vtnctl is built next to the gateway)
+            vtnctl = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(cfg.gateway))), "tools", "vtnctl")
+            ca_dir = os.path.join(st.tmpdir, "ca")
+            subprocess.run([vtnctl, "ca", "create", "--dir", ca_dir, "--cn", "console e2e CA"],
+                           check=True, stdout=subprocess.DEVNULL, timeout=60)
+            gw = st.start_basic(workers=1, worker_env={"VTN_CA_DIR": ca_dir},
+                                gateway_env={"VTN_API_TOKEN": st.api_token, "VTN_UI_DIR": args.ui_dir})
             st.start_scheduler()
             base = "http://127.0.0.1:%d/ui/" % gw.ports["api"]
             api = Api("127.0.0.1", gw.ports["api"], st.api_token)
@@ -254,6 +261,26 @@ def main():
                 wait_text("table", "gateway")
                 shot("08-health")
 
+            def certificate_issue_and_revoke():
+                # last: a VEN bound to a certificate it does not present is refused (463)
+                s["poller"].stop()
+                b.get(base + "vens/" + s["ven_id"])
+                wait_text("h1", "VEN %s" % VEN_NAME)
+                button("Issue certificate").click()
+                wait_text("body", "Issued ")
+                check(button("Download certificate PEM") and button("Download private key PEM"),
+                      "the PEM downloads are offered")
+                cert = api.call("GET", "/api/v1/certificates?venID=" + s["ven_id"]).json()["certificates"]
+                eq(len(cert), 1, "one certificate issued for the VEN")
+                wait_text("table", cert[0]["fingerprint"])
+                wait_text("[aria-labelledby=h-cert] dl", cert[0]["fingerprint"])  # the VEN is bound to it
+                shot("09-ven-certificate")
+                button("Revoke").click()
+                b.switch_to.alert.accept()  # the confirmation
+                wait_text("body", "Revoked and unbound from the VEN")
+                eq(api.call("GET", "/api/v1/certificates/" + cert[0]["serial"]).json()["status"], "revoked",
+                   "the certificate's status")
+
             def no_csp_or_script_errors():
                 logs = b.get_log("browser")
                 bad = [e["message"] for e in logs if e.get("level") == "SEVERE" and
@@ -266,6 +293,7 @@ def main():
                                  ("programs_and_groups", programs_and_groups),
                                  ("event_and_participation", event_and_participation),
                                  ("report_chart", report_chart), ("health", health),
+                                 ("certificate_issue_and_revoke", certificate_issue_and_revoke),
                                  ("no_csp_or_script_errors", no_csp_or_script_errors)):
                     if not checks.run(name, fn):
                         shot("failed-" + name)
@@ -273,7 +301,7 @@ def main():
                             break  # the later steps build on these
             finally:
                 if "poller" in s:
-                    s["poller"].stop()
+                    s["poller"].stop()  # bounded; a second stop returns at once
                 b.quit()
                 api.close()
             checks.keep_logs_on_failure(st)

@@ -44,8 +44,8 @@ export function VenPage({ venID }: { venID: string }) {
               ]}
             />
           </div>
-          <div class="card">
-            <h2>Certificate</h2>
+          <div class="card" aria-labelledby="h-cert">
+            <h2 id="h-cert">Certificate</h2>
             <Dl rows={[['Fingerprint', v.fingerprint && <code>{v.fingerprint}</code>]]} />
             <ErrorBox error={certs.error} />
             <CertTable certs={certs.data?.certificates ?? []} reload={certs.reload} />
