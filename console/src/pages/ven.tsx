@@ -129,12 +129,12 @@ function CertTable({ certs, reload }: { certs: any[]; reload: () => void }) {
           {certs.map((c) => (
             <tr>
               <td>
-                <code>{c.serial.slice(0, 12)}…</code>
+                <code title={c.serial}>{c.serial.slice(0, 8)}…</code>
               </td>
               <td>
                 <code>{c.fingerprint}</code>
               </td>
-              <td>{c.notAfter}</td>
+              <td title={c.notAfter}>{c.notAfter.slice(0, 10)}</td>
               <td>{c.status}</td>
               <td>
                 {c.status === 'valid' && (
