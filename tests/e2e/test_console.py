@@ -182,6 +182,14 @@ def main():
                 row = "tr[data-ven='%s']" % s["ven_id"]
                 wait_text(row, "online", timeout=30)
                 shot("02-fleet")
+                # the state filter is the API's (server-side)
+                Select(field("State")).select_by_value("offline")
+                button("Apply").click()
+                wait_text("table.grid", "No VENs match.")
+                Select(field("State")).select_by_value("online")
+                type_into("Search", VEN_NAME[-5:])
+                button("Apply").click()
+                wait_text(row, "online")
 
             def programs_and_groups():
                 nav("Programs and groups")
