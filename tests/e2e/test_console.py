@@ -75,6 +75,7 @@ def main():
     os.makedirs(args.artifacts, exist_ok=True)
     install_signal_handlers()
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
     checks = Checks("e2e.console")
@@ -145,8 +146,7 @@ def main():
                 b.get(base)
                 el = find("#token")
                 el.clear()
-                el.send_keys(st.api_token)
-                button("Sign in").click()
+                el.send_keys(st.api_token + Keys.ENTER)  # the keyboard alone signs in
                 wait_text("h1", "Fleet")
                 eq(b.execute_script("return sessionStorage.getItem('openvtn.token')"), st.api_token, "token kept for the tab")
                 eq(b.get_cookies(), [], "no cookie")
@@ -289,6 +289,24 @@ def main():
                 eq(api.call("GET", "/api/v1/certificates/" + cert[0]["serial"]).json()["status"], "revoked",
                    "the certificate's status")
 
+            def fits_desktop_and_tablet():
+                # no page scrolls sideways at 1280x800 nor on a tablet held upright
+                for w, h in ((1280, 800), (820, 1180)):
+                    b.set_window_size(w, h)
+                    for page in ("", "programs", "events", "reports?venID=" + s["ven_id"], "health",
+                                 "vens/" + s["ven_id"]):
+                        b.get(base + page)
+                        find("main h1")
+                        time.sleep(0.3)  # let the page's first data arrive and lay out
+                        over = b.execute_script(
+                            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                        check(over <= 0, "/ui/%s at %dx%d is %d px too wide" % (page, w, h, over))
+                    if w < 1000:
+                        b.get(base)
+                        wait_text("tr[data-ven='%s']" % s["ven_id"], VEN_NAME)
+                        shot("10-tablet-fleet")
+                b.set_window_size(1280, 800)
+
             def no_csp_or_script_errors():
                 logs = b.get_log("browser")
                 bad = [e["message"] for e in logs if e.get("level") == "SEVERE" and
@@ -302,6 +320,7 @@ def main():
                                  ("event_and_participation", event_and_participation),
                                  ("report_chart", report_chart), ("health", health),
                                  ("certificate_issue_and_revoke", certificate_issue_and_revoke),
+                                 ("fits_desktop_and_tablet", fits_desktop_and_tablet),
                                  ("no_csp_or_script_errors", no_csp_or_script_errors)):
                     if not checks.run(name, fn):
                         shot("failed-" + name)
