@@ -31,7 +31,10 @@ export function Reports() {
   );
 }
 
-function VenReports({ venID }: { venID: string }) {
+// A VEN's registered reports and requests, with request and cancel; with
+// telemetry, the chart below them (the Reports page; a VEN's page has the
+// lists only).
+export function VenReports({ venID, telemetry = true }: { venID: string; telemetry?: boolean }) {
   const id = encodeURIComponent(venID);
   const r = useLoad(() => get(`/vens/${id}/reports`), [venID], 10000);
   const act = useAction();
@@ -107,7 +110,7 @@ function VenReports({ venID }: { venID: string }) {
         </table>
         <act.Status />
       </div>
-      <Telemetry venID={venID} rids={rids} />
+      {telemetry && <Telemetry venID={venID} rids={rids} />}
     </>
   );
 }

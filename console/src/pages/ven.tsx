@@ -3,6 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api, get } from '../api';
 import { ago, download, venBadges } from '../lib';
+import { VenReports } from './reports';
 import { Badge, Dl, ErrorBox, Field, Head, Link, navigate, useAction, useLoad } from '../ui';
 
 export function VenPage({ venID }: { venID: string }) {
@@ -10,7 +11,6 @@ export function VenPage({ venID }: { venID: string }) {
   const ven = useLoad(() => get(`/vens/${id}`), [venID], 10000);
   const certs = useLoad(() => get('/certificates', { venID, limit: 100 }), [venID]);
   const opts = useLoad(() => get(`/vens/${id}/opts`), [venID]);
-  const reports = useLoad(() => get(`/vens/${id}/reports`), [venID]);
   const events = useLoad(() => venEvents(venID), [venID], 15000);
   const v = ven.data;
   return (
@@ -91,14 +91,10 @@ export function VenPage({ venID }: { venID: string }) {
           </tbody>
         </table>
       </div>
-      <div class="card">
-        <h2>Reports</h2>
-        <ErrorBox error={reports.error} />
-        <p>
-          {(reports.data?.reports ?? []).length} registered report(s), {(reports.data?.requests ?? []).length} request(s).{' '}
-          <Link to={`/reports?venID=${id}`}>Reports and telemetry</Link>
-        </p>
-      </div>
+      <VenReports venID={venID} telemetry={false} />
+      <p>
+        <Link to={`/reports?venID=${id}`}>Telemetry of this VEN</Link>
+      </p>
     </section>
   );
 }
