@@ -239,6 +239,23 @@ def main():
                 check(width > 0, "the participation bar shows the opt-in (width %r)" % width)
                 wait_text("tr[data-ven='%s']" % s["ven_id"], "optIn")
                 shot("06-event-participation")
+                s["eid"] = eid
+
+            def event_modify_and_cancel():
+                button("Modify").click()
+                type_into("Interval 1 value", "3")
+                button("Send the modification").click()
+                wait_text("body", "Event %s modified (modification 1)." % s["eid"])
+                ev = api.call("GET", "/api/v1/events/" + s["eid"]).json()
+                eq((ev["modificationNumber"], ev["signals"][0]["intervals"][0]["value"]), (1, 3),
+                   "the modification through the API")
+                button("Cancel event").click()
+                alert = b.switch_to.alert
+                check("reaches 1 VEN" in alert.text, "the confirmation says how many VENs: %r" % alert.text)
+                alert.accept()
+                wait_text("body", "Cancelled; 1 VEN(s) get it")
+                eq(api.call("GET", "/api/v1/events/" + s["eid"]).json()["eventStatus"], "cancelled",
+                   "the event's status")
 
             def report_chart():
                 now = time.time()
@@ -318,6 +335,7 @@ def main():
                                  ("pre_provision", pre_provision), ("polling_ven_online", polling_ven_online),
                                  ("programs_and_groups", programs_and_groups),
                                  ("event_and_participation", event_and_participation),
+                                 ("event_modify_and_cancel", event_modify_and_cancel),
                                  ("report_chart", report_chart), ("health", health),
                                  ("certificate_issue_and_revoke", certificate_issue_and_revoke),
                                  ("fits_desktop_and_tablet", fits_desktop_and_tablet),

@@ -213,6 +213,7 @@ export function EventPage({ eventID }: { eventID: string }) {
   const part = useLoad(() => get(`/events/${id}/vens`), [eventID], 3000);
   const programs = useLoad(() => get('/programs', { limit: 1000 }), []);
   const [editing, setEditing] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null); // the form's result outlives the form
   const act = useAction();
   const e = ev.data;
   const rows: any[] = part.data?.vens ?? [];
@@ -258,14 +259,20 @@ export function EventPage({ eventID }: { eventID: string }) {
             </button>
           </div>
           <act.Status />
+          {notice && (
+            <p class="ok" role="status">
+              {notice}
+            </p>
+          )}
         </div>
       )}
       {e && editing && (
         <EventForm
           programs={programs.data?.programs ?? []}
           event={e}
-          done={() => {
+          done={(r) => {
             setEditing(false);
+            setNotice(`Event ${r.eventID} modified (modification ${r.modificationNumber}).`);
             ev.reload();
           }}
         />
