@@ -152,6 +152,42 @@ describe('Event page', () => {
     ]);
   });
 
+  it("exports the participation as the API's CSV", async () => {
+    setToken('tok');
+    history.replaceState(null, '', '/ui/events/evt-1');
+    const csv = 'venID,modificationNumber,opt\nven-1,0,optIn\n';
+    fakeApi((url) => {
+      if (url.pathname === '/api/v1/events/evt-1/vens' && url.searchParams.get('format') === 'csv') return { status: 200, body: csv };
+      if (url.pathname === '/api/v1/events/evt-1/vens')
+        return { status: 200, body: { eventID: 'evt-1', modificationNumber: 0, counts: {}, vens: [{ venID: 'ven-1', opt: 'optIn' }] } };
+      if (url.pathname === '/api/v1/events/evt-1') return { status: 200, body: { eventID: 'evt-1', eventStatus: 'far' } };
+      return { status: 200, body: { programs: [], next_cursor: null } };
+    });
+    const blobs: Blob[] = [];
+    vi.stubGlobal('URL', Object.assign(URL, { createObjectURL: (b: Blob) => (blobs.push(b), 'blob:x'), revokeObjectURL: () => {} }));
+    const clicked: string[] = [];
+    const click = HTMLAnchorElement.prototype.click;
+    HTMLAnchorElement.prototype.click = function (this: HTMLAnchorElement) {
+      clicked.push(this.download);
+    };
+    render(<App />, root);
+    await until(() => root.querySelector('tr[data-ven]'));
+    const btn = [...root.querySelectorAll('button')].find((x) => x.textContent === 'Export CSV')!;
+    await act(async () => {
+      btn.click();
+    });
+    await until(() => clicked.length);
+    expect(clicked).toEqual(['evt-1-participation.csv']);
+    const text = await new Promise((r) => {
+      const f = new FileReader();
+      f.onload = () => r(f.result);
+      f.readAsText(blobs[0]);
+    });
+    HTMLAnchorElement.prototype.click = click;
+    expect(text).toBe(csv);
+    expect(blobs[0].type).toBe('text/csv');
+  });
+
   it('shows an API error as the API said it', async () => {
     setToken('tok');
     history.replaceState(null, '', '/ui/events/nope');
