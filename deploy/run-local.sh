@@ -45,6 +45,8 @@ targets=(--target vtn-gateway --target vtn-worker)
 if [ -x "$BUILD/scheduler/vtn-scheduler" ] || grep -q 'vtn-scheduler' "$ROOT/scheduler/CMakeLists.txt" 2>/dev/null; then
   targets+=(--target vtn-scheduler)
 fi
+# the operator console (docs/ui.md) when npm is there to build it
+command -v npm >/dev/null && targets+=(--target console)
 say "building in ${BUILD#"$ROOT"/}"
 cmake --build "$BUILD" -j"$JOBS" "${targets[@]}"
 
@@ -176,8 +178,9 @@ else
 fi
 export VTN_REDIS_URL=$REDIS_URL
 
+UI_DIR=${VTN_UI_DIR:-$BUILD/console/ui}
 start gateway env VTN_OADR_LISTEN="$OADR_LISTEN" VTN_API_LISTEN="$API_LISTEN" \
-  VTN_OPS_LISTEN="$GW_OPS_LISTEN" VTN_ZMQ_BIND="$ZMQ_BIND" "$GATEWAY"
+  VTN_OPS_LISTEN="$GW_OPS_LISTEN" VTN_ZMQ_BIND="$ZMQ_BIND" VTN_UI_DIR="$UI_DIR" "$GATEWAY"
 zmq_endpoint=$ZMQ_BIND
 WORKER_OPS=()
 for ((i = 1; i <= WORKERS; i++)); do
@@ -218,6 +221,7 @@ openvtn is running (Ctrl-C stops it).
   OpenADR 2.0b base URL  $SCHEME://$OADR_LISTEN/OpenADR2/Simple/2.0b
   management API         http://$API_LISTEN/api/v1
   API token              $VTN_API_TOKEN
+  operator console       $(if [ -f "$UI_DIR/index.html" ]; then echo "http://$API_LISTEN/ui/ (sign in with the API token)"; else echo "not built (needs npm: deploy/setup.sh)"; fi)
   Redis                  $REDIS_URL
   ops (healthz, readyz, metrics)
     gateway              http://$GW_OPS_LISTEN/metrics

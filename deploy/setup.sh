@@ -5,6 +5,10 @@
 #
 #   deploy/setup.sh [--deploy]
 #
+# The operator console (docs/ui.md) is built with Debian's nodejs and npm
+# (unless node and npm are already on the PATH) and tested in Debian's
+# chromium through chromium-driver and python3-selenium.
+#
 # --deploy adds what building the container image and checking the
 # deployment files need (docs/deploy.md): podman with the runc runtime,
 # mmdebstrap (the base image is made locally), yamllint, shellcheck,
@@ -23,7 +27,11 @@ PKGS=(
   libuv1-dev libssl-dev openssl libxml2-dev libxml2-utils libhiredis-dev
   redis-server libzmq3-dev libcmocka-dev libjansson-dev
   python3 curl ca-certificates procps nginx-light testssl.sh
+  chromium chromium-driver python3-selenium
 )
+# node and npm may come from elsewhere than Debian (the console's build).
+command -v node >/dev/null || PKGS+=(nodejs)
+command -v npm >/dev/null || PKGS+=(npm)
 DEPLOY_PKGS=(
   podman runc conmon containernetworking-plugins golang-github-containernetworking-plugin-dnsname
   iptables slirp4netns uidmap mmdebstrap yamllint shellcheck python3-yaml
@@ -36,9 +44,7 @@ case "${1:-}" in
 '') ;;
 --deploy)
   PKGS+=("${DEPLOY_PKGS[@]}")
-  # node and npm may come from elsewhere than Debian; kubectl too.
-  command -v node >/dev/null || PKGS+=(nodejs)
-  command -v npm >/dev/null || PKGS+=(npm)
+  # kubectl may come from elsewhere than Debian.
   command -v kubectl >/dev/null || PKGS+=(kubernetes-client)
   ;;
 -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; exit 0 ;;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "gw_internal.h"
+#include "vtn/heartbeat.h"
 #include "vtn/log.h"
 #include "vtn/redis.h"
 #include "vtn/time.h"
@@ -37,7 +38,29 @@ struct gw_advert {
     vtn_redis_watch *watch; /* +switch-master; NULL without sentinels */
     char endpoint[256];
     unsigned long failures; /* failed attempts in the current outage (advert thread only) */
+    const gw_metrics *m;    /* the heartbeat's counters (the loop's, read relaxed) */
+    const gw_pool_stats *ps;
+    vtn_heartbeat hb;
 };
+
+/* The gateway's entry in vtn:procs: its requests, those to OadrPoll, the
+ * answers of 500 and up, the requests a worker has now. Best effort: a
+ * failure shows in the next advert. */
+static void beat(gw_advert *a, redisContext *ctx, long long now)
+{
+    if (!a->m || !vtn_heartbeat_due(&a->hb, now))
+        return;
+    vtn_heartbeat_counts c = {0, 0, 0, 0};
+    for (int r = 0; r < GW_ROUTE_COUNT; r++)
+        for (int st = 0; st < GW_STATUS_MAX; st++) {
+            uint64_t n = atomic_load_explicit(&a->m->requests[r][st], memory_order_relaxed);
+            c.requests += n;
+            c.polls += r == GW_ROUTE_POLL ? n : 0;
+            c.errors += st >= 500 ? n : 0;
+        }
+    c.in_flight = (long)atomic_load_explicit(&a->ps->inflight, memory_order_relaxed);
+    (void)vtn_heartbeat_send(ctx, &a->hb, now, &c);
+}
 
 /* Logs a failed attempt: the first of an outage, then every ADVERT_REMIND. */
 static void advert_failed(gw_advert *a, const char *why, size_t len)
@@ -90,6 +113,7 @@ static int advertise(gw_advert *a, redisContext **ctx, int *failing)
                  VTN_KEY_GATEWAYS, a->failures);
     a->failures = 0;
     *failing = 0;
+    beat(a, *ctx, now);
     return 0;
 }
 
@@ -149,8 +173,8 @@ static void advert_free(gw_advert *a)
     free(a);
 }
 
-int gw_advert_start(const gw_config *cfg, const char *endpoint, gw_advert **out, char *err,
-                    size_t errlen)
+int gw_advert_start(const gw_config *cfg, const char *endpoint, const gw_metrics *m,
+                    const gw_pool_stats *ps, gw_advert **out, char *err, size_t errlen)
 {
     *out = NULL;
     gw_advert *a = calloc(1, sizeof *a);
@@ -167,6 +191,9 @@ int gw_advert_start(const gw_config *cfg, const char *endpoint, gw_advert **out,
         return -EINVAL;
     }
     strcpy(a->endpoint, endpoint);
+    a->m = m;
+    a->ps = ps;
+    vtn_heartbeat_init(&a->hb, "gateway", endpoint, vtn_now_ms());
     if (pipe2(a->wake, O_CLOEXEC) < 0) {
         int e = errno;
         free(a);

@@ -10,6 +10,10 @@
 
 #define F(x) offsetof(gw_config, x)
 
+#ifndef VTN_UI_DEFAULT_DIR /* set by CMake: the installed share/openvtn/ui */
+#define VTN_UI_DEFAULT_DIR "/usr/local/share/openvtn/ui"
+#endif
+
 const vtn_cfg_item gw__config_items[] = {
     {"VTN_OADR_LISTEN", "--oadr-listen", VTN_CFG_ADDR, F(oadr_listen), "127.0.0.1:8080", 0, 0,
      "OpenADR 2.0b listener: mutual TLS when VTN_TLS_CERTS is set, plain HTTP otherwise (then "
@@ -143,6 +147,11 @@ const vtn_cfg_item gw__config_items[] = {
      "", 0, 0,
      "header with the client certificate's fingerprint, verified by the proxy; empty = not "
      "used. Refused (403) from any other address"},
+    {"VTN_UI_DIR", "--ui-dir", VTN_CFG_STR, F(ui_dir), VTN_UI_DEFAULT_DIR, 0, 0,
+     "the operator console's built files, served under /ui/ on the management API listener "
+     "(read once at start; docs/ui.md); empty, missing or without index.html = no console"},
+    {"VTN_UI_MAX_BYTES", "--ui-max-bytes", VTN_CFG_SIZE, F(ui_max_bytes), "32MiB", 0,
+     (long long)1 << 30, "the console's files together, held in memory; more: no console"},
 };
 
 const size_t gw__config_nitems = sizeof gw__config_items / sizeof gw__config_items[0];

@@ -667,6 +667,19 @@ static int conn_identity(gw_conn *c, const gw_http_req *q, char fp[VTN_FINGERPRI
     return 0;
 }
 
+/* A file of the console, from memory (ui.c). */
+static void conn_ui(gw_conn *c, const gw_http_req *q, const gw_route_result *rr)
+{
+    gw_ui_answer a;
+    gw_ui_answer_for(&c->srv->ui, q->method, rr->path, rr->path_len, &a);
+    if (!a.file) {
+        conn_respond_text(c, a.status, a.extra, a.text);
+        return;
+    }
+    conn_respond(c, a.status, a.ctype, strlen(a.ctype), a.extra, strlen(a.extra), a.file->data,
+                 a.file->len);
+}
+
 static void conn_on_request(gw_http *h, gw_http_req *q)
 {
     gw_conn *c = gw_container_of(h, gw_conn, http);
@@ -685,6 +698,10 @@ static void conn_on_request(gw_http *h, gw_http_req *q)
         return;
     if (rr.status) {
         conn_respond_text(c, rr.status, rr.extra, rr.text);
+        return;
+    }
+    if (rr.route == GW_ROUTE_UI) {
+        conn_ui(c, q, &rr);
         return;
     }
     r->id = s->id_base + ++s->id_seq;
@@ -774,12 +791,25 @@ static int conn_http_send(gw_http *h, const gw_iov *iov, int n)
 }
 
 /* Before any body byte: a management request without the token is refused
- * here, so an anonymous client cannot make the gateway buffer its body. */
+ * here, so an anonymous client cannot make the gateway buffer its body.
+ * The console's static files need no token (they hold no data; the console
+ * asks for the token and sends it with every /api/v1 request). */
 static int conn_on_head(gw_http *h, const gw_http_req *q, const char **why, const char **extra)
 {
     gw_conn *c = gw_container_of(h, gw_conn, http);
     gw_server *s = c->srv;
-    if (c->kind != GW_LISTEN_API || !s->api_token_len)
+    if (c->kind != GW_LISTEN_API)
+        return 0;
+    gw_route_result rr;
+    gw_route(c->kind, q->method, q->url.data ? q->url.data : "", q->url.len, "", 0, &rr);
+    if (rr.route == GW_ROUTE_UI) {
+        if (q->method == HTTP_GET || q->method == HTTP_HEAD)
+            return 0;
+        *why = "method not allowed: the console's files take GET and HEAD";
+        *extra = "Allow: GET, HEAD\r\n";
+        return 405; /* before the body: no token, so no buffering for anyone */
+    }
+    if (!s->api_token_len)
         return 0;
     if (vtn_bearer_ok(q->auth.data, q->auth.len, s->cfg->api_token, s->api_token_len))
         return 0;

@@ -14,6 +14,7 @@
  * reaches a higher one through a callback it was given (gw_http_cbs,
  * gw_pool_ops, gw_server.on_conn_gone). tests/unit/check_no_cycles.py
  * checks it.
+ *   ui.c      gw_ui: the console's static files under /ui/ (held in memory).
  *   metrics.c, advertise.c (Redis discovery thread), config.c, main.c. */
 #ifndef GW_INTERNAL_H
 #define GW_INTERNAL_H
@@ -145,6 +146,9 @@ typedef struct gw_config {
     char *trusted_proxies;
     char *proxy_cert_header;
     char *proxy_fp_header;
+    /* the operator console's files (ui.c) */
+    char *ui_dir;           /* VTN_UI_DIR; empty = no console */
+    long long ui_max_bytes; /* all of its files together */
 } gw_config;
 
 extern const vtn_cfg_item gw__config_items[];
@@ -303,6 +307,7 @@ enum gw_route_id {
     GW_ROUTE_OPT,          /* EiOpt */
     GW_ROUTE_POLL,         /* OadrPoll */
     GW_ROUTE_API,          /* /api/v1/... */
+    GW_ROUTE_UI,           /* /ui and /ui/...: the console's files (ui.c) */
     GW_ROUTE_OTHER,        /* anything answered by the gateway itself */
     GW_ROUTE_COUNT
 };
@@ -320,6 +325,44 @@ typedef struct gw_route_result {
 void gw_route(int listener_kind, int method, const char *url, size_t url_len, const char *ctype,
               size_t ctype_len, gw_route_result *out);
 const char *gw_route_name(int route);
+
+/* ---- the console's static files (ui.c) -------------------------------- */
+
+#define GW_UI_PATH_MAX 512 /* longest decoded path under /ui/ that can name a file or page */
+
+typedef struct gw_ui_file {
+    char *path; /* relative to VTN_UI_DIR, '/'-separated: "assets/index-3f9a.js" */
+    char *data;
+    size_t len;
+    const char *ctype;   /* from the name's extension */
+    const char *headers; /* Cache-Control and the security headers, CRLF lines */
+} gw_ui_file;
+
+typedef struct gw_ui {
+    gw_ui_file *files; /* sorted by path */
+    size_t n;
+    size_t bytes;
+    const gw_ui_file *index; /* index.html; NULL = no console */
+} gw_ui;
+
+/* Reads every plain file under dir (symbolic links, dot files and odd names
+ * are left out) into memory, at most max_bytes in all. 0, or <0 with err
+ * saying why (no such directory, no index.html, too big); ui is then empty. */
+int gw_ui_load(gw_ui *ui, const char *dir, size_t max_bytes, char *err, size_t errlen);
+void gw_ui_free(gw_ui *ui);
+const char *gw_ui_content_type(const char *name);
+
+typedef struct gw_ui_answer {
+    int status;             /* 200 (file set), 301, 404 or 405 (text set) */
+    const gw_ui_file *file; /* the body (HEAD: its length only) */
+    const char *ctype;      /* of file */
+    const char *extra;      /* header lines: the file's, Allow or Location */
+    const char *text;       /* error body */
+} gw_ui_answer;
+
+/* The answer to method on path ("/ui" or "/ui/...", query allowed), from
+ * memory only. ui may be NULL or empty (no console installed). */
+void gw_ui_answer_for(const gw_ui *ui, int method, const char *path, size_t n, gw_ui_answer *out);
 
 /* ---- worker pool (pool.c) --------------------------------------------- */
 
@@ -491,10 +534,12 @@ void gw__push_req_fail(gw_push *p, gw_req *r, int status);
 
 typedef struct gw_advert gw_advert;
 /* Starts the helper thread (ZADD every second) advertising to the Redis of
- * cfg (URL or sentinels). 0, -EINVAL (a bad setting, err says which), or
- * another <0; failures to reach Redis are logged by the thread, never fatal. */
-int gw_advert_start(const gw_config *cfg, const char *endpoint, gw_advert **out, char *err,
-                    size_t errlen);
+ * cfg (URL or sentinels); it also writes the gateway's heartbeat (vtn:procs,
+ * vtn/heartbeat.h) from m and ps, read with relaxed loads. 0, -EINVAL (a
+ * bad setting, err says which), or another <0; failures to reach Redis are
+ * logged by the thread, never fatal. */
+int gw_advert_start(const gw_config *cfg, const char *endpoint, const gw_metrics *m,
+                    const gw_pool_stats *ps, gw_advert **out, char *err, size_t errlen);
 /* Whether cfg names a Redis to advertise to (VTN_REDIS_URL or VTN_REDIS_SENTINELS). */
 int gw_advert_wanted(const gw_config *cfg);
 /* ZREM (best effort) and join. */
@@ -692,6 +737,7 @@ struct gw_server {
     gw_ratelog pxlog;            /* requests refused by the trusted-proxy rules */
     char rbuf[GW_READ_BUF];      /* shared: only used between alloc_cb and read_cb */
     vtn_buf tls_plain, tls_wire; /* scratch for the TLS engine */
+    gw_ui ui;                    /* the console's files (empty: not installed) */
 };
 
 int gw__listener_start(gw_server *s, gw_listener *l, int kind, const char *addr, char *err,

@@ -305,6 +305,7 @@ static int on_headers_complete(llhttp_t *p)
     }
     if (h->cbs->on_head) {
         const char *why = NULL, *extra = NULL;
+        h->req.method = (uint8_t)p->method; /* on_head may decide by it (ui.c's 405) */
         int st = h->cbs->on_head(h, &h->req, &why, &extra);
         if (st) {
             fail_with(h, st, why ? why : gw__status_text(st));

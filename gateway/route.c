@@ -7,6 +7,7 @@
 
 #define OADR_PREFIX "/OpenADR2/Simple/2.0b/"
 #define API_PREFIX "/api/v1"
+#define UI_PREFIX "/ui"
 
 static const struct {
     const char *service;
@@ -35,6 +36,8 @@ const char *gw_route_name(int route)
         return "OadrPoll";
     case GW_ROUTE_API:
         return "api";
+    case GW_ROUTE_UI:
+        return "ui";
     default:
         return "other";
     }
@@ -115,6 +118,13 @@ void gw_route(int listener_kind, int method, const char *url, size_t url_len, co
         if (has_prefix(t, plen, API_PREFIX, pre) && (plen == pre || t[pre] == '/')) {
             out->route = GW_ROUTE_API;
             out->kind = VTN_KIND_API;
+            return;
+        }
+        /* the console's files, answered by the gateway (ui.c) without the
+         * token; status stays 0 and kind unset: no worker sees them */
+        const size_t upre = sizeof(UI_PREFIX) - 1;
+        if (has_prefix(t, plen, UI_PREFIX, upre) && (plen == upre || t[upre] == '/')) {
+            out->route = GW_ROUTE_UI;
             return;
         }
     }

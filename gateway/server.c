@@ -323,6 +323,20 @@ static int is_wildcard(const char *ep)
     return strstr(ep, "://0.0.0.0:") || strstr(ep, "://*:") || strstr(ep, "://[::]:");
 }
 
+/* The console is optional: without its files the gateway serves the API
+ * and says so once, here, with where it looked. */
+static void server_ui_load(gw_server *s, const gw_config *cfg)
+{
+    char why[512], line[600], q[700];
+    if (gw_ui_load(&s->ui, cfg->ui_dir, (size_t)cfg->ui_max_bytes, why, sizeof why) == 0) {
+        vtn_info("ui", "url=http://%s/ui/ files=%zu bytes=%zu", s->listeners[1].addr, s->ui.n,
+                 s->ui.bytes);
+        return;
+    }
+    snprintf(line, sizeof line, "the console is not available: %s", why);
+    vtn_warn("ui", "msg=%s", vtn_log_quote(q, sizeof q, line, strlen(line)));
+}
+
 int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
@@ -407,7 +421,8 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
                  "VTN_ZMQ_ADVERTISE\"",
                  adv);
     if (gw_advert_wanted(cfg)) {
-        if ((rc = gw_advert_start(cfg, adv, &s->advert, err, errlen)) != 0) {
+        if ((rc = gw_advert_start(cfg, adv, s->metrics, &s->pool.stats, &s->advert, err, errlen)) !=
+            0) {
             if (rc != -EINVAL)
                 snprintf(err, errlen, "Redis advert: %s", strerror(-rc));
             return rc;
@@ -422,6 +437,7 @@ int gw_server_init(gw_server *s, uv_loop_t *loop, const gw_config *cfg, char *er
 
     if ((rc = gw_push_start(s, &s->push, err, errlen)) != 0)
         return rc;
+    server_ui_load(s, cfg);
 
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
@@ -474,4 +490,5 @@ void gw_server_free(gw_server *s)
     gw_proxies_free(&s->proxies);
     gw_proxies_free(&s->conn_exempt);
     gw_peers_free(&s->peers);
+    gw_ui_free(&s->ui);
 }

@@ -17,6 +17,7 @@
 #include "vtn/log.h"
 #include "vtn/metrics.h"
 #include "vtn/ops.h"
+#include "vtn/heartbeat.h"
 #include "vtn/redis.h"
 #include "vtn/time.h"
 
@@ -231,6 +232,8 @@ int main(int argc, char **argv)
     long long backoff = 100;
     vtn_redis_watch *watch = vtn_redis_watch_new(&target); /* NULL without sentinels */
     vtn_info("start", "instance=%s tasks=%d", leader.instance, sc_ntasks);
+    vtn_heartbeat hb; /* its entry in vtn:procs: task runs as requests, failed ones as errors */
+    vtn_heartbeat_init(&hb, "scheduler", leader.instance, vtn_now_ms());
     while (!stop_requested) {
         if (c == NULL) {
             c = vtn_redis_connect(&target, 2000, err, sizeof err);
@@ -282,6 +285,14 @@ int main(int argc, char **argv)
                     vtn_info("task", "task=%s items=%d epoch=%llu", t->name, n,
                              (unsigned long long)leader.epoch);
             }
+        }
+        if (c && !c->err && vtn_heartbeat_due(&hb, now)) {
+            vtn_heartbeat_counts hc = {0, 0, 0, 0};
+            for (int i = 0; i < sc_ntasks; i++) {
+                hc.requests += sc_tasks[i].stats.runs + sc_tasks[i].stats.errors;
+                hc.errors += sc_tasks[i].stats.errors;
+            }
+            (void)vtn_heartbeat_send(c, &hb, now, &hc); /* an I/O error shows in c->err */
         }
         if (c && c->err) {
             drop_redis(&c);

@@ -32,4 +32,5 @@ const char *const wk_script_name[WK_SCRIPT__COUNT] = {
     [WK_SCRIPT_OPTCREATE] = "optcreate",
     [WK_SCRIPT_OPTCANCEL] = "optcancel",
     [WK_SCRIPT_REPPOLICY] = "reppolicy",
+    [WK_SCRIPT_LASTPOLL] = "lastpoll",
 };

@@ -1,7 +1,8 @@
 -- KEYS[1] ven:{id}, KEYS[2] venq:{id}, KEYS[3] vtn:push:due. ARGV:
 -- registrationID, venName, fingerprint, pull, transportAddress, reportOnly,
 -- xmlSignature, now, the requestID of the VTN's METADATA
--- oadrRegisterReport, venID. A push VEN (pull "0" with a transportAddress)
+-- oadrRegisterReport, venID, the oadrRequestedOadrPollFreq the VEN is
+-- given (ms; older workers send none). A push VEN (pull "0" with a transportAddress)
 -- is due for a push job now, a pull VEN leaves vtn:push:due. Empty
 -- name/fingerprint keep the stored ones. Returns 1, or 0 when the VTN cancelled the
 -- registration meanwhile.
@@ -11,6 +12,7 @@ if redis.call('EXISTS', k) == 0 then redis.call('HSET', k, F_VEN_CREATED, ARGV[8
 redis.call('HSET', k, F_VEN_REG, ARGV[1], F_VEN_REG_AT, ARGV[8], F_VEN_PULL, ARGV[4],
            F_VEN_REPORT_ONLY, ARGV[6], F_VEN_XML_SIG, ARGV[7])
 if ARGV[2] ~= '' then redis.call('HSET', k, F_VEN_NAME, ARGV[2]) end
+if ARGV[11] and ARGV[11] ~= '' then redis.call('HSET', k, F_VEN_POLL_FREQ, ARGV[11]) end
 if ARGV[3] ~= '' then redis.call('HSET', k, F_VEN_FP, ARGV[3]) end
 if ARGV[5] ~= '' then
   redis.call('HSET', k, F_VEN_TRANSPORT, ARGV[5])

@@ -13,6 +13,9 @@
 #    libraries only, running as uid 10001. Labels: org.opencontainers.image
 #    version (CMakeLists.txt's project version), source (VTN_IMAGE_SOURCE,
 #    default the git remote "origin", else "openvtn"), revision (git HEAD).
+# 2b. Before it, the operator console is built on the host into console/dist
+#    (npm ci, then vite build; needs node and npm, which deploy/setup.sh
+#    installs) and the Dockerfile copies it into share/openvtn/ui.
 # 3. With --redis, also builds openvtn-redis (Dockerfile.redis: Debian's
 #    redis-server, Sentinel included), which the local pod uses.
 # 4. Prints the images' names and sizes.
@@ -94,6 +97,13 @@ VERSION=$(sed -n 's/^project(openvtn VERSION \([0-9.]*\).*/\1/p' "$ROOT/CMakeLis
 [ -n "$VERSION" ] || die "no project version in CMakeLists.txt"
 REVISION=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE=${VTN_IMAGE_SOURCE:-$(git -C "$ROOT" config --get remote.origin.url 2>/dev/null || echo openvtn)}
+
+command -v npm >/dev/null || die "npm is not installed (the console is built on the host): run deploy/setup.sh"
+say "building the console into console/dist"
+(cd "$ROOT/console" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+  VTN_UI_OUT="$ROOT/console/dist" npm run build --silent >/dev/null) ||
+  die "the console's build failed (cd console && npm ci && npm run build)"
+[ -f "$ROOT/console/dist/index.html" ] || die "no console/dist/index.html after the console's build"
 
 say "building $TAG:$VERSION (revision ${REVISION:0:12})"
 t1=$SECONDS

@@ -26,6 +26,10 @@ static void test_routes(void **state)
     size_t qn;
     assert_int_equal(route("/api/v1/vens", ven, &q, &qn), WK_API_VENS);
     assert_null(q);
+    assert_int_equal(route("/api/v1/health", ven, &q, &qn), WK_API_HEALTH);
+    assert_int_equal(route("/api/v1/health/", ven, &q, &qn), WK_API_HEALTH);
+    assert_int_equal(route("/api/v1/healthz", ven, &q, &qn), WK_API_NONE);
+    assert_string_equal(wk_api_allow(WK_API_HEALTH), "GET");
     assert_int_equal(route("/api/v1/vens/", ven, &q, &qn), WK_API_VENS);
     assert_int_equal(route("/api/v1/vens?limit=5&name=x", ven, &q, &qn), WK_API_VENS);
     assert_non_null(q);
@@ -377,6 +381,57 @@ static void test_list_query(void **state)
     assert_int_equal(limit, 3);
 }
 
+/* The fleet list's filters: each parsed, each bad value refused naming its
+ * parameter, and combined. */
+static void test_ven_list_filters(void **state)
+{
+    (void)state;
+    wk_ven_list_query l;
+    char err[256];
+    const char *q = "q=Meter+North&program=prg-1&group=g.1&state=online&limit=5";
+    assert_int_equal(wk_api_parse_ven_list(q, strlen(q), &l, err, sizeof err), 0);
+    assert_string_equal(l.q, "Meter North");
+    assert_string_equal(l.program, "prg-1");
+    assert_string_equal(l.group, "g.1");
+    assert_int_equal(l.state, WK_VS_ONLINE);
+    assert_int_equal(l.limit, 5);
+    static const struct {
+        const char *state;
+        int want;
+    } states[] = {
+        {"provisioned", WK_VS_PROVISIONED}, {"registered", WK_VS_REGISTERED},
+        {"online", WK_VS_ONLINE},           {"offline", WK_VS_OFFLINE},
+        {"overdue", WK_VS_OVERDUE},         {"push_undeliverable", WK_VS_PUSH_UNDELIVERABLE}};
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+        char qs[64];
+        snprintf(qs, sizeof qs, "state=%s", states[i].state);
+        assert_int_equal(wk_api_parse_ven_list(qs, strlen(qs), &l, err, sizeof err), 0);
+        assert_int_equal(l.state, states[i].want);
+    }
+    assert_int_equal(wk_api_parse_ven_list(NULL, 0, &l, err, sizeof err), 0);
+    assert_int_equal(l.state, WK_VS_ANY);
+    static const struct {
+        const char *q, *names;
+    } bad[] = {
+        {"state=asleep", "state must be one of"},
+        {"state=Online", "state must be one of"},
+        {"state=online&state=offline", "'state' given twice"},
+        {"group=a%20b", "group must be"},
+        {"group=", "group must be"},
+        {"program=a/b", "program must be"},
+        {"q=", "q must be"},
+        {"q=a%01b", "q must be"},
+        {"q=a&q=b", "'q' given twice"},
+        {"sort=name", "unknown query parameter 'sort'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (wk_api_parse_ven_list(bad[i].q, strlen(bad[i].q), &l, err, sizeof err) != -EINVAL)
+            fail_msg("%s accepted", bad[i].q);
+        if (strstr(err, bad[i].names) == NULL)
+            fail_msg("%s: %s does not say %s", bad[i].q, err, bad[i].names);
+    }
+}
+
 static void test_delete_query(void **state)
 {
     (void)state;
@@ -495,13 +550,21 @@ static void test_fingerprint_and_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes),        cmocka_unit_test(test_report_routes),
-        cmocka_unit_test(test_opts_route),    cmocka_unit_test(test_report_request_state),
-        cmocka_unit_test(test_auth),          cmocka_unit_test(test_list_query),
-        cmocka_unit_test(test_delete_query),  cmocka_unit_test(test_provision_body),
-        cmocka_unit_test(test_cursor),        cmocka_unit_test(test_fingerprint_and_keys),
-        cmocka_unit_test(test_policy_routes), cmocka_unit_test(test_policy_check),
-        cmocka_unit_test(test_policy_choose), cmocka_unit_test(test_policy_requests),
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_report_routes),
+        cmocka_unit_test(test_opts_route),
+        cmocka_unit_test(test_report_request_state),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_list_query),
+        cmocka_unit_test(test_ven_list_filters),
+        cmocka_unit_test(test_delete_query),
+        cmocka_unit_test(test_provision_body),
+        cmocka_unit_test(test_cursor),
+        cmocka_unit_test(test_fingerprint_and_keys),
+        cmocka_unit_test(test_policy_routes),
+        cmocka_unit_test(test_policy_check),
+        cmocka_unit_test(test_policy_choose),
+        cmocka_unit_test(test_policy_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

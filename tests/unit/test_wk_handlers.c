@@ -292,7 +292,7 @@ static void test_poll_plan_and_redis_down(void **state)
     assert_false(Q.done);
     assert_int_equal(Q.ncmds, 3);
     assert_cmd(resp("HMGET", "ven:{ven-00112233445566778899}", "r", "fp", "pr", "ev", "eh", "en",
-                    "ea", NULL, "LLEN", "venq:{ven-00112233445566778899}", NULL, "GET",
+                    "ea", "lp", "pf", NULL, "LLEN", "venq:{ven-00112233445566778899}", NULL, "GET",
                     "vtn:events:ver", NULL, NULL));
     /* Redis is down: 503 with Retry-After and an OpenADR body, at once. */
     wk_req *reqs[1] = {&Q};
@@ -669,12 +669,13 @@ static void test_storage_full(void **state)
 
     /* The API: JSON. Any other Redis error stays a 500. */
     start_api("GET", "/api/v1/vens/ven-7", "Bearer t0ken", "", NULL);
-    replies("-OOM command not allowed when used memory > 'maxmemory'.\r\n:0\r\n*0\r\n");
+    replies("-OOM command not allowed when used memory > 'maxmemory'.\r\n:0\r\n*0\r\n*0\r\n");
     assert_int_equal(Q.status, 503);
     assert_string_equal(Q.ctype, "application/json");
     assert_body_has("storage full");
     start_api("GET", "/api/v1/vens/ven-7", "Bearer t0ken", "", NULL);
-    replies("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:0\r\n*0\r\n");
+    replies("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:0\r\n*0\r\n"
+            "*0\r\n");
     assert_int_equal(Q.status, 500);
     assert_int_equal(atomic_load(&W.m.redis_oom), before + 3);
 }
@@ -722,8 +723,8 @@ static void test_cancel_stages(void **state)
     /* The script deleted the record: the indexes are cleaned, then the answer. */
     replies("$48\r\n[\"D\",\"Building 7\",\"\",\"reg-0a1b2c3d4e5f60718293\"]\r\n");
     assert_false(Q.done);
-    assert_int_equal(Q.ncmds, 3); /* venreg, venname, ZREM */
-    replies(":1\r\n:1\r\n:1\r\n");
+    assert_int_equal(Q.ncmds, 4); /* venreg, venname, ZREM of vtn:vens and vtn:vens:online */
+    replies(":1\r\n:1\r\n:1\r\n:1\r\n");
     assert_true(Q.done);
     assert_int_equal(Q.mcode, 200);
     assert_body_has("oadrCanceledPartyRegistration");
@@ -1030,9 +1031,9 @@ static void test_api_plans(void **state)
     assert_cmd(resp("GET", "vtn:venname:meter 1", NULL, NULL));
 
     start_api("GET", "/api/v1/vens/ven-7", "Bearer t0ken", "", NULL);
-    assert_int_equal(Q.ncmds, 3);
+    assert_int_equal(Q.ncmds, 4);
     assert_cmd(resp("HGETALL", "ven:{ven-7}", NULL, "LLEN", "venq:{ven-7}", NULL, "SMEMBERS",
-                    "ventargets:{ven-7}", NULL, NULL));
+                    "ventargets:{ven-7}", NULL, "HVALS", "venrr:{ven-7}", NULL, NULL));
 
     /* And with Redis down, a JSON 503 with Retry-After. */
     wk_req *reqs[1] = {&Q};

@@ -24,6 +24,7 @@
 #define GROUPS_PREFIX "/api/v1/groups"
 #define REPORTS_PATH "/api/v1/reports"
 #define POLICY_DEFAULT_PATH "/api/v1/report-policies/default"
+#define HEALTH_PATH "/api/v1/health"
 
 /* What follows a collection's prefix (p, rest): "" or "/" is the list,
  * "/{id}[/]" an item, "/{id}/<action>[/]" the item's action; the id is
@@ -118,6 +119,9 @@ int wk_api_route_of(const char *path, size_t len, char *ven_id, const char **que
     if ((plen == sizeof CRL_PATH - 1 || (plen == sizeof CRL_PATH && path[plen - 1] == '/')) &&
         memcmp(path, CRL_PATH, sizeof CRL_PATH - 1) == 0)
         return WK_API_CRL;
+    if ((plen == sizeof HEALTH_PATH - 1 || (plen == sizeof HEALTH_PATH && path[plen - 1] == '/')) &&
+        memcmp(path, HEALTH_PATH, sizeof HEALTH_PATH - 1) == 0)
+        return WK_API_HEALTH;
     size_t ppre = sizeof PROGRAMS_PREFIX - 1, epre = sizeof EVENTS_PREFIX - 1;
     if (plen >= ppre && memcmp(path, PROGRAMS_PREFIX, ppre) == 0)
         return collection_route2(path + ppre, plen - ppre, "vens", WK_API_PROGRAM_VENS,
@@ -217,6 +221,7 @@ static const api_row api_rows[] = {
     {WK_API_VEN_POLICY, "GET", &wk__api_policy_get, 0},
     {WK_API_VEN_POLICY, "PUT", &wk__api_policy_put, 0},
     {WK_API_VEN_POLICY, "DELETE", &wk__api_policy_delete, 0},
+    {WK_API_HEALTH, "GET", &wk__api_health, 0},
 };
 
 const char *wk_api_allow(int route)

@@ -40,6 +40,7 @@ enum wk_api_route {
     WK_API_POLICY_DEFAULT, /* /api/v1/report-policies/default */
     WK_API_PROGRAM_POLICY, /* /api/v1/programs/{programID}/report-policy */
     WK_API_VEN_POLICY,     /* /api/v1/vens/{venID}/report-policy */
+    WK_API_HEALTH,         /* /api/v1/health */
     WK_API__COUNT
 };
 /* Splits path into route + id (venID or serial as given; out, WK_ID_MAX+1)
@@ -54,6 +55,29 @@ int wk_api_report_request_id(const char *path, size_t len, char *out);
 const char *wk_api_allow(int route);
 /* Constant-time check of "Bearer <token>". 1 ok, 0 not. */
 int wk_api_auth_ok(const char *header, size_t len, const char *token);
+/* The query of GET /api/v1/vens (wk_api_fleet.c). */
+enum wk_ven_state_filter {
+    WK_VS_ANY = 0,
+    WK_VS_PROVISIONED,        /* pre-provisioned through the API, not registered */
+    WK_VS_REGISTERED,         /* registered (cancelling included) */
+    WK_VS_ONLINE,             /* registered, polled within two of its poll intervals */
+    WK_VS_OFFLINE,            /* registered, not online */
+    WK_VS_OVERDUE,            /* at least one report request overdue */
+    WK_VS_PUSH_UNDELIVERABLE, /* push mode: a gateway gave up delivering */
+    WK_VS__COUNT
+};
+typedef struct wk_ven_list_query {
+    int limit;
+    char cursor[WK_ID_MAX + 1];
+    char name[WK_NAME_MAX + 1]; /* exact venName */
+    char q[WK_NAME_MAX + 1];    /* substring of venName or venID, any case */
+    char program[WK_ID_MAX + 1];
+    char group[WK_ID_MAX + 1];
+    int state; /* enum wk_ven_state_filter */
+} wk_ven_list_query;
+/* 0, or -EINVAL with a message naming the parameter. */
+int wk_api_parse_ven_list(const char *q, size_t n, wk_ven_list_query *out, char *err,
+                          size_t errlen);
 /* Parses the list query (limit, cursor, name); 0 or -EINVAL with a message. */
 int wk_api_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
                             char *name, size_t namelen, char *err, size_t errlen);

@@ -12,6 +12,19 @@
 /* The handlers of the route table: wk_api_vens.c and wk_api_cert.c. */
 extern const wk_handler wk__api_vens_list, wk__api_vens_provision, wk__api_vens_get,
     wk__api_vens_delete, wk__api_vens_reregister;
+/* One VEN from HGETALL ven:{id} as the API shows it (docs/openapi.yaml,
+ * Ven) at now, with lastPoll and online; queued < 0 leaves queuedMessages
+ * and queued out. NULL when out of memory. (wk_api_vens.c) */
+json_t *wk__api_ven_json(wk_req *q, const char *ven, const redisReply *h, long long queued,
+                         int64_t now);
+/* wk_api_fleet.c: the poll frequency the VEN was given (its record's, else
+ * this worker's VTN_POLL_FREQ), ms; online: registered and polled within
+ * two of them; the overdue requests among venrr's HVALS. */
+long long wk__api_ven_poll_freq(wk_req *q, const redisReply *h);
+int wk__api_ven_online(wk_req *q, const redisReply *h, int64_t now);
+int wk__api_overdue_count(const redisReply *vals, int64_t now);
+/* wk_api_health.c */
+extern const wk_handler wk__api_health;
 /* wk_api_events.c: programs and events. */
 extern const wk_handler wk__api_programs_list, wk__api_programs_create, wk__api_programs_get,
     wk__api_events_list, wk__api_events_create, wk__api_events_get, wk__api_events_modify,

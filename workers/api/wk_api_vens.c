@@ -17,16 +17,6 @@
 
 #define API_PREFIX "/api/v1/vens"
 
-int wk_api_parse_list_query(const char *q, size_t n, int *limit, char *cursor, size_t cursorlen,
-                            char *name, size_t namelen, char *err, size_t errlen)
-{
-    static const wk__api_filter by_name = {"name", wk_ven_name_valid, WK_NAME_MAX,
-                                           "bytes without control characters",
-                                           "a name matches one VEN"};
-    return wk__api_parse_filtered_list(q, n, &by_name, limit, cursor, cursorlen, name, namelen, err,
-                                       errlen);
-}
-
 static int force_value(const char *key, const char *val, void *out, char *err, size_t errlen)
 {
     if (vtn_parse_bool(val, out) < 0) {
@@ -133,8 +123,8 @@ static json_t *push_undelivered_json(const redisReply *v)
                      (json_int_t)attempts, "error", buf + off);
 }
 
-/* The JSON of one VEN from HGETALL ven:{id}; queued < 0 leaves queuedMessages out. */
-static json_t *ven_json(const char *ven, const redisReply *h, long long queued)
+json_t *wk__api_ven_json(wk_req *q, const char *ven, const redisReply *h, long long queued,
+                         int64_t now)
 {
     const redisReply *r = wk__api_hfield(h, "r"), *st = wk__api_hfield(h, "st"),
                      *fp = wk__api_hfield(h, "fp");
@@ -174,14 +164,26 @@ static json_t *ven_json(const char *ven, const redisReply *h, long long queued)
                         registered ? jtime_or_null(wk__api_hfield(h, "rt")) : json_null());
     json_object_set_new(o, "reregistrationPending", json_boolean(is_one(wk__api_hfield(h, "rq"))));
     json_object_set_new(o, "pushUndelivered", push_undelivered_json(wk__api_hfield(h, "pu")));
-    if (queued >= 0)
+    long long lp = wk_hfield_int(h, VTN_F_VEN_LAST_POLL);
+    json_object_set_new(o, "lastPoll",
+                        lp > 0 ? jtime_or_null(wk__api_hfield(h, VTN_F_VEN_LAST_POLL))
+                               : json_null());
+    json_object_set_new(o, "pollFreqSeconds",
+                        registered ? json_real((double)wk__api_ven_poll_freq(q, h) / 1000.0)
+                                   : json_null());
+    json_object_set_new(o, "online", json_boolean(wk__api_ven_online(q, h, now)));
+    if (queued >= 0) {
         json_object_set_new(o, "queuedMessages", json_integer(queued));
+        json_object_set_new(o, "queued", json_integer(queued));
+    }
     return o;
 }
 
 static void reply_ven(wk_req *q, int status, const char *ven, const redisReply *h, long long queued)
 {
-    json_t *o = ven_json(ven, h, queued);
+    json_t *o = wk__api_ven_json(q, ven, h, queued, vtn_now_ms());
+    if (o)
+        json_object_set_new(o, "reportsOverdue", json_integer(0)); /* a new record has none */
     if (o == NULL) {
         wk_reply_internal(q, "out of memory");
         return;
@@ -189,71 +191,11 @@ static void reply_ven(wk_req *q, int status, const char *ven, const redisReply *
     wk_reply_json(q, status, o);
 }
 
-/* ---- GET /api/v1/vens ---- */
-
-enum list_stage { LIST_START = 0, LIST_PAGE, LIST_RECORDS };
-
-typedef struct list_state {
-    enum list_stage stage;
-    char cursor[WK_ID_MAX + 1];
-    char name[WK_NAME_MAX + 1];
-    wk__api_pager pg;
-} list_state;
-
-static void list_fini(void *st)
-{
-    wk__api_pager_fini(&((list_state *)st)->pg);
-}
-
-/* Dangling members (record gone, index not yet cleaned) are skipped; a name
- * index whose record carries another name is stale too. */
-static json_t *list_item(void *ud, const char *id, const redisReply *h)
-{
-    const list_state *s = ud;
-    if (wk_hash_empty(h))
-        return NULL;
-    if (s->name[0]) {
-        const redisReply *nm = wk__api_hfield(h, "n");
-        if (!nm || (size_t)nm->len != strlen(s->name) ||
-            memcmp(nm->str, s->name, (size_t)nm->len) != 0)
-            return NULL;
-    }
-    return ven_json(id, h, -1);
-}
-
-static void api_list(wk_req *q, void *st)
-{
-    list_state *s = st;
-    char err[512];
-    switch (s->stage) {
-    case LIST_START:
-        if (wk_api_parse_list_query(q->query.p, q->query.n, &s->pg.limit, s->cursor,
-                                    sizeof s->cursor, s->name, sizeof s->name, err,
-                                    sizeof err) < 0) {
-            wk_reply_json_error(q, 400, "%s", err);
-            return;
-        }
-        s->stage = LIST_PAGE;
-        s->pg.page = s->name[0] ? wk_ven_lookup(q, WK_VEN_BY_NAME, s->name)
-                                : wk__api_page_cmd(q, VTN_KEY_VENS, s->cursor, s->pg.limit);
-        if (s->pg.page < 0)
-            wk_reply_no_room(q);
-        return;
-    case LIST_PAGE:
-        s->stage = LIST_RECORDS;
-        wk__api_pager_fetch(q, &s->pg, "vens", VTN_KEY_VEN);
-        return;
-    case LIST_RECORDS:
-        wk__api_pager_answer(q, &s->pg, "vens", list_item, s);
-        return;
-    }
-}
-
 /* ---- GET /api/v1/vens/{venID} ---- */
 
 typedef struct get_state {
     int asked;
-    wk_rh rec, qlen, targets;
+    wk_rh rec, qlen, targets, requests;
 } get_state;
 
 static void api_get(wk_req *q, void *st)
@@ -267,7 +209,8 @@ static void api_get(wk_req *q, void *st)
         s->qlen = wk_cmd(q, "LLEN", wk_key_venq(k, ven), NULL);
         /* What events target it by. */
         s->targets = wk_cmd(q, "SMEMBERS", vtn_key_build(k, VTN_KEY_VENTARGETS, ven, NULL), NULL);
-        if (s->rec < 0 || s->qlen < 0 || s->targets < 0)
+        s->requests = wk_cmd(q, "HVALS", wk_key_venrr(k, ven), NULL); /* reportsOverdue */
+        if (s->rec < 0 || s->qlen < 0 || s->targets < 0 || s->requests < 0)
             wk_reply_no_room(q);
         return;
     }
@@ -275,8 +218,12 @@ static void api_get(wk_req *q, void *st)
         wk_reply_json_error(q, 404, "no VEN with venID %s", ven);
         return;
     }
-    json_t *o = ven_json(ven, wk_rep(q, s->rec), wk_rep_int(q, s->qlen, 0));
+    int64_t now = vtn_now_ms();
+    json_t *o = wk__api_ven_json(q, ven, wk_rep(q, s->rec), wk_rep_int(q, s->qlen, 0), now);
     json_t *t = wk__api_ven_targets(wk_rep(q, s->targets));
+    if (o)
+        json_object_set_new(o, "reportsOverdue",
+                            json_integer(wk__api_overdue_count(wk_rep(q, s->requests), now)));
     if (o == NULL || t == NULL) {
         json_decref(o);
         json_decref(t);
@@ -583,8 +530,6 @@ static void api_reregister(wk_req *q, void *st)
         wk_reply_internal(q, "unexpected script outcome");
 }
 
-const wk_handler wk__api_vens_list =
-    WK_HANDLER("api.vens.list", list_state, NULL, list_fini, api_list);
 const wk_handler wk__api_vens_provision =
     WK_HANDLER("api.vens.provision", provision_state, NULL, NULL, api_provision);
 const wk_handler wk__api_vens_get = WK_HANDLER("api.vens.get", get_state, NULL, NULL, api_get);

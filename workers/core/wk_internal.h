@@ -24,6 +24,7 @@
 #include "wk_codec.h"
 #include "vtn/buf.h"
 #include "vtn/config.h"
+#include "vtn/heartbeat.h"
 #include "vtn/id.h"
 #include "vtn/keys.h"
 #include "vtn/metrics.h"
@@ -120,6 +121,7 @@ enum wk_script {
     WK_SCRIPT_OPTCREATE,
     WK_SCRIPT_OPTCANCEL,
     WK_SCRIPT_REPPOLICY,
+    WK_SCRIPT_LASTPOLL,
     WK_SCRIPT__COUNT
 };
 extern const char *const wk_script_name[WK_SCRIPT__COUNT];
@@ -283,6 +285,13 @@ struct wk_req {
  * handler then answers 500). */
 wk_rh wk_cmd_argv(wk_req *q, int argc, const char **argv, const size_t *lens);
 wk_rh wk_cmd(wk_req *q, const char *a0, ...) __attribute__((sentinel));
+/* A command whose reply nobody reads: a best-effort write (a VEN's last
+ * poll) that must not cost its request a round. It leaves with the worker's
+ * next round, ahead of the requests' commands, and its reply is dropped (an
+ * error reply counts in redis_errors); lost if Redis is down then. 0, or
+ * -ENOBUFS past WK_DETACHED_MAX waiting. */
+#define WK_DETACHED_MAX 4096
+int wk_cmd_detached(wk_worker *w, const char *a0, ...) __attribute__((sentinel));
 /* EVALSHA <sha of s> nkeys keys... args... ; list ends with NULL. */
 wk_rh wk_eval(wk_req *q, enum wk_script s, int nkeys, ...) __attribute__((sentinel));
 /* The reply of the command h was returned for, in the step right after its
@@ -413,6 +422,9 @@ struct wk_worker {
     size_t mem_budget;    /* VTN_WORKER_MEMORY */
     size_t mem_used;      /* charged by the requests in flight */
     vtn_buf out;          /* wire frame being encoded */
+    vtn_buf after;        /* detached commands for the next round (wk_cmd_detached) */
+    vtn_heartbeat hb;     /* this worker's entry in vtn:procs */
+    int nafter;
     wk_metrics m;
     vtn_ops *ops;
     int ready_logged;

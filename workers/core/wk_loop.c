@@ -20,6 +20,7 @@
 #include "vtn/hex.h"
 #include "vtn/log.h"
 #include "vtn/time.h"
+#include "vtn/heartbeat.h"
 #include "wk_internal.h"
 
 #define WK_POLL_MS 100            /* loop wake-up when idle: timers are checked every pass */
@@ -204,10 +205,29 @@ static void discover(wk_worker *w, int64_t now)
     }
 }
 
+/* This worker's entry in vtn:procs (vtn/heartbeat.h): its requests, polls
+ * and server errors (code 500 and up) from the metrics' counters. */
+static void heartbeat(wk_worker *w, int64_t now)
+{
+    if (w->redis.c == NULL || !vtn_heartbeat_due(&w->hb, now))
+        return;
+    vtn_heartbeat_counts c = {0, 0, 0, w->nbusy};
+    for (int t = 0; t < WK_MT__COUNT; t++)
+        for (int k = 0; k < WK_NCODES; k++) {
+            uint64_t n = atomic_load_explicit(&w->m.requests[t][k], memory_order_relaxed);
+            c.requests += n;
+            c.polls += t == WK_MSG_POLL ? n : 0;
+            c.errors += wk_metrics_code_of(k) >= 500 ? n : 0;
+        }
+    if (vtn_heartbeat_send(w->redis.c, &w->hb, now, &c) == -EIO)
+        wk_redis_fail(&w->redis, "heartbeat: no reply");
+}
+
 static void timers(wk_worker *w, int64_t now)
 {
     wk_redis_watch_read(&w->redis, now);
     wk_redis_maintain(&w->redis, now);
+    heartbeat(w, now);
     if (!w->static_gateways && now >= w->next_discovery_ms) {
         w->next_discovery_ms = now + WK_DISCOVERY_MS;
         discover(w, now);
@@ -468,7 +488,7 @@ static int turn(wk_worker *w)
     for (int i = 0; i < WK_BATCH_MAX; i++)
         if (w->slots[i].phase == WK_REQ_RUNNING)
             run[nrun++] = &w->slots[i];
-    if (nrun)
+    if (nrun || w->nafter)
         wk_round(w, run, nrun);
     flush_done(w);
     return n;
@@ -477,6 +497,8 @@ static int turn(wk_worker *w)
 /* True when a request has commands for the next round: the loop must not sleep. */
 static int round_pending(const wk_worker *w)
 {
+    if (w->nafter)
+        return 1;
     for (int i = 0; i < WK_BATCH_MAX; i++)
         if (w->slots[i].phase == WK_REQ_RUNNING && w->slots[i].ncmds > 0)
             return 1;
@@ -521,6 +543,7 @@ int wk_worker_init(wk_worker *w, int policy, volatile sig_atomic_t *stop, char *
     w->stop = stop;
     w->mem_budget = (size_t)w->cfg.memory;
     vtn_buf_init(&w->out, WK_REPLY_MAX + 65536);
+    vtn_buf_init(&w->after, WK_CMD_BUF_MAX); /* WK_DETACHED_MAX short writes fit */
     if (wk_redis_init(&w->redis, &w->cfg, &w->m, err, errlen) < 0)
         return -EINVAL;
     w->codec = wk_codec_new();
@@ -555,6 +578,7 @@ int wk_worker_init(wk_worker *w, int policy, volatile sig_atomic_t *stop, char *
     }
     if (wk_slow_start(w, err, errlen) < 0)
         return -ENOMEM;
+    vtn_heartbeat_init(&w->hb, "worker", w->cfg.name ? w->cfg.name : "worker", now);
     wk_redis_maintain(&w->redis, now);
     gw_update_gauges(w);
     return 0;
@@ -621,4 +645,5 @@ void wk_worker_free(wk_worker *w)
     wk_evcache_free(&w->evcache);
     wk_redis_free(&w->redis);
     vtn_buf_free(&w->out);
+    vtn_buf_free(&w->after);
 }

@@ -35,6 +35,26 @@ static int resp_len(vtn_buf *b, char c, size_t n)
 #define WK_RH_TAGS (1u << (30 - WK_RH_BITS))
 _Static_assert(WK_ROUND_CMDS < (1 << WK_RH_BITS), "a round's commands fit in a handle");
 
+/* Appends one command in RESP; on failure b is left as it was (never half a
+ * command). RESP by hand: this runs for every command of every request,
+ * and printf-style formatting showed up in profiles. */
+static int resp_cmd(vtn_buf *b, int argc, const char **argv, const size_t *lens)
+{
+    size_t start = b->len;
+    int rc = resp_len(b, '*', (size_t)argc);
+    for (int i = 0; rc == 0 && i < argc; i++) {
+        size_t n = lens ? lens[i] : strlen(argv[i]);
+        rc = resp_len(b, '$', n);
+        if (rc == 0)
+            rc = vtn_buf_append(b, argv[i], n);
+        if (rc == 0)
+            rc = vtn_buf_append(b, "\r\n", 2);
+    }
+    if (rc < 0)
+        b->len = start;
+    return rc;
+}
+
 static wk_rh make_handle(const wk_req *q, int idx)
 {
     return (wk_rh)(((q->round % WK_RH_TAGS) << WK_RH_BITS) | (unsigned)(idx + 1));
@@ -70,22 +90,9 @@ wk_rh wk_cmd_argv(wk_req *q, int argc, const char **argv, const size_t *lens)
         q->rep = p;
         q->repcap = cap;
     }
-    size_t start = q->cmds.len;
-    /* RESP by hand: this runs for every command of every request, and printf-style
-     * formatting showed up in profiles. */
-    int rc = resp_len(&q->cmds, '*', (size_t)argc);
-    for (int i = 0; rc == 0 && i < argc; i++) {
-        size_t n = lens ? lens[i] : strlen(argv[i]);
-        rc = resp_len(&q->cmds, '$', n);
-        if (rc == 0)
-            rc = vtn_buf_append(&q->cmds, argv[i], n);
-        if (rc == 0)
-            rc = vtn_buf_append(&q->cmds, "\r\n", 2);
-    }
-    if (rc < 0) {
-        q->cmds.len = start; /* never send half a command */
+    int rc = resp_cmd(&q->cmds, argc, argv, lens);
+    if (rc < 0)
         return rc;
-    }
     return make_handle(q, q->ncmds++);
 }
 
@@ -111,6 +118,23 @@ wk_rh wk_cmd(wk_req *q, const char *a0, ...)
     int argc = gather_args(argv, 0, a0, ap);
     va_end(ap);
     return argc < 0 ? argc : wk_cmd_argv(q, argc, argv, NULL);
+}
+
+int wk_cmd_detached(wk_worker *w, const char *a0, ...)
+{
+    const char *argv[WK_ARGV_MAX];
+    va_list ap;
+    va_start(ap, a0);
+    int argc = gather_args(argv, 0, a0, ap);
+    va_end(ap);
+    if (argc < 0)
+        return argc;
+    if (w->nafter >= WK_DETACHED_MAX)
+        return -ENOBUFS;
+    int rc = resp_cmd(&w->after, argc, argv, NULL);
+    if (rc == 0)
+        w->nafter++;
+    return rc;
 }
 
 wk_rh wk_eval(wk_req *q, enum wk_script s, int nkeys, ...)
@@ -487,6 +511,27 @@ static int is_noscript(const redisReply *r)
 static int exchange(wk_worker *w, wk_req **reqs, const unsigned char *sel, int n)
 {
     redisContext *c = w->redis.c;
+    int nafter = w->nafter;
+    /* The detached commands go first and leave the buffer whatever happens:
+     * they are best effort, and a failed round must not send them twice. */
+    if (nafter && redisAppendFormattedCommand(c, w->after.data, w->after.len) != REDIS_OK) {
+        vtn_buf_reset(&w->after);
+        w->nafter = 0;
+        wk_redis_fail(&w->redis, "append failed");
+        return -EIO;
+    }
+    vtn_buf_reset(&w->after);
+    w->nafter = 0;
+    for (int k = 0; k < nafter; k++) {
+        void *rep = NULL;
+        if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
+            wk_redis_fail(&w->redis, c->errstr[0] ? c->errstr : "no reply");
+            return -EIO;
+        }
+        if (((redisReply *)rep)->type == REDIS_REPLY_ERROR)
+            atomic_fetch_add_explicit(&w->m.redis_errors, 1, memory_order_relaxed);
+        freeReplyObject(rep);
+    }
     for (int i = 0; i < n; i++) {
         if (sel[i] &&
             redisAppendFormattedCommand(c, reqs[i]->cmds.data, reqs[i]->cmds.len) != REDIS_OK) {
@@ -534,8 +579,16 @@ int wk_round(wk_worker *w, wk_req **reqs, int n)
         sel[i] = 1;
         pending++;
     }
-    if (!pending)
+    if (w->redis.c == NULL) { /* best effort: not kept for a later connection */
+        vtn_buf_reset(&w->after);
+        w->nafter = 0;
+    }
+    if (!pending) {
+        /* Only detached writes: they go out on their own. */
+        if (w->nafter && w->redis.c)
+            exchange(w, reqs, sel, n);
         return 0;
+    }
     if (w->redis.c == NULL || exchange(w, reqs, sel, n) < 0) {
         for (int i = 0; i < n; i++)
             if (sel[i])

@@ -59,7 +59,7 @@ enum poll_stage { POLL_START = 0, POLL_READ, POLL_POP, POLL_EVENTS, POLL_RECORDS
 
 typedef struct poll_state {
     enum poll_stage stage;
-    wk_rh rec;  /* HMGET ven r fp pr ev eh en */
+    wk_rh rec;  /* HMGET ven r fp pr ev eh en ea lp pf */
     wk_rh qlen; /* LLEN venq */
     wk_rh ver;  /* GET vtn:events:ver */
     wk_rh pop;  /* the pop script */
@@ -135,6 +135,32 @@ static void poll_pop(wk_req *q, poll_state *s, const char *ven)
     q->mcode = WK_OADR_OK;
 }
 
+/* The VEN's last poll (lp) and until when it is online (vtn:vens:online:
+ * the poll plus two of its poll intervals), written only when the stored
+ * poll is older than a quarter of its interval (at most
+ * VTN_LASTPOLL_STEP_MS): a VEN polling at its interval costs a write a
+ * poll at most, one polling faster no more. Detached: the reply does not
+ * wait for it, and a write lost with a Redis outage only ages lp. */
+static void note_poll(wk_req *q, const redisReply *rec, const char *ven)
+{
+    char lp[24] = "", pf[24] = "";
+    wk_rep_elem(rec, 7, lp, sizeof lp);
+    wk_rep_elem(rec, 8, pf, sizeof pf);
+    long long freq = atoll(pf), now = (long long)vtn_now_ms();
+    if (freq <= 0) /* registered before the VTN recorded it */
+        freq = q->w->cfg.poll_freq_ms;
+    long long step = freq / 4 < VTN_LASTPOLL_STEP_MS ? freq / 4 : VTN_LASTPOLL_STEP_MS;
+    if (lp[0] && now - atoll(lp) < step)
+        return;
+    char k[VTN_KEY_MAX], at[24], until[24];
+    snprintf(at, sizeof at, "%lld", now);
+    snprintf(until, sizeof until, "%lld", now + 2 * freq);
+    if (wk_cmd_detached(q->w, "EVALSHA", q->w->redis.sha[WK_SCRIPT_LASTPOLL], "1",
+                        wk_key_ven(k, ven), at, NULL) < 0 ||
+        wk_cmd_detached(q->w, "ZADD", VTN_KEY_VENSONLINE, until, ven, NULL) < 0)
+        vtn_debug("lastpoll_dropped", "req=%s ven=%s", q->rid, ven);
+}
+
 static void poll_step(wk_req *q, void *st)
 {
     poll_state *s = st;
@@ -147,9 +173,10 @@ static void poll_step(wk_req *q, void *st)
             return;
         }
         /* The hot path: one round of three plain commands, no script. */
-        s->rec = wk_cmd(q, "HMGET", wk_key_ven(k1, ven), VTN_F_VEN_REG, VTN_F_VEN_FP,
-                        VTN_F_VEN_POLL_RID, VTN_F_VEN_EVENTS_VER, VTN_F_VEN_EVENTS_HASH,
-                        VTN_F_VEN_EVENTS_END, VTN_F_VEN_EVENTS_AWAIT, NULL);
+        s->rec =
+            wk_cmd(q, "HMGET", wk_key_ven(k1, ven), VTN_F_VEN_REG, VTN_F_VEN_FP, VTN_F_VEN_POLL_RID,
+                   VTN_F_VEN_EVENTS_VER, VTN_F_VEN_EVENTS_HASH, VTN_F_VEN_EVENTS_END,
+                   VTN_F_VEN_EVENTS_AWAIT, VTN_F_VEN_LAST_POLL, VTN_F_VEN_POLL_FREQ, NULL);
         s->qlen = wk_cmd(q, "LLEN", wk_key_venq(k2, ven), NULL);
         s->ver = wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL);
         if (s->rec < 0 || s->qlen < 0 || s->ver < 0)
@@ -161,6 +188,7 @@ static void poll_step(wk_req *q, void *st)
             return;
         char pr[24], ev[24] = "", ver[24] = "", en[24] = "";
         const redisReply *rec = wk_rep(q, s->rec);
+        note_poll(q, rec, ven);
         wk_rep_elem(rec, 2, pr, sizeof pr);
         if (wk_rep_int(q, s->qlen, 0) > 0 || strcmp(pr, q->rid) == 0) {
             /* Queued registration messages go first; events follow on later polls. */

@@ -473,11 +473,13 @@ static void create_claims(wk_req *q, create_state *s)
     snprintf(now, sizeof now, "%lld", (long long)vtn_now_ms());
     char regrep[32]; /* the requestID of the VTN's METADATA oadrRegisterReport (docs/reports.md) */
     snprintf(regrep, sizeof regrep, "regrep-%s", q->rid);
+    char freq[24]; /* what the reply gives the VEN: "online" is two of these */
+    snprintf(freq, sizeof freq, "%lld", q->w->cfg.poll_freq_ms);
     s->commit = wk_eval(q, WK_SCRIPT_REGISTER, 3, wk_key_ven(k, s->ven), wk_key_venq(k2, s->ven),
                         VTN_KEY_PUSHDUE, s->reg, s->name, s->claim_fp ? q->fp : "",
                         m->http_pull_model == 0 ? "0" : "1", m->transport_address,
                         m->report_only == 1 ? "1" : "0", m->xml_signature == 1 ? "1" : "0", now,
-                        regrep, s->ven, NULL);
+                        regrep, s->ven, freq, NULL);
     int bad = s->commit < 0;
     if (s->old_name[0])
         bad |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_name(k, s->old_name), s->ven, NULL) < 0;

@@ -82,6 +82,7 @@ int wk_ven_index_cleanup(wk_req *q, const char *ven, const char *name, const cha
         if (fp[0])
             bad |= wk_eval(q, WK_SCRIPT_CAD, 1, wk_key_fp(k, fp), ven, NULL) < 0;
         bad |= wk_cmd(q, "ZREM", VTN_KEY_VENS, ven, NULL) < 0;
+        bad |= wk_cmd(q, "ZREM", VTN_KEY_VENSONLINE, ven, NULL) < 0;
     }
     return bad ? -ENOBUFS : 0;
 }

@@ -65,6 +65,17 @@
  * oadrCreateOpt. */
 #define VTN_KEY_OPTSCHED "vtn:opts:sched" /* ZSET */
 
+/* venID -> until when it counts as online (ms): its last poll plus two of
+ * its poll intervals, written with VTN_F_VEN_LAST_POLL; ZCOUNT from now
+ * counts the VENs online, ZRANGE BYSCORE lists them. */
+#define VTN_KEY_VENSONLINE "vtn:vens:online" /* ZSET */
+/* Every process' heartbeat (gateway, worker, scheduler): "<role>:<id>" ->
+ * JSON {role, id, host, pid, version, startedAt, lastSeen (ms), interval,
+ * the rates over its last interval, inFlight}, one HSET every
+ * VTN_PROC_HEARTBEAT_MS; GET /api/v1/health reads it and removes the
+ * entries older than VTN_PROC_PRUNE_MS. */
+#define VTN_KEY_PROCS "vtn:procs" /* HASH */
+
 /* ---- fields of ven:{<venID>} ---- */
 #define VTN_F_VEN_NAME "n"         /* venName */
 #define VTN_F_VEN_FP "fp"          /* bound certificate fingerprint, normalised */
@@ -93,6 +104,13 @@
 /* The VEN's report request policy (docs/reports.md), JSON; set through the
  * API, gone with the record. */
 #define VTN_F_VEN_REPORT_POLICY "rp"
+/* The VEN's last poll (ms), written by a poll only when the stored one is
+ * older than VTN_LASTPOLL_STEP_MS or a quarter of the VEN's poll frequency,
+ * whichever is less, so it lags the real last poll by at most that. */
+#define VTN_F_VEN_LAST_POLL "lp"
+/* The oadrRequestedOadrPollFreq the VTN gave the VEN at its last
+ * registration (ms): "online" is a poll within two of these. */
+#define VTN_F_VEN_POLL_FREQ "pf"
 #define VTN_VEN_CANCELLING "c"
 
 /* ---- fields of vtn:cert:<serial> ---- */
@@ -128,6 +146,10 @@
 #define VTN_TTL_AFTER_EXPIRY_S 86400
 #define VTN_TTL_GATEWAY_MS 5000       /* a vtn:gateways member's score: now + this */
 #define VTN_TTL_GATEWAY_TRIM_MS 60000 /* members expired this long ago are removed */
+#define VTN_LASTPOLL_STEP_MS 60000    /* lp is rewritten at least this often while polling */
+#define VTN_PROC_HEARTBEAT_MS 2000    /* a process' vtn:procs entry is rewritten this often */
+#define VTN_PROC_DEAD_BEATS 3         /* an entry this many beats old reads alive: false */
+#define VTN_PROC_PRUNE_MS 3600000     /* an entry this old is removed */
 /* Events removed per run of the scheduler's expire_events task. */
 #define VTN_EVENTS_EXPIRE_BATCH 100
 /* Due status transitions applied per run of its event_transitions task. */

@@ -113,15 +113,23 @@ class Redis:
     def ping(self):
         return self.cmd("PING") == "PONG"
 
-    def snapshot(self, ignore=()):
+    def snapshot(self, ignore=(), ignore_fields=None):
         """Every key with its type and DUMP payload, to compare state before and
-        after a request. Keys in ignore are left out."""
+        after a request. Keys in ignore are left out; ignore_fields maps a key
+        prefix to hash fields left out of the hashes whose name starts with it
+        (those are compared as their other fields)."""
         keys = sorted(self.cmd("KEYS", "*"))
         keys = [k for k in keys if k not in ignore]
         if not keys:
             return {}
         replies = self.pipeline([("DUMP", k) for k in keys], raw=True)
-        return dict(zip(keys, replies))
+        out = dict(zip(keys, replies))
+        for prefix, fields in (ignore_fields or {}).items():
+            for k in keys:
+                if k.startswith(prefix) and self.cmd("TYPE", k) == "hash":
+                    h = self.cmd("HGETALL", k)
+                    out[k] = sorted((f, v) for f, v in zip(h[::2], h[1::2]) if f not in fields)
+        return out
 
     def describe(self, key):
         """A readable rendering of one key's value, for failure messages."""
