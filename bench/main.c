@@ -20,6 +20,7 @@
 #include "vtn/net.h"
 
 #include "bn_internal.h"
+#include "bn_plan.h"
 
 typedef struct bn_cfg {
     char *target;
@@ -1000,6 +1001,11 @@ int main(int argc, char **argv)
     bn_opts o;
     bn_proc procs[BN_MAX_PIDS];
     char err[512];
+    /* Subcommands that read run files instead of running a fleet. */
+    if (argc > 1 && strcmp(argv[1], "plan") == 0)
+        return bn_plan_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "svg") == 0)
+        return bn_svg_main(argc - 1, argv + 1);
     memset(&cfg, 0, sizeof cfg);
     memset(&o, 0, sizeof o);
     vtn_log_init("bench");
