@@ -366,9 +366,10 @@ int bn_plan_fit(const bn_runfile *runs, int n, bn_model *m, char *err, size_t er
     double bpv = 0, nbpv = 0, grow = 0, nint = 0;
     for (int i = 0; i < n; i++) {
         const bn_runfile *run = &runs[i];
-        if (run->bytes_per_ven > 0) {
-            bpv += run->bytes_per_ven;
-            nbpv++;
+        if (run->bytes_per_ven > 0) { /* weighed by VENs: a few VENs' growth is mostly noise */
+            double w = run->vens > 0 ? run->vens : 1;
+            bpv += run->bytes_per_ven * w;
+            nbpv += w;
         }
         if (run->has_mem && run->count[BN_OP_REPORT_INTERVAL] > 0 &&
             run->count[BN_OP_REGISTER] == 0) {
