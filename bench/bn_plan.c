@@ -525,8 +525,8 @@ static const vtn_cfg_item plan_items[] = {
     {"VTN_PLAN_RUNS", "--runs", VTN_CFG_STR, F(runs), "", 0, 0,
      "the measured runs: a.json,b.json,... or a directory of *.json (bench/fit.sh writes them)"},
     {"VTN_PLAN_CHECK", "--check", VTN_CFG_STR, F(check), "", 0, 0,
-     "a run the model was not fitted on: print the CPU it predicts for that run's operations "
-     "against what was measured, per process"},
+     "runs the model was not fitted on (a.json,b.json): print the CPU it predicts for each "
+     "run's operations against what was measured, per process"},
     {"VTN_PLAN_VENS", "--vens", VTN_CFG_STR, F(vens), "0", 0, 0, "VENs in the fleet"},
     {"VTN_PLAN_POLL_INTERVAL", "--poll-interval", VTN_CFG_MS, F(poll_ms), "60s", 1, 86400000,
      "each VEN's poll interval"},
@@ -891,8 +891,16 @@ int bn_plan_main(int argc, char **argv)
     }
     print_model(m);
     status = 0;
-    if (*cfg.check)
-        status = run_check(m, cfg.check, cfg.json);
+    const char *cur = cfg.check, *item;
+    size_t len;
+    while (status == 0 && vtn_cfg_list_next(&cur, &item, &len)) {
+        char path[1024];
+        if (len == 0 || len >= sizeof path)
+            continue;
+        memcpy(path, item, len);
+        path[len] = '\0';
+        status = run_check(m, path, cfg.json);
+    }
     if (status == 0 && f.vens > 0) {
         bn_plan p;
         if (bn_plan_fleet(m, &f, &p, err, sizeof err) < 0) {

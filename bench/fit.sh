@@ -10,9 +10,10 @@
 #   handshake.json    new mutual-TLS connections, full handshakes (a second
 #   resumption.json   stack with a development PKI), then resumed ones
 # and writes each as a run file of the bench result contract into OUT, then,
-# unless --no-check, the check: polls at --check-rate while a reports run
-# goes on (a mix no calibration run had) into OUT/check/mix.json, and
-# `vtn-bench plan --runs OUT --check OUT/check/mix.json` into
+# unless --no-check, the check: polls alone at --check-rate (a rate between
+# the fitted ones) into OUT/check/poll.json, then polls at that rate while a
+# reports run goes on (a mix no calibration run had) into
+# OUT/check/mix.json, and `vtn-bench plan --runs OUT --check ...` into
 # OUT/check/check.txt. The calibration and the check run back to back on the
 # same machine so they share its conditions. Raw outputs are kept in OUT/raw.
 # Stops every process it started.
@@ -126,6 +127,10 @@ bench reports report-ingest --mode reports --redis "127.0.0.1:$REDIS_PORT" --ven
   --rate "$REPORT_RATE" --intervals "$K" --duration "${DURATION}s" --run fitrep
 
 if [ "$CHECK" = 1 ]; then
+  # Polls alone at a rate between the fitted ones: the curve's interpolation.
+  bench check-poll poll --vens "$VENS" --rate "$(per_ven "$CHECK_RATE")" --duration "${DURATION}s" \
+    --run fitcp
+  mv "$OUT/check-poll.json" "$OUT/check/poll.json"
   # The mix: a reports run that starts first and ends last, a poll run in
   # its middle; the poll run's CPU figures cover every process, both loads.
   "$BN_BENCH" --mode reports --target "127.0.0.1:$GW_OADR" --redis "127.0.0.1:$REDIS_PORT" \
@@ -136,9 +141,9 @@ if [ "$CHECK" = 1 ]; then
   sleep 4
   "$BN_BENCH" --target "127.0.0.1:$GW_OADR" --pids "$(bn_pids_arg)" --json --vens "$VENS" \
     --rate "$(per_ven "$CHECK_RATE")" --duration "${DURATION}s" --run fitmixp \
-    >"$OUT/raw/check-poll.txt" 2>&1 || { bn_say "check: poll run reported errors"; rc=1; }
+    >"$OUT/raw/check-mix-poll.txt" 2>&1 || { bn_say "check: poll run reported errors"; rc=1; }
   wait "$mix_pid" || { bn_say "check: reports run reported errors"; rc=1; }
-  "${CONVERT[@]}" --legacy "$OUT/raw/check-poll.txt" --mix-reports "$OUT/raw/check-reports.txt" \
+  "${CONVERT[@]}" --legacy "$OUT/raw/check-mix-poll.txt" --mix-reports "$OUT/raw/check-reports.txt" \
     --out "$OUT/check/mix.json" --scenario poll+report-ingest --pids "$(bn_pids_arg)" \
     --workers "$WORKERS" || rc=1
 fi
@@ -159,7 +164,7 @@ if [ "$TLS" = 1 ]; then
 fi
 
 if [ "$CHECK" = 1 ]; then
-  "$BN_BENCH" plan --runs "$OUT" --check "$OUT/check/mix.json" | tee "$OUT/check/check.txt" ||
+  "$BN_BENCH" plan --runs "$OUT" --check "$OUT/check/poll.json,$OUT/check/mix.json" | tee "$OUT/check/check.txt" ||
     rc=1
 fi
 bn_say "run files in $OUT; plan a fleet with: $BN_BENCH plan --runs $OUT --vens N ..."
