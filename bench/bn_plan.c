@@ -254,18 +254,33 @@ static int poll_only(const bn_runfile *run)
            others <= POLL_ONLY_SHARE * run->per_s[BN_OP_POLL];
 }
 
+/* Runs at the same rate (within 2 %) are averaged into one point, so that
+ * repeated calibrations weigh alike and the interpolation never divides by 0. */
+#define SAME_RATE 0.02
+
 static void curve_add(bn_curve *c, double rate, double per_req)
 {
+    for (int j = 0; j < c->n; j++) {
+        if (fabs(rate - c->rate[j]) > SAME_RATE * c->rate[j])
+            continue;
+        double k = c->runs[j];
+        c->rate[j] = (c->rate[j] * k + rate) / (k + 1);
+        c->per_req[j] = (c->per_req[j] * k + per_req) / (k + 1);
+        c->runs[j]++;
+        return;
+    }
     if (c->n == BN_CURVE_MAX)
         return;
     int i = c->n;
     while (i > 0 && c->rate[i - 1] > rate) {
         c->rate[i] = c->rate[i - 1];
         c->per_req[i] = c->per_req[i - 1];
+        c->runs[i] = c->runs[i - 1];
         i--;
     }
     c->rate[i] = rate;
     c->per_req[i] = per_req;
+    c->runs[i] = 1;
     c->n++;
 }
 
@@ -523,7 +538,8 @@ typedef struct plan_cfg {
 #define F(x) offsetof(plan_cfg, x)
 static const vtn_cfg_item plan_items[] = {
     {"VTN_PLAN_RUNS", "--runs", VTN_CFG_STR, F(runs), "", 0, 0,
-     "the measured runs: a.json,b.json,... or a directory of *.json (bench/fit.sh writes them)"},
+     "the measured runs: files and directories (their *.json), comma-separated, e.g. "
+     "a.json,b.json or the directory bench/fit.sh wrote"},
     {"VTN_PLAN_CHECK", "--check", VTN_CFG_STR, F(check), "", 0, 0,
      "runs the model was not fitted on (a.json,b.json): print the CPU it predicts for each "
      "run's operations against what was measured, per process"},
@@ -599,36 +615,46 @@ static int cmp_str(const void *a, const void *b)
 
 #define MAX_RUNS 256
 
-/* The run files named by --runs: a directory's *.json sorted, or a list. */
+/* The *.json files of a directory, sorted, appended to paths. */
+static int list_dir(const char *dir, char **paths, int n, int max)
+{
+    DIR *d = opendir(dir);
+    int first = n;
+    struct dirent *e;
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL && n < max) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
+            continue;
+        size_t sz = strlen(dir) + len + 2;
+        paths[n] = malloc(sz);
+        if (paths[n] == NULL)
+            break;
+        snprintf(paths[n++], sz, "%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    qsort(paths + first, (size_t)(n - first), sizeof *paths, cmp_str);
+    return n;
+}
+
+/* The run files named by --runs: files and directories (their *.json), comma-separated. */
 static int list_runs(const char *spec, char **paths, int max)
 {
     int n = 0;
-    DIR *d = opendir(spec);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL && n < max) {
-            size_t len = strlen(e->d_name);
-            if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
-                continue;
-            size_t sz = strlen(spec) + len + 2;
-            paths[n] = malloc(sz);
-            if (paths[n] == NULL)
-                break;
-            snprintf(paths[n++], sz, "%s/%s", spec, e->d_name);
-        }
-        closedir(d);
-        qsort(paths, (size_t)n, sizeof *paths, cmp_str);
-        return n;
-    }
     const char *cur = spec, *item;
     size_t len;
     while (n < max && vtn_cfg_list_next(&cur, &item, &len)) {
-        if (len == 0)
+        char *one = len ? strndup(item, len) : NULL;
+        if (one == NULL)
             continue;
-        paths[n] = strndup(item, len);
-        if (paths[n] == NULL)
-            break;
-        n++;
+        int got = list_dir(one, paths, n, max);
+        if (got >= 0) {
+            n = got;
+            free(one);
+        } else {
+            paths[n++] = one;
+        }
     }
     return n;
 }
@@ -641,9 +667,9 @@ static void print_model(const bn_model *m)
     printf("%-16s %10s %10s %10s %10s  (µs of CPU per poll)\n", "poll curve", "polls/s", "gateway",
            "workers", "redis");
     for (int i = 0; i < m->curve[0].n; i++)
-        printf("%-16s %10.0f %10.1f %10.1f %10.1f\n", "", m->curve[0].rate[i],
+        printf("%-16s %10.0f %10.1f %10.1f %10.1f%s\n", "", m->curve[0].rate[i],
                m->curve[0].per_req[i] * 1e6, m->curve[1].per_req[i] * 1e6,
-               m->curve[2].per_req[i] * 1e6);
+               m->curve[2].per_req[i] * 1e6, m->curve[0].runs[i] > 1 ? "  (runs averaged)" : "");
     printf("%-16s %10s %10s %10s  (µs of CPU per operation, at saturation; runs)\n",
            "marginal cost", "gateway", "workers", "redis");
     for (int k = 0; k < BN_KIND_N; k++) {

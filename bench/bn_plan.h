@@ -66,6 +66,7 @@ typedef struct bn_curve {
     int n;
     double rate[BN_CURVE_MAX];
     double per_req[BN_CURVE_MAX];
+    int runs[BN_CURVE_MAX]; /* runs averaged into each point (rates within 2 %) */
 } bn_curve;
 
 typedef struct bn_model {

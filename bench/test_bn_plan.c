@@ -75,6 +75,24 @@ static void test_fit_gives_back_known_costs(void **state)
     assert_int_equal(m.runs_unused, 0);
 }
 
+static void test_repeated_rates_are_averaged(void **state)
+{
+    (void)state;
+    bn_runfile runs[3];
+    bn_model m;
+    char err[256];
+    load_all(runs, 2); /* poll-100, poll-1000 */
+    runs[2] = runs[1];
+    runs[2].per_s[BN_OP_POLL] *= 1.01;          /* "the same rate", within 2 % */
+    runs[2].cpu_s[BN_ROLE_GATEWAY] *= 1.01 * 2; /* twice the CPU per poll */
+    assert_int_equal(bn_plan_fit(runs, 3, &m, err, sizeof err), 0);
+    assert_int_equal(m.curve[BN_ROLE_GATEWAY].n, 2);
+    assert_int_equal(m.curve[BN_ROLE_GATEWAY].runs[1], 2);
+    assert_float_equal(m.curve[BN_ROLE_GATEWAY].rate[1], 1005, 1e-6);
+    assert_float_equal(m.curve[BN_ROLE_GATEWAY].per_req[1], US(105), 1e-9);
+    assert_float_equal(m.cost[BN_KIND_POLL][BN_ROLE_WORKER], US((100 + 100 / 1.01) / 2), 1e-9);
+}
+
 static void test_predict_interpolates_in_log_space(void **state)
 {
     (void)state;
@@ -341,6 +359,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_gives_back_known_costs),
+        cmocka_unit_test(test_repeated_rates_are_averaged),
         cmocka_unit_test(test_predict_interpolates_in_log_space),
         cmocka_unit_test(test_refuses_silent_extrapolation),
         cmocka_unit_test(test_replica_arithmetic),
