@@ -5,6 +5,7 @@
 #ifndef BN_PLAN_H
 #define BN_PLAN_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #define BN_RUN_SCHEMA "openvtn-bench/1"
@@ -55,6 +56,9 @@ typedef struct bn_runfile {
     double vens;
     int pool[BN_ROLE_N]; /* gateways, workers, 1 redis (config; 1 when absent) */
 } bn_runfile;
+
+/* A JSON file, or NULL with "path: why" (the line and column when it is not JSON) in err. */
+json_t *bn_json_load(const char *path, char *err, size_t errlen);
 
 /* Reads a run file: 0, or -EINVAL/-errno with the file and the field at fault in err. */
 int bn_runfile_load(const char *path, bn_runfile *run, char *err, size_t errlen);

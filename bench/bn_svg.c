@@ -271,16 +271,9 @@ static void write_svg(FILE *out, json_t *root, const sample *s, size_t n)
 
 int bn_svg_from_json(const char *json_path, const char *svg_path, char *err, size_t errlen)
 {
-    json_error_t je;
-    json_t *root = json_load_file(json_path, JSON_REJECT_DUPLICATES, &je);
-    if (root == NULL) {
-        if (je.line < 1)
-            snprintf(err, errlen, "%s: %s", json_path, je.text);
-        else
-            snprintf(err, errlen, "%s: not JSON (line %d, column %d: %s)", json_path, je.line,
-                     je.column, je.text);
+    json_t *root = bn_json_load(json_path, err, errlen);
+    if (root == NULL)
         return -EINVAL;
-    }
     const char *schema = json_string_value(json_object_get(root, "schema"));
     sample *s = NULL;
     size_t n = 0;
