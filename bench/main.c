@@ -1003,6 +1003,8 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof cfg);
     memset(&o, 0, sizeof o);
     vtn_log_init("bench");
+    if (argc > 1 && strcmp(argv[1], "fleet") == 0)
+        return bn_fleet_main(argc - 1, argv + 1); /* the fleet simulator: its own options */
     int rc = vtn_config_start(cfg_items, NCFG, &cfg, argc, argv, "vtn-bench",
                               "Simulates N VENs over keep-alive HTTP connections: each registers "
                               "(oadrCreatePartyRegistration),\nthen polls (oadrPoll) for a bounded "
@@ -1010,7 +1012,8 @@ int main(int argc, char **argv)
                               "each VTN process used per poll (from /proc, with --pids).\nWith "
                               "--tls over mutual TLS; --mode handshake measures new TLS "
                               "connections per second\nand CPU per handshake, --mode idle the "
-                              "VTN's memory per idle TLS connection.");
+                              "VTN's memory per idle TLS connection.\n`vtn-bench fleet "
+                              "--scenario NAME` runs the fleet simulator (vtn-bench fleet --help).");
     if (rc >= 0)
         return rc;
     int status = 2;
