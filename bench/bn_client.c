@@ -151,8 +151,8 @@ typedef struct bn_conn {
     uint32_t rr_ven;
     uint32_t upd_seq; /* reports mode: the update in flight */
     /* fleet mode */
-    uint8_t answer_kind;     /* of the answer in reqbuf when answer_due: RK_CREATED, RK_CREPORT */
-    uint32_t fails;          /* failures in a row: the reconnect and retry backoff grows with them */
+    uint8_t answer_kind; /* of the answer in reqbuf when answer_due: RK_CREATED, RK_CREPORT */
+    uint32_t fails;      /* failures in a row: the reconnect and retry backoff grows with them */
     uint64_t next_update_ns; /* its next oadrUpdateReport; 0 = none scheduled */
 } bn_conn;
 
@@ -479,12 +479,26 @@ static void check_end(struct run *r)
         finish(r);
 }
 
+/* Events, reports and fleet modes: VENs connect and register --ramp at a
+ * time, in order. With a certificate pool the first VEN of each certificate
+ * registers before the others of that certificate start, so the VTN sees one
+ * registration of each first and more connections of it after. */
+static void ramp_open(struct run *r)
+{
+    uint32_t limit = r->nconns;
+    if (is_fleet(r) && r->o->cert_pool && r->resolved < r->o->cert_pool)
+        limit = r->o->cert_pool;
+    while (r->phase == PH_REGISTER && r->ramp_next < limit &&
+           r->ramp_next - r->resolved < r->o->ramp)
+        conn_connect(&r->conns[r->ramp_next++]);
+}
+
 static void ven_resolved(struct run *r)
 {
-    /* events and reports modes: the next VEN's connection opens and registers (see bn_run) */
-    if (one_per_ven(r->o) && r->phase == PH_REGISTER && r->ramp_next < r->nconns)
-        conn_connect(&r->conns[r->ramp_next++]);
-    if (++r->resolved < r->o->vens)
+    r->resolved++;
+    if (one_per_ven(r->o))
+        ramp_open(r);
+    if (r->resolved < r->o->vens)
         return;
     r->res->reg_seconds = (double)(uv_hrtime() - r->reg_start_ns) / 1e9;
     start_measured_phase(r);
@@ -517,6 +531,7 @@ static void reg_failed(bn_conn *c, uint32_t v)
 
 static int rep_setup_begin(bn_conn *c);
 static int rep_setup_reply(bn_conn *c, const char *payload, const char *code);
+static int fleet_message(bn_conn *c, const char *payload);
 
 /* The register report exchange is over (answered, or failed: the VEN stays
  * registered either way). In reports mode a first registration's exchange that
@@ -557,6 +572,18 @@ static int rr_reply(bn_conn *c, const char *payload, const char *code)
     int ok = strcmp(payload, "oadrResponse") == 0 && strcmp(code, "200") == 0;
     if (c->rr >= RR_REGREP)
         return rep_setup_reply(c, payload, code);
+    if (is_fleet(r) && !ok) {
+        vtn_debug("fleet_report_exchange", "ven=%" PRIu32 " kind=%d payload=%s code=%s", c->rr_ven,
+                  (int)c->kind, payload, code);
+        if (c->kind == RK_RPOLL && payload[0] && strcmp(payload, "oadrRegisterReport") != 0 &&
+            strcmp(payload, "oadrResponse") != 0) {
+            /* the poll brought something else first (with a certificate pool,
+             * what the other VENs of the certificate caused): a VEN handles it
+             * as any poll's message and goes on */
+            rr_done(c, 1);
+            return fleet_message(c, payload) == 0;
+        }
+    }
     if (c->kind == RK_RREPORT || strcmp(payload, "oadrRegisterReport") != 0) {
         rr_done(c, ok);
         return ok;
@@ -584,8 +611,9 @@ static void fleet_back(struct run *r, bn_ven *ven, const char *doc, size_t len)
         ven->back_ns = r->o->report_back_ns;
         return;
     }
-    if (bn_xml_text(doc, len, "reportBackDuration", d, sizeof d) > 0 ||
-        bn_xml_text(doc, len, "duration", d, sizeof d) > 0)
+    /* <reportBackDuration><xcal:duration>PT15M</xcal:duration></reportBackDuration> */
+    const char *at = memmem(doc, len, "reportBackDuration>", 19);
+    if (at && bn_xml_text(at + 19, len - (size_t)(at + 19 - doc), "duration", d, sizeof d) > 0)
         s = bn_iso_duration_s(d);
     if (s > 0)
         ven->back_ns = (uint64_t)(s * 1e9);
@@ -627,6 +655,13 @@ static int rep_setup_reply(bn_conn *c, const char *payload, const char *code)
             c->rr = RR_CREATED;
             if (is_fleet(r))
                 fleet_back(r, ven, c->body.data, c->body.len);
+            return 1;
+        }
+        if (is_fleet(r) && strcmp(payload, "oadrResponse") == 0 && strcmp(code, "200") == 0) {
+            /* Nothing queued (with a certificate pool another VEN of the same
+             * certificate took it): a VEN goes on, and answers a request when
+             * a later poll brings one. */
+            rr_done(c, 1);
             return 1;
         }
         break;
@@ -1043,8 +1078,7 @@ static int on_distribute(bn_conn *c, uint64_t now)
             (is_fleet(r) || j < 0 || !mask_has(ven->ans, (uint32_t)j))) {
             bn_dist_event *a = &r->dist[nans++];
             *a = r->dist[i];
-            if (is_fleet(r) &&
-                (double)(rng_next(r) % 1000000u) >= r->o->opt_in_share * 1000000.0) {
+            if (is_fleet(r) && (double)(rng_next(r) % 1000000u) >= r->o->opt_in_share * 1000000.0) {
                 a->opt_out = 1;
                 r->res->opted_out++;
             }
@@ -1219,7 +1253,13 @@ static void on_reply(bn_conn *c)
             } else {
                 ven->state = VS_OK;
                 r->res->registered++;
-                rr_begin(c, ven_i, 1); /* resolved once its report exchange is over */
+                if (is_fleet(r) && r->o->cert_pool && ven_i >= r->o->cert_pool)
+                    /* A pool's certificate is one VEN to the VTN: the first VEN
+                     * presenting it ran the report exchanges, this one is another
+                     * connection of that VEN and goes on to poll. */
+                    ven_resolved(r);
+                else
+                    rr_begin(c, ven_i, 1); /* resolved once its report exchange is over */
             }
         } else if (!ok) {
             reg_failed(c, ven_i);
@@ -1528,8 +1568,8 @@ static void on_tick(uv_timer_t *t)
     bn_tick k;
     uint32_t connected = 0;
     for (uint32_t i = 0; i < r->nconns; i++)
-        connected += r->conns[i].tcp_open &&
-                     (r->conns[i].state == CS_READY || r->conns[i].state == CS_BUSY);
+        connected +=
+            r->conns[i].tcp_open && (r->conns[i].state == CS_READY || r->conns[i].state == CS_BUSY);
     k.t = (double)(uv_hrtime() - r->start_ns) / 1e9;
     k.phase = r->phase == PH_REGISTER ? "setup" : r->phase == PH_DONE ? "done" : "measure";
     k.connected = connected;
@@ -2192,11 +2232,14 @@ int bn_run(const bn_opts *o, bn_result *res)
     /* Events mode holds one connection per VEN, 10,000 and more: they open and
      * register --ramp at a time, as a fleet coming online would, rather than
      * all at once into the VTN's overload answer (503). */
-    uint32_t first = one_per_ven(o) && o->ramp < r->nconns ? o->ramp : r->nconns;
-    r->ramp_next = first;
-    for (uint32_t i = 0; i < first && r->phase == PH_REGISTER; i++)
-        if (r->conns[i].count)
-            conn_connect(&r->conns[i]);
+    if (one_per_ven(o)) {
+        ramp_open(r);
+    } else {
+        r->ramp_next = r->nconns;
+        for (uint32_t i = 0; i < r->nconns && r->phase == PH_REGISTER; i++)
+            if (r->conns[i].count)
+                conn_connect(&r->conns[i]);
+    }
 
     uv_run(&r->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r->loop) != 0)

@@ -109,9 +109,8 @@ static const vtn_cfg_item fl_items[] = {
      "longest backoff"},
     {"VTN_FLEET_TIMEOUT", "--timeout", VTN_CFG_MS, F(timeout_ms), "10s", 10, 600000,
      "request, connect and handshake timeout"},
-    {"VTN_FLEET_REGISTER_TIMEOUT", "--register-timeout", VTN_CFG_MS, F(register_timeout_ms),
-     "120s", 100, 3600000,
-     "VENs not registered by then sit out (register-storm: the storm's deadline)"},
+    {"VTN_FLEET_REGISTER_TIMEOUT", "--register-timeout", VTN_CFG_MS, F(register_timeout_ms), "120s",
+     100, 3600000, "VENs not registered by then sit out (register-storm: the storm's deadline)"},
     {"VTN_FLEET_TLS", "--tls", VTN_CFG_BOOL, F(tls), "false", 0, 0,
      "mutual TLS to the target, one connection (and handshake) per VEN"},
     {"VTN_FLEET_CERT", "--cert", VTN_CFG_STR, F(cert), "", 0, 0,
@@ -162,13 +161,13 @@ typedef struct fl_run fl_run;
 typedef struct fl_scenario {
     const char *name;
     const char *measures;
-    uint32_t vens;              /* default fleet */
-    long long duration_ms;      /* measured phase (0: the scenario ends by itself) */
-    long long interval_ms;      /* poll interval */
-    long long report_back_ms;   /* 0: what the VTN asks */
-    uint32_t intervals;         /* per update */
-    int storm, events, api;     /* registrations measured; events created; needs --api */
-    int built;                  /* 0: named, not built yet */
+    uint32_t vens;            /* default fleet */
+    long long duration_ms;    /* measured phase (0: the scenario ends by itself) */
+    long long interval_ms;    /* poll interval */
+    long long report_back_ms; /* 0: what the VTN asks */
+    uint32_t intervals;       /* per update */
+    int storm, events, api;   /* registrations measured; events created; needs --api */
+    int built;                /* 0: named, not built yet */
     void (*result)(const fl_run *f, json_t *sr); /* its scenario_result */
 } fl_scenario;
 
@@ -204,13 +203,13 @@ static const fl_scenario scenarios[] = {
      "backoff: time until all are in, 5xx refusals on the way",
      1000, 0, 60000, 0, 1, 1, 0, 0, 1, res_storm},
     {"event-fanout",
-     "one event to every VEN through the API: time until 50/99/100 % received and answered",
-     1000, 0, 10000, 0, 1, 0, 1, 1, 1, res_fanout},
+     "one event to every VEN through the API: time until 50/99/100 % received and answered", 1000,
+     0, 10000, 0, 1, 0, 1, 1, 1, res_fanout},
     {"report-ingest",
-     "every VEN sends oadrUpdateReport at its back-interval: updates and intervals stored/s",
-     200, 10000, 10000, 1000, 12, 0, 0, 0, 1, res_ingest},
-    {"push", "push-mode VENs with HTTPS endpoints of their own (not built yet)", 0, 0, 0, 0, 0,
-     0, 0, 0, 0, NULL},
+     "every VEN sends oadrUpdateReport at its back-interval: updates and intervals stored/s", 200,
+     10000, 10000, 1000, 12, 0, 0, 0, 1, res_ingest},
+    {"push", "push-mode VENs with HTTPS endpoints of their own (not built yet)", 0, 0, 0, 0, 0, 0,
+     0, 0, 0, NULL},
     {"utility-day",
      "a compressed day: long-interval polls, events modified and cancelled, telemetry, a "
      "gateway restart (not built yet)",
@@ -330,9 +329,9 @@ static void res_poll(const fl_run *f, json_t *sr)
 {
     json_object_set_new(sr, "closed_loop", json_boolean(f->o->rate == 0));
     json_object_set_new(sr, "polls_ok", json_integer((json_int_t)f->res->poll.ok));
-    json_object_set_new(sr, "polls_per_s",
-                        json_real(f->res->seconds > 0 ? (double)f->res->poll.ok / f->res->seconds
-                                                      : 0));
+    json_object_set_new(
+        sr, "polls_per_s",
+        json_real(f->res->seconds > 0 ? (double)f->res->poll.ok / f->res->seconds : 0));
     json_object_set_new(sr, "queued_payloads", json_integer((json_int_t)f->res->poll.messages));
 }
 
@@ -429,9 +428,8 @@ static json_t *machine_json(void)
     struct utsname u;
     if (uname(&u) < 0)
         snprintf(u.release, sizeof u.release, "unknown");
-    return json_pack("{s:i,s:s,s:I,s:s}", "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN),
-                     "cpu_model", model, "mem_total_mib", (json_int_t)(mem_kb / 1024), "kernel",
-                     u.release);
+    return json_pack("{s:i,s:s,s:I,s:s}", "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN), "cpu_model",
+                     model, "mem_total_mib", (json_int_t)(mem_kb / 1024), "kernel", u.release);
 }
 
 /* used_memory and the keys of every database; -1 when unread. */
@@ -552,8 +550,8 @@ static json_t *build_json(const fl_run *f, const char *started, long long mem0, 
                   "identity", identity(cfg, o->vens, idbuf, sizeof idbuf), "poll_interval_s",
                   o->rate > 0 ? 1.0 / o->rate : 0.0, "poll_jitter", o->jitter, "closed_loop",
                   o->rate == 0, "resumption_share", cfg->resume ? 1.0 : 0.0, "opt_in_share",
-                  o->opt_in_share, "report_back_s", (double)o->report_back_ns / 1e9,
-                  "push_share", 0.0, "workers", count_role(o, "worker"), "gateways",
+                  o->opt_in_share, "report_back_s", (double)o->report_back_ns / 1e9, "push_share",
+                  0.0, "workers", count_role(o, "worker"), "gateways",
                   count_role(o, "gateway") ? count_role(o, "gateway") : 1, "intervals",
                   (int)o->intervals, "ramp", (int)o->ramp));
     uint64_t full = r->handshakes - r->resumed;
@@ -663,6 +661,17 @@ static void print_summary(const fl_run *f, const json_t *j)
     printf("errors           %" JSON_INTEGER_FORMAT " %s\n",
            json_integer_value(json_object_get(err, "total")), e ? e : "");
     free(e);
+    static const char *const kinds[] = {"registration",     "poll",
+                                        "report exchange",  "oadrCreatedEvent",
+                                        "oadrUpdateReport", "oadrCreatedReport"};
+    for (int i = 0; all_counts(r, i); i++)
+        if (errors_of(all_counts(r, i)))
+            printf("  in %-12s %" PRIu64 " of %" PRIu64 " (HTTP %" PRIu64 ", responseCode %" PRIu64
+                   ", timeouts %" PRIu64 ", connection %" PRIu64 ", I/O %" PRIu64 ", TLS %" PRIu64
+                   ")\n",
+                   kinds[i], errors_of(all_counts(r, i)), all_counts(r, i)->sent,
+                   all_counts(r, i)->http, all_counts(r, i)->oadr, all_counts(r, i)->timeouts,
+                   all_counts(r, i)->conn, all_counts(r, i)->io, all_counts(r, i)->tls);
     printf("reconnects       %" PRIu64 "\n", r->reconnects);
     const json_t *pr = json_object_get(j, "processes");
     if (pr) {
@@ -685,7 +694,8 @@ static void print_summary(const fl_run *f, const json_t *j)
                json_real_value(json_object_get(rd, "bytes_per_ven")),
                json_real_value(json_object_get(rd, "keys_per_ven")));
     const json_t *b = json_object_get(j, "bench");
-    printf("bench            CPU %.2f s, peak RSS %" JSON_INTEGER_FORMAT " KiB (%.1f KiB per VEN)\n",
+    printf("bench            CPU %.2f s, peak RSS %" JSON_INTEGER_FORMAT
+           " KiB (%.1f KiB per VEN)\n",
            json_real_value(json_object_get(b, "cpu_s")),
            json_integer_value(json_object_get(b, "peak_rss_kib")),
            json_real_value(json_object_get(b, "rss_kib_per_ven")));
@@ -793,6 +803,7 @@ static int make_tls(const fl_cfg *cfg, bn_opts *o, bn_tls_ctx **tls)
         return -EINVAL;
     }
     o->tls = *tls;
+    o->cert_pool = ncerts < o->vens ? ncerts : 0;
     return 0;
 }
 
@@ -843,8 +854,9 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o)
     }
     if (sc->api) {
         if (!*cfg->api || vtn_addr_parse(cfg->api, &o->api_addr) < 0 || !*cfg->api_token) {
-            fprintf(stderr, "vtn-bench fleet: --scenario %s needs --api host:port and "
-                            "--api-token (the management API)\n",
+            fprintf(stderr,
+                    "vtn-bench fleet: --scenario %s needs --api host:port and "
+                    "--api-token (the management API)\n",
                     sc->name);
             return -EINVAL;
         }
@@ -998,11 +1010,12 @@ int bn_fleet_main(int argc, char **argv)
             sc->name, o.vens, o.host, cfg.tls ? "TLS" : "plain HTTP", o.run_id, o.nprocs);
 
     /* The hard cap: whatever the target does, this process ends. */
-    unsigned cap = (unsigned)((cfg.register_timeout_ms + cfg.timeout_ms * 2 +
-                               (long long)(o.duration_ns / 1000000u) +
-                               (long long)(o.settle_ns / 1000000u) + (long long)(o.follow_ns / 1000000u)) /
-                                  1000 +
-                              60);
+    unsigned cap =
+        (unsigned)((cfg.register_timeout_ms + cfg.timeout_ms * 2 +
+                    (long long)(o.duration_ns / 1000000u) + (long long)(o.settle_ns / 1000000u) +
+                    (long long)(o.follow_ns / 1000000u)) /
+                       1000 +
+                   60);
     signal(SIGALRM, on_alarm);
     signal(SIGPIPE, SIG_IGN);
     alarm(cap);

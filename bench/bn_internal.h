@@ -357,10 +357,12 @@ typedef struct bn_opts {
      * oadrUpdateReport every report_back_ns and reconnects with backoff and
      * jitter. With events > 0 the events stages of events mode run inside. */
     double jitter;
-    double opt_in_share; /* share of (VEN, event) answers that opt in; the rest opt out */
-    int fleet_reports;   /* register a TELEMETRY_USAGE report, answer oadrCreateReport */
+    double opt_in_share;     /* share of (VEN, event) answers that opt in; the rest opt out */
+    int fleet_reports;       /* register a TELEMETRY_USAGE report, answer oadrCreateReport */
     uint64_t report_back_ns; /* oadrUpdateReport period once a request is taken; 0: none */
     int storm;               /* the registrations are measured; the run ends after them */
+    uint32_t cert_pool;      /* K > 0: VEN i presents certificate i % K, so VENs i >= K are,
+                                to the VTN, more connections of VEN i % K */
     uint32_t reg_attempts;   /* registrations tried per VEN; 0 = until the deadline */
     uint64_t retry_base_ns, retry_cap_ns; /* backoff: [d/2, d], d = base * 2^n capped */
     /* called about once a second from the loop (may block briefly, e.g. an API call) */
@@ -428,18 +430,18 @@ typedef struct bn_result {
     int tally_done;
     char rep_error[256]; /* the consumer's failure */
     /* fleet mode */
-    bn_counts upd;          /* oadrUpdateReport (in reports mode they are in poll) */
-    bn_counts creport;      /* oadrCreatedReport answering an oadrCreateReport taken by a poll */
-    bn_hist *upd_hist;      /* oadrUpdateReport latencies */
-    bn_hist *tick_hist;     /* every OK reply since the last tick; the tick's owner resets it */
-    uint64_t handshakes;    /* TLS handshakes completed, all phases */
-    uint64_t resumed;       /* of them, resumed */
-    uint64_t deliveries;    /* oadrDistributeEvent received */
-    uint64_t opted_out;     /* eventResponses sent with optOut */
-    uint64_t intervals_ok;  /* intervals of oadrUpdateReports answered 200 */
-    uint64_t reg_attempts;  /* registrations sent, first ones included */
+    bn_counts upd;             /* oadrUpdateReport (in reports mode they are in poll) */
+    bn_counts creport;         /* oadrCreatedReport answering an oadrCreateReport taken by a poll */
+    bn_hist *upd_hist;         /* oadrUpdateReport latencies */
+    bn_hist *tick_hist;        /* every OK reply since the last tick; the tick's owner resets it */
+    uint64_t handshakes;       /* TLS handshakes completed, all phases */
+    uint64_t resumed;          /* of them, resumed */
+    uint64_t deliveries;       /* oadrDistributeEvent received */
+    uint64_t opted_out;        /* eventResponses sent with optOut */
+    uint64_t intervals_ok;     /* intervals of oadrUpdateReports answered 200 */
+    uint64_t reg_attempts;     /* registrations sent, first ones included */
     uint32_t reg_max_attempts; /* by one VEN */
-    uint64_t reconnects;    /* connections reopened after a failure or a close by the VTN */
+    uint64_t reconnects;       /* connections reopened after a failure or a close by the VTN */
 } bn_result;
 
 /* Runs the fleet to completion (bounded by the options' time limits).

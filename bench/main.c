@@ -1005,15 +1005,16 @@ int main(int argc, char **argv)
     vtn_log_init("bench");
     if (argc > 1 && strcmp(argv[1], "fleet") == 0)
         return bn_fleet_main(argc - 1, argv + 1); /* the fleet simulator: its own options */
-    int rc = vtn_config_start(cfg_items, NCFG, &cfg, argc, argv, "vtn-bench",
-                              "Simulates N VENs over keep-alive HTTP connections: each registers "
-                              "(oadrCreatePartyRegistration),\nthen polls (oadrPoll) for a bounded "
-                              "time. Prints requests/s, latency percentiles, errors\nand the CPU "
-                              "each VTN process used per poll (from /proc, with --pids).\nWith "
-                              "--tls over mutual TLS; --mode handshake measures new TLS "
-                              "connections per second\nand CPU per handshake, --mode idle the "
-                              "VTN's memory per idle TLS connection.\n`vtn-bench fleet "
-                              "--scenario NAME` runs the fleet simulator (vtn-bench fleet --help).");
+    int rc =
+        vtn_config_start(cfg_items, NCFG, &cfg, argc, argv, "vtn-bench",
+                         "Simulates N VENs over keep-alive HTTP connections: each registers "
+                         "(oadrCreatePartyRegistration),\nthen polls (oadrPoll) for a bounded "
+                         "time. Prints requests/s, latency percentiles, errors\nand the CPU "
+                         "each VTN process used per poll (from /proc, with --pids).\nWith "
+                         "--tls over mutual TLS; --mode handshake measures new TLS "
+                         "connections per second\nand CPU per handshake, --mode idle the "
+                         "VTN's memory per idle TLS connection.\n`vtn-bench fleet "
+                         "--scenario NAME` runs the fleet simulator (vtn-bench fleet --help).");
     if (rc >= 0)
         return rc;
     int status = 2;
