@@ -181,6 +181,7 @@ struct run {
     uint64_t self_t0, mach_busy0, mach_total0;
     uint64_t rng;
     uv_timer_t sweep, phase_timer, tick_timer;
+    uv_timer_t end_timer; /* fleet with events and a duration: the end */
     uint64_t start_ns;
     uv_signal_t sigint;
     llhttp_settings_t settings;
@@ -742,7 +743,12 @@ static void conn_fail(bn_conn *c, enum fail why)
             check_end(r);
         }
     } else {
-        reconnect = 0; /* the server closed an idle keep-alive connection: not an error */
+        /* the server closed an idle keep-alive connection: not an error. A
+         * fleet VEN connects again when it next has something to send. */
+        uint64_t now = uv_hrtime();
+        reconnect = 0;
+        if (is_fleet(r) && r->phase == PH_POLL && c->sched_ns > now)
+            reconnect = (c->sched_ns - now) / 1000000u;
     }
     conn_close(c, reconnect);
 }
@@ -1552,6 +1558,7 @@ static void finish(struct run *r)
     r->phase = PH_DONE;
     uv_close((uv_handle_t *)&r->sweep, on_handle_closed);
     uv_close((uv_handle_t *)&r->tick_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&r->end_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->phase_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->sigint, on_handle_closed);
     for (uint32_t i = 0; i < r->nconns; i++) {
@@ -1742,14 +1749,14 @@ static int api_json(struct run *r, bn_api *api, const char *method, const char *
     return -1;
 }
 
-static void group_id(const struct run *r, uint32_t g, char *out, size_t len)
+static void group_id(const bn_opts *o, uint32_t g, char *out, size_t len)
 {
-    snprintf(out, len, "bench-%s-g%" PRIu32, r->o->run_id, g);
+    snprintf(out, len, "bench-%s-g%" PRIu32, o->run_id, g);
 }
 
-static void market_context(const struct run *r, char *out, size_t len)
+static void market_context(const bn_opts *o, char *out, size_t len)
 {
-    snprintf(out, len, "http://bench.example/%s", r->o->run_id);
+    snprintf(out, len, "http://bench.example/%s", o->run_id);
 }
 
 /* The program and the groups (VEN i in group i % groups), before polling. */
@@ -1757,7 +1764,7 @@ static int events_setup(struct run *r, bn_api *api, vtn_buf *reply)
 {
     const bn_opts *o = r->o;
     char mc[128], name[64], path[160], gid[96];
-    market_context(r, mc, sizeof mc);
+    market_context(r->o, mc, sizeof mc);
     snprintf(name, sizeof name, "bench %s", o->run_id);
     json_t *b = json_pack("{s:s,s:s}", "name", name, "marketContext", mc);
     int rc = api_json(r, api, "POST", "/api/v1/programs", b, 201, reply, "POST /api/v1/programs");
@@ -1771,7 +1778,7 @@ static int events_setup(struct run *r, bn_api *api, vtn_buf *reply)
             if (r->vens[v].state == VS_OK)
                 json_array_append_new(ids, json_string(r->vens[v].ven_id));
         b = json_pack("{s:o}", "venIDs", ids);
-        group_id(r, g, gid, sizeof gid);
+        group_id(r->o, g, gid, sizeof gid);
         snprintf(path, sizeof path, "/api/v1/groups/%s", gid);
         rc = api_json(r, api, "PUT", path, b, 201, reply, "PUT /api/v1/groups/{groupID}");
         json_decref(b);
@@ -1785,11 +1792,10 @@ static int events_setup(struct run *r, bn_api *api, vtn_buf *reply)
 
 /* Event j: one SIMPLE signal for an hour from --event-start, targeting its
  * group (--spread) or every group. */
-static json_t *event_body(const struct run *r, uint32_t j)
+json_t *bn_event_body(const bn_opts *o, uint32_t j, int value)
 {
-    const bn_opts *o = r->o;
     char mc[128], start[32], gid[96];
-    market_context(r, mc, sizeof mc);
+    market_context(o, mc, sizeof mc);
     time_t t = time(NULL) + (time_t)o->start_s;
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -1798,15 +1804,15 @@ static json_t *event_body(const struct run *r, uint32_t j)
     for (uint32_t g = 0; g < o->groups; g++) {
         if (o->spread && g != j % o->groups)
             continue;
-        group_id(r, g, gid, sizeof gid);
+        group_id(o, g, gid, sizeof gid);
         json_array_append_new(groups, json_string(gid));
     }
     return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:[{s:s,s:s,s:s,s:[{s:s,s:i}]}],s:{s:o}}",
                      "marketContext", mc, "priority", 1, "responseRequired",
                      o->rr_never ? "never" : "always", "vtnComment", "vtn-bench", "dtstart", start,
                      "duration", "PT1H", "signals", "signalName", "SIMPLE", "signalType", "level",
-                     "signalID", "bench", "intervals", "duration", "PT1H", "value", 1, "targets",
-                     "groupID", groups);
+                     "signalID", "bench", "intervals", "duration", "PT1H", "value", value,
+                     "targets", "groupID", groups);
 }
 
 static void read_memory(struct run *r, long long *out)
@@ -1841,7 +1847,7 @@ static void on_settled_events(uv_timer_t *t)
     vtn_buf_init(&reply, 1 << 20);
     read_memory(r, &r->res->mem_before);
     for (uint32_t j = 0; j < o->events; j++) {
-        json_t *b = event_body(r, j);
+        json_t *b = bn_event_body(o, j, 1);
         uint64_t t0 = uv_hrtime();
         if (j == 0)
             r->ev_t0 = t0;
@@ -1921,6 +1927,10 @@ static void follow_done(struct run *r)
     uv_timer_stop(&r->phase_timer);
     ev_summarize(r);
     read_memory(r, &r->res->mem_after);
+    if (is_fleet(r) && r->o->duration_ns) {
+        r->ev_stage = EV_MEASURE; /* the fleet goes on until its duration */
+        return;
+    }
     if (r->o->measure_ns == 0 || r->res->follow_timed_out) {
         r->ev_stage = EV_MEASURE; /* nothing more to follow */
         finish(r);
@@ -2020,6 +2030,8 @@ static void start_poll_phase(struct run *r)
         r->ev_stage = EV_WARM;
         if (is_fleet(r))
             measure_begin(r); /* the fleet's measured phase holds the whole fan-out */
+        if (is_fleet(r) && r->o->duration_ns)
+            uv_timer_start(&r->end_timer, on_phase_end, ms_of(r->o->duration_ns), 0);
         uv_timer_start(&r->phase_timer, on_settled_events, ms_of(r->o->settle_ns), 0);
     } else {
         if (r->o->mode == BN_MODE_REPORTS && rep_begin(r) < 0) {
@@ -2212,7 +2224,8 @@ int bn_run(const bn_opts *o, bn_result *res)
     }
     uv_timer_init(&r->loop, &r->sweep);
     uv_timer_init(&r->loop, &r->tick_timer);
-    r->tick_timer.data = r;
+    uv_timer_init(&r->loop, &r->end_timer);
+    r->tick_timer.data = r->end_timer.data = r;
     r->start_ns = uv_hrtime();
     if (o->tick)
         uv_timer_start(&r->tick_timer, on_tick, 1000, 1000);

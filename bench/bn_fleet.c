@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@
 #include "vtn/net.h"
 
 #include "bn_internal.h"
+
+extern char **environ;
 
 #ifdef BN_HAVE_SVG
 /* bench/bn_svg.c: the picture of a run, drawn from its JSON file */
@@ -134,8 +137,8 @@ static const vtn_cfg_item fl_items[] = {
      "the API's bearer token"},
     {"VTN_FLEET_REDIS", "--redis", VTN_CFG_STR, F(redis), "", 0, 0,
      "the VTN's Redis (host:port): memory and keys before and after, per VEN"},
-    {"VTN_FLEET_EVENTS", "--events", VTN_CFG_INT, F(events), "1", 1, BN_EVENTS_MAX,
-     "event-fanout: events created at once"},
+    {"VTN_FLEET_EVENTS", "--events", VTN_CFG_INT, F(events), "0", 0, BN_EVENTS_MAX,
+     "events created at once (event-fanout 1, utility-day 2); 0 = the scenario's default"},
     {"VTN_FLEET_FOLLOW", "--follow", VTN_CFG_MS, F(follow_ms), "60s", 100, 3600000,
      "event-fanout: VENs without every event and answer by then are missing"},
     {"VTN_FLEET_PIDS", "--pids", VTN_CFG_STR, F(pids), "", 0, 0,
@@ -166,7 +169,8 @@ typedef struct fl_scenario {
     long long interval_ms;    /* poll interval */
     long long report_back_ms; /* 0: what the VTN asks */
     uint32_t intervals;       /* per update */
-    int storm, events, api;   /* registrations measured; events created; needs --api */
+    int storm;                /* the registrations are measured */
+    uint32_t events;          /* events created (through the API: --api needed) */
     int built;                /* 0: named, not built yet */
     void (*result)(const fl_run *f, json_t *sr); /* its scenario_result */
 } fl_scenario;
@@ -181,11 +185,17 @@ struct fl_run {
     double last_t;
     uint64_t last_ticks[BN_MAX_PIDS];
     bn_proc_usage use0[BN_MAX_PIDS], use1[BN_MAX_PIDS];
-    int have_use0, have_use1;
-    int restarted;
+    int have_use0, have_use1; /* utility-day: the steps done, the restart and how long the fleet
+                               * took to be back */
+    int day_next;
+    bn_api api;
     pid_t restart_pid;
     int restart_status;
-    double restart_t;
+    double restart_t;        /* tick time the restart command started; -1 none */
+    double back_s;           /* from then until every registered VEN was connected again */
+    uint64_t err_before;     /* errors before the restart */
+    int modified, cancelled; /* API calls that succeeded */
+    char day_error[256];
     double measure_t0; /* tick time when the measured phase began */
     int measuring;
 };
@@ -194,26 +204,26 @@ static void res_poll(const fl_run *f, json_t *sr);
 static void res_storm(const fl_run *f, json_t *sr);
 static void res_fanout(const fl_run *f, json_t *sr);
 static void res_ingest(const fl_run *f, json_t *sr);
-
+static void res_day(const fl_run *f, json_t *sr);
 static const fl_scenario scenarios[] = {
     {"poll", "steady polling: polls/s, latency, CPU per poll (open loop, or --closed-loop)", 200,
-     10000, 1000, 0, 1, 0, 0, 0, 1, res_poll},
+     10000, 1000, 0, 1, 0, 0, 1, res_poll},
     {"register-storm",
      "every VEN connects and registers at once (TLS handshakes included), retrying with "
      "backoff: time until all are in, 5xx refusals on the way",
-     1000, 0, 60000, 0, 1, 1, 0, 0, 1, res_storm},
+     1000, 0, 60000, 0, 1, 1, 0, 1, res_storm},
     {"event-fanout",
      "one event to every VEN through the API: time until 50/99/100 % received and answered", 1000,
-     0, 10000, 0, 1, 0, 1, 1, 1, res_fanout},
+     0, 10000, 0, 1, 0, 1, 1, res_fanout},
     {"report-ingest",
      "every VEN sends oadrUpdateReport at its back-interval: updates and intervals stored/s", 200,
-     10000, 10000, 1000, 12, 0, 0, 0, 1, res_ingest},
+     10000, 10000, 1000, 12, 0, 0, 1, res_ingest},
     {"push", "push-mode VENs with HTTPS endpoints of their own (not built yet)", 0, 0, 0, 0, 0, 0,
-     0, 0, 0, NULL},
+     0, 0, NULL},
     {"utility-day",
-     "a compressed day: long-interval polls, events modified and cancelled, telemetry, a "
-     "gateway restart (not built yet)",
-     0, 0, 0, 0, 0, 0, 0, 0, 0, NULL},
+     "a day compressed ten times: polls every 6 s (60 s), telemetry every 30 s (5 min), two "
+     "events, one modified and one cancelled, a gateway restart in the middle (--restart-cmd)",
+     2000, 180000, 6000, 30000, 5, 0, 2, 1, res_day},
 };
 #define NSCEN (sizeof scenarios / sizeof scenarios[0])
 
@@ -253,6 +263,76 @@ static void restart_poll(fl_run *f)
     if (f->restart_pid > 0 && waitpid(f->restart_pid, &st, WNOHANG) == f->restart_pid) {
         f->restart_status = st;
         f->restart_pid = 0;
+    }
+}
+
+/* utility-day's steps, at shares of --duration from the start of the
+ * measured phase (the two events are created one poll interval + 1 s in). */
+enum day_step { DAY_MODIFY, DAY_RESTART, DAY_CANCEL };
+static const struct {
+    double at;
+    enum day_step what;
+} day_steps[] = {{0.35, DAY_MODIFY}, {0.5, DAY_RESTART}, {0.75, DAY_CANCEL}};
+#define NDAY (sizeof day_steps / sizeof day_steps[0])
+
+static void day_api(fl_run *f, const char *method, const char *path, json_t *body, int *count)
+{
+    vtn_buf reply;
+    int st = 0;
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    vtn_buf_init(&reply, 1 << 20);
+    int rc = bn_api_call(&f->api, method, path, text, text ? strlen(text) : 0, &reply, &st);
+    if (rc == 0 && st == 200)
+        (*count)++;
+    else if (!f->day_error[0])
+        snprintf(f->day_error, sizeof f->day_error, "%s %s: %s %d %.*s", method, path,
+                 rc < 0 ? strerror(-rc) : "HTTP", st, (int)(reply.len > 120 ? 120 : reply.len),
+                 reply.data ? reply.data : "");
+    vtn_buf_free(&reply);
+    free(text);
+}
+
+static void day_restart(fl_run *f, double t)
+{
+    char *argv[] = {"/bin/sh", "-c", f->cfg->restart_cmd, NULL};
+    f->restart_t = t;
+    f->err_before = f->last_err;
+    if (posix_spawn(&f->restart_pid, "/bin/sh", NULL, NULL, argv, environ) != 0) {
+        f->restart_pid = 0;
+        snprintf(f->day_error, sizeof f->day_error, "--restart-cmd: cannot start /bin/sh");
+    }
+}
+
+/* The next utility-day step when it is due. The API calls block the loop for
+ * their round trip, as the events' creation does. */
+static void day_tick(fl_run *f, const bn_tick *t)
+{
+    const bn_result *res = t->res;
+    if (f->measure_t0 < 0 || f->day_next >= (int)NDAY || res->ev_created < f->o->events)
+        return;
+    double dur = f->cfg->restart_at_ms && day_steps[f->day_next].what == DAY_RESTART
+                     ? (double)f->cfg->restart_at_ms / 1e3
+                     : day_steps[f->day_next].at * (double)f->o->duration_ns / 1e9;
+    if (t->t - f->measure_t0 < dur)
+        return;
+    char path[256];
+    switch (day_steps[f->day_next++].what) {
+    case DAY_MODIFY: {
+        json_t *b = bn_event_body(f->o, 0, 2); /* the level goes from 1 to 2 */
+        json_object_set_new(b, "modificationReason", json_string("vtn-bench utility-day"));
+        snprintf(path, sizeof path, "/api/v1/events/%s", t->ev_ids[0]);
+        day_api(f, "PUT", path, b, &f->modified);
+        json_decref(b);
+        break;
+    }
+    case DAY_RESTART:
+        if (*f->cfg->restart_cmd)
+            day_restart(f, t->t);
+        break;
+    case DAY_CANCEL:
+        snprintf(path, sizeof path, "/api/v1/events/%s/cancel", t->ev_ids[f->o->events - 1]);
+        day_api(f, "POST", path, NULL, &f->cancelled);
+        break;
     }
 }
 
@@ -297,6 +377,10 @@ static void fl_tick(void *arg, const bn_tick *t)
     if (f->measuring && f->measure_t0 < 0)
         f->measure_t0 = t->t;
     restart_poll(f);
+    if (f->restart_t >= 0 && f->restart_pid == 0 && f->back_s < 0 && t->connected >= t->registered)
+        f->back_s = t->t - f->restart_t;
+    if (strcmp(f->sc->name, "utility-day") == 0)
+        day_tick(f, t);
 }
 
 static void fl_measure(void *arg, int end)
@@ -363,6 +447,35 @@ static void res_fanout(const fl_run *f, json_t *sr)
     json_object_set_new(sr, "missing", json_integer(r->late));
     if (r->setup_error[0])
         json_object_set_new(sr, "setup_error", json_string(r->setup_error));
+}
+
+static void res_day(const fl_run *f, json_t *sr)
+{
+    const bn_result *r = f->res;
+    res_ingest(f, sr);
+    json_object_set_new(sr, "events", json_integer(r->ev_created));
+    json_object_set_new(sr, "modified", json_integer(f->modified));
+    json_object_set_new(sr, "cancelled", json_integer(f->cancelled));
+    json_object_set_new(sr, "event_deliveries", json_integer((json_int_t)r->deliveries));
+    json_object_set_new(sr, "answers_ok", json_integer((json_int_t)r->created.ok));
+    json_object_set_new(sr, "opted_out", json_integer((json_int_t)r->opted_out));
+    json_object_set_new(sr, "received_s", coverage_json(r->cov_recv));
+    if (f->day_error[0] || r->setup_error[0])
+        json_object_set_new(sr, "setup_error",
+                            json_string(f->day_error[0] ? f->day_error : r->setup_error));
+    json_t *rs = json_object();
+    json_object_set_new(rs, "done", json_boolean(f->restart_t >= 0));
+    if (f->restart_t >= 0) {
+        json_object_set_new(rs, "at_s", json_real(f->restart_t));
+        json_object_set_new(rs, "exit_status",
+                            f->restart_pid ? json_null()
+                                           : json_integer(WIFEXITED(f->restart_status)
+                                                              ? WEXITSTATUS(f->restart_status)
+                                                              : 128 + WTERMSIG(f->restart_status)));
+        json_object_set_new(rs, "all_back_s", f->back_s >= 0 ? json_real(f->back_s) : json_null());
+        json_object_set_new(rs, "errors_before", json_integer((json_int_t)f->err_before));
+    }
+    json_object_set_new(sr, "restart", rs);
 }
 
 static void res_ingest(const fl_run *f, json_t *sr)
@@ -680,9 +793,12 @@ static void print_summary(const fl_run *f, const json_t *j)
         printf("VTN CPU          ");
         json_object_foreach((json_t *)pr, role, v)
         {
-            printf("%s %.2f s (peak RSS %" JSON_INTEGER_FORMAT " KiB)  ", role,
-                   json_real_value(json_object_get(v, "cpu_s")),
-                   json_integer_value(json_object_get(v, "peak_rss_kib")));
+            if (json_is_true(json_object_get(v, "gone")))
+                printf("%s exited or restarted (not measured)  ", role);
+            else
+                printf("%s %.2f s (peak RSS %" JSON_INTEGER_FORMAT " KiB)  ", role,
+                       json_real_value(json_object_get(v, "cpu_s")),
+                       json_integer_value(json_object_get(v, "peak_rss_kib")));
         }
         printf("\n");
     } else {
@@ -846,13 +962,21 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o)
     o->duration_ns = (uint64_t)(cfg->duration_ms ? cfg->duration_ms : sc->duration_ms) * 1000000ull;
     o->max_requests = UINT64_MAX;
     if (sc->events) {
-        o->events = (uint32_t)cfg->events;
+        o->events = cfg->events ? (uint32_t)cfg->events : sc->events;
         o->groups = 1;
         o->settle_ns = (uint64_t)interval * 1000000ull + 1000000000ull;
+        /* utility-day follows the events until its end */
         o->follow_ns = (uint64_t)cfg->follow_ms * 1000000ull;
+        if (o->duration_ns && o->follow_ns > o->duration_ns)
+            o->follow_ns = o->duration_ns;
         o->start_s = 3600;
+        if (o->duration_ns && o->duration_ns <= o->settle_ns) {
+            fprintf(stderr, "vtn-bench fleet: --duration must be longer than one poll interval "
+                            "+ 1 s (the events are created then)\n");
+            return -EINVAL;
+        }
     }
-    if (sc->api) {
+    if (sc->events) {
         if (!*cfg->api || vtn_addr_parse(cfg->api, &o->api_addr) < 0 || !*cfg->api_token) {
             fprintf(stderr,
                     "vtn-bench fleet: --scenario %s needs --api host:port and "
@@ -864,6 +988,13 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o)
             return -EINVAL;
         vtn_addr_format((struct sockaddr *)&o->api_addr, o->api_host, sizeof o->api_host);
         o->api_token = cfg->api_token;
+    }
+    if (!*cfg->restart_cmd && strcmp(sc->name, "utility-day") == 0)
+        fprintf(stderr, "vtn-bench fleet: utility-day without --restart-cmd: no gateway restart "
+                        "in the middle\n");
+    if (*cfg->restart_cmd && strcmp(sc->name, "utility-day") != 0) {
+        fprintf(stderr, "vtn-bench fleet: --restart-cmd belongs to utility-day\n");
+        return -EINVAL;
     }
     if (*cfg->redis) {
         if (vtn_addr_parse(cfg->redis, &o->redis_addr) < 0) {
@@ -994,6 +1125,12 @@ int bn_fleet_main(int argc, char **argv)
     f.o = &o;
     f.timeline = json_array();
     f.measure_t0 = -1;
+    f.restart_t = -1;
+    f.back_s = -1;
+    if (o.events)
+        bn_api_init(&f.api, &o.api_addr, o.api_host, o.api_token, o.timeout_ns / 1000000u);
+    else
+        f.api.fd = -1;
     o.tick = fl_tick;
     o.on_measure = fl_measure;
     o.tick_arg = &f;
@@ -1039,10 +1176,16 @@ int bn_fleet_main(int argc, char **argv)
             fprintf(stderr, "vtn-bench fleet: --out %s: %s\n", cfg.out, strerror(-rc));
     }
     draw_svg(&cfg);
-    /* A storm's refusals are what it measures; anything else that failed is an error. */
-    uint64_t expected = sc->storm ? res.reg.http : 0;
-    int ok = res.registered == o.vens && errs <= expected && !res.interrupted && rc == 0 &&
-             !res.setup_error[0] && (!sc->events || res.late == 0);
+    /* A storm's refusals are what it measures, a restart's lost connections
+     * what utility-day shows; anything else that failed is an error. */
+    uint64_t expected = sc->storm ? res.reg.http : f.restart_t >= 0 ? errs - f.err_before : 0;
+    int day = strcmp(sc->name, "utility-day") == 0;
+    int ok =
+        res.registered == o.vens && errs <= expected && !res.interrupted && rc == 0 &&
+        !res.setup_error[0] && (!sc->events || res.late == 0) &&
+        (!day ||
+         (f.modified == 1 && f.cancelled == 1 && !f.day_error[0] &&
+          (f.restart_t < 0 || (f.restart_pid == 0 && f.restart_status == 0 && f.back_s >= 0))));
     if (!ok)
         printf("WARNING          not every VEN registered, or requests failed: not a capacity "
                "measurement\n");
@@ -1050,6 +1193,9 @@ int bn_fleet_main(int argc, char **argv)
     json_decref(j);
     json_decref(f.timeline);
     bn_result_free(&res);
+    bn_api_close(&f.api);
+    if (f.restart_pid > 0)
+        waitpid(f.restart_pid, &f.restart_status, 0);
 out:
     bn_tls_ctx_free(&tls);
     vtn_config_free(fl_items, NFL, &cfg);

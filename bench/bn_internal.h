@@ -447,6 +447,10 @@ typedef struct bn_result {
 /* Runs the fleet to completion (bounded by the options' time limits).
  * Fills res; its histograms are allocated here and freed by
  * bn_result_free. 0, or a negative errno when the run could not start. */
+/* The body of POST /api/v1/events for event j of a run (events mode, fleet):
+ * a SIMPLE signal at `value` for an hour from start_s, targeting the run's
+ * groups (with spread, group j % groups). New reference, or NULL. */
+struct json_t *bn_event_body(const bn_opts *o, uint32_t j, int value);
 int bn_run(const bn_opts *o, bn_result *res);
 void bn_result_free(bn_result *res);
 

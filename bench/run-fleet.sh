@@ -6,14 +6,16 @@
 # `vtn-bench fleet --scenario NAME` with the pids of every process, and
 # leaves the run's JSON in --out (default: fleet-<scenario>.json).
 #
-#   bench/run-fleet.sh [--scenario poll|register-storm|event-fanout|report-ingest]
+#   bench/run-fleet.sh [--scenario poll|register-storm|event-fanout|report-ingest|utility-day]
 #                      [--vens N] [--plain] [--cert-pool K] [--workers W]
 #                      [--out FILE] [--build-dir DIR] [--log-level L] [--keep-logs]
 #                      [-- extra vtn-bench fleet flags]
 #
 # Defaults: poll 1,000 VENs; register-storm 5,000; event-fanout 10,000 (plain
 # HTTP unless --tls is asked for with --cert-pool, see docs); report-ingest
-# 1,000. One certificate per VEN (about 10 ms each to make) unless --cert-pool K.
+# 1,000; utility-day 5,000, the gateway restarted in the middle (bench/stack.sh's
+# bn_restart_script). One certificate per VEN (about 10 ms each to make) unless
+# --cert-pool K.
 set -euo pipefail
 
 SCENARIO=${BENCH_SCENARIO:-poll}
@@ -26,7 +28,7 @@ PLAIN=${BENCH_PLAIN:-}
 OUT=${BENCH_OUT:-}
 EXTRA=()
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -50,7 +52,8 @@ case $SCENARIO in
   register-storm) VENS=${VENS:-5000}; PLAIN=${PLAIN:-0} ;;
   event-fanout) VENS=${VENS:-10000}; PLAIN=${PLAIN:-1} ;;
   report-ingest) VENS=${VENS:-1000}; PLAIN=${PLAIN:-0} ;;
-  *) echo "--scenario: poll, register-storm, event-fanout or report-ingest" >&2; exit 2 ;;
+  utility-day) VENS=${VENS:-5000}; PLAIN=${PLAIN:-0} ;;
+  *) echo "--scenario: poll, register-storm, event-fanout, report-ingest or utility-day" >&2; exit 2 ;;
 esac
 for v in "$VENS" "$POOL"; do
   case $v in ''|*[!0-9]*) echo "--vens and --cert-pool: integers" >&2; exit 2 ;; esac
@@ -82,12 +85,15 @@ fi
 
 bn_start_stack "$WORKERS"
 bn_say "$SCENARIO: redis=$REDIS_PID gateway=$GW_PID workers=${WORKER_PIDS[*]}; $VENS VENs"
+DAY=()
+[ "$SCENARIO" = utility-day ] && DAY=(--restart-cmd "$(bn_restart_script)")
 set +e
 VTN_FLEET_API_TOKEN="$BN_API_TOKEN" "$BN_BENCH" fleet --scenario "$SCENARIO" \
   --target "127.0.0.1:$GW_OADR" --api "127.0.0.1:$GW_API" --redis "127.0.0.1:$REDIS_PORT" \
-  --vens "$VENS" --pids "$(bn_pids_arg)" --out "$OUT" "${TLS[@]}" "${EXTRA[@]}"
+  --vens "$VENS" --pids "$(bn_pids_arg)" --out "$OUT" "${TLS[@]}" "${DAY[@]}" "${EXTRA[@]}"
 rc=$?
 set -e
+[ -f "$BN_LOGDIR/gateway.pid" ] && GW_PID=$(cat "$BN_LOGDIR/gateway.pid")
 for p in "$GW_PID" "${WORKER_PIDS[@]}" "$REDIS_PID"; do
   bn_alive "$p" || { bn_say "process $p died during the run"; rc=1; }
 done

@@ -12,11 +12,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 from vtntest import Checks, Stack, check, eq, install_signal_handlers, parse_args  # noqa: E402
+from vtntest.stack import Proc  # noqa: E402
 from vtntest.tls import Pki, find_vtnctl  # noqa: E402
 
 # scenario: (VENs, TLS certificates: 0 plain / N one per VEN / K < N a pool, extra flags)
@@ -25,6 +28,8 @@ SCENARIOS = {
     "register-storm": (60, 60, ["--retry-base", "200ms", "--retry-cap", "2s"]),
     "event-fanout": (80, 0, ["--poll-interval", "1s", "--follow", "20s"]),
     "report-ingest": (40, 8, ["--duration", "3s", "--report-back", "500ms", "--intervals", "6"]),
+    # the gateway is restarted 4 s into the 8 s: the test plays the operator (see restart below)
+    "utility-day": (40, 40, ["--duration", "8s", "--poll-interval", "1s", "--report-back", "1s"]),
 }
 
 
@@ -60,13 +65,32 @@ def main():
             out = os.path.join(st.tmpdir, "fleet.json")
             env = dict(os.environ, VTN_FLEET_API_TOKEN=st.api_token)
 
+            def restart_watch():
+                """utility-day's --restart-cmd stops the gateway (SIGTERM); like an
+                operator's restart, a new one starts on the same ports with the
+                same settings once the old one has exited."""
+                deadline = time.monotonic() + 60
+                while gw.alive() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if not gw.alive():
+                    p2 = Proc("gateway-restarted", gw.argv, gw.env,
+                              os.path.join(st.tmpdir, "gateway-restarted.log"), gw.ports)
+                    st.procs.append(p2)
+                    st.gateways.append(p2)
+
+            day = []
+            if name == "utility-day":
+                gw.killed = True  # its exit is the restart's, not a failure
+                day = ["--restart-cmd", "kill -TERM %d" % gw.pid]
+                threading.Thread(target=restart_watch, daemon=True).start()
+
             def run():
                 p = subprocess.run([args.bench, "fleet", "--scenario", name,
                                     "--target", "127.0.0.1:%d" % gw.ports["oadr"],
                                     "--api", "127.0.0.1:%d" % gw.ports["api"],
                                     "--redis", "127.0.0.1:%d" % st.redis_port, "--vens", str(vens),
                                     "--pids", pids, "--out", out, "--timeout", "20s",
-                                    "--register-timeout", "40s"] + tls + flags,
+                                    "--register-timeout", "40s"] + tls + day + flags,
                                    capture_output=True, text=True, timeout=120, env=env)
                 eq(p.returncode, 0, "vtn-bench fleet exit status (stdout %s, stderr %s)"
                    % (p.stdout[-1500:], p.stderr[-800:]))
@@ -81,14 +105,16 @@ def main():
                 eq(j["config"]["identity"], ident, "config.identity")
                 eq((j["target"]["tls"], j["target"]["local"]), (bool(ncerts), True), "target")
                 eq(j["scenario_result"]["registered"], vens, "every VEN registered")
-                eq(j["errors"]["total"], 0, "errors (%s)" % j["errors"]["by_kind"])
+                if name != "utility-day":
+                    eq(j["errors"]["total"], 0, "errors (%s)" % j["errors"]["by_kind"])
                 check(j["duration_s"] > 0, "duration_s")
                 check(j["latency_ms"]["count"] > 0 and j["latency_ms"]["p99"] > 0, "latency_ms")
                 check(len(j["timeline"]) >= 1, "a timeline sample per second")
                 check(any(s["requests"] > 0 for s in j["timeline"]), "the timeline counts requests")
                 for role in ("gateway", "worker", "scheduler", "redis"):
                     check(role in j["processes"], "processes.%s measured" % role)
-                check(j["processes"]["gateway"]["cpu_s"] > 0, "the gateway's CPU was measured")
+                if name != "utility-day":
+                    check(j["processes"]["gateway"]["cpu_s"] > 0, "the gateway's CPU was measured")
                 check(j["redis"]["keys_end"] > j["redis"]["keys_start"], "Redis keys grew")
                 check(j["bench"]["rlimit_nofile"] >= vens, "rlimit_nofile")
                 if ncerts:
@@ -138,9 +164,26 @@ def main():
                 eq(sr["reports_set_up"], ncerts, "report requests taken (one per certificate)")
                 check("update_report" in j["latency_by_op_ms"], "update latency")
 
+            def utility_day():
+                j = run()
+                common(j)
+                sr, rs = j["scenario_result"], j["scenario_result"]["restart"]
+                eq((sr["events"], sr["modified"], sr["cancelled"]), (2, 1, 1), "events made, modified, cancelled")
+                check("setup_error" not in sr, "API steps: %s" % sr.get("setup_error"))
+                # two events, the modification and the cancellation: four sets to answer per VEN
+                check(sr["event_deliveries"] >= vens * 3, "event deliveries: %d" % sr["event_deliveries"])
+                check(sr["answers_ok"] >= vens * 3, "oadrCreatedEvent answered: %d" % sr["answers_ok"])
+                eq((rs["done"], rs["exit_status"], rs["errors_before"]), (True, 0, 0),
+                   "restart done, its command's status, errors before it")
+                check(rs["all_back_s"] is not None, "every VEN connected again after the restart")
+                check(sr["reconnects"] >= vens, "every VEN reconnected: %d" % sr["reconnects"])
+                eq(j["processes"]["gateway"].get("gone"), True, "the restarted gateway is not measured")
+                check(j["ops"]["update_report"]["count"] >= vens, "telemetry updates")
+                check(any(s["phase"] == "restart" for s in j["timeline"]) or rs["at_s"] > 0, "restart in the timeline")
+
             checks.run("%s: the JSON a user reads" % name,
                        {"poll": poll, "register-storm": register_storm, "event-fanout": event_fanout,
-                        "report-ingest": report_ingest}[name])
+                        "report-ingest": report_ingest, "utility-day": utility_day}[name])
             checks.keep_logs_on_failure(st)
 
 
