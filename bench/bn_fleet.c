@@ -235,17 +235,12 @@ static const bn_counts *all_counts(const bn_result *r, int i)
     return i < (int)(sizeof k / sizeof k[0]) ? k[i] : NULL;
 }
 
-static uint64_t errors_of(const bn_counts *k)
-{
-    return k->http + k->oadr + k->timeouts + k->conn + k->io + k->tls;
-}
-
 static void totals(const bn_result *r, uint64_t *done, uint64_t *err)
 {
     *done = *err = 0;
     for (int i = 0; all_counts(r, i); i++) {
         *done += all_counts(r, i)->done;
-        *err += errors_of(all_counts(r, i));
+        *err += bn_counts_errors(all_counts(r, i));
     }
 }
 
@@ -778,11 +773,11 @@ static void print_summary(const fl_run *f, const json_t *j)
                                         "report exchange",  "oadrCreatedEvent",
                                         "oadrUpdateReport", "oadrCreatedReport"};
     for (int i = 0; all_counts(r, i); i++)
-        if (errors_of(all_counts(r, i)))
+        if (bn_counts_errors(all_counts(r, i)))
             printf("  in %-12s %" PRIu64 " of %" PRIu64 " (HTTP %" PRIu64 ", responseCode %" PRIu64
                    ", timeouts %" PRIu64 ", connection %" PRIu64 ", I/O %" PRIu64 ", TLS %" PRIu64
                    ")\n",
-                   kinds[i], errors_of(all_counts(r, i)), all_counts(r, i)->sent,
+                   kinds[i], bn_counts_errors(all_counts(r, i)), all_counts(r, i)->sent,
                    all_counts(r, i)->http, all_counts(r, i)->oadr, all_counts(r, i)->timeouts,
                    all_counts(r, i)->conn, all_counts(r, i)->io, all_counts(r, i)->tls);
     printf("reconnects       %" PRIu64 "\n", r->reconnects);
@@ -873,27 +868,6 @@ static int loopback_or_allowed(const fl_cfg *cfg, const struct sockaddr_storage 
     return -EINVAL;
 }
 
-static int valid_run_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 24)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= 'A' && s[i] <= 'Z') &&
-            !(s[i] >= '0' && s[i] <= '9') && s[i] != '-' && s[i] != '_')
-            return 0;
-    return 1;
-}
-
-static void on_alarm(int sig)
-{
-    static const char msg[] = "vtn-bench fleet: hard wall-clock limit reached, exiting\n";
-    (void)sig;
-    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)w;
-    _exit(3);
-}
-
 static int make_tls(const fl_cfg *cfg, bn_opts *o, bn_tls_ctx **tls)
 {
     bn_tls_opts to;
@@ -907,10 +881,7 @@ static int make_tls(const fl_cfg *cfg, bn_opts *o, bn_tls_ctx **tls)
     to.groups = "";
     to.tls13 = cfg->tls13;
     to.resume = cfg->resume;
-    const void *ip = o->addr.ss_family == AF_INET6
-                         ? (const void *)&((struct sockaddr_in6 *)&o->addr)->sin6_addr
-                         : (const void *)&((struct sockaddr_in *)&o->addr)->sin_addr;
-    inet_ntop(o->addr.ss_family, ip, to.verify_ip, sizeof to.verify_ip);
+    bn_addr_ip(&o->addr, to.verify_ip, sizeof to.verify_ip);
     uint32_t ncerts = cfg->cert_pool > 0 && (uint64_t)cfg->cert_pool < o->vens
                           ? (uint32_t)cfg->cert_pool
                           : o->vens;
@@ -1014,18 +985,10 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o)
     if (sc->storm && !cfg->tls)
         fprintf(stderr, "vtn-bench fleet: warning: register-storm without --tls leaves the "
                         "handshakes out\n");
-    if (*cfg->run_id) {
-        if (!valid_run_id(cfg->run_id)) {
-            fprintf(stderr, "vtn-bench fleet: --run: \"%s\" must be 1-24 of [A-Za-z0-9_-]\n",
-                    cfg->run_id);
-            return -EINVAL;
-        }
-        snprintf(o->run_id, sizeof o->run_id, "%s", cfg->run_id);
-    } else {
-        uint64_t r = 0;
-        if (vtn_random64(&r) < 0)
-            r = (uint64_t)getpid() * 2654435761u;
-        snprintf(o->run_id, sizeof o->run_id, "%08x", (unsigned)(r & 0xffffffffu));
+    if (bn_run_id(cfg->run_id, o->run_id, sizeof o->run_id) < 0) {
+        fprintf(stderr, "vtn-bench fleet: --run: \"%s\" must be 1-24 of [A-Za-z0-9_-]\n",
+                cfg->run_id);
+        return -EINVAL;
     }
     return 0;
 }
@@ -1153,9 +1116,7 @@ int bn_fleet_main(int argc, char **argv)
                     (long long)(o.follow_ns / 1000000u)) /
                        1000 +
                    60);
-    signal(SIGALRM, on_alarm);
-    signal(SIGPIPE, SIG_IGN);
-    alarm(cap);
+    bn_hard_cap(cap);
     bn_result res;
     f.res = &res;
     rc = bn_run(&o, &res);

@@ -454,6 +454,18 @@ struct json_t *bn_event_body(const bn_opts *o, uint32_t j, int value);
 int bn_run(const bn_opts *o, bn_result *res);
 void bn_result_free(bn_result *res);
 
+/* ---- shared by main.c and bn_fleet.c (bn_common.c) ------------------------ */
+
+/* The run id in venNames: given (1-24 of [A-Za-z0-9_-], else -EINVAL) or random. */
+int bn_run_id(const char *given, char *out, size_t len);
+/* Whatever the target does, the process exits (status 3) after seconds;
+ * SIGPIPE is ignored. */
+void bn_hard_cap(unsigned seconds);
+/* The IP address of a, as text (what the VTN's certificate must name). */
+void bn_addr_ip(const struct sockaddr_storage *a, char *out, size_t len);
+/* Failed requests of a phase, whatever the kind. */
+uint64_t bn_counts_errors(const bn_counts *k);
+
 /* ---- vtn-bench fleet (bn_fleet.c) ---------------------------------------- */
 
 /* `vtn-bench fleet [options]`: argv[0] is "fleet". Returns the exit status. */
