@@ -19,7 +19,12 @@
  *   while the VTN's resident memory is read.
  * In the last two the VENs (--vens, default 1) register over connections of
  * their own, which are closed when the measured phase starts; measured
- * connection i polls VEN i % vens with that VEN's certificate. */
+ * connection i polls VEN i % vens with that VEN's certificate.
+ * Fleet mode (vtn-bench fleet, bn_fleet.c) is the events and reports modes'
+ * one connection per VEN with a whole VEN life: registrations retried with
+ * backoff, its report set up, polls at an interval with jitter, answers to
+ * what the polls bring, updates at the back-interval, reconnects with
+ * backoff; the run's owner is called once a second (bn_opts.tick). */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>

@@ -35,7 +35,7 @@ extern char **environ;
 int bn_svg_from_json(const char *json_path, const char *svg_path, char *err, size_t errlen);
 #endif
 
-#define FL_FD_SPARE 64 /* descriptors besides the VENs' connections: logs, /proc, the API */
+#define FL_FD_SPARE 32 /* descriptors besides the VENs' connections: stdio, libuv, /proc, the API, Redis */
 
 typedef struct fl_cfg {
     char *scenario;

@@ -66,12 +66,13 @@ BN_LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/vtn-bench.XXXXXX")
 bn_build "${BUILD_DIR:-$BN_ROOT/build-bench}"
 BN_API_TOKEN=$(openssl rand -hex 24)
 
-# One connection per VEN: descriptors in the gateway and the bench, and a
-# connection cap above them.
-need=$((VENS + 512))
+# One connection per VEN: descriptors in the gateway and the bench (each
+# needs about 100 more: listeners, Redis, ZeroMQ, logs), and a connection cap
+# above them.
+need=$((VENS + 100))
 [ "$(ulimit -n)" -ge "$need" ] || ulimit -n "$need" 2>/dev/null ||
   bn_die "$VENS VENs need $need file descriptors; the hard limit is $(ulimit -Hn)"
-BN_GW_ENV+=("VTN_MAX_CONNECTIONS=$((VENS + 256))" "VTN_API_MAX_BODY=4MiB" "VTN_IDLE_TIMEOUT=30m")
+BN_GW_ENV+=("VTN_MAX_CONNECTIONS=$((VENS + 64))" "VTN_API_MAX_BODY=4MiB" "VTN_IDLE_TIMEOUT=30m")
 
 TLS=()
 if [ "$PLAIN" != 1 ]; then
