@@ -132,20 +132,6 @@ static void load_config(json_t *root, bn_runfile *run)
         run->bytes_per_ven = v;
 }
 
-json_t *bn_json_load(const char *path, char *err, size_t errlen)
-{
-    json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (root != NULL)
-        return root;
-    if (je.line < 1) /* jansson could not open or read it */
-        snprintf(err, errlen, "%s: %s", path, je.text);
-    else
-        snprintf(err, errlen, "%s: not JSON (line %d, column %d: %s)", path, je.line, je.column,
-                 je.text);
-    return NULL;
-}
-
 int bn_runfile_load(const char *path, bn_runfile *run, char *err, size_t errlen)
 {
     memset(run, 0, sizeof *run);

@@ -57,7 +57,8 @@ typedef struct bn_runfile {
     int pool[BN_ROLE_N]; /* gateways, workers, 1 redis (config; 1 when absent) */
 } bn_runfile;
 
-/* A JSON file, or NULL with "path: why" (the line and column when it is not JSON) in err. */
+/* A JSON file, or NULL with "path: why" (the line and column when it is not JSON) in
+ * err (bn_svg.c). */
 json_t *bn_json_load(const char *path, char *err, size_t errlen);
 
 /* Reads a run file: 0, or -EINVAL/-errno with the file and the field at fault in err. */

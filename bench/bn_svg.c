@@ -269,6 +269,20 @@ static void write_svg(FILE *out, json_t *root, const sample *s, size_t n)
     fprintf(out, "</g>\n</svg>\n");
 }
 
+json_t *bn_json_load(const char *path, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (root != NULL)
+        return root;
+    if (je.line < 1) /* jansson could not open or read it */
+        snprintf(err, errlen, "%s: %s", path, je.text);
+    else
+        snprintf(err, errlen, "%s: not JSON (line %d, column %d: %s)", path, je.line, je.column,
+                 je.text);
+    return NULL;
+}
+
 int bn_svg_from_json(const char *json_path, const char *svg_path, char *err, size_t errlen)
 {
     json_t *root = bn_json_load(json_path, err, errlen);
