@@ -78,14 +78,19 @@ static int load_ops(json_t *root, const char *path, bn_runfile *run, char *err, 
         char what[96];
         if (o == NULL)
             continue;
-        double c = 0, r = -1;
-        if (!json_is_object(o) || num_at(o, "count", &c) < 0 || num_at(o, "per_s", &r) < 0) {
+        double c = 0, r = 0;
+        int hc = json_is_object(o) ? num_at(o, "count", &c) : -1;
+        int hr = json_is_object(o) ? num_at(o, "per_s", &r) : -1;
+        if (hc < 0 || hr < 0) {
             snprintf(what, sizeof what, "ops.%s: count and per_s must be numbers >= 0",
                      bn_op_names[i]);
             return bad(err, errlen, path, what);
         }
-        run->count[i] = c;
-        run->per_s[i] = r >= 0 ? r : c / run->duration_s;
+        /* The CPU figures are over duration_s, so the rates must be too: the
+         * count is what counts, a per_s over another window (a setup phase)
+         * is not used. */
+        run->count[i] = hc ? c : r * run->duration_s;
+        run->per_s[i] = run->count[i] / run->duration_s;
     }
     return 0;
 }
