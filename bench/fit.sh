@@ -13,7 +13,10 @@
 # unless --no-check, the check: polls alone at --check-rate (a rate between
 # the fitted ones) into OUT/check/poll.json, then polls at that rate while a
 # reports run goes on (a mix no calibration run had) into
-# OUT/check/mix.json, and `vtn-bench plan --runs OUT --check ...` into
+# OUT/check/mix.json, then the same rates from the fleet simulator
+# (`vtn-bench fleet --scenario report-ingest`, 300 VENs polling with jitter
+# on their own connections) into OUT/check/fleet-mix.json, and
+# `vtn-bench plan --runs OUT --check ...` into
 # OUT/check/check.txt. The calibration and the check run back to back on the
 # same machine so they share its conditions. Raw outputs are kept in OUT/raw.
 # Stops every process it started.
@@ -40,6 +43,7 @@ REPORT_RATE=2.5
 K=12
 CHECK_RATE=1500
 CHECK_REPORT_RATE=1.25
+FLEET_VENS=300
 TLS=1
 CHECK=1
 BUILD_DIR=""
@@ -146,6 +150,15 @@ if [ "$CHECK" = 1 ]; then
   "${CONVERT[@]}" --legacy "$OUT/raw/check-mix-poll.txt" --mix-reports "$OUT/raw/check-reports.txt" \
     --out "$OUT/check/mix.json" --scenario poll+report-ingest --pids "$(bn_pids_arg)" \
     --workers "$WORKERS" || rc=1
+  # The same mix from the fleet simulator: VENs on their own connections,
+  # polling with jitter, 12-interval updates at the report-back interval.
+  "$BN_BENCH" fleet --scenario report-ingest --target "127.0.0.1:$GW_OADR" \
+    --redis "127.0.0.1:$REDIS_PORT" --vens "$FLEET_VENS" \
+    --poll-interval "$(python3 -c "print(round($FLEET_VENS / $CHECK_RATE * 1000))")ms" \
+    --report-back "$(python3 -c "print(round(1000 / $CHECK_REPORT_RATE * $FLEET_VENS / $VENS))")ms" \
+    --intervals "$K" --duration "${DURATION}s" --pids "$(bn_pids_arg)" --run fitfl \
+    --out "$OUT/check/fleet-mix.json" >"$OUT/raw/check-fleet-mix.txt" 2>&1 ||
+    { bn_say "check: the fleet run reported errors (see $OUT/raw/check-fleet-mix.txt)"; rc=1; }
 fi
 for p in "$GW_PID" "${WORKER_PIDS[@]}" "$REDIS_PID"; do
   bn_alive "$p" || { bn_say "process $p died during the runs"; rc=1; }
@@ -164,7 +177,9 @@ if [ "$TLS" = 1 ]; then
 fi
 
 if [ "$CHECK" = 1 ]; then
-  "$BN_BENCH" plan --runs "$OUT" --check "$OUT/check/poll.json,$OUT/check/mix.json" | tee "$OUT/check/check.txt" ||
+  checks="$OUT/check/poll.json,$OUT/check/mix.json"
+  [ -f "$OUT/check/fleet-mix.json" ] && checks+=",$OUT/check/fleet-mix.json"
+  "$BN_BENCH" plan --runs "$OUT" --check "$checks" | tee "$OUT/check/check.txt" ||
     rc=1
 fi
 bn_say "run files in $OUT; plan a fleet with: $BN_BENCH plan --runs $OUT --vens N ..."
