@@ -664,7 +664,10 @@ static void print_model(const bn_model *m)
            m->runs, m->fitted[BN_KIND_POLL], m->pool[BN_ROLE_GATEWAY], m->pool[BN_ROLE_WORKER]);
     printf("%-16s %10s %10s %10s %10s  (µs of CPU per poll)\n", "poll curve", "polls/s", "gateway",
            "workers", "redis");
-    for (int i = 0; i < m->curve[0].n; i++)
+    int n = m->curve[0].n; /* the roles' curves have the same points unless pools differed */
+    for (int r = 1; r < BN_ROLE_N; r++)
+        n = m->curve[r].n < n ? m->curve[r].n : n;
+    for (int i = 0; i < n; i++)
         printf("%-16s %10.0f %10.1f %10.1f %10.1f%s\n", "", m->curve[0].rate[i],
                m->curve[0].per_req[i] * 1e6, m->curve[1].per_req[i] * 1e6,
                m->curve[2].per_req[i] * 1e6, m->curve[0].runs[i] > 1 ? "  (runs averaged)" : "");

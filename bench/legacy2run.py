@@ -2,7 +2,8 @@
 """Converts the one-line --json result of vtn-bench's single-purpose modes
 (--mode poll, register, reports, handshake) into a run file of the bench
 result contract ("schema": "openvtn-bench/1", docs/bench.md), so that
-`vtn-bench plan` can be fitted on them. bench/fit.sh calls it; the fleet
+`vtn-bench plan` can be fitted on them. bench/fit.sh calls it: each mode
+isolates one operation at a rate it sets, which the fit needs; the fleet
 scenarios (`vtn-bench fleet ... --out`) write run files themselves.
 
   legacy2run.py --legacy RESULT.json --out RUN.json --scenario NAME
