@@ -221,10 +221,17 @@ void bn_plan_predict(const bn_model *m, const double per_s[BN_OP_N], const int r
         double req = wake_rate(per_s, r);
         int n = replicas && replicas[r] > 0 ? replicas[r] : m->pool[r];
         /* Each of n replicas sees req/n; the curve was measured with pool[r]. */
-        double eff = req * (double)m->pool[r] / (double)n;
+        double scale = (double)m->pool[r] / (double)n, eff = req * scale;
         int where = 0;
-        if (req > 0)
+        if (req > 0 && !m->wake_own)
             c += req * wake_at(m, r, eff, &where);
+        for (int o = 0; o < BN_OP_N && m->wake_own; o++) {
+            int w_o;
+            if (wakes[o][r] && per_s[o] > 0)
+                c += per_s[o] * wake_at(m, r, per_s[o] * scale, &w_o);
+        }
+        if (m->wake_own && req > 0)
+            wake_at(m, r, eff, &where); /* the range is the total rate's */
         range->rate[r] = eff;
         if (where < 0)
             range->below |= 1u << r;
@@ -482,6 +489,19 @@ int bn_plan_fleet(const bn_model *m, const bn_fleet *f, bn_plan *p, char *err, s
     p->replicas[BN_ROLE_REDIS] = (int)ceil(p->redis_cores - 1e-9);
     p->redis_cpu_over = p->redis_cores > 1.0;
 
+    /* The upper bound: no wake-up shared between kinds. */
+    bn_model own = *m;
+    own.wake_own = 1;
+    p->upper_replicas[BN_ROLE_GATEWAY] =
+        replicas_for(&own, f, p->per_s, BN_ROLE_GATEWAY, &p->upper_cores[BN_ROLE_GATEWAY]);
+    p->upper_replicas[BN_ROLE_WORKER] =
+        replicas_for(&own, f, p->per_s, BN_ROLE_WORKER, &p->upper_cores[BN_ROLE_WORKER]);
+    int own_reps[BN_ROLE_N] = {p->upper_replicas[0], p->upper_replicas[1], 1};
+    bn_range own_range;
+    bn_plan_predict(&own, p->per_s, own_reps, cores, &own_range);
+    p->upper_cores[BN_ROLE_REDIS] = cores[BN_ROLE_REDIS];
+    p->upper_replicas[BN_ROLE_REDIS] = (int)ceil(cores[BN_ROLE_REDIS] * (1 + f->headroom) - 1e-9);
+
     for (int r = 0; r < BN_ROLE_N; r++) {
         double req = wake_rate(p->per_s, r);
         int where;
@@ -717,31 +737,39 @@ static int run_check(const bn_model *m, const char *path, int json)
         fprintf(stderr, "vtn-bench plan: --check: %s has no \"processes\" CPU figures\n", path);
         return 2;
     }
-    double cores[BN_ROLE_N], total_p = 0, total_m = 0, worst = 0;
-    bn_range range;
+    double cores[BN_ROLE_N], upper[BN_ROLE_N], total_p = 0, total_m = 0, total_u = 0, worst = 0;
+    bn_range range, urange;
+    bn_model own = *m;
+    own.wake_own = 1;
     bn_plan_predict(m, run.per_s, run.pool, cores, &range);
+    bn_plan_predict(&own, run.per_s, run.pool, upper, &urange);
     printf("check            %s (%s, %.1f s):", path, run.scenario, run.duration_s);
     for (int o = 0; o < BN_OP_N; o++)
         if (run.per_s[o] > 0)
             printf(" %s %.0f/s", bn_op_names[o], run.per_s[o]);
-    printf("\n%-16s %12s %12s %10s\n", "CPU cores", "predicted", "measured", "error");
+    printf("\n%-16s %12s %12s %10s %12s %10s\n", "CPU cores", "predicted", "measured", "error",
+           "upper bound", "its error");
     json_t *jc = json ? json_object() : NULL;
     for (int r = 0; r <= BN_ROLE_N; r++) {
         double p = r < BN_ROLE_N ? cores[r] : total_p;
+        double u = r < BN_ROLE_N ? upper[r] : total_u;
         double meas = r < BN_ROLE_N ? run.cpu_s[r] / run.duration_s : total_m;
         double e = meas > 0 ? (p - meas) / meas * 100 : 0;
+        double eu = meas > 0 ? (u - meas) / meas * 100 : 0;
         if (r < BN_ROLE_N) {
             total_p += p;
+            total_u += u;
             total_m += meas;
         }
         if (fabs(e) > worst)
             worst = fabs(e);
         const char *name = r < BN_ROLE_N ? bn_role_names[r] : "total";
-        printf("  %-14s %12.3f %12.3f %+9.1f%%\n", name, p, meas, e);
+        printf("  %-14s %12.3f %12.3f %+9.1f%% %12.3f %+9.1f%%\n", name, p, meas, e, u, eu);
         if (jc)
-            json_object_set_new(
-                jc, name,
-                json_pack("{s:f,s:f,s:f}", "predicted", p, "measured", meas, "error_pct", e));
+            json_object_set_new(jc, name,
+                                json_pack("{s:f,s:f,s:f,s:f,s:f}", "predicted", p, "measured", meas,
+                                          "error_pct", e, "upper_bound", u, "upper_bound_error_pct",
+                                          eu));
     }
     for (int k = 0; k < BN_KIND_N; k++)
         if (run.count[kind_op[k]] > 0 && !m->fitted[k])
@@ -786,6 +814,10 @@ static void print_plan(const bn_model *m, const bn_fleet *f, const bn_plan *p)
                                "core, so this fleet exceeds it (shard the fleet over several "
                                "VTNs, or lower the rates)"
                              : " (one primary's single core holds it)");
+    printf("%-16s if no wake-up were shared between kinds of request: gateways %d (%.3f "
+           "cores), workers %d (%.3f), redis %.3f cores, with headroom %.3f\n",
+           "upper bound", p->upper_replicas[0], p->upper_cores[0], p->upper_replicas[1],
+           p->upper_cores[1], p->upper_cores[2], p->upper_cores[2] * (1 + f->headroom));
     printf("%-16s %.2f GB needed with headroom (%.0f bytes before it: VENs %s, telemetry %s)\n",
            "redis memory", p->redis_gb, p->redis_bytes,
            m->bytes_per_ven >= 0 ? "measured" : "NOT MEASURED",

@@ -81,6 +81,9 @@ typedef struct bn_model {
     int pool[BN_ROLE_N];                      /* replicas during the calibration */
     double bytes_per_ven, bytes_per_interval; /* < 0: not measured */
     int runs, runs_unused;
+    /* 0: requests of every kind share the wake-ups at their total rate (the
+     * model); 1: each kind pays those of its own rate (the upper bound). */
+    int wake_own;
     char notes[1024]; /* what the fit left out, one sentence a line */
 } bn_model;
 
@@ -129,6 +132,9 @@ typedef struct bn_plan {
     const char *first;             /* "Redis CPU" or "Redis memory" */
     bn_range range;
     unsigned missing; /* bit per bn_kind the fleet uses but no run measured */
+    /* The same fleet if no wake-up were shared between kinds (wake_own). */
+    int upper_replicas[BN_ROLE_N];
+    double upper_cores[BN_ROLE_N];
 } bn_plan;
 
 int bn_plan_fleet(const bn_model *m, const bn_fleet *f, bn_plan *p, char *err, size_t errlen);

@@ -118,6 +118,11 @@ static void test_predict_interpolates_in_log_space(void **state)
     per_s[BN_OP_REPORT_INTERVAL] = 1200;
     bn_plan_predict(&m, per_s, NULL, cores, &g);
     assert_float_equal(cores[BN_ROLE_GATEWAY], 900 * US(20) + 1200 * US(2) + 1000 * US(50), 1e-9);
+    /* the upper bound: each kind pays the wake-ups of its own rate (100 updates/s: 200 µs) */
+    m.wake_own = 1;
+    bn_plan_predict(&m, per_s, NULL, cores, &g);
+    double at900 = US(exp(log(220.0) + log(900 / 100.0) / log(10.0) * log(70 / 220.0)));
+    assert_float_equal(cores[BN_ROLE_GATEWAY], 900 * at900 + 1200 * US(2) + 100 * US(200), 1e-9);
 }
 
 static void test_refuses_silent_extrapolation(void **state)
@@ -175,6 +180,9 @@ static void test_replica_arithmetic(void **state)
     assert_float_equal(p.growth_cpu, 1 / 1.3, 1e-3);
     assert_true(p.range.above != 0);
     assert_float_equal(p.redis_bytes, 1e6 * 700, 1);
+    /* polls alone: nothing to share, the upper bound is the plan */
+    assert_int_equal(p.upper_replicas[BN_ROLE_WORKER], 6);
+    assert_float_equal(p.upper_cores[BN_ROLE_REDIS], p.cores[BN_ROLE_REDIS], 1e-6);
 
     /* Replicas share the rate: each sees less and so pays more per poll.
      * 1,000 polls/s on 0.05-core gateways: 1 needs 0.091 cores, 2 at 500/s
