@@ -248,15 +248,20 @@ static void note(bn_model *m, const char *fmt, const char *a, const char *b)
         snprintf(m->notes + len, sizeof m->notes - len, fmt, a, b);
 }
 
-static int poll_only(const bn_runfile *run)
+/* Other operations per poll in a run (infinite without polls). */
+static double others_per_poll(const bn_runfile *run)
 {
     double others = 0;
     for (int o = 0; o < BN_OP_N; o++)
         if (o != BN_OP_POLL &&
             (wakes[o][BN_ROLE_GATEWAY] || o == BN_OP_REPORT_INTERVAL || o == BN_OP_EVENT_DELIVERY))
             others += run->per_s[o];
-    return run->has_cpu && run->per_s[BN_OP_POLL] > 0 &&
-           others <= POLL_ONLY_SHARE * run->per_s[BN_OP_POLL];
+    return run->per_s[BN_OP_POLL] > 0 ? others / run->per_s[BN_OP_POLL] : INFINITY;
+}
+
+static int poll_only(const bn_runfile *run)
+{
+    return run->has_cpu && others_per_poll(run) <= POLL_ONLY_SHARE;
 }
 
 /* Runs at the same rate (within 2 %) are averaged into one point, so that
@@ -329,10 +334,22 @@ int bn_plan_fit(const bn_runfile *runs, int n, bn_model *m, char *err, size_t er
         used[i] = 1;
     }
     if (m->fitted[BN_KIND_POLL] == 0) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (runs[i].has_cpu &&
+                (best < 0 || others_per_poll(&runs[i]) < others_per_poll(&runs[best])))
+                best = i;
+        char why[400] = "";
+        if (best >= 0 && isfinite(others_per_poll(&runs[best])))
+            snprintf(why, sizeof why,
+                     "; the closest, %s, has %.1f %% other operations per poll (registrations "
+                     "in the measured phase count: a longer run dilutes them)",
+                     runs[best].name, others_per_poll(&runs[best]) * 100);
         snprintf(err, errlen,
-                 "no poll-only run with CPU figures (\"processes\") among the %d runs: the model "
-                 "prices every operation against the poll curve",
-                 n);
+                 "no poll-only run with CPU figures (\"processes\"; other operations under %.0f "
+                 "%% of the polls) among the %d runs: the model prices every operation against "
+                 "the poll curve%s",
+                 POLL_ONLY_SHARE * 100, n, why);
         return -EINVAL;
     }
     for (int r = 0; r < BN_ROLE_N; r++)
