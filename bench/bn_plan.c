@@ -222,16 +222,13 @@ void bn_plan_predict(const bn_model *m, const double per_s[BN_OP_N], const int r
         int n = replicas && replicas[r] > 0 ? replicas[r] : m->pool[r];
         /* Each of n replicas sees req/n; the curve was measured with pool[r]. */
         double scale = (double)m->pool[r] / (double)n, eff = req * scale;
-        int where = 0;
-        if (req > 0 && !m->wake_own)
-            c += req * wake_at(m, r, eff, &where);
-        for (int o = 0; o < BN_OP_N && m->wake_own; o++) {
-            int w_o;
+        int where = 0, w_o;
+        double s = m->wake_own ? 0 : m->share[r];
+        if (req > 0)
+            c += s * req * wake_at(m, r, eff, &where);
+        for (int o = 0; o < BN_OP_N && s < 1; o++)
             if (wakes[o][r] && per_s[o] > 0)
-                c += per_s[o] * wake_at(m, r, per_s[o] * scale, &w_o);
-        }
-        if (m->wake_own && req > 0)
-            wake_at(m, r, eff, &where); /* the range is the total rate's */
+                c += (1 - s) * per_s[o] * wake_at(m, r, per_s[o] * scale, &w_o);
         range->rate[r] = eff;
         if (where < 0)
             range->below |= 1u << r;
@@ -294,6 +291,20 @@ static void curve_add(bn_curve *c, double rate, double per_req)
     c->n++;
 }
 
+/* Kinds of request a run mixes, each at least a tenth of its requests: a
+ * run of one kind prices an operation, a run of several measures how far
+ * they share wake-ups. */
+#define MIX_SHARE 0.1
+
+static int request_kinds(const bn_runfile *run)
+{
+    double req = wake_rate(run->per_s, BN_ROLE_WORKER);
+    int kinds = 0;
+    for (int o = 0; o < BN_OP_N; o++)
+        kinds += wakes[o][BN_ROLE_WORKER] && req > 0 && run->per_s[o] >= MIX_SHARE * req;
+    return kinds;
+}
+
 /* CPU seconds per second of role r in a run that the known costs do not explain. */
 static double residual(const bn_model *m, const bn_runfile *run, int r)
 {
@@ -314,6 +325,8 @@ int bn_plan_fit(const bn_runfile *runs, int n, bn_model *m, char *err, size_t er
     memset(m, 0, sizeof *m);
     m->bytes_per_ven = m->bytes_per_interval = -1;
     m->runs = n;
+    for (int r = 0; r < BN_ROLE_N; r++)
+        m->share[r] = 1;
     if (n > (int)sizeof used) {
         snprintf(err, errlen, "at most %zu runs", sizeof used);
         return -EINVAL;
@@ -361,7 +374,7 @@ int bn_plan_fit(const bn_runfile *runs, int n, bn_model *m, char *err, size_t er
         int nruns[BN_KIND_N] = {0};
         for (int i = 0; i < n; i++) {
             int unknown = -1, nunknown = 0;
-            if (used[i] || !runs[i].has_cpu)
+            if (used[i] || !runs[i].has_cpu || request_kinds(&runs[i]) > 1)
                 continue;
             for (int k = 0; k < BN_KIND_N; k++)
                 if (!m->fitted[k] && runs[i].count[kind_op[k]] > 0) {
@@ -398,6 +411,40 @@ int bn_plan_fit(const bn_runfile *runs, int n, bn_model *m, char *err, size_t er
             break;
     }
 
+    /* The share of wake-ups: a run with several kinds of request, all
+     * priced, measures M = S·A + (1 - S)·B, A its wake-ups shared at the
+     * total rate, B each kind's at its own; least squares over the runs. */
+    double sxy[BN_ROLE_N] = {0}, sxx[BN_ROLE_N] = {0};
+    for (int i = 0; i < n; i++) {
+        const bn_runfile *run = &runs[i];
+        int unknown = 0;
+        if (used[i] || !run->has_cpu || request_kinds(run) < 2)
+            continue;
+        for (int k = 0; k < BN_KIND_N; k++)
+            unknown += !m->fitted[k] && run->count[kind_op[k]] > 0;
+        if (unknown)
+            continue;
+        for (int r = 0; r < BN_ROLE_N; r++) {
+            double scale = (double)m->pool[r] / (double)run->pool[r], b = 0;
+            double a = residual(m, run, r); /* M - A: residual() shares every wake-up */
+            int where;
+            for (int o = 0; o < BN_OP_N; o++)
+                if (wakes[o][r] && run->per_s[o] > 0)
+                    b += run->per_s[o] * wake_at(m, r, run->per_s[o] * scale, &where);
+            double req = wake_rate(run->per_s, r);
+            double A = req > 0 ? req * wake_at(m, r, req * scale, &where) : 0;
+            /* M - B = (M - A) + (A - B) = S (A - B) */
+            sxy[r] += (a + A - b) * (A - b);
+            sxx[r] += (A - b) * (A - b);
+        }
+        used[i] = 1;
+        m->share_runs++;
+    }
+    for (int r = 0; r < BN_ROLE_N; r++) {
+        double sh = sxx[r] > 0 ? sxy[r] / sxx[r] : 1;
+        m->share[r] = sh < 0 ? 0 : sh > 1 ? 1 : sh;
+    }
+
     /* Memory: bytes per VEN from the runs that say so, bytes per stored
      * interval from the growth of runs that only stored intervals. */
     double bpv = 0, nbpv = 0, grow = 0, nint = 0;
@@ -422,7 +469,7 @@ int bn_plan_fit(const bn_runfile *runs, int n, bn_model *m, char *err, size_t er
         if (!used[i]) {
             m->runs_unused++;
             note(m, "%s: not used for CPU (%s)\n", runs[i].name,
-                 runs[i].has_cpu ? "every operation in it is priced already, or several are not"
+                 runs[i].has_cpu ? "several operations in it are not priced"
                                  : "no \"processes\" CPU figures");
         }
     return 0;
@@ -718,6 +765,13 @@ static void print_model(const bn_model *m)
         printf("  %-14s %10.1f %10.1f %10.1f  (%d)\n", bn_kind_names[k], m->cost[k][0] * 1e6,
                m->cost[k][1] * 1e6, m->cost[k][2] * 1e6, m->fitted[k]);
     }
+    if (m->share_runs)
+        printf("%-16s gateway %.2f, workers %.2f, redis %.2f (1 = all kinds of request at their "
+               "total rate, 0 = each at its own; %d run(s) mixing kinds)\n",
+               "wake-ups shared", m->share[0], m->share[1], m->share[2], m->share_runs);
+    else
+        printf("%-16s taken as 1 (all at the total rate): no run mixes kinds of request\n",
+               "wake-ups shared");
     if (m->bytes_per_ven >= 0)
         printf("%-16s %.0f bytes per registered VEN\n", "redis memory", m->bytes_per_ven);
     if (m->bytes_per_interval >= 0)

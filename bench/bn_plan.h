@@ -81,9 +81,12 @@ typedef struct bn_model {
     int pool[BN_ROLE_N];                      /* replicas during the calibration */
     double bytes_per_ven, bytes_per_interval; /* < 0: not measured */
     int runs, runs_unused;
-    /* 0: requests of every kind share the wake-ups at their total rate (the
-     * model); 1: each kind pays those of its own rate (the upper bound). */
-    int wake_own;
+    /* How far requests of different kinds share wake-ups, per role: 1 = all
+     * at their total rate, 0 = each kind at its own; fitted from runs with
+     * several kinds of request, all priced; 1 when there is none. */
+    double share[BN_ROLE_N];
+    int share_runs;
+    int wake_own;     /* 1: share taken as 0 (the upper bound) */
     char notes[1024]; /* what the fit left out, one sentence a line */
 } bn_model;
 

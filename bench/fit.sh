@@ -7,6 +7,8 @@
 #   register.json     registrations of --reg-vens VENs (64 connections)
 #   reports.json      report ingestion: N VENs, an oadrUpdateReport of K
 #                     intervals every 1/U s each (--report-rate U per VEN)
+#   mix.json          1,000 polls/s while a reports run as above goes on:
+#                     how far two kinds of request share wake-ups
 #   handshake.json    new mutual-TLS connections, full handshakes (a second
 #   resumption.json   stack with a development PKI), then resumed ones
 # and writes each as a run file of the bench result contract into OUT, then,
@@ -42,6 +44,7 @@ REG_VENS=10000
 REPORT_RATE=2.5
 K=12
 CHECK_RATE=1500
+MIX_RATE=1000
 CHECK_REPORT_RATE=1.25
 FLEET_VENS=300
 TLS=1
@@ -119,6 +122,27 @@ bench() {
 
 per_ven() { python3 -c "print($1 / $VENS)"; }
 
+# mix NAME OUTFILE POLLS_PER_S UPDATES_PER_S_PER_VEN: polls and report
+# ingestion at once. A reports run starts first and ends last, a poll run
+# goes on in its middle; the poll run's CPU figures cover every process,
+# both loads.
+mix() {
+  local name=$1 out=$2 polls=$3 urate=$4 pid
+  "$BN_BENCH" --mode reports --target "127.0.0.1:$GW_OADR" --redis "127.0.0.1:$REDIS_PORT" \
+    --vens "$VENS" --rate "$urate" --intervals "$K" --duration "$((DURATION + 8))s" \
+    --run "${name}r" --json >"$OUT/raw/$name-reports.txt" 2>&1 &
+  pid=$!
+  BN_PIDS+=("$pid")
+  sleep 4
+  "$BN_BENCH" --target "127.0.0.1:$GW_OADR" --pids "$(bn_pids_arg)" --json --vens "$VENS" \
+    --rate "$(per_ven "$polls")" --duration "${DURATION}s" --run "${name}p" \
+    >"$OUT/raw/$name-poll.txt" 2>&1 || { bn_say "$name: the poll run reported errors"; rc=1; }
+  wait "$pid" || { bn_say "$name: the reports run reported errors"; rc=1; }
+  "${CONVERT[@]}" --legacy "$OUT/raw/$name-poll.txt" --mix-reports "$OUT/raw/$name-reports.txt" \
+    --out "$out" --scenario poll+report-ingest --pids "$(bn_pids_arg)" --workers "$WORKERS" ||
+    rc=1
+}
+
 bn_start_stack "$WORKERS"
 bn_say "redis=$REDIS_PID gateway=$GW_PID workers=${WORKER_PIDS[*]}; calibration into $OUT"
 for r in $RATES; do
@@ -129,27 +153,16 @@ bench poll-closed poll --vens "$VENS" --rate 0 --duration "${DURATION}s" --run f
 bench register register-storm --mode register --vens "$REG_VENS" --run fitreg
 bench reports report-ingest --mode reports --redis "127.0.0.1:$REDIS_PORT" --vens "$VENS" \
   --rate "$REPORT_RATE" --intervals "$K" --duration "${DURATION}s" --run fitrep
+# Polls and updates at once: how far requests of two kinds share wake-ups.
+mix mix "$OUT/mix.json" "$MIX_RATE" "$REPORT_RATE"
 
 if [ "$CHECK" = 1 ]; then
   # Polls alone at a rate between the fitted ones: the curve's interpolation.
   bench check-poll poll --vens "$VENS" --rate "$(per_ven "$CHECK_RATE")" --duration "${DURATION}s" \
     --run fitcp
   mv "$OUT/check-poll.json" "$OUT/check/poll.json"
-  # The mix: a reports run that starts first and ends last, a poll run in
-  # its middle; the poll run's CPU figures cover every process, both loads.
-  "$BN_BENCH" --mode reports --target "127.0.0.1:$GW_OADR" --redis "127.0.0.1:$REDIS_PORT" \
-    --vens "$VENS" --rate "$CHECK_REPORT_RATE" --intervals "$K" --duration "$((DURATION + 8))s" \
-    --run fitmixr --json >"$OUT/raw/check-reports.txt" 2>&1 &
-  mix_pid=$!
-  BN_PIDS+=("$mix_pid")
-  sleep 4
-  "$BN_BENCH" --target "127.0.0.1:$GW_OADR" --pids "$(bn_pids_arg)" --json --vens "$VENS" \
-    --rate "$(per_ven "$CHECK_RATE")" --duration "${DURATION}s" --run fitmixp \
-    >"$OUT/raw/check-mix-poll.txt" 2>&1 || { bn_say "check: poll run reported errors"; rc=1; }
-  wait "$mix_pid" || { bn_say "check: reports run reported errors"; rc=1; }
-  "${CONVERT[@]}" --legacy "$OUT/raw/check-mix-poll.txt" --mix-reports "$OUT/raw/check-reports.txt" \
-    --out "$OUT/check/mix.json" --scenario poll+report-ingest --pids "$(bn_pids_arg)" \
-    --workers "$WORKERS" || rc=1
+  # The mix: rates no calibration run had.
+  mix check-mix "$OUT/check/mix.json" "$CHECK_RATE" "$CHECK_REPORT_RATE"
   # The same mix from the fleet simulator: VENs on their own connections,
   # polling with jitter, 12-interval updates at the report-back interval.
   "$BN_BENCH" fleet --scenario report-ingest --target "127.0.0.1:$GW_OADR" \

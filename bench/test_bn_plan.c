@@ -93,6 +93,52 @@ static void test_repeated_rates_are_averaged(void **state)
     assert_float_equal(m.cost[BN_KIND_POLL][BN_ROLE_WORKER], US((100 + 100 / 1.01) / 2), 1e-9);
 }
 
+/* A run of polls and updates together whose gateway shares half its
+ * wake-ups gives the share back; the other roles share them all. */
+static void test_share_of_wake_ups(void **state)
+{
+    (void)state;
+    bn_runfile runs[NFIX + 1];
+    bn_model m0, m;
+    char err[256];
+    double per_s[BN_OP_N] = {0}, shared[BN_ROLE_N], own[BN_ROLE_N];
+    bn_range g;
+    load_all(runs, NFIX);
+    assert_int_equal(bn_plan_fit(runs, (int)NFIX, &m0, err, sizeof err), 0);
+    assert_int_equal(m0.share_runs, 0);
+    assert_float_equal(m0.share[BN_ROLE_GATEWAY], 1, 0);
+    per_s[BN_OP_POLL] = 900;
+    per_s[BN_OP_UPDATE_REPORT] = 100;
+    per_s[BN_OP_REPORT_INTERVAL] = 1200;
+    bn_plan_predict(&m0, per_s, NULL, shared, &g);
+    m0.wake_own = 1;
+    bn_plan_predict(&m0, per_s, NULL, own, &g);
+    assert_true(own[BN_ROLE_GATEWAY] > shared[BN_ROLE_GATEWAY]);
+
+    bn_runfile *mix = &runs[NFIX];
+    *mix = runs[NFIX - 1]; /* reports.json: 10 s, two workers */
+    snprintf(mix->name, sizeof mix->name, "mix");
+    for (int o = 0; o < BN_OP_N; o++) {
+        mix->per_s[o] = per_s[o];
+        mix->count[o] = per_s[o] * mix->duration_s;
+    }
+    mix->has_mem = 0;
+    mix->cpu_s[BN_ROLE_GATEWAY] = (shared[0] + own[0]) / 2 * mix->duration_s;
+    mix->cpu_s[BN_ROLE_WORKER] = shared[1] * mix->duration_s;
+    mix->cpu_s[BN_ROLE_REDIS] = own[2] * mix->duration_s * 2; /* more than no sharing: 0 */
+    assert_int_equal(bn_plan_fit(runs, (int)NFIX + 1, &m, err, sizeof err), 0);
+    assert_int_equal(m.share_runs, 1);
+    assert_int_equal(m.runs_unused, 0);
+    assert_float_equal(m.share[BN_ROLE_GATEWAY], 0.5, 1e-9);
+    assert_float_equal(m.share[BN_ROLE_WORKER], 1, 1e-9);
+    assert_float_equal(m.share[BN_ROLE_REDIS], 0, 0);
+    /* the mix run priced nothing: the interval's cost is still reports.json's */
+    assert_float_equal(m.cost[BN_KIND_REPORT_INTERVAL][BN_ROLE_WORKER], US(10), 1e-9);
+    double cores[BN_ROLE_N];
+    bn_plan_predict(&m, per_s, NULL, cores, &g);
+    assert_float_equal(cores[BN_ROLE_GATEWAY], mix->cpu_s[BN_ROLE_GATEWAY] / 10, 1e-9);
+}
+
 static void test_predict_interpolates_in_log_space(void **state)
 {
     (void)state;
@@ -368,6 +414,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_gives_back_known_costs),
         cmocka_unit_test(test_repeated_rates_are_averaged),
+        cmocka_unit_test(test_share_of_wake_ups),
         cmocka_unit_test(test_predict_interpolates_in_log_space),
         cmocka_unit_test(test_refuses_silent_extrapolation),
         cmocka_unit_test(test_replica_arithmetic),
