@@ -469,7 +469,7 @@ int bn_plan_fit(const bn_runfile *runs, int n, bn_model *m, char *err, size_t er
         if (!used[i]) {
             m->runs_unused++;
             note(m, "%s: not used for CPU (%s)\n", runs[i].name,
-                 runs[i].has_cpu ? "several operations in it are not priced"
+                 runs[i].has_cpu ? "nothing in it is left to price, or several operations at once"
                                  : "no \"processes\" CPU figures");
         }
     return 0;
