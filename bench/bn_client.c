@@ -19,7 +19,12 @@
  *   while the VTN's resident memory is read.
  * In the last two the VENs (--vens, default 1) register over connections of
  * their own, which are closed when the measured phase starts; measured
- * connection i polls VEN i % vens with that VEN's certificate. */
+ * connection i polls VEN i % vens with that VEN's certificate.
+ * Fleet mode (vtn-bench fleet, bn_fleet.c) is the events and reports modes'
+ * one connection per VEN with a whole VEN life: registrations retried with
+ * backoff, its report set up, polls at an interval with jitter, answers to
+ * what the polls bring, updates at the back-interval, reconnects with
+ * backoff; the run's owner is called once a second (bn_opts.tick). */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -56,7 +61,7 @@ enum phase { PH_REGISTER, PH_POLL, PH_HANDSHAKE, PH_IDLE, PH_DONE };
 enum cstate { CS_IDLE, CS_CONNECTING, CS_HANDSHAKE, CS_READY, CS_BUSY, CS_CLOSING };
 /* RK_REREG: a registered VEN registers again during the poll phase
  * (--register-share), so polls share the workers with five-round requests. */
-enum rkind { RK_REG, RK_POLL, RK_REREG, RK_CREATED, RK_RPOLL, RK_RREPORT, RK_UPDATE };
+enum rkind { RK_REG, RK_POLL, RK_REREG, RK_CREATED, RK_RPOLL, RK_RREPORT, RK_UPDATE, RK_CREPORT };
 /* After every registration the VTN queues its METADATA oadrRegisterReport
  * (docs/reports.md); a VEN takes it with a poll (RK_RPOLL) and answers
  * oadrRegisteredReport (RK_RREPORT) before it goes on, so measured polls
@@ -95,7 +100,8 @@ typedef struct bn_ven {
     uint8_t ready;               /* its report request is set up: it sends updates */
     char rr_id[BN_EVENT_ID_MAX]; /* the reportRequestID of the VTN's oadrCreateReport */
     uint32_t nupd, cap;          /* updates sent; room in upd_ok */
-    uint8_t *upd_ok;             /* [cap]: update seq answered 200 */
+    uint8_t *upd_ok;             /* [cap]: update seq answered 200 (reports mode only) */
+    uint64_t back_ns;            /* fleet mode: its update period, once a request is taken */
 } bn_ven;
 
 struct run;
@@ -149,6 +155,10 @@ typedef struct bn_conn {
     uint8_t rr, rr_first;
     uint32_t rr_ven;
     uint32_t upd_seq; /* reports mode: the update in flight */
+    /* fleet mode */
+    uint8_t answer_kind; /* of the answer in reqbuf when answer_due: RK_CREATED, RK_CREPORT */
+    uint32_t fails;      /* failures in a row: the reconnect and retry backoff grows with them */
+    uint64_t next_update_ns; /* its next oadrUpdateReport; 0 = none scheduled */
 } bn_conn;
 
 struct run {
@@ -175,7 +185,9 @@ struct run {
     uint64_t interval_ns; /* --rate */
     uint64_t self_t0, mach_busy0, mach_total0;
     uint64_t rng;
-    uv_timer_t sweep, phase_timer;
+    uv_timer_t sweep, phase_timer, tick_timer;
+    uv_timer_t end_timer; /* fleet with events and a duration: the end */
+    uint64_t start_ns;
     uv_signal_t sigint;
     llhttp_settings_t settings;
     /* events mode */
@@ -204,7 +216,18 @@ static void ven_resolved(struct run *r);
 /* Events and reports modes: one connection per VEN, opened --ramp at a time. */
 static int one_per_ven(const bn_opts *o)
 {
-    return o->mode == BN_MODE_EVENTS || o->mode == BN_MODE_REPORTS;
+    return o->mode == BN_MODE_EVENTS || o->mode == BN_MODE_REPORTS || o->mode == BN_MODE_FLEET;
+}
+
+static int is_fleet(const struct run *r)
+{
+    return r->o->mode == BN_MODE_FLEET;
+}
+
+/* The VEN registers its own report after registering (reports mode, fleet). */
+static int sets_up_reports(const bn_opts *o)
+{
+    return o->mode == BN_MODE_REPORTS || (o->mode == BN_MODE_FLEET && o->fleet_reports);
 }
 
 /* A VEN that takes part in the measured phase. */
@@ -222,6 +245,19 @@ static uint64_t rng_next(struct run *r)
     return r->rng * 2685821657736338717ull;
 }
 
+/* fleet mode: a real VEN's wait after its n-th failure in a row: exponential
+ * from --retry-base up to --retry-cap, drawn uniformly in [d/2, d] so a fleet
+ * that failed together does not come back together. */
+static uint64_t backoff_ns(struct run *r, uint32_t n)
+{
+    uint64_t d = r->o->retry_base_ns;
+    for (uint32_t i = 1; i < n && d < r->o->retry_cap_ns; i++)
+        d *= 2;
+    if (d > r->o->retry_cap_ns)
+        d = r->o->retry_cap_ns;
+    return d / 2 + (d > 1 ? rng_next(r) % (d / 2 + 1) : 0);
+}
+
 static uint32_t ven_of(const bn_conn *c, uint32_t k)
 {
     return c->first + k * c->stride;
@@ -229,7 +265,9 @@ static uint32_t ven_of(const bn_conn *c, uint32_t k)
 
 static bn_counts *counts_of(struct run *r, enum rkind k)
 {
-    if (k == RK_POLL && r->ev_stage != EV_OFF && r->ev_stage != EV_MEASURE)
+    if (is_fleet(r) && (k == RK_UPDATE || k == RK_CREPORT))
+        return k == RK_UPDATE ? &r->res->upd : &r->res->creport;
+    if (k == RK_POLL && r->ev_stage != EV_OFF && r->ev_stage != EV_MEASURE && !is_fleet(r))
         return &r->res->warm;
     return k == RK_REG                        ? &r->res->reg
            : k == RK_REREG                    ? &r->res->rereg
@@ -284,6 +322,8 @@ static void measure_begin(struct run *r)
     bn_machine_ticks(&r->mach_busy0, &r->mach_total0);
     r->measure_start_ns = uv_hrtime();
     r->measuring = 1;
+    if (o->on_measure)
+        o->on_measure(o->tick_arg, 0);
 }
 
 static void measure_end(struct run *r)
@@ -303,6 +343,8 @@ static void measure_end(struct run *r)
     r->res->self_cpu_us = (self1 - r->self_t0) * 1000000ull / (uint64_t)(hz > 0 ? hz : 100);
     r->res->mach_busy = busy1 - r->mach_busy0;
     r->res->mach_total = total1 - r->mach_total0;
+    if (o->on_measure)
+        o->on_measure(o->tick_arg, 1);
 }
 
 /* idle mode: resident memory of every --pids process at point i. */
@@ -413,6 +455,7 @@ static void on_close(uv_handle_t *h)
         return;
     if (r->phase == PH_IDLE && idle_closed(c))
         return;
+    r->res->reconnects++;
     timer_at(c, uv_hrtime() + c->reconnect_ms * 1000000ull);
 }
 
@@ -442,12 +485,26 @@ static void check_end(struct run *r)
         finish(r);
 }
 
+/* Events, reports and fleet modes: VENs connect and register --ramp at a
+ * time, in order. With a certificate pool the first VEN of each certificate
+ * registers before the others of that certificate start, so the VTN sees one
+ * registration of each first and more connections of it after. */
+static void ramp_open(struct run *r)
+{
+    uint32_t limit = r->nconns;
+    if (is_fleet(r) && r->o->cert_pool && r->resolved < r->o->cert_pool)
+        limit = r->o->cert_pool;
+    while (r->phase == PH_REGISTER && r->ramp_next < limit &&
+           r->ramp_next - r->resolved < r->o->ramp)
+        conn_connect(&r->conns[r->ramp_next++]);
+}
+
 static void ven_resolved(struct run *r)
 {
-    /* events and reports modes: the next VEN's connection opens and registers (see bn_run) */
-    if (one_per_ven(r->o) && r->phase == PH_REGISTER && r->ramp_next < r->nconns)
-        conn_connect(&r->conns[r->ramp_next++]);
-    if (++r->resolved < r->o->vens)
+    r->resolved++;
+    if (one_per_ven(r->o))
+        ramp_open(r);
+    if (r->resolved < r->o->vens)
         return;
     r->res->reg_seconds = (double)(uv_hrtime() - r->reg_start_ns) / 1e9;
     start_measured_phase(r);
@@ -460,8 +517,17 @@ static void reg_failed(bn_conn *c, uint32_t v)
     bn_ven *ven = &r->vens[v];
     if (ven->state != VS_PENDING)
         return;
-    c->wait_until_ns = uv_hrtime() + BN_REG_RETRY_MS * 1000000ull;
-    if (++ven->attempts >= BN_REG_ATTEMPTS) {
+    if (is_fleet(r)) {
+        /* a real VEN tries again after a backoff, until it is in (or the deadline) */
+        if (ven->attempts < UINT8_MAX)
+            ven->attempts++;
+        c->wait_until_ns = uv_hrtime() + backoff_ns(r, ven->attempts);
+        if (r->o->reg_attempts == 0 || ven->attempts < r->o->reg_attempts)
+            return;
+    } else {
+        c->wait_until_ns = uv_hrtime() + BN_REG_RETRY_MS * 1000000ull;
+    }
+    if (is_fleet(r) || ++ven->attempts >= BN_REG_ATTEMPTS) {
         ven->state = VS_FAILED;
         r->res->reg_failed++;
         vtn_warn("register_failed", "ven=%" PRIu32 " attempts=%d", v, ven->attempts);
@@ -471,13 +537,14 @@ static void reg_failed(bn_conn *c, uint32_t v)
 
 static int rep_setup_begin(bn_conn *c);
 static int rep_setup_reply(bn_conn *c, const char *payload, const char *code);
+static int fleet_message(bn_conn *c, const char *payload);
 
 /* The register report exchange is over (answered, or failed: the VEN stays
  * registered either way). In reports mode a first registration's exchange that
  * went well goes on with the report setup. */
 static void rr_done(bn_conn *c, int ok)
 {
-    if (ok && c->rr_first && c->rr < RR_REGREP && c->run->o->mode == BN_MODE_REPORTS &&
+    if (ok && c->rr_first && c->rr < RR_REGREP && sets_up_reports(c->run->o) &&
         c->run->phase == PH_REGISTER && rep_setup_begin(c) == 0)
         return;
     int first = c->rr_first;
@@ -511,6 +578,18 @@ static int rr_reply(bn_conn *c, const char *payload, const char *code)
     int ok = strcmp(payload, "oadrResponse") == 0 && strcmp(code, "200") == 0;
     if (c->rr >= RR_REGREP)
         return rep_setup_reply(c, payload, code);
+    if (is_fleet(r) && !ok) {
+        vtn_debug("fleet_report_exchange", "ven=%" PRIu32 " kind=%d payload=%s code=%s", c->rr_ven,
+                  (int)c->kind, payload, code);
+        if (c->kind == RK_RPOLL && payload[0] && strcmp(payload, "oadrRegisterReport") != 0 &&
+            strcmp(payload, "oadrResponse") != 0) {
+            /* the poll brought something else first (with a certificate pool,
+             * what the other VENs of the certificate caused): a VEN handles it
+             * as any poll's message and goes on */
+            rr_done(c, 1);
+            return fleet_message(c, payload) == 0;
+        }
+    }
     if (c->kind == RK_RREPORT || strcmp(payload, "oadrRegisterReport") != 0) {
         rr_done(c, ok);
         return ok;
@@ -527,6 +606,24 @@ static int rr_reply(bn_conn *c, const char *payload, const char *code)
 }
 
 /* ---- reports mode: the report setup after registering, and the updates ---- */
+
+/* fleet mode: the VEN sends its updates every --report-back, or, without it,
+ * at the reportBackDuration the oadrCreateReport asked for. */
+static void fleet_back(struct run *r, bn_ven *ven, const char *doc, size_t len)
+{
+    char d[64];
+    double s = 0;
+    if (r->o->report_back_ns) {
+        ven->back_ns = r->o->report_back_ns;
+        return;
+    }
+    /* <reportBackDuration><xcal:duration>PT15M</xcal:duration></reportBackDuration> */
+    const char *at = memmem(doc, len, "reportBackDuration>", 19);
+    if (at && bn_xml_text(at + 19, len - (size_t)(at + 19 - doc), "duration", d, sizeof d) > 0)
+        s = bn_iso_duration_s(d);
+    if (s > 0)
+        ven->back_ns = (uint64_t)(s * 1e9);
+}
 
 /* The VEN's oadrRegisterReport goes next. 0, or <0 when it cannot be built. */
 static int rep_setup_begin(bn_conn *c)
@@ -562,6 +659,15 @@ static int rep_setup_reply(bn_conn *c, const char *payload, const char *code)
                         sizeof ven->rr_id) > 0 &&
             bn_request_created_report(&c->reqbuf, r->o->host, ven->ven_id, rid, ven->rr_id) == 0) {
             c->rr = RR_CREATED;
+            if (is_fleet(r))
+                fleet_back(r, ven, c->body.data, c->body.len);
+            return 1;
+        }
+        if (is_fleet(r) && strcmp(payload, "oadrResponse") == 0 && strcmp(code, "200") == 0) {
+            /* Nothing queued (with a certificate pool another VEN of the same
+             * certificate took it): a VEN goes on, and answers a request when
+             * a later poll brings one. */
+            rr_done(c, 1);
             return 1;
         }
         break;
@@ -587,7 +693,7 @@ static void send_update(bn_conn *c, uint32_t v, uint64_t origin)
 {
     struct run *r = c->run;
     bn_ven *ven = &r->vens[v];
-    if (ven->nupd == ven->cap) {
+    if (!is_fleet(r) && ven->nupd == ven->cap) {
         uint32_t cap = ven->cap ? ven->cap * 2 : 64;
         uint8_t *ok = realloc(ven->upd_ok, cap);
         if (ok == NULL) {
@@ -616,6 +722,8 @@ static void conn_fail(bn_conn *c, enum fail why)
     if (r->phase == PH_DONE || c->state == CS_CLOSING || c->state == CS_IDLE)
         return;
     uint64_t reconnect = BN_RECONNECT_MS;
+    if (is_fleet(r))
+        reconnect = backoff_ns(r, ++c->fails) / 1000000u;
     if (why == F_CONNECT) {
         bn_counts *k = phase_counts(r);
         k->conn++;
@@ -640,7 +748,12 @@ static void conn_fail(bn_conn *c, enum fail why)
             check_end(r);
         }
     } else {
-        reconnect = 0; /* the server closed an idle keep-alive connection: not an error */
+        /* the server closed an idle keep-alive connection: not an error. A
+         * fleet VEN connects again when it next has something to send. */
+        uint64_t now = uv_hrtime();
+        reconnect = 0;
+        if (is_fleet(r) && r->phase == PH_POLL && c->sched_ns > now)
+            reconnect = (c->sched_ns - now) / 1000000u;
     }
     conn_close(c, reconnect);
 }
@@ -657,7 +770,7 @@ static void send_request(bn_conn *c, enum rkind kind, uint32_t v, uint64_t origi
 {
     struct run *r = c->run;
     vtn_buf *req = kind == RK_POLL || kind == RK_RPOLL ? &r->vens[v].poll_req : &c->reqbuf;
-    if (kind == RK_CREATED)
+    if (kind == RK_CREATED || kind == RK_CREPORT)
         c->answer_due = 0;
     uint64_t now = uv_hrtime();
     if (c->write_pending && !c->tls) {
@@ -718,6 +831,8 @@ static void send_registration(bn_conn *c, enum rkind kind, uint32_t v, uint64_t 
     char name[96], rid[112];
     snprintf(name, sizeof name, "bench-%s-%" PRIu32, r->o->run_id, v);
     if (kind == RK_REG)
+        r->res->reg_attempts++;
+    if (kind == RK_REG)
         snprintf(rid, sizeof rid, "%s-%u", name, (unsigned)r->vens[v].attempts);
     else
         snprintf(rid, sizeof rid, "%s-r%" PRIu64, name, r->res->rereg.sent);
@@ -742,6 +857,61 @@ static void send_home_poll(bn_conn *c)
         return;
     }
     send_request(c, RK_POLL, c->home, uv_hrtime());
+}
+
+/* fleet mode: the next poll interval, spread by --poll-jitter. */
+static uint64_t fleet_interval(struct run *r)
+{
+    double u = (double)(rng_next(r) >> 11) / 9007199254740992.0; /* [0, 1) */
+    double f = 1.0 + r->o->jitter * (2.0 * u - 1.0);
+    return (uint64_t)((double)r->interval_ns * (f > 0.01 ? f : 0.01));
+}
+
+/* fleet mode, poll phase: the VEN's update when it is due, else its poll when
+ * that is due, else a timer for whichever comes first. A VEN that was away
+ * (a reconnect) does not catch up: it polls once and goes on from there. */
+static void fleet_next(bn_conn *c, uint64_t now)
+{
+    struct run *r = c->run;
+    uint32_t v = ven_of(c, 0);
+    bn_ven *ven = &r->vens[v];
+    int fired = c->timer_fired;
+    c->timer_fired = 0;
+    if (ven->state != VS_OK)
+        return;
+    if (ven->back_ns && c->next_update_ns == 0)
+        c->next_update_ns = now + rng_next(r) % ven->back_ns; /* a random phase */
+    /* libuv timers have 1 ms steps: see conn_next */
+    uint64_t slack = fired ? BN_TIMER_SLACK_NS : 0;
+    if (now + slack < c->wait_until_ns) {
+        timer_at(c, c->wait_until_ns);
+        return;
+    }
+    if (c->next_update_ns && now + slack >= c->next_update_ns) {
+        uint64_t origin = !fired && now > c->next_update_ns ? c->next_update_ns : now;
+        c->next_update_ns += ven->back_ns;
+        if (c->next_update_ns <= now)
+            c->next_update_ns = now + ven->back_ns;
+        send_update(c, v, origin);
+        return;
+    }
+    if (r->interval_ns && now + slack < c->sched_ns) {
+        uint64_t at = c->sched_ns;
+        if (c->next_update_ns && c->next_update_ns < at)
+            at = c->next_update_ns;
+        timer_at(c, at);
+        return;
+    }
+    uint64_t origin = now;
+    if (r->interval_ns) {
+        /* as in conn_next: a poll held back by the previous reply counts from its slot */
+        if (!fired && now > c->sched_ns && now - c->sched_ns < r->interval_ns)
+            origin = c->sched_ns;
+        c->sched_ns += fleet_interval(r);
+        if (c->sched_ns <= now)
+            c->sched_ns = now + fleet_interval(r);
+    }
+    send_request(c, RK_POLL, v, origin);
 }
 
 /* Decides what a connection that is ready does next. */
@@ -794,8 +964,13 @@ static void conn_next(bn_conn *c)
     if (r->phase != PH_POLL || r->stop_sending || c->nreg == 0)
         return;
     if (c->answer_due) {
-        /* a VEN answers a distribute at once, before its next poll */
-        send_request(c, RK_CREATED, ven_of(c, c->cur), now);
+        /* a VEN answers a distribute (fleet: or a report request) at once, before its next poll */
+        send_request(c, is_fleet(r) ? (enum rkind)c->answer_kind : RK_CREATED, ven_of(c, c->cur),
+                     now);
+        return;
+    }
+    if (is_fleet(r)) {
+        fleet_next(c, now);
         return;
     }
     int fired = c->timer_fired;
@@ -908,12 +1083,21 @@ static int on_distribute(bn_conn *c, uint64_t now)
             r->res->foreign++;
         else
             mask_set(ven->got, (uint32_t)j);
-        if (r->o->answer && r->dist[i].required && (j < 0 || !mask_has(ven->ans, (uint32_t)j))) {
-            r->dist[nans++] = r->dist[i];
+        /* fleet: a VEN answers every event that asks for it each time it gets
+         * it (the VTN sends a set again only when it changed or was not answered) */
+        if (r->o->answer && r->dist[i].required &&
+            (is_fleet(r) || j < 0 || !mask_has(ven->ans, (uint32_t)j))) {
+            bn_dist_event *a = &r->dist[nans++];
+            *a = r->dist[i];
+            if (is_fleet(r) && (double)(rng_next(r) % 1000000u) >= r->o->opt_in_share * 1000000.0) {
+                a->opt_out = 1;
+                r->res->opted_out++;
+            }
             if (j >= 0)
                 mask_set(answering, (uint32_t)j);
         }
     }
+    r->res->deliveries++;
     if (ven->recv_ns == BN_NEVER && r->ev_stage >= EV_FOLLOW && mask_covers(ven->got, ven->want)) {
         ven->recv_ns = now - r->ev_t0;
         r->ev_received++;
@@ -922,6 +1106,7 @@ static int on_distribute(bn_conn *c, uint64_t now)
         if (bn_request_created_event(&c->reqbuf, r->o->host, ven->ven_id, rid, r->dist, nans) < 0)
             return -1;
         c->answer_due = 1;
+        c->answer_kind = RK_CREATED;
         c->answering[0] = answering[0];
         c->answering[1] = answering[1];
     }
@@ -942,6 +1127,43 @@ static void on_answered(bn_conn *c, uint64_t now)
         r->ev_answered++;
     }
     ev_check_done(r);
+}
+
+/* fleet mode: a poll brought something other than an event. A VEN answers an
+ * oadrCreateReport with oadrCreatedReport (and then sends updates at its
+ * back-interval) and an oadrRegisterReport with oadrRegisteredReport; other
+ * messages (oadrCancelReport, ...) are taken as they come. 0, or -1 when a
+ * request it must answer is malformed. */
+static int fleet_message(bn_conn *c, const char *payload)
+{
+    struct run *r = c->run;
+    bn_ven *ven = &r->vens[c->ven];
+    char rid[128];
+    if (strcmp(payload, "oadrCreateReport") == 0) {
+        if (bn_xml_text(c->body.data, c->body.len, "requestID", rid, sizeof rid) <= 0 ||
+            bn_xml_text(c->body.data, c->body.len, "reportRequestID", ven->rr_id,
+                        sizeof ven->rr_id) <= 0 ||
+            bn_request_created_report(&c->reqbuf, r->o->host, ven->ven_id, rid, ven->rr_id) < 0)
+            return -1;
+        fleet_back(r, ven, c->body.data, c->body.len);
+        if (!ven->ready) {
+            ven->ready = 1;
+            r->res->rep_ready++;
+        }
+        c->answer_due = 1;
+        c->answer_kind = RK_CREPORT;
+        return 0;
+    }
+    if (strcmp(payload, "oadrRegisterReport") == 0) {
+        if (bn_xml_text(c->body.data, c->body.len, "requestID", rid, sizeof rid) <= 0 ||
+            bn_request_registered_report(&c->reqbuf, r->o->host, ven->ven_id, rid) < 0)
+            return -1;
+        c->rr = RR_ANSWER; /* conn_next sends it through the register report exchange */
+        c->rr_ven = c->ven;
+        c->rr_first = 0;
+        return 0;
+    }
+    return 0;
 }
 
 static void on_reply(bn_conn *c)
@@ -983,7 +1205,10 @@ static void on_reply(bn_conn *c)
             bn_xml_text(c->body.data, c->body.len, "responseCode", text, sizeof text) >= 0 &&
             strcmp(text, "200") == 0) {
             ok = 1;
-            r->vens[c->ven].upd_ok[c->upd_seq] = 1;
+            if (r->vens[c->ven].upd_ok)
+                r->vens[c->ven].upd_ok[c->upd_seq] = 1;
+            else
+                r->res->intervals_ok += r->o->intervals;
         } else {
             k->oadr++;
         }
@@ -991,7 +1216,7 @@ static void on_reply(bn_conn *c)
         /* a registration must name the venID; an oadrCreatedEvent gets a bare oadrResponse */
         if (bn_xml_text(c->body.data, c->body.len, "responseCode", text, sizeof text) >= 0 &&
             strcmp(text, "200") == 0 &&
-            (c->kind == RK_CREATED ||
+            (c->kind == RK_CREATED || c->kind == RK_CREPORT ||
              bn_xml_text(c->body.data, c->body.len, "venID", text, sizeof text) > 0))
             ok = 1;
         else
@@ -1003,8 +1228,13 @@ static void on_reply(bn_conn *c)
         } else if (strcmp(payload, "oadrResponse") != 0) {
             k->messages++; /* something was queued for this VEN: a valid answer */
             ok = 1;
-            if (r->o->mode == BN_MODE_EVENTS && strcmp(payload, "oadrDistributeEvent") == 0 &&
-                on_distribute(c, now) < 0) {
+            int bad = 0;
+            if ((r->o->mode == BN_MODE_EVENTS || is_fleet(r)) &&
+                strcmp(payload, "oadrDistributeEvent") == 0)
+                bad = on_distribute(c, now) < 0;
+            else if (is_fleet(r))
+                bad = fleet_message(c, payload) < 0;
+            if (bad) {
                 k->messages--;
                 k->oadr++;
                 ok = 0;
@@ -1016,10 +1246,15 @@ static void on_reply(bn_conn *c)
             k->oadr++;
         }
     }
+    if (ok && r->res->tick_hist)
+        bn_hist_record(r->res->tick_hist, now - origin);
     if (kind == RK_REG) {
         bn_ven *ven = &r->vens[ven_i];
         if (ok && ven->state == VS_PENDING) {
             k->ok++;
+            if ((uint32_t)ven->attempts + 1 > r->res->reg_max_attempts)
+                r->res->reg_max_attempts = (uint32_t)ven->attempts + 1;
+            c->fails = 0;
             bn_hist_record(r->res->reg_hist, now - origin);
             snprintf(ven->ven_id, sizeof ven->ven_id, "%s", text);
             if (bn_request_poll(&ven->poll_req, r->o->host, ven->ven_id) < 0) {
@@ -1029,7 +1264,13 @@ static void on_reply(bn_conn *c)
             } else {
                 ven->state = VS_OK;
                 r->res->registered++;
-                rr_begin(c, ven_i, 1); /* resolved once its report exchange is over */
+                if (is_fleet(r) && r->o->cert_pool && ven_i >= r->o->cert_pool)
+                    /* A pool's certificate is one VEN to the VTN: the first VEN
+                     * presenting it ran the report exchanges, this one is another
+                     * connection of that VEN and goes on to poll. */
+                    ven_resolved(r);
+                else
+                    rr_begin(c, ven_i, 1); /* resolved once its report exchange is over */
             }
         } else if (!ok) {
             reg_failed(c, ven_i);
@@ -1040,10 +1281,13 @@ static void on_reply(bn_conn *c)
             rr_begin(c, ven_i, 0);
         if (ok) {
             k->ok++;
-            if (kind == RK_CREATED)
+            c->fails = 0;
+            if (kind == RK_UPDATE && is_fleet(r))
+                bn_hist_record(r->res->upd_hist, now - origin);
+            else if (kind == RK_CREATED)
                 on_answered(c, now);
-            else if (kind == RK_RPOLL || kind == RK_RREPORT)
-                ; /* the register report exchange: not measured */
+            else if (kind == RK_RPOLL || kind == RK_RREPORT || kind == RK_CREPORT)
+                ; /* the register report exchange, a report request's answer: not measured */
             else if (kind == RK_POLL && k != &r->res->poll)
                 ; /* events mode before the measured polls: no latency kept */
             else
@@ -1129,6 +1373,9 @@ static void hs_confirmed(bn_conn *c)
     c->hs = 2;
     if (c->state == CS_HANDSHAKE)
         c->state = CS_READY;
+    r->res->handshakes++;
+    if (bn_tls_resumed(c->tls))
+        r->res->resumed++;
     if (!measured_conns(r) || c->reg_only)
         return;
     bn_counts *k = &r->res->hs;
@@ -1315,6 +1562,8 @@ static void finish(struct run *r)
         ev_summarize(r);
     r->phase = PH_DONE;
     uv_close((uv_handle_t *)&r->sweep, on_handle_closed);
+    uv_close((uv_handle_t *)&r->tick_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&r->end_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->phase_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->sigint, on_handle_closed);
     for (uint32_t i = 0; i < r->nconns; i++) {
@@ -1322,6 +1571,24 @@ static void finish(struct run *r)
         uv_close((uv_handle_t *)&c->timer, on_handle_closed);
         conn_close_clean(c, 0);
     }
+}
+
+/* fleet mode: the owner's look at the fleet, about once a second. */
+static void on_tick(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    bn_tick k;
+    uint32_t connected = 0;
+    for (uint32_t i = 0; i < r->nconns; i++)
+        connected +=
+            r->conns[i].tcp_open && (r->conns[i].state == CS_READY || r->conns[i].state == CS_BUSY);
+    k.t = (double)(uv_hrtime() - r->start_ns) / 1e9;
+    k.phase = r->phase == PH_REGISTER ? "setup" : r->phase == PH_DONE ? "done" : "measure";
+    k.connected = connected;
+    k.registered = r->res->registered;
+    k.res = r->res;
+    k.ev_ids = (const char(*)[BN_EVENT_ID_MAX])r->ev_ids;
+    r->o->tick(r->o->tick_arg, &k);
 }
 
 static void on_phase_end(uv_timer_t *t)
@@ -1487,14 +1754,14 @@ static int api_json(struct run *r, bn_api *api, const char *method, const char *
     return -1;
 }
 
-static void group_id(const struct run *r, uint32_t g, char *out, size_t len)
+static void group_id(const bn_opts *o, uint32_t g, char *out, size_t len)
 {
-    snprintf(out, len, "bench-%s-g%" PRIu32, r->o->run_id, g);
+    snprintf(out, len, "bench-%s-g%" PRIu32, o->run_id, g);
 }
 
-static void market_context(const struct run *r, char *out, size_t len)
+static void market_context(const bn_opts *o, char *out, size_t len)
 {
-    snprintf(out, len, "http://bench.example/%s", r->o->run_id);
+    snprintf(out, len, "http://bench.example/%s", o->run_id);
 }
 
 /* The program and the groups (VEN i in group i % groups), before polling. */
@@ -1502,7 +1769,7 @@ static int events_setup(struct run *r, bn_api *api, vtn_buf *reply)
 {
     const bn_opts *o = r->o;
     char mc[128], name[64], path[160], gid[96];
-    market_context(r, mc, sizeof mc);
+    market_context(r->o, mc, sizeof mc);
     snprintf(name, sizeof name, "bench %s", o->run_id);
     json_t *b = json_pack("{s:s,s:s}", "name", name, "marketContext", mc);
     int rc = api_json(r, api, "POST", "/api/v1/programs", b, 201, reply, "POST /api/v1/programs");
@@ -1516,7 +1783,7 @@ static int events_setup(struct run *r, bn_api *api, vtn_buf *reply)
             if (r->vens[v].state == VS_OK)
                 json_array_append_new(ids, json_string(r->vens[v].ven_id));
         b = json_pack("{s:o}", "venIDs", ids);
-        group_id(r, g, gid, sizeof gid);
+        group_id(r->o, g, gid, sizeof gid);
         snprintf(path, sizeof path, "/api/v1/groups/%s", gid);
         rc = api_json(r, api, "PUT", path, b, 201, reply, "PUT /api/v1/groups/{groupID}");
         json_decref(b);
@@ -1530,11 +1797,10 @@ static int events_setup(struct run *r, bn_api *api, vtn_buf *reply)
 
 /* Event j: one SIMPLE signal for an hour from --event-start, targeting its
  * group (--spread) or every group. */
-static json_t *event_body(const struct run *r, uint32_t j)
+json_t *bn_event_body(const bn_opts *o, uint32_t j, int value)
 {
-    const bn_opts *o = r->o;
     char mc[128], start[32], gid[96];
-    market_context(r, mc, sizeof mc);
+    market_context(o, mc, sizeof mc);
     time_t t = time(NULL) + (time_t)o->start_s;
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -1543,15 +1809,15 @@ static json_t *event_body(const struct run *r, uint32_t j)
     for (uint32_t g = 0; g < o->groups; g++) {
         if (o->spread && g != j % o->groups)
             continue;
-        group_id(r, g, gid, sizeof gid);
+        group_id(o, g, gid, sizeof gid);
         json_array_append_new(groups, json_string(gid));
     }
     return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:[{s:s,s:s,s:s,s:[{s:s,s:i}]}],s:{s:o}}",
                      "marketContext", mc, "priority", 1, "responseRequired",
                      o->rr_never ? "never" : "always", "vtnComment", "vtn-bench", "dtstart", start,
                      "duration", "PT1H", "signals", "signalName", "SIMPLE", "signalType", "level",
-                     "signalID", "bench", "intervals", "duration", "PT1H", "value", 1, "targets",
-                     "groupID", groups);
+                     "signalID", "bench", "intervals", "duration", "PT1H", "value", value,
+                     "targets", "groupID", groups);
 }
 
 static void read_memory(struct run *r, long long *out)
@@ -1586,7 +1852,7 @@ static void on_settled_events(uv_timer_t *t)
     vtn_buf_init(&reply, 1 << 20);
     read_memory(r, &r->res->mem_before);
     for (uint32_t j = 0; j < o->events; j++) {
-        json_t *b = event_body(r, j);
+        json_t *b = bn_event_body(o, j, 1);
         uint64_t t0 = uv_hrtime();
         if (j == 0)
             r->ev_t0 = t0;
@@ -1666,6 +1932,10 @@ static void follow_done(struct run *r)
     uv_timer_stop(&r->phase_timer);
     ev_summarize(r);
     read_memory(r, &r->res->mem_after);
+    if (is_fleet(r) && r->o->duration_ns) {
+        r->ev_stage = EV_MEASURE; /* the fleet goes on until its duration */
+        return;
+    }
     if (r->o->measure_ns == 0 || r->res->follow_timed_out) {
         r->ev_stage = EV_MEASURE; /* nothing more to follow */
         finish(r);
@@ -1761,8 +2031,12 @@ static void start_poll_phase(struct run *r)
 {
     r->phase = PH_POLL;
     uint64_t now = uv_hrtime();
-    if (r->o->mode == BN_MODE_EVENTS) {
+    if (r->o->mode == BN_MODE_EVENTS || (is_fleet(r) && r->o->events)) {
         r->ev_stage = EV_WARM;
+        if (is_fleet(r))
+            measure_begin(r); /* the fleet's measured phase holds the whole fan-out */
+        if (is_fleet(r) && r->o->duration_ns)
+            uv_timer_start(&r->end_timer, on_phase_end, ms_of(r->o->duration_ns), 0);
         uv_timer_start(&r->phase_timer, on_settled_events, ms_of(r->o->settle_ns), 0);
     } else {
         if (r->o->mode == BN_MODE_REPORTS && rep_begin(r) < 0) {
@@ -1781,8 +2055,22 @@ static void start_poll_phase(struct run *r)
         c->wait_until_ns = 0;
         if (r->interval_ns)
             c->sched_ns = now + rng_next(r) % r->interval_ns;
-        conn_next(c);
+        if (c->state == CS_READY) /* fleet: a VEN whose connection is down polls once it is up */
+            conn_next(c);
     }
+}
+
+/* events mode (and fleet with events): the program and groups, then the polls. */
+static void start_events(struct run *r)
+{
+    vtn_buf reply;
+    vtn_buf_init(&reply, 1 << 20);
+    int rc = events_setup(r, r->api, &reply);
+    vtn_buf_free(&reply);
+    if (rc < 0)
+        finish(r);
+    else
+        start_poll_phase(r);
 }
 
 /* After the registration barrier. */
@@ -1802,17 +2090,19 @@ static void start_measured_phase(struct run *r)
     case BN_MODE_REPORTS:
         start_poll_phase(r);
         break;
-    case BN_MODE_EVENTS: {
-        vtn_buf reply;
-        vtn_buf_init(&reply, 1 << 20);
-        int rc = events_setup(r, r->api, &reply);
-        vtn_buf_free(&reply);
-        if (rc < 0)
-            finish(r);
-        else
+    case BN_MODE_FLEET:
+        if (o->storm) {
+            finish(r); /* the registrations were what is measured */
+            break;
+        }
+        if (o->events == 0)
             start_poll_phase(r);
+        else
+            start_events(r); /* the events stages run inside the fleet's polls */
         break;
-    }
+    case BN_MODE_EVENTS:
+        start_events(r);
+        break;
     case BN_MODE_HANDSHAKE:
         start_handshake_phase(r);
         break;
@@ -1839,7 +2129,10 @@ void bn_result_free(bn_result *res)
     free(res->poll_hist);
     free(res->hs_hist);
     free(res->rereg_hist);
+    free(res->upd_hist);
+    free(res->tick_hist);
     res->reg_hist = res->poll_hist = res->hs_hist = res->rereg_hist = NULL;
+    res->upd_hist = res->tick_hist = NULL;
 }
 
 int bn_run(const bn_opts *o, bn_result *res)
@@ -1860,6 +2153,17 @@ int bn_run(const bn_opts *o, bn_result *res)
     bn_hist_init(res->poll_hist);
     bn_hist_init(res->hs_hist);
     bn_hist_init(res->rereg_hist);
+    if (o->mode == BN_MODE_FLEET) {
+        res->upd_hist = malloc(sizeof *res->upd_hist);
+        res->tick_hist = malloc(sizeof *res->tick_hist);
+        if (res->upd_hist == NULL || res->tick_hist == NULL) {
+            free(r);
+            bn_result_free(res);
+            return -ENOMEM;
+        }
+        bn_hist_init(res->upd_hist);
+        bn_hist_init(res->tick_hist);
+    }
     r->o = o;
     r->res = res;
     res->mem_before = res->mem_after = res->xlen_before = res->xlen_after = -1;
@@ -1924,6 +2228,12 @@ int bn_run(const bn_opts *o, bn_result *res)
         c->timer.data = c;
     }
     uv_timer_init(&r->loop, &r->sweep);
+    uv_timer_init(&r->loop, &r->tick_timer);
+    uv_timer_init(&r->loop, &r->end_timer);
+    r->tick_timer.data = r->end_timer.data = r;
+    r->start_ns = uv_hrtime();
+    if (o->tick)
+        uv_timer_start(&r->tick_timer, on_tick, 1000, 1000);
     uv_timer_init(&r->loop, &r->phase_timer);
     uv_signal_init(&r->loop, &r->sigint);
     r->sweep.data = r->phase_timer.data = r->sigint.data = r;
@@ -1933,18 +2243,21 @@ int bn_run(const bn_opts *o, bn_result *res)
 
     r->phase = PH_REGISTER;
     r->reg_start_ns = uv_hrtime();
-    if (o->mode == BN_MODE_REGISTER)
+    if (o->mode == BN_MODE_REGISTER || (o->mode == BN_MODE_FLEET && o->storm))
         measure_begin(r); /* in register mode the registrations are what is measured */
     if (o->vens == 0)
         start_measured_phase(r); /* handshakes without polls need no VEN */
     /* Events mode holds one connection per VEN, 10,000 and more: they open and
      * register --ramp at a time, as a fleet coming online would, rather than
      * all at once into the VTN's overload answer (503). */
-    uint32_t first = one_per_ven(o) && o->ramp < r->nconns ? o->ramp : r->nconns;
-    r->ramp_next = first;
-    for (uint32_t i = 0; i < first && r->phase == PH_REGISTER; i++)
-        if (r->conns[i].count)
-            conn_connect(&r->conns[i]);
+    if (one_per_ven(o)) {
+        ramp_open(r);
+    } else {
+        r->ramp_next = r->nconns;
+        for (uint32_t i = 0; i < r->nconns && r->phase == PH_REGISTER; i++)
+            if (r->conns[i].count)
+                conn_connect(&r->conns[i]);
+    }
 
     uv_run(&r->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r->loop) != 0)

@@ -74,6 +74,13 @@ int bn_machine_ticks(uint64_t *busy, uint64_t *total);
 int bn_proc_mem(pid_t pid, uint64_t *rss_kb, uint64_t *anon_kb);
 /* Parses the content of a /proc/PID/status file. 0 or -EINVAL. Exposed for tests. */
 int bn_proc_parse_status(const char *text, uint64_t *rss_kb, uint64_t *anon_kb);
+/* What the fleet's JSON reports of a process: user and system CPU (clock
+ * ticks), peak resident memory (VmHWM, KiB) and context switches summed over
+ * its threads. 0, -ENOENT, -EIO. */
+typedef struct bn_proc_usage {
+    uint64_t utime, stime, hwm_kb, ctx;
+} bn_proc_usage;
+int bn_proc_usage_read(pid_t pid, bn_proc_usage *u);
 
 /* ---- OpenADR bodies and reply scanning (bn_oadr.c) ---------------------- */
 
@@ -88,14 +95,15 @@ typedef struct bn_dist_event {
     char id[BN_EVENT_ID_MAX]; /* eventID */
     long long mn;             /* modificationNumber */
     int required;             /* oadrResponseRequired is not "never" */
+    int opt_out;              /* bn_request_created_event answers optOut (else optIn) */
 } bn_dist_event;
 
 /* A complete HTTP/1.1 POST with an XML body, ready to write. 0 or <0. */
 int bn_request_registration(vtn_buf *out, const char *host, const char *ven_name,
                             const char *request_id);
 int bn_request_poll(vtn_buf *out, const char *host, const char *ven_id);
-/* oadrCreatedEvent opting in to ev[0..n) at their modificationNumbers, each
- * eventResponse carrying the distribute's requestID. */
+/* oadrCreatedEvent opting in to ev[0..n) (out of those with opt_out) at their
+ * modificationNumbers, each eventResponse carrying the distribute's requestID. */
 int bn_request_created_event(vtn_buf *out, const char *host, const char *ven_id,
                              const char *request_id, const bn_dist_event *ev, int n);
 /* oadrRegisteredReport (responseCode 200, no report requests): a VEN's answer
@@ -126,6 +134,9 @@ int bn_request_created_report(vtn_buf *out, const char *host, const char *ven_id
 int bn_request_update_report(vtn_buf *out, vtn_buf *scratch, const char *host, const char *ven_id,
                              const char *rr_id, uint32_t seq, uint32_t k);
 void bn_report_value(char *out, size_t len, uint32_t j);
+/* Seconds of an xs:duration such as "PT15M", "PT1H30M", "PT0.5S", "P1D" (no
+ * years or months); -1 when it is not one. */
+double bn_iso_duration_s(const char *s);
 
 /* Copies the text of the first element whose local name is `name` (any
  * prefix) into out, trimmed. Returns its length, -ENOENT when there is no
@@ -278,7 +289,8 @@ enum bn_mode {
     BN_MODE_HANDSHAKE,
     BN_MODE_IDLE,
     BN_MODE_EVENTS,
-    BN_MODE_REPORTS
+    BN_MODE_REPORTS,
+    BN_MODE_FLEET /* vtn-bench fleet (bn_fleet.c): VENs living a whole life, one connection each */
 };
 
 #define BN_EVENTS_MAX 128 /* events mode: events created in one run */
@@ -297,6 +309,9 @@ typedef struct bn_counts {
     uint64_t messages;  /* poll replies that carried a queued payload, not oadrResponse */
     uint64_t status[6]; /* replies by status class: [2] = 2xx ... [5] = 5xx */
 } bn_counts;
+
+struct bn_tick;
+struct bn_result;
 
 typedef struct bn_opts {
     struct sockaddr_storage addr;
@@ -334,7 +349,39 @@ typedef struct bn_opts {
      * its report, takes the oadrCreateReport and answers it, then sends
      * oadrUpdateReport with `intervals` intervals at --rate (or closed loop) */
     uint32_t intervals;
+    /* fleet mode: each VEN on its own connection, opened --ramp at a time,
+     * registers (retrying with backoff and jitter until the registration
+     * deadline), registers its report (fleet_reports), then polls every 1/rate s
+     * (each interval drawn in [1 - jitter, 1 + jitter] times that; closed loop
+     * at rate 0), answers oadrDistributeEvent and oadrCreateReport, sends
+     * oadrUpdateReport every report_back_ns and reconnects with backoff and
+     * jitter. With events > 0 the events stages of events mode run inside. */
+    double jitter;
+    double opt_in_share;     /* share of (VEN, event) answers that opt in; the rest opt out */
+    int fleet_reports;       /* register a TELEMETRY_USAGE report, answer oadrCreateReport */
+    uint64_t report_back_ns; /* oadrUpdateReport period once a request is taken; 0: none */
+    int storm;               /* the registrations are measured; the run ends after them */
+    uint32_t cert_pool;      /* K > 0: VEN i presents certificate i % K, so VENs i >= K are,
+                                to the VTN, more connections of VEN i % K */
+    uint32_t reg_attempts;   /* registrations tried per VEN; 0 = until the deadline */
+    uint64_t retry_base_ns, retry_cap_ns; /* backoff: [d/2, d], d = base * 2^n capped */
+    /* called about once a second from the loop (may block briefly, e.g. an API call) */
+    void (*tick)(void *arg, const struct bn_tick *t);
+    /* called when the measured phase starts (end 0) and ends (end 1), right
+     * where the --pids CPU counters are read */
+    void (*on_measure)(void *arg, int end);
+    void *tick_arg;
 } bn_opts;
+
+/* What the fleet looks like at one tick (fleet mode). */
+typedef struct bn_tick {
+    double t;           /* seconds since the run started */
+    const char *phase;  /* "setup" (registering), "measure", "done" */
+    uint32_t connected; /* connections open (TLS: handshake done) */
+    uint32_t registered;
+    struct bn_result *res; /* counters so far; tick_hist holds the latencies since the last tick */
+    const char (*ev_ids)[BN_EVENT_ID_MAX]; /* events created so far (res->ev_created) */
+} bn_tick;
 
 typedef struct bn_result {
     uint32_t registered, reg_failed;
@@ -382,12 +429,46 @@ typedef struct bn_result {
     bn_rep_tally tally;                /* what the consumer found */
     int tally_done;
     char rep_error[256]; /* the consumer's failure */
+    /* fleet mode */
+    bn_counts upd;             /* oadrUpdateReport (in reports mode they are in poll) */
+    bn_counts creport;         /* oadrCreatedReport answering an oadrCreateReport taken by a poll */
+    bn_hist *upd_hist;         /* oadrUpdateReport latencies */
+    bn_hist *tick_hist;        /* every OK reply since the last tick; the tick's owner resets it */
+    uint64_t handshakes;       /* TLS handshakes completed, all phases */
+    uint64_t resumed;          /* of them, resumed */
+    uint64_t deliveries;       /* oadrDistributeEvent received */
+    uint64_t opted_out;        /* eventResponses sent with optOut */
+    uint64_t intervals_ok;     /* intervals of oadrUpdateReports answered 200 */
+    uint64_t reg_attempts;     /* registrations sent, first ones included */
+    uint32_t reg_max_attempts; /* by one VEN */
+    uint64_t reconnects;       /* connections reopened after a failure or a close by the VTN */
 } bn_result;
 
 /* Runs the fleet to completion (bounded by the options' time limits).
  * Fills res; its histograms are allocated here and freed by
  * bn_result_free. 0, or a negative errno when the run could not start. */
+/* The body of POST /api/v1/events for event j of a run (events mode, fleet):
+ * a SIMPLE signal at `value` for an hour from start_s, targeting the run's
+ * groups (with spread, group j % groups). New reference, or NULL. */
+struct json_t *bn_event_body(const bn_opts *o, uint32_t j, int value);
 int bn_run(const bn_opts *o, bn_result *res);
 void bn_result_free(bn_result *res);
+
+/* ---- shared by main.c and bn_fleet.c (bn_common.c) ------------------------ */
+
+/* The run id in venNames: given (1-24 of [A-Za-z0-9_-], else -EINVAL) or random. */
+int bn_run_id(const char *given, char *out, size_t len);
+/* Whatever the target does, the process exits (status 3) after seconds;
+ * SIGPIPE is ignored. */
+void bn_hard_cap(unsigned seconds);
+/* The IP address of a, as text (what the VTN's certificate must name). */
+void bn_addr_ip(const struct sockaddr_storage *a, char *out, size_t len);
+/* Failed requests of a phase, whatever the kind. */
+uint64_t bn_counts_errors(const bn_counts *k);
+
+/* ---- vtn-bench fleet (bn_fleet.c) ---------------------------------------- */
+
+/* `vtn-bench fleet [options]`: argv[0] is "fleet". Returns the exit status. */
+int bn_fleet_main(int argc, char **argv);
 
 #endif

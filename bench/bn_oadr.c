@@ -265,8 +265,8 @@ int bn_request_created_event(vtn_buf *out, const char *host, const char *ven_id,
                             "<pyld:requestID>%s</pyld:requestID><ei:qualifiedEventID>"
                             "<ei:eventID>%s</ei:eventID><ei:modificationNumber>%lld"
                             "</ei:modificationNumber></ei:qualifiedEventID>"
-                            "<ei:optType>optIn</ei:optType></ei:eventResponse>",
-                            request_id, ev[i].id, ev[i].mn);
+                            "<ei:optType>%s</ei:optType></ei:eventResponse>",
+                            request_id, ev[i].id, ev[i].mn, ev[i].opt_out ? "optOut" : "optIn");
     if (rc == 0)
         rc = vtn_buf_printf(&b,
                             "</ei:eventResponses><ei:venID>%s</ei:venID></pyld:eiCreatedEvent>"
@@ -473,4 +473,47 @@ int bn_request_update_report(vtn_buf *out, vtn_buf *scratch, const char *host, c
     if (rc == 0)
         rc = http_post(out, host, BN_PATH_REPORT, b);
     return rc;
+}
+
+double bn_iso_duration_s(const char *s)
+{
+    double total = 0;
+    int in_time = 0, any = 0;
+    if (*s == '-' || *s++ != 'P')
+        return -1;
+    while (*s) {
+        if (*s == 'T' && !in_time) {
+            in_time = 1;
+            s++;
+            continue;
+        }
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || v < 0)
+            return -1;
+        switch (*end) {
+        case 'W':
+            total += v * 604800;
+            break;
+        case 'D':
+            total += v * 86400;
+            break;
+        case 'H':
+            total += v * 3600;
+            break;
+        case 'M':
+            if (!in_time)
+                return -1; /* months have no fixed length */
+            total += v * 60;
+            break;
+        case 'S':
+            total += v;
+            break;
+        default:
+            return -1;
+        }
+        any = 1;
+        s = end + 1;
+    }
+    return any ? total : -1;
 }

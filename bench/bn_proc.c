@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "bn_internal.h"
@@ -73,7 +74,8 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
     return n;
 }
 
-int bn_proc_parse_stat(const char *text, uint64_t *ticks)
+/* utime and stime (fields 14 and 15) of a /proc/PID/stat text. */
+static int parse_stat_times(const char *text, uint64_t *ut_out, uint64_t *st_out)
 {
     /* comm is in parentheses and may itself hold ") ", so start after the last ')'. */
     const char *p = strrchr(text, ')');
@@ -98,6 +100,16 @@ int bn_proc_parse_stat(const char *text, uint64_t *ticks)
     p = end;
     unsigned long long st = strtoull(p, &end, 10);
     if (end == p || errno)
+        return -EINVAL;
+    *ut_out = ut;
+    *st_out = st;
+    return 0;
+}
+
+int bn_proc_parse_stat(const char *text, uint64_t *ticks)
+{
+    uint64_t ut, st;
+    if (parse_stat_times(text, &ut, &st) < 0)
         return -EINVAL;
     *ticks = ut + st;
     return 0;
@@ -168,4 +180,40 @@ int bn_proc_mem(pid_t pid, uint64_t *rss_kb, uint64_t *anon_kb)
     if (n < 0)
         return n == -ENOENT || n == -ESRCH ? -ENOENT : -EIO;
     return bn_proc_parse_status(buf, rss_kb, anon_kb) < 0 ? -EIO : 0;
+}
+
+int bn_proc_usage_read(pid_t pid, bn_proc_usage *u)
+{
+    char path[64], buf[8192];
+    memset(u, 0, sizeof *u);
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    ssize_t n = read_small(path, buf, sizeof buf);
+    if (n < 0)
+        return n == -ENOENT || n == -ESRCH ? -ENOENT : -EIO;
+    if (parse_stat_times(buf, &u->utime, &u->stime) < 0)
+        return -EIO;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (read_small(path, buf, sizeof buf) > 0) {
+        long long hwm = status_kb(buf, "VmHWM");
+        u->hwm_kb = hwm < 0 ? 0 : (uint64_t)hwm;
+    }
+    /* context switches are counted per thread: sum them over the tasks */
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char tp[320];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(tp, sizeof tp, "/proc/%d/task/%s/status", (int)pid, e->d_name);
+        if (read_small(tp, buf, sizeof buf) <= 0)
+            continue;
+        long long v = status_kb(buf, "voluntary_ctxt_switches");
+        long long nv = status_kb(buf, "nonvoluntary_ctxt_switches");
+        u->ctx += (uint64_t)(v > 0 ? v : 0) + (uint64_t)(nv > 0 ? nv : 0);
+    }
+    closedir(d);
+    return 0;
 }

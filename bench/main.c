@@ -20,6 +20,7 @@
 #include "vtn/net.h"
 
 #include "bn_internal.h"
+#include "bn_plan.h"
 
 typedef struct bn_cfg {
     char *target;
@@ -174,24 +175,10 @@ static const vtn_cfg_item cfg_items[] = {
 #undef F
 #define NCFG (sizeof cfg_items / sizeof cfg_items[0])
 
-static void on_alarm(int sig)
-{
-    static const char msg[] = "vtn-bench: hard wall-clock limit reached, exiting\n";
-    (void)sig;
-    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)w;
-    _exit(3);
-}
-
 static const char *fmt_ms(char *out, size_t len, uint64_t ns)
 {
     snprintf(out, len, "%.3f ms", (double)ns / 1e6);
     return out;
-}
-
-static uint64_t errors_of(const bn_counts *k)
-{
-    return k->http + k->oadr + k->timeouts + k->conn + k->io + k->tls;
 }
 
 /* CPU per request by role, in µs; roles in order of first appearance. */
@@ -228,7 +215,7 @@ static void print_counts_line(const char *label, const bn_counts *k)
 {
     printf("%-16s %" PRIu64 " (HTTP status %" PRIu64 ", responseCode %" PRIu64 ", timeouts %" PRIu64
            ", connection %" PRIu64 ", I/O %" PRIu64 ")\n",
-           label, errors_of(k), k->http, k->oadr, k->timeouts, k->conn, k->io);
+           label, bn_counts_errors(k), k->http, k->oadr, k->timeouts, k->conn, k->io);
     if (k->tls)
         printf("%-16s %" PRIu64 "\n", "  TLS errors", k->tls);
     if (k->http)
@@ -330,7 +317,7 @@ static void print_polls_short(const bn_result *res)
            k->done, k->ok, fmt_ms(a, sizeof a, bn_hist_quantile(res->poll_hist, 0.5)),
            fmt_ms(b, sizeof b, bn_hist_quantile(res->poll_hist, 0.99)),
            fmt_ms(c, sizeof c, res->poll_hist->max));
-    if (errors_of(k))
+    if (bn_counts_errors(k))
         print_counts_line("  poll errors", k);
 }
 
@@ -540,9 +527,10 @@ static void print_coverage(const char *label, const uint64_t *cov, uint32_t n, u
 
 static uint64_t events_errors(const bn_result *res)
 {
-    return errors_of(&res->reg) + errors_of(&res->regrep) + errors_of(&res->warm) +
-           errors_of(&res->poll) + errors_of(&res->created) + res->reg_failed +
-           (res->setup_error[0] ? 1 : 0) + res->late;
+    return bn_counts_errors(&res->reg) + bn_counts_errors(&res->regrep) +
+           bn_counts_errors(&res->warm) + bn_counts_errors(&res->poll) +
+           bn_counts_errors(&res->created) + res->reg_failed + (res->setup_error[0] ? 1 : 0) +
+           res->late;
 }
 
 static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
@@ -604,11 +592,11 @@ static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *
         printf("%-16s %" PRIu64 " distributed events the bench did not create\n", "foreign",
                res->foreign);
     print_counts_line("errors", &res->warm);
-    if (errors_of(&res->created))
+    if (bn_counts_errors(&res->created))
         print_counts_line("  created errors", &res->created);
-    if (errors_of(&res->reg))
+    if (bn_counts_errors(&res->reg))
         print_counts_line("  reg. errors", &res->reg);
-    if (errors_of(&res->regrep))
+    if (bn_counts_errors(&res->regrep))
         print_counts_line("  report errors", &res->regrep);
     double mem_per = -1;
     if (res->mem_before >= 0 && res->mem_after >= 0) {
@@ -632,7 +620,7 @@ static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *
                fmt_ms(a, sizeof a, bn_hist_quantile(res->poll_hist, 0.5)),
                fmt_ms(b, sizeof b, bn_hist_quantile(res->poll_hist, 0.99)),
                fmt_ms(c, sizeof c, res->poll_hist->max));
-        if (errors_of(k))
+        if (bn_counts_errors(k))
             print_counts_line("  poll errors", k);
         double ticks = print_cpu(o, "poll", k->ok, secs, jcpu);
         print_load(o, res, secs, ticks);
@@ -670,10 +658,10 @@ static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *
 static uint64_t reports_failed(const bn_result *res)
 {
     const bn_rep_tally *t = &res->tally;
-    return errors_of(&res->reg) + errors_of(&res->regrep) + errors_of(&res->poll) +
-           res->reg_failed + (res->registered - res->rep_ready) + !res->tally_done +
-           (res->rep_error[0] != 0) + t->lost + t->doubled + t->foreign + (t->pending != 0) +
-           (res->registered == 0);
+    return bn_counts_errors(&res->reg) + bn_counts_errors(&res->regrep) +
+           bn_counts_errors(&res->poll) + res->reg_failed + (res->registered - res->rep_ready) +
+           !res->tally_done + (res->rep_error[0] != 0) + t->lost + t->doubled + t->foreign +
+           (t->pending != 0) + (res->registered == 0);
 }
 
 static void report_reports(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
@@ -700,9 +688,9 @@ static void report_reports(const bn_cfg *cfg, const bn_opts *o, const bn_result 
     printf("%-16s %" PRIu64 " answered, %" PRIu64 " OK (oadrRegisterReport exchange, then the "
            "VEN's oadrRegisterReport, the poll for oadrCreateReport, oadrCreatedReport)\n",
            "report setup", res->regrep.done, res->regrep.ok);
-    if (errors_of(&res->reg))
+    if (bn_counts_errors(&res->reg))
         print_counts_line("  reg. errors", &res->reg);
-    if (errors_of(&res->regrep))
+    if (bn_counts_errors(&res->regrep))
         print_counts_line("  setup errors", &res->regrep);
     printf("%-16s %.3f s (updates phase)\n", "duration", res->seconds);
     printf("%-16s %" PRIu64 " sent, %" PRIu64 " answered, %" PRIu64 " OK (%.1f/s)\n", "updates",
@@ -810,12 +798,12 @@ static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
            fmt_ms(a, sizeof a, bn_hist_quantile(res->reg_hist, 0.5)),
            fmt_ms(b, sizeof b, bn_hist_quantile(res->reg_hist, 0.99)),
            fmt_ms(c, sizeof c, res->reg_hist->max));
-    if (poll && errors_of(&res->reg))
+    if (poll && bn_counts_errors(&res->reg))
         print_counts_line("  reg. errors", &res->reg);
     printf("%-16s %" PRIu64 " answered, %" PRIu64 " OK (the poll for the VTN's oadrRegisterReport "
            "and oadrRegisteredReport after each registration)\n",
            "report exchange", res->regrep.done, res->regrep.ok);
-    if (errors_of(&res->regrep))
+    if (bn_counts_errors(&res->regrep))
         print_counts_line("  report errors", &res->regrep);
     if (o->tls)
         printf("%-16s %s\n", "TLS", res->tls_desc[0] ? res->tls_desc : "no handshake completed");
@@ -837,7 +825,7 @@ static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
                fmt_ms(a, sizeof a, bn_hist_quantile(res->rereg_hist, 0.5)),
                fmt_ms(b, sizeof b, bn_hist_quantile(res->rereg_hist, 0.99)),
                fmt_ms(c, sizeof c, res->rereg_hist->max));
-        if (errors_of(&res->rereg))
+        if (bn_counts_errors(&res->rereg))
             print_counts_line("  rereg. errors", &res->rereg);
     }
 
@@ -872,7 +860,7 @@ static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
     if (nroles > 0)
         printf("; other processes and the kernel %.0f%%", other_pct > 0 ? other_pct : 0);
     printf("\n");
-    if (errors_of(k) * 1000 > k->done)
+    if (bn_counts_errors(k) * 1000 > k->done)
         printf("WARNING: more than 0.1%% of requests failed; the figures above are not a "
                "capacity measurement\n");
 
@@ -908,18 +896,6 @@ static void report(const bn_cfg *cfg, const bn_opts *o, const bn_result *res)
         printf("%s\n", s);
     free(s);
     json_decref(j);
-}
-
-static int valid_run_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 24)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= 'A' && s[i] <= 'Z') &&
-            !(s[i] >= '0' && s[i] <= '9') && s[i] != '-' && s[i] != '_')
-            return 0;
-    return 1;
 }
 
 /* Each connection is a descriptor; raise the soft limit when there is room. */
@@ -1000,17 +976,26 @@ int main(int argc, char **argv)
     bn_opts o;
     bn_proc procs[BN_MAX_PIDS];
     char err[512];
+    /* Subcommands that read run files instead of running a fleet. */
+    if (argc > 1 && strcmp(argv[1], "plan") == 0)
+        return bn_plan_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "svg") == 0)
+        return bn_svg_main(argc - 1, argv + 1);
     memset(&cfg, 0, sizeof cfg);
     memset(&o, 0, sizeof o);
     vtn_log_init("bench");
-    int rc = vtn_config_start(cfg_items, NCFG, &cfg, argc, argv, "vtn-bench",
-                              "Simulates N VENs over keep-alive HTTP connections: each registers "
-                              "(oadrCreatePartyRegistration),\nthen polls (oadrPoll) for a bounded "
-                              "time. Prints requests/s, latency percentiles, errors\nand the CPU "
-                              "each VTN process used per poll (from /proc, with --pids).\nWith "
-                              "--tls over mutual TLS; --mode handshake measures new TLS "
-                              "connections per second\nand CPU per handshake, --mode idle the "
-                              "VTN's memory per idle TLS connection.");
+    if (argc > 1 && strcmp(argv[1], "fleet") == 0)
+        return bn_fleet_main(argc - 1, argv + 1); /* the fleet simulator: its own options */
+    int rc =
+        vtn_config_start(cfg_items, NCFG, &cfg, argc, argv, "vtn-bench",
+                         "Simulates N VENs over keep-alive HTTP connections: each registers "
+                         "(oadrCreatePartyRegistration),\nthen polls (oadrPoll) for a bounded "
+                         "time. Prints requests/s, latency percentiles, errors\nand the CPU "
+                         "each VTN process used per poll (from /proc, with --pids).\nWith "
+                         "--tls over mutual TLS; --mode handshake measures new TLS "
+                         "connections per second\nand CPU per handshake, --mode idle the "
+                         "VTN's memory per idle TLS connection.\n`vtn-bench fleet "
+                         "--scenario NAME` runs the fleet simulator (vtn-bench fleet --help).");
     if (rc >= 0)
         return rc;
     int status = 2;
@@ -1073,18 +1058,10 @@ int main(int argc, char **argv)
                 cfg.rate);
         goto out;
     }
-    if (*cfg.run_id) {
-        if (!valid_run_id(cfg.run_id)) {
-            fprintf(stderr, "vtn-bench: VTN_BENCH_RUN: \"%s\" must be 1-24 of [A-Za-z0-9_-]\n",
-                    cfg.run_id);
-            goto out;
-        }
-        snprintf(o.run_id, sizeof o.run_id, "%s", cfg.run_id);
-    } else {
-        uint64_t r = 0;
-        if (vtn_random64(&r) < 0)
-            r = (uint64_t)getpid() * 2654435761u;
-        snprintf(o.run_id, sizeof o.run_id, "%08x", (unsigned)(r & 0xffffffffu));
+    if (bn_run_id(cfg.run_id, o.run_id, sizeof o.run_id) < 0) {
+        fprintf(stderr, "vtn-bench: VTN_BENCH_RUN: \"%s\" must be 1-24 of [A-Za-z0-9_-]\n",
+                cfg.run_id);
+        goto out;
     }
     rc = bn_pids_parse(cfg.pids, procs, BN_MAX_PIDS, err, sizeof err);
     if (rc < 0) {
@@ -1154,10 +1131,7 @@ int main(int argc, char **argv)
         to.tls13 = cfg.tls13;
         to.resume = cfg.resume;
         to.no_tickets = cfg.no_tickets;
-        const void *ip = o.addr.ss_family == AF_INET6
-                             ? (const void *)&((struct sockaddr_in6 *)&o.addr)->sin6_addr
-                             : (const void *)&((struct sockaddr_in *)&o.addr)->sin_addr;
-        inet_ntop(o.addr.ss_family, ip, to.verify_ip, sizeof to.verify_ip);
+        bn_addr_ip(&o.addr, to.verify_ip, sizeof to.verify_ip);
         /* A %d pattern expands to one certificate per VEN in handshake and idle
          * mode (per connection with no VEN), per connection in the others. */
         uint32_t ncerts = measured ? (o.vens ? o.vens : o.connections) : nconns;
@@ -1193,9 +1167,7 @@ int main(int argc, char **argv)
                                               : 0)) /
                        1000 +
                    30);
-    signal(SIGALRM, on_alarm);
-    signal(SIGPIPE, SIG_IGN);
-    alarm(cap);
+    bn_hard_cap(cap);
 
     bn_result res;
     rc = bn_run(&o, &res);
@@ -1207,13 +1179,13 @@ int main(int argc, char **argv)
     report(&cfg, &o, &res);
     fflush(stdout);
     if (o.mode == BN_MODE_HANDSHAKE) {
-        status = (res.hs.ok == 0 || errors_of(&res.hs) > 0 || res.reg_failed > 0 ||
-                  errors_of(&res.poll) > 0)
+        status = (res.hs.ok == 0 || bn_counts_errors(&res.hs) > 0 || res.reg_failed > 0 ||
+                  bn_counts_errors(&res.poll) > 0)
                      ? 1
                      : 0;
     } else if (o.mode == BN_MODE_IDLE) {
         status = (res.idle_ok == 0 || res.idle_failed || res.idle_lost || res.reg_failed ||
-                  errors_of(&res.poll) > 0)
+                  bn_counts_errors(&res.poll) > 0)
                      ? 1
                      : 0;
     } else if (o.mode == BN_MODE_EVENTS) {
@@ -1222,7 +1194,7 @@ int main(int argc, char **argv)
         status = reports_failed(&res) ? 1 : 0;
     } else {
         const bn_counts *k = o.mode == BN_MODE_POLL ? &res.poll : &res.reg;
-        status = (res.registered == 0 || errors_of(k) > 0 || res.reg_failed > 0) ? 1 : 0;
+        status = (res.registered == 0 || bn_counts_errors(k) > 0 || res.reg_failed > 0) ? 1 : 0;
     }
     bn_result_free(&res);
 out:

@@ -8,6 +8,7 @@
 BN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BN_PIDS=()
 BN_LOGDIR=""
+BN_PIDFILES=()  # files holding a pid we started indirectly (a restarted gateway)
 BN_KEEP_LOGS=${BN_KEEP_LOGS:-0}
 BN_PKI=""      # set by bn_make_pki: the gateway then loads $BN_PKI/tls.env
 BN_GW_ENV=()   # extra NAME=value settings for the gateway
@@ -27,7 +28,12 @@ bn_die() { bn_say "$*"; exit 1; }
 
 # Stops what we started: TERM, up to 5 s of grace, then KILL. Only our pids.
 bn_stop_all() {
-  local pid i
+  local pid i f
+  for f in "${BN_PIDFILES[@]}"; do
+    pid=$(cat "$f" 2>/dev/null || true)
+    case $pid in ''|*[!0-9]*) ;; *) BN_PIDS+=("$pid") ;; esac
+  done
+  BN_PIDFILES=()
   for pid in "${BN_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for i in $(seq 50); do
     local alive=0
@@ -145,14 +151,21 @@ bn_start_stack() {
   BN_PIDS+=("$REDIS_PID")
   bn_wait redis-cli -p "$REDIS_PORT" ping || bn_die "redis-server did not start"
 
-  # A subshell that execs the gateway: $! is the gateway's own pid.
-  (
-    if [ -n "$BN_PKI" ]; then . "$BN_PKI/tls.env"; fi
-    exec env "${BN_GW_ENV[@]}" VTN_API_TOKEN="$BN_API_TOKEN" VTN_OADR_LISTEN=127.0.0.1:$GW_OADR VTN_API_LISTEN=127.0.0.1:$GW_API \
-      VTN_OPS_LISTEN=127.0.0.1:$GW_OPS VTN_ZMQ_BIND=tcp://127.0.0.1:$GW_ZMQ \
-      VTN_REDIS_URL="$redis_url" VTN_LOG_LEVEL="$BN_LOG_LEVEL" \
+  # The gateway's command line in a script of its own, so that
+  # bn_restart_script can start it again the same way; exec keeps $! the
+  # gateway's own pid.
+  {
+    echo '#!/usr/bin/env bash'
+    if [ -n "$BN_PKI" ]; then printf '. %q\n' "$BN_PKI/tls.env"; fi
+    printf 'exec env'
+    printf ' %q' "${BN_GW_ENV[@]}" "VTN_API_TOKEN=$BN_API_TOKEN" "VTN_OADR_LISTEN=127.0.0.1:$GW_OADR" \
+      "VTN_API_LISTEN=127.0.0.1:$GW_API" "VTN_OPS_LISTEN=127.0.0.1:$GW_OPS" \
+      "VTN_ZMQ_BIND=tcp://127.0.0.1:$GW_ZMQ" "VTN_REDIS_URL=$redis_url" "VTN_LOG_LEVEL=$BN_LOG_LEVEL" \
       "${BN_GW_WRAP[@]}" "$BN_GATEWAY"
-  ) >"$BN_LOGDIR/gateway.log" 2>&1 &
+    echo
+  } >"$BN_LOGDIR/gateway.sh"
+  chmod 700 "$BN_LOGDIR/gateway.sh"
+  "$BN_LOGDIR/gateway.sh" >"$BN_LOGDIR/gateway.log" 2>&1 &
   GW_PID=$!
   BN_PIDS+=("$GW_PID")
 
@@ -186,4 +199,37 @@ bn_pids_arg() {
   local s="gateway=$GW_PID" p
   for p in "${WORKER_PIDS[@]}"; do s+=",worker=$p"; done
   printf '%s,redis=%s' "$s" "$REDIS_PID"
+}
+
+# bn_restart_script: writes $BN_LOGDIR/restart-gateway.sh and prints its path:
+# a command (for vtn-bench fleet --restart-cmd) that stops the stack's gateway
+# (TERM, up to 10 s, then KILL), starts it again on the same ports with the
+# same settings and waits until it is ready. The new pid goes to
+# $BN_LOGDIR/gateway.pid, which bn_stop_all reads, so it is stopped at the end.
+bn_restart_script() {
+  local f=$BN_LOGDIR/restart-gateway.sh
+  echo "$GW_PID" >"$BN_LOGDIR/gateway.pid"
+  BN_PIDFILES+=("$BN_LOGDIR/gateway.pid")
+  {
+    echo '#!/usr/bin/env bash'
+    printf 'd=%q\nops=%q\n' "$BN_LOGDIR" "$GW_OPS"
+    cat <<'EOF'
+pid=$(cat "$d/gateway.pid")
+# running: neither gone nor a zombie its parent (the calling script) has not reaped yet
+alive() { [ -r "/proc/$pid/stat" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat"; }
+kill -TERM "$pid" 2>/dev/null
+for _ in $(seq 100); do alive || break; sleep 0.1; done
+if alive; then kill -KILL "$pid" 2>/dev/null; fi
+"$d/gateway.sh" >>"$d/gateway.log" 2>&1 </dev/null &
+echo $! >"$d/gateway.pid"
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$ops/readyz" >/dev/null 2>&1 && exit 0
+  sleep 0.1
+done
+echo "restart-gateway.sh: the gateway did not become ready in 10 s" >&2
+exit 1
+EOF
+  } >"$f"
+  chmod 700 "$f"
+  printf '%s\n' "$f"
 }

@@ -171,14 +171,20 @@ static void requests_are_valid_openadr(void **state)
     assert_non_null(strstr(body, "<ei:venID>ven-0123456789abcdef0123</ei:venID>"));
     assert_valid_oadr(body);
 
-    bn_dist_event ev[2] = {{"evt-1", 0, 1}, {"evt-2", 4, 1}};
+    bn_dist_event ev[2] = {{"evt-1", 0, 1, 0}, {"evt-2", 4, 1, 1}};
     assert_int_equal(bn_request_created_event(&req, "127.0.0.1:8080", "ven-0123456789abcdef0123",
                                               "req-9", ev, 2),
                      0);
     body = body_of(&req, BN_PATH_EVENT);
     assert_non_null(strstr(body, "<ei:eventID>evt-2</ei:eventID><ei:modificationNumber>4<"));
     assert_non_null(strstr(body, "<pyld:requestID>req-9</pyld:requestID>"));
-    assert_non_null(strstr(body, "<ei:optType>optIn</ei:optType>"));
+    /* a fleet VEN opts out of a share of the events */
+    assert_non_null(strstr(body,
+                           "<ei:eventID>evt-1</ei:eventID><ei:modificationNumber>0<"
+                           "/ei:modificationNumber></ei:qualifiedEventID><ei:optType>optIn<"));
+    assert_non_null(strstr(body,
+                           "<ei:eventID>evt-2</ei:eventID><ei:modificationNumber>4<"
+                           "/ei:modificationNumber></ei:qualifiedEventID><ei:optType>optOut<"));
     assert_valid_oadr(body);
 
     /* reports mode: the VEN's METADATA report, its oadrCreatedReport, an update */
@@ -295,6 +301,23 @@ static void loopback_only(void **state)
     assert_false(bn_addr_is_loopback(&ss));
 }
 
+/* fleet mode: the reportBackDuration a VEN reads from an oadrCreateReport */
+static void iso_durations(void **state)
+{
+    (void)state;
+    assert_true(bn_iso_duration_s("PT15M") == 900);
+    assert_true(bn_iso_duration_s("PT1H30M") == 5400);
+    assert_true(bn_iso_duration_s("PT0.5S") == 0.5);
+    assert_true(bn_iso_duration_s("P1DT1S") == 86401);
+    assert_true(bn_iso_duration_s("P1W") == 604800);
+    assert_true(bn_iso_duration_s("P1M") < 0); /* months have no fixed length */
+    assert_true(bn_iso_duration_s("PT") < 0);
+    assert_true(bn_iso_duration_s("15M") < 0);
+    assert_true(bn_iso_duration_s("-PT1M") < 0);
+    assert_true(bn_iso_duration_s("PT1X") < 0);
+    assert_true(bn_iso_duration_s("") < 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +330,7 @@ int main(void)
         cmocka_unit_test(report_tally_counts_each_interval),
         cmocka_unit_test(xml_scanning_ignores_prefixes),
         cmocka_unit_test(loopback_only),
+        cmocka_unit_test(iso_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The fleet simulator against a throwaway local VTN (docs/bench.md, "Fleet
+# simulator"): builds, starts redis-server, one vtn-gateway and --workers
+# vtn-workers on free loopback ports (bench/stack.sh; the management API with
+# a random token; mutual TLS with a development PKI unless --plain), runs
+# `vtn-bench fleet --scenario NAME` with the pids of every process, and
+# leaves the run's JSON in --out (default: fleet-<scenario>.json).
+#
+#   bench/run-fleet.sh [--scenario poll|register-storm|event-fanout|report-ingest|utility-day]
+#                      [--vens N] [--plain] [--cert-pool K] [--workers W]
+#                      [--out FILE] [--build-dir DIR] [--log-level L] [--keep-logs]
+#                      [-- extra vtn-bench fleet flags]
+#
+# Defaults: poll 1,000 VENs; register-storm 5,000; event-fanout 10,000 (plain
+# HTTP unless --tls is asked for with --cert-pool, see docs); report-ingest
+# 1,000; utility-day 5,000, the gateway restarted in the middle (bench/stack.sh's
+# bn_restart_script). One certificate per VEN (about 10 ms each to make) unless
+# --cert-pool K.
+set -euo pipefail
+
+SCENARIO=${BENCH_SCENARIO:-poll}
+VENS=${BENCH_VENS:-}
+WORKERS=${BENCH_WORKERS:-2}
+BUILD_DIR=${BENCH_BUILD_DIR:-}
+BN_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
+POOL=${BENCH_CERT_POOL:-0}
+PLAIN=${BENCH_PLAIN:-}
+OUT=${BENCH_OUT:-}
+EXTRA=()
+
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --scenario) SCENARIO=$2; shift 2 ;;
+    --vens) VENS=$2; shift 2 ;;
+    --plain) PLAIN=1; shift ;;
+    --tls) PLAIN=0; shift ;;
+    --cert-pool) POOL=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --build-dir) BUILD_DIR=$2; shift 2 ;;
+    --log-level) BN_LOG_LEVEL=$2; shift 2 ;;
+    --keep-logs) BN_KEEP_LOGS=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; EXTRA=("$@"); break ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+case $SCENARIO in
+  poll) VENS=${VENS:-1000}; PLAIN=${PLAIN:-0} ;;
+  register-storm) VENS=${VENS:-5000}; PLAIN=${PLAIN:-0} ;;
+  event-fanout) VENS=${VENS:-10000}; PLAIN=${PLAIN:-1} ;;
+  report-ingest) VENS=${VENS:-1000}; PLAIN=${PLAIN:-0} ;;
+  utility-day) VENS=${VENS:-5000}; PLAIN=${PLAIN:-0} ;;
+  *) echo "--scenario: poll, register-storm, event-fanout, report-ingest or utility-day" >&2; exit 2 ;;
+esac
+for v in "$VENS" "$POOL"; do
+  case $v in ''|*[!0-9]*) echo "--vens and --cert-pool: integers" >&2; exit 2 ;; esac
+done
+OUT=${OUT:-$PWD/fleet-$SCENARIO.json}
+# shellcheck source=stack.sh
+. "$(dirname "$0")/stack.sh"
+bn_check_workers "$WORKERS"
+BN_LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/vtn-bench.XXXXXX")
+bn_build "${BUILD_DIR:-$BN_ROOT/build-bench}"
+BN_API_TOKEN=$(openssl rand -hex 24)
+
+# One connection per VEN: descriptors in the gateway and the bench (each
+# needs about 100 more: listeners, Redis, ZeroMQ, logs), and a connection cap
+# above them.
+need=$((VENS + 100))
+[ "$(ulimit -n)" -ge "$need" ] || ulimit -n "$need" 2>/dev/null ||
+  bn_die "$VENS VENs need $need file descriptors; the hard limit is $(ulimit -Hn)"
+BN_GW_ENV+=("VTN_MAX_CONNECTIONS=$((VENS + 64))" "VTN_API_MAX_BODY=4MiB" "VTN_IDLE_TIMEOUT=30m")
+
+TLS=()
+if [ "$PLAIN" != 1 ]; then
+  ncerts=$VENS
+  [ "$POOL" -gt 0 ] && [ "$POOL" -lt "$VENS" ] && ncerts=$POOL
+  bn_say "making the development PKI and $ncerts VEN certificates"
+  bn_make_pki "$ncerts"
+  mapfile -t TLS < <(bn_tls_args)
+  [ "$POOL" -gt 0 ] && TLS+=(--cert-pool "$POOL")
+fi
+
+bn_start_stack "$WORKERS"
+bn_say "$SCENARIO: redis=$REDIS_PID gateway=$GW_PID workers=${WORKER_PIDS[*]}; $VENS VENs"
+DAY=()
+[ "$SCENARIO" = utility-day ] && DAY=(--restart-cmd "$(bn_restart_script)")
+set +e
+VTN_FLEET_API_TOKEN="$BN_API_TOKEN" "$BN_BENCH" fleet --scenario "$SCENARIO" \
+  --target "127.0.0.1:$GW_OADR" --api "127.0.0.1:$GW_API" --redis "127.0.0.1:$REDIS_PORT" \
+  --vens "$VENS" --pids "$(bn_pids_arg)" --out "$OUT" "${TLS[@]}" "${DAY[@]}" "${EXTRA[@]}"
+rc=$?
+set -e
+[ -f "$BN_LOGDIR/gateway.pid" ] && GW_PID=$(cat "$BN_LOGDIR/gateway.pid")
+for p in "$GW_PID" "${WORKER_PIDS[@]}" "$REDIS_PID"; do
+  bn_alive "$p" || { bn_say "process $p died during the run"; rc=1; }
+done
+bn_say "JSON: $OUT"
+exit "$rc"
