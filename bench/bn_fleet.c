@@ -35,7 +35,8 @@ extern char **environ;
 int bn_svg_from_json(const char *json_path, const char *svg_path, char *err, size_t errlen);
 #endif
 
-#define FL_FD_SPARE 32 /* descriptors besides the VENs' connections: stdio, libuv, /proc, the API, Redis */
+#define FL_FD_SPARE                                                                                \
+    32 /* descriptors besides the VENs' connections: stdio, libuv, /proc, the API, Redis */
 
 typedef struct fl_cfg {
     char *scenario;
@@ -197,6 +198,7 @@ struct fl_run {
     int modified, cancelled; /* API calls that succeeded */
     char day_error[256];
     double measure_t0; /* tick time when the measured phase began */
+    bn_result at0;     /* the counters when it began: ops count from there */
     int measuring;
 };
 
@@ -385,10 +387,12 @@ static void fl_measure(void *arg, int end)
     for (int i = 0; i < f->o->nprocs; i++)
         if (bn_proc_usage_read(f->o->procs[i].pid, &u[i]) < 0)
             memset(&u[i], 0, sizeof u[i]);
-    if (end)
+    if (end) {
         f->have_use1 = 1;
-    else
+    } else {
         f->have_use0 = 1;
+        f->at0 = *f->res; /* counters only: its histogram pointers are not used */
+    }
     f->measuring = !end;
 }
 
@@ -662,17 +666,19 @@ static json_t *build_json(const fl_run *f, const char *started, long long mem0, 
                   0.0, "workers", count_role(o, "worker"), "gateways",
                   count_role(o, "gateway") ? count_role(o, "gateway") : 1, "intervals",
                   (int)o->intervals, "ramp", (int)o->ramp));
-    uint64_t full = r->handshakes - r->resumed;
+    /* what was done in the measured phase, as the CPU in processes */
+    const bn_result *a = &f->at0;
+    uint64_t full = (r->handshakes - r->resumed) - (a->handshakes - a->resumed);
     json_t *ops = json_object();
-    json_object_set_new(ops, "poll", op_json(r->poll.ok, secs));
-    json_object_set_new(ops, "register", op_json(r->reg.ok, f->sc->storm ? secs : r->reg_seconds));
-    json_object_set_new(ops, "handshake", op_json(full, f->sc->storm ? secs : r->seconds));
-    json_object_set_new(ops, "resumption", op_json(r->resumed, secs));
-    json_object_set_new(ops, "register_report", op_json(r->rep_ready, r->reg_seconds));
-    json_object_set_new(ops, "update_report", op_json(r->upd.ok, secs));
-    json_object_set_new(ops, "report_interval", op_json(r->intervals_ok, secs));
-    json_object_set_new(ops, "event_delivery", op_json(r->deliveries, secs));
-    json_object_set_new(ops, "created_event", op_json(r->created.ok, secs));
+    json_object_set_new(ops, "poll", op_json(r->poll.ok - a->poll.ok, secs));
+    json_object_set_new(ops, "register", op_json(r->reg.ok - a->reg.ok, secs));
+    json_object_set_new(ops, "handshake", op_json(full, secs));
+    json_object_set_new(ops, "resumption", op_json(r->resumed - a->resumed, secs));
+    json_object_set_new(ops, "register_report", op_json(r->rep_ready - a->rep_ready, secs));
+    json_object_set_new(ops, "update_report", op_json(r->upd.ok - a->upd.ok, secs));
+    json_object_set_new(ops, "report_interval", op_json(r->intervals_ok - a->intervals_ok, secs));
+    json_object_set_new(ops, "event_delivery", op_json(r->deliveries - a->deliveries, secs));
+    json_object_set_new(ops, "created_event", op_json(r->created.ok - a->created.ok, secs));
     json_object_set_new(j, "ops", ops);
     bn_hist *all = calloc(1, sizeof *all);
     if (all) {
@@ -721,6 +727,8 @@ static json_t *build_json(const fl_run *f, const char *started, long long mem0, 
     json_object_set_new(sr, "vens", json_integer(o->vens));
     json_object_set_new(sr, "registered", json_integer(r->registered));
     json_object_set_new(sr, "reconnects", json_integer((json_int_t)r->reconnects));
+    json_object_set_new(sr, "handshakes", json_integer((json_int_t)r->handshakes));
+    json_object_set_new(sr, "registration_s", json_real(r->reg_seconds));
     json_object_set_new(sr, "interrupted", json_boolean(r->interrupted));
     f->sc->result(f, sr);
     json_object_set_new(j, "scenario_result", sr);

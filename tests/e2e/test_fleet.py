@@ -118,13 +118,13 @@ def main():
                 check(j["redis"]["keys_end"] > j["redis"]["keys_start"], "Redis keys grew")
                 check(j["bench"]["rlimit_nofile"] >= vens, "rlimit_nofile")
                 if ncerts:
-                    check(j["ops"]["handshake"]["count"] >= vens, "a TLS handshake per VEN")
+                    check(j["scenario_result"]["handshakes"] >= vens, "a TLS handshake per VEN")
 
             def poll():
                 j = run()
                 common(j)
                 ops = j["ops"]
-                eq(ops["register"]["count"], vens, "registrations answered")
+                eq(ops["register"]["count"], 0, "registrations in the measured phase (they come before)")
                 # 80 VENs every 0.5 s +-20 % for 3 s: about 480 polls
                 check(ops["poll"]["count"] >= vens * 2, "polls: %d" % ops["poll"]["count"])
                 eq(j["scenario_result"]["polls_ok"], ops["poll"]["count"], "polls_ok")
