@@ -63,6 +63,7 @@ typedef struct fl_cfg {
     int insecure;
     int tls13;
     int resume;
+    char *resumption_share;
     long long cert_pool;
     char *api;
     char *api_token;
@@ -128,7 +129,11 @@ static const vtn_cfg_item fl_items[] = {
     {"VTN_FLEET_TLS13", "--tls13", VTN_CFG_BOOL, F(tls13), "false", 0, 0,
      "TLS 1.3 only (default TLS 1.2, as OpenADR 2.0b)"},
     {"VTN_FLEET_RESUME", "--resume", VTN_CFG_BOOL, F(resume), "false", 0, 0,
-     "a VEN that reconnects resumes its TLS session"},
+     "a VEN that reconnects resumes its TLS session (--resumption-share 1)"},
+    {"VTN_FLEET_RESUMPTION_SHARE", "--resumption-share", VTN_CFG_STR, F(resumption_share), "0", 0,
+     0,
+     "share (0..1) of the reconnects that resume the VEN's TLS session; the others make a "
+     "full handshake"},
     {"VTN_FLEET_CERT_POOL", "--cert-pool", VTN_CFG_INT, F(cert_pool), "0", 0, 200000,
      "certificates the --cert pattern holds (0..K-1); 0 = one per VEN. With fewer than the "
      "VENs they share them, and the VTN sees one VEN per certificate"},
@@ -661,7 +666,7 @@ static json_t *build_json(const fl_run *f, const char *started, long long mem0, 
         json_pack("{s:i,s:s,s:f,s:f,s:b,s:f,s:f,s:f,s:f,s:i,s:i,s:i,s:i}", "vens", (int)o->vens,
                   "identity", identity(cfg, o->vens, idbuf, sizeof idbuf), "poll_interval_s",
                   o->rate > 0 ? 1.0 / o->rate : 0.0, "poll_jitter", o->jitter, "closed_loop",
-                  o->rate == 0, "resumption_share", cfg->resume ? 1.0 : 0.0, "opt_in_share",
+                  o->rate == 0, "resumption_share", o->resume_share, "opt_in_share",
                   o->opt_in_share, "report_back_s", (double)o->report_back_ns / 1e9, "push_share",
                   0.0, "workers", count_role(o, "worker"), "gateways",
                   count_role(o, "gateway") ? count_role(o, "gateway") : 1, "intervals",
@@ -888,7 +893,7 @@ static int make_tls(const fl_cfg *cfg, bn_opts *o, bn_tls_ctx **tls)
     to.ciphers = BN_TLS_DEFAULT_CIPHERS;
     to.groups = "";
     to.tls13 = cfg->tls13;
-    to.resume = cfg->resume;
+    to.resume = o->resume_share > 0;
     bn_addr_ip(&o->addr, to.verify_ip, sizeof to.verify_ip);
     uint32_t ncerts = cfg->cert_pool > 0 && (uint64_t)cfg->cert_pool < o->vens
                           ? (uint32_t)cfg->cert_pool
@@ -919,6 +924,10 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o)
         fprintf(stderr, "vtn-bench fleet: --closed-loop belongs to the poll scenario\n");
         return -EINVAL;
     }
+    if (parse_share("--resumption-share", cfg->resumption_share, 1, &o->resume_share) < 0)
+        return -EINVAL;
+    if (cfg->resume)
+        o->resume_share = 1;
     if (parse_share("--poll-jitter", cfg->poll_jitter, 0.9, &o->jitter) < 0 ||
         parse_share("--opt-in-share", cfg->opt_in_share, 1, &o->opt_in_share) < 0 ||
         parse_share("--push-share", cfg->push_share, 1, &push) < 0)
@@ -985,9 +994,9 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o)
         o->have_redis = 1;
     }
     if (!cfg->tls && (*cfg->cert || *cfg->key || *cfg->ca || cfg->insecure || cfg->tls13 ||
-                      cfg->resume || cfg->cert_pool)) {
-        fprintf(stderr, "vtn-bench fleet: --cert, --key, --ca, --insecure, --tls13, --resume "
-                        "and --cert-pool need --tls\n");
+                      o->resume_share > 0 || cfg->cert_pool)) {
+        fprintf(stderr, "vtn-bench fleet: --cert, --key, --ca, --insecure, --tls13, --resume, "
+                        "--resumption-share and --cert-pool need --tls\n");
         return -EINVAL;
     }
     if (sc->storm && !cfg->tls)
