@@ -28,8 +28,9 @@ SCENARIOS = {
     "register-storm": (60, 60, ["--retry-base", "200ms", "--retry-cap", "2s"]),
     "event-fanout": (80, 0, ["--poll-interval", "1s", "--follow", "20s"]),
     "report-ingest": (40, 8, ["--duration", "3s", "--report-back", "500ms", "--intervals", "6"]),
-    # the gateway is restarted 4 s into the 8 s: the test plays the operator (see restart below)
-    "utility-day": (40, 40, ["--duration", "8s", "--poll-interval", "1s", "--report-back", "1s"]),
+    # the gateway is restarted 6 s into the 12 s (the test plays the operator, see restart_watch);
+    # the cancellation at 9 s leaves the VENs three poll intervals to get it
+    "utility-day": (40, 40, ["--duration", "12s", "--poll-interval", "1s", "--report-back", "1s"]),
 }
 
 
