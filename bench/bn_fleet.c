@@ -3,7 +3,7 @@
  * (bn_client.c, BN_MODE_FLEET: every VEN on its own connection, living the
  * life of a real one); this file picks them, watches the run once a second
  * (progress line, timeline), and writes the summary and the JSON file that
- * `vtn-bench plan` reads (format: docs/bench.md, "Fleet JSON"). */
+ * `vtn-bench plan` reads (format: docs/bench.md, "The JSON file"). */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
