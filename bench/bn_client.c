@@ -1485,6 +1485,10 @@ static void on_connect(uv_connect_t *req, int status)
         c->state = CS_HANDSHAKE;
         c->hs = 0;
         c->deadline_ns = uv_hrtime() + r->o->timeout_ns;
+        /* fleet: only a share of the reconnects resumes, the rest starts afresh */
+        if (is_fleet(r) && c->session && r->o->resume_share < 1 &&
+            (double)(rng_next(r) % 1000000u) >= r->o->resume_share * 1000000.0)
+            bn_tls_session_free(&c->session);
         if (bn_tls_new(r->o->tls, c->cert, &c->session, &c->tls) < 0) {
             vtn_error("tls_new", "reason=\"out of memory\"");
             conn_fail(c, F_TLS);

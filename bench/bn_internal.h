@@ -358,6 +358,7 @@ typedef struct bn_opts {
      * jitter. With events > 0 the events stages of events mode run inside. */
     double jitter;
     double opt_in_share;     /* share of (VEN, event) answers that opt in; the rest opt out */
+    double resume_share;     /* with resumption on: share of reconnects that resume their session */
     int fleet_reports;       /* register a TELEMETRY_USAGE report, answer oadrCreateReport */
     uint64_t report_back_ns; /* oadrUpdateReport period once a request is taken; 0: none */
     int storm;               /* the registrations are measured; the run ends after them */

@@ -8,7 +8,8 @@
 #
 #   bench/run-fleet.sh [--scenario poll|register-storm|event-fanout|report-ingest|utility-day]
 #                      [--vens N] [--plain] [--cert-pool K] [--workers W]
-#                      [--out FILE] [--build-dir DIR] [--log-level L] [--keep-logs]
+#                      [--out FILE] [--gw-env NAME=value] [--build-dir DIR]
+#                      [--log-level L] [--keep-logs]
 #                      [-- extra vtn-bench fleet flags]
 #
 # Defaults: poll 1,000 VENs; register-storm 5,000; event-fanout 10,000 (plain
@@ -27,8 +28,9 @@ POOL=${BENCH_CERT_POOL:-0}
 PLAIN=${BENCH_PLAIN:-}
 OUT=${BENCH_OUT:-}
 EXTRA=()
+GW_EXTRA=()
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
     --cert-pool) POOL=$2; shift 2 ;;
     --workers) WORKERS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --gw-env) GW_EXTRA+=("$2"); shift 2 ;;
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --log-level) BN_LOG_LEVEL=$2; shift 2 ;;
     --keep-logs) BN_KEEP_LOGS=1; shift ;;
@@ -72,7 +75,7 @@ BN_API_TOKEN=$(openssl rand -hex 24)
 need=$((VENS + 100))
 [ "$(ulimit -n)" -ge "$need" ] || ulimit -n "$need" 2>/dev/null ||
   bn_die "$VENS VENs need $need file descriptors; the hard limit is $(ulimit -Hn)"
-BN_GW_ENV+=("VTN_MAX_CONNECTIONS=$((VENS + 64))" "VTN_API_MAX_BODY=4MiB" "VTN_IDLE_TIMEOUT=30m")
+BN_GW_ENV+=("${GW_EXTRA[@]}" "VTN_MAX_CONNECTIONS=$((VENS + 64))" "VTN_API_MAX_BODY=4MiB" "VTN_IDLE_TIMEOUT=30m")
 
 TLS=()
 if [ "$PLAIN" != 1 ]; then

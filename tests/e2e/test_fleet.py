@@ -28,8 +28,9 @@ SCENARIOS = {
     "register-storm": (60, 60, ["--retry-base", "200ms", "--retry-cap", "2s"]),
     "event-fanout": (80, 0, ["--poll-interval", "1s", "--follow", "20s"]),
     "report-ingest": (40, 8, ["--duration", "3s", "--report-back", "500ms", "--intervals", "6"]),
-    # the gateway is restarted 4 s into the 8 s: the test plays the operator (see restart below)
-    "utility-day": (40, 40, ["--duration", "8s", "--poll-interval", "1s", "--report-back", "1s"]),
+    # the gateway is restarted 6 s into the 12 s (the test plays the operator, see restart_watch);
+    # the cancellation at 9 s leaves the VENs three poll intervals to get it
+    "utility-day": (40, 40, ["--duration", "12s", "--poll-interval", "1s", "--report-back", "1s"]),
 }
 
 
@@ -118,13 +119,13 @@ def main():
                 check(j["redis"]["keys_end"] > j["redis"]["keys_start"], "Redis keys grew")
                 check(j["bench"]["rlimit_nofile"] >= vens, "rlimit_nofile")
                 if ncerts:
-                    check(j["ops"]["handshake"]["count"] >= vens, "a TLS handshake per VEN")
+                    check(j["scenario_result"]["handshakes"] >= vens, "a TLS handshake per VEN")
 
             def poll():
                 j = run()
                 common(j)
                 ops = j["ops"]
-                eq(ops["register"]["count"], vens, "registrations answered")
+                eq(ops["register"]["count"], 0, "registrations in the measured phase (they come before)")
                 # 80 VENs every 0.5 s +-20 % for 3 s: about 480 polls
                 check(ops["poll"]["count"] >= vens * 2, "polls: %d" % ops["poll"]["count"])
                 eq(j["scenario_result"]["polls_ok"], ops["poll"]["count"], "polls_ok")
