@@ -4,8 +4,8 @@
 # lets them poll for T seconds, then prints requests/s, latency percentiles,
 # errors and the CPU each process spent per poll. Stops everything it started.
 # --tls: mutual TLS with a throwaway development PKI, one certificate per VEN.
-# --callgrind: the gateway and workers run under valgrind and the run counts
-# the instructions each executes per poll instead (--polls P, default 20,000):
+# --callgrind: redis-server, the gateway and the workers run under valgrind and
+# the run counts the instructions each executes per poll instead (--polls P, default 20,000):
 # slow, but the same figure however loaded the machine is.
 #
 #   bench/run-poll.sh [--vens N] [--duration T] [--workers W] [--rate R]
@@ -76,6 +76,8 @@ if [ "$CALLGRIND" = 1 ]; then
     "--callgrind-out-file=$BN_LOGDIR/callgrind.gateway.%p")
   BN_WK_WRAP=(valgrind --tool=callgrind --instr-atstart=no
     "--callgrind-out-file=$BN_LOGDIR/callgrind.worker.%p")
+  BN_REDIS_WRAP=(valgrind --tool=callgrind --instr-atstart=no
+    "--callgrind-out-file=$BN_LOGDIR/callgrind.redis.%p")
   BN_READY_S=120
 fi
 bn_start_stack "$WORKERS"
@@ -118,10 +120,10 @@ if [ "$CALLGRIND" = 1 ]; then
     local o
     o=$("$BN_BENCH" --target "127.0.0.1:$GW_OADR" --vens "$VENS" --duration 600s --timeout 60s \
       --max-requests "$1" --pids "$PIDS" --json "${TLS_ARGS[@]}" "${EXTRA[@]}") || rc=1
-    for p in "$GW_PID" "${WORKER_PIDS[@]}"; do callgrind_control -d "$p" >/dev/null; done
+    for p in "$GW_PID" "${WORKER_PIDS[@]}" "$REDIS_PID"; do callgrind_control -d "$p" >/dev/null; done
     printf '%s\n' "$o" | tail -1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["counts"]["ok"])'
   }
-  for p in "$GW_PID" "${WORKER_PIDS[@]}"; do callgrind_control -i on "$p" >/dev/null; done
+  for p in "$GW_PID" "${WORKER_PIDS[@]}" "$REDIS_PID"; do callgrind_control -i on "$p" >/dev/null; done
   n1=$(cg_run 1)
   n2=$(cg_run "$POLLS")
   bn_say "callgrind: $n1 poll, then $n2 polls"
@@ -135,7 +137,7 @@ def total(path):
             t = int(l.split()[1])
     return t
 per = {}
-for role in ("gateway", "worker"):
+for role in ("gateway", "worker", "redis"):
     runs = {}
     for f in glob.glob(f"{d}/callgrind.{role}.*.[12]"):
         part = int(f.rsplit(".", 1)[1])

@@ -355,9 +355,12 @@ json_t *wk_script_outcome(wk_req *q, const redisReply *r)
 
 /* ---- requests ---- */
 
+/* Replies are stored in order with nrep following (exchange), so none
+ * lies at nrep or beyond: the loop stops there, not at repcap, which stays at
+ * what the slot's largest round ever needed (up to WK_ROUND_CMDS). */
 static void free_round(wk_req *q)
 {
-    for (int k = 0; k < q->repcap; k++) {
+    for (int k = 0; k < q->nrep; k++) {
         if (q->rep[k]) {
             freeReplyObject(q->rep[k]);
             q->rep[k] = NULL;

@@ -6,7 +6,9 @@
  * request of the batch; the pop script runs only when something is queued
  * or when this request id already popped a message (a retry must get that
  * same message back), the events are read only when the version moved past
- * the VEN's cursor or one of its events ended. */
+ * the VEN's cursor or one of its events ended. The hash of the set the VEN
+ * was sent last (eh) matters only then, so it is read with the events, not
+ * with the record on every poll. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,10 +61,11 @@ enum poll_stage { POLL_START = 0, POLL_READ, POLL_POP, POLL_EVENTS, POLL_RECORDS
 
 typedef struct poll_state {
     enum poll_stage stage;
-    wk_rh rec;  /* HMGET ven r fp pr ev eh en ea lp pf */
+    wk_rh rec;  /* HMGET ven r fp pr ev en ea lp pf */
     wk_rh qlen; /* LLEN venq */
     wk_rh ver;  /* GET vtn:events:ver */
     wk_rh pop;  /* the pop script */
+    wk_rh hash; /* HGET ven eh, with the events */
     int sent;   /* POLL_SENT: 1 an oadrDistributeEvent, 0 nothing new */
     char sent_hash[sizeof(((wk_evset *)0)->hash)]; /* eh: the set the VEN was sent last */
     long long cur_ver, cur_end; /* ev, en: the rest of the VEN's cursor as read */
@@ -144,8 +147,8 @@ static void poll_pop(wk_req *q, poll_state *s, const char *ven)
 static void note_poll(wk_req *q, const redisReply *rec, const char *ven)
 {
     char lp[24] = "", pf[24] = "";
-    wk_rep_elem(rec, 7, lp, sizeof lp);
-    wk_rep_elem(rec, 8, pf, sizeof pf);
+    wk_rep_elem(rec, 6, lp, sizeof lp);
+    wk_rep_elem(rec, 7, pf, sizeof pf);
     long long freq = atoll(pf), now = (long long)vtn_now_ms();
     if (freq <= 0) /* registered before the VTN recorded it */
         freq = q->w->cfg.poll_freq_ms;
@@ -175,8 +178,8 @@ static void poll_step(wk_req *q, void *st)
         /* The hot path: one round of three plain commands, no script. */
         s->rec =
             wk_cmd(q, "HMGET", wk_key_ven(k1, ven), VTN_F_VEN_REG, VTN_F_VEN_FP, VTN_F_VEN_POLL_RID,
-                   VTN_F_VEN_EVENTS_VER, VTN_F_VEN_EVENTS_HASH, VTN_F_VEN_EVENTS_END,
-                   VTN_F_VEN_EVENTS_AWAIT, VTN_F_VEN_LAST_POLL, VTN_F_VEN_POLL_FREQ, NULL);
+                   VTN_F_VEN_EVENTS_VER, VTN_F_VEN_EVENTS_END, VTN_F_VEN_EVENTS_AWAIT,
+                   VTN_F_VEN_LAST_POLL, VTN_F_VEN_POLL_FREQ, NULL);
         s->qlen = wk_cmd(q, "LLEN", wk_key_venq(k2, ven), NULL);
         s->ver = wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL);
         if (s->rec < 0 || s->qlen < 0 || s->ver < 0)
@@ -200,12 +203,11 @@ static void poll_step(wk_req *q, void *st)
             return;
         }
         wk_rep_elem(rec, 3, ev, sizeof ev);
-        wk_rep_elem(rec, 4, s->sent_hash, sizeof s->sent_hash);
-        wk_rep_elem(rec, 5, en, sizeof en);
+        wk_rep_elem(rec, 4, en, sizeof en);
         wk_rep_str(wk_rep(q, s->ver), ver, sizeof ver);
         long long end = atoll(en);
         char ea[4] = "";
-        wk_rep_elem(rec, 6, ea, sizeof ea);
+        wk_rep_elem(rec, 5, ea, sizeof ea);
         s->cur_ver = atoll(ev);
         s->cur_end = end;
         s->cur_await = strcmp(ea, "1") == 0;
@@ -215,7 +217,8 @@ static void poll_step(wk_req *q, void *st)
         }
         /* An event changed since the VEN's last set, one of its events ended, or it has
          * not answered one that needs an answer (sent again until it does). */
-        if (wk_evset_start(q, &s->set, ven, atoll(ver)) < 0)
+        s->hash = wk_cmd(q, "HGET", wk_key_ven(k1, ven), VTN_F_VEN_EVENTS_HASH, NULL);
+        if (s->hash < 0 || wk_evset_start(q, &s->set, ven, atoll(ver)) < 0)
             wk_reply_no_room(q);
         s->stage = POLL_EVENTS;
         return;
@@ -224,6 +227,7 @@ static void poll_step(wk_req *q, void *st)
         poll_pop(q, s, ven);
         return;
     case POLL_EVENTS: {
+        wk_rep_str(wk_rep(q, s->hash), s->sent_hash, sizeof s->sent_hash);
         int n = wk_evset_fetch(q, &s->set, ven);
         if (n < 0)
             wk_reply_no_room(q);
