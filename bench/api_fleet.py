@@ -41,7 +41,7 @@ def fill(st, n):
         for i in range(n):
             vid = "ven-%020x" % (0xbe0000 + i)
             fields = ["n", "site-%06d meter" % i, "ct", str(now), "r", "reg-%020x" % i, "rt", str(now),
-                      "pl", "1", "ro", "0", "xs", "0", "pf", "10000", "ev", "7", "eh", "0123456789abcdef",
+                      "pl", "1", "ro", "0", "xs", "0", "pf", "600000", "ev", "7", "eh", "0123456789abcdef",
                       "en", "0"]
             if i % 10 != 0:  # one VEN in ten offline: polled an hour ago
                 fields += ["lp", str(now - (i % 5) * 1000)]

@@ -60,6 +60,9 @@ wk_rh wk__api_members_script(wk_req *q, const wk__api_members_kind *k, const cha
 json_t *wk__api_ven_targets(const redisReply *members);
 /* Sorts a JSON array of strings in place (left as is when out of memory). */
 void wk__api_sort_strings(json_t *list);
+/* Sorts a JSON array in place with cmp over its elements (json_t *const *),
+ * left as is when out of memory. */
+void wk__api_sort_json(json_t *list, int (*cmp)(const void *, const void *));
 /* wk_api_reports.c: a VEN's reports and requests, the received data. */
 extern const wk_handler wk__api_ven_reports_get, wk__api_ven_reports_post,
     wk__api_ven_report_delete, wk__api_reports_data;

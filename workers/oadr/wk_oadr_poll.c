@@ -141,16 +141,29 @@ static void poll_pop(wk_req *q, poll_state *s, const char *ven)
  * VTN_LASTPOLL_STEP_MS): a VEN polling at its interval costs a write a
  * poll at most, one polling faster no more. Detached: the reply does not
  * wait for it, and a write lost with a Redis outage only ages lp. */
+static long long field_ms(const redisReply *rec, size_t i)
+{
+    /* By hand, not atoll: this runs on every poll. 0 when absent or not digits. */
+    if (rec == NULL || rec->type != REDIS_REPLY_ARRAY || i >= rec->elements ||
+        rec->element[i]->type != REDIS_REPLY_STRING)
+        return 0;
+    const redisReply *e = rec->element[i];
+    long long v = 0;
+    for (size_t k = 0; k < e->len && k < 18; k++) {
+        if (e->str[k] < '0' || e->str[k] > '9')
+            return 0;
+        v = v * 10 + (e->str[k] - '0');
+    }
+    return v;
+}
+
 static void note_poll(wk_req *q, const redisReply *rec, const char *ven)
 {
-    char lp[24] = "", pf[24] = "";
-    wk_rep_elem(rec, 7, lp, sizeof lp);
-    wk_rep_elem(rec, 8, pf, sizeof pf);
-    long long freq = atoll(pf), now = (long long)vtn_now_ms();
+    long long lp = field_ms(rec, 7), freq = field_ms(rec, 8), now = (long long)vtn_now_ms();
     if (freq <= 0) /* registered before the VTN recorded it */
         freq = q->w->cfg.poll_freq_ms;
     long long step = freq / 4 < VTN_LASTPOLL_STEP_MS ? freq / 4 : VTN_LASTPOLL_STEP_MS;
-    if (lp[0] && now - atoll(lp) < step)
+    if (lp > 0 && now - lp < step)
         return;
     char k[VTN_KEY_MAX], at[24], until[24];
     snprintf(at, sizeof at, "%lld", now);
