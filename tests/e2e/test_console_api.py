@@ -226,6 +226,18 @@ def main():
                     check(pages >= 2, "the scan bound cut the walk into pages (%d)" % pages)
                 got, _ = list_all(api, "group=gs&q=needle", 100)
                 eq(got, ["ven-s02999"], "group=gs&q=needle")
+                # 600 overdue VENs read three commands each (record, membership, requests)
+                now = int(time.time() * 1000)
+                with st.redis() as rd:
+                    rd.pipeline([["HSET", "venrr:{ven-s%05d}" % i, "rr-o", '{"state":"overdue"}']
+                                 for i in range(1, 1200, 2)] +
+                                [["ZADD", "vtn:reports:overdue", now, "ven-s%05d|rr-o" % i]
+                                 for i in range(1, 1200, 2)])
+                got, _ = list_all(api, "state=overdue&group=gs", 100)
+                eq(got, ["ven-s00001"], "state=overdue&group=gs over 600 overdue VENs")
+                got, _ = list_all(api, "state=overdue&q=scan+11", 1000)
+                eq(got, ["ven-s00011"] + ["ven-s%05d" % i for i in range(111, 120, 2)] +
+                   ["ven-s%05d" % i for i in range(1101, 1200, 2)], "state=overdue&q=scan 11")
 
             def bad_queries():
                 for q, name in (("state=sleeping", "state"), ("group=a%20b", "group"),

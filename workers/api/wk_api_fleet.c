@@ -3,14 +3,15 @@
  *
  * A page walks candidates in venID order from one index (vtn:vens; a
  * program's member set with program=; the VENs of vtn:reports:overdue
- * with state=overdue), reads each candidate's record (and, for a group or
- * a program not walked, SMISMEMBER of its ventargets) in pipelined rounds
- * of WK_VEN_SCAN_CHUNK, keeps those that match, and stops at limit
- * matches, at WK_VEN_SCAN_MAX candidates looked at, or at the end of the
- * index. next_cursor is the last candidate looked at, so a filtered page
- * may hold fewer than limit VENs (even none) while next_cursor is not
- * null: only a null next_cursor ends the list. A last round reads the
- * shown VENs' queues (LLEN) and report requests (HVALS venrr). */
+ * with state=overdue). With group= the walk's WK_VEN_SCAN_MAX candidates
+ * first go through one SMISMEMBER of the group's set. It reads each
+ * remaining candidate's record (and, for a group or a program the walk
+ * does not cover, SMISMEMBER of its ventargets) in pipelined rounds of
+ * WK_VEN_SCAN_CHUNK, keeps those that match, and stops at limit matches,
+ * at WK_VEN_SCAN_MAX candidates looked at, or at the end of the index. next_cursor is the last
+ * candidate looked at, so a filtered page may hold fewer than limit VENs (even none) while
+ * next_cursor is not null: only a null next_cursor ends the list. A last round reads the shown
+ * VENs' queues (LLEN) and report requests (HVALS venrr). */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@
 #include "wk_api_internal.h"
 #include "wk_ven.h"
 
-#define WK_VEN_SCAN_CHUNK 500      /* candidates read a round (2 commands each at most) */
+#define WK_VEN_SCAN_CHUNK 500      /* candidates read a round (fewer at 3 commands each) */
 #define WK_VEN_SCAN_MAX 2000       /* candidates one page looks at, at most */
 #define WK_VEN_OVERDUE_READ 100000 /* members of vtn:reports:overdue state=overdue reads */
 
@@ -471,6 +472,8 @@ static void api_list(wk_req *q, void *st)
         }
         s->member_of = (s->f.group[0] && !s->group_pool) || (s->f.program[0] && !s->source_key[0]);
         s->per = 1 + (s->member_of != 0) + (s->f.state == WK_VS_OVERDUE);
+        if (s->chunk * s->per > WK_ROUND_CMDS - 1) /* a round's commands, the next page's too */
+            s->chunk = (WK_ROUND_CMDS - 1) / s->per;
         s->stage = LIST_SCAN;
         if (s->page < 0)
             wk_reply_no_room(q);
