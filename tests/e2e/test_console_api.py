@@ -130,12 +130,12 @@ def main():
                 now = int(time.time() * 1000)
                 fleet = {
                     # venID: (name, fields, groups, programs)
-                    "ven-f01": ("Meter North 1", {"r": "reg-1", "lp": now, "pf": 600000}, ["g1"], ["prgA"]),
+                    "ven-f01": ("Meter North 1", {"r": "reg-1", "lp": "%d 600000" % now}, ["g1"], ["prgA"]),
                     "ven-f02": ("meter north 2", {"r": "reg-2"}, ["g1"], []),
                     "ven-f03": ("Pump South", {"pv": "1"}, ["g2"], ["prgA"]),
-                    "ven-f04": ("pump west", {"r": "reg-4", "lp": now, "pf": 600000,
+                    "ven-f04": ("pump west", {"r": "reg-4", "lp": "%d 600000" % now,
                                               "pu": "%d 5 connect refused" % now}, ["g1", "g2"], ["prgA"]),
-                    "ven-f05": ("Tank", {"r": "reg-5", "lp": now - 3600000, "pf": 600000}, [], ["prgA"]),
+                    "ven-f05": ("Tank", {"r": "reg-5", "lp": "%d 600000" % (now - 3600000)}, [], ["prgA"]),
                     "ven-f06": ("NORTHERN tank", {"pv": "1"}, ["g1"], []),
                 }
                 with st.redis() as rd:

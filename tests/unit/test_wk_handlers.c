@@ -292,7 +292,7 @@ static void test_poll_plan_and_redis_down(void **state)
     assert_false(Q.done);
     assert_int_equal(Q.ncmds, 3);
     assert_cmd(resp("HMGET", "ven:{ven-00112233445566778899}", "r", "fp", "pr", "ev", "eh", "en",
-                    "ea", "lp", "pf", NULL, "LLEN", "venq:{ven-00112233445566778899}", NULL, "GET",
+                    "ea", "lp", NULL, "LLEN", "venq:{ven-00112233445566778899}", NULL, "GET",
                     "vtn:events:ver", NULL, NULL));
     /* Redis is down: 503 with Retry-After and an OpenADR body, at once. */
     wk_req *reqs[1] = {&Q};

@@ -134,17 +134,21 @@ int wk_api_parse_list_query(const char *q, size_t n, int *limit, char *cursor, s
 
 /* ---- what a VEN record says ---- */
 
-long long wk__api_ven_poll_freq(wk_req *q, const redisReply *h)
+long long wk__api_ven_last_poll(wk_req *q, const redisReply *h, long long *freq)
 {
-    long long f = wk_hfield_int(h, VTN_F_VEN_POLL_FREQ);
-    return f > 0 ? f : q->w->cfg.poll_freq_ms;
+    const redisReply *v = wk_hfield(h, VTN_F_VEN_LAST_POLL);
+    long long ms = 0, f = 0;
+    if (v && v->type == REDIS_REPLY_STRING)
+        wk_last_poll_parse(v->str, (size_t)v->len, &ms, &f);
+    *freq = f > 0 ? f : q->w->cfg.poll_freq_ms;
+    return ms;
 }
 
 int wk__api_ven_online(wk_req *q, const redisReply *h, int64_t now)
 {
-    long long lp = wk_hfield_int(h, VTN_F_VEN_LAST_POLL);
+    long long freq, lp = wk__api_ven_last_poll(q, h, &freq);
     const redisReply *r = wk_hfield(h, VTN_F_VEN_REG);
-    return r && r->len > 0 && lp > 0 && now < lp + 2 * wk__api_ven_poll_freq(q, h);
+    return r && r->len > 0 && lp > 0 && now < lp + 2 * freq;
 }
 
 int wk__api_overdue_count(const redisReply *vals, int64_t now)
