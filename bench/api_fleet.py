@@ -41,12 +41,12 @@ def fill(st, n):
         for i in range(n):
             vid = "ven-%020x" % (0xbe0000 + i)
             fields = ["n", "site-%06d meter" % i, "ct", str(now), "r", "reg-%020x" % i, "rt", str(now),
-                      "pl", "1", "ro", "0", "xs", "0", "pf", "10000", "ev", "7", "eh", "0123456789abcdef",
+                      "pl", "1", "ro", "0", "xs", "0", "ev", "7", "eh", "0123456789abcdef",
                       "en", "0"]
             if i % 10 != 0:  # one VEN in ten offline: polled an hour ago
-                fields += ["lp", str(now - (i % 5) * 1000)]
+                fields += ["lp", "%d 600000" % (now - (i % 5) * 1000)]
             else:
-                fields += ["lp", str(now - 3600000)]
+                fields += ["lp", "%d 600000" % (now - 3600000)]
             if i % 1000 == 1:
                 fields += ["pu", "%d 5 connect refused" % now]
             batch.append(["HSET", "ven:{%s}" % vid] + fields)

@@ -64,3 +64,27 @@ int wk_cursor_decode(const char *cursor, char *out, size_t outlen)
     /* A cursor is always a venID we handed out: anything else is forged. */
     return wk_id_valid(out, n / 2) ? 0 : -EINVAL;
 }
+
+/* Digits from s[*i] up to a space or the end: the number, 0 when anything
+ * else comes first; *i moves past the space. */
+static long long digits(const char *s, size_t n, size_t *i)
+{
+    long long v = 0;
+    int ok = *i < n && s[*i] != ' ';
+    for (int k = 0; *i < n && s[*i] != ' '; (*i)++, k++) {
+        if (s[*i] < '0' || s[*i] > '9' || k >= 18)
+            ok = 0;
+        else
+            v = v * 10 + (s[*i] - '0');
+    }
+    if (*i < n)
+        (*i)++;
+    return ok ? v : 0;
+}
+
+void wk_last_poll_parse(const char *s, size_t n, long long *ms, long long *freq)
+{
+    size_t i = 0;
+    *ms = digits(s, n, &i);
+    *freq = digits(s, n, &i);
+}

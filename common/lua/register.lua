@@ -12,7 +12,10 @@ if redis.call('EXISTS', k) == 0 then redis.call('HSET', k, F_VEN_CREATED, ARGV[8
 redis.call('HSET', k, F_VEN_REG, ARGV[1], F_VEN_REG_AT, ARGV[8], F_VEN_PULL, ARGV[4],
            F_VEN_REPORT_ONLY, ARGV[6], F_VEN_XML_SIG, ARGV[7])
 if ARGV[2] ~= '' then redis.call('HSET', k, F_VEN_NAME, ARGV[2]) end
-if ARGV[11] and ARGV[11] ~= '' then redis.call('HSET', k, F_VEN_POLL_FREQ, ARGV[11]) end
+if ARGV[11] and ARGV[11] ~= '' then -- the poll frequency, keeping the last poll
+  local lp = redis.call('HGET', k, F_VEN_LAST_POLL)
+  redis.call('HSET', k, F_VEN_LAST_POLL, (lp and string.match(lp, '^%d+') or '0') .. ' ' .. ARGV[11])
+end
 if ARGV[3] ~= '' then redis.call('HSET', k, F_VEN_FP, ARGV[3]) end
 if ARGV[5] ~= '' then
   redis.call('HSET', k, F_VEN_TRANSPORT, ARGV[5])

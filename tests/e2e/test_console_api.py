@@ -130,12 +130,12 @@ def main():
                 now = int(time.time() * 1000)
                 fleet = {
                     # venID: (name, fields, groups, programs)
-                    "ven-f01": ("Meter North 1", {"r": "reg-1", "lp": now, "pf": 600000}, ["g1"], ["prgA"]),
+                    "ven-f01": ("Meter North 1", {"r": "reg-1", "lp": "%d 600000" % now}, ["g1"], ["prgA"]),
                     "ven-f02": ("meter north 2", {"r": "reg-2"}, ["g1"], []),
                     "ven-f03": ("Pump South", {"pv": "1"}, ["g2"], ["prgA"]),
-                    "ven-f04": ("pump west", {"r": "reg-4", "lp": now, "pf": 600000,
+                    "ven-f04": ("pump west", {"r": "reg-4", "lp": "%d 600000" % now,
                                               "pu": "%d 5 connect refused" % now}, ["g1", "g2"], ["prgA"]),
-                    "ven-f05": ("Tank", {"r": "reg-5", "lp": now - 3600000, "pf": 600000}, [], ["prgA"]),
+                    "ven-f05": ("Tank", {"r": "reg-5", "lp": "%d 600000" % (now - 3600000)}, [], ["prgA"]),
                     "ven-f06": ("NORTHERN tank", {"pv": "1"}, ["g1"], []),
                 }
                 with st.redis() as rd:
@@ -226,6 +226,18 @@ def main():
                     check(pages >= 2, "the scan bound cut the walk into pages (%d)" % pages)
                 got, _ = list_all(api, "group=gs&q=needle", 100)
                 eq(got, ["ven-s02999"], "group=gs&q=needle")
+                # 600 overdue VENs read three commands each (record, membership, requests)
+                now = int(time.time() * 1000)
+                with st.redis() as rd:
+                    rd.pipeline([["HSET", "venrr:{ven-s%05d}" % i, "rr-o", '{"state":"overdue"}']
+                                 for i in range(1, 1200, 2)] +
+                                [["ZADD", "vtn:reports:overdue", now, "ven-s%05d|rr-o" % i]
+                                 for i in range(1, 1200, 2)])
+                got, _ = list_all(api, "state=overdue&group=gs", 100)
+                eq(got, ["ven-s00001"], "state=overdue&group=gs over 600 overdue VENs")
+                got, _ = list_all(api, "state=overdue&q=scan+11", 1000)
+                eq(got, ["ven-s00011"] + ["ven-s%05d" % i for i in range(111, 120, 2)] +
+                   ["ven-s%05d" % i for i in range(1101, 1200, 2)], "state=overdue&q=scan 11")
 
             def bad_queries():
                 for q, name in (("state=sleeping", "state"), ("group=a%20b", "group"),

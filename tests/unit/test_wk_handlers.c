@@ -293,7 +293,7 @@ static void test_poll_plan_and_redis_down(void **state)
     assert_int_equal(Q.ncmds, 3);
     /* The set's hash (eh) is not asked: it is read with the events, when they are. */
     assert_cmd(resp("HMGET", "ven:{ven-00112233445566778899}", "r", "fp", "pr", "ev", "en", "ea",
-                    "lp", "pf", NULL, "LLEN", "venq:{ven-00112233445566778899}", NULL, "GET",
+                    "lp", NULL, "LLEN", "venq:{ven-00112233445566778899}", NULL, "GET",
                     "vtn:events:ver", NULL, NULL));
     /* Redis is down: 503 with Retry-After and an OpenADR body, at once. */
     wk_req *reqs[1] = {&Q};

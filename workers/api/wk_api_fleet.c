@@ -3,14 +3,15 @@
  *
  * A page walks candidates in venID order from one index (vtn:vens; a
  * program's member set with program=; the VENs of vtn:reports:overdue
- * with state=overdue), reads each candidate's record (and, for a group or
- * a program not walked, SMISMEMBER of its ventargets) in pipelined rounds
- * of WK_VEN_SCAN_CHUNK, keeps those that match, and stops at limit
- * matches, at WK_VEN_SCAN_MAX candidates looked at, or at the end of the
- * index. next_cursor is the last candidate looked at, so a filtered page
- * may hold fewer than limit VENs (even none) while next_cursor is not
- * null: only a null next_cursor ends the list. A last round reads the
- * shown VENs' queues (LLEN) and report requests (HVALS venrr). */
+ * with state=overdue). With group= the walk's WK_VEN_SCAN_MAX candidates
+ * first go through one SMISMEMBER of the group's set. It reads each
+ * remaining candidate's record (and, for a group or a program the walk
+ * does not cover, SMISMEMBER of its ventargets) in pipelined rounds of
+ * WK_VEN_SCAN_CHUNK, keeps those that match, and stops at limit matches,
+ * at WK_VEN_SCAN_MAX candidates looked at, or at the end of the index. next_cursor is the last
+ * candidate looked at, so a filtered page may hold fewer than limit VENs (even none) while
+ * next_cursor is not null: only a null next_cursor ends the list. A last round reads the shown
+ * VENs' queues (LLEN) and report requests (HVALS venrr). */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@
 #include "wk_api_internal.h"
 #include "wk_ven.h"
 
-#define WK_VEN_SCAN_CHUNK 500      /* candidates read a round (2 commands each at most) */
+#define WK_VEN_SCAN_CHUNK 500      /* candidates read a round (fewer at 3 commands each) */
 #define WK_VEN_SCAN_MAX 2000       /* candidates one page looks at, at most */
 #define WK_VEN_OVERDUE_READ 100000 /* members of vtn:reports:overdue state=overdue reads */
 
@@ -133,17 +134,21 @@ int wk_api_parse_list_query(const char *q, size_t n, int *limit, char *cursor, s
 
 /* ---- what a VEN record says ---- */
 
-long long wk__api_ven_poll_freq(wk_req *q, const redisReply *h)
+long long wk__api_ven_last_poll(wk_req *q, const redisReply *h, long long *freq)
 {
-    long long f = wk_hfield_int(h, VTN_F_VEN_POLL_FREQ);
-    return f > 0 ? f : q->w->cfg.poll_freq_ms;
+    const redisReply *v = wk_hfield(h, VTN_F_VEN_LAST_POLL);
+    long long ms = 0, f = 0;
+    if (v && v->type == REDIS_REPLY_STRING)
+        wk_last_poll_parse(v->str, (size_t)v->len, &ms, &f);
+    *freq = f > 0 ? f : q->w->cfg.poll_freq_ms;
+    return ms;
 }
 
 int wk__api_ven_online(wk_req *q, const redisReply *h, int64_t now)
 {
-    long long lp = wk_hfield_int(h, VTN_F_VEN_LAST_POLL);
+    long long freq, lp = wk__api_ven_last_poll(q, h, &freq);
     const redisReply *r = wk_hfield(h, VTN_F_VEN_REG);
-    return r && r->len > 0 && lp > 0 && now < lp + 2 * wk__api_ven_poll_freq(q, h);
+    return r && r->len > 0 && lp > 0 && now < lp + 2 * freq;
 }
 
 int wk__api_overdue_count(const redisReply *vals, int64_t now)
@@ -471,6 +476,8 @@ static void api_list(wk_req *q, void *st)
         }
         s->member_of = (s->f.group[0] && !s->group_pool) || (s->f.program[0] && !s->source_key[0]);
         s->per = 1 + (s->member_of != 0) + (s->f.state == WK_VS_OVERDUE);
+        if (s->chunk * s->per > WK_ROUND_CMDS - 1) /* a round's commands, the next page's too */
+            s->chunk = (WK_ROUND_CMDS - 1) / s->per;
         s->stage = LIST_SCAN;
         if (s->page < 0)
             wk_reply_no_room(q);

@@ -105,17 +105,7 @@ static json_t *processes(const redisReply *h, int64_t now, json_t *totals, json_
         json_object_del(e, "interval");
         json_array_append_new(list, e);
     }
-    size_t n = json_array_size(list);
-    json_t **items = n ? malloc(n * sizeof *items) : NULL;
-    if (items) { /* sorted, so the answer reads the same every time */
-        for (size_t i = 0; i < n; i++)
-            items[i] = json_incref(json_array_get(list, i));
-        qsort(items, n, sizeof *items, by_role_id);
-        json_array_clear(list);
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(list, items[i]);
-        free(items);
-    }
+    wk__api_sort_json(list, by_role_id); /* so the answer reads the same every time */
     json_object_set_new(totals, "pollsPerSecond", json_real(polls));
     json_object_set_new(totals, "requestsPerSecond", json_real(reqs));
     json_object_set_new(totals, "errorsPerSecond", json_real(errs));

@@ -17,10 +17,11 @@ extern const wk_handler wk__api_vens_list, wk__api_vens_provision, wk__api_vens_
  * and queued out. NULL when out of memory. (wk_api_vens.c) */
 json_t *wk__api_ven_json(wk_req *q, const char *ven, const redisReply *h, long long queued,
                          int64_t now);
-/* wk_api_fleet.c: the poll frequency the VEN was given (its record's, else
- * this worker's VTN_POLL_FREQ), ms; online: registered and polled within
- * two of them; the overdue requests among venrr's HVALS. */
-long long wk__api_ven_poll_freq(wk_req *q, const redisReply *h);
+/* wk_api_fleet.c: the VEN's last poll (ms, 0: never) and in *freq the poll
+ * frequency it was given (its record's, else this worker's VTN_POLL_FREQ),
+ * from its record's lp; online: registered and polled within two of them;
+ * the overdue requests among venrr's HVALS. */
+long long wk__api_ven_last_poll(wk_req *q, const redisReply *h, long long *freq);
 int wk__api_ven_online(wk_req *q, const redisReply *h, int64_t now);
 int wk__api_overdue_count(const redisReply *vals, int64_t now);
 /* wk_api_health.c */
@@ -60,6 +61,9 @@ wk_rh wk__api_members_script(wk_req *q, const wk__api_members_kind *k, const cha
 json_t *wk__api_ven_targets(const redisReply *members);
 /* Sorts a JSON array of strings in place (left as is when out of memory). */
 void wk__api_sort_strings(json_t *list);
+/* Sorts a JSON array in place with cmp over its elements (json_t *const *),
+ * left as is when out of memory. */
+void wk__api_sort_json(json_t *list, int (*cmp)(const void *, const void *));
 /* wk_api_reports.c: a VEN's reports and requests, the received data. */
 extern const wk_handler wk__api_ven_reports_get, wk__api_ven_reports_post,
     wk__api_ven_report_delete, wk__api_reports_data;

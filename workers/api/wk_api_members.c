@@ -359,7 +359,7 @@ static int by_string(const void *a, const void *b)
     return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
 }
 
-void wk__api_sort_strings(json_t *list)
+void wk__api_sort_json(json_t *list, int (*cmp)(const void *, const void *))
 {
     size_t n = json_array_size(list);
     json_t **v = calloc(n ? n : 1, sizeof *v);
@@ -367,11 +367,16 @@ void wk__api_sort_strings(json_t *list)
         return; /* unsorted, still whole */
     for (size_t i = 0; i < n; i++)
         v[i] = json_incref(json_array_get(list, i));
-    qsort(v, n, sizeof *v, by_string);
+    qsort(v, n, sizeof *v, cmp);
     json_array_clear(list);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(list, v[i]);
     free(v);
+}
+
+void wk__api_sort_strings(json_t *list)
+{
+    wk__api_sort_json(list, by_string);
 }
 
 json_t *wk__api_ven_targets(const redisReply *members)

@@ -164,13 +164,12 @@ json_t *wk__api_ven_json(wk_req *q, const char *ven, const redisReply *h, long l
                         registered ? jtime_or_null(wk__api_hfield(h, "rt")) : json_null());
     json_object_set_new(o, "reregistrationPending", json_boolean(is_one(wk__api_hfield(h, "rq"))));
     json_object_set_new(o, "pushUndelivered", push_undelivered_json(wk__api_hfield(h, "pu")));
-    long long lp = wk_hfield_int(h, VTN_F_VEN_LAST_POLL);
+    long long freq, lp = wk__api_ven_last_poll(q, h, &freq);
+    char ts[40];
     json_object_set_new(o, "lastPoll",
-                        lp > 0 ? jtime_or_null(wk__api_hfield(h, VTN_F_VEN_LAST_POLL))
-                               : json_null());
+                        lp > 0 ? json_string(vtn_time_format(lp, ts, sizeof ts)) : json_null());
     json_object_set_new(o, "pollFreqSeconds",
-                        registered ? json_real((double)wk__api_ven_poll_freq(q, h) / 1000.0)
-                                   : json_null());
+                        registered ? json_real((double)freq / 1000.0) : json_null());
     json_object_set_new(o, "online", json_boolean(wk__api_ven_online(q, h, now)));
     if (queued >= 0) {
         json_object_set_new(o, "queuedMessages", json_integer(queued));

@@ -384,6 +384,10 @@ int wk_fp_normalize(const char *in, size_t n, char *out, size_t outlen);
 void wk_fp_pretty(const char *fp, char *out, size_t outlen);
 /* An ID we accept in a URL path or a cursor: 1..WK_ID_MAX of [A-Za-z0-9._:-]. */
 int wk_id_valid(const char *s, size_t n);
+/* The lp field of a VEN record, "<last poll ms> <poll frequency ms>" (n
+ * bytes), into *ms and *freq; each 0 when absent or not digits. By hand,
+ * not strtoll: every poll reads it. */
+void wk_last_poll_parse(const char *s, size_t n, long long *ms, long long *freq);
 /* Opaque pagination cursor: hex of the last venID of a page. */
 int wk_cursor_encode(const char *ven_id, char *out, size_t outlen);
 int wk_cursor_decode(const char *cursor, char *out, size_t outlen);

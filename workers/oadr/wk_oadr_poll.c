@@ -61,7 +61,7 @@ enum poll_stage { POLL_START = 0, POLL_READ, POLL_POP, POLL_EVENTS, POLL_RECORDS
 
 typedef struct poll_state {
     enum poll_stage stage;
-    wk_rh rec;  /* HMGET ven r fp pr ev en ea lp pf */
+    wk_rh rec;  /* HMGET ven r fp pr ev en ea lp */
     wk_rh qlen; /* LLEN venq */
     wk_rh ver;  /* GET vtn:events:ver */
     wk_rh pop;  /* the pop script */
@@ -146,20 +146,21 @@ static void poll_pop(wk_req *q, poll_state *s, const char *ven)
  * wait for it, and a write lost with a Redis outage only ages lp. */
 static void note_poll(wk_req *q, const redisReply *rec, const char *ven)
 {
-    char lp[24] = "", pf[24] = "";
-    wk_rep_elem(rec, 6, lp, sizeof lp);
-    wk_rep_elem(rec, 7, pf, sizeof pf);
-    long long freq = atoll(pf), now = (long long)vtn_now_ms();
+    long long lp = 0, freq = 0, now = (long long)vtn_now_ms();
+    if (rec && rec->type == REDIS_REPLY_ARRAY && rec->elements > 6 &&
+        rec->element[6]->type == REDIS_REPLY_STRING)
+        wk_last_poll_parse(rec->element[6]->str, rec->element[6]->len, &lp, &freq);
     if (freq <= 0) /* registered before the VTN recorded it */
         freq = q->w->cfg.poll_freq_ms;
     long long step = freq / 4 < VTN_LASTPOLL_STEP_MS ? freq / 4 : VTN_LASTPOLL_STEP_MS;
-    if (lp[0] && now - atoll(lp) < step)
+    if (lp > 0 && now - lp < step)
         return;
-    char k[VTN_KEY_MAX], at[24], until[24];
+    char k[VTN_KEY_MAX], at[24], every[24], until[24];
     snprintf(at, sizeof at, "%lld", now);
+    snprintf(every, sizeof every, "%lld", freq);
     snprintf(until, sizeof until, "%lld", now + 2 * freq);
     if (wk_cmd_detached(q->w, "EVALSHA", q->w->redis.sha[WK_SCRIPT_LASTPOLL], "1",
-                        wk_key_ven(k, ven), at, NULL) < 0 ||
+                        wk_key_ven(k, ven), at, every, NULL) < 0 ||
         wk_cmd_detached(q->w, "ZADD", VTN_KEY_VENSONLINE, until, ven, NULL) < 0)
         vtn_debug("lastpoll_dropped", "req=%s ven=%s", q->rid, ven);
 }
@@ -176,10 +177,9 @@ static void poll_step(wk_req *q, void *st)
             return;
         }
         /* The hot path: one round of three plain commands, no script. */
-        s->rec =
-            wk_cmd(q, "HMGET", wk_key_ven(k1, ven), VTN_F_VEN_REG, VTN_F_VEN_FP, VTN_F_VEN_POLL_RID,
-                   VTN_F_VEN_EVENTS_VER, VTN_F_VEN_EVENTS_END, VTN_F_VEN_EVENTS_AWAIT,
-                   VTN_F_VEN_LAST_POLL, VTN_F_VEN_POLL_FREQ, NULL);
+        s->rec = wk_cmd(q, "HMGET", wk_key_ven(k1, ven), VTN_F_VEN_REG, VTN_F_VEN_FP,
+                        VTN_F_VEN_POLL_RID, VTN_F_VEN_EVENTS_VER, VTN_F_VEN_EVENTS_END,
+                        VTN_F_VEN_EVENTS_AWAIT, VTN_F_VEN_LAST_POLL, NULL);
         s->qlen = wk_cmd(q, "LLEN", wk_key_venq(k2, ven), NULL);
         s->ver = wk_cmd(q, "GET", VTN_KEY_EVENTSVER, NULL);
         if (s->rec < 0 || s->qlen < 0 || s->ver < 0)

@@ -104,13 +104,14 @@
 /* The VEN's report request policy (docs/reports.md), JSON; set through the
  * API, gone with the record. */
 #define VTN_F_VEN_REPORT_POLICY "rp"
-/* The VEN's last poll (ms), written by a poll only when the stored one is
- * older than VTN_LASTPOLL_STEP_MS or a quarter of the VEN's poll frequency,
- * whichever is less, so it lags the real last poll by at most that. */
+/* "<last poll ms> <poll frequency ms>": the VEN's last poll (0 before its
+ * first), written by a poll only when the stored one is older than
+ * VTN_LASTPOLL_STEP_MS or a quarter of its poll frequency, whichever is
+ * less, so it lags the real last poll by at most that; and the
+ * oadrRequestedOadrPollFreq the VTN gave it at its last registration
+ * ("online" is a poll within two of these). One field, so a poll reads
+ * both with one more HMGET field. */
 #define VTN_F_VEN_LAST_POLL "lp"
-/* The oadrRequestedOadrPollFreq the VTN gave the VEN at its last
- * registration (ms): "online" is a poll within two of these. */
-#define VTN_F_VEN_POLL_FREQ "pf"
 #define VTN_VEN_CANCELLING "c"
 
 /* ---- fields of vtn:cert:<serial> ---- */

@@ -55,7 +55,7 @@ VEN_ATTRS = {
     "rereg-pending": "REREG", "poll-rid": "POLL_RID", "events-ver": "EVENTS_VER",
     "events-hash": "EVENTS_HASH", "events-end": "EVENTS_END", "events-await": "EVENTS_AWAIT",
     "push-undelivered": "PUSH_UNDELIVERED", "report-policy": "REPORT_POLICY",
-    "last-poll": "LAST_POLL", "poll-freq": "POLL_FREQ",
+    "last-poll": "LAST_POLL",
 }
 # flags of the ven verb: attribute and the value a bare flag stands for
 VEN_FLAGS = {
