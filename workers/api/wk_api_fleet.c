@@ -132,38 +132,6 @@ int wk_api_parse_list_query(const char *q, size_t n, int *limit, char *cursor, s
     return rc;
 }
 
-/* ---- what a VEN record says ---- */
-
-long long wk__api_ven_last_poll(wk_req *q, const redisReply *h, long long *freq)
-{
-    const redisReply *v = wk_hfield(h, VTN_F_VEN_LAST_POLL);
-    long long ms = 0, f = 0;
-    if (v && v->type == REDIS_REPLY_STRING)
-        wk_last_poll_parse(v->str, (size_t)v->len, &ms, &f);
-    *freq = f > 0 ? f : q->w->cfg.poll_freq_ms;
-    return ms;
-}
-
-int wk__api_ven_online(wk_req *q, const redisReply *h, int64_t now)
-{
-    long long freq, lp = wk__api_ven_last_poll(q, h, &freq);
-    const redisReply *r = wk_hfield(h, VTN_F_VEN_REG);
-    return r && r->len > 0 && lp > 0 && now < lp + 2 * freq;
-}
-
-int wk__api_overdue_count(const redisReply *vals, int64_t now)
-{
-    int n = 0;
-    for (size_t i = 0; vals && vals->type == REDIS_REPLY_ARRAY && i < vals->elements; i++) {
-        const redisReply *v = vals->element[i];
-        json_t *rec = v->type == REDIS_REPLY_STRING ? json_loadb(v->str, v->len, 0, NULL) : NULL;
-        const char *st = json_is_object(rec) ? wk_report_request_state(rec, now) : NULL;
-        n += st && strcmp(st, "overdue") == 0;
-        json_decref(rec);
-    }
-    return n;
-}
-
 /* Case-insensitive substring (ASCII letters; other bytes as they are). */
 static int has_substring(const char *s, size_t n, const char *needle)
 {
