@@ -1,11 +1,12 @@
 /* What vtn-bench's modes (main.c) and vtn-bench fleet (bn_fleet.c) share:
  * the run id, the hard wall-clock cap, the address a server certificate
- * must name, the error total of a phase. */
+ * must name, the error total of a phase, a JSON line on stdout. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,4 +69,13 @@ void bn_addr_ip(const struct sockaddr_storage *a, char *out, size_t len)
 uint64_t bn_counts_errors(const bn_counts *k)
 {
     return k->http + k->oadr + k->timeouts + k->conn + k->io + k->tls;
+}
+
+void bn_print_json(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(j);
 }

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "vtn/buf.h"
 
 /* ---- latency histogram (bn_hist.c) ------------------------------------ */
@@ -466,6 +468,8 @@ void bn_hard_cap(unsigned seconds);
 void bn_addr_ip(const struct sockaddr_storage *a, char *out, size_t len);
 /* Failed requests of a phase, whatever the kind. */
 uint64_t bn_counts_errors(const bn_counts *k);
+/* Prints j on stdout as one compact line and releases it (NULL prints nothing). */
+void bn_print_json(json_t *j);
 
 /* ---- vtn-bench fleet (bn_fleet.c) ---------------------------------------- */
 

@@ -13,6 +13,7 @@
 
 #include "vtn/config.h"
 
+#include "bn_internal.h"
 #include "bn_plan.h"
 
 const char *const bn_op_names[BN_OP_N] = {
@@ -680,16 +681,6 @@ static int parse_share(const char *name, const char *s, int percent, double lo, 
     return 0;
 }
 
-/* Prints j as one line and releases it. */
-static void print_json_line(json_t *j)
-{
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-    if (s)
-        printf("%s\n", s);
-    free(s);
-    json_decref(j);
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -849,7 +840,7 @@ static int run_check(const bn_model *m, const char *path, int json)
     printf("%-16s largest error %.1f%%: %s 20%%\n", "verdict", worst,
            worst <= 20 ? "within" : "NOT within");
     if (jc) {
-        print_json_line(
+        bn_print_json(
             json_pack("{s:s,s:o,s:f}", "check", path, "cores", jc, "largest_error_pct", worst));
     }
     return 0;
@@ -1040,7 +1031,7 @@ int bn_plan_main(int argc, char **argv)
         }
         print_plan(m, &f, &p);
         if (cfg.json) {
-            print_json_line(plan_json(m, &f, &p));
+            bn_print_json(plan_json(m, &f, &p));
         }
     }
 out:

@@ -293,15 +293,6 @@ static double print_load(const bn_opts *o, const bn_result *res, double secs, do
     return other_pct > 0 ? other_pct / 100 : 0;
 }
 
-static void print_json(json_t *j)
-{
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-    if (s)
-        printf("%s\n", s);
-    free(s);
-    json_decref(j);
-}
-
 static void print_hs_errors(const bn_counts *k)
 {
     printf("%-16s %" PRIu64 " (connection %" PRIu64 ", TLS %" PRIu64 ", timeouts %" PRIu64
@@ -387,7 +378,7 @@ static void report_handshake(const bn_cfg *cfg, const bn_opts *o, const bn_resul
         json_decref(jper);
         return;
     }
-    print_json(json_pack(
+    bn_print_json(json_pack(
         "{s:s,s:s,s:s,s:I,s:I,s:b,s:f,s:o,s:{s:I,s:I,s:I,s:f,s:o,s:o},s:{s:o,s:o},s:o,s:o,s:f,s:f,"
         "s:I,s:b}",
         "mode", "handshake", "target", cfg->target, "run", o->run_id, "connections",
@@ -493,7 +484,7 @@ static void report_idle(const bn_cfg *cfg, const bn_opts *o, const bn_result *re
         json_decref(jidle);
         return;
     }
-    print_json(json_pack(
+    bn_print_json(json_pack(
         "{s:s,s:s,s:s,s:I,s:I,s:o,s:{s:I,s:I,s:I,s:I,s:f},s:{s:o,s:o},s:{s:o,s:o},s:f,s:o,s:o,"
         "s:f,s:f,s:I,s:b}",
         "mode", "idle", "target", cfg->target, "run", o->run_id, "connections",
@@ -636,7 +627,7 @@ static void report_events(const bn_cfg *cfg, const bn_opts *o, const bn_result *
         json_decref(jcpu);
         return;
     }
-    print_json(json_pack(
+    bn_print_json(json_pack(
         "{s:s,s:s,s:s,s:I,s:f,s:s,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:o,s:o,s:I,s:o,s:o,s:o,s:o,s:I,"
         "s:f,s:I,s:I,s:o,s:f,s:I,s:b}",
         "mode", "events", "target", cfg->target, "run", o->run_id, "vens", (json_int_t)o->vens,
@@ -734,7 +725,7 @@ static void report_reports(const bn_cfg *cfg, const bn_opts *o, const bn_result 
                bad);
     if (!cfg->json)
         return;
-    print_json(json_pack(
+    bn_print_json(json_pack(
         "{s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:I,s:I,s:f,s:o,s:o,s:o,s:f,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
         "s:I,s:I,s:b},s:I,s:I,s:I,s:I,s:f,s:o,s:f,s:f,s:I,s:s,s:b}",
         "mode", "reports", "target", cfg->target, "run", o->run_id, "vens", (json_int_t)o->vens,
