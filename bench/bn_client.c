@@ -207,6 +207,7 @@ static void conn_connect(bn_conn *c);
 static void start_measured_phase(struct run *r);
 static void finish(struct run *r);
 static void on_timer(uv_timer_t *t);
+static void on_tick(uv_timer_t *t);
 static void idle_resolved(struct run *r);
 static void conn_fail(bn_conn *c, enum fail why);
 static void ev_summarize(struct run *r);
@@ -1571,6 +1572,9 @@ static void finish(struct run *r)
     if (r->ev_stage == EV_FOLLOW) /* interrupted while following */
         ev_summarize(r);
     r->phase = PH_DONE;
+    if (is_fleet(r) &&
+        r->o->tick) /* the last part of a second too: a run shorter than one has a sample */
+        on_tick(&r->tick_timer);
     uv_close((uv_handle_t *)&r->sweep, on_handle_closed);
     uv_close((uv_handle_t *)&r->tick_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->end_timer, on_handle_closed);

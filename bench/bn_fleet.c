@@ -494,6 +494,8 @@ static void fl_tick(void *arg, const bn_tick *t)
     restart_poll(f);
     if (f->restart_t >= 0 && f->restart_pid == 0 && f->back_s < 0 && t->connected >= t->registered)
         f->back_s = t->t - f->restart_t;
+    if (strcmp(t->phase, "done") == 0)
+        return; /* the run's last sample: no step starts now */
     if (strcmp(f->sc->name, "utility-day") == 0)
         day_tick(f, t);
     if (f->push && strcmp(f->sc->name, "push") == 0)
