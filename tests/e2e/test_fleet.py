@@ -88,6 +88,10 @@ def main():
                               os.path.join(st.tmpdir, "gateway-restarted.log"), gw.ports)
                     st.procs.append(p2)
                     st.gateways.append(p2)
+                    # PR_SET_PDEATHSIG (vtntest.stack) belongs to the thread that started the
+                    # process: were this thread to end, the new gateway would get SIGKILL. It
+                    # lives on (a daemon) until the test's stack has stopped every process.
+                    threading.Event().wait(300)
 
             day = []
             if name == "utility-day":
