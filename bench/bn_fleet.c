@@ -55,6 +55,7 @@ typedef struct fl_cfg {
     char *push_share;
     char *push_cert, *push_key, *push_ca;
     long long push_max_conns;
+    long long push_unreachable;
     long long ramp;
     long long retry_base_ms;
     long long retry_cap_ms;
@@ -120,6 +121,10 @@ static const vtn_cfg_item fl_items[] = {
     {"VTN_FLEET_PUSH_MAX_CONNS", "--push-max-conns", VTN_CFG_INT, F(push_max_conns), "0", 0, 200000,
      "connections the push endpoint holds at once (more are closed at accept); 0 = the push "
      "VENs + 64"},
+    {"VTN_FLEET_PUSH_UNREACHABLE", "--push-unreachable", VTN_CFG_INT, F(push_unreachable), "0", 0,
+     200000,
+     "push scenario: this many push VENs go away when the event is created (their endpoint "
+     "closes every push unanswered); the coverage counts the others"},
     {"VTN_FLEET_RAMP", "--ramp", VTN_CFG_INT, F(ramp), "0", 0, 200000,
      "VENs connecting and registering at once; 0 = 256 (register-storm: all of them)"},
     {"VTN_FLEET_RETRY_BASE", "--retry-base", VTN_CFG_MS, F(retry_base_ms), "500ms", 1, 600000,
@@ -225,7 +230,8 @@ struct fl_run {
     bn_pushsrv *push;
     double push_share;
     bn_push_stats push0, push1;
-    int push_stage; /* 0: waiting for every push VEN's venID, 1: the event was created */
+    uint64_t last_pushes; /* at the last tick */
+    int push_stage;       /* 0: waiting for every push VEN's venID, 1: the event was created */
     char push_ev[BN_EVENT_ID_MAX];
     double push_create_ms;
     long long push_recorded; /* the event's participation (optIn + optOut) at the end; -1 unread */
@@ -480,11 +486,21 @@ static void fl_tick(void *arg, const bn_tick *t)
                                     (json_int_t)(err - f->last_err), "p50_ms", p50, "p99_ms", p99,
                                     "connected", (json_int_t)t->connected, "registered",
                                     (json_int_t)t->registered, "cpu", cpu));
+    char pushed[96] = "";
+    if (f->push) { /* pushes answered in that second, and how far the push event got */
+        bn_push_stats ps;
+        bn_pushsrv_stats(f->push, &ps);
+        json_object_set_new(json_array_get(f->timeline, json_array_size(f->timeline) - 1), "pushes",
+                            json_integer((json_int_t)(ps.pushes - f->last_pushes)));
+        snprintf(pushed, sizeof pushed, " pushes/s=%.0f push_received=%" PRIu32,
+                 (double)(ps.pushes - f->last_pushes) / dt, ps.received);
+        f->last_pushes = ps.pushes;
+    }
     fprintf(stderr,
             "fleet %s t=%.0fs %s connected=%" PRIu32 " registered=%" PRIu32 "/%" PRIu32
-            " req/s=%.0f errors=%" PRIu64 " p50=%.1fms p99=%.1fms\n",
+            " req/s=%.0f errors=%" PRIu64 " p50=%.1fms p99=%.1fms%s\n",
             f->sc->name, t->t, phase, t->connected, t->registered, f->o->vens,
-            (double)(done - f->last_done) / dt, err, p50, p99);
+            (double)(done - f->last_done) / dt, err, p50, p99, pushed);
     bn_hist_init(res->tick_hist);
     f->last_done = done;
     f->last_err = err;
@@ -605,6 +621,8 @@ static void res_push(const fl_run *f, json_t *sr)
 {
     const bn_push_stats *p = &f->push1;
     json_object_set_new(sr, "push_vens", json_integer(f->o->push_vens));
+    json_object_set_new(sr, "unreachable", json_integer((json_int_t)f->cfg->push_unreachable));
+    json_object_set_new(sr, "dropped", json_integer((json_int_t)p->dropped));
     json_object_set_new(sr, "ven_ids_known", json_integer(p->known));
     json_object_set_new(sr, "event", f->push_ev[0] ? json_string(f->push_ev) : json_null());
     json_object_set_new(sr, "create_ms",
@@ -972,6 +990,10 @@ static void print_summary(const fl_run *f, const json_t *j)
                          c[i][0] == BN_NEVER ? -1 : (double)c[i][0] / 1e9,
                          c[i][1] == BN_NEVER ? -1 : (double)c[i][1] / 1e9,
                          c[i][2] == BN_NEVER ? -1 : (double)c[i][2] / 1e9);
+            if (f->cfg->push_unreachable)
+                printf("unreachable      %lld push VENs went away at the event (%" PRIu64
+                       " pushes to them dropped); the figures below are the others'\n",
+                       f->cfg->push_unreachable, p->dropped);
             printf("push event       created in %.1f ms; received by %" PRIu32 " (%s), answered by "
                    "%" PRIu32 " (%s); the VTN recorded %lld answers (-1: never)\n",
                    f->push_create_ms, p->received, cov[0], p->answered, cov[1], f->push_recorded);
@@ -1125,6 +1147,13 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o, double *p
         return -EINVAL;
     }
     *push_share = push;
+    if (cfg->push_unreachable &&
+        (!is_push ||
+         (double)cfg->push_unreachable >= push * (double)(cfg->vens ? cfg->vens : sc->vens))) {
+        fprintf(stderr, "vtn-bench fleet: --push-unreachable: push scenario only, fewer than the "
+                        "push VENs\n");
+        return -EINVAL;
+    }
     o->push_vens = (uint32_t)(push * (double)(cfg->vens ? cfg->vens : sc->vens) + 0.5);
     o->answer = 1;
     o->fleet_reports = 1;
@@ -1310,7 +1339,8 @@ int bn_fleet_main(int argc, char **argv)
                            cfg.push_ca,
                            o.push_vens,
                            cfg.push_max_conns ? (uint32_t)cfg.push_max_conns : o.push_vens + 64,
-                           o.opt_in_share};
+                           o.opt_in_share,
+                           (uint32_t)cfg.push_unreachable};
         err[0] = '\0';
         if (fd_limit(o.vens + po.max_conns) < 0 ||
             bn_pushsrv_start(&po, &f.push, err, sizeof err) < 0) {
@@ -1378,11 +1408,13 @@ int bn_fleet_main(int argc, char **argv)
      * anything else that failed is an error. */
     uint64_t expected = sc->storm ? errs : f.restart_t >= 0 ? errs - f.err_before : 0;
     int day = strcmp(sc->name, "utility-day") == 0;
+    uint32_t reach_off = (uint32_t)cfg.push_unreachable; /* push VENs that went away on purpose */
     int ok =
         res.registered == o.vens && errs <= expected && !res.interrupted && rc == 0 &&
         !res.setup_error[0] && (!sc->events || res.late == 0) &&
-        (strcmp(sc->name, "push") != 0 || (f.push1.received == o.push_vens &&
-                                           f.push1.answered == o.push_vens && !f.push_error[0])) &&
+        (strcmp(sc->name, "push") != 0 ||
+         (f.push1.received == o.push_vens - reach_off &&
+          f.push1.answered == o.push_vens - reach_off && !f.push_error[0])) &&
         (!day ||
          (f.modified == 1 && f.cancelled == 1 && !f.day_error[0] &&
           (f.restart_t < 0 || (f.restart_pid == 0 && f.restart_status == 0 && f.back_s >= 0))));

@@ -212,6 +212,13 @@ static void on_request(ps_conn *c)
     if (v < 0 || bn_xml_payload(c->body.data, c->body.len, payload, sizeof payload) < 0)
         goto bad;
     pthread_mutex_lock(&s->mu);
+    if (s->watching && (uint32_t)v < s->o.unreachable) {
+        s->st.dropped++; /* it went away: the VTN sees its connection close unanswered */
+        pthread_mutex_unlock(&s->mu);
+        vtn_buf_free(&ans);
+        conn_close(c);
+        return;
+    }
     if (!s->vens[v].ven_id[0] &&
         bn_xml_text(c->body.data, c->body.len, "venID", vid, sizeof vid) > 0) {
         snprintf(s->vens[v].ven_id, sizeof s->vens[v].ven_id, "%s", vid);
@@ -569,18 +576,20 @@ void bn_pushsrv_stats(bn_pushsrv *s, bn_push_stats *st)
     pthread_mutex_lock(&s->mu);
     *st = s->st;
     st->received = st->answered = 0;
-    for (uint32_t v = 0; recv && ans && v < s->o.vens; v++) {
+    uint32_t dead = s->o.unreachable < s->o.vens ? s->o.unreachable : s->o.vens;
+    uint32_t n = s->o.vens - dead;
+    for (uint32_t v = dead; recv && ans && v < s->o.vens; v++) {
         const ps_ven *p = &s->vens[v];
-        recv[v] = p->recv_ns ? p->recv_ns - s->watch_t0 : BN_NEVER;
-        ans[v] = p->ans_ns ? p->ans_ns - s->watch_t0 : BN_NEVER;
+        recv[v - dead] = p->recv_ns ? p->recv_ns - s->watch_t0 : BN_NEVER;
+        ans[v - dead] = p->ans_ns ? p->ans_ns - s->watch_t0 : BN_NEVER;
         st->received += p->recv_ns != 0;
         st->answered += p->ans_ns != 0;
     }
     pthread_mutex_unlock(&s->mu);
     static const double q[3] = {0.5, 0.99, 1.0};
     for (int i = 0; i < 3; i++) {
-        st->cov_recv[i] = recv && ans ? bn_coverage_ns(recv, s->o.vens, q[i]) : BN_NEVER;
-        st->cov_ans[i] = recv && ans ? bn_coverage_ns(ans, s->o.vens, q[i]) : BN_NEVER;
+        st->cov_recv[i] = recv && ans && n ? bn_coverage_ns(recv, n, q[i]) : BN_NEVER;
+        st->cov_ans[i] = recv && ans && n ? bn_coverage_ns(ans, n, q[i]) : BN_NEVER;
     }
     free(recv);
     free(ans);

@@ -20,6 +20,8 @@ typedef struct bn_push_opts {
     uint32_t vens;          /* push VENs: paths /ven/0 .. /ven/vens-1 */
     uint32_t max_conns;     /* connections open at once; more are closed at accept */
     double opt_in_share;    /* share of the events answered optIn; the rest optOut */
+    uint32_t unreachable;   /* from the watch on, VENs 0..unreachable-1 drop every push
+                               unanswered (the connection closed): a VEN that went away */
 } bn_push_opts;
 
 /* What the endpoint saw (bn_pushsrv_stats). Errors are the VTN's requests
@@ -36,12 +38,14 @@ typedef struct bn_push_stats {
     uint64_t err_request;     /* malformed HTTP, a path of no VEN, a body no payload (HTTP 4xx) */
     uint64_t err_too_large;   /* a request over the body cap (HTTP 413) */
     uint64_t err_refused;     /* connections over max_conns, closed at once */
+    uint64_t dropped;         /* pushes to unreachable VENs, dropped on purpose (no error) */
     uint64_t conns;           /* connections accepted */
     uint32_t open, open_max;  /* open now, most at once */
     uint32_t known;           /* push VENs whose venID a push told (their oadrRegisterReport) */
-    uint32_t received;        /* push VENs that got an event after the watch began */
+    uint32_t received;        /* reachable push VENs that got an event after the watch began */
     uint32_t answered;        /* ... and were sent their oadrCreatedEvent for it */
-    uint64_t cov_recv[3], cov_ans[3]; /* ns from the watch's t0: 50, 99, 100 %; BN_NEVER */
+    uint64_t cov_recv[3], cov_ans[3]; /* ns from the watch's t0: 50, 99, 100 % of the
+                                         reachable push VENs; BN_NEVER */
 } bn_push_stats;
 
 /* Loads the certificates, listens on 127.0.0.1 (a free port) and starts the
