@@ -186,6 +186,7 @@ def main():
                 npush = sr["push_vens"]
                 eq((npush, j["config"]["push_share"]), (30, 0.75), "push VENs and the share")
                 eq(sr["ven_ids_known"], npush, "every push VEN got its registration's push")
+                eq(sr["targeted"], npush, "the event targeted every push VEN")
                 check("setup_error" not in sr, "API steps: %s" % sr.get("setup_error"))
                 eq((sr["received"], sr["answered"], sr["answers_recorded"]), (npush, npush, npush),
                    "push VENs that received the event, answered it, answers the VTN recorded")
