@@ -56,6 +56,7 @@ typedef struct fl_cfg {
     char *push_cert, *push_key, *push_ca;
     long long push_max_conns;
     long long push_unreachable;
+    int push_close;
     long long ramp;
     long long retry_base_ms;
     long long retry_cap_ms;
@@ -121,6 +122,9 @@ static const vtn_cfg_item fl_items[] = {
     {"VTN_FLEET_PUSH_MAX_CONNS", "--push-max-conns", VTN_CFG_INT, F(push_max_conns), "0", 0, 200000,
      "connections the push endpoint holds at once (more are closed at accept); 0 = the push "
      "VENs + 64"},
+    {"VTN_FLEET_PUSH_CLOSE", "--push-close", VTN_CFG_BOOL, F(push_close), "false", 0, 0,
+     "the push VENs' endpoint closes each connection after its answer, so every push opens a "
+     "connection and makes a full TLS handshake (default: keep-alive, as the VTN keeps them)"},
     {"VTN_FLEET_PUSH_UNREACHABLE", "--push-unreachable", VTN_CFG_INT, F(push_unreachable), "0", 0,
      200000,
      "push scenario: this many push VENs go away when the event is created (their endpoint "
@@ -1346,6 +1350,7 @@ int bn_fleet_main(int argc, char **argv)
                            o.push_vens,
                            cfg.push_max_conns ? (uint32_t)cfg.push_max_conns : o.push_vens + 64,
                            o.opt_in_share,
+                           cfg.push_close,
                            (uint32_t)cfg.push_unreachable};
         err[0] = '\0';
         if (fd_limit(o.vens + po.max_conns) < 0 ||

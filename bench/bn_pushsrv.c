@@ -36,12 +36,14 @@ typedef struct ps_ven {
 
 typedef struct ps_conn {
     uv_tcp_t tcp;
+    uv_shutdown_t shut; /* close_each: the answer is written, then the connection ends */
     struct bn_pushsrv *s;
     SSL *ssl;
     BIO *rbio, *wbio; /* ciphertext in (from the socket), out (to the socket) */
     llhttp_t parser;
     vtn_buf url, body, out;
     int too_large, closing;
+    int ending; /* the last answer is on its way: nothing more is read */
 } ps_conn;
 
 typedef struct ps_write {
@@ -117,18 +119,37 @@ static int flush_wire(ps_conn *c)
     return 0;
 }
 
+static void on_shut(uv_shutdown_t *r, int status)
+{
+    (void)status;
+    conn_close(r->data);
+}
+
 static int respond(ps_conn *c, int status, const char *reason, const char *body, size_t len)
 {
+    int last = status != 200 || c->s->o.close_each;
     vtn_buf_reset(&c->out);
     int rc = vtn_buf_printf(&c->out,
                             "HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\n"
                             "Content-Length: %zu\r\n%s\r\n",
-                            status, reason, len, status == 200 ? "" : "Connection: close\r\n");
+                            status, reason, len, last ? "Connection: close\r\n" : "");
     if (rc == 0 && len)
         rc = vtn_buf_append(&c->out, body, len);
     if (rc != 0 || SSL_write(c->ssl, c->out.data, (int)c->out.len) <= 0)
         return -EIO;
-    return flush_wire(c);
+    if (last)
+        SSL_shutdown(c->ssl); /* close_notify after the answer */
+    rc = flush_wire(c);
+    if (rc == 0 && status == 200 && last) {
+        /* the writes queued go out first; then the connection ends (uv_close
+         * right away would cancel them) */
+        c->shut.data = c;
+        c->ending = 1;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shut) != 0)
+            conn_close(c);
+    }
+    return rc;
 }
 
 /* bn_oadr.c builds a VEN's messages as whole requests (the pull VENs POST
@@ -313,7 +334,7 @@ static int on_message_complete(llhttp_t *p)
         return HPE_PAUSED;
     }
     on_request(c);
-    return c->closing ? HPE_PAUSED : 0;
+    return c->closing || c->ending ? HPE_PAUSED : 0;
 }
 
 /* ---- reading ------------------------------------------------------------------ */
@@ -345,7 +366,7 @@ static void tls_error(ps_conn *c)
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
     ps_conn *c = st->data;
-    if (c->closing)
+    if (c->closing || c->ending)
         return;
     if (n < 0) {
         conn_close(c);
@@ -371,7 +392,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
             return;
         }
         enum llhttp_errno pe = llhttp_execute(&c->parser, c->s->pbuf, (size_t)r);
-        if (c->closing)
+        if (c->closing || c->ending)
             return;
         if (pe != HPE_OK) {
             pthread_mutex_lock(&c->s->mu);

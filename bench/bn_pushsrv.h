@@ -20,6 +20,8 @@ typedef struct bn_push_opts {
     uint32_t vens;          /* push VENs: paths /ven/0 .. /ven/vens-1 */
     uint32_t max_conns;     /* connections open at once; more are closed at accept */
     double opt_in_share;    /* share of the events answered optIn; the rest optOut */
+    int close_each;         /* answer with Connection: close and close: every push opens a
+                               connection and makes a full handshake */
     uint32_t unreachable;   /* from the watch on, VENs 0..unreachable-1 drop every push
                                unanswered (the connection closed): a VEN that went away */
 } bn_push_opts;
