@@ -1157,6 +1157,12 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o, double *p
         return -EINVAL;
     }
     *push_share = push;
+    if (push > 0 && cfg->cert_pool && cfg->cert_pool < (cfg->vens ? cfg->vens : sc->vens)) {
+        /* the VENs of one certificate are one VEN to the VTN, with one transportAddress */
+        fprintf(stderr, "vtn-bench fleet: --push-share needs a certificate per VEN (no "
+                        "--cert-pool smaller than --vens) or plain HTTP\n");
+        return -EINVAL;
+    }
     if (cfg->push_unreachable &&
         (!is_push ||
          (double)cfg->push_unreachable >= push * (double)(cfg->vens ? cfg->vens : sc->vens))) {

@@ -135,12 +135,17 @@ static int respond(ps_conn *c, int status, const char *reason, const char *body,
                             status, reason, len, last ? "Connection: close\r\n" : "");
     if (rc == 0 && len)
         rc = vtn_buf_append(&c->out, body, len);
-    if (rc != 0 || SSL_write(c->ssl, c->out.data, (int)c->out.len) <= 0)
+    if (rc != 0 || SSL_write(c->ssl, c->out.data, (int)c->out.len) <= 0) {
+        if (last)
+            conn_close(c);
         return -EIO;
+    }
     if (last)
         SSL_shutdown(c->ssl); /* close_notify after the answer */
     rc = flush_wire(c);
-    if (rc == 0 && status == 200 && last) {
+    if (rc < 0 && last)
+        conn_close(c);
+    if (rc == 0 && last) {
         /* the writes queued go out first; then the connection ends (uv_close
          * right away would cancel them) */
         c->shut.data = c;
@@ -291,8 +296,7 @@ bad:
     pthread_mutex_unlock(&s->mu);
     vtn_warn("push_endpoint_bad_request", "url=%.*s bytes=%zu", (int)c->url.len, c->url.data,
              c->body.len);
-    respond(c, 400, "Bad Request", "", 0);
-    conn_close(c);
+    respond(c, 400, "Bad Request", "", 0); /* and the connection ends */
 }
 
 /* ---- llhttp ------------------------------------------------------------------- */
@@ -329,8 +333,7 @@ static int on_message_complete(llhttp_t *p)
         pthread_mutex_lock(&c->s->mu);
         c->s->st.err_too_large++;
         pthread_mutex_unlock(&c->s->mu);
-        respond(c, 413, "Payload Too Large", "", 0);
-        conn_close(c);
+        respond(c, 413, "Payload Too Large", "", 0); /* and the connection ends */
         return HPE_PAUSED;
     }
     on_request(c);
@@ -398,8 +401,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
             pthread_mutex_lock(&c->s->mu);
             c->s->st.err_request++;
             pthread_mutex_unlock(&c->s->mu);
-            respond(c, 400, "Bad Request", "", 0);
-            conn_close(c);
+            respond(c, 400, "Bad Request", "", 0); /* and the connection ends */
             return;
         }
     }
