@@ -275,11 +275,8 @@ static void on_request(ps_conn *c)
         goto bad;
     size_t len = 0;
     const char *body = ans.len ? body_of(&ans, &len) : "";
-    if (respond(c, 200, "OK", body, len) < 0) {
-        vtn_buf_free(&ans);
-        conn_close(c);
-        return;
-    }
+    /* counted as the answer leaves: whoever reads the figures once the VTN
+     * has the answer finds it counted */
     pthread_mutex_lock(&s->mu);
     s->st.pushes++;
     if (other)
@@ -287,6 +284,8 @@ static void on_request(ps_conn *c)
     if (counted && len && s->vens[v].recv_ns && s->vens[v].ans_ns == 0)
         s->vens[v].ans_ns = uv_hrtime();
     pthread_mutex_unlock(&s->mu);
+    if (respond(c, 200, "OK", body, len) < 0)
+        conn_close(c); /* the VTN sees it closed unanswered, and retries */
     vtn_buf_free(&ans);
     return;
 bad:
