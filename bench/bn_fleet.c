@@ -95,7 +95,8 @@ static const vtn_cfg_item fl_items[] = {
     {"VTN_FLEET_VENS", "--vens", VTN_CFG_INT, F(vens), "0", 0, 200000,
      "simulated VENs, one connection each; 0 = the scenario's default"},
     {"VTN_FLEET_DURATION", "--duration", VTN_CFG_MS, F(duration_ms), "0", 0, 86400000,
-     "length of the measured phase (poll, report-ingest, utility-day); 0 = the scenario's default"},
+     "length of the measured phase (poll, report-ingest, push, utility-day); 0 = the scenario's "
+     "default"},
     {"VTN_FLEET_POLL_INTERVAL", "--poll-interval", VTN_CFG_MS, F(poll_interval_ms), "0", 0,
      86400000, "each VEN polls this often (open loop); 0 = the scenario's default"},
     {"VTN_FLEET_POLL_JITTER", "--poll-jitter", VTN_CFG_STR, F(poll_jitter), "0.2", 0, 0,
