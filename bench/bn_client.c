@@ -1572,8 +1572,9 @@ static void finish(struct run *r)
     if (r->ev_stage == EV_FOLLOW) /* interrupted while following */
         ev_summarize(r);
     r->phase = PH_DONE;
-    if (is_fleet(r) &&
-        r->o->tick) /* the last part of a second too: a run shorter than one has a sample */
+    /* a last sample for the part of a second since the previous one, so a run
+     * shorter than a second has one too */
+    if (is_fleet(r) && r->o->tick)
         on_tick(&r->tick_timer);
     uv_close((uv_handle_t *)&r->sweep, on_handle_closed);
     uv_close((uv_handle_t *)&r->tick_timer, on_handle_closed);
