@@ -207,6 +207,7 @@ static void conn_connect(bn_conn *c);
 static void start_measured_phase(struct run *r);
 static void finish(struct run *r);
 static void on_timer(uv_timer_t *t);
+static void on_tick(uv_timer_t *t);
 static void idle_resolved(struct run *r);
 static void conn_fail(bn_conn *c, enum fail why);
 static void ev_summarize(struct run *r);
@@ -836,7 +837,11 @@ static void send_registration(bn_conn *c, enum rkind kind, uint32_t v, uint64_t 
         snprintf(rid, sizeof rid, "%s-%u", name, (unsigned)r->vens[v].attempts);
     else
         snprintf(rid, sizeof rid, "%s-r%" PRIu64, name, r->res->rereg.sent);
-    if (bn_request_registration(&c->reqbuf, r->o->host, name, rid) < 0) {
+    char url[256];
+    if (v < r->o->push_vens) /* push_url holds one %u: the VEN's endpoint */
+        snprintf(url, sizeof url, r->o->push_url, (unsigned)v);
+    if (bn_request_registration_push(&c->reqbuf, r->o->host, name, rid,
+                                     v < r->o->push_vens ? url : NULL) < 0) {
         vtn_error("request_build", "ven=%" PRIu32, v);
         if (kind == RK_REG) {
             r->vens[v].attempts = BN_REG_ATTEMPTS - 1;
@@ -877,7 +882,7 @@ static void fleet_next(bn_conn *c, uint64_t now)
     bn_ven *ven = &r->vens[v];
     int fired = c->timer_fired;
     c->timer_fired = 0;
-    if (ven->state != VS_OK)
+    if (ven->state != VS_OK || v < r->o->push_vens) /* a push VEN does not poll */
         return;
     if (ven->back_ns && c->next_update_ns == 0)
         c->next_update_ns = now + rng_next(r) % ven->back_ns; /* a random phase */
@@ -1264,7 +1269,9 @@ static void on_reply(bn_conn *c)
             } else {
                 ven->state = VS_OK;
                 r->res->registered++;
-                if (is_fleet(r) && r->o->cert_pool && ven_i >= r->o->cert_pool)
+                if (ven_i < r->o->push_vens)
+                    ven_resolved(r); /* the VTN pushes its report exchange (bn_pushsrv.c) */
+                else if (is_fleet(r) && r->o->cert_pool && ven_i >= r->o->cert_pool)
                     /* A pool's certificate is one VEN to the VTN: the first VEN
                      * presenting it ran the report exchanges, this one is another
                      * connection of that VEN and goes on to poll. */
@@ -1565,6 +1572,10 @@ static void finish(struct run *r)
     if (r->ev_stage == EV_FOLLOW) /* interrupted while following */
         ev_summarize(r);
     r->phase = PH_DONE;
+    /* a last sample for the part of a second since the previous one, so a run
+     * shorter than a second has one too */
+    if (is_fleet(r) && r->o->tick)
+        on_tick(&r->tick_timer);
     uv_close((uv_handle_t *)&r->sweep, on_handle_closed);
     uv_close((uv_handle_t *)&r->tick_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->end_timer, on_handle_closed);

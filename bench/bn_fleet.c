@@ -20,6 +20,7 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "vtn/config.h"
 #include "vtn/id.h"
@@ -27,6 +28,7 @@
 #include "vtn/net.h"
 
 #include "bn_internal.h"
+#include "bn_pushsrv.h"
 
 extern char **environ;
 
@@ -51,6 +53,10 @@ typedef struct fl_cfg {
     long long report_back_ms;
     long long intervals;
     char *push_share;
+    char *push_cert, *push_key, *push_ca;
+    long long push_max_conns;
+    long long push_unreachable;
+    int push_close;
     long long ramp;
     long long retry_base_ms;
     long long retry_cap_ms;
@@ -89,7 +95,8 @@ static const vtn_cfg_item fl_items[] = {
     {"VTN_FLEET_VENS", "--vens", VTN_CFG_INT, F(vens), "0", 0, 200000,
      "simulated VENs, one connection each; 0 = the scenario's default"},
     {"VTN_FLEET_DURATION", "--duration", VTN_CFG_MS, F(duration_ms), "0", 0, 86400000,
-     "length of the measured phase (poll, report-ingest, utility-day); 0 = the scenario's default"},
+     "length of the measured phase (poll, report-ingest, push, utility-day); 0 = the scenario's "
+     "default"},
     {"VTN_FLEET_POLL_INTERVAL", "--poll-interval", VTN_CFG_MS, F(poll_interval_ms), "0", 0,
      86400000, "each VEN polls this often (open loop); 0 = the scenario's default"},
     {"VTN_FLEET_POLL_JITTER", "--poll-jitter", VTN_CFG_STR, F(poll_jitter), "0.2", 0, 0,
@@ -104,7 +111,25 @@ static const vtn_cfg_item fl_items[] = {
     {"VTN_FLEET_INTERVALS", "--intervals", VTN_CFG_INT, F(intervals), "0", 0, 512,
      "intervals per oadrUpdateReport; 0 = the scenario's default (report-ingest 12, else 1)"},
     {"VTN_FLEET_PUSH_SHARE", "--push-share", VTN_CFG_STR, F(push_share), "0", 0, 0,
-     "share of the VENs in push mode with an HTTPS endpoint of their own (not built yet: 0)"},
+     "share (0..1) of the VENs in push mode, each with an HTTPS endpoint of its own (one TLS "
+     "listener on 127.0.0.1, a path per VEN); push scenario: 0 = all of them. Only in the push, "
+     "poll, register-storm and report-ingest scenarios"},
+    {"VTN_FLEET_PUSH_CERT", "--push-cert", VTN_CFG_STR, F(push_cert), "", 0, 0,
+     "the push VENs' server certificate (PEM, naming 127.0.0.1), from a CA the VTN's "
+     "VTN_PUSH_CA trusts"},
+    {"VTN_FLEET_PUSH_KEY", "--push-key", VTN_CFG_STR, F(push_key), "", 0, 0, "its key"},
+    {"VTN_FLEET_PUSH_CA", "--push-ca", VTN_CFG_STR, F(push_ca), "", 0, 0,
+     "CA bundle that verifies the VTN's push client certificate (VTN_PUSH_CERT)"},
+    {"VTN_FLEET_PUSH_MAX_CONNS", "--push-max-conns", VTN_CFG_INT, F(push_max_conns), "0", 0, 200000,
+     "connections the push endpoint holds at once (more are closed at accept); 0 = the push "
+     "VENs + 64"},
+    {"VTN_FLEET_PUSH_CLOSE", "--push-close", VTN_CFG_BOOL, F(push_close), "false", 0, 0,
+     "the push VENs' endpoint closes each connection after its answer, so every push opens a "
+     "connection and makes a full TLS handshake (default: keep-alive, as the VTN keeps them)"},
+    {"VTN_FLEET_PUSH_UNREACHABLE", "--push-unreachable", VTN_CFG_INT, F(push_unreachable), "0", 0,
+     200000,
+     "push scenario: this many push VENs go away when the event is created (their endpoint "
+     "closes every push unanswered); the coverage counts the others"},
     {"VTN_FLEET_RAMP", "--ramp", VTN_CFG_INT, F(ramp), "0", 0, 200000,
      "VENs connecting and registering at once; 0 = 256 (register-storm: all of them)"},
     {"VTN_FLEET_RETRY_BASE", "--retry-base", VTN_CFG_MS, F(retry_base_ms), "500ms", 1, 600000,
@@ -205,6 +230,18 @@ struct fl_run {
     double measure_t0; /* tick time when the measured phase began */
     bn_result at0;     /* the counters when it began: ops count from there */
     int measuring;
+    /* push VENs (bn_pushsrv.c): their endpoint, the pushes when the measured
+     * phase began and ended, and the push scenario's event */
+    bn_pushsrv *push;
+    double push_share;
+    bn_push_stats push0, push1;
+    uint64_t last_pushes; /* at the last tick */
+    int push_stage;       /* 0: waiting for every push VEN's venID, 1: the event was created */
+    char push_ev[BN_EVENT_ID_MAX];
+    double push_create_ms;
+    uint32_t push_targeted;  /* push VENs in the event's group: those whose venID was known */
+    long long push_recorded; /* the event's participation (optIn + optOut) at the end; -1 unread */
+    char push_error[256];
 };
 
 static void res_poll(const fl_run *f, json_t *sr);
@@ -212,6 +249,7 @@ static void res_storm(const fl_run *f, json_t *sr);
 static void res_fanout(const fl_run *f, json_t *sr);
 static void res_ingest(const fl_run *f, json_t *sr);
 static void res_day(const fl_run *f, json_t *sr);
+static void res_push(const fl_run *f, json_t *sr);
 static const fl_scenario scenarios[] = {
     {"poll", "steady polling: polls/s, latency, CPU per poll (open loop, or --closed-loop)", 200,
      10000, 1000, 0, 1, 0, 0, 1, res_poll},
@@ -225,8 +263,10 @@ static const fl_scenario scenarios[] = {
     {"report-ingest",
      "every VEN sends oadrUpdateReport at its back-interval: updates and intervals stored/s", 200,
      10000, 10000, 1000, 12, 0, 0, 1, res_ingest},
-    {"push", "push-mode VENs, each with an HTTPS endpoint of its own", 0, 0, 0, 0, 0, 0, 0, 0,
-     NULL},
+    {"push",
+     "push-mode VENs, each with an HTTPS endpoint of its own: one event for all of them through "
+     "the API, time until 50/99/100 % received and answered it",
+     1000, 30000, 10000, 0, 1, 0, 0, 1, res_push},
     {"utility-day",
      "a day compressed ten times: polls every 6 s (60 s), telemetry every 30 s (5 min), two "
      "events, one modified and one cancelled, a gateway restart in the middle (--restart-cmd)",
@@ -277,21 +317,107 @@ static const struct {
 } day_steps[] = {{0.35, DAY_MODIFY}, {0.5, DAY_RESTART}, {0.75, DAY_CANCEL}};
 #define NDAY (sizeof day_steps / sizeof day_steps[0])
 
-static void day_api(fl_run *f, const char *method, const char *path, json_t *body, int *count)
+/* One management API call that must answer `want`; the first failure is kept
+ * in err. reply (NULL: not needed) gets the body. 0 or -1. */
+static int fl_api(fl_run *f, const char *method, const char *path, json_t *body, int want,
+                  vtn_buf *reply, char *err, size_t errlen)
 {
-    vtn_buf reply;
+    vtn_buf own;
     int st = 0;
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    vtn_buf_init(&reply, 1 << 20);
-    int rc = bn_api_call(&f->api, method, path, text, text ? strlen(text) : 0, &reply, &st);
-    if (rc == 0 && st == 200)
-        (*count)++;
-    else if (!f->day_error[0])
-        snprintf(f->day_error, sizeof f->day_error, "%s %s: %s %d %.*s", method, path,
-                 rc < 0 ? strerror(-rc) : "HTTP", st, (int)(reply.len > 120 ? 120 : reply.len),
-                 reply.data ? reply.data : "");
-    vtn_buf_free(&reply);
+    if (reply == NULL)
+        reply = &own;
+    vtn_buf_init(reply, 1 << 20);
+    int rc = bn_api_call(&f->api, method, path, text, text ? strlen(text) : 0, reply, &st);
     free(text);
+    if (rc == 0 && st == want) {
+        if (reply == &own)
+            vtn_buf_free(&own);
+        return 0;
+    }
+    if (!err[0])
+        snprintf(err, errlen, "%s %s: %s %d %.*s", method, path, rc < 0 ? strerror(-rc) : "HTTP",
+                 st, (int)(reply->len > 120 ? 120 : reply->len), reply->data ? reply->data : "");
+    if (reply == &own)
+        vtn_buf_free(&own);
+    return -1;
+}
+
+static void day_api(fl_run *f, const char *method, const char *path, json_t *body, int *count)
+{
+    if (fl_api(f, method, path, body, 200, NULL, f->day_error, sizeof f->day_error) == 0)
+        (*count)++;
+}
+
+/* The push scenario's event, once every push VEN has had its registration's
+ * push (which told its venID) or half of the run passed (the others are then
+ * not targeted, and the run says so): the run's
+ * program, a group of the push VENs the pushes named, and one event for it
+ * (bn_event_body, as event-fanout's), the endpoint watching from just before. */
+static void push_event(fl_run *f)
+{
+    char path[256], name[64];
+    vtn_buf reply;
+    json_t *ev = bn_event_body(f->o, 0, 1);
+    const char *gid = json_string_value(
+        json_array_get(json_object_get(json_object_get(ev, "targets"), "groupID"), 0));
+    snprintf(name, sizeof name, "bench %s", f->o->run_id);
+    json_t *prog =
+        json_pack("{s:s,s:O}", "name", name, "marketContext", json_object_get(ev, "marketContext"));
+    json_t *ids = json_array();
+    f->push_targeted = bn_pushsrv_ven_ids(f->push, ids);
+    json_t *grp = json_pack("{s:o}", "venIDs", ids);
+    snprintf(path, sizeof path, "/api/v1/groups/%s", gid ? gid : "");
+    char *e = f->push_error;
+    size_t el = sizeof f->push_error;
+    if (fl_api(f, "POST", "/api/v1/programs", prog, 201, NULL, e, el) == 0 &&
+        fl_api(f, "PUT", path, grp, 201, NULL, e, el) == 0) {
+        uint64_t t0 = uv_hrtime();
+        bn_pushsrv_watch(f->push, t0);
+        if (fl_api(f, "POST", "/api/v1/events", ev, 201, &reply, e, el) == 0) {
+            f->push_create_ms = (double)(uv_hrtime() - t0) / 1e6;
+            json_t *r = json_loadb(reply.data, reply.len, 0, NULL);
+            const char *id = json_string_value(json_object_get(r, "eventID"));
+            snprintf(f->push_ev, sizeof f->push_ev, "%s", id ? id : "");
+            json_decref(r);
+        }
+        vtn_buf_free(&reply);
+    }
+    json_decref(prog);
+    json_decref(grp);
+    json_decref(ev);
+}
+
+static void push_tick(fl_run *f, const bn_tick *t)
+{
+    bn_push_stats st;
+    if (f->measure_t0 < 0 || f->push_stage != 0)
+        return;
+    bn_pushsrv_stats(f->push, &st);
+    if (st.known < f->o->push_vens && t->t - f->measure_t0 < (double)f->o->duration_ns / 2e9)
+        return;
+    f->push_stage = 1;
+    push_event(f);
+}
+
+/* After the run: what the VTN recorded of the push VENs' answers. */
+static void push_participation(fl_run *f)
+{
+    char path[256];
+    vtn_buf reply;
+    f->push_recorded = -1;
+    if (!f->push_ev[0])
+        return;
+    snprintf(path, sizeof path, "/api/v1/events/%s", f->push_ev);
+    if (fl_api(f, "GET", path, NULL, 200, &reply, f->push_error, sizeof f->push_error) == 0) {
+        json_t *r = json_loadb(reply.data, reply.len, 0, NULL);
+        json_t *p = json_object_get(r, "participation");
+        if (p)
+            f->push_recorded = json_integer_value(json_object_get(p, "optIn")) +
+                               json_integer_value(json_object_get(p, "optOut"));
+        json_decref(r);
+    }
+    vtn_buf_free(&reply);
 }
 
 static void day_restart(fl_run *f, double t)
@@ -367,11 +493,21 @@ static void fl_tick(void *arg, const bn_tick *t)
                                     (json_int_t)(err - f->last_err), "p50_ms", p50, "p99_ms", p99,
                                     "connected", (json_int_t)t->connected, "registered",
                                     (json_int_t)t->registered, "cpu", cpu));
+    char pushed[96] = "";
+    if (f->push) { /* pushes answered in that second, and how far the push event got */
+        bn_push_stats ps;
+        bn_pushsrv_stats(f->push, &ps);
+        json_object_set_new(json_array_get(f->timeline, json_array_size(f->timeline) - 1), "pushes",
+                            json_integer((json_int_t)(ps.pushes - f->last_pushes)));
+        snprintf(pushed, sizeof pushed, " pushes/s=%.0f push_received=%" PRIu32,
+                 (double)(ps.pushes - f->last_pushes) / dt, ps.received);
+        f->last_pushes = ps.pushes;
+    }
     fprintf(stderr,
             "fleet %s t=%.0fs %s connected=%" PRIu32 " registered=%" PRIu32 "/%" PRIu32
-            " req/s=%.0f errors=%" PRIu64 " p50=%.1fms p99=%.1fms\n",
+            " req/s=%.0f errors=%" PRIu64 " p50=%.1fms p99=%.1fms%s\n",
             f->sc->name, t->t, phase, t->connected, t->registered, f->o->vens,
-            (double)(done - f->last_done) / dt, err, p50, p99);
+            (double)(done - f->last_done) / dt, err, p50, p99, pushed);
     bn_hist_init(res->tick_hist);
     f->last_done = done;
     f->last_err = err;
@@ -381,8 +517,12 @@ static void fl_tick(void *arg, const bn_tick *t)
     restart_poll(f);
     if (f->restart_t >= 0 && f->restart_pid == 0 && f->back_s < 0 && t->connected >= t->registered)
         f->back_s = t->t - f->restart_t;
+    if (strcmp(t->phase, "done") == 0)
+        return; /* the run's last sample: no step starts now */
     if (strcmp(f->sc->name, "utility-day") == 0)
         day_tick(f, t);
+    if (f->push && strcmp(f->sc->name, "push") == 0)
+        push_tick(f, t);
 }
 
 static void fl_measure(void *arg, int end)
@@ -392,6 +532,8 @@ static void fl_measure(void *arg, int end)
     for (int i = 0; i < f->o->nprocs; i++)
         if (bn_proc_usage_read(f->o->procs[i].pid, &u[i]) < 0)
             memset(&u[i], 0, sizeof u[i]);
+    if (f->push)
+        bn_pushsrv_stats(f->push, end ? &f->push1 : &f->push0);
     if (end) {
         f->have_use1 = 1;
     } else {
@@ -480,6 +622,36 @@ static void res_day(const fl_run *f, json_t *sr)
         json_object_set_new(rs, "errors_before", json_integer((json_int_t)f->err_before));
     }
     json_object_set_new(sr, "restart", rs);
+}
+
+static void res_push(const fl_run *f, json_t *sr)
+{
+    const bn_push_stats *p = &f->push1;
+    json_object_set_new(sr, "push_vens", json_integer(f->o->push_vens));
+    json_object_set_new(sr, "unreachable", json_integer((json_int_t)f->cfg->push_unreachable));
+    json_object_set_new(sr, "dropped", json_integer((json_int_t)p->dropped));
+    json_object_set_new(sr, "ven_ids_known", json_integer(p->known));
+    json_object_set_new(sr, "targeted", json_integer(f->push_targeted));
+    json_object_set_new(sr, "event", f->push_ev[0] ? json_string(f->push_ev) : json_null());
+    json_object_set_new(sr, "create_ms",
+                        f->push_ev[0] ? json_real(f->push_create_ms) : json_null());
+    json_object_set_new(sr, "received", json_integer(p->received));
+    json_object_set_new(sr, "answered", json_integer(p->answered));
+    json_object_set_new(sr, "received_s", coverage_json(p->cov_recv));
+    json_object_set_new(sr, "answered_s", coverage_json(p->cov_ans));
+    json_object_set_new(sr, "answers_recorded",
+                        f->push_recorded >= 0 ? json_integer(f->push_recorded) : json_null());
+    json_object_set_new(sr, "opted_out", json_integer((json_int_t)p->opted_out));
+    json_object_set_new(sr, "pushes",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)p->pushes,
+                                  "distribute_event", (json_int_t)p->distribute, "register_report",
+                                  (json_int_t)p->register_report, "create_report",
+                                  (json_int_t)p->create_report, "other", (json_int_t)p->other));
+    json_object_set_new(
+        sr, "connections",
+        json_pack("{s:I,s:i}", "accepted", (json_int_t)p->conns, "max_open", (int)p->open_max));
+    if (f->push_error[0])
+        json_object_set_new(sr, "setup_error", json_string(f->push_error));
 }
 
 static void res_ingest(const fl_run *f, json_t *sr)
@@ -609,8 +781,12 @@ static int count_role(const bn_opts *o, const char *role)
     return n;
 }
 
-static json_t *errors_json(const bn_result *r, uint64_t *total)
+/* Errors by kind; push_* are the VTN's pushes the VENs' endpoint could not
+ * take (a handshake, a request, a connection over the cap), absent without
+ * push VENs. */
+static json_t *errors_json(const fl_run *f, uint64_t *total)
 {
+    const bn_result *r = f->res;
     uint64_t x5 = 0, x4 = 0, oadr = 0, to = 0, conn = 0, tls = 0, io = 0, other = 0;
     for (int i = 0; all_counts(r, i); i++) {
         const bn_counts *k = all_counts(r, i);
@@ -624,11 +800,22 @@ static json_t *errors_json(const bn_result *r, uint64_t *total)
         io += k->io;
     }
     *total = x5 + x4 + other + oadr + to + conn + tls + io;
-    return json_pack("{s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}", "total", (json_int_t)*total,
-                     "by_kind", "http_5xx", (json_int_t)x5, "http_4xx", (json_int_t)x4,
-                     "http_other", (json_int_t)other, "oadr", (json_int_t)oadr, "timeout",
-                     (json_int_t)to, "connect", (json_int_t)conn, "tls", (json_int_t)tls, "closed",
-                     (json_int_t)io);
+    json_t *j =
+        json_pack("{s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}", "total", (json_int_t)*total,
+                  "by_kind", "http_5xx", (json_int_t)x5, "http_4xx", (json_int_t)x4, "http_other",
+                  (json_int_t)other, "oadr", (json_int_t)oadr, "timeout", (json_int_t)to, "connect",
+                  (json_int_t)conn, "tls", (json_int_t)tls, "closed", (json_int_t)io);
+    if (f->o->push_vens) { /* the endpoint is stopped by now: its last figures */
+        const bn_push_stats *p = &f->push1;
+        json_t *by = json_object_get(j, "by_kind");
+        json_object_set_new(by, "push_tls", json_integer((json_int_t)p->err_tls));
+        json_object_set_new(by, "push_request",
+                            json_integer((json_int_t)(p->err_request + p->err_too_large)));
+        json_object_set_new(by, "push_refused", json_integer((json_int_t)p->err_refused));
+        *total += p->err_tls + p->err_request + p->err_too_large + p->err_refused;
+        json_object_set_new(j, "total", json_integer((json_int_t)*total));
+    }
+    return j;
 }
 
 static const char *identity(const fl_cfg *cfg, uint32_t vens, char *buf, size_t len)
@@ -668,7 +855,7 @@ static json_t *build_json(const fl_run *f, const char *started, long long mem0, 
                   o->rate > 0 ? 1.0 / o->rate : 0.0, "poll_jitter", o->jitter, "closed_loop",
                   o->rate == 0, "resumption_share", o->resume_share, "opt_in_share",
                   o->opt_in_share, "report_back_s", (double)o->report_back_ns / 1e9, "push_share",
-                  0.0, "workers", count_role(o, "worker"), "gateways",
+                  f->push_share, "workers", count_role(o, "worker"), "gateways",
                   count_role(o, "gateway") ? count_role(o, "gateway") : 1, "intervals",
                   (int)o->intervals, "ramp", (int)o->ramp));
     /* what was done in the measured phase, as the CPU in processes */
@@ -684,6 +871,7 @@ static json_t *build_json(const fl_run *f, const char *started, long long mem0, 
     json_object_set_new(ops, "report_interval", op_json(r->intervals_ok - a->intervals_ok, secs));
     json_object_set_new(ops, "event_delivery", op_json(r->deliveries - a->deliveries, secs));
     json_object_set_new(ops, "created_event", op_json(r->created.ok - a->created.ok, secs));
+    json_object_set_new(ops, "push", op_json(f->push1.pushes - f->push0.pushes, secs));
     json_object_set_new(j, "ops", ops);
     bn_hist *all = calloc(1, sizeof *all);
     if (all) {
@@ -705,7 +893,7 @@ static json_t *build_json(const fl_run *f, const char *started, long long mem0, 
     if (r->upd_hist->total)
         json_object_set_new(by, "update_report", hist_json(r->upd_hist));
     json_object_set_new(j, "latency_by_op_ms", by);
-    json_object_set_new(j, "errors", errors_json(r, errs));
+    json_object_set_new(j, "errors", errors_json(f, errs));
     if (o->nprocs && f->have_use0 && f->have_use1 && bn_addr_is_loopback(&o->addr))
         json_object_set_new(j, "processes", processes_json(f));
     if (mem0 >= 0 && mem1 >= 0) {
@@ -794,6 +982,34 @@ static void print_summary(const fl_run *f, const json_t *j)
                    all_counts(r, i)->http, all_counts(r, i)->oadr, all_counts(r, i)->timeouts,
                    all_counts(r, i)->conn, all_counts(r, i)->io, all_counts(r, i)->tls);
     printf("reconnects       %" PRIu64 "\n", r->reconnects);
+    if (f->o->push_vens) { /* the endpoint is stopped by now: its last figures */
+        const bn_push_stats *p = &f->push1;
+        printf("push             %" PRIu32 " push VENs (%" PRIu32 " venIDs told), %" PRIu64
+               " pushes answered (oadrDistributeEvent %" PRIu64 ", oadrRegisterReport %" PRIu64
+               ", oadrCreateReport %" PRIu64 ", other %" PRIu64 "), %" PRIu64
+               " connections (at most %" PRIu32 " open)\n",
+               o->push_vens, p->known, p->pushes, p->distribute, p->register_report,
+               p->create_report, p->other, p->conns, p->open_max);
+        if (f->push_ev[0]) {
+            char cov[2][96];
+            const uint64_t *c[2] = {p->cov_recv, p->cov_ans};
+            for (int i = 0; i < 2; i++)
+                snprintf(cov[i], sizeof cov[i], "p50 %.2f s, p99 %.2f s, p100 %.2f s",
+                         c[i][0] == BN_NEVER ? -1 : (double)c[i][0] / 1e9,
+                         c[i][1] == BN_NEVER ? -1 : (double)c[i][1] / 1e9,
+                         c[i][2] == BN_NEVER ? -1 : (double)c[i][2] / 1e9);
+            if (f->cfg->push_unreachable)
+                printf("unreachable      %lld push VENs went away at the event (%" PRIu64
+                       " pushes to them dropped); the figures below are the others'\n",
+                       f->cfg->push_unreachable, p->dropped);
+            printf("push event       targeted %" PRIu32 " push VENs (those whose venID a push "
+                   "told by then)\n",
+                   f->push_targeted);
+            printf("push event       created in %.1f ms; received by %" PRIu32 " (%s), answered by "
+                   "%" PRIu32 " (%s); the VTN recorded %lld answers (-1: never)\n",
+                   f->push_create_ms, p->received, cov[0], p->answered, cov[1], f->push_recorded);
+        }
+    }
     const json_t *pr = json_object_get(j, "processes");
     if (pr) {
         const char *role;
@@ -908,9 +1124,10 @@ static int make_tls(const fl_cfg *cfg, bn_opts *o, bn_tls_ctx **tls)
 }
 
 /* The options of the scenario for the engine. 0 or -EINVAL (message printed). */
-static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o)
+static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o, double *push_share)
 {
     double push;
+    int is_push = strcmp(sc->name, "push") == 0;
     o->mode = BN_MODE_FLEET;
     vtn_addr_parse(cfg->target, &o->addr);
     if (loopback_or_allowed(cfg, &o->addr, cfg->target) < 0)
@@ -932,10 +1149,29 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o)
         parse_share("--opt-in-share", cfg->opt_in_share, 1, &o->opt_in_share) < 0 ||
         parse_share("--push-share", cfg->push_share, 1, &push) < 0)
         return -EINVAL;
-    if (push > 0) {
-        fprintf(stderr, "vtn-bench fleet: --push-share: push-mode VENs are not built yet\n");
+    if (is_push && push == 0)
+        push = 1;
+    if (push > 0 && sc->events) {
+        /* their events come by push, which the events' follow-up (by polls) does not see */
+        fprintf(stderr, "vtn-bench fleet: --push-share: push VENs run in the push, poll, "
+                        "register-storm and report-ingest scenarios only\n");
         return -EINVAL;
     }
+    *push_share = push;
+    if (push > 0 && cfg->cert_pool && cfg->cert_pool < (cfg->vens ? cfg->vens : sc->vens)) {
+        /* the VENs of one certificate are one VEN to the VTN, with one transportAddress */
+        fprintf(stderr, "vtn-bench fleet: --push-share needs a certificate per VEN (no "
+                        "--cert-pool smaller than --vens) or plain HTTP\n");
+        return -EINVAL;
+    }
+    if (cfg->push_unreachable &&
+        (!is_push ||
+         (double)cfg->push_unreachable >= push * (double)(cfg->vens ? cfg->vens : sc->vens))) {
+        fprintf(stderr, "vtn-bench fleet: --push-unreachable: push scenario only, fewer than the "
+                        "push VENs\n");
+        return -EINVAL;
+    }
+    o->push_vens = (uint32_t)(push * (double)(cfg->vens ? cfg->vens : sc->vens) + 0.5);
     o->answer = 1;
     o->fleet_reports = 1;
     long long back = cfg->report_back_ms ? cfg->report_back_ms : sc->report_back_ms;
@@ -964,7 +1200,11 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o)
             return -EINVAL;
         }
     }
-    if (sc->events) {
+    if (is_push) {
+        o->groups = 1; /* the event targets group 0 (bn_event_body), the push VENs */
+        o->start_s = 3600;
+    }
+    if (sc->events || is_push) {
         if (!*cfg->api || vtn_addr_parse(cfg->api, &o->api_addr) < 0 || !*cfg->api_token) {
             fprintf(stderr,
                     "vtn-bench fleet: --scenario %s needs --api host:port and "
@@ -1079,7 +1319,8 @@ int bn_fleet_main(int argc, char **argv)
                 sc->measures);
         goto out;
     }
-    if (setup(&cfg, sc, &o) < 0)
+    double push_share = 0;
+    if (setup(&cfg, sc, &o, &push_share) < 0)
         goto out;
     rc = bn_pids_parse(cfg.pids, procs, BN_MAX_PIDS, err, sizeof err);
     if (rc < 0) {
@@ -1107,7 +1348,28 @@ int bn_fleet_main(int argc, char **argv)
     f.measure_t0 = -1;
     f.restart_t = -1;
     f.back_s = -1;
-    if (o.events)
+    f.push_share = push_share;
+    f.push_recorded = -1;
+    if (o.push_vens) {
+        bn_push_opts po = {cfg.push_cert,
+                           cfg.push_key,
+                           cfg.push_ca,
+                           o.push_vens,
+                           cfg.push_max_conns ? (uint32_t)cfg.push_max_conns : o.push_vens + 64,
+                           o.opt_in_share,
+                           cfg.push_close,
+                           (uint32_t)cfg.push_unreachable};
+        err[0] = '\0';
+        if (fd_limit(o.vens + po.max_conns) < 0 ||
+            bn_pushsrv_start(&po, &f.push, err, sizeof err) < 0) {
+            if (err[0])
+                fprintf(stderr, "vtn-bench fleet: %s\n", err);
+            json_decref(f.timeline);
+            goto out;
+        }
+        o.push_url = bn_pushsrv_url(f.push);
+    }
+    if (o.events || f.push)
         bn_api_init(&f.api, &o.api_addr, o.api_host, o.api_token, o.timeout_ns / 1000000u);
     else
         f.api.fd = -1;
@@ -1138,6 +1400,11 @@ int bn_fleet_main(int argc, char **argv)
     f.res = &res;
     rc = bn_run(&o, &res);
     alarm(0);
+    if (f.push && !f.have_use1)
+        bn_pushsrv_stats(f.push, &f.push1); /* the run ended before its measured phase */
+    if (f.push && strcmp(sc->name, "push") == 0)
+        push_participation(&f);
+    bn_pushsrv_stop(&f.push);
     if (rc < 0) {
         fprintf(stderr, "vtn-bench fleet: cannot start: %s\n", strerror(-rc));
         json_decref(f.timeline);
@@ -1159,9 +1426,13 @@ int bn_fleet_main(int argc, char **argv)
      * anything else that failed is an error. */
     uint64_t expected = sc->storm ? errs : f.restart_t >= 0 ? errs - f.err_before : 0;
     int day = strcmp(sc->name, "utility-day") == 0;
+    uint32_t reach_off = (uint32_t)cfg.push_unreachable; /* push VENs that went away on purpose */
     int ok =
         res.registered == o.vens && errs <= expected && !res.interrupted && rc == 0 &&
         !res.setup_error[0] && (!sc->events || res.late == 0) &&
+        (strcmp(sc->name, "push") != 0 ||
+         (f.push_targeted == o.push_vens && f.push1.received == o.push_vens - reach_off &&
+          f.push1.answered == o.push_vens - reach_off && !f.push_error[0])) &&
         (!day ||
          (f.modified == 1 && f.cancelled == 1 && !f.day_error[0] &&
           (f.restart_t < 0 || (f.restart_pid == 0 && f.restart_status == 0 && f.back_s >= 0))));

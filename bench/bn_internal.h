@@ -103,6 +103,10 @@ typedef struct bn_dist_event {
 /* A complete HTTP/1.1 POST with an XML body, ready to write. 0 or <0. */
 int bn_request_registration(vtn_buf *out, const char *host, const char *ven_name,
                             const char *request_id);
+/* The same for a push-mode VEN: oadrHttpPullModel false, the VTN pushes to
+ * transport_address (NULL: a pull VEN, as bn_request_registration). */
+int bn_request_registration_push(vtn_buf *out, const char *host, const char *ven_name,
+                                 const char *request_id, const char *transport_address);
 int bn_request_poll(vtn_buf *out, const char *host, const char *ven_id);
 /* oadrCreatedEvent opting in to ev[0..n) (out of those with opt_out) at their
  * modificationNumbers, each eventResponse carrying the distribute's requestID. */
@@ -368,6 +372,12 @@ typedef struct bn_opts {
                                 to the VTN, more connections of VEN i % K */
     uint32_t reg_attempts;   /* registrations tried per VEN; 0 = until the deadline */
     uint64_t retry_base_ns, retry_cap_ns; /* backoff: [d/2, d], d = base * 2^n capped */
+    /* push mode (bn_pushsrv.c): VENs 0..push_vens-1 register with
+     * oadrHttpPullModel false and the transportAddress push_url with its "%u"
+     * replaced by the VEN's index; they do not poll (the VTN pushes to them)
+     * and run no report exchange of their own */
+    uint32_t push_vens;
+    const char *push_url;
     /* called about once a second from the loop (may block briefly, e.g. an API call) */
     void (*tick)(void *arg, const struct bn_tick *t);
     /* called when the measured phase starts (end 0) and ends (end 1), right

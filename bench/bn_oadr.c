@@ -47,6 +47,12 @@ static int post_printf(vtn_buf *out, const char *host, const char *path, const c
 int bn_request_registration(vtn_buf *out, const char *host, const char *ven_name,
                             const char *request_id)
 {
+    return bn_request_registration_push(out, host, ven_name, request_id, NULL);
+}
+
+int bn_request_registration_push(vtn_buf *out, const char *host, const char *ven_name,
+                                 const char *request_id, const char *transport_address)
+{
     vtn_buf b;
     vtn_buf_init(&b, 4096);
     int rc =
@@ -60,15 +66,26 @@ int bn_request_registration(vtn_buf *out, const char *host, const char *ven_name
     if (rc == 0)
         rc =
             vtn_buf_appends(&b, "</pyld:requestID><oadr:oadrProfileName>2.0b</oadr:oadrProfileName>"
-                                "<oadr:oadrTransportName>simpleHttp</oadr:oadrTransportName>"
-                                "<oadr:oadrReportOnly>false</oadr:oadrReportOnly>"
-                                "<oadr:oadrXmlSignature>false</oadr:oadrXmlSignature>"
-                                "<oadr:oadrVenName>");
+                                "<oadr:oadrTransportName>simpleHttp</oadr:oadrTransportName>");
+    if (rc == 0 && transport_address) /* the schema puts it right after the transport's name */
+        rc = vtn_buf_appends(&b, "<oadr:oadrTransportAddress>");
+    if (rc == 0 && transport_address)
+        rc = vtn_buf_append_xml(&b, transport_address, strlen(transport_address));
+    if (rc == 0 && transport_address)
+        rc = vtn_buf_appends(&b, "</oadr:oadrTransportAddress>");
+    if (rc == 0)
+        rc = vtn_buf_appends(&b, "<oadr:oadrReportOnly>false</oadr:oadrReportOnly>"
+                                 "<oadr:oadrXmlSignature>false</oadr:oadrXmlSignature>"
+                                 "<oadr:oadrVenName>");
     if (rc == 0)
         rc = vtn_buf_append_xml(&b, ven_name, strlen(ven_name));
     if (rc == 0)
-        rc = vtn_buf_appends(&b, "</oadr:oadrVenName><oadr:oadrHttpPullModel>true"
-                                 "</oadr:oadrHttpPullModel></oadr:oadrCreatePartyRegistration>"
+        rc = vtn_buf_appends(&b, transport_address ? "</oadr:oadrVenName><oadr:oadrHttpPullModel>"
+                                                     "false</oadr:oadrHttpPullModel>"
+                                                   : "</oadr:oadrVenName><oadr:oadrHttpPullModel>"
+                                                     "true</oadr:oadrHttpPullModel>");
+    if (rc == 0)
+        rc = vtn_buf_appends(&b, "</oadr:oadrCreatePartyRegistration>"
                                  "</oadr:oadrSignedObject></oadr:oadrPayload>\n");
     if (rc == 0)
         rc = http_post(out, host, BN_PATH_REGISTER, &b);

@@ -6,7 +6,7 @@
 # `vtn-bench fleet --scenario NAME` with the pids of every process, and
 # leaves the run's JSON in --out (default: fleet-<scenario>.json).
 #
-#   bench/run-fleet.sh [--scenario poll|register-storm|event-fanout|report-ingest|utility-day]
+#   bench/run-fleet.sh [--scenario poll|register-storm|event-fanout|report-ingest|push|utility-day]
 #                      [--vens N] [--plain] [--cert-pool K] [--workers W]
 #                      [--out FILE] [--gw-env NAME=value] [--build-dir DIR]
 #                      [--log-level L] [--keep-logs]
@@ -14,7 +14,9 @@
 #
 # Defaults: poll 1,000 VENs; register-storm 5,000; event-fanout 10,000 (plain
 # HTTP unless --tls is asked for with --cert-pool, see docs); report-ingest
-# 1,000; utility-day 5,000, the gateway restarted in the middle (bench/stack.sh's
+# 1,000; push 1,000 push-mode VENs (plain HTTP to the VTN, the pushes over
+# mutual TLS: the VTN's push client certificate and the VENs' endpoint
+# certificate come from the development PKI); utility-day 5,000, the gateway restarted in the middle (bench/stack.sh's
 # bn_restart_script). One certificate per VEN (about 10 ms each to make) unless
 # --cert-pool K.
 set -euo pipefail
@@ -55,8 +57,9 @@ case $SCENARIO in
   register-storm) VENS=${VENS:-5000}; PLAIN=${PLAIN:-0} ;;
   event-fanout) VENS=${VENS:-10000}; PLAIN=${PLAIN:-1} ;;
   report-ingest) VENS=${VENS:-1000}; PLAIN=${PLAIN:-0} ;;
+  push) VENS=${VENS:-1000}; PLAIN=${PLAIN:-1} ;;
   utility-day) VENS=${VENS:-5000}; PLAIN=${PLAIN:-0} ;;
-  *) echo "--scenario: poll, register-storm, event-fanout, report-ingest or utility-day" >&2; exit 2 ;;
+  *) echo "--scenario: poll, register-storm, event-fanout, report-ingest, push or utility-day" >&2; exit 2 ;;
 esac
 for v in "$VENS" "$POOL"; do
   case $v in ''|*[!0-9]*) echo "--vens and --cert-pool: integers" >&2; exit 2 ;; esac
@@ -86,6 +89,23 @@ if [ "$PLAIN" != 1 ]; then
   mapfile -t TLS < <(bn_tls_args)
   [ "$POOL" -gt 0 ] && TLS+=(--cert-pool "$POOL")
 fi
+PUSH=()
+if [ "$SCENARIO" = push ]; then
+  # The VTN pushes with a client certificate of the ECC CA; the VENs' endpoint
+  # (in vtn-bench) presents the localhost server certificate, which names
+  # 127.0.0.1, from the same CA, and requires the VTN's.
+  if [ -z "$BN_PKI" ]; then
+    bn_say "making the development PKI"
+    bn_make_pki 0
+    P=$BN_PKI
+    BN_PKI=""  # the OpenADR listener stays plain HTTP (stack.sh loads tls.env when BN_PKI is set)
+  fi
+  P=${P:-$BN_PKI}
+  "$BN_VTNCTL" cert issue --ca-dir "$P/ca-ecc" --cn "openvtn push client" --name vtn-push \
+    --out-dir "$P" --key ec >>"$BN_LOGDIR/pki.log" 2>&1 || bn_die "vtnctl cert issue failed"
+  BN_GW_ENV+=("VTN_PUSH_CERT=$P/vtn-push.pem:$P/vtn-push.key" "VTN_PUSH_CA=$P/ca-ecc/ca.pem")
+  PUSH=(--push-cert "$P/server-ecc.pem" --push-key "$P/server-ecc.key" --push-ca "$P/ca-ecc/ca.pem")
+fi
 
 bn_start_stack "$WORKERS"
 bn_say "$SCENARIO: redis=$REDIS_PID gateway=$GW_PID workers=${WORKER_PIDS[*]}; $VENS VENs"
@@ -94,7 +114,7 @@ DAY=()
 set +e
 VTN_FLEET_API_TOKEN="$BN_API_TOKEN" "$BN_BENCH" fleet --scenario "$SCENARIO" \
   --target "127.0.0.1:$GW_OADR" --api "127.0.0.1:$GW_API" --redis "127.0.0.1:$REDIS_PORT" \
-  --vens "$VENS" --pids "$(bn_pids_arg)" --out "$OUT" "${TLS[@]}" "${DAY[@]}" "${EXTRA[@]}"
+  --vens "$VENS" --pids "$(bn_pids_arg)" --out "$OUT" "${TLS[@]}" "${PUSH[@]}" "${DAY[@]}" "${EXTRA[@]}"
 rc=$?
 set -e
 [ -f "$BN_LOGDIR/gateway.pid" ] && GW_PID=$(cat "$BN_LOGDIR/gateway.pid")

@@ -165,6 +165,17 @@ static void requests_are_valid_openadr(void **state)
     assert_non_null(strstr(body, "<oadr:oadrHttpPullModel>true</oadr:oadrHttpPullModel>"));
     assert_non_null(strstr(req.data, "\r\nHost: 127.0.0.1:8080\r\n"));
     assert_valid_oadr(body);
+    /* a push VEN: its endpoint, in the place the schema gives it, and no pulling */
+    assert_int_equal(bn_request_registration_push(&req, "127.0.0.1:8080", "bench-r-1",
+                                                  "bench-r-1-0",
+                                                  "https://127.0.0.1:4443/ven/1?a=1&b=2"),
+                     0);
+    body = body_of(&req, BN_PATH_REGISTER);
+    assert_non_null(strstr(body,
+                           "<oadr:oadrTransportAddress>https://127.0.0.1:4443/ven/1?a=1&amp;b=2"
+                           "</oadr:oadrTransportAddress>"));
+    assert_non_null(strstr(body, "<oadr:oadrHttpPullModel>false</oadr:oadrHttpPullModel>"));
+    assert_valid_oadr(body);
 
     assert_int_equal(bn_request_poll(&req, "127.0.0.1:8080", "ven-0123456789abcdef0123"), 0);
     body = body_of(&req, BN_PATH_POLL);
