@@ -4,6 +4,7 @@
 #ifndef BN_INTERNAL_H
 #define BN_INTERNAL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -226,7 +227,8 @@ int bn_rep_consume(const struct sockaddr_storage *redis, const char *group, bn_r
 /* OpenSSL over two memory BIOs: the libuv client does the socket I/O, this
  * layer only turns ciphertext into plaintext and back. */
 #define BN_TLS_DEFAULT_CIPHERS "ECDHE-ECDSA-AES128-SHA256"
-#define BN_TLS_CLOSED 1 /* bn_tls_read: the server sent close_notify */
+#define BN_TLS_CLOSED                                                                              \
+    (-ESHUTDOWN) /* bn_tls_read: the server sent close_notify (never a byte count) */
 
 typedef struct bn_tls_opts {
     /* Client certificate and key (PEM). A path holding "%d" is a pattern: the

@@ -163,10 +163,7 @@ static int exchange(const bn_pushsrv *s, int with_cert, const char *req, size_t 
             break;
         bn_tls_feed(t, buf, (size_t)r);
         int k;
-        /* BN_TLS_CLOSED (1) is close_notify: the endpoint writes each response
-         * in one record, so no read here is one byte long */
-        while (hs == 1 && got < cap - 1 &&
-               (k = bn_tls_read(t, out + got, cap - 1 - got)) > BN_TLS_CLOSED)
+        while (hs == 1 && got < cap - 1 && (k = bn_tls_read(t, out + got, cap - 1 - got)) > 0)
             got += (size_t)k;
         out[got] = '\0';
         const char *cl = strstr(out, "Content-Length: ");
