@@ -294,6 +294,14 @@ void bn_tls_free(bn_tls **pt)
     bn_tls *t = *pt;
     if (t == NULL)
         return;
+    /* A connection that ends without our close_notify (the server hung up, a
+     * gateway restart) would have SSL_free mark its session not resumable
+     * (ssl_clear_bad_session), and the VEN would then make a full handshake
+     * although the server, or the next gateway with the same ticket keys,
+     * resumes it. A completed handshake leaves a good session: keep it. A TLS
+     * error has already dropped the session (OpenSSL does on a fatal alert). */
+    if (SSL_is_init_finished(t->ssl))
+        SSL_set_shutdown(t->ssl, SSL_get_shutdown(t->ssl) | SSL_SENT_SHUTDOWN);
     SSL_free(t->ssl);
     free(t);
     *pt = NULL;

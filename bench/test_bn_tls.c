@@ -289,7 +289,7 @@ static void resume_with_tickets(void **state)
                  * the old ticket stays good */
                 assert_int_equal(bn_tls_sessions(c) >= 1, tls13 || !resumed);
                 assert_int_equal(SSL_session_reused(s.ssl), resumed);
-                /* OpenSSL forgets a session whose connection ended without close_notify */
+                /* a VEN ends its connection with close_notify */
                 bn_tls_shutdown(c);
                 bn_tls_free(&c);
                 SSL_free(s.ssl);
@@ -301,6 +301,49 @@ static void resume_with_tickets(void **state)
             bn_tls_session_free(&slot);
             assert_null(slot);
             SSL_CTX_free(sctx);
+            bn_tls_ctx_free(&ctx);
+        }
+    }
+}
+
+/* A gateway restart: the connection ends without our close_notify (the
+ * server hung up, with or without its own), and a new server that shares the
+ * ticket keys (VTN_TLS_TICKET_KEYS) must still resume the VEN's session. */
+static void resume_after_unclean_end_and_restart(void **state)
+{
+    (void)state;
+    char err[256];
+    unsigned char keys[80];
+    memset(keys, 0x5a, sizeof keys);
+    for (int tls13 = 0; tls13 <= 1; tls13++) {
+        for (int server_notify = 0; server_notify <= 1; server_notify++) {
+            bn_tls_opts o;
+            default_opts(&o);
+            o.tls13 = tls13;
+            o.resume = 1;
+            bn_tls_ctx *ctx = NULL;
+            assert_int_equal(bn_tls_ctx_new(&o, 2, &ctx, err, sizeof err), 0);
+            bn_tls_session *slot = NULL;
+            for (int round = 0; round < 3; round++) {
+                SSL_CTX *sctx = server_ctx(1); /* a new gateway process each round */
+                assert_int_equal(SSL_CTX_set_tlsext_ticket_keys(sctx, keys, sizeof keys), 1);
+                server s;
+                bn_tls *c = NULL;
+                server_new(&s, sctx);
+                assert_int_equal(bn_tls_new(ctx, 1, &slot, &c), 0);
+                assert_int_equal(handshake(c, &s), 1);
+                assert_int_equal(bn_tls_resumed(c), round > 0);
+                if (server_notify) {
+                    char buf[16];
+                    (void)SSL_shutdown(s.ssl);
+                    pump(c, &s);
+                    assert_int_equal(bn_tls_read(c, buf, sizeof buf), BN_TLS_CLOSED);
+                }
+                bn_tls_free(&c); /* no close_notify of ours: the socket is gone */
+                SSL_free(s.ssl);
+                SSL_CTX_free(sctx);
+            }
+            bn_tls_session_free(&slot);
             bn_tls_ctx_free(&ctx);
         }
     }
@@ -419,6 +462,7 @@ int main(void)
         cmocka_unit_test(pattern_expands_first_placeholder),
         cmocka_unit_test(mutual_tls12_with_pattern_certificates),
         cmocka_unit_test(resume_with_tickets),
+        cmocka_unit_test(resume_after_unclean_end_and_restart),
         cmocka_unit_test(server_certificate_is_verified),
         cmocka_unit_test(refused_handshakes_report_a_reason),
         cmocka_unit_test(bad_settings_name_the_flag),
