@@ -477,6 +477,12 @@ static void conn_park(bn_conn *c, enum park why, uint64_t until_ns)
     uint64_t now = uv_hrtime();
     c->parked = (uint8_t)why;
     conn_close_clean(c, until_ns > now ? (until_ns - now + 999999) / 1000000u : 0);
+    /* nothing is pending (answers go before the park): a parked VEN gives back
+     * its reply and request buffers, which the largest reply it took sized */
+    vtn_buf_free(&c->body);
+    vtn_buf_init(&c->body, BN_BODY_MAX);
+    vtn_buf_free(&c->reqbuf);
+    vtn_buf_init(&c->reqbuf, BN_REQ_MAX);
 }
 
 static void on_close(uv_handle_t *h)
