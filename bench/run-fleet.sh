@@ -77,17 +77,20 @@ BN_API_TOKEN=$(openssl rand -hex 24)
 
 # One connection per VEN: descriptors in the gateway and the bench (each
 # needs about 100 more: listeners, Redis, ZeroMQ, logs), and a connection cap
-# above them. Per-poll: the connections open at once, at most --max-open.
+# above them. Per-poll: the bench needs --max-open (1024); the gateway also
+# holds the connections it has not closed yet, so it gets what the hard limit
+# allows (it caps VTN_MAX_CONNECTIONS to its descriptors).
 conns=$VENS
 CONN=()
 if [ -n "$PER_POLL" ]; then
   CONN=(--connection per-poll)
   [ "$VENS" -gt 1024 ] && conns=1024
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 fi
 need=$((conns + 100))
 [ "$(ulimit -n)" -ge "$need" ] || ulimit -n "$need" 2>/dev/null ||
   bn_die "$VENS VENs need $need file descriptors; the hard limit is $(ulimit -Hn)"
-BN_GW_ENV+=("${GW_EXTRA[@]}" "VTN_MAX_CONNECTIONS=$((conns + 64))" "VTN_API_MAX_BODY=4MiB" "VTN_IDLE_TIMEOUT=30m")
+BN_GW_ENV+=("${GW_EXTRA[@]}" "VTN_MAX_CONNECTIONS=$((VENS + 64))" "VTN_API_MAX_BODY=4MiB" "VTN_IDLE_TIMEOUT=30m")
 
 TLS=()
 if [ "$PLAIN" != 1 ]; then
