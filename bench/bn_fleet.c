@@ -90,7 +90,7 @@ static const vtn_cfg_item fl_items[] = {
     {"VTN_FLEET_ALLOW_REMOTE", "--allow-remote", VTN_CFG_BOOL, F(allow_remote), "false", 0, 0,
      "allow a target, API or Redis that is not a loopback address"},
     {"VTN_FLEET_VENS", "--vens", VTN_CFG_INT, F(vens), "0", 0, 200000,
-     "simulated VENs, one connection each; 0 = the scenario's default"},
+     "simulated VENs (with keep-alive connections one each); 0 = the scenario's default"},
     {"VTN_FLEET_DURATION", "--duration", VTN_CFG_MS, F(duration_ms), "0", 0, 86400000,
      "length of the measured phase (poll, report-ingest, utility-day); 0 = the scenario's default"},
     {"VTN_FLEET_POLL_INTERVAL", "--poll-interval", VTN_CFG_MS, F(poll_interval_ms), "0", 0,
