@@ -54,6 +54,9 @@
 #define BN_IDLE_ATTEMPTS 3           /* idle mode: tries to open one connection */
 #define BN_IDLE_SETTLE_MS 1000       /* idle mode: from the last connection idle to the reading */
 #define BN_TLS_LOG_MAX 5             /* TLS failures logged with their reason */
+/* per-poll: a VEN that opened a connection to poll polls on it when its poll is
+ * this close (the loop's cached clock can fire the timer a little early) */
+#define BN_FRESH_SLACK_NS 100000000ull
 
 enum phase { PH_REGISTER, PH_POLL, PH_HANDSHAKE, PH_IDLE, PH_DONE };
 /* CS_HANDSHAKE: TCP connected, TLS handshake running (TLS 1.3 in handshake
@@ -159,7 +162,15 @@ typedef struct bn_conn {
     uint8_t answer_kind; /* of the answer in reqbuf when answer_due: RK_CREATED, RK_CREPORT */
     uint32_t fails;      /* failures in a row: the reconnect and retry backoff grows with them */
     uint64_t next_update_ns; /* its next oadrUpdateReport; 0 = none scheduled */
+    /* per-poll connections (opts->per_poll): why we closed it (enum park), it
+     * waits for a free slot under --max-open, it was opened for this exchange */
+    uint8_t parked, queued, fresh;
 } bn_conn;
+
+/* per-poll: a connection we closed ourselves is no reconnect. P_EXCHANGE: the
+ * exchange is over, the VEN connects again for its next one; P_REGISTERED: its
+ * VEN is in, and connects once the poll phase has started. */
+enum park { P_NONE, P_EXCHANGE, P_REGISTERED };
 
 struct run {
     uv_loop_t loop;
@@ -176,7 +187,10 @@ struct run {
     uint64_t open_start_ns;
     unsigned tls_logged; /* TLS failures logged so far */
     enum phase phase;
-    uint32_t resolved;  /* VENs registered or given up */
+    uint32_t resolved; /* VENs registered or given up */
+    uint32_t nopen;    /* connections open (descriptors in use) */
+    uint32_t *waitq;   /* per-poll: connections waiting for a slot under --max-open, FIFO */
+    uint32_t wq_head, wq_len;
     uint64_t in_flight; /* polls and re-registrations sent and not yet answered or failed */
     int stop_sending;   /* --max-requests reached */
     uint64_t connects;  /* successful connects, to tell a dead target from a flaky one */
@@ -204,6 +218,7 @@ struct run {
 
 static void conn_next(bn_conn *c);
 static void conn_connect(bn_conn *c);
+static void conn_close_clean(bn_conn *c, uint64_t reconnect_ms);
 static void start_measured_phase(struct run *r);
 static void finish(struct run *r);
 static void on_timer(uv_timer_t *t);
@@ -442,6 +457,35 @@ static int idle_closed(bn_conn *c)
     return 0;
 }
 
+/* per-poll: connections that waited for a slot under --max-open open, oldest
+ * first, while there is room. */
+static void open_waiting(struct run *r)
+{
+    while (r->wq_len && r->nopen < r->o->max_open && r->phase != PH_DONE) {
+        bn_conn *c = &r->conns[r->waitq[r->wq_head]];
+        r->wq_head = (r->wq_head + 1) % r->nconns;
+        r->wq_len--;
+        c->queued = 0;
+        if (c->state == CS_IDLE && !c->tcp_open)
+            conn_connect(c);
+    }
+}
+
+/* per-poll: the VEN's exchange is over (or it waits to start polling): it
+ * closes its connection with close_notify, holding no descriptor until then. */
+static void conn_park(bn_conn *c, enum park why, uint64_t until_ns)
+{
+    uint64_t now = uv_hrtime();
+    c->parked = (uint8_t)why;
+    conn_close_clean(c, until_ns > now ? (until_ns - now + 999999) / 1000000u : 0);
+    /* nothing is pending (answers go before the park): a parked VEN gives back
+     * its reply and request buffers, which the largest reply it took sized */
+    vtn_buf_free(&c->body);
+    vtn_buf_init(&c->body, BN_BODY_MAX);
+    vtn_buf_free(&c->reqbuf);
+    vtn_buf_init(&c->reqbuf, BN_REQ_MAX);
+}
+
 static void on_close(uv_handle_t *h)
 {
     bn_conn *c = h->data;
@@ -450,13 +494,21 @@ static void on_close(uv_handle_t *h)
     c->state = CS_IDLE;
     c->write_pending = 0;
     bn_tls_free(&c->tls);
+    r->nopen--;
     if (r->phase == PH_DONE)
         return;
+    open_waiting(r);
     if (c->reg_only && measured_conns(r))
         return;
     if (r->phase == PH_IDLE && idle_closed(c))
         return;
-    r->res->reconnects++;
+    if (c->parked == P_REGISTERED) {
+        if (r->phase == PH_POLL && c->nreg)
+            timer_at(c, c->sched_ns); /* the poll phase started while it closed */
+        return;
+    }
+    if (c->parked == P_NONE)
+        r->res->reconnects++;
     timer_at(c, uv_hrtime() + c->reconnect_ms * 1000000ull);
 }
 
@@ -872,6 +924,16 @@ static uint64_t fleet_interval(struct run *r)
     return (uint64_t)((double)r->interval_ns * (f > 0.01 ? f : 0.01));
 }
 
+/* fleet mode: nothing to send before `at`. A keep-alive VEN waits on its
+ * connection; a per-poll one closes it and connects again then. */
+static void fleet_wait(bn_conn *c, uint64_t at)
+{
+    if (c->run->o->per_poll)
+        conn_park(c, P_EXCHANGE, at);
+    else
+        timer_at(c, at);
+}
+
 /* fleet mode, poll phase: the VEN's update when it is due, else its poll when
  * that is due, else a timer for whichever comes first. A VEN that was away
  * (a reconnect) does not catch up: it polls once and goes on from there. */
@@ -881,15 +943,17 @@ static void fleet_next(bn_conn *c, uint64_t now)
     uint32_t v = ven_of(c, 0);
     bn_ven *ven = &r->vens[v];
     int fired = c->timer_fired;
+    int fresh = c->fresh;
     c->timer_fired = 0;
+    c->fresh = 0;
     if (ven->state != VS_OK || v < r->o->push_vens) /* a push VEN does not poll */
         return;
     if (ven->back_ns && c->next_update_ns == 0)
         c->next_update_ns = now + rng_next(r) % ven->back_ns; /* a random phase */
     /* libuv timers have 1 ms steps: see conn_next */
-    uint64_t slack = fired ? BN_TIMER_SLACK_NS : 0;
+    uint64_t slack = fired ? BN_TIMER_SLACK_NS : fresh ? BN_FRESH_SLACK_NS : 0;
     if (now + slack < c->wait_until_ns) {
-        timer_at(c, c->wait_until_ns);
+        fleet_wait(c, c->wait_until_ns);
         return;
     }
     if (c->next_update_ns && now + slack >= c->next_update_ns) {
@@ -904,7 +968,7 @@ static void fleet_next(bn_conn *c, uint64_t now)
         uint64_t at = c->sched_ns;
         if (c->next_update_ns && c->next_update_ns < at)
             at = c->next_update_ns;
-        timer_at(c, at);
+        fleet_wait(c, at);
         return;
     }
     uint64_t origin = now;
@@ -957,8 +1021,13 @@ static void conn_next(bn_conn *c)
     if (r->phase == PH_REGISTER) {
         while (c->cur < c->count && r->vens[ven_of(c, c->cur)].state != VS_PENDING)
             c->cur++;
-        if (c->cur == c->count)
-            return; /* all of this connection's VENs are resolved */
+        if (c->cur == c->count) {
+            /* all of this connection's VENs are resolved; a per-poll VEN
+             * holds no connection until the polls start */
+            if (is_fleet(r) && r->o->per_poll)
+                conn_park(c, P_REGISTERED, 0);
+            return;
+        }
         if (now < c->wait_until_ns) {
             timer_at(c, c->wait_until_ns);
             return;
@@ -1523,6 +1592,16 @@ static void on_connect(uv_connect_t *req, int status)
 static void conn_connect(bn_conn *c)
 {
     struct run *r = c->run;
+    if (r->o->per_poll && r->nopen >= r->o->max_open) {
+        /* --max-open: wait for a slot (open_waiting) */
+        if (!c->queued) {
+            c->queued = 1;
+            r->waitq[(r->wq_head + r->wq_len++) % r->nconns] = (uint32_t)(c - r->conns);
+        }
+        return;
+    }
+    c->parked = P_NONE;
+    c->fresh = (uint8_t)r->o->per_poll;
     c->hs = 0;
     c->polled = 0;
     c->hs_start_ns = uv_hrtime();
@@ -1535,6 +1614,8 @@ static void conn_connect(bn_conn *c)
     }
     c->tcp.data = c;
     c->tcp_open = 1;
+    if (++r->nopen > r->res->peak_open)
+        r->res->peak_open = r->nopen;
     c->state = CS_CONNECTING;
     c->creq.data = c;
     c->deadline_ns = uv_hrtime() + r->o->timeout_ns;
@@ -2072,6 +2153,8 @@ static void start_poll_phase(struct run *r)
             c->sched_ns = now + rng_next(r) % r->interval_ns;
         if (c->state == CS_READY) /* fleet: a VEN whose connection is down polls once it is up */
             conn_next(c);
+        else if (c->state == CS_IDLE && c->parked == P_REGISTERED && c->nreg)
+            timer_at(c, c->sched_ns); /* per-poll: it connects for its first poll */
     }
 }
 
@@ -2197,12 +2280,14 @@ int bn_run(const bn_opts *o, bn_result *res)
     }
     r->vens = calloc(o->vens ? o->vens : 1, sizeof *r->vens);
     r->conns = calloc(r->nconns, sizeof *r->conns);
+    r->waitq = o->per_poll ? calloc(r->nconns, sizeof *r->waitq) : NULL;
     int rc = uv_loop_init(&r->loop);
-    if (r->vens == NULL || r->conns == NULL || rc < 0) {
+    if (r->vens == NULL || r->conns == NULL || (o->per_poll && r->waitq == NULL) || rc < 0) {
         if (rc == 0)
             uv_loop_close(&r->loop);
         free(r->vens);
         free(r->conns);
+        free(r->waitq);
         free(r);
         bn_result_free(res);
         return rc < 0 ? rc : -ENOMEM;
@@ -2294,6 +2379,7 @@ int bn_run(const bn_opts *o, bn_result *res)
     }
     free(r->vens);
     free(r->conns);
+    free(r->waitq);
     free(r);
     return 0;
 }

@@ -71,6 +71,9 @@ typedef struct fl_cfg {
     int resume;
     char *resumption_share;
     long long cert_pool;
+    char *mint_ca;
+    char *connection;
+    long long max_open;
     char *api;
     char *api_token;
     char *redis;
@@ -93,7 +96,7 @@ static const vtn_cfg_item fl_items[] = {
     {"VTN_FLEET_ALLOW_REMOTE", "--allow-remote", VTN_CFG_BOOL, F(allow_remote), "false", 0, 0,
      "allow a target, API or Redis that is not a loopback address"},
     {"VTN_FLEET_VENS", "--vens", VTN_CFG_INT, F(vens), "0", 0, 200000,
-     "simulated VENs, one connection each; 0 = the scenario's default"},
+     "simulated VENs (with keep-alive connections one each); 0 = the scenario's default"},
     {"VTN_FLEET_DURATION", "--duration", VTN_CFG_MS, F(duration_ms), "0", 0, 86400000,
      "length of the measured phase (poll, report-ingest, push, utility-day); 0 = the scenario's "
      "default"},
@@ -162,6 +165,14 @@ static const vtn_cfg_item fl_items[] = {
     {"VTN_FLEET_CERT_POOL", "--cert-pool", VTN_CFG_INT, F(cert_pool), "0", 0, 200000,
      "certificates the --cert pattern holds (0..K-1); 0 = one per VEN. With fewer than the "
      "VENs they share them, and the VTN sees one VEN per certificate"},
+    {"VTN_FLEET_MINT_CA", "--mint-ca", VTN_CFG_STR, F(mint_ca), "", 0, 0,
+     "CERT.pem,KEY.pem of a CA (e.g. the development PKI's ECC CA): every VEN gets a P-256 "
+     "certificate of its own from it, made in memory at start (instead of --cert/--key)"},
+    {"VTN_FLEET_CONNECTION", "--connection", VTN_CFG_STR, F(connection), "keep-alive", 0, 0,
+     "keep-alive: each VEN holds its connection; per-poll: each VEN connects for each exchange "
+     "(a poll and what it brings) and closes it, holding no descriptor in between"},
+    {"VTN_FLEET_MAX_OPEN", "--max-open", VTN_CFG_INT, F(max_open), "1024", 1, 1000000,
+     "per-poll: connections open at once at most; a VEN that would open one more waits"},
     {"VTN_FLEET_API", "--api", VTN_CFG_STR, F(api), "", 0, 0,
      "the VTN's management API (host:port): event-fanout and utility-day create events there"},
     {"VTN_FLEET_API_TOKEN", "--api-token", VTN_CFG_SECRET, F(api_token), "", 0, 0,
@@ -822,7 +833,8 @@ static const char *identity(const fl_cfg *cfg, uint32_t vens, char *buf, size_t 
 {
     if (!cfg->tls)
         return "none";
-    if (!bn_tls_path_is_pattern(cfg->cert))
+    /* minted certificates, like a %d pattern, are one per index */
+    if (!*cfg->mint_ca && !bn_tls_path_is_pattern(cfg->cert))
         snprintf(buf, len, "pool:1");
     else if (cfg->cert_pool == 0 || (uint64_t)cfg->cert_pool >= vens)
         snprintf(buf, len, "own");
@@ -911,11 +923,21 @@ static json_t *build_json(const fl_run *f, const char *started, long long mem0, 
     getrlimit(RLIMIT_NOFILE, &rl);
     double self = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
                   (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-    json_object_set_new(j, "bench",
-                        json_pack("{s:f,s:I,s:I,s:f}", "cpu_s", self, "peak_rss_kib",
-                                  (json_int_t)ru.ru_maxrss, "rlimit_nofile",
-                                  (json_int_t)rl.rlim_cur, "rss_kib_per_ven",
-                                  o->vens ? (double)ru.ru_maxrss / o->vens : 0.0));
+    json_t *bj =
+        json_pack("{s:f,s:I,s:I,s:f,s:s,s:I}", "cpu_s", self, "peak_rss_kib",
+                  (json_int_t)ru.ru_maxrss, "rlimit_nofile", (json_int_t)rl.rlim_cur,
+                  "rss_kib_per_ven", o->vens ? (double)ru.ru_maxrss / o->vens : 0.0, "connection",
+                  o->per_poll ? "per-poll" : "keep-alive", "peak_open", (json_int_t)r->peak_open);
+    if (o->tls && bn_tls_ctx_mint_seconds(o->tls) > 0) {
+        /* certificates minted at start (--mint-ca): how long, how many a second */
+        double ms = bn_tls_ctx_mint_seconds(o->tls);
+        uint32_t n = o->cert_pool ? o->cert_pool : o->vens;
+        json_object_set_new(bj, "mint_s", json_real(ms));
+        json_object_set_new(bj, "mint_per_s", json_real(n / ms));
+    }
+    if (o->per_poll)
+        json_object_set_new(bj, "max_open", json_integer(o->max_open));
+    json_object_set_new(j, "bench", bj);
     json_t *sr = json_object();
     json_object_set_new(sr, "vens", json_integer(o->vens));
     json_object_set_new(sr, "registered", json_integer(r->registered));
@@ -1035,10 +1057,17 @@ static void print_summary(const fl_run *f, const json_t *j)
                json_real_value(json_object_get(rd, "keys_per_ven")));
     const json_t *b = json_object_get(j, "bench");
     printf("bench            CPU %.2f s, peak RSS %" JSON_INTEGER_FORMAT
-           " KiB (%.1f KiB per VEN)\n",
+           " KiB (%.1f KiB per VEN), %s connections, at most %" JSON_INTEGER_FORMAT
+           " open at once\n",
            json_real_value(json_object_get(b, "cpu_s")),
            json_integer_value(json_object_get(b, "peak_rss_kib")),
-           json_real_value(json_object_get(b, "rss_kib_per_ven")));
+           json_real_value(json_object_get(b, "rss_kib_per_ven")),
+           json_string_value(json_object_get(b, "connection")),
+           json_integer_value(json_object_get(b, "peak_open")));
+    if (json_object_get(b, "mint_s"))
+        printf("certificates     minted in %.2f s (%.0f a second)\n",
+               json_real_value(json_object_get(b, "mint_s")),
+               json_real_value(json_object_get(b, "mint_per_s")));
     char *s = json_dumps(sr, JSON_COMPACT);
     printf("result           %s\n", s ? s : "");
     free(s);
@@ -1058,22 +1087,33 @@ static int parse_share(const char *name, const char *s, double max, double *out)
     return 0;
 }
 
-/* Raises the soft descriptor limit to what n VENs need, up to the hard one. */
-static int fd_limit(uint32_t vens)
+/* Raises the soft descriptor limit to what the fleet needs, up to the hard
+ * one: keep-alive, one connection per VEN; per-poll, the connections open at
+ * once, which --max-open bounds. */
+static int fd_limit(const bn_opts *o)
 {
     struct rlimit rl;
-    rlim_t need = (rlim_t)vens + FL_FD_SPARE;
+    uint32_t conns = o->per_poll && o->max_open < o->vens ? o->max_open : o->vens;
+    rlim_t need = (rlim_t)conns + FL_FD_SPARE;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return 0;
     if (rl.rlim_cur >= need)
         return 0;
     rlim_t want = rl.rlim_max;
+    if (want != RLIM_INFINITY && want < need && o->per_poll) {
+        fprintf(stderr,
+                "vtn-bench fleet: --max-open %" PRIu32 " needs %llu file descriptors (one per "
+                "open connection, plus %d); the hard limit RLIMIT_NOFILE is %llu: lower "
+                "--max-open or raise the limit (ulimit -Hn, LimitNOFILE=)\n",
+                conns, (unsigned long long)need, FL_FD_SPARE, (unsigned long long)rl.rlim_max);
+        return -EMFILE;
+    }
     if (want != RLIM_INFINITY && want < need) {
         fprintf(stderr,
                 "vtn-bench fleet: %" PRIu32 " VENs need %llu file descriptors (one connection "
                 "each, plus %d); the hard limit RLIMIT_NOFILE is %llu: raise it (ulimit -Hn, "
-                "LimitNOFILE=) or run fewer VENs\n",
-                vens, (unsigned long long)need, FL_FD_SPARE, (unsigned long long)rl.rlim_max);
+                "LimitNOFILE=), run fewer VENs or use --connection per-poll\n",
+                o->vens, (unsigned long long)need, FL_FD_SPARE, (unsigned long long)rl.rlim_max);
         return -EMFILE;
     }
     rl.rlim_cur = want;
@@ -1110,7 +1150,10 @@ static int make_tls(const fl_cfg *cfg, bn_opts *o, bn_tls_ctx **tls)
     to.groups = "";
     to.tls13 = cfg->tls13;
     to.resume = o->resume_share > 0;
+    to.mint_ca = cfg->mint_ca;
     bn_addr_ip(&o->addr, to.verify_ip, sizeof to.verify_ip);
+    if (*cfg->mint_ca)
+        fprintf(stderr, "vtn-bench fleet: minting the VENs' certificates\n");
     uint32_t ncerts = cfg->cert_pool > 0 && (uint64_t)cfg->cert_pool < o->vens
                           ? (uint32_t)cfg->cert_pool
                           : o->vens;
@@ -1172,6 +1215,19 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o, double *p
         return -EINVAL;
     }
     o->push_vens = (uint32_t)(push * (double)(cfg->vens ? cfg->vens : sc->vens) + 0.5);
+    if (strcmp(cfg->connection, "per-poll") == 0) {
+        o->per_poll = 1;
+    } else if (strcmp(cfg->connection, "keep-alive") != 0) {
+        fprintf(stderr, "vtn-bench fleet: --connection: keep-alive or per-poll, not \"%s\"\n",
+                cfg->connection);
+        return -EINVAL;
+    }
+    o->max_open = (uint32_t)cfg->max_open;
+    if (o->per_poll && cfg->closed_loop) {
+        fprintf(stderr, "vtn-bench fleet: --closed-loop polls without a pause: per-poll "
+                        "connections need an interval\n");
+        return -EINVAL;
+    }
     o->answer = 1;
     o->fleet_reports = 1;
     long long back = cfg->report_back_ms ? cfg->report_back_ms : sc->report_back_ms;
@@ -1234,9 +1290,9 @@ static int setup(const fl_cfg *cfg, const fl_scenario *sc, bn_opts *o, double *p
         o->have_redis = 1;
     }
     if (!cfg->tls && (*cfg->cert || *cfg->key || *cfg->ca || cfg->insecure || cfg->tls13 ||
-                      o->resume_share > 0 || cfg->cert_pool)) {
-        fprintf(stderr, "vtn-bench fleet: --cert, --key, --ca, --insecure, --tls13, --resume, "
-                        "--resumption-share and --cert-pool need --tls\n");
+                      o->resume_share > 0 || cfg->cert_pool || *cfg->mint_ca)) {
+        fprintf(stderr, "vtn-bench fleet: --cert, --key, --mint-ca, --ca, --insecure, --tls13, "
+                        "--resume, --resumption-share and --cert-pool need --tls\n");
         return -EINVAL;
     }
     if (sc->storm && !cfg->tls)
@@ -1334,7 +1390,7 @@ int bn_fleet_main(int argc, char **argv)
         goto out;
     }
     status = 1;
-    if (fd_limit(o.vens) < 0)
+    if (fd_limit(&o) < 0)
         goto out;
     if (cfg.tls && make_tls(&cfg, &o, &tls) < 0)
         goto out;

@@ -243,6 +243,9 @@ typedef struct bn_tls_opts {
     int resume;          /* keep session tickets and resume with them */
     int no_tickets;      /* TLS 1.2: do not ask for a session ticket */
     char verify_ip[64];  /* the server certificate must name this address */
+    /* "CERT.pem,KEY.pem" of a CA: instead of cert/key, a fresh P-256 key and
+     * certificate per index (0..ncerts-1) is issued in memory at start */
+    const char *mint_ca;
 } bn_tls_opts;
 
 typedef struct bn_tls_ctx bn_tls_ctx;
@@ -254,6 +257,8 @@ typedef struct ssl_session_st bn_tls_session; /* OpenSSL's SSL_SESSION */
 int bn_tls_ctx_new(const bn_tls_opts *o, uint32_t ncerts, bn_tls_ctx **out, char *err,
                    size_t errlen);
 void bn_tls_ctx_free(bn_tls_ctx **ctx);
+/* With mint_ca: the seconds the certificates took to make (0 without). */
+double bn_tls_ctx_mint_seconds(const bn_tls_ctx *ctx);
 /* One client connection. It presents certificate cert_index (modulo the
  * loaded ones); *slot keeps the connection's session across reconnects:
  * with --resume the next bn_tls_new on the same slot resumes it. 0 or -ENOMEM. */
@@ -373,6 +378,8 @@ typedef struct bn_opts {
     uint32_t cert_pool;      /* K > 0: VEN i presents certificate i % K, so VENs i >= K are,
                                 to the VTN, more connections of VEN i % K */
     uint32_t reg_attempts;   /* registrations tried per VEN; 0 = until the deadline */
+    int per_poll;            /* a VEN connects for each exchange and closes after it */
+    uint32_t max_open;       /* per_poll: connections open at once at most (the rest wait) */
     uint64_t retry_base_ns, retry_cap_ns; /* backoff: [d/2, d], d = base * 2^n capped */
     /* push mode (bn_pushsrv.c): VENs 0..push_vens-1 register with
      * oadrHttpPullModel false and the transportAddress push_url with its "%u"
@@ -457,6 +464,7 @@ typedef struct bn_result {
     uint64_t reg_attempts;     /* registrations sent, first ones included */
     uint32_t reg_max_attempts; /* by one VEN */
     uint64_t reconnects;       /* connections reopened after a failure or a close by the VTN */
+    uint32_t peak_open;        /* connections open at once, at most (descriptors in use) */
 } bn_result;
 
 /* Runs the fleet to completion (bounded by the options' time limits).

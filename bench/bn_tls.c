@@ -6,11 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+
+#include "vtn/pki.h"
 
 #include "bn_internal.h"
 
@@ -25,7 +28,8 @@ struct bn_tls_ctx {
     int resume;
     bn_tls_cert *certs; /* one per index when the paths hold %d; NULL: the SSL_CTX has it */
     uint32_t ncerts;
-    char ip[64]; /* the address the server certificate must name; "" with --insecure */
+    double mint_s; /* --mint-ca: seconds spent making them */
+    char ip[64];   /* the address the server certificate must name; "" with --insecure */
 };
 
 struct bn_tls {
@@ -115,6 +119,74 @@ static int load_cert(const char *cert_path, const char *key_path, bn_tls_cert *o
         return -EINVAL;
     }
     return 0;
+}
+
+/* --mint-ca "CERT.pem,KEY.pem": a fresh P-256 key and a certificate per
+ * index, issued in memory by that CA with vtnctl's VEN profile (vtn_pki_issue:
+ * CA:FALSE, digitalSignature, clientAuth+serverAuth, SKI/AKI, CN bench-ven-<i>,
+ * 127-bit random serial), so every VEN has a fingerprint of its own however
+ * many there are, and no file is written. */
+static int mint_certs(bn_tls_ctx *c, const char *mint_ca, uint32_t n, char *err, size_t errlen)
+{
+    char cert_path[1024], e[512];
+    const char *comma = strchr(mint_ca, ',');
+    if (comma == NULL || comma == mint_ca || comma[1] == '\0' ||
+        (size_t)(comma - mint_ca) >= sizeof cert_path) {
+        snprintf(err, errlen,
+                 "--mint-ca: CERT.pem,KEY.pem (the CA that issues the VENs' "
+                 "certificates), not \"%s\"",
+                 mint_ca);
+        return -EINVAL;
+    }
+    snprintf(cert_path, sizeof cert_path, "%.*s", (int)(comma - mint_ca), mint_ca);
+    X509 *ca = vtn_pki_read_cert(cert_path, e, sizeof e);
+    EVP_PKEY *ca_key = ca ? vtn_pki_read_key(comma + 1, e, sizeof e) : NULL;
+    int rc = -EINVAL;
+    if (ca_key == NULL) {
+        snprintf(err, errlen, "--mint-ca: %s", e);
+        goto out;
+    }
+    if (X509_check_private_key(ca, ca_key) != 1) {
+        snprintf(err, errlen, "--mint-ca: %s is not the key of %s", comma + 1, cert_path);
+        goto out;
+    }
+    c->certs = calloc(n ? n : 1, sizeof *c->certs);
+    if (c->certs == NULL) {
+        snprintf(err, errlen, "out of memory for %u certificates", (unsigned)n);
+        rc = -ENOMEM;
+        goto out;
+    }
+    c->ncerts = n ? n : 1;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (uint32_t i = 0; i < c->ncerts; i++) {
+        char cn[48];
+        snprintf(cn, sizeof cn, "bench-ven-%u", (unsigned)i);
+        vtn_cert_spec spec = {.cn = cn, .days = 2};
+        spec.key = c->certs[i].key = vtn_pki_keygen(VTN_KEY_EC);
+        if (spec.key == NULL) {
+            vtn_pki_errstr(err, errlen, "--mint-ca: key generation");
+            goto out;
+        }
+        c->certs[i].leaf = vtn_pki_issue(&spec, ca, ca_key, e, sizeof e);
+        if (c->certs[i].leaf == NULL) {
+            snprintf(err, errlen, "--mint-ca: %s", e);
+            goto out;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    c->mint_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    rc = 0;
+out:
+    ERR_clear_error();
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+    return rc;
+}
+
+double bn_tls_ctx_mint_seconds(const bn_tls_ctx *c)
+{
+    return c->mint_s;
 }
 
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
@@ -209,7 +281,14 @@ int bn_tls_ctx_new(const bn_tls_opts *o, uint32_t ncerts, bn_tls_ctx **out, char
         snprintf(err, errlen, "--cert and --key go together");
         goto fail;
     }
-    if (has_cert && (bn_tls_path_is_pattern(o->cert) || bn_tls_path_is_pattern(o->key))) {
+    if (o->mint_ca && *o->mint_ca) {
+        if (has_cert) {
+            snprintf(err, errlen, "--mint-ca makes the VENs' certificates: not with --cert/--key");
+            goto fail;
+        }
+        if (mint_certs(c, o->mint_ca, ncerts, err, errlen) < 0)
+            goto fail;
+    } else if (has_cert && (bn_tls_path_is_pattern(o->cert) || bn_tls_path_is_pattern(o->key))) {
         if (ncerts == 0)
             ncerts = 1;
         c->certs = calloc(ncerts, sizeof *c->certs);
@@ -294,6 +373,14 @@ void bn_tls_free(bn_tls **pt)
     bn_tls *t = *pt;
     if (t == NULL)
         return;
+    /* A connection that ends without our close_notify (the server hung up, a
+     * gateway restart) would have SSL_free mark its session not resumable
+     * (ssl_clear_bad_session), and the VEN would then make a full handshake
+     * although the server, or the next gateway with the same ticket keys,
+     * resumes it. A completed handshake leaves a good session: keep it. A TLS
+     * error has already dropped the session (OpenSSL does on a fatal alert). */
+    if (SSL_is_init_finished(t->ssl))
+        SSL_set_shutdown(t->ssl, SSL_get_shutdown(t->ssl) | SSL_SENT_SHUTDOWN);
     SSL_free(t->ssl);
     free(t);
     *pt = NULL;

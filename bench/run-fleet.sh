@@ -7,7 +7,7 @@
 # leaves the run's JSON in --out (default: fleet-<scenario>.json).
 #
 #   bench/run-fleet.sh [--scenario poll|register-storm|event-fanout|report-ingest|push|utility-day]
-#                      [--vens N] [--plain] [--cert-pool K] [--workers W]
+#                      [--vens N] [--plain] [--cert-pool K] [--per-poll] [--workers W]
 #                      [--out FILE] [--gw-env NAME=value] [--build-dir DIR]
 #                      [--log-level L] [--keep-logs]
 #                      [-- extra vtn-bench fleet flags]
@@ -16,9 +16,14 @@
 # HTTP unless --tls is asked for with --cert-pool, see docs); report-ingest
 # 1,000; push 1,000 push-mode VENs (plain HTTP to the VTN, the pushes over
 # mutual TLS: the VTN's push client certificate and the VENs' endpoint
-# certificate come from the development PKI); utility-day 5,000, the gateway restarted in the middle (bench/stack.sh's
-# bn_restart_script). One certificate per VEN (about 10 ms each to make) unless
-# --cert-pool K.
+# certificate come from the development PKI); utility-day 5,000, the gateway
+# restarted in the middle (bench/stack.sh's bn_restart_script). One
+# certificate per VEN, minted by vtn-bench in memory from the development
+# PKI's ECC CA (--mint-ca), unless --cert-pool K: then K certificate files
+# made with vtnctl (about 10 ms each) that the VENs share.
+# --per-poll: each VEN connects for each poll and closes (--connection
+# per-poll), so the bench and the gateway need descriptors only for the VENs
+# mid-exchange (--max-open, 1024) instead of one per VEN.
 set -euo pipefail
 
 SCENARIO=${BENCH_SCENARIO:-poll}
@@ -31,6 +36,7 @@ PLAIN=${BENCH_PLAIN:-}
 OUT=${BENCH_OUT:-}
 EXTRA=()
 GW_EXTRA=()
+PER_POLL=${BENCH_PER_POLL:-}
 
 usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -41,6 +47,7 @@ while [ $# -gt 0 ]; do
     --plain) PLAIN=1; shift ;;
     --tls) PLAIN=0; shift ;;
     --cert-pool) POOL=$2; shift 2 ;;
+    --per-poll) PER_POLL=1; shift ;;
     --workers) WORKERS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --gw-env) GW_EXTRA+=("$2"); shift 2 ;;
@@ -74,20 +81,33 @@ BN_API_TOKEN=$(openssl rand -hex 24)
 
 # One connection per VEN: descriptors in the gateway and the bench (each
 # needs about 100 more: listeners, Redis, ZeroMQ, logs), and a connection cap
-# above them.
-need=$((VENS + 100))
+# above them. Per-poll: the bench needs --max-open (1024); the gateway also
+# holds the connections it has not closed yet, so it gets what the hard limit
+# allows (it caps VTN_MAX_CONNECTIONS to its descriptors).
+conns=$VENS
+CONN=()
+if [ -n "$PER_POLL" ]; then
+  CONN=(--connection per-poll)
+  [ "$VENS" -gt 1024 ] && conns=1024
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fi
+need=$((conns + 100))
 [ "$(ulimit -n)" -ge "$need" ] || ulimit -n "$need" 2>/dev/null ||
   bn_die "$VENS VENs need $need file descriptors; the hard limit is $(ulimit -Hn)"
 BN_GW_ENV+=("${GW_EXTRA[@]}" "VTN_MAX_CONNECTIONS=$((VENS + 64))" "VTN_API_MAX_BODY=4MiB" "VTN_IDLE_TIMEOUT=30m")
 
 TLS=()
 if [ "$PLAIN" != 1 ]; then
-  ncerts=$VENS
-  [ "$POOL" -gt 0 ] && [ "$POOL" -lt "$VENS" ] && ncerts=$POOL
-  bn_say "making the development PKI and $ncerts VEN certificates"
-  bn_make_pki "$ncerts"
-  mapfile -t TLS < <(bn_tls_args)
-  [ "$POOL" -gt 0 ] && TLS+=(--cert-pool "$POOL")
+  if [ "$POOL" -gt 0 ] && [ "$POOL" -lt "$VENS" ]; then
+    bn_say "making the development PKI and $POOL VEN certificates"
+    bn_make_pki "$POOL"
+    mapfile -t TLS < <(bn_tls_args)
+    TLS+=(--cert-pool "$POOL")
+  else
+    bn_say "making the development PKI (vtn-bench mints a certificate per VEN)"
+    bn_make_pki 0
+    TLS=(--tls --mint-ca "$BN_PKI/ca-ecc/ca.pem,$BN_PKI/ca-ecc/ca.key" --ca "$BN_PKI/client-ca.pem")
+  fi
 fi
 PUSH=()
 if [ "$SCENARIO" = push ]; then
@@ -114,7 +134,8 @@ DAY=()
 set +e
 VTN_FLEET_API_TOKEN="$BN_API_TOKEN" "$BN_BENCH" fleet --scenario "$SCENARIO" \
   --target "127.0.0.1:$GW_OADR" --api "127.0.0.1:$GW_API" --redis "127.0.0.1:$REDIS_PORT" \
-  --vens "$VENS" --pids "$(bn_pids_arg)" --out "$OUT" "${TLS[@]}" "${PUSH[@]}" "${DAY[@]}" "${EXTRA[@]}"
+  --vens "$VENS" --pids "$(bn_pids_arg)" --out "$OUT" "${TLS[@]}" "${PUSH[@]}" "${CONN[@]}" \
+  "${DAY[@]}" "${EXTRA[@]}"
 rc=$?
 set -e
 [ -f "$BN_LOGDIR/gateway.pid" ] && GW_PID=$(cat "$BN_LOGDIR/gateway.pid")

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "vtn/pki.h"
 
@@ -23,6 +24,7 @@
 typedef struct pki {
     char dir[256];
     char ca[300], other_ca[300]; /* PEM files */
+    char mint_ca[620];           /* "ca.pem,ca.key" */
     char cert_pattern[300], key_pattern[300];
     X509 *ca_cert, *server_cert;
     EVP_PKEY *server_key;
@@ -71,6 +73,11 @@ static int setup_pki(void **state)
     path(P.other_ca, sizeof P.other_ca, "other-ca.pem");
     if (vtn_pki_write_cert(P.ca, P.ca_cert, 0) || vtn_pki_write_cert(P.other_ca, other, 0))
         return -1;
+    char ca_key_path[300];
+    path(ca_key_path, sizeof ca_key_path, "ca.key");
+    if (vtn_pki_write_key(ca_key_path, ca_key, 0))
+        return -1;
+    snprintf(P.mint_ca, sizeof P.mint_ca, "%s,%s", P.ca, ca_key_path);
     /* ven-0 and ven-1, with their own keys */
     for (int i = 0; i < 2; i++) {
         char cn[32], f[300];
@@ -97,8 +104,8 @@ static int setup_pki(void **state)
 static int teardown_pki(void **state)
 {
     (void)state;
-    const char *files[] = {"ca.pem",    "other-ca.pem", "ven-0.pem",
-                           "ven-0.key", "ven-1.pem",    "ven-1.key"};
+    const char *files[] = {"ca.pem",    "ca.key",    "other-ca.pem", "ven-0.pem",
+                           "ven-0.key", "ven-1.pem", "ven-1.key"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char f[300];
         path(f, sizeof f, files[i]);
@@ -294,7 +301,7 @@ static void resume_with_tickets(void **state)
                  * the old ticket stays good */
                 assert_int_equal(bn_tls_sessions(c) >= 1, tls13 || !resumed);
                 assert_int_equal(SSL_session_reused(s.ssl), resumed);
-                /* OpenSSL forgets a session whose connection ended without close_notify */
+                /* a VEN ends its connection with close_notify */
                 bn_tls_shutdown(c);
                 bn_tls_free(&c);
                 SSL_free(s.ssl);
@@ -309,6 +316,109 @@ static void resume_with_tickets(void **state)
             bn_tls_ctx_free(&ctx);
         }
     }
+}
+
+/* A gateway restart: the connection ends without our close_notify (the
+ * server hung up, with or without its own), and a new server that shares the
+ * ticket keys (VTN_TLS_TICKET_KEYS) must still resume the VEN's session. */
+static void resume_after_unclean_end_and_restart(void **state)
+{
+    (void)state;
+    char err[256];
+    unsigned char keys[80];
+    memset(keys, 0x5a, sizeof keys);
+    for (int tls13 = 0; tls13 <= 1; tls13++) {
+        for (int server_notify = 0; server_notify <= 1; server_notify++) {
+            bn_tls_opts o;
+            default_opts(&o);
+            o.tls13 = tls13;
+            o.resume = 1;
+            bn_tls_ctx *ctx = NULL;
+            assert_int_equal(bn_tls_ctx_new(&o, 2, &ctx, err, sizeof err), 0);
+            bn_tls_session *slot = NULL;
+            for (int round = 0; round < 3; round++) {
+                SSL_CTX *sctx = server_ctx(1); /* a new gateway process each round */
+                assert_int_equal(SSL_CTX_set_tlsext_ticket_keys(sctx, keys, sizeof keys), 1);
+                server s;
+                bn_tls *c = NULL;
+                server_new(&s, sctx);
+                assert_int_equal(bn_tls_new(ctx, 1, &slot, &c), 0);
+                assert_int_equal(handshake(c, &s), 1);
+                assert_int_equal(bn_tls_resumed(c), round > 0);
+                if (server_notify) {
+                    char buf[16];
+                    (void)SSL_shutdown(s.ssl);
+                    pump(c, &s);
+                    assert_int_equal(bn_tls_read(c, buf, sizeof buf), BN_TLS_CLOSED);
+                }
+                bn_tls_free(&c); /* no close_notify of ours: the socket is gone */
+                SSL_free(s.ssl);
+                SSL_CTX_free(sctx);
+            }
+            bn_tls_session_free(&slot);
+            bn_tls_ctx_free(&ctx);
+        }
+    }
+}
+
+/* --mint-ca: every index gets a certificate of its own from the CA, with the
+ * VEN profile, and the server accepts it as it accepts vtnctl's. */
+static void minted_certificates_are_own_and_accepted(void **state)
+{
+    (void)state;
+    char err[256];
+    bn_tls_opts o;
+    default_opts(&o);
+    o.cert = o.key = NULL;
+    o.mint_ca = P.mint_ca;
+    bn_tls_ctx *ctx = NULL;
+    assert_int_equal(bn_tls_ctx_new(&o, 3, &ctx, err, sizeof err), 0);
+    assert_true(bn_tls_ctx_mint_seconds(ctx) > 0);
+    SSL_CTX *sctx = server_ctx(0);
+    unsigned char fp[3][EVP_MAX_MD_SIZE];
+    for (uint32_t i = 0; i < 3; i++) {
+        server s;
+        bn_tls *c = NULL;
+        server_new(&s, sctx);
+        assert_int_equal(bn_tls_new(ctx, i, NULL, &c), 0);
+        assert_int_equal(handshake(c, &s), 1);
+        assert_int_equal(SSL_get_verify_result(s.ssl), X509_V_OK);
+        X509 *peer = SSL_get0_peer_certificate(s.ssl);
+        assert_non_null(peer);
+        char cn[32] = "", want[32];
+        X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
+        snprintf(want, sizeof want, "bench-ven-%u", (unsigned)i);
+        assert_string_equal(cn, want);
+        assert_true(vtn_pki_issued_by(peer, P.ca_cert));
+        assert_true(X509_get_extended_key_usage(peer) & XKU_SSL_CLIENT);
+        assert_false(X509_check_ca(peer));
+        EVP_PKEY *pk = X509_get0_pubkey(peer);
+        assert_int_equal(EVP_PKEY_get_base_id(pk), EVP_PKEY_EC);
+        assert_int_equal(EVP_PKEY_get_bits(pk), 256);
+        unsigned n = 0;
+        assert_int_equal(X509_digest(peer, EVP_sha256(), fp[i], &n), 1);
+        for (uint32_t j = 0; j < i; j++)
+            assert_memory_not_equal(fp[i], fp[j], n);
+        bn_tls_free(&c);
+        SSL_free(s.ssl);
+    }
+    SSL_CTX_free(sctx);
+    bn_tls_ctx_free(&ctx);
+
+    /* the CA's files as one flag, and not with --cert */
+    o.mint_ca = P.ca;
+    assert_int_equal(bn_tls_ctx_new(&o, 1, &ctx, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "CERT.pem,KEY.pem"));
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s,%s", P.ca, P.ca); /* a certificate for the key */
+    o.mint_ca = bad;
+    assert_int_equal(bn_tls_ctx_new(&o, 1, &ctx, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "--mint-ca"));
+    default_opts(&o);
+    o.mint_ca = P.mint_ca;
+    assert_int_equal(bn_tls_ctx_new(&o, 1, &ctx, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "not with --cert"));
+    assert_null(ctx);
 }
 
 static int failed_handshake(const bn_tls_opts *o, char *reason, size_t len)
@@ -424,6 +534,8 @@ int main(void)
         cmocka_unit_test(pattern_expands_first_placeholder),
         cmocka_unit_test(mutual_tls12_with_pattern_certificates),
         cmocka_unit_test(resume_with_tickets),
+        cmocka_unit_test(resume_after_unclean_end_and_restart),
+        cmocka_unit_test(minted_certificates_are_own_and_accepted),
         cmocka_unit_test(server_certificate_is_verified),
         cmocka_unit_test(refused_handshakes_report_a_reason),
         cmocka_unit_test(bad_settings_name_the_flag),

@@ -33,7 +33,12 @@ SCENARIOS = {
     # the gateway is restarted 6 s into the 12 s (the test plays the operator, see restart_watch);
     # the cancellation at 9 s leaves the VENs three poll intervals to get it
     "utility-day": (40, 40, ["--duration", "12s", "--poll-interval", "1s", "--report-back", "1s"]),
+    # poll with a connection per poll (90 % of them resuming) and certificates
+    # minted at start from the ECC CA; at most 8 connections open at once
+    "poll-per-poll": (60, 60, ["--duration", "4s", "--poll-interval", "1s", "--connection",
+                               "per-poll", "--resumption-share", "0.9", "--max-open", "8"]),
 }
+MINTED = {"poll-per-poll"}  # certificates made by vtn-bench (--mint-ca), not by vtnctl
 
 
 def main():
@@ -44,6 +49,7 @@ def main():
     cfg.require("gateway", "worker", "redis_server", "scheduler")
     install_signal_handlers()
     name = args.scenario
+    scenario = "poll" if name == "poll-per-poll" else name
     vens, ncerts, flags = SCENARIOS[name]
     checks = Checks("e2e.fleet_" + name.replace("-", "_"))
     with checks.processes():
@@ -53,11 +59,16 @@ def main():
             gw_env = {"VTN_MAX_CONNECTIONS": str(vens + 64)}
             if ncerts:
                 pki = Pki(find_vtnctl(gateway=cfg.gateway), os.path.join(st.tmpdir, "pki"))
-                for i in range(ncerts):
-                    pki.issue("bench-%d" % i)
                 gw_env.update(pki.gateway_env())
-                tls = ["--tls", "--cert", os.path.join(pki.dir, "bench-%d.pem"),
-                       "--key", os.path.join(pki.dir, "bench-%d.key"), "--ca", pki.client_ca]
+                if name in MINTED:
+                    tls = ["--tls", "--mint-ca", "%s,%s" % (os.path.join(pki.ca_ecc, "ca.pem"),
+                                                            os.path.join(pki.ca_ecc, "ca.key")),
+                           "--ca", pki.client_ca]
+                else:
+                    for i in range(ncerts):
+                        pki.issue("bench-%d" % i)
+                    tls = ["--tls", "--cert", os.path.join(pki.dir, "bench-%d.pem"),
+                           "--key", os.path.join(pki.dir, "bench-%d.key"), "--ca", pki.client_ca]
                 if ncerts < vens:
                     tls += ["--cert-pool", str(ncerts)]
             if name == "push":
@@ -100,7 +111,7 @@ def main():
                 threading.Thread(target=restart_watch, daemon=True).start()
 
             def run():
-                p = subprocess.run([args.bench, "fleet", "--scenario", name,
+                p = subprocess.run([args.bench, "fleet", "--scenario", scenario,
                                     "--target", "127.0.0.1:%d" % gw.ports["oadr"],
                                     "--api", "127.0.0.1:%d" % gw.ports["api"],
                                     "--redis", "127.0.0.1:%d" % st.redis_port, "--vens", str(vens),
@@ -114,7 +125,7 @@ def main():
                     return json.load(f)
 
             def common(j):
-                eq((j["schema"], j["scenario"]), ("openvtn-bench/1", name), "schema and scenario")
+                eq((j["schema"], j["scenario"]), ("openvtn-bench/1", scenario), "schema and scenario")
                 eq(j["config"]["vens"], vens, "config.vens")
                 ident = "none" if not ncerts else "own" if ncerts >= vens else "pool:%d" % ncerts
                 eq(j["config"]["identity"], ident, "config.identity")
@@ -131,7 +142,8 @@ def main():
                 if name != "utility-day":
                     check(j["processes"]["gateway"]["cpu_s"] > 0, "the gateway's CPU was measured")
                 check(j["redis"]["keys_end"] > j["redis"]["keys_start"], "Redis keys grew")
-                check(j["bench"]["rlimit_nofile"] >= vens, "rlimit_nofile")
+                if name not in MINTED:
+                    check(j["bench"]["rlimit_nofile"] >= vens, "rlimit_nofile")
                 if ncerts:
                     check(j["scenario_result"]["handshakes"] >= vens, "a TLS handshake per VEN")
 
@@ -144,6 +156,26 @@ def main():
                 check(ops["poll"]["count"] >= vens * 2, "polls: %d" % ops["poll"]["count"])
                 eq(j["scenario_result"]["polls_ok"], ops["poll"]["count"], "polls_ok")
                 eq(j["config"]["closed_loop"], False, "open loop")
+
+            def poll_per_poll():
+                j = run()
+                common(j)
+                ops, b = j["ops"], j["bench"]
+                eq(b["connection"], "per-poll", "bench.connection")
+                check(0 < b["peak_open"] <= 8, "at most --max-open connections: %d" % b["peak_open"])
+                check(b["mint_per_s"] > 0, "certificates minted: %s" % b.get("mint_per_s"))
+                # 60 VENs every 1 s +-20 % for 4 s: about 240 polls, each on a connection of its own
+                polls = ops["poll"]["count"]
+                check(polls >= vens * 2, "polls: %d" % polls)
+                conns = ops["handshake"]["count"] + ops["resumption"]["count"]
+                check(polls - vens <= conns <= polls + vens,
+                      "a TLS handshake per poll: %d for %d polls" % (conns, polls))
+                check(ops["resumption"]["count"] > ops["handshake"]["count"],
+                      "most resumed (90 %%): %s" % {k: ops[k]["count"] for k in ("handshake", "resumption")})
+                eq(j["scenario_result"]["reconnects"], 0, "reconnects (closing after a poll is none)")
+                # a certificate of its own: the VTN holds every VEN's keys, not one VEN's
+                check(j["redis"]["keys_end"] - j["redis"]["keys_start"] >= vens,
+                      "Redis keys of %d VENs: %s" % (vens, j["redis"]))
 
             def register_storm():
                 j = run()
@@ -219,7 +251,8 @@ def main():
 
             checks.run("%s: the JSON a user reads" % name,
                        {"poll": poll, "register-storm": register_storm, "event-fanout": event_fanout,
-                        "report-ingest": report_ingest, "utility-day": utility_day, "push": push}[name])
+                        "report-ingest": report_ingest, "utility-day": utility_day, "push": push,
+                        "poll-per-poll": poll_per_poll}[name])
             checks.keep_logs_on_failure(st)
     return checks.summary()
 
