@@ -1089,12 +1089,13 @@ static int parse_share(const char *name, const char *s, double max, double *out)
 
 /* Raises the soft descriptor limit to what the fleet needs, up to the hard
  * one: keep-alive, one connection per VEN; per-poll, the connections open at
- * once, which --max-open bounds. */
-static int fd_limit(const bn_opts *o)
+ * once, which --max-open bounds; plus extra (the push endpoint's
+ * connections). */
+static int fd_limit(const bn_opts *o, uint32_t extra)
 {
     struct rlimit rl;
     uint32_t conns = o->per_poll && o->max_open < o->vens ? o->max_open : o->vens;
-    rlim_t need = (rlim_t)conns + FL_FD_SPARE;
+    rlim_t need = (rlim_t)conns + extra + FL_FD_SPARE;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return 0;
     if (rl.rlim_cur >= need)
@@ -1103,17 +1104,19 @@ static int fd_limit(const bn_opts *o)
     if (want != RLIM_INFINITY && want < need && o->per_poll) {
         fprintf(stderr,
                 "vtn-bench fleet: --max-open %" PRIu32 " needs %llu file descriptors (one per "
-                "open connection, plus %d); the hard limit RLIMIT_NOFILE is %llu: lower "
+                "open connection, plus %" PRIu32 "); the hard limit RLIMIT_NOFILE is %llu: lower "
                 "--max-open or raise the limit (ulimit -Hn, LimitNOFILE=)\n",
-                conns, (unsigned long long)need, FL_FD_SPARE, (unsigned long long)rl.rlim_max);
+                conns, (unsigned long long)need, extra + FL_FD_SPARE,
+                (unsigned long long)rl.rlim_max);
         return -EMFILE;
     }
     if (want != RLIM_INFINITY && want < need) {
         fprintf(stderr,
                 "vtn-bench fleet: %" PRIu32 " VENs need %llu file descriptors (one connection "
-                "each, plus %d); the hard limit RLIMIT_NOFILE is %llu: raise it (ulimit -Hn, "
-                "LimitNOFILE=), run fewer VENs or use --connection per-poll\n",
-                o->vens, (unsigned long long)need, FL_FD_SPARE, (unsigned long long)rl.rlim_max);
+                "each, plus %" PRIu32 "); the hard limit RLIMIT_NOFILE is %llu: raise it "
+                "(ulimit -Hn, LimitNOFILE=), run fewer VENs or use --connection per-poll\n",
+                o->vens, (unsigned long long)need, extra + FL_FD_SPARE,
+                (unsigned long long)rl.rlim_max);
         return -EMFILE;
     }
     rl.rlim_cur = want;
@@ -1390,7 +1393,7 @@ int bn_fleet_main(int argc, char **argv)
         goto out;
     }
     status = 1;
-    if (fd_limit(&o) < 0)
+    if (fd_limit(&o, 0) < 0)
         goto out;
     if (cfg.tls && make_tls(&cfg, &o, &tls) < 0)
         goto out;
@@ -1416,8 +1419,7 @@ int bn_fleet_main(int argc, char **argv)
                            cfg.push_close,
                            (uint32_t)cfg.push_unreachable};
         err[0] = '\0';
-        if (fd_limit(o.vens + po.max_conns) < 0 ||
-            bn_pushsrv_start(&po, &f.push, err, sizeof err) < 0) {
+        if (fd_limit(&o, po.max_conns) < 0 || bn_pushsrv_start(&po, &f.push, err, sizeof err) < 0) {
             if (err[0])
                 fprintf(stderr, "vtn-bench fleet: %s\n", err);
             json_decref(f.timeline);
