@@ -521,9 +521,29 @@ void gw_pool_on_message(gw_pool *p, const uint8_t *ident, size_t ident_len, cons
         p->ops->done(p->ud, r, &rep);
 }
 
+void gw_pool_loop_stalled(gw_pool *p, uint64_t lag_ms, uint64_t now)
+{
+    GW_INC(p->stats.loop_stalls);
+    if (lag_ms > GW_GET(p->stats.loop_lag_max_ms))
+        GW_SET(p->stats.loop_lag_max_ms, lag_ms);
+    for (gw_list *it = p->workers.next; it != &p->workers; it = it->next) {
+        gw_worker *w = gw_container_of(it, gw_worker, all);
+        w->last_seen = w->last_seen + lag_ms < now ? w->last_seen + lag_ms : now;
+    }
+    /* The workers' heartbeats and replies of the stall are still unread
+     * (libuv runs timers before it polls): one tick of grace lets them in
+     * before a deadline or a failed send is held against anyone. Not two
+     * in a row, so a loop late on every turn still enforces deadlines. */
+    p->stall_grace = !p->stall_graced;
+}
+
 void gw_pool_tick(gw_pool *p, uint64_t now)
 {
     const uint64_t dead_after = (uint64_t)VTN_HEARTBEAT_MS * VTN_HEARTBEAT_LIVENESS;
+    p->stall_graced = p->stall_grace;
+    p->stall_grace = 0;
+    if (p->stall_graced)
+        return;
     for (gw_list *it = p->workers.next, *next; it != &p->workers; it = next) {
         next = it->next;
         gw_worker *w = gw_container_of(it, gw_worker, all);
