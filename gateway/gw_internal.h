@@ -476,6 +476,9 @@ void gw_pool_on_message(gw_pool *p, const uint8_t *ident, size_t ident_len, cons
                         size_t n, uint64_t now);
 /* Heartbeats, liveness and deadlines; call every ~100 ms. */
 void gw_pool_tick(gw_pool *p, uint64_t now);
+/* Only the heartbeats that are due (no liveness, no deadlines): for a loop
+ * turn that runs long, between the tick's turns. */
+void gw_pool_heartbeat(gw_pool *p, uint64_t now);
 /* A tick at least this late means the gateway's own loop stalled. */
 #define GW_LOOP_STALL_MS 500
 /* The gateway's own loop was lag_ms late (busy or stopped): nothing from the
@@ -638,6 +641,8 @@ int gw__broker_init(gw_broker *b, gw_server *s, const char *bind, char *err, siz
 int gw__broker_send(void *ud, const uint8_t *ident, size_t ident_len, const void *frame, size_t n);
 void gw__broker_close(gw_broker *b); /* closes the libuv handles */
 void gw__broker_term(gw_broker *b);  /* after the loop ended: socket and context */
+/* Receives everything the workers sent (what the poll handle does). */
+void gw__broker_drain(gw_broker *b);
 
 struct gw_tls_ctx;
 struct gw_push_tls_ctx;
@@ -723,6 +728,7 @@ struct gw_server {
     uint64_t tick_last;                           /* loop ms of the last tick (0 = none yet) */
     uint64_t stall_logged_at;                     /* loop ms of the last loop_stall line */
     uint64_t stalls_unlogged, stall_lag_unlogged; /* stalls since that line, their max lag */
+    uint64_t workers_heard_at; /* loop ms the workers were last read and sent heartbeats */
     uv_timer_t drain;
     uint64_t drain_deadline;
     /* Called by conn.c after a connection closed while draining; set by

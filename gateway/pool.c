@@ -521,6 +521,27 @@ void gw_pool_on_message(gw_pool *p, const uint8_t *ident, size_t ident_len, cons
         p->ops->done(p->ud, r, &rep);
 }
 
+/* HEARTBEAT to every worker due one; a worker ZeroMQ no longer knows dies. */
+static void send_heartbeats(gw_pool *p, uint64_t now)
+{
+    for (gw_list *it = p->workers.next, *next; it != &p->workers; it = next) {
+        next = it->next;
+        gw_worker *w = gw_container_of(it, gw_worker, all);
+        if (now < w->last_sent + VTN_HEARTBEAT_MS)
+            continue;
+        w->last_sent = now;
+        if (send_empty(p, w, VTN_WIRE_HEARTBEAT) == -EHOSTUNREACH)
+            worker_dead(p, w, now, DEATH_UNREACHABLE);
+    }
+}
+
+void gw_pool_heartbeat(gw_pool *p, uint64_t now)
+{
+    send_heartbeats(p, now);
+    pump(p, now);
+    flush_failing(p);
+}
+
 void gw_pool_loop_stalled(gw_pool *p, uint64_t lag_ms, uint64_t now)
 {
     GW_INC(p->stats.loop_stalls);
@@ -547,17 +568,10 @@ void gw_pool_tick(gw_pool *p, uint64_t now)
     for (gw_list *it = p->workers.next, *next; it != &p->workers; it = next) {
         next = it->next;
         gw_worker *w = gw_container_of(it, gw_worker, all);
-        if (now > w->last_seen + dead_after) {
+        if (now > w->last_seen + dead_after)
             worker_dead(p, w, now, DEATH_SILENT);
-            continue;
-        }
-        if (now >= w->last_sent + VTN_HEARTBEAT_MS) {
-            w->last_sent = now;
-            int rc = send_empty(p, w, VTN_WIRE_HEARTBEAT);
-            if (rc == -EHOSTUNREACH)
-                worker_dead(p, w, now, DEATH_UNREACHABLE);
-        }
     }
+    send_heartbeats(p, now);
     /* by_age is in deadline order: every request gets the same timeout and
      * a retry keeps its place. */
     while (!gw_list_empty(&p->by_age)) {

@@ -89,6 +89,7 @@ static void on_tick(uv_timer_t *t)
     gw_server *s = t->data;
     uint64_t now = uv_now(s->loop);
     tick_check_lag(s, now);
+    s->workers_heard_at = now;
     gw_pool_tick(&s->pool, now);
     gw__conn_ratelog_flush(s);
 }
