@@ -359,6 +359,30 @@ static void a_loop_late_every_turn_still_enforces_deadlines(void **state)
     fx_free(x);
 }
 
+/* Between ticks (a loop turn long with TLS handshakes) only the heartbeats
+ * that are due go out: nobody is judged for silence or deadlines there. */
+static void heartbeats_between_ticks_judge_nobody(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(8);
+    ready(x, "A", 1, 0);
+    assert_int_equal(gw_pool_submit(&x->p, &x->r[0], 0), 0); /* -> A, deadline 5000 */
+    gw_pool_heartbeat(&x->p, 500);                           /* not due yet */
+    gw_pool_heartbeat(&x->p, 6000);                          /* due; A silent for 6 s */
+    gw_pool_heartbeat(&x->p, 6500);                          /* sent 500 ms ago */
+    int hb = 0;
+    for (int i = 0; i < x->f.nsent; i++)
+        hb += x->f.log[i].type == VTN_WIRE_HEARTBEAT;
+    assert_int_equal(hb, 1);
+    assert_int_equal(GW_GET(x->p.stats.live_workers), 1);
+    assert_int_equal(x->f.nfail, 0);
+    /* the next tick judges both */
+    gw_pool_tick(&x->p, 6600);
+    assert_int_equal(GW_GET(x->p.stats.live_workers), 0);
+    assert_int_equal(x->f.nfail, 1);
+    fx_free(x);
+}
+
 static void no_retry_when_the_deadline_is_near(void **state)
 {
     (void)state;
@@ -570,6 +594,7 @@ int main(void)
         cmocka_unit_test(unknown_frame_types_are_ignored),
         cmocka_unit_test(own_loop_stall_is_not_held_against_workers),
         cmocka_unit_test(a_loop_late_every_turn_still_enforces_deadlines),
+        cmocka_unit_test(heartbeats_between_ticks_judge_nobody),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
