@@ -19,7 +19,7 @@
 
 #define GW_MAX_FRAME ((int64_t)64 << 20) /* largest message a worker may send */
 
-static void broker_drain(gw_broker *b)
+void gw__broker_drain(gw_broker *b)
 {
     gw_server *s = b->srv;
     for (;;) {
@@ -63,14 +63,14 @@ static void on_poll(uv_poll_t *h, int status, int events)
 {
     (void)status;
     (void)events;
-    broker_drain(h->data);
+    gw__broker_drain(h->data);
 }
 
 static void on_prepare(uv_prepare_t *h)
 {
     gw_broker *b = h->data;
     if (b->dirty)
-        broker_drain(b);
+        gw__broker_drain(b);
 }
 
 int gw__broker_send(void *ud, const uint8_t *ident, size_t ident_len, const void *frame, size_t n)

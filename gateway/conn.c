@@ -473,11 +473,32 @@ static void conn_on_timer(uv_timer_t *t)
 
 /* ---- input ------------------------------------------------------------------ */
 
+/* A storm of TLS handshakes (each costs a signature, and libuv hands over
+ * up to 1024 ready sockets per poll, again while batches stay full) can
+ * hold this loop in one turn for seconds, the tick with the heartbeats
+ * waiting behind it. As a worker does between the requests it starts, every
+ * GW_LOOP_STALL_MS of such a turn the gateway reads what the workers sent and
+ * sends the heartbeats due, so neither side hears silence from a busy
+ * gateway. Called before a handshake step, where this connection has no
+ * request a worker could answer and touches no shared scratch buffer yet. */
+static void conn_keep_workers_heard(gw_server *s)
+{
+    uv_update_time(s->loop);
+    uint64_t now = uv_now(s->loop);
+    if (now < s->workers_heard_at + GW_LOOP_STALL_MS)
+        return;
+    s->workers_heard_at = now;
+    gw__broker_drain(&s->broker);
+    gw_pool_heartbeat(&s->pool, now);
+}
+
 /* Everything from the peer enters here (the TLS layer decrypts it). */
 static void conn_on_wire_bytes(gw_conn *c, const char *p, size_t n)
 {
     if (c->tls) {
         gw_server *s = c->srv;
+        if (!c->hs_done)
+            conn_keep_workers_heard(s);
         vtn_buf_reset(&s->tls_plain);
         vtn_buf_reset(&s->tls_wire);
         if (n)

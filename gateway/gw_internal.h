@@ -435,6 +435,8 @@ typedef struct gw_pool_stats {
     _Atomic uint64_t retries, dropped_replies, timeouts, worker_deaths, protocol_errors;
     _Atomic uint64_t poison_suspects; /* requests held by a worker that went silent */
     _Atomic uint64_t unknown_frames;  /* frame types of a newer worker, ignored */
+    _Atomic uint64_t loop_stalls;     /* ticks that came GW_LOOP_STALL_MS or more late */
+    _Atomic uint64_t loop_lag_max_ms; /* the largest such lag since start */
     _Atomic uint64_t unavailable[GW_UNAVAIL_COUNT];
 } gw_pool_stats;
 
@@ -454,6 +456,8 @@ typedef struct gw_pool {
     size_t rmask;
     vtn_buf scratch; /* frames the pool builds itself (heartbeats, retries) */
     int flushing;
+    int stall_grace;  /* the next tick judges nothing: the loop was just stalled */
+    int stall_graced; /* the last tick was such a tick (never two in a row) */
     gw_pool_stats stats;
 } gw_pool;
 
@@ -472,6 +476,17 @@ void gw_pool_on_message(gw_pool *p, const uint8_t *ident, size_t ident_len, cons
                         size_t n, uint64_t now);
 /* Heartbeats, liveness and deadlines; call every ~100 ms. */
 void gw_pool_tick(gw_pool *p, uint64_t now);
+/* Only the heartbeats that are due (no liveness, no deadlines): for a loop
+ * turn that runs long, between the tick's turns. */
+void gw_pool_heartbeat(gw_pool *p, uint64_t now);
+/* A tick at least this late means the gateway's own loop stalled. */
+#define GW_LOOP_STALL_MS 500
+/* The gateway's own loop was lag_ms late (busy or stopped): nothing from the
+ * workers was read meanwhile, so their silence during it is no evidence.
+ * Every worker's silence is shortened by lag_ms, the stall is counted, and
+ * the next gw_pool_tick judges nothing (unless the tick before it was
+ * already spared), so what queued up during the stall is read first. */
+void gw_pool_loop_stalled(gw_pool *p, uint64_t lag_ms, uint64_t now);
 /* DISCONNECT to every known worker (clean shutdown). */
 void gw_pool_disconnect_all(gw_pool *p);
 
@@ -626,6 +641,8 @@ int gw__broker_init(gw_broker *b, gw_server *s, const char *bind, char *err, siz
 int gw__broker_send(void *ud, const uint8_t *ident, size_t ident_len, const void *frame, size_t n);
 void gw__broker_close(gw_broker *b); /* closes the libuv handles */
 void gw__broker_term(gw_broker *b);  /* after the loop ended: socket and context */
+/* Receives everything the workers sent (what the poll handle does). */
+void gw__broker_drain(gw_broker *b);
 
 struct gw_tls_ctx;
 struct gw_push_tls_ctx;
@@ -708,6 +725,10 @@ struct gw_server {
     gw_advert *advert;
     uv_signal_t sigterm, sigint;
     uv_timer_t tick;
+    uint64_t tick_last;                           /* loop ms of the last tick (0 = none yet) */
+    uint64_t stall_logged_at;                     /* loop ms of the last loop_stall line */
+    uint64_t stalls_unlogged, stall_lag_unlogged; /* stalls since that line, their max lag */
+    uint64_t workers_heard_at; /* loop ms the workers were last read and sent heartbeats */
     uv_timer_t drain;
     uint64_t drain_deadline;
     /* Called by conn.c after a connection closed while draining; set by

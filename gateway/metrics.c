@@ -124,6 +124,15 @@ static const vtn_metric gw_metric_table[] = {
      "Requests held by a worker that went silent while still connected: answered 503 and not "
      "retried, so one request stalls at most one worker.",
      IN_PS(poison_suspects)},
+    {M "loop_stalls_total", VTN_METRIC_COUNTER,
+     "Times the gateway's own event loop came 500 ms or more late to its 100 ms tick (busy, "
+     "e.g. with TLS handshakes, or stopped); worker silence during a stall is not held against "
+     "the workers.",
+     IN_PS(loop_stalls)},
+    {M "loop_lag_max_ms", VTN_METRIC_GAUGE,
+     "The largest lag of the gateway's event loop (ms past its tick) counted as a stall since "
+     "start.",
+     IN_PS(loop_lag_max_ms)},
     {M "tls_handshakes_total", VTN_METRIC_COUNTER,
      "TLS handshakes on the OpenADR listener: ok, failed (refused certificate, protocol error, "
      "peer left) or timeout.",

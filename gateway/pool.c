@@ -521,23 +521,57 @@ void gw_pool_on_message(gw_pool *p, const uint8_t *ident, size_t ident_len, cons
         p->ops->done(p->ud, r, &rep);
 }
 
-void gw_pool_tick(gw_pool *p, uint64_t now)
+/* HEARTBEAT to every worker due one; a worker ZeroMQ no longer knows dies. */
+static void send_heartbeats(gw_pool *p, uint64_t now)
 {
-    const uint64_t dead_after = (uint64_t)VTN_HEARTBEAT_MS * VTN_HEARTBEAT_LIVENESS;
     for (gw_list *it = p->workers.next, *next; it != &p->workers; it = next) {
         next = it->next;
         gw_worker *w = gw_container_of(it, gw_worker, all);
-        if (now > w->last_seen + dead_after) {
-            worker_dead(p, w, now, DEATH_SILENT);
+        if (now < w->last_sent + VTN_HEARTBEAT_MS)
             continue;
-        }
-        if (now >= w->last_sent + VTN_HEARTBEAT_MS) {
-            w->last_sent = now;
-            int rc = send_empty(p, w, VTN_WIRE_HEARTBEAT);
-            if (rc == -EHOSTUNREACH)
-                worker_dead(p, w, now, DEATH_UNREACHABLE);
-        }
+        w->last_sent = now;
+        if (send_empty(p, w, VTN_WIRE_HEARTBEAT) == -EHOSTUNREACH)
+            worker_dead(p, w, now, DEATH_UNREACHABLE);
     }
+}
+
+void gw_pool_heartbeat(gw_pool *p, uint64_t now)
+{
+    send_heartbeats(p, now);
+    pump(p, now);
+    flush_failing(p);
+}
+
+void gw_pool_loop_stalled(gw_pool *p, uint64_t lag_ms, uint64_t now)
+{
+    GW_INC(p->stats.loop_stalls);
+    if (lag_ms > GW_GET(p->stats.loop_lag_max_ms))
+        GW_SET(p->stats.loop_lag_max_ms, lag_ms);
+    for (gw_list *it = p->workers.next; it != &p->workers; it = it->next) {
+        gw_worker *w = gw_container_of(it, gw_worker, all);
+        w->last_seen = w->last_seen + lag_ms < now ? w->last_seen + lag_ms : now;
+    }
+    /* The workers' heartbeats and replies of the stall are still unread
+     * (libuv runs timers before it polls): one tick of grace lets them in
+     * before a deadline or a failed send is held against anyone. Not two
+     * in a row, so a loop late on every turn still enforces deadlines. */
+    p->stall_grace = !p->stall_graced;
+}
+
+void gw_pool_tick(gw_pool *p, uint64_t now)
+{
+    const uint64_t dead_after = (uint64_t)VTN_HEARTBEAT_MS * VTN_HEARTBEAT_LIVENESS;
+    p->stall_graced = p->stall_grace;
+    p->stall_grace = 0;
+    if (p->stall_graced)
+        return;
+    for (gw_list *it = p->workers.next, *next; it != &p->workers; it = next) {
+        next = it->next;
+        gw_worker *w = gw_container_of(it, gw_worker, all);
+        if (now > w->last_seen + dead_after)
+            worker_dead(p, w, now, DEATH_SILENT);
+    }
+    send_heartbeats(p, now);
     /* by_age is in deadline order: every request gets the same timeout and
      * a retry keeps its place. */
     while (!gw_list_empty(&p->by_age)) {

@@ -55,10 +55,42 @@ static int ops_ready(void *ud, char *why, size_t whylen)
     return 0;
 }
 
+#define STALL_LOG_MS 10000 /* one loop_stall line at most this often */
+
+/* The tick is due every TICK_MS; coming GW_LOOP_STALL_MS later than that
+ * means this loop itself did not turn (a burst of TLS handshakes on a busy
+ * machine, a stopped process), so no worker could be heard meanwhile. */
+static void tick_check_lag(gw_server *s, uint64_t now)
+{
+    uint64_t last = s->tick_last;
+    s->tick_last = now;
+    if (!last || now < last + TICK_MS + GW_LOOP_STALL_MS)
+        return;
+    uint64_t lag = now - last - TICK_MS;
+    gw_pool_loop_stalled(&s->pool, lag, now);
+    s->stalls_unlogged++;
+    if (lag > s->stall_lag_unlogged)
+        s->stall_lag_unlogged = lag;
+    if (s->stall_logged_at && now - s->stall_logged_at < STALL_LOG_MS)
+        return;
+    vtn_warn("loop_stall",
+             "lag_ms=%" PRIu64 " stalls=%" PRIu64 " max_lag_ms=%" PRIu64
+             " msg=\"the gateway's own event loop was late (busy or stopped); worker silence "
+             "during it is not held against the workers, and requests they hold are not "
+             "treated as poison\"",
+             lag, s->stalls_unlogged, s->stall_lag_unlogged);
+    s->stall_logged_at = now;
+    s->stalls_unlogged = 0;
+    s->stall_lag_unlogged = 0;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     gw_server *s = t->data;
-    gw_pool_tick(&s->pool, uv_now(s->loop));
+    uint64_t now = uv_now(s->loop);
+    tick_check_lag(s, now);
+    s->workers_heard_at = now;
+    gw_pool_tick(&s->pool, now);
     gw__conn_ratelog_flush(s);
 }
 

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 from vtntest import (Checks, Stack, Validator, check, eq, install_signal_handlers, metric_sum,  # noqa: E402
                      oadr, parse_args, wait_for)
-from vtntest.poller import PollingVen, RawConn  # noqa: E402
+from vtntest.poller import PollingVen, held_request, raw_poll  # noqa: E402
 from vtntest.ven import Ven  # noqa: E402
 
 POLL = oadr.SERVICE_PATH + "OadrPoll"
@@ -49,21 +49,10 @@ def main():
 
             def stopped_worker_holds_a_request():
                 os.kill(stuck.pid, signal.SIGSTOP)
-                body = oadr.poll("ven-poison").encode()
-                req = ("POST %s HTTP/1.1\r\nHost: vtn\r\nContent-Type: application/xml\r\n"
-                       "Content-Length: %d\r\n\r\n" % (POLL, len(body))).encode() + body
-                # the LRU queue alternates: within two requests one reaches the
-                # stopped worker, and an unanswered one is the one it holds
-                for _ in range(2):
-                    c = RawConn("127.0.0.1", port)
-                    c.send(req)
-                    r = c.response(timeout=0.5)
-                    if r is None:
-                        poison.append((c, len(body)))
-                        break
-                    eq(r.status, 200, "a request the running worker answered")
-                    c.close()
-                check(poison, "no request reached the stopped worker")
+                req, size = raw_poll("ven-poison")
+                c = held_request(port, req)
+                check(c, "no request reached the stopped worker")
+                poison.append((c, size))
                 legit.start()
 
             def answered_503_not_retried():

@@ -296,6 +296,93 @@ static void silent_worker_requests_are_503_not_retried(void **state)
     fx_free(x);
 }
 
+/* The gateway's own loop stalled 4 s (nothing read from the workers, the
+ * tick came late): the workers' silence is not theirs. Nobody dies, the
+ * request is not poison, and the reply that waited during the stall still
+ * answers it; a worker that stays silent after the stall still dies. */
+static void own_loop_stall_is_not_held_against_workers(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(8);
+    ready(x, "A", 1, 0);
+    ready(x, "B", 1, 0);
+    assert_int_equal(gw_pool_submit(&x->p, &x->r[0], 0), 0); /* -> A */
+    for (uint64_t t = 100; t <= 900; t += 100)
+        gw_pool_tick(&x->p, t);
+    empty(x, "A", VTN_WIRE_HEARTBEAT, 900);
+    empty(x, "B", VTN_WIRE_HEARTBEAT, 900);
+    /* the loop does not turn from 900 to 4900: the next tick is 3900 ms late */
+    gw_pool_loop_stalled(&x->p, 3900, 4900);
+    gw_pool_tick(&x->p, 4900);
+    assert_int_equal(GW_GET(x->p.stats.loop_stalls), 1);
+    assert_int_equal(GW_GET(x->p.stats.loop_lag_max_ms), 3900);
+    assert_int_equal(GW_GET(x->p.stats.worker_deaths), 0);
+    assert_int_equal(GW_GET(x->p.stats.live_workers), 2);
+    assert_int_equal(x->f.nfail, 0);
+    /* the same turn then reads what queued up: A's answer */
+    reply(x, "A", x->r[0].id, 200, 4900);
+    assert_int_equal(x->f.ndone, 1);
+    assert_int_equal(x->f.done_status[0], 200);
+    /* B keeps heartbeating, A falls silent for good: 3 s of the loop's own
+     * time later (counted from 900 + the stall) A is dead, B is not */
+    for (uint64_t t = 5000; t <= 8000; t += 100) {
+        if (t % 1000 == 0)
+            empty(x, "B", VTN_WIRE_HEARTBEAT, t);
+        gw_pool_tick(&x->p, t);
+    }
+    assert_int_equal(GW_GET(x->p.stats.live_workers), 1);
+    assert_int_equal(GW_GET(x->p.stats.worker_deaths), 1);
+    assert_int_equal(GW_GET(x->p.stats.poison_suspects), 0);
+    fx_free(x);
+}
+
+/* One tick of grace after a stall, never two in a row: a loop late on
+ * every turn still answers requests past their deadline. */
+static void a_loop_late_every_turn_still_enforces_deadlines(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(8);
+    ready(x, "A", 1, 0);
+    assert_int_equal(gw_pool_submit(&x->p, &x->r[0], 0), 0); /* deadline 5000 */
+    uint64_t t = 0;
+    for (int i = 0; i < 10 && x->f.nfail == 0; i++) {
+        t += 700;
+        empty(x, "A", VTN_WIRE_HEARTBEAT, t);
+        gw_pool_loop_stalled(&x->p, 600, t);
+        gw_pool_tick(&x->p, t);
+    }
+    assert_int_equal(x->f.nfail, 1);
+    assert_int_equal(x->f.fail_status[0], 504);
+    assert_true(t <= 5000 + 2 * 700);
+    assert_int_equal(GW_GET(x->p.stats.loop_stalls), (uint64_t)(t / 700));
+    assert_int_equal(GW_GET(x->p.stats.worker_deaths), 0);
+    fx_free(x);
+}
+
+/* Between ticks (a loop turn long with TLS handshakes) only the heartbeats
+ * that are due go out: nobody is judged for silence or deadlines there. */
+static void heartbeats_between_ticks_judge_nobody(void **state)
+{
+    (void)state;
+    fixture *x = fx_new(8);
+    ready(x, "A", 1, 0);
+    assert_int_equal(gw_pool_submit(&x->p, &x->r[0], 0), 0); /* -> A, deadline 5000 */
+    gw_pool_heartbeat(&x->p, 500);                           /* not due yet */
+    gw_pool_heartbeat(&x->p, 6000);                          /* due; A silent for 6 s */
+    gw_pool_heartbeat(&x->p, 6500);                          /* sent 500 ms ago */
+    int hb = 0;
+    for (int i = 0; i < x->f.nsent; i++)
+        hb += x->f.log[i].type == VTN_WIRE_HEARTBEAT;
+    assert_int_equal(hb, 1);
+    assert_int_equal(GW_GET(x->p.stats.live_workers), 1);
+    assert_int_equal(x->f.nfail, 0);
+    /* the next tick judges both */
+    gw_pool_tick(&x->p, 6600);
+    assert_int_equal(GW_GET(x->p.stats.live_workers), 0);
+    assert_int_equal(x->f.nfail, 1);
+    fx_free(x);
+}
+
 static void no_retry_when_the_deadline_is_near(void **state)
 {
     (void)state;
@@ -505,6 +592,9 @@ int main(void)
         cmocka_unit_test(new_session_requeues_and_late_first_answer_wins),
         cmocka_unit_test(bad_frames_are_counted),
         cmocka_unit_test(unknown_frame_types_are_ignored),
+        cmocka_unit_test(own_loop_stall_is_not_held_against_workers),
+        cmocka_unit_test(a_loop_late_every_turn_still_enforces_deadlines),
+        cmocka_unit_test(heartbeats_between_ticks_judge_nobody),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -140,6 +140,7 @@ typedef struct wk_metrics {
     _Atomic uint64_t dropped_deadline, replies_lost, bad_frames;
     _Atomic uint64_t frames_ignored; /* frame types of a newer gateway (vtn/wire.h) */
     _Atomic uint64_t gateway_reconnects;
+    _Atomic uint64_t loop_stalls; /* passes of the loop WK_LOOP_STALL_MS late (wk_loop.c) */
     _Atomic uint64_t certs_issued, certs_revoked, crls_signed;
     _Atomic uint64_t over_budget; /* requests refused by the memory budget */
     _Atomic uint64_t redis_oom;   /* requests refused because Redis refused a write (OOM) */
@@ -437,6 +438,9 @@ struct wk_worker {
     int64_t noreplicas_logged_ms; /* last redis_noreplicas log line (same rate limit) */
     int64_t next_discovery_ms;
     int64_t next_trim_ms;
+    int64_t pass_ms;                         /* when the loop's timers last ran (0 = never) */
+    int64_t stall_logged_ms;                 /* the last loop_stall line */
+    uint64_t stalls_unlogged, stall_lag_max; /* stalls since that line, their largest lag */
     volatile sig_atomic_t *stop;
 };
 

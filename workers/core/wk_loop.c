@@ -31,6 +31,8 @@
 #define WK_DRAIN_QUIET_MS 200 /* draining ends after this long without a request */
 #define WK_TAKE_MAX 64        /* requests taken per turn: bounded work between timers */
 #define WK_HB_CHECK_MS 200    /* heartbeat check between the requests a turn starts */
+#define WK_LOOP_STALL_MS 500  /* a pass this much past WK_POLL_MS: the loop itself stalled */
+#define WK_STALL_LOG_MS 10000 /* one loop_stall line at most this often */
 
 static int gw_live_count(const wk_worker *w)
 {
@@ -223,8 +225,43 @@ static void heartbeat(wk_worker *w, int64_t now)
         wk_redis_fail(&w->redis, "heartbeat: no reply");
 }
 
+/* A pass that came WK_LOOP_STALL_MS after the idle wake-up means this loop
+ * itself did not turn (slow work in a turn, a stopped process): what the
+ * gateways sent meanwhile is still unread, so their silence during the stall
+ * is ours, not theirs. Each gateway's silence is shortened by the stall
+ * (the next pass reads what queued up); the stall is counted and logged at
+ * most once per WK_STALL_LOG_MS. */
+static void loop_check_lag(wk_worker *w, int64_t now)
+{
+    int64_t last = w->pass_ms;
+    w->pass_ms = now;
+    if (!last || now - last < WK_POLL_MS + WK_LOOP_STALL_MS)
+        return;
+    int64_t lag = now - last - WK_POLL_MS;
+    for (int i = 0; i < WK_MAX_GATEWAYS; i++) {
+        wk_gateway *g = &w->gw[i];
+        if (g->used)
+            g->last_recv_ms = g->last_recv_ms + lag < now ? g->last_recv_ms + lag : now;
+    }
+    atomic_fetch_add_explicit(&w->m.loop_stalls, 1, memory_order_relaxed);
+    w->stalls_unlogged++;
+    if ((uint64_t)lag > w->stall_lag_max)
+        w->stall_lag_max = (uint64_t)lag;
+    if (w->stall_logged_ms && now - w->stall_logged_ms < WK_STALL_LOG_MS)
+        return;
+    vtn_warn("loop_stall",
+             "lag_ms=%lld stalls=%" PRIu64 " max_lag_ms=%" PRIu64
+             " msg=\"this worker's own loop was late; gateway silence during it is not held "
+             "against the gateway\"",
+             (long long)lag, w->stalls_unlogged, w->stall_lag_max);
+    w->stall_logged_ms = now;
+    w->stalls_unlogged = 0;
+    w->stall_lag_max = 0;
+}
+
 static void timers(wk_worker *w, int64_t now)
 {
+    loop_check_lag(w, now);
     wk_redis_watch_read(&w->redis, now);
     wk_redis_maintain(&w->redis, now);
     heartbeat(w, now);

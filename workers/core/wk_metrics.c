@@ -102,6 +102,10 @@ static const vtn_metric wk_metric_table[] = {
      .cell = VTN_CELL_INT, IN_M(gateways_live)},
     {M "gateway_reconnects_total", VTN_METRIC_COUNTER, "New sessions after a gateway went silent.",
      IN_M(gateway_reconnects)},
+    {M "loop_stalls_total", VTN_METRIC_COUNTER,
+     "Passes of the worker's own loop that came 500 ms or more late (slow work in a turn, a "
+     "stopped process); gateway silence during a stall is not held against the gateway.",
+     IN_M(loop_stalls)},
     {M "dropped_deadline_total", VTN_METRIC_COUNTER,
      "Requests dropped because their deadline had passed on arrival.", IN_M(dropped_deadline)},
     {M "replies_lost_total", VTN_METRIC_COUNTER,

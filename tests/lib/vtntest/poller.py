@@ -129,3 +129,31 @@ class RawConn:
 
     def close(self):
         self.s.close()
+
+
+def raw_poll(ven_id):
+    """A complete HTTP/1.1 oadrPoll request from ven_id: (bytes, body length)."""
+    from . import oadr
+    body = oadr.poll(ven_id).encode()
+    head = ("POST %sOadrPoll HTTP/1.1\r\nHost: vtn\r\nContent-Type: application/xml\r\n"
+            "Content-Length: %d\r\n\r\n" % (oadr.SERVICE_PATH, len(body))).encode()
+    return head + body, len(body)
+
+
+def held_request(port, req, timeout=0.5, tries=2):
+    """Sends req on new connections until one gets no answer within timeout
+    and returns that connection, still open (None if every one was answered).
+    With two workers, one of them SIGSTOPped, the gateway's LRU queue
+    alternates: within two requests one reaches the stopped worker, and the
+    unanswered one is the one it holds. The answers that do come must be
+    200 (AssertionError otherwise)."""
+    for _ in range(tries):
+        c = RawConn("127.0.0.1", port)
+        c.send(req)
+        r = c.response(timeout=timeout)
+        if r is None:
+            return c
+        c.close()
+        if r.status != 200:
+            raise AssertionError("a request the running worker answered: status %d" % r.status)
+    return None
