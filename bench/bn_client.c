@@ -1015,6 +1015,12 @@ static void conn_next(bn_conn *c)
         return;
     }
     if (c->rr != RR_NONE && (r->phase == PH_REGISTER || r->phase == PH_POLL)) {
+        /* a refused exchange request is asked again after its pause (on_reply),
+         * on this connection: a per-poll park would drop the answer in reqbuf */
+        if (now < c->wait_until_ns) {
+            timer_at(c, c->wait_until_ns);
+            return;
+        }
         rr_send(c);
         return;
     }
@@ -1369,6 +1375,10 @@ static void on_reply(bn_conn *c)
             else
                 bn_hist_record(kind == RK_REREG ? r->res->rereg_hist : r->res->poll_hist,
                                now - origin);
+        } else if (is_fleet(r) && c->rr != RR_NONE) {
+            /* the exchange request was refused (a 503) and stays due: a real
+             * VEN asks again after the backoff of its registration */
+            c->wait_until_ns = now + backoff_ns(r, ++c->fails);
         } else {
             c->wait_until_ns = now + BN_POLL_ERR_PAUSE_MS * 1000000ull;
         }

@@ -588,6 +588,10 @@ static void res_storm(const fl_run *f, json_t *sr)
                   r->registered ? (double)r->reg_attempts / (double)f->o->vens : 0.0));
     json_object_set_new(sr, "refused_5xx", json_integer((json_int_t)r->reg.status[5]));
     json_object_set_new(sr, "given_up", json_integer((json_int_t)r->reg_failed));
+    /* a refused exchange request waits a backoff: of the order of the VENs */
+    json_object_set_new(sr, "report_exchange",
+                        json_pack("{s:I,s:I}", "sent", (json_int_t)r->regrep.sent, "refused_5xx",
+                                  (json_int_t)r->regrep.status[5]));
 }
 
 static void res_fanout(const fl_run *f, json_t *sr)

@@ -186,6 +186,10 @@ def main():
                 eq(sr["given_up"], 0, "VENs given up")
                 check("refused_5xx" in sr, "refused_5xx")
                 eq(j["ops"]["register"]["count"], vens, "registrations")
+                # 5 requests a VEN when none is refused; a refused one waits a backoff
+                rx = sr["report_exchange"]
+                check(vens <= rx["sent"] <= 8 * vens and rx["refused_5xx"] <= rx["sent"],
+                      "report-exchange requests a few per VEN: %s" % rx)
 
             def event_fanout():
                 j = run()
