@@ -375,14 +375,19 @@ int bn_plan_fit(const bn_runfile *runs, int n, bn_model *m, char *err, size_t er
         int nruns[BN_KIND_N] = {0};
         for (int i = 0; i < n; i++) {
             int unknown = -1, nunknown = 0;
-            if (used[i] || !runs[i].has_cpu || request_kinds(&runs[i]) > 1)
+            if (used[i] || !runs[i].has_cpu)
                 continue;
             for (int k = 0; k < BN_KIND_N; k++)
                 if (!m->fitted[k] && runs[i].count[kind_op[k]] > 0) {
                     unknown = k;
                     nunknown++;
                 }
-            if (nunknown != 1)
+            /* A fan-out run mixes kinds of request by nature (the polls that
+             * carry the events, the answers, the VENs' updates): its
+             * deliveries are what the priced ones, wake-ups shared at the
+             * run's rate, leave unexplained, the oadrCreatedEvent's own cost
+             * beyond its wake-up included. */
+            if (nunknown != 1 || (request_kinds(&runs[i]) > 1 && unknown != BN_KIND_EVENT_DELIVERY))
                 continue;
             for (int r = 0; r < BN_ROLE_N; r++)
                 num[unknown][r] += residual(m, &runs[i], r) * runs[i].duration_s;
@@ -446,12 +451,20 @@ int bn_plan_fit(const bn_runfile *runs, int n, bn_model *m, char *err, size_t er
         m->share[r] = sh < 0 ? 0 : sh > 1 ? 1 : sh;
     }
 
-    /* Memory: bytes per VEN from the runs that say so, bytes per stored
-     * interval from the growth of runs that only stored intervals. */
+    /* Memory: bytes per VEN from the runs that say so and stored nothing
+     * else per VEN, bytes per stored interval from the growth of runs that
+     * only stored intervals. A run with events holds each event and each
+     * VEN's delivery of it (and its registrations, made before the measured
+     * phase, in its growth): it prices neither. */
     double bpv = 0, nbpv = 0, grow = 0, nint = 0;
     for (int i = 0; i < n; i++) {
         const bn_runfile *run = &runs[i];
-        if (run->bytes_per_ven > 0) { /* weighed by VENs: a few VENs' growth is mostly noise */
+        int events = run->count[BN_OP_EVENT_DELIVERY] > 0 || run->count[BN_OP_CREATED_EVENT] > 0 ||
+                     run->count[BN_OP_PUSH] > 0;
+        if (events)
+            continue;
+        if (run->bytes_per_ven > 0 && run->count[BN_OP_REPORT_INTERVAL] == 0) {
+            /* weighed by VENs: a few VENs' growth is mostly noise */
             double w = run->vens > 0 ? run->vens : 1;
             bpv += run->bytes_per_ven * w;
             nbpv += w;

@@ -139,6 +139,55 @@ static void test_share_of_wake_ups(void **state)
     assert_float_equal(cores[BN_ROLE_GATEWAY], mix->cpu_s[BN_ROLE_GATEWAY] / 10, 1e-9);
 }
 
+/* A fan-out run (polls, the VENs' updates, the events delivered and
+ * answered, several kinds at once) prices an event delivery at what the
+ * priced operations leave; its Redis growth, events and registrations in
+ * it, prices neither a VEN nor an interval. */
+static void test_fanout_prices_event_delivery(void **state)
+{
+    (void)state;
+    bn_runfile runs[NFIX + 1];
+    bn_model m0, m;
+    char err[256];
+    const double deliver[BN_ROLE_N] = {US(30), US(300), US(200)};
+    double per_s[BN_OP_N] = {0}, known[BN_ROLE_N], cores[BN_ROLE_N];
+    bn_range g;
+    load_all(runs, NFIX);
+    assert_int_equal(bn_plan_fit(runs, (int)NFIX, &m0, err, sizeof err), 0);
+    per_s[BN_OP_POLL] = 1000;
+    per_s[BN_OP_UPDATE_REPORT] = 100;
+    per_s[BN_OP_REPORT_INTERVAL] = 100;
+    per_s[BN_OP_EVENT_DELIVERY] = 200; /* each answered with an oadrCreatedEvent */
+    per_s[BN_OP_CREATED_EVENT] = 200;
+    bn_plan_predict(&m0, per_s, NULL, known, &g);
+
+    bn_runfile *fan = &runs[NFIX];
+    *fan = runs[NFIX - 1]; /* reports.json: 10 s, two workers */
+    snprintf(fan->name, sizeof fan->name, "fanout");
+    snprintf(fan->scenario, sizeof fan->scenario, "event-fanout");
+    for (int o = 0; o < BN_OP_N; o++) {
+        fan->per_s[o] = per_s[o];
+        fan->count[o] = per_s[o] * fan->duration_s;
+    }
+    for (int r = 0; r < BN_ROLE_N; r++)
+        fan->cpu_s[r] = (known[r] + per_s[BN_OP_EVENT_DELIVERY] * deliver[r]) * fan->duration_s;
+    fan->vens = 10000;
+    fan->bytes_per_ven = 5000;
+    fan->mem_end = fan->mem_start + 50e6;
+    assert_int_equal(bn_plan_fit(runs, (int)NFIX + 1, &m, err, sizeof err), 0);
+    assert_int_equal(m.runs_unused, 0);
+    assert_int_equal(m.fitted[BN_KIND_EVENT_DELIVERY], 1);
+    for (int r = 0; r < BN_ROLE_N; r++)
+        assert_float_equal(m.cost[BN_KIND_EVENT_DELIVERY][r], deliver[r], 1e-9);
+    /* the rest is priced as before, and the memory comes from the runs meant for it */
+    assert_float_equal(m.cost[BN_KIND_REPORT_INTERVAL][BN_ROLE_WORKER], US(10), 1e-9);
+    assert_float_equal(m.bytes_per_ven, 700, 1e-6);
+    assert_float_equal(m.bytes_per_interval, 60, 1e-6);
+    bn_plan_predict(&m, per_s, NULL, cores, &g);
+    for (int r = 0; r < BN_ROLE_N; r++)
+        assert_float_equal(cores[r], fan->cpu_s[r] / fan->duration_s, 1e-9);
+}
+
 static void test_predict_interpolates_in_log_space(void **state)
 {
     (void)state;
@@ -415,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_fit_gives_back_known_costs),
         cmocka_unit_test(test_repeated_rates_are_averaged),
         cmocka_unit_test(test_share_of_wake_ups),
+        cmocka_unit_test(test_fanout_prices_event_delivery),
         cmocka_unit_test(test_predict_interpolates_in_log_space),
         cmocka_unit_test(test_refuses_silent_extrapolation),
         cmocka_unit_test(test_replica_arithmetic),
