@@ -77,6 +77,7 @@ def main():
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
+    from selenium.common.exceptions import StaleElementReferenceException
 
     checks = Checks("e2e.console")
     with checks.processes():
@@ -98,20 +99,30 @@ def main():
             def shot(name):
                 b.save_screenshot(os.path.join(args.artifacts, name + ".png"))
 
+            def calm(fn):
+                """fn(), or None when the page re-rendered the element under it
+                (Preact replaces nodes; the wait that calls this looks again)."""
+                def look():
+                    try:
+                        return fn()
+                    except StaleElementReferenceException:
+                        return None
+                return look
+
             def find(css, timeout=UI_WAIT):
                 return wait_for("element %s" % css, lambda: (b.find_elements(By.CSS_SELECTOR, css) or [None])[0],
                                 timeout=timeout)
 
             def text_of(css):
                 els = b.find_elements(By.CSS_SELECTOR, css)
-                return els[0].text if els else ""
+                return (calm(lambda: els[0].text)() or "") if els else ""
 
             def wait_text(css, want, timeout=UI_WAIT):
                 wait_for("%r in %s (now %r)" % (want, css, text_of(css)), lambda: want in text_of(css), timeout=timeout)
 
             def button(label):
-                return wait_for("button %r" % label, lambda: [e for e in b.find_elements(By.TAG_NAME, "button")
-                                                              if e.text.strip() == label and e.is_enabled()] or None)[0]
+                return wait_for("button %r" % label, calm(lambda: [e for e in b.find_elements(By.TAG_NAME, "button")
+                                                                   if e.text.strip() == label and e.is_enabled()] or None))[0]
 
             def field(label):
                 """The input or select inside the <label> whose text starts with label."""
@@ -123,7 +134,7 @@ def main():
                             if el:
                                 return el[0]
                     return None
-                return wait_for("field %r" % label, look)
+                return wait_for("field %r" % label, calm(look))
 
             def type_into(label, text):
                 el = field(label)
